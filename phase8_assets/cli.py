@@ -1,0 +1,158 @@
+"""``phase8``: the command line for CI, evidence producers and operators.
+
+Exit codes of ``phase8 gate``: 0 pass (warnings allowed), 1 blocked, 2 could not evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from phase8_assets import __version__
+
+EXIT_PASS, EXIT_BLOCKED, EXIT_CANNOT_EVALUATE = 0, 1, 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"phase8: error: {message}", err=True)
+    sys.exit(EXIT_CANNOT_EVALUATE)
+
+
+def _home(home: str | None) -> Path:
+    from phase8_assets.warehouse import phase8_home
+
+    return Path(home).resolve() if home else phase8_home()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="phase8")
+def main() -> None:
+    """Phase 8 release gates, evidence validation and warehouse operations."""
+
+
+@main.command()
+@click.option(
+    "--evidence",
+    "evidence",
+    multiple=True,
+    required=True,
+    help="Evidence root: a folder or s3://bucket/prefix with phase8.yaml. Repeat to merge roots.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for gate-report.json/.xml/.md/.html.",
+)
+@click.option("--as-of", default=None, help="Evaluation time (RFC 3339); overrides the config's pinned time.")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help="Warehouse folder [env PHASE8_HOME; default .phase8].")
+@click.option("--lock-wait", default=60.0, show_default=True, help="Seconds to wait for another run on the same home.")
+def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: str | None, lock_wait: float) -> None:
+    """Evaluate every release gate. Exit 0 pass, 1 blocked, 2 could not evaluate."""
+    from phase8_assets.domains.gate_report import console_table
+    from phase8_assets.evidence.config import ConfigError
+    from phase8_assets.evidence.roots import RootError
+    from phase8_assets.gate_run import run_gate
+    from phase8_assets.shared.clock import TimeParseError
+    from phase8_assets.warehouse import WarehouseError
+
+    try:
+        outcome = run_gate(list(evidence), out=out, as_of=as_of, home=_home(home), lock_wait_s=lock_wait)
+    except (ConfigError, RootError, TimeParseError, WarehouseError) as exc:
+        _fail(str(exc))
+    report = outcome.report
+    click.echo(console_table(report))
+    click.echo("")
+    for gate_result in report["gates"]:
+        for finding in gate_result["findings"]:
+            if finding["severity"] == "error":
+                click.echo(
+                    f"  {gate_result['gate']}: {finding['subject']}: {finding['rule']}: {finding['observed']} "
+                    f"(limit {finding['limit']}; evidence {finding['evidence']}; owner {finding['owner']}; "
+                    f"runbook {finding['runbook']})"
+                )
+    click.echo(
+        f"verdict: {report['verdict']} (release {report['release'].get('version')}, evaluated at {report['evaluated_at']})"
+    )
+    for path in outcome.written:
+        click.echo(f"wrote {path}")
+    sys.exit(outcome.exit_code)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--kind", default=None, help="Evidence kind of the files (default: guessed from content).")
+def validate(paths: tuple[Path, ...], kind: str | None) -> None:
+    """Check evidence files (or whole evidence roots) against their readers and schemas, without gating.
+
+    Exit 0 when everything is valid, 1 when something is not.
+    """
+    from phase8_assets.validation import validate_path
+
+    problems = 0
+    for path in paths:
+        for line, ok in validate_path(path, kind):
+            click.echo(("ok      " if ok else "INVALID ") + line)
+            problems += 0 if ok else 1
+    sys.exit(1 if problems else 0)
+
+
+@main.command("demo-data")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=8, show_default=True)
+def demo_data(out: Path, seed: int) -> None:
+    """Write the deterministic demo evidence (the content of data/) to OUT."""
+    from phase8_assets.demo_data import generate
+
+    files = generate(out, seed)
+    click.echo(f"wrote {len(files)} files under {out}")
+
+
+@main.group()
+def upgrade() -> None:
+    """Inspect and upgrade the warehouse schema."""
+
+
+@upgrade.command("status")
+@click.option("--home", default=None, envvar="PHASE8_HOME")
+def upgrade_status(home: str | None) -> None:
+    """Show the warehouse's schema version and the migrations this release would apply."""
+    from phase8_assets.warehouse import WarehouseError, connect, current_version, migrations, warehouse_path
+
+    path = warehouse_path(_home(home))
+    if not path.exists():
+        click.echo(f"{path}: no warehouse yet; the first `phase8 gate` creates it at version {len(migrations())}")
+        return
+    try:
+        with connect(path, check_schema=False, wait_s=10) as conn:
+            version = current_version(conn)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    pending = [f"{m.version:04d}_{m.name}" for m in migrations() if m.version > version]
+    click.echo(
+        json.dumps(
+            {"warehouse": str(path), "version": version, "latest": len(migrations()), "pending": pending}, indent=2
+        )
+    )
+
+
+@upgrade.command("apply")
+@click.option("--home", default=None, envvar="PHASE8_HOME")
+def upgrade_apply(home: str | None) -> None:
+    """Apply pending migrations, each in its own transaction with its version record."""
+    from phase8_assets.warehouse import WarehouseError, connect, migrate, warehouse_path
+
+    path = warehouse_path(_home(home))
+    try:
+        with connect(path, check_schema=False, wait_s=30) as conn:
+            steps = migrate(conn)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    click.echo("\n".join(steps) if steps else "already at the latest schema version")
+
+
+if __name__ == "__main__":
+    main()

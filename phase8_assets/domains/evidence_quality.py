@@ -1,0 +1,173 @@
+"""The two foundation gates: every evidence file readable, every evidence kind fresh.
+
+Fail closed: a kind with no files, only rejected files, or no timestamp inside its evidence
+fails freshness; every rejected file fails validity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from phase8_assets.domains.gates import GATES, Finding
+from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.evidence.config import EvidenceConfig
+from phase8_assets.shared.clock import format_duration, format_timestamp
+
+WARN_AT_FRACTION_OF_MAX_AGE = 0.75
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def evidence_validity(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> tuple[list[Finding], str]:
+    gate = "evidence_validity"
+    runbook = config.runbook_for(gate)
+    findings = []
+    for rej in batch.rejections:
+        findings.append(
+            Finding(
+                "error",
+                rej.uri,
+                "readable",
+                f"{rej.field}: {rej.reason}",
+                f"a valid {rej.kind} file",
+                rej.uri,
+                config.owner_for(gate, rej.kind),
+                runbook,
+                {"kind": rej.kind, "field": rej.field, "reason": rej.reason},
+            )
+        )
+    naive: dict[str, list] = {}
+    for f in batch.files:
+        if f.warnings:
+            naive.setdefault(f.kind, []).append(f)
+    for kind, files in naive.items():
+        findings.append(
+            Finding(
+                "warning",
+                kind,
+                "timestamp-has-zone",
+                f"{len(files)} file(s) with timestamps without a time zone, taken as UTC; e.g. {files[0].warnings[0]}",
+                "timestamps with a time zone",
+                files[0].uri,
+                config.owner_for(gate, kind),
+                runbook,
+                {"kind": kind, "files": [f.uri for f in files]},
+            )
+        )
+    for waiver in batch.waivers:
+        if waiver.gate not in GATES:
+            findings.append(
+                Finding(
+                    "warning",
+                    waiver.source,
+                    "waiver-gate-known",
+                    waiver.gate,
+                    "one of " + "|".join(GATES),
+                    waiver.source,
+                    waiver.owner,
+                    runbook,
+                    {"waiver": waiver.as_details()},
+                )
+            )
+    kinds = {f.kind for f in batch.files} | {r.kind for r in batch.rejections}
+    context = f"{len(batch.files)} file(s) of {len(kinds)} kind(s) read, {len(batch.rejections)} rejected"
+    if batch.duplicates:
+        context += f", {len(batch.duplicates)} duplicate path(s) counted once"
+    return findings, context
+
+
+def evidence_freshness(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> tuple[list[Finding], str]:
+    gate = "evidence_freshness"
+    runbook = config.runbook_for(gate)
+    findings = []
+    fresh = 0
+    for kind in config.evidence.values():
+        owner = config.owner_for(gate, kind.name)
+        files = batch.files_of(kind.name)
+        patterns = [loc.uri for loc in kind.sources]
+        base = {"kind": kind.name, "max_age": kind.max_age_text, "paths": patterns}
+        if not files:
+            rejected = batch.rejections_of(kind.name)
+            observed = f"all {len(rejected)} file(s) rejected" if rejected else "no files matched"
+            findings.append(
+                Finding(
+                    "error",
+                    kind.name,
+                    "evidence-present",
+                    observed,
+                    "at least one readable file",
+                    patterns[0] if len(patterns) == 1 else ", ".join(patterns),
+                    owner,
+                    runbook,
+                    base,
+                )
+            )
+            continue
+        dated = [f for f in files if f.observed_at is not None]
+        if not dated:
+            findings.append(
+                Finding(
+                    "error",
+                    kind.name,
+                    "timestamp-present",
+                    f"no {files[0].timestamp_field} in any file",
+                    "a timestamp inside the evidence",
+                    files[0].uri,
+                    owner,
+                    runbook,
+                    {**base, "files": [f.uri for f in files]},
+                )
+            )
+            continue
+        newest = max(dated, key=lambda f: f.observed_at)
+        age = at - newest.observed_at
+        details = {
+            **base,
+            "newest": format_timestamp(newest.observed_at),
+            "age_seconds": int(age.total_seconds()),
+            "timestamp_field": newest.timestamp_field,
+        }
+        if age < -FUTURE_TOLERANCE:
+            findings.append(
+                Finding(
+                    "warning",
+                    kind.name,
+                    "timestamp-not-in-future",
+                    f"{format_timestamp(newest.observed_at)} ({format_duration(-age)} ahead)",
+                    f"at most {format_duration(FUTURE_TOLERANCE)} after the evaluation time",
+                    newest.uri,
+                    owner,
+                    runbook,
+                    details,
+                )
+            )
+        elif age > kind.max_age:
+            findings.append(
+                Finding(
+                    "error",
+                    kind.name,
+                    "max-age",
+                    f"newest is {format_duration(age)} old",
+                    f"{kind.max_age_text} ({format_duration(kind.max_age)})",
+                    newest.uri,
+                    owner,
+                    runbook,
+                    details,
+                )
+            )
+            continue
+        elif age > kind.max_age * WARN_AT_FRACTION_OF_MAX_AGE:
+            findings.append(
+                Finding(
+                    "warning",
+                    kind.name,
+                    "max-age",
+                    f"newest is {format_duration(age)} old; stale in {format_duration(kind.max_age - age)}",
+                    f"{kind.max_age_text} ({format_duration(kind.max_age)})",
+                    newest.uri,
+                    owner,
+                    runbook,
+                    details,
+                )
+            )
+        fresh += 1
+    return findings, f"{fresh} of {len(config.evidence)} evidence kind(s) within their maximum age"

@@ -1,0 +1,57 @@
+"""Readers, one module per evidence format. No Dagster here.
+
+A reader takes the bytes of one file and its URI and returns a ``ReadResult`` or raises
+``EvidenceError(field, reason)``, which the collector records as a ``Rejection``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class EvidenceError(ValueError):
+    """A file that its reader refuses; ``field`` says where (a dotted path, an XML element, a line)."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Rejection:
+    uri: str
+    kind: str
+    field: str
+    reason: str
+    sha256: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.uri}: {self.field}: {self.reason}"
+
+
+@dataclass
+class ReadResult:
+    """What a reader found: the time inside the evidence and a summary for people and gates."""
+
+    observed_at: datetime | None
+    timestamp_field: str
+    summary: dict = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+Reader = Callable[[bytes, str], ReadResult]
+
+
+def readers() -> dict[str, Reader]:
+    """Evidence kind -> reader. A stream adds its kind here when it lands its reader."""
+    from phase8_assets.evidence import chaos_journal, junit, runbooks
+
+    return {
+        "isolation_results": junit.read,
+        "drill_journals": chaos_journal.read,
+        "runbooks": runbooks.read,
+    }

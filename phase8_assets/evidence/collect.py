@@ -1,0 +1,208 @@
+"""Discover and read every evidence file a config names: the ingest step of every gate.
+
+Each file is read once (the same bytes under two paths count once, by sha256), through its
+kind's reader, under the config's size and time limits. A file that cannot be read becomes a
+``Rejection`` and the rest is still processed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from phase8_assets.evidence import EvidenceError, ReadResult, Rejection, readers
+from phase8_assets.evidence.config import EvidenceConfig, Located
+from phase8_assets.evidence.roots import FileRef, RootError
+from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
+from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
+
+WAIVER_KIND = "waivers"
+
+
+@dataclass
+class EvidenceFile:
+    root: str
+    kind: str
+    uri: str
+    sha256: str
+    size: int
+    observed_at: datetime | None
+    timestamp_field: str
+    summary: dict
+    warnings: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Waiver:
+    gate: str
+    subject: str
+    rule: str
+    owner: str
+    reason: str
+    ticket: str
+    expires: datetime
+    source: str
+
+    def as_details(self) -> dict:
+        return {
+            "owner": self.owner,
+            "reason": self.reason,
+            "ticket": self.ticket,
+            "expires": self.expires.isoformat().replace("+00:00", "Z"),
+            "source": self.source,
+        }
+
+
+@dataclass
+class EvidenceBatch:
+    """Everything read for one evaluation: files, rejections, waivers, and what matched nothing."""
+
+    roots: list[str]
+    files: list[EvidenceFile] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    waivers: list[Waiver] = field(default_factory=list)
+    unmatched: dict[str, list[str]] = field(default_factory=dict)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+
+    def files_of(self, kind: str) -> list[EvidenceFile]:
+        return [f for f in self.files if f.kind == kind]
+
+    def rejections_of(self, kind: str) -> list[Rejection]:
+        return [r for r in self.rejections if r.kind == kind]
+
+
+@dataclass(frozen=True)
+class _Task:
+    kind: str
+    source: Located
+    ref: FileRef
+    max_bytes: int
+
+
+def _discover(sources: list[Located]) -> tuple[list[tuple[Located, FileRef]], list[str], list[Rejection]]:
+    found, unmatched, errors, seen = [], [], [], set()
+    for loc in sources:
+        try:
+            refs = loc.base.glob(loc.path)
+        except RootError as exc:
+            errors.append(Rejection(loc.uri, "", "(listing)", str(exc)))
+            continue
+        if not refs:
+            unmatched.append(loc.uri)
+        for ref in refs:
+            if ref.uri not in seen:
+                seen.add(ref.uri)
+                found.append((loc, ref))
+    return found, unmatched, errors
+
+
+def _read_one(task: _Task) -> tuple[bytes, str, ReadResult | Rejection]:
+    try:
+        data = task.source.base.read_bytes(task.ref.rel, task.max_bytes)
+    except (RootError, OSError) as exc:
+        return b"", "", Rejection(task.ref.uri, task.kind, "(file)", str(exc).split(": ", 1)[-1])
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) > task.max_bytes:
+        reason = f"{len(data)}+ bytes exceeds the limit of {task.max_bytes} bytes"
+        return data, digest, Rejection(task.ref.uri, task.kind, "(file)", reason, digest)
+    if task.kind == WAIVER_KIND:
+        return data, digest, ReadResult(None, "", {})
+    try:
+        return data, digest, readers()[task.kind](data, task.ref.uri)
+    except EvidenceError as exc:
+        return data, digest, Rejection(task.ref.uri, task.kind, exc.field, exc.reason, digest)
+    except Exception as exc:  # a reader bug must not hide the file: it is rejected, loudly
+        reason = f"the {task.kind} reader failed: {type(exc).__name__}: {exc}"
+        return data, digest, Rejection(task.ref.uri, task.kind, "(reader)", reason, digest)
+
+
+def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], list[Rejection]]:
+    waivers, rejections = [], []
+    try:
+        docs = load_yaml_documents(data, uri)
+    except YamlError as exc:
+        return [], [Rejection(uri, WAIVER_KIND, "(document)", str(exc).split(": ", 1)[-1], digest)]
+    for index, doc in enumerate(docs):
+        where = f"{uri}#{index}" if len(docs) > 1 else uri
+        try:
+            validate_artifact(doc, where, "Waiver")
+            expires = parse_timestamp(doc["expires"], "expires").at
+        except ArtifactError as exc:
+            rejections.append(Rejection(where, WAIVER_KIND, exc.field, exc.reason, digest))
+            continue
+        except TimeParseError as exc:
+            rejections.append(Rejection(where, WAIVER_KIND, "expires", str(exc).split(": ", 1)[-1], digest))
+            continue
+        waivers.append(
+            Waiver(
+                doc["gate"],
+                doc["subject"],
+                doc.get("rule", "*"),
+                doc["owner"],
+                doc["reason"],
+                doc["ticket"],
+                expires,
+                where,
+            )
+        )
+    return waivers, rejections
+
+
+def collect(config: EvidenceConfig, max_workers: int = 4) -> EvidenceBatch:
+    """Read every configured evidence file (and waiver file) of ``config``."""
+    batch = EvidenceBatch(roots=config.root_uris)
+    tasks: list[_Task] = []
+    plans = [(kind.name, kind.sources, kind.max_bytes) for kind in config.evidence.values()]
+    if config.waivers:
+        plans.append((WAIVER_KIND, config.waivers, config.max_file_bytes))
+    for kind, sources, max_bytes in plans:
+        found, unmatched, errors = _discover(sources)
+        if unmatched:
+            batch.unmatched[kind] = unmatched
+        batch.rejections.extend(Rejection(r.uri, kind, r.field, r.reason) for r in errors)
+        tasks.extend(_Task(kind, loc, ref, max_bytes) for loc, ref in found)
+
+    seen: dict[tuple[str, str], str] = {}
+    pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="phase8-read")
+    try:
+        futures = [(task, pool.submit(_read_one, task)) for task in tasks]
+        for task, future in futures:
+            try:
+                data, digest, outcome = future.result(timeout=config.read_timeout_s)
+            except cf.TimeoutError:
+                reason = f"reading took longer than the limit of {config.read_timeout_s:g} s"
+                batch.rejections.append(Rejection(task.ref.uri, task.kind, "(file)", reason))
+                continue
+            if digest and (task.kind, digest) in seen:
+                batch.duplicates.append((task.ref.uri, seen[(task.kind, digest)]))
+                continue
+            if digest:
+                seen[(task.kind, digest)] = task.ref.uri
+            if isinstance(outcome, Rejection):
+                batch.rejections.append(outcome)
+                continue
+            if task.kind == WAIVER_KIND:
+                waivers, rejections = _parse_waivers(data, task.ref.uri, digest)
+                batch.waivers.extend(waivers)
+                batch.rejections.extend(rejections)
+            batch.files.append(
+                EvidenceFile(
+                    root=task.source.root or config.roots[0].uri,
+                    kind=task.kind,
+                    uri=task.ref.uri,
+                    sha256=digest,
+                    size=len(data),
+                    observed_at=outcome.observed_at,
+                    timestamp_field=outcome.timestamp_field,
+                    summary=outcome.summary,
+                    warnings=outcome.warnings,
+                    records=outcome.records,
+                )
+            )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return batch

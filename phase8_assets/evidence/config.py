@@ -1,0 +1,246 @@
+"""``phase8.yaml``: the evidence root's config (``kind: EvidenceConfig``).
+
+Loading resolves ``extends`` chains (a child overrides only what it changes; every path resolves
+relative to the file that declares it and stays inside that file's folder) and merges several
+evidence roots (the first root's config rules; later roots contribute evidence kinds).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from phase8_assets.evidence.roots import EvidenceRoot, RootError, check_relative, locate, open_root
+from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
+from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_timestamp
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+
+CONFIG_NAME = "phase8.yaml"
+DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
+DEFAULT_READ_TIMEOUT_S = 60.0
+DEFAULT_OWNER = "team:platform-reliability"
+MAX_EXTENDS_DEPTH = 8
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Located:
+    """A path or glob together with the folder it is relative to."""
+
+    base: EvidenceRoot
+    path: str
+    root: str = ""  # the evidence root (as given) whose config declared this path
+
+    @property
+    def uri(self) -> str:
+        return self.base.uri_of(self.path)
+
+
+@dataclass
+class EvidenceKind:
+    name: str
+    sources: list[Located]
+    max_age: timedelta
+    max_age_text: str
+    owner: str | None
+    max_bytes: int
+
+
+@dataclass
+class EvidenceConfig:
+    source: str
+    roots: list[EvidenceRoot]
+    release: dict
+    evaluation_time: str | None
+    tenants: list[str]
+    owners: dict[str, str]
+    runbooks: Located
+    evidence: dict[str, EvidenceKind]
+    gates: dict[str, dict]
+    waivers: list[Located]
+    max_file_bytes: int
+    read_timeout_s: float
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def root_uris(self) -> list[str]:
+        return [root.uri for root in self.roots]
+
+    def owner_for(self, gate: str, kind: str | None = None) -> str:
+        if kind and kind in self.evidence and self.evidence[kind].owner:
+            return self.evidence[kind].owner
+        gate_cfg = self.gates.get(gate, {})
+        return gate_cfg.get("owner") or self.owners.get(gate) or self.owners.get("default") or DEFAULT_OWNER
+
+    def gate_switch(self, gate: str) -> tuple[bool, str]:
+        """(enabled, reason): gates are on unless the config switches them off with a reason."""
+        gate_cfg = self.gates.get(gate, {})
+        if gate_cfg.get("enabled", True):
+            return True, ""
+        return False, gate_cfg.get("reason") or "switched off in phase8.yaml without a reason"
+
+    def runbook_for(self, gate: str) -> str:
+        """Where the gate's runbook should be: the config's ``gates.<gate>.runbook`` or <runbooks>/<gate>.md."""
+        explicit = self.gates.get(gate, {}).get("runbook")
+        rel = explicit or f"{gate.replace('_', '-')}.md"
+        return self.runbooks.base.uri_of(f"{self.runbooks.path}/{rel}".strip("/"))
+
+
+def _read_doc(base: EvidenceRoot, name: str) -> dict:
+    source = base.uri_of(name)
+    try:
+        data = base.read_bytes(name, 1024 * 1024)
+    except (RootError, OSError) as exc:
+        raise ConfigError(f"{source}: cannot read the evidence config: {exc}") from exc
+    try:
+        doc = load_yaml(data, source)
+        return validate_artifact(doc, source, "EvidenceConfig")
+    except (YamlError, ArtifactError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _locate_fields(doc: dict, base: EvidenceRoot, source: str) -> dict:
+    """Turn every path the document declares into a ``Located`` relative to its own folder."""
+    doc = copy.deepcopy(doc)
+    try:
+        for name, kind in (doc.get("evidence") or {}).items():
+            if "paths" in kind:
+                kind["paths"] = [Located(base, check_relative(p, f"evidence.{name}.paths")) for p in kind["paths"]]
+        if "runbooks" in doc:
+            doc["runbooks"] = Located(base, check_relative(doc["runbooks"], "runbooks"))
+        if "waivers" in doc:
+            doc["waivers"] = [Located(base, check_relative(p, "waivers")) for p in doc["waivers"]]
+    except RootError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    return doc
+
+
+def _merge(parent: dict, child: dict) -> dict:
+    """Child overrides parent; mappings merge key by key, everything else is replaced."""
+    out = dict(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _claim(merged: dict, root: EvidenceRoot) -> dict:
+    """Mark every declared evidence path with the root whose config chain declared it."""
+    for spec in (merged.get("evidence") or {}).values():
+        spec["paths"] = [replace(loc, root=root.uri) for loc in spec.get("paths") or []]
+    return merged
+
+
+def _load_chain(root: EvidenceRoot) -> tuple[dict, list[str]]:
+    base, name = root, CONFIG_NAME
+    docs, seen = [], []
+    while True:
+        source = base.uri_of(name)
+        if source in seen:
+            raise ConfigError(f"{source}: extends: cycle ({' -> '.join([*seen, source])})")
+        if len(seen) >= MAX_EXTENDS_DEPTH:
+            raise ConfigError(f"{source}: extends: more than {MAX_EXTENDS_DEPTH} levels")
+        seen.append(source)
+        doc = _read_doc(base, name)
+        docs.append(_locate_fields(doc, base, source))
+        parent = doc.get("extends")
+        if not parent:
+            break
+        try:
+            base, name = locate(base, parent)
+        except RootError as exc:
+            raise ConfigError(f"{source}: extends: {exc}") from exc
+    merged: dict = {}
+    for doc in reversed(docs):
+        merged = _merge(merged, doc)
+    merged.pop("extends", None)
+    return _claim(merged, root), seen
+
+
+def _require(merged: dict, source: str) -> None:
+    for path in ("release.version", "release.commit"):
+        head, tail = path.split(".")
+        if not (merged.get(head) or {}).get(tail):
+            raise ConfigError(f"{source}: {path}: is required (declare it here or in the config it extends)")
+    if not merged.get("evidence"):
+        raise ConfigError(f"{source}: evidence: at least one evidence kind is required")
+
+
+def _kind(name: str, spec: dict, source: str, default_max_bytes: int, known_kinds: set[str] | None) -> EvidenceKind:
+    if known_kinds is not None and name not in known_kinds:
+        raise ConfigError(
+            f"{source}: evidence.{name}: unknown evidence kind; expected one of {'|'.join(sorted(known_kinds))}"
+        )
+    if not spec.get("paths"):
+        raise ConfigError(f"{source}: evidence.{name}.paths: is required (glob patterns relative to the root)")
+    if not spec.get("max_age"):
+        raise ConfigError(f"{source}: evidence.{name}.max_age: is required (an ISO 8601 duration such as P7D)")
+    return EvidenceKind(
+        name=name,
+        sources=list(spec["paths"]),
+        max_age=_duration(spec["max_age"], f"evidence.{name}.max_age", source),
+        max_age_text=spec["max_age"],
+        owner=spec.get("owner"),
+        max_bytes=int(spec.get("max_bytes") or default_max_bytes),
+    )
+
+
+def _duration(text: str, field_name: str, source: str) -> timedelta:
+    try:
+        return parse_duration(text, field_name)
+    except TimeParseError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_config(locations: list[str], known_kinds: set[str] | None = None) -> EvidenceConfig:
+    """Load the config of one or more evidence roots; the first root's config rules."""
+    if not locations:
+        raise ConfigError("no evidence root given (use --evidence PATH or s3://bucket/prefix)")
+    roots: list[EvidenceRoot] = []
+    for location in locations:
+        try:
+            root = open_root(location)
+        except RootError as exc:
+            raise ConfigError(str(exc)) from exc
+        if root.uri not in [r.uri for r in roots]:
+            roots.append(root)
+    merged, files = _load_chain(roots[0])
+    source = files[0]
+    _require(merged, source)
+    if merged.get("evaluation_time"):
+        try:
+            parse_timestamp(merged["evaluation_time"], "evaluation_time")
+        except TimeParseError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+    limits = merged.get("limits") or {}
+    max_file_bytes = int(limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES)
+    kinds = {name: _kind(name, spec, source, max_file_bytes, known_kinds) for name, spec in merged["evidence"].items()}
+    for extra in roots[1:]:
+        other, other_files = _load_chain(extra)
+        files.extend(other_files)
+        for name, spec in (other.get("evidence") or {}).items():
+            if name in kinds:
+                kinds[name].sources.extend(spec.get("paths") or [])
+            else:
+                kinds[name] = _kind(name, spec, other_files[0], max_file_bytes, known_kinds)
+    return EvidenceConfig(
+        source=source,
+        roots=roots,
+        release=dict(merged["release"]),
+        evaluation_time=merged.get("evaluation_time"),
+        tenants=list(merged.get("tenants") or []),
+        owners=dict(merged.get("owners") or {}),
+        runbooks=merged.get("runbooks") or Located(roots[0], "docs/ops"),
+        evidence=kinds,
+        gates=dict(merged.get("gates") or {}),
+        waivers=list(merged.get("waivers") or []),
+        max_file_bytes=max_file_bytes,
+        read_timeout_s=float(limits.get("read_timeout_seconds") or DEFAULT_READ_TIMEOUT_S),
+        files=files,
+    )

@@ -1,0 +1,87 @@
+"""JUnit XML as test runners write it (pytest, Surefire, Jest, dorny/mikepenz fixtures).
+
+Counts are derived from the ``<testcase>`` elements rather than trusted from attributes (nested
+``<testsuites>`` often carry none, and retries repeat a testcase). A document type declaration is
+refused: JUnit reports never need entities, and entity expansion is an attack surface.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+
+_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.I)
+
+
+def _outcome(case: ET.Element) -> str:
+    tags = {child.tag for child in case}
+    if "error" in tags:
+        return "error"
+    if "failure" in tags:
+        return "failed"
+    if "skipped" in tags:
+        return "skipped"
+    return "passed"
+
+
+def _properties(elem: ET.Element) -> dict[str, str]:
+    props = elem.find("properties")
+    if props is None:
+        return {}
+    return {p.get("name", ""): p.get("value", p.text or "") for p in props.findall("property") if p.get("name")}
+
+
+def read(data: bytes, uri: str) -> ReadResult:
+    if _DOCTYPE.search(data[:4096]):
+        raise EvidenceError("(document)", "a DOCTYPE/ENTITY declaration is not allowed in JUnit XML")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        line, column = exc.position
+        raise EvidenceError(
+            f"line {line}, column {column}", f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})"
+        ) from exc
+    if root.tag not in ("testsuites", "testsuite"):
+        raise EvidenceError(root.tag, "expected a <testsuites> or <testsuite> root element")
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    records, stamps, warnings = [], [], []
+    for suite in suites:
+        suite_name = suite.get("name", "")
+        stamp = suite.get("timestamp")
+        if stamp:
+            try:
+                instant = parse_timestamp(stamp, f"testsuite[@name={suite_name!r}]/@timestamp")
+            except TimeParseError as exc:
+                raise EvidenceError(f"testsuite[@name={suite_name!r}]/@timestamp", str(exc).split(": ", 1)[1]) from exc
+            stamps.append(instant.at)
+            if instant.was_naive:
+                warnings.append(f"testsuite {suite_name!r}: timestamp {stamp!r} has no time zone; taken as UTC")
+        suite_props = _properties(suite)
+        for case in suite.findall("testcase"):
+            try:
+                duration = float(case.get("time") or 0.0)
+            except ValueError as exc:
+                raise EvidenceError(
+                    f"testcase[@name={case.get('name')!r}]/@time", f"expected seconds, got {case.get('time')!r}"
+                ) from exc
+            records.append(
+                {
+                    "suite": suite_name,
+                    "classname": case.get("classname", ""),
+                    "name": case.get("name", ""),
+                    "outcome": _outcome(case),
+                    "seconds": duration,
+                    "properties": {**suite_props, **_properties(case)},
+                }
+            )
+    counts = {o: sum(1 for r in records if r["outcome"] == o) for o in ("passed", "failed", "error", "skipped")}
+    return ReadResult(
+        observed_at=max(stamps) if stamps else None,
+        timestamp_field="testsuite/@timestamp",
+        summary={"suites": len(suites), "testcases": len(records), **counts},
+        records=records,
+        warnings=warnings,
+    )

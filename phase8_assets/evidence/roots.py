@@ -1,0 +1,262 @@
+"""Evidence roots: a local folder or ``s3://bucket/prefix``, read through one interface.
+
+Paths are always relative to a root and confined to it: no absolute paths, no ``..``, and a
+symlink that leads outside the folder is refused. S3 is read with boto3 (``AWS_ENDPOINT_URL`` /
+``AWS_ENDPOINT_URL_S3`` select a non-AWS endpoint, e.g. a local S3 server).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+
+class RootError(ValueError):
+    """An evidence root or a path inside it that cannot be used."""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One file found under a root: ``rel`` is relative to the root, ``uri`` is absolute."""
+
+    rel: str
+    uri: str
+    size: int
+
+
+@cache
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a glob (``*`` within a folder, ``**/`` across folders, ``?``, ``[...]``) to a regex."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : end].replace("\\", "\\\\")
+                out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def check_relative(path: str, what: str) -> str:
+    """A normalised relative path, or an error if it is absolute or climbs out with ``..``."""
+    if not path or path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or "://" in path:
+        raise RootError(f"{what}: {path!r} must be a path relative to the evidence root")
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise RootError(f"{what}: {path!r} leaves the evidence root ('..' is not allowed)")
+    return "/".join(parts)
+
+
+def _static_prefix(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard: where listing can start."""
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts[:-1]:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    return "/".join(fixed)
+
+
+class EvidenceRoot:
+    """Base class; ``uri`` identifies the root (an absolute path or ``s3://bucket/prefix``)."""
+
+    uri: str
+
+    def glob(self, pattern: str) -> list[FileRef]:
+        raise NotImplementedError
+
+    def read_bytes(self, rel: str, max_bytes: int) -> bytes:
+        raise NotImplementedError
+
+    def exists(self, rel: str) -> bool:
+        raise NotImplementedError
+
+    def child(self, rel_dir: str) -> EvidenceRoot:
+        """The root of a sub-folder (used for the folder a config file sits in)."""
+        raise NotImplementedError
+
+    def uri_of(self, rel: str) -> str:
+        return f"{self.uri.rstrip('/')}/{rel}" if rel else self.uri
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"
+
+
+class LocalRoot(EvidenceRoot):
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).resolve()
+        self.uri = str(self.path)
+
+    def _resolve(self, rel: str) -> Path:
+        rel = check_relative(rel, "path")
+        full = (self.path / rel).resolve()
+        if full != self.path and self.path not in full.parents:
+            raise RootError(f"{self.path / rel}: leads outside the evidence root {self.path} (symlink?)")
+        return full
+
+    def glob(self, pattern: str) -> list[FileRef]:
+        pattern = check_relative(pattern, "evidence path")
+        regex = glob_regex(pattern)
+        start = self.path / _static_prefix(pattern)
+        found = []
+        if not start.is_dir():
+            return found
+        for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = Path(dirpath) / name
+                rel = full.relative_to(self.path).as_posix()
+                if regex.match(rel) and full.is_file():
+                    found.append(FileRef(rel, str(full), full.stat().st_size))
+        return found
+
+    def read_bytes(self, rel: str, max_bytes: int) -> bytes:
+        full = self._resolve(rel)
+        size = full.stat().st_size
+        if size > max_bytes:
+            raise RootError(f"{full}: {size} bytes exceeds the limit of {max_bytes} bytes")
+        with open(full, "rb") as fh:
+            return fh.read(max_bytes + 1)
+
+    def exists(self, rel: str) -> bool:
+        try:
+            return self._resolve(rel).exists()
+        except RootError:
+            return False
+
+    def child(self, rel_dir: str) -> LocalRoot:
+        return LocalRoot(self._resolve(rel_dir)) if rel_dir else self
+
+    def uri_of(self, rel: str) -> str:
+        return str(self.path / rel) if rel else self.uri
+
+
+def s3_client():
+    """A boto3 S3 client; the standard AWS_* variables (endpoint, region, keys) configure it."""
+    import boto3
+
+    return boto3.client("s3", region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+
+
+class S3Root(EvidenceRoot):
+    def __init__(self, uri: str):
+        match = re.match(r"^s3://([^/]+)/?(.*)$", uri)
+        if not match:
+            raise RootError(f"{uri}: expected s3://bucket/prefix")
+        self.bucket = match.group(1)
+        self.prefix = match.group(2).strip("/")
+        self.uri = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = s3_client()
+        return self._client
+
+    def _key(self, rel: str) -> str:
+        rel = check_relative(rel, "path")
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def glob(self, pattern: str) -> list[FileRef]:
+        pattern = check_relative(pattern, "evidence path")
+        regex = glob_regex(pattern)
+        static = _static_prefix(pattern)
+        list_prefix = self._key(static) + "/" if static else (self.prefix + "/" if self.prefix else "")
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=list_prefix)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][len(self.prefix) + 1 :] if self.prefix else obj["Key"]
+                    if regex.match(rel):
+                        found.append(FileRef(rel, self.uri_of(rel), int(obj["Size"])))
+        except Exception as exc:  # botocore raises many types; all mean "cannot list"
+            raise RootError(f"{self.uri}: cannot list objects: {_s3_reason(exc)}") from exc
+        return sorted(found, key=lambda f: f.rel)
+
+    def read_bytes(self, rel: str, max_bytes: int) -> bytes:
+        key = self._key(rel)
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=key)
+            size = int(obj.get("ContentLength", 0))
+            if size > max_bytes:
+                obj["Body"].close()
+                raise RootError(f"{self.uri_of(rel)}: {size} bytes exceeds the limit of {max_bytes} bytes")
+            return obj["Body"].read(max_bytes + 1)
+        except RootError:
+            raise
+        except Exception as exc:
+            raise RootError(f"{self.uri_of(rel)}: cannot read: {_s3_reason(exc)}") from exc
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(rel))
+            return True
+        except Exception:
+            return False
+
+    def child(self, rel_dir: str) -> S3Root:
+        if not rel_dir:
+            return self
+        sub = S3Root(f"s3://{self.bucket}/{self._key(rel_dir)}")
+        sub._client = self._client
+        return sub
+
+
+def _s3_reason(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        err = response["Error"]
+        return f"{err.get('Code')}: {err.get('Message')}"
+    return str(exc) or type(exc).__name__
+
+
+def open_root(location: str | os.PathLike) -> EvidenceRoot:
+    """A root for a folder path or an ``s3://`` URI; a missing folder is an error."""
+    text = str(location)
+    if text.startswith("s3://"):
+        return S3Root(text)
+    path = Path(text)
+    if not path.is_dir():
+        raise RootError(f"{text}: evidence root not found (expected a folder or s3://bucket/prefix)")
+    return LocalRoot(path)
+
+
+def locate(base: EvidenceRoot, rel_file: str) -> tuple[EvidenceRoot, str]:
+    """Split a path relative to ``base`` that may climb with ``..`` (only ``extends`` may)."""
+    if isinstance(base, LocalRoot):
+        full = (base.path / rel_file).resolve()
+        return LocalRoot(full.parent), full.name
+    assert isinstance(base, S3Root)
+    key = posixpath.normpath(posixpath.join(base.prefix, rel_file))
+    if key.startswith(".."):
+        raise RootError(f"{base.uri}: {rel_file!r} climbs above the bucket")
+    folder, name = posixpath.split(key)
+    sub = S3Root(f"s3://{base.bucket}/{folder}")
+    sub._client = base._client
+    return sub, name

@@ -1,0 +1,133 @@
+"""The one report writer: self-contained offline HTML (plotly inlined, no CDN) and Markdown.
+
+Output is a pure function of its input: figures get fixed div ids and nothing time- or
+randomness-dependent is added, so the same data gives a byte-identical file. Files are written
+atomically (temp file + rename) so a reader never sees half a report.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Section:
+    heading: str
+    text: str = ""
+    table: tuple[list[str], list[list[Any]]] | None = None
+    figure: Any = None  # a plotly Figure
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>")
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@cache
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;color:#1f2328;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
+.sub{color:#57606a}table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}th{background:#f6f8fa}
+p{line-height:1.45}
+"""
+
+
+def render_html(title: str, sections: list[Section], subtitle: str = "") -> str:
+    has_figures = any(s.figure is not None for s in sections)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style>",
+    ]
+    if has_figures:
+        parts.append(f'<script type="text/javascript">{_plotly_js()}</script>')
+    parts.append("</head><body>")
+    parts.append(f"<h1>{html.escape(title)}</h1>")
+    if subtitle:
+        parts.append(f'<p class="sub">{html.escape(subtitle)}</p>')
+    for index, section in enumerate(sections):
+        parts.append(f'<h2 id="{slug(section.heading)}">{html.escape(section.heading)}</h2>')
+        for para in [p for p in section.text.split("\n\n") if p.strip()]:
+            parts.append(f"<p>{html.escape(para)}</p>")
+        if section.table:
+            headers, rows = section.table
+            parts.append(
+                "<table><thead><tr>"
+                + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+                + "</tr></thead><tbody>"
+            )
+            for row in rows:
+                cells = "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+                parts.append(f"<tr>{cells}</tr>")
+            parts.append("</tbody></table>")
+        if section.figure is not None:
+            parts.append(
+                section.figure.to_html(
+                    full_html=False,
+                    include_plotlyjs=False,
+                    div_id=f"fig-{index}-{slug(section.heading)}",
+                    config={"displaylogo": False, "responsive": True},
+                )
+            )
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` atomically (same folder temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_html(path: str | os.PathLike, title: str, sections: list[Section], subtitle: str = "") -> Path:
+    return write_text(path, render_html(title, sections, subtitle))
+
+
+def write_markdown(path: str | os.PathLike, title: str, sections: list[Section], subtitle: str = "") -> Path:
+    return write_text(path, render_markdown(title, sections, subtitle))
+
+
+def render_markdown(title: str, sections: list[Section], subtitle: str = "") -> str:
+    out = [f"# {title}", ""]
+    if subtitle:
+        out += [subtitle, ""]
+    for section in sections:
+        out += [f"## {section.heading}", ""]
+        if section.text.strip():
+            out += [section.text.strip(), ""]
+        if section.table:
+            out += [markdown_table(*section.table), ""]
+    return "\n".join(out)

@@ -1,0 +1,82 @@
+"""``phase8 validate``: check evidence files against their readers and schemas, without gating."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from phase8_assets.evidence import EvidenceError, readers
+from phase8_assets.evidence.collect import collect
+from phase8_assets.evidence.config import CONFIG_NAME, ConfigError, load_config
+from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
+
+
+def guess_kind(path: Path, data: bytes) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
+        return "isolation_results"
+    if suffix == ".md":
+        return "runbooks"
+    if suffix == ".json":
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return None
+        if isinstance(doc, dict) and ("chaoslib-version" in doc or {"experiment", "status"} <= doc.keys()):
+            return "drill_journals"
+    return None
+
+
+def _validate_root(folder: Path) -> Iterator[tuple[str, bool]]:
+    try:
+        config = load_config([str(folder)], known_kinds=set(readers()))
+    except ConfigError as exc:
+        yield str(exc), False
+        return
+    yield f"{config.source}: EvidenceConfig", True
+    batch = collect(config)
+    for f in batch.files:
+        yield f"{f.uri}: {f.kind}", True
+    for r in batch.rejections:
+        yield str(r), False
+    for kind, patterns in batch.unmatched.items():
+        yield f"{kind}: no files matched {', '.join(patterns)}", False
+
+
+def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bool]]:
+    if path.is_dir():
+        if (path / CONFIG_NAME).is_file():
+            yield from _validate_root(path)
+        else:
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                yield from validate_path(child, kind)
+        return
+    if path.name == CONFIG_NAME:
+        yield from _validate_root(path.parent)
+        return
+    data = path.read_bytes()
+    if path.suffix.lower() in (".yaml", ".yml") and b"phase8/v1" in data:
+        try:
+            docs = load_yaml_documents(data, str(path))
+            for index, doc in enumerate(docs):
+                validate_artifact(doc, f"{path}#{index}" if len(docs) > 1 else str(path))
+                yield f"{path}{f'#{index}' if len(docs) > 1 else ''}: {doc['kind']}", True
+        except (YamlError, ArtifactError) as exc:
+            yield str(exc), False
+        return
+    kind = kind or guess_kind(path, data)
+    if kind is None:
+        yield f"{path}: cannot tell the evidence kind; pass --kind ({'|'.join(readers())})", False
+        return
+    if kind not in readers():
+        yield f"{path}: unknown evidence kind {kind!r}; expected one of {'|'.join(readers())}", False
+        return
+    try:
+        result = readers()[kind](data, str(path))
+    except EvidenceError as exc:
+        yield f"{path}: {exc.field}: {exc.reason}", False
+        return
+    notes = f" ({'; '.join(result.warnings)})" if result.warnings else ""
+    yield f"{path}: {kind}{notes}", True

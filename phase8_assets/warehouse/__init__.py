@@ -1,0 +1,180 @@
+"""The warehouse: one DuckDB file under ``PHASE8_HOME``, created and upgraded by numbered migrations.
+
+``connect`` is the one connection helper. While one process holds the file read-write no other
+process can open it at all, so connections are short and a locked file is retried for a bounded
+time, then reported as ``WarehouseLocked``. A fresh file is created at the latest schema; an
+older one is refused (``WarehouseNeedsUpgrade``) until ``phase8 upgrade apply`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_LOCK_WAIT_S = 30.0
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used as it is; the message says what to do."""
+
+
+class WarehouseLocked(WarehouseError):
+    pass
+
+
+class WarehouseNeedsUpgrade(WarehouseError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    up: str
+    down: str
+
+
+def phase8_home() -> Path:
+    return Path(os.environ.get("PHASE8_HOME") or ".phase8").resolve()
+
+
+def warehouse_path(home: str | os.PathLike | None = None) -> Path:
+    return (Path(home).resolve() if home else phase8_home()) / WAREHOUSE_FILE
+
+
+@cache
+def migrations() -> tuple[Migration, ...]:
+    folder = resources.files("phase8_assets.warehouse") / "migrations"
+    found = {}
+    for entry in folder.iterdir():
+        match = re.match(r"^(\d{4})_(\w+)\.up\.sql$", entry.name)
+        if match:
+            version, name = int(match.group(1)), match.group(2)
+            down = folder / f"{match.group(1)}_{name}.down.sql"
+            found[version] = Migration(version, name, entry.read_text(), down.read_text())
+    versions = sorted(found)
+    if versions != list(range(1, len(versions) + 1)):
+        raise WarehouseError(f"migrations are not numbered 1..N without gaps: {versions}")
+    return tuple(found[v] for v in versions)
+
+
+def latest_version() -> int:
+    return len(migrations())
+
+
+def current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def _user_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> list[str]:
+    """Move the schema up or down to ``target`` (default: latest), one transaction per step."""
+    target = latest_version() if target is None else target
+    if not 0 <= target <= latest_version():
+        raise WarehouseError(f"no schema version {target}; this release knows 0..{latest_version()}")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMP NOT NULL)"
+    )
+    done = []
+    version = current_version(conn)
+    steps = migrations()
+    while version != target:
+        step = steps[version] if target > version else steps[version - 1]
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            if target > version:
+                conn.execute(step.up)
+                conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)",
+                    [step.version, step.name, datetime.now(UTC).replace(tzinfo=None)],
+                )
+                version = step.version
+                done.append(f"up {step.version:04d}_{step.name}")
+            else:
+                conn.execute(step.down)
+                conn.execute("DELETE FROM schema_version WHERE version = ?", [step.version])
+                version = step.version - 1
+                done.append(f"down {step.version:04d}_{step.name}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+    return done
+
+
+def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if "lock" not in message.lower():
+                raise WarehouseError(f"{path}: cannot open the warehouse: {message}") from exc
+            if time.monotonic() >= deadline:
+                holder = re.search(r"PID (\d+)", message)
+                who = f" by process {holder.group(1)}" if holder else " by another process"
+                raise WarehouseLocked(
+                    f"{path}: the warehouse is locked{who} (waited {wait_s:g} s); "
+                    "another phase8 run or Dagster step is writing; retry when it has finished"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def connect(
+    path: str | os.PathLike | None = None,
+    *,
+    read_only: bool = False,
+    wait_s: float = DEFAULT_LOCK_WAIT_S,
+    check_schema: bool = True,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse briefly. A fresh file is created at the latest schema version."""
+    path = Path(path) if path else warehouse_path()
+    if read_only and not path.exists():
+        raise WarehouseError(f"{path}: no warehouse yet (run `phase8 gate` first)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _open(path, read_only, wait_s)
+    try:
+        if check_schema:
+            version = current_version(conn)
+            if version == 0 and not read_only and not _user_tables(conn):
+                migrate(conn)
+            elif version < latest_version():
+                raise WarehouseNeedsUpgrade(
+                    f"{path}: the warehouse is at schema version {version}, this release needs "
+                    f"{latest_version()}; run `phase8 upgrade apply` (operators decide when)"
+                )
+            elif version > latest_version():
+                raise WarehouseError(
+                    f"{path}: the warehouse is at schema version {version}, newer than this release "
+                    f"({latest_version()}); use the release that wrote it or `phase8 rollback`"
+                )
+        yield conn
+    finally:
+        conn.close()

@@ -1,0 +1,2 @@
+DROP TABLE evidence_rejections;
+DROP TABLE evidence_files;

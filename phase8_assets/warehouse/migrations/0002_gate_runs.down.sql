@@ -1,0 +1,2 @@
+DROP TABLE gate_run_results;
+DROP TABLE gate_runs;
