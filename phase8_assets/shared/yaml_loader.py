@@ -14,6 +14,7 @@ import yaml
 
 MAX_YAML_BYTES = 2 * 1024 * 1024
 MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000  # after alias expansion: what a consumer walking the data would see
 
 
 class YamlError(ValueError):
@@ -39,6 +40,37 @@ class _Phase8SafeLoader(yaml.SafeLoader):
                     "(refused: alias expansion can exhaust memory)"
                 )
         return super().compose_node(parent, index)
+
+    def get_node(self):
+        node = super().get_node()
+        if node is not None and self._aliases_seen:
+            _check_expanded_size(node)
+        return node
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse documents whose aliases expand to more than MAX_YAML_NODES nodes."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # cycles count once
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = total
+        if total > MAX_YAML_NODES:
+            raise YamlError(
+                f"line {node.start_mark.line + 1}: aliases expand to more than {MAX_YAML_NODES} nodes "
+                '(refused: a "billion laughs" document)'
+            )
+        return total
+
+    size(root)
 
 
 # Keep dates and times as the strings the author wrote.

@@ -1,0 +1,100 @@
+import json
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from phase8_assets.domains.gate_report import build_report, to_junit, to_markdown
+from phase8_assets.domains.gates import GATES, Finding, GateResult, apply_waivers, conclude, errored, skipped, verdict
+from phase8_assets.evidence.collect import Waiver
+
+AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
+SPEC = GATES["evidence_validity"]
+
+
+def finding(severity="error", subject="/r/isolation/TEST-x.xml", rule="readable"):
+    return Finding(
+        severity, subject, rule, "line 7: not well-formed", "a valid file", subject, "team:tenancy", "/r/rb.md"
+    )
+
+
+def waiver(expires, subject="*/TEST-*.xml", rule="readable", gate="evidence_validity"):
+    return Waiver(gate, subject, rule, "team:tenancy", "known flaky report writer", "CHAT-1", expires, "w.yaml")
+
+
+def test_status_rule():
+    assert conclude(SPEC, [], "ctx").status == "pass"
+    assert conclude(SPEC, [finding("warning")], "ctx").status == "warn"
+    assert conclude(SPEC, [finding("warning"), finding()], "ctx").status == "fail"
+    assert conclude(SPEC, [finding("waived")], "ctx").status == "pass"
+
+
+def test_active_waiver_waives_matching_errors_only():
+    out = apply_waivers(
+        "evidence_validity",
+        [finding(), finding(subject="/r/other.xml")],
+        [waiver(AT + timedelta(days=30))],
+        AT,
+        "team:x",
+        None,
+    )
+    assert [f.severity for f in out] == ["waived", "error"]
+    assert out[0].details["waiver"]["ticket"] == "CHAT-1"
+
+
+def test_waiver_for_another_gate_or_rule_does_not_apply():
+    waivers = [
+        waiver(AT + timedelta(days=30), gate="evidence_freshness"),
+        waiver(AT + timedelta(days=30), rule="max-age"),
+    ]
+    assert [f.severity for f in apply_waivers("evidence_validity", [finding()], waivers, AT, "team:x", None)] == [
+        "error"
+    ]
+
+
+def test_expired_waiver_no_longer_applies_and_is_a_finding():
+    out = apply_waivers("evidence_validity", [finding()], [waiver(AT - timedelta(seconds=1))], AT, "team:x", None)
+    assert [(f.severity, f.rule) for f in out] == [("error", "readable"), ("warning", "waiver-expired")]
+
+
+def test_waiver_expiring_soon_warns():
+    out = apply_waivers("evidence_validity", [finding()], [waiver(AT + timedelta(days=2))], AT, "team:x", None)
+    assert [(f.severity, f.rule) for f in out] == [("waived", "readable"), ("warning", "waiver-expiring")]
+
+
+def test_verdict():
+    ok = conclude(SPEC, [finding("warning")], "ctx")
+    assert verdict([ok, skipped(GATES["evidence_freshness"], "paused")]) == "pass"
+    assert verdict([ok, errored(GATES["evidence_freshness"], "crashed")]) == "blocked"
+    assert verdict([conclude(SPEC, [finding()], "ctx")]) == "blocked"
+    nonblocking = GateResult("cost", "fail", False, "x", [])
+    assert verdict([ok, nonblocking]) == "pass"
+
+
+def test_report_validates_and_renders():
+    results = [
+        conclude(SPEC, [finding(), finding("warning")], "1 file read"),
+        skipped(GATES["evidence_freshness"], "paused"),
+    ]
+    report = build_report(results, {"version": "1.0", "commit": "abcdef1"}, ["/r"], AT, "run-1")
+    assert report["verdict"] == "blocked" and report["evaluated_at"] == "2026-11-20T12:00:00Z"
+    suite = ET.fromstring(to_junit(report)).find("testsuite")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert cases["evidence_validity"].find("failure") is not None
+    assert "TEST-x.xml" in cases["evidence_validity"].find("failure").text
+    assert cases["evidence_freshness"].find("skipped") is not None
+    md = to_markdown(report)
+    assert "BLOCKED" in md and "| evidence_validity | error |" in md
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_report_never_carries_a_secret():
+    leaky = Finding("error", "x", "readable", "postgres://u:hunter2@db/x", "", None, "team:x", None)
+    report = build_report([conclude(SPEC, [leaky], "c")], {"version": "1", "commit": "abcdef1"}, ["/r"], AT)
+    assert "hunter2" not in json.dumps(report)
+
+
+def test_a_finding_must_have_the_contract_fields():
+    bad = GateResult("evidence_validity", "maybe", True, "x", [])
+    with pytest.raises(Exception, match="maybe"):
+        build_report([bad], {"version": "1", "commit": "abcdef1"}, ["/r"], AT)

@@ -1,0 +1,114 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from phase8_assets.evidence import readers
+from phase8_assets.evidence.config import ConfigError, load_config
+from phase8_assets_tests.conftest import DATA, SCENARIOS
+
+KINDS = set(readers())
+BASE = """apiVersion: phase8/v1
+kind: EvidenceConfig
+release: {version: "1.0.0", commit: "abcdef1"}
+evidence:
+  runbooks: {paths: ["docs/*.md"], max_age: P30D}
+"""
+
+
+def write(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "phase8.yaml").write_text(text)
+    return folder
+
+
+def test_demo_config_loads():
+    config = load_config([str(DATA)], KINDS)
+    assert config.release["version"] == "10.4.0"
+    assert config.evaluation_time == "2026-11-20T12:00:00Z"
+    assert config.tenants == ["acme", "globex", "initech"]
+    assert set(config.evidence) == {"isolation_results", "drill_journals", "runbooks"}
+    assert config.evidence["drill_journals"].max_age.days == 35
+    assert config.runbook_for("evidence_validity").endswith("data/docs/ops/evidence-validity.md")
+
+
+def test_extends_overrides_only_what_it_changes_and_paths_stay_with_their_file():
+    config = load_config([str(SCENARIOS / "waived-broken-evidence")], KINDS)
+    # Inherited from data/phase8.yaml: resolved against data/.
+    assert config.evidence["drill_journals"].sources[0].uri == str(DATA / "evidence/drills/**/*.json")
+    # Declared by broken-evidence/phase8.yaml: resolved against that folder.
+    assert config.evidence["isolation_results"].sources[0].uri == str(SCENARIOS / "broken-evidence/isolation/*.xml")
+    # Declared by the scenario itself.
+    assert config.waivers[0].uri == str(SCENARIOS / "waived-broken-evidence/waivers/*.yaml")
+    assert config.evidence["isolation_results"].max_age.days == 7  # inherited setting of an overridden kind
+    assert config.root_uris == [str(SCENARIOS / "waived-broken-evidence")]
+
+
+@pytest.mark.parametrize("path", ["../outside/*.xml", "/etc/passwd", "a/../../b.xml", "s3://other/x"])
+def test_paths_are_confined_to_the_root(tmp_path, path):
+    write(tmp_path, BASE.replace('"docs/*.md"', f'"{path}"'))
+    with pytest.raises(ConfigError, match=r"phase8.yaml: evidence.runbooks.paths: .* (leaves|must be a path relative)"):
+        load_config([str(tmp_path)], KINDS)
+
+
+def test_symlink_leading_outside_is_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("---\ntitle: x\nowner: a@b.io\nreviewed: 2026-01-01\n---\n")
+    root = write(tmp_path / "root", BASE)
+    (root / "docs").mkdir()
+    os.symlink(outside / "secret.md", root / "docs" / "link.md")
+    config = load_config([str(root)], KINDS)
+    from phase8_assets.evidence.collect import collect
+
+    batch = collect(config)
+    assert not batch.files
+    assert batch.rejections[0].field == "(file)" and "outside the evidence root" in batch.rejections[0].reason
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BASE.replace("phase8/v1", "phase8/v2"), r"apiVersion: expected 'phase8/v1', got 'phase8/v2'"),
+        (BASE.replace("apiVersion: phase8/v1\n", ""), r"apiVersion: expected 'phase8/v1', got nothing"),
+        (BASE.replace('commit: "abcdef1"', 'commit: "main"'), r"release.commit: expected a git commit id"),
+        (BASE.replace("P30D", "30 days"), r"evidence.runbooks.max_age: expected an ISO 8601 duration"),
+        (BASE.replace("runbooks:", "benchmarkz:"), r"evidence.benchmarkz: unknown evidence kind"),
+        (BASE + "owners: {default: platform}\n", r"owners.default: expected an owner: an email address or team:name"),
+        (BASE + "colour: blue\n", r"Additional properties are not allowed \('colour' was unexpected\)"),
+        (BASE.replace('release: {version: "1.0.0", commit: "abcdef1"}\n', ""), r"\(document\): 'release' is required"),
+        (BASE + 'evaluation_time: "yesterday"\n', r"evaluation_time: expected an ISO 8601 timestamp"),
+        ("a: [1\n", r"phase8.yaml: line 2, column 1: invalid YAML"),
+    ],
+)
+def test_invalid_config_names_file_and_field(tmp_path, text, message):
+    write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config([str(tmp_path)], KINDS)
+    assert str(info.value).startswith(str(tmp_path / "phase8.yaml"))
+
+
+def test_missing_root_and_missing_config(tmp_path):
+    with pytest.raises(ConfigError, match="evidence root not found"):
+        load_config([str(tmp_path / "nope")], KINDS)
+    with pytest.raises(ConfigError, match=r"phase8.yaml: cannot read the evidence config"):
+        load_config([str(tmp_path)], KINDS)
+
+
+def test_extends_cycle(tmp_path):
+    write(tmp_path / "a", BASE + "extends: ../b/phase8.yaml\n")
+    write(tmp_path / "b", BASE + "extends: ../a/phase8.yaml\n")
+    with pytest.raises(ConfigError, match="extends: cycle"):
+        load_config([str(tmp_path / "a")], KINDS)
+
+
+def test_several_roots_merge_kinds_and_the_first_rules(tmp_path):
+    second = write(
+        tmp_path / "billing",
+        BASE.replace('"1.0.0"', '"9.9.9"').replace("runbooks:", "isolation_results:").replace("docs/*.md", "x/*.xml"),
+    )
+    config = load_config([str(DATA), str(second)], KINDS)
+    assert config.release["version"] == "10.4.0"  # the first root's config rules
+    sources = [loc.uri for loc in config.evidence["isolation_results"].sources]
+    assert sources == [str(DATA / "evidence/isolation/*.xml"), str(second / "x/*.xml")]
+    assert config.evidence["isolation_results"].max_age.days == 7

@@ -1,0 +1,48 @@
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from phase8_assets.shared.redaction import REDACTED, redact, redact_text
+
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----"
+)
+
+
+def test_secret_keys_are_redacted_whole_and_shape_kept():
+    doc = {"password": "hunter2", "db": {"api_key": "abc", "host": "db.internal"}, "secrets": {"k": {"v": "x"}}}
+    assert redact(doc) == {
+        "password": REDACTED,
+        "db": {"api_key": REDACTED, "host": "db.internal"},
+        "secrets": {"k": {"v": REDACTED}},
+    }
+
+
+def test_secret_values_inside_text():
+    text = (
+        f"key {AWS_KEY} jwt {JWT} url postgres://app:s3cr3t@db:5432/chat "
+        "header Authorization: Bearer abcdefghijklmnop token=xyz123 slack xoxb-1234567890-abcdef"
+    )
+    out = redact_text(text)
+    for secret in (AWS_KEY, JWT, "s3cr3t", "abcdefghijklmnop", "xyz123", "xoxb-1234567890-abcdef"):
+        assert secret not in out
+    assert "postgres://app:" in out and "@db:5432/chat" in out
+
+
+def test_private_keys():
+    assert redact_text(f"before\n{PEM}\nafter") == f"before\n{REDACTED}\nafter"
+
+
+def test_extra_secret_keys_and_non_secret_lookalikes():
+    doc = {"configuration": {"api_url": "https://x", "region": "eu"}, "token_type": "bearer", "tokens_used": 3}
+    out = redact(doc, secret_keys=("configuration",))
+    assert out == {"configuration": {"api_url": REDACTED, "region": REDACTED}, "token_type": "bearer", "tokens_used": 3}
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60), st.sampled_from([AWS_KEY, JWT, PEM]))
+def test_a_secret_embedded_anywhere_never_survives(prefix, secret):
+    doc = {"notes": [f"{prefix} {secret} tail"]}
+    assert secret not in json.dumps(redact(doc))

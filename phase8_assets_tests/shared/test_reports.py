@@ -1,0 +1,26 @@
+import plotly.graph_objects as go
+
+from phase8_assets.shared.reports import Section, markdown_table, render_html, write_html
+
+
+def _sections():
+    fig = go.Figure(go.Bar(x=["acme", "globex"], y=[3, 5]))
+    return [Section("Spend", text="Two tenants.", table=(["t", "n"], [["acme", 3]]), figure=fig)]
+
+
+def test_same_data_gives_byte_identical_offline_html(tmp_path):
+    a = write_html(tmp_path / "a.html", "Report", _sections()).read_bytes()
+    b = write_html(tmp_path / "b.html", "Report", _sections()).read_bytes()
+    assert a == b
+    html = a.decode()
+    assert 'id="fig-0-spend"' in html
+    # plotly.js is inlined: no script is fetched from anywhere, so the file works offline
+    assert "<script src=" not in html and "Plotly.newPlot" in html and len(html) > 1_000_000
+
+
+def test_html_escapes_text():
+    assert "&lt;script&gt;" in render_html("t", [Section("h", text="<script>alert(1)</script>")])
+
+
+def test_markdown_table_escapes_pipes_and_newlines():
+    assert markdown_table(["a"], [["x|y\nz"]]).splitlines()[-1] == "| x\\|y<br>z |"

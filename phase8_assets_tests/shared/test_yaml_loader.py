@@ -1,0 +1,67 @@
+import time
+
+import pytest
+
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml, load_yaml_documents
+
+BILLION_LAUGHS = """
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_dates_and_times_stay_strings():
+    doc = load_yaml("expired_at: 2026-05-10\nstart: 2022-01-01 12:00:00\nn: 3\n")
+    assert doc == {"expired_at": "2026-05-10", "start": "2022-01-01 12:00:00", "n": 3}
+
+
+def test_billion_laughs_is_refused_quickly():
+    started = time.perf_counter()
+    with pytest.raises(YamlError, match="expand to more than 100000 nodes"):
+        load_yaml(BILLION_LAUGHS, "bomb.yaml")
+    assert time.perf_counter() - started < 2
+
+
+def test_a_few_aliases_are_fine():
+    assert load_yaml("base: &b {x: 1}\nother: *b\n") == {"base": {"x": 1}, "other": {"x": 1}}
+
+
+def test_size_limit_names_the_source():
+    with pytest.raises(YamlError, match=r"big.yaml: 2001 bytes exceeds the YAML size limit of 2000 bytes"):
+        load_yaml("a" * 2001, "big.yaml", max_bytes=2000)
+
+
+def test_multi_document_only_where_asked():
+    text = "a: 1\n---\nb: 2\n---\n"
+    assert load_yaml_documents(text) == [{"a": 1}, {"b": 2}]
+    with pytest.raises(YamlError, match="expected one YAML document, found 2"):
+        load_yaml(text, "two.yaml")
+
+
+def test_syntax_error_names_line_and_column():
+    with pytest.raises(YamlError, match=r"bad.yaml: line 2, column \d+: invalid YAML"):
+        load_yaml("a: [1, 2\nb: 3\n", "bad.yaml")
+
+
+def test_python_tags_are_refused():
+    with pytest.raises(YamlError):
+        load_yaml("!!python/object/apply:os.system ['true']", "evil.yaml")
+
+
+def test_bom_and_invalid_utf8():
+    assert load_yaml(b"\xef\xbb\xbfa: 1\n") == {"a": 1}
+    with pytest.raises(YamlError, match="not UTF-8"):
+        load_yaml(b"a: \xff\xfe\n", "latin.yaml")
+
+
+def test_too_many_aliases_are_refused():
+    text = "base: &b 1\nitems: [" + ", ".join(["*b"] * 101) + "]\n"
+    with pytest.raises(YamlError, match="more than 100 aliases"):
+        load_yaml(text, "aliases.yaml")

@@ -1,0 +1,16 @@
+from phase8_assets.demo_data import generate
+from phase8_assets_tests.conftest import DATA
+
+
+def test_generator_reproduces_the_committed_data_byte_for_byte(tmp_path):
+    files = generate(tmp_path, seed=8)
+    generated = {p.relative_to(tmp_path).as_posix(): p.read_bytes() for p in files}
+    committed = {p.relative_to(DATA).as_posix(): p.read_bytes() for p in DATA.rglob("*") if p.is_file()}
+    assert generated.keys() == committed.keys()
+    assert [k for k in generated if generated[k] != committed[k]] == []
+
+
+def test_another_seed_changes_the_data(tmp_path):
+    a = {p.name: p.read_bytes() for p in generate(tmp_path / "a", seed=8)}
+    b = {p.name: p.read_bytes() for p in generate(tmp_path / "b", seed=9)}
+    assert a != b

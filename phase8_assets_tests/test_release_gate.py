@@ -1,0 +1,207 @@
+"""release_gate end to end, in-process: demo data, every scenario, reports, re-runs, isolation."""
+
+import fcntl
+import json
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from click.testing import CliRunner
+
+from phase8_assets.cli import main
+from phase8_assets.gate_run import run_gate
+from phase8_assets.shared.artifacts import check_schema
+from phase8_assets.warehouse import connect, warehouse_path
+from phase8_assets.warehouse.store import table_counts
+from phase8_assets_tests.conftest import DATA, REPO, SCENARIOS, env_without_pytest
+
+pytestmark = pytest.mark.slow
+
+
+def statuses(report):
+    return {g["gate"]: g["status"] for g in report["gates"]}
+
+
+def scenario_table():
+    """The scenarios README is the spec: scenario -> the gate it fails (or none)."""
+    rows = re.findall(r"^\| `([\w-]+)` \| (`(\w+)`|none \(passes\)) \|", (SCENARIOS / "README.md").read_text(), re.M)
+    return [(name, gate or None) for name, _, gate in rows]
+
+
+def test_demo_data_passes_with_a_warning(tmp_path, home):
+    outcome = run_gate([str(DATA)], out=tmp_path / "out", as_of=None, home=home)
+    report = outcome.report
+    assert outcome.exit_code == 0 and report["verdict"] == "pass"
+    assert statuses(report) == {"evidence_validity": "warn", "evidence_freshness": "pass"}
+    warning = report["gates"][1]["findings"][0]
+    assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"
+    assert warning["runbook"].endswith("docs/ops/evidence-validity.md")
+    # The three report files, the JSON valid against its published schema.
+    written = json.loads((tmp_path / "out/gate-report.json").read_text())
+    check_schema(written, "GateReport", "gate-report.json")
+    assert written == json.loads(json.dumps(report))
+    ET.parse(tmp_path / "out/gate-report.xml")
+    assert "Release gate: PASS" in (tmp_path / "out/gate-report.md").read_text()
+    assert (tmp_path / "out/gate-report.html").stat().st_size > 1000
+
+
+def test_every_scenario_fails_exactly_the_gate_its_readme_names(home):
+    table = scenario_table()
+    assert len(table) >= 6
+    for name, failing_gate in table:
+        report = run_gate([str(SCENARIOS / name)], out=None, as_of=None, home=home).report
+        failed = sorted(g for g, s in statuses(report).items() if s in ("fail", "error"))
+        assert failed == ([failing_gate] if failing_gate else []), (name, report["gates"])
+        assert report["verdict"] == ("blocked" if failing_gate else "pass"), name
+
+
+def test_findings_explain_themselves(home):
+    report = run_gate([str(SCENARIOS / "broken-evidence")], out=None, as_of=None, home=home).report
+    gate = next(g for g in report["gates"] if g["gate"] == "evidence_validity")
+    error = next(f for f in gate["findings"] if f["severity"] == "error")
+    assert error["subject"].endswith("TEST-isolation.files.TenantFilesTest.xml")
+    assert error["evidence"] == error["subject"]
+    assert error["observed"].startswith("line ") and "not well-formed XML" in error["observed"]
+    assert error["owner"] == "team:tenancy" and error["runbook"].endswith("evidence-validity.md")
+    assert error["details"]["kind"] == "isolation_results"
+
+
+def test_waived_and_skipped_are_visible(home):
+    waived = run_gate([str(SCENARIOS / "waived-broken-evidence")], out=None, as_of=None, home=home).report
+    finding = next(f for g in waived["gates"] for f in g["findings"] if f["severity"] == "waived")
+    assert finding["details"]["waiver"]["ticket"] == "CHAT-4821"
+    off = run_gate([str(SCENARIOS / "gate-switched-off")], out=None, as_of=None, home=home).report
+    gate = next(g for g in off["gates"] if g["gate"] == "evidence_freshness")
+    assert gate["status"] == "skipped" and "CHAT-4900" in gate["summary"]
+
+
+def test_as_of_overrides_the_pinned_time(home):
+    report = run_gate([str(DATA)], out=None, as_of="2027-03-01T00:00:00Z", home=home).report
+    assert report["evaluated_at"] == "2027-03-01T00:00:00Z"
+    assert statuses(report)["evidence_freshness"] == "fail"
+
+
+def test_rerun_adds_rows_only_to_the_gate_run_log(home):
+    run_gate([str(DATA)], out=None, as_of=None, home=home)
+    with connect(warehouse_path(home)) as conn:
+        before = table_counts(conn)
+    run_gate([str(DATA)], out=None, as_of=None, home=home)
+    with connect(warehouse_path(home)) as conn:
+        after = table_counts(conn)
+    assert before["evidence_files"] > 0
+    changed = sorted(t for t in after if after[t] != before[t])
+    assert changed and all(t.startswith("gate_run") for t in changed)
+
+
+def test_same_bytes_under_two_paths_count_once(tmp_path, home):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    shutil.copy(root / "evidence/isolation/data.xml", root / "evidence/isolation/data-copy.xml")
+    report = run_gate([str(root)], out=None, as_of=None, home=home).report
+    assert "1 duplicate path(s) counted once" in report["gates"][1]["summary"]
+    with connect(warehouse_path(home)) as conn:
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM evidence_files GROUP BY kind").fetchall())
+    assert kinds["isolation_results"] == 3
+
+
+def test_roots_sharing_a_home_do_not_influence_each_other(home):
+    broken = run_gate([str(SCENARIOS / "broken-evidence")], out=None, as_of=None, home=home).report
+    good = run_gate([str(DATA)], out=None, as_of=None, home=home).report
+    again = run_gate([str(SCENARIOS / "broken-evidence")], out=None, as_of=None, home=home).report
+    assert (broken["verdict"], good["verdict"], again["verdict"]) == ("blocked", "pass", "blocked")
+
+
+def test_several_evidence_roots_merge(tmp_path, home):
+    extra = tmp_path / "extra"
+    (extra / "results").mkdir(parents=True)
+    shutil.copy(SCENARIOS / "broken-evidence/isolation/TEST-isolation.files.TenantFilesTest.xml", extra / "results")
+    (extra / "phase8.yaml").write_text(
+        'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "0", commit: "abcdef1"}\n'
+        'evidence:\n  isolation_results: {paths: ["results/*.xml"], max_age: P1D}\n'
+    )
+    report = run_gate([str(DATA), str(extra)], out=None, as_of=None, home=home).report
+    assert report["evidence_roots"] == [str(DATA), str(extra)]
+    assert report["release"]["version"] == "10.4.0"
+    assert statuses(report)["evidence_validity"] == "fail"
+
+
+def test_cli_exit_codes_and_one_line_errors(tmp_path, home):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home), "--out", str(tmp_path / "o")])
+    assert ok.exit_code == 0, ok.output
+    assert "verdict: pass" in ok.output
+    blocked = runner.invoke(main, ["gate", "--evidence", str(SCENARIOS / "stale-evidence"), "--home", str(home)])
+    assert blocked.exit_code == 1 and "evidence_freshness: drill_journals: max-age" in blocked.output
+    missing = runner.invoke(main, ["gate", "--evidence", str(tmp_path / "nope"), "--home", str(home)])
+    assert missing.exit_code == 2
+    assert (
+        missing.output.strip()
+        == f"phase8: error: {tmp_path / 'nope'}: evidence root not found (expected a folder or s3://bucket/prefix)"
+    )
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "phase8.yaml").write_text(
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: 1}\nevidence: {}\n"
+    )
+    invalid = runner.invoke(main, ["gate", "--evidence", str(bad), "--home", str(home)])
+    assert invalid.exit_code == 2
+    assert (
+        invalid.output.count("\n") == 1
+        and "phase8.yaml: release.version: expected the release's version string, got 1" in invalid.output
+    )
+    assert runner.invoke(main, ["gate"]).exit_code == 2  # usage
+
+
+def test_second_gate_on_the_same_home_waits_then_exits_2(home):
+    home.mkdir(parents=True)
+    with open(home / "gate.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        result = CliRunner().invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home), "--lock-wait", "1"])
+    assert result.exit_code == 2
+    assert "another `phase8 gate` is running on this PHASE8_HOME (waited 1 s)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_warehouse_needing_an_upgrade_exits_2(home):
+    from phase8_assets.warehouse import migrate
+
+    with connect(warehouse_path(home), check_schema=False) as conn:
+        migrate(conn, 1)
+    result = CliRunner().invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home)])
+    assert result.exit_code == 2 and "phase8 upgrade apply" in result.output
+
+
+def test_validate_command(real_samples):
+    runner = CliRunner()
+    good = runner.invoke(main, ["validate", str(DATA)])
+    assert good.exit_code == 0 and "INVALID" not in good.output
+    bad = runner.invoke(main, ["validate", str(real_samples / "junit"), str(real_samples / "chaos")])
+    assert bad.exit_code == 1
+    assert "INVALID" in bad.output and "mikepenz_TEST-test.CorruptTest_truncated.xml: line" in bad.output
+    assert "ok      " in bad.output
+
+
+def _cli(*args, env=None, cwd=REPO):
+    return subprocess.run(args, capture_output=True, text=True, env=env or env_without_pytest(), cwd=cwd, timeout=300)
+
+
+def test_dagster_job_execute_exit_code_follows_the_verdict(tmp_path):
+    dagster = str(REPO / ".venv/bin/dagster") if (REPO / ".venv/bin/dagster").exists() else "dagster"
+    base = {**env_without_pytest(), "PHASE8_HOME": str(tmp_path / "home"), "DAGSTER_HOME": ""}
+    base.pop("DAGSTER_HOME")
+    cmd = [dagster, "job", "execute", "-m", "phase8_assets.definitions", "-j", "release_gate"]
+    passing = _cli(*cmd, env={**base, "PHASE8_EVIDENCE": str(DATA)}, cwd=tmp_path)
+    assert passing.returncode == 0, passing.stderr[-2000:]
+    blocked = _cli(*cmd, env={**base, "PHASE8_EVIDENCE": str(SCENARIOS / "broken-evidence")}, cwd=tmp_path)
+    assert blocked.returncode != 0 and "blocking asset check failed" in blocked.stderr
+
+
+def test_definitions_validate_and_no_great_expectations_at_import():
+    validate = _cli(sys.executable, "-m", "dagster", "definitions", "validate", "-m", "phase8_assets.definitions")
+    assert validate.returncode == 0, validate.stderr[-2000:]
+    probe = _cli(
+        sys.executable, "-c", "import sys, phase8_assets.definitions; print('great_expectations' in sys.modules)"
+    )
+    assert probe.stdout.strip() == "False"
