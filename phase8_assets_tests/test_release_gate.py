@@ -205,3 +205,12 @@ def test_definitions_validate_and_no_great_expectations_at_import():
         sys.executable, "-c", "import sys, phase8_assets.definitions; print('great_expectations' in sys.modules)"
     )
     assert probe.stdout.strip() == "False"
+
+
+def test_help_and_version():
+    from phase8_assets import __version__
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["--version"]).output.strip() == f"phase8, version {__version__}"
+    help_text = runner.invoke(main, ["--help"]).output
+    assert all(cmd in help_text for cmd in ("gate", "validate", "demo-data", "upgrade"))

@@ -40,3 +40,11 @@ def test_every_gate_is_a_blocking_check_on_a_leaf_asset():
 def test_warehouse_steps_share_the_duckdb_pool():
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("evidence_files")).pools == {"duckdb"}
+
+
+def test_the_product_sets_the_duckdb_pool_limit_on_any_instance():
+    from phase8_assets.defs.resources import DUCKDB_POOL, ensure_duckdb_pool
+
+    with dg.instance_for_test() as instance:
+        ensure_duckdb_pool(instance)
+        assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).slot_count == 1
