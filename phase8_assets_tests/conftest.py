@@ -1,5 +1,4 @@
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -32,11 +31,6 @@ def real_samples() -> Path:
 @pytest.fixture
 def home(tmp_path) -> Path:
     return tmp_path / "phase8-home"
-
-
-def copy_root(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst
 
 
 def _free_port() -> int:

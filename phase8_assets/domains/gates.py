@@ -60,12 +60,6 @@ class Finding:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def one_line(self) -> str:
-        where = f" [{self.evidence}]" if self.evidence and self.evidence != self.subject else ""
-        return (
-            f"{self.severity.upper()} {self.subject}: {self.rule}: observed {self.observed}, limit {self.limit}{where}"
-        )
-
 
 @dataclass
 class GateResult:

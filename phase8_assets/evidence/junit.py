@@ -41,9 +41,8 @@ def read(data: bytes, uri: str) -> ReadResult:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         line, column = exc.position
-        raise EvidenceError(
-            f"line {line}, column {column}", f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})"
-        ) from exc
+        problem = re.sub(r": line \d+, column \d+$", "", str(exc))
+        raise EvidenceError(f"line {line}, column {column}", f"not well-formed XML ({problem})") from exc
     if root.tag not in ("testsuites", "testsuite"):
         raise EvidenceError(root.tag, "expected a <testsuites> or <testsuite> root element")
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))

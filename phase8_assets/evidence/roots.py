@@ -92,13 +92,6 @@ class EvidenceRoot:
     def read_bytes(self, rel: str, max_bytes: int) -> bytes:
         raise NotImplementedError
 
-    def exists(self, rel: str) -> bool:
-        raise NotImplementedError
-
-    def child(self, rel_dir: str) -> EvidenceRoot:
-        """The root of a sub-folder (used for the folder a config file sits in)."""
-        raise NotImplementedError
-
     def uri_of(self, rel: str) -> str:
         return f"{self.uri.rstrip('/')}/{rel}" if rel else self.uri
 
@@ -141,15 +134,6 @@ class LocalRoot(EvidenceRoot):
             raise RootError(f"{full}: {size} bytes exceeds the limit of {max_bytes} bytes")
         with open(full, "rb") as fh:
             return fh.read(max_bytes + 1)
-
-    def exists(self, rel: str) -> bool:
-        try:
-            return self._resolve(rel).exists()
-        except RootError:
-            return False
-
-    def child(self, rel_dir: str) -> LocalRoot:
-        return LocalRoot(self._resolve(rel_dir)) if rel_dir else self
 
     def uri_of(self, rel: str) -> str:
         return str(self.path / rel) if rel else self.uri
@@ -212,20 +196,6 @@ class S3Root(EvidenceRoot):
             raise
         except Exception as exc:
             raise RootError(f"{self.uri_of(rel)}: cannot read: {_s3_reason(exc)}") from exc
-
-    def exists(self, rel: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(rel))
-            return True
-        except Exception:
-            return False
-
-    def child(self, rel_dir: str) -> S3Root:
-        if not rel_dir:
-            return self
-        sub = S3Root(f"s3://{self.bucket}/{self._key(rel_dir)}")
-        sub._client = self._client
-        return sub
 
 
 def _s3_reason(exc: Exception) -> str:

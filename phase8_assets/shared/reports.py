@@ -116,10 +116,6 @@ def write_html(path: str | os.PathLike, title: str, sections: list[Section], sub
     return write_text(path, render_html(title, sections, subtitle))
 
 
-def write_markdown(path: str | os.PathLike, title: str, sections: list[Section], subtitle: str = "") -> Path:
-    return write_text(path, render_markdown(title, sections, subtitle))
-
-
 def render_markdown(title: str, sections: list[Section], subtitle: str = "") -> str:
     out = [f"# {title}", ""]
     if subtitle:
