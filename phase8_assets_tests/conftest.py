@@ -33,6 +33,13 @@ def home(tmp_path) -> Path:
     return tmp_path / "phase8-home"
 
 
+def gate_report(roots, home, as_of=None) -> dict:
+    """The gate report for ``roots`` (paths or URIs), run in-process on ``home``, no report files."""
+    from phase8_assets.gate_run import run_gate
+
+    return run_gate([str(r) for r in roots], out=None, as_of=as_of, home=home).report
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from phase8_assets.gate_run import run_gate
 from phase8_assets.shared.artifacts import check_schema
 from phase8_assets.warehouse import connect, warehouse_path
 from phase8_assets.warehouse.store import table_counts
-from phase8_assets_tests.conftest import DATA, REPO, SCENARIOS, env_without_pytest
+from phase8_assets_tests.conftest import DATA, REPO, SCENARIOS, env_without_pytest, gate_report
 
 pytestmark = pytest.mark.slow
 
@@ -52,14 +52,14 @@ def test_every_scenario_fails_exactly_the_gate_its_readme_names(home):
     table = scenario_table()
     assert len(table) >= 6
     for name, failing_gate in table:
-        report = run_gate([str(SCENARIOS / name)], out=None, as_of=None, home=home).report
+        report = gate_report([SCENARIOS / name], home)
         failed = sorted(g for g, s in statuses(report).items() if s in ("fail", "error"))
         assert failed == ([failing_gate] if failing_gate else []), (name, report["gates"])
         assert report["verdict"] == ("blocked" if failing_gate else "pass"), name
 
 
 def test_findings_explain_themselves(home):
-    report = run_gate([str(SCENARIOS / "broken-evidence")], out=None, as_of=None, home=home).report
+    report = gate_report([SCENARIOS / "broken-evidence"], home)
     gate = next(g for g in report["gates"] if g["gate"] == "evidence_validity")
     error = next(f for f in gate["findings"] if f["severity"] == "error")
     assert error["subject"].endswith("TEST-isolation.files.TenantFilesTest.xml")
@@ -70,25 +70,25 @@ def test_findings_explain_themselves(home):
 
 
 def test_waived_and_skipped_are_visible(home):
-    waived = run_gate([str(SCENARIOS / "waived-broken-evidence")], out=None, as_of=None, home=home).report
+    waived = gate_report([SCENARIOS / "waived-broken-evidence"], home)
     finding = next(f for g in waived["gates"] for f in g["findings"] if f["severity"] == "waived")
     assert finding["details"]["waiver"]["ticket"] == "CHAT-4821"
-    off = run_gate([str(SCENARIOS / "gate-switched-off")], out=None, as_of=None, home=home).report
+    off = gate_report([SCENARIOS / "gate-switched-off"], home)
     gate = next(g for g in off["gates"] if g["gate"] == "evidence_freshness")
     assert gate["status"] == "skipped" and "CHAT-4900" in gate["summary"]
 
 
 def test_as_of_overrides_the_pinned_time(home):
-    report = run_gate([str(DATA)], out=None, as_of="2027-03-01T00:00:00Z", home=home).report
+    report = gate_report([DATA], home, as_of="2027-03-01T00:00:00Z")
     assert report["evaluated_at"] == "2027-03-01T00:00:00Z"
     assert statuses(report)["evidence_freshness"] == "fail"
 
 
 def test_rerun_adds_rows_only_to_the_gate_run_log(home):
-    run_gate([str(DATA)], out=None, as_of=None, home=home)
+    gate_report([DATA], home)
     with connect(warehouse_path(home)) as conn:
         before = table_counts(conn)
-    run_gate([str(DATA)], out=None, as_of=None, home=home)
+    gate_report([DATA], home)
     with connect(warehouse_path(home)) as conn:
         after = table_counts(conn)
     assert before["evidence_files"] > 0
@@ -99,7 +99,7 @@ def test_rerun_adds_rows_only_to_the_gate_run_log(home):
 def test_same_bytes_under_two_paths_count_once(tmp_path, home):
     root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
     shutil.copy(root / "evidence/isolation/data.xml", root / "evidence/isolation/data-copy.xml")
-    report = run_gate([str(root)], out=None, as_of=None, home=home).report
+    report = gate_report([root], home)
     assert "1 duplicate path(s) counted once" in report["gates"][1]["summary"]
     with connect(warehouse_path(home)) as conn:
         kinds = dict(conn.execute("SELECT kind, count(*) FROM evidence_files GROUP BY kind").fetchall())
@@ -107,9 +107,9 @@ def test_same_bytes_under_two_paths_count_once(tmp_path, home):
 
 
 def test_roots_sharing_a_home_do_not_influence_each_other(home):
-    broken = run_gate([str(SCENARIOS / "broken-evidence")], out=None, as_of=None, home=home).report
-    good = run_gate([str(DATA)], out=None, as_of=None, home=home).report
-    again = run_gate([str(SCENARIOS / "broken-evidence")], out=None, as_of=None, home=home).report
+    broken = gate_report([SCENARIOS / "broken-evidence"], home)
+    good = gate_report([DATA], home)
+    again = gate_report([SCENARIOS / "broken-evidence"], home)
     assert (broken["verdict"], good["verdict"], again["verdict"]) == ("blocked", "pass", "blocked")
 
 
@@ -121,7 +121,7 @@ def test_several_evidence_roots_merge(tmp_path, home):
         'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "0", commit: "abcdef1"}\n'
         'evidence:\n  isolation_results: {paths: ["results/*.xml"], max_age: P1D}\n'
     )
-    report = run_gate([str(DATA), str(extra)], out=None, as_of=None, home=home).report
+    report = gate_report([DATA, extra], home)
     assert report["evidence_roots"] == [str(DATA), str(extra)]
     assert report["release"]["version"] == "10.4.0"
     assert statuses(report)["evidence_validity"] == "fail"

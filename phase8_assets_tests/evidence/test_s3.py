@@ -4,16 +4,15 @@ import pytest
 
 from phase8_assets.evidence.config import ConfigError, load_config
 from phase8_assets.evidence.roots import S3Root
-from phase8_assets.gate_run import run_gate
-from phase8_assets_tests.conftest import DATA, upload_tree
+from phase8_assets_tests.conftest import DATA, gate_report, upload_tree
 
 pytestmark = pytest.mark.slow
 
 
 def test_gate_on_an_s3_root_matches_the_local_verdict(s3, home):
     upload_tree(s3, "evidence", "chatterbox/10.4.0", DATA)
-    local = run_gate([str(DATA)], out=None, as_of=None, home=home).report
-    remote = run_gate(["s3://evidence/chatterbox/10.4.0"], out=None, as_of=None, home=home).report
+    local = gate_report([DATA], home)
+    remote = gate_report(["s3://evidence/chatterbox/10.4.0"], home)
     assert remote["evidence_roots"] == ["s3://evidence/chatterbox/10.4.0"]
     assert [(g["gate"], g["status"], g["summary"]) for g in remote["gates"]] == [
         (g["gate"], g["status"], g["summary"]) for g in local["gates"]
@@ -22,9 +21,7 @@ def test_gate_on_an_s3_root_matches_the_local_verdict(s3, home):
 
 def test_s3_scenario_extends_across_prefixes(s3, home):
     upload_tree(s3, "evidence", "chatterbox/10.4.0", DATA)
-    report = run_gate(
-        ["s3://evidence/chatterbox/10.4.0/scenarios/broken-evidence"], out=None, as_of=None, home=home
-    ).report
+    report = gate_report(["s3://evidence/chatterbox/10.4.0/scenarios/broken-evidence"], home)
     gate = next(g for g in report["gates"] if g["gate"] == "evidence_validity")
     assert gate["status"] == "fail"
     assert gate["findings"][0]["evidence"].startswith(
