@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,9 +25,17 @@ def guess_kind(path: Path, data: bytes) -> str | None:
             doc = json.loads(data)
         except ValueError:
             return None
-        if isinstance(doc, dict) and ("chaoslib-version" in doc or {"experiment", "status"} <= doc.keys()):
+        if isinstance(doc, dict) and (
+            "chaoslib-version" in doc or {"experiment", "status"} <= doc.keys() or "steady-state-hypothesis" in doc
+        ):
             return "drill_journals"
+    if suffix in (".yaml", ".yml") and b"litmuschaos.io/" in data and b"ChaosResult" in data:
+        return "chaos_results"
     return None
+
+
+# Our own artifacts that are evidence: validated by their reader, which checks more than the schema.
+ARTIFACT_KINDS = {"DrillCatalog": "drill_catalog"}
 
 
 def _validate_root(folder: Path) -> Iterator[tuple[str, bool]]:
@@ -57,7 +66,10 @@ def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bo
         yield from _validate_root(path.parent)
         return
     data = path.read_bytes()
-    if path.suffix.lower() in (".yaml", ".yml") and b"phase8/v1" in data:
+    artifact = re.search(rb"^kind:\s*(\w+)", data, re.M)
+    if kind is None and artifact and artifact.group(1).decode() in ARTIFACT_KINDS:
+        kind = ARTIFACT_KINDS[artifact.group(1).decode()]
+    elif kind is None and path.suffix.lower() in (".yaml", ".yml") and b"phase8/v1" in data:
         try:
             docs = load_yaml_documents(data, str(path))
             for index, doc in enumerate(docs):

@@ -48,10 +48,12 @@ Reader = Callable[[bytes, str], ReadResult]
 
 def readers() -> dict[str, Reader]:
     """Evidence kind -> reader. A stream adds its kind here when it lands its reader."""
-    from phase8_assets.evidence import chaos_journal, junit, runbooks
+    from phase8_assets.evidence import chaos_journal, drill_catalog, junit, litmus, runbooks
 
     return {
         "isolation_results": junit.read,
         "drill_journals": chaos_journal.read,
+        "chaos_results": litmus.read,
+        "drill_catalog": drill_catalog.read,
         "runbooks": runbooks.read,
     }

@@ -92,6 +92,10 @@ class EvidenceRoot:
     def read_bytes(self, rel: str, max_bytes: int) -> bytes:
         raise NotImplementedError
 
+    def exists(self, rel: str) -> bool:
+        """Whether a file is at ``rel`` (a path confined to the root)."""
+        raise NotImplementedError
+
     def uri_of(self, rel: str) -> str:
         return f"{self.uri.rstrip('/')}/{rel}" if rel else self.uri
 
@@ -134,6 +138,12 @@ class LocalRoot(EvidenceRoot):
             raise RootError(f"{full}: {size} bytes exceeds the limit of {max_bytes} bytes")
         with open(full, "rb") as fh:
             return fh.read(max_bytes + 1)
+
+    def exists(self, rel: str) -> bool:
+        try:
+            return self._resolve(rel).is_file()
+        except RootError:
+            return False
 
     def uri_of(self, rel: str) -> str:
         return str(self.path / rel) if rel else self.uri
@@ -196,6 +206,16 @@ class S3Root(EvidenceRoot):
             raise
         except Exception as exc:
             raise RootError(f"{self.uri_of(rel)}: cannot read: {_s3_reason(exc)}") from exc
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(rel))
+            return True
+        except Exception as exc:
+            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
+                return False
+            raise RootError(f"{self.uri_of(rel)}: cannot check: {_s3_reason(exc)}") from exc
 
 
 def _s3_reason(exc: Exception) -> str:

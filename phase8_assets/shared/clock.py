@@ -6,6 +6,7 @@ the evaluation time as an argument; nothing else in the package calls ``datetime
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -73,6 +74,28 @@ def parse_duration(value: str, what: str = "duration") -> timedelta:
     parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
     return timedelta(
         days=parts["years"] * 365 + parts["months"] * 30 + parts["weeks"] * 7 + parts["days"],
+        hours=parts["hours"],
+        minutes=parts["minutes"],
+        seconds=parts["seconds"],
+    )
+
+
+def add_duration(at: datetime, value: str, what: str = "duration") -> datetime:
+    """``at`` plus an ISO 8601 duration, counting years and months on the calendar.
+
+    ``P1M`` after 31 January is the last day of February; ``parse_duration`` (30-day months) is
+    for ages and windows, this is for due dates ("monthly" means the same day next month).
+    """
+    parse_duration(value, what)  # validates
+    parts = {k: float(v) if v else 0.0 for k, v in _DURATION.match(value.strip()).groupdict().items()}
+    months = int(parts["years"]) * 12 + int(parts["months"])
+    if months:
+        index = at.month - 1 + months
+        year, month = at.year + index // 12, index % 12 + 1
+        at = at.replace(year=year, month=month, day=min(at.day, calendar.monthrange(year, month)[1]))
+    return at + timedelta(
+        weeks=parts["weeks"],
+        days=parts["days"],
         hours=parts["hours"],
         minutes=parts["minutes"],
         seconds=parts["seconds"],

@@ -1,0 +1,194 @@
+"""Drill readers: Chaos Toolkit journals (real ones included), LitmusChaos ChaosResults, the catalog."""
+
+import json
+import pickle
+
+import pytest
+
+from phase8_assets.evidence import EvidenceError, chaos_journal, drill_catalog, litmus
+from phase8_assets_tests.conftest import DATA
+
+DEMO_JOURNAL = next((DATA / "evidence/drills/db-failover").glob("*.json"))
+DEMO_LITMUS = sorted((DATA / "evidence/drills/litmus").glob("*.yaml"))[-1]
+
+
+def journal(**changes) -> dict:
+    doc = json.loads(DEMO_JOURNAL.read_bytes())
+    doc.update(changes)
+    return doc
+
+
+def read_doc(doc: dict):
+    return chaos_journal.read(json.dumps(doc).encode(), "x")
+
+
+@pytest.mark.realdata
+def test_real_interrupted_journal_has_a_defined_outcome(real_samples):
+    result = chaos_journal.read((real_samples / "chaos/ctk_journal_ansible_interrupted.json").read_bytes(), "x")
+    (run,) = result.records
+    assert (run.outcome, run.hypothesis_before, run.hypothesis_after) == ("interrupted", None, None)
+    assert run.activities == () and run.recovery_s is None
+    assert run.recovery_note == "no succeeded fault-injection action in the method"
+    assert result.summary["activities"] == 0
+
+
+@pytest.mark.realdata
+def test_real_failed_journal_is_deviated_with_its_exception(real_samples):
+    result = chaos_journal.read((real_samples / "chaos/ctk_journal_mdrcs_failed_k8s.json").read_bytes(), "x")
+    (run,) = result.records
+    assert (run.status, run.outcome, run.deviated) == ("failed", "deviated", True)
+    assert (run.hypothesis_before, run.hypothesis_after) == (True, False)
+    phases = [a.phase for a in run.activities]
+    assert phases == ["before", "before", "method", "method", "after"]
+    after = run.activities[-1]
+    assert after.tolerance_met is False and after.detail.endswith("is in phase 'Pending' but should be 'Running'")
+    assert run.recovery_s is None and "not recovered" in run.recovery_note
+    assert "no time zone" in result.warnings[0]  # chaoslib 1.9 writes naive timestamps
+
+
+@pytest.mark.realdata
+def test_an_experiment_is_not_a_journal(real_samples):
+    with pytest.raises(EvidenceError, match="experiment definition, not a journal") as info:
+        chaos_journal.read((real_samples / "chaos/ctk_experiment_mdrcs_k8s.json").read_bytes(), "x")
+    assert info.value.field == "status"
+
+
+@pytest.mark.realdata
+def test_secrets_configuration_and_probe_outputs_never_leave_the_reader(real_samples):
+    doc = json.loads((real_samples / "chaos/ctk_journal_mdrcs_failed_k8s.json").read_bytes())
+    doc["experiment"]["secrets"] = {"k8s": {"token": "super-secret-token"}}
+    doc["experiment"]["configuration"]["db_url"] = "postgres://app:hunter2@db:5432/chat"
+    doc["run"][0]["activity"]["provider"]["headers"] = {"X-Auth": "hdr-secret-123"}
+    stored = pickle.dumps(chaos_journal.read(json.dumps(doc).encode(), "x"))
+    for secret in ("super-secret-token", "hunter2", "hdr-secret-123", "FRONTEND_URL"):
+        assert secret.encode() not in stored, secret
+    # Probe outputs are reduced to a verdict: no HTTP headers or bodies, no pod logs.
+    for content in ("this is journal #1", "nginx/1.17.10", "/api/updates"):
+        assert content.encode() not in stored, content
+    # ...the demo's bearer token in a probe's headers as well.
+    assert b"demo-token-not-real" not in pickle.dumps(chaos_journal.read(DEMO_JOURNAL.read_bytes(), "x"))
+
+
+def test_recovery_is_measured_from_fault_to_steady_state():
+    (run,) = chaos_journal.read(DEMO_JOURNAL.read_bytes(), "x").records
+    doc = json.loads(DEMO_JOURNAL.read_bytes())
+    injected = doc["run"][0]["end"]
+    recovered = doc["steady_states"]["after"]["probes"][-1]["end"]
+    from datetime import datetime
+
+    expected = (datetime.fromisoformat(recovered) - datetime.fromisoformat(injected)).total_seconds()
+    assert run.outcome == "passed" and run.recovery_s == pytest.approx(expected, abs=1e-3)
+    assert run.environment == "production" and "drill:db-failover" in run.tags
+
+
+def test_completed_without_a_steady_state_check_proves_nothing():
+    (run,) = read_doc(journal(steady_states=None)).records
+    assert run.outcome == "unverified" and run.recovery_s is None
+    (run,) = read_doc({k: v for k, v in journal().items() if k != "steady_states"}).records
+    assert run.outcome == "unverified"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"status": "exploded"}, "status"),
+        ({"status": "Completed"}, "status"),  # status words are lower-case in every chaoslib
+        ({"deviated": "no"}, "deviated"),
+        ({"end": "yesterday"}, "end"),
+        ({"end": "2020-01-01T00:00:00"}, "end"),  # ends before it starts
+        ({"duration": -3.2}, "duration"),
+        ({"run": {"not": "a list"}}, "run"),
+    ],
+)
+def test_bad_journals_are_rejected_with_the_field(change, field):
+    with pytest.raises(EvidenceError) as info:
+        read_doc(journal(**change))
+    assert info.value.field == field
+
+
+def test_bad_activities_are_rejected_with_their_path():
+    doc = journal()
+    doc["run"][0]["duration"] = -1
+    with pytest.raises(EvidenceError, match="expected a duration >= 0") as info:
+        read_doc(doc)
+    assert info.value.field == "run[0].duration"
+    doc = journal()
+    doc["steady_states"]["after"]["steady_state_met"] = "yes"
+    with pytest.raises(EvidenceError) as info:
+        read_doc(doc)
+    assert info.value.field == "steady_states.after.steady_state_met"
+    doc = journal()
+    doc["run"][0]["duration"] = float("nan")
+    with pytest.raises(EvidenceError):
+        chaos_journal.read(json.dumps(doc).encode(), "x")  # NaN is not JSON chaoslib writes, nor a duration
+
+
+def test_truncated_journal_is_rejected_with_the_position():
+    with pytest.raises(EvidenceError, match="not valid JSON") as info:
+        chaos_journal.read(DEMO_JOURNAL.read_bytes()[:700], "x")
+    assert info.value.field.startswith("line ")
+
+
+def test_litmus_result_passes_with_probes_as_the_hypothesis():
+    result = litmus.read(DEMO_LITMUS.read_bytes(), "x")
+    (run,) = result.records
+    assert (run.tool, run.outcome, run.hypothesis_before, run.hypothesis_after) == ("litmus", "passed", True, True)
+    assert run.environment == "production" and "experiment:pod-delete" in run.tags
+    assert result.timestamp_field == "metadata.managedFields[].time" and run.recovery_s is None
+    assert run.extra["probe_success_percentage"] == 100.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "outcome"),
+    [
+        (
+            ("failStep: N/A", "failStep: '[PostChaosCheck]: probe api-ping failed'", "verdict: Pass", "verdict: Fail"),
+            "deviated",
+        ),
+        (("failStep: N/A", "failStep: ChaosInject", "verdict: Pass", "verdict: Fail"), "failed"),
+        (('probeSuccessPercentage: "100"', 'probeSuccessPercentage: "50"'), "deviated"),
+        (("verdict: Pass", "verdict: Stopped", "phase: Completed", "phase: Stopped"), "stopped"),
+        (("verdict: Pass", "verdict: Awaited", "phase: Completed", "phase: Running"), "awaited"),
+    ],
+)
+def test_litmus_verdicts_have_defined_outcomes(edit, outcome):
+    text = DEMO_LITMUS.read_text()
+    for old, new in zip(edit[::2], edit[1::2], strict=True):
+        assert old in text
+        text = text.replace(old, new)
+    (run,) = litmus.read(text.encode(), "x").records
+    assert run.outcome == outcome
+
+
+def test_litmus_lists_and_bad_results():
+    one = DEMO_LITMUS.read_text()
+    items = "".join("- " + one.replace("\n", "\n  ").rstrip() + "\n" for _ in range(2))
+    listed = litmus.read(f"apiVersion: v1\nkind: List\nitems:\n{items}".encode(), "x")
+    assert [r.index for r in listed.records] == [0, 1]
+    with pytest.raises(EvidenceError) as info:
+        litmus.read(one.replace("verdict: Pass", "verdict: Maybe").encode(), "x")
+    assert info.value.field == "status.experimentStatus.verdict"
+    with pytest.raises(EvidenceError) as info:
+        litmus.read(b"apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n", "x")
+    assert info.value.field == "kind"
+    no_time = "\n".join(line for line in one.splitlines() if "time:" not in line and "creationTimestamp" not in line)
+    with pytest.raises(EvidenceError) as info:
+        litmus.read(no_time.encode(), "x")
+    assert info.value.field == "metadata.creationTimestamp"
+
+
+def test_catalog_reads_and_refuses_what_it_cannot_use():
+    text = (DATA / "policy/drill-catalog.yaml").read_text()
+    result = drill_catalog.read(text.encode(), "x")
+    assert [d.id for d in result.records][:2] == ["db-failover", "cache-loss"]
+    assert result.records[0].recovery_objective.total_seconds() == 300
+    assert result.observed_at.isoformat() == "2026-10-01T00:00:00+00:00"
+    twice = text.replace("id: cache-loss", "id: db-failover")
+    with pytest.raises(EvidenceError, match="declared twice") as info:
+        drill_catalog.read(twice.encode(), "x")
+    assert info.value.field == "drills[1].id"
+    with pytest.raises(EvidenceError) as info:
+        drill_catalog.read(text.replace("cadence: P1M", "cadence: monthly", 1).encode(), "x")
+    assert info.value.field == "drills[0].cadence"
+    with pytest.raises(EvidenceError, match="apiVersion"):
+        drill_catalog.read(text.replace("apiVersion: phase8/v1", "apiVersion: phase8/v0").encode(), "x")
