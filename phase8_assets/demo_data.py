@@ -28,6 +28,16 @@ DRILLS = [
     ("disk-full", "disk full", "team:storage"),
     ("region-network-cut", "region network cut", "team:sre"),
 ]
+# drill id -> (fault injected, target service, recovery objective)
+DRILL_FAULTS = {
+    "db-failover": ("stop the PostgreSQL primary; the replica is promoted", "chat-db", "PT5M"),
+    "cache-loss": ("flush and restart the Redis cluster", "chat-cache", "PT5M"),
+    "event-bus-partition": ("partition one NATS node from the cluster", "chat-events", "PT5M"),
+    "plugin-crash-loop": ("delete plugin-host pods repeatedly (LitmusChaos pod-delete)", "plugin-host", None),
+    "disk-full": ("fill the file store volume to 100 %", "chat-files", "PT5M"),
+    "region-network-cut": ("cut the network between the two regions", "chat-api", "PT5M"),
+}
+LITMUS_DRILL = "plugin-crash-loop"
 RELEASE = {
     "version": "10.4.0",
     "commit": "4f2c9e1a7b3d5c8e0f1a2b3c4d5e6f7a8b9c0d1e",
@@ -51,6 +61,7 @@ owners:
   default: team:platform-reliability
   evidence_validity: team:platform-reliability
   evidence_freshness: team:platform-reliability
+  drill_evidence: team:sre
 runbooks: docs/ops
 evidence:
   isolation_results:
@@ -60,6 +71,14 @@ evidence:
   drill_journals:
     paths: ["evidence/drills/**/*.json"]
     max_age: P35D
+    owner: team:sre
+  chaos_results:
+    paths: ["evidence/drills/litmus/*.yaml"]
+    max_age: P35D
+    owner: team:sre
+  drill_catalog:
+    paths: ["policy/drill-catalog.yaml"]
+    max_age: P365D
     owner: team:sre
   runbooks:
     paths: ["docs/ops/*.md"]
@@ -111,13 +130,13 @@ def _naive(dt: datetime) -> str:
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def _journal(drill: tuple[str, str, str], start: datetime, rng: random.Random) -> str:
+def _journal(drill: tuple[str, str, str], start: datetime, rng: random.Random, deviated: bool = False) -> str:
     drill_id, title, _owner = drill
     inject = rng.uniform(20, 90)
     recover = rng.uniform(30, 240)
     end = start + timedelta(seconds=inject + recover + 10)
 
-    def probe(name: str, at: datetime) -> dict:
+    def probe(name: str, at: datetime, ok: bool = True) -> dict:
         return {
             "activity": {
                 "type": "probe",
@@ -129,12 +148,12 @@ def _journal(drill: tuple[str, str, str], start: datetime, rng: random.Random) -
                     "headers": {"Authorization": "Bearer demo-token-not-real-0000"},
                 },
             },
-            "output": {"status": 200, "headers": {"content-type": "application/json"}},
+            "output": {"status": 200 if ok else 503, "headers": {"content-type": "application/json"}},
             "status": "succeeded",
             "start": _naive(at),
             "end": _naive(at + timedelta(seconds=0.4)),
             "duration": 0.4,
-            "tolerance_met": True,
+            "tolerance_met": ok,
         }
 
     doc = {
@@ -145,7 +164,7 @@ def _journal(drill: tuple[str, str, str], start: datetime, rng: random.Random) -
             "version": "1.0.0",
             "title": f"{title} drill",
             "description": f"Inject {title} and verify the service recovers within its objective.",
-            "tags": ["phase8", f"drill:{drill_id}"],
+            "tags": ["phase8", f"drill:{drill_id}", "env:production"],
             "configuration": {"api_url": "https://chat.internal.example", "db_password": "demo-not-a-secret"},
             "steady-state-hypothesis": {"title": "the API answers", "probes": [probe("api-ping", start)["activity"]]},
             "method": [
@@ -163,11 +182,14 @@ def _journal(drill: tuple[str, str, str], start: datetime, rng: random.Random) -
             "dry": False,
         },
         "start": _naive(start),
-        "status": "completed",
-        "deviated": False,
+        "status": "failed" if deviated else "completed",
+        "deviated": deviated,
         "steady_states": {
             "before": {"steady_state_met": True, "probes": [probe("api-ping", start)]},
-            "after": {"steady_state_met": True, "probes": [probe("api-ping", end - timedelta(seconds=1))]},
+            "after": {
+                "steady_state_met": not deviated,
+                "probes": [probe("api-ping", end - timedelta(seconds=1), ok=not deviated)],
+            },
             "during": [],
         },
         "run": [
@@ -185,6 +207,106 @@ def _journal(drill: tuple[str, str, str], start: datetime, rng: random.Random) -
         "duration": round((end - start).total_seconds(), 3),
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _chaos_result(drill_id: str, at: datetime, run: int) -> str:
+    """A LitmusChaos ChaosResult as ``kubectl get chaosresult -o yaml`` prints it."""
+    name = f"{drill_id}-pod-delete"
+    created = EVALUATION_TIME - timedelta(days=200)
+    return f"""\
+apiVersion: litmuschaos.io/v1alpha1
+kind: ChaosResult
+metadata:
+  creationTimestamp: "{format_timestamp(created)}"
+  generation: {run}
+  labels:
+    app.kubernetes.io/component: experiment-job
+    chaosUID: 7d1c{run:04d}-5b9e-4c1a-9f60-2f8e3c{run:06d}
+    env: production
+    name: {name}
+    phase8/drill: {drill_id}
+  managedFields:
+  - apiVersion: litmuschaos.io/v1alpha1
+    fieldsType: FieldsV1
+    manager: experiments
+    operation: Update
+    time: "{format_timestamp(at)}"
+  name: {name}
+  namespace: chatterbox
+  resourceVersion: "{48211 + run * 977}"
+  uid: 0b6f3a52-93d4-4c8e-8a11-6c1d2e{run:06d}
+spec:
+  engine: {drill_id}
+  experiment: pod-delete
+  instance: ""
+status:
+  experimentStatus:
+    failStep: N/A
+    phase: Completed
+    probeSuccessPercentage: "100"
+    verdict: Pass
+  history:
+    failedRuns: 0
+    passedRuns: {run}
+    stoppedRuns: 0
+    targets:
+    - chaosStatus: targeted
+      kind: deployment
+      name: plugin-host
+  probeStatuses:
+  - mode: SOT
+    name: plugin-host-ready
+    status:
+      description: Passed
+      verdict: Passed
+    type: k8sProbe
+  - mode: Continuous
+    name: api-ping
+    status:
+      description: Passed
+      verdict: Passed
+    type: httpProbe
+  - mode: EOT
+    name: plugin-host-ready-after
+    status:
+      description: Passed
+      verdict: Passed
+    type: k8sProbe
+"""
+
+
+def _catalog(runbook_names: dict[str, str] | None = None) -> str:
+    lines = [
+        "apiVersion: phase8/v1",
+        "kind: DrillCatalog",
+        "description: Monthly fault-injection drills of the Chatterbox platform (Phase 8).",
+        'reviewed: "2026-10-01"',
+        "drills:",
+    ]
+    for drill_id, title, owner in DRILLS:
+        fault, service, objective = DRILL_FAULTS[drill_id]
+        runbook = (runbook_names or {}).get(drill_id, f"drill-{drill_id}.md")
+        match = (
+            f'      title: "{drill_id}-pod-delete"\n      tags: ["experiment:pod-delete"]'
+            if drill_id == LITMUS_DRILL
+            else f'      title: "{title} drill"\n      tags: ["drill:{drill_id}"]'
+        )
+        lines += [
+            f"  - id: {drill_id}",
+            f'    title: "{title.capitalize()}"',
+            f'    fault: "{fault}"',
+            f"    service: {service}",
+            f"    owner: {owner}",
+            "    cadence: P1M",
+            "    grace: P3D",
+            "    match:",
+            match,
+            f"    runbook: {runbook}",
+            *([f"    recovery_objective: {objective}"] if objective else []),
+            "    environments: [production]",
+            f"    tenants: [{', '.join(TENANTS)}]",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _runbook(slug: str, title: str, owner: str, reviewed: str, body: str) -> str:
@@ -219,6 +341,22 @@ An evidence kind has no file younger than its maximum age (`evidence.<kind>.max_
 2. Check that the producer writes a timestamp with a time zone.
 3. Raise `max_age` only with the owning team's agreement.""",
     ),
+    "drill-evidence": (
+        "Chaos drill evidence",
+        "team:sre",
+        """\
+## What failed
+A drill in the drill catalog (`policy/drill-catalog.yaml`) has no passing run inside its cadence,
+its latest run deviated or failed, its recovery took longer than its objective, or its runbook
+is missing. The finding names the drill, the rule, the journal and the drill's owner.
+
+## What to do
+1. `cadence`: run the drill (`chaos run` / the LitmusChaos workflow) and publish the journal.
+2. `drill-outcome`: read the run's evidence report (`reports/drills/` in PHASE8_HOME), fix the
+   weakness it found, then run the drill again; an earlier success does not hide a later failure.
+3. `recovery-objective`: treat as an incident review; change the objective only with the owner.
+4. `runbook-present`: write or restore the runbook the catalog names under `docs/ops/`.""",
+    ),
 }
 
 
@@ -237,10 +375,15 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
             f"evidence/isolation/{dimension}.xml",
             _junit(dimension, EVALUATION_TIME - timedelta(days=2, hours=index), rng),
         )
+    put("policy/drill-catalog.yaml", _catalog())
     for month in range(4):
         for index, drill in enumerate(DRILLS):
             start = EVALUATION_TIME - timedelta(days=30 * month + 3 + 2 * index, hours=rng.randint(0, 8))
-            put(f"evidence/drills/{drill[0]}/{start:%Y-%m-%d}.json", _journal(drill, start, rng))
+            if drill[0] == LITMUS_DRILL:
+                path = f"evidence/drills/litmus/{drill[0]}-{start:%Y-%m-%d}.yaml"
+                put(path, _chaos_result(drill[0], start + timedelta(minutes=6), 4 - month))
+            else:
+                put(f"evidence/drills/{drill[0]}/{start:%Y-%m-%d}.json", _journal(drill, start, rng))
     for slug, (title, owner, body) in RUNBOOKS.items():
         put(f"docs/ops/{slug}.md", _runbook(slug, title, owner, "2026-10-02", body))
     for drill_id, title, owner in DRILLS:
@@ -262,11 +405,14 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | scenario | gate it fails | why |
 |---|---|---|
 | `broken-evidence` | `evidence_validity` | one isolation report is a truncated Surefire XML file (unclosed CDATA) |
-| `stale-evidence` | `evidence_freshness` | the newest drill journal is 95 days old; drill journals may be 35 days old |
+| `stale-evidence` | `evidence_freshness` | the newest isolation report is 12 days old; isolation results may be 7 days old |
 | `missing-evidence` | `evidence_freshness` | the isolation results folder is empty: missing evidence fails closed |
 | `waived-broken-evidence` | none (passes) | `broken-evidence` plus a `kind: Waiver` for the broken file (owner, ticket, expiry) |
 | `expired-waiver` | `evidence_validity` | the same waiver, expired: it no longer applies and is reported |
 | `gate-switched-off` | none (passes) | `stale-evidence` with `evidence_freshness` switched off: reported `skipped` with the reason |
+| `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
+| `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
+| `missing-runbook` | `drill_evidence` | the catalog points the region-network-cut drill at a runbook that does not exist |
 """
 
 TRUNCATED_SUREFIRE = """\
@@ -301,11 +447,13 @@ def _scenarios(out: Path, rng: random.Random) -> list[Path]:
     put(
         "stale-evidence/phase8.yaml",
         header + "extends: ../../phase8.yaml\n"
-        "description: the newest drill journal is 95 days old; evidence_freshness fails\n"
-        'evidence:\n  drill_journals:\n    paths: ["drills/*.json"]\n',
+        "description: the newest isolation report is 12 days old; evidence_freshness fails\n" + isolation,
     )
-    put("stale-evidence/drills/db-failover.json", _journal(DRILLS[0], EVALUATION_TIME - timedelta(days=95), rng))
-    put("stale-evidence/drills/cache-loss.json", _journal(DRILLS[1], EVALUATION_TIME - timedelta(days=120), rng))
+    for index, dimension in enumerate(DIMENSIONS):
+        put(
+            f"stale-evidence/isolation/{dimension}.xml",
+            _junit(dimension, EVALUATION_TIME - timedelta(days=12 + index), random.Random(10 + index)),
+        )
 
     put(
         "missing-evidence/phase8.yaml",
@@ -345,6 +493,48 @@ expires: "{expires}"
         header + "extends: ../stale-evidence/phase8.yaml\n"
         "description: evidence_freshness is switched off with a reason; it reports skipped\n"
         "gates:\n  evidence_freshness:\n    enabled: false\n"
-        "    reason: drill programme paused during the datacenter move (CHAT-4900)\n",
+        "    reason: isolation suite moved to the new CI cluster this week (CHAT-4900)\n",
     )
+    files += _drill_scenarios(out, rng)
+    return files
+
+
+def _drill_scenarios(out: Path, rng: random.Random) -> list[Path]:
+    files = []
+
+    def put(rel: str, text: str) -> None:
+        files.append(write_text(out / "scenarios" / rel, text))
+
+    header = "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+    journals = 'evidence:\n  drill_journals:\n    paths: ["drills/*.json"]\n'
+
+    def recent_journals(folder: str, skip: str, days: int = 4) -> None:
+        for index, drill in enumerate(DRILLS):
+            if drill[0] not in (skip, LITMUS_DRILL):
+                start = EVALUATION_TIME - timedelta(days=days + index, hours=rng.randint(0, 8))
+                put(f"{folder}/drills/{drill[0]}.json", _journal(drill, start, rng))
+
+    put(
+        "overdue-drill/phase8.yaml",
+        header + "description: the disk-full drill last ran 50 days ago; drill_evidence fails\n" + journals,
+    )
+    recent_journals("overdue-drill", "disk-full")
+    put("overdue-drill/drills/disk-full.json", _journal(DRILLS[4], EVALUATION_TIME - timedelta(days=50), rng))
+
+    put(
+        "deviated-drill/phase8.yaml",
+        header + "description: the latest cache-loss drill deviated; drill_evidence fails\n" + journals,
+    )
+    recent_journals("deviated-drill", "")
+    put(
+        "deviated-drill/drills/cache-loss-rerun.json",
+        _journal(DRILLS[1], EVALUATION_TIME - timedelta(days=1), rng, deviated=True),
+    )
+
+    put(
+        "missing-runbook/phase8.yaml",
+        header + "description: a drill's runbook does not exist; drill_evidence fails\n"
+        'evidence:\n  drill_catalog:\n    paths: ["drill-catalog.yaml"]\n',
+    )
+    put("missing-runbook/drill-catalog.yaml", _catalog({"region-network-cut": "drill-region-failover.md"}))
     return files

@@ -25,6 +25,10 @@ def statuses(report):
     return {g["gate"]: g["status"] for g in report["gates"]}
 
 
+def gate(report, name):
+    return next(g for g in report["gates"] if g["gate"] == name)
+
+
 def scenario_table():
     """The scenarios README is the spec: scenario -> the gate it fails (or none)."""
     rows = re.findall(r"^\| `([\w-]+)` \| (`(\w+)`|none \(passes\)) \|", (SCENARIOS / "README.md").read_text(), re.M)
@@ -35,8 +39,8 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
     outcome = run_gate([str(DATA)], out=tmp_path / "out", as_of=None, home=home)
     report = outcome.report
     assert outcome.exit_code == 0 and report["verdict"] == "pass"
-    assert statuses(report) == {"evidence_validity": "warn", "evidence_freshness": "pass"}
-    warning = report["gates"][1]["findings"][0]
+    assert statuses(report) == {"evidence_validity": "warn", "evidence_freshness": "pass", "drill_evidence": "pass"}
+    warning = gate(report, "evidence_validity")["findings"][0]
     assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"
     assert warning["runbook"].endswith("docs/ops/evidence-validity.md")
     # The three report files, the JSON valid against its published schema.
@@ -100,7 +104,7 @@ def test_same_bytes_under_two_paths_count_once(tmp_path, home):
     root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
     shutil.copy(root / "evidence/isolation/data.xml", root / "evidence/isolation/data-copy.xml")
     report = gate_report([root], home)
-    assert "1 duplicate path(s) counted once" in report["gates"][1]["summary"]
+    assert "1 duplicate path(s) counted once" in gate(report, "evidence_validity")["summary"]
     with connect(warehouse_path(home)) as conn:
         kinds = dict(conn.execute("SELECT kind, count(*) FROM evidence_files GROUP BY kind").fetchall())
     assert kinds["isolation_results"] == 3
@@ -133,7 +137,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, home):
     assert ok.exit_code == 0, ok.output
     assert "verdict: pass" in ok.output
     blocked = runner.invoke(main, ["gate", "--evidence", str(SCENARIOS / "stale-evidence"), "--home", str(home)])
-    assert blocked.exit_code == 1 and "evidence_freshness: drill_journals: max-age" in blocked.output
+    assert blocked.exit_code == 1 and "evidence_freshness: isolation_results: max-age" in blocked.output
     missing = runner.invoke(main, ["gate", "--evidence", str(tmp_path / "nope"), "--home", str(home)])
     assert missing.exit_code == 2
     assert (

@@ -79,6 +79,11 @@ class Warehouse(DuckDBResource):
         if context.instance is not None:
             ensure_duckdb_pool(context.instance)
 
+    @property
+    def reports_dir(self) -> Path:
+        """Where assets write their HTML/Markdown reports: ``reports/`` beside the warehouse file."""
+        return Path(self.database).resolve().parent / "reports"
+
     @contextmanager
     def get_connection(self):
         with connect(self.database, wait_s=self.lock_wait_seconds) as conn:

@@ -41,6 +41,12 @@ GATES: dict[str, GateSpec] = {
             "Evidence freshness",
             "Every configured evidence kind has evidence younger than its maximum age, by timestamps inside it.",
         ),
+        GateSpec(
+            "drill_evidence",
+            "Chaos drill evidence",
+            "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "
+            "objective, and its runbook exists.",
+        ),
     )
 }
 

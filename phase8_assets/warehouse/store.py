@@ -90,3 +90,80 @@ def table_counts(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None
         ).fetchall()
         tables = tuple(r[0] for r in rows)
     return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
+def record_drill_runs(conn: duckdb.DuckDBPyConnection, seen: list, read_at: datetime) -> int:
+    """Store drill runs (``SeenRun``: run, file) and their activities; returns how many runs were new."""
+    at = _naive_utc(read_at)
+    before = table_counts(conn, ("drill_runs",))["drill_runs"]
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for item in seen:
+            run, f = item.run, item.file
+            key = [f.root, f.sha256, run.index]
+            conn.execute(
+                "INSERT INTO drill_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [
+                    *key,
+                    f.uri,
+                    run.tool,
+                    run.title,
+                    list(run.tags),
+                    run.status,
+                    run.outcome,
+                    run.deviated,
+                    _naive_utc(run.started_at),
+                    _naive_utc(run.ended_at),
+                    run.hypothesis_before,
+                    run.hypothesis_after,
+                    run.recovery_s,
+                    run.recovery_note,
+                    run.environment,
+                    at,
+                ],
+            )
+            if run.activities:
+                conn.executemany(
+                    "INSERT INTO drill_activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [
+                        [
+                            *key,
+                            a.phase,
+                            a.seq,
+                            a.type,
+                            a.name,
+                            a.status,
+                            _naive_utc(a.start),
+                            _naive_utc(a.end),
+                            a.duration_s,
+                            a.tolerance_met,
+                            a.detail,
+                        ]
+                        for a in run.activities
+                    ],
+                )
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return table_counts(conn, ("drill_runs",))["drill_runs"] - before
+
+
+def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list[dict], at: datetime) -> list[dict]:
+    """Record overdue-drill reminders once per (root, drill, due date); returns the ones that are new."""
+    new = []
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for r in reminders:
+            inserted = conn.execute(
+                "INSERT INTO drill_reminders VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING drill_id",
+                [root, r["drill"], r["due"], r["state"], _naive_utc(r.get("last_run_at")), _naive_utc(at)],
+            ).fetchall()
+            if inserted:
+                new.append(r)
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return new

@@ -27,7 +27,7 @@ def test_demo_config_loads():
     assert config.release["version"] == "10.4.0"
     assert config.evaluation_time == "2026-11-20T12:00:00Z"
     assert config.tenants == ["acme", "globex", "initech"]
-    assert set(config.evidence) == {"isolation_results", "drill_journals", "runbooks"}
+    assert set(config.evidence) == {"isolation_results", "drill_journals", "chaos_results", "drill_catalog", "runbooks"}
     assert config.evidence["drill_journals"].max_age.days == 35
     assert config.runbook_for("evidence_validity").endswith("data/docs/ops/evidence-validity.md")
 

@@ -41,7 +41,8 @@ def test_an_older_warehouse_is_upgraded_only_by_upgrade_apply(home):
         migrate(conn, 1)
     with (
         pytest.raises(
-            WarehouseNeedsUpgrade, match=r"schema version 1, this release needs 2; run `phase8 upgrade apply`"
+            WarehouseNeedsUpgrade,
+            match=rf"schema version 1, this release needs {latest_version()}; run `phase8 upgrade apply`",
         ),
         connect(path),
     ):

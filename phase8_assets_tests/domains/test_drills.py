@@ -1,0 +1,151 @@
+"""The drill rules on the demo evidence and on edited copies of it (no Dagster: collect + assess)."""
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from phase8_assets.demo_data import EVALUATION_TIME
+from phase8_assets.domains.drills import assess, cadence_rows, findings, run_report
+from phase8_assets.evidence import readers
+from phase8_assets.evidence.collect import collect
+from phase8_assets.evidence.config import load_config
+from phase8_assets.shared.clock import add_duration
+from phase8_assets_tests.conftest import DATA
+
+
+@pytest.fixture
+def root(tmp_path):
+    return shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+
+
+def evaluate(root, at=EVALUATION_TIME):
+    config = load_config([str(root)], set(readers()))
+    assessment = assess(collect(config), config, at)
+    return assessment, findings(assessment, "team:sre", "drill-evidence.md")
+
+
+def rules(found, severity="error"):
+    return sorted((f.subject, f.rule) for f in found if f.severity == severity)
+
+
+def test_demo_drills_all_stand():
+    assessment, found = evaluate(DATA)
+    assert found == []
+    assert {st.drill.id: st.state for st in assessment.drills} == {
+        "db-failover": "current",
+        "cache-loss": "current",
+        "event-bus-partition": "current",
+        "plugin-crash-loop": "current",
+        "disk-full": "current",
+        "region-network-cut": "current",
+    }
+    assert len(assessment.runs) == 24 and not assessment.unmatched
+    litmus = next(st for st in assessment.drills if st.drill.id == "plugin-crash-loop")
+    assert litmus.last.run.tool == "litmus" and len(litmus.runs) == 4
+
+
+def test_cadence_counts_calendar_months_and_grace():
+    assessment, _ = evaluate(DATA)
+    disk = next(st for st in assessment.drills if st.drill.id == "disk-full")
+    last = disk.last_qualifying.at
+    assert disk.due_at == add_duration(add_duration(last, "P1M"), "P3D")
+    _, found = evaluate(DATA, at=disk.due_at - timedelta(seconds=1))
+    assert ("disk-full", "cadence") not in rules(found)
+    _, found = evaluate(DATA, at=disk.due_at)
+    assert ("disk-full", "cadence") in rules(found)
+    # Months on the calendar: a run on 31 January is due on the last day of February.
+    assert add_duration(datetime(2026, 1, 31, tzinfo=UTC), "P1M") == datetime(2026, 2, 28, tzinfo=UTC)
+
+
+def test_a_later_failure_is_not_hidden_by_an_earlier_success(root):
+    latest = max((root / "evidence/drills/db-failover").glob("*.json"))
+    doc = json.loads(latest.read_text())
+    doc.update(status="failed", deviated=True)
+    doc["steady_states"]["after"]["steady_state_met"] = False
+    latest.write_text(json.dumps(doc))
+    assessment, found = evaluate(root)
+    finding = next(f for f in found if f.rule == "drill-outcome")
+    assert finding.subject == "db-failover" and finding.evidence == str(latest)
+    assert finding.owner == "team:data-platform" and finding.runbook.endswith("docs/ops/drill-db-failover.md")
+    assert "deviated" in finding.observed and finding.details["outcome"] == "deviated"
+    # The previous month's run still counts for cadence: one finding, not two.
+    assert rules(found) == [("db-failover", "drill-outcome")]
+
+
+def test_recovery_over_the_objective_and_unmeasured_recovery(root):
+    catalog = root / "policy/drill-catalog.yaml"
+    text = catalog.read_text().replace("recovery_objective: PT5M", "recovery_objective: PT10S", 1)
+    # The Litmus drill cannot measure recovery: an objective on it fails closed.
+    text = text.replace(
+        "runbook: drill-plugin-crash-loop.md", "runbook: drill-plugin-crash-loop.md\n    recovery_objective: PT5M"
+    )
+    catalog.write_text(text)
+    _, found = evaluate(root)
+    slow = next(f for f in found if f.rule == "recovery-objective")
+    assert (
+        slow.subject == "db-failover" and slow.limit == "<= 10 s (PT10S)" and slow.observed.startswith("recovered in ")
+    )
+    unmeasured = next(f for f in found if f.rule == "recovery-measured")
+    assert unmeasured.subject == "plugin-crash-loop" and "no timings" in unmeasured.observed
+
+
+def test_each_environment_needs_its_own_run(root):
+    catalog = root / "policy/drill-catalog.yaml"
+    catalog.write_text(
+        catalog.read_text().replace("environments: [production]", "environments: [production, staging]", 1)
+    )
+    _, found = evaluate(root)
+    assert rules(found) == [("db-failover", "environment-covered")]
+    assert next(f for f in found if f.rule == "environment-covered").details["environment"] == "staging"
+
+
+def test_unmatched_and_never_run(root):
+    stray = root / "evidence/drills/misc/game-day.json"
+    stray.parent.mkdir()
+    doc = json.loads(next((root / "evidence/drills/cache-loss").glob("*.json")).read_text())
+    doc["experiment"].update(title="ad-hoc game day", tags=["gameday"])
+    stray.write_text(json.dumps(doc))
+    catalog = root / "policy/drill-catalog.yaml"
+    catalog.write_text(
+        catalog.read_text()
+        + catalog.read_text()
+        .split("drills:\n", 1)[1]
+        .replace("db-failover", "dns-outage", 1)
+        .split("  - id: cache-loss")[0]
+        .replace('title: "database failover drill"', 'title: "dns outage drill"')
+        .replace("drill:db-failover", "drill:dns-outage")
+    )
+    assessment, found = evaluate(root)
+    assert ("dns-outage", "drill-run-present") in rules(found)
+    assert rules(found, "warning") == [(str(stray), "run-matches-catalog")]
+    assert {r["drill"]: r["state"] for r in cadence_rows(assessment)}["dns-outage"] == "never-run"
+
+
+def test_missing_or_broken_catalog_fails_closed(root):
+    catalog = root / "policy/drill-catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("cadence: P1M", "cadence: monthly", 1))
+    _, found = evaluate(root)
+    assert [(f.rule, f.severity) for f in found] == [("catalog-present", "error")]
+    assert "drills[0].cadence" in found[0].observed
+    catalog.unlink()
+    _, found = evaluate(root)
+    assert found[0].rule == "catalog-present" and "no catalog file matched" in found[0].observed
+
+
+def test_run_report_reads_without_the_journal():
+    assessment, _ = evaluate(DATA)
+    standing = next(st for st in assessment.drills if st.drill.id == "db-failover")
+    title, sections = run_report(standing.last, standing.drill)
+    headings = [s.heading for s in sections]
+    assert headings == [
+        "Summary",
+        "Hypothesis before: the API answers",
+        "Method",
+        "Hypothesis after: the API answers",
+        "Rollbacks",
+    ]
+    summary = dict(sections[0].table[1])
+    assert summary["outcome"] == "passed" and summary["recovery objective"] == "PT5M"
+    assert summary["recovery"].endswith(" s")
