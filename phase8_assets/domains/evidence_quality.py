@@ -35,22 +35,33 @@ def evidence_validity(batch: EvidenceBatch, config: EvidenceConfig, at: datetime
                 {"kind": rej.kind, "field": rej.field, "reason": rej.reason},
             )
         )
-    naive: dict[str, list] = {}
+    # Reader warnings, one finding per kind and sort: timestamps without a zone, anything else.
+    grouped: dict[tuple[str, str], list[tuple]] = {}
     for f in batch.files:
-        if f.warnings:
-            naive.setdefault(f.kind, []).append(f)
-    for kind, files in naive.items():
+        for text in f.warnings:
+            rule = "timestamp-has-zone" if "has no time zone" in text else "reader-warning"
+            grouped.setdefault((f.kind, rule), []).append((f, text))
+    for (kind, rule), hits in grouped.items():
+        files = list(dict.fromkeys(f.uri for f, _ in hits))
+        observed, limit = (
+            (
+                f"{len(files)} file(s) with timestamps without a time zone, taken as UTC; e.g. {hits[0][1]}",
+                "timestamps with a time zone",
+            )
+            if rule == "timestamp-has-zone"
+            else (f"{len(hits)} warning(s) in {len(files)} file(s); e.g. {hits[0][1]}", "files read without warnings")
+        )
         findings.append(
             Finding(
                 "warning",
                 kind,
-                "timestamp-has-zone",
-                f"{len(files)} file(s) with timestamps without a time zone, taken as UTC; e.g. {files[0].warnings[0]}",
-                "timestamps with a time zone",
-                files[0].uri,
+                rule,
+                observed,
+                limit,
+                files[0],
                 config.owner_for(gate, kind),
                 runbook,
-                {"kind": kind, "files": [f.uri for f in files]},
+                {"kind": kind, "files": files, "warnings": [text for _, text in hits][:20]},
             )
         )
     for waiver in batch.waivers:

@@ -1,0 +1,385 @@
+"""Benchmark results (evidence kind ``benchmarks``), whatever tool wrote them, as one long shape.
+
+Formats, recognised from the content:
+
+- **pytest-benchmark** JSON (``--benchmark-json`` and ``.benchmarks`` storage; 2.x without
+  ``ops``/``data``, 3.x+ with them). ``stats.data`` (the raw samples) is used only when every
+  entry is a finite number; otherwise the samples are dropped, with a warning, and the summary
+  statistics are used (a partial sample would bias any test).
+- **Google Benchmark** JSON: ``iteration`` rows (samples, one per repetition) and ``aggregate``
+  rows (``mean``/``median``/``stddev``/``cv``); ``time_unit`` ns/us/ms/s.
+- **hyperfine** ``--export-json``: ``times`` are the samples; a command whose ``exit_codes`` are
+  not all 0 is not a timing (skipped, with a warning); old files without ``exit_codes`` are
+  taken as successful.
+- **k6** end-of-test summary: ``handleSummary`` data (``metrics.<name>.values``; a threshold's
+  ``ok: true`` means it *passed*) and the legacy ``--summary-export`` (values inline; a
+  threshold's ``true`` means it *failed*). Trends are milliseconds; rates and counts are kept.
+- **go test -bench** text (``-benchmem`` and custom units; ``-8`` GOMAXPROCS suffixes stripped;
+  sub-benchmarks keep their ``/``).
+
+Units become SI base units (seconds, bytes, 1/s), each measure gets a direction (``lower`` or
+``higher`` is better; ``unknown`` for custom units, which are stored but never judged by
+direction). NaN, infinite, negative or zero timings are rejected with the field. Files that carry
+no time or commit (go text, hyperfine, Google Benchmark without ``context.date``) take them from
+the path: a ``YYYY-MM-DD`` (optionally ``THHMMSSZ``) component and a 7-40 hex-digit component
+(e.g. ``bench/2026-11-20T101500Z/4f2c9e1a/go.txt``); a run without a commit is kept as history
+with a warning but can never be a release candidate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+
+# unit -> (factor to the SI base unit, base unit, direction)
+UNITS: dict[str, tuple[float, str, str]] = {
+    "ns": (1e-9, "s", "lower"),
+    "us": (1e-6, "s", "lower"),
+    "µs": (1e-6, "s", "lower"),
+    "μs": (1e-6, "s", "lower"),
+    "ms": (1e-3, "s", "lower"),
+    "s": (1.0, "s", "lower"),
+    "ns/op": (1e-9, "s", "lower"),
+    "B/op": (1.0, "B", "lower"),
+    "allocs/op": (1.0, "allocs", "lower"),
+    "MB/s": (1e6, "B/s", "higher"),
+    "ops/s": (1.0, "1/s", "higher"),
+    "req/s": (1.0, "1/s", "higher"),
+    "B": (1.0, "B", "lower"),
+    "count": (1.0, "count", "lower"),
+    "ratio": (1.0, "ratio", "lower"),
+}
+TIME_UNITS = {"ns", "us", "µs", "μs", "ms", "s"}
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    tool: str
+    commit: str | None
+    branch: str | None
+    time: datetime
+    machine: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    benchmark: str
+    params: str  # "" or a stable text form (k=v,k=v) of the parameters
+    measure: str  # e.g. time, cpu_time, ops, B/op, http_req_duration
+    unit: str  # SI base unit
+    direction: str  # lower | higher | unknown
+    stats: dict[str, float]  # mean, median, min, max, stddev, p90, p95, p99, n, ... in `unit`
+    samples: tuple[float, ...] | None = None  # raw samples in `unit`, when the tool gives them
+
+
+@dataclass
+class BenchmarkFile:
+    run: BenchRun
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+def _finite(value: object, where: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EvidenceError(where, f"expected a number, got {json.dumps(value)}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise EvidenceError(where, f"expected a finite number, got {value}")
+    if positive and number <= 0:
+        raise EvidenceError(where, f"expected a timing > 0, got {value}")
+    return number
+
+
+def _unit(unit: str, where: str) -> tuple[float, str, str]:
+    if unit in UNITS:
+        return UNITS[unit]
+    raise EvidenceError(where, f"unknown unit {unit!r}; expected one of {'|'.join(sorted(TIME_UNITS))}")
+
+
+def _path_hints(uri: str) -> tuple[datetime | None, str | None]:
+    parts = re.split(r"[/\\_]", uri)
+    when = commit = None
+    for part in parts:
+        stem = part.split(".")[0]
+        m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(?:T(\d{2})-?(\d{2})-?(\d{2})Z?)?", stem)
+        if m and when is None:
+            text = m.group(1) + (f"T{m.group(2)}:{m.group(3)}:{m.group(4)}Z" if m.group(2) else "T00:00:00Z")
+            when = parse_timestamp(text).at
+        elif re.fullmatch(r"[0-9a-f]{7,40}", stem) and re.search(r"\d", stem) and re.search(r"[a-f]", stem):
+            commit = stem
+    return when, commit
+
+
+def _when(value: object, field_name: str, uri: str, warnings: list[str]) -> datetime:
+    if value:
+        try:
+            instant = parse_timestamp(value, field_name)
+        except TimeParseError as exc:
+            raise EvidenceError(field_name, f"expected an ISO 8601 timestamp, got {value!r}") from exc
+        if instant.was_naive:
+            warnings.append(f"{field_name}: {value!r} has no time zone; taken as UTC")
+        return instant.at
+    when, _ = _path_hints(uri)
+    if when is None:
+        raise EvidenceError("(path)", "no run time inside the file; put a YYYY-MM-DD[THHMMSSZ] component in its path")
+    return when
+
+
+def _commit(value: object, uri: str, warnings: list[str]) -> str | None:
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{7,40}", value):
+        return value.lower()
+    _, commit = _path_hints(uri)
+    if commit is None:
+        warnings.append("no commit in the file or its path: kept as history, never a release candidate")
+    return commit
+
+
+def _samples(data: object, factor: float, where: str, warnings: list[str]) -> tuple[float, ...] | None:
+    if not isinstance(data, list) or not data:
+        return None
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in data):
+        bad = sum(1 for x in data if not (isinstance(x, (int, float)) and not isinstance(x, bool)))
+        warnings.append(f"{where}: {bad} of {len(data)} samples are not numbers; samples dropped, summary used")
+        return None
+    if any(x <= 0 for x in data):
+        raise EvidenceError(where, "expected timings > 0 in every sample")
+    return tuple(float(x) * factor for x in data)
+
+
+def _pytest(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
+    warnings: list[str] = []
+    commit_info = doc.get("commit_info") or {}
+    machine = doc.get("machine_info") or {}
+    run = BenchRun(
+        tool="pytest-benchmark",
+        commit=_commit(commit_info.get("id"), uri, warnings),
+        branch=commit_info.get("branch"),
+        time=_when(doc.get("datetime"), "datetime", uri, warnings),
+        machine=str(machine.get("node") or ""),
+    )
+    out = BenchmarkFile(run)
+    for i, bench in enumerate(doc["benchmarks"]):
+        where = f"benchmarks[{i}]"
+        if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
+            raise EvidenceError(f"{where}.stats", "expected the benchmark's statistics")
+        stats = bench["stats"]
+        name = bench.get("fullname") or bench.get("name")
+        if not isinstance(name, str) or not name:
+            raise EvidenceError(f"{where}.name", "expected the benchmark's name")
+        values = {}
+        for key in ("mean", "median", "min", "max", "stddev", "q1", "q3", "iqr"):
+            if key in stats:
+                values[key] = _finite(stats[key], f"{where}.stats.{key}", positive=key in ("mean", "median", "min"))
+        if "mean" not in values:
+            raise EvidenceError(f"{where}.stats.mean", "is required")
+        values["n"] = float(stats.get("rounds") or 0)
+        params = bench.get("params") or {}
+        param_text = ",".join(f"{k}={params[k]}" for k in sorted(params)) if isinstance(params, dict) else ""
+        samples = _samples(stats.get("data"), 1.0, f"{where}.stats.data", warnings)
+        out.measurements.append(Measurement(name, param_text, "time", "s", "lower", values, samples))
+        if "ops" in stats:
+            ops = _finite(stats["ops"], f"{where}.stats.ops", positive=True)
+            out.measurements.append(Measurement(name, param_text, "ops", "1/s", "higher", {"mean": ops}))
+    return out, warnings
+
+
+def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
+    warnings: list[str] = []
+    context = doc.get("context") or {}
+    run = BenchRun(
+        "google-benchmark",
+        _commit(None, uri, warnings),
+        None,
+        _when(context.get("date"), "context.date", uri, warnings),
+        str(context.get("host_name") or ""),
+    )
+    groups: dict[tuple[str, str], dict] = {}
+    for i, row in enumerate(doc["benchmarks"]):
+        where = f"benchmarks[{i}]"
+        if row.get("error_occurred"):
+            warnings.append(f"{where}: {row.get('name')!r} reported an error ({row.get('error_message')}); skipped")
+            continue
+        factor, base, direction = _unit(str(row.get("time_unit") or "ns"), f"{where}.time_unit")
+        name = str(row.get("run_name") or row.get("name"))
+        for measure in ("real_time", "cpu_time"):
+            value = _finite(row.get(measure), f"{where}.{measure}", positive=row.get("aggregate_name") != "stddev")
+            group = groups.setdefault((name, measure), {"samples": [], "aggregates": {}})
+            if row.get("run_type") == "aggregate":
+                group["aggregates"][str(row.get("aggregate_name"))] = value * factor
+            else:
+                group["samples"].append(value * factor)
+    out = BenchmarkFile(run)
+    for (name, measure), group in groups.items():
+        samples = group["samples"]
+        agg = group["aggregates"]
+        stats = {k: v for k, v in agg.items() if k in ("mean", "median", "stddev")}
+        if samples:
+            stats.setdefault("mean", sum(samples) / len(samples))
+            stats.update(min=min(samples), max=max(samples), n=float(len(samples)))
+        out.measurements.append(
+            Measurement(name, "", measure.replace("real_time", "time"), "s", "lower", stats, tuple(samples) or None)
+        )
+    return out, warnings
+
+
+def _hyperfine(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
+    warnings: list[str] = []
+    run = BenchRun("hyperfine", _commit(None, uri, warnings), None, _when(None, "", uri, warnings), "")
+    out = BenchmarkFile(run)
+    for i, result in enumerate(doc["results"]):
+        where = f"results[{i}]"
+        command = result.get("command")
+        if not isinstance(command, str):
+            raise EvidenceError(f"{where}.command", "expected the command line")
+        codes = result.get("exit_codes")
+        if codes is not None and any(code != 0 for code in codes):
+            warnings.append(f"{where}: {command!r} exited non-zero ({sorted(set(codes))}); not a timing, skipped")
+            continue
+        samples = _samples(result.get("times"), 1.0, f"{where}.times", warnings)
+        stats = {
+            k: _finite(result[k], f"{where}.{k}", positive=k != "stddev")
+            for k in ("mean", "median", "min", "max", "stddev")
+            if result.get(k) is not None
+        }
+        if "mean" not in stats:
+            raise EvidenceError(f"{where}.mean", "is required")
+        if samples:
+            stats["n"] = float(len(samples))
+        params = result.get("parameters") or {}
+        text = ",".join(f"{k}={params[k]}" for k in sorted(params))
+        out.measurements.append(Measurement(command, text, "time", "s", "lower", stats, samples))
+    return out, warnings
+
+
+_K6_STATS = {"avg": "mean", "med": "median", "min": "min", "max": "max", "p(90)": "p90", "p(95)": "p95", "p(99)": "p99"}
+
+
+def _k6(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
+    warnings: list[str] = []
+    state = doc.get("state") or {}
+    run = BenchRun("k6", _commit(None, uri, warnings), None, _when(None, "", uri, warnings), "")
+    out = BenchmarkFile(run)
+    legacy = not any(isinstance(m, dict) and "values" in m for m in doc["metrics"].values())
+    failed_thresholds = []
+    for name, metric in sorted(doc["metrics"].items()):
+        where = f"metrics.{name}"
+        if not isinstance(metric, dict):
+            raise EvidenceError(where, "expected a metric object")
+        values = metric if legacy else metric.get("values") or {}
+        kind = metric.get("type") or (
+            "trend" if "avg" in values else "counter" if "count" in values else "rate" if "passes" in values else ""
+        )
+        for threshold, verdict in (metric.get("thresholds") or {}).items():
+            ok = (not verdict) if legacy else bool(verdict.get("ok") if isinstance(verdict, dict) else verdict)
+            if not ok:
+                failed_thresholds.append(f"{name}: {threshold}")
+        if kind == "trend":
+            is_time = metric["contains"] == "time" if "contains" in metric else "duration" in name
+            factor, unit, direction = (1e-3, "s", "lower") if is_time else (1.0, "", "unknown")
+            stats = {}
+            for key, stat in _K6_STATS.items():
+                if key in values:
+                    stats[stat] = _finite(values[key], f"{where}.{key}") * factor
+                    if is_time and stats[stat] < 0:
+                        raise EvidenceError(f"{where}.{key}", f"expected a duration >= 0 ms, got {values[key]}")
+            out.measurements.append(Measurement(name, "", name, unit, direction, stats))
+        elif kind == "rate":
+            rate = _finite(values.get("rate", values.get("value")), f"{where}.rate")
+            direction = "lower" if "failed" in name or "error" in name else "higher"
+            out.measurements.append(Measurement(name, "", name, "ratio", direction, {"mean": rate}))
+        elif kind == "counter" and name in ("http_reqs", "iterations"):
+            per_s = _finite(values.get("rate"), f"{where}.rate")
+            out.measurements.append(Measurement(name, "", f"{name}_per_s", "1/s", "higher", {"mean": per_s}))
+    if failed_thresholds:
+        warnings.append("k6 thresholds crossed: " + "; ".join(failed_thresholds))
+    if state.get("testRunDurationMs") is not None:
+        _finite(state["testRunDurationMs"], "state.testRunDurationMs")
+    return out, warnings
+
+
+_GO_LINE = re.compile(r"^(Benchmark\S+?)(?:-(\d+))?\s+(\d+)\s+(.+)$")
+
+
+def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
+    warnings: list[str] = []
+    run = BenchRun("go", _commit(None, uri, warnings), None, _when(None, "", uri, warnings), "")
+    out = BenchmarkFile(run)
+    found: dict[tuple[str, str], list[float]] = {}
+    units: dict[tuple[str, str], tuple[str, str]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _GO_LINE.match(line.strip())
+        if not match:
+            continue
+        name, _procs, _iterations, rest = match.groups()
+        fields = rest.split()
+        if len(fields) % 2:
+            raise EvidenceError(f"line {number}", f"expected value/unit pairs after the iteration count, got {rest!r}")
+        for value_text, unit in zip(fields[::2], fields[1::2], strict=True):
+            try:
+                value = float(value_text)
+            except ValueError as exc:
+                raise EvidenceError(f"line {number}", f"expected a number before {unit!r}, got {value_text!r}") from exc
+            if unit in UNITS:
+                factor, base, direction = UNITS[unit]
+                if base == "s":
+                    value = _finite(value, f"line {number}", positive=True)
+            else:
+                factor, base, direction = 1.0, unit, "unknown"
+            measure = "time" if unit == "ns/op" else unit
+            found.setdefault((name, measure), []).append(value * factor)
+            units[(name, measure)] = (base, direction)
+    if not found:
+        raise EvidenceError("(document)", "no `BenchmarkXxx  N  value unit` lines found")
+    for (name, measure), values in found.items():
+        unit, direction = units[(name, measure)]
+        stats = {"mean": sum(values) / len(values), "min": min(values), "max": max(values), "n": float(len(values))}
+        out.measurements.append(
+            Measurement(name, "", measure, unit, direction, stats, tuple(values) if len(values) > 1 else None)
+        )
+    return out, warnings
+
+
+def read(data: bytes, uri: str) -> ReadResult:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
+    stripped = text.lstrip()
+    if not stripped.startswith("{"):
+        parsed, warnings = _go(text, uri)
+    else:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EvidenceError(f"line {exc.lineno}, column {exc.colno}", f"not valid JSON ({exc.msg})") from exc
+        if isinstance(doc.get("benchmarks"), list) and "context" in doc:
+            parsed, warnings = _google(doc, uri)
+        elif isinstance(doc.get("benchmarks"), list):
+            parsed, warnings = _pytest(doc, uri)
+        elif isinstance(doc.get("results"), list):
+            parsed, warnings = _hyperfine(doc, uri)
+        elif isinstance(doc.get("metrics"), dict):
+            parsed, warnings = _k6(doc, uri)
+        else:
+            raise EvidenceError(
+                "(document)", "not a pytest-benchmark, Google Benchmark, hyperfine or k6 summary JSON document"
+            )
+    if not parsed.measurements:
+        raise EvidenceError("(document)", "no benchmark results in the file")
+    return ReadResult(
+        observed_at=parsed.run.time,
+        timestamp_field="run time",
+        summary={
+            "tool": parsed.run.tool,
+            "commit": parsed.run.commit,
+            "benchmarks": len({(m.benchmark, m.params) for m in parsed.measurements}),
+            "measurements": len(parsed.measurements),
+        },
+        records=[parsed],
+        warnings=warnings,
+    )

@@ -1,0 +1,167 @@
+"""The benchmarks reader: five tools' formats into one long shape, SI units, defined bad-input outcomes."""
+
+import json
+
+import pytest
+
+from phase8_assets.evidence import EvidenceError, benchmarks
+
+HINTED = "s3://ci/bench/2026-11-20T101500Z/4f2c9e1a/out"
+
+
+def measurements(data, uri=HINTED):
+    result = benchmarks.read(data if isinstance(data, bytes) else json.dumps(data).encode(), uri)
+    return result, {(m.benchmark, m.measure): m for m in result.records[0].measurements}
+
+
+@pytest.mark.realdata
+def test_pytest_benchmark_current_and_old_layouts(real_samples):
+    result, found = measurements((real_samples / "benchmarks/pytest_several_units.json").read_bytes())
+    run = result.records[0].run
+    assert (run.tool, run.commit, run.branch) == (
+        "pytest-benchmark",
+        "b8e9e2af2493a1ee2f3fa758a9572cd9972e6db7",
+        "master",
+    )
+    # ns to seconds in one file, all in seconds now; ops is throughput: higher is better.
+    assert found[("bench.py::test_fib_1", "time")].stats["mean"] == pytest.approx(1.4995610248628836e-07)
+    assert found[("bench.py::test_sleep_2", "time")].stats["mean"] == pytest.approx(2.0038430469999997)
+    ops = found[("bench.py::test_fib_1", "ops")]
+    assert (ops.unit, ops.direction) == ("1/s", "higher")
+    # stats.data holds a string in the real file: samples dropped (with a warning), summary kept.
+    assert found[("bench.py::test_fib_1", "time")].samples is None
+    assert any("samples are not numbers" in w for w in result.warnings)
+    old, found = measurements((real_samples / "benchmarks/pytest-benchmark_storage_0001_v2.5.0.json").read_bytes())
+    (m,) = found.values()  # 2.5.0: no ops, no data
+    assert m.stats["n"] == 9987 and old.records[0].run.commit == "5b78858eb718649a31fb93d8dc96ca2cee41a4cd"
+
+
+@pytest.mark.realdata
+def test_google_benchmark_and_go_text(real_samples):
+    result, found = measurements((real_samples / "benchmarks/googlecpp_output.json").read_bytes())
+    assert result.records[0].run.commit == "4f2c9e1a"  # from the path: the file has none
+    assert found[("fib_20", "time")].stats["mean"] == pytest.approx(2.7455600415007055e-05)
+    assert found[("fib_20", "cpu_time")].unit == "s"
+    data = (real_samples / "benchmarks/go_output.txt").read_bytes()
+    result, found = measurements(data)
+    assert result.records[0].run.time.isoformat() == "2026-11-20T10:15:00+00:00"
+    # -8 / -16 GOMAXPROCS suffixes stripped; sub-benchmarks keep their "/" and ",var=" parts.
+    assert found[("BenchmarkFib10", "time")].stats["mean"] == pytest.approx(325e-9)
+    assert ("BenchmarkFib/my/tabled/benchmark_-_20,var1=13,var2=14", "time") in found
+    custom = found[("BenchmarkFib11", "auxMetricUnits")]
+    assert (custom.unit, custom.direction, custom.stats["mean"]) == ("auxMetricUnits", "unknown", 3.0)
+    # Without a time inside the file or in its path: rejected, saying where to put it.
+    with pytest.raises(EvidenceError, match="no run time inside the file") as info:
+        benchmarks.read(data, "bench/go_output.txt")
+    assert info.value.field == "(path)"
+
+
+def test_go_benchmem_units():
+    text = b"BenchmarkParse-8   100000   1520 ns/op   512 B/op   7 allocs/op   95.2 MB/s\nPASS\n"
+    _, found = measurements(text)
+    assert found[("BenchmarkParse", "B/op")].stats["mean"] == 512 and found[("BenchmarkParse", "B/op")].unit == "B"
+    assert found[("BenchmarkParse", "MB/s")].direction == "higher"
+    assert found[("BenchmarkParse", "MB/s")].stats["mean"] == pytest.approx(95.2e6)
+
+
+def test_hyperfine_failed_commands_are_not_timings():
+    doc = {
+        "results": [
+            {"command": "chatctl export", "mean": 0.5, "stddev": 0.01, "median": 0.5, "min": 0.49, "max": 0.52,
+             "times": [0.49, 0.5, 0.52], "exit_codes": [0, 0, 0]},
+            {"command": "chatctl import", "mean": 0.1, "stddev": 0.0, "median": 0.1, "min": 0.1, "max": 0.1,
+             "times": [0.1, 0.1, 0.1], "exit_codes": [0, 1, 0]},
+            {"command": "chatctl old", "mean": 0.2, "stddev": 0.0, "median": 0.2, "min": 0.2, "max": 0.2,
+             "times": [0.2, 0.2]},  # old hyperfine: no exit_codes
+        ]
+    }  # fmt: skip
+    result, found = measurements(doc)
+    assert sorted(b for b, _ in found) == ["chatctl export", "chatctl old"]
+    assert found[("chatctl export", "time")].samples == (0.49, 0.5, 0.52)
+    assert any("exited non-zero" in w for w in result.warnings)
+
+
+def test_k6_handle_summary_and_legacy_summary_export_thresholds():
+    handle = {
+        "state": {"testRunDurationMs": 30012.5},
+        "metrics": {
+            "http_req_duration": {"type": "trend", "contains": "time",
+                                  "values": {"avg": 120.5, "med": 110.0, "min": 80.0, "max": 480.0, "p(90)": 200.0, "p(95)": 250.0},
+                                  "thresholds": {"p(95)<200": {"ok": False}}},
+            "http_req_failed": {"type": "rate", "contains": "default", "values": {"rate": 0.01, "passes": 3, "fails": 297}},
+            "http_reqs": {"type": "counter", "contains": "default", "values": {"count": 300, "rate": 9.99}},
+        },
+    }  # fmt: skip
+    result, found = measurements(handle)
+    duration = found[("http_req_duration", "http_req_duration")]
+    assert duration.stats["p95"] == pytest.approx(0.25) and duration.unit == "s"
+    assert found[("http_req_failed", "http_req_failed")].direction == "lower"
+    assert found[("http_reqs", "http_reqs_per_s")].stats["mean"] == pytest.approx(9.99)
+    assert any("p(95)<200" in w for w in result.warnings)  # ok: false = crossed
+    legacy = {
+        "metrics": {
+            "http_req_duration": {"avg": 120.5, "med": 110.0, "min": 80.0, "max": 480.0, "p(90)": 200.0, "p(95)": 250.0,
+                                  "thresholds": {"p(95)<500": False}},
+            "http_reqs": {"count": 300, "rate": 9.99},
+            "http_req_failed": {"passes": 3, "fails": 297, "value": 0.01},
+        }
+    }  # fmt: skip
+    result, found = measurements(legacy)
+    assert found[("http_req_duration", "http_req_duration")].stats["p95"] == pytest.approx(0.25)
+    assert found[("http_req_failed", "http_req_failed")].stats["mean"] == 0.01
+    assert not any("thresholds crossed" in w for w in result.warnings)  # legacy false = not crossed
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"context": {"date": "2026-11-20T00:00:00Z"}, "benchmarks": [{"name": "a", "run_type": "iteration", "real_time": 0, "cpu_time": 1, "time_unit": "ns"}]}, "benchmarks[0].real_time"),
+        ({"context": {"date": "2026-11-20T00:00:00Z"}, "benchmarks": [{"name": "a", "run_type": "iteration", "real_time": -5, "cpu_time": 1, "time_unit": "ns"}]}, "benchmarks[0].real_time"),
+        ({"context": {"date": "2026-11-20T00:00:00Z"}, "benchmarks": [{"name": "a", "run_type": "iteration", "real_time": 5, "cpu_time": 1, "time_unit": "fortnights"}]}, "benchmarks[0].time_unit"),
+        ({"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", "stats": {"mean": "fast"}}]}, "benchmarks[0].stats.mean"),
+        ({"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", "stats": {"min": 1.0}}]}, "benchmarks[0].stats.mean"),
+        ({"something": "else"}, "(document)"),
+    ],
+)  # fmt: skip
+def test_bad_results_are_rejected_with_the_field(doc, field):
+    with pytest.raises(EvidenceError) as info:
+        benchmarks.read(json.dumps(doc).encode(), HINTED)
+    assert info.value.field == field
+
+
+def test_nan_timings_and_truncated_files_are_rejected():
+    doc = '{"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", "stats": {"mean": NaN}}]}'
+    with pytest.raises(EvidenceError, match="finite"):
+        benchmarks.read(doc.encode(), HINTED)
+    with pytest.raises(EvidenceError, match="not valid JSON"):
+        benchmarks.read(doc[:40].encode(), HINTED)
+    with pytest.raises(EvidenceError) as info:
+        benchmarks.read(b"BenchmarkX-8  100  12 ns/op 5\n", HINTED)
+    assert info.value.field == "line 1"
+
+
+def test_a_run_without_a_commit_is_history_only():
+    doc = {"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", "stats": {"mean": 1e-3, "rounds": 5}}]}
+    result = benchmarks.read(json.dumps(doc).encode(), "bench/nightly.json")
+    assert result.records[0].run.commit is None
+    assert any("never a release candidate" in w for w in result.warnings)
+
+
+@pytest.mark.realdata
+def test_reader_warnings_reach_the_validity_gate_under_their_own_rule(real_samples, tmp_path):
+    from phase8_assets.domains.evidence_quality import evidence_validity
+    from phase8_assets.evidence import readers
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import load_config
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench/pytest_output.json").write_bytes((real_samples / "benchmarks/pytest_output.json").read_bytes())
+    (tmp_path / "phase8.yaml").write_text(
+        'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "1", commit: "abcdef1"}\n'
+        'evidence:\n  benchmarks: {paths: ["bench/*.json"], max_age: P30D}\n'
+    )
+    config = load_config([str(tmp_path)], set(readers()))
+    found, _ = evidence_validity(collect(config), config, None)
+    assert sorted(f.rule for f in found) == ["reader-warning", "timestamp-has-zone"]
+    other = next(f for f in found if f.rule == "reader-warning")
+    assert "samples are not numbers" in other.observed and other.severity == "warning"
