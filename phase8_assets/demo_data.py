@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from phase8_assets import demo_perf
 from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.reports import write_text
 
@@ -62,6 +63,8 @@ owners:
   evidence_validity: team:platform-reliability
   evidence_freshness: team:platform-reliability
   drill_evidence: team:sre
+  perf_budgets: team:platform-reliability
+  perf_regressions: team:platform-reliability
 runbooks: docs/ops
 evidence:
   isolation_results:
@@ -80,6 +83,14 @@ evidence:
     paths: ["policy/drill-catalog.yaml"]
     max_age: P365D
     owner: team:sre
+  benchmarks:
+    paths: ["evidence/bench/**/*"]
+    max_age: P14D
+    owner: team:platform-reliability
+  perf_budgets:
+    paths: ["policy/perf-budgets.yaml"]
+    max_age: P365D
+    owner: team:platform-reliability
   runbooks:
     paths: ["docs/ops/*.md"]
     max_age: P180D
@@ -341,6 +352,39 @@ An evidence kind has no file younger than its maximum age (`evidence.<kind>.max_
 2. Check that the producer writes a timestamp with a time zone.
 3. Raise `max_age` only with the owning team's agreement.""",
     ),
+    "perf-regressions": (
+        "Performance regressions",
+        "team:platform-reliability",
+        """\
+## What failed
+A benchmark of the release commit is significantly worse than its baseline (the base branch's
+recent runs since the last change point) by more than its rule's relative limit. The finding gives
+the effect, the p- and q-values, the baseline window and the candidate's result file.
+
+## What to do
+1. Open the regressions report (`reports/perf/regressions.html` in PHASE8_HOME): history, baseline
+   band, change points and the candidate.
+2. Bisect between the baseline's last commit and the release commit; fix, re-run the benchmarks.
+3. An intentional regression (a feature that costs time) is accepted with a `kind: Waiver` naming
+   the benchmark and the rule; once the release ships, the new level becomes the baseline after
+   the next change point.
+4. `baseline-history` warnings: the benchmark has too few base-branch runs since its last change;
+   they clear as history accumulates.""",
+    ),
+    "perf-budgets": (
+        "Performance budgets",
+        "team:platform-reliability",
+        """\
+## What failed
+A benchmark of the release commit breaks an absolute budget (`policy/perf-budgets.yaml`), e.g.
+`p95 <= 250ms`, in its worst candidate run.
+
+## What to do
+1. Check whether the whole series is near the limit (`reports/perf/regressions.html`) or only the
+   candidate moved.
+2. Fix and re-run, or agree a new budget with the owner of the rule (a reviewed change to the
+   budgets file), or accept the release with a `kind: Waiver` that expires.""",
+    ),
     "drill-evidence": (
         "Chaos drill evidence",
         "team:sre",
@@ -392,7 +436,17 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
             f"## Recovery\nFollow the service dashboard; escalate to {owner} if recovery exceeds its objective."
         )
         put(f"docs/ops/drill-{drill_id}.md", _runbook(drill_id, f"Drill: {title}", owner, "2026-09-15", body))
+    perf_rng = random.Random(seed * 1000 + 3)
+    for rel, text in demo_perf.history(EVALUATION_TIME, perf_rng).items():
+        put(rel, text)
+    candidate_at = (EVALUATION_TIME - timedelta(hours=20)).replace(minute=7, second=31)
+    for rel, text in demo_perf.run_files(
+        "evidence/bench/release", candidate_at, RELEASE["commit"], "release/10.4", perf_rng, EVALUATION_TIME
+    ).items():
+        put(rel, text)
+    put("policy/perf-budgets.yaml", demo_perf.BUDGETS)
     files += _scenarios(out, rng)
+    files += _perf_scenarios(out, perf_rng)
     return files
 
 
@@ -413,6 +467,10 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
 | `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
 | `missing-runbook` | `drill_evidence` | the catalog points the region-network-cut drill at a runbook that does not exist |
+| `perf-regression` | `perf_regressions` | release 10.4.1 lists channels 12 % slower than its baseline (a 2 %-noise benchmark) |
+| `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
+| `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
+| `perf-noise` | none (passes) | the noisiest benchmark (6 % run-to-run) moved 2 %: not a regression |
 """
 
 TRUNCATED_SUREFIRE = """\
@@ -496,6 +554,63 @@ expires: "{expires}"
         "    reason: isolation suite moved to the new CI cluster this week (CHAT-4900)\n",
     )
     files += _drill_scenarios(out, rng)
+    return files
+
+
+def _perf_scenarios(out: Path, rng: random.Random) -> list[Path]:
+    files = []
+
+    def put(rel: str, text: str) -> None:
+        files.append(write_text(out / "scenarios" / rel, text))
+
+    at = (EVALUATION_TIME - timedelta(hours=12)).replace(minute=41, second=5)
+    scenarios = {
+        "perf-regression": (
+            "release 10.4.1 lists channels 12 % slower; perf_regressions fails",
+            demo_perf.Candidate({"tests/perf/test_channels.py::test_list_channels[members=1000]": 1.12}),
+        ),
+        "perf-budget": (
+            "the k6 API test's p95 breaks its 250 ms budget; perf_budgets fails",
+            demo_perf.Candidate({"http_req_duration": 1.04}, k6_p95=0.262),
+        ),
+        "perf-noise": (
+            "the noisiest benchmark moved 2 %; nothing fails",
+            demo_perf.Candidate({"tests/perf/test_search.py::test_search[query=long]": 1.02}),
+        ),
+    }
+    for name, (description, candidate) in scenarios.items():
+        commit = demo_perf._hex(rng)
+        put(
+            f"{name}/phase8.yaml",
+            "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+            f"description: {description}\n"
+            f'release:\n  version: "10.4.1"\n  commit: "{commit}"\n'
+            'evidence:\n  benchmarks:\n    extra_paths: ["bench/**/*"]\n',
+        )
+        for rel, text in demo_perf.run_files(
+            "bench", at, commit, "release/10.4", rng, EVALUATION_TIME, candidate
+        ).items():
+            put(f"{name}/{rel}", text)
+    put(
+        "perf-regression-waived/phase8.yaml",
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../perf-regression/phase8.yaml\n"
+        "description: the list-channels regression is accepted with a waiver; nothing fails\n"
+        'waivers: ["waivers/*.yaml"]\n',
+    )
+    put(
+        "perf-regression-waived/waivers/chat-5012.yaml",
+        """\
+apiVersion: phase8/v1
+kind: Waiver
+gate: perf_regressions
+subject: "tests/perf/test_channels.py::test_list_channels*"
+rule: "relative:*"
+owner: team:messaging
+reason: Per-member permission checks (CHAT-5012) cost ~12 % on list_channels; accepted for 10.4.1.
+ticket: CHAT-5012
+expires: "2027-01-31T00:00:00Z"
+""",
+    )
     return files
 
 

@@ -35,7 +35,7 @@ def guess_kind(path: Path, data: bytes) -> str | None:
 
 
 # Our own artifacts that are evidence: validated by their reader, which checks more than the schema.
-ARTIFACT_KINDS = {"DrillCatalog": "drill_catalog"}
+ARTIFACT_KINDS = {"DrillCatalog": "drill_catalog", "PerfBudgets": "perf_budgets"}
 
 
 def _validate_root(folder: Path) -> Iterator[tuple[str, bool]]:

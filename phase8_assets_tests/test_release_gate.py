@@ -39,7 +39,13 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
     outcome = run_gate([str(DATA)], out=tmp_path / "out", as_of=None, home=home)
     report = outcome.report
     assert outcome.exit_code == 0 and report["verdict"] == "pass"
-    assert statuses(report) == {"evidence_validity": "warn", "evidence_freshness": "pass", "drill_evidence": "pass"}
+    assert statuses(report) == {
+        "evidence_validity": "warn",
+        "evidence_freshness": "pass",
+        "drill_evidence": "pass",
+        "perf_budgets": "pass",
+        "perf_regressions": "pass",
+    }
     warning = gate(report, "evidence_validity")["findings"][0]
     assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"
     assert warning["runbook"].endswith("docs/ops/evidence-validity.md")

@@ -42,6 +42,17 @@ GATES: dict[str, GateSpec] = {
             "Every configured evidence kind has evidence younger than its maximum age, by timestamps inside it.",
         ),
         GateSpec(
+            "perf_budgets",
+            "Performance budgets",
+            "Every benchmark of the release commit holds its absolute budget (e.g. p95 <= 250ms).",
+        ),
+        GateSpec(
+            "perf_regressions",
+            "Performance regressions",
+            "No benchmark of the release commit is significantly worse than its baseline by more than its "
+            "relative limit (one-sided test, Benjamini-Hochberg across the run).",
+        ),
+        GateSpec(
             "drill_evidence",
             "Chaos drill evidence",
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "

@@ -48,7 +48,7 @@ Reader = Callable[[bytes, str], ReadResult]
 
 def readers() -> dict[str, Reader]:
     """Evidence kind -> reader. A stream adds its kind here when it lands its reader."""
-    from phase8_assets.evidence import benchmarks, chaos_journal, drill_catalog, junit, litmus, runbooks
+    from phase8_assets.evidence import benchmarks, chaos_journal, drill_catalog, junit, litmus, perf_budgets, runbooks
 
     return {
         "isolation_results": junit.read,
@@ -57,4 +57,5 @@ def readers() -> dict[str, Reader]:
         "drill_catalog": drill_catalog.read,
         "runbooks": runbooks.read,
         "benchmarks": benchmarks.read,
+        "perf_budgets": perf_budgets.read,
     }

@@ -108,8 +108,9 @@ def _locate_fields(doc: dict, base: EvidenceRoot, source: str) -> dict:
     doc = copy.deepcopy(doc)
     try:
         for name, kind in (doc.get("evidence") or {}).items():
-            if "paths" in kind:
-                kind["paths"] = [Located(base, check_relative(p, f"evidence.{name}.paths")) for p in kind["paths"]]
+            for key in ("paths", "extra_paths"):
+                if key in kind:
+                    kind[key] = [Located(base, check_relative(p, f"evidence.{name}.{key}")) for p in kind[key]]
         if "runbooks" in doc:
             doc["runbooks"] = Located(base, check_relative(doc["runbooks"], "runbooks"))
         if "waivers" in doc:
@@ -158,6 +159,11 @@ def _load_chain(root: EvidenceRoot) -> tuple[dict, list[str]]:
             raise ConfigError(f"{source}: extends: {exc}") from exc
     merged: dict = {}
     for doc in reversed(docs):
+        for name, kind in (doc.get("evidence") or {}).items():
+            extra = kind.pop("extra_paths", None)
+            if extra:  # added to what the kind inherits, each path still relative to its own file
+                inherited = kind.get("paths") or (merged.get("evidence") or {}).get(name, {}).get("paths") or []
+                kind["paths"] = [*inherited, *extra]
         merged = _merge(merged, doc)
     merged.pop("extends", None)
     return _claim(merged, root), seen

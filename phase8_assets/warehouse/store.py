@@ -22,9 +22,19 @@ def record_batch(conn: duckdb.DuckDBPyConnection, batch: EvidenceBatch, read_at:
     conn.execute("BEGIN TRANSACTION")
     try:
         if batch.files:
-            conn.executemany(
-                "INSERT INTO evidence_files VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [[f.root, f.kind, f.sha256, f.uri, f.size, _naive_utc(f.observed_at), at] for f in batch.files],
+            _insert_columns(
+                conn,
+                "evidence_files",
+                {
+                    "root": [f.root for f in batch.files],
+                    "kind": [f.kind for f in batch.files],
+                    "sha256": [f.sha256 for f in batch.files],
+                    "uri": [f.uri for f in batch.files],
+                    "size": [f.size for f in batch.files],
+                    "observed_at": [_naive_utc(f.observed_at) for f in batch.files],
+                    "read_at": [at] * len(batch.files),
+                },
+                " ON CONFLICT DO NOTHING",
             )
         if batch.rejections:
             root = batch.roots[0]
@@ -41,6 +51,18 @@ def record_batch(conn: duckdb.DuckDBPyConnection, batch: EvidenceBatch, read_at:
         "new_files": after["evidence_files"] - before["evidence_files"],
         "new_rejections": after["evidence_rejections"] - before["evidence_rejections"],
     }
+
+
+def _insert_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list], tail: str = "") -> None:
+    """Insert columns (in the table's column order) in one statement through Arrow: executemany
+    costs a round trip per row."""
+    import pyarrow as pa
+
+    conn.register("incoming", pa.table(columns))
+    try:
+        conn.execute(f"INSERT INTO {table} SELECT * FROM incoming{tail}")
+    finally:
+        conn.unregister("incoming")
 
 
 def record_gate_run(conn: duckdb.DuckDBPyConnection, run_id: str, report: dict, recorded_at: datetime) -> None:
@@ -167,3 +189,144 @@ def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list
         conn.execute("ROLLBACK")
         raise
     return new
+
+
+def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: datetime) -> dict:
+    """Store benchmark files (``EvidenceFile`` with one ``BenchmarkFile`` record) in the long tables.
+
+    A file already stored (same root and sha256) adds nothing. A *duplicate run* — different bytes
+    but the same tool, commit, time and machine as a stored run — is not stored again and is
+    returned so the caller can say so.
+    """
+    at = _naive_utc(read_at)
+    new_runs, duplicates = [], []
+    runs: dict[str, list] = {
+        k: [] for k in ("root", "run_id", "uri", "tool", "commit", "branch", "run_at", "machine", "read_at")
+    }
+    results: dict[str, list] = {k: [] for k in RESULT_COLUMNS}
+    samples: dict[str, list] = {k: [] for k in ("root", "run_id", "benchmark", "params", "measure", "seq", "value")}
+    roots = sorted({f.root for f in files})
+    known = {
+        tuple(r[:2]): r[2]
+        for r in conn.execute(
+            "SELECT root, run_id, uri FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]
+        ).fetchall()
+    }
+    identities = {
+        tuple(r[:5]): r[5]
+        for r in conn.execute(
+            "SELECT root, tool, commit, run_at, machine, uri FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]
+        ).fetchall()
+    }
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for f in files:
+            parsed = f.records[0]
+            run = parsed.run
+            if (f.root, f.sha256) in known:
+                continue
+            identity = (f.root, run.tool, run.commit, _naive_utc(run.time), run.machine)
+            if identity in identities:
+                duplicates.append((f.uri, identities[identity]))
+                continue
+            identities[identity] = known[(f.root, f.sha256)] = f.uri
+            for key, value in zip(
+                runs,
+                (f.root, f.sha256, f.uri, run.tool, run.commit, run.branch, _naive_utc(run.time), run.machine, at),
+                strict=True,
+            ):
+                runs[key].append(value)
+            new_runs.append(f.uri)
+            for m in parsed.measurements:
+                row = {
+                    "root": f.root,
+                    "run_id": f.sha256,
+                    "benchmark": m.benchmark,
+                    "params": m.params,
+                    "measure": m.measure,
+                    "unit": m.unit,
+                    "direction": m.direction,
+                }
+                for key in RESULT_COLUMNS:
+                    results[key].append(row[key] if key in row else m.stats.get(key))
+                for seq, value in enumerate(m.samples or ()):
+                    for key in ("root", "run_id", "benchmark", "params", "measure"):
+                        samples[key].append(row[key])
+                    samples["seq"].append(seq)
+                    samples["value"].append(value)
+        # Columnar, straight into DuckDB. Samples need no key: a run's rows are only ever written
+        # together with the run itself, once.
+        if runs["run_id"]:
+            _insert_columns(conn, "bench_runs", runs)
+            _insert_columns(conn, "bench_results", results, " ON CONFLICT DO NOTHING")
+        if samples["run_id"]:
+            _insert_columns(conn, "bench_samples", samples)
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return {"new_runs": new_runs, "duplicates": duplicates}
+
+
+RESULT_COLUMNS = (
+    "root",
+    "run_id",
+    "benchmark",
+    "params",
+    "measure",
+    "unit",
+    "direction",
+    "mean",
+    "median",
+    "min",
+    "max",
+    "stddev",
+    "p90",
+    "p95",
+    "p99",
+    "n",
+)
+
+
+def replace_change_points(conn: duckdb.DuckDBPyConnection, root: str, rows: list[tuple]) -> None:
+    """Replace a root's change points with ``rows`` (recomputed whole, so re-runs never add rows)."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute("DELETE FROM perf_change_points WHERE root = ?", [root])
+        if rows:
+            conn.executemany(
+                "INSERT INTO perf_change_points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [[root, *r] for r in rows]
+            )
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def bench_history(conn: duckdb.DuckDBPyConnection, root: str) -> dict:
+    """Every stored result of a root with its run, oldest first, as numpy columns ('' for no commit
+    or branch)."""
+    return conn.execute(
+        """
+        SELECT r.run_id, r.uri, r.tool, coalesce(r.commit, '') AS commit, coalesce(r.branch, '') AS branch,
+               r.run_at, r.machine,
+               b.benchmark, b.params, b.measure, b.unit, b.direction,
+               b.mean, b.median, b.min, b.max, b.stddev, b.p90, b.p95, b.p99, b.n
+        FROM bench_results b JOIN bench_runs r USING (root, run_id)
+        WHERE b.root = ?
+        ORDER BY b.benchmark, b.params, b.measure, r.run_at, r.run_id
+        """,
+        [root],
+    ).fetchnumpy()
+
+
+def bench_samples(conn: duckdb.DuckDBPyConnection, root: str, run_ids: list[str]) -> dict[tuple, list[float]]:
+    """Raw samples of the given runs: (run_id, benchmark, params, measure) -> values."""
+    if not run_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT run_id, benchmark, params, measure, list(value ORDER BY seq) FROM bench_samples "
+        "WHERE root = ? AND run_id IN (SELECT unnest(?)) GROUP BY ALL",
+        [root, run_ids],
+    ).fetchall()
+    return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}

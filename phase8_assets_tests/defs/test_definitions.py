@@ -8,26 +8,39 @@ from phase8_assets.domains.gates import GATES
 
 def test_asset_graph_snapshot():
     graph = defs.resolve_asset_graph()
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [
-        "drill_cadence",
-        "drill_evidence",
-        "drill_journals",
-        "drill_run_reports",
-        "evidence_files",
-        "gates/drill_evidence",
-        "gates/evidence_freshness",
-        "gates/evidence_validity",
-    ]
+    perf = ["benchmark_history", "benchmark_runs", "perf_baselines", "perf_budget_status", "perf_change_points"]
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(
+        [
+            *perf,
+            "perf_regressions",
+            "drill_cadence",
+            "drill_evidence",
+            "drill_journals",
+            "drill_run_reports",
+            "evidence_files",
+            "gates/drill_evidence",
+            "gates/evidence_freshness",
+            "gates/evidence_validity",
+            "gates/perf_budgets",
+            "gates/perf_regressions",
+        ]
+    )
     # release_gate: every gate and what it needs, nothing that only reports or reminds.
     job = defs.resolve_job_def("release_gate")
-    assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == [
-        "drill_evidence",
-        "drill_journals",
-        "evidence_files",
-        "gates/drill_evidence",
-        "gates/evidence_freshness",
-        "gates/evidence_validity",
-    ]
+    assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == sorted(
+        [
+            *perf,
+            "perf_regressions",
+            "drill_evidence",
+            "drill_journals",
+            "evidence_files",
+            "gates/drill_evidence",
+            "gates/evidence_freshness",
+            "gates/evidence_validity",
+            "gates/perf_budgets",
+            "gates/perf_regressions",
+        ]
+    )
 
 
 def test_every_asset_explains_itself():

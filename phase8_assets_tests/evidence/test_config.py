@@ -27,7 +27,7 @@ def test_demo_config_loads():
     assert config.release["version"] == "10.4.0"
     assert config.evaluation_time == "2026-11-20T12:00:00Z"
     assert config.tenants == ["acme", "globex", "initech"]
-    assert set(config.evidence) == {"isolation_results", "drill_journals", "chaos_results", "drill_catalog", "runbooks"}
+    assert set(config.evidence) == set(readers())  # the demo has evidence of every kind
     assert config.evidence["drill_journals"].max_age.days == 35
     assert config.runbook_for("evidence_validity").endswith("data/docs/ops/evidence-validity.md")
 
@@ -112,3 +112,17 @@ def test_several_roots_merge_kinds_and_the_first_rules(tmp_path):
     sources = [loc.uri for loc in config.evidence["isolation_results"].sources]
     assert sources == [str(DATA / "evidence/isolation/*.xml"), str(second / "x/*.xml")]
     assert config.evidence["isolation_results"].max_age.days == 7
+
+
+def test_extra_paths_add_to_what_a_kind_inherits(tmp_path):
+    write(tmp_path / "base", BASE)
+    child = write(
+        tmp_path / "base/scenario",
+        BASE.split("evidence:")[0] + "extends: ../phase8.yaml\nevidence:\n  runbooks: {extra_paths: [more/*.md]}\n",
+    )
+    config = load_config([str(child)], KINDS)
+    assert [s.uri for s in config.evidence["runbooks"].sources] == [
+        str(tmp_path / "base/docs/*.md"),
+        str(child / "more/*.md"),
+    ]
+    assert config.evidence["runbooks"].max_age.days == 30

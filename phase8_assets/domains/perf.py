@@ -1,0 +1,517 @@
+"""Performance budgets, regressions and change points: pure functions over the benchmark history.
+
+**Series.** One per (benchmark, params, measure): the runs' means in time order, with the run's
+commit and branch.
+
+**Change points** (``change_points``): e-divisive-means-style binary segmentation as in Apache
+Otava (Hunter): in a segment, the split that maximises the two-sample t statistic between the two sides
+is a change point when its two-sided p-value (Student's t on the pooled variance, as Otava uses),
+Bonferroni-corrected for the number of splits scanned, is below ``change_point_p_value`` (0.001) and both sides hold at least ``MIN_SEGMENT``
+runs; then each side is searched again. Otava replaced the
+permutation test of classic e-divisive with the same t-test for speed; each segment here costs
+O(n) numpy work (cumulative sums give every split's statistic at once). As in Otava, the search also
+runs in sliding windows of ``WINDOW`` runs, so a short regression that was later fixed is found,
+and every change point is re-tested between its neighbours until all are significant.
+
+**Baseline.** Runs on the base branch (or with no branch recorded) before the candidate, since
+the last change point in that history, at most ``max_runs``; fewer than ``min_runs`` is too little
+history (a warning that says so, never a pass or a block).
+
+**Regression test.** Direction-aware (``lower`` or ``higher`` is better), one-sided.
+
+- Run level, always: the candidate's run means against the baseline's run means — Welch's t-test
+  with two or more candidate runs; with one, the prediction-interval t-test
+  ``t = (c − mean_b) / (sd_b·√(1 + 1/n_b))`` on ``n_b − 1`` degrees of freedom. Run-to-run
+  variance is what makes CI runners noisy, so it must be in the test.
+- Sample level, when both sides have raw samples: Mann–Whitney U between the candidate's samples
+  and those of the last ``SAMPLE_RUNS`` baseline runs. The p-value used is the larger of the two
+  (an intersection–union test: both levels must agree), so samples add evidence but a tight
+  within-run spread alone never raises an alarm.
+- False alarms across the run are controlled with Benjamini–Hochberg over every test of the run
+  (level ``false_discovery_rate``). A measure *regressed* when its q-value is within that level
+  AND its effect (relative change in the bad direction) is at least the rule's relative limit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from phase8_assets.domains.gates import Finding
+from phase8_assets.evidence.perf_budgets import BudgetRule, PerfBudgets
+
+MIN_SEGMENT = 5
+WINDOW = 20
+SAMPLE_RUNS = 5
+
+
+@dataclass
+class Series:
+    benchmark: str
+    params: str
+    measure: str
+    unit: str
+    direction: str
+    run_ids: np.ndarray
+    uris: np.ndarray
+    commits: np.ndarray
+    branches: np.ndarray
+    run_at: np.ndarray  # datetime64[us]
+    values: np.ndarray  # the run means
+    stats: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        name = f"{self.benchmark}[{self.params}]" if self.params and "[" not in self.benchmark else self.benchmark
+        return f"{name} / {self.measure}"
+
+
+STAT_COLUMNS = ("mean", "median", "min", "max", "stddev", "p90", "p95", "p99", "n")
+
+
+def series_from_history(hist: dict) -> list[Series]:
+    """Split the history columns (sorted by benchmark, params, measure, time) into series."""
+    n = len(hist["run_id"])
+    if n == 0:
+        return []
+    keys = np.stack([hist["benchmark"], hist["params"], hist["measure"]], axis=1).astype(str)
+    change = np.any(keys[1:] != keys[:-1], axis=1)
+    bounds = np.concatenate([[0], np.nonzero(change)[0] + 1, [n]])
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        values = np.asarray(hist["mean"][lo:hi], dtype=float)
+        out.append(
+            Series(
+                benchmark=str(hist["benchmark"][lo]),
+                params=str(hist["params"][lo]),
+                measure=str(hist["measure"][lo]),
+                unit=str(hist["unit"][lo]),
+                direction=str(hist["direction"][lo]),
+                run_ids=hist["run_id"][lo:hi],
+                uris=hist["uri"][lo:hi],
+                commits=hist["commit"][lo:hi],
+                branches=hist["branch"][lo:hi],
+                run_at=np.asarray(hist["run_at"][lo:hi]),
+                values=values,
+                stats={k: np.asarray(hist[k][lo:hi], dtype=float) for k in STAT_COLUMNS if k in hist},
+            )
+        )
+    return out
+
+
+def _best_split(x: np.ndarray, min_size: int) -> tuple[int, float] | None:
+    """The split index maximising |t| in ``x`` (every split at once via cumulative sums)."""
+    from scipy import stats  # lazily: importing scipy.stats costs ~1 s
+
+    n = len(x)
+    if n < 2 * min_size:
+        return None
+    z = x / np.mean(x) if np.mean(x) else x  # scale-free: avoids cancellation for tiny timings
+    c1, c2 = np.cumsum(z), np.cumsum(z * z)
+    k = np.arange(min_size, n - min_size + 1)
+    n1, n2 = k.astype(float), (n - k).astype(float)
+    s1, q1 = c1[k - 1], c2[k - 1]
+    s2, q2 = c1[-1] - s1, c2[-1] - q1
+    m1, m2 = s1 / n1, s2 / n2
+    pooled = (np.maximum(q1 - n1 * m1 * m1, 0) + np.maximum(q2 - n2 * m2 * m2, 0)) / (n - 2)
+    se = np.sqrt(pooled * (1 / n1 + 1 / n2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, np.abs(m2 - m1) / se, np.where(m1 != m2, np.inf, 0.0))
+    i = int(np.argmax(t))
+    if not np.isfinite(t[i]):
+        return int(k[i]), 0.0
+    if t[i] == 0:
+        return int(k[i]), 1.0
+    # Student's t on the pooled variance (as Otava does; stable when one side is short), and
+    # Bonferroni over the len(k) splits scanned, so false change points stay rare.
+    return int(k[i]), float(min(1.0, 2 * stats.t.sf(t[i], n - 2) * len(k)))
+
+
+def _split_p(x: np.ndarray, k: int, splits: int) -> float:
+    """Two-sided p-value of a level change at ``k`` in ``x`` (pooled t), Bonferroni over ``splits``."""
+    from scipy import stats
+
+    left, right = x[:k], x[k:]
+    n1, n2 = len(left), len(right)
+    pooled = (np.sum((left - left.mean()) ** 2) + np.sum((right - right.mean()) ** 2)) / (n1 + n2 - 2)
+    diff = abs(right.mean() - left.mean())
+    if pooled <= 0:
+        return 0.0 if diff > 0 else 1.0
+    t = diff / np.sqrt(pooled * (1 / n1 + 1 / n2))
+    return float(min(1.0, 2 * stats.t.sf(t, n1 + n2 - 2) * splits))
+
+
+def _segment(values: np.ndarray, lo: int, hi: int, p_threshold: float, min_size: int, found: dict) -> None:
+    stack = [(lo, hi)]
+    while stack:
+        a, b = stack.pop()
+        best = _best_split(values[a:b], min_size)
+        if best is None or best[1] >= p_threshold:
+            continue
+        split = a + best[0]
+        found[split] = min(found.get(split, 1.0), best[1])
+        stack += [(a, split), (split, b)]
+
+
+def change_points(
+    values: np.ndarray, p_threshold: float = 0.001, min_size: int = MIN_SEGMENT, window: int = WINDOW
+) -> list[tuple[int, float]]:
+    """Indices where a new level starts, with each one's p-value.
+
+    Binary segmentation over the whole series and over sliding windows of ``window`` runs (as
+    Otava does: a short regression that was later fixed hides from a whole-series split, because
+    both sides then hold the old level); candidates closer than ``min_size`` are merged; then the
+    weakest change point is dropped, and the rest re-tested between their neighbours, until every
+    one is significant.
+    """
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2 * min_size:
+        return []
+    found: dict[int, float] = {}
+    _segment(values, 0, n, p_threshold, min_size, found)
+    for lo in range(0, max(n - window, 0) + 1, max(window // 2, 1)):
+        _segment(values, lo, min(lo + window, n), p_threshold, min_size, found)
+    merged: list[int] = []
+    for index in sorted(found):
+        if merged and index - merged[-1] < min_size:
+            if found[index] < found[merged[-1]]:
+                merged[-1] = index
+            continue
+        merged.append(index)
+    splits = max(min(window, n) - 2 * min_size + 1, 1)
+    while merged:
+        bounds = [0, *merged, n]
+        ps = [
+            _split_p(values[bounds[j - 1] : bounds[j + 1]], bounds[j] - bounds[j - 1], splits)
+            for j in range(1, len(bounds) - 1)
+        ]
+        worst = int(np.argmax(ps))
+        if ps[worst] < p_threshold:
+            return list(zip(merged, ps, strict=True))
+        merged.pop(worst)
+    return []
+
+
+def same_commit(a: object, b: object) -> bool:
+    a, b = str(a or ""), str(b or "")
+    return len(a) >= 7 and len(b) >= 7 and (a.startswith(b) or b.startswith(a))
+
+
+@dataclass
+class Comparison:
+    series: Series
+    status: str  # regressed | ok | insufficient-history | not-judged | no-candidate
+    rule: BudgetRule | None
+    direction: str
+    candidate: np.ndarray  # indices into the series
+    baseline: np.ndarray  # indices into the series
+    since_change_point: int | None  # index of the change point the baseline starts at
+    effect: float | None = None
+    p_run: float | None = None
+    p_sample: float | None = None
+    p: float | None = None
+    q: float | None = None
+    note: str = ""
+
+    @property
+    def candidate_mean(self) -> float:
+        return float(np.mean(self.series.values[self.candidate]))
+
+    @property
+    def baseline_mean(self) -> float:
+        return float(np.mean(self.series.values[self.baseline]))
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), monotone, capped at 1."""
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def run_level_p(candidate: np.ndarray, baseline: np.ndarray, sign: float) -> float:
+    """One-sided p-value that the candidate is worse (``sign`` +1: larger is worse)."""
+    from scipy import stats
+
+    mb, sb, nb = float(np.mean(baseline)), float(np.std(baseline, ddof=1)), len(baseline)
+    diff = sign * (float(np.mean(candidate)) - mb)
+    if len(candidate) >= 2 and (sb > 0 or np.std(candidate) > 0):
+        with warnings.catch_warnings():  # nearly constant series: scipy warns, the p-value is still right
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.ttest_ind(candidate, baseline, equal_var=False, alternative="greater" if sign > 0 else "less")
+        return float(res.pvalue) if np.isfinite(res.pvalue) else 1.0
+    if sb == 0:
+        return 0.0 if diff > 0 else 1.0
+    t = diff / (sb * np.sqrt(1 + 1 / nb))
+    return float(stats.t.sf(t, nb - 1))
+
+
+def sample_level_p(candidate: list[float], baseline: list[float], sign: float) -> float | None:
+    if len(candidate) < 3 or len(baseline) < 3:
+        return None
+    from scipy import stats
+
+    res = stats.mannwhitneyu(candidate, baseline, alternative="greater" if sign > 0 else "less")
+    return float(res.pvalue)
+
+
+def base_runs(s: Series, candidate_commit: str, base_branch: str) -> np.ndarray:
+    """Indices of the series' base-branch history: runs on ``base_branch`` (or with no branch
+    recorded) that are not the candidate, in time order."""
+    return np.array(
+        [
+            i
+            for i, (b, c) in enumerate(zip(s.branches, s.commits, strict=True))
+            if (not b or str(b) == base_branch) and not same_commit(c, candidate_commit)
+        ],
+        dtype=int,
+    )
+
+
+def select_baselines(
+    series: list[Series], candidate_commit: str, base_branch: str, budgets: PerfBudgets, points: dict[tuple, list]
+) -> list[Comparison]:
+    """Per series: the candidate runs, and the baseline (base-branch runs before the candidate,
+    since the last change point, at most ``max_runs``); too little history is said, not guessed."""
+    out: list[Comparison] = []
+    for s in series:
+        cand = np.array([i for i, c in enumerate(s.commits) if same_commit(c, candidate_commit)], dtype=int)
+        rule = budgets.rule_for(s.benchmark, s.measure, "relative")
+        direction = s.direction if s.direction in ("lower", "higher") else (rule.direction if rule else None)
+        if len(cand) == 0:
+            out.append(Comparison(s, "no-candidate", rule, direction or "unknown", cand, cand, None))
+            continue
+        history = base_runs(s, candidate_commit, base_branch)
+        eligible = history[s.run_at[history] < s.run_at[cand].min()]
+        cps = [(i, p) for i, p in points.get((s.benchmark, s.params, s.measure), []) if i < len(eligible)]
+        start = cps[-1][0] if cps else 0
+        base = eligible[start:][-budgets.max_runs :]
+        comp = Comparison(s, "ok", rule, direction or "unknown", cand, base, int(eligible[start]) if cps else None)
+        if rule is None or direction is None:
+            comp.status = "not-judged"
+            comp.note = "no relative limit applies" if rule is None else "the measure's direction is unknown"
+        elif len(base) < budgets.min_runs:
+            comp.status = "insufficient-history"
+            since = f" since the change point of {np.datetime_as_string(s.run_at[eligible[start]], 'D')}" if cps else ""
+            comp.note = f"{len(base)} baseline run(s){since}; at least {budgets.min_runs} needed"
+        out.append(comp)
+    return out
+
+
+def judge_regressions(
+    comparisons: list[Comparison], budgets: PerfBudgets, samples: dict[tuple, list[float]] | None = None
+) -> list[Comparison]:
+    """Run the tests on every comparison that has a baseline; BH across the run; decide."""
+    samples = samples or {}
+    tested = []
+    for comp in comparisons:
+        if comp.status != "ok":
+            continue
+        s = comp.series
+        sign = 1.0 if comp.direction == "lower" else -1.0
+        cv, bv = s.values[comp.candidate], s.values[comp.baseline]
+        comp.effect = sign * (float(np.mean(cv)) - float(np.mean(bv))) / abs(float(np.mean(bv)))
+        comp.p_run = run_level_p(cv, bv, sign)
+        key = (s.benchmark, s.params, s.measure)
+        cs = [v for i in comp.candidate for v in samples.get((s.run_ids[i], *key), [])]
+        bs = [v for i in comp.baseline[-SAMPLE_RUNS:] for v in samples.get((s.run_ids[i], *key), [])]
+        comp.p_sample = sample_level_p(cs, bs, sign) if cs and bs else None
+        comp.p = max(comp.p_run, comp.p_sample) if comp.p_sample is not None else comp.p_run
+        tested.append(comp)
+    qs = benjamini_hochberg(np.array([c.p for c in tested], dtype=float))
+    for comp, q in zip(tested, qs, strict=True):
+        comp.q = float(q)
+        if comp.q <= budgets.false_discovery_rate and comp.effect >= comp.rule.relative:
+            comp.status = "regressed"
+    return comparisons
+
+
+def series_change_points(series: list[Series], candidate_commit: str, base_branch: str, p_threshold: float) -> dict:
+    """Change points of every series' base-branch history: key -> [(index into that history, p)]."""
+    return {
+        (s.benchmark, s.params, s.measure): change_points(
+            s.values[base_runs(s, candidate_commit, base_branch)], p_threshold
+        )
+        for s in series
+    }
+
+
+@dataclass
+class BudgetCheck:
+    series: Series
+    rule: BudgetRule
+    value: float | None  # the worst candidate value of the rule's statistic
+    passed: bool
+    run_index: int | None  # the candidate run that gave it
+    note: str = ""
+
+
+def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudgets) -> list[BudgetCheck]:
+    """Absolute limits on the candidate runs: the worst candidate run must hold the limit."""
+    out = []
+    for s in series:
+        rule = budgets.rule_for(s.benchmark, s.measure, "absolute")
+        if rule is None:
+            continue
+        cand = [i for i, c in enumerate(s.commits) if same_commit(c, candidate_commit)]
+        if not cand:
+            continue
+        column = s.stats.get(rule.absolute.stat)
+        values = [(float(column[i]), i) for i in cand if column is not None and np.isfinite(column[i])]
+        if not values:
+            out.append(BudgetCheck(s, rule, None, False, None, f"the tool reported no {rule.absolute.stat}"))
+            continue
+        worst = (max if rule.absolute.op.startswith("<") else min)(values)
+        out.append(BudgetCheck(s, rule, worst[0], rule.absolute.holds(worst[0]), worst[1]))
+    return out
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A value in a readable unit: 0.00123 s -> '1.23 ms'."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    if unit == "s":
+        for factor, name in ((1, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
+            if abs(value) >= factor or name == "ns":
+                return f"{value / factor:.4g} {name}"
+    if unit == "B":
+        for factor, name in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB"), (1, "B")):
+            if abs(value) >= factor or name == "B":
+                return f"{value / factor:.4g} {name}"
+    if unit == "ratio":
+        return f"{value:.4g}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def run_time(s: Series, index: int) -> datetime:
+    return s.run_at[index].astype("datetime64[us]").astype(datetime)
+
+
+def _runbook(config, rule: BudgetRule | None, gate_runbook: str) -> str:
+    if rule and rule.runbook:
+        return config.runbooks.base.uri_of(f"{config.runbooks.path}/{rule.runbook}".strip("/"))
+    return gate_runbook
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%"
+
+
+def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, config, gate: str) -> list[Finding]:
+    """Errors for significant regressions; warnings for too little history and missing candidates."""
+    gate_runbook = config.runbook_for(gate)
+    out = []
+    for c in comparisons:
+        s = c.series
+        owner = c.rule.owner if c.rule else config.owner_for(gate, "benchmarks")
+        runbook = _runbook(config, c.rule, gate_runbook)
+        evidence = str(s.uris[c.candidate[0]]) if len(c.candidate) else str(s.uris[-1])
+        details = {
+            "benchmark": s.benchmark,
+            "params": s.params,
+            "measure": s.measure,
+            "unit": s.unit,
+            "direction": c.direction,
+            "rule": c.rule.name if c.rule else None,
+            "candidate_runs": len(c.candidate),
+            "baseline_runs": len(c.baseline),
+        }
+        if c.status == "regressed":
+            base_from, base_to = run_time(s, c.baseline[0]), run_time(s, c.baseline[-1])
+            details.update(
+                effect=round(c.effect, 6),
+                p_value=c.p,
+                p_value_runs=c.p_run,
+                p_value_samples=c.p_sample,
+                q_value=c.q,
+                false_discovery_rate=budgets.false_discovery_rate,
+                candidate_mean=c.candidate_mean,
+                baseline_mean=c.baseline_mean,
+                baseline_window=[base_from.isoformat(), base_to.isoformat()],
+                baseline_since_change_point=c.since_change_point is not None,
+            )
+            out.append(
+                Finding(
+                    "error",
+                    s.subject,
+                    f"relative:{c.rule.name}",
+                    f"{_pct(c.effect)} ({format_value(c.candidate_mean, s.unit)} vs baseline "
+                    f"{format_value(c.baseline_mean, s.unit)} over {len(c.baseline)} runs), p={c.p:.2g}, q={c.q:.2g}",
+                    f"worse by at most {c.rule.relative_text} ({'lower' if c.direction == 'lower' else 'higher'} is better)",
+                    evidence,
+                    owner,
+                    runbook,
+                    details,
+                )
+            )
+        elif c.status == "insufficient-history":
+            out.append(
+                Finding(
+                    "warning", s.subject, "baseline-history", c.note, f"{budgets.min_runs} baseline runs", evidence,
+                    owner, runbook, details,
+                )
+            )  # fmt: skip
+    candidates = {c.series.benchmark for c in comparisons if len(c.candidate)}
+    if comparisons and not candidates:
+        commit = config.release.get("commit")
+        out.append(
+            Finding(
+                "error", "benchmarks", "candidate-present", f"no benchmark run for release commit {commit}",
+                "benchmark runs of the release commit", None, config.owner_for(gate, "benchmarks"), gate_runbook,
+                {"commit": commit},
+            )
+        )  # fmt: skip
+    missing = sorted({c.series.subject for c in comparisons if c.status == "no-candidate" and c.rule})
+    if candidates and missing:
+        out.append(
+            Finding(
+                "warning", "benchmarks", "candidate-complete",
+                f"{len(missing)} measure(s) in history have no candidate run, e.g. {missing[0]}",
+                "every benchmark with a budget runs for the release", None,
+                config.owner_for(gate, "benchmarks"), gate_runbook, {"missing": missing[:50]},
+            )
+        )  # fmt: skip
+    return out
+
+
+def budget_findings(checks: list[BudgetCheck], config, gate: str) -> list[Finding]:
+    gate_runbook = config.runbook_for(gate)
+    out = []
+    for b in checks:
+        if b.passed:
+            continue
+        s, a = b.series, b.rule.absolute
+        observed = f"{a.stat} {format_value(b.value, s.unit)}" if b.value is not None else f"not measured: {b.note}"
+        out.append(
+            Finding(
+                "error",
+                s.subject,
+                f"absolute:{b.rule.name}",
+                observed,
+                a.text,
+                str(s.uris[b.run_index]) if b.run_index is not None else None,
+                b.rule.owner,
+                _runbook(config, b.rule, gate_runbook),
+                {
+                    "benchmark": s.benchmark,
+                    "params": s.params,
+                    "measure": s.measure,
+                    "stat": a.stat,
+                    "value": b.value,
+                    "limit": a.limit,
+                    "unit": s.unit,
+                    "rule": b.rule.name,
+                },
+            )
+        )
+    return out

@@ -1,0 +1,81 @@
+"""Charts for the performance assets: a series' history with its baseline band, change points,
+budget line and the candidate. Plotly figures for the shared report writer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from phase8_assets.domains.perf import Comparison, Series, base_runs
+from phase8_assets.evidence.perf_budgets import PerfBudgets
+
+SCALE = {"s": (1e3, "ms"), "B": (1e-3, "KB")}
+
+
+def history_figure(
+    s: Series,
+    candidate_commit: str,
+    base_branch: str,
+    points: list[tuple[int, float]],
+    comparison: Comparison | None = None,
+    budgets: PerfBudgets | None = None,
+):
+    import plotly.graph_objects as go
+
+    factor, unit = SCALE.get(s.unit, (1.0, s.unit))
+    history = base_runs(s, candidate_commit, base_branch)
+    x = [np.datetime_as_string(t, "s") for t in s.run_at]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[x[i] for i in history],
+            y=(s.values[history] * factor).round(9).tolist(),
+            mode="lines+markers",
+            name=f"{base_branch} history",
+            text=[str(s.commits[i] or "")[:10] for i in history],
+            hovertemplate="%{x}<br>%{y:.4g} " + unit + "<br>%{text}<extra></extra>",
+        )
+    )
+    if comparison is not None and len(comparison.baseline) >= 2:
+        base = s.values[comparison.baseline] * factor
+        mean, sd = float(np.mean(base)), float(np.std(base, ddof=1))
+        xs = [x[comparison.baseline[0]], x[comparison.baseline[-1]]]
+        fig.add_trace(
+            go.Scatter(
+                x=xs + xs[::-1],
+                y=[mean + 2 * sd] * 2 + [mean - 2 * sd] * 2,
+                fill="toself",
+                mode="none",
+                name="baseline ±2 sd",
+                opacity=0.25,
+            )
+        )
+    if comparison is not None and len(comparison.candidate):
+        fig.add_trace(
+            go.Scatter(
+                x=[x[i] for i in comparison.candidate],
+                y=(s.values[comparison.candidate] * factor).round(9).tolist(),
+                mode="markers",
+                marker={
+                    "size": 12,
+                    "symbol": "diamond",
+                    "color": "#d1242f" if comparison.status == "regressed" else "#1a7f37",
+                },
+                name=f"candidate ({comparison.status})",
+            )
+        )
+    for index, _p in points:
+        if index < len(history):
+            fig.add_vline(x=x[history[index]], line_dash="dash", line_color="#8250df")
+    rule = budgets.rule_for(s.benchmark, s.measure, "absolute") if budgets else None
+    if rule is not None and rule.absolute.stat == "mean":
+        fig.add_hline(
+            y=rule.absolute.limit * factor, line_color="#bc4c00", annotation_text=f"budget {rule.absolute.text}"
+        )
+    fig.update_layout(
+        title=f"{s.subject} ({'lower' if s.direction == 'lower' else 'higher' if s.direction == 'higher' else '?'} is better)",
+        yaxis_title=unit,
+        height=320,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h"},
+    )
+    return fig

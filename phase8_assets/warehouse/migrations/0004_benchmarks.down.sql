@@ -1,0 +1,4 @@
+DROP TABLE perf_change_points;
+DROP TABLE bench_samples;
+DROP TABLE bench_results;
+DROP TABLE bench_runs;

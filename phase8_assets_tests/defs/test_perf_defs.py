@@ -1,0 +1,83 @@
+"""The performance assets end to end: findings that explain themselves, reports, history kept once."""
+
+import json
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+
+from phase8_assets.evidence import benchmarks
+from phase8_assets.evidence.collect import EvidenceFile
+from phase8_assets.warehouse import connect, warehouse_path
+from phase8_assets.warehouse.store import record_benchmarks, table_counts
+from phase8_assets_tests.conftest import DATA, SCENARIOS, gate_report
+
+pytestmark = pytest.mark.slow
+
+
+def gate(report, name):
+    return next(g for g in report["gates"] if g["gate"] == name)
+
+
+def test_a_regression_finding_explains_itself(home):
+    report = gate_report([SCENARIOS / "perf-regression"], home)
+    (finding,) = gate(report, "perf_regressions")["findings"]
+    assert finding["subject"] == "tests/perf/test_channels.py::test_list_channels[members=1000] / time"
+    assert finding["rule"] == "relative:default-time" and finding["limit"].startswith("worse by at most +10%")
+    assert finding["evidence"].endswith(".json") and "/scenarios/perf-regression/bench/pytest/" in finding["evidence"]
+    assert finding["owner"] == "team:platform-reliability"
+    assert finding["runbook"].endswith("docs/ops/perf-regressions.md")
+    details = finding["details"]
+    assert details["effect"] > 0.10 and details["q_value"] <= 0.05 and details["p_value"] <= details["q_value"]
+    assert details["baseline_runs"] == 20 and details["p_value_samples"] is not None
+    assert "p=" in finding["observed"] and "q=" in finding["observed"] and "vs baseline" in finding["observed"]
+    page = (home / "reports/perf/regressions.html").read_text()
+    assert "test_list_channels" in page and "baseline \\u00b12 sd" in page
+    with connect(warehouse_path(home)) as conn:
+        points = conn.execute("SELECT benchmark, change FROM perf_change_points ORDER BY run_at").fetchall()
+    # The demo history's story: a regression (day -140) fixed (day -100), a speed-up, an accepted slowdown.
+    names = {b for b, _ in points}
+    assert {"tests/perf/test_messages.py::test_post_message", "BenchmarkWebsocketFanout/clients=100"} <= names
+    assert "tests/perf/test_search.py::test_search[query=short]" in names
+
+
+def test_missing_budgets_fail_both_perf_gates_closed(tmp_path, home):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    (root / "policy/perf-budgets.yaml").unlink()
+    report = gate_report([root], home)
+    for name in ("perf_budgets", "perf_regressions"):
+        rules = [f["rule"] for f in gate(report, name)["findings"] if f["severity"] == "error"]
+        assert "budgets-present" in rules, (name, rules)
+
+
+def test_no_candidate_run_fails_closed(tmp_path, home):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    shutil.rmtree(root / "evidence/bench/release")
+    report = gate_report([root], home)
+    assert [f["rule"] for f in gate(report, "perf_regressions")["findings"]] == ["candidate-present"]
+    assert [f["rule"] for f in gate(report, "perf_budgets")["findings"]] == ["candidate-present"]
+
+
+def _file(path, data: bytes) -> EvidenceFile:
+    result = benchmarks.read(data, str(path))
+    return EvidenceFile(
+        root="/root", kind="benchmarks", uri=str(path), sha256=str(hash(data)), size=len(data),
+        observed_at=result.observed_at, timestamp_field=result.timestamp_field, summary=result.summary,
+        warnings=result.warnings, records=result.records,
+    )  # fmt: skip
+
+
+def test_history_is_stored_once_and_duplicate_runs_are_reported(home):
+    path = next((DATA / "evidence/bench/history/pytest").glob("*.json"))
+    data = path.read_bytes()
+    reformatted = json.dumps(json.loads(data)).encode()  # other bytes, the same run
+    with connect(warehouse_path(home)) as conn:
+        first = record_benchmarks(conn, [_file(path, data)], datetime.now(UTC))
+        before = table_counts(conn, ("bench_runs", "bench_results", "bench_samples"))
+        again = record_benchmarks(conn, [_file(path, data)], datetime.now(UTC))
+        dup = record_benchmarks(conn, [_file("copy.json", reformatted)], datetime.now(UTC))
+        after = table_counts(conn, ("bench_runs", "bench_results", "bench_samples"))
+    assert len(first["new_runs"]) == 1 and before["bench_results"] == 16 and before["bench_samples"] == 96
+    assert again == {"new_runs": [], "duplicates": []}
+    assert dup["new_runs"] == [] and dup["duplicates"] == [("copy.json", str(path))]
+    assert after == before

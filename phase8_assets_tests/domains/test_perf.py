@@ -1,0 +1,164 @@
+"""Regression detection and change points on synthetic series with known answers."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from phase8_assets.domains.perf import (
+    Series,
+    benjamini_hochberg,
+    change_points,
+    check_budgets,
+    judge_regressions,
+    run_level_p,
+    select_baselines,
+    series_change_points,
+)
+from phase8_assets.evidence.perf_budgets import read as read_budgets
+
+CANDIDATE = "c0ffee0" + "0" * 33
+BUDGETS = read_budgets(
+    b"""apiVersion: phase8/v1
+kind: PerfBudgets
+reviewed: "2026-10-01"
+baseline: {branch: main, max_runs: 20, min_runs: 5}
+false_discovery_rate: 0.05
+rules:
+  - {name: time, benchmark: "*", relative: "+10%", owner: team:perf}
+  - {name: ops, benchmark: "*", measure: ops, relative: "+10%", absolute: "ops >= 300", owner: team:perf}
+  - {name: p95, benchmark: "api", absolute: "p95 <= 250ms", owner: team:api}
+""",
+    "x",
+).records[0]
+
+
+def series(values, name="bench", measure="time", direction="lower", candidate=(), p95=None) -> Series:
+    """History on main, then the candidate runs (release commit, release branch)."""
+    values = list(values) + list(candidate)
+    n, h = len(values), len(values) - len(candidate)
+    commits = [f"{i:07x}abc" for i in range(h)] + [CANDIDATE] * len(candidate)
+    return Series(
+        benchmark=name,
+        params="",
+        measure=measure,
+        unit="s" if measure == "time" else "1/s",
+        direction=direction,
+        run_ids=np.array([f"run{i}" for i in range(n)], dtype=object),
+        uris=np.array([f"bench/{i}.json" for i in range(n)], dtype=object),
+        commits=np.array(commits, dtype=object),
+        branches=np.array(["main"] * h + ["release/1"] * len(candidate), dtype=object),
+        run_at=np.array([np.datetime64("2026-01-01") + np.timedelta64(i, "D") for i in range(n)]),
+        values=np.asarray(values, dtype=float),
+        stats={
+            "mean": np.asarray(values, dtype=float),
+            "p95": np.asarray(p95 if p95 is not None else values, dtype=float),
+        },
+    )
+
+
+def judge(all_series, samples=None, budgets=BUDGETS):
+    points = series_change_points(all_series, CANDIDATE, "main", budgets.change_point_p_value)
+    return judge_regressions(select_baselines(all_series, CANDIDATE, "main", budgets, points), budgets, samples)
+
+
+def noise(rng, n, cv, level=1.0):
+    return level * (1 + rng.normal(0, cv, n))
+
+
+def test_change_points_find_known_shifts_and_not_noise():
+    rng = np.random.default_rng(8)
+    x = np.r_[noise(rng, 60, 0.02), noise(rng, 40, 0.02, 1.15), noise(rng, 50, 0.02)]
+    found = [i for i, _ in change_points(x)]
+    assert len(found) == 2 and abs(found[0] - 60) <= 2 and abs(found[1] - 100) <= 2
+    assert change_points(noise(rng, 200, 0.05)) == []
+    assert change_points(np.full(50, 3.0)) == []
+    assert change_points(np.r_[np.full(10, 1.0), np.full(10, 2.0)])[0][0] == 10
+    # Scale-free: nanosecond timings give the same answer as seconds.
+    assert [i for i, _ in change_points(x * 1e-9)] == found
+
+
+def test_benjamini_hochberg_matches_the_textbook_example():
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    assert benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert len(benjamini_hochberg(np.array([]))) == 0
+
+
+def test_direction_decides_what_worse_means():
+    base = np.array([100.0, 101, 99, 100, 102, 98])
+    assert run_level_p(np.array([115.0]), base, +1) < 0.01  # latency up: worse
+    assert run_level_p(np.array([115.0]), base, -1) > 0.99  # throughput up: better
+    assert run_level_p(np.array([85.0]), base, -1) < 0.01  # throughput down: worse
+
+
+def test_a_12_percent_regression_blocks_a_2_percent_move_on_a_noisy_benchmark_does_not():
+    rng = np.random.default_rng(3)
+    regressed = series(noise(rng, 40, 0.02), "steady", candidate=[1.12])
+    noisy = series(noise(rng, 40, 0.06), "noisy", candidate=[1.02])
+    improved = series(noise(rng, 40, 0.02), "faster", candidate=[0.8])
+    throughput = series(noise(rng, 40, 0.02, 500), "ops", "ops", "higher", candidate=[430])
+    result = {c.series.benchmark: c for c in judge([regressed, noisy, improved, throughput])}
+    assert result["steady"].status == "regressed" and result["steady"].effect == pytest.approx(0.12, abs=0.03)
+    assert result["noisy"].status == "ok"
+    assert result["faster"].status == "ok" and result["faster"].effect < 0
+    assert result["ops"].status == "regressed"  # 14 % less throughput
+    assert all(c.q is not None and c.q >= c.p for c in result.values())
+
+
+def test_significant_but_small_is_not_a_regression():
+    rng = np.random.default_rng(4)
+    tight = series(noise(rng, 40, 0.002), "tight", candidate=[1.05])  # 5 %: very significant, under +10 %
+    (comp,) = judge([tight])
+    assert comp.p < 1e-6 and comp.status == "ok"
+
+
+def test_samples_are_used_when_both_sides_have_them():
+    rng = np.random.default_rng(5)
+    s = series(noise(rng, 30, 0.02), "s", candidate=[1.15])
+    samples = {
+        (s.run_ids[i], "s", "", "time"): list(s.values[i] * (1 + rng.normal(0, 0.03, 12))) for i in range(len(s.values))
+    }
+    (comp,) = judge([s], samples)
+    assert comp.p_sample is not None and comp.p == max(comp.p_run, comp.p_sample)
+    assert comp.status == "regressed"
+
+
+def test_too_little_history_warns_instead_of_deciding():
+    rng = np.random.default_rng(6)
+    (short,) = judge([series(noise(rng, 3, 0.02), candidate=[1.5])])
+    assert short.status == "insufficient-history" and "3 baseline run(s)" in short.note
+    # Right after a change point the baseline restarts there: 6 runs since the shift, 8 needed.
+    history = np.r_[noise(rng, 40, 0.01), noise(rng, 6, 0.01, 1.3)]
+    (after_shift,) = judge([series(history, candidate=[1.3])], budgets=replace(BUDGETS, min_runs=8))
+    assert after_shift.status == "insufficient-history" and "since the change point" in after_shift.note
+
+
+def test_an_accepted_regression_becomes_the_baseline_once_shipped():
+    """After a waived +12 % ships, main runs at the new level; the next release is judged against it."""
+    rng = np.random.default_rng(7)
+    history = np.r_[noise(rng, 40, 0.015), noise(rng, 15, 0.015, 1.12)]
+    (comp,) = judge([series(history, candidate=[1.13])])
+    assert comp.since_change_point == 40 and len(comp.baseline) == 15
+    assert comp.status == "ok"
+    # Without the change point the old level would have been the baseline: a false regression.
+    assert (1.13 - history[:40].mean()) / history[:40].mean() > 0.10
+
+
+def test_no_candidate_and_unknown_direction():
+    rng = np.random.default_rng(9)
+    (missing,) = judge([series(noise(rng, 20, 0.02))])
+    assert missing.status == "no-candidate"
+    (custom,) = judge([series(noise(rng, 20, 0.02), measure="time", direction="unknown", candidate=[2.0])])
+    assert custom.status == "not-judged" and "direction" in custom.note
+
+
+def test_absolute_budgets_use_the_worst_candidate_run_and_fail_closed():
+    api = series([0.2] * 10, "api", candidate=[0.2, 0.21], p95=[0.24] * 10 + [0.24, 0.26])
+    (check,) = [c for c in check_budgets([api], CANDIDATE, BUDGETS) if c.rule.name == "p95"]
+    assert (check.passed, check.value, check.run_index) == (False, 0.26, 11)
+    api.stats.pop("p95")
+    (check,) = [c for c in check_budgets([api], CANDIDATE, BUDGETS) if c.rule.name == "p95"]
+    assert not check.passed and check.value is None and "no p95" in check.note
+    ops = series([500.0] * 10, "x", "ops", "higher", candidate=[290.0])
+    (check,) = check_budgets([ops], CANDIDATE, BUDGETS)
+    assert not check.passed and check.rule.name == "ops"
