@@ -58,7 +58,7 @@ UNITS: dict[str, tuple[float, str, str]] = {
 TIME_UNITS = {"ns", "us", "µs", "μs", "ms", "s"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BenchRun:
     tool: str
     commit: str | None
@@ -67,7 +67,7 @@ class BenchRun:
     machine: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     benchmark: str
     params: str  # "" or a stable text form (k=v,k=v) of the parameters

@@ -117,59 +117,54 @@ def table_counts(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None
 def record_drill_runs(conn: duckdb.DuckDBPyConnection, seen: list, read_at: datetime) -> int:
     """Store drill runs (``SeenRun``: run, file) and their activities; returns how many runs were new."""
     at = _naive_utc(read_at)
-    before = table_counts(conn, ("drill_runs",))["drill_runs"]
+    roots = sorted({item.file.root for item in seen})
+    known = set(
+        conn.execute("SELECT root, sha256, idx FROM drill_runs WHERE root IN (SELECT unnest(?))", [roots]).fetchall()
+    )
+    runs: dict[str, list] = {k: [] for k in DRILL_RUN_COLUMNS}
+    acts: dict[str, list] = {k: [] for k in DRILL_ACTIVITY_COLUMNS}
+    for item in seen:
+        run, f = item.run, item.file
+        key = (f.root, f.sha256, run.index)
+        if key in known:
+            continue
+        known.add(key)
+        values = (
+            *key, f.uri, run.tool, run.title, list(run.tags), run.status, run.outcome, run.deviated,
+            _naive_utc(run.started_at), _naive_utc(run.ended_at), run.hypothesis_before, run.hypothesis_after,
+            run.recovery_s, run.recovery_note, run.environment, at,
+        )  # fmt: skip
+        for name, value in zip(DRILL_RUN_COLUMNS, values, strict=True):
+            runs[name].append(value)
+        for a in run.activities:
+            values = (
+                *key, a.phase, a.seq, a.type, a.name, a.status, _naive_utc(a.start), _naive_utc(a.end),
+                a.duration_s, a.tolerance_met, a.detail,
+            )  # fmt: skip
+            for name, value in zip(DRILL_ACTIVITY_COLUMNS, values, strict=True):
+                acts[name].append(value)
+    if not runs["sha256"]:
+        return 0
     conn.execute("BEGIN TRANSACTION")
     try:
-        for item in seen:
-            run, f = item.run, item.file
-            key = [f.root, f.sha256, run.index]
-            conn.execute(
-                "INSERT INTO drill_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [
-                    *key,
-                    f.uri,
-                    run.tool,
-                    run.title,
-                    list(run.tags),
-                    run.status,
-                    run.outcome,
-                    run.deviated,
-                    _naive_utc(run.started_at),
-                    _naive_utc(run.ended_at),
-                    run.hypothesis_before,
-                    run.hypothesis_after,
-                    run.recovery_s,
-                    run.recovery_note,
-                    run.environment,
-                    at,
-                ],
-            )
-            if run.activities:
-                conn.executemany(
-                    "INSERT INTO drill_activities VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [
-                        [
-                            *key,
-                            a.phase,
-                            a.seq,
-                            a.type,
-                            a.name,
-                            a.status,
-                            _naive_utc(a.start),
-                            _naive_utc(a.end),
-                            a.duration_s,
-                            a.tolerance_met,
-                            a.detail,
-                        ]
-                        for a in run.activities
-                    ],
-                )
+        _insert_columns(conn, "drill_runs", runs)
+        if acts["sha256"]:
+            _insert_columns(conn, "drill_activities", acts)
         conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")
         raise
-    return table_counts(conn, ("drill_runs",))["drill_runs"] - before
+    return len(runs["sha256"])
+
+
+DRILL_RUN_COLUMNS = (
+    "root", "sha256", "idx", "uri", "tool", "title", "tags", "status", "outcome", "deviated", "started_at",
+    "ended_at", "hypothesis_before", "hypothesis_after", "recovery_s", "recovery_note", "environment", "read_at",
+)  # fmt: skip
+DRILL_ACTIVITY_COLUMNS = (
+    "root", "sha256", "idx", "phase", "seq", "type", "name", "status", "started_at", "ended_at", "duration_s",
+    "tolerance_met", "detail",
+)  # fmt: skip
 
 
 def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list[dict], at: datetime) -> list[dict]:

@@ -1,0 +1,144 @@
+"""How well the perf_regressions gate tells regressions from noise, next to two common rules.
+
+A labelled suite, generated here: releases of 20 benchmarks each, with 40 runs of main-branch
+history per benchmark (run-to-run noise, lognormal; 12 raw samples per run, ±3 %), a past level
+shift in a third of the histories (±15 %, the kind of change point that ruins a naive baseline), and
+a candidate run that is either unchanged or regressed by 2-30 %. Three rules judge every candidate:
+
+- gate:  the product (baseline since the last change point, one-sided test with run-to-run
+         variance and Mann-Whitney on samples, Benjamini-Hochberg per release, minimum effect);
+- naive: candidate / previous run > 1 + limit (github-action-benchmark's alert threshold);
+- t-test: candidate vs the last 20 runs, one-sided t at 99 % (Bencher's default t-test threshold),
+         no effect size, no correction, no change points.
+
+Prints, per noise level: false alarms on unchanged benchmarks, recall for regressions >= 10 %, and
+precision, side by side. Targets: false alarms <= 1 %, recall >= 90 % for >= 10 % at the demo's
+noise (2 % run to run).
+
+    python benchmarks/perf_accuracy.py [--releases 150] [--seed 8] [--limit 0.05]
+"""
+
+import argparse
+import time
+from dataclasses import replace
+
+import numpy as np
+from scipy import stats
+
+from phase8_assets.domains.perf import Series, judge_regressions, select_baselines, series_change_points
+from phase8_assets.evidence.perf_budgets import read as read_budgets
+
+CANDIDATE = "c0ffee0" + "0" * 33
+SIZES = [0.02, 0.05, 0.10, 0.15, 0.20, 0.30]
+HISTORY = 40
+BENCHMARKS = 20
+REGRESSED_PER_RELEASE = 4
+
+
+def budgets(limit: float):
+    doc = f"""apiVersion: phase8/v1
+kind: PerfBudgets
+reviewed: "2026-10-01"
+baseline: {{branch: main, max_runs: 20, min_runs: 5}}
+false_discovery_rate: 0.05
+rules:
+  - {{name: time, benchmark: "*", relative: "+{limit * 100:g}%", owner: team:perf}}
+"""
+    return read_budgets(doc.encode(), "suite").records[0]
+
+
+def make_series(name: str, values: np.ndarray) -> Series:
+    n = len(values)
+    return Series(
+        benchmark=name,
+        params="",
+        measure="time",
+        unit="s",
+        direction="lower",
+        run_ids=np.array([f"{name}#{i}" for i in range(n)], dtype=object),
+        uris=np.array([f"{name}/{i}.json" for i in range(n)], dtype=object),
+        commits=np.array([f"{i:07x}abc" for i in range(n - 1)] + [CANDIDATE], dtype=object),
+        branches=np.array(["main"] * (n - 1) + ["release"], dtype=object),
+        run_at=np.array([np.datetime64("2026-01-01") + np.timedelta64(i, "h") for i in range(n)]),
+        values=values,
+    )
+
+
+def release(rng: np.random.Generator, cv: float):
+    """20 benchmarks: (series, samples, true regression size)."""
+    regressed = set(rng.choice(BENCHMARKS, REGRESSED_PER_RELEASE, replace=False))
+    out, samples = [], {}
+    for b in range(BENCHMARKS):
+        size = float(rng.choice(SIZES)) if b in regressed else 0.0
+        level = np.ones(HISTORY + 1) * rng.uniform(1e-4, 1e-2)
+        if rng.random() < 1 / 3:  # a past change point
+            at = int(rng.integers(8, HISTORY - 8))
+            level[at:] *= 1 + rng.choice([-0.15, 0.15])
+        level[-1] *= 1 + size
+        values = level * rng.lognormal(0, cv, HISTORY + 1)
+        s = make_series(f"b{b}", values)
+        for i, v in enumerate(values):
+            samples[(s.run_ids[i], s.benchmark, "", "time")] = list(v * rng.lognormal(0, 0.03, 12))
+        out.append((s, size))
+    return out, samples
+
+
+def naive(s: Series, limit: float) -> bool:
+    return s.values[-1] / s.values[-2] > 1 + limit
+
+
+def ttest(s: Series) -> bool:
+    base = s.values[:-1][-20:]
+    t = (s.values[-1] - base.mean()) / (base.std(ddof=1) * np.sqrt(1 + 1 / len(base)))
+    return stats.t.sf(t, len(base) - 1) < 0.01
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--releases", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--limit", type=float, default=0.05, help="the relative limit (minimum effect), e.g. 0.05")
+    args = parser.parse_args()
+    b = replace(budgets(args.limit))
+    rng = np.random.default_rng(args.seed)
+    print(f"{args.releases} releases x {BENCHMARKS} benchmarks per noise level; relative limit +{args.limit:.0%}")
+    print(f"{'noise':>6} {'rule':>7} {'false alarms':>13} {'recall>=10%':>12} {'precision':>10}   recall by size")
+    started = time.perf_counter()
+    for cv in (0.01, 0.02, 0.05):
+        counts = {rule: {"fa": 0, "null": 0, "tp": 0, "pos": 0, "flag": 0, "by": {x: [0, 0] for x in SIZES}}
+                  for rule in ("gate", "naive", "t-test")}  # fmt: skip
+        for _ in range(args.releases):
+            items, samples = release(rng, cv)
+            series = [s for s, _ in items]
+            points = series_change_points(series, CANDIDATE, "main", b.change_point_p_value)
+            judged = judge_regressions(select_baselines(series, CANDIDATE, "main", b, points), b, samples)
+            verdicts = {
+                "gate": [c.status == "regressed" for c in judged],
+                "naive": [naive(s, args.limit) for s in series],
+                "t-test": [ttest(s) for s in series],
+            }
+            for rule, flags in verdicts.items():
+                c = counts[rule]
+                for (_, size), flagged in zip(items, flags, strict=True):
+                    c["flag"] += flagged
+                    if size == 0:
+                        c["null"] += 1
+                        c["fa"] += flagged
+                    else:
+                        c["by"][size][0] += flagged
+                        c["by"][size][1] += 1
+                        if size >= 0.10:
+                            c["pos"] += 1
+                            c["tp"] += flagged
+        for rule, c in counts.items():
+            true_flags = sum(v[0] for v in c["by"].values())
+            by = " ".join(f"{int(s * 100)}%:{v[0] / max(v[1], 1):.0%}" for s, v in c["by"].items())
+            print(
+                f"{cv:>6.0%} {rule:>7} {c['fa'] / c['null']:>13.2%} {c['tp'] / c['pos']:>12.1%} "
+                f"{true_flags / max(c['flag'], 1):>10.1%}   {by}"
+            )
+    print(f"({time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
