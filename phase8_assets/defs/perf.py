@@ -25,7 +25,7 @@ from phase8_assets.domains.perf import (
     series_change_points,
     series_from_history,
 )
-from phase8_assets.domains.perf_charts import history_figure
+from phase8_assets.domains.perf_charts import budget_figure, history_figure
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.perf_budgets import PerfBudgets
 from phase8_assets.shared.clock import format_timestamp, now_utc
@@ -127,6 +127,22 @@ def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_f
     base = budgets.base_branch or config.release.get("base_branch") or "main"
     ctx = PerfContext(roots, series, str(config.release["commit"]), base, budgets, problem, uri)
     runs = len(set(hist["run_id"])) if hist else 0
+    rows = [
+        [s.subject, len(s.values), str(s.run_at[0])[:10], str(s.run_at[-1])[:10], format_value(s.values[-1], s.unit),
+         s.direction]
+        for s in series
+    ]  # fmt: skip
+    sections = [
+        Section(
+            "Series",
+            f"{len(series)} series from {runs} runs; release commit {ctx.commit[:12]}, base branch {base}.",
+            (["series", "runs", "first", "last", "latest mean", "better"], rows),
+        ),
+        *[
+            Section(s.subject, figure=history_figure(s, ctx.commit, base, [], budgets=budgets))
+            for s in series[:MAX_CHARTS]
+        ],
+    ]
     return dg.Output(
         ctx,
         metadata={
@@ -136,6 +152,7 @@ def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_f
             "release_commit": ctx.commit,
             "base_branch": base,
             "budgets": dg.MetadataValue.text(uri or problem or ""),
+            **_report(warehouse, "history", "Benchmark history", sections, ""),
         },
     )
 
@@ -198,7 +215,7 @@ def perf_change_points(warehouse: Warehouse, benchmark_history: PerfContext) -> 
     description="Per series: the candidate runs (the release commit) and the baseline chosen for them — base-branch "
     "runs before the candidate, since the last change point, at most max_runs, at least min_runs.",
 )
-def perf_baselines(benchmark_history: PerfContext, perf_change_points: dict) -> dg.Output:
+def perf_baselines(warehouse: Warehouse, benchmark_history: PerfContext, perf_change_points: dict) -> dg.Output:
     h = benchmark_history
     comparisons = select_baselines(h.series, h.commit, h.base_branch, h.budgets, perf_change_points)
     statuses = Counter(c.status for c in comparisons)
@@ -214,26 +231,32 @@ def perf_baselines(benchmark_history: PerfContext, perf_change_points: dict) -> 
         ]
         for c in comparisons
     ]
+    headers = ["series", "candidate runs", "baseline runs", "baseline mean", "since change point", "status", "note"]
+    with_baseline = [c for c in comparisons if len(c.baseline) >= 2][:MAX_CHARTS]
+    sections = [
+        Section(
+            "Baselines", f"max {h.budgets.max_runs}, min {h.budgets.min_runs} runs on {h.base_branch}.", (headers, rows)
+        ),
+        *[
+            Section(
+                c.series.subject,
+                figure=history_figure(
+                    c.series,
+                    h.commit,
+                    h.base_branch,
+                    perf_change_points.get((c.series.benchmark, c.series.params, c.series.measure), []),
+                    c,
+                    h.budgets,
+                ),
+            )  # fmt: skip
+            for c in with_baseline
+        ],
+    ]
     return dg.Output(
         comparisons,
         metadata={
             **{f"series_{k.replace('-', '_')}": v for k, v in sorted(statuses.items())},
-            "baselines": dg.MetadataValue.md(
-                markdown_table(
-                    [
-                        "series",
-                        "candidate runs",
-                        "baseline runs",
-                        "baseline mean",
-                        "since change point",
-                        "status",
-                        "note",
-                    ],
-                    rows,
-                )  # fmt: skip
-                if rows
-                else "_no benchmark history_"
-            ),
+            **_report(warehouse, "baselines", "Performance baselines", sections, h.base_branch),
         },
     )
 
@@ -303,7 +326,7 @@ def perf_regressions(
     kinds={"python"},
     description="Absolute budgets on the release commit's runs (the worst candidate run must hold the limit).",
 )
-def perf_budget_status(benchmark_history: PerfContext) -> dg.Output:
+def perf_budget_status(warehouse: Warehouse, benchmark_history: PerfContext) -> dg.Output:
     h = benchmark_history
     checks = check_budgets(h.series, h.commit, h.budgets)
     rows = [
@@ -311,14 +334,20 @@ def perf_budget_status(benchmark_history: PerfContext) -> dg.Output:
          format_value(b.value, b.series.unit) if b.value is not None else b.note, "pass" if b.passed else "FAIL"]
         for b in checks
     ]  # fmt: skip
+    sections = [
+        Section(
+            "Absolute budgets",
+            f"release commit {h.commit[:12]}",
+            (["series", "rule", "limit", "candidate", "status"], rows),
+        ),
+        Section("Candidate as a share of its limit", figure=budget_figure(checks)) if checks else Section("No budgets"),
+    ]
     return dg.Output(
         checks,
         metadata={
             "checked": len(checks),
             "over_budget": sum(not b.passed for b in checks),
-            "budgets": dg.MetadataValue.md(
-                markdown_table(["series", "rule", "limit", "candidate", "status"], rows) if rows else "_none_"
-            ),
+            **_report(warehouse, "budgets", "Performance budgets", sections, ""),
         },
     )
 

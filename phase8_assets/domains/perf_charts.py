@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from phase8_assets.domains.perf import Comparison, Series, base_runs
+from phase8_assets.domains.perf import BudgetCheck, Comparison, Series, base_runs
 from phase8_assets.evidence.perf_budgets import PerfBudgets
 
 SCALE = {"s": (1e3, "ms"), "B": (1e-3, "KB")}
@@ -77,5 +77,26 @@ def history_figure(
         height=320,
         margin={"l": 50, "r": 20, "t": 50, "b": 40},
         legend={"orientation": "h"},
+    )
+    return fig
+
+
+def budget_figure(checks: list[BudgetCheck]):
+    """One bar per absolute budget: the worst candidate value as a share of its limit (1 = at the limit)."""
+    import plotly.graph_objects as go
+
+    measured = [b for b in checks if b.value is not None and b.rule.absolute.limit]
+    ratios = [round(b.value / b.rule.absolute.limit, 6) for b in measured]
+    fig = go.Figure(
+        go.Bar(
+            x=ratios,
+            y=[f"{b.series.subject} ({b.rule.absolute.text})" for b in measured],
+            orientation="h",
+            marker={"color": ["#1a7f37" if b.passed else "#d1242f" for b in measured]},
+        )
+    )
+    fig.add_vline(x=1.0, line_dash="dash")
+    fig.update_layout(
+        height=120 + 28 * len(measured), margin={"l": 20, "r": 20, "t": 20, "b": 40}, xaxis_title="value / limit"
     )
     return fig
