@@ -111,6 +111,34 @@ def demo_data(out: Path, seed: int) -> None:
     click.echo(f"wrote {len(files)} files under {out}")
 
 
+@main.command("slo-rules")
+@click.option("--evidence", "evidence", multiple=True, required=True, help="Evidence root(s) with OpenSLO definitions.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Rules file to write.")
+def slo_rules(evidence: tuple[str, ...], out: Path) -> None:
+    """Write Prometheus recording and alerting rules for the SLOs of the evidence root(s)."""
+    from phase8_assets.defs.resources import load_evidence_config
+    from phase8_assets.domains.slo import resolve
+    from phase8_assets.domains.slo_rules import prometheus_rules
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import ConfigError
+    from phase8_assets.shared.reports import write_text
+
+    try:
+        config = load_evidence_config(list(evidence))
+    except ConfigError as exc:
+        _fail(str(exc))
+    config.evidence = {k: v for k, v in config.evidence.items() if k == "slo_definitions"}
+    batch = collect(config)
+    for rejection in batch.rejections:
+        click.echo(f"rejected {rejection}", err=True)
+    slos = resolve([r for f in batch.files_of("slo_definitions") for r in f.records])
+    for slo in slos:
+        if slo.problem:
+            click.echo(f"skipped {slo.name}: {slo.problem}", err=True)
+    write_text(out, prometheus_rules(slos))
+    click.echo(f"wrote rules for {sum(1 for s in slos if not s.problem)} SLO(s) to {out}")
+
+
 @main.group()
 def upgrade() -> None:
     """Inspect and upgrade the warehouse schema."""

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from phase8_assets import demo_perf
+from phase8_assets import demo_perf, demo_slo
 from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.reports import write_text
 
@@ -65,6 +65,8 @@ owners:
   drill_evidence: team:sre
   perf_budgets: team:platform-reliability
   perf_regressions: team:platform-reliability
+  slo_burn_rate: team:sre
+  error_budget: team:sre
 runbooks: docs/ops
 evidence:
   isolation_results:
@@ -91,6 +93,14 @@ evidence:
     paths: ["policy/perf-budgets.yaml"]
     max_age: P365D
     owner: team:platform-reliability
+  slo_definitions:
+    paths: ["policy/slo/*.yaml"]
+    max_age: P365D
+    owner: team:sre
+  otel_metrics:
+    paths: ["evidence/otel/*.jsonl"]
+    max_age: PT2H
+    owner: team:sre
   runbooks:
     paths: ["docs/ops/*.md"]
     max_age: P180D
@@ -385,6 +395,33 @@ A benchmark of the release commit breaks an absolute budget (`policy/perf-budget
 2. Fix and re-run, or agree a new budget with the owner of the rule (a reviewed change to the
    budgets file), or accept the release with a `kind: Waiver` that expires.""",
     ),
+    "slo-burn-rate": (
+        "SLO burn rate",
+        "team:sre",
+        """\
+## What failed
+An SLO burns its error budget fast enough to page: both windows of a page condition (1h and 5m
+at 14.4x, or 6h and 30m at 6x, for a 30-day SLO) are above the factor at the evaluation time.
+The finding names the SLO, the condition, both burn rates and the owner.
+
+## What to do
+1. Treat it as an incident on the service: the release waits until the burn stops.
+2. Check `slo_burn_rates` in the Dagster UI (burn per window) and the service's dashboards.
+3. `insufficient-data` warnings: too few requests to judge; check that telemetry still arrives.""",
+    ),
+    "error-budget": (
+        "Error budget",
+        "team:sre",
+        """\
+## What failed
+An SLO has less error budget left than the release policy's minimum
+(`phase8/min-budget-remaining`, default 0 %) over its window.
+
+## What to do
+1. Spend the rest of the window on reliability work, as the SLO's error budget policy says.
+2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its
+   owner, expiring when the window has recovered.""",
+    ),
     "drill-evidence": (
         "Chaos drill evidence",
         "team:sre",
@@ -445,8 +482,13 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     ).items():
         put(rel, text)
     put("policy/perf-budgets.yaml", demo_perf.BUDGETS)
+    put("policy/slo/chatterbox-slos.yaml", demo_slo.SLO_FILE)
+    put("policy/slo/alerting.yaml", demo_slo.ALERTS_FILE)
+    for rel, text in demo_slo.metrics(EVALUATION_TIME, random.Random(seed * 1000 + 4)).items():
+        put(rel, text)
     files += _scenarios(out, rng)
     files += _perf_scenarios(out, perf_rng)
+    files += _slo_scenarios(out, random.Random(seed * 1000 + 5))
     return files
 
 
@@ -471,6 +513,9 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
 | `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
 | `perf-noise` | none (passes) | the noisiest benchmark (6 % run-to-run) moved 2 %: not a regression |
+| `slo-fast-burn` | `slo_burn_rate` | a chat-api canary answers 2.5 % of requests with 503 for the last hour: burn 25x over 1h and 5m (page) |
+| `slo-budget-exhausted` | `error_budget` | chat-files has failed 0.5 % more requests for 30 days: about 120 % of its 0.5 % budget spent (a ticket-level burn warns) |
+| `slo-slow-burn` | none (passes) | chat-realtime has failed 0.35 % of requests for 3 days: burn 3.5x over 1d and 2h is a ticket: a warning |
 """
 
 TRUNCATED_SUREFIRE = """\
@@ -611,6 +656,30 @@ ticket: CHAT-5012
 expires: "2027-01-31T00:00:00Z"
 """,
     )
+    return files
+
+
+def _slo_scenarios(out: Path, rng: random.Random) -> list[Path]:
+    files = []
+    scenarios = {
+        "slo-fast-burn": ("a chat-api canary fails 2.5 % of requests for an hour", "chat-api", 0.025,
+                          timedelta(hours=1), timedelta(minutes=5)),
+        "slo-budget-exhausted": ("chat-files has failed 0.5 % more requests for 30 days", "chat-files", 0.005,
+                                 timedelta(days=30), timedelta(hours=3)),
+        "slo-slow-burn": ("chat-realtime has failed 0.35 % of requests for 3 days", "chat-realtime", 0.0035,
+                          timedelta(days=3), timedelta(hours=1)),
+    }  # fmt: skip
+    for name, (description, service, ratio, since, step) in scenarios.items():
+        files.append(
+            write_text(
+                out / "scenarios" / name / "phase8.yaml",
+                "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+                f"description: {description}\n"
+                'evidence:\n  otel_metrics:\n    extra_paths: ["otel/*.jsonl"]\n',
+            )
+        )
+        text = demo_slo.extra_errors(EVALUATION_TIME, service, ratio, since, step, rng)
+        files.append(write_text(out / "scenarios" / name / "otel" / f"{service}-canary.jsonl", text))
     return files
 
 

@@ -45,6 +45,8 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
         "drill_evidence": "pass",
         "perf_budgets": "pass",
         "perf_regressions": "pass",
+        "slo_burn_rate": "pass",
+        "error_budget": "pass",
     }
     warning = gate(report, "evidence_validity")["findings"][0]
     assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"

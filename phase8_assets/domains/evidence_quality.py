@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from phase8_assets.domains.gates import GATES, Finding
+from phase8_assets.evidence import TIMELESS_KINDS
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import EvidenceConfig
 from phase8_assets.shared.clock import format_duration, format_timestamp
@@ -112,6 +113,9 @@ def evidence_freshness(batch: EvidenceBatch, config: EvidenceConfig, at: datetim
                     base,
                 )
             )
+            continue
+        if kind.name in TIMELESS_KINDS:
+            fresh += 1
             continue
         dated = [f for f in files if f.observed_at is not None]
         if not dated:

@@ -53,6 +53,17 @@ GATES: dict[str, GateSpec] = {
             "relative limit (one-sided test, Benjamini-Hochberg across the run).",
         ),
         GateSpec(
+            "slo_burn_rate",
+            "SLO burn rate",
+            "No page-level multiwindow burn-rate alert is active for any SLO at the evaluation time "
+            "(ticket-level burns warn).",
+        ),
+        GateSpec(
+            "error_budget",
+            "Error budget",
+            "Every SLO has at least its release policy's minimum error budget left (default 0 %).",
+        ),
+        GateSpec(
             "drill_evidence",
             "Chaos drill evidence",
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "

@@ -45,10 +45,24 @@ class ReadResult:
 
 Reader = Callable[[bytes, str], ReadResult]
 
+# Kinds whose standard format carries no time (definitions, not observations): freshness asks
+# that they are present and readable, not that they are young.
+TIMELESS_KINDS = frozenset({"slo_definitions"})
+
 
 def readers() -> dict[str, Reader]:
     """Evidence kind -> reader. A stream adds its kind here when it lands its reader."""
-    from phase8_assets.evidence import benchmarks, chaos_journal, drill_catalog, junit, litmus, perf_budgets, runbooks
+    from phase8_assets.evidence import (
+        benchmarks,
+        chaos_journal,
+        drill_catalog,
+        junit,
+        litmus,
+        openslo,
+        otlp_metrics,
+        perf_budgets,
+        runbooks,
+    )
 
     return {
         "isolation_results": junit.read,
@@ -58,4 +72,6 @@ def readers() -> dict[str, Reader]:
         "runbooks": runbooks.read,
         "benchmarks": benchmarks.read,
         "perf_budgets": perf_budgets.read,
+        "slo_definitions": openslo.read,
+        "otel_metrics": otlp_metrics.read,
     }

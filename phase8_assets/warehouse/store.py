@@ -325,3 +325,97 @@ def bench_samples(conn: duckdb.DuckDBPyConnection, root: str, run_ids: list[str]
         [root, run_ids],
     ).fetchall()
     return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+
+
+def record_otlp_file(
+    conn: duckdb.DuckDBPyConnection, root: str, sha256: str, uri: str, rows, read_at: datetime, chunk: int = 50_000
+) -> int | None:
+    """Stream one OTLP file's rows into ``otel_points`` in chunks; ``None`` when already stored.
+
+    The file row and its points commit together, so a failure leaves nothing half-written.
+    """
+    from phase8_assets.evidence.otlp_metrics import POINT_COLUMNS
+
+    if conn.execute("SELECT 1 FROM otel_files WHERE root = ? AND sha256 = ?", [root, sha256]).fetchone():
+        return None
+    total = 0
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        buffer: list[tuple] = []
+
+        def flush() -> None:
+            columns = {"root": [root] * len(buffer), "sha256": [sha256] * len(buffer)}
+            for i, name in enumerate(POINT_COLUMNS):
+                columns[name] = [row[i] for row in buffer]
+            _insert_columns(conn, "otel_points", columns)
+            buffer.clear()
+
+        for row in rows:
+            buffer.append(row)
+            total += 1
+            if len(buffer) >= chunk:
+                flush()
+        if buffer:
+            flush()
+        conn.execute("INSERT INTO otel_files VALUES (?, ?, ?, ?, ?)", [root, sha256, uri, total, _naive_utc(read_at)])
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return total
+
+
+def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str) -> list[tuple]:
+    """The distinct streams of a metric: (service, attrs JSON, kind, bounds)."""
+    return conn.execute(
+        "SELECT DISTINCT service, attrs, kind, bounds FROM otel_points WHERE root IN (SELECT unnest(?)) AND metric = ?",
+        [roots, metric],
+    ).fetchall()
+
+
+def otel_increments(
+    conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str, streams: list[tuple[str, str]], le: float | None
+):
+    """Event increments of the given streams summed per timestamp: (times_ns, counts) numpy arrays.
+
+    Computed in DuckDB so memory follows the number of distinct timestamps, not of points. Delta
+    points are increments; cumulative ones are differenced per stream, a new start time or a
+    lower value being a restart (the value is then the increment); a stream's first point counts
+    only if its process started inside the data held for the metric (``domains/slo.py``).
+    """
+    import numpy as np
+
+    if not streams:
+        return np.array([], dtype=np.int64), np.array([], dtype=float)
+    value = (
+        "value"
+        if le is None
+        else f"list_sum(list_transform(list_zip(bounds, buckets), lambda x: CASE WHEN x[1] <= {float(le)!r} + 1e-12 "
+        "THEN x[2] ELSE 0 END))"
+    )
+    rows = conn.execute(
+        f"""
+        WITH picked AS (
+            SELECT unnest(?) AS service, unnest(?) AS attrs
+        ), points AS (
+            SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v
+            FROM otel_points p JOIN picked USING (service, attrs)
+            WHERE p.root IN (SELECT unnest(?)) AND p.metric = ?
+        ), data_start AS (
+            SELECT min(time_ns) AS t0 FROM otel_points WHERE root IN (SELECT unnest(?)) AND metric = ?
+        ), steps AS (
+            SELECT time_ns, temporality, start_ns, v,
+                   lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start
+            FROM points
+            WINDOW w AS (PARTITION BY service, attrs ORDER BY start_ns, time_ns)
+        )
+        SELECT time_ns, sum(CASE
+                WHEN temporality = 1 THEN v
+                WHEN prev_v IS NULL THEN CASE WHEN start_ns >= (SELECT t0 FROM data_start) THEN v ELSE 0 END
+                WHEN start_ns <> prev_start OR v < prev_v THEN v
+                ELSE v - prev_v END) AS inc
+        FROM steps GROUP BY time_ns ORDER BY time_ns
+        """,
+        [[s for s, _ in streams], [a for _, a in streams], roots, metric, roots, metric],
+    ).fetchnumpy()
+    return rows["time_ns"].astype(np.int64), rows["inc"].astype(float)

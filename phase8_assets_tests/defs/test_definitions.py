@@ -5,42 +5,27 @@ import dagster as dg
 from phase8_assets.definitions import defs
 from phase8_assets.domains.gates import GATES
 
+GATED = {
+    "evidence": ["evidence_files"],
+    "performance": ["benchmark_runs", "benchmark_history", "perf_change_points", "perf_baselines", "perf_regressions",
+                    "perf_budget_status"],
+    "reliability": ["slo_definitions", "sli_series", "slo_burn_rates"],
+    "resilience": ["drill_journals", "drill_evidence"],
+}  # fmt: skip
+REPORTING = ["error_budgets", "slo_prometheus_rules", "drill_cadence", "drill_run_reports"]
+
 
 def test_asset_graph_snapshot():
     graph = defs.resolve_asset_graph()
-    perf = ["benchmark_history", "benchmark_runs", "perf_baselines", "perf_budget_status", "perf_change_points"]
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(
-        [
-            *perf,
-            "perf_regressions",
-            "drill_cadence",
-            "drill_evidence",
-            "drill_journals",
-            "drill_run_reports",
-            "evidence_files",
-            "gates/drill_evidence",
-            "gates/evidence_freshness",
-            "gates/evidence_validity",
-            "gates/perf_budgets",
-            "gates/perf_regressions",
-        ]
-    )
+    gates = [f"gates/{name}" for name in GATES]
+    gated = [a for assets in GATED.values() for a in assets] + gates
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(gated + REPORTING)
     # release_gate: every gate and what it needs, nothing that only reports or reminds.
     job = defs.resolve_job_def("release_gate")
-    assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == sorted(
-        [
-            *perf,
-            "perf_regressions",
-            "drill_evidence",
-            "drill_journals",
-            "evidence_files",
-            "gates/drill_evidence",
-            "gates/evidence_freshness",
-            "gates/evidence_validity",
-            "gates/perf_budgets",
-            "gates/perf_regressions",
-        ]
-    )
+    assert sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) == sorted(gated)
+    for group, assets in GATED.items():
+        for asset in assets:
+            assert graph.get(dg.AssetKey(asset)).group_name == group, asset
 
 
 def test_every_asset_explains_itself():

@@ -1,0 +1,428 @@
+"""SLOs, error budgets and multiwindow, multi-burn-rate alerts: pure functions.
+
+**Selecting OTLP data** (an SLI's ``metricSource``, ``type: otlp``)::
+
+    metricSource:
+      type: otlp
+      spec:
+        metric: http.server.request.duration      # an OTLP metric name
+        filter:                                   # every matcher must hold
+          service.name: chat-api                  # exact
+          http.response.status_code: "~5.."       # ~regex, !~regex, !=value, * present, !* absent
+        le: 0.3                                   # histograms only: count requests <= 0.3 s
+
+The event count of a point is its value (sums) or its count (histograms); with ``le`` it is the
+count of the buckets whose upper bound is at most ``le`` (``le`` must be a bucket boundary, so the
+count is exact). Ratio SLIs give ``good`` and ``total``, or ``bad`` and ``total``.
+
+**Counting events.** Delta points are increments. Cumulative points become increments per stream
+(service + attributes + start time): the difference to the previous point; a value that drops, or
+a new ``startTimeUnixNano``, is a process restart (a reset), and then the new value is the
+increment. A stream's first point counts whole only when its start time lies inside the data held
+for the metric (the process started there); otherwise it only anchors the differences, as
+Prometheus' ``increase`` ignores a series' first sample. (Computed in DuckDB:
+``warehouse.store.otel_increments``; memory follows the timestamps, not the points.)
+
+**Burn rate** over a window = error ratio / (1 − target). **Budget** over the SLO's window
+(rolling, or the calendar period containing the evaluation time): consumed = bad / ((1 − target)
+× total); remaining = 1 − consumed.
+
+**Default policy**: the SRE Workbook's, for a 30-day window: page when 1h and 5m both burn ≥ 14.4,
+or 6h and 30m ≥ 6; ticket when 1d and 2h ≥ 3, or 3d and 6h ≥ 1. For another window length W the
+windows stay and the factors scale by W / 30 d, so each condition still means the same share of
+the budget spent in its long window (2 %, 5 %, 10 %, 10 %) — Sloth's approach. An
+``AlertCondition`` (``kind: burnrate``, ``threshold``, ``lookbackWindow``, ``alertAfter``,
+``severity``) replaces the defaults of the SLOs whose alert policies name it: the long window is
+``lookbackWindow``, the short one a twelfth of it (the Workbook's ratio), and the condition must
+already have held ``alertAfter`` earlier. Fewer than ``min_events`` events in a condition's long
+window is *insufficient data*: a warning, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from phase8_assets.evidence import EvidenceError
+from phase8_assets.evidence.openslo import approx_timedelta, parse_openslo_duration
+from phase8_assets.shared.clock import add_duration, parse_timestamp
+from phase8_assets.warehouse.store import otel_increments, otel_streams
+
+THIRTY_DAYS = timedelta(days=30)
+DEFAULT_MIN_EVENTS = 100
+MIN_BUDGET_ANNOTATION = "phase8/min-budget-remaining"
+MIN_EVENTS_ANNOTATION = "phase8/min-events"
+OWNER_ANNOTATION = "phase8/owner"
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    severity: str  # page | ticket
+    factor: float
+    long: timedelta
+    short: timedelta
+    alert_after: timedelta = timedelta(0)
+
+
+WORKBOOK = (
+    ("page-1h", "page", 14.4, timedelta(hours=1), timedelta(minutes=5)),
+    ("page-6h", "page", 6.0, timedelta(hours=6), timedelta(minutes=30)),
+    ("ticket-1d", "ticket", 3.0, timedelta(days=1), timedelta(hours=2)),
+    ("ticket-3d", "ticket", 1.0, timedelta(days=3), timedelta(hours=6)),
+)
+
+
+def default_conditions(window: timedelta) -> list[Condition]:
+    """The Workbook's four conditions, factors scaled to the SLO's window (same budget shares)."""
+    scale = window / THIRTY_DAYS
+    return [Condition(n, s, f * scale, long, short) for n, s, f, long, short in WORKBOOK]
+
+
+@dataclass(frozen=True)
+class Selector:
+    metric: str
+    service: str | None
+    matchers: tuple[tuple[str, str], ...]
+    le: float | None
+
+    def matches(self, attrs: dict) -> bool:
+        for key, rule in self.matchers:
+            value = attrs.get(key)
+            text = "" if value is None else str(value)
+            if rule == "*":
+                ok = value is not None
+            elif rule == "!*":
+                ok = value is None
+            elif rule.startswith("!~"):
+                ok = value is None or not re.fullmatch(rule[2:], text)
+            elif rule.startswith("~"):
+                ok = value is not None and re.fullmatch(rule[1:], text) is not None
+            elif rule.startswith("!="):
+                ok = text != rule[2:]
+            else:
+                ok = text == rule
+            if not ok:
+                return False
+        return True
+
+
+@dataclass
+class SloDef:
+    name: str
+    display: str
+    service: str
+    source: str
+    target: float
+    window: timedelta
+    window_text: str
+    rolling: bool
+    calendar_start: datetime | None
+    budgeting: str
+    slice_window: timedelta | None
+    slice_target: float | None
+    good: Selector | None
+    bad: Selector | None
+    total: Selector | None
+    conditions: list[Condition]
+    min_budget_remaining: float
+    min_events: int
+    owner: str | None
+    problem: str | None = None  # why it cannot be evaluated (fail closed)
+
+
+def _selector(source: dict | None, where: str) -> Selector | None:
+    if source is None:
+        return None
+    ms = source.get("metricSource") if isinstance(source, dict) else None
+    if not isinstance(ms, dict) or str(ms.get("type", "")).lower() not in ("otlp", "opentelemetry"):
+        kind = ms.get("type") if isinstance(ms, dict) else None
+        raise EvidenceError(where, f"metricSource.type {kind!r} cannot be evaluated here; expected otlp")
+    spec = ms.get("spec") or {}
+    if not isinstance(spec.get("metric"), str):
+        raise EvidenceError(f"{where}.metricSource.spec.metric", "is required (an OTLP metric name)")
+    matchers = dict(spec.get("filter") or {})
+    service = matchers.pop("service.name", None)
+    le = spec.get("le")
+    if le is not None and not isinstance(le, (int, float)):
+        raise EvidenceError(f"{where}.metricSource.spec.le", f"expected a number (a bucket bound), got {le!r}")
+    return Selector(spec["metric"], str(service) if service is not None else None,
+                    tuple(sorted((k, str(v)) for k, v in matchers.items())), float(le) if le is not None else None)  # fmt: skip
+
+
+def _percent(text: object, default: float) -> float:
+    if text is None:
+        return default
+    value = str(text).strip()
+    return float(value.rstrip("%")) / 100 if value.endswith("%") else float(value)
+
+
+def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelta, where: str) -> list[Condition]:
+    out = []
+    for policy in policies:
+        spec = policy.get("spec") or {}
+        for c in spec.get("conditions") or []:
+            if "conditionRef" in c:
+                ref = by_name.get(("AlertCondition", c["conditionRef"]))
+                if ref is None:
+                    raise EvidenceError(where, f"alert condition {c['conditionRef']!r} is not defined")
+                c = {"metadata": ref["metadata"], "spec": ref["spec"]}
+            cs = c.get("spec") or {}
+            cond = cs.get("condition") or {}
+            if cond.get("kind") != "burnrate":
+                raise EvidenceError(where, f"only burnrate conditions are evaluated, got {cond.get('kind')!r}")
+            long = approx_timedelta(*parse_openslo_duration(cond.get("lookbackWindow"), f"{where}.lookbackWindow"))
+            after = cond.get("alertAfter")
+            out.append(
+                Condition(
+                    name=(c.get("metadata") or {}).get("name") or f"burnrate-{cond.get('threshold')}",
+                    severity="page"
+                    if str(cs.get("severity", "page")).lower() in ("page", "critical", "high")
+                    else "ticket",
+                    factor=float(cond["threshold"]),
+                    long=long,
+                    short=long / 12,
+                    alert_after=approx_timedelta(*parse_openslo_duration(after, f"{where}.alertAfter"))
+                    if after
+                    else timedelta(0),
+                )
+            )
+    return out or default_conditions(window)
+
+
+def resolve(records: list[dict]) -> list[SloDef]:
+    """SLO records with their SLIs and alert policies resolved; unusable ones carry ``problem``."""
+    by_name = {(r["kind"], r["name"]): r for r in records}
+    out = []
+    for r in records:
+        if r["kind"] != "SLO":
+            continue
+        spec, meta = r["spec"], r["metadata"]
+        annotations = meta.get("annotations") or {}
+        window_spec = spec["timeWindow"][0]
+        count, unit = parse_openslo_duration(window_spec["duration"], "timeWindow")
+        window = approx_timedelta(count, unit)
+        objective = spec["objectives"][0]
+        target = objective.get("target", (objective.get("targetPercent") or 0) / 100)
+        calendar = window_spec.get("calendar")
+        start = None
+        if not window_spec.get("isRolling", False) and calendar:
+            start = parse_timestamp(str(calendar["startTime"]), "startTime").at
+            if "+" not in str(calendar["startTime"])[10:] and not str(calendar["startTime"]).endswith("Z"):
+                zone = ZoneInfo(calendar.get("timeZone") or "UTC")
+                start = start.replace(tzinfo=None).replace(tzinfo=zone)
+        slo = SloDef(
+            name=r["name"],
+            display=meta.get("displayName") or r["name"],
+            service=str(spec.get("service") or ""),
+            source=r["source"],
+            target=float(target),
+            window=window,
+            window_text=str(window_spec["duration"]),
+            rolling=bool(window_spec.get("isRolling", False)),
+            calendar_start=start,
+            budgeting=spec["budgetingMethod"],
+            slice_window=approx_timedelta(*parse_openslo_duration(objective["timeSliceWindow"], "timeSliceWindow"))
+            if objective.get("timeSliceWindow")
+            else None,
+            slice_target=objective.get("timeSliceTarget"),
+            good=None,
+            bad=None,
+            total=None,
+            conditions=default_conditions(window),
+            min_budget_remaining=_percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0),
+            min_events=int(annotations.get(MIN_EVENTS_ANNOTATION) or DEFAULT_MIN_EVENTS),
+            owner=annotations.get(OWNER_ANNOTATION),
+        )
+        try:
+            indicator = spec.get("indicator")
+            if indicator is None:
+                ref = by_name.get(("SLI", spec.get("indicatorRef")))
+                if ref is None:
+                    raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
+                indicator = {"spec": ref["spec"]}
+            ratio = (indicator.get("spec") or {}).get("ratioMetric")
+            if not isinstance(ratio, dict):
+                raise EvidenceError(
+                    "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
+                )
+            slo.good = _selector(ratio.get("good"), "ratioMetric.good")
+            slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad")
+            slo.total = _selector(ratio.get("total"), "ratioMetric.total")
+            if slo.total is None or (slo.good is None) == (slo.bad is None):
+                raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
+            policies = []
+            for p in spec.get("alertPolicies") or []:
+                if isinstance(p, dict) and "alertPolicyRef" in p:
+                    ref = by_name.get(("AlertPolicy", p["alertPolicyRef"]))
+                    if ref is None:
+                        raise EvidenceError("alertPolicies", f"alert policy {p['alertPolicyRef']!r} is not defined")
+                    policies.append(ref)
+                elif isinstance(p, dict):
+                    policies.append(p)
+            slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
+        except EvidenceError as exc:
+            slo.problem = f"{exc.field}: {exc.reason}"
+        out.append(slo)
+    return out
+
+
+@dataclass
+class Events:
+    """Event increments at their times (ns), sorted, with prefix sums for O(log n) windows."""
+
+    times: np.ndarray
+    counts: np.ndarray
+    cum: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.times, kind="stable")
+        self.times, self.counts = self.times[order], self.counts[order]
+        self.cum = np.concatenate([[0.0], np.cumsum(self.counts)])
+
+    def between(self, start_ns: int, end_ns: int) -> float:
+        """Events with start < time <= end."""
+        lo = np.searchsorted(self.times, start_ns, side="right")
+        hi = np.searchsorted(self.times, end_ns, side="right")
+        return float(self.cum[hi] - self.cum[lo])
+
+    @property
+    def last_ns(self) -> int | None:
+        return int(self.times[-1]) if len(self.times) else None
+
+
+def pick_streams(streams: list[tuple], sel: Selector) -> list[tuple[str, str]]:
+    """The (service, attrs) streams a selector takes, from (service, attrs, kind, bounds) rows.
+
+    With ``le``, every chosen stream must be a histogram having ``le`` as a bucket boundary."""
+    out = []
+    for service, attrs_json, kind, bounds in streams:
+        if sel.service is not None and service != sel.service:
+            continue
+        if sel.matchers and not sel.matches(json.loads(attrs_json)):
+            continue
+        if sel.le is not None:
+            if kind not in ("histogram", "exponentialHistogram"):
+                raise EvidenceError("le", f"le needs a histogram; {sel.metric} is a {kind}")
+            if kind == "histogram" and not any(abs(b - sel.le) <= 1e-12 * max(1.0, abs(b)) for b in bounds or []):
+                raise EvidenceError("le", f"{sel.le} is not a bucket boundary of {sel.metric} (bounds {list(bounds)})")
+        out.append((service, attrs_json))
+    return sorted(set(out))
+
+
+def sli_events(conn, roots: list[str], sel: Selector) -> Events:
+    """A selector's events from the warehouse: increments per timestamp, computed in DuckDB."""
+    streams = pick_streams(otel_streams(conn, roots, sel.metric), sel)
+    return Events(*otel_increments(conn, roots, sel.metric, streams, sel.le))
+
+
+@dataclass
+class WindowBurn:
+    window: timedelta
+    total: float
+    bad: float
+
+    @property
+    def ratio(self) -> float | None:
+        return self.bad / self.total if self.total > 0 else None
+
+    def burn(self, target: float) -> float | None:
+        return None if self.ratio is None else self.ratio / (1 - target)
+
+
+@dataclass
+class AlertState:
+    condition: Condition
+    long: WindowBurn
+    short: WindowBurn
+    active: bool
+    insufficient: bool
+
+
+@dataclass
+class SloStatus:
+    slo: SloDef
+    at: datetime
+    windows: list[WindowBurn]
+    alerts: list[AlertState]
+    budget_start: datetime
+    budget_total: float
+    budget_bad: float
+    last_event: datetime | None
+
+    @property
+    def consumed(self) -> float | None:
+        allowed = (1 - self.slo.target) * self.budget_total
+        return self.budget_bad / allowed if allowed > 0 else None
+
+    @property
+    def remaining(self) -> float | None:
+        return None if self.consumed is None else 1 - self.consumed
+
+
+def _ns(dt: datetime) -> int:
+    return int(dt.timestamp() * 1_000_000_000)
+
+
+def budget_start(slo: SloDef, at: datetime) -> datetime:
+    """Start of the budget period containing ``at``: rolling, or the calendar period from startTime."""
+    if slo.rolling or slo.calendar_start is None or slo.calendar_start > at:
+        return at - slo.window
+    count, unit = parse_openslo_duration(slo.window_text, "timeWindow")
+    first = slo.calendar_start
+    if unit in ("M", "Q", "Y"):
+        months = count * {"M": 1, "Q": 3, "Y": 12}[unit]
+        local = at.astimezone(first.tzinfo)
+        k = max(((local.year - first.year) * 12 + local.month - first.month) // months, 0)
+        while k > 0 and add_duration(first, f"P{k * months}M") > at:
+            k -= 1
+        return add_duration(first, f"P{k * months}M") if k else first
+    length = approx_timedelta(count, unit)
+    return first + length * ((at - first) // length)
+
+
+def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, windows: list[timedelta]) -> SloStatus:
+    """Burn per window, the alert conditions and the budget at ``at`` (``good_or_bad`` as the SLI says)."""
+    end = _ns(at)
+
+    def burn(w: timedelta, shift: timedelta = timedelta(0)) -> WindowBurn:
+        stop = end - int(shift.total_seconds() * 1e9)
+        start = stop - int(w.total_seconds() * 1e9)
+        t = total.between(start, stop)
+        x = good_or_bad.between(start, stop)
+        bad = t - x if slo.bad is None else x
+        return WindowBurn(w, t, max(bad, 0.0))
+
+    alerts = []
+    for c in slo.conditions:
+        long, short = burn(c.long), burn(c.short)
+        insufficient = long.total < slo.min_events
+        hot = [b.burn(slo.target) for b in (long, short)]
+        at_least = c.factor * (1 - 1e-9)  # "burns at 14.4x" must not miss by a rounding error
+        active = not insufficient and all(h is not None and h >= at_least for h in hot)
+        if active and c.alert_after:
+            earlier = [burn(c.long, c.alert_after), burn(c.short, c.alert_after)]
+            active = all((b.burn(slo.target) or 0) >= at_least for b in earlier)
+        alerts.append(AlertState(c, long, short, active, insufficient))
+    start = budget_start(slo, at)
+    period = burn(at - start)
+    last = total.last_ns
+    return SloStatus(
+        slo=slo,
+        at=at,
+        windows=[burn(w) for w in windows],
+        alerts=alerts,
+        budget_start=start,
+        budget_total=period.total,
+        budget_bad=period.bad,
+        last_event=datetime.fromtimestamp(last / 1e9, at.tzinfo) if last else None,
+    )
+
+
+REPORT_WINDOWS = [timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=1), timedelta(hours=2),
+                  timedelta(hours=6), timedelta(days=1), timedelta(days=3)]  # fmt: skip

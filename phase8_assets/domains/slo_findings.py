@@ -1,0 +1,123 @@
+"""The two SLO gates' findings: page-level burn blocks, ticket-level burn warns, an exhausted
+budget blocks; no data, or an SLO that cannot be evaluated, fails closed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from phase8_assets.domains.gates import Finding
+from phase8_assets.domains.slo import SloDef
+from phase8_assets.shared.clock import format_duration, format_timestamp
+
+
+def _owner(slo: SloDef, config, gate: str) -> str:
+    return slo.owner or config.owner_for(gate, "otel_metrics")
+
+
+def _not_evaluable(slos: list[SloDef], results: dict, config, gate: str) -> list[Finding]:
+    out = []
+    for slo in slos:
+        problem = slo.problem or results["problems"].get(slo.name)
+        if problem:
+            out.append(
+                Finding("error", slo.name, "sli-evaluable", problem, "an SLI over OTLP metrics this product can read",
+                        slo.source, _owner(slo, config, gate), config.runbook_for(gate), {"service": slo.service})
+            )  # fmt: skip
+    return out
+
+
+def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate: str) -> list[Finding]:
+    runbook = config.runbook_for(gate)
+    out = _not_evaluable(slos, results, config, gate)
+    if not slos:
+        out.append(
+            Finding("error", "slo definitions", "slo-present", "no OpenSLO SLO in the evidence", "at least one SLO",
+                    None, config.owner_for(gate, "slo_definitions"), runbook, {})
+        )  # fmt: skip
+    for st in results["statuses"]:
+        slo = st.slo
+        owner = _owner(slo, config, gate)
+        if st.last_event is None:
+            out.append(
+                Finding("error", slo.name, "sli-data", "no data points match the SLI", "OTLP data for the SLI",
+                        slo.source, owner, runbook, {"service": slo.service})
+            )  # fmt: skip
+            continue
+        for a in st.alerts:
+            c = a.condition
+            details = {
+                "service": slo.service,
+                "condition": c.name,
+                "severity": c.severity,
+                "factor": c.factor,
+                "long_window": format_duration(c.long),
+                "short_window": format_duration(c.short),
+                "long_burn": a.long.burn(slo.target),
+                "short_burn": a.short.burn(slo.target),
+                "long_events": a.long.total,
+                "short_events": a.short.total,
+                "target": slo.target,
+                "evaluated_at": format_timestamp(at),
+            }
+            window = f"{format_duration(c.long)}/{format_duration(c.short)}"
+            if a.active:
+                out.append(
+                    Finding(
+                        "error" if c.severity == "page" else "warning",
+                        slo.name,
+                        f"burn-rate:{c.name}",
+                        f"{c.severity}: burn {a.long.burn(slo.target):.1f}x over {format_duration(c.long)} and "
+                        f"{a.short.burn(slo.target):.1f}x over {format_duration(c.short)}",
+                        f"< {c.factor:g}x in the {window} windows",
+                        slo.source,
+                        owner,
+                        runbook,
+                        details,
+                    )
+                )
+            elif a.insufficient and c.severity == "page":
+                out.append(
+                    Finding("warning", slo.name, f"insufficient-data:{c.name}",
+                            f"{a.long.total:,.0f} events in {format_duration(c.long)}",
+                            f">= {slo.min_events} events to judge a burn rate", slo.source, owner, runbook, details)
+                )  # fmt: skip
+    return out
+
+
+def budget_findings(slos: list[SloDef], results: dict, config, gate: str) -> list[Finding]:
+    runbook = config.runbook_for(gate)
+    out = _not_evaluable(slos, results, config, gate)
+    for st in results["statuses"]:
+        slo = st.slo
+        details = {
+            "service": slo.service,
+            "window": slo.window_text,
+            "rolling": slo.rolling,
+            "since": format_timestamp(st.budget_start),
+            "events": st.budget_total,
+            "bad": st.budget_bad,
+            "consumed": st.consumed,
+            "remaining": st.remaining,
+            "target": slo.target,
+        }
+        if st.remaining is None:
+            out.append(
+                Finding("error", slo.name, "budget-data", f"no events since {format_timestamp(st.budget_start)}",
+                        "events in the SLO window", slo.source, _owner(slo, config, gate), runbook, details)
+            )  # fmt: skip
+        elif st.remaining < slo.min_budget_remaining:
+            out.append(
+                Finding(
+                    "error",
+                    slo.name,
+                    "budget-remaining",
+                    f"{st.remaining:.1%} of the error budget left ({st.consumed:.1%} consumed since "
+                    f"{format_timestamp(st.budget_start)})",
+                    f">= {slo.min_budget_remaining:.0%} left",
+                    slo.source,
+                    _owner(slo, config, gate),
+                    runbook,
+                    details,
+                )
+            )
+    return out

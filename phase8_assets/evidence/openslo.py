@@ -1,0 +1,185 @@
+"""OpenSLO definitions (evidence kind ``slo_definitions``): ``openslo/v1`` SLO, SLI, AlertPolicy,
+AlertCondition, and the older ``openslo/v1alpha`` SLO shape (as Sloth accepts it).
+
+Defined outcomes for the odd shapes real files have:
+
+- durations follow the spec's units: ``m`` is a *minute*, ``M`` a month, ``w`` a week, ``Q`` a
+  quarter, ``Y`` a year. A time window under one hour is implausible for an SLO and gets a
+  warning that says how it was read (a real example writes ``1m`` meaning a month);
+- an objective without ``op`` is a ratio objective (``target`` only), as the spec allows;
+- ``alertPolicies:`` left empty is no alert policy (the default multiwindow policy applies);
+- a calendar ``startTime`` without an offset is read in the window's ``timeZone``;
+- Sloth's own formats (``prometheus/v1``, ``sloth.slok.dev/v1``) are not OpenSLO: rejected, saying so.
+
+Each document becomes a plain record ``{"kind", "name", "spec", "source"}`` (v1alpha SLOs are
+converted to the v1 shape first); SLOs are resolved against SLIs and alert policies by
+``domains/slo.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
+
+KINDS = ("SLO", "SLI", "AlertPolicy", "AlertCondition", "Service", "DataSource", "AlertNotificationTarget")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdwMQY])\s*$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+UNIT_MONTHS = {"M": 1, "Q": 3, "Y": 12}
+ALPHA_UNITS = {
+    "Second": "s",
+    "Minute": "m",
+    "Hour": "h",
+    "Day": "d",
+    "Week": "w",
+    "Month": "M",
+    "Quarter": "Q",
+    "Year": "Y",
+}
+
+
+def parse_openslo_duration(text: object, where: str) -> tuple[int, str]:
+    """``2w`` -> (2, "w"); the unit letters of the OpenSLO spec (``m`` minute, ``M`` month)."""
+    match = _DURATION.match(str(text)) if text is not None else None
+    if not match:
+        raise EvidenceError(where, f"expected an OpenSLO duration such as 30d, 2w, 1M or 5m, got {text!r}")
+    return int(match.group(1)), match.group(2)
+
+
+def approx_timedelta(count: int, unit: str) -> timedelta:
+    """A duration as a timedelta; months, quarters and years count 30, 90 and 365 days."""
+    if unit in UNIT_SECONDS:
+        return timedelta(seconds=count * UNIT_SECONDS[unit])
+    return timedelta(days=count * {"M": 30, "Q": 90, "Y": 365}[unit])
+
+
+def _alpha_to_v1(doc: dict, warnings: list[str]) -> dict:
+    """The v1alpha SLO shape (ratioMetrics under objectives, timeWindows count/unit) as v1."""
+    spec = dict(doc.get("spec") or {})
+    objectives = spec.get("objectives") or []
+    windows = spec.pop("timeWindows", None) or []
+    v1_windows = []
+    for i, w in enumerate(windows):
+        unit = ALPHA_UNITS.get(str(w.get("unit")))
+        if unit is None or not isinstance(w.get("count"), int):
+            raise EvidenceError(f"spec.timeWindows[{i}]", f"expected count and unit (Day, Week, ...), got {w!r}")
+        v1_windows.append(
+            {
+                "duration": f"{w['count']}{unit}",
+                "isRolling": not w.get("calendar"),
+                **({"calendar": w["calendar"]} if w.get("calendar") else {}),
+            }
+        )
+    spec["timeWindow"] = v1_windows
+    indicator = None
+    v1_objectives = []
+    for objective in objectives:
+        objective = dict(objective)
+        ratio = objective.pop("ratioMetrics", None)
+        if ratio is not None and indicator is None:
+            indicator = {"metadata": {"name": doc["metadata"]["name"]}, "spec": {"ratioMetric": {
+                k: {"metricSource": {"type": v.get("source"), "spec": {k2: v2 for k2, v2 in v.items() if k2 != "source"}}}
+                for k, v in ratio.items() if isinstance(v, dict)} | ({"counter": ratio["counter"]} if "counter" in ratio else {})}}  # fmt: skip
+        v1_objectives.append(objective)
+    spec["objectives"] = v1_objectives
+    if indicator:
+        spec["indicator"] = indicator
+    warnings.append(f"{doc['metadata']['name']}: openslo/v1alpha read as openslo/v1")
+    return {**doc, "apiVersion": "openslo/v1", "spec": spec}
+
+
+def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
+    windows = spec.get("timeWindow")
+    if not isinstance(windows, list) or len(windows) != 1:
+        raise EvidenceError(f"{where}spec.timeWindow", "expected exactly one time window")
+    window = windows[0]
+    count, unit = parse_openslo_duration(window.get("duration"), f"{where}spec.timeWindow[0].duration")
+    length = approx_timedelta(count, unit)
+    if length < timedelta(hours=1):
+        warnings.append(
+            f"{name}: timeWindow {window.get('duration')!r} is {length} by the OpenSLO spec "
+            "(m = minute, M = month); implausible for an SLO, evaluated as written"
+        )
+    if not window.get("isRolling", False) and not isinstance(window.get("calendar"), dict):
+        raise EvidenceError(f"{where}spec.timeWindow[0].calendar", "a calendar window needs calendar.startTime")
+    if isinstance(window.get("calendar"), dict):
+        try:
+            parse_timestamp(str(window["calendar"].get("startTime")), "startTime")
+        except TimeParseError as exc:
+            raise EvidenceError(f"{where}spec.timeWindow[0].calendar.startTime", str(exc).split(": ", 1)[-1]) from exc
+    method = spec.get("budgetingMethod")
+    if method not in ("Occurrences", "Timeslices", "RatioTimeslices"):
+        raise EvidenceError(
+            f"{where}spec.budgetingMethod", f"expected Occurrences|Timeslices|RatioTimeslices, got {method!r}"
+        )
+    objectives = spec.get("objectives")
+    if not isinstance(objectives, list) or not objectives:
+        raise EvidenceError(f"{where}spec.objectives", "expected at least one objective")
+    for i, objective in enumerate(objectives):
+        target = objective.get("target", objective.get("targetPercent"))
+        if "targetPercent" in objective and "target" not in objective and isinstance(target, (int, float)):
+            target = target / 100
+        if not isinstance(target, (int, float)) or not 0 < target < 1:
+            raise EvidenceError(
+                f"{where}spec.objectives[{i}].target", f"expected a ratio between 0 and 1, got {target!r}"
+            )
+        if method != "Occurrences" and not objective.get("timeSliceWindow"):
+            raise EvidenceError(f"{where}spec.objectives[{i}].timeSliceWindow", f"required with {method}")
+    if "indicator" not in spec and "indicatorRef" not in spec:
+        raise EvidenceError(f"{where}spec.indicator", "expected an indicator or an indicatorRef")
+
+
+def read(data: bytes, uri: str) -> ReadResult:
+    try:
+        docs = load_yaml_documents(data, uri)
+    except YamlError as exc:
+        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
+    warnings: list[str] = []
+    records = []
+    for d, doc in enumerate(docs):
+        where = f"document {d + 1}." if len(docs) > 1 else ""
+        if not isinstance(doc, dict):
+            raise EvidenceError(where.rstrip(".") or "(document)", "expected an OpenSLO object")
+        api = doc.get("apiVersion") or doc.get("version")
+        if api in ("prometheus/v1", "sloth.slok.dev/v1"):
+            raise EvidenceError(
+                f"{where}apiVersion", f"{api!r} is a Sloth spec, not OpenSLO; use the OpenSLO form (openslo/v1)"
+            )
+        if api not in ("openslo/v1", "openslo/v1alpha"):
+            raise EvidenceError(f"{where}apiVersion", f"expected openslo/v1 (or openslo/v1alpha), got {api!r}")
+        kind = doc.get("kind")
+        if kind not in KINDS:
+            raise EvidenceError(f"{where}kind", f"expected one of {'|'.join(KINDS)}, got {kind!r}")
+        name = (doc.get("metadata") or {}).get("name")
+        if not isinstance(name, str) or not name:
+            raise EvidenceError(f"{where}metadata.name", "is required")
+        if api == "openslo/v1alpha":
+            if kind != "SLO":
+                raise EvidenceError(f"{where}kind", f"only SLO is read in openslo/v1alpha, got {kind!r}")
+            doc = _alpha_to_v1(doc, warnings)
+        spec = doc.get("spec")
+        if not isinstance(spec, dict):
+            raise EvidenceError(f"{where}spec", "expected a mapping")
+        if kind == "SLO":
+            _check_slo(name, spec, where, warnings)
+        records.append(
+            {
+                "kind": kind,
+                "name": name,
+                "metadata": doc.get("metadata") or {},
+                "spec": spec,
+                "source": uri if len(docs) == 1 else f"{uri}#{d}",
+            }
+        )
+    if not records:
+        raise EvidenceError("(document)", "no OpenSLO documents")
+    return ReadResult(
+        observed_at=None,
+        timestamp_field="(definitions carry no time)",
+        summary={"documents": [f"{r['kind']}/{r['name']}" for r in records]},
+        records=records,
+        warnings=warnings,
+    )

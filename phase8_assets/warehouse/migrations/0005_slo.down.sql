@@ -1,0 +1,2 @@
+DROP TABLE otel_points;
+DROP TABLE otel_files;

@@ -1,0 +1,198 @@
+"""SLO evaluation against known answers: the SRE Workbook's numbers, exact burn rates, resets."""
+
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from phase8_assets.domains.slo import SloDef, budget_start, default_conditions, evaluate, resolve, sli_events
+from phase8_assets.evidence import EvidenceError, openslo
+from phase8_assets.evidence.otlp_metrics import iter_points
+from phase8_assets.warehouse import connect
+from phase8_assets.warehouse.store import record_otlp_file
+
+AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SLO_YAML = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: api}
+spec:
+  service: api
+  indicator:
+    metadata: {name: api-errors}
+    spec:
+      ratioMetric:
+        bad: {metricSource: {type: otlp, spec: {metric: http.server.request.duration, filter: {service.name: api, http.response.status_code: "~5.."}}}}
+        total: {metricSource: {type: otlp, spec: {metric: http.server.request.duration, filter: {service.name: api}}}}
+  timeWindow: [{duration: WINDOW, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
+"""
+
+
+def slo(window="30d") -> SloDef:
+    (definition,) = resolve(openslo.read(SLO_YAML.replace("WINDOW", window).encode(), "slo.yaml").records)
+    assert definition.problem is None
+    return definition
+
+
+def otlp_line(t: datetime, points: list[tuple[int, int, datetime]], temporality: int = 1) -> str:
+    """One export: histogram points (status code, count, start) for service api."""
+    data = [
+        {
+            "attributes": [{"key": "http.response.status_code", "value": {"intValue": str(code)}}],
+            "startTimeUnixNano": str(int(start.timestamp() * 1e9)),
+            "timeUnixNano": str(int(t.timestamp() * 1e9)),
+            "count": str(count),
+            "bucketCounts": [str(count), "0"],
+            "explicitBounds": [0.3],
+        }
+        for code, count, start in points
+    ]
+    metric = {"name": "http.server.request.duration", "unit": "s",
+              "histogram": {"aggregationTemporality": temporality, "dataPoints": data}}  # fmt: skip
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]}
+    return json.dumps({"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [metric]}]}]})
+
+
+_files = itertools.count()
+
+
+@pytest.fixture
+def wh(tmp_path):
+    """A real warehouse: events are computed by DuckDB from the stored OTLP points."""
+    with connect(tmp_path / "warehouse.duckdb") as conn:
+        yield conn
+
+
+def _events(wh, definition, lines):
+    root = f"/root{next(_files)}"
+    record_otlp_file(wh, root, "sha", "x.jsonl", iter_points(lines), AT)
+    return sli_events(wh, [root], definition.bad), sli_events(wh, [root], definition.total)
+
+
+def status(wh, definition: SloDef, lines: list[str], at=AT):
+    return evaluate(definition, *_events(wh, definition, lines), at, [])
+
+
+def steady(error_ratio: float, span: timedelta, step=timedelta(minutes=5), per_step=10_000, end=AT) -> list[str]:
+    """Delta exports every ``step`` over ``span`` up to ``end`` with an exact error ratio."""
+    lines, t = [], end - span + step
+    bad = round(per_step * error_ratio)
+    while t <= end:
+        lines.append(otlp_line(t, [(200, per_step - bad, t - step), (500, bad, t - step)]))
+        t += step
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("factor", "window", "budget_share"),
+    [(14.4, timedelta(hours=1), 0.02), (6.0, timedelta(hours=6), 0.05), (3.0, timedelta(days=1), 0.10),
+     (1.0, timedelta(days=3), 0.10)],
+)  # fmt: skip
+def test_sre_workbook_budget_shares(wh, factor, window, budget_share):
+    """99.9 % / 30 d: burning at the factor for the long window spends the Workbook's share."""
+    definition = slo()
+    error_ratio = factor * (1 - definition.target)
+    # With uniform traffic over 30 days the share is exact:
+    uniform = status(
+        wh, definition, steady(0.0, timedelta(days=30) - window, end=AT - window) + steady(error_ratio, window)
+    )
+    assert uniform.consumed == pytest.approx(budget_share, rel=1e-9)
+    condition = next(c for c in uniform.alerts if c.condition.long == window)
+    assert condition.active and condition.condition.factor == factor
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.0004, 0.00123, 0.02, 0.5])
+def test_burn_rate_matches_a_known_error_ratio(wh, ratio):
+    definition = slo()
+    result = evaluate(definition, *_events(wh, definition, steady(ratio, timedelta(days=2))), AT,
+                      [timedelta(minutes=5), timedelta(hours=1), timedelta(days=1)])  # fmt: skip
+    for w in result.windows:
+        bad = round(10_000 * ratio)
+        assert w.ratio == pytest.approx(bad / 10_000, abs=1e-12)
+        assert w.burn(definition.target) == pytest.approx(bad / 10_000 / 0.001, rel=1e-9, abs=1e-9)
+
+
+def test_cumulative_counters_with_a_restart(wh):
+    """Cumulative points: increments between exports; a restart (new start, lower value) counts whole."""
+    start, restart = AT - timedelta(days=40), AT - timedelta(hours=2, minutes=30)
+    lines, ok, bad = [], 0, 0
+    t = AT - timedelta(hours=6)
+    while t <= AT:
+        if t - timedelta(minutes=5) < restart <= t:
+            start, ok, bad = restart, 0, 0
+        ok, bad = ok + 990, bad + 10
+        lines.append(otlp_line(t, [(200, ok, start), (500, bad, start)], temporality=2))
+        t += timedelta(minutes=5)
+    definition = slo()
+    bad_events, total = _events(wh, definition, lines)
+    # The first export only anchors (its counter started 40 days before the data); every later
+    # one adds 1000 requests, the restart's first export included.
+    assert total.between(int((AT - timedelta(hours=6)).timestamp() * 1e9), int(AT.timestamp() * 1e9)) == 72 * 1000
+    assert bad_events.between(0, int(AT.timestamp() * 1e9)) == 72 * 10
+
+
+def test_windows_scale_for_other_slo_windows():
+    week = default_conditions(timedelta(days=7))
+    assert [c.factor for c in week] == pytest.approx([14.4 * 7 / 30, 6 * 7 / 30, 3 * 7 / 30, 7 / 30])
+    assert [c.long for c in week] == [timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3)]
+
+
+def test_too_few_events_is_insufficient_data_not_a_pass(wh):
+    definition = slo()
+    result = status(wh, definition, steady(0.5, timedelta(hours=2), per_step=5))
+    page = next(a for a in result.alerts if a.condition.name == "page-1h")
+    assert page.insufficient and not page.active
+
+
+def test_calendar_budget_periods():
+    text = SLO_YAML.replace("[{duration: WINDOW, isRolling: true}]", "[{duration: 1M, isRolling: false, calendar: {startTime: '2026-01-01 00:00:00', timeZone: Europe/Berlin}}]")  # fmt: skip
+    (monthly,) = resolve(openslo.read(text.encode(), "x").records)
+    assert budget_start(monthly, AT) == datetime(2026, 11, 1, tzinfo=UTC) - timedelta(hours=1)  # Berlin midnight
+    weekly = text.replace("1M", "1w").replace("Europe/Berlin", "UTC")
+    (w,) = resolve(openslo.read(weekly.encode(), "x").records)
+    assert budget_start(w, AT) == datetime(2026, 11, 19, tzinfo=UTC)  # 2026-01-01 was a Thursday
+
+
+def test_alert_conditions_from_openslo_override_the_defaults(wh):
+    policy = """
+---
+apiVersion: openslo/v1
+kind: AlertPolicy
+metadata: {name: p}
+spec: {conditions: [{conditionRef: c}]}
+---
+apiVersion: openslo/v1
+kind: AlertCondition
+metadata: {name: c}
+spec: {severity: ticket, condition: {kind: burnrate, threshold: 2, lookbackWindow: 12h, alertAfter: 30m}}
+"""
+    text = SLO_YAML.replace("WINDOW", "30d") + "  alertPolicies: [{alertPolicyRef: p}]\n" + policy
+    (definition,) = resolve(openslo.read(text.encode(), "x").records)
+    (c,) = definition.conditions
+    assert (c.severity, c.factor, c.long, c.short, c.alert_after) == (
+        "ticket",
+        2.0,
+        timedelta(hours=12),
+        timedelta(hours=1),
+        timedelta(minutes=30),
+    )
+    # alertAfter: a burn that started 10 minutes ago has not held for 30 minutes yet.
+    lines = steady(0.0, timedelta(hours=12)) + steady(0.01, timedelta(minutes=10), end=AT + timedelta(minutes=10))
+    result = status(wh, definition, lines, at=AT + timedelta(minutes=10))
+    assert not result.alerts[0].active
+
+
+def test_unusable_slis_fail_closed(wh):
+    bad = SLO_YAML.replace("WINDOW", "30d").replace("type: otlp", "type: prometheus")
+    (definition,) = resolve(openslo.read(bad.encode(), "x").records)
+    assert "cannot be evaluated here" in definition.problem
+    missing = SLO_YAML.replace("WINDOW", "30d").replace("indicator:\n", "indicatorRef: nope\n  x:\n")
+    (definition,) = resolve(openslo.read(missing.encode(), "x").records)
+    assert "not defined" in definition.problem
+    latency = SLO_YAML.replace("WINDOW", "30d").replace('http.response.status_code: "~5.."}', "}, le: 0.25")
+    (definition,) = resolve(openslo.read(latency.encode(), "x").records)
+    with pytest.raises(EvidenceError, match="not a bucket boundary"):
+        _events(wh, definition, steady(0.0, timedelta(hours=1)))

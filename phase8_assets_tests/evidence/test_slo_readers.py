@@ -1,0 +1,111 @@
+"""OpenSLO and OTLP/JSON readers: every real sample has a defined outcome; the rules file is current."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from phase8_assets.domains.slo import resolve
+from phase8_assets.domains.slo_rules import prometheus_rules
+from phase8_assets.evidence import EvidenceError, openslo, otlp_metrics
+from phase8_assets.evidence.otlp_metrics import iter_points
+from phase8_assets_tests.conftest import DATA, REPO
+
+
+def read_slo(real_samples, name):
+    return openslo.read((real_samples / "slo" / name).read_bytes(), name)
+
+
+@pytest.mark.realdata
+def test_real_openslo_files_have_defined_outcomes(real_samples):
+    occurrences = read_slo(real_samples, "openslo_budgeting_occurences-slo.yaml")
+    assert occurrences.records[0]["spec"]["budgetingMethod"] == "Occurrences" and not occurrences.warnings
+    # 1m is one minute by the spec: read as written, with a warning that says so.
+    odd = read_slo(real_samples, "openslo_budgeting_timeslices-slo.yaml")
+    assert "is 0:01:00 by the OpenSLO spec" in odd.warnings[0]
+    (slo,) = resolve(odd.records)
+    assert slo.window.total_seconds() == 60 and slo.target == 0.995
+    # ...and its `type: Any` metric sources cannot be evaluated: the gate says so (fail closed).
+    assert "cannot be evaluated here" in slo.problem
+    # An objective without op is a ratio objective (its second objective); empty alertPolicies: defaults.
+    assert slo.conditions[0].name == "page-1h"
+    alpha = read_slo(real_samples, "sloth_openslo-getting-started.yml")
+    assert "openslo/v1alpha read as openslo/v1" in alpha.warnings[0]
+    (converted,) = resolve(alpha.records)
+    assert converted.window.days == 30 and converted.target == 0.999 and converted.rolling
+    assert (
+        read_slo(real_samples, "openslo_low_traffic_timeslices-slo.yaml").records[0]["spec"]["budgetingMethod"]
+        == "Timeslices"
+    )
+    assert read_slo(real_samples, "openslo_budgeting_ratio-timeslices.yaml").records[0]["name"] == "main-page"
+    for sloth in ("sloth_getting-started.yml", "sloth_k8s-getting-started.yml", "sloth_no-alerts.yml",
+                  "sloth_windows_custom-30d.yaml"):  # fmt: skip
+        with pytest.raises(EvidenceError, match="Sloth spec, not OpenSLO") as info:
+            read_slo(real_samples, sloth)
+        assert info.value.field == "apiVersion"
+
+
+@pytest.mark.realdata
+def test_real_otlp_metrics_example(real_samples):
+    rows = list(iter_points((real_samples / "otel/otlp_metrics.json").read_text().splitlines(keepends=True)))
+    by_metric = {r[0]: r for r in rows}
+    assert set(by_metric) == {"my.counter", "my.gauge", "my.histogram", "my.exponential.histogram"}
+    counter = by_metric["my.counter"]
+    assert (counter[1], counter[3], counter[4], counter[8]) == ("my.service", "sum", 1, 5.0)
+    assert json.loads(counter[2]) == {"my.counter.attr": "some value"}
+    histogram = by_metric["my.histogram"]
+    assert (histogram[8], histogram[10], histogram[11]) == (2.0, [1.0], [1.0, 1.0])
+    exp = by_metric["my.exponential.histogram"]  # scale 0: base 2; offset 1 -> bounds 4, 8
+    assert exp[10] == [0.0, 4.0, 8.0] and exp[11] == [1.0, 0.0, 2.0, 0.0] and exp[8] == 3.0
+    result = otlp_metrics.read((real_samples / "otel/otlp_metrics.json").read_bytes(), "x")
+    assert result.summary["points"] == 4 and result.observed_at.year == 2018
+    for other in ("otlp_trace.json", "otlp_logs.json", "otlp_events.json"):
+        with pytest.raises(EvidenceError, match="resourceMetrics"):
+            otlp_metrics.read((real_samples / "otel" / other).read_bytes(), other)
+
+
+def test_bad_otlp_is_rejected_with_the_path():
+    line = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_text().splitlines()[0]
+    doc = json.loads(line)
+    point = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0]
+    point["timeUnixNano"] = "yesterday"
+    with pytest.raises(EvidenceError) as info:
+        otlp_metrics.read(json.dumps(doc).encode(), "x")
+    assert (
+        info.value.field == "line 1: resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints[0].timeUnixNano"
+    )
+    point["timeUnixNano"] = "1"
+    point["bucketCounts"] = point["bucketCounts"][:-1]
+    with pytest.raises(EvidenceError, match="expected 7 counts for 6 bounds"):
+        otlp_metrics.read(json.dumps(doc).encode(), "x")
+    with pytest.raises(EvidenceError, match="line 2"):
+        otlp_metrics.read((line + "\n" + line[:100] + "\n").encode(), "x")
+    with pytest.raises(EvidenceError, match="no metric data points"):
+        otlp_metrics.read(b'{"resourceMetrics": []}\n', "x")
+
+
+def test_pretty_printed_single_object_and_numbers_as_numbers():
+    doc = json.loads((DATA / "evidence/otel").glob("*.jsonl").__next__().read_text().splitlines()[0])
+    point = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0]
+    point["count"] = int(point["count"])  # int64 as a JSON number is allowed too
+    rows = list(iter_points(json.dumps(doc, indent=2).splitlines(keepends=True)))
+    assert len(rows) == 6 and rows[0][8] == point["count"]
+
+
+def test_committed_prometheus_rules_are_current_and_valid(tmp_path):
+    records = [
+        r for p in sorted((DATA / "policy/slo").glob("*.yaml")) for r in openslo.read(p.read_bytes(), str(p)).records
+    ]
+    text = prometheus_rules(resolve(records))
+    committed = REPO / "infra/monitoring/slo-rules.yaml"
+    assert committed.read_text() == text, "run: phase8 slo-rules --evidence data --out infra/monitoring/slo-rules.yaml"
+    assert text.count("- alert: ") == 8 and "ChatApiAvailabilityErrorBudgetBurnPage" in text
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus); the rules were not checked by it")
+    result = subprocess.run([promtool, "check", "rules", str(committed)], capture_output=True, text=True)
+    assert result.returncode == 0 and "SUCCESS: 36 rules found" in result.stdout, result.stdout + result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("sum(rate(", "sum(rate((", 1))
+    assert subprocess.run([promtool, "check", "rules", str(broken)], capture_output=True).returncode != 0
