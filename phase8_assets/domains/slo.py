@@ -1,6 +1,9 @@
 """SLOs, error budgets and multiwindow, multi-burn-rate alerts: pure functions.
 
-**Selecting OTLP data** (an SLI's ``metricSource``, ``type: otlp``)::
+**Selecting OTLP data** (an SLI's ``metricSource``, ``type: otlp``). Semantic conventions give the
+defaults: ``metric`` is ``http.server.request.duration`` and ``service.name`` the SLO's
+``service`` unless the selector says otherwise; ``error.type: "*"`` (present) selects failed
+requests, ``http.response.status_code`` the status::
 
     metricSource:
       type: otlp
@@ -23,7 +26,9 @@ for the metric (the process started there); otherwise it only anchors the differ
 Prometheus' ``increase`` ignores a series' first sample. (Computed in DuckDB:
 ``warehouse.store.otel_increments``; memory follows the timestamps, not the points.)
 
-**Burn rate** over a window = error ratio / (1 − target). **Budget** over the SLO's window
+**Burn rate** over a window = error ratio / (1 − target); with ``Timeslices`` budgeting the error
+ratio is the share of bad time slices (a slice is bad below ``timeSliceTarget``), with
+``RatioTimeslices`` the mean of the slices' error ratios. **Budget** over the SLO's window
 (rolling, or the calendar period containing the evaluation time): consumed = bad / ((1 − target)
 × total); remaining = 1 − consumed.
 
@@ -136,7 +141,10 @@ class SloDef:
     problem: str | None = None  # why it cannot be evaluated (fail closed)
 
 
-def _selector(source: dict | None, where: str) -> Selector | None:
+SEMCONV_METRIC = "http.server.request.duration"
+
+
+def _selector(source: dict | None, where: str, default_service: str = "") -> Selector | None:
     if source is None:
         return None
     ms = source.get("metricSource") if isinstance(source, dict) else None
@@ -144,14 +152,15 @@ def _selector(source: dict | None, where: str) -> Selector | None:
         kind = ms.get("type") if isinstance(ms, dict) else None
         raise EvidenceError(where, f"metricSource.type {kind!r} cannot be evaluated here; expected otlp")
     spec = ms.get("spec") or {}
-    if not isinstance(spec.get("metric"), str):
-        raise EvidenceError(f"{where}.metricSource.spec.metric", "is required (an OTLP metric name)")
+    metric = spec.get("metric", SEMCONV_METRIC)
+    if not isinstance(metric, str) or not metric:
+        raise EvidenceError(f"{where}.metricSource.spec.metric", "expected an OTLP metric name")
     matchers = dict(spec.get("filter") or {})
-    service = matchers.pop("service.name", None)
+    service = matchers.pop("service.name", None) or default_service or None
     le = spec.get("le")
     if le is not None and not isinstance(le, (int, float)):
         raise EvidenceError(f"{where}.metricSource.spec.le", f"expected a number (a bucket bound), got {le!r}")
-    return Selector(spec["metric"], str(service) if service is not None else None,
+    return Selector(metric, str(service) if service is not None else None,
                     tuple(sorted((k, str(v)) for k, v in matchers.items())), float(le) if le is not None else None)  # fmt: skip
 
 
@@ -251,9 +260,9 @@ def resolve(records: list[dict]) -> list[SloDef]:
                 raise EvidenceError(
                     "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
                 )
-            slo.good = _selector(ratio.get("good"), "ratioMetric.good")
-            slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad")
-            slo.total = _selector(ratio.get("total"), "ratioMetric.total")
+            slo.good = _selector(ratio.get("good"), "ratioMetric.good", slo.service)
+            slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad", slo.service)
+            slo.total = _selector(ratio.get("total"), "ratioMetric.total", slo.service)
             if slo.total is None or (slo.good is None) == (slo.bad is None):
                 raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
             policies = []
@@ -323,9 +332,12 @@ def sli_events(conn, roots: list[str], sel: Selector) -> Events:
 
 @dataclass
 class WindowBurn:
+    """A window's counts: events (Occurrences) or time slices with data (Timeslices)."""
+
     window: timedelta
     total: float
     bad: float
+    events: float = 0.0  # requests seen, whatever the budgeting method (for "insufficient data")
 
     @property
     def ratio(self) -> float | None:
@@ -386,6 +398,31 @@ def budget_start(slo: SloDef, at: datetime) -> datetime:
     return first + length * ((at - first) // length)
 
 
+def _sliced(slo: SloDef, good_or_bad: Events, total: Events, start: int, stop: int, w: timedelta, events: float):
+    """Timeslices: a slice is bad when its good ratio is under ``timeSliceTarget``; the window's
+    ratio is bad slices / slices with data. RatioTimeslices: the mean of the slices' error ratios
+    (as ``bad`` over ``total`` = number of slices). Slices without requests carry no information
+    and are left out."""
+    size = int(slo.slice_window.total_seconds() * 1e9)
+    edges = np.arange(stop, start - 1, -size)[::-1]
+    if len(edges) < 2:
+        edges = np.array([start, stop])
+
+    def per_slice(ev: Events) -> np.ndarray:
+        idx = np.searchsorted(ev.times, edges, side="right")
+        return np.diff(ev.cum[idx])
+
+    t = per_slice(total)
+    x = per_slice(good_or_bad)
+    bad = np.maximum(t - x if slo.bad is None else x, 0.0)
+    seen = t > 0
+    ratios = bad[seen] / t[seen]
+    if slo.budgeting == "RatioTimeslices":
+        return WindowBurn(w, float(seen.sum()), float(ratios.sum()), events)
+    slice_target = slo.slice_target if slo.slice_target is not None else slo.target
+    return WindowBurn(w, float(seen.sum()), float(np.sum(1 - ratios < slice_target)), events)
+
+
 def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, windows: list[timedelta]) -> SloStatus:
     """Burn per window, the alert conditions and the budget at ``at`` (``good_or_bad`` as the SLI says)."""
     end = _ns(at)
@@ -395,13 +432,15 @@ def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, wind
         start = stop - int(w.total_seconds() * 1e9)
         t = total.between(start, stop)
         x = good_or_bad.between(start, stop)
-        bad = t - x if slo.bad is None else x
-        return WindowBurn(w, t, max(bad, 0.0))
+        bad = max(t - x if slo.bad is None else x, 0.0)
+        if slo.budgeting == "Occurrences" or not slo.slice_window:
+            return WindowBurn(w, t, bad, t)
+        return _sliced(slo, good_or_bad, total, start, stop, w, t)
 
     alerts = []
     for c in slo.conditions:
         long, short = burn(c.long), burn(c.short)
-        insufficient = long.total < slo.min_events
+        insufficient = long.events < slo.min_events
         hot = [b.burn(slo.target) for b in (long, short)]
         at_least = c.factor * (1 - 1e-9)  # "burns at 14.4x" must not miss by a rounding error
         active = not insufficient and all(h is not None and h >= at_least for h in hot)

@@ -196,3 +196,44 @@ def test_unusable_slis_fail_closed(wh):
     (definition,) = resolve(openslo.read(latency.encode(), "x").records)
     with pytest.raises(EvidenceError, match="not a bucket boundary"):
         _events(wh, definition, steady(0.0, timedelta(hours=1)))
+
+
+def test_timeslices_count_bad_slices(wh):
+    text = SLO_YAML.replace("WINDOW", "30d").replace("budgetingMethod: Occurrences", "budgetingMethod: Timeslices")
+    text = text.replace(
+        "objectives: [{target: 0.999}]", "objectives: [{target: 0.95, timeSliceTarget: 0.99, timeSliceWindow: 5m}]"
+    )
+    (definition,) = resolve(openslo.read(text.encode(), "x").records)
+    # 12 five-minute slices in the last hour; two of them lose 5 % of requests (bad), the rest 0.5 % (good).
+    lines = steady(0.005, timedelta(minutes=50), end=AT - timedelta(minutes=10)) + steady(0.05, timedelta(minutes=10))
+    result = evaluate(definition, *_events(wh, definition, lines), AT, [timedelta(hours=1)])
+    (hour,) = result.windows
+    assert (hour.total, hour.bad, hour.events) == (12, 2, 120_000)
+    assert hour.burn(definition.target) == pytest.approx((2 / 12) / 0.05, rel=1e-9)
+    ratio = text.replace("budgetingMethod: Timeslices", "budgetingMethod: RatioTimeslices")
+    (mean,) = resolve(openslo.read(ratio.encode(), "x").records)
+    (hour,) = evaluate(mean, *_events(wh, mean, lines), AT, [timedelta(hours=1)]).windows
+    assert hour.ratio == pytest.approx((10 * 0.005 + 2 * 0.05) / 12, rel=1e-9)
+
+
+def test_semantic_convention_defaults():
+    text = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: s}
+spec:
+  service: chat-api
+  indicator:
+    metadata: {name: i}
+    spec:
+      ratioMetric:
+        bad: {metricSource: {type: otlp, spec: {filter: {error.type: "*"}}}}
+        total: {metricSource: {type: otlp, spec: {}}}
+  timeWindow: [{duration: 7d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.99}]
+"""
+    (definition,) = resolve(openslo.read(text.encode(), "x").records)
+    assert definition.problem is None
+    assert (definition.total.metric, definition.total.service) == ("http.server.request.duration", "chat-api")
+    assert definition.bad.matches({"error.type": "timeout"}) and not definition.bad.matches({})
