@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from phase8_assets.defs.gates import RESULT_KEY
+from phase8_assets.defs.observability import TRACED_TAG, trace_run
 from phase8_assets.defs.resources import ensure_duckdb_pool, load_evidence_config
 from phase8_assets.domains.gate_report import build_report, report_sections, title_of, to_json, to_junit, to_markdown
 from phase8_assets.domains.gates import GATES, GateResult, errored
@@ -83,6 +84,22 @@ def gate_results(result) -> list[GateResult]:
     return [found.get(name) or errored(spec, reason) for name, spec in GATES.items()]
 
 
+def emit_blocked(gate: dict, report: dict) -> None:
+    """A ``phase8.gate.blocked`` event carrying the gate's first error finding (redacted by the helper)."""
+    finding = next((f for f in gate["findings"] if f["severity"] == "error"), None) or {}
+    attributes = {
+        "cicd.pipeline.name": "release_gate",
+        "cicd.pipeline.run.id": report["run_id"],
+        "phase8.gate": gate["gate"],
+        "phase8.gate.status": gate["status"],
+        "phase8.gate.summary": gate["summary"],
+    }
+    for key in ("subject", "rule", "observed", "limit", "evidence", "owner", "runbook"):
+        if finding.get(key) is not None:
+            attributes[f"phase8.finding.{key}"] = finding[key]
+    telemetry.emit_event("phase8.gate.blocked", attributes, body=f"{gate['gate']}: {gate['summary']}")
+
+
 def run_gate(
     evidence: list[str], *, out: Path | None, as_of: str | None, home: Path, lock_wait_s: float = 60.0
 ) -> GateOutcome:
@@ -102,23 +119,26 @@ def run_gate(
             },
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         }
-        with telemetry.tracer().start_as_current_span("release_gate") as span:
-            job = defs.resolve_job_def("release_gate")
-            result = job.execute_in_process(run_config=run_config, instance=_instance(), raise_on_error=False)
-            report = build_report(gate_results(result), config.release, config.root_uris, at, result.run_id)
-            span.set_attribute("cicd.pipeline.name", "release_gate")
-            span.set_attribute("cicd.pipeline.run.id", result.run_id)
-            span.set_attribute("cicd.pipeline.result", "success" if report["verdict"] == "pass" else "failure")
+        telemetry.use_home(home)
+        instance = _instance()
+        job = defs.resolve_job_def("release_gate")
+        result = job.execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False, tags={TRACED_TAG: "true"}
+        )
+        report = build_report(gate_results(result), config.release, config.root_uris, at, result.run_id)
+        trace_run(
+            instance,
+            result.run_id,
+            {
+                "phase8.verdict": report["verdict"],
+                "phase8.release.version": str(config.release.get("version", "")),
+                "phase8.release.commit": str(config.release.get("commit", "")),
+                "deployment.environment.name": str(config.release.get("environment", "")),
+            },
+        )
         for gate in report["gates"]:
             if gate["blocking"] and gate["status"] in ("fail", "error"):
-                telemetry.emit_event(
-                    "phase8.gate.blocked",
-                    {
-                        "phase8.gate": gate["gate"],
-                        "phase8.gate.status": gate["status"],
-                        "phase8.gate.summary": gate["summary"],
-                    },
-                )
+                emit_blocked(gate, report)
         with connect(database) as conn:
             record_gate_run(conn, result.run_id, report, now_utc())
     written = []

@@ -6,6 +6,7 @@ from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.domains.evidence_quality import evidence_freshness, evidence_validity
 from phase8_assets.evidence.collect import collect
+from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table
 from phase8_assets.warehouse.store import record_batch
@@ -29,6 +30,13 @@ def evidence_files(context: dg.AssetExecutionContext, settings: Phase8Settings, 
         new_rows = record_batch(conn, batch, now_utc())
     for rejection in batch.rejections:
         context.log.warning(f"rejected {rejection}")
+    for kind in sorted({f.kind for f in batch.files} | {r.kind for r in batch.rejections}):
+        for outcome, n in (("ingested", len(batch.files_of(kind))), ("rejected", len(batch.rejections_of(kind)))):
+            if n:
+                telemetry.count(
+                    "phase8.evidence.files", n, {"phase8.evidence.kind": kind, "phase8.evidence.outcome": outcome},
+                    description="Evidence files read, by kind and outcome",
+                )  # fmt: skip
     kinds = sorted({f.kind for f in batch.files} | set(config.evidence))
     per_kind = [
         [

@@ -10,6 +10,7 @@ from phase8_assets.defs.resources import Phase8Settings
 from phase8_assets.domains.gate_report import STATUS_ICON
 from phase8_assets.domains.gates import GATES, GateResult, apply_waivers, conclude, errored, skipped
 from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.shared import telemetry
 from phase8_assets.shared.reports import markdown_table
 
 GATE_PREFIX = "gates"
@@ -78,6 +79,12 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
     )
     def _gate(context: dg.AssetExecutionContext, settings: Phase8Settings, evidence_files: EvidenceBatch, **inputs):
         result = evaluate_gate(context, settings, evidence_files, inputs)
+        telemetry.count(
+            "phase8.gate.evaluations",
+            1,
+            {"phase8.gate": name, "phase8.gate.status": result.status, "phase8.gate.blocking": spec.blocking},
+            description="Gate evaluations by gate and status",
+        )
         yield dg.MaterializeResult(metadata={"status": result.status, "summary": result.summary})
         yield check_result(result)
 

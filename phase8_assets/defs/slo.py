@@ -14,9 +14,10 @@ from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.otlp_metrics import iter_points
 from phase8_assets.evidence.roots import stream_lines
+from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table, write_text
-from phase8_assets.warehouse.store import record_otlp_file
+from phase8_assets.warehouse.store import record_otlp_file, record_slo_snapshots
 
 GROUP = "reliability"
 OWNERS = ["team:sre"]
@@ -127,6 +128,21 @@ def slo_burn_rates(
                 statuses.append(_status(slo, conn, roots, at))
             except EvidenceError as exc:
                 problems[slo.name] = f"{exc.field}: {exc.reason}"
+        snapshots = [
+            (st.slo.name, st.slo.service, st.slo.target, st.remaining,
+             sum(a.active and a.condition.severity == "page" for a in st.alerts),
+             sum(a.active and a.condition.severity == "ticket" for a in st.alerts))
+            for st in statuses
+        ]  # fmt: skip
+        record_slo_snapshots(conn, config.root_uris[0], snapshots, at)
+    for st in statuses:  # the key figures, as gauges
+        attrs = {"phase8.slo": st.slo.name, "service.name": st.slo.service}
+        for w in st.windows:
+            if w.burn(st.slo.target) is not None:
+                telemetry.gauge("phase8.slo.burn_rate", w.burn(st.slo.target),
+                                {**attrs, "phase8.window": format_duration(w.window)}, description="Burn rate")  # fmt: skip
+        if st.remaining is not None:
+            telemetry.gauge("phase8.slo.budget_remaining", st.remaining, attrs, description="Error budget left (ratio)")
     rows = [
         [st.slo.name, format_duration(w.window), f"{w.total:,.0f}", _pct(w.ratio), _burn(w.burn(st.slo.target))]
         for st in statuses

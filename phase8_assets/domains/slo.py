@@ -21,8 +21,9 @@ count is exact). Ratio SLIs give ``good`` and ``total``, or ``bad`` and ``total`
 **Counting events.** Delta points are increments. Cumulative points become increments per stream
 (service + attributes + start time): the difference to the previous point; a value that drops, or
 a new ``startTimeUnixNano``, is a process restart (a reset), and then the new value is the
-increment. A stream's first point counts whole only when its start time lies inside the data held
-for the metric (the process started there); otherwise it only anchors the differences, as
+increment. A stream's first point counts whole when its counter started at most an hour before it
+(the process started then: its whole count belongs to that export); a counter that began earlier
+carries history we cannot place in time, so its first point only anchors the differences, as
 Prometheus' ``increase`` ignores a series' first sample. (Computed in DuckDB:
 ``warehouse.store.otel_increments``; memory follows the timestamps, not the points.)
 

@@ -26,6 +26,7 @@ class FileRef:
     rel: str
     uri: str
     size: int
+    version: str = ""  # changes when the content may have: mtime (local) or ETag (S3)
 
 
 @cache
@@ -128,7 +129,8 @@ class LocalRoot(EvidenceRoot):
                 full = Path(dirpath) / name
                 rel = full.relative_to(self.path).as_posix()
                 if regex.match(rel) and full.is_file():
-                    found.append(FileRef(rel, str(full), full.stat().st_size))
+                    stat = full.stat()
+                    found.append(FileRef(rel, str(full), stat.st_size, f"{stat.st_mtime_ns}:{stat.st_size}"))
         return found
 
     def read_bytes(self, rel: str, max_bytes: int) -> bytes:
@@ -188,7 +190,7 @@ class S3Root(EvidenceRoot):
                 for obj in page.get("Contents", []):
                     rel = obj["Key"][len(self.prefix) + 1 :] if self.prefix else obj["Key"]
                     if regex.match(rel):
-                        found.append(FileRef(rel, self.uri_of(rel), int(obj["Size"])))
+                        found.append(FileRef(rel, self.uri_of(rel), int(obj["Size"]), str(obj.get("ETag", ""))))
         except Exception as exc:  # botocore raises many types; all mean "cannot list"
             raise RootError(f"{self.uri}: cannot list objects: {_s3_reason(exc)}") from exc
         return sorted(found, key=lambda f: f.rel)

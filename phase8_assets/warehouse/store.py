@@ -365,6 +365,9 @@ def record_otlp_file(
     return total
 
 
+FIRST_POINT_WHOLE_NS = 3600 * 1_000_000_000
+
+
 def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str) -> list[tuple]:
     """The distinct streams of a metric: (service, attrs JSON, kind, bounds)."""
     return conn.execute(
@@ -381,7 +384,7 @@ def otel_increments(
     Computed in DuckDB so memory follows the number of distinct timestamps, not of points. Delta
     points are increments; cumulative ones are differenced per stream, a new start time or a
     lower value being a restart (the value is then the increment); a stream's first point counts
-    only if its process started inside the data held for the metric (``domains/slo.py``).
+    whole only if its counter started at most an hour before it (``domains/slo.py``).
     """
     import numpy as np
 
@@ -401,8 +404,6 @@ def otel_increments(
             SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v
             FROM otel_points p JOIN picked USING (service, attrs)
             WHERE p.root IN (SELECT unnest(?)) AND p.metric = ?
-        ), data_start AS (
-            SELECT min(time_ns) AS t0 FROM otel_points WHERE root IN (SELECT unnest(?)) AND metric = ?
         ), steps AS (
             SELECT time_ns, temporality, start_ns, v,
                    lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start
@@ -411,11 +412,22 @@ def otel_increments(
         )
         SELECT time_ns, sum(CASE
                 WHEN temporality = 1 THEN v
-                WHEN prev_v IS NULL THEN CASE WHEN start_ns >= (SELECT t0 FROM data_start) THEN v ELSE 0 END
+                WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN v ELSE 0 END
                 WHEN start_ns <> prev_start OR v < prev_v THEN v
                 ELSE v - prev_v END) AS inc
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
-        [[s for s, _ in streams], [a for _, a in streams], roots, metric, roots, metric],
+        [[s for s, _ in streams], [a for _, a in streams], roots, metric, FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
     return rows["time_ns"].astype(np.int64), rows["inc"].astype(float)
+
+
+def record_slo_snapshots(conn: duckdb.DuckDBPyConnection, root: str, rows: list[tuple], evaluated_at: datetime) -> int:
+    """Record each SLO's standing at an evaluation time, once (re-running the same time adds nothing)."""
+    before = table_counts(conn, ("slo_snapshots",))["slo_snapshots"]
+    if rows:
+        conn.executemany(
+            "INSERT INTO slo_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [[root, _naive_utc(evaluated_at), *r] for r in rows],
+        )
+    return table_counts(conn, ("slo_snapshots",))["slo_snapshots"] - before

@@ -12,7 +12,7 @@ GATED = {
     "reliability": ["slo_definitions", "sli_series", "slo_burn_rates"],
     "resilience": ["drill_journals", "drill_evidence"],
 }  # fmt: skip
-REPORTING = ["error_budgets", "slo_prometheus_rules", "drill_cadence", "drill_run_reports"]
+REPORTING = ["error_budgets", "slo_prometheus_rules", "drill_cadence", "drill_run_reports", "weekly_reliability_report"]
 
 
 def test_asset_graph_snapshot():

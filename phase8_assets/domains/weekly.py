@@ -1,0 +1,145 @@
+"""The weekly reliability report: sections and "what changed since last week" from history rows.
+
+Pure: takes what ``warehouse/history.py`` returns for one week, gives report sections and plain
+sentences. The same history gives the same report, byte for byte.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from phase8_assets.domains.perf import format_value
+from phase8_assets.shared.reports import Section
+
+MOVE = 0.15  # a weekly mean that moved this much (and no change point said so) is worth a sentence
+
+
+def _subject(benchmark: str, params: str, measure: str) -> str:
+    name = f"{benchmark}[{params}]" if params and "[" not in benchmark else benchmark
+    return f"{name} / {measure}"
+
+
+def changes(week: dict) -> list[str]:
+    """Plain sentences: new regressions and recoveries, budgets crossed, drills gone overdue, verdicts."""
+    out = []
+    for bench, params, measure, run_at, commit, _before, _after, change in week["change_points"]:
+        worse = change > 0  # timings: up is worse (change points are recorded on time-like series too)
+        kind = "regressed" if worse else "improved"
+        out.append(
+            f"{_subject(bench, params, measure)} {kind} by {abs(change):.0%} on {run_at:%Y-%m-%d} "
+            f"(commit {str(commit or '?')[:10]})."
+        )
+    explained = {(b, p, m) for b, p, m, *_ in week["change_points"]}
+    for bench, params, measure, unit, direction, this, last, _runs in week["benchmarks"]:
+        if this is None or last is None or last == 0 or (bench, params, measure) in explained:
+            continue
+        move = (this - last) / last
+        if abs(move) >= MOVE:
+            worse = (move > 0) == (direction != "higher")
+            out.append(
+                f"{_subject(bench, params, measure)} {'got worse' if worse else 'recovered or improved'}: "
+                f"{format_value(last, unit)} last week, {format_value(this, unit)} this week ({move:+.0%})."
+            )
+    for slo, service, _target, remaining, before, pages, _tickets in week["slos"]:
+        if remaining is not None and remaining < 0 and (before is None or before >= 0):
+            out.append(f"SLO {slo} ({service}) ran out of error budget: {remaining:.0%} left.")
+        elif remaining is not None and before is not None and remaining >= 0 > before:
+            out.append(f"SLO {slo} ({service}) is back within its error budget: {remaining:.0%} left.")
+        if pages:
+            out.append(f"SLO {slo} ({service}) had a page-level burn-rate alert active.")
+    for drill, due, state in week["drills"]["overdue"]:
+        out.append(f"Drill {drill} went {state} (due {due}).")
+    for run in week["gate_runs"]:
+        if run["verdict"] == "blocked":
+            out.append(f"Release {run['version']} was blocked on {run['at']:%Y-%m-%d} by {', '.join(run['failing'])}.")
+    return out or ["Nothing changed: no new change points, budgets, overdue drills or blocked releases."]
+
+
+def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> list[Section]:
+    bench_rows = [
+        [_subject(b, p, m), format_value(last, unit), format_value(this, unit),
+         f"{(this - last) / last:+.1%}" if this is not None and last else "—", runs]
+        for b, p, m, unit, direction, this, last, runs in week["benchmarks"]
+    ]  # fmt: skip
+    cp_rows = [
+        [_subject(b, p, m), f"{t:%Y-%m-%d %H:%M}", str(c or "")[:10], f"{before:.4g}", f"{after:.4g}", f"{ch:+.1%}"]
+        for b, p, m, t, c, before, after, ch in week["change_points"]
+    ]
+    slo_rows = [
+        [slo, service, f"{target:.3%}", "—" if rem is None else f"{rem:.1%}", "—" if prev is None else f"{prev:.1%}",
+         pages or 0, tickets or 0]
+        for slo, service, target, rem, prev, pages, tickets in week["slos"]
+    ]  # fmt: skip
+    drill_rows = [
+        [title, tool, outcome, f"{at:%Y-%m-%d %H:%M}", "—" if rec is None else f"{rec:.0f} s"]
+        for title, tool, outcome, at, rec in week["drills"]["runs"]
+    ]
+    gate_rows = [
+        [f"{r['at']:%Y-%m-%d %H:%M}", r["version"], r["verdict"], ", ".join(r["failing"]) or "—"]
+        for r in week["gate_runs"]
+    ]
+    out = [
+        Section("What changed since last week", "\n\n".join(changes(week))),
+        Section(
+            "Gate verdicts",
+            f"{len(gate_rows)} distinct evaluation(s)." if gate_rows else "No release was evaluated this week.",
+            (["evaluated at", "release", "verdict", "blocking gates"], gate_rows) if gate_rows else None,
+        ),
+        Section(
+            "Benchmarks (base branch, weekly mean of run means)",
+            "" if bench_rows else "No benchmark runs this week or the week before.",
+            (["series", "last week", "this week", "change", "runs"], bench_rows) if bench_rows else None,
+        ),
+    ]
+    if trend_figure is not None:
+        out.append(Section("Benchmark trend (12 weeks, relative to each series' first week)", figure=trend_figure))
+    out += [
+        Section(
+            "Change points this week",
+            "" if cp_rows else "None.",
+            (["series", "first run after", "commit", "before", "after", "change"], cp_rows) if cp_rows else None,
+        ),
+        Section(
+            "SLOs: error budget remaining (latest evaluation of the week)",
+            "" if slo_rows else "No SLO was evaluated this week.",
+            (["slo", "service", "target", "remaining", "a week earlier", "page alerts", "ticket alerts"], slo_rows)
+            if slo_rows
+            else None,
+        ),
+        Section(
+            "Drills run this week",
+            "" if drill_rows else "No drill ran this week.",
+            (["drill run", "tool", "outcome", "ended", "recovery"], drill_rows) if drill_rows else None,
+        ),
+        Section(
+            "Cost",
+            "Cost by tenant against budget appears here once FinOps evidence (FOCUS exports) is configured.",
+        ),
+    ]
+    return out
+
+
+def trend_figure(rows: list[tuple], max_series: int = 12):
+    """Weekly means relative to each series' first week (1.0 = unchanged), for the series that moved most."""
+    if not rows:
+        return None
+    import plotly.graph_objects as go
+
+    series: dict[str, list[tuple]] = {}
+    for b, p, m, week, value in rows:
+        series.setdefault(_subject(b, p, m), []).append((week, value))
+    moved = sorted(series.items(), key=lambda kv: -abs(kv[1][-1][1] / kv[1][0][1] - 1) if kv[1][0][1] else 0)
+    fig = go.Figure()
+    for name, points in sorted(moved[:max_series]):
+        base = points[0][1] or 1.0
+        fig.add_trace(
+            go.Scatter(
+                x=[f"{w:%Y-%m-%d}" for w, _ in points],
+                y=[round(v / base, 6) for _, v in points],
+                mode="lines+markers",
+                name=name,
+            )
+        )
+    fig.update_layout(height=420, yaxis_title="relative to first week", legend={"font": {"size": 10}},
+                      margin={"l": 50, "r": 20, "t": 20, "b": 40})  # fmt: skip
+    return fig

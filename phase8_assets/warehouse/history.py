@@ -1,0 +1,114 @@
+"""History queries for the weekly report: everything comes from the warehouse, never from files.
+
+Every query takes the week as ``[start, end)`` (naive UTC) and the roots, and returns plain rows in
+a stable order, so the same history always gives the same report.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import duckdb
+
+
+def gate_runs(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[dict]:
+    rows = conn.execute(
+        """
+        SELECT run_id, evaluated_at, verdict, release_version, evidence_roots, report
+        FROM gate_runs WHERE evaluated_at >= ? AND evaluated_at < ? ORDER BY evaluated_at, run_id
+        """,
+        [start, end],
+    ).fetchall()
+    out = []
+    for run_id, at, verdict, version, run_roots, report in rows:
+        if roots and not set(run_roots) & set(roots):
+            continue
+        gates = json.loads(report)["gates"]
+        failing = sorted(g["gate"] for g in gates if g["blocking"] and g["status"] in ("fail", "error"))
+        out.append({"run_id": run_id, "at": at, "verdict": verdict, "version": version, "failing": failing})
+    # The same evaluation repeated (same time, verdict and failing gates) is one line of the report.
+    unique = {(r["at"], r["version"], r["verdict"], tuple(r["failing"])): r for r in out}
+    return [unique[k] for k in sorted(unique, key=lambda k: (k[0], k[1], k[2], k[3]))]
+
+
+def benchmark_weeks(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
+    """Per series on the base branch: mean of the run means this week and the week before."""
+    return conn.execute(
+        """
+        SELECT b.benchmark, b.params, b.measure, any_value(b.unit), any_value(b.direction),
+               avg(b.mean) FILTER (WHERE r.run_at >= ?) AS this_week,
+               avg(b.mean) FILTER (WHERE r.run_at < ?) AS last_week,
+               count(*) FILTER (WHERE r.run_at >= ?) AS runs
+        FROM bench_results b JOIN bench_runs r USING (root, run_id)
+        WHERE b.root IN (SELECT unnest(?)) AND r.run_at >= ? - INTERVAL 7 DAY AND r.run_at < ?
+          AND (r.branch IS NULL OR r.branch = 'main')
+        GROUP BY ALL ORDER BY 1, 2, 3
+        """,
+        [start, start, start, roots, start, end],
+    ).fetchall()
+
+
+def benchmark_trend(conn: duckdb.DuckDBPyConnection, roots: list[str], end: datetime, weeks: int = 12) -> list[tuple]:
+    """Weekly means of every series for the ``weeks`` weeks up to ``end`` (for the trend chart)."""
+    return conn.execute(
+        """
+        SELECT b.benchmark, b.params, b.measure, date_trunc('week', r.run_at) AS week, avg(b.mean)
+        FROM bench_results b JOIN bench_runs r USING (root, run_id)
+        WHERE b.root IN (SELECT unnest(?)) AND r.run_at >= ? - to_weeks(?) AND r.run_at < ?
+          AND (r.branch IS NULL OR r.branch = 'main') AND b.measure = 'time'
+        GROUP BY ALL ORDER BY 1, 2, 3, 4
+        """,
+        [roots, end, weeks, end],
+    ).fetchall()
+
+
+def change_points(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
+    return conn.execute(
+        """
+        SELECT DISTINCT benchmark, params, measure, run_at, commit, before_mean, after_mean, change
+        FROM perf_change_points WHERE root IN (SELECT unnest(?)) AND run_at >= ? AND run_at < ?
+        ORDER BY run_at, benchmark, params, measure
+        """,
+        [roots, start, end],
+    ).fetchall()
+
+
+def slo_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
+    """Per SLO: the last snapshot of the week and the last one before it."""
+    return conn.execute(
+        """
+        WITH ranked AS (
+            SELECT *, evaluated_at >= ? AS this_week,
+                   row_number() OVER (PARTITION BY slo, evaluated_at >= ? ORDER BY evaluated_at DESC) AS rn
+            FROM slo_snapshots WHERE root IN (SELECT unnest(?)) AND evaluated_at < ?
+        )
+        SELECT slo, any_value(service), any_value(target),
+               max(budget_remaining) FILTER (WHERE this_week AND rn = 1),
+               max(budget_remaining) FILTER (WHERE NOT this_week AND rn = 1),
+               max(page_alerts) FILTER (WHERE this_week AND rn = 1),
+               max(ticket_alerts) FILTER (WHERE this_week AND rn = 1)
+        FROM ranked WHERE rn = 1 GROUP BY slo ORDER BY slo
+        """,
+        [start, start, roots, end],
+    ).fetchall()
+
+
+def drill_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> dict:
+    runs = conn.execute(
+        """
+        SELECT DISTINCT title, tool, outcome, ended_at, recovery_s FROM drill_runs
+        WHERE root IN (SELECT unnest(?)) AND ended_at >= ? AND ended_at < ? ORDER BY ended_at, title
+        """,
+        [roots, start, end],
+    ).fetchall()
+    overdue = conn.execute(
+        """
+        SELECT DISTINCT drill_id, due, state FROM drill_reminders
+        WHERE root IN (SELECT unnest(?))
+          AND TRY_CAST(replace(due, 'Z', '') AS TIMESTAMP) >= ? AND TRY_CAST(replace(due, 'Z', '') AS TIMESTAMP) < ?
+        ORDER BY drill_id, due
+        """,
+        [roots, start, end],
+    ).fetchall()
+    return {"runs": runs, "overdue": overdue}

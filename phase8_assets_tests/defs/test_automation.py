@@ -1,0 +1,130 @@
+"""Schedules and sensors, evaluated tick by tick against a real temporary instance; the weekly
+report backfilled over 26 weeks in one run, deterministic on re-run."""
+
+import shutil
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+from phase8_assets.definitions import defs
+from phase8_assets.defs.observability import run_failure_incident
+from phase8_assets.defs.reports import WEEKS, new_evidence, weekly_report_schedule
+from phase8_assets.defs.resources import Phase8Settings, Warehouse
+from phase8_assets.shared import telemetry
+from phase8_assets.warehouse import warehouse_path
+from phase8_assets_tests.conftest import DATA, gate_report, upload_tree
+
+pytestmark = pytest.mark.slow
+
+
+def test_weekly_schedule_targets_the_last_complete_week():
+    schedule = defs.resolve_schedule_def(weekly_report_schedule.name)
+    assert schedule.cron_schedule == "0 6 * * 1"
+    assert schedule.execution_timezone == "UTC"
+    with dg.instance_for_test() as instance:
+        tick = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)  # a Monday
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        data = schedule.evaluate_tick(context)
+    (request,) = data.run_requests
+    assert request.partition_key == "2026-11-16"  # Monday 16 to Sunday 22 November
+
+
+def _backfill(home, first: str, last: str):
+    job = defs.resolve_job_def("weekly_report_job")
+    return job.execute_in_process(
+        resources={
+            "settings": Phase8Settings(evidence=[str(DATA)]),
+            "warehouse": Warehouse(database=str(warehouse_path(home))),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    )
+
+
+def test_backfilling_26_weeks_is_one_run_and_rerunning_a_week_gives_the_same_file(home):
+    gate_report([DATA], home)  # history: the demo's benchmarks, drills, SLO evaluation and a gate run
+    keys = WEEKS.get_partition_keys(current_time=datetime(2026, 11, 23, 6, tzinfo=UTC))
+    result = _backfill(home, keys[-26], keys[-1])
+    assert result.success and len(result.asset_materializations_for_node("weekly_reliability_report")) == 26
+    folder = home / "reports/weekly"
+    pages = sorted(folder.glob("*.html"))
+    assert len(pages) == 26 and pages[0].name == f"{keys[-26]}.html"
+    # The week the websocket fan-out slowed down says so in plain words; the last week has the gate run.
+    september = (folder / "2026-09-07.md").read_text()
+    assert "BenchmarkWebsocketFanout/clients=100 / time regressed by 16% on 2026-09-07" in september
+    last = (folder / "2026-11-16.md").read_text()
+    assert "| 2026-11-20 12:00 | 10.4.0 | pass | — |" in last and "chat-api-availability" in last
+    assert "cdn" not in pages[-1].read_text().lower()[:5000]  # plotly is inlined: works offline
+    before = pages[-1].read_bytes()
+    _backfill(home, keys[-1], keys[-1])
+    assert pages[-1].read_bytes() == before
+
+
+def _tick(instance, root, cursor=None):
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"settings": Phase8Settings(evidence=[str(root)])}
+    )
+    return new_evidence(context)
+
+
+def test_new_evidence_sensor_requests_each_file_once(tmp_path):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, root)
+        assert len(first.run_requests) == 1 and first.run_requests[0].tags["phase8/new_files"] == "340"
+        again = _tick(instance, root, first.cursor)
+        assert isinstance(again, dg.SkipReason) and "no new evidence" in again.skip_message
+        new = root / "evidence/isolation/files.xml"
+        new.write_bytes((root / "evidence/isolation/data.xml").read_bytes())
+        third = _tick(instance, root, first.cursor)
+        assert third.run_requests[0].tags["phase8/new_files"] == "1"
+        assert third.run_requests[0].run_key != first.run_requests[0].run_key
+        assert isinstance(_tick(instance, root, third.cursor), dg.SkipReason)
+
+
+def test_new_evidence_sensor_on_s3(s3, tmp_path):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios", "evidence"))
+    upload_tree(s3, "evidence-sensor", "prod", root)
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, "s3://evidence-sensor/prod")
+        assert first.run_requests
+        assert isinstance(_tick(instance, "s3://evidence-sensor/prod", first.cursor), dg.SkipReason)
+        s3.put_object(Bucket="evidence-sensor", Key="prod/docs/ops/new-runbook.md", Body=b"---\ntitle: x\n---\n")
+        assert (
+            _tick(instance, "s3://evidence-sensor/prod", first.cursor).run_requests[0].tags["phase8/new_files"] == "1"
+        )
+
+
+def test_a_failed_run_raises_an_incident_event(monkeypatch, tmp_path):
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
+    telemetry.shutdown()
+    exporter = InMemoryLogRecordExporter()
+    telemetry._setup()["logger_provider"].add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    try:
+        with dg.instance_for_test() as instance:
+            job = defs.resolve_job_def("ingest_evidence_job")
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                resources={
+                    "settings": Phase8Settings(evidence=[str(tmp_path / "missing")]),
+                    "warehouse": Warehouse(database=str(tmp_path / "w.duckdb")),
+                },
+            )
+            assert not result.success
+            failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+            context = dg.build_run_status_sensor_context(
+                sensor_name="run_failure_incident",
+                dagster_event=failure,
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+            ).for_run_failure()
+            run_failure_incident(context)
+        (record,) = [r.log_record for r in exporter.get_finished_logs()]
+        assert record.attributes["event.name"] == "phase8.run.failed"
+        assert record.attributes["cicd.pipeline.run.id"] == result.run_id
+        assert record.attributes["cicd.pipeline.name"] == "ingest_evidence_job"
+    finally:
+        telemetry.shutdown()
