@@ -167,19 +167,77 @@ def upgrade_status(home: str | None) -> None:
     )
 
 
+@upgrade.command("preflight")
+@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--max-backup-age-hours", default=24.0, show_default=True, help="How recent a backup must be.")
+def upgrade_preflight(home: str | None, max_backup_age_hours: float) -> None:
+    """Is `upgrade apply` safe now? A checklist; exit 0 safe, 1 not safe."""
+    from datetime import timedelta
+
+    from phase8_assets.warehouse.operations import preflight
+
+    checks = preflight(_home(home), max_backup_age=timedelta(hours=max_backup_age_hours))
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    safe = all(c.ok for c in checks)
+    click.echo("safe to upgrade" if safe else "NOT safe to upgrade")
+    sys.exit(0 if safe else 1)
+
+
 @upgrade.command("apply")
 @click.option("--home", default=None, envvar="PHASE8_HOME")
 def upgrade_apply(home: str | None) -> None:
-    """Apply pending migrations, each in its own transaction with its version record."""
-    from phase8_assets.warehouse import WarehouseError, connect, migrate, warehouse_path
+    """Backup, then each pending migration in its own transaction with its version record, then
+    validation; on failure the backup is restored."""
+    from phase8_assets.warehouse import WarehouseError
+    from phase8_assets.warehouse.operations import apply
 
-    path = warehouse_path(_home(home))
     try:
-        with connect(path, check_schema=False, wait_s=30) as conn:
-            steps = migrate(conn)
+        steps = apply(_home(home), progress=lambda line: click.echo(line))
     except WarehouseError as exc:
         _fail(str(exc))
-    click.echo("\n".join(steps) if steps else "already at the latest schema version")
+    if not steps:
+        click.echo("already at the latest schema version")
+
+
+@main.command("backup")
+@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the copy.")
+def backup_cmd(home: str | None, out: Path | None) -> None:
+    """A consistent copy of the warehouse with a manifest (schema version, per-table counts and checksums)."""
+    from phase8_assets.warehouse import WarehouseError, warehouse_path
+    from phase8_assets.warehouse.operations import backup
+
+    path = warehouse_path(_home(home))
+    if not path.exists():
+        _fail(f"{path}: no warehouse to back up")
+    try:
+        folder, manifest = backup(path, out)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    rows = sum(t["rows"] for t in manifest["tables"].values())
+    click.echo(f"backup {folder}: version {manifest['schema_version']}, {len(manifest['tables'])} tables, {rows} rows")
+
+
+@main.command("rollback")
+@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--to", "to", type=int, default=None, help="Schema version to go down to (down-migrations).")
+@click.option("--backup", "backup_folder", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
+def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -> None:
+    """Go back (down-migrations, or a restore), then prove the data identical to the manifest taken
+    before the upgrade; exit 1 with the table and the numbers when it is not."""
+    from phase8_assets.warehouse import WarehouseError
+    from phase8_assets.warehouse.operations import IntegrityError, rollback
+
+    if (to is None) == (backup_folder is None):
+        _fail("give exactly one of --to VERSION or --backup PATH")
+    try:
+        rollback(_home(home), to=to, backup_folder=backup_folder, progress=lambda line: click.echo(line))
+    except IntegrityError as exc:
+        click.echo(f"phase8: {exc}", err=True)
+        sys.exit(1)
+    except WarehouseError as exc:
+        _fail(str(exc))
 
 
 if __name__ == "__main__":

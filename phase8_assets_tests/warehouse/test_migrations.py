@@ -48,7 +48,7 @@ def test_an_older_warehouse_is_upgraded_only_by_upgrade_apply(home):
     ):
         pass
     result = CliRunner().invoke(main, ["upgrade", "apply", "--home", str(home)])
-    assert result.exit_code == 0 and "up 0002_gate_runs" in result.output
+    assert result.exit_code == 0 and "applied 0002_gate_runs" in result.output
     with connect(path) as conn:
         assert current_version(conn) == latest_version()
 

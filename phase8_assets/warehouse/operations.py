@@ -1,0 +1,368 @@
+"""Operating the warehouse like the self-hosted software it is: backup, preflight, upgrade,
+rollback, each proved by a manifest.
+
+A **manifest** (``manifest.json`` beside a backup) records the schema version, a schema fingerprint
+(every table's columns and types), per-table row counts and order-independent content checksums
+(the sum of each row's hash, modulo 2^64), and the sha256 of the backup file. A backup is verified
+against it — file hash, then the copy's own fingerprints — before anything is overwritten, so a
+truncated or corrupted backup is refused, not restored.
+
+``apply`` takes a backup, then applies each pending migration in its own transaction together with
+its version record (so the schema always matches the recorded version, even after SIGKILL), then
+validates the schema against the one this release expects; a failure restores the backup.
+``rollback`` goes down by the migrations' down steps (or restores a backup) and then compares every
+table with the manifest taken at that version: any difference fails loudly with table and numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from phase8_assets.shared.clock import format_duration
+from phase8_assets.warehouse import (
+    WAREHOUSE_FILE,
+    WarehouseError,
+    WarehouseLocked,
+    connect,
+    current_version,
+    latest_version,
+    migrate,
+    migrations,
+)
+
+MANIFEST = "manifest.json"
+DEFAULT_BACKUP_MAX_AGE = timedelta(hours=24)
+_MOD = 2**64
+
+
+class BackupInvalid(WarehouseError):
+    """A backup whose file or content does not match its manifest."""
+
+
+class IntegrityError(WarehouseError):
+    """The warehouse after a rollback differs from the manifest taken before the upgrade."""
+
+
+def _tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def schema_fingerprint(conn: duckdb.DuckDBPyConnection) -> str:
+    rows = conn.execute(
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def table_fingerprints(conn: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Row count and an order-independent content checksum per table."""
+    out = {}
+    for table in _tables(conn):
+        rows, checksum = conn.execute(
+            f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM "{table}" AS t'
+        ).fetchone()
+        out[table] = {"rows": int(rows), "checksum": format(int(checksum) % _MOD, "016x")}
+    return out
+
+
+def describe(conn: duckdb.DuckDBPyConnection) -> dict:
+    return {
+        "schema_version": current_version(conn),
+        "schema": schema_fingerprint(conn),
+        "tables": table_fingerprints(conn),
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def backup(path: Path, out: Path | None = None, now: datetime | None = None) -> tuple[Path, dict]:
+    """A consistent copy of the warehouse and its manifest.
+
+    The copy is taken while this process holds the file (no other process can write it), after a
+    checkpoint, so the file alone is a complete database."""
+    now = now or datetime.now(UTC)
+    with connect(path, check_schema=False, wait_s=30) as conn:
+        facts = describe(conn)
+        folder = out or path.parent / "backups" / f"{now:%Y%m%dT%H%M%S%fZ}-v{facts['schema_version']}"
+        folder.mkdir(parents=True, exist_ok=True)
+        conn.execute("CHECKPOINT")
+        shutil.copyfile(path, folder / WAREHOUSE_FILE)
+    manifest = {
+        "apiVersion": "phase8/v1",
+        "kind": "WarehouseManifest",
+        "created_at": now.isoformat(),
+        "source": str(path),
+        "file_sha256": _sha256(folder / WAREHOUSE_FILE),
+        **facts,
+    }
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / MANIFEST)
+    return folder, manifest
+
+
+def verify_backup(folder: Path) -> dict:
+    """The backup's manifest, once the file's hash and its content match it; else ``BackupInvalid``."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupInvalid(f"{folder}: no readable {MANIFEST} ({exc})") from exc
+    file = folder / WAREHOUSE_FILE
+    if not file.is_file():
+        raise BackupInvalid(f"{file}: missing")
+    actual = _sha256(file)
+    if actual != manifest.get("file_sha256"):
+        raise BackupInvalid(
+            f"{file}: sha256 {actual[:16]}… does not match the manifest's {str(manifest.get('file_sha256'))[:16]}… "
+            "(truncated or corrupted); nothing was restored"
+        )
+    try:
+        conn = duckdb.connect(str(file), read_only=True)
+    except duckdb.Error as exc:
+        raise BackupInvalid(f"{file}: not a readable DuckDB file ({exc})") from exc
+    try:
+        problems = differences(manifest, describe(conn))
+    finally:
+        conn.close()
+    if problems:
+        raise BackupInvalid(f"{file}: content differs from its manifest: {'; '.join(problems)}")
+    return manifest
+
+
+def differences(expected: dict, actual: dict, tables: list[str] | None = None) -> list[str]:
+    """Every difference in schema version, schema and per-table counts and checksums."""
+    out = []
+    if expected["schema_version"] != actual["schema_version"]:
+        out.append(f"schema version {actual['schema_version']}, expected {expected['schema_version']}")
+    if expected["schema"] != actual["schema"]:
+        out.append(f"schema fingerprint {actual['schema'][:12]}…, expected {expected['schema'][:12]}…")
+    names = tables if tables is not None else sorted(set(expected["tables"]) | set(actual["tables"]))
+    for table in names:
+        e, a = expected["tables"].get(table), actual["tables"].get(table)
+        if e is None or a is None:
+            out.append(f"table {table}: {'missing' if a is None else 'not expected'}")
+        elif e["rows"] != a["rows"]:
+            out.append(f"table {table}: {a['rows']} rows, expected {e['rows']} ({a['rows'] - e['rows']:+d})")
+        elif e["checksum"] != a["checksum"]:
+            out.append(
+                f"table {table}: content checksum {a['checksum']}, expected {e['checksum']} (same {a['rows']} rows)"
+            )
+    return out
+
+
+def restore(folder: Path, path: Path) -> dict:
+    """Replace the warehouse with a verified backup (atomically; refused while another process holds it)."""
+    manifest = verify_backup(folder)
+    with connect(path, check_schema=False, wait_s=30) if path.exists() else _nothing():
+        pass  # only to prove nobody else holds the file right now
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".restore.", suffix=".duckdb")
+    os.close(fd)
+    try:
+        shutil.copyfile(folder / WAREHOUSE_FILE, tmp)
+        for wal in (Path(str(path) + ".wal"),):
+            wal.unlink(missing_ok=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return manifest
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def backups(home: Path) -> list[Path]:
+    folder = home / "backups"
+    return sorted((p for p in folder.iterdir() if (p / MANIFEST).is_file()), reverse=True) if folder.is_dir() else []
+
+
+def expected_schema(version: int) -> str:
+    """The schema this release builds at ``version`` (migrations applied to an empty database)."""
+    conn = duckdb.connect(":memory:")
+    try:
+        migrate(conn, version)
+        return schema_fingerprint(conn)
+    finally:
+        conn.close()
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def preflight(
+    home: Path, now: datetime | None = None, max_backup_age: timedelta = DEFAULT_BACKUP_MAX_AGE
+) -> list[Check]:
+    """Is ``upgrade apply`` safe now? A checklist; every item says what it found."""
+    now = now or datetime.now(UTC)
+    path = home / WAREHOUSE_FILE
+    checks: list[Check] = []
+    if not path.exists():
+        return [
+            Check(
+                "warehouse exists",
+                False,
+                f"{path}: no warehouse; the first phase8 gate creates it at the latest version",
+            )
+        ]
+    try:
+        with connect(path, check_schema=False, wait_s=0) as conn:
+            version = current_version(conn)
+            schema_ok = schema_fingerprint(conn) == expected_schema(version)
+        checks.append(Check("no other process holds the warehouse", True, "opened it read-write"))
+    except WarehouseLocked as exc:
+        return [Check("no other process holds the warehouse", False, str(exc))]
+    latest = latest_version()
+    pending = [f"{m.version:04d}_{m.name}" for m in migrations() if m.version > version]
+    checks.append(Check("schema version", True, f"at {version}, this release needs {latest}"))
+    checks.append(
+        Check(
+            "schema matches its recorded version",
+            schema_ok,
+            "yes"
+            if schema_ok
+            else f"the tables differ from what version {version} creates: restore a backup or roll back",
+        )
+    )
+    checks.append(Check("pending migrations", True, ", ".join(pending) if pending else "none"))
+    size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(f"{WAREHOUSE_FILE}.wal"))
+    free = shutil.disk_usage(path.parent).free
+    checks.append(
+        Check(
+            "free disk >= 2x the warehouse",
+            free >= 2 * size,
+            f"{free / 1e6:,.0f} MB free, warehouse {size / 1e6:,.1f} MB",
+        )
+    )
+    recent = None
+    for folder in backups(home):
+        try:
+            manifest = verify_backup(folder)
+        except BackupInvalid:
+            continue
+        created = datetime.fromisoformat(manifest["created_at"])
+        if manifest["schema_version"] == version and now - created <= max_backup_age:
+            recent = (folder, created)
+            break
+    checks.append(
+        Check(
+            f"a verified backup at version {version} younger than {format_duration(max_backup_age)}",
+            recent is not None,
+            f"{recent[0]} ({recent[1]:%Y-%m-%d %H:%M} UTC)"
+            if recent
+            else "none: run phase8 backup (apply takes one too)",
+        )
+    )
+    checks.append(dagster_storage_check())
+    return checks
+
+
+def dagster_storage_check() -> Check:
+    """Whether ``DAGSTER_HOME``'s instance storage is behind this Dagster (``dagster instance migrate``)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return Check("Dagster instance storage current", True, "DAGSTER_HOME not set: runs use temporary storage")
+    try:
+        import dagster as dg
+
+        instance = dg.DagsterInstance.get()
+        behind = []
+        for name in ("run_storage", "event_log_storage", "schedule_storage"):
+            storage = getattr(instance, name, None)
+            version = getattr(storage, "alembic_version", None)
+            if callable(version):
+                db_rev, head = version()
+                if db_rev != head:
+                    behind.append(f"{name} at {db_rev}, head {head}")
+        if behind:
+            return Check(
+                "Dagster instance storage current", False, "; ".join(behind) + ": run dagster instance migrate"
+            )
+        return Check("Dagster instance storage current", True, f"{os.environ['DAGSTER_HOME']}: at head")
+    except Exception as exc:  # an instance we cannot open is itself a finding
+        return Check("Dagster instance storage current", False, f"cannot check: {type(exc).__name__}: {exc}")
+
+
+def apply(home: Path, progress=print) -> list[str]:
+    """Backup, every pending migration (own transaction, version recorded in it), validation;
+    restores the backup on failure."""
+    path = home / WAREHOUSE_FILE
+    folder, manifest = backup(path)
+    progress(f"backup {folder} (version {manifest['schema_version']})")
+    try:
+        with connect(path, check_schema=False, wait_s=30) as conn:
+            steps = []
+            for step in migrations()[current_version(conn) :]:
+                progress(f"applying {step.version:04d}_{step.name}")
+                steps += migrate(conn, step.version)
+                progress(f"applied {step.version:04d}_{step.name}")
+            version = current_version(conn)
+            progress("validating")
+            if schema_fingerprint(conn) != expected_schema(version):
+                raise WarehouseError(f"after the upgrade the schema does not match what version {version} creates")
+    except Exception as exc:
+        restore(folder, path)
+        raise WarehouseError(f"upgrade failed ({exc}); the backup {folder} was restored") from exc
+    progress(f"at version {version}")
+    return steps
+
+
+def rollback(home: Path, to: int | None = None, backup_folder: Path | None = None, progress=print) -> list[str]:
+    """Down-migrate to ``to`` (or restore ``backup_folder``), then prove integrity against the
+    manifest of the last backup taken at that version; raises ``IntegrityError`` on any difference."""
+    path = home / WAREHOUSE_FILE
+    if backup_folder is not None:
+        manifest = restore(backup_folder, path)
+        progress(f"restored {backup_folder} (version {manifest['schema_version']})")
+        steps = [f"restore {backup_folder}"]
+    else:
+        if to is None:
+            raise WarehouseError("rollback needs --to VERSION or --backup PATH")
+        with connect(path, check_schema=False, wait_s=30) as conn:
+            steps = migrate(conn, to)
+        for s in steps:
+            progress(s)
+        manifest = next(
+            (verify_backup(f) for f in backups(home) if json.loads((f / MANIFEST).read_text())["schema_version"] == to),
+            None,
+        )
+        if manifest is None:
+            raise IntegrityError(
+                f"rolled back to version {to}, but no backup manifest at version {to} to validate against"
+            )
+    with connect(path, check_schema=False, wait_s=30) as conn:
+        actual = describe(conn)
+    problems = differences(manifest, actual)
+    if problems:
+        raise IntegrityError("post-rollback integrity check FAILED: " + "; ".join(problems))
+    progress(
+        f"post-rollback integrity: {len(actual['tables'])} tables, "
+        f"{sum(t['rows'] for t in actual['tables'].values())} rows, identical to the manifest of {manifest['created_at']}"
+    )
+    return steps
