@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from phase8_assets import demo_perf, demo_slo
+from phase8_assets import demo_perf, demo_slo, demo_upgrade
 from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.reports import write_text
 
@@ -67,6 +67,8 @@ owners:
   perf_regressions: team:platform-reliability
   slo_burn_rate: team:sre
   error_budget: team:sre
+  upgrade_preflight: team:platform-reliability
+  rollback_integrity: team:data-platform
 runbooks: docs/ops
 evidence:
   isolation_results:
@@ -101,6 +103,18 @@ evidence:
     paths: ["evidence/otel/*.jsonl"]
     max_age: PT2H
     owner: team:sre
+  upgrade_path:
+    paths: ["policy/upgrade-path.yaml"]
+    max_age: P365D
+    owner: team:platform-reliability
+  preflight_reports:
+    paths: ["evidence/upgrade/preflight/*.json"]
+    max_age: P14D
+    owner: team:platform-reliability
+  rollback_reports:
+    paths: ["evidence/upgrade/rollback/*.json"]
+    max_age: P30D
+    owner: team:data-platform
   runbooks:
     paths: ["docs/ops/*.md"]
     max_age: P180D
@@ -422,6 +436,36 @@ An SLO has less error budget left than the release policy's minimum
 2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its
    owner, expiring when the window has recovered.""",
     ),
+    "upgrade-preflight": (
+        "Upgrade preflight",
+        "team:platform-reliability",
+        """\
+## What failed
+A supported source version cannot reach the release without skipping a required stop, or a
+preflight report for the release found a problem: a skipped stop, pending or failed migrations,
+too little disk, an old database, a component too far behind, or a failed check. The finding names
+the install, its versions and the check.
+
+## What to do
+1. `path-exists` / `legal-hop`: fix the upgrade path (`policy/upgrade-path.yaml`) or the release
+   notes: operators must land on every required stop.
+2. `migrations-pending`: wait for background migrations to finish on that install, then re-run
+   its preflight.
+3. Anything else: fix the install, re-run `preflight`, publish the new report.""",
+    ),
+    "rollback-integrity": (
+        "Rollback integrity",
+        "team:data-platform",
+        """\
+## What failed
+The newest rollback drill to the release did not bring back identical data: a table (and tenant)
+has different row counts or content checksums after the rollback, or the schema differs, or
+there is no current drill.
+
+## What to do
+1. Treat the down migration of the release as broken: find what it does to the named table.
+2. Fix, run the drill again (upgrade, rollback, compare), publish the new report.""",
+    ),
     "drill-evidence": (
         "Chaos drill evidence",
         "team:sre",
@@ -484,11 +528,14 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     put("policy/perf-budgets.yaml", demo_perf.BUDGETS)
     put("policy/slo/chatterbox-slos.yaml", demo_slo.SLO_FILE)
     put("policy/slo/alerting.yaml", demo_slo.ALERTS_FILE)
+    for rel, text in demo_upgrade.evidence(EVALUATION_TIME).items():
+        put(rel, text)
     for rel, text in demo_slo.metrics(EVALUATION_TIME, random.Random(seed * 1000 + 4)).items():
         put(rel, text)
     files += _scenarios(out, rng)
     files += _perf_scenarios(out, perf_rng)
     files += _slo_scenarios(out, random.Random(seed * 1000 + 5))
+    files += _upgrade_scenarios(out)
     return files
 
 
@@ -509,12 +556,15 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
 | `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
 | `missing-runbook` | `drill_evidence` | the catalog points the region-network-cut drill at a runbook that does not exist |
-| `perf-regression` | `perf_regressions` | release 10.4.1 lists channels 12 % slower than its baseline (a 2 %-noise benchmark) |
+| `perf-regression` | `perf_regressions` | a new 10.4.0 build (another commit) lists channels 12 % slower than its baseline (a 2 %-noise benchmark) |
 | `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
 | `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
 | `perf-noise` | none (passes) | the noisiest benchmark (6 % run-to-run) moved 2 %: not a regression |
 | `slo-fast-burn` | `slo_burn_rate` | a chat-api canary answers 2.5 % of requests with 503 for the last hour: burn 25x over 1h and 5m (page) |
 | `slo-budget-exhausted` | `error_budget` | chat-files has failed 0.5 % more requests for 30 days: about 120 % of its 0.5 % budget spent (a ticket-level burn warns) |
+| `upgrade-skips-stop` | `upgrade_preflight` | an install on 10.1.0 prepared to go straight to 10.4.0, skipping the required stop 10.2.0 |
+| `upgrade-pending-migrations` | `upgrade_preflight` | globex-prod's preflight still has 2 background migrations pending |
+| `rollback-row-mismatch` | `rollback_integrity` | the newest rollback drill lost 12 rows of globex's posts table |
 | `slo-slow-burn` | none (passes) | chat-realtime has failed 0.35 % of requests for 3 days: burn 3.5x over 1d and 2h is a ticket: a warning |
 """
 
@@ -611,7 +661,7 @@ def _perf_scenarios(out: Path, rng: random.Random) -> list[Path]:
     at = (EVALUATION_TIME - timedelta(hours=12)).replace(minute=41, second=5)
     scenarios = {
         "perf-regression": (
-            "release 10.4.1 lists channels 12 % slower; perf_regressions fails",
+            "a new 10.4.0 build lists channels 12 % slower; perf_regressions fails",
             demo_perf.Candidate({"tests/perf/test_channels.py::test_list_channels[members=1000]": 1.12}),
         ),
         "perf-budget": (
@@ -629,7 +679,7 @@ def _perf_scenarios(out: Path, rng: random.Random) -> list[Path]:
             f"{name}/phase8.yaml",
             "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
             f"description: {description}\n"
-            f'release:\n  version: "10.4.1"\n  commit: "{commit}"\n'
+            f'release:\n  commit: "{commit}"\n'
             'evidence:\n  benchmarks:\n    extra_paths: ["bench/**/*"]\n',
         )
         for rel, text in demo_perf.run_files(
@@ -651,11 +701,40 @@ gate: perf_regressions
 subject: "tests/perf/test_channels.py::test_list_channels*"
 rule: "relative:*"
 owner: team:messaging
-reason: Per-member permission checks (CHAT-5012) cost ~12 % on list_channels; accepted for 10.4.1.
+reason: Per-member permission checks (CHAT-5012) cost ~12 % on list_channels; accepted for 10.4.0.
 ticket: CHAT-5012
 expires: "2027-01-31T00:00:00Z"
 """,
     )
+    return files
+
+
+def _upgrade_scenarios(out: Path) -> list[Path]:
+    files = []
+    header = "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+    at = EVALUATION_TIME - timedelta(hours=6)
+    scenarios = {
+        "upgrade-skips-stop": ("an install prepared 10.1.0 -> 10.4.0, skipping the required stop 10.2.0", "preflight_reports",
+                               "preflight/umbrella-prod.json",
+                               demo_upgrade.preflight("umbrella-prod", "10.1.0", "16.4", "10.4.0", "10.4.0", at)),
+        "upgrade-pending-migrations": ("globex-prod still has background migrations pending", "preflight_reports",
+                                       "preflight/globex-prod-rerun.json",
+                                       demo_upgrade.preflight("globex-prod", "10.3.1", "15.8", "10.3.1", "10.3.0", at,
+                                                              pending=["20261112_posts_add_thread_index",
+                                                                       "20261114_files_backfill_checksums"])),
+        "rollback-row-mismatch": ("the newest rollback drill lost 12 rows of globex's posts", "rollback_reports",
+                                  "rollback/drill-10.4.0-staging-rerun.json",
+                                  demo_upgrade.rollback(at, change=("posts", "globex", 12))),
+    }  # fmt: skip
+    for name, (description, kind, rel, text) in scenarios.items():
+        folder = rel.split("/")[0]
+        files.append(
+            write_text(
+                out / "scenarios" / name / "phase8.yaml",
+                header + f'description: {description}\nevidence:\n  {kind}:\n    extra_paths: ["{folder}/*.json"]\n',
+            )
+        )
+        files.append(write_text(out / "scenarios" / name / rel, text))
     return files
 
 

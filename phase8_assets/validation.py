@@ -35,7 +35,13 @@ def guess_kind(path: Path, data: bytes) -> str | None:
 
 
 # Our own artifacts that are evidence: validated by their reader, which checks more than the schema.
-ARTIFACT_KINDS = {"DrillCatalog": "drill_catalog", "PerfBudgets": "perf_budgets"}
+ARTIFACT_KINDS = {
+    "DrillCatalog": "drill_catalog",
+    "PerfBudgets": "perf_budgets",
+    "UpgradePath": "upgrade_path",
+    "PreflightReport": "preflight_reports",
+    "RollbackReport": "rollback_reports",
+}
 
 
 def _validate_root(folder: Path) -> Iterator[tuple[str, bool]]:
@@ -66,7 +72,7 @@ def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bo
         yield from _validate_root(path.parent)
         return
     data = path.read_bytes()
-    artifact = re.search(rb"^kind:\s*(\w+)", data, re.M)
+    artifact = re.search(rb'^\s*"?kind"?:\s*"?(\w+)', data, re.M)
     if kind is None and artifact and artifact.group(1).decode() in ARTIFACT_KINDS:
         kind = ARTIFACT_KINDS[artifact.group(1).decode()]
     elif kind is None and path.suffix.lower() in (".yaml", ".yml") and b"phase8/v1" in data:

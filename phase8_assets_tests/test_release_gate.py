@@ -47,6 +47,8 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
         "perf_regressions": "pass",
         "slo_burn_rate": "pass",
         "error_budget": "pass",
+        "upgrade_preflight": "pass",
+        "rollback_integrity": "pass",
     }
     warning = gate(report, "evidence_validity")["findings"][0]
     assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"

@@ -64,6 +64,18 @@ GATES: dict[str, GateSpec] = {
             "Every SLO has at least its release policy's minimum error budget left (default 0 %).",
         ),
         GateSpec(
+            "upgrade_preflight",
+            "Upgrade preflight",
+            "Every supported source version reaches the release without skipping a required stop, and every "
+            "preflight report for the release passes.",
+        ),
+        GateSpec(
+            "rollback_integrity",
+            "Rollback integrity",
+            "The newest rollback drill to the release is current and restored identical schema, row counts and "
+            "checksums in every table and tenant.",
+        ),
+        GateSpec(
             "drill_evidence",
             "Chaos drill evidence",
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "

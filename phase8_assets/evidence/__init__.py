@@ -62,6 +62,7 @@ def readers() -> dict[str, Reader]:
         otlp_metrics,
         perf_budgets,
         runbooks,
+        upgrade,
     )
 
     return {
@@ -74,4 +75,7 @@ def readers() -> dict[str, Reader]:
         "perf_budgets": perf_budgets.read,
         "slo_definitions": openslo.read,
         "otel_metrics": otlp_metrics.read,
+        "upgrade_path": upgrade.read_path,
+        "preflight_reports": upgrade.read_preflight,
+        "rollback_reports": upgrade.read_rollback,
     }

@@ -11,6 +11,7 @@ GATED = {
                     "perf_budget_status"],
     "reliability": ["slo_definitions", "sli_series", "slo_burn_rates"],
     "resilience": ["drill_journals", "drill_evidence"],
+    "upgrade": ["upgrade_paths", "upgrade_preflights", "rollback_drills"],
 }  # fmt: skip
 REPORTING = ["error_budgets", "slo_prometheus_rules", "drill_cadence", "drill_run_reports", "weekly_reliability_report"]
 

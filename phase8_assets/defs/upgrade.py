@@ -1,0 +1,176 @@
+"""Stream B, upgrade safety: legal upgrade paths to the release, preflight reports, rollback drills,
+and the ``upgrade_preflight`` and ``rollback_integrity`` gates."""
+
+import dagster as dg
+
+from phase8_assets.defs.gates import gate_asset
+from phase8_assets.defs.resources import Phase8Settings
+from phase8_assets.domains.gates import Finding
+from phase8_assets.domains.upgrade import check_preflight, path_findings, plan, table_differences
+from phase8_assets.evidence import EvidenceError
+from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.evidence.upgrade import parse_version
+from phase8_assets.shared.clock import format_duration, format_timestamp
+from phase8_assets.shared.reports import markdown_table
+
+GROUP = "upgrade"
+OWNERS = ["team:platform-reliability"]
+
+
+def _release(config):
+    try:
+        return parse_version(config.release.get("version"), "release.version"), None
+    except EvidenceError as exc:
+        return None, f"phase8.yaml {exc.field}: {exc.reason}"
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python"},
+    description="For every supported source version: the shortest legal upgrade path to the release (landing on "
+    "every required stop, respecting upgrade_from), or why none exists.",
+)
+def upgrade_paths(settings: Phase8Settings, evidence_files: EvidenceBatch) -> dg.Output:
+    config = settings.load()
+    release, problem = _release(config)
+    files = evidence_files.files_of("upgrade_path")
+    path = files[0].records[0] if files else None
+    results = [plan(path, source, release) for source in path.supported_sources] if path and release else []
+    rows = [
+        [str(r.source), " -> ".join(str(v) for v in r.hops) if r.hops is not None else "NONE", r.reason or "ok"]
+        for r in results
+    ]
+    return dg.Output(
+        {
+            "path": path,
+            "uri": files[0].uri if files else None,
+            "release": release,
+            "results": results,
+            "problem": problem,
+        },
+        metadata={
+            "release": str(release) if release else "invalid",
+            "sources": len(results),
+            "paths": dg.MetadataValue.md(
+                markdown_table(["from", "path", "note"], rows) if rows else "_no upgrade path_"
+            ),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python"},
+    description="Every preflight report (installs, CI upgrade tests) checked: known versions, no skipped stop, no "
+    "pending or failed migrations, enough disk, database minimum, component skew, the report's own checks.",
+)
+def upgrade_preflights(evidence_files: EvidenceBatch, upgrade_paths: dict) -> dg.Output:
+    path = upgrade_paths["path"]
+    statuses = (
+        [check_preflight(path, f.records[0], f.uri) for f in evidence_files.files_of("preflight_reports")]
+        if path
+        else []
+    )
+    rows = [
+        [s.report["install"], f"{s.report['source']} -> {s.report['target']}", format_timestamp(s.report["generated_at"]),
+         "; ".join(f"{r}: {o}" for r, o, _ in s.problems) or "pass"]
+        for s in statuses
+    ]  # fmt: skip
+    return dg.Output(
+        statuses,
+        metadata={
+            "reports": len(statuses),
+            "failing": sum(1 for s in statuses if s.problems),
+            "preflights": dg.MetadataValue.md(
+                markdown_table(["install", "upgrade", "generated", "result"], rows) if rows else "_none_"
+            ),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python"},
+    description="Rollback drills: per drill, every table (and tenant) whose row count or content checksum changed "
+    "across upgrade and rollback, and whether the schema came back identical.",
+)
+def rollback_drills(evidence_files: EvidenceBatch) -> dg.Output:
+    drills = [
+        (f.uri, f.records[0], table_differences(f.records[0])) for f in evidence_files.files_of("rollback_reports")
+    ]
+    drills.sort(key=lambda d: d[1]["generated_at"], reverse=True)
+    rows = [
+        [uri.rsplit("/", 1)[-1], f"{r['from_version']} -> {r['to_version']} -> {r['from_version']}", r["environment"],
+         format_timestamp(r["generated_at"]), len(r["tables"]), "; ".join(s for s, _, _ in diffs) or "identical"]
+        for uri, r, diffs in drills
+    ]  # fmt: skip
+    return dg.Output(
+        drills,
+        metadata={
+            "drills": len(drills),
+            "rollback_drills": dg.MetadataValue.md(
+                markdown_table(["file", "drill", "environment", "generated", "tables", "differences"], rows)
+                if rows
+                else "_none_"
+            ),
+        },
+    )
+
+
+def preflight_gate(batch, config, at, upgrade_paths: dict, upgrade_preflights: list):
+    gate = "upgrade_preflight"
+    owner, runbook = config.owner_for(gate, "preflight_reports"), config.runbook_for(gate)
+    found = []
+    if upgrade_paths["problem"]:
+        found.append(Finding("error", "release", "release-version", upgrade_paths["problem"], "MAJOR.MINOR.PATCH",
+                             config.source, owner, runbook, {}))  # fmt: skip
+    if upgrade_paths["path"] is None:
+        rejected = batch.rejections_of("upgrade_path")
+        observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no UpgradePath file"
+        found.append(Finding("error", "upgrade path", "upgrade-path-present", observed, "one readable UpgradePath",
+                             rejected[0].uri if rejected else None, owner, runbook, {}))  # fmt: skip
+    elif upgrade_paths["release"] is not None:
+        found += path_findings(upgrade_paths["path"], upgrade_paths["results"], upgrade_preflights,
+                               upgrade_paths["release"], owner, runbook, upgrade_paths["uri"])  # fmt: skip
+    ok = sum(1 for r in upgrade_paths["results"] if r.hops is not None)
+    return (
+        found,
+        f"{ok} of {len(upgrade_paths['results'])} supported source(s) reach the release; {len(upgrade_preflights)} preflight report(s)",
+    )
+
+
+def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list):
+    gate = "rollback_integrity"
+    owner, runbook = config.owner_for(gate, "rollback_reports"), config.runbook_for(gate)
+    release = upgrade_paths["release"]
+    mine = [d for d in rollback_drills if release is not None and d[1]["to_version"] == release]
+    if not mine:
+        return [Finding("error", f"release {release}", "rollback-drill-present", "no rollback drill went up to the release",
+                        f"a rollback drill {release} and back", None, owner, runbook, {})], "no rollback drill for the release"  # fmt: skip
+    uri, report, diffs = mine[0]
+    kind = config.evidence.get("rollback_reports")
+    found = []
+    age = at - report["generated_at"]
+    if kind and age > kind.max_age:
+        found.append(Finding("error", f"rollback drill {report['from_version']} -> {report['to_version']}", "drill-age",
+                             f"{format_duration(age)} old", f"younger than {kind.max_age_text}", uri, owner, runbook, {}))  # fmt: skip
+    for subject, observed, details in diffs:
+        found.append(Finding("error", subject, "identical-after-rollback", observed, "identical before and after", uri,
+                             owner, runbook, {**details, "environment": report["environment"]}))  # fmt: skip
+    return (
+        found,
+        f"newest drill {report['from_version']} -> {report['to_version']}: {len(report['tables'])} table(s), {len(diffs)} difference(s)",
+    )
+
+
+upgrade_preflight_gate = gate_asset(
+    "upgrade_preflight", group=GROUP, owners=OWNERS, evaluate=preflight_gate,
+    ins={"upgrade_paths": dg.AssetIn("upgrade_paths"), "upgrade_preflights": dg.AssetIn("upgrade_preflights")},
+)  # fmt: skip
+rollback_integrity_gate = gate_asset(
+    "rollback_integrity", group=GROUP, owners=OWNERS, evaluate=rollback_gate,
+    ins={"upgrade_paths": dg.AssetIn("upgrade_paths"), "rollback_drills": dg.AssetIn("rollback_drills")},
+)  # fmt: skip

@@ -1,0 +1,182 @@
+"""Upgrade safety: legal upgrade paths, preflight reports, rollback drills. Pure functions.
+
+**Paths.** An upgrade hop A → B (B newer) is legal when no required stop lies strictly between
+them and A is at least B's ``upgrade_from``. For every supported source version the shortest legal
+path to the release is found (breadth-first over the released versions); no path means the
+release cannot be reached from there, and the finding says which rule blocks it.
+
+**Preflights.** Every install's newest report whose target is the release must pass: its source is a known
+version, the hop does not skip a required stop, no migration is pending or failed, free disk is at
+least what the upgrade needs, the database meets the minimum, every component is within its skew
+rule of the target, and every check in it passed. No report for the release fails closed.
+
+**Rollback drills.** The newest drill that went up to the release and back must show identical
+schema and, per table (and tenant), identical row counts and content checksums.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from phase8_assets.domains.gates import Finding
+from phase8_assets.evidence.upgrade import UpgradePath, Version
+
+
+@dataclass
+class PathResult:
+    source: Version
+    hops: list[Version] | None
+    reason: str = ""
+
+
+def legal_hop(path: UpgradePath, a: Version, b: Version) -> str | None:
+    """Why the hop a -> b is not allowed, or None."""
+    if b <= a:
+        return f"{b} is not newer than {a}"
+    stops = [r.version for r in path.releases if r.required_stop and a < r.version < b]
+    if stops:
+        return f"skips required stop {stops[0]}"
+    release = path.release(b)
+    if release and release.upgrade_from and a < release.upgrade_from:
+        return f"{b} can only be reached from {release.upgrade_from} or later"
+    return None
+
+
+def plan(path: UpgradePath, source: Version, target: Version) -> PathResult:
+    if path.release(source) is None:
+        return PathResult(source, None, f"{source} is not a released version")
+    if path.release(target) is None:
+        return PathResult(source, None, f"the release {target} is not in the upgrade path")
+    if source >= target:
+        return PathResult(source, [], f"{source} is not older than {target}")
+    versions = [r.version for r in path.releases if source < r.version <= target]
+    previous: dict[Version, Version | None] = {source: None}
+    queue = deque([source])
+    while queue:
+        at = queue.popleft()
+        if at == target:
+            hops, step = [], at
+            while step != source:
+                hops.append(step)
+                step = previous[step]
+            return PathResult(source, hops[::-1])
+        for nxt in versions:
+            if nxt not in previous and legal_hop(path, at, nxt) is None:
+                previous[nxt] = at
+                queue.append(nxt)
+    return PathResult(source, None, legal_hop(path, source, target) or f"no legal sequence of hops reaches {target}")
+
+
+@dataclass
+class PreflightStatus:
+    uri: str
+    report: dict
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (rule, observed, limit)
+
+
+def check_preflight(path: UpgradePath, report: dict, uri: str) -> PreflightStatus:
+    status = PreflightStatus(uri, report)
+    src, dst = report["source"], report["target"]
+    if path.release(src) is None:
+        status.problems.append(
+            ("known-version", f"source {src} is not a released version", "a version of the upgrade path")
+        )
+    elif (why := legal_hop(path, src, dst)) is not None:
+        status.problems.append(("legal-hop", f"{src} -> {dst} {why}", "a hop that lands on every required stop"))
+    if report["pending"]:
+        status.problems.append(
+            (
+                "migrations-pending",
+                f"{len(report['pending'])} pending: {', '.join(report['pending'][:5])}",
+                "none pending",
+            )
+        )
+    if report["failed"]:
+        status.problems.append(
+            ("migrations-failed", f"{len(report['failed'])} failed: {', '.join(report['failed'][:5])}", "none failed")
+        )
+    if report["free_bytes"] < report["required_bytes"]:
+        status.problems.append(
+            ("disk", f"{report['free_bytes'] / 1e9:.1f} GB free", f">= {report['required_bytes'] / 1e9:.1f} GB needed")
+        )
+    if path.database:
+        engine, minimum = path.database
+        have_engine, have = report["database"]
+        if have_engine.lower() != engine.lower() or have < minimum:
+            status.problems.append(("database-version", f"{have_engine} {have}", f"{engine} >= {minimum}"))
+    for component, version in sorted(report["components"].items()):
+        limit = path.skew.get(component)
+        if limit is None:
+            continue
+        behind = (dst.major - version.major) * 100 + (dst.minor - version.minor)
+        if version.major != dst.major or behind > limit:
+            status.problems.append(
+                ("component-skew", f"{component} {version} with server {dst}", f"at most {limit} minor behind")
+            )
+    for name, state, detail in report["checks"]:
+        if state == "fail":
+            status.problems.append((f"check:{name}", f"failed{': ' + detail if detail else ''}", "pass"))
+    return status
+
+
+def table_differences(report: dict) -> list[tuple[str, str, dict]]:
+    """(subject, observed, details) for every table (and tenant) that changed across the drill."""
+    out = []
+    before, after = report["schema"]
+    if before != after:
+        out.append(
+            ("schema", f"fingerprint {after[:12]}… after, {before[:12]}… before", {"before": before, "after": after})
+        )
+    for t in report["tables"]:
+        subject = f"{t['name']}" + (f" (tenant {t['tenant']})" if t.get("tenant") else "")
+        details = {k: t[k] for k in ("name", "rows_before", "rows_after", "checksum_before", "checksum_after")}
+        details["tenant"] = t.get("tenant")
+        if t["rows_before"] != t["rows_after"]:
+            diff = t["rows_after"] - t["rows_before"]
+            out.append(
+                (subject, f"{t['rows_after']} rows after the rollback, {t['rows_before']} before ({diff:+d})", details)
+            )
+        elif t["checksum_before"] != t["checksum_after"]:
+            out.append(
+                (
+                    subject,
+                    f"checksum {t['checksum_after']} after, {t['checksum_before']} before (same {t['rows_after']} rows)",
+                    details,
+                )
+            )
+    return out
+
+
+def path_findings(path: UpgradePath | None, results: list[PathResult], preflights: list[PreflightStatus],
+                  release: Version, owner: str, runbook: str, evidence: str | None) -> list[Finding]:  # fmt: skip
+    """The ``upgrade_preflight`` gate's findings."""
+    out = []
+    for r in results:
+        if r.hops is None:
+            out.append(Finding("error", f"upgrade from {r.source}", "path-exists", r.reason,
+                               f"a legal path to {release}", evidence, owner, runbook, {"source": str(r.source)}))  # fmt: skip
+    newest: dict[str, PreflightStatus] = {}
+    for p in preflights:  # an install's newest report for the release supersedes its older ones
+        if p.report["target"] == release:
+            seen = newest.get(p.report["install"])
+            if seen is None or p.report["generated_at"] > seen.report["generated_at"]:
+                newest[p.report["install"]] = p
+    current = [newest[k] for k in sorted(newest)]
+    if path is not None and not current:
+        out.append(Finding("error", f"release {release}", "preflight-present", "no preflight report targets the release",
+                           f"at least one preflight report with target {release}", None, owner, runbook, {}))  # fmt: skip
+    for p in current:
+        for rule, observed, limit in p.problems:
+            out.append(
+                Finding("error", f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", rule, observed,
+                        limit, p.uri, owner, runbook, {"install": p.report["install"], "source": str(p.report["source"])})
+            )  # fmt: skip
+    for p in preflights:
+        if p.report["target"] != release and (path is None or path.release(p.report["target"]) is None):
+            out.append(
+                Finding("error", f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", "known-version",
+                        f"target {p.report['target']} is not a released version", "a version of the upgrade path",
+                        p.uri, owner, runbook, {"install": p.report["install"]})
+            )  # fmt: skip
+    return out

@@ -1,0 +1,171 @@
+"""Upgrade evidence: the upgrade path (``kind: UpgradePath``), preflight reports from installs and
+CI (``kind: PreflightReport``) and rollback drill reports (``kind: RollbackReport``); YAML or JSON.
+
+Versions are ``MAJOR.MINOR.PATCH`` (an optional ``-suffix`` is kept but does not order). A version
+string that is not one, or releases out of order (a cycle) or listed twice, is a rejection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
+from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    major: int
+    minor: int
+    patch: int
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+def parse_version(text: object, where: str) -> Version:
+    match = _VERSION.match(str(text).strip()) if text is not None else None
+    if not match:
+        raise EvidenceError(where, f"expected a version MAJOR.MINOR.PATCH, got {text!r}")
+    return Version(*(int(g) for g in match.groups()))
+
+
+def _load(data: bytes, uri: str, kind: str) -> dict:
+    try:
+        doc = load_yaml(data, uri)
+        return validate_artifact(doc, uri, kind)
+    except YamlError as exc:
+        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
+    except ArtifactError as exc:
+        raise EvidenceError(exc.field, exc.reason) from exc
+
+
+def _time(doc: dict, key: str):
+    try:
+        return parse_timestamp(doc[key], key)
+    except TimeParseError as exc:
+        raise EvidenceError(key, str(exc).split(": ", 1)[-1]) from exc
+
+
+@dataclass(frozen=True)
+class Release:
+    version: Version
+    esr: bool
+    required_stop: bool
+    upgrade_from: Version | None
+
+
+@dataclass(frozen=True)
+class UpgradePath:
+    releases: tuple[Release, ...]
+    supported_sources: tuple[Version, ...]
+    skew: dict[str, int]
+    database: tuple[str, Version] | None
+
+    def release(self, version: Version) -> Release | None:
+        return next((r for r in self.releases if r.version == version), None)
+
+
+def read_path(data: bytes, uri: str) -> ReadResult:
+    doc = _load(data, uri, "UpgradePath")
+    releases, previous = [], None
+    for i, item in enumerate(doc["releases"]):
+        version = parse_version(item["version"], f"releases[{i}].version")
+        if previous is not None and version <= previous:
+            what = (
+                "listed twice"
+                if version == previous
+                else f"comes after {previous}: releases must be in ascending order"
+            )
+            raise EvidenceError(f"releases[{i}].version", f"{version} {what}")
+        upgrade_from = (
+            parse_version(item["upgrade_from"], f"releases[{i}].upgrade_from") if item.get("upgrade_from") else None
+        )
+        releases.append(Release(version, bool(item.get("esr")), bool(item.get("required_stop")), upgrade_from))
+        previous = version
+    known = {r.version for r in releases}
+    sources = []
+    for i, text in enumerate(doc["supported_sources"]):
+        version = parse_version(text, f"supported_sources[{i}]")
+        if version not in known:
+            raise EvidenceError(f"supported_sources[{i}]", f"{version} is not one of the releases")
+        sources.append(version)
+    for i, r in enumerate(releases):
+        if r.upgrade_from is not None and r.upgrade_from not in known:
+            raise EvidenceError(f"releases[{i}].upgrade_from", f"{r.upgrade_from} is not one of the releases (a gap)")
+    database = doc.get("database")
+    path = UpgradePath(
+        tuple(releases),
+        tuple(sources),
+        {s["component"]: s["max_minor_behind"] for s in doc.get("skew") or []},
+        (database["engine"], _loose_version(database["min_version"], "database.min_version")) if database else None,
+    )
+    return ReadResult(observed_at=_time(doc, "reviewed").at, timestamp_field="reviewed",
+                      summary={"releases": [str(r.version) for r in releases]}, records=[path])  # fmt: skip
+
+
+def _loose_version(text: str, where: str) -> Version:
+    """Database versions may be ``16`` or ``16.4``."""
+    parts = str(text).strip().split(".")
+    while len(parts) < 3:
+        parts.append("0")
+    return parse_version(".".join(parts[:3]), where)
+
+
+def read_preflight(data: bytes, uri: str) -> ReadResult:
+    doc = _load(data, uri, "PreflightReport")
+    source = parse_version(doc["source"], "source")
+    target = parse_version(doc["target"], "target")
+    if target <= source:
+        raise EvidenceError("target", f"{target} is not newer than the source {source}")
+    components = {
+        c["name"]: parse_version(c["version"], f"components.{c['name']}") for c in doc.get("components") or []
+    }
+    at = _time(doc, "generated_at")
+    report = {
+        "install": doc["install"],
+        "source": source,
+        "target": target,
+        "database": (doc["database"]["engine"], _loose_version(doc["database"]["version"], "database.version")),
+        "pending": list(doc["migrations"]["pending"]),
+        "failed": list(doc["migrations"]["failed"]),
+        "free_bytes": doc["disk"]["free_bytes"],
+        "required_bytes": doc["disk"]["required_bytes"],
+        "components": components,
+        "checks": [(c["name"], c["status"], c.get("detail", "")) for c in doc["checks"]],
+        "generated_at": at.at,
+    }
+    return ReadResult(observed_at=at.at, timestamp_field="generated_at",
+                      summary={"install": doc["install"], "source": str(source), "target": str(target)},
+                      records=[report], warnings=[f"generated_at: {doc['generated_at']!r} has no time zone; taken as UTC"] if at.was_naive else [])  # fmt: skip
+
+
+def read_rollback(data: bytes, uri: str) -> ReadResult:
+    doc = _load(data, uri, "RollbackReport")
+    from_version = parse_version(doc["from_version"], "from_version")
+    to_version = parse_version(doc["to_version"], "to_version")
+    if to_version <= from_version:
+        raise EvidenceError("to_version", f"{to_version} is not newer than from_version {from_version}")
+    at = _time(doc, "generated_at")
+    seen = set()
+    for i, t in enumerate(doc["tables"]):
+        key = (t["name"], t.get("tenant"))
+        if key in seen:
+            raise EvidenceError(f"tables[{i}]", f"table {t['name']} (tenant {t.get('tenant') or '-'}) is listed twice")
+        seen.add(key)
+    report = {
+        "environment": doc["environment"],
+        "from_version": from_version,
+        "to_version": to_version,
+        "schema": (doc["schema"]["before"], doc["schema"]["after"]),
+        "tables": [dict(t) for t in doc["tables"]],
+        "generated_at": at.at,
+    }
+    return ReadResult(observed_at=at.at, timestamp_field="generated_at",
+                      summary={"from": str(from_version), "to": str(to_version), "tables": len(doc["tables"])},
+                      records=[report])  # fmt: skip

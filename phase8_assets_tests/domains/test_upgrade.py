@@ -1,0 +1,90 @@
+"""Upgrade paths, preflight rules and rollback comparisons on known cases; bad upgrade evidence."""
+
+import json
+
+import pytest
+
+from phase8_assets.domains.upgrade import check_preflight, plan, table_differences
+from phase8_assets.evidence import EvidenceError
+from phase8_assets.evidence.upgrade import parse_version, read_path, read_preflight, read_rollback
+from phase8_assets_tests.conftest import DATA
+
+V = parse_version
+PATH = read_path((DATA / "policy/upgrade-path.yaml").read_bytes(), "x").records[0]
+
+
+def preflight(**changes):
+    doc = json.loads((DATA / "evidence/upgrade/preflight/acme-prod.json").read_text())
+    doc.update(changes)
+    return read_preflight(json.dumps(doc).encode(), "x").records[0]
+
+
+def test_shortest_legal_paths_land_on_every_required_stop():
+    assert plan(PATH, V("9.11.0", ""), V("10.4.0", "")).hops == [V("10.0.0", ""), V("10.2.0", ""), V("10.4.0", "")]
+    assert plan(PATH, V("10.3.0", ""), V("10.4.0", "")).hops == [V("10.4.0", "")]
+    # 10.0.0 may only be reached from 9.10.0 or later; 10.4.0 only from 10.2.0 or later.
+    assert plan(PATH, V("9.10.0", ""), V("10.4.0", "")).hops[0] == V("10.0.0", "")
+    assert plan(PATH, V("10.1.0", ""), V("10.4.0", "")).hops == [V("10.2.0", ""), V("10.4.0", "")]
+
+
+def test_no_path_says_why():
+    text = (DATA / "policy/upgrade-path.yaml").read_text().replace("{version: 10.4.0, upgrade_from: 10.2.0}",
+                                                                    "{version: 10.4.0, upgrade_from: 10.3.1}")  # fmt: skip
+    text = text.replace("  - {version: 10.3.1}\n", "  - {version: 10.3.1, required_stop: true}\n")
+    path = read_path(text.encode(), "x").records[0]
+    ok = plan(path, V("10.3.0", ""), V("10.4.0", ""))
+    assert ok.hops == [V("10.3.1", ""), V("10.4.0", "")]
+    unknown = plan(PATH, V("8.0.0", ""), V("10.4.0", ""))
+    assert unknown.hops is None and "not a released version" in unknown.reason
+    assert "not in the upgrade path" in plan(PATH, V("9.11.0", ""), V("11.0.0", "")).reason
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "message"),
+    [
+        ("{version: 10.1.0}", "{version: ten.one}", "releases[3].version", "MAJOR.MINOR.PATCH"),
+        ("{version: 10.1.0}", "{version: 9.0.0}", "releases[3].version", "ascending order"),
+        ("{version: 10.1.0}", "{version: 10.0.0}", "releases[3].version", "listed twice"),
+        ("upgrade_from: 10.2.0}", "upgrade_from: 10.1.5}", "releases[7].upgrade_from", "a gap"),
+        (
+            "supported_sources: [9.11.0, 10.3.0]",
+            "supported_sources: [9.11.0, 10.3.7]",
+            "supported_sources[1]",
+            "not one of",
+        ),
+    ],
+)
+def test_bad_upgrade_paths_are_rejected_with_the_field(old, new, field, message):
+    text = (DATA / "policy/upgrade-path.yaml").read_text()
+    assert old in text
+    with pytest.raises(EvidenceError, match=message) as info:
+        read_path(text.replace(old, new, 1).encode(), "x")
+    assert info.value.field == field
+
+
+def test_preflight_rules():
+    assert check_preflight(PATH, preflight(), "x").problems == []
+    rules = lambda **c: [p[0] for p in check_preflight(PATH, preflight(**c), "x").problems]  # noqa: E731
+    assert rules(source="10.1.0") == ["legal-hop"]
+    assert rules(source="10.2.5") == ["known-version"]
+    assert rules(migrations={"pending": ["a"], "failed": ["b"]}) == ["migrations-pending", "migrations-failed"]
+    assert rules(disk={"free_bytes": 1, "required_bytes": 2}) == ["disk"]
+    assert rules(database={"engine": "postgres", "version": "13.9"}) == ["database-version"]
+    assert rules(database={"engine": "mysql", "version": "16"}) == ["database-version"]
+    assert rules(components=[{"name": "jobserver", "version": "10.2.0"}]) == ["component-skew"]
+    assert rules(checks=[{"name": "license-valid", "status": "fail", "detail": "expired"}]) == ["check:license-valid"]
+    with pytest.raises(EvidenceError, match="not newer than the source"):
+        preflight(source="10.4.0")
+
+
+def test_rollback_differences_name_table_tenant_and_numbers():
+    doc = json.loads((DATA / "evidence/upgrade/rollback/drill-10.4.0-staging.json").read_text())
+    assert table_differences(read_rollback(json.dumps(doc).encode(), "x").records[0]) == []
+    doc["tables"][5]["checksum_after"] = "0000000000000000"
+    doc["schema"]["after"] = "ffff"
+    diffs = table_differences(read_rollback(json.dumps(doc).encode(), "x").records[0])
+    assert [d[0] for d in diffs] == ["schema", f"{doc['tables'][5]['name']} (tenant {doc['tables'][5]['tenant']})"]
+    assert "same" in diffs[1][1]
+    doc["tables"].append(dict(doc["tables"][1]))
+    with pytest.raises(EvidenceError, match="listed twice"):
+        read_rollback(json.dumps(doc).encode(), "x")
