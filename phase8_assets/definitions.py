@@ -2,14 +2,25 @@
 
 import dagster as dg
 
-from phase8_assets.defs import drills, evidence, observability, perf, reports, slo, upgrade
+from phase8_assets.defs import drills, evidence, finops, observability, perf, reports, slo, upgrade
 from phase8_assets.defs.jobs import release_gate
 from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([evidence, perf, slo, drills, upgrade, reports]),
-    jobs=[release_gate, drills.drill_cadence_job, reports.weekly_report_job, reports.ingest_evidence_job],
+    assets=dg.load_assets_from_modules([evidence, perf, slo, drills, upgrade, finops, reports]),
+    jobs=[
+        release_gate,
+        drills.drill_cadence_job,
+        reports.weekly_report_job,
+        reports.ingest_evidence_job,
+        finops.budget_job,
+    ],
     schedules=[drills.drill_cadence_reminder, reports.weekly_report_schedule],
-    sensors=[reports.new_evidence, observability.release_gate_trace, observability.run_failure_incident],
+    sensors=[
+        reports.new_evidence,
+        finops.budget_alerts,
+        observability.release_gate_trace,
+        observability.run_failure_incident,
+    ],
     resources=default_resources(),
 )

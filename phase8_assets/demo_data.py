@@ -13,9 +13,9 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from phase8_assets import demo_perf, demo_slo, demo_upgrade
+from phase8_assets import demo_finops, demo_perf, demo_slo, demo_upgrade
 from phase8_assets.shared.clock import format_timestamp
-from phase8_assets.shared.reports import write_text
+from phase8_assets.shared.reports import write_bytes, write_text
 
 EVALUATION_TIME = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 TENANTS = ["acme", "globex", "initech"]
@@ -69,6 +69,7 @@ owners:
   error_budget: team:sre
   upgrade_preflight: team:platform-reliability
   rollback_integrity: team:data-platform
+  cost_budgets: team:finops
 runbooks: docs/ops
 evidence:
   isolation_results:
@@ -103,6 +104,18 @@ evidence:
     paths: ["evidence/otel/*.jsonl"]
     max_age: PT2H
     owner: team:sre
+  cost_exports:
+    paths: ["evidence/cost/*.csv.gz"]
+    max_age: P3D
+    owner: team:finops
+  cost_allocation:
+    paths: ["policy/cost-allocation.yaml"]
+    max_age: P365D
+    owner: team:finops
+  cost_budgets:
+    paths: ["policy/cost-budgets.yaml"]
+    max_age: P365D
+    owner: team:finops
   upgrade_path:
     paths: ["policy/upgrade-path.yaml"]
     max_age: P365D
@@ -466,6 +479,20 @@ there is no current drill.
 1. Treat the down migration of the release as broken: find what it does to the named table.
 2. Fix, run the drill again (upgrade, rollback, compare), publish the new report.""",
     ),
+    "cost-budgets": (
+        "Cost budgets",
+        "team:finops",
+        """\
+## What it means
+A tenant, team or service has spent (or, at its month-to-date run rate, will spend) more than a
+threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.
+
+## What to do
+1. Open the FinOps dashboard (`reports/finops/` in PHASE8_HOME): spend by tenant and service,
+   the budget burn-down with its forecast, the unallocated share, the top movers.
+2. Tell the budget's owner; check `cost_anomalies` for the day the spend jumped.
+3. Untagged spend shows as `__unallocated__`: fix the tags at the source.""",
+    ),
     "drill-evidence": (
         "Chaos drill evidence",
         "team:sre",
@@ -530,12 +557,30 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     put("policy/slo/alerting.yaml", demo_slo.ALERTS_FILE)
     for rel, text in demo_upgrade.evidence(EVALUATION_TIME).items():
         put(rel, text)
+    put("policy/cost-allocation.yaml", demo_finops.ALLOCATION)
+    put("policy/cost-budgets.yaml", demo_finops.BUDGETS)
+    for rel, data in demo_finops.exports(EVALUATION_TIME, random.Random(seed * 1000 + 6)).items():
+        files.append(write_bytes(out / rel, data))
     for rel, text in demo_slo.metrics(EVALUATION_TIME, random.Random(seed * 1000 + 4)).items():
         put(rel, text)
     files += _scenarios(out, rng)
     files += _perf_scenarios(out, perf_rng)
     files += _slo_scenarios(out, random.Random(seed * 1000 + 5))
     files += _upgrade_scenarios(out)
+    files.append(
+        write_text(
+            out / "scenarios/cost-forecast-over-budget/phase8.yaml",
+            "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+            "description: acme's GPU experiment puts its month-end forecast over budget; cost_budgets warns\n"
+            'evidence:\n  cost_exports:\n    extra_paths: ["cost/*.csv.gz"]\n',
+        )
+    )
+    files.append(
+        write_bytes(
+            out / "scenarios/cost-forecast-over-budget/cost/gpu-experiment-2026-11.csv.gz",
+            demo_finops.gpu_experiment(EVALUATION_TIME, random.Random(seed * 1000 + 7)),
+        )
+    )
     return files
 
 
@@ -565,6 +610,7 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `upgrade-skips-stop` | `upgrade_preflight` | an install on 10.1.0 prepared to go straight to 10.4.0, skipping the required stop 10.2.0 |
 | `upgrade-pending-migrations` | `upgrade_preflight` | globex-prod's preflight still has 2 background migrations pending |
 | `rollback-row-mismatch` | `rollback_integrity` | the newest rollback drill lost 12 rows of globex's posts table |
+| `cost-forecast-over-budget` | none (passes) | acme's GPU experiment since 10 November puts its month-end forecast over budget: `cost_budgets` warns (cost never blocks) |
 | `slo-slow-burn` | none (passes) | chat-realtime has failed 0.35 % of requests for 3 days: burn 3.5x over 1d and 2h is a ticket: a warning |
 """
 

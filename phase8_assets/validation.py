@@ -41,6 +41,8 @@ ARTIFACT_KINDS = {
     "UpgradePath": "upgrade_path",
     "PreflightReport": "preflight_reports",
     "RollbackReport": "rollback_reports",
+    "CostAllocation": "cost_allocation",
+    "CostBudgets": "cost_budgets",
 }
 
 

@@ -49,6 +49,7 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
         "error_budget": "pass",
         "upgrade_preflight": "pass",
         "rollback_integrity": "pass",
+        "cost_budgets": "pass",
     }
     warning = gate(report, "evidence_validity")["findings"][0]
     assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"
@@ -70,6 +71,15 @@ def test_every_scenario_fails_exactly_the_gate_its_readme_names(home):
         failed = sorted(g for g, s in statuses(report).items() if s in ("fail", "error"))
         assert failed == ([failing_gate] if failing_gate else []), (name, report["gates"])
         assert report["verdict"] == ("blocked" if failing_gate else "pass"), name
+
+
+def test_cost_never_blocks_a_release(home):
+    report = gate_report([SCENARIOS / "cost-forecast-over-budget"], home)
+    gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+    assert (gate["status"], gate["blocking"], report["verdict"]) == ("warn", False, "pass")
+    finding = next(f for f in gate["findings"] if f["rule"] == "forecast>=100%")
+    assert finding["subject"] == "acme-monthly" and finding["owner"] == "team:finops"
+    assert finding["details"]["forecast"] > finding["details"]["amount"]
 
 
 def test_findings_explain_themselves(home):

@@ -76,6 +76,13 @@ GATES: dict[str, GateSpec] = {
             "checksums in every table and tenant.",
         ),
         GateSpec(
+            "cost_budgets",
+            "Cost budgets",
+            "No monthly budget has crossed a threshold of its actual spend or month-end forecast (warns; cost informs "
+            "a release, it never blocks one).",
+            blocking=False,
+        ),
+        GateSpec(
             "drill_evidence",
             "Chaos drill evidence",
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "

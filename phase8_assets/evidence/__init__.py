@@ -55,7 +55,9 @@ def readers() -> dict[str, Reader]:
     from phase8_assets.evidence import (
         benchmarks,
         chaos_journal,
+        cost_policy,
         drill_catalog,
+        focus,
         junit,
         litmus,
         openslo,
@@ -78,4 +80,7 @@ def readers() -> dict[str, Reader]:
         "upgrade_path": upgrade.read_path,
         "preflight_reports": upgrade.read_preflight,
         "rollback_reports": upgrade.read_rollback,
+        "cost_exports": focus.read,
+        "cost_allocation": cost_policy.read_allocation,
+        "cost_budgets": cost_policy.read_budgets,
     }

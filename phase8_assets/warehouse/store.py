@@ -431,3 +431,35 @@ def record_slo_snapshots(conn: duckdb.DuckDBPyConnection, root: str, rows: list[
             [[root, _naive_utc(evaluated_at), *r] for r in rows],
         )
     return table_counts(conn, ("slo_snapshots",))["slo_snapshots"] - before
+
+
+def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha256: str, path: str) -> int | None:
+    """Load one FOCUS export file → DuckDB; ``None`` when this content is already loaded.
+
+    A file delivered again under the same path with new content replaces its earlier rows (a
+    restated billing period), in one transaction, so the period is never doubled or lost."""
+    from phase8_assets.evidence.focus import check, source_sql, staged_sql
+
+    seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, uri]).fetchone()
+    if seen and seen[0] == sha256:
+        return None
+    source = source_sql(path)
+    names = check(conn, source)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if seen:
+            conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])
+            conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, uri])
+        conn.execute(f"INSERT INTO cost_line_items SELECT ?, ?, * FROM ({staged_sql(source, names)})", [root, sha256])
+        rows = conn.execute(
+            "SELECT count(*) FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, sha256]
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO cost_files VALUES (?, ?, ?, ?, ?)",
+            [root, uri, sha256, rows, datetime.now(UTC).replace(tzinfo=None)],
+        )
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return rows

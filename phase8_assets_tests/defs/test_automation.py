@@ -130,3 +130,36 @@ def test_a_failed_run_raises_an_incident_event(monkeypatch, tmp_path):
         assert record.attributes["cicd.pipeline.name"] == "ingest_evidence_job"
     finally:
         telemetry.shutdown()
+
+
+def test_budget_alert_is_raised_once_per_threshold_crossing(monkeypatch, home):
+    from phase8_assets.defs.finops import ALERT_EVENT, budget_alerts
+    from phase8_assets_tests.conftest import SCENARIOS
+
+    root = SCENARIOS / "cost-forecast-over-budget"
+    gate_report([root], home)  # loads and attributes the cost history
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
+    telemetry.shutdown()
+    exporter = InMemoryLogRecordExporter()
+    telemetry._setup()["logger_provider"].add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    resources = {
+        "settings": Phase8Settings(evidence=[str(root)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+    try:
+        with dg.instance_for_test() as instance:
+            first = budget_alerts(dg.build_sensor_context(instance=instance, resources=resources))
+            again = budget_alerts(dg.build_sensor_context(instance=instance, resources=resources))
+        alerts = sorted(e.metadata["alert"].value for e in first.asset_events)
+        assert alerts == [
+            "acme-monthly forecast >= 100%",
+            "acme-monthly forecast >= 80%",
+            "compute-monthly forecast >= 80%",
+        ]
+        assert all(e.asset_key == dg.AssetKey("budget_status") for e in first.asset_events)
+        assert isinstance(again, dg.SkipReason) and "no new threshold crossing" in again.skip_message
+        events = [r.log_record for r in exporter.get_finished_logs()]
+        assert [e.attributes["event.name"] for e in events] == [ALERT_EVENT] * 3
+        assert not any("123456789012" in str(e.attributes) for e in events)  # no cost line items in telemetry
+    finally:
+        telemetry.shutdown()

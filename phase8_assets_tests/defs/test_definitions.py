@@ -12,8 +12,16 @@ GATED = {
     "reliability": ["slo_definitions", "sli_series", "slo_burn_rates"],
     "resilience": ["drill_journals", "drill_evidence"],
     "upgrade": ["upgrade_paths", "upgrade_preflights", "rollback_drills"],
+    "cost": ["cost_line_items", "cost_attribution", "budget_status"],
 }  # fmt: skip
-REPORTING = ["error_budgets", "slo_prometheus_rules", "drill_cadence", "drill_run_reports", "weekly_reliability_report"]
+REPORTING = [
+    "error_budgets",
+    "slo_prometheus_rules",
+    "drill_cadence",
+    "drill_run_reports",
+    "weekly_reliability_report",
+    "cost_anomalies",
+]
 
 
 def test_asset_graph_snapshot():

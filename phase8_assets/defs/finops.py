@@ -1,0 +1,283 @@
+"""Stream C, cost: FOCUS line items into DuckDB, attribution per tenant and team, budgets with
+forecasts, day-over-day anomalies, the warn-level ``cost_budgets`` gate and the budget alert sensor."""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from phase8_assets.defs.gates import gate_asset
+from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
+from phase8_assets.domains.finops import UNALLOCATED, anomalies, attribute, budget_states
+from phase8_assets.domains.gates import Finding
+from phase8_assets.evidence import EvidenceError
+from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.evidence.roots import stream_lines
+from phase8_assets.shared import telemetry
+from phase8_assets.shared.clock import format_timestamp, now_utc
+from phase8_assets.shared.reports import markdown_table
+
+GROUP = "cost"
+OWNERS = ["team:finops"]
+ALERT_EVENT = "phase8.budget.threshold_crossed"
+
+
+def _local_copy(uri: str, folder: Path) -> str:
+    """A path DuckDB can read: the file itself, or an S3 object staged to ``folder`` (streamed)."""
+    if not uri.startswith("s3://"):
+        return uri
+    target = folder / Path(uri).name
+    with open(target, "wb") as fh:
+        for chunk in stream_lines(uri):
+            fh.write(chunk)
+    return str(target)
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "python"},
+    pool=DUCKDB_POOL,
+    description="FOCUS exports (CSV, gzip CSV, Parquet; local or S3) loaded file -> DuckDB into cost_line_items; "
+    "a file re-delivered under the same path replaces its rows (a restated period is never doubled).",
+)
+def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch, warehouse: Warehouse):
+    files = evidence_files.files_of("cost_exports")
+    loaded = rows = 0
+    with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
+        for f in files:
+            try:
+                stored = conn_load(conn, f, Path(tmp))
+            except EvidenceError as exc:
+                context.log.warning(f"{f.uri}: {exc}")
+                continue
+            if stored is not None:
+                loaded, rows = loaded + 1, rows + stored
+        totals = conn.execute(
+            "SELECT count(*), count(DISTINCT billing_period), min(charge_day), max(charge_day) FROM cost_line_items "
+            "WHERE root IN (SELECT unnest(?))",
+            [sorted({f.root for f in files})],
+        ).fetchone()
+    return dg.MaterializeResult(
+        metadata={
+            "files": len(files),
+            "new_files": loaded,
+            "new_rows": rows,
+            "rows": totals[0],
+            "billing_periods": totals[1],
+            "first_day": str(totals[2]),
+            "last_day": str(totals[3]),
+        }  # fmt: skip
+    )
+
+
+def conn_load(conn, f, folder: Path):
+    from phase8_assets.warehouse.store import record_cost_file
+
+    return record_cost_file(conn, f.root, f.uri, f.sha256, _local_copy(f.uri, folder))
+
+
+def _policy(batch: EvidenceBatch, kind: str):
+    files = batch.files_of(kind)
+    return files[0].records[0] if files else None
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "python"},
+    pool=DUCKDB_POOL,
+    deps=[cost_line_items],
+    description="Cost per day, currency, tenant, team and service category: tags normalised, shared costs split "
+    "(proportional, even, fixed), untagged kept as __unallocated__; billed and effective (amortised) cost.",
+)
+def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, warehouse: Warehouse) -> dg.Output:
+    config = settings.load()
+    policy = _policy(evidence_files, "cost_allocation") or {"tenant_keys": ["tenant"], "team_keys": [], "shared": []}
+    roots = sorted({f.root for f in evidence_files.files_of("cost_exports")}) or config.root_uris
+    with warehouse.get_connection() as conn:
+        n = attribute(conn, config.root_uris[0], roots, policy, config.tenants)
+        by_tenant = conn.execute(
+            "SELECT tenant, currency, sum(billed)::DOUBLE, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? "
+            "GROUP BY ALL ORDER BY 1, 2",
+            [config.root_uris[0]],
+        ).fetchall()
+    total = sum(r[3] for r in by_tenant) or 1.0
+    unallocated = sum(r[3] for r in by_tenant if r[0] == UNALLOCATED)
+    return dg.Output(
+        {"root": config.root_uris[0], "unallocated_share": unallocated / total},
+        metadata={
+            "rows": n,
+            "unallocated_share": round(unallocated / total, 4),
+            "by_tenant": dg.MetadataValue.md(
+                markdown_table(
+                    ["tenant", "currency", "billed", "effective"],
+                    [[t, c, f"{b:,.2f}", f"{e:,.2f}"] for t, c, b, e in by_tenant],
+                )
+            ),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "python"},
+    pool=DUCKDB_POOL,
+    description="Each monthly budget at the evaluation time: month-to-date spend, the run-rate forecast to month end, "
+    "and which thresholds (default 80 % and 100 %, on actual and on forecast) are crossed.",
+)
+def budget_status(
+    settings: Phase8Settings, evidence_files: EvidenceBatch, warehouse: Warehouse, cost_attribution: dict
+):
+    config = settings.load()
+    at = settings.evaluation_time(config)
+    budgets = _policy(evidence_files, "cost_budgets")
+    with warehouse.get_connection() as conn:
+        states = budget_states(conn, cost_attribution["root"], budgets, at) if budgets else []
+    rows = [
+        [s.budget["name"], s.month, f"{s.amount:,.0f} {s.budget['currency']}", f"{s.actual:,.2f}", f"{s.forecast:,.2f}",
+         f"{s.forecast / s.amount:.0%}", ", ".join(f"{b} {t:.0%}" for b, t in s.crossed) or "—"]
+        for s in states
+    ]  # fmt: skip
+    for s in states:
+        telemetry.gauge(
+            "phase8.cost.budget_used",
+            s.actual / s.amount,
+            {"phase8.budget": s.budget["name"]},
+            description="Spend / budget",
+        )
+    return dg.Output(
+        {"states": states, "at": at, "root": cost_attribution["root"], "configured": budgets is not None},
+        metadata={
+            "evaluated_at": format_timestamp(at),
+            "budgets": len(states),
+            "crossed": sum(1 for s in states if s.crossed),
+            "status": dg.MetadataValue.md(
+                markdown_table(["budget", "month", "amount", "actual", "forecast", "forecast/budget", "crossed"], rows)
+                if rows
+                else "_no budgets_"
+            ),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "python"},
+    pool=DUCKDB_POOL,
+    description="Day-over-day spikes per tenant and service category (at least 2x the day before and 10 more).",
+)
+def cost_anomalies(warehouse: Warehouse, cost_attribution: dict) -> dg.Output:
+    with warehouse.get_connection() as conn:
+        found = anomalies(conn, cost_attribution["root"])
+    rows = [[str(d), t, s, c, f"{p:,.2f}", f"{v:,.2f}", f"{v / p:.1f}x" if p else "new"] for d, t, s, c, p, v in found]
+    return dg.Output(
+        found,
+        metadata={
+            "anomalies": len(found),
+            "spikes": dg.MetadataValue.md(
+                markdown_table(
+                    ["day", "tenant", "service category", "currency", "day before", "day", "ratio"], rows[-50:]
+                )
+                if rows
+                else "_none_"
+            ),
+        },
+    )
+
+
+def budget_gate(batch, config, at, budget_status: dict):
+    gate = "cost_budgets"
+    runbook = config.runbook_for(gate)
+    found = []
+    if not budget_status["configured"]:
+        found.append(Finding("warning", "cost budgets", "budgets-present", "no CostBudgets file", "one readable CostBudgets",
+                             None, config.owner_for(gate, "cost_budgets"), runbook, {}))  # fmt: skip
+    for s in budget_status["states"]:
+        for basis, threshold in s.crossed:
+            value = s.actual if basis == "actual" else s.forecast
+            found.append(
+                Finding(
+                    "warning", s.budget["name"], f"{basis}>={threshold:.0%}",
+                    f"{basis} {value:,.2f} {s.budget['currency']} = {value / s.amount:.0%} of the {s.month} budget",
+                    f"< {threshold:.0%} of {s.amount:,.0f} {s.budget['currency']}", None, s.budget["owner"], runbook,
+                    {"budget": s.budget["name"], "month": s.month, "actual": s.actual, "forecast": s.forecast,
+                     "amount": s.amount, "days_elapsed": s.days_elapsed, "days_in_month": s.days_in_month},
+                )
+            )  # fmt: skip
+    crossed = sum(1 for s in budget_status["states"] if s.crossed)
+    return found, f"{crossed} of {len(budget_status['states'])} budget(s) over a threshold (actual or forecast)"
+
+
+cost_budgets_gate = gate_asset(
+    "cost_budgets", group=GROUP, owners=OWNERS, evaluate=budget_gate, ins={"budget_status": dg.AssetIn("budget_status")}
+)
+
+budget_job = dg.define_asset_job(
+    "budget_job",
+    selection=dg.AssetSelection.assets(budget_status).upstream(),
+    executor_def=dg.in_process_executor,
+    description="Load cost exports, attribute, evaluate the budgets.",
+)
+
+
+def record_crossings(conn, root: str, states, recorded_at) -> list[tuple]:
+    """Each (budget, month, basis, threshold) crossing once; returns the new ones."""
+    new = []
+    for s in states:
+        for basis, threshold in s.crossed:
+            value = s.actual if basis == "actual" else s.forecast
+            inserted = conn.execute(
+                "INSERT INTO budget_alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING budget",
+                [root, s.budget["name"], s.month, basis, threshold, value, s.amount, recorded_at.replace(tzinfo=None)],
+            ).fetchall()
+            if inserted:
+                new.append((s, basis, threshold, value))
+    return new
+
+
+@dg.sensor(job=budget_job, minimum_interval_seconds=3600)
+def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings, warehouse: Warehouse):
+    """Raise a budget alert when spend or its month-end forecast crosses a threshold — once.
+
+    FinOps asks for warnings before month end, not an invoice surprise; alerting on every tick
+    would train people to ignore them. Each crossing is recorded in budget_alerts (budget, month,
+    basis, threshold) and announced once: an OpenTelemetry event and an asset observation on
+    budget_status, visible in the UI."""
+    from phase8_assets.evidence.collect import collect
+
+    config = settings.load()
+    at = settings.evaluation_time(config)
+    batch = collect(config)
+    budgets = _policy(batch, "cost_budgets")
+    if budgets is None:
+        return dg.SkipReason("no CostBudgets in the evidence")
+    root = config.root_uris[0]
+    with warehouse.get_connection() as conn:
+        states = budget_states(conn, root, budgets, at)
+        new = record_crossings(conn, root, states, now_utc())
+    if not new:
+        return dg.SkipReason(f"no new threshold crossing among {len(states)} budget(s)")
+    events = []
+    for s, basis, threshold, value in new:
+        attrs = {"phase8.budget": s.budget["name"], "phase8.budget.month": s.month, "phase8.budget.basis": basis,
+                 "phase8.budget.threshold": threshold, "phase8.budget.share": round(value / s.amount, 4),
+                 "phase8.budget.owner": s.budget["owner"]}  # fmt: skip
+        telemetry.emit_event(
+            ALERT_EVENT, attrs, body=f"{s.budget['name']}: {basis} at {value / s.amount:.0%} of budget"
+        )
+        events.append(
+            dg.AssetObservation(
+                asset_key="budget_status",
+                metadata={
+                    "alert": f"{s.budget['name']} {basis} >= {threshold:.0%}",
+                    "share": round(value / s.amount, 4),
+                    "month": s.month,
+                    "owner": s.budget["owner"],
+                },  # fmt: skip
+            )
+        )
+    telemetry.flush()
+    return dg.SensorResult(asset_events=events)

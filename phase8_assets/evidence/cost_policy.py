@@ -1,0 +1,61 @@
+"""Cost policy: ``kind: CostAllocation`` (who pays for what) and ``kind: CostBudgets`` (how much)."""
+
+from __future__ import annotations
+
+from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
+from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+
+
+def _load(data: bytes, uri: str, kind: str) -> tuple[dict, object]:
+    try:
+        doc = validate_artifact(load_yaml(data, uri), uri, kind)
+    except YamlError as exc:
+        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
+    except ArtifactError as exc:
+        raise EvidenceError(exc.field, exc.reason) from exc
+    try:
+        return doc, parse_timestamp(doc["reviewed"], "reviewed").at
+    except TimeParseError as exc:
+        raise EvidenceError("reviewed", str(exc).split(": ", 1)[-1]) from exc
+
+
+def normalise_key(key: str) -> str:
+    key = key.strip().lower()
+    return key[5:].strip() if key.startswith("user:") else key
+
+
+def read_allocation(data: bytes, uri: str) -> ReadResult:
+    doc, at = _load(data, uri, "CostAllocation")
+    for i, rule in enumerate(doc.get("shared") or []):
+        if rule["split"] == "fixed" and not rule.get("weights"):
+            raise EvidenceError(f"shared[{i}].weights", "a fixed split needs weights per tenant")
+        if not any(k in rule for k in ("service_category", "sub_account", "tag")):
+            raise EvidenceError(f"shared[{i}]", "say which costs are shared: service_category, sub_account or tag")
+    policy = {
+        "tenant_keys": [normalise_key(k) for k in doc["tenant_keys"]],
+        "team_keys": [normalise_key(k) for k in doc.get("team_keys") or []],
+        "tenant_aliases": {k.strip().lower(): v for k, v in (doc.get("tenant_aliases") or {}).items()},
+        "shared": doc.get("shared") or [],
+    }
+    return ReadResult(
+        observed_at=at, timestamp_field="reviewed", summary={"shared_rules": len(policy["shared"])}, records=[policy]
+    )
+
+
+def read_budgets(data: bytes, uri: str) -> ReadResult:
+    doc, at = _load(data, uri, "CostBudgets")
+    names = [b["name"] for b in doc["budgets"]]
+    if len(set(names)) != len(names):
+        raise EvidenceError("budgets", "budget names must be unique")
+    budgets = [
+        {
+            **b,
+            "actual_thresholds": sorted(b.get("actual_thresholds") or [0.8, 1.0]),
+            "forecast_thresholds": sorted(b.get("forecast_thresholds") or [0.8, 1.0]),
+        }
+        for b in doc["budgets"]
+    ]
+    return ReadResult(observed_at=at, timestamp_field="reviewed", summary={"budgets": names},
+                      records=[{"basis": doc.get("basis", "effective"), "budgets": budgets}])  # fmt: skip

@@ -1,0 +1,177 @@
+"""FinOps: FOCUS files as their producers write them, exact attribution (hypothesis), budgets."""
+
+import csv
+import io
+import itertools
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from phase8_assets.domains.finops import UNALLOCATED, attribute, budget_states, tenant_rows
+from phase8_assets.evidence import EvidenceError, focus
+from phase8_assets.evidence.cost_policy import read_allocation, read_budgets
+from phase8_assets.warehouse import connect
+from phase8_assets.warehouse.store import record_cost_file
+from phase8_assets_tests.conftest import DATA
+
+ALLOCATION = read_allocation((DATA / "policy/cost-allocation.yaml").read_bytes(), "x").records[0]
+TENANTS = ["acme", "globex", "initech"]
+HEADER = ["BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingAccountId", "BillingCurrency",
+          "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory",
+          "ProviderName", "ServiceName", "ServiceCategory", "SubAccountId", "Tags"]  # fmt: skip
+_n = itertools.count()
+
+
+def csv_bytes(rows: list[list]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def line(day: date, billed, effective, currency="USD", category="Compute", sub="123456789012", tags=None) -> list:
+    return [str(billed), str(effective), str(billed), str(billed), "1", currency, f"{day:%Y-%m-01}T00:00:00Z",
+            "2030-01-01T00:00:00Z", f"{day:%Y-%m-%d} 00:00:00", f"{day:%Y-%m-%d} 23:59:59", "Usage", "AWS", "EC2",
+            category, sub, json.dumps(tags) if tags is not None else "NULL"]  # fmt: skip
+
+
+@pytest.fixture
+def wh(tmp_path):
+    with connect(tmp_path / "w.duckdb") as conn:
+        yield conn
+
+
+def load(wh, tmp_path, rows, uri=None, root="/root"):
+    path = tmp_path / f"export-{next(_n)}.csv"
+    path.write_bytes(csv_bytes(rows))
+    return record_cost_file(wh, root, uri or str(path), str(hash(path.read_bytes())), str(path))
+
+
+@pytest.mark.realdata
+def test_real_focus_files_have_defined_outcomes(real_samples):
+    sample = focus.read((real_samples / "finops/focus_sample.csv").read_bytes(), "x")
+    assert sample.summary["rows"] == 1000 and sample.summary["billing_periods"] == ["2024-09", "2024-10"]
+    assert Decimal(sample.summary["billed"]) < 100  # NULL strings are nulls; costs like 0.00000080000 exact
+    for name, missing in (
+        ("focus_spec_commitment_discount_purchase_scenario_3.csv", "BillingCurrency"),
+        ("focus_spec_saas_virtual_currency_pricing_model_a2.csv", "ServiceCategory"),  # BOM, US short dates
+        ("focus_spec_zero_percent_utilization_cdf.csv", "ServiceCategory"),
+    ):
+        with pytest.raises(EvidenceError, match="mandatory FOCUS column") as info:
+            focus.read((real_samples / "finops" / name).read_bytes(), name)
+        assert missing in info.value.field
+
+
+def test_bad_values_are_rejected_with_column_and_rows():
+    good = line(date(2026, 11, 1), "1.5", "1.2")
+    hour30 = list(good)
+    hour30[9] = "2026-11-01T30:00:00Z"  # the FOCUS spec's own example file has this
+    with pytest.raises(EvidenceError, match=r"row 2: '2026-11-01T30:00:00Z'") as info:
+        focus.read(csv_bytes([good, hour30]), "x")
+    assert info.value.field == "ChargePeriodEnd"
+    us_date = list(good)
+    us_date[8] = "11/1/26"
+    with pytest.raises(EvidenceError, match="ISO 8601") as info:
+        focus.read(csv_bytes([us_date]), "x")
+    assert info.value.field == "ChargePeriodStart"
+    comma = list(good)
+    comma[0] = "12,50"
+    with pytest.raises(EvidenceError) as info:
+        focus.read(csv_bytes([comma]), "x")
+    assert info.value.field == "BilledCost"
+    bom = b"\xef\xbb\xbf" + csv_bytes([good])
+    assert focus.read(bom, "x").summary["rows"] == 1
+
+
+def test_tags_are_normalised_and_aliases_resolved(wh, tmp_path):
+    day = date(2026, 11, 3)
+    load(wh, tmp_path, [
+        line(day, 10, 10, tags={"Tenant ": "Acme"}),
+        line(day, 20, 20, tags={"user:tenant": "globex"}),
+        line(day, 30, 30, tags={" org": "initech-corp", "env": "prod"}),
+        line(day, 40, 40, tags={"environment": "prod"}),  # untagged for tenancy
+    ])  # fmt: skip
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS)
+    got = dict(wh.execute("SELECT tenant, sum(billed)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall())
+    assert got == {"acme": 10, "globex": 20, "initech": 30, UNALLOCATED: 40}
+
+
+def test_shared_costs_split_proportional_and_fixed(wh, tmp_path):
+    day = date(2026, 11, 3)
+    load(wh, tmp_path, [
+        line(day, 300, 300, tags={"tenant": "acme"}),
+        line(day, 100, 100, tags={"tenant": "globex"}),
+        line(day, 40, 40, sub="444455556666"),  # platform: proportional 3:1
+        line(day, 10, 10, category="Management and Governance"),  # support: fixed 0.5 / 0.3 / 0.2
+        line(day + timedelta(days=1), 8, 8, sub="444455556666"),  # no direct cost that day: unallocated
+    ])  # fmt: skip
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS)
+    rows = wh.execute("SELECT tenant, source, sum(billed) FROM cost_attribution GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+    got = {(t, s): v for t, s, v in rows}
+    assert got[("acme", "shared:platform")] == Decimal("30") and got[("globex", "shared:platform")] == Decimal("10")
+    assert (got[("acme", "shared:support")], got[("globex", "shared:support")], got[("initech", "shared:support")]) == (
+        Decimal("5"), Decimal("3"), Decimal("2"))  # fmt: skip
+    assert got[(UNALLOCATED, "unallocated")] == Decimal("8")
+
+
+money = st.decimals(min_value=Decimal("-50"), max_value=Decimal("5000"), places=6, allow_nan=False)
+tag_choice = st.sampled_from([
+    None, {"tenant": "acme"}, {"Tenant ": "GLOBEX"}, {"user:tenant": "initech"}, {" org": "acme-corp"},
+    {"env": "prod"}, {"tenant": "umbrella"},
+])  # fmt: skip
+item = st.tuples(
+    st.integers(0, 4), money, money, st.sampled_from(["USD", "EUR"]),
+    st.sampled_from(["Compute", "Storage", "Management and Governance"]), st.sampled_from(["123456789012", "444455556666"]),
+    tag_choice,
+)  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(item, min_size=1, max_size=40))
+def test_attributed_plus_unallocated_equals_the_input_to_the_cent(wh, tmp_path, items):
+    root = f"/root{next(_n)}"
+    rows = [
+        line(date(2026, 11, 1) + timedelta(days=d), b, e, cur, cat, sub, tags) for d, b, e, cur, cat, sub, tags in items
+    ]
+    load(wh, tmp_path, rows, root=root)
+    attribute(wh, root, [root], ALLOCATION, TENANTS)
+    query = "SELECT charge_day, currency, sum(billed), sum(effective) FROM {} WHERE root = ? GROUP BY ALL ORDER BY 1, 2"
+    assert (
+        wh.execute(query.format("cost_line_items"), [root]).fetchall()
+        == wh.execute(query.format("cost_attribution"), [root]).fetchall()
+    )
+    # Tenant isolation: a tenant's export holds that tenant's rows only.
+    for tenant in [*TENANTS, "umbrella", UNALLOCATED]:
+        assert {r[2] for r in tenant_rows(wh, root, tenant)} <= {tenant}
+
+
+def test_a_redelivered_file_replaces_its_period(wh, tmp_path):
+    day = date(2026, 11, 3)
+    first = load(wh, tmp_path, [line(day, 10, 10, tags={"tenant": "acme"})], uri="s3://billing/focus-2026-11.csv")
+    restated = load(
+        wh,
+        tmp_path,
+        [line(day, 12, 12, tags={"tenant": "acme"}), line(day, 1, 1)],
+        uri="s3://billing/focus-2026-11.csv",
+    )
+    assert (first, restated) == (1, 2)
+    assert wh.execute("SELECT count(*), sum(billed) FROM cost_line_items").fetchone() == (2, Decimal("13"))
+
+
+def test_budgets_forecast_by_run_rate(wh, tmp_path):
+    rows = [line(date(2026, 11, d), 100, 90, tags={"tenant": "acme"}) for d in range(1, 11)]
+    load(wh, tmp_path, rows)
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS)
+    budgets = read_budgets(
+        b'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\n'
+        b"budgets: [{name: acme, tenant: acme, amount: 3000, currency: USD, owner: team:finops}]\n",
+        "x",
+    ).records[0]
+    (state,) = budget_states(wh, "/root", budgets, datetime(2026, 11, 12, tzinfo=UTC))
+    assert state.actual == 900 and state.days_elapsed == 10 and state.forecast == pytest.approx(2700)
+    assert state.crossed == [("forecast", 0.8)]
