@@ -8,14 +8,16 @@ from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([evidence, perf, slo, drills, upgrade, finops, reports]),
+    asset_checks=[finops.focus_conformance],
     jobs=[
         release_gate,
         drills.drill_cadence_job,
         reports.weekly_report_job,
         reports.ingest_evidence_job,
         finops.budget_job,
+        finops.finops_dashboard_job,
     ],
-    schedules=[drills.drill_cadence_reminder, reports.weekly_report_schedule],
+    schedules=[drills.drill_cadence_reminder, reports.weekly_report_schedule, finops.finops_dashboard_schedule],
     sensors=[
         reports.new_evidence,
         finops.budget_alerts,

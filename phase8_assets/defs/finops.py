@@ -77,6 +77,49 @@ def conn_load(conn, f, folder: Path):
     return record_cost_file(conn, f.root, f.uri, f.sha256, _local_copy(f.uri, folder))
 
 
+@dg.asset_check(
+    asset=cost_line_items,
+    blocking=False,
+    description="Great Expectations (GX Core) on every FOCUS export: FOCUS 1.2 mandatory columns and types on a "
+    "bounded sample (first 5,000 rows), naming failing columns and rows. Outside the bulk load and release_gate.",
+)
+def focus_conformance(evidence_files: EvidenceBatch) -> dg.AssetCheckResult:
+    from phase8_assets.domains.focus_quality import SAMPLE_ROWS, validate_sample
+    from phase8_assets.evidence.focus import columns, source_sql
+
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        import duckdb
+
+        conn = duckdb.connect()
+        try:
+            for f in evidence_files.files_of("cost_exports"):
+                source = source_sql(_local_copy(f.uri, Path(tmp)))
+                names = columns(conn, source)
+                as_text = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in names)
+                frame = conn.execute(f"SELECT {as_text} FROM {source} LIMIT {SAMPLE_ROWS}").df()
+                for failure in validate_sample(frame, names):
+                    problems.append({"file": f.uri, **failure})
+        finally:
+            conn.close()
+    rows = [
+        [p["file"].rsplit("/", 1)[-1], p["column"], p["expectation"], p["unexpected"], p["failing_rows"], p["examples"]]
+        for p in problems
+    ]
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(problems)} failed expectation(s) on {len(evidence_files.files_of('cost_exports'))} export(s)",
+        metadata={
+            "failures": dg.MetadataValue.md(
+                markdown_table(["file", "column", "expectation", "unexpected", "rows (in sample)", "examples"], rows)
+                if rows
+                else "_all FOCUS 1.2 expectations met_"
+            ),
+        },
+    )
+
+
 def _policy(batch: EvidenceBatch, kind: str):
     files = batch.files_of(kind)
     return files[0].records[0] if files else None
@@ -281,3 +324,47 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
         )
     telemetry.flush()
     return dg.SensorResult(asset_events=events)
+
+
+FINOPS_WEEKS = dg.WeeklyPartitionsDefinition(start_date="2026-01-05", day_offset=1, timezone="UTC")
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "html"},
+    pool=DUCKDB_POOL,
+    partitions_def=FINOPS_WEEKS,
+    deps=[cost_attribution],
+    description="Weekly FinOps dashboard (offline HTML, plotly inline): spend by tenant and service over time, budget "
+    "burn-down with its forecast, unallocated share, top movers; Markdown summary in metadata.",
+)
+def finops_dashboard(context: dg.AssetExecutionContext, settings: Phase8Settings, warehouse: Warehouse):
+    from phase8_assets.domains.finops_report import dashboard
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.shared.reports import render_markdown, write_html
+
+    config = settings.load()
+    config.evidence = {k: v for k, v in config.evidence.items() if k == "cost_budgets"}
+    budgets = _policy(collect(config), "cost_budgets")
+    window = FINOPS_WEEKS.time_window_for_partition_key(context.partition_key)
+    start, end = window.start.date(), window.end.date()
+    with warehouse.get_connection() as conn:
+        sections = dashboard(conn, config.root_uris[0], start, end, budgets)
+    title = f"FinOps: week of {start}"
+    path = write_html(warehouse.reports_dir / "finops" / f"{start}.html", title, sections, f"{start} to {end} (UTC)")
+    markdown = render_markdown(title, [s for s in sections if s.figure is None])
+    return dg.MaterializeResult(
+        metadata={"report": dg.MetadataValue.path(str(path)), "summary": dg.MetadataValue.md(markdown)}
+    )
+
+
+finops_dashboard_job = dg.define_asset_job(
+    "finops_dashboard_job", selection=dg.AssetSelection.assets(finops_dashboard), executor_def=dg.in_process_executor
+)
+finops_dashboard_schedule = dg.build_schedule_from_partitioned_job(
+    finops_dashboard_job,
+    hour_of_day=7,
+    name="finops_dashboard_schedule",
+    description="Monday 07:00 UTC: the FinOps dashboard of the last complete week, for tenants' owners and finance.",
+)

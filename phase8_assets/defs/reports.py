@@ -35,6 +35,7 @@ def write_week(conn, roots: list[str], folder, start: datetime, end: datetime) -
         "change_points": history.change_points(conn, roots, s, e),
         "slos": history.slo_week(conn, roots, s, e),
         "drills": history.drill_week(conn, roots, s, e),
+        "cost": history.cost_week(conn, roots, s, e),
     }
     title = f"Weekly reliability report: week of {start:%Y-%m-%d}"
     subtitle = f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC), evidence roots: {', '.join(roots)}"

@@ -94,17 +94,19 @@ def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
         else "NULL"
     )
     return f"""
-    WITH base AS (
-        SELECT charge_day, currency, service_category, sub_account, billed, effective,
-               CASE WHEN tags IS NULL OR trim(tags) IN ('', '{{}}') THEN MAP {{}}::MAP(VARCHAR, VARCHAR)
-                    ELSE TRY_CAST(json(tags) AS MAP(VARCHAR, VARCHAR)) END AS m
-        FROM cost_line_items WHERE root IN ({roots_sql})
+    WITH tag_sets AS (  -- tags repeat: parse and normalise each distinct tag set once
+        SELECT tags, CASE WHEN tags IS NULL OR trim(tags) IN ('', '{{}}') THEN MAP {{}}::MAP(VARCHAR, VARCHAR)
+                          ELSE coalesce(TRY_CAST(json(tags) AS MAP(VARCHAR, VARCHAR)), MAP {{}}::MAP(VARCHAR, VARCHAR)) END AS m
+        FROM (SELECT DISTINCT tags FROM cost_line_items WHERE root IN ({roots_sql}))
+    ), tag_facts AS (
+        SELECT tags, m, {_key_filter(policy["tenant_keys"])} AS tenant_tag, {_key_filter(policy.get("team_keys") or [])} AS team
+        FROM tag_sets
     ), tagged AS (
-        SELECT *, {_key_filter(policy["tenant_keys"])} AS tenant_tag, {_key_filter(policy.get("team_keys") or [])} AS team,
-               {_shared_case(list(rules.values()))} AS shared_rule
-        FROM (SELECT * REPLACE (coalesce(m, MAP {{}}::MAP(VARCHAR, VARCHAR)) AS m) FROM base)
+        SELECT i.charge_day, i.currency, i.service_category, i.sub_account, i.billed, i.effective, f.m, f.tenant_tag, f.team
+        FROM cost_line_items i LEFT JOIN tag_facts f ON i.tags IS NOT DISTINCT FROM f.tags
+        WHERE i.root IN ({roots_sql})
     ), items AS (
-        SELECT *, {alias_case} AS tenant FROM tagged
+        SELECT *, {alias_case} AS tenant, {_shared_case(list(rules.values()))} AS shared_rule FROM tagged
     ), direct AS (
         SELECT charge_day, currency, tenant, team, service_category, 'direct' AS source, billed, effective
         FROM items WHERE shared_rule IS NULL AND tenant IS NOT NULL

@@ -74,6 +74,11 @@ def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> l
         [title, tool, outcome, f"{at:%Y-%m-%d %H:%M}", "—" if rec is None else f"{rec:.0f} s"]
         for title, tool, outcome, at, rec in week["drills"]["runs"]
     ]
+    cost_rows = [
+        [tenant, currency, "—" if last is None else f"{last:,.2f}", "—" if this is None else f"{this:,.2f}",
+         f"{(this - last) / last:+.1%}" if this is not None and last else "—"]
+        for tenant, currency, this, last in week.get("cost", [])
+    ]  # fmt: skip
     gate_rows = [
         [f"{r['at']:%Y-%m-%d %H:%M}", r["version"], r["verdict"], ", ".join(r["failing"]) or "—"]
         for r in week["gate_runs"]
@@ -112,8 +117,9 @@ def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> l
             (["drill run", "tool", "outcome", "ended", "recovery"], drill_rows) if drill_rows else None,
         ),
         Section(
-            "Cost",
-            "Cost by tenant against budget appears here once FinOps evidence (FOCUS exports) is configured.",
+            "Cost by tenant (effective, attributed)",
+            "" if cost_rows else "No cost data this week (no FOCUS exports configured, or none for these days).",
+            (["tenant", "currency", "last week", "this week", "change"], cost_rows) if cost_rows else None,
         ),
     ]
     return out

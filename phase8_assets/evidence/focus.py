@@ -71,17 +71,25 @@ def check(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:
             ", ".join(missing),
             f"mandatory FOCUS column(s) missing; the file has {len(names)} columns: {', '.join(names[:12])}…",
         )
-    numbered = f"(SELECT row_number() OVER () AS rownum, * FROM {source})"
-    for column in (*TIMES, *COSTS):
-        cast = _ts(column) if column in TIMES else f'TRY_CAST(CAST("{column}" AS VARCHAR) AS DECIMAL(38, 12))'
+    casts = {
+        c: (_ts(c) if c in TIMES else f'TRY_CAST(CAST("{c}" AS VARCHAR) AS DECIMAL(38, 12))') for c in (*TIMES, *COSTS)
+    }
+    counts = conn.execute(
+        "SELECT "
+        + ", ".join(f'count(*) FILTER (WHERE "{c}" IS NOT NULL AND {cast} IS NULL)' for c, cast in casts.items())
+        + f" FROM {source}"
+    ).fetchone()  # one pass over the file; row numbers only when something is wrong
+    for (column, cast), bad_count in zip(casts.items(), counts, strict=True):
+        if not bad_count:
+            continue
+        numbered = f"(SELECT row_number() OVER () AS rownum, * FROM {source})"
         bad = conn.execute(
             f'SELECT rownum, CAST("{column}" AS VARCHAR) FROM {numbered} '
             f'WHERE "{column}" IS NOT NULL AND {cast} IS NULL ORDER BY rownum LIMIT {MAX_EXAMPLES}'
         ).fetchall()
-        if bad:
-            kind = "an ISO 8601 timestamp" if column in TIMES else "a decimal number"
-            examples = ", ".join(f"row {n}: {v!r}" for n, v in bad)
-            raise EvidenceError(column, f"expected {kind}; {examples}")
+        kind = "an ISO 8601 timestamp" if column in TIMES else "a decimal number"
+        examples = ", ".join(f"row {n}: {v!r}" for n, v in bad)
+        raise EvidenceError(column, f"expected {kind}; {bad_count} bad value(s): {examples}")
     nulls = conn.execute(
         f"SELECT count(*) FILTER (WHERE BilledCost IS NULL), count(*) FILTER (WHERE BillingCurrency IS NULL), "
         f"count(*) FILTER (WHERE ChargePeriodStart IS NULL) FROM {source}"
@@ -92,19 +100,25 @@ def check(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:
     return names
 
 
+def _ts_checked(column: str) -> str:
+    """After ``check``: every value is ISO 8601, so a plain cast (zone-less read as UTC) is enough."""
+    return f"(CAST(CAST(\"{column}\" AS VARCHAR) AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+
+
 def staged_sql(source: str, names: list[str]) -> str:
-    """The canonical columns of ``cost_line_items`` from a checked FOCUS file."""
+    """The canonical columns of ``cost_line_items`` from a checked FOCUS file (run with the
+    session time zone UTC, as ``warehouse.connect`` sets it)."""
     provider = "ServiceProviderName" if "ServiceProviderName" in names else "ProviderName"
 
     def opt(column: str) -> str:
         return f'CAST("{column}" AS VARCHAR)' if column in names else "NULL"
 
     return f"""
-        SELECT strftime({_ts("BillingPeriodStart")}, '%Y-%m') AS billing_period,
+        SELECT strftime({_ts_checked("BillingPeriodStart")}, '%Y-%m') AS billing_period,
                CAST("{provider}" AS VARCHAR) AS provider,
                CAST(BillingAccountId AS VARCHAR) AS billing_account,
                {opt("SubAccountId")} AS sub_account,
-               CAST({_ts("ChargePeriodStart")} AS DATE) AS charge_day,
+               CAST({_ts_checked("ChargePeriodStart")} AS DATE) AS charge_day,
                CAST(ChargeCategory AS VARCHAR) AS charge_category,
                CAST(ServiceCategory AS VARCHAR) AS service_category,
                CAST(ServiceName AS VARCHAR) AS service_name,

@@ -161,6 +161,7 @@ def connect(
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = _open(path, read_only, wait_s)
     try:
+        conn.execute("SET TimeZone = 'UTC'")  # timestamps without a zone are UTC everywhere in phase8
         if check_schema:
             version = current_version(conn)
             if version == 0 and not read_only and not _user_tables(conn):

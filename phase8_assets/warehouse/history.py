@@ -112,3 +112,18 @@ def drill_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetim
         [roots, start, end],
     ).fetchall()
     return {"runs": runs, "overdue": overdue}
+
+
+def cost_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
+    """Effective cost per tenant and currency this week and the week before (attributed cost)."""
+    return conn.execute(
+        """
+        SELECT tenant, currency,
+               sum(effective) FILTER (WHERE charge_day >= CAST(? AS DATE))::DOUBLE,
+               sum(effective) FILTER (WHERE charge_day < CAST(? AS DATE))::DOUBLE
+        FROM cost_attribution
+        WHERE root IN (SELECT unnest(?)) AND charge_day >= CAST(? AS DATE) - 7 AND charge_day < CAST(? AS DATE)
+        GROUP BY ALL ORDER BY 1, 2
+        """,
+        [start, start, roots, start, end],
+    ).fetchall()

@@ -163,3 +163,21 @@ def test_budget_alert_is_raised_once_per_threshold_crossing(monkeypatch, home):
         assert not any("123456789012" in str(e.attributes) for e in events)  # no cost line items in telemetry
     finally:
         telemetry.shutdown()
+
+
+def test_finops_dashboard_for_a_week(home):
+    from phase8_assets.defs.finops import FINOPS_WEEKS  # noqa: F401 - the partitions the job runs on
+
+    gate_report([DATA], home)
+    result = defs.resolve_job_def("finops_dashboard_job").execute_in_process(
+        partition_key="2026-11-09",
+        resources={
+            "settings": Phase8Settings(evidence=[str(DATA)]),
+            "warehouse": Warehouse(database=str(warehouse_path(home))),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    summary = result.asset_materializations_for_node("finops_dashboard")[0].metadata["summary"].value
+    assert "unallocated share 5." in summary and "| acme | Compute |" in summary
+    page = (home / "reports/finops/2026-11-09.html").read_text()
+    assert "Budget burn-down, November 2026" in page and "acme-monthly forecast" in page

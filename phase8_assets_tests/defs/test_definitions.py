@@ -21,6 +21,7 @@ REPORTING = [
     "drill_run_reports",
     "weekly_reliability_report",
     "cost_anomalies",
+    "finops_dashboard",
 ]
 
 

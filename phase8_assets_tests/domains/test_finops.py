@@ -175,3 +175,28 @@ def test_budgets_forecast_by_run_rate(wh, tmp_path):
     (state,) = budget_states(wh, "/root", budgets, datetime(2026, 11, 12, tzinfo=UTC))
     assert state.actual == 900 and state.days_elapsed == 10 and state.forecast == pytest.approx(2700)
     assert state.crossed == [("forecast", 0.8)]
+
+
+@pytest.mark.realdata
+def test_great_expectations_names_failing_columns_and_rows(real_samples):
+    import duckdb
+
+    from phase8_assets.domains.focus_quality import validate_sample
+    from phase8_assets.evidence.focus import columns, source_sql
+
+    conn = duckdb.connect()
+    source = source_sql(real_samples / "finops/focus_sample.csv")
+    names = columns(conn, source)
+    frame = conn.execute(f"SELECT * FROM {source} LIMIT 200").df()
+    assert validate_sample(frame, names) == []
+    frame.loc[3, "BilledCost"] = "12,50"
+    frame.loc[7, "BillingCurrency"] = "usd"
+    frame.loc[9, "ChargePeriodStart"] = "9/18/24"
+    failures = {
+        (f["column"], f["expectation"]): f
+        for f in validate_sample(frame.drop(columns=["ListCost"]), [n for n in names if n != "ListCost"])
+    }
+    assert failures[("BilledCost", "expect_column_values_to_match_regex")]["failing_rows"] == [3]
+    assert failures[("BillingCurrency", "expect_column_values_to_match_regex")]["examples"] == ["usd"]
+    assert failures[("ChargePeriodStart", "expect_column_values_to_match_regex")]["failing_rows"] == [9]
+    assert ("ListCost", "expect_column_to_exist") in failures

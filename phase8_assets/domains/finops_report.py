@@ -1,0 +1,134 @@
+"""The weekly FinOps dashboard: spend by tenant and service over time, budget burn-down with its
+forecast, the unallocated share and the week's top movers, from ``cost_attribution``."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+
+import duckdb
+
+from phase8_assets.domains.finops import UNALLOCATED
+from phase8_assets.shared.reports import Section
+
+
+def dashboard(
+    conn: duckdb.DuckDBPyConnection, root: str, start: date, end: date, budgets: dict | None
+) -> list[Section]:
+    """Sections for the week [start, end)."""
+    import plotly.graph_objects as go
+
+    since = end - timedelta(days=90)
+    daily = conn.execute(
+        "SELECT charge_day, tenant, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? AND charge_day >= ? "
+        "AND charge_day < ? GROUP BY ALL ORDER BY 1, 2",
+        [root, since, end],
+    ).fetchall()
+    by_service = conn.execute(
+        "SELECT service_category, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? AND charge_day >= ? "
+        "AND charge_day < ? GROUP BY ALL ORDER BY 2 DESC",
+        [root, start, end],
+    ).fetchall()
+    week = dict(conn.execute(
+        "SELECT tenant, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? AND charge_day >= ? AND charge_day < ? GROUP BY 1",
+        [root, start, end],
+    ).fetchall())  # fmt: skip
+    prev = dict(conn.execute(
+        "SELECT tenant, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? AND charge_day >= ? AND charge_day < ? GROUP BY 1",
+        [root, start - timedelta(days=7), start],
+    ).fetchall())  # fmt: skip
+    movers = conn.execute(
+        """
+        WITH w AS (
+            SELECT tenant, service_category,
+                   sum(effective) FILTER (WHERE charge_day >= ?)::DOUBLE AS this_week,
+                   sum(effective) FILTER (WHERE charge_day < ?)::DOUBLE AS last_week
+            FROM cost_attribution WHERE root = ? AND charge_day >= ? AND charge_day < ? GROUP BY ALL
+        )
+        SELECT tenant, service_category, coalesce(last_week, 0), coalesce(this_week, 0),
+               coalesce(this_week, 0) - coalesce(last_week, 0) AS move
+        FROM w ORDER BY abs(move) DESC, tenant, service_category LIMIT 5
+        """,
+        [start, start, root, start - timedelta(days=7), end],
+    ).fetchall()
+    total = sum(week.values()) or 1.0
+    figure = go.Figure()
+    for tenant in sorted({t for _, t, _ in daily}):
+        points = [(d, v) for d, t, v in daily if t == tenant]
+        figure.add_trace(go.Bar(x=[f"{d}" for d, _ in points], y=[round(v, 2) for _, v in points], name=tenant))
+    figure.update_layout(
+        barmode="stack", height=380, yaxis_title="effective cost / day", margin={"l": 50, "r": 20, "t": 20, "b": 40}
+    )
+    sections = [
+        Section(
+            "This week",
+            f"{total:,.2f} effective cost; unallocated share {week.get(UNALLOCATED, 0) / total:.1%}.",
+            (
+                ["tenant", "this week", "last week", "change"],
+                [
+                    [
+                        t,
+                        f"{v:,.2f}",
+                        f"{prev.get(t, 0):,.2f}",
+                        f"{(v - prev.get(t, 0)) / prev[t]:+.1%}" if prev.get(t) else "—",
+                    ]
+                    for t, v in sorted(week.items())
+                ],
+            ),
+        ),  # fmt: skip
+        Section("Spend by tenant, last 90 days", figure=figure),
+        Section(
+            "Spend by service category this week",
+            "",
+            (["service category", "effective"], [[s, f"{v:,.2f}"] for s, v in by_service]),
+        ),
+        Section(
+            "Top movers (week over week)",
+            "",
+            (
+                ["tenant", "service category", "last week", "this week", "change"],
+                [[t, s, f"{a:,.2f}", f"{b:,.2f}", f"{m:+,.2f}"] for t, s, a, b, m in movers],
+            ),
+        ),  # fmt: skip
+    ]
+    if budgets:
+        month_start = (
+            date(end.year, end.month, 1)
+            if end.day > 1
+            else date((end - timedelta(days=1)).year, (end - timedelta(days=1)).month, 1)
+        )
+        days = calendar.monthrange(month_start.year, month_start.month)[1]
+        burn = go.Figure()
+        for b in budgets["budgets"]:
+            if not b.get("tenant"):
+                continue
+            rows = conn.execute(
+                "SELECT charge_day, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? AND tenant = ? AND currency = ? "
+                "AND charge_day >= ? AND charge_day < ? GROUP BY 1 ORDER BY 1",
+                [root, b["tenant"], b["currency"], month_start, end],
+            ).fetchall()
+            cumulative, running = [], 0.0
+            for d, v in rows:
+                running += v
+                cumulative.append((d, running))
+            if not cumulative:
+                continue
+            elapsed = (cumulative[-1][0] - month_start).days + 1
+            forecast = running / elapsed * days
+            last = month_start + timedelta(days=days - 1)
+            burn.add_trace(
+                go.Scatter(
+                    x=[f"{d}" for d, _ in cumulative],
+                    y=[round(v, 2) for _, v in cumulative],
+                    name=f"{b['name']} actual",
+                )
+            )
+            burn.add_trace(go.Scatter(x=[f"{cumulative[-1][0]}", f"{last}"], y=[round(running, 2), round(forecast, 2)],
+                                      name=f"{b['name']} forecast", line={"dash": "dot"}))  # fmt: skip
+            burn.add_trace(go.Scatter(x=[f"{month_start}", f"{last}"], y=[b["amount"], b["amount"]], name=f"{b['name']} budget",
+                                      line={"dash": "dash"}))  # fmt: skip
+        burn.update_layout(
+            height=380, yaxis_title="cumulative effective cost", margin={"l": 50, "r": 20, "t": 20, "b": 40}
+        )
+        sections.append(Section(f"Budget burn-down, {month_start:%B %Y} (dotted: run-rate forecast)", figure=burn))
+    return sections
