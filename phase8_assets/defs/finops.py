@@ -16,6 +16,7 @@ from phase8_assets.evidence.roots import stream_lines
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table
+from phase8_assets.warehouse.store import record_cur_period
 
 GROUP = "cost"
 OWNERS = ["team:finops"]
@@ -38,8 +39,9 @@ def _local_copy(uri: str, folder: Path) -> str:
     owners=OWNERS,
     kinds={"duckdb", "python"},
     pool=DUCKDB_POOL,
-    description="FOCUS exports (CSV, gzip CSV, Parquet; local or S3) loaded file -> DuckDB into cost_line_items; "
-    "a file re-delivered under the same path replaces its rows (a restated period is never doubled).",
+    description="FOCUS exports (CSV, gzip CSV, Parquet; local or S3) and AWS CUR 2.0 deliveries (the files their "
+    "manifests list, mapped onto FOCUS) loaded file -> DuckDB into cost_line_items; a re-delivered file or a newer "
+    "execution replaces its rows (a restated period is never doubled).",
 )
 def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch, warehouse: Warehouse):
     files = evidence_files.files_of("cost_exports")
@@ -53,10 +55,17 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
                 continue
             if stored is not None:
                 loaded, rows = loaded + 1, rows + stored
+        for f in evidence_files.files_of("cur_exports"):  # CUR 2.0: exactly the files each manifest lists
+            manifest = f.records[0]
+            key = f.uri.rsplit("/", 1)[0]  # <export>/metadata/BILLING_PERIOD=YYYY-MM
+            paths = [_local_copy(uri, Path(tmp)) for uri in manifest["data_files"]]
+            stored = record_cur_period(conn, f.root, key, manifest["execution"], paths)
+            if stored is not None:
+                loaded, rows = loaded + 1, rows + stored
         totals = conn.execute(
             "SELECT count(*), count(DISTINCT billing_period), min(charge_day), max(charge_day) FROM cost_line_items "
             "WHERE root IN (SELECT unnest(?))",
-            [sorted({f.root for f in files})],
+            [sorted({f.root for f in files + evidence_files.files_of("cur_exports")})],
         ).fetchone()
     return dg.MaterializeResult(
         metadata={
@@ -137,7 +146,10 @@ def _policy(batch: EvidenceBatch, kind: str):
 def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, warehouse: Warehouse) -> dg.Output:
     config = settings.load()
     policy = _policy(evidence_files, "cost_allocation") or {"tenant_keys": ["tenant"], "team_keys": [], "shared": []}
-    roots = sorted({f.root for f in evidence_files.files_of("cost_exports")}) or config.root_uris
+    roots = (
+        sorted({f.root for kind in ("cost_exports", "cur_exports") for f in evidence_files.files_of(kind)})
+        or config.root_uris
+    )
     with warehouse.get_connection() as conn:
         n = attribute(conn, config.root_uris[0], roots, policy, config.tenants)
         by_tenant = conn.execute(

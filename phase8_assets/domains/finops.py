@@ -2,8 +2,8 @@
 
 Attribution runs in DuckDB over ``cost_line_items`` (never row by row in Python):
 
-1. Tags are read case- and whitespace-insensitively, ``user:`` prefixes dropped (``" org"``,
-   ``User:Tenant`` and ``tenant`` are the same key); the first of ``tenant_keys`` present names the
+1. Tags are read case- and whitespace-insensitively, ``user:`` prefixes (``user_`` in CUR 2.0)
+   dropped (``" org"``, ``User:Tenant``, ``user_tenant`` and ``tenant`` are the same key); the first of ``tenant_keys`` present names the
    tenant, ``tenant_aliases`` map tag values to tenant ids.
 2. A line item matching a ``shared`` rule (service category, sub-account or tag) is split across
    tenants: ``proportional`` to their direct effective cost of the same day and currency, ``even``
@@ -38,8 +38,8 @@ def _key_filter(keys: list[str]) -> str:
     # the first configured key present wins: order the matches by the key's position in the list
     return (
         "lower(trim(list_sort(list_transform(list_filter(map_entries(m), lambda e: "
-        f"lower(trim(regexp_replace(e.key, '^\\s*[uU][sS][eE][rR]:', ''))) IN ({listed})), "
-        f"lambda e: {{'pos': list_position([{listed}], lower(trim(regexp_replace(e.key, '^\\s*[uU][sS][eE][rR]:', '')))), "
+        f"lower(trim(regexp_replace(e.key, '^\\s*[uU][sS][eE][rR][:_]', ''))) IN ({listed})), "
+        f"lambda e: {{'pos': list_position([{listed}], lower(trim(regexp_replace(e.key, '^\\s*[uU][sS][eE][rR][:_]', '')))), "
         "'value': e.value}))[1].value))"
     )
 

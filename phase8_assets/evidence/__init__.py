@@ -47,7 +47,7 @@ Reader = Callable[[bytes, str], ReadResult]
 
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
-TIMELESS_KINDS = frozenset({"slo_definitions"})
+TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports"})
 
 
 def readers() -> dict[str, Reader]:
@@ -56,6 +56,7 @@ def readers() -> dict[str, Reader]:
         benchmarks,
         chaos_journal,
         cost_policy,
+        cur,
         drill_catalog,
         focus,
         junit,
@@ -81,6 +82,7 @@ def readers() -> dict[str, Reader]:
         "preflight_reports": upgrade.read_preflight,
         "rollback_reports": upgrade.read_rollback,
         "cost_exports": focus.read,
+        "cur_exports": cur.read_manifest,
         "cost_allocation": cost_policy.read_allocation,
         "cost_budgets": cost_policy.read_budgets,
     }

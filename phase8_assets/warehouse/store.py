@@ -463,3 +463,34 @@ def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha25
         conn.execute("ROLLBACK")
         raise
     return rows
+
+
+def record_cur_period(
+    conn: duckdb.DuckDBPyConnection, root: str, key: str, execution: str, paths: list[str]
+) -> int | None:
+    """Load one CUR 2.0 delivery (the files its manifest lists) for a billing period; ``None`` when
+    this execution is loaded already. A newer execution replaces the period's earlier rows."""
+    from phase8_assets.evidence.cur import focus_sql
+
+    seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
+    if seen and seen[0] == execution:
+        return None
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if seen:
+            conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])
+            conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, key])
+        if paths:
+            conn.execute(f"INSERT INTO cost_line_items SELECT ?, ?, * FROM ({focus_sql(paths)})", [root, execution])
+        rows = conn.execute(
+            "SELECT count(*) FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, execution]
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO cost_files VALUES (?, ?, ?, ?, ?)",
+            [root, key, execution, rows, datetime.now(UTC).replace(tzinfo=None)],
+        )
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return rows

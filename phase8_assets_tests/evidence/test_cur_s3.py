@@ -1,0 +1,95 @@
+"""AWS CUR 2.0 on S3 (moto's server on 127.0.0.1): manifests decide what is read; restatements replace."""
+
+import json
+
+import duckdb
+import pytest
+
+from phase8_assets_tests.conftest import gate_report
+
+pytestmark = pytest.mark.slow
+BUCKET = "billing"
+PREFIX = "cur/chatterbox-cur2"
+
+
+def parquet(tmp_path, name: str, rows: list[tuple]) -> bytes:
+    """CUR 2.0 Parquet: the columns phase8 maps, resource_tags as a map, as Data Exports writes them."""
+    path = tmp_path / name
+
+    def tag_map(tags: dict) -> str:
+        return "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in tags.items()) + "}::MAP(VARCHAR, VARCHAR)"
+
+    values = ", ".join(
+        f"(TIMESTAMP '2026-11-01', '111122223333', '{acct}', TIMESTAMP '{day}', '{kind}', '{product}', 'r-{i}', 'USD', "
+        f"{cost}, {'NULL' if sp_cost is None else sp_cost}, NULL, {tag_map(tags)})"
+        for i, (acct, day, kind, product, cost, sp_cost, tags) in enumerate(rows)
+    )
+    duckdb.connect().execute(
+        f"""COPY (SELECT * FROM (VALUES {values}) t(bill_billing_period_start_date, bill_payer_account_id,
+            line_item_usage_account_id, line_item_usage_start_date, line_item_line_item_type, line_item_product_code,
+            line_item_resource_id, line_item_currency_code, line_item_unblended_cost, savings_plan_savings_plan_effective_cost,
+            reservation_effective_cost, resource_tags)) TO '{path}' (FORMAT parquet)"""
+    )
+    return path.read_bytes()
+
+
+def put_manifest(s3, execution: str, files: list[str]):
+    body = {"executionId": execution, "exportArn": "arn:aws:bcm-data-exports:us-east-1:111122223333:export/x",
+            "columns": [{"name": n, "type": "string"} for n in ("line_item_usage_start_date", "line_item_unblended_cost",
+                                                                 "line_item_currency_code", "line_item_product_code")],
+            "dataFiles": [f"s3://{BUCKET}/{PREFIX}/data/BILLING_PERIOD=2026-11/{f}" for f in files]}  # fmt: skip
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/metadata/BILLING_PERIOD=2026-11/chatterbox-cur2-Manifest.json",
+                  Body=json.dumps(body).encode())  # fmt: skip
+
+
+def test_cur_manifests_decide_what_is_loaded_and_restatements_replace(s3, tmp_path, home):
+    s3.create_bucket(Bucket=BUCKET)
+    rows = [
+        ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonEC2", 10.0, None, {"user_tenant": "acme"}),
+        (
+            "123456789012",
+            "2026-11-03 00:00:00",
+            "SavingsPlanCoveredUsage",
+            "AmazonEC2",
+            8.0,
+            5.0,
+            {"user_tenant": "globex"},
+        ),
+        ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonS3", 2.0, None, {}),
+    ]
+    data = f"{PREFIX}/data/BILLING_PERIOD=2026-11"
+    s3.put_object(
+        Bucket=BUCKET, Key=f"{data}/chatterbox-cur2-00001.snappy.parquet", Body=parquet(tmp_path, "a.parquet", rows)
+    )
+    s3.put_object(Bucket=BUCKET, Key=f"{data}/chatterbox-cur2-00002.snappy.parquet",
+                  Body=parquet(tmp_path, "b.parquet", [rows[0]]))  # a part not listed (still being written)  # fmt: skip
+    put_manifest(s3, "exec-1", ["chatterbox-cur2-00001.snappy.parquet"])
+    s3.put_object(Bucket=BUCKET, Key="phase8.yaml", Body=(
+        b'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "10.4.0", commit: "abcdef1"}\n'
+        b"evaluation_time: '2026-11-20T12:00:00Z'\ntenants: [acme, globex]\n"
+        b"evidence:\n  cur_exports: {paths: ['cur/*/metadata/**/*-Manifest.json'], max_age: P3D}\n"
+        b"  cost_allocation: {paths: ['allocation.yaml'], max_age: P365D}\n"
+    ))  # fmt: skip
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="allocation.yaml",
+        Body=b'apiVersion: phase8/v1\nkind: CostAllocation\nreviewed: "2026-10-01"\ntenant_keys: [tenant]\n',
+    )
+    gate_report([f"s3://{BUCKET}"], home)
+
+    def tenants():
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+            return dict(
+                conn.execute(
+                    "SELECT tenant, sum(billed)::DOUBLE || '/' || sum(effective)::DOUBLE FROM cost_attribution GROUP BY 1"
+                ).fetchall()
+            )
+
+    # Only the listed file; CUR's user_tenant tag is the tenant; covered usage is amortised at its SP cost.
+    assert tenants() == {"acme": "10.0/10.0", "globex": "8.0/5.0", "__unallocated__": "2.0/2.0"}
+    # A restated November (a new execution listing both parts) replaces the period, never doubles it.
+    put_manifest(s3, "exec-2", ["chatterbox-cur2-00001.snappy.parquet", "chatterbox-cur2-00002.snappy.parquet"])
+    gate_report([f"s3://{BUCKET}"], home)
+    assert tenants() == {"acme": "20.0/20.0", "globex": "8.0/5.0", "__unallocated__": "2.0/2.0"}
+    gate_report([f"s3://{BUCKET}"], home)  # the same execution again adds nothing
+    assert tenants()["acme"] == "20.0/20.0"
