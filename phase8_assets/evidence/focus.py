@@ -46,15 +46,26 @@ def _is_parquet(path: Path) -> bool:
         return fh.read(4) == b"PAR1"
 
 
+# The ISO 8601 shape, for Great Expectations' regex check of a sample (the load uses strict formats).
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$"
 
 
+_NAIVE = [
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d",
+]
+_ZONED = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
+
+
 def _ts(column: str) -> str:
-    """A FOCUS timestamp as naive UTC, with or without a zone; NULL unless it is ISO 8601 (DuckDB
-    alone would read the US short date ``11/1/26`` as the year 11)."""
+    """A FOCUS timestamp as naive UTC, or NULL unless it is ISO 8601 (strict formats: DuckDB's own
+    cast would read the US short date ``11/1/26`` as the year 11). Needs the session in UTC."""
     c = f'CAST("{column}" AS VARCHAR)'
-    parsed = f"coalesce(TRY_CAST({c} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', TRY_CAST({c} AS TIMESTAMP))"
-    return f"CASE WHEN regexp_full_match(trim({c}), '{ISO_8601}') THEN {parsed} END"
+    return f"(coalesce(TRY_STRPTIME({c}, {_NAIVE!r})::TIMESTAMPTZ, TRY_STRPTIME({c}, {_ZONED!r})) AT TIME ZONE 'UTC')"
 
 
 def columns(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:
@@ -100,11 +111,6 @@ def check(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:
     return names
 
 
-def _ts_checked(column: str) -> str:
-    """After ``check``: every value is ISO 8601, so a plain cast (zone-less read as UTC) is enough."""
-    return f"(CAST(CAST(\"{column}\" AS VARCHAR) AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
-
-
 def staged_sql(source: str, names: list[str]) -> str:
     """The canonical columns of ``cost_line_items`` from a checked FOCUS file (run with the
     session time zone UTC, as ``warehouse.connect`` sets it)."""
@@ -114,11 +120,11 @@ def staged_sql(source: str, names: list[str]) -> str:
         return f'CAST("{column}" AS VARCHAR)' if column in names else "NULL"
 
     return f"""
-        SELECT strftime({_ts_checked("BillingPeriodStart")}, '%Y-%m') AS billing_period,
+        SELECT strftime({_ts("BillingPeriodStart")}, '%Y-%m') AS billing_period,
                CAST("{provider}" AS VARCHAR) AS provider,
                CAST(BillingAccountId AS VARCHAR) AS billing_account,
                {opt("SubAccountId")} AS sub_account,
-               CAST({_ts_checked("ChargePeriodStart")} AS DATE) AS charge_day,
+               CAST({_ts("ChargePeriodStart")} AS DATE) AS charge_day,
                CAST(ChargeCategory AS VARCHAR) AS charge_category,
                CAST(ServiceCategory AS VARCHAR) AS service_category,
                CAST(ServiceName AS VARCHAR) AS service_name,
@@ -138,6 +144,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         path.write_bytes(data)
         conn = duckdb.connect()
         try:
+            conn.execute("SET TimeZone = 'UTC'")
             source = source_sql(path)
             try:
                 names = check(conn, source)
