@@ -45,6 +45,30 @@ class ReadResult:
 
 Reader = Callable[[bytes, str], ReadResult]
 
+
+def load_artifact(data: bytes, uri: str, kind: str) -> dict:
+    """One of our own ``phase8/v1`` YAML/JSON artifacts, schema-checked; problems as ``EvidenceError``."""
+    from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
+    from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+
+    try:
+        return validate_artifact(load_yaml(data, uri), uri, kind)
+    except YamlError as exc:
+        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
+    except ArtifactError as exc:
+        raise EvidenceError(exc.field, exc.reason) from exc
+
+
+def artifact_time(doc: dict, key: str):
+    """The ``Instant`` in an artifact's ``key`` (``reviewed``, ``generated_at``); else ``EvidenceError``."""
+    from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+
+    try:
+        return parse_timestamp(doc[key], key)
+    except TimeParseError as exc:
+        raise EvidenceError(key, f"expected a date (YYYY-MM-DD) or an RFC 3339 timestamp, got {doc[key]!r}") from exc
+
+
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
 TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports"})

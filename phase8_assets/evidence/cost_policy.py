@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from phase8_assets.evidence import EvidenceError, ReadResult
-from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
-from phase8_assets.shared.clock import TimeParseError, parse_timestamp
-from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
 
 
 def _load(data: bytes, uri: str, kind: str) -> tuple[dict, object]:
-    try:
-        doc = validate_artifact(load_yaml(data, uri), uri, kind)
-    except YamlError as exc:
-        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
-    except ArtifactError as exc:
-        raise EvidenceError(exc.field, exc.reason) from exc
-    try:
-        return doc, parse_timestamp(doc["reviewed"], "reviewed").at
-    except TimeParseError as exc:
-        raise EvidenceError("reviewed", str(exc).split(": ", 1)[-1]) from exc
+    doc = load_artifact(data, uri, kind)
+    return doc, artifact_time(doc, "reviewed").at
 
 
 def normalise_key(key: str) -> str:

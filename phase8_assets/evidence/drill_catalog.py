@@ -10,11 +10,9 @@ import fnmatch
 from dataclasses import dataclass
 from datetime import timedelta
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
 from phase8_assets.evidence.drill_runs import DrillRun
-from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
-from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_timestamp
-from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+from phase8_assets.shared.clock import TimeParseError, parse_duration
 
 
 @dataclass(frozen=True)
@@ -47,17 +45,8 @@ class CatalogDrill:
 
 
 def read(data: bytes, uri: str) -> ReadResult:
-    try:
-        doc = load_yaml(data, uri)
-        validate_artifact(doc, uri, "DrillCatalog")
-    except YamlError as exc:
-        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
-    except ArtifactError as exc:
-        raise EvidenceError(exc.field, exc.reason) from exc
-    try:
-        reviewed = parse_timestamp(doc["reviewed"], "reviewed")
-    except TimeParseError as exc:
-        raise EvidenceError("reviewed", f"expected a date (YYYY-MM-DD), got {doc['reviewed']!r}") from exc
+    doc = load_artifact(data, uri, "DrillCatalog")
+    reviewed = artifact_time(doc, "reviewed")
     drills, seen = [], set()
     for i, item in enumerate(doc["drills"]):
         if item["id"] in seen:

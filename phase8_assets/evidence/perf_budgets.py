@@ -14,10 +14,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from phase8_assets.evidence import EvidenceError, ReadResult
-from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
-from phase8_assets.shared.clock import TimeParseError, parse_timestamp
-from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
 
 STATS = ("mean", "median", "min", "max", "p90", "p95", "p99")
 VALUE_UNITS = {
@@ -118,17 +115,8 @@ def _absolute(text: str, measure: str | None, where: str) -> tuple[Absolute, str
 
 
 def read(data: bytes, uri: str) -> ReadResult:
-    try:
-        doc = load_yaml(data, uri)
-        validate_artifact(doc, uri, "PerfBudgets")
-    except YamlError as exc:
-        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
-    except ArtifactError as exc:
-        raise EvidenceError(exc.field, exc.reason) from exc
-    try:
-        reviewed = parse_timestamp(doc["reviewed"], "reviewed").at
-    except TimeParseError as exc:
-        raise EvidenceError("reviewed", f"expected a date (YYYY-MM-DD), got {doc['reviewed']!r}") from exc
+    doc = load_artifact(data, uri, "PerfBudgets")
+    reviewed = artifact_time(doc, "reviewed").at
     rules, names = [], set()
     for i, item in enumerate(doc["rules"]):
         where = f"rules[{i}]"

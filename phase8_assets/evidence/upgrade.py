@@ -10,10 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from phase8_assets.evidence import EvidenceError, ReadResult
-from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
-from phase8_assets.shared.clock import TimeParseError, parse_timestamp
-from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.-]+)?$")
 
@@ -33,23 +30,6 @@ def parse_version(text: object, where: str) -> Version:
     if not match:
         raise EvidenceError(where, f"expected a version MAJOR.MINOR.PATCH, got {text!r}")
     return Version(*(int(g) for g in match.groups()))
-
-
-def _load(data: bytes, uri: str, kind: str) -> dict:
-    try:
-        doc = load_yaml(data, uri)
-        return validate_artifact(doc, uri, kind)
-    except YamlError as exc:
-        raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
-    except ArtifactError as exc:
-        raise EvidenceError(exc.field, exc.reason) from exc
-
-
-def _time(doc: dict, key: str):
-    try:
-        return parse_timestamp(doc[key], key)
-    except TimeParseError as exc:
-        raise EvidenceError(key, str(exc).split(": ", 1)[-1]) from exc
 
 
 @dataclass(frozen=True)
@@ -72,7 +52,7 @@ class UpgradePath:
 
 
 def read_path(data: bytes, uri: str) -> ReadResult:
-    doc = _load(data, uri, "UpgradePath")
+    doc = load_artifact(data, uri, "UpgradePath")
     releases, previous = [], None
     for i, item in enumerate(doc["releases"]):
         version = parse_version(item["version"], f"releases[{i}].version")
@@ -105,7 +85,7 @@ def read_path(data: bytes, uri: str) -> ReadResult:
         {s["component"]: s["max_minor_behind"] for s in doc.get("skew") or []},
         (database["engine"], _loose_version(database["min_version"], "database.min_version")) if database else None,
     )
-    return ReadResult(observed_at=_time(doc, "reviewed").at, timestamp_field="reviewed",
+    return ReadResult(observed_at=artifact_time(doc, "reviewed").at, timestamp_field="reviewed",
                       summary={"releases": [str(r.version) for r in releases]}, records=[path])  # fmt: skip
 
 
@@ -118,7 +98,7 @@ def _loose_version(text: str, where: str) -> Version:
 
 
 def read_preflight(data: bytes, uri: str) -> ReadResult:
-    doc = _load(data, uri, "PreflightReport")
+    doc = load_artifact(data, uri, "PreflightReport")
     source = parse_version(doc["source"], "source")
     target = parse_version(doc["target"], "target")
     if target <= source:
@@ -126,7 +106,7 @@ def read_preflight(data: bytes, uri: str) -> ReadResult:
     components = {
         c["name"]: parse_version(c["version"], f"components.{c['name']}") for c in doc.get("components") or []
     }
-    at = _time(doc, "generated_at")
+    at = artifact_time(doc, "generated_at")
     report = {
         "install": doc["install"],
         "source": source,
@@ -146,12 +126,12 @@ def read_preflight(data: bytes, uri: str) -> ReadResult:
 
 
 def read_rollback(data: bytes, uri: str) -> ReadResult:
-    doc = _load(data, uri, "RollbackReport")
+    doc = load_artifact(data, uri, "RollbackReport")
     from_version = parse_version(doc["from_version"], "from_version")
     to_version = parse_version(doc["to_version"], "to_version")
     if to_version <= from_version:
         raise EvidenceError("to_version", f"{to_version} is not newer than from_version {from_version}")
-    at = _time(doc, "generated_at")
+    at = artifact_time(doc, "generated_at")
     seen = set()
     for i, t in enumerate(doc["tables"]):
         key = (t["name"], t.get("tenant"))
