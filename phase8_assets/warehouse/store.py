@@ -433,36 +433,50 @@ def record_slo_snapshots(conn: duckdb.DuckDBPyConnection, root: str, rows: list[
     return table_counts(conn, ("slo_snapshots",))["slo_snapshots"] - before
 
 
-def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha256: str, path: str) -> int | None:
-    """Load one FOCUS export file → DuckDB; ``None`` when this content is already loaded.
+def _loaded(conn: duckdb.DuckDBPyConnection, root: str, key: str, version: str) -> bool:
+    seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
+    return bool(seen and seen[0] == version)
 
-    A file delivered again under the same path with new content replaces its earlier rows (a
-    restated billing period), in one transaction, so the period is never doubled or lost."""
-    from phase8_assets.evidence.focus import check, source_sql, staged_sql
 
-    seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, uri]).fetchone()
-    if seen and seen[0] == sha256:
-        return None
-    source = source_sql(path)
-    names = check(conn, source)
+def _replace_delivery(
+    conn: duckdb.DuckDBPyConnection, root: str, key: str, version: str, select_sql: str | None
+) -> int:
+    """Replace the cost rows of delivery ``key`` (a file path, or a CUR export period) by those of
+    ``version`` (a sha256 or an execution id) in one transaction, so a period is never doubled or lost."""
+    seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
     conn.execute("BEGIN TRANSACTION")
     try:
         if seen:
             conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])
-            conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, uri])
-        conn.execute(f"INSERT INTO cost_line_items SELECT ?, ?, * FROM ({staged_sql(source, names)})", [root, sha256])
+            conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, key])
+        if select_sql:
+            conn.execute(f"INSERT INTO cost_line_items SELECT ?, ?, * FROM ({select_sql})", [root, version])
         rows = conn.execute(
-            "SELECT count(*) FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, sha256]
+            "SELECT count(*) FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, version]
         ).fetchone()[0]
         conn.execute(
             "INSERT INTO cost_files VALUES (?, ?, ?, ?, ?)",
-            [root, uri, sha256, rows, datetime.now(UTC).replace(tzinfo=None)],
+            [root, key, version, rows, datetime.now(UTC).replace(tzinfo=None)],
         )
         conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")
         raise
     return rows
+
+
+def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha256: str, path: str) -> int | None:
+    """Load one FOCUS export file → DuckDB; ``None`` when this content is already loaded.
+
+    A file delivered again under the same path with new content replaces its earlier rows (a
+    restated billing period)."""
+    from phase8_assets.evidence.focus import check, source_sql, staged_sql
+
+    if _loaded(conn, root, uri, sha256):
+        return None
+    source = source_sql(path)
+    names = check(conn, source)  # before the transaction: a bad file changes nothing
+    return _replace_delivery(conn, root, uri, sha256, staged_sql(source, names))
 
 
 def record_cur_period(
@@ -472,25 +486,6 @@ def record_cur_period(
     this execution is loaded already. A newer execution replaces the period's earlier rows."""
     from phase8_assets.evidence.cur import focus_sql
 
-    seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
-    if seen and seen[0] == execution:
+    if _loaded(conn, root, key, execution):
         return None
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        if seen:
-            conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])
-            conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, key])
-        if paths:
-            conn.execute(f"INSERT INTO cost_line_items SELECT ?, ?, * FROM ({focus_sql(paths)})", [root, execution])
-        rows = conn.execute(
-            "SELECT count(*) FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, execution]
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO cost_files VALUES (?, ?, ?, ?, ?)",
-            [root, key, execution, rows, datetime.now(UTC).replace(tzinfo=None)],
-        )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
-    return rows
+    return _replace_delivery(conn, root, key, execution, focus_sql(paths) if paths else None)
