@@ -127,8 +127,7 @@ def slo_rules(evidence: tuple[str, ...], out: Path) -> None:
         config = load_evidence_config(list(evidence))
     except ConfigError as exc:
         _fail(str(exc))
-    config.evidence = {k: v for k, v in config.evidence.items() if k == "slo_definitions"}
-    batch = collect(config)
+    batch = collect(config, kinds={"slo_definitions"})
     for rejection in batch.rejections:
         click.echo(f"rejected {rejection}", err=True)
     slos = resolve([r for f in batch.files_of("slo_definitions") for r in f.records])

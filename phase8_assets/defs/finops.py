@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from phase8_assets.defs.gates import gate_asset
+from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.domains.finops import UNALLOCATED, anomalies, attribute, budget_states
 from phase8_assets.domains.gates import Finding
@@ -16,7 +17,7 @@ from phase8_assets.evidence.roots import stream_lines
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table
-from phase8_assets.warehouse.store import record_cur_period
+from phase8_assets.warehouse.store import record_cost_file, record_cur_period
 
 GROUP = "cost"
 OWNERS = ["team:finops"]
@@ -49,7 +50,7 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
     with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
         for f in files:
             try:
-                stored = conn_load(conn, f, Path(tmp))
+                stored = record_cost_file(conn, f.root, f.uri, f.sha256, _local_copy(f.uri, Path(tmp)))
             except EvidenceError as exc:
                 context.log.warning(f"{f.uri}: {exc}")
                 continue
@@ -78,12 +79,6 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
             "last_day": str(totals[3]),
         }  # fmt: skip
     )
-
-
-def conn_load(conn, f, folder: Path):
-    from phase8_assets.warehouse.store import record_cost_file
-
-    return record_cost_file(conn, f.root, f.uri, f.sha256, _local_copy(f.uri, folder))
 
 
 @dg.asset_check(
@@ -305,8 +300,7 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
 
     config = settings.load()
     at = settings.evaluation_time(config)
-    batch = collect(config)
-    budgets = _policy(batch, "cost_budgets")
+    budgets = _policy(collect(config, kinds={"cost_budgets"}), "cost_budgets")
     if budgets is None:
         return dg.SkipReason("no CostBudgets in the evidence")
     root = config.root_uris[0]
@@ -338,15 +332,12 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     return dg.SensorResult(asset_events=events)
 
 
-FINOPS_WEEKS = dg.WeeklyPartitionsDefinition(start_date="2026-01-05", day_offset=1, timezone="UTC")
-
-
 @dg.asset(
     group_name=GROUP,
     owners=OWNERS,
     kinds={"duckdb", "html"},
     pool=DUCKDB_POOL,
-    partitions_def=FINOPS_WEEKS,
+    partitions_def=WEEKS,
     deps=[cost_attribution],
     description="Weekly FinOps dashboard (offline HTML, plotly inline): spend by tenant and service over time, budget "
     "burn-down with its forecast, unallocated share, top movers; Markdown summary in metadata.",
@@ -357,9 +348,8 @@ def finops_dashboard(context: dg.AssetExecutionContext, settings: Phase8Settings
     from phase8_assets.shared.reports import render_markdown, write_html
 
     config = settings.load()
-    config.evidence = {k: v for k, v in config.evidence.items() if k == "cost_budgets"}
-    budgets = _policy(collect(config), "cost_budgets")
-    window = FINOPS_WEEKS.time_window_for_partition_key(context.partition_key)
+    budgets = _policy(collect(config, kinds={"cost_budgets"}), "cost_budgets")
+    window = WEEKS.time_window_for_partition_key(context.partition_key)
     start, end = window.start.date(), window.end.date()
     with warehouse.get_connection() as conn:
         sections = dashboard(conn, config.root_uris[0], start, end, budgets)

@@ -17,3 +17,6 @@ release_gate = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Ingest the evidence and evaluate every release gate; fails when the verdict is blocked.",
 )
+
+# The reports' weeks: Monday to Sunday, UTC (weekly_reliability_report, finops_dashboard).
+WEEKS = dg.WeeklyPartitionsDefinition(start_date="2026-01-05", day_offset=1, timezone="UTC")

@@ -67,6 +67,14 @@ def _budgets(batch: EvidenceBatch) -> tuple[PerfBudgets, str | None, str | None]
     return DEFAULT_BUDGETS, problem, rejected[0].uri if rejected else None
 
 
+def _comparison_chart(h: "PerfContext", c: Comparison, points: dict) -> Section:
+    """A series' history with its baseline band, change points, budget line and the candidate."""
+    key = (c.series.benchmark, c.series.params, c.series.measure)
+    return Section(
+        c.series.subject, figure=history_figure(c.series, h.commit, h.base_branch, points.get(key, []), c, h.budgets)
+    )
+
+
 def _report(warehouse: Warehouse, name: str, title: str, sections: list[Section], subtitle: str) -> dict:
     path = write_html(warehouse.reports_dir / "perf" / f"{name}.html", title, sections, subtitle)
     return {
@@ -237,20 +245,7 @@ def perf_baselines(warehouse: Warehouse, benchmark_history: PerfContext, perf_ch
         Section(
             "Baselines", f"max {h.budgets.max_runs}, min {h.budgets.min_runs} runs on {h.base_branch}.", (headers, rows)
         ),
-        *[
-            Section(
-                c.series.subject,
-                figure=history_figure(
-                    c.series,
-                    h.commit,
-                    h.base_branch,
-                    perf_change_points.get((c.series.benchmark, c.series.params, c.series.measure), []),
-                    c,
-                    h.budgets,
-                ),
-            )  # fmt: skip
-            for c in with_baseline
-        ],
+        *[_comparison_chart(h, c, perf_change_points) for c in with_baseline],
     ]
     return dg.Output(
         comparisons,
@@ -294,20 +289,7 @@ def perf_regressions(
             f"false discovery rate {h.budgets.false_discovery_rate}.",
             (["series", "status", "effect", "p", "q", "limit", "test"], rows),
         ),
-        *[
-            Section(
-                c.series.subject,
-                figure=history_figure(
-                    c.series,
-                    h.commit,
-                    h.base_branch,
-                    perf_change_points.get((c.series.benchmark, c.series.params, c.series.measure), []),
-                    c,
-                    h.budgets,
-                ),
-            )  # fmt: skip
-            for c in charted[:MAX_CHARTS]
-        ],
+        *[_comparison_chart(h, c, perf_change_points) for c in charted[:MAX_CHARTS]],
     ]
     return dg.Output(
         comparisons,

@@ -10,6 +10,7 @@ import dagster as dg
 
 from phase8_assets.defs.drills import drill_journals
 from phase8_assets.defs.evidence import evidence_files
+from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.perf import benchmark_runs
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.defs.slo import sli_series
@@ -19,7 +20,6 @@ from phase8_assets.warehouse import history
 
 GROUP = "reports"
 OWNERS = ["team:platform-reliability"]
-WEEKS = dg.WeeklyPartitionsDefinition(start_date="2026-01-05", day_offset=1, timezone="UTC")
 
 
 def _naive(dt: datetime) -> datetime:

@@ -152,12 +152,13 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
     return waivers, rejections
 
 
-def collect(config: EvidenceConfig, max_workers: int = 4) -> EvidenceBatch:
-    """Read every configured evidence file (and waiver file) of ``config``."""
+def collect(config: EvidenceConfig, max_workers: int = 4, kinds: set[str] | None = None) -> EvidenceBatch:
+    """Read every configured evidence file (and waiver file) of ``config``; with ``kinds``, only the
+    files of those kinds (no waivers): for a policy a sensor or report needs, not a whole gate run."""
     batch = EvidenceBatch(roots=config.root_uris)
     tasks: list[_Task] = []
-    plans = [(kind.name, kind.sources, kind.max_bytes) for kind in config.evidence.values()]
-    if config.waivers:
+    plans = [(k.name, k.sources, k.max_bytes) for k in config.evidence.values() if kinds is None or k.name in kinds]
+    if config.waivers and kinds is None:
         plans.append((WAIVER_KIND, config.waivers, config.max_file_bytes))
     for kind, sources, max_bytes in plans:
         found, unmatched, errors = _discover(sources)

@@ -166,8 +166,6 @@ def test_budget_alert_is_raised_once_per_threshold_crossing(monkeypatch, home):
 
 
 def test_finops_dashboard_for_a_week(home):
-    from phase8_assets.defs.finops import FINOPS_WEEKS  # noqa: F401 - the partitions the job runs on
-
     gate_report([DATA], home)
     result = defs.resolve_job_def("finops_dashboard_job").execute_in_process(
         partition_key="2026-11-09",
