@@ -63,77 +63,124 @@ _ZONED = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"
 
 def _ts(column: str) -> str:
     """A FOCUS timestamp as naive UTC, or NULL unless it is ISO 8601 (strict formats: DuckDB's own
-    cast would read the US short date ``11/1/26`` as the year 11). Needs the session in UTC."""
+    cast would read the US short date ``11/1/26`` as the year 11). A value without a zone is UTC
+    (FOCUS says so) and is taken as it is, so repeated values cost one parse per Parquet
+    dictionary entry; only zoned values are converted."""
     c = f'CAST("{column}" AS VARCHAR)'
-    return f"(coalesce(TRY_STRPTIME({c}, {_NAIVE!r})::TIMESTAMPTZ, TRY_STRPTIME({c}, {_ZONED!r})) AT TIME ZONE 'UTC')"
+    return f"coalesce(TRY_STRPTIME({c}, {_NAIVE!r}), TRY_STRPTIME({c}, {_ZONED!r}) AT TIME ZONE 'UTC')"
+
+
+def _parse(column: str) -> str:
+    return _ts(column) if column in TIMES else f'TRY_CAST(CAST("{column}" AS VARCHAR) AS DECIMAL(38, 12))'
+
+
+CHECKED = (*TIMES, *COSTS)  # parsed and checked on every row
+REQUIRED = ("BilledCost", "BillingCurrency", "BillingPeriodStart", "ChargePeriodStart")  # never null
+_INVALID = "phase8: invalid FOCUS value"  # raised inside the load; ``diagnose`` then says where
+
+
+def _problems() -> list[tuple[str, str, str]]:
+    """(column, what was expected, SQL condition over ``_parsed`` rows) for every way a row is bad."""
+    out = [
+        (c, "an ISO 8601 timestamp" if c in TIMES else "a decimal number", f'"{c}" IS NOT NULL AND "p_{c}" IS NULL')
+        for c in CHECKED
+    ]
+    return out + [(c, "a value (FOCUS requires one)", f'"{c}" IS NULL') for c in REQUIRED]
 
 
 def columns(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:
     return [r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
 
 
-def check(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:
-    """Raise ``EvidenceError`` for a file we cannot load; returns its columns."""
-    names = columns(conn, source)
-    provider = "ServiceProviderName" if "ServiceProviderName" in names else "ProviderName"
-    missing = [c for c in (*MANDATORY, provider) if c not in names]
+def _parsed(source: str) -> str:
+    """Every column of the file plus each checked one parsed as ``p_<name>`` (NULL when it does not parse)."""
+    parsed = ", ".join(f'{_parse(c)} AS "p_{c}"' for c in CHECKED)
+    return f"(SELECT *, {parsed} FROM {source})"
+
+
+def _provider(names: list[str]) -> str:
+    return "ServiceProviderName" if "ServiceProviderName" in names else "ProviderName"
+
+
+def _require_columns(names: list[str]) -> None:
+    missing = [c for c in (*MANDATORY, _provider(names)) if c not in names]
     if missing:
         raise EvidenceError(
             ", ".join(missing),
             f"mandatory FOCUS column(s) missing; the file has {len(names)} columns: {', '.join(names[:12])}…",
         )
-    casts = {
-        c: (_ts(c) if c in TIMES else f'TRY_CAST(CAST("{c}" AS VARCHAR) AS DECIMAL(38, 12))') for c in (*TIMES, *COSTS)
-    }
-    counts = conn.execute(
-        "SELECT "
-        + ", ".join(f'count(*) FILTER (WHERE "{c}" IS NOT NULL AND {cast} IS NULL)' for c, cast in casts.items())
-        + f" FROM {source}"
-    ).fetchone()  # one pass over the file; row numbers only when something is wrong
-    for (column, cast), bad_count in zip(casts.items(), counts, strict=True):
+
+
+def _raise_first_problem(conn: duckdb.DuckDBPyConnection, source: str, counts) -> None:
+    """``EvidenceError`` for the first problem with a count, naming its first rows (1-based, header
+    excluded); the rows are numbered only here, when something is wrong."""
+    for (column, expected, condition), bad_count in zip(_problems(), counts, strict=True):
         if not bad_count:
             continue
-        numbered = f"(SELECT row_number() OVER () AS rownum, * FROM {source})"
+        numbered = f"(SELECT row_number() OVER () AS rownum, * FROM {_parsed(source)})"
         bad = conn.execute(
-            f'SELECT rownum, CAST("{column}" AS VARCHAR) FROM {numbered} '
-            f'WHERE "{column}" IS NOT NULL AND {cast} IS NULL ORDER BY rownum LIMIT {MAX_EXAMPLES}'
+            f'SELECT rownum, CAST("{column}" AS VARCHAR) FROM {numbered} WHERE {condition} ORDER BY rownum '
+            f"LIMIT {MAX_EXAMPLES}"
         ).fetchall()
-        kind = "an ISO 8601 timestamp" if column in TIMES else "a decimal number"
         examples = ", ".join(f"row {n}: {v!r}" for n, v in bad)
-        raise EvidenceError(column, f"expected {kind}; {bad_count} bad value(s): {examples}")
-    nulls = conn.execute(
-        f"SELECT count(*) FILTER (WHERE BilledCost IS NULL), count(*) FILTER (WHERE BillingCurrency IS NULL), "
-        f"count(*) FILTER (WHERE ChargePeriodStart IS NULL) FROM {source}"
+        raise EvidenceError(column, f"expected {expected}; {bad_count} bad value(s): {examples}")
+
+
+def check(conn: duckdb.DuckDBPyConnection, source: str) -> tuple[list[str], tuple]:
+    """Validate the file in one pass and summarise it in the same pass: ``(columns, (rows,
+    currencies, billing periods, last charge day, billed total))``; ``EvidenceError`` when it cannot
+    be loaded."""
+    names = columns(conn, source)
+    _require_columns(names)
+    problems = [f"count(*) FILTER (WHERE {condition})" for _, _, condition in _problems()]
+    *counts, rows, currencies, periods, last, billed = conn.execute(
+        f"SELECT {', '.join(problems)}, count(*), list(DISTINCT BillingCurrency), "
+        f"list(DISTINCT strftime(p_BillingPeriodStart, '%Y-%m')), max(p_ChargePeriodStart)::DATE, sum(p_BilledCost) "
+        f"FROM {_parsed(source)}"
     ).fetchone()
-    for column, n in zip(("BilledCost", "BillingCurrency", "ChargePeriodStart"), nulls, strict=True):
-        if n:
-            raise EvidenceError(column, f"{n} row(s) without a value; FOCUS requires one")
-    return names
+    _raise_first_problem(conn, source, counts)
+    return names, (rows, sorted(currencies or []), sorted(periods or []), last, billed)
+
+
+def diagnose(conn: duckdb.DuckDBPyConnection, source: str, exc: duckdb.Error) -> EvidenceError:
+    """What is wrong with a file whose load failed (``exc``): the column and rows when a value is
+    bad, else DuckDB's own first line."""
+    if _INVALID in str(exc):
+        try:
+            check(conn, source)
+        except EvidenceError as found:
+            return found
+        except duckdb.Error:
+            pass
+    return EvidenceError("(document)", f"not a readable CSV or Parquet FOCUS export ({str(exc).splitlines()[0]})")
 
 
 def staged_sql(source: str, names: list[str]) -> str:
-    """The canonical columns of ``cost_line_items`` from a checked FOCUS file (run with the
-    session time zone UTC, as ``warehouse.connect`` sets it)."""
-    provider = "ServiceProviderName" if "ServiceProviderName" in names else "ProviderName"
+    """The canonical columns of ``cost_line_items`` from a FOCUS file, validated in the same pass:
+    a bad row aborts the statement with ``_INVALID`` (``diagnose`` then names it), so a file is
+    parsed once on load."""
+    _require_columns(names)
 
     def opt(column: str) -> str:
         return f'CAST("{column}" AS VARCHAR)' if column in names else "NULL"
 
+    any_problem = " OR ".join(f"({condition})" for _, _, condition in _problems())
     return f"""
-        SELECT strftime({_ts("BillingPeriodStart")}, '%Y-%m') AS billing_period,
-               CAST("{provider}" AS VARCHAR) AS provider,
+        SELECT strftime(p_BillingPeriodStart, '%Y-%m') AS billing_period,
+               CAST("{_provider(names)}" AS VARCHAR) AS provider,
                CAST(BillingAccountId AS VARCHAR) AS billing_account,
                {opt("SubAccountId")} AS sub_account,
-               CAST({_ts("ChargePeriodStart")} AS DATE) AS charge_day,
+               CAST(p_ChargePeriodStart AS DATE) AS charge_day,
                CAST(ChargeCategory AS VARCHAR) AS charge_category,
                CAST(ServiceCategory AS VARCHAR) AS service_category,
                CAST(ServiceName AS VARCHAR) AS service_name,
                {opt("ResourceId")} AS resource_id,
                CAST(BillingCurrency AS VARCHAR) AS currency,
-               CAST(CAST(BilledCost AS VARCHAR) AS DECIMAL(38, 12)) AS billed,
-               coalesce(CAST(CAST(EffectiveCost AS VARCHAR) AS DECIMAL(38, 12)), 0) AS effective,
+               p_BilledCost AS billed,
+               coalesce(p_EffectiveCost, 0) AS effective,
                {opt("Tags")} AS tags
-        FROM {source}
+        FROM {_parsed(source)}
+        WHERE CASE WHEN {any_problem} THEN error('{_INVALID}') ELSE true END
     """
 
 
@@ -144,25 +191,17 @@ def read(data: bytes, uri: str) -> ReadResult:
         path.write_bytes(data)
         conn = duckdb.connect()
         try:
-            conn.execute("SET TimeZone = 'UTC'")
             source = source_sql(path)
             try:
-                names = check(conn, source)
-                rows, currencies, periods, last, billed = conn.execute(
-                    f"SELECT count(*), list(DISTINCT currency ORDER BY currency), list(DISTINCT billing_period ORDER BY billing_period), "
-                    f"max(charge_day), sum(billed) FROM ({staged_sql(source, names)})"
-                ).fetchone()
+                _, (rows, currencies, periods, last, billed) = check(conn, source)
             except duckdb.Error as exc:
-                raise EvidenceError(
-                    "(document)", f"not a readable CSV or Parquet FOCUS export ({str(exc).splitlines()[0]})"
-                ) from exc
+                raise diagnose(conn, source, exc) from exc
         finally:
             conn.close()
     if not rows:
         raise EvidenceError("(document)", "no cost rows")
-    end = conn_time(last)
     return ReadResult(
-        observed_at=end,
+        observed_at=conn_time(last),
         timestamp_field="ChargePeriodStart",
         summary={"rows": rows, "currencies": currencies, "billing_periods": periods, "billed": str(billed)},
     )

@@ -470,13 +470,15 @@ def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha25
 
     A file delivered again under the same path with new content replaces its earlier rows (a
     restated billing period)."""
-    from phase8_assets.evidence.focus import check, source_sql, staged_sql
+    from phase8_assets.evidence.focus import columns, diagnose, source_sql, staged_sql
 
     if _loaded(conn, root, uri, sha256):
         return None
     source = source_sql(path)
-    names = check(conn, source)  # before the transaction: a bad file changes nothing
-    return _replace_delivery(conn, root, uri, sha256, staged_sql(source, names))
+    try:  # validated while loaded: a bad row rolls the whole delivery back, so it changes nothing
+        return _replace_delivery(conn, root, uri, sha256, staged_sql(source, columns(conn, source)))
+    except duckdb.Error as exc:
+        raise diagnose(conn, source, exc) from exc
 
 
 def record_cur_period(

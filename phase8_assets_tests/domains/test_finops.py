@@ -163,6 +163,31 @@ def test_a_redelivered_file_replaces_its_period(wh, tmp_path):
     assert wh.execute("SELECT count(*), sum(billed) FROM cost_line_items").fetchone() == (2, Decimal("13"))
 
 
+def test_a_bad_redelivery_is_refused_while_loading_and_keeps_the_stored_period(wh, tmp_path):
+    day = date(2026, 11, 3)
+    uri = "s3://billing/focus-2026-11.csv"
+    assert load(wh, tmp_path, [line(day, 10, 10, tags={"tenant": "acme"})], uri=uri) == 1
+    late = list(line(day, 5, 5))
+    late[8] = "2026-11-03T23:30:00-02:00"  # zoned: UTC is the next day
+    bad = list(line(day, 1, 1))
+    bad[1] = "1.5 USD"
+    missing = list(line(day, 2, 2))
+    missing[5] = "NULL"
+    for rows, column, rows_named in (
+        ([line(day, 12, 12), bad], "EffectiveCost", "row 2: '1.5 USD'"),
+        ([missing, line(day, 1, 1)], "BillingCurrency", "row 1: None"),
+    ):
+        with pytest.raises(EvidenceError, match=rows_named) as info:
+            load(wh, tmp_path, rows, uri=uri)
+        assert info.value.field == column
+    assert wh.execute("SELECT count(*), sum(billed) FROM cost_files JOIN cost_line_items USING (root, sha256)").fetchone() == (
+        1, Decimal("10"))  # fmt: skip
+    load(wh, tmp_path, [late], uri="s3://billing/late.csv")
+    assert wh.execute("SELECT charge_day FROM cost_line_items WHERE billed = 5").fetchone() == (
+        day + timedelta(days=1),
+    )
+
+
 def test_budgets_forecast_by_run_rate(wh, tmp_path):
     rows = [line(date(2026, 11, d), 100, 90, tags={"tenant": "acme"}) for d in range(1, 11)]
     load(wh, tmp_path, rows)
