@@ -2,14 +2,16 @@
 
 Attribution runs in DuckDB over ``cost_line_items`` (never row by row in Python):
 
-1. Tags are read case- and whitespace-insensitively, ``user:`` prefixes (``user_`` in CUR 2.0)
-   dropped (``" org"``, ``User:Tenant``, ``user_tenant`` and ``tenant`` are the same key); the first of ``tenant_keys`` present names the
-   tenant, ``tenant_aliases`` map tag values to tenant ids.
-2. A line item matching a ``shared`` rule (service category, sub-account or tag) is split across
-   tenants: ``proportional`` to their direct effective cost of the same day and currency, ``even``
-   over the config's tenants, or by ``fixed`` weights. Each share is exact to 12 decimals and the
-   rounding remainder goes to the largest share, so the parts add up to the whole.
-3. Everything else without a tenant is ``__unallocated__`` — kept visible, never dropped. A shared
+1. Line items are first summed per day, currency, service category, sub-account and tag set (all
+   that the steps below read), so everything after scales with distinct combinations, not rows.
+2. Tags are read case- and whitespace-insensitively, ``user:`` prefixes (``user_`` in CUR 2.0)
+   dropped (``" org"``, ``User:Tenant``, ``user_tenant`` and ``tenant`` are the same key); the
+   first of ``tenant_keys`` present names the tenant, ``tenant_aliases`` map tag values to tenant ids.
+3. A summed line item matching a ``shared`` rule (service category, sub-account or tag) is split
+   across tenants: ``proportional`` to their direct effective cost of the same day and currency,
+   ``even`` over the config's tenants, or by ``fixed`` weights. Each share is exact to 12 decimals
+   and the rounding remainder goes to the largest share, so the parts add up to the whole.
+4. Everything else without a tenant is ``__unallocated__`` — kept visible, never dropped. A shared
    cost on a day without any direct cost has nothing to be proportional to: unallocated too.
 
 Invariant (tested with hypothesis): per day and currency, the attributed plus unallocated billed
@@ -94,17 +96,20 @@ def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
         else "NULL"
     )
     return f"""
-    WITH tag_sets AS (  -- tags repeat: parse and normalise each distinct tag set once
+    WITH grouped AS (  -- everything below depends on these columns only: sum the line items first
+        SELECT charge_day, currency, service_category, sub_account, tags, sum(billed) AS billed,
+               sum(effective) AS effective
+        FROM cost_line_items WHERE root IN ({roots_sql}) GROUP BY ALL
+    ), tag_sets AS (  -- tags repeat: parse and normalise each distinct tag set once
         SELECT tags, CASE WHEN tags IS NULL OR trim(tags) IN ('', '{{}}') THEN MAP {{}}::MAP(VARCHAR, VARCHAR)
                           ELSE coalesce(TRY_CAST(json(tags) AS MAP(VARCHAR, VARCHAR)), MAP {{}}::MAP(VARCHAR, VARCHAR)) END AS m
-        FROM (SELECT DISTINCT tags FROM cost_line_items WHERE root IN ({roots_sql}))
+        FROM (SELECT DISTINCT tags FROM grouped)
     ), tag_facts AS (
         SELECT tags, m, {_key_filter(policy["tenant_keys"])} AS tenant_tag, {_key_filter(policy.get("team_keys") or [])} AS team
         FROM tag_sets
     ), tagged AS (
-        SELECT i.charge_day, i.currency, i.service_category, i.sub_account, i.billed, i.effective, f.m, f.tenant_tag, f.team
-        FROM cost_line_items i LEFT JOIN tag_facts f ON i.tags IS NOT DISTINCT FROM f.tags
-        WHERE i.root IN ({roots_sql})
+        SELECT g.charge_day, g.currency, g.service_category, g.sub_account, g.billed, g.effective, f.m, f.tenant_tag, f.team
+        FROM grouped g LEFT JOIN tag_facts f ON g.tags IS NOT DISTINCT FROM f.tags
     ), items AS (
         SELECT *, {alias_case} AS tenant, {_shared_case(list(rules.values()))} AS shared_rule FROM tagged
     ), direct AS (
