@@ -3,22 +3,29 @@
 Generates FOCUS rows as Parquet in a temporary directory (1 M and 10 M by default), then, each in a
 fresh process so peak RSS is its own:
 
-- phase8: the product's path (validate the file, load file -> DuckDB, attribute with tag
-  normalisation, shared-cost split and exact remainders);
-- floor:  the same columns loaded with plain casts (no validation) and attribution by hand as one
-  ``GROUP BY`` over the raw tenant tag (no key normalisation, no shared split) — what any
-  DuckDB pipeline pays at least;
-- pandas: ``read_parquet``, ``json.loads`` per row, ``groupby`` — what a naive pipeline does
-  (1 M only unless --pandas-10m: at 10 M it needs ~5 GB).
+- phase8: the product's path, as ``cost_line_items`` and ``cost_attribution`` run it: the evidence
+  collector reads the file (sha256, FOCUS reader validating and summarising it), the warehouse
+  loads it file -> DuckDB (validated in the same pass, in a transaction, bookkept per delivery),
+  then attribution (tag normalisation, aliases, shared-cost split, exact remainders);
+- floor:  the same load as one plain ``CREATE TABLE AS`` with plain casts (no validation, no
+  evidence bookkeeping) and the same attribution SQL over it: what the job costs in DuckDB alone;
+- bare:   that load plus a bare ``GROUP BY`` over the raw ``tenant`` tag (no key normalisation, no
+  shared split): not the same attribution, shown for what the richer attribution costs;
+- pandas: ``read_parquet`` and the same attribution written the naive way: ``json.loads`` and key
+  normalisation per row, the shared split with ``merge``/``groupby`` (1 M only unless --pandas-10m:
+  it needs ~1.7 GB per million rows).
 
-Prints rows/s and peak RSS per size; targets: phase8 within 1.5x of the floor, >= 10x pandas,
-peak RSS under 2 GB at 10 M rows.
+Prints seconds, rows/s and peak RSS per pipeline and size; targets: phase8 within 1.5x of the
+floor, >= 10x faster than pandas, peak RSS under 2 GB at 10 M rows.
 
-    python benchmarks/finops_scale.py [--sizes 1000000 10000000] [--pandas-10m]
+Each pipeline runs ``--repeat`` times (3) per size and its fastest run counts.
+
+    python benchmarks/finops_scale.py [--sizes 1000000 10000000] [--repeat 3] [--pandas-10m]
 """
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -26,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+TENANTS = ["acme", "globex", "initech"]
 POLICY = {
     "tenant_keys": ["tenant", "org"],
     "team_keys": ["team"],
@@ -59,46 +67,89 @@ def generate(path: Path, rows: int) -> None:
 
 
 def run_phase8(path: Path, tmp: Path) -> dict:
-    from datetime import UTC, datetime  # noqa: F401
-
     from phase8_assets.domains.finops import attribute
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import load_config
     from phase8_assets.warehouse import connect
     from phase8_assets.warehouse.store import record_cost_file
 
+    root = tmp / "evidence"
+    root.mkdir()
+    (root / path.name).hardlink_to(path)
+    (root / "phase8.yaml").write_text(
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1.0.0', commit: 4f2c9e1}\n"
+        "limits: {max_file_bytes: 4000000000, read_timeout_seconds: 3600}\n"
+        "evidence: {cost_exports: {paths: ['*.parquet'], max_age: P3650D}}\n"
+    )
     with connect(tmp / "phase8.duckdb") as conn:
         t0 = time.perf_counter()
-        rows = record_cost_file(conn, "/r", str(path), "sha", str(path))
+        batch = collect(load_config([str(root)]), kinds={"cost_exports"})
+        assert not batch.rejections, batch.rejections
+        t_read = time.perf_counter() - t0
+        rows = sum(record_cost_file(conn, f.root, f.uri, f.sha256, f.uri) for f in batch.files)
         t_load = time.perf_counter() - t0
-        attribute(conn, "/r", ["/r"], POLICY, ["acme", "globex", "initech"])
+        attribute(conn, batch.files[0].root, [batch.files[0].root], POLICY, TENANTS)
         total = time.perf_counter() - t0
-        check = conn.execute(
+        exact = conn.execute(
             "SELECT (SELECT sum(billed) FROM cost_line_items) = (SELECT sum(billed) FROM cost_attribution)"
         ).fetchone()[0]
-    return {"rows": rows, "load_s": t_load, "total_s": total, "exact": bool(check)}
+    return {"rows": rows, "read_s": t_read, "load_s": t_load - t_read, "total_s": total, "exact": bool(exact)}
 
 
-def run_floor(path: Path, tmp: Path) -> dict:
-    import duckdb
-
-    conn = duckdb.connect(str(tmp / "floor.duckdb"))
-    t0 = time.perf_counter()
+def _floor_load(conn, path: Path) -> None:
     conn.execute("SET TimeZone = 'UTC'")
-    conn.execute(  # the same canonical columns as phase8 loads, with plain casts and no validation
-        f"""CREATE TABLE items AS SELECT strftime(CAST(BillingPeriodStart AS TIMESTAMPTZ), '%Y-%m') AS billing_period,
+    conn.execute(  # the canonical columns of cost_line_items, with plain casts and no validation
+        f"""CREATE TABLE cost_line_items AS SELECT '/r' AS root, 'sha' AS sha256,
+            strftime(CAST(BillingPeriodStart AS TIMESTAMPTZ), '%Y-%m') AS billing_period,
             ProviderName AS provider, BillingAccountId AS billing_account, SubAccountId AS sub_account,
-            CAST(ChargePeriodStart AS TIMESTAMPTZ)::DATE AS day, ChargeCategory AS charge_category,
+            CAST(ChargePeriodStart AS TIMESTAMPTZ)::DATE AS charge_day, ChargeCategory AS charge_category,
             ServiceCategory AS service_category, ServiceName AS service_name, ResourceId AS resource_id,
             BillingCurrency AS currency, CAST(BilledCost AS DECIMAL(38, 12)) AS billed,
             CAST(EffectiveCost AS DECIMAL(38, 12)) AS effective, Tags AS tags
             FROM read_parquet('{path}')"""
     )
+
+
+def run_floor(path: Path, tmp: Path) -> dict:
+    import duckdb
+
+    from phase8_assets.domains.finops import attribution_sql
+
+    conn = duckdb.connect(str(tmp / "floor.duckdb"))
+    t0 = time.perf_counter()
+    _floor_load(conn, path)
     t_load = time.perf_counter() - t0
     conn.execute(
-        "CREATE TABLE attributed AS SELECT day, currency, coalesce(json_extract_string(tags, '$.tenant'), '__unallocated__') AS tenant, "
-        "service_category, sum(billed) AS billed, sum(effective) AS effective FROM items GROUP BY ALL"
+        f"CREATE TABLE attributed AS SELECT charge_day, currency, tenant, team, service_category, source, "
+        f"sum(billed), sum(effective) FROM ({attribution_sql(['/r'], POLICY, TENANTS)}) GROUP BY ALL"
     )
-    rows = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    rows = conn.execute("SELECT count(*) FROM cost_line_items").fetchone()[0]
     return {"rows": rows, "load_s": t_load, "total_s": time.perf_counter() - t0}
+
+
+def run_bare(path: Path, tmp: Path) -> dict:
+    import duckdb
+
+    conn = duckdb.connect(str(tmp / "bare.duckdb"))
+    t0 = time.perf_counter()
+    _floor_load(conn, path)
+    t_load = time.perf_counter() - t0
+    conn.execute(
+        "CREATE TABLE attributed AS SELECT charge_day, currency, coalesce(json_extract_string(tags, '$.tenant'), "
+        "'__unallocated__') AS tenant, service_category, sum(billed) AS billed, sum(effective) AS effective "
+        "FROM cost_line_items GROUP BY ALL"
+    )
+    rows = conn.execute("SELECT count(*) FROM cost_line_items").fetchone()[0]
+    return {"rows": rows, "load_s": t_load, "total_s": time.perf_counter() - t0}
+
+
+def _pandas_tenant(tags: str | None) -> tuple[str | None, str | None]:
+    if not tags:
+        return None, None
+    keys = {re.sub(r"^user[:_]", "", k.strip().lower()): v for k, v in json.loads(tags).items()}
+    tenant = next((keys[k].strip().lower() for k in POLICY["tenant_keys"] if k in keys), None)
+    team = next((keys[k].strip().lower() for k in POLICY["team_keys"] if k in keys), None)
+    return POLICY["tenant_aliases"].get(tenant, tenant), team
 
 
 def run_pandas(path: Path, tmp: Path) -> dict:
@@ -108,18 +159,29 @@ def run_pandas(path: Path, tmp: Path) -> dict:
     frame = pd.read_parquet(path)
     frame["billed"] = frame["BilledCost"].astype(float)
     frame["effective"] = frame["EffectiveCost"].astype(float)
-    frame["day"] = pd.to_datetime(frame["ChargePeriodStart"]).dt.date
+    frame["day"] = pd.to_datetime(frame["ChargePeriodStart"], utc=True, format="ISO8601").dt.date
     t_load = time.perf_counter() - t0
-    frame["tenant"] = [
-        json.loads(t).get("tenant", "__unallocated__") if t else "__unallocated__" for t in frame["Tags"]
-    ]
-    frame.groupby(["day", "BillingCurrency", "tenant"])[["billed", "effective"]].sum()
+    frame["tenant"], frame["team"] = zip(*(_pandas_tenant(t) for t in frame["Tags"]), strict=True)
+    keys = ["day", "BillingCurrency"]
+    shared = frame["SubAccountId"] == POLICY["shared"][0]["sub_account"]
+    direct = frame[~shared].fillna({"tenant": "__unallocated__"})
+    weights = direct[direct["tenant"] != "__unallocated__"].groupby([*keys, "tenant"])["effective"].sum()
+    split = (
+        frame[shared].drop(columns=["tenant", "team"]).reset_index().merge(weights.rename("w").reset_index(), on=keys)
+    )
+    split["frac"] = split["w"] / split.groupby("index")["w"].transform("sum")
+    split["billed"] *= split["frac"]
+    split["effective"] *= split["frac"]
+    columns = [*keys, "tenant", "ServiceCategory", "billed", "effective"]
+    pd.concat([direct[columns], split[columns]]).groupby(columns[:4])[["billed", "effective"]].sum()
     return {"rows": len(frame), "load_s": t_load, "total_s": time.perf_counter() - t0}
 
 
 def child(kind: str, path: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"phase8": run_phase8, "floor": run_floor, "pandas": run_pandas}[kind](Path(path), Path(tmp))
+        result = {"phase8": run_phase8, "floor": run_floor, "bare": run_bare, "pandas": run_pandas}[kind](
+            Path(path), Path(tmp)
+        )
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -128,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--pandas-10m", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per pipeline and size; the fastest counts")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -139,22 +202,36 @@ def main() -> None:
             path = Path(tmp) / f"focus-{n}.parquet"
             generate(path, n)
             results = {}
-            for kind in ("floor", "phase8", "pandas"):
+            for kind in ("floor", "bare", "phase8", "pandas"):
                 if kind == "pandas" and n > 1_000_000 and not args.pandas_10m:
                     continue
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", kind, str(path)], capture_output=True, text=True, check=True
-                )
-                r = results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+                runs = [
+                    json.loads(
+                        subprocess.run(
+                            [sys.executable, __file__, "--child", kind, str(path)],
+                            capture_output=True,
+                            text=True,
+                            check=True,
+                        ).stdout.splitlines()[-1]
+                    )
+                    for _ in range(args.repeat if kind != "pandas" or n <= 1_000_000 else 1)
+                ]  # the fastest of the runs (noise only ever adds time), with the largest RSS seen
+                r = results[kind] = min(runs, key=lambda run: run["total_s"]) | {
+                    "rss_mb": max(run["rss_mb"] for run in runs)
+                }
                 ratio = r["total_s"] / results["floor"]["total_s"]
                 print(
-                    f"{n:>11,} {kind:>8} {r['total_s']:>8.1f} {n / r['total_s']:>12,.0f} {r['rss_mb']:>12.0f} {ratio:>8.2f}x"
+                    f"{n:>11,} {kind:>8} {r['total_s']:>8.2f} {n / r['total_s']:>12,.0f} {r['rss_mb']:>12.0f} {ratio:>8.2f}x"
                 )
             if "pandas" in results:
                 print(
                     f"{'':>11} phase8 is {results['pandas']['total_s'] / results['phase8']['total_s']:.1f}x faster than pandas"
                 )
-            print(f"{'':>11} attribution exact to the cent: {results['phase8'].get('exact')}")
+            p8 = results["phase8"]
+            print(
+                f"{'':>11} phase8: evidence read {p8['read_s']:.2f} s, load {p8['load_s']:.2f} s, attribution "
+                f"{p8['total_s'] - p8['read_s'] - p8['load_s']:.2f} s; exact to the cent: {p8['exact']}"
+            )
             path.unlink()
 
 
