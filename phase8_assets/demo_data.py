@@ -484,7 +484,7 @@ there is no current drill.
         "team:finops",
         """\
 ## What it means
-A tenant, team or service has spent (or, at its month-to-date run rate, will spend) more than a
+A tenant, team or service has spent (or, by its month-end forecast, will spend) more than a
 threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.
 
 ## What to do

@@ -174,8 +174,9 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
     owners=OWNERS,
     kinds={"duckdb", "python"},
     pool=DUCKDB_POOL,
-    description="Each monthly budget at the evaluation time: month-to-date spend, the run-rate forecast to month end, "
-    "and which thresholds (default 80 % and 100 %, on actual and on forecast) are crossed.",
+    description="Each monthly budget at the evaluation time: month-to-date spend, the forecast to month end (by "
+    "default: month to date plus the trailing 7-day mean for each remaining day), and which thresholds (default "
+    "80 % and 100 %, on actual and on forecast) are crossed.",
 )
 def budget_status(
     settings: Phase8Settings, evidence_files: EvidenceBatch, warehouse: Warehouse, cost_attribution: dict
@@ -203,6 +204,7 @@ def budget_status(
             "evaluated_at": format_timestamp(at),
             "budgets": len(states),
             "crossed": sum(1 for s in states if s.crossed),
+            "forecast": states[0].forecast_label if states else "—",
             "status": dg.MetadataValue.md(
                 markdown_table(["budget", "month", "amount", "actual", "forecast", "forecast/budget", "crossed"], rows)
                 if rows
@@ -245,16 +247,20 @@ def budget_gate(batch, config, at, budget_status: dict):
     if not budget_status["configured"]:
         found.append(Finding("warning", "cost budgets", "budgets-present", "no CostBudgets file", "one readable CostBudgets",
                              None, config.owner_for(gate, "cost_budgets"), runbook, {}))  # fmt: skip
+    budgets_file = next((f.uri for f in batch.files_of("cost_budgets")), None)
     for s in budget_status["states"]:
         for basis, threshold in s.crossed:
             value = s.actual if basis == "actual" else s.forecast
+            what = basis if basis == "actual" else f"forecast ({s.forecast_label})"
             found.append(
                 Finding(
                     "warning", s.budget["name"], f"{basis}>={threshold:.0%}",
-                    f"{basis} {value:,.2f} {s.budget['currency']} = {value / s.amount:.0%} of the {s.month} budget",
-                    f"< {threshold:.0%} of {s.amount:,.0f} {s.budget['currency']}", None, s.budget["owner"], runbook,
+                    f"{what} {value:,.2f} {s.budget['currency']} = {value / s.amount:.0%} of the {s.month} budget",
+                    f"< {threshold:.0%} of {s.amount:,.0f} {s.budget['currency']}", budgets_file, s.budget["owner"],
+                    runbook,
                     {"budget": s.budget["name"], "month": s.month, "actual": s.actual, "forecast": s.forecast,
-                     "amount": s.amount, "days_elapsed": s.days_elapsed, "days_in_month": s.days_in_month},
+                     "forecast_method": s.forecast_label, "amount": s.amount, "days_elapsed": s.days_elapsed,
+                     "days_in_month": s.days_in_month},
                 )
             )  # fmt: skip
     crossed = sum(1 for s in budget_status["states"] if s.crossed)

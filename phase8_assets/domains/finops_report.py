@@ -8,8 +8,10 @@ from datetime import date, timedelta
 
 import duckdb
 
-from phase8_assets.domains.finops import UNALLOCATED
+from phase8_assets.domains.finops import UNALLOCATED, daily_spend, forecast_month_end, forecast_policy
 from phase8_assets.shared.reports import Section
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
 
 def dashboard(
@@ -52,6 +54,13 @@ def dashboard(
         [start, start, root, start - timedelta(days=7), end],
     ).fetchall()
     total = sum(week.values()) or 1.0
+    through = max((d for d, _, _ in daily if d >= start), default=None)
+    covered = (through - start).days + 1 if through else 0
+    partial = (
+        f" Cost data runs through {through} ({covered} of 7 days): the changes compare a partial week."
+        if covered < 7
+        else ""
+    )
     figure = go.Figure()
     for tenant in sorted({t for _, t, _ in daily}):
         points = [(d, v) for d, t, v in daily if t == tenant]
@@ -62,7 +71,7 @@ def dashboard(
     sections = [
         Section(
             "This week",
-            f"{total:,.2f} effective cost; unallocated share {week.get(UNALLOCATED, 0) / total:.1%}.",
+            f"{total:,.2f} effective cost; unallocated share {week.get(UNALLOCATED, 0) / total:.1%}.{partial}",
             (
                 ["tenant", "this week", "last week", "change"],
                 [
@@ -99,36 +108,30 @@ def dashboard(
         )
         days = calendar.monthrange(month_start.year, month_start.month)[1]
         burn = go.Figure()
-        for b in budgets["budgets"]:
-            if not b.get("tenant"):
-                continue
-            rows = conn.execute(
-                "SELECT charge_day, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? AND tenant = ? AND currency = ? "
-                "AND charge_day >= ? AND charge_day < ? GROUP BY 1 ORDER BY 1",
-                [root, b["tenant"], b["currency"], month_start, end],
-            ).fetchall()
+        column = "effective" if budgets.get("basis", "effective") == "effective" else "billed"
+        forecast = forecast_policy(budgets)
+        last = month_start + timedelta(days=days - 1)
+        for n, b in enumerate(budgets["budgets"]):
+            since = month_start - timedelta(days=forecast["window_days"])
+            spend = daily_spend(conn, root, b, since, end - timedelta(days=1), column)
             cumulative, running = [], 0.0
-            for d, v in rows:
-                running += v
+            for d in sorted(d for d in spend if d >= month_start):
+                running += spend[d]
                 cumulative.append((d, running))
             if not cumulative:
                 continue
-            elapsed = (cumulative[-1][0] - month_start).days + 1
-            forecast = running / elapsed * days
-            last = month_start + timedelta(days=days - 1)
-            burn.add_trace(
-                go.Scatter(
-                    x=[f"{d}" for d, _ in cumulative],
-                    y=[round(v, 2) for _, v in cumulative],
-                    name=f"{b['name']} actual",
-                )
-            )
-            burn.add_trace(go.Scatter(x=[f"{cumulative[-1][0]}", f"{last}"], y=[round(running, 2), round(forecast, 2)],
-                                      name=f"{b['name']} forecast", line={"dash": "dot"}))  # fmt: skip
-            burn.add_trace(go.Scatter(x=[f"{month_start}", f"{last}"], y=[b["amount"], b["amount"]], name=f"{b['name']} budget",
-                                      line={"dash": "dash"}))  # fmt: skip
+            projected = forecast_month_end(spend, cumulative[-1][0], forecast["method"], forecast["window_days"])
+            color = PALETTE[n % len(PALETTE)]  # one colour per budget: its actual, forecast and budget lines
+            for name, x, y, dash in (
+                ("actual", [f"{d}" for d, _ in cumulative], [round(v, 2) for _, v in cumulative], "solid"),
+                ("forecast", [f"{cumulative[-1][0]}", f"{last}"], [round(running, 2), round(projected, 2)], "dot"),
+                ("budget", [f"{month_start}", f"{last}"], [b["amount"], b["amount"]], "dash"),
+            ):
+                burn.add_trace(go.Scatter(x=x, y=y, name=f"{b['name']} {name}", legendgroup=b["name"],
+                                          line={"dash": dash, "color": color}))  # fmt: skip
         burn.update_layout(
-            height=380, yaxis_title="cumulative effective cost", margin={"l": 50, "r": 20, "t": 20, "b": 40}
+            height=380, yaxis_title=f"cumulative {column} cost", margin={"l": 50, "r": 20, "t": 20, "b": 40}
         )
-        sections.append(Section(f"Budget burn-down, {month_start:%B %Y} (dotted: run-rate forecast)", figure=burn))
+        title = f"Budget burn-down, {month_start:%B %Y} (dotted: {forecast['label']} forecast)"
+        sections.append(Section(title, figure=burn))
     return sections

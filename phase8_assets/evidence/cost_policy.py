@@ -47,4 +47,5 @@ def read_budgets(data: bytes, uri: str) -> ReadResult:
         for b in doc["budgets"]
     ]
     return ReadResult(observed_at=at, timestamp_field="reviewed", summary={"budgets": names},
-                      records=[{"basis": doc.get("basis", "effective"), "budgets": budgets}])  # fmt: skip
+                      records=[{"basis": doc.get("basis", "effective"), "forecast": doc.get("forecast") or {},
+                                "budgets": budgets}])  # fmt: skip

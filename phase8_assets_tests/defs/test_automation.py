@@ -154,12 +154,13 @@ def test_budget_alert_is_raised_once_per_threshold_crossing(monkeypatch, home):
         assert alerts == [
             "acme-monthly forecast >= 100%",
             "acme-monthly forecast >= 80%",
+            "compute-monthly forecast >= 100%",
             "compute-monthly forecast >= 80%",
         ]
         assert all(e.asset_key == dg.AssetKey("budget_status") for e in first.asset_events)
         assert isinstance(again, dg.SkipReason) and "no new threshold crossing" in again.skip_message
         events = [r.log_record for r in exporter.get_finished_logs()]
-        assert [e.attributes["event.name"] for e in events] == [ALERT_EVENT] * 3
+        assert [e.attributes["event.name"] for e in events] == [ALERT_EVENT] * 4
         assert not any("123456789012" in str(e.attributes) for e in events)  # no cost line items in telemetry
     finally:
         telemetry.shutdown()

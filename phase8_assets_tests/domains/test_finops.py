@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phase8_assets.domains.finops import UNALLOCATED, attribute, budget_states, tenant_rows
+from phase8_assets.domains.finops import UNALLOCATED, attribute, backtest, budget_states, daily_spend, tenant_rows
 from phase8_assets.evidence import EvidenceError, focus
 from phase8_assets.evidence.cost_policy import read_allocation, read_budgets
 from phase8_assets.warehouse import connect
@@ -188,18 +188,42 @@ def test_a_bad_redelivery_is_refused_while_loading_and_keeps_the_stored_period(w
     )
 
 
-def test_budgets_forecast_by_run_rate(wh, tmp_path):
-    rows = [line(date(2026, 11, d), 100, 90, tags={"tenant": "acme"}) for d in range(1, 11)]
+def test_budgets_forecast_month_end_by_trailing_mean_or_run_rate(wh, tmp_path):
+    rows = [line(date(2026, 11, d), 50 if d <= 5 else 130, 50 if d <= 5 else 130, tags={"tenant": "acme"})
+            for d in range(1, 11)]  # fmt: skip  # acme's spend steps up on the 6th
     load(wh, tmp_path, rows)
     attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS)
-    budgets = read_budgets(
-        b'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\n'
-        b"budgets: [{name: acme, tenant: acme, amount: 3000, currency: USD, owner: team:finops}]\n",
-        "x",
-    ).records[0]
-    (state,) = budget_states(wh, "/root", budgets, datetime(2026, 11, 12, tzinfo=UTC))
-    assert state.actual == 900 and state.days_elapsed == 10 and state.forecast == pytest.approx(2700)
-    assert state.crossed == [("forecast", 0.8)]
+    doc = (
+        'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\n{forecast}'
+        "budgets: [{{name: acme, tenant: acme, amount: 3000, currency: USD, owner: team:finops}}]\n"
+    )
+    at = datetime(2026, 11, 12, tzinfo=UTC)
+    (trailing,) = budget_states(wh, "/root", read_budgets(doc.format(forecast="").encode(), "x").records[0], at)
+    # month to date 900, then (50 + 50 + 5 * 130) / 7 a day for the 20 days left
+    assert trailing.actual == 900 and trailing.days_elapsed == 10
+    assert trailing.forecast == pytest.approx(900 + 750 / 7 * 20) and trailing.forecast_label == "trailing 7-day"
+    assert trailing.crossed == [("forecast", 0.8), ("forecast", 1.0)]
+    run_rate_doc = doc.format(forecast="forecast: {method: run_rate}\n").encode()
+    (run_rate,) = budget_states(wh, "/root", read_budgets(run_rate_doc, "x").records[0], at)
+    assert run_rate.forecast == pytest.approx(2700) and run_rate.crossed == [("forecast", 0.8)]
+
+
+def test_the_trailing_forecast_beats_the_run_rate_on_the_demo_history(wh):
+    for path in sorted((DATA / "evidence/cost").glob("*.csv.gz")):
+        record_cost_file(wh, "/demo", str(path), path.name, str(path))
+    attribute(wh, "/demo", ["/demo"], ALLOCATION, TENANTS)
+    budgets = read_budgets((DATA / "policy/cost-budgets.yaml").read_bytes(), "x").records[0]
+    months = [date(2026, 9, 1), date(2026, 10, 1)]  # the complete months of the demo's 90 days
+    errors = {"trailing": [], "run_rate": []}
+    for method, found in errors.items():
+        for budget in budgets["budgets"]:
+            daily = daily_spend(wh, "/demo", budget, date(2026, 8, 1), date(2026, 11, 30))
+            found += backtest(daily, months, method)
+    assert len(errors["trailing"]) == 4 * (29 + 30)
+    for first, last in ((1, 10), (11, 20), (21, 31)):  # better in every third of the month
+        total = {m: sum(e for d, e in found if first <= d <= last) for m, found in errors.items()}
+        assert total["trailing"] < total["run_rate"], (first, total)
+    assert max(e for _, e in errors["trailing"]) < 0.05 < max(e for _, e in errors["run_rate"])
 
 
 @pytest.mark.realdata
