@@ -120,22 +120,22 @@ def run_gate(
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         }
         telemetry.use_home(home)
-        instance = _instance()
-        job = defs.resolve_job_def("release_gate")
-        result = job.execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False, tags={TRACED_TAG: "true"}
-        )
-        report = build_report(gate_results(result), config.release, config.root_uris, at, result.run_id)
-        trace_run(
-            instance,
-            result.run_id,
-            {
-                "phase8.verdict": report["verdict"],
-                "phase8.release.version": str(config.release.get("version", "")),
-                "phase8.release.commit": str(config.release.get("commit", "")),
-                "deployment.environment.name": str(config.release.get("environment", "")),
-            },
-        )
+        with _instance() as instance:  # disposed here, not whenever (and in whichever thread) it is collected
+            job = defs.resolve_job_def("release_gate")
+            result = job.execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False, tags={TRACED_TAG: "true"}
+            )
+            report = build_report(gate_results(result), config.release, config.root_uris, at, result.run_id)
+            trace_run(
+                instance,
+                result.run_id,
+                {
+                    "phase8.verdict": report["verdict"],
+                    "phase8.release.version": str(config.release.get("version", "")),
+                    "phase8.release.commit": str(config.release.get("commit", "")),
+                    "deployment.environment.name": str(config.release.get("environment", "")),
+                },
+            )
         for gate in report["gates"]:
             if gate["blocking"] and gate["status"] in ("fail", "error"):
                 emit_blocked(gate, report)
