@@ -83,6 +83,7 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
 
 @dg.asset_check(
     asset=cost_line_items,
+    additional_ins={"evidence_files": dg.AssetIn("evidence_files")},  # not the checked asset's (stored) value
     blocking=False,
     description="Great Expectations (GX Core) on every FOCUS export: FOCUS 1.2 mandatory columns and types on a "
     "bounded sample (first 5,000 rows), naming failing columns and rows. Outside the bulk load and release_gate.",

@@ -1,6 +1,7 @@
 """Schedules and sensors, evaluated tick by tick against a real temporary instance; the weekly
 report backfilled over 26 weeks in one run, deterministic on re-run."""
 
+import random
 import shutil
 from datetime import UTC, datetime
 
@@ -180,3 +181,27 @@ def test_finops_dashboard_for_a_week(home):
     assert "unallocated share 5." in summary and "| acme | Compute |" in summary
     page = (home / "reports/finops/2026-11-09.html").read_text()
     assert "Budget burn-down, November 2026" in page and "acme-monthly forecast" in page
+
+
+def test_budget_job_runs_the_focus_conformance_check_on_every_export(tmp_path, home):
+    from phase8_assets.demo_finops import csv_gz, rows
+
+    root = tmp_path / "evidence"
+    shutil.copytree(DATA, root)
+    day = datetime(2026, 11, 3).date()
+    line = rows(day, day, random.Random(1))["2026-11"][0]
+    line[6] = "usd"  # BillingCurrency: loads, but FOCUS wants an ISO 4217 code in upper case
+    (root / "evidence/cost/focus-extra.csv.gz").write_bytes(csv_gz([line]))
+    result = defs.resolve_job_def("budget_job").execute_in_process(
+        resources={
+            "settings": Phase8Settings(evidence=[str(root)]),
+            "warehouse": Warehouse(database=str(warehouse_path(home))),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "focus_conformance"]
+    assert not check.passed
+    failures = check.metadata["failures"].value
+    assert "focus-extra.csv.gz" in failures and "BillingCurrency" in failures
