@@ -14,7 +14,7 @@ SERVICE_CATEGORIES = [
     "Multicloud", "Identity", "Integration", "Internet of Things", "Management and Governance", "Media", "Migration",
     "Mobile", "Networking", "Security", "Storage", "Web", "Other",
 ]  # fmt: skip
-NUMBER = r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$"
+NUMBER = r"^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$"
 
 
 def validate_sample(frame, columns: list[str]) -> list[dict]:

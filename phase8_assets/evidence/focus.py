@@ -47,7 +47,7 @@ def _is_parquet(path: Path) -> bool:
 
 
 # The ISO 8601 shape, for Great Expectations' regex check of a sample (the load uses strict formats).
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$"
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
 
 
 _NAIVE = [
