@@ -175,6 +175,11 @@ def attribute(conn: duckdb.DuckDBPyConnection, root: str, roots: list[str], poli
 DEFAULT_FORECAST = {"method": "trailing", "window_days": 7}
 
 
+def cost_column(budgets: dict) -> str:
+    """The ``cost_attribution`` column a budgets file counts: ``effective`` (amortised, the default) or ``billed``."""
+    return "billed" if budgets.get("basis") == "billed" else "effective"
+
+
 def forecast_policy(budgets: dict) -> dict:
     """The budgets file's ``forecast`` over the defaults, with a ``label`` for people."""
     policy = {**DEFAULT_FORECAST, **(budgets.get("forecast") or {})}
@@ -262,7 +267,7 @@ def budget_states(conn: duckdb.DuckDBPyConnection, root: str, budgets: dict, at:
     7 days), against each budget's thresholds."""
     month_start = date(at.year, at.month, 1)
     days_in_month = calendar.monthrange(at.year, at.month)[1]
-    column = "effective" if budgets.get("basis", "effective") == "effective" else "billed"
+    column = cost_column(budgets)
     forecast = forecast_policy(budgets)
     out = []
     for b in budgets["budgets"]:

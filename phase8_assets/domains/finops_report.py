@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import duckdb
 
-from phase8_assets.domains.finops import UNALLOCATED, daily_spend, forecast_month_end, forecast_policy
+from phase8_assets.domains.finops import UNALLOCATED, cost_column, daily_spend, forecast_month_end, forecast_policy
 from phase8_assets.shared.reports import Section
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
@@ -57,10 +57,10 @@ def dashboard(
     through = max((d for d, _, _ in daily if d >= start), default=None)
     covered = (through - start).days + 1 if through else 0
     partial = (
-        f" Cost data runs through {through} ({covered} of 7 days): the changes compare a partial week."
-        if covered < 7
-        else ""
-    )
+        "" if covered >= 7
+        else f" Cost data runs through {through} ({covered} of 7 days): the changes compare a partial week." if through
+        else " No cost data for this week yet."
+    )  # fmt: skip
     figure = go.Figure()
     for tenant in sorted({t for _, t, _ in daily}):
         points = [(d, v) for d, t, v in daily if t == tenant]
@@ -108,7 +108,7 @@ def dashboard(
         )
         days = calendar.monthrange(month_start.year, month_start.month)[1]
         burn = go.Figure()
-        column = "effective" if budgets.get("basis", "effective") == "effective" else "billed"
+        column = cost_column(budgets)
         forecast = forecast_policy(budgets)
         last = month_start + timedelta(days=days - 1)
         for n, b in enumerate(budgets["budgets"]):
