@@ -4,9 +4,13 @@ file → DuckDB directly, never row by row.
 Columns are FOCUS 1.0–1.3 names (1.3's ``ServiceProviderName`` is read where 1.0–1.2 wrote
 ``ProviderName``). Literal ``NULL`` strings and empty cells are nulls; a UTF-8 BOM is ignored;
 negative costs (credits, refunds) are kept. A file is rejected, naming the column and the first
-bad rows (1-based, header excluded), when a mandatory column is missing, or a timestamp or cost
-does not parse (an hour of 30, a US short date such as ``5/1/25``, a cost like ``12,50``).
-Timestamps without a zone are UTC (FOCUS says so).
+bad rows (1-based, header excluded), when a mandatory column is missing, a cost, currency or
+period start is empty, or a timestamp or cost does not parse (an hour of 30, a US short date such
+as ``5/1/25``, a cost like ``12,50``). Timestamps without a zone are UTC (FOCUS says so).
+
+Each pass over a file does all its checks at once: the reader validates and summarises in one
+aggregate, and the load validates inside its INSERT (a bad row aborts it; only then is the file
+read again, to say where).
 """
 
 from __future__ import annotations
