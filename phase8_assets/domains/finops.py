@@ -26,6 +26,8 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
+from phase8_assets.warehouse import transaction
+
 UNALLOCATED = "__unallocated__"
 
 
@@ -157,18 +159,13 @@ def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
 
 def attribute(conn: duckdb.DuckDBPyConnection, root: str, roots: list[str], policy: dict, tenants: list[str]) -> int:
     """Recompute ``cost_attribution`` for ``root`` (replace, in one transaction); returns rows."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute("DELETE FROM cost_attribution WHERE root = ?", [root])
         conn.execute(
             f"INSERT INTO cost_attribution SELECT ?, charge_day, currency, tenant, team, service_category, source, "
             f"sum(billed), sum(effective) FROM ({attribution_sql(roots, policy, tenants)}) GROUP BY ALL",
             [root],
         )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return conn.execute("SELECT count(*) FROM cost_attribution WHERE root = ?", [root]).fetchone()[0]
 
 

@@ -103,8 +103,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> list[
     steps = migrations()
     while version != target:
         step = steps[version] if target > version else steps[version - 1]
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn):
             if target > version:
                 conn.execute(step.up)
                 conn.execute(
@@ -118,11 +117,20 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> list[
                 conn.execute("DELETE FROM schema_version WHERE version = ?", [step.version])
                 version = step.version - 1
                 done.append(f"down {step.version:04d}_{step.name}")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
     return done
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction around the block: committed when it ends, rolled back when it (or the
+    commit) fails, and the error raised again."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:

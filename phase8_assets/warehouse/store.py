@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.warehouse import transaction
 
 
 def _naive_utc(dt: datetime | None) -> datetime | None:
@@ -19,8 +20,7 @@ def record_batch(conn: duckdb.DuckDBPyConnection, batch: EvidenceBatch, read_at:
     """Store the files and rejections of ``batch``; returns how many rows were new."""
     at = _naive_utc(read_at)
     before = table_counts(conn, ("evidence_files", "evidence_rejections"))
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         if batch.files:
             _insert_columns(
                 conn,
@@ -42,10 +42,6 @@ def record_batch(conn: duckdb.DuckDBPyConnection, batch: EvidenceBatch, read_at:
                 "INSERT INTO evidence_rejections VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [[root, r.kind, r.uri, r.sha256, r.field, r.reason, at] for r in batch.rejections],
             )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     after = table_counts(conn, ("evidence_files", "evidence_rejections"))
     return {
         "new_files": after["evidence_files"] - before["evidence_files"],
@@ -68,8 +64,7 @@ def _insert_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: dict[s
 def record_gate_run(conn: duckdb.DuckDBPyConnection, run_id: str, report: dict, recorded_at: datetime) -> None:
     """Append one gate run and its per-gate results to the run log."""
     evaluated = datetime.fromisoformat(report["evaluated_at"].replace("Z", "+00:00"))
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(
             "INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -99,10 +94,6 @@ def record_gate_run(conn: duckdb.DuckDBPyConnection, run_id: str, report: dict, 
                     json.dumps(gate["findings"], sort_keys=True),
                 ],
             )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def table_counts(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None = None) -> dict[str, int]:
@@ -145,15 +136,10 @@ def record_drill_runs(conn: duckdb.DuckDBPyConnection, seen: list, read_at: date
                 acts[name].append(value)
     if not runs["sha256"]:
         return 0
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         _insert_columns(conn, "drill_runs", runs)
         if acts["sha256"]:
             _insert_columns(conn, "drill_activities", acts)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return len(runs["sha256"])
 
 
@@ -170,8 +156,7 @@ DRILL_ACTIVITY_COLUMNS = (
 def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list[dict], at: datetime) -> list[dict]:
     """Record overdue-drill reminders once per (root, drill, due date); returns the ones that are new."""
     new = []
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         for r in reminders:
             inserted = conn.execute(
                 "INSERT INTO drill_reminders VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING drill_id",
@@ -179,10 +164,6 @@ def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list
             ).fetchall()
             if inserted:
                 new.append(r)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return new
 
 
@@ -213,8 +194,7 @@ def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: dat
             "SELECT root, tool, commit, run_at, machine, uri FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]
         ).fetchall()
     }
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         for f in files:
             parsed = f.records[0]
             run = parsed.run
@@ -256,10 +236,6 @@ def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: dat
             _insert_columns(conn, "bench_results", results, " ON CONFLICT DO NOTHING")
         if samples["run_id"]:
             _insert_columns(conn, "bench_samples", samples)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return {"new_runs": new_runs, "duplicates": duplicates}
 
 
@@ -285,17 +261,12 @@ RESULT_COLUMNS = (
 
 def replace_change_points(conn: duckdb.DuckDBPyConnection, root: str, rows: list[tuple]) -> None:
     """Replace a root's change points with ``rows`` (recomputed whole, so re-runs never add rows)."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute("DELETE FROM perf_change_points WHERE root = ?", [root])
         if rows:
             conn.executemany(
                 "INSERT INTO perf_change_points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [[root, *r] for r in rows]
             )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def bench_history(conn: duckdb.DuckDBPyConnection, root: str) -> dict:
@@ -339,8 +310,7 @@ def record_otlp_file(
     if conn.execute("SELECT 1 FROM otel_files WHERE root = ? AND sha256 = ?", [root, sha256]).fetchone():
         return None
     total = 0
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         buffer: list[tuple] = []
 
         def flush() -> None:
@@ -358,10 +328,6 @@ def record_otlp_file(
         if buffer:
             flush()
         conn.execute("INSERT INTO otel_files VALUES (?, ?, ?, ?, ?)", [root, sha256, uri, total, _naive_utc(read_at)])
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return total
 
 
@@ -444,8 +410,7 @@ def _replace_delivery(
     """Replace the cost rows of delivery ``key`` (a file path, or a CUR export period) by those of
     ``version`` (a sha256 or an execution id) in one transaction, so a period is never doubled or lost."""
     seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         if seen:
             conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])
             conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, key])
@@ -458,10 +423,6 @@ def _replace_delivery(
             "INSERT INTO cost_files VALUES (?, ?, ?, ?, ?)",
             [root, key, version, rows, datetime.now(UTC).replace(tzinfo=None)],
         )
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return rows
 
 
