@@ -67,7 +67,7 @@ def _assessment_table(assessment: DrillAssessment) -> str:
         for st in assessment.drills
     ]
     headers = ["drill", "owner", "last run", "recovery", "objective", "cadence", "due", "runbook", "evidence"]
-    return markdown_table(headers, rows) if rows else "_no catalogued drills_"
+    return markdown_table(headers, rows, empty="_no catalogued drills_")
 
 
 @dg.asset(
@@ -135,7 +135,7 @@ def drill_cadence(
             "overdue": len(overdue),
             "new_reminders": len(new),
             "cadence": dg.MetadataValue.md(
-                markdown_table(headers, [[r[h] for h in headers] for r in rows]) if rows else "_no drills_"
+                markdown_table(headers, [[r[h] for h in headers] for r in rows], empty="_no drills_")
             ),
         },
     )

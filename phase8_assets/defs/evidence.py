@@ -61,10 +61,10 @@ def evidence_files(context: dg.AssetExecutionContext, settings: Phase8Settings, 
             ),
             "rejected": dg.MetadataValue.md(
                 markdown_table(
-                    ["file", "kind", "field", "reason"], [[r.uri, r.kind, r.field, r.reason] for r in batch.rejections]
+                    ["file", "kind", "field", "reason"],
+                    [[r.uri, r.kind, r.field, r.reason] for r in batch.rejections],
+                    empty="_none_",
                 )
-                if batch.rejections
-                else "_none_"
             ),
         },
     )

@@ -117,9 +117,11 @@ def focus_conformance(evidence_files: EvidenceBatch) -> dg.AssetCheckResult:
         description=f"{len(problems)} failed expectation(s) on {len(evidence_files.files_of('cost_exports'))} export(s)",
         metadata={
             "failures": dg.MetadataValue.md(
-                markdown_table(["file", "column", "expectation", "unexpected", "rows (in sample)", "examples"], rows)
-                if rows
-                else "_all FOCUS 1.2 expectations met_"
+                markdown_table(
+                    ["file", "column", "expectation", "unexpected", "rows (in sample)", "examples"],
+                    rows,
+                    empty="_all FOCUS 1.2 expectations met_",
+                )
             ),
         },
     )
@@ -207,9 +209,11 @@ def budget_status(
             "crossed": sum(1 for s in states if s.crossed),
             "forecast": states[0].forecast_label if states else "—",
             "status": dg.MetadataValue.md(
-                markdown_table(["budget", "month", "amount", "actual", "forecast", "forecast/budget", "crossed"], rows)
-                if rows
-                else "_no budgets_"
+                markdown_table(
+                    ["budget", "month", "amount", "actual", "forecast", "forecast/budget", "crossed"],
+                    rows,
+                    empty="_no budgets_",
+                )
             ),
         },
     )
@@ -232,10 +236,10 @@ def cost_anomalies(warehouse: Warehouse, cost_attribution: dict) -> dg.Output:
             "anomalies": len(found),
             "spikes": dg.MetadataValue.md(
                 markdown_table(
-                    ["day", "tenant", "service category", "currency", "day before", "day", "ratio"], rows[-50:]
+                    ["day", "tenant", "service category", "currency", "day before", "day", "ratio"],
+                    rows[-50:],
+                    empty="_none_",
                 )
-                if rows
-                else "_none_"
             ),
         },
     )

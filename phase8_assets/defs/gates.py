@@ -34,9 +34,11 @@ def check_result(result: GateResult) -> dg.AssetCheckResult:
         "warnings": sum(f.severity == "warning" for f in result.findings),
         "waived": sum(f.severity == "waived" for f in result.findings),
         "findings": dg.MetadataValue.md(
-            markdown_table(["severity", "subject", "rule", "observed", "limit", "evidence", "owner", "runbook"], rows)
-            if rows
-            else "_no findings_"
+            markdown_table(
+                ["severity", "subject", "rule", "observed", "limit", "evidence", "owner", "runbook"],
+                rows,
+                empty="_no findings_",
+            )
         ),
         RESULT_KEY: dg.MetadataValue.json(result.as_dict()),
     }

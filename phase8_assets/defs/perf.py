@@ -105,7 +105,7 @@ def benchmark_runs(
             "files": len(files),
             "new_runs": len(stored["new_runs"]),
             "duplicate_runs": dg.MetadataValue.md(
-                markdown_table(["file", "same run as"], stored["duplicates"]) if stored["duplicates"] else "_none_"
+                markdown_table(["file", "same run as"], stored["duplicates"], empty="_none_")
             ),
             "measurements": sum(len(f.records[0].measurements) for f in files),
             "by_tool": dg.MetadataValue.md(markdown_table(["tool", "files"], sorted(tools.items()))),

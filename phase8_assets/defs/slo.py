@@ -53,9 +53,9 @@ def slo_definitions(evidence_files: EvidenceBatch) -> dg.Output:
             "slos": len(slos),
             "not_evaluable": sum(1 for s in slos if s.problem),
             "definitions": dg.MetadataValue.md(
-                markdown_table(["slo", "service", "target", "window", "budgeting", "conditions", "status"], rows)
-                if rows
-                else "_none_"
+                markdown_table(
+                    ["slo", "service", "target", "window", "budgeting", "conditions", "status"], rows, empty="_none_"
+                )
             ),
         },
     )
@@ -188,9 +188,9 @@ def error_budgets(slo_burn_rates: dict) -> dg.Output:
         [(st.slo.name, st.consumed, st.remaining) for st in slo_burn_rates["statuses"]],
         metadata={
             "budgets": dg.MetadataValue.md(
-                markdown_table(["slo", "since", "events", "bad", "consumed", "remaining", "minimum"], rows)
-                if rows
-                else "_none_"
+                markdown_table(
+                    ["slo", "since", "events", "bad", "consumed", "remaining", "minimum"], rows, empty="_none_"
+                )
             )
         },
     )

@@ -52,9 +52,7 @@ def upgrade_paths(settings: Phase8Settings, evidence_files: EvidenceBatch) -> dg
         metadata={
             "release": str(release) if release else "invalid",
             "sources": len(results),
-            "paths": dg.MetadataValue.md(
-                markdown_table(["from", "path", "note"], rows) if rows else "_no upgrade path_"
-            ),
+            "paths": dg.MetadataValue.md(markdown_table(["from", "path", "note"], rows, empty="_no upgrade path_")),
         },
     )
 
@@ -84,7 +82,7 @@ def upgrade_preflights(evidence_files: EvidenceBatch, upgrade_paths: dict) -> dg
             "reports": len(statuses),
             "failing": sum(1 for s in statuses if s.problems),
             "preflights": dg.MetadataValue.md(
-                markdown_table(["install", "upgrade", "generated", "result"], rows) if rows else "_none_"
+                markdown_table(["install", "upgrade", "generated", "result"], rows, empty="_none_")
             ),
         },
     )
@@ -112,9 +110,9 @@ def rollback_drills(evidence_files: EvidenceBatch) -> dg.Output:
         metadata={
             "drills": len(drills),
             "rollback_drills": dg.MetadataValue.md(
-                markdown_table(["file", "drill", "environment", "generated", "tables", "differences"], rows)
-                if rows
-                else "_none_"
+                markdown_table(
+                    ["file", "drill", "environment", "generated", "tables", "differences"], rows, empty="_none_"
+                )
             ),
         },
     )

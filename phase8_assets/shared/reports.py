@@ -34,7 +34,10 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", "<br>")
 
 
-def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+def markdown_table(headers: list[str], rows: list[list[Any]], empty: str | None = None) -> str:
+    """A Markdown table; with ``empty``, that text instead of a table without rows."""
+    if not rows and empty is not None:
+        return empty
     lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)

@@ -24,3 +24,9 @@ def test_html_escapes_text():
 
 def test_markdown_table_escapes_pipes_and_newlines():
     assert markdown_table(["a"], [["x|y\nz"]]).splitlines()[-1] == "| x\\|y<br>z |"
+
+
+def test_markdown_table_says_empty_instead_of_a_table_without_rows():
+    assert markdown_table(["a"], [], empty="_none_") == "_none_"
+    assert markdown_table(["a"], []) == "| a |\n|---|"
+    assert markdown_table(["a"], [["x"]], empty="_none_").endswith("| x |")
