@@ -68,16 +68,17 @@ def _shared_case(rules: list[dict]) -> str:
     return f"CASE {' '.join(parts)} END"
 
 
+def _case(column: str, mapping: dict[str, str], otherwise: str) -> str:
+    """SQL mapping ``column``'s values through ``mapping`` (text literals), else ``otherwise``."""
+    if not mapping:
+        return otherwise
+    whens = " ".join(f"WHEN {column} = {_quote(k)} THEN {_quote(v)}" for k, v in mapping.items())
+    return f"CASE {whens} ELSE {otherwise} END"
+
+
 def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
     """SELECT charge_day, currency, tenant, team, service_category, source, billed, effective."""
-    aliases = policy.get("tenant_aliases") or {}
-    alias_case = (
-        "CASE "
-        + " ".join(f"WHEN tenant_tag = {_quote(k)} THEN {_quote(v)}" for k, v in aliases.items())
-        + " ELSE tenant_tag END"
-        if aliases
-        else "tenant_tag"
-    )
+    alias_case = _case("tenant_tag", policy.get("tenant_aliases") or {}, "tenant_tag")
     rules = {r["name"]: r for r in policy.get("shared") or []}
     roots_sql = ", ".join(_quote(r) for r in roots) or "NULL"
     even = ", ".join(f"({_quote(t)}, 1.0)" for t in tenants) or "(NULL, 0.0)"
@@ -90,13 +91,7 @@ def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
         )
         or "(NULL, NULL, 0.0)"
     )
-    split_of = (
-        "CASE "
-        + " ".join(f"WHEN shared_rule = {_quote(n)} THEN {_quote(r['split'])}" for n, r in rules.items())
-        + " END"
-        if rules
-        else "NULL"
-    )
+    split_of = _case("shared_rule", {name: r["split"] for name, r in rules.items()}, "NULL")
     return f"""
     WITH grouped AS (  -- everything below depends on these columns only: sum the line items first
         SELECT charge_day, currency, service_category, sub_account, tags, sum(billed) AS billed,
