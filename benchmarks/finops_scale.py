@@ -112,37 +112,37 @@ def _floor_load(conn, path: Path) -> None:
     )
 
 
-def run_floor(path: Path, tmp: Path) -> dict:
+def _plain(path: Path, tmp: Path, attribution: str) -> dict:
+    """The plain load, then ``attribution`` (a SELECT over cost_line_items) into a table."""
     import duckdb
 
-    from phase8_assets.domains.finops import attribution_sql
-
-    conn = duckdb.connect(str(tmp / "floor.duckdb"))
+    conn = duckdb.connect(str(tmp / "plain.duckdb"))
     t0 = time.perf_counter()
     _floor_load(conn, path)
     t_load = time.perf_counter() - t0
-    conn.execute(
-        f"CREATE TABLE attributed AS SELECT charge_day, currency, tenant, team, service_category, source, "
-        f"sum(billed), sum(effective) FROM ({attribution_sql(['/r'], POLICY, TENANTS)}) GROUP BY ALL"
-    )
+    conn.execute(f"CREATE TABLE attributed AS {attribution}")
     rows = conn.execute("SELECT count(*) FROM cost_line_items").fetchone()[0]
     return {"rows": rows, "load_s": t_load, "total_s": time.perf_counter() - t0}
+
+
+def run_floor(path: Path, tmp: Path) -> dict:
+    from phase8_assets.domains.finops import attribution_sql
+
+    return _plain(
+        path,
+        tmp,
+        "SELECT charge_day, currency, tenant, team, service_category, source, sum(billed), sum(effective) "
+        f"FROM ({attribution_sql(['/r'], POLICY, TENANTS)}) GROUP BY ALL",
+    )
 
 
 def run_bare(path: Path, tmp: Path) -> dict:
-    import duckdb
-
-    conn = duckdb.connect(str(tmp / "bare.duckdb"))
-    t0 = time.perf_counter()
-    _floor_load(conn, path)
-    t_load = time.perf_counter() - t0
-    conn.execute(
-        "CREATE TABLE attributed AS SELECT charge_day, currency, coalesce(json_extract_string(tags, '$.tenant'), "
-        "'__unallocated__') AS tenant, service_category, sum(billed) AS billed, sum(effective) AS effective "
-        "FROM cost_line_items GROUP BY ALL"
+    return _plain(
+        path,
+        tmp,
+        "SELECT charge_day, currency, coalesce(json_extract_string(tags, '$.tenant'), '__unallocated__') AS tenant, "
+        "service_category, sum(billed) AS billed, sum(effective) AS effective FROM cost_line_items GROUP BY ALL",
     )
-    rows = conn.execute("SELECT count(*) FROM cost_line_items").fetchone()[0]
-    return {"rows": rows, "load_s": t_load, "total_s": time.perf_counter() - t0}
 
 
 def _pandas_tenant(tags: str | None) -> tuple[str | None, str | None]:
