@@ -100,21 +100,6 @@ def render_html(title: str, sections: list[Section], subtitle: str = "") -> str:
     return "\n".join(parts)
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` atomically (same folder temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` atomically (same folder temp file, then rename)."""
     path = Path(path)
@@ -128,6 +113,11 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` atomically as UTF-8, newlines as they are."""
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_html(path: str | os.PathLike, title: str, sections: list[Section], subtitle: str = "") -> Path:
