@@ -105,7 +105,7 @@ def validate(paths: tuple[Path, ...], kind: str | None) -> None:
 @click.option("--seed", type=int, default=8, show_default=True)
 def demo_data(out: Path, seed: int) -> None:
     """Write the deterministic demo evidence (the content of data/) to OUT."""
-    from phase8_assets.demo_data import generate
+    from phase8_assets.demo import generate
 
     files = generate(out, seed)
     click.echo(f"wrote {len(files)} files under {out}")

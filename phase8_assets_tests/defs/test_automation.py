@@ -185,7 +185,7 @@ def test_finops_dashboard_for_a_week(home):
 
 
 def test_budget_job_runs_the_focus_conformance_check_on_every_export(tmp_path, home):
-    from phase8_assets.demo_finops import csv_gz, rows
+    from phase8_assets.demo.finops import csv_gz, rows
 
     root = tmp_path / "evidence"
     shutil.copytree(DATA, root)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from phase8_assets.demo_data import EVALUATION_TIME
+from phase8_assets.demo.config import EVALUATION_TIME
 from phase8_assets.domains.drills import assess, cadence_rows, findings, run_report
 from phase8_assets.evidence import readers
 from phase8_assets.evidence.collect import collect

@@ -11,6 +11,10 @@ import io
 import json
 import random
 from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from phase8_assets.demo.config import EVALUATION_TIME
+from phase8_assets.shared.reports import write_bytes, write_text
 
 COLUMNS = [
     "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingAccountId", "BillingAccountName",
@@ -169,3 +173,16 @@ def gpu_experiment(at: datetime, rng: random.Random) -> bytes:
     months = rows(start, end, rng, extra={"acme": ("Compute", 220.0, start)})
     gpu = [r for r in months[f"{end:%Y-%m}"] if r[20] == "acme-gpu"]
     return csv_gz(gpu)
+
+
+def scenarios(out: Path, rng: random.Random) -> list[Path]:
+    folder = out / "scenarios/cost-forecast-over-budget"
+    return [
+        write_text(
+            folder / "phase8.yaml",
+            "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+            "description: acme's GPU experiment puts its month-end forecast over budget; cost_budgets warns\n"
+            'evidence:\n  cost_exports:\n    extra_paths: ["cost/*.csv.gz"]\n',
+        ),
+        write_bytes(folder / "cost/gpu-experiment-2026-11.csv.gz", gpu_experiment(EVALUATION_TIME, rng)),
+    ]

@@ -13,8 +13,11 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from phase8_assets.demo.config import EVALUATION_TIME
 from phase8_assets.shared.clock import format_timestamp
+from phase8_assets.shared.reports import write_text
 
 HISTORY_RUNS = 52
 STEP = timedelta(days=3.5)
@@ -284,3 +287,58 @@ rules:
     absolute: "mean <= 1%"
     owner: team:api
 """
+
+
+def scenarios(out: Path, rng: random.Random) -> list[Path]:
+    files = []
+
+    def put(rel: str, text: str) -> None:
+        files.append(write_text(out / "scenarios" / rel, text))
+
+    at = (EVALUATION_TIME - timedelta(hours=12)).replace(minute=41, second=5)
+    scenarios = {
+        "perf-regression": (
+            "a new 10.4.0 build lists channels 12 % slower; perf_regressions fails",
+            Candidate({"tests/perf/test_channels.py::test_list_channels[members=1000]": 1.12}),
+        ),
+        "perf-budget": (
+            "the k6 API test's p95 breaks its 250 ms budget; perf_budgets fails",
+            Candidate({"http_req_duration": 1.04}, k6_p95=0.262),
+        ),
+        "perf-noise": (
+            "the noisiest benchmark moved 2 %; nothing fails",
+            Candidate({"tests/perf/test_search.py::test_search[query=long]": 1.02}),
+        ),
+    }
+    for name, (description, candidate) in scenarios.items():
+        commit = _hex(rng)
+        put(
+            f"{name}/phase8.yaml",
+            "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+            f"description: {description}\n"
+            f'release:\n  commit: "{commit}"\n'
+            'evidence:\n  benchmarks:\n    extra_paths: ["bench/**/*"]\n',
+        )
+        for rel, text in run_files("bench", at, commit, "release/10.4", rng, EVALUATION_TIME, candidate).items():
+            put(f"{name}/{rel}", text)
+    put(
+        "perf-regression-waived/phase8.yaml",
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../perf-regression/phase8.yaml\n"
+        "description: the list-channels regression is accepted with a waiver; nothing fails\n"
+        'waivers: ["waivers/*.yaml"]\n',
+    )
+    put(
+        "perf-regression-waived/waivers/chat-5012.yaml",
+        """\
+apiVersion: phase8/v1
+kind: Waiver
+gate: perf_regressions
+subject: "tests/perf/test_channels.py::test_list_channels*"
+rule: "relative:*"
+owner: team:messaging
+reason: Per-member permission checks (CHAT-5012) cost ~12 % on list_channels; accepted for 10.4.0.
+ticket: CHAT-5012
+expires: "2027-01-31T00:00:00Z"
+""",
+    )
+    return files

@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
+
+from phase8_assets.demo.config import EVALUATION_TIME
+from phase8_assets.shared.reports import write_text
 
 BOUNDS = [0.05, 0.1, 0.3, 0.5, 1.0, 2.5]
 OK_SHAPE = [0.55, 0.25, 0.1965, 0.0025, 0.0008, 0.0002, 0.0]  # share of requests per bucket (2xx)
@@ -297,3 +301,27 @@ kind: AlertCondition
 metadata: {name: slow-burn-3d}
 spec: {severity: ticket, condition: {kind: burnrate, op: gte, threshold: 1, lookbackWindow: 3d, alertAfter: 0m}}
 """
+
+
+def scenarios(out: Path, rng: random.Random) -> list[Path]:
+    files = []
+    scenarios = {
+        "slo-fast-burn": ("a chat-api canary fails 2.5 % of requests for an hour", "chat-api", 0.025,
+                          timedelta(hours=1), timedelta(minutes=5)),
+        "slo-budget-exhausted": ("chat-files has failed 0.5 % more requests for 30 days", "chat-files", 0.005,
+                                 timedelta(days=30), timedelta(hours=3)),
+        "slo-slow-burn": ("chat-realtime has failed 0.35 % of requests for 3 days", "chat-realtime", 0.0035,
+                          timedelta(days=3), timedelta(hours=1)),
+    }  # fmt: skip
+    for name, (description, service, ratio, since, step) in scenarios.items():
+        files.append(
+            write_text(
+                out / "scenarios" / name / "phase8.yaml",
+                "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+                f"description: {description}\n"
+                'evidence:\n  otel_metrics:\n    extra_paths: ["otel/*.jsonl"]\n',
+            )
+        )
+        text = extra_errors(EVALUATION_TIME, service, ratio, since, step, rng)
+        files.append(write_text(out / "scenarios" / name / "otel" / f"{service}-canary.jsonl", text))
+    return files

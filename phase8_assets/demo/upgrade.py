@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from phase8_assets.demo.config import EVALUATION_TIME
 from phase8_assets.shared.clock import format_timestamp
+from phase8_assets.shared.reports import write_text
 
 UPGRADE_PATH = """\
 apiVersion: phase8/v1
@@ -107,4 +110,33 @@ def evidence(at: datetime) -> dict[str, str]:
     for i, install in enumerate(INSTALLS):
         files[f"evidence/upgrade/preflight/{install[0]}.json"] = preflight(*install, at - timedelta(days=1, hours=i))
     files["evidence/upgrade/rollback/drill-10.4.0-staging.json"] = rollback(at - timedelta(days=3))
+    return files
+
+
+def scenarios(out: Path) -> list[Path]:
+    files = []
+    header = "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+    at = EVALUATION_TIME - timedelta(hours=6)
+    scenarios = {
+        "upgrade-skips-stop": ("an install prepared 10.1.0 -> 10.4.0, skipping the required stop 10.2.0", "preflight_reports",
+                               "preflight/umbrella-prod.json",
+                               preflight("umbrella-prod", "10.1.0", "16.4", "10.4.0", "10.4.0", at)),
+        "upgrade-pending-migrations": ("globex-prod still has background migrations pending", "preflight_reports",
+                                       "preflight/globex-prod-rerun.json",
+                                       preflight("globex-prod", "10.3.1", "15.8", "10.3.1", "10.3.0", at,
+                                                              pending=["20261112_posts_add_thread_index",
+                                                                       "20261114_files_backfill_checksums"])),
+        "rollback-row-mismatch": ("the newest rollback drill lost 12 rows of globex's posts", "rollback_reports",
+                                  "rollback/drill-10.4.0-staging-rerun.json",
+                                  rollback(at, change=("posts", "globex", 12))),
+    }  # fmt: skip
+    for name, (description, kind, rel, text) in scenarios.items():
+        folder = rel.split("/")[0]
+        files.append(
+            write_text(
+                out / "scenarios" / name / "phase8.yaml",
+                header + f'description: {description}\nevidence:\n  {kind}:\n    extra_paths: ["{folder}/*.json"]\n',
+            )
+        )
+        files.append(write_text(out / "scenarios" / name / rel, text))
     return files

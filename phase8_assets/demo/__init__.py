@@ -1,0 +1,110 @@
+"""``phase8 demo-data``: deterministic demo evidence for a fictitious collaboration server.
+
+One module per concern, named as the concern's reader, domain logic and Dagster definitions are
+(``evidence/``, ``domains/``, ``defs/``); each writes its demo evidence and its ``scenarios/``
+(evidence roots that each make a named gate fail). Same seed, same bytes.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+from phase8_assets.demo import drills, evidence, finops, perf, slo, upgrade
+from phase8_assets.demo.config import CONFIG, EVALUATION_TIME, RELEASE
+from phase8_assets.demo.isolation import DIMENSIONS, junit
+from phase8_assets.demo.runbooks import RUNBOOKS, runbook
+from phase8_assets.shared.reports import write_bytes, write_text
+
+
+def generate(out: Path, seed: int = 8) -> list[Path]:
+    """Write the demo evidence and its scenarios under ``out``; returns the files written."""
+    rng = random.Random(seed)
+    out = Path(out)
+    files: list[Path] = []
+
+    def put(rel: str, text: str) -> None:
+        files.append(write_text(out / rel, text))
+
+    put("phase8.yaml", CONFIG)
+    for index, dimension in enumerate(DIMENSIONS):
+        put(
+            f"evidence/isolation/{dimension}.xml",
+            junit(dimension, EVALUATION_TIME - timedelta(days=2, hours=index), rng),
+        )
+    put("policy/drill-catalog.yaml", drills.catalog())
+    for month in range(4):
+        for index, drill in enumerate(drills.DRILLS):
+            start = EVALUATION_TIME - timedelta(days=30 * month + 3 + 2 * index, hours=rng.randint(0, 8))
+            if drill[0] == drills.LITMUS_DRILL:
+                path = f"evidence/drills/litmus/{drill[0]}-{start:%Y-%m-%d}.yaml"
+                put(path, drills.chaos_result(drill[0], start + timedelta(minutes=6), 4 - month))
+            else:
+                put(f"evidence/drills/{drill[0]}/{start:%Y-%m-%d}.json", drills.journal(drill, start, rng))
+    for slug, (title, owner, body) in RUNBOOKS.items():
+        put(f"docs/ops/{slug}.md", runbook(slug, title, owner, "2026-10-02", body))
+    for drill_id, title, owner in drills.DRILLS:
+        body = (
+            f"## Drill\nInject {title} in staging, then production, monthly.\n\n"
+            f"## Recovery\nFollow the service dashboard; escalate to {owner} if recovery exceeds its objective."
+        )
+        put(f"docs/ops/drill-{drill_id}.md", runbook(drill_id, f"Drill: {title}", owner, "2026-09-15", body))
+    perf_rng = random.Random(seed * 1000 + 3)
+    for rel, text in perf.history(EVALUATION_TIME, perf_rng).items():
+        put(rel, text)
+    candidate_at = (EVALUATION_TIME - timedelta(hours=20)).replace(minute=7, second=31)
+    for rel, text in perf.run_files(
+        "evidence/bench/release", candidate_at, RELEASE["commit"], "release/10.4", perf_rng, EVALUATION_TIME
+    ).items():
+        put(rel, text)
+    put("policy/perf-budgets.yaml", perf.BUDGETS)
+    put("policy/slo/chatterbox-slos.yaml", slo.SLO_FILE)
+    put("policy/slo/alerting.yaml", slo.ALERTS_FILE)
+    for rel, text in upgrade.evidence(EVALUATION_TIME).items():
+        put(rel, text)
+    put("policy/cost-allocation.yaml", finops.ALLOCATION)
+    put("policy/cost-budgets.yaml", finops.BUDGETS)
+    for rel, data in finops.exports(EVALUATION_TIME, random.Random(seed * 1000 + 6)).items():
+        files.append(write_bytes(out / rel, data))
+    for rel, text in slo.metrics(EVALUATION_TIME, random.Random(seed * 1000 + 4)).items():
+        put(rel, text)
+    put("scenarios/README.md", SCENARIOS_README)
+    files += evidence.scenarios(out)
+    files += drills.scenarios(out, rng)
+    files += perf.scenarios(out, perf_rng)
+    files += slo.scenarios(out, random.Random(seed * 1000 + 5))
+    files += upgrade.scenarios(out)
+    files += finops.scenarios(out, random.Random(seed * 1000 + 7))
+    return files
+
+
+SCENARIOS_README = """\
+# Scenarios
+
+Each folder is a complete evidence root that `extends:` the demo config and changes one thing.
+Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
+
+| scenario | gate it fails | why |
+|---|---|---|
+| `broken-evidence` | `evidence_validity` | one isolation report is a truncated Surefire XML file (unclosed CDATA) |
+| `stale-evidence` | `evidence_freshness` | the newest isolation report is 12 days old; isolation results may be 7 days old |
+| `missing-evidence` | `evidence_freshness` | the isolation results folder is empty: missing evidence fails closed |
+| `waived-broken-evidence` | none (passes) | `broken-evidence` plus a `kind: Waiver` for the broken file (owner, ticket, expiry) |
+| `expired-waiver` | `evidence_validity` | the same waiver, expired: it no longer applies and is reported |
+| `gate-switched-off` | none (passes) | `stale-evidence` with `evidence_freshness` switched off: reported `skipped` with the reason |
+| `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
+| `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
+| `missing-runbook` | `drill_evidence` | the catalog points the region-network-cut drill at a runbook that does not exist |
+| `perf-regression` | `perf_regressions` | a new 10.4.0 build (another commit) lists channels 12 % slower than its baseline (a 2 %-noise benchmark) |
+| `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
+| `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
+| `perf-noise` | none (passes) | the noisiest benchmark (6 % run-to-run) moved 2 %: not a regression |
+| `slo-fast-burn` | `slo_burn_rate` | a chat-api canary answers 2.5 % of requests with 503 for the last hour: burn 25x over 1h and 5m (page) |
+| `slo-budget-exhausted` | `error_budget` | chat-files has failed 0.5 % more requests for 30 days: about 120 % of its 0.5 % budget spent (a ticket-level burn warns) |
+| `upgrade-skips-stop` | `upgrade_preflight` | an install on 10.1.0 prepared to go straight to 10.4.0, skipping the required stop 10.2.0 |
+| `upgrade-pending-migrations` | `upgrade_preflight` | globex-prod's preflight still has 2 background migrations pending |
+| `rollback-row-mismatch` | `rollback_integrity` | the newest rollback drill lost 12 rows of globex's posts table |
+| `cost-forecast-over-budget` | none (passes) | acme's GPU experiment since 10 November puts its month-end forecast over budget: `cost_budgets` warns (cost never blocks) |
+| `slo-slow-burn` | none (passes) | chat-realtime has failed 0.35 % of requests for 3 days: burn 3.5x over 1d and 2h is a ticket: a warning |
+"""

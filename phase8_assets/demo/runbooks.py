@@ -1,0 +1,158 @@
+"""The demo root's runbooks under ``docs/ops/``, with the front matter the gates read."""
+
+from __future__ import annotations
+
+
+def runbook(slug: str, title: str, owner: str, reviewed: str, body: str) -> str:
+    return f'---\ntitle: "{title}"\nowner: "{owner}"\nreviewed: "{reviewed}"\n---\n\n# {title}\n\n{body}\n'
+
+
+RUNBOOKS = {
+    "evidence-validity": (
+        "Evidence validity",
+        "team:platform-reliability",
+        """\
+## What failed
+A file under the evidence root could not be read by its reader. The finding names the file, the
+field and what was expected.
+
+## What to do
+1. Run `phase8 validate <file>` to see the same message locally.
+2. Fix the producer (the CI job, drill or export that wrote the file) and re-publish the evidence.
+3. If the file is known-bad and the release must go out, add a `kind: Waiver` with an owner,
+   a ticket and an expiry; never delete evidence to make the gate pass.""",
+    ),
+    "evidence-freshness": (
+        "Evidence freshness",
+        "team:platform-reliability",
+        """\
+## What failed
+An evidence kind has no file younger than its maximum age (`evidence.<kind>.max_age` in
+`phase8.yaml`), measured from the timestamp inside the evidence, or no evidence at all.
+
+## What to do
+1. Re-run the producer (isolation suite, drill, review) so current evidence exists.
+2. Check that the producer writes a timestamp with a time zone.
+3. Raise `max_age` only with the owning team's agreement.""",
+    ),
+    "perf-regressions": (
+        "Performance regressions",
+        "team:platform-reliability",
+        """\
+## What failed
+A benchmark of the release commit is significantly worse than its baseline (the base branch's
+recent runs since the last change point) by more than its rule's relative limit. The finding gives
+the effect, the p- and q-values, the baseline window and the candidate's result file.
+
+## What to do
+1. Open the regressions report (`reports/perf/regressions.html` in PHASE8_HOME): history, baseline
+   band, change points and the candidate.
+2. Bisect between the baseline's last commit and the release commit; fix, re-run the benchmarks.
+3. An intentional regression (a feature that costs time) is accepted with a `kind: Waiver` naming
+   the benchmark and the rule; once the release ships, the new level becomes the baseline after
+   the next change point.
+4. `baseline-history` warnings: the benchmark has too few base-branch runs since its last change;
+   they clear as history accumulates.""",
+    ),
+    "perf-budgets": (
+        "Performance budgets",
+        "team:platform-reliability",
+        """\
+## What failed
+A benchmark of the release commit breaks an absolute budget (`policy/perf-budgets.yaml`), e.g.
+`p95 <= 250ms`, in its worst candidate run.
+
+## What to do
+1. Check whether the whole series is near the limit (`reports/perf/regressions.html`) or only the
+   candidate moved.
+2. Fix and re-run, or agree a new budget with the owner of the rule (a reviewed change to the
+   budgets file), or accept the release with a `kind: Waiver` that expires.""",
+    ),
+    "slo-burn-rate": (
+        "SLO burn rate",
+        "team:sre",
+        """\
+## What failed
+An SLO burns its error budget fast enough to page: both windows of a page condition (1h and 5m
+at 14.4x, or 6h and 30m at 6x, for a 30-day SLO) are above the factor at the evaluation time.
+The finding names the SLO, the condition, both burn rates and the owner.
+
+## What to do
+1. Treat it as an incident on the service: the release waits until the burn stops.
+2. Check `slo_burn_rates` in the Dagster UI (burn per window) and the service's dashboards.
+3. `insufficient-data` warnings: too few requests to judge; check that telemetry still arrives.""",
+    ),
+    "error-budget": (
+        "Error budget",
+        "team:sre",
+        """\
+## What failed
+An SLO has less error budget left than the release policy's minimum
+(`phase8/min-budget-remaining`, default 0 %) over its window.
+
+## What to do
+1. Spend the rest of the window on reliability work, as the SLO's error budget policy says.
+2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its
+   owner, expiring when the window has recovered.""",
+    ),
+    "upgrade-preflight": (
+        "Upgrade preflight",
+        "team:platform-reliability",
+        """\
+## What failed
+A supported source version cannot reach the release without skipping a required stop, or a
+preflight report for the release found a problem: a skipped stop, pending or failed migrations,
+too little disk, an old database, a component too far behind, or a failed check. The finding names
+the install, its versions and the check.
+
+## What to do
+1. `path-exists` / `legal-hop`: fix the upgrade path (`policy/upgrade-path.yaml`) or the release
+   notes: operators must land on every required stop.
+2. `migrations-pending`: wait for background migrations to finish on that install, then re-run
+   its preflight.
+3. Anything else: fix the install, re-run `preflight`, publish the new report.""",
+    ),
+    "rollback-integrity": (
+        "Rollback integrity",
+        "team:data-platform",
+        """\
+## What failed
+The newest rollback drill to the release did not bring back identical data: a table (and tenant)
+has different row counts or content checksums after the rollback, or the schema differs, or
+there is no current drill.
+
+## What to do
+1. Treat the down migration of the release as broken: find what it does to the named table.
+2. Fix, run the drill again (upgrade, rollback, compare), publish the new report.""",
+    ),
+    "cost-budgets": (
+        "Cost budgets",
+        "team:finops",
+        """\
+## What it means
+A tenant, team or service has spent (or, by its month-end forecast, will spend) more than a
+threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.
+
+## What to do
+1. Open the FinOps dashboard (`reports/finops/` in PHASE8_HOME): spend by tenant and service,
+   the budget burn-down with its forecast, the unallocated share, the top movers.
+2. Tell the budget's owner; check `cost_anomalies` for the day the spend jumped.
+3. Untagged spend shows as `__unallocated__`: fix the tags at the source.""",
+    ),
+    "drill-evidence": (
+        "Chaos drill evidence",
+        "team:sre",
+        """\
+## What failed
+A drill in the drill catalog (`policy/drill-catalog.yaml`) has no passing run inside its cadence,
+its latest run deviated or failed, its recovery took longer than its objective, or its runbook
+is missing. The finding names the drill, the rule, the journal and the drill's owner.
+
+## What to do
+1. `cadence`: run the drill (`chaos run` / the LitmusChaos workflow) and publish the journal.
+2. `drill-outcome`: read the run's evidence report (`reports/drills/` in PHASE8_HOME), fix the
+   weakness it found, then run the drill again; an earlier success does not hide a later failure.
+3. `recovery-objective`: treat as an incident review; change the objective only with the owner.
+4. `runbook-present`: write or restore the runbook the catalog names under `docs/ops/`.""",
+    ),
+}
