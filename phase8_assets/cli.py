@@ -100,6 +100,60 @@ def validate(paths: tuple[Path, ...], kind: str | None) -> None:
     sys.exit(1 if problems else 0)
 
 
+@main.group()
+def policy() -> None:
+    """Data governance: retention, deletion and access policies and their exceptions."""
+
+
+@policy.command("check")
+@click.option(
+    "--evidence", "evidence", multiple=True,
+    help="Evidence root: a folder or s3://bucket/prefix with phase8.yaml; repeat to merge roots "
+    "[default: PHASE8_EVIDENCE, else the demo evidence].",
+)  # fmt: skip
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "junit", "sarif"]), default="text", show_default=True,
+    help="text for people; json (a GateReport), junit or sarif (SARIF 2.1.0, e.g. for code scanning) for CI.",
+)  # fmt: skip
+@click.option("--as-of", default=None, help="Evaluation time (RFC 3339); overrides the config's pinned time.")
+def policy_check(evidence: tuple[str, ...], fmt: str, as_of: str | None) -> None:
+    """The governance gates alone (policy_compliance, policy_exceptions), for a CI step.
+
+    Reads only the governance evidence and the root's exceptions; no warehouse, no Dagster. Exit 0
+    pass, 1 blocked, 2 could not evaluate (as phase8 gate).
+    """
+    from phase8_assets.defs.resources import default_evidence, load_evidence_config
+    from phase8_assets.domains.gate_report import build_report, console_table, to_json, to_junit, to_sarif
+    from phase8_assets.domains.governance import KINDS, governance_results
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import ConfigError
+    from phase8_assets.shared.clock import TimeParseError, evaluation_time
+
+    try:
+        config = load_evidence_config(list(evidence) or default_evidence())
+        at = evaluation_time(as_of, config.evaluation_time)
+    except (ConfigError, TimeParseError) as exc:
+        _fail(str(exc))
+    batch = collect(config, kinds=set(KINDS), waivers=True)
+    report = build_report(governance_results(batch, config, at), config.release, config.root_uris, at)
+    if fmt == "json":
+        click.echo(to_json(report), nl=False)
+    elif fmt == "junit":
+        click.echo(to_junit(report), nl=False)
+    elif fmt == "sarif":
+        click.echo(json.dumps(to_sarif(report, __version__), indent=2))
+    else:
+        click.echo(console_table(report))
+        for gate_result in report["gates"]:
+            for finding in gate_result["findings"]:
+                if finding["severity"] != "waived":
+                    click.echo(f"  {finding['severity']}: {gate_result['gate']}: {finding['subject']}: "
+                               f"{finding['rule']}: {finding['observed']} (limit {finding['limit']}; evidence "
+                               f"{finding['evidence']}; owner {finding['owner']})")  # fmt: skip
+        click.echo(f"verdict: {report['verdict']}")
+    sys.exit(EXIT_BLOCKED if report["verdict"] == "blocked" else EXIT_PASS)
+
+
 @main.command("demo-data")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=8, show_default=True)

@@ -1,31 +1,54 @@
 """The repository around the package: docs governance, CI workflows, monitoring config."""
 
 import runpy
+import shutil
 import subprocess
 import sys
+from datetime import date
 
 from phase8_assets.shared.yaml_loader import load_yaml
 from phase8_assets_tests.conftest import REPO
 
 
 def test_docs_governance_passes():
-    result = subprocess.run([sys.executable, str(REPO / "scripts/check_docs.py")], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts/check_docs_governance.py")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 problem(s)" in result.stdout
 
 
-def test_check_docs_finds_a_broken_link(tmp_path, monkeypatch):
-    module = runpy.run_path(str(REPO / "scripts/check_docs.py"))
+def test_the_docs_checker_finds_each_kind_of_problem(tmp_path, capsys):
+    module = runpy.run_path(str(REPO / "scripts/check_docs_governance.py"))
     fake = tmp_path / "repo"
-    for rel in ("README.md", "data/scenarios/README.md", "infra/monitoring/slo-rules.yaml"):
-        (fake / rel).parent.mkdir(parents=True, exist_ok=True)
-        (fake / rel).write_text((REPO / rel).read_text())
-    (fake / "docs").mkdir()
-    (fake / "docs/x.md").write_text("see [the guide](nowhere.md)\n")
-    (fake / "data/docs/ops").mkdir(parents=True)
+    for rel in ("README.md", "data", "docs", "infra/monitoring"):
+        src = REPO / rel
+        if src.is_dir():
+            shutil.copytree(src, fake / rel)
+        else:
+            (fake / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, fake / rel)
+    front = '---\nowner: "team:sre"\nreviewed: "2026-11-20"\nreview_every: P180D\nserves: [drill_evidence]\n---\n\n'
+    (fake / "docs/ops/broken.md").write_text(
+        front + "# Broken\n\nsee [the guide](nowhere.md) and [a heading](drill-evidence.md#no-such-heading)\n"
+        "and [a real one](drill-evidence.md#drill-evidence-what-to-publish-and-how-it-is-judged)\n"
+    )
+    (fake / "docs/security").mkdir()
+    (fake / "docs/security/bare.md").write_text("# No front matter\n")
+    (fake / "docs/compliance/stale.md").write_text(
+        front.replace("2026-11-20", "2025-01-10").replace("drill_evidence", "no_such_gate") + "# Stale\n"
+    )
     main = module["main"]
     main.__globals__["REPO"] = fake
-    assert main() == 1
+    assert main(today=date(2026, 12, 1)) == 1
+    out = capsys.readouterr().out
+    assert "docs/ops/broken.md: link to nowhere.md does not resolve" in out
+    assert "docs/ops/broken.md: link to drill-evidence.md#no-such-heading: no such heading" in out
+    assert "drill-evidence-what-to-publish" not in out
+    assert "docs/security/bare.md: no front matter" in out
+    assert "docs/compliance/stale.md: front matter: serves: 'no_such_gate' is no gate, drill, alert or policy id" in out
+    assert "docs/compliance/stale.md: review overdue since 2025-07-09" in out
+    assert out.count("\n") == 6  # the five problems and the summary line
 
 
 def _workflow(name: str) -> dict:
@@ -45,7 +68,7 @@ def test_ci_workflow_runs_the_readme_commands():
     test_command = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/pytest"
     assert test_command in readme
     assert any("python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest" in r for r in runs)
-    assert any("scripts/check_docs.py" in r for r in runs) and any("ruff format --check" in r for r in runs)
+    assert any("scripts/check_docs_governance.py" in r for r in runs) and any("ruff format --check" in r for r in runs)
 
 
 def test_release_workflow_gates_promotion():

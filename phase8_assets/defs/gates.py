@@ -7,8 +7,9 @@ from collections.abc import Callable
 import dagster as dg
 
 from phase8_assets.defs.resources import Phase8Settings
+from phase8_assets.domains.exceptions import exception_states
 from phase8_assets.domains.gate_report import STATUS_ICON
-from phase8_assets.domains.gates import GATES, GateResult, apply_waivers, conclude, errored, skipped
+from phase8_assets.domains.gates import GATES, GateResult, errored, judge
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.reports import markdown_table
@@ -94,14 +95,7 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
         try:
             config = settings.load()
             at = settings.evaluation_time(config)
-            enabled, reason = config.gate_switch(name)
-            if not enabled:
-                return skipped(spec, reason)
-            findings, summary = evaluate(batch, config, at, **inputs)
-            findings = apply_waivers(
-                name, findings, batch.waivers, at, config.owner_for(name), config.runbook_for(name)
-            )
-            return conclude(spec, findings, summary)
+            return judge(spec, batch, config, at, evaluate, exception_states(batch, config, at), **inputs)
         except Exception as exc:  # the gate could not be evaluated: status `error`, still blocking
             context.log.error(traceback.format_exc())
             return errored(spec, f"{type(exc).__name__}: {exc}")

@@ -11,7 +11,7 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from phase8_assets.demo import drills, evidence, finops, perf, slo, upgrade
+from phase8_assets.demo import drills, evidence, finops, governance, perf, slo, upgrade
 from phase8_assets.demo.config import CONFIG, EVALUATION_TIME, RELEASE
 from phase8_assets.demo.isolation import DIMENSIONS, junit
 from phase8_assets.demo.runbooks import RUNBOOKS, runbook
@@ -69,6 +69,8 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
         files.append(write_bytes(out / rel, data))
     for rel, text in slo.metrics(EVALUATION_TIME, random.Random(seed * 1000 + 4)).items():
         put(rel, text)
+    for rel, text in governance.evidence(EVALUATION_TIME).items():
+        put(rel, text)
     put("scenarios/README.md", SCENARIOS_README)
     files += evidence.scenarios(out)
     files += drills.scenarios(out, rng)
@@ -76,6 +78,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     files += slo.scenarios(out, random.Random(seed * 1000 + 5))
     files += upgrade.scenarios(out)
     files += finops.scenarios(out, random.Random(seed * 1000 + 7))
+    files += governance.scenarios(out)
     return files
 
 
@@ -107,4 +110,8 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `rollback-row-mismatch` | `rollback_integrity` | the newest rollback drill lost 12 rows of globex's posts table |
 | `cost-forecast-over-budget` | none (passes) | acme's GPU experiment since 10 November puts its month-end forecast over budget: `cost_budgets` warns (cost never blocks) |
 | `slo-slow-burn` | none (passes) | chat-realtime has failed 0.35 % of requests for 3 days: burn 3.5x over 1d and 2h is a ticket: a warning |
+| `exception-expired` | `policy_compliance` | exception GOV-298 (globex's pending user erasure) expired on 15 November: the 41-day-old erasure counts again; `policy_exceptions` warns its owner |
+| `retention-violation` | `policy_compliance` | initech keeps EU messages 15 months; the EU maximum is one year |
+| `access-denied-grant` | `policy_compliance` | a contractor may export globex's audit logs; the Cedar access policy forbids exporting restricted data outside compliance |
+| `exception-self-approved` | `policy_compliance`, `policy_exceptions` | exception GOV-311 is approved by its own requester: refused (`policy_exceptions`), so acme's 4-year-old files count again (`policy_compliance`) |
 """

@@ -101,6 +101,30 @@ evidence:
     paths: ["docs/ops/*.md"]
     max_age: P180D
     owner: team:sre
+  retention_policies:
+    paths: ["policy/governance/retention.yaml"]
+    max_age: P365D
+    owner: team:data-governance
+  deletion_policies:
+    paths: ["policy/governance/deletion.yaml"]
+    max_age: P365D
+    owner: team:data-governance
+  access_policies:
+    paths: ["policy/governance/access.yaml"]
+    max_age: P365D
+    owner: team:data-governance
+  teams:
+    paths: ["policy/governance/teams.yaml"]
+    max_age: P180D
+    owner: team:data-governance
+  data_inventory:
+    paths: ["evidence/governance/inventory.json"]
+    max_age: P7D
+    owner: team:data-governance
+waivers: ["waivers/*.yaml"]
+exceptions:
+  max_lifetime: P90D
+  expiring_within: P14D
 limits:
   max_file_bytes: 16777216
   read_timeout_seconds: 30

@@ -66,22 +66,31 @@ rule: readable
 owner: team:tenancy
 reason: Surefire truncates this report when the runner is killed; the suite itself passed in the rerun.
 ticket: CHAT-4821
+requested_by: priya@chatterbox.example
+approved_by: tomas@chatterbox.example
+approved_at: "{approved}"
 expires: "{expires}"
 """
     put(
         "waived-broken-evidence/phase8.yaml",
         header + "extends: ../broken-evidence/phase8.yaml\n"
         "description: the broken isolation report is waived; the gate passes\n"
-        'waivers: ["waivers/*.yaml"]\n',
+        'extra_waivers: ["waivers/*.yaml"]\n',
     )
-    put("waived-broken-evidence/waivers/chat-4821.yaml", waiver.format(expires="2026-12-31T00:00:00Z"))
+    put(
+        "waived-broken-evidence/waivers/chat-4821.yaml",
+        waiver.format(approved="2026-11-19T10:00:00Z", expires="2026-12-31T00:00:00Z"),
+    )
     put(
         "expired-waiver/phase8.yaml",
         header + "extends: ../broken-evidence/phase8.yaml\n"
         "description: the waiver for the broken report expired; evidence_validity fails\n"
-        'waivers: ["waivers/*.yaml"]\n',
+        'extra_waivers: ["waivers/*.yaml"]\n',
     )
-    put("expired-waiver/waivers/chat-4821.yaml", waiver.format(expires="2026-11-01T00:00:00Z"))
+    put(
+        "expired-waiver/waivers/chat-4821.yaml",
+        waiver.format(approved="2026-10-15T10:00:00Z", expires="2026-11-01T00:00:00Z"),
+    )
 
     put(
         "gate-switched-off/phase8.yaml",

@@ -325,7 +325,7 @@ def scenarios(out: Path, rng: random.Random) -> list[Path]:
         "perf-regression-waived/phase8.yaml",
         "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../perf-regression/phase8.yaml\n"
         "description: the list-channels regression is accepted with a waiver; nothing fails\n"
-        'waivers: ["waivers/*.yaml"]\n',
+        'extra_waivers: ["waivers/*.yaml"]\n',
     )
     put(
         "perf-regression-waived/waivers/chat-5012.yaml",
@@ -338,6 +338,9 @@ rule: "relative:*"
 owner: team:messaging
 reason: Per-member permission checks (CHAT-5012) cost ~12 % on list_channels; accepted for 10.4.0.
 ticket: CHAT-5012
+requested_by: lena@chatterbox.example
+approved_by: marco@chatterbox.example
+approved_at: "2026-11-19T16:00:00Z"
 expires: "2027-01-31T00:00:00Z"
 """,
     )

@@ -139,6 +139,43 @@ threshold of its monthly budget. This gate warns; cost informs a release, it nev
 2. Tell the budget's owner; check `cost_anomalies` for the day the spend jumped.
 3. Untagged spend shows as `__unallocated__`: fix the tags at the source.""",
     ),
+    "policy-compliance": (
+        "Policy compliance",
+        "team:data-governance",
+        """\
+## What failed
+A dataset of the data inventory breaks a governance rule: records older than the retention
+maximum (or a configured retention outside its limits), a deletion run past its SLA or without its
+proof, or an access grant the Cedar access policy denies. The finding names the dataset, the
+rule, what the inventory shows and the limit.
+
+## What to do
+1. `*.max` / `*.configured` / `*.min`: run the retention job for the dataset, or fix its configured
+   retention; a legal hold must be recorded in the inventory (`legal_hold: true`).
+2. `deletion.*`: finish the deletion run and publish its proof (deletion report, purge log).
+3. `access.*`: revoke the grant, or change `policy/governance/access.yaml` through review.
+4. `retention.coverage` / `*.present`: add the missing rule or policy document.
+5. Accept a violation for a time only with an exception (`kind: Waiver`, `gate: policy_compliance`)
+   that names an owner, a ticket and an expiry and is approved by the owning team or a release
+   manager; never by the person who asked for it.""",
+    ),
+    "policy-exceptions": (
+        "Policy exceptions",
+        "team:data-governance",
+        """\
+## What failed
+An exception was refused (its approver may not approve it under the access policy, approved their
+own request, or it asks for longer than the maximum lifetime), or an exception file cannot be read.
+Warnings name the owner of an exception awaiting approval, expiring or expired, and the ignore
+entries of other tools (Trivy, Snyk) that would never expire.
+
+## What to do
+1. `exception-refused`: have someone the access policy allows approve it (`approved_by`,
+   `approved_at`), or shorten it to the maximum lifetime (`exceptions.max_lifetime`).
+2. `exception-expiring` / `exception-expired`: fix the finding, or renew with a new document that
+   names the old one in `renews:`; remove expired documents once the finding is gone.
+3. `foreign-exception`: move the ignore entry to a phase8 Waiver with owner and expiry.""",
+    ),
     "drill-evidence": (
         "Chaos drill evidence",
         "team:sre",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from datetime import datetime
+from urllib.parse import quote
 
 from phase8_assets.domains.gates import GateResult, verdict
 from phase8_assets.shared.artifacts import API_VERSION, check_schema
@@ -90,6 +91,62 @@ def to_junit(report: dict) -> str:
             ET.SubElement(case, "system-out").text = body
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+SARIF_LEVEL = {"error": "error", "warning": "warning", "waived": "error"}
+
+
+def _uri(location: str | None) -> str | None:
+    """A URI for SARIF: URLs as they are, absolute paths as file: URIs, relative paths as references."""
+    if not location or "://" in location:
+        return location
+    from pathlib import PurePosixPath
+
+    return PurePosixPath(location).as_uri() if location.startswith("/") else quote(location)
+
+
+def to_sarif(report: dict, version: str) -> dict:
+    """SARIF 2.1.0: one result per finding (rule id ``<gate>/<rule>``), a waived finding as a result
+    with an external suppression carrying its exception; the verdict and release in run properties."""
+    rules: dict[str, dict] = {}
+    results = []
+    for gate in report["gates"]:
+        for f in gate["findings"]:
+            rule_id = f"{gate['gate']}/{f['rule']}"
+            rule = {"id": rule_id, "shortDescription": {"text": f"{gate['gate']}: {f['rule']}"}}
+            if _uri(f["runbook"]):
+                rule["helpUri"] = _uri(f["runbook"])
+            rules.setdefault(rule_id, rule)
+            result = {
+                "ruleId": rule_id,
+                "level": SARIF_LEVEL[f["severity"]],
+                "message": {"text": f"{f['subject']}: {f['observed']} (limit: {f['limit']})"},
+                "properties": {k: str(f[k]) for k in ("subject", "observed", "limit", "owner", "runbook")}
+                | {"gate": gate["gate"], "blocking": gate["blocking"]},
+            }
+            if f["evidence"]:
+                result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": _uri(f["evidence"])}}}]
+            waiver = f["details"].get("waiver")
+            if f["severity"] == "waived" and waiver:
+                result["suppressions"] = [
+                    {"kind": "external", "status": "accepted", "justification": str(waiver.get("reason", "")),
+                     "properties": {k: str(v) for k, v in waiver.items() if v is not None}}
+                ]  # fmt: skip
+            results.append(result)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "phase8", "version": version, "rules": list(rules.values())}},
+                "invocations": [{"executionSuccessful": True, "endTimeUtc": report["evaluated_at"]}],
+                "results": results,
+                "properties": {"verdict": report["verdict"], "release": report["release"],
+                               "evidence_roots": report["evidence_roots"],
+                               "gates": {g["gate"]: g["status"] for g in report["gates"]}},
+            }
+        ],
+    }  # fmt: skip
 
 
 def report_sections(report: dict) -> list[Section]:

@@ -9,14 +9,10 @@ A gate turns findings into a status: ``fail`` if any error finding remains after
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
-
-from phase8_assets.evidence.collect import Waiver
-from phase8_assets.shared.clock import format_timestamp
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 
 STATUSES = ("pass", "warn", "fail", "error", "skipped")
-WAIVER_WARN_BEFORE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -83,6 +79,18 @@ GATES: dict[str, GateSpec] = {
             blocking=False,
         ),
         GateSpec(
+            "policy_compliance",
+            "Policy compliance",
+            "Every dataset of the inventory meets its retention rules and deletion SLAs and every access grant is "
+            "permitted by the Cedar access policy, unless an approved exception in force accepts the violation.",
+        ),
+        GateSpec(
+            "policy_exceptions",
+            "Policy exceptions",
+            "No exception is refused (approval denied by the access policy, approved by its own requester, longer "
+            "than its maximum lifetime) or unreadable; requested, expiring and expired ones warn their owner.",
+        ),
+        GateSpec(
             "drill_evidence",
             "Chaos drill evidence",
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "
@@ -141,59 +149,44 @@ class GateResult:
 
 
 def apply_waivers(
-    gate: str, findings: list[Finding], waivers: list[Waiver], at: datetime, owner: str, runbook: str | None
+    gate: str, findings: list[Finding], exceptions: list, at: datetime, owner: str, runbook: str | None
 ) -> list[Finding]:
-    """Turn error findings matched by an active waiver into ``waived``; report expired waivers."""
-    mine = [w for w in waivers if w.gate == gate]
-    active = [w for w in mine if w.expires > at]
+    """Turn error findings matched by an exception in force (active or expiring) into ``waived``;
+    report this gate's expiring and expired exceptions, and name an exception that would match a
+    finding but does not apply (requested, refused, not yet in effect). ``exceptions`` are
+    ``domains.exceptions.ExceptionState`` s."""
+    mine = [s for s in exceptions if s.waiver.gate == gate]
+
+    def matches(finding: Finding, waiver) -> bool:
+        return fnmatch.fnmatchcase(finding.subject, waiver.subject) and fnmatch.fnmatchcase(finding.rule, waiver.rule)
+
     out = []
     for finding in findings:
-        waiver = next(
-            (
-                w
-                for w in active
-                if finding.severity == "error"
-                and fnmatch.fnmatchcase(finding.subject, w.subject)
-                and fnmatch.fnmatchcase(finding.rule, w.rule)
-            ),
-            None,
-        )
-        if waiver:
-            finding = Finding(
-                **{
-                    **finding.as_dict(),
-                    "severity": "waived",
-                    "details": {**finding.details, "waiver": waiver.as_details()},
-                }
-            )
-        out.append(finding)
-    for waiver in mine:
-        if waiver.expires <= at:
-            out.append(
-                Finding(
-                    "warning",
-                    waiver.subject,
-                    "waiver-expired",
-                    f"expired {format_timestamp(waiver.expires)}",
-                    "an unexpired waiver",
-                    waiver.source,
-                    waiver.owner,
-                    runbook,
-                    {"waiver": waiver.as_details(), "note": "the waiver no longer applies"},
+        if finding.severity == "error":
+            state = next((s for s in mine if s.in_force and matches(finding, s.waiver)), None)
+            if state:
+                finding = replace(
+                    finding, severity="waived", details={**finding.details, "waiver": state.waiver.as_details()}
                 )
-            )
-        elif waiver.expires - at <= WAIVER_WARN_BEFORE:
+            else:
+                idle = next((s for s in mine if s.state != "renewed" and matches(finding, s.waiver)), None)
+                if idle:
+                    note = {"id": idle.waiver.id, "state": idle.state, "why": idle.reason, "source": idle.waiver.source}
+                    finding = replace(finding, details={**finding.details, "exception_not_applied": note})
+        out.append(finding)
+    for state in mine:
+        if state.state in ("expired", "expiring"):
             out.append(
                 Finding(
                     "warning",
-                    waiver.subject,
-                    "waiver-expiring",
-                    f"expires {format_timestamp(waiver.expires)}",
-                    f"more than {WAIVER_WARN_BEFORE.days} days left",
-                    waiver.source,
-                    waiver.owner,
+                    state.waiver.subject,
+                    f"waiver-{state.state}",
+                    state.reason,
+                    "an exception in force (renew it with a new document that names it in renews)",
+                    state.waiver.source,
+                    state.waiver.owner,
                     runbook,
-                    {"waiver": waiver.as_details()},
+                    {"waiver": state.waiver.as_details()},
                 )
             )
     return out
@@ -231,3 +224,17 @@ def errored(spec: GateSpec, reason: str) -> GateResult:
 
 def verdict(results: list[GateResult]) -> str:
     return "blocked" if any(r.blocking and r.status in ("fail", "error") for r in results) else "pass"
+
+
+def judge(spec: GateSpec, batch, config, at: datetime, evaluate, exceptions: list, **inputs) -> GateResult:
+    """One gate, whoever asks: switched off -> ``skipped``; else ``evaluate(batch, config, at,
+    **inputs)`` -> ``(findings, context)``, the exceptions in force applied, the status concluded.
+    An evaluation that raises is the caller's ``errored``."""
+    enabled, reason = config.gate_switch(spec.name)
+    if not enabled:
+        return skipped(spec, reason)
+    findings, context = evaluate(batch, config, at, **inputs)
+    findings = apply_waivers(
+        spec.name, findings, exceptions, at, config.owner_for(spec.name), config.runbook_for(spec.name)
+    )
+    return conclude(spec, findings, context)

@@ -71,7 +71,7 @@ def artifact_time(doc: dict, key: str):
 
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
-TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports"})
+TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions"})
 
 
 def readers() -> dict[str, Reader]:
@@ -83,6 +83,7 @@ def readers() -> dict[str, Reader]:
         cur,
         drill_catalog,
         focus,
+        governance,
         junit,
         litmus,
         openslo,
@@ -109,4 +110,11 @@ def readers() -> dict[str, Reader]:
         "cur_exports": cur.read_manifest,
         "cost_allocation": cost_policy.read_allocation,
         "cost_budgets": cost_policy.read_budgets,
+        "retention_policies": governance.read_retention,
+        "deletion_policies": governance.read_deletion,
+        "access_policies": governance.read_access,
+        "teams": governance.read_teams,
+        "data_inventory": governance.read_inventory,
+        "data_contracts": governance.read_data_contract,
+        "foreign_exceptions": governance.read_foreign_exceptions,
     }

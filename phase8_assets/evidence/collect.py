@@ -14,9 +14,10 @@ from datetime import datetime
 
 from phase8_assets.evidence import EvidenceError, ReadResult, Rejection, readers
 from phase8_assets.evidence.config import EvidenceConfig, Located
+from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.roots import FileRef, RootError
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
-from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
 
 WAIVER_KIND = "waivers"
@@ -38,6 +39,8 @@ class EvidenceFile:
 
 @dataclass
 class Waiver:
+    """One exception document (``kind: Waiver``): what it accepts, who asked, who approved, until when."""
+
     gate: str
     subject: str
     rule: str
@@ -46,13 +49,23 @@ class Waiver:
     ticket: str
     expires: datetime
     source: str
+    id: str = ""
+    requested_by: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    starts: datetime | None = None
+    renews: str | None = None
 
     def as_details(self) -> dict:
         return {
+            "id": self.id,
             "owner": self.owner,
             "reason": self.reason,
             "ticket": self.ticket,
-            "expires": self.expires.isoformat().replace("+00:00", "Z"),
+            "expires": format_timestamp(self.expires),
+            "requested_by": self.requested_by,
+            "approved_by": self.approved_by,
+            "approved_at": format_timestamp(self.approved_at) if self.approved_at else None,
             "source": self.source,
         }
 
@@ -131,11 +144,17 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
         try:
             validate_artifact(doc, where, "Waiver")
             expires = parse_timestamp(doc["expires"], "expires").at
+            approved_at, starts = (
+                zoned_time(doc[key], key) if doc.get(key) else None for key in ("approved_at", "starts")
+            )
         except ArtifactError as exc:
             rejections.append(Rejection(where, WAIVER_KIND, exc.field, exc.reason, digest))
             continue
         except TimeParseError as exc:
             rejections.append(Rejection(where, WAIVER_KIND, "expires", str(exc).split(": ", 1)[-1], digest))
+            continue
+        except EvidenceError as exc:
+            rejections.append(Rejection(where, WAIVER_KIND, exc.field, exc.reason, digest))
             continue
         waivers.append(
             Waiver(
@@ -147,18 +166,27 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
                 doc["ticket"],
                 expires,
                 where,
+                id=doc.get("id") or doc["ticket"],
+                requested_by=doc.get("requested_by"),
+                approved_by=doc.get("approved_by"),
+                approved_at=approved_at,
+                starts=starts,
+                renews=doc.get("renews"),
             )
         )
     return waivers, rejections
 
 
-def collect(config: EvidenceConfig, max_workers: int = 4, kinds: set[str] | None = None) -> EvidenceBatch:
+def collect(
+    config: EvidenceConfig, max_workers: int = 4, kinds: set[str] | None = None, waivers: bool | None = None
+) -> EvidenceBatch:
     """Read every configured evidence file (and waiver file) of ``config``; with ``kinds``, only the
-    files of those kinds (no waivers): for a policy a sensor or report needs, not a whole gate run."""
+    files of those kinds, and waivers only when asked (``phase8 policy check`` needs them; a policy a
+    sensor or report needs does not)."""
     batch = EvidenceBatch(roots=config.root_uris)
     tasks: list[_Task] = []
     plans = [(k.name, k.sources, k.max_bytes) for k in config.evidence.values() if kinds is None or k.name in kinds]
-    if config.waivers and kinds is None:
+    if config.waivers and (kinds is None if waivers is None else waivers):
         plans.append((WAIVER_KIND, config.waivers, config.max_file_bytes))
     for kind, sources, max_bytes in plans:
         found, unmatched, errors = _discover(sources)

@@ -21,6 +21,8 @@ DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_OWNER = "team:platform-reliability"
 MAX_EXTENDS_DEPTH = 8
+DEFAULT_EXCEPTION_LIFETIME = "P90D"
+DEFAULT_EXPIRING_WITHIN = "P14D"
 
 
 class ConfigError(ValueError):
@@ -50,6 +52,21 @@ class EvidenceKind:
     max_bytes: int
 
 
+@dataclass(frozen=True)
+class ExceptionSettings:
+    """The exception workflow of a root (``exceptions:`` in phase8.yaml)."""
+
+    max_lifetime: timedelta
+    max_lifetime_text: str
+    per_gate: dict[str, tuple[timedelta, str]]
+    expiring_within: timedelta
+    require_approval: bool = True
+    reason: str = ""
+
+    def lifetime_for(self, gate: str) -> tuple[timedelta, str]:
+        return self.per_gate.get(gate, (self.max_lifetime, self.max_lifetime_text))
+
+
 @dataclass
 class EvidenceConfig:
     source: str
@@ -64,6 +81,7 @@ class EvidenceConfig:
     waivers: list[Located]
     max_file_bytes: int
     read_timeout_s: float
+    exceptions: ExceptionSettings | None = None
     files: list[str] = field(default_factory=list)
 
     @property
@@ -113,8 +131,9 @@ def _locate_fields(doc: dict, base: EvidenceRoot, source: str) -> dict:
                     kind[key] = [Located(base, check_relative(p, f"evidence.{name}.{key}")) for p in kind[key]]
         if "runbooks" in doc:
             doc["runbooks"] = Located(base, check_relative(doc["runbooks"], "runbooks"))
-        if "waivers" in doc:
-            doc["waivers"] = [Located(base, check_relative(p, "waivers")) for p in doc["waivers"]]
+        for key in ("waivers", "extra_waivers"):
+            if key in doc:
+                doc[key] = [Located(base, check_relative(p, key)) for p in doc[key]]
     except RootError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
     return doc
@@ -164,6 +183,9 @@ def _load_chain(root: EvidenceRoot) -> tuple[dict, list[str]]:
             if extra:  # added to what the kind inherits, each path still relative to its own file
                 inherited = kind.get("paths") or (merged.get("evidence") or {}).get(name, {}).get("paths") or []
                 kind["paths"] = [*inherited, *extra]
+        extra_waivers = doc.pop("extra_waivers", None)
+        if extra_waivers:
+            doc["waivers"] = [*(doc.get("waivers") or merged.get("waivers") or []), *extra_waivers]
         merged = _merge(merged, doc)
     merged.pop("extends", None)
     return _claim(merged, root), seen
@@ -202,6 +224,24 @@ def _duration(text: str, field_name: str, source: str) -> timedelta:
         return parse_duration(text, field_name)
     except TimeParseError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
+
+
+def _exception_settings(spec: dict, source: str) -> ExceptionSettings:
+    lifetime = spec.get("max_lifetime") or DEFAULT_EXCEPTION_LIFETIME
+    per_gate = {
+        gate: (_duration(text, f"exceptions.per_gate.{gate}", source), text)
+        for gate, text in (spec.get("per_gate") or {}).items()
+    }
+    return ExceptionSettings(
+        max_lifetime=_duration(lifetime, "exceptions.max_lifetime", source),
+        max_lifetime_text=lifetime,
+        per_gate=per_gate,
+        expiring_within=_duration(
+            spec.get("expiring_within") or DEFAULT_EXPIRING_WITHIN, "exceptions.expiring_within", source
+        ),
+        require_approval=spec.get("require_approval", True),
+        reason=spec.get("reason", ""),
+    )
 
 
 def load_config(locations: list[str], known_kinds: set[str] | None = None) -> EvidenceConfig:
@@ -248,5 +288,6 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
         waivers=list(merged.get("waivers") or []),
         max_file_bytes=max_file_bytes,
         read_timeout_s=float(limits.get("read_timeout_seconds") or DEFAULT_READ_TIMEOUT_S),
+        exceptions=_exception_settings(merged.get("exceptions") or {}, source),
         files=files,
     )

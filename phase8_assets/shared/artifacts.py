@@ -61,6 +61,10 @@ def check_schema(doc: Any, kind: str, source: str) -> None:
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
+    if error.validator == "dependentRequired":  # e.g. approved_by without approved_at
+        present = next(k for k, needs in error.validator_value.items() if k in error.instance)
+        missing = [k for k in error.validator_value[present] if k not in error.instance]
+        return f"{', '.join(map(repr, missing))} is required when {present!r} is set"
     if error.validator == "additionalProperties":
         return error.message + " (check the spelling; see the kind's schema)"
     return f"expected {_expected(error)}, got {json.dumps(error.instance, default=str)[:80]}"

@@ -13,6 +13,7 @@ GATED = {
     "resilience": ["drill_journals", "drill_evidence"],
     "upgrade": ["upgrade_paths", "upgrade_preflights", "rollback_drills"],
     "cost": ["cost_line_items", "cost_attribution", "budget_status"],
+    "governance": ["governance_policies", "data_inventory", "policy_evaluations", "policy_exceptions"],
 }  # fmt: skip
 REPORTING = [
     "error_budgets",

@@ -4,9 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from phase8_assets.domains.exceptions import states
 from phase8_assets.domains.gate_report import build_report, to_junit, to_markdown
 from phase8_assets.domains.gates import GATES, Finding, GateResult, apply_waivers, conclude, errored, skipped, verdict
 from phase8_assets.evidence.collect import Waiver
+from phase8_assets.evidence.config import ExceptionSettings
 
 AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
 SPEC = GATES["evidence_validity"]
@@ -18,8 +20,15 @@ def finding(severity="error", subject="/r/isolation/TEST-x.xml", rule="readable"
     )
 
 
+# A root that does not require approval: these tests are about matching and expiry (approval: test_exceptions).
+UNAPPROVED = ExceptionSettings(timedelta(days=90), "P90D", {}, timedelta(days=14), False, "tests of matching")
+
+
 def waiver(expires, subject="*/TEST-*.xml", rule="readable", gate="evidence_validity"):
-    return Waiver(gate, subject, rule, "team:tenancy", "known flaky report writer", "CHAT-1", expires, "w.yaml")
+    doc = Waiver(
+        gate, subject, rule, "team:tenancy", "known flaky report writer", "CHAT-1", expires, "w.yaml", "CHAT-1"
+    )
+    return states([doc], UNAPPROVED, AT, None)[0]
 
 
 def test_status_rule():

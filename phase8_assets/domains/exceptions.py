@@ -1,0 +1,222 @@
+"""The one exception workflow: every ``kind: Waiver`` document, for gate findings and policy
+violations alike, gets a state at the evaluation time.
+
+    requested ──approval (Cedar permits)──► approved ──starts──► active ──expiring_within──► expiring ──► expired
+        │                                                                                                   │
+        └── refused (Cedar denies, own request, lifetime over the maximum)        renewed (a later one renews it)
+
+Only ``active`` and ``expiring`` exceptions waive findings. Approval is decided by the Cedar
+engine with the root's ``AccessPolicy`` documents and the ``Teams`` document as entities; one
+rule is the product's own and cannot be switched off: nobody approves their own request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from phase8_assets.evidence.collect import Waiver
+from phase8_assets.evidence.config import ExceptionSettings
+from phase8_assets.shared.clock import format_duration, format_timestamp
+
+IN_FORCE = ("active", "expiring")
+NO_SELF_APPROVAL = """
+forbid (principal, action == Phase8::Action::"approve", resource is Phase8::Exception)
+when { resource.requested_by == principal };
+"""
+
+
+@dataclass(frozen=True)
+class ExceptionState:
+    waiver: Waiver
+    state: str  # requested | refused | approved | active | expiring | expired | renewed
+    reason: str
+
+    @property
+    def in_force(self) -> bool:
+        return self.state in IN_FORCE
+
+
+def _uid(kind: str, ident: str) -> dict:
+    return {"__entity": {"type": f"Phase8::{kind}", "id": ident}}
+
+
+def principal_uid(principal: str) -> dict:
+    """``team:name`` is a Team, anything else (an email address) a User."""
+    return _uid("Team", principal[5:]) if principal.startswith("team:") else _uid("User", principal)
+
+
+def team_entities(teams_docs: list[dict]) -> list[dict]:
+    """Cedar entities of the ``Teams`` documents: users in their teams and roles."""
+    parents: dict[str, list[dict]] = {}
+    teams, roles = set(), set()
+    for doc in teams_docs:
+        for team, spec in doc["teams"].items():
+            teams.add(team)
+            for member in spec["members"]:
+                parents.setdefault(member, []).append(_uid("Team", team))
+            for role, members in (spec.get("roles") or {}).items():
+                roles.add(role)
+                for member in members:
+                    parents.setdefault(member, []).append(_uid("Role", role))
+    return [
+        *({"uid": _uid("User", user), "attrs": {}, "parents": ps} for user, ps in sorted(parents.items())),
+        *({"uid": _uid("Team", team), "attrs": {}, "parents": []} for team in sorted(teams)),
+        *({"uid": _uid("Role", role), "attrs": {}, "parents": []} for role in sorted(roles)),
+    ]
+
+
+class Approvals:
+    """Decides, with Cedar, whether an exception's approver may approve it."""
+
+    def __init__(self, access_docs: list[dict], teams_docs: list[dict], blocking: dict[str, bool]):
+        import cedarpy
+
+        self._cedarpy = cedarpy
+        self.policies = "\n".join(doc["cedar"] for doc in access_docs) + NO_SELF_APPROVAL
+        self.entities = team_entities(teams_docs)
+        self.users = {
+            e["uid"]["__entity"]["id"] for e in self.entities if e["uid"]["__entity"]["type"] == "Phase8::User"
+        }
+        self.blocking = blocking
+        self.has_policy = bool(access_docs)
+
+    def decide(self, waiver: Waiver) -> tuple[bool, str]:
+        if not self.has_policy:
+            return False, "no readable AccessPolicy to check the approval against"
+        if waiver.approved_by not in self.users:
+            return False, f"approver {waiver.approved_by} is in no team of the Teams document"
+        resource = {
+            "uid": _uid("Exception", waiver.id),
+            "attrs": {
+                "gate": waiver.gate,
+                "blocking": self.blocking.get(waiver.gate, True),
+                "owner": principal_uid(waiver.owner),
+                "requested_by": _uid("User", waiver.requested_by or ""),
+            },
+            "parents": [],
+        }
+        result = self._cedarpy.is_authorized(
+            {
+                "principal": _uid("User", waiver.approved_by)["__entity"],
+                "action": {"type": "Phase8::Action", "id": "approve"},
+                "resource": resource["uid"]["__entity"],
+                "context": {},
+            },
+            self.policies,
+            [*self.entities, resource],
+        )
+        if result.allowed:
+            return True, ""
+        if waiver.approved_by == waiver.requested_by:
+            return False, f"{waiver.approved_by} approved their own request"
+        errors = "; ".join(str(e) for e in result.diagnostics.errors)
+        return False, f"the access policy does not let {waiver.approved_by} approve it" + (
+            f" ({errors})" if errors else ""
+        )
+
+
+def states(
+    waivers: list[Waiver], settings: ExceptionSettings, at: datetime, approvals: Approvals | None
+) -> list[ExceptionState]:
+    """Each exception's state at ``at`` (see the module docstring)."""
+    out = []
+    for waiver in waivers:
+        out.append(_state(waiver, settings, at, approvals))
+    renewing = {s.waiver.renews for s in out if s.waiver.renews and s.state not in ("requested", "refused")}
+    return [
+        ExceptionState(
+            s.waiver, "renewed", f"renewed by a later exception; expired {format_timestamp(s.waiver.expires)}"
+        )
+        if s.state == "expired" and s.waiver.id in renewing
+        else s
+        for s in out
+    ]
+
+
+def _state(waiver: Waiver, settings: ExceptionSettings, at: datetime, approvals: Approvals | None) -> ExceptionState:
+    start = waiver.starts or waiver.approved_at or at
+    limit, limit_text = settings.lifetime_for(waiver.gate)
+    lifetime = waiver.expires - start
+    if lifetime > limit:
+        return ExceptionState(
+            waiver, "refused", f"asks for {format_duration(lifetime)}; the maximum for {waiver.gate} is {limit_text}"
+        )
+    if settings.require_approval:
+        if not waiver.approved_by:
+            return ExceptionState(waiver, "requested", "awaiting approval (approved_by, approved_at)")
+        if not waiver.requested_by:
+            return ExceptionState(waiver, "requested", "requested_by is missing: an approval needs a named requester")
+        if waiver.approved_at and waiver.approved_at > at:
+            return ExceptionState(
+                waiver, "requested", f"approval dated {format_timestamp(waiver.approved_at)}, later than now"
+            )
+        allowed, why = approvals.decide(waiver) if approvals else (False, "no approval policy")
+        if not allowed:
+            return ExceptionState(waiver, "refused", why)
+    if start > at:
+        return ExceptionState(waiver, "approved", f"takes effect {format_timestamp(start)}")
+    if waiver.expires <= at:
+        return ExceptionState(waiver, "expired", f"expired {format_timestamp(waiver.expires)}")
+    left = waiver.expires - at
+    if left <= settings.expiring_within:
+        return ExceptionState(
+            waiver, "expiring", f"expires {format_timestamp(waiver.expires)} ({format_duration(left)} left)"
+        )
+    return ExceptionState(waiver, "active", f"until {format_timestamp(waiver.expires)}")
+
+
+def exception_states(batch, config, at: datetime) -> list[ExceptionState]:
+    """The states of every exception of an evaluation, approvals decided from its own evidence."""
+    from phase8_assets.domains.gates import GATES
+
+    approvals = None
+    if config.exceptions.require_approval:
+        access = [doc for f in batch.files_of("access_policies") for doc in f.records]
+        teams = [doc for f in batch.files_of("teams") for doc in f.records]
+        approvals = Approvals(access, teams, {name: spec.blocking for name, spec in GATES.items()})
+    return states(batch.waivers, config.exceptions, at, approvals)
+
+
+def exception_findings(exceptions: list[ExceptionState], rejections: list, foreign: list[tuple[str, str, str, str]],
+                       settings: ExceptionSettings, runbook: str | None, owner: str) -> list:  # fmt: skip
+    """Gate ``policy_exceptions``: a refused or unreadable exception is an error; requested,
+    expiring and expired ones (until someone removes them) are warnings naming their owner; so is a
+    root that does not require approval, and every Trivy/Snyk ignore entry that rots."""
+    from phase8_assets.domains.gates import Finding
+
+    found = []
+    if not settings.require_approval:
+        found.append(Finding("warning", "exceptions", "approval-required", "require_approval: false",
+                             "every exception approved", None, owner, runbook,
+                             {"reason": settings.reason, "note": "unapproved exceptions waive findings in this root"}))  # fmt: skip
+    ids: dict[str, str] = {}
+    for state in exceptions:
+        w = state.waiver
+        if w.id in ids:
+            found.append(Finding("error", w.id, "exception-id-unique", f"also used by {ids[w.id]}",
+                                 "one id per exception (a renewal gets its own id and names the old one in renews)",
+                                 w.source, w.owner, runbook, {"waiver": w.as_details()}))  # fmt: skip
+        ids.setdefault(w.id, w.source)
+        severity = {"refused": "error", "requested": "warning", "expiring": "warning", "expired": "warning"}.get(
+            state.state
+        )
+        if severity:
+            limit = {"refused": "an approved exception within the maximum lifetime",
+                     "requested": "approved by someone the access policy allows",
+                     "expiring": f"more than {format_duration(settings.expiring_within)} left",
+                     "expired": "removed, or renewed by a new exception"}[state.state]  # fmt: skip
+            found.append(Finding(severity, f"{w.id} ({w.gate}: {w.subject})", f"exception-{state.state}", state.reason,
+                                 limit, w.source, w.owner, runbook, {"waiver": w.as_details(), "state": state.state}))  # fmt: skip
+    known = {s.waiver.id for s in exceptions}
+    for state in exceptions:
+        if state.waiver.renews and state.waiver.renews not in known:
+            found.append(Finding("warning", state.waiver.id, "exception-renews", f"renews {state.waiver.renews}, which is not in the root",
+                                 "the id of an exception in the root", state.waiver.source, state.waiver.owner, runbook, {}))  # fmt: skip
+    for rejection in rejections:
+        found.append(Finding("error", rejection.uri, "exception-valid", f"{rejection.field}: {rejection.reason}",
+                             "a Waiver with gate, subject, owner, reason, ticket and expires", rejection.uri, owner,
+                             runbook, {}))  # fmt: skip
+    for subject, problem, fix, uri in foreign:
+        found.append(Finding("warning", subject, "foreign-exception", problem, fix, uri, owner, runbook, {}))
+    return found

