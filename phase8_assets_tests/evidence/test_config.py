@@ -27,8 +27,9 @@ def test_demo_config_loads():
     assert config.release["version"] == "10.4.0"
     assert config.evaluation_time == "2026-11-20T12:00:00Z"
     assert config.tenants == ["acme", "globex", "initech"]
-    # The demo has evidence of every kind but CUR 2.0, which lives on S3 (tested against moto).
-    assert set(config.evidence) == set(readers()) - {"cur_exports"}
+    # The demo has evidence of every kind but CUR 2.0, which lives on S3 (tested against moto), and other
+    # tools' formats read for governance (ODCS contracts, Trivy/Snyk ignores: tested on real samples).
+    assert set(config.evidence) == set(readers()) - {"cur_exports", "data_contracts", "foreign_exceptions"}
     assert config.evidence["drill_journals"].max_age.days == 35
     assert config.runbook_for("evidence_validity").endswith("data/docs/ops/evidence-validity.md")
 
@@ -40,7 +41,11 @@ def test_extends_overrides_only_what_it_changes_and_paths_stay_with_their_file()
     # Declared by broken-evidence/phase8.yaml: resolved against that folder.
     assert config.evidence["isolation_results"].sources[0].uri == str(SCENARIOS / "broken-evidence/isolation/*.xml")
     # Declared by the scenario itself.
-    assert config.waivers[0].uri == str(SCENARIOS / "waived-broken-evidence/waivers/*.yaml")
+    # extra_waivers add to the inherited waivers, each resolved against its own file.
+    assert [w.uri for w in config.waivers] == [
+        str(DATA / "waivers/*.yaml"),
+        str(SCENARIOS / "waived-broken-evidence/waivers/*.yaml"),
+    ]
     assert config.evidence["isolation_results"].max_age.days == 7  # inherited setting of an overridden kind
     assert config.root_uris == [str(SCENARIOS / "waived-broken-evidence")]
 
