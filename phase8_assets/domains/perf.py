@@ -35,7 +35,7 @@ history (a warning that says so, never a pass or a block).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -204,7 +204,7 @@ def same_commit(a: object, b: object) -> bool:
 @dataclass
 class Comparison:
     series: Series
-    status: str  # regressed | ok | insufficient-history | not-judged | no-candidate
+    status: str  # regressed | ok | insufficient-history | not-judged | no-candidate | unmeasured
     rule: BudgetRule | None
     direction: str
     candidate: np.ndarray  # indices into the series
@@ -267,12 +267,12 @@ def sample_level_p(candidate: list[float], baseline: list[float], sign: float) -
 
 def base_runs(s: Series, candidate_commit: str, base_branch: str) -> np.ndarray:
     """Indices of the series' base-branch history: runs on ``base_branch`` (or with no branch
-    recorded) that are not the candidate, in time order."""
+    recorded) that are not the candidate and whose tool reported the mean, in time order."""
     return np.array(
         [
             i
             for i, (b, c) in enumerate(zip(s.branches, s.commits, strict=True))
-            if (not b or str(b) == base_branch) and not same_commit(c, candidate_commit)
+            if (not b or str(b) == base_branch) and not same_commit(c, candidate_commit) and np.isfinite(s.values[i])
         ],
         dtype=int,
     )
@@ -297,9 +297,14 @@ def select_baselines(
         start = cps[-1][0] if cps else 0
         base = eligible[start:][-budgets.max_runs :]
         comp = Comparison(s, "ok", rule, direction or "unknown", cand, base, int(eligible[start]) if cps else None)
+        unmeasured = [int(i) for i in cand if not np.isfinite(s.values[i])]
         if rule is None or direction is None:
             comp.status = "not-judged"
             comp.note = "no relative limit applies" if rule is None else "the measure's direction is unknown"
+        elif unmeasured:
+            comp.status = "unmeasured"
+            comp.note = f"the tool reported no mean of {s.measure} in this run"
+            comp.candidate = np.array(unmeasured, dtype=int)
         elif len(base) < budgets.min_runs:
             comp.status = "insufficient-history"
             since = f" since the change point of {np.datetime_as_string(s.run_at[eligible[start]], 'D')}" if cps else ""
@@ -352,14 +357,35 @@ class BudgetCheck:
     rule: BudgetRule
     value: float | None  # the worst candidate value of the rule's statistic
     passed: bool
-    run_index: int | None  # the candidate run that gave it
+    run_index: int | None  # the candidate run that gave it, or the first one that did not report it
     note: str = ""
+    unreported: tuple[int, ...] = ()  # candidate runs whose tool did not report the statistic
+
+
+def _unmeasured(sibling: Series, measure: str) -> Series:
+    """A measure the rule needs but the tool never reported for this benchmark: every value missing."""
+    missing = np.full(len(sibling.values), np.nan)
+    return replace(sibling, measure=measure, unit="", direction="unknown", values=missing, stats={})
 
 
 def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudgets) -> list[BudgetCheck]:
-    """Absolute limits on the candidate runs: the worst candidate run must hold the limit."""
+    """Absolute limits on the candidate runs: the worst candidate run must hold the limit.
+
+    A statistic (or measure) the tool did not report in a candidate run is missing, never 0: the
+    budget then fails closed, naming the statistic and the run's file, whatever the other runs say.
+    """
     out = []
+    present = {(s.benchmark, s.params, s.measure) for s in series}
+    measures = sorted({r.measure for r in budgets.rules if r.absolute is not None})
+    judged = list(series)
     for s in series:
+        if s.measure == "time" and any(same_commit(c, candidate_commit) for c in s.commits):
+            judged += [
+                _unmeasured(s, m)
+                for m in measures
+                if (s.benchmark, s.params, m) not in present and budgets.rule_for(s.benchmark, m, "absolute")
+            ]
+    for s in judged:
         rule = budgets.rule_for(s.benchmark, s.measure, "absolute")
         if rule is None:
             continue
@@ -368,10 +394,14 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
             continue
         column = s.stats.get(rule.absolute.stat)
         values = [(float(column[i]), i) for i in cand if column is not None and np.isfinite(column[i])]
-        if not values:
-            out.append(BudgetCheck(s, rule, None, False, None, f"the tool reported no {rule.absolute.stat}"))
+        missing = tuple(i for i in cand if column is None or not np.isfinite(column[i]))
+        worst = (max if rule.absolute.op.startswith("<") else min)(values) if values else None
+        if missing:
+            what = rule.absolute.stat if s.stats else f"measure {s.measure!r}"
+            reported = sorted(k for k, col in s.stats.items() if np.isfinite(col[missing[0]]))
+            note = f"the tool reported no {what} in this run" + (f" (only {', '.join(reported)})" if reported else "")
+            out.append(BudgetCheck(s, rule, worst[0] if worst else None, False, missing[0], note, missing))
             continue
-        worst = (max if rule.absolute.op.startswith("<") else min)(values)
         out.append(BudgetCheck(s, rule, worst[0], rule.absolute.holds(worst[0]), worst[1]))
     return out
 
@@ -454,6 +484,14 @@ def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, con
                     details,
                 )
             )
+        elif c.status == "unmeasured":
+            out.append(
+                Finding(
+                    "error", s.subject, f"relative:{c.rule.name}", f"not measured: {c.note}",
+                    f"a mean to compare with the baseline, worse by at most {c.rule.relative_text}", evidence, owner,
+                    runbook, details,
+                )
+            )  # fmt: skip
         elif c.status == "insufficient-history":
             out.append(
                 Finding(
@@ -491,7 +529,7 @@ def budget_findings(checks: list[BudgetCheck], config, gate: str) -> list[Findin
         if b.passed:
             continue
         s, a = b.series, b.rule.absolute
-        observed = f"{a.stat} {format_value(b.value, s.unit)}" if b.value is not None else f"not measured: {b.note}"
+        observed = f"not measured: {b.note}" if b.note else f"{a.stat} {format_value(b.value, s.unit)}"
         out.append(
             Finding(
                 "error",
@@ -511,6 +549,7 @@ def budget_findings(checks: list[BudgetCheck], config, gate: str) -> list[Findin
                     "limit": a.limit,
                     "unit": s.unit,
                     "rule": b.rule.name,
+                    "unreported_in": [str(s.uris[i]) for i in b.unreported],
                 },
             )
         )

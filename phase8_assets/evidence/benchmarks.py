@@ -143,8 +143,11 @@ def _samples(data: object, factor: float, where: str, warnings: list[str]) -> tu
     if not isinstance(data, list) or not data:
         return None
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in data):
-        bad = sum(1 for x in data if not (isinstance(x, (int, float)) and not isinstance(x, bool)))
-        warnings.append(f"{where}: {bad} of {len(data)} samples are not numbers; samples dropped, summary used")
+        bad = sum(1 for x in data if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x))
+        warnings.append(
+            f"{where}: {bad} of {len(data)} samples are not finite numbers (NaN, Infinity or not a number); "
+            "samples dropped, summary used"
+        )
         return None
     if any(x <= 0 for x in data):
         raise EvidenceError(where, "expected timings > 0 in every sample")
@@ -177,7 +180,8 @@ def _pytest(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
                 values[key] = _finite(stats[key], f"{where}.stats.{key}", positive=key in ("mean", "median", "min"))
         if "mean" not in values:
             raise EvidenceError(f"{where}.stats.mean", "is required")
-        values["n"] = float(stats.get("rounds") or 0)
+        if stats.get("rounds") is not None:  # unreported stays missing, never 0
+            values["n"] = _finite(stats["rounds"], f"{where}.stats.rounds")
         params = bench.get("params") or {}
         param_text = ",".join(f"{k}={params[k]}" for k in sorted(params)) if isinstance(params, dict) else ""
         samples = _samples(stats.get("data"), 1.0, f"{where}.stats.data", warnings)

@@ -271,8 +271,8 @@ def replace_change_points(conn: duckdb.DuckDBPyConnection, root: str, rows: list
 
 def bench_history(conn: duckdb.DuckDBPyConnection, root: str) -> dict:
     """Every stored result of a root with its run, oldest first, as numpy columns ('' for no commit
-    or branch)."""
-    return conn.execute(
+    or branch; NaN for a statistic not reported)."""
+    columns = conn.execute(
         """
         SELECT r.run_id, r.uri, r.tool, coalesce(r.commit, '') AS commit, coalesce(r.branch, '') AS branch,
                r.run_at, r.machine,
@@ -284,6 +284,18 @@ def bench_history(conn: duckdb.DuckDBPyConnection, root: str) -> dict:
         """,
         [root],
     ).fetchnumpy()
+    return {name: _null_as_nan(column) for name, column in columns.items()}
+
+
+def _null_as_nan(column):
+    """A numeric column with NULLs as NaN: ``fetchnumpy`` gives a masked array whose masked
+    entries become 0.0 in any plain float array, and a statistic the tool did not report is
+    missing, never 0."""
+    import numpy as np
+
+    if isinstance(column, np.ma.MaskedArray) and column.dtype.kind in "fiu":
+        return column.astype(float).filled(np.nan)
+    return column
 
 
 def bench_samples(conn: duckdb.DuckDBPyConnection, root: str, run_ids: list[str]) -> dict[tuple, list[float]]:

@@ -81,3 +81,41 @@ def test_history_is_stored_once_and_duplicate_runs_are_reported(home):
     assert again == {"new_runs": [], "duplicates": []}
     assert dup["new_runs"] == [] and dup["duplicates"] == [("copy.json", str(path))]
     assert after == before
+
+
+# What `k6 run --summary-export=summary.json --summary-trend-stats="avg,min,med,max,p(90),p(99)"` writes:
+# the legacy export (values inline, a threshold's `true` means it failed), here with no p(95).
+LEGACY_K6 = {
+    "root_group": {"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e", "groups": {}, "checks": {}},
+    "metrics": {
+        "checks": {"passes": 5760, "fails": 0, "value": 1},
+        "http_req_duration": {"avg": 149.37, "min": 46.3, "med": 138.91, "max": 609.72, "p(90)": 206.37,
+                              "p(99)": 402.15, "thresholds": {"p(99)<500": False}},
+        "http_req_failed": {"passes": 5, "fails": 5755, "value": 0.0008},
+        "http_reqs": {"count": 5760, "rate": 96.4912},
+        "iteration_duration": {"avg": 1150.2, "min": 1047.1, "med": 1139.8, "max": 1611.2, "p(90)": 1207.3,
+                               "p(99)": 1402.6},
+        "vus": {"value": 1, "min": 1, "max": 1},
+    },
+}  # fmt: skip
+
+
+def test_a_budget_on_a_percentile_the_tool_did_not_report_fails_closed(tmp_path, home):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    (release,) = (root / "evidence/bench/release/k6").glob("*.json")
+    release.write_text(json.dumps(LEGACY_K6, indent=2))
+    with connect(warehouse_path(home)) as conn:
+        record_benchmarks(conn, [_file(release, release.read_bytes())], datetime.now(UTC))
+        p95 = conn.execute("SELECT p95 FROM bench_results WHERE measure = 'http_req_duration'").fetchall()
+    assert p95 == [(None,)]  # stored as NULL; the gate must not read it as 0
+    report = gate_report([root], home)
+    budgets = gate(report, "perf_budgets")
+    assert budgets["status"] == "fail"
+    (finding,) = budgets["findings"]
+    assert (finding["subject"], finding["rule"]) == ("http_req_duration / http_req_duration", "absolute:api-latency")
+    assert (
+        finding["observed"]
+        == "not measured: the tool reported no p95 in this run (only max, mean, median, min, p90, p99)"
+    )
+    assert finding["evidence"] == str(release) and finding["details"]["unreported_in"] == [str(release)]
+    assert finding["limit"] == "p95 <= 250ms" and finding["owner"] == "team:api"

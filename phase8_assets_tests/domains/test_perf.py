@@ -162,3 +162,27 @@ def test_absolute_budgets_use_the_worst_candidate_run_and_fail_closed():
     ops = series([500.0] * 10, "x", "ops", "higher", candidate=[290.0])
     (check,) = check_budgets([ops], CANDIDATE, BUDGETS)
     assert not check.passed and check.rule.name == "ops"
+
+
+def test_a_measure_the_tool_never_reported_fails_its_absolute_budget():
+    # pytest-benchmark 2.x writes no ops: the "ops >= 300" budget cannot hold by default.
+    old = series([0.002] * 10, "old", candidate=[0.002])
+    (check,) = [c for c in check_budgets([old], CANDIDATE, BUDGETS) if c.rule.name == "ops"]
+    assert not check.passed and check.series.subject == "old / ops" and check.run_index == 10
+    assert check.note == "the tool reported no measure 'ops' in this run"
+
+
+def test_one_candidate_run_without_the_statistic_fails_the_budget():
+    api = series([0.2] * 10, "api", candidate=[0.2, 0.2], p95=[0.24] * 11 + [np.nan])
+    (check,) = [c for c in check_budgets([api], CANDIDATE, BUDGETS) if c.rule.name == "p95"]
+    assert (check.passed, check.value, check.run_index, check.unreported) == (False, 0.24, 11, (11,))
+    assert check.note == "the tool reported no p95 in this run (only mean)"
+
+
+def test_a_candidate_without_a_mean_is_unmeasured_and_history_without_one_is_skipped():
+    values = [1.0] * 19 + [np.nan]  # the last history run reported no mean: not a baseline run
+    (comp,) = judge([series(values, candidate=[np.nan])])
+    assert comp.status == "unmeasured" and list(comp.candidate) == [20]
+    assert comp.note == "the tool reported no mean of time in this run"
+    (ok,) = judge([series(values, candidate=[1.0])])
+    assert ok.status == "ok" and len(ok.baseline) == 19

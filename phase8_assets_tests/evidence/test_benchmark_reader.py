@@ -30,7 +30,7 @@ def test_pytest_benchmark_current_and_old_layouts(real_samples):
     assert (ops.unit, ops.direction) == ("1/s", "higher")
     # stats.data holds a string in the real file: samples dropped (with a warning), summary kept.
     assert found[("bench.py::test_fib_1", "time")].samples is None
-    assert any("samples are not numbers" in w for w in result.warnings)
+    assert any("samples are not finite numbers" in w for w in result.warnings)
     old, found = measurements((real_samples / "benchmarks/pytest-benchmark_storage_0001_v2.5.0.json").read_bytes())
     (m,) = found.values()  # 2.5.0: no ops, no data
     assert m.stats["n"] == 9987 and old.records[0].run.commit == "5b78858eb718649a31fb93d8dc96ca2cee41a4cd"
@@ -112,6 +112,23 @@ def test_k6_handle_summary_and_legacy_summary_export_thresholds():
     assert not any("thresholds crossed" in w for w in result.warnings)  # legacy false = not crossed
 
 
+def test_nan_and_infinity_samples_are_counted_in_the_warning():
+    # Python's json module writes NaN and Infinity as bare words; they parse back as floats.
+    text = (
+        '{"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", '
+        '"stats": {"mean": 1.0, "data": [1.0, NaN, Infinity]}}]}'
+    )
+    result, found = measurements(text.encode())
+    assert found[("a", "time")].samples is None
+    (warning,) = result.warnings
+    assert warning.startswith("benchmarks[0].stats.data: 2 of 3 samples are not finite numbers")
+
+
+def test_rounds_the_tool_did_not_report_stay_missing():
+    _, found = measurements({"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", "stats": {"mean": 1.0}}]})
+    assert "n" not in found[("a", "time")].stats
+
+
 @pytest.mark.parametrize(
     ("doc", "field"),
     [
@@ -164,4 +181,4 @@ def test_reader_warnings_reach_the_validity_gate_under_their_own_rule(real_sampl
     found, _ = evidence_validity(collect(config), config, None)
     assert sorted(f.rule for f in found) == ["reader-warning", "timestamp-has-zone"]
     other = next(f for f in found if f.rule == "reader-warning")
-    assert "samples are not numbers" in other.observed and other.severity == "warning"
+    assert "samples are not finite numbers" in other.observed and other.severity == "warning"
