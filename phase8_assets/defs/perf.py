@@ -15,6 +15,7 @@ from phase8_assets.domains.perf import (
     Comparison,
     Series,
     base_runs,
+    benchmark_paths,
     budget_findings,
     check_budgets,
     format_value,
@@ -346,16 +347,18 @@ def _no_budgets(h: PerfContext, config, gate: str) -> list[Finding]:
 
 
 def budgets_gate(batch, config, at, benchmark_history: PerfContext, perf_budget_status: list[BudgetCheck]):
-    found = _no_budgets(benchmark_history, config, "perf_budgets") + budget_findings(
-        perf_budget_status, config, "perf_budgets"
-    )
-    if not perf_budget_status and not benchmark_history.budget_problem:
+    h = benchmark_history
+    found = _no_budgets(h, config, "perf_budgets") + budget_findings(perf_budget_status, config, "perf_budgets")
+    if not h.budget_problem and not any(r.absolute for r in h.budgets.rules):
+        return found, f"{h.budget_uri} sets no absolute limit: nothing to judge (its relative rules: perf_regressions)"
+    if not perf_budget_status and not h.budget_problem:
         found.append(
             Finding(
                 "error", "benchmarks", "candidate-present",
-                f"no benchmark with an absolute budget ran for release commit {benchmark_history.commit}",
-                "benchmark runs of the release commit", None, config.owner_for("perf_budgets", "benchmarks"),
-                config.runbook_for("perf_budgets"), {},
+                f"no benchmark with an absolute budget ran for release commit {h.commit}",
+                "benchmark runs of the release commit", benchmark_paths(config),
+                config.owner_for("perf_budgets", "benchmarks"), config.runbook_for("perf_budgets"),
+                {"commit": h.commit, "budgets": h.budget_uri},
             )
         )  # fmt: skip
     passed = sum(b.passed for b in perf_budget_status)
@@ -371,7 +374,7 @@ def regressions_gate(batch, config, at, benchmark_history: PerfContext, perf_reg
         found.append(
             Finding(
                 "error", "benchmarks", "history-present", "no benchmark results in the warehouse for this root",
-                "benchmark evidence", None, config.owner_for("perf_regressions", "benchmarks"),
+                "benchmark evidence", benchmark_paths(config), config.owner_for("perf_regressions", "benchmarks"),
                 config.runbook_for("perf_regressions"), {},
             )
         )  # fmt: skip

@@ -55,7 +55,25 @@ def test_no_candidate_run_fails_closed(tmp_path, home):
     shutil.rmtree(root / "evidence/bench/release")
     report = gate_report([root], home)
     assert [f["rule"] for f in gate(report, "perf_regressions")["findings"]] == ["candidate-present"]
-    assert [f["rule"] for f in gate(report, "perf_budgets")["findings"]] == ["candidate-present"]
+    (finding,) = gate(report, "perf_budgets")["findings"]
+    assert finding["rule"] == "candidate-present" and finding["evidence"] == str(root / "evidence/bench/**/*")
+
+
+def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge(tmp_path, home):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    budgets = root / "policy/perf-budgets.yaml"
+    budgets.write_text(
+        'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-15"\nfalse_discovery_rate: 0.05\n'
+        'rules:\n  - {name: any-time, benchmark: "*", relative: "+10%", owner: "team:platform-reliability"}\n'
+    )
+    report = gate_report([root], home)
+    result = gate(report, "perf_budgets")
+    assert (result["status"], result["findings"]) == ("pass", [])
+    assert (
+        result["summary"]
+        == f"{budgets} sets no absolute limit: nothing to judge (its relative rules: perf_regressions); no findings"
+    )
+    assert gate(report, "perf_regressions")["status"] == "pass"
 
 
 def _file(path, data: bytes) -> EvidenceFile:
