@@ -28,7 +28,7 @@ from phase8_assets.domains.perf import (
 )
 from phase8_assets.domains.perf_charts import budget_figure, history_figure
 from phase8_assets.evidence.collect import EvidenceBatch
-from phase8_assets.evidence.perf_budgets import PerfBudgets
+from phase8_assets.evidence.perf_budgets import DEFAULT_FALSE_DISCOVERY_RATE, PerfBudgets
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import Section, markdown_table, render_markdown, write_html
 from phase8_assets.warehouse.store import (
@@ -40,7 +40,7 @@ from phase8_assets.warehouse.store import (
 
 GROUP = "performance"
 OWNERS = ["team:platform-reliability"]
-DEFAULT_BUDGETS = PerfBudgets((), None, 20, 5, 0.01, 0.001)
+DEFAULT_BUDGETS = PerfBudgets((), None, 20, 5, DEFAULT_FALSE_DISCOVERY_RATE, 0.001)
 MAX_CHARTS = 24
 
 

@@ -1,9 +1,12 @@
 """PerfBudgets: rule parsing, units, and which rule wins."""
 
+import json
+from importlib import resources
+
 import pytest
 
 from phase8_assets.evidence import EvidenceError, perf_budgets
-from phase8_assets_tests.conftest import DATA
+from phase8_assets_tests.conftest import DATA, REPO
 
 HEAD = 'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-01"\nrules:\n'
 
@@ -21,6 +24,16 @@ def test_demo_budgets():
     assert (ops.name, ops.absolute.op, ops.absolute.limit) == ("messages-throughput", ">=", 300)
     errors = b.rule_for("http_req_failed", "http_req_failed", "absolute")
     assert errors.absolute.limit == pytest.approx(0.01)
+
+
+def test_docs_schema_and_code_share_the_false_discovery_rate_default():
+    default = budgets("  - {name: any, benchmark: '*', relative: '+10%', owner: team:a}\n").false_discovery_rate
+    schema = json.loads((resources.files("phase8_assets.schemas") / "PerfBudgets.json").read_text())
+    assert (
+        default == perf_budgets.DEFAULT_FALSE_DISCOVERY_RATE == schema["properties"]["false_discovery_rate"]["default"]
+    )
+    docs = (REPO / "docs/ops/perf-evidence.md").read_text()
+    assert f"false_discovery_rate: {default}" in docs and f"(default {default})" in docs
 
 
 def test_the_most_specific_rule_wins():
