@@ -7,7 +7,15 @@ import dagster as dg
 
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
-from phase8_assets.domains.slo import REPORT_WINDOWS, SloDef, SloStatus, evaluate, resolve, sli_events
+from phase8_assets.domains.slo import (
+    REPORT_WINDOWS,
+    SloDef,
+    SloStatus,
+    UnmatchedSelector,
+    evaluate,
+    resolve,
+    sli_events,
+)
 from phase8_assets.domains.slo_findings import budget_findings, burn_findings
 from phase8_assets.domains.slo_rules import prometheus_rules
 from phase8_assets.evidence import EvidenceError
@@ -100,8 +108,10 @@ def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch,
 
 
 def _status(slo: SloDef, conn, roots: list[str], at) -> SloStatus:
-    x = slo.good or slo.bad
-    return evaluate(slo, sli_events(conn, roots, x), sli_events(conn, roots, slo.total), at, REPORT_WINDOWS)
+    role, x = ("good", slo.good) if slo.good else ("bad", slo.bad)
+    return evaluate(
+        slo, sli_events(conn, roots, x, role), sli_events(conn, roots, slo.total, "total"), at, REPORT_WINDOWS
+    )
 
 
 @dg.asset(
@@ -119,13 +129,15 @@ def slo_burn_rates(
     config = settings.load()
     at = settings.evaluation_time(config)
     roots = sorted({f.root for f in evidence_files.files_of("otel_metrics")})
-    statuses, problems = [], {}
+    statuses, problems, unmatched = [], {}, {}
     with warehouse.get_connection() as conn:
         for slo in slo_definitions:
             if slo.problem:
                 continue
             try:
                 statuses.append(_status(slo, conn, roots, at))
+            except UnmatchedSelector as exc:
+                unmatched[slo.name] = exc.as_dict()
             except EvidenceError as exc:
                 problems[slo.name] = f"{exc.field}: {exc.reason}"
         snapshots = [
@@ -157,7 +169,7 @@ def slo_burn_rates(
     ]  # fmt: skip
     active = Counter(a.condition.severity for st in statuses for a in st.alerts if a.active)
     return dg.Output(
-        {"statuses": statuses, "problems": problems},
+        {"statuses": statuses, "problems": problems, "unmatched": unmatched},
         metadata={
             "evaluated_at": format_timestamp(at),
             "slos": len(statuses),
@@ -176,12 +188,12 @@ def slo_burn_rates(
     owners=OWNERS,
     kinds={"python"},
     description="Error budget per SLO over its window (rolling, or the calendar period containing the evaluation "
-    "time): consumed and remaining, against the release policy's minimum.",
+    "time): consumed and remaining, against the release policy's minimum, and how much of the window the data covers.",
 )
 def error_budgets(slo_burn_rates: dict) -> dg.Output:
     rows = [
         [st.slo.name, format_timestamp(st.budget_start), f"{st.budget_total:,.0f}", f"{st.budget_bad:,.0f}",
-         _pct(st.consumed), _pct(st.remaining), _pct(st.slo.min_budget_remaining)]
+         _pct(st.consumed), _pct(st.remaining), _pct(st.slo.min_budget_remaining), _pct(st.budget_coverage)]
         for st in slo_burn_rates["statuses"]
     ]  # fmt: skip
     return dg.Output(
@@ -189,7 +201,9 @@ def error_budgets(slo_burn_rates: dict) -> dg.Output:
         metadata={
             "budgets": dg.MetadataValue.md(
                 markdown_table(
-                    ["slo", "since", "events", "bad", "consumed", "remaining", "minimum"], rows, empty="_none_"
+                    ["slo", "since", "events", "bad", "consumed", "remaining", "minimum", "window covered"],
+                    rows,
+                    empty="_none_",
                 )
             )
         },
@@ -228,7 +242,9 @@ def budget_gate(batch, config, at, slo_definitions: list[SloDef], slo_burn_rates
     ok = sum(
         1
         for st in slo_burn_rates["statuses"]
-        if st.remaining is not None and st.remaining >= st.slo.min_budget_remaining
+        if st.remaining is not None
+        and st.remaining >= st.slo.min_budget_remaining
+        and st.budget_coverage >= st.slo.min_window_coverage
     )
     return found, f"{ok} of {len(slo_definitions)} SLO(s) within their error budget"
 

@@ -80,7 +80,13 @@ The finding names the SLO, the condition, both burn rates and the owner.
 ## What to do
 1. Treat it as an incident on the service: the release waits until the burn stops.
 2. Check `slo_burn_rates` in the Dagster UI (burn per window) and the service's dashboards.
-3. `insufficient-data` warnings: too few requests to judge; check that telemetry still arrives.""",
+3. `insufficient-data` warnings: too few requests to judge; check that telemetry still arrives.
+4. `insufficient-coverage` warnings: the metrics begin inside the condition's long window, so its
+   burn is over the span the data covers (named in the finding), never scaled up; keep more history.
+5. `sli-selector` errors: a `good`, `bad` or `total` selector matches no data stream (an attribute
+   key or value the data never has, e.g. the pre-1.21 `http.status_code`); the finding lists the
+   attribute keys that do occur. Fix the selector in the SLO: zero matched streams is not zero
+   errors.""",
     ),
     "error-budget": (
         "Error budget",
@@ -88,12 +94,16 @@ The finding names the SLO, the condition, both burn rates and the owner.
         """\
 ## What failed
 An SLO has less error budget left than the release policy's minimum
-(`phase8/min-budget-remaining`, default 0 %) over its window.
+(`phase8/min-budget-remaining`, default 0 %) over its window; or the metrics cover less of the
+window than its minimum (`window-coverage`: `phase8/min-window-coverage`, default 90 %), so the
+budget cannot be told; or a selector matches no data stream (`sli-selector`).
 
 ## What to do
 1. Spend the rest of the window on reliability work, as the SLO's error budget policy says.
 2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its
-   owner, expiring when the window has recovered.""",
+   owner, expiring when the window has recovered.
+3. `window-coverage`: publish the metrics of the whole window (the finding says since when the data
+   runs), or, for a new service, set a lower `phase8/min-window-coverage` on its SLO on purpose.""",
     ),
     "upgrade-preflight": (
         "Upgrade preflight",

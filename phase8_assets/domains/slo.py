@@ -42,6 +42,12 @@ the budget spent in its long window (2 %, 5 %, 10 %, 10 %) — Sloth's approach.
 ``lookbackWindow``, the short one a twelfth of it (the Workbook's ratio), and the condition must
 already have held ``alertAfter`` earlier. Fewer than ``min_events`` events in a condition's long
 window is *insufficient data*: a warning, never a silent pass.
+
+**Coverage.** Nothing is extrapolated: a window reaching back before the SLI's data begins is
+judged on the data it has, and says so. An alert condition whose long window the data does not
+cover is *insufficient coverage* (a warning naming the window and the span covered); the budget
+reports the covered fraction of its window (the elapsed part of a calendar period) and fails
+closed below ``phase8/min-window-coverage`` (default 90 %).
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ THIRTY_DAYS = timedelta(days=30)
 DEFAULT_MIN_EVENTS = 100
 MIN_BUDGET_ANNOTATION = "phase8/min-budget-remaining"
 MIN_EVENTS_ANNOTATION = "phase8/min-events"
+MIN_COVERAGE_ANNOTATION = "phase8/min-window-coverage"
+DEFAULT_MIN_COVERAGE = 0.9
 OWNER_ANNOTATION = "phase8/owner"
 
 
@@ -96,6 +104,12 @@ class Selector:
     service: str | None
     matchers: tuple[tuple[str, str], ...]
     le: float | None
+
+    @property
+    def text(self) -> str:
+        """The selector as written, e.g. ``http.server.request.duration{service.name="api", error.type="*"}``."""
+        pairs = ([("service.name", self.service)] if self.service is not None else []) + list(self.matchers)
+        return self.metric + "{" + ", ".join(f"{k}={v!r}" for k, v in pairs) + "}"
 
     def matches(self, attrs: dict) -> bool:
         for key, rule in self.matchers:
@@ -138,6 +152,7 @@ class SloDef:
     conditions: list[Condition]
     min_budget_remaining: float
     min_events: int
+    min_window_coverage: float
     owner: str | None
     problem: str | None = None  # why it cannot be evaluated (fail closed)
 
@@ -247,6 +262,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
             conditions=default_conditions(window),
             min_budget_remaining=_percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0),
             min_events=int(annotations.get(MIN_EVENTS_ANNOTATION) or DEFAULT_MIN_EVENTS),
+            min_window_coverage=_percent(annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE),
             owner=annotations.get(OWNER_ANNOTATION),
         )
         try:
@@ -305,15 +321,48 @@ class Events:
     def last_ns(self) -> int | None:
         return int(self.times[-1]) if len(self.times) else None
 
+    @property
+    def first_ns(self) -> int | None:
+        """Where the data begins: its first point (a cumulative stream's first point only anchors
+        the differences, so nothing before it is known)."""
+        return int(self.times[0]) if len(self.times) else None
 
-def pick_streams(streams: list[tuple], sel: Selector) -> list[tuple[str, str]]:
+
+class UnmatchedSelector(EvidenceError):
+    """A selector that matches no data stream at all (not: streams that counted 0 events)."""
+
+    def __init__(self, role: str, sel: Selector, reason: str, keys: list[str]):
+        super().__init__(f"ratioMetric.{role}", f"{sel.text} {reason}")
+        self.role, self.selector, self.keys = role, sel, keys
+
+    def as_dict(self) -> dict:
+        """What a finding needs, as plain data (asset outputs are pickled; this exception is not)."""
+        return {"field": self.field, "reason": self.reason, "selector": self.selector.text, "role": self.role,
+                "attribute_keys": self.keys}  # fmt: skip
+
+
+def pick_streams(streams: list[tuple], sel: Selector, role: str = "total") -> list[tuple[str, str]]:
     """The (service, attrs) streams a selector takes, from (service, attrs, kind, bounds) rows.
 
-    With ``le``, every chosen stream must be a histogram having ``le`` as a bucket boundary."""
+    A selector that takes no stream at all, or names an attribute that occurs in none of the
+    service's streams of the metric (so a negative matcher such as ``!~5..`` would hold
+    vacuously), raises ``UnmatchedSelector`` listing the attribute keys that do occur: counting
+    it as zero events would pass a gate on data it never saw. With ``le``, every chosen stream
+    must be a histogram having ``le`` as a bucket boundary."""
+    if not streams:
+        raise UnmatchedSelector(role, sel, f"matches no stream: {sel.metric} has no data points", [])
+    own = [row for row in streams if sel.service is None or row[0] == sel.service]
+    keys = sorted({key for row in own for key in json.loads(row[1])} | ({"service.name"} if own else set()))
+    if not own:
+        services = ", ".join(sorted({repr(row[0]) for row in streams}))
+        raise UnmatchedSelector(role, sel, f"matches no stream: {sel.metric} comes from service.name {services}", keys)
+    absent = [key for key, _ in sel.matchers if key not in keys]
+    if absent:
+        raise UnmatchedSelector(
+            role, sel, f"names {', '.join(absent)}, which occurs in no stream (attribute keys: {', '.join(keys)})", keys
+        )
     out = []
-    for service, attrs_json, kind, bounds in streams:
-        if sel.service is not None and service != sel.service:
-            continue
+    for service, attrs_json, kind, bounds in own:
         if sel.matchers and not sel.matches(json.loads(attrs_json)):
             continue
         if sel.le is not None:
@@ -322,12 +371,14 @@ def pick_streams(streams: list[tuple], sel: Selector) -> list[tuple[str, str]]:
             if kind == "histogram" and not any(abs(b - sel.le) <= 1e-12 * max(1.0, abs(b)) for b in bounds or []):
                 raise EvidenceError("le", f"{sel.le} is not a bucket boundary of {sel.metric} (bounds {list(bounds)})")
         out.append((service, attrs_json))
+    if not out:
+        raise UnmatchedSelector(role, sel, f"matches no stream (attribute keys: {', '.join(keys)})", keys)
     return sorted(set(out))
 
 
-def sli_events(conn, roots: list[str], sel: Selector) -> Events:
+def sli_events(conn, roots: list[str], sel: Selector, role: str = "total") -> Events:
     """A selector's events from the warehouse: increments per timestamp, computed in DuckDB."""
-    streams = pick_streams(otel_streams(conn, roots, sel.metric), sel)
+    streams = pick_streams(otel_streams(conn, roots, sel.metric), sel, role)
     return Events(*otel_increments(conn, roots, sel.metric, streams, sel.le))
 
 
@@ -355,6 +406,7 @@ class AlertState:
     short: WindowBurn
     active: bool
     insufficient: bool
+    covered: timedelta  # how much of the long window the data covers
 
 
 @dataclass
@@ -367,6 +419,14 @@ class SloStatus:
     budget_total: float
     budget_bad: float
     last_event: datetime | None
+    data_from: datetime | None  # where the SLI's data begins
+    budget_covered: timedelta  # how much of the budget period (start to evaluation time) the data covers
+
+    @property
+    def budget_coverage(self) -> float:
+        """The covered fraction of the budget period (its elapsed part, for a calendar window)."""
+        period = self.at - self.budget_start
+        return min(self.budget_covered / period, 1.0) if period > timedelta(0) else 1.0
 
     @property
     def consumed(self) -> float | None:
@@ -425,8 +485,17 @@ def _sliced(slo: SloDef, good_or_bad: Events, total: Events, start: int, stop: i
 
 
 def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, windows: list[timedelta]) -> SloStatus:
-    """Burn per window, the alert conditions and the budget at ``at`` (``good_or_bad`` as the SLI says)."""
+    """Burn per window, the alert conditions and the budget at ``at`` (``good_or_bad`` as the SLI says).
+
+    Counts are over the data inside each window, never scaled up: how much of a window the data
+    covers is reported beside it (``AlertState.covered``, ``SloStatus.budget_covered``)."""
     end = _ns(at)
+    begins = total.first_ns
+
+    def covered(w: timedelta) -> timedelta:
+        if begins is None:
+            return timedelta(0)
+        return timedelta(microseconds=max(0, min(end - begins, int(w.total_seconds() * 1e9))) // 1000)
 
     def burn(w: timedelta, shift: timedelta = timedelta(0)) -> WindowBurn:
         stop = end - int(shift.total_seconds() * 1e9)
@@ -448,7 +517,7 @@ def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, wind
         if active and c.alert_after:
             earlier = [burn(c.long, c.alert_after), burn(c.short, c.alert_after)]
             active = all((b.burn(slo.target) or 0) >= at_least for b in earlier)
-        alerts.append(AlertState(c, long, short, active, insufficient))
+        alerts.append(AlertState(c, long, short, active, insufficient, covered(c.long)))
     start = budget_start(slo, at)
     period = burn(at - start)
     last = total.last_ns
@@ -461,6 +530,8 @@ def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, wind
         budget_total=period.total,
         budget_bad=period.bad,
         last_event=datetime.fromtimestamp(last / 1e9, at.tzinfo) if last else None,
+        data_from=datetime.fromtimestamp(begins / 1e9, at.tzinfo) if begins is not None else None,
+        budget_covered=covered(at - start),
     )
 
 

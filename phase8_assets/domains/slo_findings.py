@@ -23,6 +23,16 @@ def _not_evaluable(slos: list[SloDef], results: dict, config, gate: str) -> list
                 Finding("error", slo.name, "sli-evaluable", problem, "an SLI over OTLP metrics this product can read",
                         slo.source, _owner(slo, config, gate), config.runbook_for(gate), {"service": slo.service})
             )  # fmt: skip
+        unmatched = results.get("unmatched", {}).get(slo.name)
+        if unmatched:
+            out.append(
+                Finding(
+                    "error", slo.name, "sli-selector", f"{unmatched['field']}: {unmatched['reason']}",
+                    "a selector that matches at least one OTLP data stream (a stream that counted 0 events is fine)",
+                    slo.source, _owner(slo, config, gate), config.runbook_for(gate),
+                    {"service": slo.service, **unmatched},
+                )
+            )  # fmt: skip
     return out
 
 
@@ -81,6 +91,14 @@ def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate:
                             f"{a.long.total:,.0f} events in {format_duration(c.long)}",
                             f">= {slo.min_events} events to judge a burn rate", slo.source, owner, runbook, details)
                 )  # fmt: skip
+            if a.covered < c.long:
+                out.append(
+                    Finding("warning", slo.name, f"insufficient-coverage:{c.name}",
+                            f"data covers {format_duration(a.covered)} of the {format_duration(c.long)} window"
+                            + (f" (since {format_timestamp(st.data_from)})" if st.data_from else ""),
+                            f"data over the whole {format_duration(c.long)} window", slo.source, owner, runbook,
+                            {**details, "covered": format_duration(a.covered), "data_from": format_timestamp(st.data_from)})
+                )  # fmt: skip
     return out
 
 
@@ -99,13 +117,32 @@ def budget_findings(slos: list[SloDef], results: dict, config, gate: str) -> lis
             "consumed": st.consumed,
             "remaining": st.remaining,
             "target": slo.target,
+            "covered_fraction": st.budget_coverage,
+            "min_window_coverage": slo.min_window_coverage,
         }
         if st.remaining is None:
             out.append(
                 Finding("error", slo.name, "budget-data", f"no events since {format_timestamp(st.budget_start)}",
                         "events in the SLO window", slo.source, _owner(slo, config, gate), runbook, details)
             )  # fmt: skip
-        elif st.remaining < slo.min_budget_remaining:
+            continue
+        if st.budget_coverage < slo.min_window_coverage:
+            out.append(
+                Finding(
+                    "error",
+                    slo.name,
+                    "window-coverage",
+                    f"data covers {format_duration(st.budget_covered)} of the {slo.window_text} window "
+                    f"({st.budget_coverage:.1%}"
+                    + (f", since {format_timestamp(st.data_from)})" if st.data_from else ")"),
+                    f">= {slo.min_window_coverage:.0%} of the window covered by data",
+                    slo.source,
+                    _owner(slo, config, gate),
+                    runbook,
+                    details,
+                )
+            )
+        if st.remaining < slo.min_budget_remaining:
             out.append(
                 Finding(
                     "error",

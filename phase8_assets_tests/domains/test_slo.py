@@ -6,11 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from phase8_assets.domains.slo import SloDef, budget_start, default_conditions, evaluate, resolve, sli_events
+from phase8_assets.domains.slo import (
+    SloDef,
+    UnmatchedSelector,
+    budget_start,
+    default_conditions,
+    evaluate,
+    resolve,
+    sli_events,
+)
 from phase8_assets.evidence import EvidenceError, openslo
 from phase8_assets.evidence.otlp_metrics import iter_points
 from phase8_assets.warehouse import connect
 from phase8_assets.warehouse.store import record_otlp_file
+from phase8_assets_tests.conftest import DATA
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SLO_YAML = """\
@@ -69,7 +78,7 @@ def wh(tmp_path):
 def _events(wh, definition, lines):
     root = f"/root{next(_files)}"
     record_otlp_file(wh, root, "sha", "x.jsonl", iter_points(lines), AT)
-    return sli_events(wh, [root], definition.bad), sli_events(wh, [root], definition.total)
+    return sli_events(wh, [root], definition.bad, "bad"), sli_events(wh, [root], definition.total, "total")
 
 
 def status(wh, definition: SloDef, lines: list[str], at=AT):
@@ -237,3 +246,90 @@ spec:
     assert definition.problem is None
     assert (definition.total.metric, definition.total.service) == ("http.server.request.duration", "chat-api")
     assert definition.bad.matches({"error.type": "timeout"}) and not definition.bad.matches({})
+
+
+@pytest.mark.parametrize(
+    ("bad_filter", "total_filter", "role", "reason"),
+    [
+        # failures marked only by the status code: error.type never occurs
+        ('{service.name: api, error.type: "*"}', "{service.name: api}", "bad",
+         "names error.type, which occurs in no stream (attribute keys: http.response.status_code, service.name)"),
+        # the pre-1.21 attribute name
+        ('{service.name: api, http.status_code: "~5.."}', "{service.name: api}", "bad",
+         "names http.status_code, which occurs in no stream (attribute keys: http.response.status_code, service.name)"),
+        # a value that never occurs: no stream at all, not zero events
+        ('{service.name: api, http.response.status_code: "503"}', "{service.name: api}", "bad",
+         "matches no stream (attribute keys: http.response.status_code, service.name)"),
+        ('{service.name: api, http.response.status_code: "~5.."}', "{service.name: chat-api}", "total",
+         "matches no stream: http.server.request.duration comes from service.name 'api'"),
+    ],
+)  # fmt: skip
+def test_a_selector_that_matches_no_stream_is_an_error_not_zero_events(wh, bad_filter, total_filter, role, reason):
+    text = SLO_YAML.replace("WINDOW", "30d")
+    text = text.replace('filter: {service.name: api, http.response.status_code: "~5.."}', f"filter: {bad_filter}")
+    text = text.replace("filter: {service.name: api}}", f"filter: {total_filter}}}")
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    with pytest.raises(UnmatchedSelector) as info:
+        _events(wh, definition, steady(0.001, timedelta(hours=1)))
+    assert info.value.field == f"ratioMetric.{role}" and info.value.reason.endswith(reason)
+    assert info.value.reason.startswith("http.server.request.duration{service.name=")
+
+
+def test_a_negative_matcher_on_an_attribute_that_never_occurs_is_an_error(wh):
+    text = SLO_YAML.replace("WINDOW", "30d").replace("bad: {", "good: {")
+    text = text.replace('http.response.status_code: "~5.."', 'http.status_code: "!~5.."')
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    root = f"/root{next(_files)}"
+    record_otlp_file(wh, root, "sha", "x.jsonl", iter_points(steady(0.5, timedelta(hours=1))), AT)
+    with pytest.raises(UnmatchedSelector, match="names http.status_code, which occurs in no stream") as info:
+        sli_events(wh, [root], definition.good, "good")
+    assert info.value.keys == ["http.response.status_code", "service.name"] and info.value.role == "good"
+
+
+def test_streams_that_counted_no_bad_events_are_zero_not_an_error(wh):
+    bad, total = _events(wh, slo(), steady(0.0, timedelta(hours=1)))  # the 5xx stream exists, with 0 events
+    assert bad.between(0, 2**62) == 0 and total.between(0, 2**62) == 120_000
+
+
+def _findings(definition, result, results_extra=None):
+    from phase8_assets.domains.slo_findings import budget_findings, burn_findings
+    from phase8_assets.evidence.config import load_config
+
+    config = load_config([str(DATA)])
+    results = {"statuses": [result], "problems": {}, **(results_extra or {})}
+    return burn_findings([definition], results, config, AT, "slo_burn_rate"), budget_findings(
+        [definition], results, config, "error_budget"
+    )
+
+
+def test_windows_longer_than_the_data_are_reported_never_extrapolated(wh):
+    definition = slo()
+    five_hours = steady(0.0005, timedelta(hours=5, minutes=5))  # points from AT - 5h on, 0.05 % errors
+    result = status(wh, definition, five_hours)
+    assert result.data_from == AT - timedelta(hours=5)
+    by_name = {a.condition.name: a for a in result.alerts}
+    assert by_name["page-1h"].covered == timedelta(hours=1) and by_name["ticket-3d"].covered == timedelta(hours=5)
+    assert result.budget_covered == timedelta(hours=5) and result.budget_coverage == pytest.approx(5 / 720)
+    # The 3d burn is the ratio over the 5 hours seen (0.5x), not scaled to three days.
+    assert by_name["ticket-3d"].long.burn(definition.target) == pytest.approx(0.5)
+    burn, budget = _findings(definition, result)
+    coverage = [f for f in burn if f.rule.startswith("insufficient-coverage")]
+    assert [f.rule.split(":")[1] for f in coverage] == ["page-6h", "ticket-1d", "ticket-3d"]
+    assert {f.severity for f in coverage} == {"warning"}
+    assert coverage[2].observed == "data covers 5h 0m of the 3d 0h window (since 2026-11-20T07:00:00Z)"
+    (finding,) = budget
+    assert (finding.severity, finding.rule) == ("error", "window-coverage")
+    assert finding.observed == "data covers 5h 0m of the 30d window (0.7%, since 2026-11-20T07:00:00Z)"
+    assert finding.limit == ">= 90% of the window covered by data" and finding.evidence == "slo.yaml"
+
+
+def test_the_minimum_window_coverage_is_set_per_slo(wh):
+    text = SLO_YAML.replace("WINDOW", "1d").replace(
+        "metadata: {name: api}", 'metadata: {name: api, annotations: {phase8/min-window-coverage: "15%"}}'
+    )
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    assert definition.min_window_coverage == pytest.approx(0.15)
+    _, budget = _findings(definition, status(wh, definition, steady(0.0, timedelta(hours=4, minutes=5))))
+    assert budget == []  # 4h of 1d is 16.7 %: enough for this SLO
+    _, budget = _findings(definition, status(wh, definition, steady(0.0, timedelta(hours=3, minutes=5))))
+    assert [f.rule for f in budget] == ["window-coverage"]
