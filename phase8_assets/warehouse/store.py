@@ -371,8 +371,9 @@ def otel_increments(
     value = (
         "value"
         if le is None
-        else f"list_sum(list_transform(list_zip(bounds, buckets), lambda x: CASE WHEN x[1] <= {float(le)!r} + 1e-12 "
-        "THEN x[2] ELSE 0 END))"
+        else "CASE WHEN len(coalesce(buckets, [])) = 0 THEN NULL ELSE "  # no bucket counts: not reported, not 0
+        f"list_sum(list_transform(list_zip(bounds, buckets), lambda x: CASE WHEN x[1] <= {float(le)!r} + 1e-12 "
+        "THEN x[2] ELSE 0 END)) END"
     )
     rows = conn.execute(
         f"""
@@ -392,11 +393,25 @@ def otel_increments(
                 WHEN temporality = 1 THEN v
                 WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN v ELSE 0 END
                 WHEN start_ns <> prev_start OR v < prev_v THEN v
-                ELSE v - prev_v END) AS inc
+                ELSE v - prev_v END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
         [[s for s, _ in streams], [a for _, a in streams], roots, metric, FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
+    unreported = int(np.sum(rows["unreported"]))
+    if unreported:
+        from phase8_assets.evidence import EvidenceError
+
+        files = conn.execute(
+            "SELECT DISTINCT f.uri FROM otel_points p JOIN otel_files f USING (root, sha256) "
+            "WHERE p.root IN (SELECT unnest(?)) AND p.metric = ? AND len(coalesce(p.buckets, [])) = 0 ORDER BY 1 LIMIT 3",
+            [roots, metric],
+        ).fetchall()
+        raise EvidenceError(
+            "le",
+            f"{unreported} data point(s) of {metric} have no bucket counts, so the requests at or under {le} were "
+            f"not reported (in {', '.join(f for (f,) in files)})",
+        )
     return rows["time_ns"].astype(np.int64), rows["inc"].astype(float)
 
 

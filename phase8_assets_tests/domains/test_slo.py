@@ -333,3 +333,25 @@ def test_the_minimum_window_coverage_is_set_per_slo(wh):
     assert budget == []  # 4h of 1d is 16.7 %: enough for this SLO
     _, budget = _findings(definition, status(wh, definition, steady(0.0, timedelta(hours=3, minutes=5))))
     assert [f.rule for f in budget] == ["window-coverage"]
+
+
+def test_histogram_points_without_bucket_counts_are_not_zero_fast_requests(wh):
+    text = SLO_YAML.replace("WINDOW", "30d").replace("bad: {", "good: {")
+    text = text.replace(
+        'filter: {service.name: api, http.response.status_code: "~5.."}}', "filter: {service.name: api}, le: 0.3}"
+    )
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    lines = steady(0.0, timedelta(minutes=30))
+    # The newest export has count and sum but no bucketCounts (the protocol allows it).
+    last = json.loads(lines[-1])
+    for point in last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"]:
+        del point["bucketCounts"]
+    lines[-1] = json.dumps(last)
+    root = f"/root{next(_files)}"
+    record_otlp_file(wh, root, "sha", "metrics.jsonl", iter_points(lines), AT)
+    with pytest.raises(EvidenceError) as info:
+        sli_events(wh, [root], definition.good, "good")
+    assert info.value.field == "le" and info.value.reason == (
+        "2 data point(s) of http.server.request.duration have no bucket counts, so the requests at or under 0.3 "
+        "were not reported (in metrics.jsonl)"
+    )
