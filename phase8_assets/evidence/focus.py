@@ -4,8 +4,8 @@ file → DuckDB directly, never row by row.
 Columns are FOCUS 1.0–1.3 names (1.3's ``ServiceProviderName`` is read where 1.0–1.2 wrote
 ``ProviderName``). Literal ``NULL`` strings and empty cells are nulls; a UTF-8 BOM is ignored;
 negative costs (credits, refunds) are kept. A file is rejected, naming the column and the first
-bad rows (1-based, header excluded), when a mandatory column is missing, a cost, currency or
-period start is empty, or a timestamp or cost does not parse (an hour of 30, a US short date such
+bad rows (1-based, header excluded), when a mandatory column is missing, a billed or effective
+cost, currency or period start is empty (FOCUS allows no null there: a missing cost is never 0), or a timestamp or cost does not parse (an hour of 30, a US short date such
 as ``5/1/25``, a cost like ``12,50``). Timestamps without a zone are UTC (FOCUS says so).
 
 Each pass over a file does all its checks at once: the reader validates and summarises in one
@@ -79,7 +79,7 @@ def _parse(column: str) -> str:
 
 
 CHECKED = (*TIMES, *COSTS)  # parsed and checked on every row
-REQUIRED = ("BilledCost", "BillingCurrency", "BillingPeriodStart", "ChargePeriodStart")  # never null
+REQUIRED = ("BilledCost", "EffectiveCost", "BillingCurrency", "BillingPeriodStart", "ChargePeriodStart")  # never null
 _INVALID = "phase8: invalid FOCUS value"  # raised inside the load; ``diagnose`` then says where
 
 
@@ -181,7 +181,7 @@ def staged_sql(source: str, names: list[str]) -> str:
                {opt("ResourceId")} AS resource_id,
                CAST(BillingCurrency AS VARCHAR) AS currency,
                p_BilledCost AS billed,
-               coalesce(p_EffectiveCost, 0) AS effective,
+               p_EffectiveCost AS effective,
                {opt("Tags")} AS tags
         FROM {_parsed(source)}
         WHERE CASE WHEN {any_problem} THEN error('{_INVALID}') ELSE true END

@@ -173,9 +173,12 @@ def test_a_bad_redelivery_is_refused_while_loading_and_keeps_the_stored_period(w
     bad[1] = "1.5 USD"
     missing = list(line(day, 2, 2))
     missing[5] = "NULL"
+    unreported = list(line(day, 3, 3))
+    unreported[1] = ""  # an effective cost the export did not fill: missing, never 0
     for rows, column, rows_named in (
         ([line(day, 12, 12), bad], "EffectiveCost", "row 2: '1.5 USD'"),
         ([missing, line(day, 1, 1)], "BillingCurrency", "row 1: None"),
+        ([line(day, 1, 1), unreported], "EffectiveCost", "row 2: None"),
     ):
         with pytest.raises(EvidenceError, match=rows_named) as info:
             load(wh, tmp_path, rows, uri=uri)
