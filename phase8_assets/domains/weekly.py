@@ -67,7 +67,7 @@ def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> l
     ]
     slo_rows = [
         [slo, service, f"{target:.3%}", "—" if rem is None else f"{rem:.1%}", "—" if prev is None else f"{prev:.1%}",
-         pages or 0, tickets or 0]
+         "—" if pages is None else pages, "—" if tickets is None else tickets]
         for slo, service, target, rem, prev, pages, tickets in week["slos"]
     ]  # fmt: skip
     drill_rows = [
