@@ -61,7 +61,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         suite_props = _properties(suite)
         for case in suite.findall("testcase"):
             try:
-                duration = float(case.get("time") or 0.0)
+                duration = float(case.get("time")) if case.get("time") else None  # unreported, not 0 s
             except ValueError as exc:
                 raise EvidenceError(
                     f"testcase[@name={case.get('name')!r}]/@time", f"expected seconds, got {case.get('time')!r}"

@@ -19,6 +19,12 @@ def test_real_junit_files_parse_with_derived_counts(real_samples):
     assert flaky.summary["testcases"] == 3
 
 
+def test_a_testcase_without_a_time_has_no_duration_rather_than_zero():
+    # JUnit's time attribute is optional (the XSD says so); "0" is a real zero.
+    doc = b'<testsuite name="s" tests="2"><testcase name="a"/><testcase name="b" time="0"/></testsuite>'
+    assert [r["seconds"] for r in junit.read(doc, "x").records] == [None, 0.0]
+
+
 def test_truncated_surefire_report_is_rejected_with_its_position(real_samples):
     data = (real_samples / "junit/mikepenz_TEST-test.CorruptTest_truncated.xml").read_bytes()
     with pytest.raises(EvidenceError) as info:
