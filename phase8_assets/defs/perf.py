@@ -15,7 +15,6 @@ from phase8_assets.domains.perf import (
     Comparison,
     Series,
     base_runs,
-    benchmark_paths,
     budget_findings,
     check_budgets,
     format_value,
@@ -356,7 +355,7 @@ def budgets_gate(batch, config, at, benchmark_history: PerfContext, perf_budget_
             Finding(
                 "error", "benchmarks", "candidate-present",
                 f"no benchmark with an absolute budget ran for release commit {h.commit}",
-                "benchmark runs of the release commit", benchmark_paths(config),
+                "benchmark runs of the release commit", config.paths_of("benchmarks"),
                 config.owner_for("perf_budgets", "benchmarks"), config.runbook_for("perf_budgets"),
                 {"commit": h.commit, "budgets": h.budget_uri},
             )
@@ -374,7 +373,7 @@ def regressions_gate(batch, config, at, benchmark_history: PerfContext, perf_reg
         found.append(
             Finding(
                 "error", "benchmarks", "history-present", "no benchmark results in the warehouse for this root",
-                "benchmark evidence", benchmark_paths(config), config.owner_for("perf_regressions", "benchmarks"),
+                "benchmark evidence", config.paths_of("benchmarks"), config.owner_for("perf_regressions", "benchmarks"),
                 config.runbook_for("perf_regressions"), {},
             )
         )  # fmt: skip

@@ -433,13 +433,6 @@ def _runbook(config, rule: BudgetRule | None, gate_runbook: str) -> str:
     return gate_runbook
 
 
-def benchmark_paths(config) -> str | None:
-    """Where the root's benchmark results are configured to be: the evidence of a finding about
-    runs that are absent."""
-    kind = config.evidence.get("benchmarks")
-    return ", ".join(loc.uri for loc in kind.sources) if kind else None
-
-
 def _pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
 
@@ -512,7 +505,7 @@ def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, con
         out.append(
             Finding(
                 "error", "benchmarks", "candidate-present", f"no benchmark run for release commit {commit}",
-                "benchmark runs of the release commit", benchmark_paths(config), config.owner_for(gate, "benchmarks"),
+                "benchmark runs of the release commit", config.paths_of("benchmarks"), config.owner_for(gate, "benchmarks"),
                 gate_runbook, {"commit": commit},
             )
         )  # fmt: skip
@@ -522,7 +515,7 @@ def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, con
             Finding(
                 "warning", "benchmarks", "candidate-complete",
                 f"{len(missing)} measure(s) in history have no candidate run, e.g. {missing[0]}",
-                "every benchmark with a budget runs for the release", benchmark_paths(config),
+                "every benchmark with a budget runs for the release", config.paths_of("benchmarks"),
                 config.owner_for(gate, "benchmarks"), gate_runbook, {"missing": missing[:50]},
             )
         )  # fmt: skip

@@ -42,7 +42,7 @@ def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate:
     if not slos:
         out.append(
             Finding("error", "slo definitions", "slo-present", "no OpenSLO SLO in the evidence", "at least one SLO",
-                    None, config.owner_for(gate, "slo_definitions"), runbook, {})
+                    config.paths_of("slo_definitions"), config.owner_for(gate, "slo_definitions"), runbook, {})
         )  # fmt: skip
     for st in results["statuses"]:
         slo = st.slo

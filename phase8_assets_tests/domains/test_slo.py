@@ -355,3 +355,12 @@ def test_histogram_points_without_bucket_counts_are_not_zero_fast_requests(wh):
         "2 data point(s) of http.server.request.duration have no bucket counts, so the requests at or under 0.3 "
         "were not reported (in metrics.jsonl)"
     )
+
+
+def test_no_slo_at_all_names_where_slos_were_expected():
+    from phase8_assets.domains.slo_findings import burn_findings
+    from phase8_assets.evidence.config import load_config
+
+    config = load_config([str(DATA)])
+    (finding,) = burn_findings([], {"statuses": [], "problems": {}}, config, AT, "slo_burn_rate")
+    assert finding.rule == "slo-present" and finding.evidence == f"{DATA}/policy/slo/*.yaml"
