@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from phase8_assets.evidence import benchmarks
+from phase8_assets.defs.perf import PerfContext, budgets_gate
+from phase8_assets.evidence import benchmarks, perf_budgets
 from phase8_assets.evidence.collect import EvidenceFile
+from phase8_assets.evidence.config import load_config
 from phase8_assets.warehouse import connect, warehouse_path
 from phase8_assets.warehouse.store import record_benchmarks, table_counts
 from phase8_assets_tests.conftest import DATA, SCENARIOS, gate_report
@@ -59,21 +61,20 @@ def test_no_candidate_run_fails_closed(tmp_path, home):
     assert finding["rule"] == "candidate-present" and finding["evidence"] == str(root / "evidence/bench/**/*")
 
 
-def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge(tmp_path, home):
-    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
-    budgets = root / "policy/perf-budgets.yaml"
-    budgets.write_text(
-        'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-15"\nfalse_discovery_rate: 0.05\n'
+def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge():
+    doc = (
+        'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-15"\n'
         'rules:\n  - {name: any-time, benchmark: "*", relative: "+10%", owner: "team:platform-reliability"}\n'
     )
-    report = gate_report([root], home)
-    result = gate(report, "perf_budgets")
-    assert (result["status"], result["findings"]) == ("pass", [])
+    budgets = perf_budgets.read(doc.encode(), "policy/perf-budgets.yaml").records[0]
+    context = PerfContext(["/root"], [], "4f2c9e1a7b3d", "main", budgets, None, "policy/perf-budgets.yaml")
+    # No absolute rule: no budget check, and nothing missing (the benchmarks themselves did run).
+    found, summary = budgets_gate(None, load_config([str(DATA)]), None, context, [])
+    assert found == []
     assert (
-        result["summary"]
-        == f"{budgets} sets no absolute limit: nothing to judge (its relative rules: perf_regressions); no findings"
+        summary
+        == "policy/perf-budgets.yaml sets no absolute limit: nothing to judge (its relative rules: perf_regressions)"
     )
-    assert gate(report, "perf_regressions")["status"] == "pass"
 
 
 def _file(path, data: bytes) -> EvidenceFile:
