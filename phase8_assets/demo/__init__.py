@@ -11,7 +11,7 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from phase8_assets.demo import drills, evidence, finops, governance, perf, slo, upgrade
+from phase8_assets.demo import drills, evidence, finops, governance, perf, slo, supportability, upgrade
 from phase8_assets.demo.config import CONFIG, EVALUATION_TIME, RELEASE
 from phase8_assets.demo.isolation import DIMENSIONS, junit
 from phase8_assets.demo.runbooks import RUNBOOKS, runbook
@@ -43,13 +43,21 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
             else:
                 put(f"evidence/drills/{drill[0]}/{start:%Y-%m-%d}.json", drills.journal(drill, start, rng))
     for slug, (title, owner, body) in RUNBOOKS.items():
-        put(f"docs/ops/{slug}.md", runbook(slug, title, owner, "2026-10-02", body))
+        put(
+            f"docs/ops/{slug}.md",
+            runbook(title, owner, "2026-10-02", "P180D", [f"gate:{slug.replace('-', '_')}"], body),
+        )
     for drill_id, title, owner in drills.DRILLS:
         body = (
             f"## Drill\nInject {title} in staging, then production, monthly.\n\n"
             f"## Recovery\nFollow the service dashboard; escalate to {owner} if recovery exceeds its objective."
         )
-        put(f"docs/ops/drill-{drill_id}.md", runbook(drill_id, f"Drill: {title}", owner, "2026-09-15", body))
+        put(
+            f"docs/ops/drill-{drill_id}.md",
+            runbook(f"Drill: {title}", owner, "2026-09-15", "P90D", [f"drill:{drill_id}"], body),
+        )
+    for rel, text in supportability.evidence(EVALUATION_TIME).items():
+        put(rel, text)
     perf_rng = random.Random(seed * 1000 + 3)
     for rel, text in perf.history(EVALUATION_TIME, perf_rng).items():
         put(rel, text)
@@ -79,6 +87,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     files += upgrade.scenarios(out)
     files += finops.scenarios(out, random.Random(seed * 1000 + 7))
     files += governance.scenarios(out)
+    files += supportability.scenarios(out)
     return files
 
 
@@ -98,7 +107,7 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `gate-switched-off` | none (passes) | `stale-evidence` with `evidence_freshness` switched off: reported `skipped` with the reason |
 | `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
 | `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
-| `missing-runbook` | `drill_evidence` | the catalog points the region-network-cut drill at a runbook that does not exist |
+| `missing-runbook` | `drill_evidence`, `supportability` | the catalog points the region-network-cut drill at a runbook that does not exist: the drill and the runbook index both fail |
 | `perf-regression` | `perf_regressions` | a new 10.4.0 build (another commit) lists channels 12 % slower than its baseline (a 2 %-noise benchmark) |
 | `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
 | `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
@@ -114,4 +123,8 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `retention-violation` | `policy_compliance` | initech keeps EU messages 15 months; the EU maximum is one year |
 | `access-denied-grant` | `policy_compliance` | a contractor may export globex's audit logs; the Cedar access policy forbids exporting restricted data outside compliance |
 | `exception-self-approved` | `policy_compliance`, `policy_exceptions` | exception GOV-311 is approved by its own requester: refused (`policy_exceptions`), so acme's 4-year-old files count again (`policy_compliance`) |
+| `stale-runbook` | `supportability` | the chat-search runbook was reviewed on 2 March with `review_every: P90D`: its review was due on 31 May |
+| `broken-anchor` | `supportability` | the chat-search runbook links to `drill-db-failover.md#promote-the-replica`, a heading that runbook does not have |
+| `health-fail` | `supportability` | chat-search's captured `/health` answers `fail`: its PostgreSQL connection pool is exhausted |
+| `health-contract` | `supportability` | chat-search's captured `/health` is in draft 01's shape (`details`, `releaseID`, `metricValue`): it breaks the contract |
 """

@@ -39,6 +39,7 @@ owners:
   upgrade_preflight: team:platform-reliability
   rollback_integrity: team:data-platform
   cost_budgets: team:finops
+  supportability: team:sre
 runbooks: docs/ops
 evidence:
   isolation_results:
@@ -100,6 +101,10 @@ evidence:
   runbooks:
     paths: ["docs/ops/*.md"]
     max_age: P180D
+    owner: team:sre
+  health_responses:
+    paths: ["evidence/health/*.json"]
+    max_age: P1D
     owner: team:sre
   retention_policies:
     paths: ["policy/governance/retention.yaml"]

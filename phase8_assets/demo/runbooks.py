@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 
-def runbook(slug: str, title: str, owner: str, reviewed: str, body: str) -> str:
-    return f'---\ntitle: "{title}"\nowner: "{owner}"\nreviewed: "{reviewed}"\n---\n\n# {title}\n\n{body}\n'
+def runbook(title: str, owner: str, reviewed: str, review_every: str, serves: list[str], body: str) -> str:
+    return (
+        f'---\ntitle: "{title}"\nowner: "{owner}"\nreviewed: "{reviewed}"\nreview_every: {review_every}\n'
+        f"serves: [{', '.join(serves)}]\n---\n\n# {title}\n\n{body}\n"
+    )
 
 
 RUNBOOKS = {
@@ -200,6 +203,29 @@ is missing. The finding names the drill, the rule, the journal and the drill's o
 2. `drill-outcome`: read the run's evidence report (`reports/drills/` in PHASE8_HOME), fix the
    weakness it found, then run the drill again; an earlier success does not hide a later failure.
 3. `recovery-objective`: treat as an incident review; change the objective only with the owner.
-4. `runbook-present`: write or restore the runbook the catalog names under `docs/ops/`.""",
+4. `runbook-present`: write or restore the runbook the catalog names under `docs/ops/`; each
+   drill has its own, e.g. [database failover](drill-db-failover.md#recovery).""",
+    ),
+    "supportability": (
+        "Operator supportability",
+        "team:sre",
+        """\
+## What failed
+One of: a gate, drill, SLO alert or budget alert names a runbook that is not in `docs/ops/`
+(`runbook-exists`); a runbook links to a file or heading that does not exist (`link-resolves`);
+a runbook is past `reviewed` + `review_every` (`review-current`); a captured health response of
+the platform breaks the `application/health+json` contract (`health-contract`) or reports `fail`
+(`health-status`). The finding names the runbook or response file and its owner.
+
+## What to do
+1. `runbook-exists`: write the runbook under the name the finding gives, with front matter
+   (`title`, `owner`, `reviewed`, `review_every`, `serves`), or fix the name where it is declared.
+2. `link-resolves`: fix the link; an anchor is the heading's text in lower case with spaces as `-`.
+3. `review-current`: the owner reads the runbook against the system as it is today, fixes it and
+   sets `reviewed` to today's date.
+4. `health-contract`: the service answers in draft 01's keys (`details`, `metricValue`): move it to
+   `checks` / `observedValue` (see the contract in phase8's `docs/ops/health-openapi.yaml`).
+5. `health-status`: treat a `fail` as an incident on that service; evidence must also be fresh
+   (see [evidence freshness](evidence-freshness.md#what-to-do)).""",
     ),
 }

@@ -96,6 +96,13 @@ GATES: dict[str, GateSpec] = {
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "
             "objective, and its runbook exists.",
         ),
+        GateSpec(
+            "supportability",
+            "Operator supportability",
+            "Every gate, catalogued drill, SLO alert and budget alert names a runbook of the root; every runbook's "
+            "links and anchors resolve and its review is not overdue; every captured health response keeps the "
+            "application/health+json contract and none reports fail.",
+        ),
     )
 }
 

@@ -84,6 +84,7 @@ def readers() -> dict[str, Reader]:
         drill_catalog,
         focus,
         governance,
+        health,
         junit,
         litmus,
         openslo,
@@ -117,4 +118,5 @@ def readers() -> dict[str, Reader]:
         "data_inventory": governance.read_inventory,
         "data_contracts": governance.read_data_contract,
         "foreign_exceptions": governance.read_foreign_exceptions,
+        "health_responses": health.read,
     }

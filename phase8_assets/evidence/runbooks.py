@@ -1,7 +1,10 @@
-"""Operator runbooks: Markdown with YAML front matter (``title``, ``owner``, ``reviewed``).
+"""Operator runbooks: Markdown with YAML front matter (``title``, ``owner``, ``reviewed``; optional
+``review_every``, an ISO 8601 duration, and ``serves``, the gates, drills and alerts it serves as
+``gate:<name>``, ``drill:<id>``, ``alert:<name>``).
 
 The ``reviewed`` date is the evidence time: a runbook nobody has reviewed within its allowed age
-is stale evidence like any other.
+is stale evidence like any other. The summary lists the body's heading anchors (as GitHub renders
+them) and its links, so the ``supportability`` gate can check that every link resolves.
 """
 
 from __future__ import annotations
@@ -9,10 +12,33 @@ from __future__ import annotations
 import re
 
 from phase8_assets.evidence import EvidenceError, ReadResult
-from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_timestamp
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
+SERVES = re.compile(r"^(gate|drill|alert):[A-Za-z0-9_.-]+$")
+
+
+def anchors(body: str) -> list[str]:
+    """The anchors of the body's headings as GitHub renders them (``## Roll back`` -> ``roll-back``;
+    a repeated heading gets ``-1``, ``-2``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for heading in _HEADING.findall(_FENCE.sub("", body)):
+        text = re.sub(r"`|\*|_(?=\w)|(?<=\w)_|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+        base = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        out.append(base if count == 0 else f"{base}-{count}")
+    return out
+
+
+def links(body: str) -> list[str]:
+    """Every Markdown link target of the body outside code blocks, in order."""
+    return _LINK.findall(_FENCE.sub("", body))
 
 
 def read(data: bytes, uri: str) -> ReadResult:
@@ -36,10 +62,32 @@ def read(data: bytes, uri: str) -> ReadResult:
         reviewed = parse_timestamp(meta["reviewed"], "reviewed")
     except TimeParseError as exc:
         raise EvidenceError("front matter.reviewed", f"expected a date (YYYY-MM-DD), got {meta['reviewed']!r}") from exc
+    review_every = meta.get("review_every")
+    if review_every is not None:
+        try:
+            parse_duration(str(review_every), "review_every")
+        except TimeParseError as exc:
+            raise EvidenceError(
+                "front matter.review_every", f"expected an ISO 8601 duration such as P90D, got {review_every!r}"
+            ) from exc
+    serves = meta.get("serves") or []
+    if not isinstance(serves, list) or not all(isinstance(s, str) and SERVES.match(s) for s in serves):
+        raise EvidenceError(
+            "front matter.serves", f"expected a list of gate:<name>, drill:<id> or alert:<name>, got {serves!r}"
+        )
     body = text[match.end() :]
-    headings = re.findall(r"^#{1,6}\s+(.+?)\s*$", body, re.M)
+    found = anchors(body)
     return ReadResult(
         observed_at=reviewed.at,
         timestamp_field="front matter.reviewed",
-        summary={"title": str(meta["title"]), "owner": str(meta["owner"]), "headings": len(headings)},
+        summary={
+            "title": str(meta["title"]),
+            "owner": str(meta["owner"]),
+            "reviewed": str(meta["reviewed"]),
+            "review_every": str(review_every) if review_every is not None else None,
+            "serves": serves,
+            "headings": len(found),
+            "anchors": found,
+            "links": links(body),
+        },
     )

@@ -47,15 +47,25 @@ def field_path(parts) -> str:
     return out or "(document)"
 
 
-def check_schema(doc: Any, kind: str, source: str) -> None:
-    """Validate ``doc`` against ``kind``'s schema; raise the most specific error, if any."""
-    validator = jsonschema.Draft202012Validator(schema_for(kind), format_checker=jsonschema.FormatChecker())
-    errors = sorted(
+def _errors(doc: Any, schema: dict) -> list[jsonschema.ValidationError]:
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    return sorted(
         validator.iter_errors(doc), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path)))
     )
+
+
+def check_schema(doc: Any, kind: str, source: str) -> None:
+    """Validate ``doc`` against ``kind``'s schema; raise the most specific error, if any."""
+    errors = _errors(doc, schema_for(kind))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise ArtifactError(source, field_path(best.absolute_path), _message(best))
+
+
+def schema_problems(doc: Any, schema: dict) -> list[tuple[str, str]]:
+    """Every ``(field, reason)`` by which ``doc`` breaks ``schema`` (a contract that is not one of our
+    kinds, such as the health response format), in the same words as ``check_schema``."""
+    return [(field_path(e.absolute_path), _message(e)) for e in _errors(doc, schema)]
 
 
 def _message(error: jsonschema.ValidationError) -> str:

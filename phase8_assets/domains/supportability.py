@@ -1,0 +1,280 @@
+"""Operator supportability of the platform: its runbooks and its health endpoints.
+
+The ``supportability`` gate fails closed when
+
+1. a gate, a catalogued drill, an SLO alert or a budget alert names a runbook that is not a
+   readable runbook of the root (missing, unreadable, or a file the ``runbooks`` kind does not read);
+2. a runbook's relative link leads to no file (or outside the root) or its anchor to no heading;
+3. a runbook is past its review date: ``reviewed`` + ``review_every`` (default: the ``runbooks``
+   kind's ``max_age``);
+4. a captured health response breaks the ``application/health+json`` contract or reports ``fail``
+   (``warn`` is a warning); there is none, or the kind is not configured.
+
+``build_index`` is the runbook index (asset ``runbook_index``); ``findings`` turns it and the
+health responses into the gate's findings. Time is an argument.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from phase8_assets.domains.gates import GATES, Finding
+from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
+from phase8_assets.evidence.config import EvidenceConfig
+from phase8_assets.evidence.health import STATUSES
+from phase8_assets.evidence.roots import RootError, check_relative
+from phase8_assets.shared.clock import add_duration, format_timestamp, parse_timestamp
+
+GATE = "supportability"
+RUNBOOKS = "runbooks"
+HEALTH = "health_responses"
+CONTRACT = "application/health+json as in docs/ops/health-openapi.yaml (HealthResponse)"
+_EXTERNAL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Something that names a runbook: ``gate:<name>``, ``drill:<id>``, ``alert:slo/<name>``, ..."""
+
+    source: str
+    runbook: str  # the URI it resolves to ("" when the path itself is invalid)
+    declared_in: str  # the file (or config) that names it
+    owner: str
+    problem: str = ""
+
+
+@dataclass
+class IndexedRunbook:
+    uri: str
+    title: str
+    owner: str
+    reviewed: datetime
+    review_every: str
+    due: datetime
+    serves: list[str]
+    anchors: list[str]
+    links: list[str]
+    referenced_by: list[str] = field(default_factory=list)
+
+    def state(self, at: datetime) -> str:
+        return "review-overdue" if self.due < at else "current"
+
+
+@dataclass
+class RunbookIndex:
+    at: datetime
+    folder: str
+    runbooks: dict[str, IndexedRunbook]
+    references: list[Reference]
+    rejected: dict[str, str]  # uri -> why the reader refused it
+    configured: bool
+
+    def rows(self) -> list[list]:
+        return [
+            [
+                rb.uri,
+                rb.title,
+                rb.owner,
+                format_timestamp(rb.reviewed)[:10],
+                rb.review_every,
+                format_timestamp(rb.due)[:10],
+                rb.state(self.at),
+                ", ".join(rb.serves) or "—",
+                ", ".join(rb.referenced_by) or "—",
+            ]
+            for rb in sorted(self.runbooks.values(), key=lambda r: r.uri)
+        ]
+
+
+def _in_folder(config: EvidenceConfig, rel: str) -> str:
+    return config.runbooks.base.uri_of(check_relative(f"{config.runbooks.path}/{rel}".strip("/"), "runbook"))
+
+
+def references(batch: EvidenceBatch, config: EvidenceConfig) -> list[Reference]:
+    """Every runbook the root's gates, drills, SLO alerts and budget alerts name."""
+    out = []
+    for name in GATES:
+        if config.gate_switch(name)[0]:
+            out.append(Reference(f"gate:{name}", config.runbook_for(name), config.source, config.owner_for(name)))
+    for f in batch.files_of("drill_catalog"):
+        for drill in f.records:
+            try:
+                out.append(Reference(f"drill:{drill.id}", _in_folder(config, drill.runbook), f.uri, drill.owner))
+            except RootError as exc:
+                out.append(Reference(f"drill:{drill.id}", "", f.uri, drill.owner, str(exc)))
+    for f in batch.files_of("perf_budgets"):
+        for rule in (r for budgets in f.records for r in budgets.rules if r.runbook):
+            try:
+                out.append(
+                    Reference(f"gate:perf_budgets/{rule.name}", _in_folder(config, rule.runbook), f.uri, rule.owner)
+                )
+            except RootError as exc:
+                out.append(Reference(f"gate:perf_budgets/{rule.name}", "", f.uri, rule.owner, str(exc)))
+    for f in batch.files_of("slo_definitions"):
+        for slo in (r for r in f.records if r["kind"] == "SLO"):
+            for gate in ("slo_burn_rate", "error_budget"):
+                out.append(
+                    Reference(f"alert:slo/{slo['name']}/{gate}", config.runbook_for(gate), slo["source"],
+                              config.owner_for(gate, "slo_definitions"))
+                )  # fmt: skip
+    for f in batch.files_of("cost_budgets"):
+        for budget in (b for doc in f.records for b in doc["budgets"]):
+            out.append(
+                Reference(f"alert:budget/{budget['name']}", config.runbook_for("cost_budgets"), f.uri, budget["owner"])
+            )
+    return out
+
+
+def build_index(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> RunbookIndex:
+    kind = config.evidence.get(RUNBOOKS)
+    runbooks = {}
+    for f in batch.files_of(RUNBOOKS):
+        s = f.summary
+        every = s.get("review_every") or (kind.max_age_text if kind else "")
+        reviewed = parse_timestamp(s["reviewed"], "reviewed").at
+        runbooks[f.uri] = IndexedRunbook(
+            f.uri, s["title"], s["owner"], reviewed, every, add_duration(reviewed, every, "review_every"),
+            list(s.get("serves") or []), list(s.get("anchors") or []), list(s.get("links") or []),
+        )  # fmt: skip
+    refs = references(batch, config)
+    for ref in refs:
+        if ref.runbook in runbooks:
+            runbooks[ref.runbook].referenced_by.append(ref.source)
+    rejected = {r.uri: f"{r.field}: {r.reason}" for r in batch.rejections_of(RUNBOOKS)}
+    return RunbookIndex(
+        at, config.runbooks.base.uri_of(config.runbooks.path), runbooks, refs, rejected, kind is not None
+    )
+
+
+def _target(uri: str, path: str) -> str:
+    scheme, sep, rest = uri.rpartition("://")
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(rest), path)) if path else rest
+    return f"{scheme}{sep}{joined}"
+
+
+def _link_problem(index: RunbookIndex, config: EvidenceConfig, rb: IndexedRunbook, link: str) -> str | None:
+    if _EXTERNAL.match(link):
+        return None
+    path, _, anchor = link.partition("#")
+    target = _target(rb.uri, path)
+    if target in index.runbooks:
+        if anchor and anchor not in index.runbooks[target].anchors:
+            return f"no heading with anchor #{anchor} in {target}"
+        return None
+    base = config.runbooks.base
+    prefix = base.uri.rstrip("/") + "/"
+    if not target.startswith(prefix):
+        return f"{target} is outside the evidence root {base.uri}"
+    if not base.exists(target[len(prefix) :]):
+        return f"no file {target}"
+    if anchor:
+        return f"#{anchor} cannot be checked: {target} is not a runbook phase8 reads"
+    return None
+
+
+def _runbook_findings(index: RunbookIndex, config: EvidenceConfig, owner: str, runbook: str) -> list[Finding]:
+    out = []
+    if not index.configured:
+        out.append(
+            Finding("error", RUNBOOKS, "runbooks-configured", "no evidence kind runbooks in phase8.yaml",
+                    "evidence.runbooks with the root's runbook files", config.source, owner, runbook, {})
+        )  # fmt: skip
+    for ref in index.references:
+        if ref.runbook in index.runbooks:
+            continue
+        if ref.problem:
+            observed = f"invalid path: {ref.problem}"
+        elif ref.runbook in index.rejected:
+            observed = f"unreadable: {ref.runbook} ({index.rejected[ref.runbook]})"
+        else:
+            base = config.runbooks.base
+            prefix = base.uri.rstrip("/") + "/"
+            present = ref.runbook.startswith(prefix) and base.exists(ref.runbook[len(prefix) :])
+            observed = (f"{ref.runbook} exists but is not read as evidence kind runbooks" if present
+                        else f"no file {ref.runbook}")  # fmt: skip
+        out.append(
+            Finding("error", ref.source, "runbook-exists", observed, f"a readable runbook in {index.folder}",
+                    ref.declared_in, ref.owner, runbook, {"runbook": ref.runbook})
+        )  # fmt: skip
+    for rb in sorted(index.runbooks.values(), key=lambda r: r.uri):
+        for link in rb.links:
+            problem = _link_problem(index, config, rb, link)
+            if problem:
+                out.append(
+                    Finding("error", rb.uri, "link-resolves", f"({link}): {problem}",
+                            "relative links to files in the root and anchors to their headings", rb.uri, rb.owner,
+                            runbook, {"link": link})
+                )  # fmt: skip
+        if rb.state(index.at) == "review-overdue":
+            out.append(
+                Finding("error", rb.uri, "review-current",
+                        f"reviewed {format_timestamp(rb.reviewed)[:10]}, due {format_timestamp(rb.due)[:10]}",
+                        f"reviewed within review_every ({rb.review_every})", rb.uri, rb.owner, runbook,
+                        {"reviewed": format_timestamp(rb.reviewed), "due": format_timestamp(rb.due),
+                         "review_every": rb.review_every, "serves": rb.serves})
+            )  # fmt: skip
+        for served in rb.serves:
+            kind, _, name = served.partition(":")
+            if kind == "gate" and name not in GATES:
+                out.append(
+                    Finding("warning", rb.uri, "serves-known", served, "gate:<one of " + "|".join(GATES) + ">",
+                            rb.uri, rb.owner, runbook, {})
+                )  # fmt: skip
+    return out
+
+
+def _worst(statuses) -> str | None:
+    return max((s for s in statuses if s in STATUSES), key=STATUSES.index, default=None)
+
+
+def health_findings(batch: EvidenceBatch, config: EvidenceConfig, owner: str, runbook: str) -> list[Finding]:
+    if HEALTH not in config.evidence:
+        return [
+            Finding("error", HEALTH, "health-configured", "no evidence kind health_responses in phase8.yaml",
+                    "captured health responses of the platform (or the gate switched off with a reason)",
+                    config.source, owner, runbook, {})
+        ]  # fmt: skip
+    files: list[EvidenceFile] = batch.files_of(HEALTH)
+    if not files:
+        paths = ", ".join(loc.uri for loc in config.evidence[HEALTH].sources)
+        return [
+            Finding("error", HEALTH, "health-present", "no readable health response", "at least one", paths, owner,
+                    runbook, {})
+        ]  # fmt: skip
+    out = []
+    for f in files:
+        s = f.summary
+        if s["violations"]:
+            first = s["violations"][0]
+            more = f" (+{len(s['violations']) - 1} more)" if len(s["violations"]) > 1 else ""
+            out.append(
+                Finding("error", f.uri, "health-contract", f"{first['field']}: {first['reason']}{more}", CONTRACT,
+                        f.uri, owner, runbook, {"violations": s["violations"]})
+            )  # fmt: skip
+        worst = _worst([s["status"], s["worst_check"]])
+        if worst in ("warn", "fail"):
+            bad = [c for c in s["checks"] if c["status"] == worst]
+            observed = f"status {s['status']}" + (
+                "; " + ", ".join(f"{c['key']} {c['status']}" + (f" ({c['output']})" if c["output"] else "") for c in bad)
+                if bad else ""
+            )  # fmt: skip
+            out.append(
+                Finding("error" if worst == "fail" else "warning", f.uri, "health-status", observed,
+                        "status pass (warn warns; fail blocks)", f.uri, owner, runbook,
+                        {"status": s["status"], "worst_check": s["worst_check"], "service": s["service"]})
+            )  # fmt: skip
+    return out
+
+
+def findings(index: RunbookIndex, batch: EvidenceBatch, config: EvidenceConfig) -> tuple[list[Finding], str]:
+    owner, runbook = config.owner_for(GATE), config.runbook_for(GATE)
+    found = _runbook_findings(index, config, owner, runbook) + health_findings(batch, config, owner, runbook)
+    resolved = sum(1 for r in index.references if r.runbook in index.runbooks)
+    context = (
+        f"{resolved} of {len(index.references)} runbook reference(s) resolve, {len(index.runbooks)} runbook(s) "
+        f"indexed, {len(batch.files_of(HEALTH))} health response(s)"
+    )
+    return found, context

@@ -1,0 +1,114 @@
+"""Health responses (evidence kind ``health_responses``): ``application/health+json`` bodies as the
+IETF health-check draft defines them (``draft-inadarei-api-health-check``), captured from the
+platform's health endpoints.
+
+``HEALTH_RESPONSE_SCHEMA`` is the contract: phase8's own ``GET /health`` answers in it, the
+committed OpenAPI document (``docs/ops/health-openapi.yaml``) is built from it, and a captured
+response is judged against it. A file that is not a JSON object is rejected; a JSON object that
+breaks the contract (draft 01's ``details``, ``releaseID``, ``metricValue``...) is read, and its
+violations are findings of the ``supportability`` gate, as is a ``fail`` status.
+
+The evidence time is the newest ``checks.*.time`` of the response: the draft has no top-level time.
+"""
+
+from __future__ import annotations
+
+import json
+
+from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.shared.artifacts import schema_problems
+from phase8_assets.shared.clock import TimeParseError, parse_timestamp
+from phase8_assets.shared.redaction import redact_text
+
+HEALTH_MEDIA_TYPE = "application/health+json"
+STATUSES = ("pass", "warn", "fail")
+
+
+def _renamed(old: str, new: str) -> dict:
+    return {"not": {}, "description": f"{new} ({old} is the draft-01 name)"}
+
+
+CHECK_SCHEMA = {
+    "type": "object",
+    "description": "one measurement of a component",
+    "required": ["status"],
+    "properties": {
+        "componentId": {"type": "string"},
+        "componentType": {"type": "string", "description": "component, datastore, system or a URI"},
+        "observedValue": {"description": "any JSON value"},
+        "observedUnit": {"type": "string"},
+        "status": {"enum": list(STATUSES)},
+        "affectedEndpoints": {"type": "array", "items": {"type": "string"}},
+        "time": {"type": "string", "format": "date-time"},
+        "output": {"type": "string"},
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+        "metricValue": _renamed("metricValue", "observedValue"),
+        "metricUnit": _renamed("metricUnit", "observedUnit"),
+        "type": _renamed("type", "componentType"),
+    },
+}
+
+HEALTH_RESPONSE_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "HealthResponse",
+    "description": "An application/health+json body (IETF draft-inadarei-api-health-check)",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["status"],
+    "properties": {
+        "status": {"enum": list(STATUSES)},
+        "version": {"type": "string"},
+        "releaseId": {"type": "string"},
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "output": {"type": "string"},
+        "serviceId": {"type": "string"},
+        "description": {"type": "string"},
+        "checks": {
+            "type": "object",
+            "description": "measurements keyed component:measurement",
+            "propertyNames": {"pattern": "^[^:]+(:[^:]+)?$"},
+            "additionalProperties": {"type": "array", "items": CHECK_SCHEMA},
+        },
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+def read(data: bytes, uri: str) -> ReadResult:
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EvidenceError("(document)", f"expected an {HEALTH_MEDIA_TYPE} JSON object: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise EvidenceError("(document)", f"expected an {HEALTH_MEDIA_TYPE} JSON object, got {type(doc).__name__}")
+    violations = [{"field": f, "reason": r} for f, r in schema_problems(doc, HEALTH_RESPONSE_SCHEMA)]
+    checks, times, warnings = [], [], []
+    for key, entries in (doc.get("checks") if isinstance(doc.get("checks"), dict) else {}).items():
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
+                continue
+            checks.append(
+                {"key": key, "status": entry.get("status"), "output": redact_text(str(entry.get("output") or ""))}
+            )
+            if isinstance(entry.get("time"), str):
+                try:
+                    instant = parse_timestamp(entry["time"], f"checks.{key}[{index}].time")
+                except TimeParseError:
+                    continue  # the schema's date-time format already reports it
+                times.append(instant.at)
+                if instant.was_naive:
+                    warnings.append(f"checks.{key}[{index}].time: {entry['time']!r} has no time zone; taken as UTC")
+    status = doc.get("status")
+    worst = max((c["status"] for c in checks if c["status"] in STATUSES), key=STATUSES.index, default=None)
+    return ReadResult(
+        observed_at=max(times, default=None),
+        timestamp_field="checks.*.time",
+        summary={
+            "status": status if status in STATUSES else None,
+            "worst_check": worst,
+            "checks": checks,
+            "violations": violations,
+            "service": redact_text(str(doc.get("serviceId") or doc.get("description") or "")),
+        },
+        warnings=warnings,
+    )

@@ -1,0 +1,162 @@
+"""The supportability rules on a small root written here: runbook references, links and anchors,
+review dates, health responses (no Dagster: collect + build_index + findings)."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from phase8_assets.demo.runbooks import runbook
+from phase8_assets.demo.supportability import SERVICES, health_response
+from phase8_assets.domains.gates import GATES
+from phase8_assets.domains.supportability import build_index, findings
+from phase8_assets.evidence import readers
+from phase8_assets.evidence.collect import collect
+from phase8_assets.evidence.config import load_config
+
+AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+CONFIG = """\
+apiVersion: phase8/v1
+kind: EvidenceConfig
+release: {version: "10.4.0", commit: "4f2c9e1a"}
+runbooks: docs/ops
+evidence:
+  runbooks: {paths: ["docs/ops/*.md"], max_age: P180D}
+  health_responses: {paths: ["health/*.json"], max_age: P1D}
+"""
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "root"
+    (root / "docs/ops").mkdir(parents=True)
+    (root / "health").mkdir()
+    (root / "phase8.yaml").write_text(CONFIG)
+    for gate in GATES:
+        body = "## Symptoms\nThe gate failed.\n\n## Roll back\nSee [symptoms](#symptoms)."
+        text = runbook(gate, "team:sre", "2026-10-01", "P90D", [f"gate:{gate}"], body)
+        (root / f"docs/ops/{gate.replace('_', '-')}.md").write_text(text)
+    (root / "health/chat-api.json").write_text(health_response("chat-api", SERVICES["chat-api"], AT))
+    return root
+
+
+def evaluate(root, at=AT):
+    config = load_config([str(root)], set(readers()))
+    batch = collect(config)
+    index = build_index(batch, config, at)
+    return index, findings(index, batch, config)[0]
+
+
+def rules(found, severity="error"):
+    return sorted((f.rule, f.subject.rsplit("/", 1)[-1]) for f in found if f.severity == severity)
+
+
+def test_a_complete_root_has_no_findings_and_indexes_every_runbook(root):
+    index, found = evaluate(root)
+    assert found == []
+    assert len(index.runbooks) == len(GATES)
+    rb = index.runbooks[str(root / "docs/ops/supportability.md")]
+    assert (rb.referenced_by, rb.serves, rb.state(AT)) == (["gate:supportability"], ["gate:supportability"], "current")
+    assert rb.anchors == ["supportability", "symptoms", "roll-back"]
+
+
+def test_a_gate_runbook_that_is_missing_fails_and_names_the_gate(root):
+    (root / "docs/ops/rollback-integrity.md").unlink()
+    _, found = evaluate(root)
+    assert rules(found) == [("runbook-exists", "gate:rollback_integrity")]
+    assert found[0].observed == f"no file {root / 'docs/ops/rollback-integrity.md'}"
+
+
+def test_a_runbook_outside_the_kind_glob_is_not_taken_as_resolved(root):
+    (root / "docs/ops/error-budget.md").rename(root / "docs/ops/error-budget.markdown")
+    (root / "phase8.yaml").write_text(
+        CONFIG.replace(
+            "runbooks: docs/ops\n", "runbooks: docs/ops\ngates: {error_budget: {runbook: error-budget.markdown}}\n"
+        )
+    )
+    _, found = evaluate(root)
+    assert [f.observed.endswith("exists but is not read as evidence kind runbooks") for f in found] == [True]
+
+
+@pytest.mark.parametrize(
+    ("link", "problem"),
+    [
+        ("#no-such-heading", "no heading with anchor #no-such-heading"),
+        ("error-budget.md#roll-back", None),
+        ("error-budget.md#rollback", "no heading with anchor #rollback"),
+        ("gone.md", "no file"),
+        ("../../../elsewhere.md", "outside the evidence root"),
+        ("https://example.com/x#y", None),
+    ],
+)
+def test_links_and_anchors_resolve_or_fail(root, link, problem):
+    path = root / "docs/ops/cost-budgets.md"
+    path.write_text(path.read_text() + f"\nAlso [this]({link}).\n")
+    _, found = evaluate(root)
+    if problem is None:
+        assert found == []
+    else:
+        assert rules(found) == [("link-resolves", "cost-budgets.md")] and problem in found[0].observed
+
+
+def test_links_in_code_blocks_are_not_links_and_repeated_headings_get_a_suffix(root):
+    path = root / "docs/ops/cost-budgets.md"
+    path.write_text(path.read_text() + "\n```\n[x](gone.md)\n```\n\n## Symptoms\nAgain: [s](#symptoms-1).\n")
+    index, found = evaluate(root)
+    assert found == []
+    assert index.runbooks[str(path)].anchors[-1] == "symptoms-1"
+
+
+def test_a_runbook_past_its_review_date_fails_and_one_due_later_passes(root):
+    _, found = evaluate(root, datetime(2026, 12, 31, tzinfo=UTC))  # 2026-10-01 + P90D = 2026-12-30
+    assert {f.rule for f in found} == {"review-current"} and len(found) == len(GATES)
+    assert found[0].observed == "reviewed 2026-10-01, due 2026-12-30"
+    assert evaluate(root, datetime(2026, 12, 29, tzinfo=UTC))[1] == []
+
+
+def test_without_review_every_the_runbooks_max_age_is_the_interval(root):
+    path = root / "docs/ops/cost-budgets.md"
+    path.write_text(path.read_text().replace("review_every: P90D\n", ""))
+    index, _ = evaluate(root)
+    assert index.runbooks[str(path)].review_every == "P180D"
+
+
+def test_a_failing_health_response_fails_and_a_warning_one_warns(root):
+    checks = [("postgres:connections", "datastore", 100, "connections", "fail", "pool exhausted")]
+    (root / "health/chat-search.json").write_text(health_response("chat-search", checks, AT, status="fail"))
+    (root / "health/chat-files.json").write_text(
+        health_response("chat-files", [("disk:free", "system", 3, "GiB", "warn", "")], AT)
+    )
+    _, found = evaluate(root)
+    assert rules(found) == [("health-status", "chat-search.json")]
+    failing = next(f for f in found if f.severity == "error")
+    assert failing.observed == "status fail; postgres:connections fail (pool exhausted)"
+    # the top-level status says pass while a check warns: the worse of the two counts
+    assert rules(found, "warning") == [("health-status", "chat-files.json")]
+
+
+def test_a_contract_breaking_response_fails_with_the_field(root):
+    doc = json.loads(health_response("chat-api", SERVICES["chat-api"], AT))
+    doc["checks"]["uptime"][0]["metricValue"] = doc["checks"]["uptime"][0].pop("observedValue")
+    (root / "health/chat-api.json").write_text(json.dumps(doc))
+    _, found = evaluate(root)
+    assert rules(found) == [("health-contract", "chat-api.json")]
+    assert found[0].observed.startswith("checks.uptime[0].metricValue: expected observedValue")
+
+
+def test_a_root_without_health_evidence_fails_closed(root):
+    (root / "phase8.yaml").write_text(
+        CONFIG.replace('  health_responses: {paths: ["health/*.json"], max_age: P1D}\n', "")
+    )
+    _, found = evaluate(root)
+    assert rules(found) == [("health-configured", "health_responses")]
+    (root / "phase8.yaml").write_text(CONFIG)
+    (root / "health/chat-api.json").unlink()
+    assert rules(evaluate(root)[1]) == [("health-present", "health_responses")]
+
+
+def test_switching_a_gate_off_drops_its_runbook_reference(root):
+    (root / "docs/ops/perf-budgets.md").unlink()
+    gates = 'gates: {perf_budgets: {enabled: false, reason: "no benchmarks in this root (CHAT-1)"}}\n'
+    (root / "phase8.yaml").write_text(CONFIG + gates)
+    assert evaluate(root)[1] == []

@@ -1,0 +1,59 @@
+"""The health_responses reader: the IETF draft's own examples, as published, and bad input."""
+
+import pytest
+
+from phase8_assets.evidence import EvidenceError
+from phase8_assets.evidence.health import read
+from phase8_assets.evidence.runbooks import read as read_runbook
+
+
+@pytest.mark.realdata
+def test_the_drafts_example_keeps_the_contract_and_its_worst_check_is_warn(real_samples):
+    path = real_samples / "health/ietf_draft_health_example.json"
+    result = read(path.read_bytes(), str(path))
+    assert result.summary["violations"] == []
+    assert (result.summary["status"], result.summary["worst_check"]) == ("pass", "warn")
+    assert len(result.summary["checks"]) == 7  # five keys, two with two nodes
+    assert result.observed_at.isoformat() == "2018-01-17T03:36:48+00:00"
+
+
+@pytest.mark.realdata
+def test_draft_01s_legacy_keys_break_the_contract_and_are_named(real_samples):
+    path = real_samples / "health/ietf_draft01_health_example_legacy_keys.json"
+    result = read(path.read_bytes(), str(path))
+    reasons = " ".join(v["reason"] for v in result.summary["violations"])
+    for key in ("details", "releaseID", "serviceID"):
+        assert key in reasons
+    assert result.summary["checks"] == [] and result.observed_at is None  # no `checks`: no evidence time
+
+
+def test_a_check_with_draft_01_names_is_reported_field_by_field():
+    body = b'{"status": "pass", "checks": {"db:rt": [{"status": "pass", "metricValue": 3, "type": "datastore"}]}}'
+    fields = [v["field"] for v in read(body, "x.json").summary["violations"]]
+    assert fields == ["checks.db:rt[0].metricValue", "checks.db:rt[0].type"]
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[1, 2]", b"\xff\xfe"])
+def test_what_is_not_a_json_object_is_rejected(body):
+    with pytest.raises(EvidenceError) as exc:
+        read(body, "x.json")
+    assert exc.value.field == "(document)" and "application/health+json" in exc.value.reason
+
+
+def test_a_secret_in_a_checks_output_is_redacted_when_read():
+    body = (
+        b'{"status": "fail", "checks": {"db": [{"status": "fail", "output": "connect postgres://app:hunter2@db/x"}]}}'
+    )
+    assert "hunter2" not in str(read(body, "x.json").summary)
+
+
+def test_runbook_front_matter_review_every_and_serves_are_checked():
+    head = '---\ntitle: "T"\nowner: team:sre\nreviewed: "2026-10-01"\n'
+    ok = read_runbook(
+        (head + "review_every: P90D\nserves: [gate:supportability, alert:Phase8X]\n---\n# T\n").encode(), "r.md"
+    )
+    assert ok.summary["serves"] == ["gate:supportability", "alert:Phase8X"] and ok.summary["review_every"] == "P90D"
+    with pytest.raises(EvidenceError, match="review_every"):
+        read_runbook((head + "review_every: quarterly\n---\n").encode(), "r.md")
+    with pytest.raises(EvidenceError, match="serves"):
+        read_runbook((head + "serves: supportability\n---\n").encode(), "r.md")
