@@ -24,13 +24,43 @@ def _fail(message: str) -> None:
 def _home(home: str | None) -> Path:
     from phase8_assets.warehouse import phase8_home
 
-    return Path(home).resolve() if home else phase8_home()
+    path = Path(home).resolve() if home else phase8_home()
+    click.get_current_context().meta[_HOME_KEY] = path
+    return path
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_HOME_KEY = "phase8.home"
+# The health endpoint must never open the warehouse, so it writes no snapshot either.
+_NO_SNAPSHOT = {"serve"}
+
+
+class _Phase8(click.Group):
+    """Every command but ``serve`` ends by writing the health snapshot of the home it used (or of
+    PHASE8_HOME), whatever its exit code, so ``phase8 serve`` reports what happened last."""
+
+    def invoke(self, ctx: click.Context):
+        code: int | None = 0
+        try:
+            return super().invoke(ctx)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+            raise
+        except BaseException:
+            code = None
+            raise
+        finally:
+            name = ctx.invoked_subcommand
+            if name and name not in _NO_SNAPSHOT:
+                from phase8_assets.health_app import write_snapshot
+                from phase8_assets.warehouse import phase8_home
+
+                write_snapshot(ctx.meta.get(_HOME_KEY) or phase8_home(), name, code)
+
+
+@click.group(cls=_Phase8, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="phase8")
 def main() -> None:
-    """Phase 8 release gates, evidence validation and warehouse operations."""
+    """Phase 8 release gates, evidence validation, warehouse operations, diagnostics and health."""
 
 
 @main.command()
@@ -291,6 +321,38 @@ def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -
         sys.exit(1)
     except WarehouseError as exc:
         _fail(str(exc))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--home", default=None, envvar="PHASE8_HOME", help="The home whose health snapshot is served.")
+@click.option("--warn-after", default="P1D", show_default=True, help="Snapshot age (ISO 8601) that warns.")
+@click.option("--fail-after", default="P7D", show_default=True, help="Snapshot age (ISO 8601) that fails.")
+@click.option(
+    "--write-openapi",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the endpoint's OpenAPI 3.1 document to this file and exit.",
+)
+def serve(host: str, port: int, home: str | None, warn_after: str, fail_after: str, write_openapi: Path | None) -> None:
+    """Serve GET /health (application/health+json), /livez, /readyz and /gate, read-only, from the
+    health snapshot every phase8 command writes; the warehouse is never opened."""
+    from phase8_assets.health_app import create_app, openapi_yaml
+    from phase8_assets.shared.clock import TimeParseError, parse_duration
+    from phase8_assets.shared.reports import write_text
+
+    if write_openapi is not None:
+        write_text(write_openapi, openapi_yaml())
+        click.echo(f"wrote {write_openapi}")
+        return
+    try:
+        warn, fail = parse_duration(warn_after, "--warn-after"), parse_duration(fail_after, "--fail-after")
+    except TimeParseError as exc:
+        _fail(str(exc))
+    import uvicorn
+
+    uvicorn.run(create_app(_home(home), warn, fail), host=host, port=port, log_level="info")
 
 
 if __name__ == "__main__":

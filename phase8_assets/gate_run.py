@@ -21,6 +21,7 @@ from phase8_assets.defs.observability import TRACED_TAG, trace_run
 from phase8_assets.defs.resources import ensure_duckdb_pool, load_evidence_config
 from phase8_assets.domains.gate_report import build_report, report_sections, title_of, to_json, to_junit, to_markdown
 from phase8_assets.domains.gates import GATES, GateResult, errored
+from phase8_assets.health_app import write_snapshot
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import evaluation_time, now_utc
 from phase8_assets.shared.reports import write_html, write_text
@@ -141,6 +142,7 @@ def run_gate(
                 emit_blocked(gate, report)
         with connect(database) as conn:
             record_gate_run(conn, result.run_id, report, now_utc())
+        write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
     written = []
     if out is not None:
         title, subtitle = title_of(report)
