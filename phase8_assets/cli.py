@@ -324,6 +324,52 @@ def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -
 
 
 @main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Zip to write.")
+@click.option("--max-size", default="50MB", show_default=True, help="Cap on the bundle's content (e.g. 50MB, 512KiB).")
+@click.option("--since", default="P7D", show_default=True, help="Logs changed within this ISO 8601 duration.")
+@click.option("--runs", default=20, show_default=True, help="How many recent runs to describe.")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help="Warehouse folder [env PHASE8_HOME; default .phase8].")
+@click.option(
+    "--evidence", "evidence", multiple=True, help="Evidence root(s) whose config to include [env PHASE8_EVIDENCE]."
+)
+@click.option("--lock-wait", default=10.0, show_default=True, help="Seconds to wait for a run holding the warehouse.")
+def diagnostics(
+    out: Path | None,
+    max_size: str,
+    since: str,
+    runs: int,
+    home: str | None,
+    evidence: tuple[str, ...],
+    lock_wait: float,
+) -> None:
+    """Write a redacted diagnostics bundle (zip) for a support ticket."""
+    import os
+
+    from phase8_assets.diagnostics import build, parse_size
+    from phase8_assets.shared.clock import TimeParseError, now_utc, parse_duration
+
+    at = now_utc()
+    try:
+        cap, window = parse_size(max_size), parse_duration(since, "--since")
+    except (ValueError, TimeParseError) as exc:
+        _fail(str(exc))
+    roots = list(evidence) or [r for r in os.environ.get("PHASE8_EVIDENCE", "").split(",") if r]
+    target = out or Path(f"phase8-diagnostics-{at:%Y%m%dT%H%M%SZ}.zip")
+    try:
+        manifest = build(target, home=_home(home), at=at, evidence=roots, max_size=cap, since=window, runs=runs,
+                         lock_wait_s=lock_wait)  # fmt: skip
+    except ValueError as exc:
+        _fail(str(exc))
+    size = sum(f["size"] for f in manifest["files"])
+    click.echo(f"wrote {target}: {len(manifest['files'])} file(s), {size} bytes before compression")
+    for name, why in sorted({**manifest["unavailable"], **manifest["omitted"]}.items()):
+        click.echo(f"  not included: {name}: {why}")
+    for entry in manifest["files"]:
+        if "truncated_from" in entry:
+            click.echo(f"  truncated: {entry['name']} ({entry['truncated_from']} -> {entry['size']} bytes)")
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--home", default=None, envvar="PHASE8_HOME", help="The home whose health snapshot is served.")
