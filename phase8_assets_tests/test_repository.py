@@ -51,6 +51,27 @@ def test_the_docs_checker_finds_each_kind_of_problem(tmp_path, capsys):
     assert out.count("\n") == 6  # the five problems and the summary line
 
 
+def test_the_docs_checker_wants_a_runbook_for_every_alert_and_a_current_health_contract(tmp_path, capsys):
+    module = runpy.run_path(str(REPO / "scripts/check_docs_governance.py"))
+    fake = tmp_path / "repo"
+    for rel in ("README.md", "data", "docs", "infra/monitoring"):
+        copy = shutil.copytree if (REPO / rel).is_dir() else shutil.copyfile
+        (fake / rel).parent.mkdir(parents=True, exist_ok=True)
+        copy(REPO / rel, fake / rel)
+    main = module["main"]
+    main.__globals__["REPO"] = fake
+    assert main(today=date(2026, 12, 1)) == 0  # the generated SLO alerts count as alerts a runbook may serve
+    capsys.readouterr()
+    (fake / "docs/ops/runbook-evidence-rejected.md").unlink()
+    contract = fake / "docs/ops/health-openapi.yaml"
+    contract.write_text(contract.read_text().replace("application/health+json", "application/json"))
+    assert main(today=date(2026, 12, 1)) == 1
+    out = capsys.readouterr().out
+    assert "infra/monitoring/phase8-alerts.yaml: alert Phase8EvidenceRejected has no runbook in docs/ops/" in out
+    assert "docs/ops/health-openapi.yaml: not current; run phase8 serve --write-openapi" in out
+    assert out.count("\n") == 4  # and the README link to the runbook, and the summary
+
+
 def _workflow(name: str) -> dict:
     doc = load_yaml((REPO / ".github/workflows" / name).read_bytes(), name)
     assert doc.get("on") or doc.get(True), name  # PyYAML 1.1 reads a bare `on` key as True

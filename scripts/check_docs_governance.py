@@ -1,11 +1,13 @@
 """Docs governance, the one docs checker: links and anchors resolve, every gate is documented and has
-a runbook, generated files are current, and every governed document (docs/ops, docs/security,
-docs/compliance) has front matter (owner, reviewed, review_every, serves) that names only existing
-gates, drills, alerts and policies and is not past its review date.
+a runbook, generated files are current (slo-rules.yaml, health-openapi.yaml), every governed
+document (docs/ops, docs/security, docs/compliance) has front matter (owner, reviewed, review_every,
+serves) that names only existing gates, drills, alerts and policies and is not past its review
+date, and every alert in infra/monitoring/ is served by a runbook in docs/ops.
 
 python scripts/check_docs_governance.py      # exit 1 with one line per problem
 """
 
+import contextlib
 import re
 import sys
 import tempfile
@@ -18,14 +20,23 @@ FRONT_MATTER = ("owner", "reviewed", "review_every", "serves")
 OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 
 
-def anchor_of(heading: str) -> str:
-    """GitHub's anchor for a Markdown heading."""
-    text = re.sub(r"[`*_\[\]()]", "", heading.strip().lower())
-    return re.sub(r"[^a-z0-9 \-]", "", text).replace(" ", "-")
-
-
 def anchors(path: Path) -> set[str]:
-    return {anchor_of(h) for h in re.findall(r"^#{1,6} (.+)$", path.read_text(), re.M)}
+    """GitHub's anchors of a Markdown file's headings, as the supportability gate computes them."""
+    from phase8_assets.evidence import runbooks
+
+    return set(runbooks.anchors(runbooks.body(path.read_text())))
+
+
+def alerts() -> dict[str, Path]:
+    """Every alert of the Prometheus rule files in infra/monitoring/ (hand-written and generated)."""
+    from phase8_assets.shared.yaml_loader import load_yaml
+
+    found = {}
+    for path in sorted((REPO / "infra/monitoring").glob("*.yaml")):
+        doc = load_yaml(path.read_bytes(), str(path)) or {}
+        for group in doc.get("groups") or []:
+            found |= {rule["alert"]: path for rule in group.get("rules") or [] if "alert" in rule}
+    return found
 
 
 def known_references() -> set[str]:
@@ -36,8 +47,7 @@ def known_references() -> set[str]:
     names = set(GATES)
     catalog = load_yaml((REPO / "data/policy/drill-catalog.yaml").read_bytes())
     names |= {d["id"] for d in catalog["drills"]}
-    alerts = load_yaml((REPO / "infra/monitoring/phase8-alerts.yaml").read_bytes())
-    names |= {rule["alert"] for group in alerts["groups"] for rule in group["rules"] if "alert" in rule}
+    names |= set(alerts())
     for path in sorted((REPO / "data/policy/governance").glob("*.yaml")):
         names |= {doc["id"] for doc in load_yaml_documents(path.read_bytes()) if "id" in doc}
     return names
@@ -79,6 +89,8 @@ def main(today: date | None = None) -> int:
 
     from phase8_assets.cli import main as phase8
     from phase8_assets.domains.gates import GATES
+    from phase8_assets.health_app import openapi_yaml
+    from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 
     problems = []
     docs = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), REPO / "data/scenarios/README.md"]
@@ -96,6 +108,19 @@ def main(today: date | None = None) -> int:
     for folder in GOVERNED:
         for doc in sorted((REPO / folder).rglob("*.md")):
             problems += front_matter_problems(doc, known, today)
+    served = set()
+    for doc in sorted((REPO / "docs/ops").glob("*.md")):
+        match = re.match(r"^---\n(.*?)\n---\n", doc.read_text(), re.S)
+        with contextlib.suppress(YamlError):  # front_matter_problems reports it
+            served |= set((load_yaml(match.group(1), str(doc)) or {}).get("serves") or []) if match else set()
+    for alert, path in alerts().items():
+        if alert not in served:
+            problems.append(f"{path.relative_to(REPO)}: alert {alert} has no runbook in docs/ops/ (serves: [{alert}])")
+    contract = REPO / "docs/ops/health-openapi.yaml"
+    if not contract.is_file() or contract.read_text() != openapi_yaml():
+        problems.append(
+            f"{contract.relative_to(REPO)}: not current; run phase8 serve --write-openapi {contract.relative_to(REPO)}"
+        )
     readme = (REPO / "README.md").read_text()
     for gate in GATES:
         if f"| `{gate}` |" not in readme:

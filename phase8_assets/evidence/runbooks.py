@@ -36,6 +36,12 @@ def anchors(body: str) -> list[str]:
     return out
 
 
+def body(text: str) -> str:
+    """The Markdown after the front matter (all of it when there is none)."""
+    match = _FRONT_MATTER.match(text)
+    return text[match.end() :] if match else text
+
+
 def links(body: str) -> list[str]:
     """Every Markdown link target of the body outside code blocks, in order."""
     return _LINK.findall(_FENCE.sub("", body))
@@ -70,13 +76,15 @@ def read(data: bytes, uri: str) -> ReadResult:
             raise EvidenceError(
                 "front matter.review_every", f"expected an ISO 8601 duration such as P90D, got {review_every!r}"
             ) from exc
-    serves = meta.get("serves") or []
-    if not isinstance(serves, list) or not all(isinstance(s, str) and SERVES.match(s) for s in serves):
+    serves = meta.get("serves")
+    if serves is not None and (
+        not isinstance(serves, list) or not all(isinstance(s, str) and SERVES.match(s) for s in serves)
+    ):
         raise EvidenceError(
             "front matter.serves", f"expected a list of gate:<name>, drill:<id> or alert:<name>, got {serves!r}"
         )
-    body = text[match.end() :]
-    found = anchors(body)
+    markdown = text[match.end() :]
+    found = anchors(markdown)
     return ReadResult(
         observed_at=reviewed.at,
         timestamp_field="front matter.reviewed",
@@ -88,6 +96,6 @@ def read(data: bytes, uri: str) -> ReadResult:
             "serves": serves,
             "headings": len(found),
             "anchors": found,
-            "links": links(body),
+            "links": links(markdown),
         },
     )
