@@ -59,10 +59,13 @@ def recorded(tmp_path_factory):
         )  # fmt: skip
     )
     home = tmp_path / "home"
+    dagster_home = tmp_path / "dagster-home"
+    dagster_home.mkdir()
     with pytest.MonkeyPatch.context() as env:
         env.setenv("OTEL_SDK_DISABLED", "true")
+        env.setenv("DAGSTER_HOME", str(dagster_home))  # the run is recorded in the instance too
         run_gate([str(root)], out=None, as_of="2026-11-20T12:00:00Z", home=home)
-    return root, home
+    return root, home, dagster_home
 
 
 @pytest.fixture
@@ -116,6 +119,16 @@ def test_no_seeded_secret_is_anywhere_in_the_bundle_and_plain_values_stay_readab
     manifest = json.loads(files["manifest.json"])
     assert {f["name"] for f in manifest["files"]} == files.keys() - {"manifest.json"}
     assert manifest["versions"]["phase8_assets"] and manifest["versions"]["duckdb"]
+
+
+def test_with_dagster_home_the_runs_come_from_the_instance(seeded, recorded, tmp_path, monkeypatch):
+    root, home = seeded
+    monkeypatch.setenv("DAGSTER_HOME", str(recorded[2]))
+    code, output = diagnostics("--home", str(home), "--out", str(tmp_path / "d.zip"))
+    assert code == 0, output
+    [run] = json.loads(unzip(tmp_path / "d.zip")["runs.json"])
+    assert (run["source"], run["job"], run["status"]) == ("dagster", "release_gate", "FAILURE")
+    assert run["failing_steps"] and all(step["step"] and step["error"] for step in run["failing_steps"])
 
 
 def test_the_size_cap_truncates_with_a_note_never_silently(seeded, tmp_path):
