@@ -14,7 +14,7 @@ from pathlib import Path
 from phase8_assets.demo import drills, evidence, finops, governance, perf, slo, supportability, upgrade
 from phase8_assets.demo.config import CONFIG, EVALUATION_TIME, RELEASE
 from phase8_assets.demo.isolation import DIMENSIONS, junit
-from phase8_assets.demo.runbooks import RUNBOOKS, runbook
+from phase8_assets.demo.runbooks import RUNBOOKS, gate_runbook, runbook
 from phase8_assets.shared.reports import write_bytes, write_text
 
 
@@ -42,11 +42,10 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
                 put(path, drills.chaos_result(drill[0], start + timedelta(minutes=6), 4 - month))
             else:
                 put(f"evidence/drills/{drill[0]}/{start:%Y-%m-%d}.json", drills.journal(drill, start, rng))
-    for slug, (title, owner, body) in RUNBOOKS.items():
-        put(
-            f"docs/ops/{slug}.md",
-            runbook(title, owner, "2026-10-02", "P180D", [f"gate:{slug.replace('-', '_')}"], body),
-        )
+    for slug, (title, owner, symptoms, mitigation) in RUNBOOKS.items():
+        gate = slug.replace("-", "_")
+        body = gate_runbook(gate, owner, symptoms, mitigation)
+        put(f"docs/ops/{slug}.md", runbook(title, owner, "2026-10-02", "P180D", [f"gate:{gate}"], body))
     for drill_id, title, owner in drills.DRILLS:
         body = (
             f"## Drill\nInject {title} in staging, then production, monthly.\n\n"

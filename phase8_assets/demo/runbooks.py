@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from phase8_assets.domains.gates import GATES
+
 
 def runbook(title: str, owner: str, reviewed: str, review_every: str, serves: list[str], body: str) -> str:
     return (
@@ -10,16 +12,49 @@ def runbook(title: str, owner: str, reviewed: str, review_every: str, serves: li
     )
 
 
+def gate_runbook(gate: str, owner: str, symptoms: str, mitigation: str) -> str:
+    """A gate's runbook for an operator at 3 a.m.: symptoms, checks with commands, mitigation,
+    rollback, escalation."""
+    seen = (
+        f"The release pipeline exited 1 (blocked) and the gate report names `{gate}`."
+        if GATES[gate].blocking
+        else f"The gate report shows `{gate}` as `warn` (this gate never blocks)."
+    )
+    rollback = (
+        "Nothing shipped: a blocked release stays on the previous version."
+        if GATES[gate].blocking
+        else "Nothing to roll back: this gate never holds a release."
+    )
+    return f"""\
+## Symptoms
+{seen} {symptoms}
+
+## Checks
+```bash
+phase8 gate --evidence <root> --out out          # reproduce; every error finding on one line
+jq '.gates[] | select(.gate == "{gate}") | .findings[] | {{subject, rule, observed, limit, evidence}}' out/gate-report.json
+phase8 validate <the finding's evidence file>    # is the evidence itself readable?
+```
+
+## Mitigation
+{mitigation}
+
+## Rollback
+{rollback} Undo a waiver or a `phase8.yaml` change that caused the finding together with its
+owner; never delete evidence.
+
+## Escalation
+{owner} (the gate's owner in `phase8.yaml`), then team:platform-reliability, who run phase8."""
+
+
 RUNBOOKS = {
     "evidence-validity": (
         "Evidence validity",
         "team:platform-reliability",
         """\
-## What failed
 A file under the evidence root could not be read by its reader. The finding names the file, the
-field and what was expected.
-
-## What to do
+field and what was expected.""",
+        """\
 1. Run `phase8 validate <file>` to see the same message locally.
 2. Fix the producer (the CI job, drill or export that wrote the file) and re-publish the evidence.
 3. If the file is known-bad and the release must go out, add a `kind: Waiver` with an owner,
@@ -29,11 +64,9 @@ field and what was expected.
         "Evidence freshness",
         "team:platform-reliability",
         """\
-## What failed
 An evidence kind has no file younger than its maximum age (`evidence.<kind>.max_age` in
-`phase8.yaml`), measured from the timestamp inside the evidence, or no evidence at all.
-
-## What to do
+`phase8.yaml`), measured from the timestamp inside the evidence, or no evidence at all.""",
+        """\
 1. Re-run the producer (isolation suite, drill, review) so current evidence exists.
 2. Check that the producer writes a timestamp with a time zone.
 3. Raise `max_age` only with the owning team's agreement.""",
@@ -42,12 +75,10 @@ An evidence kind has no file younger than its maximum age (`evidence.<kind>.max_
         "Performance regressions",
         "team:platform-reliability",
         """\
-## What failed
 A benchmark of the release commit is significantly worse than its baseline (the base branch's
 recent runs since the last change point) by more than its rule's relative limit. The finding gives
-the effect, the p- and q-values, the baseline window and the candidate's result file.
-
-## What to do
+the effect, the p- and q-values, the baseline window and the candidate's result file.""",
+        """\
 1. Open the regressions report (`reports/perf/regressions.html` in PHASE8_HOME): history, baseline
    band, change points and the candidate.
 2. Bisect between the baseline's last commit and the release commit; fix, re-run the benchmarks.
@@ -61,11 +92,9 @@ the effect, the p- and q-values, the baseline window and the candidate's result 
         "Performance budgets",
         "team:platform-reliability",
         """\
-## What failed
 A benchmark of the release commit breaks an absolute budget (`policy/perf-budgets.yaml`), e.g.
-`p95 <= 250ms`, in its worst candidate run.
-
-## What to do
+`p95 <= 250ms`, in its worst candidate run.""",
+        """\
 1. Check whether the whole series is near the limit (`reports/perf/regressions.html`) or only the
    candidate moved.
 2. Fix and re-run, or agree a new budget with the owner of the rule (a reviewed change to the
@@ -75,12 +104,10 @@ A benchmark of the release commit breaks an absolute budget (`policy/perf-budget
         "SLO burn rate",
         "team:sre",
         """\
-## What failed
 An SLO burns its error budget fast enough to page: both windows of a page condition (1h and 5m
 at 14.4x, or 6h and 30m at 6x, for a 30-day SLO) are above the factor at the evaluation time.
-The finding names the SLO, the condition, both burn rates and the owner.
-
-## What to do
+The finding names the SLO, the condition, both burn rates and the owner.""",
+        """\
 1. Treat it as an incident on the service: the release waits until the burn stops.
 2. Check `slo_burn_rates` in the Dagster UI (burn per window) and the service's dashboards.
 3. `insufficient-data` warnings: too few requests to judge; check that telemetry still arrives.
@@ -95,13 +122,11 @@ The finding names the SLO, the condition, both burn rates and the owner.
         "Error budget",
         "team:sre",
         """\
-## What failed
 An SLO has less error budget left than the release policy's minimum
 (`phase8/min-budget-remaining`, default 0 %) over its window; or the metrics cover less of the
 window than its minimum (`window-coverage`: `phase8/min-window-coverage`, default 90 %), so the
-budget cannot be told; or a selector matches no data stream (`sli-selector`).
-
-## What to do
+budget cannot be told; or a selector matches no data stream (`sli-selector`).""",
+        """\
 1. Spend the rest of the window on reliability work, as the SLO's error budget policy says.
 2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its
    owner, expiring when the window has recovered.
@@ -112,13 +137,11 @@ budget cannot be told; or a selector matches no data stream (`sli-selector`).
         "Upgrade preflight",
         "team:platform-reliability",
         """\
-## What failed
 A supported source version cannot reach the release without skipping a required stop, or a
 preflight report for the release found a problem: a skipped stop, pending or failed migrations,
 too little disk, an old database, a component too far behind, or a failed check. The finding names
-the install, its versions and the check.
-
-## What to do
+the install, its versions and the check.""",
+        """\
 1. `path-exists` / `legal-hop`: fix the upgrade path (`policy/upgrade-path.yaml`) or the release
    notes: operators must land on every required stop.
 2. `migrations-pending`: wait for background migrations to finish on that install, then re-run
@@ -129,12 +152,10 @@ the install, its versions and the check.
         "Rollback integrity",
         "team:data-platform",
         """\
-## What failed
 The newest rollback drill to the release did not bring back identical data: a table (and tenant)
 has different row counts or content checksums after the rollback, or the schema differs, or
-there is no current drill.
-
-## What to do
+there is no current drill.""",
+        """\
 1. Treat the down migration of the release as broken: find what it does to the named table.
 2. Fix, run the drill again (upgrade, rollback, compare), publish the new report.""",
     ),
@@ -142,11 +163,9 @@ there is no current drill.
         "Cost budgets",
         "team:finops",
         """\
-## What it means
 A tenant, team or service has spent (or, by its month-end forecast, will spend) more than a
-threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.
-
-## What to do
+threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.""",
+        """\
 1. Open the FinOps dashboard (`reports/finops/` in PHASE8_HOME): spend by tenant and service,
    the budget burn-down with its forecast, the unallocated share, the top movers.
 2. Tell the budget's owner; check `cost_anomalies` for the day the spend jumped.
@@ -156,13 +175,11 @@ threshold of its monthly budget. This gate warns; cost informs a release, it nev
         "Policy compliance",
         "team:data-governance",
         """\
-## What failed
 A dataset of the data inventory breaks a governance rule: records older than the retention
 maximum (or a configured retention outside its limits), a deletion run past its SLA or without its
 proof, or an access grant the Cedar access policy denies. The finding names the dataset, the
-rule, what the inventory shows and the limit.
-
-## What to do
+rule, what the inventory shows and the limit.""",
+        """\
 1. `*.max` / `*.configured` / `*.min`: run the retention job for the dataset, or fix its configured
    retention; a legal hold must be recorded in the inventory (`legal_hold: true`).
 2. `deletion.*`: finish the deletion run and publish its proof (deletion report, purge log).
@@ -176,13 +193,11 @@ rule, what the inventory shows and the limit.
         "Policy exceptions",
         "team:data-governance",
         """\
-## What failed
 An exception was refused (its approver may not approve it under the access policy, approved their
 own request, or it asks for longer than the maximum lifetime), or an exception file cannot be read.
 Warnings name the owner of an exception awaiting approval, expiring or expired, and the ignore
-entries of other tools (Trivy, Snyk) that would never expire.
-
-## What to do
+entries of other tools (Trivy, Snyk) that would never expire.""",
+        """\
 1. `exception-refused`: have someone the access policy allows approve it (`approved_by`,
    `approved_at`), or shorten it to the maximum lifetime (`exceptions.max_lifetime`).
 2. `exception-expiring` / `exception-expired`: fix the finding, or renew with a new document that
@@ -193,12 +208,10 @@ entries of other tools (Trivy, Snyk) that would never expire.
         "Chaos drill evidence",
         "team:sre",
         """\
-## What failed
 A drill in the drill catalog (`policy/drill-catalog.yaml`) has no passing run inside its cadence,
 its latest run deviated or failed, its recovery took longer than its objective, or its runbook
-is missing. The finding names the drill, the rule, the journal and the drill's owner.
-
-## What to do
+is missing. The finding names the drill, the rule, the journal and the drill's owner.""",
+        """\
 1. `cadence`: run the drill (`chaos run` / the LitmusChaos workflow) and publish the journal.
 2. `drill-outcome`: read the run's evidence report (`reports/drills/` in PHASE8_HOME), fix the
    weakness it found, then run the drill again; an earlier success does not hide a later failure.
@@ -210,14 +223,12 @@ is missing. The finding names the drill, the rule, the journal and the drill's o
         "Operator supportability",
         "team:sre",
         """\
-## What failed
 One of: a gate, drill, SLO alert or budget alert names a runbook that is not in `docs/ops/`
 (`runbook-exists`); a runbook links to a file or heading that does not exist (`link-resolves`);
 a runbook is past `reviewed` + `review_every` (`review-current`); a captured health response of
 the platform breaks the `application/health+json` contract (`health-contract`) or reports `fail`
-(`health-status`). The finding names the runbook or response file and its owner.
-
-## What to do
+(`health-status`). The finding names the runbook or response file and its owner.""",
+        """\
 1. `runbook-exists`: write the runbook under the name the finding gives, with front matter
    (`title`, `owner`, `reviewed`, `review_every`, `serves`), or fix the name where it is declared.
 2. `link-resolves`: fix the link; an anchor is the heading's text in lower case with spaces as `-`.
@@ -226,6 +237,6 @@ the platform breaks the `application/health+json` contract (`health-contract`) o
 4. `health-contract`: the service answers in draft 01's keys (`details`, `metricValue`): move it to
    `checks` / `observedValue` (see the contract in phase8's `docs/ops/health-openapi.yaml`).
 5. `health-status`: treat a `fail` as an incident on that service; evidence must also be fresh
-   (see [evidence freshness](evidence-freshness.md#what-to-do)).""",
+   (see [evidence freshness](evidence-freshness.md#mitigation)).""",
     ),
 }
