@@ -29,6 +29,12 @@ def guess_kind(path: Path, data: bytes) -> str | None:
             "chaoslib-version" in doc or {"experiment", "status"} <= doc.keys() or "steady-state-hypothesis" in doc
         ):
             return "drill_journals"
+        if (
+            isinstance(doc, dict)
+            and doc.get("status") in ("pass", "warn", "fail")
+            and ({"checks", "details"} & doc.keys())
+        ):
+            return "health_responses"
     if suffix in (".yaml", ".yml") and b"litmuschaos.io/" in data and b"ChaosResult" in data:
         return "chaos_results"
     return None
@@ -98,5 +104,10 @@ def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bo
     except EvidenceError as exc:
         yield f"{path}: {exc.field}: {exc.reason}", False
         return
+    # A reader that reads past contract violations (health responses) lists them: they are invalid here.
+    violations = result.summary.get("violations") or []
+    for violation in violations:
+        yield f"{path}: {violation['field']}: {violation['reason']}", False
     notes = f" ({'; '.join(result.warnings)})" if result.warnings else ""
-    yield f"{path}: {kind}{notes}", True
+    if not violations:
+        yield f"{path}: {kind}{notes}", True

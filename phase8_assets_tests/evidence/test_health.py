@@ -57,3 +57,18 @@ def test_runbook_front_matter_review_every_and_serves_are_checked():
         read_runbook((head + "review_every: quarterly\n---\n").encode(), "r.md")
     with pytest.raises(EvidenceError, match="serves"):
         read_runbook((head + "serves: supportability\n---\n").encode(), "r.md")
+
+
+@pytest.mark.realdata
+def test_phase8_validate_recognises_health_responses_and_calls_contract_violations_invalid(real_samples):
+    from click.testing import CliRunner
+
+    from phase8_assets.cli import main
+
+    good, legacy = (
+        real_samples / "health" / n
+        for n in ("ietf_draft_health_example.json", "ietf_draft01_health_example_legacy_keys.json")
+    )
+    assert CliRunner().invoke(main, ["validate", str(good)]).exit_code == 0
+    result = CliRunner().invoke(main, ["validate", str(legacy)])
+    assert result.exit_code == 1 and "INVALID" in result.output and "releaseID" in result.output
