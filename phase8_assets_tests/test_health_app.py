@@ -177,3 +177,21 @@ def test_the_drafts_example_keeps_the_committed_contract_and_draft_01s_does_not(
     legacy = json.loads((real_samples / "health/ietf_draft01_health_example_legacy_keys.json").read_text())
     with pytest.raises(jsonschema.ValidationError):
         valid(legacy)
+
+
+def test_every_command_but_serve_leaves_a_snapshot_of_its_home(tmp_path):
+    from click.testing import CliRunner
+
+    from phase8_assets.cli import main
+
+    home = fresh_home(tmp_path / "home")
+    snapshot_path(home).unlink()
+    assert CliRunner().invoke(main, ["upgrade", "status", "--home", str(home)]).exit_code == 0
+    snapshot = json.loads(snapshot_path(home).read_text())
+    assert snapshot["command"] == {"name": "upgrade", "exit_code": 0}
+    assert snapshot["warehouse"]["version"] == snapshot["warehouse"]["latest_version"]
+    result = CliRunner().invoke(main, ["upgrade", "preflight", "--home", str(home)])
+    assert json.loads(snapshot_path(home).read_text())["command"]["exit_code"] == result.exit_code
+    elsewhere = tmp_path / "never-used"
+    CliRunner().invoke(main, ["upgrade", "status", "--home", str(elsewhere)])
+    assert not elsewhere.exists()  # a home nobody created is not created by the snapshot
