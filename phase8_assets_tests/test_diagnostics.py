@@ -116,6 +116,13 @@ def test_no_seeded_secret_is_anywhere_in_the_bundle_and_plain_values_stay_readab
     assert any("db:connections fail" in f["observed"] for f in health["findings"])
     assert json.loads(files["warehouse.json"])["tables"]["gate_runs"] == 1
     assert json.loads(files["runs.json"])[0]["status"] == "blocked"
+    # the gate run's health snapshot: the root's verdict and gate statuses, never findings
+    from phase8_assets.health_app import gate_verdicts
+
+    verdicts, ok = gate_verdicts(home)
+    [entry] = verdicts["roots"]
+    assert ok and (entry["root"], entry["verdict"], entry["gates"]["supportability"]) == (str(root), "blocked", "fail")
+    assert "findings" not in files["health.json"] and "db:connections" not in files["health.json"]
     manifest = json.loads(files["manifest.json"])
     assert {f["name"] for f in manifest["files"]} == files.keys() - {"manifest.json"}
     assert manifest["versions"]["phase8_assets"] and manifest["versions"]["duckdb"]

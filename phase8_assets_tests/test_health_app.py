@@ -71,7 +71,7 @@ def server(tmp_path_factory):
 
 
 @SCHEMA.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_running_server_keeps_its_committed_contract(case, server):
     case.call_and_validate(base_url=server[0])
 
@@ -151,24 +151,6 @@ def test_a_warehouse_that_needs_an_upgrade_fails(tmp_path):
     write_snapshot(home, "upgrade", 0, AT)
     check = health(home, AT)["checks"]["warehouse:schemaVersion"][0]
     assert check["status"] == "fail" and "phase8 upgrade apply" in check["output"]
-
-
-def test_a_gate_run_shows_in_the_snapshot_per_root_without_findings(tmp_path):
-    from phase8_assets.gate_run import run_gate
-    from phase8_assets.health_app import gate_verdicts
-
-    root = tmp_path / "root"
-    root.mkdir()
-    (root / "phase8.yaml").write_text(
-        'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "1.0.0", commit: "abc1234"}\n'
-        'evidence:\n  health_responses: {paths: ["h/*.json"], max_age: P1D}\n'
-    )
-    run_gate([str(root)], out=None, as_of=None, home=tmp_path / "home")
-    verdicts, ok = gate_verdicts(tmp_path / "home")
-    assert ok and valid(verdicts, "GateVerdicts")
-    [entry] = verdicts["roots"]
-    assert (entry["root"], entry["verdict"], entry["gates"]["supportability"]) == (str(root), "blocked", "fail")
-    assert "findings" not in json.dumps(verdicts)
 
 
 @pytest.mark.realdata
