@@ -49,6 +49,7 @@ DEPENDENCIES = (
 MANIFEST_RESERVE = 64 * 1024
 MIN_SIZE = 2 * MANIFEST_RESERVE
 TRUNCATED = "\n[truncated by phase8 diagnostics: the bundle reached --max-size]\n"
+MIN_LOG_TAIL = 4096
 
 
 @dataclass
@@ -64,8 +65,12 @@ class Bundle:
     def used(self) -> int:
         return sum(len(v) for v in self.entries.values())
 
+    @property
+    def room(self) -> int:
+        return self.max_size - MANIFEST_RESERVE - self.used
+
     def add(self, name: str, data: bytes) -> None:
-        room = self.max_size - MANIFEST_RESERVE - self.used
+        room = self.room
         if len(data) <= room:
             self.entries[name] = data
         elif room > len(TRUNCATED) + 1024:
@@ -272,7 +277,24 @@ def _logs(bundle: Bundle, home: Path, since: timedelta) -> None:
             elif path.stat().st_mtime >= cutoff:
                 files.append(path)
     for path in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):  # newest first under the cap
-        bundle.add(f"logs/{path.relative_to(folder).as_posix()}", _log_text(path.read_bytes()))
+        name = f"logs/{path.relative_to(folder).as_posix()}"
+        size = path.stat().st_size
+        if size <= bundle.room:
+            bundle.add(name, _log_text(path.read_bytes()))
+            continue
+        if bundle.room < MIN_LOG_TAIL:
+            bundle.omitted[name] = f"{size} bytes left out: the bundle reached --max-size ({bundle.max_size} bytes)"
+            continue
+        # A log larger than the room left: only its end (the most recent lines) is read, never the
+        # whole file (bundles of many GB), and the cut is said in the entry and the manifest.
+        limit = bundle.room - 256  # room for the note
+        with open(path, "rb") as fh:
+            fh.seek(size - limit)
+            tail = fh.read(limit).split(b"\n", 1)[-1]  # from a whole line: no half secret
+        note = f"[phase8 diagnostics: the first {size - len(tail)} of {size} bytes were left out by --max-size]\n"
+        bundle.add(name, note.encode() + _log_text(tail))
+        if name in bundle.entries:
+            bundle.truncated[name] = size
 
 
 def build(

@@ -149,6 +149,9 @@ def test_the_size_cap_truncates_with_a_note_never_silently(seeded, tmp_path):
     cut = [f for f in manifest["files"] if "truncated_from" in f] + [{"name": n} for n in manifest["omitted"]]
     assert cut and "truncated" in output + json.dumps(manifest["omitted"])
     assert any(f["name"] == "logs/big.log" for f in cut)
+    if "logs/big.log" in files:  # its most recent lines, after a note saying what was left out
+        assert files["logs/big.log"].startswith("[phase8 diagnostics: the first ")
+        assert files["logs/big.log"].rstrip("\n").endswith("INFO a line of an ordinary log")
 
 
 def test_links_out_of_the_home_are_not_followed(seeded, tmp_path):
