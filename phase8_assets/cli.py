@@ -51,8 +51,8 @@ class _Phase8(click.Group):
         finally:
             name = ctx.invoked_subcommand
             if name and name not in _NO_SNAPSHOT:
-                from phase8_assets.health_app import write_snapshot
                 from phase8_assets.warehouse import phase8_home
+                from phase8_assets.warehouse.health import write_snapshot
 
                 write_snapshot(ctx.meta.get(_HOME_KEY) or phase8_home(), name, code)
 

@@ -309,7 +309,7 @@ def build(
     lock_wait_s: float = 10.0,
 ) -> dict:
     """Write the bundle to ``out``; return its manifest."""
-    from phase8_assets.health_app import read_snapshot
+    from phase8_assets.warehouse.health import read_snapshot
 
     if max_size < MIN_SIZE:
         raise ValueError(f"--max-size: at least {MIN_SIZE} bytes, got {max_size}")

@@ -21,11 +21,11 @@ from phase8_assets.defs.observability import TRACED_TAG, trace_run
 from phase8_assets.defs.resources import ensure_duckdb_pool, load_evidence_config
 from phase8_assets.domains.gate_report import build_report, report_sections, title_of, to_json, to_junit, to_markdown
 from phase8_assets.domains.gates import GATES, GateResult, errored
-from phase8_assets.health_app import write_snapshot
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import evaluation_time, now_utc
 from phase8_assets.shared.reports import write_html, write_text
 from phase8_assets.warehouse import WarehouseLocked, connect, warehouse_path
+from phase8_assets.warehouse.health import write_snapshot
 from phase8_assets.warehouse.store import record_gate_run
 
 REPORT_FILES = ("gate-report.json", "gate-report.xml", "gate-report.md", "gate-report.html")

@@ -2,7 +2,8 @@
 
 A gate run holds the DuckDB warehouse for seconds and no other process can open it meanwhile, so
 the app never opens it: every gate run and every ``phase8`` command (but ``serve``) writes a small
-health snapshot (``$PHASE8_HOME/health.json``, atomically) at its end, and the app reads that.
+health snapshot (``$PHASE8_HOME/health.json``, atomically; ``warehouse/health.py``) at its end,
+and the app reads that.
 
 - ``GET /health``: the IETF health-check format (``application/health+json``, the contract of
   ``evidence/health.py``): ``pass``/``warn`` 200, ``fail`` 503. A missing snapshot fails, an old
@@ -17,104 +18,17 @@ The OpenAPI 3.1 document is ``openapi_document()``, committed as ``docs/ops/heal
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from phase8_assets import __version__
 from phase8_assets.evidence.health import HEALTH_MEDIA_TYPE, HEALTH_RESPONSE_SCHEMA, STATUSES
-from phase8_assets.shared.clock import TimeParseError, format_duration, format_timestamp, now_utc, parse_timestamp
-from phase8_assets.shared.redaction import redact
-from phase8_assets.shared.reports import write_text
+from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc, parse_timestamp
+from phase8_assets.warehouse.health import read_snapshot
 
-SNAPSHOT_FILE = "health.json"
-MAX_SNAPSHOT_BYTES = 1024 * 1024
 DEFAULT_WARN_AFTER = timedelta(days=1)
 DEFAULT_FAIL_AFTER = timedelta(days=7)
-SNAPSHOT_LOCK_WAIT_S = 2.0
-
-
-def snapshot_path(home: Path) -> Path:
-    return Path(home) / SNAPSHOT_FILE
-
-
-def _latest_runs(conn) -> list[dict]:
-    rows = conn.execute(
-        """
-        SELECT root, run_id, verdict, evaluated_at, recorded_at, release_version FROM (
-            SELECT unnest(evidence_roots) AS root, run_id, verdict, evaluated_at, recorded_at, release_version
-            FROM gate_runs
-        ) QUALIFY row_number() OVER (PARTITION BY root ORDER BY recorded_at DESC, run_id) = 1
-        ORDER BY root
-        """
-    ).fetchall()
-    statuses: dict[str, dict[str, str]] = {}
-    for run_id, gate, status in conn.execute(
-        "SELECT run_id, gate, status FROM gate_run_results WHERE run_id IN (SELECT unnest(?)) ORDER BY gate",
-        [[r[1] for r in rows]],
-    ).fetchall():
-        statuses.setdefault(run_id, {})[gate] = status
-    return [
-        {
-            "root": root,
-            "run_id": run_id,
-            "verdict": verdict,
-            "evaluated_at": format_timestamp(evaluated_at),
-            "recorded_at": format_timestamp(recorded_at),
-            "release": release,
-            "gates": statuses.get(run_id, {}),
-        }
-        for root, run_id, verdict, evaluated_at, recorded_at, release in rows
-    ]
-
-
-def write_snapshot(home: Path, command: str, exit_code: int | None, at: datetime | None = None) -> Path | None:
-    """Record what the health endpoint shows, at the end of a command; ``None`` when ``home`` does
-    not exist (a command that never used a home does not create one)."""
-    from phase8_assets.warehouse import WarehouseError, connect, current_version, latest_version, warehouse_path
-
-    home = Path(home)
-    if not home.is_dir():
-        return None
-    at = at or now_utc()
-    path = warehouse_path(home)
-    previous = read_snapshot(home)[0] or {}
-    warehouse: dict = {"exists": path.exists(), "latest_version": latest_version(), "version": None, "problem": None}
-    runs = previous.get("gate_runs", [])
-    if path.exists():
-        try:
-            with connect(path, read_only=True, check_schema=False, wait_s=SNAPSHOT_LOCK_WAIT_S) as conn:
-                warehouse["version"] = current_version(conn)
-                if warehouse["version"] == latest_version():
-                    runs = _latest_runs(conn)
-        except WarehouseError as exc:
-            warehouse["problem"] = str(exc)
-    snapshot = {
-        "generated_at": format_timestamp(at),
-        "phase8_version": __version__,
-        "command": {"name": command, "exit_code": exit_code},
-        "warehouse": warehouse,
-        "gate_runs": runs,
-    }
-    return write_text(snapshot_path(home), json.dumps(redact(snapshot), indent=2, sort_keys=True) + "\n")
-
-
-def read_snapshot(home: Path) -> tuple[dict | None, str]:
-    """(snapshot, problem): the snapshot, or ``None`` and why it cannot be used."""
-    path = snapshot_path(home)
-    try:
-        if path.stat().st_size > MAX_SNAPSHOT_BYTES:
-            return None, f"{path}: larger than {MAX_SNAPSHOT_BYTES} bytes"
-        doc = json.loads(path.read_bytes())
-        if not isinstance(doc, dict):
-            return None, f"{path}: expected a JSON object"
-        parse_timestamp(doc.get("generated_at"), "generated_at")
-        return doc, ""
-    except FileNotFoundError:
-        return None, f"{path}: no health snapshot; run `phase8 gate` (or any phase8 command) on this PHASE8_HOME"
-    except (OSError, ValueError, TimeParseError) as exc:
-        return None, f"{path}: unreadable health snapshot: {exc}"
 
 
 def _check(ctype: str, value, unit: str, status: str, time: str, output: str) -> list[dict]:

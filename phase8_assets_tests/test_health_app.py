@@ -15,8 +15,9 @@ import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
 
-from phase8_assets.health_app import health, openapi_yaml, snapshot_path, write_snapshot
+from phase8_assets.health_app import health, openapi_yaml
 from phase8_assets.warehouse import connect, warehouse_path
+from phase8_assets.warehouse.health import snapshot_path, write_snapshot
 from phase8_assets_tests.conftest import REPO, _free_port
 
 pytestmark = pytest.mark.slow
