@@ -45,7 +45,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     for slug, (title, owner, symptoms, mitigation) in RUNBOOKS.items():
         gate = slug.replace("-", "_")
         body = gate_runbook(gate, owner, symptoms, mitigation)
-        put(f"docs/ops/{slug}.md", runbook(title, owner, "2026-10-02", "P180D", [f"gate:{gate}"], body))
+        put(f"docs/ops/{slug}.md", runbook(title, owner, "2026-10-02", "P180D", [gate], body))
     for drill_id, title, owner in drills.DRILLS:
         body = (
             f"## Drill\nInject {title} in staging, then production, monthly.\n\n"
@@ -53,7 +53,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
         )
         put(
             f"docs/ops/drill-{drill_id}.md",
-            runbook(f"Drill: {title}", owner, "2026-09-15", "P90D", [f"drill:{drill_id}"], body),
+            runbook(f"Drill: {title}", owner, "2026-09-15", "P90D", [drill_id], body),
         )
     for rel, text in supportability.evidence(EVALUATION_TIME).items():
         put(rel, text)

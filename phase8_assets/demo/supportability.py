@@ -87,7 +87,7 @@ def scenarios(out: Path) -> list[Path]:
     )
     put(
         "stale-runbook/runbooks/chat-search.md",
-        runbook("Chat search", "team:search", "2026-03-02", "P90D", ["alert:ChatSearchDown"], SEARCH_BODY),
+        runbook("Chat search", "team:search", "2026-03-02", "P90D", ["ChatSearchDown"], SEARCH_BODY),
     )
 
     put(
@@ -99,7 +99,7 @@ def scenarios(out: Path) -> list[Path]:
     put(
         "broken-anchor/runbooks/chat-search.md",
         runbook(
-            "Chat search", "team:search", "2026-11-02", "P90D", ["alert:ChatSearchDown"],
+            "Chat search", "team:search", "2026-11-02", "P90D", ["ChatSearchDown"],
             SEARCH_BODY.replace("drill-db-failover.md#recovery", "drill-db-failover.md#promote-the-replica"),
         ),
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """Operator runbooks: Markdown with YAML front matter (``title``, ``owner``, ``reviewed``; optional
 ``review_every``, an ISO 8601 duration, and ``serves``, the gates, drills and alerts it serves as
-``gate:<name>``, ``drill:<id>``, ``alert:<name>``).
+as the docs governance defines it: gate names, drill ids, alert names, policy ids).
 
 The ``reviewed`` date is the evidence time: a runbook nobody has reviewed within its allowed age
 is stale evidence like any other. The summary lists the body's heading anchors (as GitHub renders
@@ -19,7 +19,7 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", r
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
-SERVES = re.compile(r"^(gate|drill|alert):[A-Za-z0-9_.-]+$")
+SERVES = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 
 
 def anchors(body: str) -> list[str]:
@@ -81,7 +81,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         not isinstance(serves, list) or not all(isinstance(s, str) and SERVES.match(s) for s in serves)
     ):
         raise EvidenceError(
-            "front matter.serves", f"expected a list of gate:<name>, drill:<id> or alert:<name>, got {serves!r}"
+            "front matter.serves", f"expected a list of the gates, drills and alerts it serves, by name, got {serves!r}"
         )
     markdown = text[match.end() :]
     found = anchors(markdown)

@@ -34,7 +34,7 @@ def root(tmp_path):
     (root / "phase8.yaml").write_text(CONFIG)
     for gate in GATES:
         body = "## Symptoms\nThe gate failed.\n\n## Roll back\nSee [symptoms](#symptoms)."
-        text = runbook(gate, "team:sre", "2026-10-01", "P90D", [f"gate:{gate}"], body)
+        text = runbook(gate, "team:sre", "2026-10-01", "P90D", [gate], body)
         (root / f"docs/ops/{gate.replace('_', '-')}.md").write_text(text)
     (root / "health/chat-api.json").write_text(health_response("chat-api", SERVICES["chat-api"], AT))
     return root
@@ -56,7 +56,7 @@ def test_a_complete_root_has_no_findings_and_indexes_every_runbook(root):
     assert found == []
     assert len(index.runbooks) == len(GATES)
     rb = index.runbooks[str(root / "docs/ops/supportability.md")]
-    assert (rb.referenced_by, rb.serves, rb.state(AT)) == (["gate:supportability"], ["gate:supportability"], "current")
+    assert (rb.referenced_by, rb.serves, rb.state(AT)) == (["gate:supportability"], ["supportability"], "current")
     assert rb.anchors == ["supportability", "symptoms", "roll-back"]
 
 
