@@ -35,6 +35,11 @@ def _quote(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def _tag_key(expr: str) -> str:
+    """SQL normalising a tag key as ``cost_policy.normalise_key`` does: trimmed, lower-case, no ``user:``/``user_``."""
+    return f"lower(trim(regexp_replace({expr}, '^\\s*[uU][sS][eE][rR][:_]', '')))"
+
+
 def _key_filter(keys: list[str]) -> str:
     if not keys:
         return "NULL"
@@ -42,8 +47,8 @@ def _key_filter(keys: list[str]) -> str:
     # the first configured key present wins: order the matches by the key's position in the list
     return (
         "lower(trim(list_sort(list_transform(list_filter(map_entries(m), lambda e: "
-        f"lower(trim(regexp_replace(e.key, '^\\s*[uU][sS][eE][rR][:_]', ''))) IN ({listed})), "
-        f"lambda e: {{'pos': list_position([{listed}], lower(trim(regexp_replace(e.key, '^\\s*[uU][sS][eE][rR][:_]', '')))), "
+        f"{_tag_key('e.key')} IN ({listed})), "
+        f"lambda e: {{'pos': list_position([{listed}], {_tag_key('e.key')}), "
         "'value': e.value}))[1].value))"
     )
 
@@ -59,9 +64,9 @@ def _shared_case(rules: list[dict]) -> str:
         if rule.get("sub_account"):
             conds.append(f"sub_account = {_quote(rule['sub_account'])}")
         if rule.get("tag"):
-            key, value = rule["tag"]["key"].strip().lower(), rule["tag"]["value"].strip().lower()
+            key, value = rule["tag"]["key"], rule["tag"]["value"].strip().lower()
             conds.append(
-                f"list_contains(list_transform(map_entries(m), lambda e: lower(trim(e.key)) || '=' || lower(trim(e.value))), "
+                f"list_contains(list_transform(map_entries(m), lambda e: {_tag_key('e.key')} || '=' || lower(trim(e.value))), "
                 f"{_quote(key + '=' + value)})"
             )
         parts.append(f"WHEN {' AND '.join(conds)} THEN {_quote(rule['name'])}")

@@ -11,8 +11,10 @@ def _load(data: bytes, uri: str, kind: str) -> tuple[dict, object]:
 
 
 def normalise_key(key: str) -> str:
+    """A tag key as attribution compares it (tenant, team and shared-rule keys alike): trimmed,
+    lower-case, without the ``user:`` (``user_`` in CUR 2.0) prefix of AWS user tags."""
     key = key.strip().lower()
-    return key[5:].strip() if key.startswith("user:") else key
+    return key[5:].strip() if key.startswith(("user:", "user_")) else key
 
 
 def read_allocation(data: bytes, uri: str) -> ReadResult:
@@ -26,7 +28,10 @@ def read_allocation(data: bytes, uri: str) -> ReadResult:
         "tenant_keys": [normalise_key(k) for k in doc["tenant_keys"]],
         "team_keys": [normalise_key(k) for k in doc.get("team_keys") or []],
         "tenant_aliases": {k.strip().lower(): v for k, v in (doc.get("tenant_aliases") or {}).items()},
-        "shared": doc.get("shared") or [],
+        "shared": [
+            {**rule, "tag": {**rule["tag"], "key": normalise_key(rule["tag"]["key"])}} if rule.get("tag") else rule
+            for rule in doc.get("shared") or []
+        ],
     }
     return ReadResult(
         observed_at=at, timestamp_field="reviewed", summary={"shared_rules": len(policy["shared"])}, records=[policy]

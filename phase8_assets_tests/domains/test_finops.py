@@ -119,6 +119,23 @@ def test_shared_costs_split_proportional_and_fixed(wh, tmp_path):
     assert got[(UNALLOCATED, "unallocated")] == Decimal("8")
 
 
+def test_shared_rule_tag_keys_are_normalised_like_tenant_keys(wh, tmp_path):
+    policy = read_allocation(
+        b"apiVersion: phase8/v1\nkind: CostAllocation\nreviewed: 2026-11-01\ntenant_keys: [tenant]\n"
+        b"shared: [{name: common, split: even, tag: {key: ' Shared', value: 'Yes'}}]\n",
+        "x",
+    ).records[0]
+    day = date(2026, 11, 3)
+    load(wh, tmp_path, [
+        line(day, 30, 30, tags={"user:shared": "yes"}),  # AWS user tag
+        line(day, 30, 30, tags={"user_Shared": " YES"}),  # the same tag as CUR 2.0 columns name it
+        line(day, 30, 30, tags={"shared": "yes"}),
+    ])  # fmt: skip
+    attribute(wh, "/root", ["/root"], policy, TENANTS)
+    got = dict(wh.execute("SELECT tenant, sum(billed)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall())
+    assert got == {"acme": 30, "globex": 30, "initech": 30}
+
+
 money = st.decimals(min_value=Decimal("-50"), max_value=Decimal("5000"), places=6, allow_nan=False)
 tag_choice = st.sampled_from([
     None, {"tenant": "acme"}, {"Tenant ": "GLOBEX"}, {"user:tenant": "initech"}, {" org": "acme-corp"},
