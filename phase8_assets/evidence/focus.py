@@ -111,7 +111,9 @@ def _require_columns(names: list[str]) -> None:
     if missing:
         raise EvidenceError(
             ", ".join(missing),
-            f"mandatory FOCUS column(s) missing; the file has {len(names)} columns: {', '.join(names[:12])}…",
+            f"mandatory FOCUS column(s) missing; the file has {len(names)} columns: "
+            + ", ".join(name if len(name) <= 60 else name[:60] + "…" for name in names[:12])
+            + "…",
         )
 
 
@@ -146,9 +148,12 @@ def check(conn: duckdb.DuckDBPyConnection, source: str) -> tuple[list[str], tupl
     return names, (rows, sorted(currencies or []), sorted(periods or []), last, billed)
 
 
-def diagnose(conn: duckdb.DuckDBPyConnection, source: str, exc: duckdb.Error) -> EvidenceError:
+def diagnose(
+    conn: duckdb.DuckDBPyConnection, source: str, exc: duckdb.Error, staged: str | Path, uri: str
+) -> EvidenceError:
     """What is wrong with a file whose load failed (``exc``): the column and rows when a value is
-    bad, else DuckDB's own first line."""
+    bad, else DuckDB's own first line, naming the evidence file ``uri`` rather than the copy
+    ``staged`` that DuckDB read."""
     if _INVALID in str(exc):
         try:
             check(conn, source)
@@ -156,7 +161,8 @@ def diagnose(conn: duckdb.DuckDBPyConnection, source: str, exc: duckdb.Error) ->
             return found
         except duckdb.Error:
             pass
-    return EvidenceError("(document)", f"not a readable CSV or Parquet FOCUS export ({str(exc).splitlines()[0]})")
+    first_line = str(exc).splitlines()[0].replace(str(staged), uri)
+    return EvidenceError("(document)", f"not a readable CSV or Parquet FOCUS export ({first_line})")
 
 
 def staged_sql(source: str, names: list[str]) -> str:
@@ -199,7 +205,7 @@ def read(data: bytes, uri: str) -> ReadResult:
             try:
                 _, (rows, currencies, periods, last, billed) = check(conn, source)
             except duckdb.Error as exc:
-                raise diagnose(conn, source, exc) from exc
+                raise diagnose(conn, source, exc, path, uri) from exc
         finally:
             conn.close()
     if not rows:

@@ -466,7 +466,7 @@ def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha25
     try:  # validated while loaded: a bad row rolls the whole delivery back, so it changes nothing
         return _replace_delivery(conn, root, uri, sha256, staged_sql(source, columns(conn, source)))
     except duckdb.Error as exc:
-        raise diagnose(conn, source, exc) from exc
+        raise diagnose(conn, source, exc, path, uri) from exc
 
 
 def record_cur_period(

@@ -88,6 +88,21 @@ def test_bad_values_are_rejected_with_column_and_rows():
     assert focus.read(bom, "x").summary["rows"] == 1
 
 
+def test_a_truncated_parquet_file_is_rejected_naming_the_evidence_file(wh, tmp_path):
+    whole = tmp_path / "whole.parquet"
+    (tmp_path / "rows.csv").write_bytes(csv_bytes([line(date(2026, 11, 3), 10, 10)]))
+    wh.execute(f"COPY (SELECT * FROM read_csv('{tmp_path / 'rows.csv'}')) TO '{whole}' (FORMAT parquet)")
+    truncated = tmp_path / "cut.parquet"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    uri = "s3://billing/focus/2026-11.parquet"
+    with pytest.raises(EvidenceError) as info:
+        focus.read(truncated.read_bytes(), uri)
+    assert uri in info.value.reason and "/tmp" not in info.value.reason
+    with pytest.raises(EvidenceError) as info:
+        record_cost_file(wh, "/root", uri, "sha", str(truncated))
+    assert uri in info.value.reason and str(truncated) not in info.value.reason
+
+
 def test_tags_are_normalised_and_aliases_resolved(wh, tmp_path):
     day = date(2026, 11, 3)
     load(wh, tmp_path, [
