@@ -1,7 +1,8 @@
 """``phase8.yaml``: the evidence root's config (``kind: EvidenceConfig``).
 
 Loading resolves ``extends`` chains (a child overrides only what it changes; every path resolves
-relative to the file that declares it and stays inside that file's folder) and merges several
+relative to the file that declares it and stays inside that file's folder; ``extends`` itself may
+only climb to another ``phase8.yaml``, see ``roots.locate``) and merges several
 evidence roots (the first root's config rules; later roots contribute evidence kinds).
 """
 
@@ -178,7 +179,7 @@ def _load_chain(root: EvidenceRoot) -> tuple[dict, list[str]]:
         if not parent:
             break
         try:
-            base, name = locate(base, parent)
+            base, name = locate(base, parent, CONFIG_NAME)
         except RootError as exc:
             raise ConfigError(f"{source}: extends: {exc}") from exc
     merged: dict = {}

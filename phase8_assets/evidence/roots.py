@@ -253,16 +253,33 @@ def open_root(location: str | os.PathLike) -> EvidenceRoot:
     return LocalRoot(path)
 
 
-def locate(base: EvidenceRoot, rel_file: str) -> tuple[EvidenceRoot, str]:
-    """Split a path relative to ``base`` that may climb with ``..`` (only ``extends`` may)."""
+def locate(base: EvidenceRoot, rel_file: str, name: str) -> tuple[EvidenceRoot, str]:
+    """The folder and file an ``extends`` path names, confined like every other path.
+
+    It may only climb first (leading ``..`` segments, to a parent config); what follows is checked
+    by ``check_relative`` against the folder it climbed to (no absolute path, URL or further ``..``;
+    a symlink out of that folder is refused), and the file must be called ``name`` — so nothing but
+    another evidence config is ever opened.
+    """
+    parts = rel_file.replace("\\", "/").split("/")
+    climb = 0
+    while climb < len(parts) and parts[climb] == "..":
+        climb += 1
+    rest = check_relative("/".join(parts[climb:]), "the parent config")
+    if posixpath.basename(rest) != name:
+        raise RootError(f"{rel_file!r} must name another {name}")
     if isinstance(base, LocalRoot):
-        full = (base.path / rel_file).resolve()
+        folder = base.path
+        for _ in range(climb):
+            folder = folder.parent
+        full = LocalRoot(folder)._resolve(rest)
         return LocalRoot(full.parent), full.name
     assert isinstance(base, S3Root)
-    key = posixpath.normpath(posixpath.join(base.prefix, rel_file))
-    if key.startswith(".."):
+    prefix = base.prefix.split("/") if base.prefix else []
+    if climb > len(prefix):
         raise RootError(f"{base.uri}: {rel_file!r} climbs above the bucket")
-    folder, name = posixpath.split(key)
+    key = "/".join([*prefix[: len(prefix) - climb], rest])
+    folder, file_name = posixpath.split(key)
     sub = S3Root(f"s3://{base.bucket}/{folder}")
     sub._client = base._client
-    return sub, name
+    return sub, file_name

@@ -108,6 +108,38 @@ def test_extends_cycle(tmp_path):
         load_config([str(tmp_path / "a")], KINDS)
 
 
+@pytest.mark.parametrize(
+    ("extends", "message"),
+    [
+        ("/etc/passwd", "must be a path relative"),
+        ("../../../../../../../../etc/passwd", "must name another phase8.yaml"),
+        ("base/../../outside/phase8.yaml", "leaves the evidence root"),
+        ("s3://bucket/phase8.yaml", "must be a path relative"),
+        ("../outside.yaml", "must name another phase8.yaml"),
+    ],
+)
+def test_extends_is_confined_like_every_other_path(tmp_path, monkeypatch, extends, message):
+    import builtins
+
+    opened = []
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: opened.append(str(f)) or real_open(f, *a, **k))
+    root = write(tmp_path / "root", BASE + f"extends: {extends}\n")
+    with pytest.raises(ConfigError, match=rf"root/phase8.yaml: extends: .*{message}"):
+        load_config([str(root)], KINDS)
+    assert [f for f in opened if str(tmp_path) in f] == [str(root / "phase8.yaml")]  # nothing else is opened
+    assert not any(f.startswith("/etc") for f in opened)
+
+
+def test_extends_may_not_follow_a_symlink_out_of_the_folder_it_climbs_to(tmp_path):
+    write(tmp_path / "outside", BASE)
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/phase8.yaml").symlink_to(tmp_path / "outside/phase8.yaml")
+    child = write(tmp_path / "base/scenario", BASE + "extends: ../phase8.yaml\n")
+    with pytest.raises(ConfigError, match=r"scenario/phase8.yaml: extends: .*leads outside"):
+        load_config([str(child)], KINDS)
+
+
 def test_several_roots_merge_kinds_and_the_first_rules(tmp_path):
     second = write(
         tmp_path / "billing",
