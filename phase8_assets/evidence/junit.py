@@ -1,8 +1,10 @@
 """JUnit XML as test runners write it (pytest, Surefire, Jest, dorny/mikepenz fixtures).
 
 Counts are derived from the ``<testcase>`` elements rather than trusted from attributes (nested
-``<testsuites>`` often carry none, and retries repeat a testcase). A document type declaration is
-refused: JUnit reports never need entities, and entity expansion is an attack surface.
+``<testsuites>`` often carry none, and retries repeat a testcase). The document is parsed by
+``defusedxml``, which refuses a document type declaration or an entity wherever it appears and in
+whatever encoding the file is written: JUnit reports never need them, and entity expansion is an
+attack surface.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
 from phase8_assets.evidence import EvidenceError, ReadResult
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
-
-_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.I)
 
 
 def _outcome(case: ET.Element) -> str:
@@ -35,10 +38,10 @@ def _properties(elem: ET.Element) -> dict[str, str]:
 
 
 def read(data: bytes, uri: str) -> ReadResult:
-    if _DOCTYPE.search(data[:4096]):
-        raise EvidenceError("(document)", "a DOCTYPE/ENTITY declaration is not allowed in JUnit XML")
     try:
-        root = ET.fromstring(data)
+        root = SafeET.fromstring(data, forbid_dtd=True)
+    except defusedxml.DefusedXmlException as exc:
+        raise EvidenceError("(document)", f"a DOCTYPE/ENTITY declaration is not allowed in JUnit XML ({exc})") from exc
     except ET.ParseError as exc:
         line, column = exc.position
         problem = re.sub(r": line \d+, column \d+$", "", str(exc))

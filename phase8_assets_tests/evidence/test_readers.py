@@ -46,6 +46,34 @@ def test_entity_declarations_are_refused():
         junit.read(bomb, "x")
 
 
+LAUGHS = (
+    '<!DOCTYPE testsuite [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+)
+SUITE = '<testsuite name="s" timestamp="2026-11-20T10:00:00Z"><testcase name="t" time="0.1">&c;</testcase></testsuite>'
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (f'<?xml version="1.0"?><!--{"x" * 20_000}-->{LAUGHS}{SUITE}', "utf-8"),  # past the first 4 KiB
+        (f'<?xml version="1.0" encoding="UTF-16"?>{LAUGHS}{SUITE}', "utf-16"),  # no ASCII "<!DOCTYPE" bytes
+        (f"<!--{'x' * 5000}--><!DOCTYPE testsuite>{SUITE.replace('&c;', '')}", "utf-16-le"),  # a bare DTD
+    ],
+)
+def test_dtds_and_entities_are_refused_anywhere_in_any_encoding(text, encoding):
+    data = text.encode(encoding)
+    if encoding == "utf-16-le":
+        data = b"\xff\xfe" + data
+    with pytest.raises(EvidenceError, match="DOCTYPE/ENTITY declaration is not allowed"):
+        junit.read(data, "x")
+
+
+def test_a_utf16_junit_file_without_a_dtd_reads():
+    data = f'<?xml version="1.0" encoding="UTF-16"?>{SUITE.replace("&c;", "")}'.encode("utf-16")
+    assert junit.read(data, "x").summary["testcases"] == 1
+
+
 def test_runbook_front_matter():
     ok = runbooks.read(b'---\ntitle: "Drill: x"\nowner: team:sre\nreviewed: 2026-10-02\n---\n# Drill\n', "x")
     assert ok.observed_at.isoformat() == "2026-10-02T00:00:00+00:00"
