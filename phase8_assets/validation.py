@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, readers
+from phase8_assets.evidence import EvidenceError, read_evidence, readers
 from phase8_assets.evidence.collect import collect
 from phase8_assets.evidence.config import CONFIG_NAME, ConfigError, load_config
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
@@ -25,6 +25,8 @@ def guess_kind(path: Path, data: bytes) -> str | None:
             doc = json.loads(data)
         except ValueError:
             return None
+        except RecursionError:
+            raise EvidenceError("(document)", "nested too deeply to read (a recursion limit was reached)") from None
         if isinstance(doc, dict) and (
             "chaoslib-version" in doc or {"experiment", "status"} <= doc.keys() or "steady-state-hypothesis" in doc
         ):
@@ -92,7 +94,11 @@ def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bo
         except (YamlError, ArtifactError) as exc:
             yield str(exc), False
         return
-    kind = kind or guess_kind(path, data)
+    try:
+        kind = kind or guess_kind(path, data)
+    except EvidenceError as exc:
+        yield f"{path}: {exc.field}: {exc.reason}", False
+        return
     if kind is None:
         yield f"{path}: cannot tell the evidence kind; pass --kind ({'|'.join(readers())})", False
         return
@@ -100,7 +106,7 @@ def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bo
         yield f"{path}: unknown evidence kind {kind!r}; expected one of {'|'.join(readers())}", False
         return
     try:
-        result = readers()[kind](data, str(path))
+        result = read_evidence(kind, data, str(path))
     except EvidenceError as exc:
         yield f"{path}: {exc.field}: {exc.reason}", False
         return

@@ -1,7 +1,10 @@
 """Readers, one module per evidence format. No Dagster here.
 
 A reader takes the bytes of one file and its URI and returns a ``ReadResult`` or raises
-``EvidenceError(field, reason)``, which the collector records as a ``Rejection``.
+``EvidenceError(field, reason)``, which the collector records as a ``Rejection``. Everything
+calls a reader through ``read_evidence``: the one way out of a reader, where every string it
+returns (or names in its error) passes the redaction function, and where a document nested too
+deeply, or a reader bug, becomes a named rejection instead of a traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +47,25 @@ class ReadResult:
 
 
 Reader = Callable[[bytes, str], ReadResult]
+
+
+def read_evidence(kind: str, data: bytes, uri: str) -> ReadResult:
+    """``kind``'s reader on one file: a redacted ``ReadResult``, or a redacted ``EvidenceError``."""
+    from phase8_assets.shared.redaction import redact, redact_text
+
+    try:
+        result = readers()[kind](data, uri)
+    except EvidenceError as exc:
+        raise EvidenceError(redact_text(exc.field), redact_text(exc.reason)) from None
+    except RecursionError:
+        raise EvidenceError("(document)", "nested too deeply to read (a recursion limit was reached)") from None
+    except Exception as exc:  # a reader bug must not hide the file: it is rejected, loudly
+        reason = f"the {kind} reader failed: {type(exc).__name__}: {exc}"
+        raise EvidenceError("(reader)", redact_text(reason)) from exc
+    try:
+        return redact(result)
+    except RecursionError:
+        raise EvidenceError("(document)", "nested too deeply to read (a recursion limit was reached)") from None
 
 
 def load_artifact(data: bytes, uri: str, kind: str) -> dict:

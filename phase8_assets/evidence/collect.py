@@ -12,12 +12,13 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from phase8_assets.evidence import EvidenceError, ReadResult, Rejection, readers
+from phase8_assets.evidence import EvidenceError, ReadResult, Rejection, read_evidence
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.roots import FileRef, RootError
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
+from phase8_assets.shared.redaction import redact, redact_text
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
 
 WAIVER_KIND = "waivers"
@@ -125,12 +126,9 @@ def _read_one(task: _Task) -> tuple[bytes, str, ReadResult | Rejection]:
     if task.kind == WAIVER_KIND:
         return data, digest, ReadResult(None, "", {})
     try:
-        return data, digest, readers()[task.kind](data, task.ref.uri)
+        return data, digest, read_evidence(task.kind, data, task.ref.uri)
     except EvidenceError as exc:
         return data, digest, Rejection(task.ref.uri, task.kind, exc.field, exc.reason, digest)
-    except Exception as exc:  # a reader bug must not hide the file: it is rejected, loudly
-        reason = f"the {task.kind} reader failed: {type(exc).__name__}: {exc}"
-        return data, digest, Rejection(task.ref.uri, task.kind, "(reader)", reason, digest)
 
 
 def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], list[Rejection]]:
@@ -138,7 +136,7 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
     try:
         docs = load_yaml_documents(data, uri)
     except YamlError as exc:
-        return [], [Rejection(uri, WAIVER_KIND, "(document)", str(exc).split(": ", 1)[-1], digest)]
+        return [], [Rejection(uri, WAIVER_KIND, "(document)", redact_text(str(exc).split(": ", 1)[-1]), digest)]
     for index, doc in enumerate(docs):
         where = f"{uri}#{index}" if len(docs) > 1 else uri
         try:
@@ -174,7 +172,7 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
                 renews=doc.get("renews"),
             )
         )
-    return waivers, rejections
+    return redact(waivers), redact(rejections)
 
 
 def collect(

@@ -1,12 +1,14 @@
 """The one redaction function: secrets never reach the warehouse, a report or telemetry.
 
-``redact`` walks any JSON-like value. Values under secret-looking keys are replaced whole;
+``redact`` walks any JSON-like value (and dataclasses, such as what a reader returns). Values
+under secret-looking keys are replaced whole;
 secret-looking substrings inside any other string (cloud keys, tokens, JWTs, private keys,
 passwords in URLs and DSNs) are replaced in place, so the surrounding text stays readable.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -14,7 +16,7 @@ REDACTED = "[REDACTED]"
 
 # Keys whose values are secrets whatever they look like.
 _SECRET_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|"
+    r"(pass(word|wd|phrase)?s?(?![a-z])|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|"
     r"client[-_]?secret|credential|authorization|auth[-_]?header|cookie|session[-_]?id|dsn|"
     r"signing[-_]?key|x-api-key)",
     re.IGNORECASE,
@@ -41,6 +43,15 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(
             r"(?P<pre>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?token|sig|signature)"
             r"\s*[=:]\s*)(?P<q>['\"]?)[^\s&;'\",]+",
+            re.I,
+        ),
+        r"\g<pre>\g<q>" + REDACTED,
+    ),
+    # Secrets given as command-line options: ``--password hunter2``, ``--api-key=…``.
+    (
+        re.compile(
+            r"(?P<pre>--(?:password|passwd|pass|token|secret|client[_-]?secret|api[_-]?key|access[_-]?key)"
+            r"(?:=|\s+))(?P<q>['\"]?)[^\s'\",]+",
             re.I,
         ),
         r"\g<pre>\g<q>" + REDACTED,
@@ -91,10 +102,15 @@ def redact(value: Any, *, secret_keys: tuple[str, ...] = ()) -> Any:
                 else:
                     out[key] = walk(val)
             return out
-        if isinstance(item, (list, tuple)):
+        if isinstance(item, list):
             return [walk(v) for v in item]
+        if isinstance(item, tuple):
+            return tuple(walk(v) for v in item)
         if isinstance(item, str):
             return redact_text(item)
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item) if f.init}
+            return dataclasses.replace(item, **{name: walk({name: v})[name] for name, v in fields.items()})
         return item
 
     return walk(value)

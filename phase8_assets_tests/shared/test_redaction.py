@@ -46,3 +46,23 @@ def test_extra_secret_keys_and_non_secret_lookalikes():
 def test_a_secret_embedded_anywhere_never_survives(prefix, secret):
     doc = {"notes": [f"{prefix} {secret} tail"]}
     assert secret not in json.dumps(redact(doc))
+
+
+def test_every_secret_of_the_corpus_is_redacted_in_its_context():
+    from phase8_assets_tests.corpus.secrets import SECRETS, leaks
+
+    for secret in SECRETS:
+        assert leaks(redact_text(f"before {secret.in_context()} after")) == [], secret.in_context()
+
+
+def test_dataclasses_and_tuples_are_walked_and_keep_their_type():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Run:
+        title: str
+        tags: tuple[str, ...]
+        passed: int
+
+    out = redact(Run(f"failover {AWS_KEY}", ("env:prod", f"Bearer {'x' * 20}"), 3))
+    assert out == Run(f"failover {REDACTED}", ("env:prod", f"Bearer {REDACTED}"), 3)  # 'passed' is no password
