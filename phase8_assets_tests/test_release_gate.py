@@ -2,6 +2,7 @@
 
 import fcntl
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,6 +20,23 @@ from phase8_assets.warehouse.store import table_counts
 from phase8_assets_tests.conftest import DATA, REPO, SCENARIOS, env_without_pytest, gate_report
 
 pytestmark = pytest.mark.slow
+
+
+DEMO_STATUSES = {
+    "evidence_validity": "warn",
+    "evidence_freshness": "pass",
+    "drill_evidence": "pass",
+    "perf_budgets": "pass",
+    "perf_regressions": "pass",
+    "slo_burn_rate": "pass",
+    "error_budget": "pass",
+    "upgrade_preflight": "pass",
+    "rollback_integrity": "pass",
+    "cost_budgets": "pass",
+    "policy_compliance": "warn",  # exception GOV-298 expires within 14 days
+    "policy_exceptions": "warn",
+    "supportability": "pass",
+}
 
 
 def statuses(report):
@@ -41,21 +59,7 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
     outcome = run_gate([str(DATA)], out=tmp_path / "out", as_of=None, home=home)
     report = outcome.report
     assert outcome.exit_code == 0 and report["verdict"] == "pass"
-    assert statuses(report) == {
-        "evidence_validity": "warn",
-        "evidence_freshness": "pass",
-        "drill_evidence": "pass",
-        "perf_budgets": "pass",
-        "perf_regressions": "pass",
-        "slo_burn_rate": "pass",
-        "error_budget": "pass",
-        "upgrade_preflight": "pass",
-        "rollback_integrity": "pass",
-        "cost_budgets": "pass",
-        "policy_compliance": "warn",  # exception GOV-298 expires within 14 days
-        "policy_exceptions": "warn",
-        "supportability": "pass",
-    }
+    assert statuses(report) == DEMO_STATUSES
     warning = gate(report, "evidence_validity")["findings"][0]
     assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"
     assert warning["runbook"].endswith("docs/ops/evidence-validity.md")
@@ -66,6 +70,45 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
     ET.parse(tmp_path / "out/gate-report.xml")
     assert "Release gate: PASS" in (tmp_path / "out/gate-report.md").read_text()
     assert (tmp_path / "out/gate-report.html").stat().st_size > 1000
+
+
+def test_evidence_from_the_future_is_an_error_and_never_the_newest_run(tmp_path, home):
+    """Failing evidence dated in 2030 beside the demo's: had any gate taken it as the newest run, that
+    gate would fail; instead only evidence_freshness fails, once per future file."""
+    root, future = tmp_path / "root", tmp_path / "root/future"
+
+    def put(rel, text):
+        (future / rel).parent.mkdir(parents=True, exist_ok=True)
+        (future / rel).write_text(text)
+
+    journal = json.loads((DATA / "evidence/drills/db-failover/2026-11-17.json").read_text())
+    journal["deviated"] = True
+    put("drills/db-failover.json", json.dumps(journal).replace("2026-11-17T", "2030-11-17T"))
+    rollback = json.loads((DATA / "evidence/upgrade/rollback/drill-10.4.0-staging.json").read_text())
+    rollback["generated_at"], rollback["tables"][0]["rows_after"] = "2030-11-17T12:00:00Z", 1
+    put("rollback/drill.json", json.dumps(rollback))
+    preflight = json.loads((DATA / "evidence/upgrade/preflight/acme-prod.json").read_text())
+    preflight["generated_at"], preflight["checks"][0]["status"] = "2030-11-19T12:00:00Z", "fail"
+    put("preflight/acme-prod.json", json.dumps(preflight))
+    [k6] = (DATA / "evidence/bench/release/k6").glob("*.json")
+    put(f"bench/k6/{k6.name.replace('2026-', '2030-')}", k6.read_text().replace('"p(95)": ', '"p(95)": 9'))
+    (root / "phase8.yaml").write_text(
+        f"apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: {os.path.relpath(DATA / 'phase8.yaml', root)}\n"
+        "evidence:\n"
+        "  drill_journals: {extra_paths: [future/drills/*.json]}\n"
+        "  rollback_reports: {extra_paths: [future/rollback/*.json]}\n"
+        "  preflight_reports: {extra_paths: [future/preflight/*.json]}\n"
+        "  benchmarks: {extra_paths: [future/bench/**/*.json]}\n"
+    )
+    report = gate_report([root], home)
+    assert statuses(report) == {**DEMO_STATUSES, "evidence_freshness": "fail"}, report["gates"]
+    errors = [f for f in gate(report, "evidence_freshness")["findings"] if f["severity"] == "error"]
+    assert sorted((f["subject"], f["rule"], f["evidence"]) for f in errors) == [
+        ("benchmarks", "timestamp-not-in-future", str(future / f"bench/k6/{k6.name.replace('2026-', '2030-')}")),
+        ("drill_journals", "timestamp-not-in-future", str(future / "drills/db-failover.json")),
+        ("preflight_reports", "timestamp-not-in-future", str(future / "preflight/acme-prod.json")),
+        ("rollback_reports", "timestamp-not-in-future", str(future / "rollback/drill.json")),
+    ]
 
 
 def test_every_scenario_fails_exactly_the_gates_its_readme_names(home):

@@ -28,6 +28,7 @@ def evidence_files(context: dg.AssetExecutionContext, settings: Phase8Settings, 
     batch = collect(config)
     with warehouse.get_connection() as conn:
         new_rows = record_batch(conn, batch, now_utc())
+    batch.set_aside_future(settings.evaluation_time(config), config.clock_skew)
     for rejection in batch.rejections:
         context.log.warning(f"rejected {rejection}")
     for kind in sorted({f.kind for f in batch.files} | {r.kind for r in batch.rejections}):
@@ -53,6 +54,7 @@ def evidence_files(context: dg.AssetExecutionContext, settings: Phase8Settings, 
             "evidence_roots": dg.MetadataValue.json(batch.roots),
             "files": len(batch.files),
             "rejections": len(batch.rejections),
+            "future_dated": len(batch.future),
             "waivers": len(batch.waivers),
             "new_file_rows": new_rows["new_files"],
             "new_rejection_rows": new_rows["new_rejections"],

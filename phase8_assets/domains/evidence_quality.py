@@ -1,12 +1,14 @@
 """The two foundation gates: every evidence file readable, every evidence kind fresh.
 
 Fail closed: a kind with no files, only rejected files, or no timestamp inside its evidence
-fails freshness; every rejected file fails validity.
+fails freshness; every rejected file fails validity. A file dated beyond the evaluation time plus
+the config's clock skew (``limits.clock_skew``, default 5 minutes) is an error of its own and never
+makes its kind fresh: the batch sets it aside before any gate counts it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from phase8_assets.domains.gates import GATES, Finding
 from phase8_assets.evidence import TIMELESS_KINDS
@@ -15,7 +17,6 @@ from phase8_assets.evidence.config import EvidenceConfig
 from phase8_assets.shared.clock import format_duration, format_timestamp
 
 WARN_AT_FRACTION_OF_MAX_AGE = 0.75
-FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 def evidence_validity(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> tuple[list[Finding], str]:
@@ -80,8 +81,10 @@ def evidence_validity(batch: EvidenceBatch, config: EvidenceConfig, at: datetime
                     {"waiver": waiver.as_details()},
                 )
             )
-    kinds = {f.kind for f in batch.files} | {r.kind for r in batch.rejections}
-    context = f"{len(batch.files)} file(s) of {len(kinds)} kind(s) read, {len(batch.rejections)} rejected"
+    kinds = {f.kind for f in batch.files + batch.future} | {r.kind for r in batch.rejections}
+    context = (
+        f"{len(batch.files) + len(batch.future)} file(s) of {len(kinds)} kind(s) read, {len(batch.rejections)} rejected"
+    )
     if batch.duplicates:
         context += f", {len(batch.duplicates)} duplicate path(s) counted once"
     return findings, context
@@ -97,9 +100,31 @@ def evidence_freshness(batch: EvidenceBatch, config: EvidenceConfig, at: datetim
         files = batch.files_of(kind.name)
         patterns = [loc.uri for loc in kind.sources]
         base = {"kind": kind.name, "max_age": kind.max_age_text, "paths": patterns}
+        future = batch.future_of(kind.name)
+        for f in future:
+            ahead = f.observed_at - at
+            findings.append(
+                Finding(
+                    "error",
+                    kind.name,
+                    "timestamp-not-in-future",
+                    f"{f.timestamp_field} {format_timestamp(f.observed_at)} ({format_duration(ahead)} ahead)",
+                    f"at most {config.clock_skew_text} ({format_duration(config.clock_skew)}) after the evaluation "
+                    "time; not counted as fresh",
+                    f.uri,
+                    owner,
+                    runbook,
+                    {**base, "observed_at": format_timestamp(f.observed_at), "ahead_seconds": int(ahead.total_seconds()),
+                     "timestamp_field": f.timestamp_field, "clock_skew": config.clock_skew_text},
+                )
+            )  # fmt: skip
         if not files:
             rejected = batch.rejections_of(kind.name)
-            observed = f"all {len(rejected)} file(s) rejected" if rejected else "no files matched"
+            observed = (
+                f"all {len(rejected) + len(future)} file(s) rejected or dated in the future"
+                if rejected or future
+                else "no files matched"
+            )
             findings.append(
                 Finding(
                     "error",
@@ -141,21 +166,7 @@ def evidence_freshness(batch: EvidenceBatch, config: EvidenceConfig, at: datetim
             "age_seconds": int(age.total_seconds()),
             "timestamp_field": newest.timestamp_field,
         }
-        if age < -FUTURE_TOLERANCE:
-            findings.append(
-                Finding(
-                    "warning",
-                    kind.name,
-                    "timestamp-not-in-future",
-                    f"{format_timestamp(newest.observed_at)} ({format_duration(-age)} ahead)",
-                    f"at most {format_duration(FUTURE_TOLERANCE)} after the evaluation time",
-                    newest.uri,
-                    owner,
-                    runbook,
-                    details,
-                )
-            )
-        elif age > kind.max_age:
+        if age > kind.max_age:
             findings.append(
                 Finding(
                     "error",

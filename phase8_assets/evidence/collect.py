@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from phase8_assets.evidence import EvidenceError, ReadResult, Rejection, read_evidence
 from phase8_assets.evidence.config import EvidenceConfig, Located
@@ -81,9 +81,21 @@ class EvidenceBatch:
     waivers: list[Waiver] = field(default_factory=list)
     unmatched: dict[str, list[str]] = field(default_factory=dict)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    future: list[EvidenceFile] = field(default_factory=list)  # dated beyond the evaluation time + skew
 
     def files_of(self, kind: str) -> list[EvidenceFile]:
         return [f for f in self.files if f.kind == kind]
+
+    def future_of(self, kind: str) -> list[EvidenceFile]:
+        return [f for f in self.future if f.kind == kind]
+
+    def set_aside_future(self, at: datetime, skew: timedelta) -> None:
+        """Move the files dated more than ``skew`` after ``at`` from ``files`` to ``future``: such a
+        file is an error (``evidence_freshness`` says so) and never counts as fresh, newest or latest
+        anywhere downstream."""
+        limit = at + skew
+        self.future = [f for f in self.files if f.observed_at is not None and f.observed_at > limit]
+        self.files = [f for f in self.files if f.observed_at is None or f.observed_at <= limit]
 
     def rejections_of(self, kind: str) -> list[Rejection]:
         return [r for r in self.rejections if r.kind == kind]

@@ -20,6 +20,7 @@ from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 CONFIG_NAME = "phase8.yaml"
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_S = 60.0
+DEFAULT_CLOCK_SKEW = "PT5M"
 DEFAULT_OWNER = "team:platform-reliability"
 MAX_EXTENDS_DEPTH = 8
 DEFAULT_EXCEPTION_LIFETIME = "P90D"
@@ -84,6 +85,8 @@ class EvidenceConfig:
     read_timeout_s: float
     exceptions: ExceptionSettings | None = None
     files: list[str] = field(default_factory=list)
+    clock_skew: timedelta = timedelta(minutes=5)
+    clock_skew_text: str = DEFAULT_CLOCK_SKEW
 
     @property
     def root_uris(self) -> list[str]:
@@ -272,6 +275,8 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
             raise ConfigError(f"{source}: {exc}") from exc
     limits = merged.get("limits") or {}
     max_file_bytes = int(limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES)
+    clock_skew_text = limits.get("clock_skew") or DEFAULT_CLOCK_SKEW
+    clock_skew = _duration(clock_skew_text, "limits.clock_skew", source)
     kinds = {name: _kind(name, spec, source, max_file_bytes, known_kinds) for name, spec in merged["evidence"].items()}
     for extra in roots[1:]:
         other, other_files = _load_chain(extra)
@@ -296,4 +301,6 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
         read_timeout_s=float(limits.get("read_timeout_seconds") or DEFAULT_READ_TIMEOUT_S),
         exceptions=_exception_settings(merged.get("exceptions") or {}, source),
         files=files,
+        clock_skew=clock_skew,
+        clock_skew_text=clock_skew_text,
     )
