@@ -100,6 +100,10 @@ def test_evidence_from_the_future_is_an_error_and_never_the_newest_run(tmp_path,
         "  preflight_reports: {extra_paths: [future/preflight/*.json]}\n"
         "  benchmarks: {extra_paths: [future/bench/**/*.json]}\n"
     )
+    # Evaluated in 2031 first, the same files are history, stored in this home ...
+    later = gate_report([root], home, as_of="2031-01-01T00:00:00Z")
+    assert statuses(later)["perf_budgets"] == "fail"
+    # ... which must not count once the evaluation time is before them again.
     report = gate_report([root], home)
     assert statuses(report) == {**DEMO_STATUSES, "evidence_freshness": "fail"}, report["gates"]
     errors = [f for f in gate(report, "evidence_freshness")["findings"] if f["severity"] == "error"]

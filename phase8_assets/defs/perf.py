@@ -124,12 +124,13 @@ def benchmark_runs(
 )
 def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_files: EvidenceBatch) -> dg.Output:
     config = settings.load()
+    until = settings.evaluation_time(config) + config.clock_skew
     budgets, problem, uri = _budgets(evidence_files)
     roots = sorted({f.root for f in evidence_files.files_of("benchmarks")}) or config.root_uris
     with warehouse.get_connection() as conn:
         hist = {}
         for root in roots:
-            part = bench_history(conn, root)
+            part = bench_history(conn, root, until)
             hist = part if not hist else {k: np.concatenate([hist[k], part[k]]) for k in hist}
     series = series_from_history(hist) if hist else []
     base = budgets.base_branch or config.release.get("base_branch") or "main"

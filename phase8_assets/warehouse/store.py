@@ -269,9 +269,10 @@ def replace_change_points(conn: duckdb.DuckDBPyConnection, root: str, rows: list
             )
 
 
-def bench_history(conn: duckdb.DuckDBPyConnection, root: str) -> dict:
-    """Every stored result of a root with its run, oldest first, as numpy columns ('' for no commit
-    or branch; NaN for a statistic not reported)."""
+def bench_history(conn: duckdb.DuckDBPyConnection, root: str, until: datetime) -> dict:
+    """Every stored result of a root with its run up to ``until`` (the evaluation time plus the clock
+    skew: a run stored when it was not yet in the future never counts once it is), oldest first, as
+    numpy columns ('' for no commit or branch; NaN for a statistic not reported)."""
     columns = conn.execute(
         """
         SELECT r.run_id, r.uri, r.tool, coalesce(r.commit, '') AS commit, coalesce(r.branch, '') AS branch,
@@ -279,10 +280,10 @@ def bench_history(conn: duckdb.DuckDBPyConnection, root: str) -> dict:
                b.benchmark, b.params, b.measure, b.unit, b.direction,
                b.mean, b.median, b.min, b.max, b.stddev, b.p90, b.p95, b.p99, b.n
         FROM bench_results b JOIN bench_runs r USING (root, run_id)
-        WHERE b.root = ?
+        WHERE b.root = ? AND r.run_at <= ?
         ORDER BY b.benchmark, b.params, b.measure, r.run_at, r.run_id
         """,
-        [root],
+        [root, _naive_utc(until)],
     ).fetchnumpy()
     return {name: _null_as_nan(column) for name, column in columns.items()}
 
