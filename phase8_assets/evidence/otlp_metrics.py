@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.shared.redaction import redact, redact_text
 
 POINT_COLUMNS = (
     "metric", "service", "attrs", "kind", "temporality", "monotonic", "start_ns", "time_ns", "value", "hsum",
@@ -166,7 +167,29 @@ def _points(doc: dict, where: str) -> Iterator[tuple]:
 
 
 def iter_points(lines: Iterable[bytes | str], uri: str = "") -> Iterator[tuple]:
-    """Rows from OTLP/JSON lines; a pretty-printed single object is read whole."""
+    """Rows from OTLP/JSON lines, their texts redacted (they go straight to the warehouse, not
+    through ``read_evidence``); a pretty-printed single object is read whole."""
+    return _redacted(_raw_points(lines))
+
+
+def _redacted(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """Metric name, service and attributes through the redaction function, each distinct text once
+    (every point of a series repeats them); the memo is bounded."""
+    texts: dict[str, str] = {}
+    attributes: dict[str, str] = {}
+    for name, service, attrs, *rest in rows:
+        if len(texts) + len(attributes) > 100_000:
+            texts.clear()
+            attributes.clear()
+        for text in (name, service):
+            if text not in texts:
+                texts[text] = redact_text(text)
+        if attrs not in attributes:
+            attributes[attrs] = json.dumps(redact(json.loads(attrs)), sort_keys=True, separators=(",", ":"))
+        yield (texts[name], texts[service], attributes[attrs], *rest)
+
+
+def _raw_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
     lines = iter(lines)
     for number, line in enumerate(lines, 1):
         text = line.decode("utf-8-sig") if isinstance(line, bytes) else line

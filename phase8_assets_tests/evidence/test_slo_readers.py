@@ -93,6 +93,20 @@ def test_pretty_printed_single_object_and_numbers_as_numbers():
     assert len(rows) == 6 and rows[0][8] == point["count"]
 
 
+def test_otlp_texts_are_redacted_on_their_way_to_the_warehouse():
+    from phase8_assets_tests.corpus.secrets import SECRETS, leaks
+
+    doc = json.loads((DATA / "evidence/otel").glob("*.jsonl").__next__().read_text().splitlines()[0])
+    resource = doc["resourceMetrics"][0]["resource"]
+    resource["attributes"].append({"key": "db.connection_string", "value": {"stringValue": SECRETS[20].in_context()}})
+    resource["attributes"].append({"key": "cloud.token", "value": {"stringValue": "plain-looking-value"}})
+    point = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0]
+    point["attributes"].append({"key": "url.full", "value": {"stringValue": SECRETS[30].in_context()}})
+    rows = list(iter_points([json.dumps(doc)]))
+    assert len(rows) == 6 and not leaks(repr(rows)) and "plain-looking-value" not in repr(rows)
+    assert json.loads(rows[0][2])["cloud.token"] == "[REDACTED]"
+
+
 def test_committed_prometheus_rules_are_current_and_valid(tmp_path):
     records = [
         r for p in sorted((DATA / "policy/slo").glob("*.yaml")) for r in openslo.read(p.read_bytes(), str(p)).records
