@@ -38,11 +38,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?P<post>@)"),
         r"\g<pre>" + REDACTED + r"\g<post>",
     ),
-    # Key=value pairs in DSNs, query strings and command lines.
+    # Key=value pairs in DSNs, query strings, command lines and JSON or YAML quoted in text
+    # (``db_password=…``, ``"api_key": "…"``).
     (
         re.compile(
-            r"(?P<pre>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?token|sig|signature)"
-            r"\s*[=:]\s*)(?P<q>['\"]?)[^\s&;'\",]+",
+            r"(?P<pre>(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?token|sig|"
+            r"signature)['\"]?\s*[=:]\s*)(?P<q>['\"]?)[^\s&;'\",}]+",
             re.I,
         ),
         r"\g<pre>\g<q>" + REDACTED,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.shared.redaction import redact, redact_text
 from phase8_assets.warehouse import transaction
 
 
@@ -432,6 +433,34 @@ def _loaded(conn: duckdb.DuckDBPyConnection, root: str, key: str, version: str) 
     return bool(seen and seen[0] == version)
 
 
+def _redacted_tags(text: str) -> str:
+    """A tag set (FOCUS ``Tags`` JSON, or any text) through the redaction function: as JSON, so a tag
+    whose key says secret loses its value whole."""
+    try:
+        tags = json.loads(text)
+    except ValueError:
+        return redact_text(text)
+    return json.dumps(redact(tags)) if isinstance(tags, dict) and redact(tags) != tags else redact_text(text)
+
+
+def _redact_tags(conn: duckdb.DuckDBPyConnection, root: str, version: str) -> None:
+    """Pass the delivery's tags (the free text of a cost export: anyone may write anything in a tag)
+    through the redaction function. Tag sets repeat on every line item, so each distinct one is
+    redacted once in Python and only the rows whose tags changed are rewritten."""
+    where = "root = ? AND sha256 = ? AND tags IS NOT NULL"
+    distinct = [
+        v
+        for (v,) in conn.execute(f"SELECT DISTINCT tags FROM cost_line_items WHERE {where}", [root, version]).fetchall()
+    ]
+    changed = [(v, r) for v, r in ((v, _redacted_tags(v)) for v in distinct) if r != v]
+    if changed:
+        conn.execute(
+            f"UPDATE cost_line_items SET tags = m.redacted FROM (SELECT unnest(?) AS original, unnest(?) AS redacted) m "
+            f"WHERE {where} AND tags = m.original",
+            [[v for v, _ in changed], [r for _, r in changed], root, version],
+        )
+
+
 def _replace_delivery(
     conn: duckdb.DuckDBPyConnection, root: str, key: str, version: str, select_sql: str | None
 ) -> int:
@@ -444,6 +473,7 @@ def _replace_delivery(
             conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, key])
         if select_sql:
             conn.execute(f"INSERT INTO cost_line_items SELECT ?, ?, * FROM ({select_sql})", [root, version])
+            _redact_tags(conn, root, version)
         rows = conn.execute(
             "SELECT count(*) FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, version]
         ).fetchone()[0]

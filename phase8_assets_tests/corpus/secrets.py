@@ -134,6 +134,8 @@ _GENERATORS = {
             "--api-key={}",
             "sig={}&x=1",
             "X-Api-Key: {}",
+            "DB_PASSWORD={}",
+            '{{"db_password": "{}"}}',
         ],
     ),
 }

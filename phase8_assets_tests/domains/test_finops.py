@@ -103,6 +103,19 @@ def test_a_truncated_parquet_file_is_rejected_naming_the_evidence_file(wh, tmp_p
     assert uri in info.value.reason and str(truncated) not in info.value.reason
 
 
+def test_cost_tags_are_redacted_before_they_are_stored(wh, tmp_path):
+    from phase8_assets_tests.corpus.secrets import SECRETS, leaks
+
+    day = date(2026, 11, 3)
+    secret_tags = {"tenant": "acme", "deploy-note": SECRETS[3].in_context(), "db_password": "plain-looking"}
+    load(wh, tmp_path, [line(day, 10, 10, tags=secret_tags), line(day, 5, 5, tags={"tenant": "globex"})] * 3)
+    stored = wh.execute("SELECT tags FROM cost_line_items").fetchall()
+    assert len(stored) == 6 and not leaks(repr(stored)) and "plain-looking" not in repr(stored)
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS)  # the tenant tag still attributes
+    got = dict(wh.execute("SELECT tenant, sum(billed)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall())
+    assert got == {"acme": 30, "globex": 15}
+
+
 def test_tags_are_normalised_and_aliases_resolved(wh, tmp_path):
     day = date(2026, 11, 3)
     load(wh, tmp_path, [
