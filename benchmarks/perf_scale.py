@@ -117,7 +117,8 @@ def main() -> None:
             budgets = batch.files_of("perf_budgets")[0].records[0]
             root_uri = batch.files_of("benchmarks")[0].root
             t1 = time.perf_counter()
-            series = series_from_history(bench_history(conn, root_uri))
+            until = max(f.observed_at for f in batch.files_of("benchmarks")) + config.clock_skew  # every run counts
+            series = series_from_history(bench_history(conn, root_uri, until))
             t_history = time.perf_counter() - t1
 
             t2 = time.perf_counter()
