@@ -253,13 +253,22 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _log_text(data: bytes) -> bytes:
-    lines = []
+    """JSON lines redacted as structures; runs of plain lines redacted together, so a secret that
+    spans lines (a PEM private key) is seen whole."""
+    out, plain = [], []
     for line in data.decode("utf-8", "replace").splitlines():
         try:
-            lines.append(json.dumps(redact(json.loads(line)), sort_keys=True))
+            record = json.loads(line)
         except ValueError:
-            lines.append(redact_text(line))
-    return ("\n".join(lines) + "\n").encode()
+            plain.append(line)
+            continue
+        if plain:
+            out.append(redact_text("\n".join(plain)))
+            plain = []
+        out.append(json.dumps(redact(record), sort_keys=True))
+    if plain:
+        out.append(redact_text("\n".join(plain)))
+    return ("\n".join(out) + "\n").encode()
 
 
 def _logs(bundle: Bundle, home: Path, since: timedelta) -> None:

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from phase8_assets.cli import main
 from phase8_assets.diagnostics import MIN_SIZE, parse_size
 from phase8_assets.warehouse import warehouse_path
+from phase8_assets_tests.corpus.secrets import SECRETS as CORPUS
+from phase8_assets_tests.corpus.secrets import leaks
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +80,8 @@ def seeded(recorded, tmp_path, monkeypatch):
         f"INFO export to s3 with aws_access_key_id={AWS_ID} aws_secret_access_key={AWS_SECRET}\n"
         f"WARN slack hook xoxb token {SLACK} and gitlab {GITLAB} and stripe {STRIPE}\n"
         "INFO gate run finished for team:sre, release 10.4.0\n"
+        # and every shape of the product's secret corpus, as it appears in real text
+        + "".join(f"DEBUG {secret.in_context()}\n" for secret in CORPUS)
     )
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
@@ -106,6 +110,7 @@ def test_no_seeded_secret_is_anywhere_in_the_bundle_and_plain_values_stay_readab
             "runs.json", "gate-report.json", "health.json", "logs/app.log", "concurrency_slots.json"} <= files.keys()  # fmt: skip
     everything = "\n".join(files.values())
     assert [s for s in SECRETS if s in everything] == []
+    assert leaks(everything) == []
     # what an engineer needs to read stays readable
     env = json.loads(files["config/environment.json"])
     assert env["AWS_DEFAULT_REGION"] == "eu-west-1" and env["AWS_SECRET_ACCESS_KEY"] == "[REDACTED]"
