@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from phase8_assets.cli import main
+from phase8_assets.domains.gate_report import root_id
 from phase8_assets.gate_run import run_gate
 from phase8_assets.shared.artifacts import check_schema
 from phase8_assets.warehouse import connect, warehouse_path
@@ -139,6 +140,12 @@ def test_roots_sharing_a_home_do_not_influence_each_other(home):
     good = gate_report([DATA], home)
     again = gate_report([SCENARIOS / "broken-evidence"], home)
     assert (broken["verdict"], good["verdict"], again["verdict"]) == ("blocked", "pass", "blocked")
+    # Each root keeps its own reports: the scenario's run never overwrote the demo's.
+    kept = {
+        path.parent.parent.name: json.loads(path.read_text())["verdict"]
+        for path in home.glob("reports/*/10.4.0/gate-report.json")
+    }
+    assert kept == {root_id(str(DATA)): "pass", root_id(str(SCENARIOS / "broken-evidence")): "blocked"}
 
 
 def test_several_evidence_roots_merge(tmp_path, home):
@@ -224,6 +231,13 @@ def test_dagster_job_execute_exit_code_follows_the_verdict(tmp_path):
     assert passing.returncode == 0, passing.stderr[-2000:]
     blocked = _cli(*cmd, env={**base, "PHASE8_EVIDENCE": str(SCENARIOS / "broken-evidence")}, cwd=tmp_path)
     assert blocked.returncode != 0 and "blocking asset check failed" in blocked.stderr
+    # The same gate run as `phase8 gate`'s: in the run log, with its reports.
+    with connect(warehouse_path(tmp_path / "home")) as conn:
+        verdicts = [v for (v,) in conn.execute("SELECT verdict FROM gate_runs").fetchall()]
+        results = conn.execute("SELECT count(*) FROM gate_run_results").fetchone()[0]
+    assert sorted(verdicts) == ["blocked", "pass"] and results == 20
+    report = tmp_path / "home/reports" / root_id(str(SCENARIOS / "broken-evidence")) / "10.4.0/gate-report.json"
+    assert json.loads(report.read_text())["verdict"] == "blocked"
 
 
 def test_definitions_validate_and_no_great_expectations_at_import():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from phase8_assets.domains.gates import GateResult, verdict
+from phase8_assets.domains.gates import GATES, GateResult, errored, verdict
 from phase8_assets.shared.artifacts import API_VERSION, check_schema
 from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.redaction import redact
@@ -38,6 +41,40 @@ def build_report(
     report = redact(report)
     check_schema(json.loads(json.dumps(report, default=str)), "GateReport", "gate-report.json")
     return report
+
+
+def assemble(
+    recorded: list[dict],
+    release: dict,
+    evidence_roots: list[str],
+    evaluated_at: datetime,
+    run_id: str,
+    missing_reason: str = "the gate has not reported yet",
+) -> dict:
+    """The report of a run from the gate results recorded so far; a known gate without one is ``error``."""
+    found = {g["gate"]: GateResult.from_dict(g) for g in recorded}
+    results = [found.get(name) or errored(spec, missing_reason) for name, spec in GATES.items()]
+    return build_report(results, release, evidence_roots, evaluated_at, run_id)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
+
+
+def root_id(uri: str) -> str:
+    """A short, stable name for an evidence root: its last path part and 8 hex digits of its URI's sha256."""
+    name = PurePosixPath(uri.rstrip("/").removeprefix("s3://")).name or "root"
+    return f"{_slug(name)[:40]}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
+
+
+def release_folder(evidence_roots: list[str], release: dict) -> PurePosixPath:
+    """``<root-id>/<release>`` under the reports folder: one per evidence root (the first) and release version,
+    so a scenario's run never overwrites the demo's."""
+    return PurePosixPath(root_id(evidence_roots[0])) / _slug(str(release.get("version", "?")))
+
+
+def report_folder(report: dict) -> PurePosixPath:
+    return release_folder(report["evidence_roots"], report["release"])
 
 
 def to_json(report: dict) -> str:

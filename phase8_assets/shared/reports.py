@@ -100,12 +100,20 @@ def render_html(title: str, sections: list[Section], subtitle: str = "") -> str:
     return "\n".join(parts)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` atomically (same folder temp file, then rename)."""
+    """Write ``data`` atomically (same folder temp file, then rename), readable as the umask allows
+    (0644 under the usual 022), like any file ``open`` creates: the temp file alone would be 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

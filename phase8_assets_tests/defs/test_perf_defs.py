@@ -33,7 +33,7 @@ def test_a_regression_finding_explains_itself(home):
     assert details["effect"] > 0.10 and details["q_value"] <= 0.05 and details["p_value"] <= details["q_value"]
     assert details["baseline_runs"] == 20 and details["p_value_samples"] is not None
     assert "p=" in finding["observed"] and "q=" in finding["observed"] and "vs baseline" in finding["observed"]
-    page = (home / "reports/perf/regressions.html").read_text()
+    (page,) = [p.read_text() for p in home.glob("reports/perf-regression-*/10.4.0/perf/regressions.html")]
     assert "test_list_channels" in page and "baseline \\u00b12 sd" in page
     with connect(warehouse_path(home)) as conn:
         points = conn.execute("SELECT benchmark, change FROM perf_change_points ORDER BY run_at").fetchall()

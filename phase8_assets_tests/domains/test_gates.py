@@ -1,3 +1,4 @@
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -5,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from phase8_assets.domains.exceptions import states
-from phase8_assets.domains.gate_report import build_report, to_junit, to_markdown
+from phase8_assets.domains.gate_report import assemble, build_report, report_folder, root_id, to_junit, to_markdown
 from phase8_assets.domains.gates import GATES, Finding, GateResult, apply_waivers, conclude, errored, skipped, verdict
 from phase8_assets.evidence.collect import Waiver
 from phase8_assets.evidence.config import ExceptionSettings
@@ -107,3 +108,20 @@ def test_a_finding_must_have_the_contract_fields():
     bad = GateResult("evidence_validity", "maybe", True, "x", [])
     with pytest.raises(Exception, match="maybe"):
         build_report([bad], {"version": "1", "commit": "abcdef1"}, ["/r"], AT)
+
+
+def test_root_id_is_a_short_slug_and_the_uri_hash():
+    uri = "/srv/evidence/data/scenarios/broken-evidence"
+    assert root_id(uri) == "broken-evidence-" + hashlib.sha256(uri.encode()).hexdigest()[:8]
+    assert root_id("s3://ci-artifacts/phase8/").startswith("phase8-")
+    assert root_id("/a/demo") != root_id("/b/demo")  # same last part, different roots
+
+
+def test_a_run_reported_so_far_counts_its_missing_gates_as_errors():
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    done = conclude(GATES["evidence_validity"], [], "3 files").as_dict()
+    report = assemble([done], {"version": "10.4.0", "commit": "abc"}, ["/srv/e/demo"], at, "run-1", "not yet")
+    statuses = {g["gate"]: (g["status"], g["summary"]) for g in report["gates"]}
+    assert statuses["evidence_validity"][0] == "pass" and len(statuses) == len(GATES)
+    assert statuses["perf_budgets"] == ("error", "could not be evaluated: not yet") and report["verdict"] == "blocked"
+    assert str(report_folder(report)) == f"{root_id('/srv/e/demo')}/10.4.0"
