@@ -116,6 +116,8 @@ class EvidenceConfig:
 def _read_doc(base: EvidenceRoot, name: str) -> dict:
     source = base.uri_of(name)
     try:
+        if name == CONFIG_NAME and not base.exists(name):
+            raise ConfigError(f"no {name} in {base.uri}: create one (see README § Pointing it at your own evidence)")
         data = base.read_bytes(name, 1024 * 1024)
     except (RootError, OSError) as exc:
         raise ConfigError(f"{source}: cannot read the evidence config: {exc}") from exc

@@ -97,8 +97,11 @@ def test_invalid_config_names_file_and_field(tmp_path, text, message):
 def test_missing_root_and_missing_config(tmp_path):
     with pytest.raises(ConfigError, match="evidence root not found"):
         load_config([str(tmp_path / "nope")], KINDS)
-    with pytest.raises(ConfigError, match=r"phase8.yaml: cannot read the evidence config"):
+    with pytest.raises(ConfigError) as info:
         load_config([str(tmp_path)], KINDS)
+    assert str(info.value) == (
+        f"no phase8.yaml in {tmp_path}: create one (see README § Pointing it at your own evidence)"
+    )
 
 
 def test_extends_cycle(tmp_path):
