@@ -6,6 +6,8 @@ Exit codes of ``phase8 gate``: 0 pass (warnings allowed), 1 blocked, 2 could not
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,11 +16,62 @@ import click
 from phase8_assets import __version__
 
 EXIT_PASS, EXIT_BLOCKED, EXIT_CANNOT_EVALUATE = 0, 1, 2
+HOME_HELP = "Warehouse folder [env PHASE8_HOME; default .phase8]."
+STATUS_COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red", "skipped": "cyan"}
 
 
 def _fail(message: str) -> None:
     click.echo(f"phase8: error: {message}", err=True)
     sys.exit(EXIT_CANNOT_EVALUATE)
+
+
+def _colour() -> bool | None:
+    """No colour when NO_COLOR is set (https://no-color.org); otherwise click colours terminals only."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def _style(text: str, status: str) -> str:
+    return click.style(text, fg=STATUS_COLOURS.get(status), bold=status in ("fail", "error"))
+
+
+def _width() -> int:
+    """The terminal's width (or ``COLUMNS``), within reason."""
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 160))
+
+
+def _json_requested(ctx: click.Context, _param, value: bool) -> bool:
+    ctx.meta["phase8.json"] = value
+    return value
+
+
+def emit(data, text: str) -> None:
+    """A command's result: ``text`` for people by default, ``data`` as JSON with ``--json``."""
+    if click.get_current_context().meta.get("phase8.json"):
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(text, color=_colour())
+
+
+class Phase8Group(click.Group):
+    """Every subcommand, whoever adds it, gets ``--json`` (machine-readable output through ``emit``)."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "json" for p in cmd.params):
+            cmd.params.append(
+                click.Option(
+                    ["--json"],
+                    is_flag=True,
+                    expose_value=False,
+                    is_eager=True,
+                    callback=_json_requested,
+                    help="Print the result as JSON instead of text.",
+                )
+            )
+        super().add_command(cmd, name)
+
+    def group(self, *args, **kwargs):
+        kwargs.setdefault("cls", Phase8Group)
+        return super().group(*args, **kwargs)
 
 
 def _home(home: str | None) -> Path:
@@ -27,7 +80,7 @@ def _home(home: str | None) -> Path:
     return Path(home).resolve() if home else phase8_home()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Phase8Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="phase8")
 def main() -> None:
     """Phase 8 release gates, evidence validation and warehouse operations."""
@@ -48,11 +101,11 @@ def main() -> None:
     help="Folder for gate-report.json/.xml/.md/.html.",
 )
 @click.option("--as-of", default=None, help="Evaluation time (RFC 3339); overrides the config's pinned time.")
-@click.option("--home", default=None, envvar="PHASE8_HOME", help="Warehouse folder [env PHASE8_HOME; default .phase8].")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--lock-wait", default=60.0, show_default=True, help="Seconds to wait for another run on the same home.")
 def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: str | None, lock_wait: float) -> None:
     """Evaluate every release gate. Exit 0 pass, 1 blocked, 2 could not evaluate."""
-    from phase8_assets.domains.gate_report import console_table
+    from phase8_assets.domains.gate_report import console_report
     from phase8_assets.evidence.config import ConfigError
     from phase8_assets.evidence.roots import RootError
     from phase8_assets.gate_run import run_gate
@@ -60,25 +113,19 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
     from phase8_assets.warehouse import WarehouseError
 
     try:
-        outcome = run_gate(list(evidence), out=out, as_of=as_of, home=_home(home), lock_wait_s=lock_wait)
+        outcome = run_gate(
+            list(evidence),
+            out=out,
+            as_of=as_of,
+            home=_home(home),
+            lock_wait_s=lock_wait,
+            progress=lambda line: click.echo(line, err=True),
+        )
     except (ConfigError, RootError, TimeParseError, WarehouseError) as exc:
         _fail(str(exc))
-    report = outcome.report
-    click.echo(console_table(report))
-    click.echo("")
-    for gate_result in report["gates"]:
-        for finding in gate_result["findings"]:
-            if finding["severity"] == "error":
-                click.echo(
-                    f"  {gate_result['gate']}: {finding['subject']}: {finding['rule']}: {finding['observed']} "
-                    f"(limit {finding['limit']}; evidence {finding['evidence']}; owner {finding['owner']}; "
-                    f"runbook {finding['runbook']})"
-                )
-    click.echo(
-        f"verdict: {report['verdict']} (release {report['release'].get('version')}, evaluated at {report['evaluated_at']})"
-    )
-    for path in outcome.written:
-        click.echo(f"wrote {path}")
+    text = console_report(outcome.report, _width(), _style)
+    folder = outcome.written[0].parent
+    emit(outcome.report, f"{text}\n\nreports (gate-report.json, .xml, .md, .html):\n  {folder}")
     sys.exit(outcome.exit_code)
 
 
@@ -92,11 +139,14 @@ def validate(paths: tuple[Path, ...], kind: str | None) -> None:
     """
     from phase8_assets.validation import validate_path
 
-    problems = 0
-    for path in paths:
-        for line, ok in validate_path(path, kind):
-            click.echo(("ok      " if ok else "INVALID ") + line)
-            problems += 0 if ok else 1
+    results = [(line, ok) for path in paths for line, ok in validate_path(path, kind)]
+    problems = [line for line, ok in results if not ok]
+    valid = [line for line, ok in results if ok]
+    summary = f"{len(problems)} invalid, {len(valid)} valid"
+    emit(
+        {"invalid": problems, "valid": valid, "summary": summary},
+        "\n".join([*(f"INVALID {line}" for line in problems), *(f"ok      {line}" for line in valid), summary]),
+    )
     sys.exit(1 if problems else 0)
 
 
@@ -155,14 +205,14 @@ def policy_check(evidence: tuple[str, ...], fmt: str, as_of: str | None) -> None
 
 
 @main.command("demo-data")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--seed", type=int, default=8, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
+@click.option("--seed", type=int, default=8, show_default=True, help="Random seed (data/ is seed 8).")
 def demo_data(out: Path, seed: int) -> None:
     """Write the deterministic demo evidence (the content of data/) to OUT."""
     from phase8_assets.demo import generate
 
     files = generate(out, seed)
-    click.echo(f"wrote {len(files)} files under {out}")
+    emit({"out": str(out), "files": len(files)}, f"wrote {len(files)} files under {out}")
 
 
 @main.command("slo-rules")
@@ -189,7 +239,8 @@ def slo_rules(evidence: tuple[str, ...], out: Path) -> None:
         if slo.problem:
             click.echo(f"skipped {slo.name}: {slo.problem}", err=True)
     write_text(out, prometheus_rules(slos))
-    click.echo(f"wrote rules for {sum(1 for s in slos if not s.problem)} SLO(s) to {out}")
+    count = sum(1 for s in slos if not s.problem)
+    emit({"out": str(out), "slos": count}, f"wrote rules for {count} SLO(s) to {out}")
 
 
 @main.group()
@@ -198,14 +249,18 @@ def upgrade() -> None:
 
 
 @upgrade.command("status")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 def upgrade_status(home: str | None) -> None:
     """Show the warehouse's schema version and the migrations this release would apply."""
     from phase8_assets.warehouse import WarehouseError, connect, current_version, migrations, warehouse_path
 
     path = warehouse_path(_home(home))
+    latest = len(migrations())
     if not path.exists():
-        click.echo(f"{path}: no warehouse yet; the first `phase8 gate` creates it at version {len(migrations())}")
+        emit(
+            {"warehouse": str(path), "version": None, "latest": latest, "pending": [m.name for m in migrations()]},
+            f"{path}: no warehouse yet; the first `phase8 gate` creates it at version {latest}",
+        )
         return
     try:
         with connect(path, check_schema=False, wait_s=10) as conn:
@@ -213,15 +268,15 @@ def upgrade_status(home: str | None) -> None:
     except WarehouseError as exc:
         _fail(str(exc))
     pending = [f"{m.version:04d}_{m.name}" for m in migrations() if m.version > version]
-    click.echo(
-        json.dumps(
-            {"warehouse": str(path), "version": version, "latest": len(migrations()), "pending": pending}, indent=2
-        )
+    emit(
+        {"warehouse": str(path), "version": version, "latest": latest, "pending": pending},
+        f"{path}: schema version {version} of {latest}; "
+        + (f"pending: {', '.join(pending)} (run `phase8 upgrade apply`)" if pending else "up to date"),
     )
 
 
 @upgrade.command("preflight")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--max-backup-age-hours", default=24.0, show_default=True, help="How recent a backup must be.")
 def upgrade_preflight(home: str | None, max_backup_age_hours: float) -> None:
     """Is `upgrade apply` safe now? A checklist; exit 0 safe, 1 not safe."""
@@ -230,15 +285,20 @@ def upgrade_preflight(home: str | None, max_backup_age_hours: float) -> None:
     from phase8_assets.warehouse.operations import preflight
 
     checks = preflight(_home(home), max_backup_age=timedelta(hours=max_backup_age_hours))
-    for check in checks:
-        click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
     safe = all(c.ok for c in checks)
-    click.echo("safe to upgrade" if safe else "NOT safe to upgrade")
+    ordered = sorted(checks, key=lambda c: c.ok)  # problems first
+    emit(
+        {"safe": safe, "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in ordered]},
+        "\n".join(
+            [*(f"{'ok  ' if c.ok else 'FAIL'}  {c.name}: {c.detail}" for c in ordered)]
+            + ["safe to upgrade" if safe else "NOT safe to upgrade"]
+        ),
+    )
     sys.exit(0 if safe else 1)
 
 
 @upgrade.command("apply")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 def upgrade_apply(home: str | None) -> None:
     """Backup, then each pending migration in its own transaction with its version record, then
     validation; on failure the backup is restored."""
@@ -246,15 +306,17 @@ def upgrade_apply(home: str | None) -> None:
     from phase8_assets.warehouse.operations import apply
 
     try:
-        steps = apply(_home(home), progress=lambda line: click.echo(line))
+        steps = apply(_home(home), progress=lambda line: click.echo(line, err=True))
     except WarehouseError as exc:
         _fail(str(exc))
-    if not steps:
-        click.echo("already at the latest schema version")
+    emit(
+        {"applied": [str(step) for step in steps]},
+        f"applied {len(steps)} step(s)" if steps else "already at the latest schema version",
+    )
 
 
 @main.command("backup")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the copy.")
 def backup_cmd(home: str | None, out: Path | None) -> None:
     """A consistent copy of the warehouse with a manifest (schema version, per-table counts and checksums)."""
@@ -269,13 +331,22 @@ def backup_cmd(home: str | None, out: Path | None) -> None:
     except WarehouseError as exc:
         _fail(str(exc))
     rows = sum(t["rows"] for t in manifest["tables"].values())
-    click.echo(f"backup {folder}: version {manifest['schema_version']}, {len(manifest['tables'])} tables, {rows} rows")
+    emit(
+        {"backup": str(folder), "manifest": manifest},
+        f"backup {folder}: version {manifest['schema_version']}, {len(manifest['tables'])} tables, {rows} rows",
+    )
 
 
 @main.command("rollback")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--to", "to", type=int, default=None, help="Schema version to go down to (down-migrations).")
-@click.option("--backup", "backup_folder", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
+@click.option(
+    "--backup",
+    "backup_folder",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A backup folder (from `phase8 backup`) to restore instead.",
+)
 def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -> None:
     """Go back (down-migrations, or a restore), then prove the data identical to the manifest taken
     before the upgrade; exit 1 with the table and the numbers when it is not."""
@@ -285,12 +356,15 @@ def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -
     if (to is None) == (backup_folder is None):
         _fail("give exactly one of --to VERSION or --backup PATH")
     try:
-        rollback(_home(home), to=to, backup_folder=backup_folder, progress=lambda line: click.echo(line))
+        steps = rollback(
+            _home(home), to=to, backup_folder=backup_folder, progress=lambda line: click.echo(line, err=True)
+        )
     except IntegrityError as exc:
         click.echo(f"phase8: {exc}", err=True)
         sys.exit(1)
     except WarehouseError as exc:
         _fail(str(exc))
+    emit({"steps": steps, "identical": True}, "rolled back; every table is identical to the manifest")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, home):
     runner = CliRunner()
     ok = runner.invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home), "--out", str(tmp_path / "o")])
     assert ok.exit_code == 0, ok.output
-    assert "verdict: pass" in ok.output
+    assert ok.stdout.startswith("verdict: PASS (release 10.4.0")
     blocked = runner.invoke(main, ["gate", "--evidence", str(SCENARIOS / "stale-evidence"), "--home", str(home)])
     assert blocked.exit_code == 1 and "evidence_freshness: isolation_results: max-age" in blocked.output
     missing = runner.invoke(main, ["gate", "--evidence", str(tmp_path / "nope"), "--home", str(home)])
@@ -215,7 +215,13 @@ def test_validate_command(real_samples):
     bad = runner.invoke(main, ["validate", str(real_samples / "junit"), str(real_samples / "chaos")])
     assert bad.exit_code == 1
     assert "INVALID" in bad.output and "mikepenz_TEST-test.CorruptTest_truncated.xml: line" in bad.output
-    assert "ok      " in bad.output
+    lines = bad.output.splitlines()
+    # Problems first, then what is valid, then the count.
+    assert lines[0].startswith("INVALID ") and lines[-2].startswith("ok      ")
+    invalid = sum(line.startswith("INVALID ") for line in lines)
+    assert lines[-1] == f"{invalid} invalid, {len(lines) - 1 - invalid} valid"
+    data = json.loads(runner.invoke(main, ["validate", str(real_samples / "junit"), "--json"]).output)
+    assert data["invalid"] and data["summary"].endswith("valid")
 
 
 def _cli(*args, env=None, cwd=REPO):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import textwrap
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import quote
@@ -14,7 +17,7 @@ from phase8_assets.domains.gates import GATES, GateResult, errored, verdict
 from phase8_assets.shared.artifacts import API_VERSION, check_schema
 from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.redaction import redact
-from phase8_assets.shared.reports import Section, markdown_table, render_markdown
+from phase8_assets.shared.reports import Section, render_markdown
 
 STATUS_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error", "skipped": "⏭️ skipped"}
 
@@ -241,6 +244,95 @@ def to_markdown(report: dict) -> str:
     return render_markdown(title, report_sections(report), subtitle)
 
 
-def console_table(report: dict) -> str:
-    rows = [[g["gate"], g["status"], "yes" if g["blocking"] else "no", g["summary"]] for g in report["gates"]]
-    return markdown_table(["gate", "status", "blocking", "summary"], rows)
+STATUS_ORDER = ("error", "fail", "warn", "skipped", "pass")
+
+
+def shown_path(uri: str | None, roots: list[str]) -> str | None:
+    """A path as people read it: relative to the (first) evidence root when it is a local path or under it."""
+    if not uri or not roots or not (uri.startswith("/") or "://" in uri):
+        return uri
+    root = roots[0].rstrip("/")
+    if uri.startswith(root + "/"):
+        return uri[len(root) + 1 :]
+    if "://" in uri or "://" in root:
+        return uri
+    return os.path.relpath(uri, root)
+
+
+def _identity(text: str, _status: str) -> str:
+    return text
+
+
+def console_report(report: dict, width: int = 100, style: Callable[[str, str], str] = _identity) -> str:
+    """What ``phase8 gate`` prints: the verdict first (and, if blocked, each blocking gate with its first
+    finding, owner and runbook), then the gates, failures before passes, then every finding (errors,
+    waived with their waiver's owner, ticket and expiry, warnings), wrapped to ``width``; paths relative
+    to the evidence root. ``style(text, status)`` may colour a status."""
+    roots = report["evidence_roots"]
+    release = report["release"]
+    gates = sorted(report["gates"], key=lambda g: (STATUS_ORDER.index(g["status"]), g["gate"]))
+    blocking = [g for g in gates if g["blocking"] and g["status"] in ("fail", "error")]
+    word = "BLOCKED" if report["verdict"] == "blocked" else "PASS"
+    lines = [
+        f"verdict: {style(word, 'fail' if blocking else 'pass')} (release {release.get('version')}, commit "
+        f"{str(release.get('commit', ''))[:12]}, evaluated at {report['evaluated_at']})"
+    ]
+    indent = "      "
+    for g in blocking:
+        first = next((f for f in g["findings"] if f["severity"] == "error"), None)
+        lines += _wrap(
+            f"  {style(g['status'], g['status'])} {g['gate']}: "
+            + (
+                f"{shown_path(first['subject'], roots)}: {first['rule']}: {first['observed']} (limit {first['limit']})"
+                if first
+                else g["summary"]
+            ),
+            width,
+            indent,
+        )
+        if first:
+            lines += _wrap(
+                f"{indent}owner {first['owner']}; runbook {shown_path(first['runbook'], roots)}", width, indent
+            )
+    lines.append("")
+    name_w = max(len("gate"), *(len(g["gate"]) for g in gates))
+    summary_w = max(30, width - name_w - 8 - 9 - 4)
+    lines.append(f"{'gate':<{name_w}}  {'status':<8}  {'blocks':<6}  summary")
+    for g in gates:
+        chunks = textwrap.wrap(g["summary"], summary_w, break_long_words=False, break_on_hyphens=False) or [""]
+        status = style(f"{g['status']:<8}", g["status"])
+        lines.append(f"{g['gate']:<{name_w}}  {status}  {'yes' if g['blocking'] else 'no':<6}  {chunks[0]}")
+        lines += [f"{'':<{name_w + 20}}{chunk}" for chunk in chunks[1:]]
+    findings = [
+        (g, f)
+        for g in gates
+        for f in sorted(g["findings"], key=lambda f: ("error", "waived", "warning").index(f["severity"]))
+    ]
+    if findings:
+        lines += ["", "findings:"]
+    for g, f in findings:
+        severity = {"error": "fail", "warning": "warn", "waived": "skipped"}[f["severity"]]
+        lines += _wrap(
+            f"  {style(f['severity'], severity)} {g['gate']}: {shown_path(f['subject'], roots)}: {f['rule']}: "
+            f"{f['observed']} "
+            f"(limit {f['limit']})",
+            width,
+            indent,
+        )
+        evidence, runbook = shown_path(f["evidence"], roots), shown_path(f["runbook"], roots)
+        who = f"{indent}evidence {evidence}; owner {f['owner']}; runbook {runbook}"
+        waiver = f["details"].get("waiver") if f["severity"] == "waived" else None
+        if waiver:
+            who = (
+                f"{indent}waived by {waiver.get('owner')} ({waiver.get('ticket')}, expires {waiver.get('expires')}): "
+                f"{str(waiver.get('reason')).rstrip('.')}; evidence {evidence}"
+            )
+        lines += _wrap(who, width, indent)
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    """Wrap at word boundaries; a long path or URL stays whole on its own line."""
+    return textwrap.wrap(
+        text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False, drop_whitespace=True
+    ) or [text]
