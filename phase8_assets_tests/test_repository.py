@@ -85,3 +85,19 @@ def test_collector_config_receives_what_phase8_sends():
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
     for signal in ("traces", "metrics", "logs"):
         assert "otlp" in config["service"]["pipelines"][signal]["receivers"]
+
+
+def test_readme_commands_are_every_bash_line_but_the_marked_few():
+    module = runpy.run_path(str(REPO / "scripts/check_docs_governance.py"))
+    text = (
+        "```bash\n# a comment\n.venv/bin/phase8 gate --evidence data   # exit 1, blocked\n\n"
+        "python3 -m venv .venv  # not run in tests\n```\n```yaml\nnot: a command\n```\n"
+        "```bash\n.venv/bin/phase8 upgrade status\n```\n"
+    )
+    assert module["readme_commands"](text) == [
+        (1, ".venv/bin/phase8 gate --evidence data   # exit 1, blocked", 1),
+        (2, ".venv/bin/phase8 upgrade status", 0),
+    ]
+    commands = module["readme_commands"]((REPO / "README.md").read_text())
+    assert any("dagster job execute" in c for _, c, _ in commands)
+    assert all(c.startswith((".venv/bin/", "PHASE8_EVIDENCE=data .venv/bin/")) for _, c, _ in commands)

@@ -19,6 +19,7 @@ from phase8_assets.domains.exceptions import exception_states
 from phase8_assets.domains.gate_report import (
     STATUS_ICON,
     assemble,
+    banner_of,
     report_folder,
     report_sections,
     root_id,
@@ -59,7 +60,7 @@ def write_gate_reports(folder: Path, report: dict) -> list[Path]:
         write_text(folder / "gate-report.json", to_json(report)),
         write_text(folder / "gate-report.xml", to_junit(report)),
         write_text(folder / "gate-report.md", to_markdown(report)),
-        write_html(folder / "gate-report.html", title, report_sections(report), subtitle),
+        write_html(folder / "gate-report.html", title, report_sections(report), subtitle, banner_of(report)),
     ]
 
 

@@ -116,7 +116,11 @@ def evidence_versions(settings: Phase8Settings) -> dict[str, str]:
     return found
 
 
-@dg.sensor(job=ingest_evidence_job, minimum_interval_seconds=120)
+@dg.sensor(
+    job=ingest_evidence_job,
+    minimum_interval_seconds=120,
+    description="Every 2 minutes: a new or changed evidence file starts one ingest run.",
+)
 def new_evidence(context: dg.SensorEvaluationContext, settings: Phase8Settings):
     """Ingest evidence as it lands.
 

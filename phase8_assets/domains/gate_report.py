@@ -19,6 +19,7 @@ from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.redaction import redact
 from phase8_assets.shared.reports import Section, render_markdown
 
+STATUS_ORDER = ("error", "fail", "warn", "skipped", "pass")
 STATUS_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error", "skipped": "⏭️ skipped"}
 
 
@@ -189,28 +190,43 @@ def to_sarif(report: dict, version: str) -> dict:
     }  # fmt: skip
 
 
+def waiver_text(finding: dict) -> str:
+    """A waived finding's own waiver: owner, ticket and expiry (not the gate's owner)."""
+    waiver = finding["details"].get("waiver") if finding["severity"] == "waived" else None
+    if not waiver:
+        return ""
+    return f"waived by {waiver.get('owner')} ({waiver.get('ticket')}, expires {waiver.get('expires')})"
+
+
 def report_sections(report: dict) -> list[Section]:
-    gates = report["gates"]
+    """Blocking failures first, then the other gates; findings errors first, each waived one with its waiver;
+    paths relative to the evidence root (the JSON report keeps them whole)."""
+    gates = sorted(
+        report["gates"], key=lambda g: (not (g["blocking"] and g["status"] in ("fail", "error")),
+                                        STATUS_ORDER.index(g["status"]), g["gate"])
+    )  # fmt: skip
     sections = [
         Section(
             "Gates",
             table=(
                 ["gate", "status", "blocking", "summary"],
-                [[g["gate"], STATUS_ICON[g["status"]], "yes" if g["blocking"] else "no", g["summary"]] for g in gates],
+                [[g["gate"], g["status"].upper(), "yes" if g["blocking"] else "no", g["summary"]] for g in gates],
             ),
         )
     ]
+    roots = report["evidence_roots"]
     rows = [
         [
             g["gate"],
             f["severity"],
-            f["subject"],
+            shown_path(f["subject"], roots),
             f["rule"],
             f["observed"],
             f["limit"],
-            f["evidence"],
+            shown_path(f["evidence"], roots),
             f["owner"],
-            f["runbook"],
+            shown_path(f["runbook"], roots),
+            waiver_text(f),
         ]
         for g in gates
         for f in sorted(g["findings"], key=lambda f: ("error", "warning", "waived").index(f["severity"]))
@@ -220,12 +236,34 @@ def report_sections(report: dict) -> list[Section]:
             Section(
                 "Findings",
                 table=(
-                    ["gate", "severity", "subject", "rule", "observed", "limit", "evidence", "owner", "runbook"],
+                    [
+                        "gate",
+                        "severity",
+                        "subject",
+                        "rule",
+                        "observed",
+                        "limit",
+                        "evidence",
+                        "owner",
+                        "runbook",
+                        "waiver",
+                    ],
                     rows,
                 ),
             )
         )
     return sections
+
+
+def banner_of(report: dict) -> tuple[str, str]:
+    """The HTML report's verdict line and its colour class."""
+    failing = [g["gate"] for g in report["gates"] if g["blocking"] and g["status"] in ("fail", "error")]
+    if failing:
+        return f"BLOCKED by {len(failing)} gate(s): {', '.join(sorted(failing))}", "fail"
+    warned = [g["gate"] for g in report["gates"] if g["status"] == "warn"]
+    if warned:
+        return f"PASS with warnings: {', '.join(sorted(warned))}", "warn"
+    return "PASS", "pass"
 
 
 def title_of(report: dict) -> tuple[str, str]:
@@ -242,9 +280,6 @@ def title_of(report: dict) -> tuple[str, str]:
 def to_markdown(report: dict) -> str:
     title, subtitle = title_of(report)
     return render_markdown(title, report_sections(report), subtitle)
-
-
-STATUS_ORDER = ("error", "fail", "warn", "skipped", "pass")
 
 
 def shown_path(uri: str | None, roots: list[str]) -> str | None:

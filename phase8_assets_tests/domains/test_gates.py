@@ -125,3 +125,23 @@ def test_a_run_reported_so_far_counts_its_missing_gates_as_errors():
     assert statuses["evidence_validity"][0] == "pass" and len(statuses) == len(GATES)
     assert statuses["perf_budgets"] == ("error", "could not be evaluated: not yet") and report["verdict"] == "blocked"
     assert str(report_folder(report)) == f"{root_id('/srv/e/demo')}/10.4.0"
+
+
+def test_html_report_leads_with_a_coloured_verdict_and_shows_each_waiver():
+    from phase8_assets.domains.gate_report import banner_of, report_sections
+    from phase8_assets.shared.reports import render_html
+
+    waived = apply_waivers(
+        "evidence_validity", [finding(), finding(subject="/r/y.xml")], [waiver(AT + timedelta(days=30))], AT, "x", None
+    )
+    results = [conclude(SPEC, waived, "2 files"), skipped(GATES["evidence_freshness"], "paused")]
+    report = build_report(results, {"version": "1.0", "commit": "abcdef1"}, ["/r"], AT, "run-1")
+    assert banner_of(report) == ("BLOCKED by 1 gate(s): evidence_validity", "fail")
+    page = render_html("t", report_sections(report), "", banner_of(report))
+    assert '<div class="banner fail" role="status">BLOCKED by 1 gate(s): evidence_validity</div>' in page
+    md = to_markdown(report)
+    # The waiver's own owner, ticket and expiry, beside the waived finding; paths relative to the root.
+    assert "| waived | isolation/TEST-x.xml |" in md
+    assert "waived by team:tenancy (CHAT-1, expires 2026-12-20T12:00:00Z)" in md
+    sections = report_sections(report)
+    assert [row[0] for row in sections[0].table[1]][0] == "evidence_validity"  # blocking failure first
