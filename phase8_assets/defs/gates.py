@@ -21,6 +21,7 @@ from phase8_assets.domains.gate_report import (
     assemble,
     banner_of,
     report_folder,
+    report_link,
     report_sections,
     root_id,
     title_of,
@@ -84,7 +85,9 @@ def record_in_run(
             record_gate_result(conn, run_id, gate)
         first_at, recorded = recorded_gate_results(conn, run_id)
         missing = sorted(set(GATES) - {g["gate"] for g in recorded})
-        report = assemble(recorded, config.release, config.root_uris, first_at or at, run_id, missing_reason)
+        report = assemble(
+            recorded, config.release, config.root_uris, first_at or at, run_id, missing_reason, config.links
+        )
         if final:
             for gate in report["gates"]:
                 if gate["gate"] in missing:
@@ -227,7 +230,9 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
                     f"{tags['phase8/release.version']} (commit {tags['phase8/release.commit'][:12]})"
                 ),
                 "evidence_root": dg.MetadataValue.text(tags["phase8/evidence_root"]),
-                "report": dg.MetadataValue.path(str(folder / "gate-report.html")),
+                "report": dg.MetadataValue.url(report_link(report))
+                if report_link(report)
+                else dg.MetadataValue.path(str(folder / "gate-report.html")),
             },
         )
 

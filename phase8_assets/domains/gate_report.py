@@ -29,6 +29,7 @@ def build_report(
     evidence_roots: list[str],
     evaluated_at: datetime,
     run_id: str | None = None,
+    links: dict | None = None,
 ) -> dict:
     """The report as DESIGN.md's contract defines it, validated against ``GateReport.json``."""
     report = {
@@ -42,6 +43,8 @@ def build_report(
     }
     if run_id:
         report["run_id"] = run_id
+    if links:
+        report["links"] = dict(links)
     report = redact(report)
     check_schema(json.loads(json.dumps(report, default=str)), "GateReport", "gate-report.json")
     return report
@@ -54,11 +57,12 @@ def assemble(
     evaluated_at: datetime,
     run_id: str,
     missing_reason: str = "the gate has not reported yet",
+    links: dict | None = None,
 ) -> dict:
     """The report of a run from the gate results recorded so far; a known gate without one is ``error``."""
     found = {g["gate"]: GateResult.from_dict(g) for g in recorded}
     results = [found.get(name) or errored(spec, missing_reason) for name, spec in GATES.items()]
-    return build_report(results, release, evidence_roots, evaluated_at, run_id)
+    return build_report(results, release, evidence_roots, evaluated_at, run_id, links)
 
 
 def _slug(text: str) -> str:
@@ -223,9 +227,9 @@ def report_sections(report: dict) -> list[Section]:
             f["rule"],
             f["observed"],
             f["limit"],
-            shown_path(f["evidence"], roots),
+            linked(f["evidence"], report, "evidence"),
             f["owner"],
-            shown_path(f["runbook"], roots),
+            linked(f["runbook"], report, "runbooks"),
             waiver_text(f),
         ]
         for g in gates
@@ -294,6 +298,23 @@ def shown_path(uri: str | None, roots: list[str]) -> str | None:
     return os.path.relpath(uri, root)
 
 
+def linked(uri: str | None, report: dict, kind: str) -> str | None:
+    """A runbook or evidence file as people can open it: under the config's ``links`` base URL when it
+    sets one for ``kind`` (runbooks by file name, evidence by path relative to the root), else the path
+    relative to the root."""
+    shown = shown_path(uri, report["evidence_roots"])
+    base = report.get("links", {}).get(kind)
+    if not base or not shown or "://" in shown:
+        return shown
+    return f"{base.rstrip('/')}/{PurePosixPath(shown).name if kind == 'runbooks' else shown}"
+
+
+def report_link(report: dict) -> str | None:
+    """The HTML report's URL under ``links.reports``, if the config sets it."""
+    base = report.get("links", {}).get("reports")
+    return f"{base.rstrip('/')}/{report_folder(report)}/gate-report.html" if base else None
+
+
 def _identity(text: str, _status: str) -> str:
     return text
 
@@ -327,7 +348,7 @@ def console_report(report: dict, width: int = 100, style: Callable[[str, str], s
         )
         if first:
             lines += _wrap(
-                f"{indent}owner {first['owner']}; runbook {shown_path(first['runbook'], roots)}", width, indent
+                f"{indent}owner {first['owner']}; runbook {linked(first['runbook'], report, 'runbooks')}", width, indent
             )
     lines.append("")
     name_w = max(len("gate"), *(len(g["gate"]) for g in gates))
@@ -354,7 +375,7 @@ def console_report(report: dict, width: int = 100, style: Callable[[str, str], s
             width,
             indent,
         )
-        evidence, runbook = shown_path(f["evidence"], roots), shown_path(f["runbook"], roots)
+        evidence, runbook = linked(f["evidence"], report, "evidence"), linked(f["runbook"], report, "runbooks")
         who = f"{indent}evidence {evidence}; owner {f['owner']}; runbook {runbook}"
         waiver = f["details"].get("waiver") if f["severity"] == "waived" else None
         if waiver:

@@ -83,6 +83,7 @@ class EvidenceConfig:
     read_timeout_s: float
     exceptions: ExceptionSettings | None = None
     files: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # base URLs: runbooks, evidence, reports
 
     @property
     def root_uris(self) -> list[str]:
@@ -297,4 +298,5 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
         read_timeout_s=float(limits.get("read_timeout_seconds") or DEFAULT_READ_TIMEOUT_S),
         exceptions=_exception_settings(merged.get("exceptions") or {}, source),
         files=files,
+        links=dict(merged.get("links") or {}),
     )

@@ -61,6 +61,14 @@ th{background:#f6f8fa}p{line-height:1.45}
 """
 
 
+def _html_cell(value: Any) -> str:
+    """A table cell; an http(s) URL becomes a link."""
+    text = "" if value is None else str(value)
+    if re.fullmatch(r"https?://\S+", text):
+        return f'<a href="{html.escape(text)}">{html.escape(text)}</a>'
+    return html.escape(text)
+
+
 def render_html(title: str, sections: list[Section], subtitle: str = "", banner: tuple[str, str] | None = None) -> str:
     """The page; ``banner`` = (text, pass|warn|fail) puts a coloured verdict line under the title."""
     has_figures = any(s.figure is not None for s in sections)
@@ -89,7 +97,7 @@ def render_html(title: str, sections: list[Section], subtitle: str = "", banner:
                 + "</tr></thead><tbody>"
             )
             for row in rows:
-                cells = "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+                cells = "".join(f"<td>{_html_cell(v)}</td>" for v in row)
                 parts.append(f"<tr>{cells}</tr>")
             parts.append("</tbody></table>")
         if section.figure is not None:

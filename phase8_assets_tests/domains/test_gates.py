@@ -145,3 +145,19 @@ def test_html_report_leads_with_a_coloured_verdict_and_shows_each_waiver():
     assert "waived by team:tenancy (CHAT-1, expires 2026-12-20T12:00:00Z)" in md
     sections = report_sections(report)
     assert [row[0] for row in sections[0].table[1]][0] == "evidence_validity"  # blocking failure first
+
+
+def test_links_turn_runbooks_evidence_and_reports_into_urls():
+    from phase8_assets.domains.gate_report import console_report, report_link, root_id
+
+    links = {"runbooks": "https://wiki.example.com/ops/", "evidence": "s3://ci/10.4.0", "reports": "https://r.example"}
+    results = [conclude(SPEC, [finding()], "1 file")]
+    linked = build_report(results, {"version": "1.0", "commit": "abcdef1"}, ["/r"], AT, "run-1", links)
+    text = console_report(linked)
+    assert (
+        "runbook https://wiki.example.com/ops/rb.md" in text and "evidence s3://ci/10.4.0/isolation/TEST-x.xml" in text
+    )
+    assert "| https://wiki.example.com/ops/rb.md |" in to_markdown(linked)
+    assert report_link(linked) == f"https://r.example/{root_id('/r')}/1.0/gate-report.html"
+    plain = build_report(results, {"version": "1.0", "commit": "abcdef1"}, ["/r"], AT, "run-1")
+    assert "runbook rb.md" in console_report(plain) and report_link(plain) is None  # relative to the root

@@ -135,3 +135,11 @@ def test_extra_paths_add_to_what_a_kind_inherits(tmp_path):
         str(child / "more/*.md"),
     ]
     assert config.evidence["runbooks"].max_age.days == 30
+
+
+def test_links_are_base_urls(tmp_path):
+    write(tmp_path / "ok", BASE + 'links: {runbooks: "https://wiki.example.com/ops", evidence: "s3://ci/x"}\n')
+    assert load_config([str(tmp_path / "ok")], KINDS).links["evidence"] == "s3://ci/x"
+    write(tmp_path / "bad", BASE + "links: {runbooks: docs/ops}\n")
+    with pytest.raises(ConfigError, match="links"):
+        load_config([str(tmp_path / "bad")], KINDS)
