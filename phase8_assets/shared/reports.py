@@ -91,11 +91,9 @@ def render_html(title: str, sections: list[Section], subtitle: str = "", banner:
             parts.append(f"<p>{html.escape(para)}</p>")
         if section.table:
             headers, rows = section.table
-            parts.append(
-                "<table><thead><tr>"
-                + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-                + "</tr></thead><tbody>"
-            )
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+            # A key/value table (all headers blank) gets no empty header row.
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>" if any(headers) else "<table><tbody>")
             for row in rows:
                 cells = "".join(f"<td>{_html_cell(v)}</td>" for v in row)
                 parts.append(f"<tr>{cells}</tr>")

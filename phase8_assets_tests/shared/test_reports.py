@@ -43,3 +43,9 @@ def test_report_files_are_as_readable_as_the_umask_allows(tmp_path):
     finally:
         os.umask(old)
     assert (shared.stat().st_mode & 0o777, private.stat().st_mode & 0o777) == (0o644, 0o600)
+
+
+def test_a_key_value_table_has_no_empty_header_row():
+    page = render_html("t", [Section("Summary", table=(["", ""], [["drill", "cache-loss"]]))])
+    assert "<thead>" not in page and "<td>drill</td><td>cache-loss</td>" in page
+    assert "<thead><tr><th>a</th>" in render_html("t", [Section("x", table=(["a"], [["1"]]))])
