@@ -173,7 +173,7 @@ def policy_check(evidence: tuple[str, ...], fmt: str, as_of: str | None) -> None
     pass, 1 blocked, 2 could not evaluate (as phase8 gate).
     """
     from phase8_assets.defs.resources import default_evidence, load_evidence_config
-    from phase8_assets.domains.gate_report import build_report, console_table, to_json, to_junit, to_sarif
+    from phase8_assets.domains.gate_report import build_report, console_report, to_json, to_junit, to_sarif
     from phase8_assets.domains.governance import KINDS, governance_results
     from phase8_assets.evidence.collect import collect
     from phase8_assets.evidence.config import ConfigError
@@ -193,14 +193,7 @@ def policy_check(evidence: tuple[str, ...], fmt: str, as_of: str | None) -> None
     elif fmt == "sarif":
         click.echo(json.dumps(to_sarif(report, __version__), indent=2))
     else:
-        click.echo(console_table(report))
-        for gate_result in report["gates"]:
-            for finding in gate_result["findings"]:
-                if finding["severity"] != "waived":
-                    click.echo(f"  {finding['severity']}: {gate_result['gate']}: {finding['subject']}: "
-                               f"{finding['rule']}: {finding['observed']} (limit {finding['limit']}; evidence "
-                               f"{finding['evidence']}; owner {finding['owner']})")  # fmt: skip
-        click.echo(f"verdict: {report['verdict']}")
+        emit(report, console_report(report, _width(), _style))
     sys.exit(EXIT_BLOCKED if report["verdict"] == "blocked" else EXIT_PASS)
 
 
