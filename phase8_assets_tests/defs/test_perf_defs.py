@@ -61,13 +61,15 @@ def test_no_candidate_run_fails_closed(tmp_path, home):
     assert finding["rule"] == "candidate-present" and finding["evidence"] == str(root / "evidence/bench/**/*")
 
 
-def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge():
+def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge(tmp_path):
     doc = (
         'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-15"\n'
         'rules:\n  - {name: any-time, benchmark: "*", relative: "+10%", owner: "team:platform-reliability"}\n'
     )
     budgets = perf_budgets.read(doc.encode(), "policy/perf-budgets.yaml").records[0]
-    context = PerfContext(["/root"], [], "4f2c9e1a7b3d", "main", budgets, None, "policy/perf-budgets.yaml")
+    context = PerfContext(
+        ["/root"], [], "4f2c9e1a7b3d", "main", budgets, None, "policy/perf-budgets.yaml", tmp_path / "reports"
+    )
     # No absolute rule: no budget check, and nothing missing (the benchmarks themselves did run).
     found, summary = budgets_gate(None, load_config([str(DATA)]), None, context, [])
     assert found == []
