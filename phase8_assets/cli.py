@@ -6,6 +6,8 @@ Exit codes of ``phase8 gate``: 0 pass (warnings allowed), 1 blocked, 2 could not
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,11 +16,62 @@ import click
 from phase8_assets import __version__
 
 EXIT_PASS, EXIT_BLOCKED, EXIT_CANNOT_EVALUATE = 0, 1, 2
+HOME_HELP = "Warehouse folder [env PHASE8_HOME; default .phase8]."
+STATUS_COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red", "skipped": "cyan"}
 
 
 def _fail(message: str) -> None:
     click.echo(f"phase8: error: {message}", err=True)
     sys.exit(EXIT_CANNOT_EVALUATE)
+
+
+def _colour() -> bool | None:
+    """No colour when NO_COLOR is set (https://no-color.org); otherwise click colours terminals only."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def _style(text: str, status: str) -> str:
+    return click.style(text, fg=STATUS_COLOURS.get(status), bold=status in ("fail", "error"))
+
+
+def _width() -> int:
+    """The terminal's width (or ``COLUMNS``), within reason."""
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 160))
+
+
+def _json_requested(ctx: click.Context, _param, value: bool) -> bool:
+    ctx.meta["phase8.json"] = value
+    return value
+
+
+def emit(data, text: str) -> None:
+    """A command's result: ``text`` for people by default, ``data`` as JSON with ``--json``."""
+    if click.get_current_context().meta.get("phase8.json"):
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(text, color=_colour())
+
+
+class Phase8Group(click.Group):
+    """Every subcommand, whoever adds it, gets ``--json`` (machine-readable output through ``emit``)."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group) and not any(p.name == "json" for p in cmd.params):
+            cmd.params.append(
+                click.Option(
+                    ["--json"],
+                    is_flag=True,
+                    expose_value=False,
+                    is_eager=True,
+                    callback=_json_requested,
+                    help="Print the result as JSON instead of text.",
+                )
+            )
+        super().add_command(cmd, name)
+
+    def group(self, *args, **kwargs):
+        kwargs.setdefault("cls", Phase8Group)
+        return super().group(*args, **kwargs)
 
 
 def _home(home: str | None) -> Path:
@@ -34,7 +87,7 @@ _HOME_KEY = "phase8.home"
 _NO_SNAPSHOT = {"serve"}
 
 
-class _Phase8(click.Group):
+class _Phase8(Phase8Group):
     """Every command but ``serve`` ends by writing the health snapshot of the home it used (or of
     PHASE8_HOME), whatever its exit code, so ``phase8 serve`` reports what happened last."""
 
@@ -78,11 +131,11 @@ def main() -> None:
     help="Folder for gate-report.json/.xml/.md/.html.",
 )
 @click.option("--as-of", default=None, help="Evaluation time (RFC 3339); overrides the config's pinned time.")
-@click.option("--home", default=None, envvar="PHASE8_HOME", help="Warehouse folder [env PHASE8_HOME; default .phase8].")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--lock-wait", default=60.0, show_default=True, help="Seconds to wait for another run on the same home.")
 def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: str | None, lock_wait: float) -> None:
     """Evaluate every release gate. Exit 0 pass, 1 blocked, 2 could not evaluate."""
-    from phase8_assets.domains.gate_report import console_table
+    from phase8_assets.domains.gate_report import console_report
     from phase8_assets.evidence.config import ConfigError
     from phase8_assets.evidence.roots import RootError
     from phase8_assets.gate_run import run_gate
@@ -90,25 +143,19 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
     from phase8_assets.warehouse import WarehouseError
 
     try:
-        outcome = run_gate(list(evidence), out=out, as_of=as_of, home=_home(home), lock_wait_s=lock_wait)
+        outcome = run_gate(
+            list(evidence),
+            out=out,
+            as_of=as_of,
+            home=_home(home),
+            lock_wait_s=lock_wait,
+            progress=lambda line: click.echo(line, err=True),
+        )
     except (ConfigError, RootError, TimeParseError, WarehouseError) as exc:
         _fail(str(exc))
-    report = outcome.report
-    click.echo(console_table(report))
-    click.echo("")
-    for gate_result in report["gates"]:
-        for finding in gate_result["findings"]:
-            if finding["severity"] == "error":
-                click.echo(
-                    f"  {gate_result['gate']}: {finding['subject']}: {finding['rule']}: {finding['observed']} "
-                    f"(limit {finding['limit']}; evidence {finding['evidence']}; owner {finding['owner']}; "
-                    f"runbook {finding['runbook']})"
-                )
-    click.echo(
-        f"verdict: {report['verdict']} (release {report['release'].get('version')}, evaluated at {report['evaluated_at']})"
-    )
-    for path in outcome.written:
-        click.echo(f"wrote {path}")
+    text = console_report(outcome.report, _width(), _style)
+    folder = outcome.written[0].parent
+    emit(outcome.report, f"{text}\n\nreports (gate-report.json, .xml, .md, .html):\n  {folder}")
     sys.exit(outcome.exit_code)
 
 
@@ -122,11 +169,14 @@ def validate(paths: tuple[Path, ...], kind: str | None) -> None:
     """
     from phase8_assets.validation import validate_path
 
-    problems = 0
-    for path in paths:
-        for line, ok in validate_path(path, kind):
-            click.echo(("ok      " if ok else "INVALID ") + line)
-            problems += 0 if ok else 1
+    results = [(line, ok) for path in paths for line, ok in validate_path(path, kind)]
+    problems = [line for line, ok in results if not ok]
+    valid = [line for line, ok in results if ok]
+    summary = f"{len(problems)} invalid, {len(valid)} valid"
+    emit(
+        {"invalid": problems, "valid": valid, "summary": summary},
+        "\n".join([*(f"INVALID {line}" for line in problems), *(f"ok      {line}" for line in valid), summary]),
+    )
     sys.exit(1 if problems else 0)
 
 
@@ -153,7 +203,7 @@ def policy_check(evidence: tuple[str, ...], fmt: str, as_of: str | None) -> None
     pass, 1 blocked, 2 could not evaluate (as phase8 gate).
     """
     from phase8_assets.defs.resources import default_evidence, load_evidence_config
-    from phase8_assets.domains.gate_report import build_report, console_table, to_json, to_junit, to_sarif
+    from phase8_assets.domains.gate_report import build_report, console_report, to_json, to_junit, to_sarif
     from phase8_assets.domains.governance import KINDS, governance_results
     from phase8_assets.evidence.collect import collect
     from phase8_assets.evidence.config import ConfigError
@@ -173,26 +223,19 @@ def policy_check(evidence: tuple[str, ...], fmt: str, as_of: str | None) -> None
     elif fmt == "sarif":
         click.echo(json.dumps(to_sarif(report, __version__), indent=2))
     else:
-        click.echo(console_table(report))
-        for gate_result in report["gates"]:
-            for finding in gate_result["findings"]:
-                if finding["severity"] != "waived":
-                    click.echo(f"  {finding['severity']}: {gate_result['gate']}: {finding['subject']}: "
-                               f"{finding['rule']}: {finding['observed']} (limit {finding['limit']}; evidence "
-                               f"{finding['evidence']}; owner {finding['owner']})")  # fmt: skip
-        click.echo(f"verdict: {report['verdict']}")
+        emit(report, console_report(report, _width(), _style))
     sys.exit(EXIT_BLOCKED if report["verdict"] == "blocked" else EXIT_PASS)
 
 
 @main.command("demo-data")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--seed", type=int, default=8, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write.")
+@click.option("--seed", type=int, default=8, show_default=True, help="Random seed (data/ is seed 8).")
 def demo_data(out: Path, seed: int) -> None:
     """Write the deterministic demo evidence (the content of data/) to OUT."""
     from phase8_assets.demo import generate
 
     files = generate(out, seed)
-    click.echo(f"wrote {len(files)} files under {out}")
+    emit({"out": str(out), "files": len(files)}, f"wrote {len(files)} files under {out}")
 
 
 @main.command("slo-rules")
@@ -219,7 +262,8 @@ def slo_rules(evidence: tuple[str, ...], out: Path) -> None:
         if slo.problem:
             click.echo(f"skipped {slo.name}: {slo.problem}", err=True)
     write_text(out, prometheus_rules(slos))
-    click.echo(f"wrote rules for {sum(1 for s in slos if not s.problem)} SLO(s) to {out}")
+    count = sum(1 for s in slos if not s.problem)
+    emit({"out": str(out), "slos": count}, f"wrote rules for {count} SLO(s) to {out}")
 
 
 @main.group()
@@ -228,14 +272,18 @@ def upgrade() -> None:
 
 
 @upgrade.command("status")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 def upgrade_status(home: str | None) -> None:
     """Show the warehouse's schema version and the migrations this release would apply."""
     from phase8_assets.warehouse import WarehouseError, connect, current_version, migrations, warehouse_path
 
     path = warehouse_path(_home(home))
+    latest = len(migrations())
     if not path.exists():
-        click.echo(f"{path}: no warehouse yet; the first `phase8 gate` creates it at version {len(migrations())}")
+        emit(
+            {"warehouse": str(path), "version": None, "latest": latest, "pending": [m.name for m in migrations()]},
+            f"{path}: no warehouse yet; the first `phase8 gate` creates it at version {latest}",
+        )
         return
     try:
         with connect(path, check_schema=False, wait_s=10) as conn:
@@ -243,15 +291,15 @@ def upgrade_status(home: str | None) -> None:
     except WarehouseError as exc:
         _fail(str(exc))
     pending = [f"{m.version:04d}_{m.name}" for m in migrations() if m.version > version]
-    click.echo(
-        json.dumps(
-            {"warehouse": str(path), "version": version, "latest": len(migrations()), "pending": pending}, indent=2
-        )
+    emit(
+        {"warehouse": str(path), "version": version, "latest": latest, "pending": pending},
+        f"{path}: schema version {version} of {latest}; "
+        + (f"pending: {', '.join(pending)} (run `phase8 upgrade apply`)" if pending else "up to date"),
     )
 
 
 @upgrade.command("preflight")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--max-backup-age-hours", default=24.0, show_default=True, help="How recent a backup must be.")
 def upgrade_preflight(home: str | None, max_backup_age_hours: float) -> None:
     """Is `upgrade apply` safe now? A checklist; exit 0 safe, 1 not safe."""
@@ -260,15 +308,20 @@ def upgrade_preflight(home: str | None, max_backup_age_hours: float) -> None:
     from phase8_assets.warehouse.operations import preflight
 
     checks = preflight(_home(home), max_backup_age=timedelta(hours=max_backup_age_hours))
-    for check in checks:
-        click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
     safe = all(c.ok for c in checks)
-    click.echo("safe to upgrade" if safe else "NOT safe to upgrade")
+    ordered = sorted(checks, key=lambda c: c.ok)  # problems first
+    emit(
+        {"safe": safe, "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in ordered]},
+        "\n".join(
+            [*(f"{'ok  ' if c.ok else 'FAIL'}  {c.name}: {c.detail}" for c in ordered)]
+            + ["safe to upgrade" if safe else "NOT safe to upgrade"]
+        ),
+    )
     sys.exit(0 if safe else 1)
 
 
 @upgrade.command("apply")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 def upgrade_apply(home: str | None) -> None:
     """Backup, then each pending migration in its own transaction with its version record, then
     validation; on failure the backup is restored."""
@@ -276,15 +329,17 @@ def upgrade_apply(home: str | None) -> None:
     from phase8_assets.warehouse.operations import apply
 
     try:
-        steps = apply(_home(home), progress=lambda line: click.echo(line))
+        steps = apply(_home(home), progress=lambda line: click.echo(line, err=True))
     except WarehouseError as exc:
         _fail(str(exc))
-    if not steps:
-        click.echo("already at the latest schema version")
+    emit(
+        {"applied": [str(step) for step in steps]},
+        f"applied {len(steps)} step(s)" if steps else "already at the latest schema version",
+    )
 
 
 @main.command("backup")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the copy.")
 def backup_cmd(home: str | None, out: Path | None) -> None:
     """A consistent copy of the warehouse with a manifest (schema version, per-table counts and checksums)."""
@@ -299,13 +354,22 @@ def backup_cmd(home: str | None, out: Path | None) -> None:
     except WarehouseError as exc:
         _fail(str(exc))
     rows = sum(t["rows"] for t in manifest["tables"].values())
-    click.echo(f"backup {folder}: version {manifest['schema_version']}, {len(manifest['tables'])} tables, {rows} rows")
+    emit(
+        {"backup": str(folder), "manifest": manifest},
+        f"backup {folder}: version {manifest['schema_version']}, {len(manifest['tables'])} tables, {rows} rows",
+    )
 
 
 @main.command("rollback")
-@click.option("--home", default=None, envvar="PHASE8_HOME")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--to", "to", type=int, default=None, help="Schema version to go down to (down-migrations).")
-@click.option("--backup", "backup_folder", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None)
+@click.option(
+    "--backup",
+    "backup_folder",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A backup folder (from `phase8 backup`) to restore instead.",
+)
 def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -> None:
     """Go back (down-migrations, or a restore), then prove the data identical to the manifest taken
     before the upgrade; exit 1 with the table and the numbers when it is not."""
@@ -315,12 +379,15 @@ def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -
     if (to is None) == (backup_folder is None):
         _fail("give exactly one of --to VERSION or --backup PATH")
     try:
-        rollback(_home(home), to=to, backup_folder=backup_folder, progress=lambda line: click.echo(line))
+        steps = rollback(
+            _home(home), to=to, backup_folder=backup_folder, progress=lambda line: click.echo(line, err=True)
+        )
     except IntegrityError as exc:
         click.echo(f"phase8: {exc}", err=True)
         sys.exit(1)
     except WarehouseError as exc:
         _fail(str(exc))
+    emit({"steps": steps, "identical": True}, "rolled back; every table is identical to the manifest")
 
 
 @main.command()
@@ -361,17 +428,15 @@ def diagnostics(
     except ValueError as exc:
         _fail(str(exc))
     size = sum(f["size"] for f in manifest["files"])
-    click.echo(f"wrote {target}: {len(manifest['files'])} file(s), {size} bytes before compression")
-    for name, why in sorted({**manifest["unavailable"], **manifest["omitted"]}.items()):
-        click.echo(f"  not included: {name}: {why}")
-    for entry in manifest["files"]:
-        if "truncated_from" in entry:
-            click.echo(f"  truncated: {entry['name']} ({entry['truncated_from']} -> {entry['size']} bytes)")
+    lines = [f"wrote {target}: {len(manifest['files'])} file(s), {size} bytes before compression"]
+    lines += [f"  not included: {name}: {why}" for name, why in sorted({**manifest["unavailable"], **manifest["omitted"]}.items())]
+    lines += [f"  truncated: {e['name']} ({e['truncated_from']} -> {e['size']} bytes)" for e in manifest["files"] if "truncated_from" in e]
+    emit({"bundle": str(target), **manifest}, "\n".join(lines))
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--home", default=None, envvar="PHASE8_HOME", help="The home whose health snapshot is served.")
 @click.option("--warn-after", default="P1D", show_default=True, help="Snapshot age (ISO 8601) that warns.")
 @click.option("--fail-after", default="P7D", show_default=True, help="Snapshot age (ISO 8601) that fails.")

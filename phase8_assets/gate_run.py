@@ -8,27 +8,24 @@ upstream step failed) is reported as ``error``.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
-from phase8_assets.defs.gates import RESULT_KEY
+from phase8_assets.defs.gates import GATE_PREFIX, emit_blocked, record_in_run, run_tags, write_gate_reports
 from phase8_assets.defs.observability import TRACED_TAG, trace_run
-from phase8_assets.defs.resources import ensure_duckdb_pool, load_evidence_config
-from phase8_assets.domains.gate_report import build_report, report_sections, title_of, to_json, to_junit, to_markdown
-from phase8_assets.domains.gates import GATES, GateResult, errored
+from phase8_assets.defs.resources import Warehouse, ensure_duckdb_pool, load_evidence_config
+from phase8_assets.domains.gate_report import report_folder
 from phase8_assets.shared import telemetry
-from phase8_assets.shared.clock import evaluation_time, now_utc
-from phase8_assets.shared.reports import write_html, write_text
+from phase8_assets.shared.clock import evaluation_time
 from phase8_assets.warehouse import WarehouseLocked, connect, warehouse_path
 from phase8_assets.warehouse.health import write_snapshot
-from phase8_assets.warehouse.store import record_gate_run
-
-REPORT_FILES = ("gate-report.json", "gate-report.xml", "gate-report.md", "gate-report.html")
 
 
 @dataclass
@@ -73,43 +70,51 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
-def gate_results(result) -> list[GateResult]:
-    """Every known gate's result from a ``release_gate`` run; a gate without one is ``error``."""
-    found = {}
-    for evaluation in result.get_asset_check_evaluations():
-        payload = evaluation.metadata.get(RESULT_KEY)
-        if payload is not None and evaluation.check_name in GATES:
-            found[evaluation.check_name] = GateResult.from_dict(payload.data)
+def missing_reason(result) -> str:
+    """Why a gate of a finished ``release_gate`` run has no result: an upstream step failed, or it did not run."""
     failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
-    reason = f"upstream step failed ({', '.join(failed_steps)})" if failed_steps else "the gate did not run"
-    return [found.get(name) or errored(spec, reason) for name, spec in GATES.items()]
+    return f"upstream step failed ({', '.join(failed_steps)})" if failed_steps else "the gate did not run"
 
 
-def emit_blocked(gate: dict, report: dict) -> None:
-    """A ``phase8.gate.blocked`` event carrying the gate's first error finding (redacted by the helper)."""
-    finding = next((f for f in gate["findings"] if f["severity"] == "error"), None) or {}
-    attributes = {
-        "cicd.pipeline.name": "release_gate",
-        "cicd.pipeline.run.id": report["run_id"],
-        "phase8.gate": gate["gate"],
-        "phase8.gate.status": gate["status"],
-        "phase8.gate.summary": gate["summary"],
-    }
-    for key in ("subject", "rule", "observed", "limit", "evidence", "owner", "runbook"):
-        if finding.get(key) is not None:
-            attributes[f"phase8.finding.{key}"] = finding[key]
-    telemetry.emit_event("phase8.gate.blocked", attributes, body=f"{gate['gate']}: {gate['summary']}")
+def progress_logger(progress: Callable[[str], None]) -> dg.LoggerDefinition:
+    """A Dagster logger that reports each step as it starts ("gates/perf_budgets ...")."""
+
+    class StepStarts(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            event = getattr(record, "dagster_meta", {}).get("dagster_event")  # what Dagster attaches to its records
+            if event is not None and event.event_type == dg.DagsterEventType.STEP_START:
+                step = event.step_key.replace("__", "/")
+                gate = step.removeprefix(f"{GATE_PREFIX}/")
+                progress(f"evaluating gate {gate} ..." if gate != step else f"loading {step} ...")
+
+    def _init(_context) -> logging.Logger:
+        logger = logging.Logger("phase8.progress", logging.DEBUG)
+        logger.addHandler(StepStarts())
+        return logger
+
+    return dg.LoggerDefinition(_init, description="step-by-step progress of a `phase8 gate` run")
 
 
 def run_gate(
-    evidence: list[str], *, out: Path | None, as_of: str | None, home: Path, lock_wait_s: float = 60.0
+    evidence: list[str],
+    *,
+    out: Path | None,
+    as_of: str | None,
+    home: Path,
+    lock_wait_s: float = 60.0,
+    progress: Callable[[str], None] | None = None,
 ) -> GateOutcome:
-    """Evaluate the release gate on ``evidence``; raise ConfigError / WarehouseError for exit 2."""
+    """Evaluate the release gate on ``evidence``; raise ConfigError / WarehouseError for exit 2.
+
+    The gates record their own results and the reports under ``$PHASE8_HOME/reports/`` as in any
+    ``release_gate`` run; this completes the run (a gate that did not report is ``error``), traces it
+    and writes the reports to ``out`` too."""
     from phase8_assets.definitions import defs
 
     config = load_evidence_config(evidence)
     at = evaluation_time(as_of, config.evaluation_time)
     database = warehouse_path(home)
+    warehouse = Warehouse(database=str(database))
     with exclusive_home(home, lock_wait_s):
         with connect(database):  # creates a fresh warehouse, or refuses one that needs an upgrade
             pass
@@ -118,15 +123,21 @@ def run_gate(
                 "settings": {"config": {"evidence": evidence, "as_of": as_of}},
                 "warehouse": {"config": {"database": str(database)}},
             },
-            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+            "loggers": {"progress": {}} if progress else {"console": {"config": {"log_level": "CRITICAL"}}},
         }
         telemetry.use_home(home)
         with _instance() as instance:  # disposed here, not whenever (and in whichever thread) it is collected
             job = defs.resolve_job_def("release_gate")
+            if progress:
+                job = job.with_logger_defs({"progress": progress_logger(progress)})
             result = job.execute_in_process(
-                run_config=run_config, instance=instance, raise_on_error=False, tags={TRACED_TAG: "true"}
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=False,
+                tags={TRACED_TAG: "true", **run_tags(config)},
             )
-            report = build_report(gate_results(result), config.release, config.root_uris, at, result.run_id)
+            reason = missing_reason(result)
+            report, missing = record_in_run(warehouse, result.run_id, [], config, at, reason, final=True)
             trace_run(
                 instance,
                 result.run_id,
@@ -138,19 +149,11 @@ def run_gate(
                 },
             )
         for gate in report["gates"]:
-            if gate["blocking"] and gate["status"] in ("fail", "error"):
-                emit_blocked(gate, report)
-        with connect(database) as conn:
-            record_gate_run(conn, result.run_id, report, now_utc())
+            if gate["gate"] in missing:
+                emit_blocked(gate, result.run_id)
+        written = write_gate_reports(warehouse.reports_dir / report_folder(report), report)
         write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
-    written = []
     if out is not None:
-        title, subtitle = title_of(report)
-        written = [
-            write_text(out / "gate-report.json", to_json(report)),
-            write_text(out / "gate-report.xml", to_junit(report)),
-            write_text(out / "gate-report.md", to_markdown(report)),
-            write_html(out / "gate-report.html", title, report_sections(report), subtitle),
-        ]
+        written = write_gate_reports(out, report)
     telemetry.flush()
     return GateOutcome(report, result.run_id, written)

@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from phase8_assets.cli import main
+from phase8_assets.domains.gate_report import root_id
+from phase8_assets.domains.gates import GATES
 from phase8_assets.gate_run import run_gate
 from phase8_assets.shared.artifacts import check_schema
 from phase8_assets.warehouse import connect, warehouse_path
@@ -187,6 +189,12 @@ def test_roots_sharing_a_home_do_not_influence_each_other(home):
     good = gate_report([DATA], home)
     again = gate_report([SCENARIOS / "broken-evidence"], home)
     assert (broken["verdict"], good["verdict"], again["verdict"]) == ("blocked", "pass", "blocked")
+    # Each root keeps its own reports: the scenario's run never overwrote the demo's.
+    kept = {
+        path.parent.parent.name: json.loads(path.read_text())["verdict"]
+        for path in home.glob("reports/*/10.4.0/gate-report.json")
+    }
+    assert kept == {root_id(str(DATA)): "pass", root_id(str(SCENARIOS / "broken-evidence")): "blocked"}
 
 
 def test_several_evidence_roots_merge(tmp_path, home):
@@ -207,7 +215,7 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, home):
     runner = CliRunner()
     ok = runner.invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home), "--out", str(tmp_path / "o")])
     assert ok.exit_code == 0, ok.output
-    assert "verdict: pass" in ok.output
+    assert ok.stdout.startswith("verdict: PASS (release 10.4.0")
     blocked = runner.invoke(main, ["gate", "--evidence", str(SCENARIOS / "stale-evidence"), "--home", str(home)])
     assert blocked.exit_code == 1 and "evidence_freshness: isolation_results: max-age" in blocked.output
     missing = runner.invoke(main, ["gate", "--evidence", str(tmp_path / "nope"), "--home", str(home)])
@@ -256,7 +264,13 @@ def test_validate_command(real_samples):
     bad = runner.invoke(main, ["validate", str(real_samples / "junit"), str(real_samples / "chaos")])
     assert bad.exit_code == 1
     assert "INVALID" in bad.output and "mikepenz_TEST-test.CorruptTest_truncated.xml: line" in bad.output
-    assert "ok      " in bad.output
+    lines = bad.output.splitlines()
+    # Problems first, then what is valid, then the count.
+    assert lines[0].startswith("INVALID ") and lines[-2].startswith("ok      ")
+    invalid = sum(line.startswith("INVALID ") for line in lines)
+    assert lines[-1] == f"{invalid} invalid, {len(lines) - 1 - invalid} valid"
+    data = json.loads(runner.invoke(main, ["validate", str(real_samples / "junit"), "--json"]).output)
+    assert data["invalid"] and data["summary"].endswith("valid")
 
 
 def _cli(*args, env=None, cwd=REPO):
@@ -272,6 +286,13 @@ def test_dagster_job_execute_exit_code_follows_the_verdict(tmp_path):
     assert passing.returncode == 0, passing.stderr[-2000:]
     blocked = _cli(*cmd, env={**base, "PHASE8_EVIDENCE": str(SCENARIOS / "broken-evidence")}, cwd=tmp_path)
     assert blocked.returncode != 0 and "blocking asset check failed" in blocked.stderr
+    # The same gate run as `phase8 gate`'s: in the run log, with its reports.
+    with connect(warehouse_path(tmp_path / "home")) as conn:
+        verdicts = [v for (v,) in conn.execute("SELECT verdict FROM gate_runs").fetchall()]
+        results = conn.execute("SELECT count(*) FROM gate_run_results").fetchone()[0]
+    assert sorted(verdicts) == ["blocked", "pass"] and results == 2 * len(GATES)
+    report = tmp_path / "home/reports" / root_id(str(SCENARIOS / "broken-evidence")) / "10.4.0/gate-report.json"
+    assert json.loads(report.read_text())["verdict"] == "blocked"
 
 
 def test_definitions_validate_and_no_great_expectations_at_import():

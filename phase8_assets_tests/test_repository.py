@@ -40,7 +40,7 @@ def test_the_docs_checker_finds_each_kind_of_problem(tmp_path, capsys):
     )
     main = module["main"]
     main.__globals__["REPO"] = fake
-    assert main(today=date(2026, 12, 1)) == 1
+    assert main(today=date(2026, 12, 1), run_commands=False) == 1  # the README's commands: its own test
     out = capsys.readouterr().out
     assert "docs/ops/broken.md: link to nowhere.md does not resolve" in out
     assert "docs/ops/broken.md: link to drill-evidence.md#no-such-heading: no such heading" in out
@@ -106,3 +106,19 @@ def test_collector_config_receives_what_phase8_sends():
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(":4318")
     for signal in ("traces", "metrics", "logs"):
         assert "otlp" in config["service"]["pipelines"][signal]["receivers"]
+
+
+def test_readme_commands_are_every_bash_line_but_the_marked_few():
+    module = runpy.run_path(str(REPO / "scripts/check_docs_governance.py"))
+    text = (
+        "```bash\n# a comment\n.venv/bin/phase8 gate --evidence data   # exit 1, blocked\n\n"
+        "python3 -m venv .venv  # not run in tests\n```\n```yaml\nnot: a command\n```\n"
+        "```bash\n.venv/bin/phase8 upgrade status\n```\n"
+    )
+    assert module["readme_commands"](text) == [
+        (1, ".venv/bin/phase8 gate --evidence data   # exit 1, blocked", 1),
+        (2, ".venv/bin/phase8 upgrade status", 0),
+    ]
+    commands = module["readme_commands"]((REPO / "README.md").read_text())
+    assert any("dagster job execute" in c for _, c, _ in commands)
+    assert all(c.startswith((".venv/bin/", "PHASE8_EVIDENCE=data .venv/bin/")) for _, c, _ in commands)

@@ -2,13 +2,21 @@
 a runbook, generated files are current (slo-rules.yaml, health-openapi.yaml), every governed
 document (docs/ops, docs/security, docs/compliance) has front matter (owner, reviewed, review_every,
 serves) that names only existing gates, drills, alerts and policies and is not past its review
-date, and every alert in infra/monitoring/ is served by a runbook in docs/ops.
+date, every alert in infra/monitoring/ is served by a runbook in docs/ops, and every command in the
+README's ``bash`` blocks runs as written.
 
 python scripts/check_docs_governance.py      # exit 1 with one line per problem
+
+README commands: each ``bash`` block runs in a fresh temporary folder (its own ``.phase8`` home, with
+``data`` and ``.venv`` of this checkout linked in), line by line, and must exit 0, or the code its
+trailing ``# exit N`` comment names. A line ending in ``# not run in tests`` is skipped (installs, servers,
+commands that need an operator's input): keep those few.
 """
 
 import contextlib
+import os
 import re
+import subprocess
 import sys
 import tempfile
 from datetime import UTC, date, datetime
@@ -18,6 +26,54 @@ REPO = Path(__file__).resolve().parents[1]
 GOVERNED = ("docs/ops", "docs/security", "docs/compliance")
 FRONT_MATTER = ("owner", "reviewed", "review_every", "serves")
 OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+NOT_RUN = "# not run in tests"
+COMMAND_TIMEOUT_S = 600
+
+
+def readme_commands(text: str) -> list[tuple[int, str, int]]:
+    """(block number, command, expected exit code) for every line of every ``bash`` block."""
+    commands = []
+    for number, block in enumerate(re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S), start=1):
+        for line in block.splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#") or stripped.endswith(NOT_RUN):
+                continue
+            expected = re.search(r"#.*\bexit (\d+)", stripped)
+            commands.append((number, stripped, int(expected.group(1)) if expected else 0))
+    return commands
+
+
+def run_readme_commands(repo: Path) -> list[str]:
+    """Run the README's commands; one problem line per command that failed."""
+    problems = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHASE8_", "DAGSTER_", "PYTEST"))}
+    env["OTEL_SDK_DISABLED"] = "true"
+    blocks: dict[int, list[tuple[str, int]]] = {}
+    for number, command, expected in readme_commands((repo / "README.md").read_text()):
+        blocks.setdefault(number, []).append((command, expected))
+    for number, commands in blocks.items():
+        with tempfile.TemporaryDirectory(prefix=f"readme-block-{number}-") as tmp:
+            for name in ("data", ".venv", "workspace.yaml", "dagster.yaml"):
+                os.symlink(repo / name, Path(tmp) / name)
+            for command, expected in commands:
+                try:
+                    result = subprocess.run(
+                        ["bash", "-c", command],
+                        cwd=tmp,
+                        env={**env, "HOME": tmp},
+                        capture_output=True,
+                        text=True,
+                        timeout=COMMAND_TIMEOUT_S,
+                    )
+                    code, tail = result.returncode, (result.stderr or result.stdout).strip().splitlines()[-1:]
+                except subprocess.TimeoutExpired:
+                    code, tail = None, [f"timed out after {COMMAND_TIMEOUT_S} s"]
+                if code != expected:
+                    problems.append(
+                        f"README.md: bash block {number}: `{command}` exited {code}, expected {expected}: "
+                        + " ".join(tail)
+                    )
+    return problems
 
 
 def anchors(path: Path) -> set[str]:
@@ -84,7 +140,7 @@ def front_matter_problems(doc: Path, known: set[str], today: date) -> list[str]:
     return problems
 
 
-def main(today: date | None = None) -> int:
+def main(today: date | None = None, run_commands: bool = True) -> int:
     from click.testing import CliRunner
 
     from phase8_assets.cli import main as phase8
@@ -136,6 +192,8 @@ def main(today: date | None = None) -> int:
             problems.append(
                 f"{committed.relative_to(REPO)}: not current; run phase8 slo-rules --evidence data --out {committed.relative_to(REPO)}"
             )
+    if run_commands:
+        problems += run_readme_commands(REPO)
     for problem in problems:
         print(problem)
     print(f"docs: {len(docs)} file(s) checked, {len(problems)} problem(s)")

@@ -200,7 +200,12 @@ drill_cadence_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(job=drill_cadence_job, cron_schedule="0 7 1 * *", execution_timezone="UTC")
+@dg.schedule(
+    job=drill_cadence_job,
+    cron_schedule="0 7 1 * *",
+    execution_timezone="UTC",
+    description="1st of the month, 07:00 UTC: every overdue drill recorded once per due date and announced.",
+)
 def drill_cadence_reminder(context: dg.ScheduleEvaluationContext, settings: Phase8Settings) -> dg.RunRequest:
     """Monthly drill reminder.
 

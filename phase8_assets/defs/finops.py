@@ -299,7 +299,11 @@ def record_crossings(conn, root: str, states, recorded_at) -> list[tuple]:
     return new
 
 
-@dg.sensor(job=budget_job, minimum_interval_seconds=3600)
+@dg.sensor(
+    job=budget_job,
+    minimum_interval_seconds=3600,
+    description="Hourly: a budget threshold crossed (actual or forecast) is recorded and announced once.",
+)
 def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings, warehouse: Warehouse):
     """Raise a budget alert when spend or its month-end forecast crosses a threshold — once.
 
@@ -373,7 +377,10 @@ def finops_dashboard(context: dg.AssetExecutionContext, settings: Phase8Settings
 
 
 finops_dashboard_job = dg.define_asset_job(
-    "finops_dashboard_job", selection=dg.AssetSelection.assets(finops_dashboard), executor_def=dg.in_process_executor
+    "finops_dashboard_job",
+    selection=dg.AssetSelection.assets(finops_dashboard),
+    executor_def=dg.in_process_executor,
+    description="The HTML FinOps dashboard of one week (spend, forecast and budgets per tenant).",
 )
 finops_dashboard_schedule = dg.build_schedule_from_partitioned_job(
     finops_dashboard_job,

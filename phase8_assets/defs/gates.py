@@ -1,53 +1,159 @@
 """The gate factory: each gate is a leaf asset carrying one check, so a failing gate never
-skips another. Blocking gates have an ERROR-severity blocking check; warn-level gates a WARN one."""
+skips another. A gate that fails blocks with an ERROR-severity failed check; one that only warns is
+a WARN-severity failed check (it never blocks); pass and skipped are passed checks.
+
+One gate run, whoever launches it (the UI, a schedule, ``dagster job execute``, ``phase8 gate``):
+each gate's step records its own result in the gate run log under the run id, brings the run's row
+up to date, and the step that completes the run writes the reports under
+``$PHASE8_HOME/reports/<root-id>/<release>/``. A final step would never run on a blocked run."""
 
 import traceback
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 
-from phase8_assets.defs.resources import Phase8Settings
+from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.domains.exceptions import exception_states
-from phase8_assets.domains.gate_report import STATUS_ICON
+from phase8_assets.domains.gate_report import (
+    STATUS_ICON,
+    assemble,
+    banner_of,
+    report_folder,
+    report_link,
+    report_sections,
+    root_id,
+    title_of,
+    to_json,
+    to_junit,
+    to_markdown,
+)
 from phase8_assets.domains.gates import GATES, GateResult, errored, judge
 from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.evidence.config import EvidenceConfig
 from phase8_assets.shared import telemetry
-from phase8_assets.shared.reports import markdown_table
+from phase8_assets.shared.clock import now_utc
+from phase8_assets.shared.reports import markdown_table, write_html, write_text
+from phase8_assets.warehouse import transaction
+from phase8_assets.warehouse.store import record_gate_result, record_gate_run, recorded_gate_results
 
 GATE_PREFIX = "gates"
 RESULT_KEY = "phase8/gate_result"
+FINDING_COLUMNS = ["severity", "subject", "rule", "observed", "limit", "owner", "runbook"]
+SEVERITY_ORDER = ("error", "warning", "waived")
+
+
+def run_tags(config: EvidenceConfig) -> dict[str, str]:
+    """Tags naming the release and the evidence root a gate run judged."""
+    return {
+        "phase8/release.version": str(config.release.get("version", "")),
+        "phase8/release.commit": str(config.release.get("commit", "")),
+        "phase8/evidence_root": config.root_uris[0],
+        "phase8/root_id": root_id(config.root_uris[0]),
+    }
+
+
+def write_gate_reports(folder: Path, report: dict) -> list[Path]:
+    """``gate-report.json`` / ``.xml`` / ``.md`` / ``.html`` in ``folder``."""
+    title, subtitle = title_of(report)
+    return [
+        write_text(folder / "gate-report.json", to_json(report)),
+        write_text(folder / "gate-report.xml", to_junit(report)),
+        write_text(folder / "gate-report.md", to_markdown(report)),
+        write_html(folder / "gate-report.html", title, report_sections(report), subtitle, banner_of(report)),
+    ]
+
+
+def record_in_run(
+    warehouse: Warehouse,
+    run_id: str,
+    gates: list[dict],
+    config: EvidenceConfig,
+    at: datetime,
+    missing_reason: str,
+    *,
+    final: bool = False,
+) -> tuple[dict, list[str]]:
+    """Record ``gates`` under ``run_id`` and bring the run's row up to date.
+
+    Returns the run's report and the known gates that have not reported. A known gate not recorded
+    yet is ``error`` with ``missing_reason`` in the report; with ``final`` (the run is over) it is
+    recorded so. The run's evaluation time is the one its first recorded gate gave."""
+    with warehouse.get_connection() as conn, transaction(conn):
+        for gate in gates:
+            record_gate_result(conn, run_id, gate)
+        first_at, recorded = recorded_gate_results(conn, run_id)
+        missing = sorted(set(GATES) - {g["gate"] for g in recorded})
+        report = assemble(
+            recorded, config.release, config.root_uris, first_at or at, run_id, missing_reason, config.links
+        )
+        if final:
+            for gate in report["gates"]:
+                if gate["gate"] in missing:
+                    record_gate_result(conn, run_id, gate)
+        record_gate_run(conn, run_id, report, now_utc())
+    return report, missing
+
+
+def emit_blocked(gate: dict, run_id: str) -> None:
+    """A ``phase8.gate.blocked`` event carrying the gate's first error finding (redacted by the helper)."""
+    finding = next((f for f in gate["findings"] if f["severity"] == "error"), None) or {}
+    attributes = {
+        "cicd.pipeline.name": "release_gate",
+        "cicd.pipeline.run.id": run_id,
+        "phase8.gate": gate["gate"],
+        "phase8.gate.status": gate["status"],
+        "phase8.gate.summary": gate["summary"],
+    }
+    for key in ("subject", "rule", "observed", "limit", "evidence", "owner", "runbook"):
+        if finding.get(key) is not None:
+            attributes[f"phase8.finding.{key}"] = finding[key]
+    telemetry.emit_event("phase8.gate.blocked", attributes, body=f"{gate['gate']}: {gate['summary']}")
+
+
+def finding_line(finding: dict) -> str:
+    """One finding in a sentence: subject, rule, observed vs limit, evidence, owner, runbook (and waiver)."""
+    text = (
+        f"{finding['subject']}: {finding['rule']}: {finding['observed']} (limit {finding['limit']}); "
+        f"evidence {finding['evidence']}; owner {finding['owner']}; runbook {finding['runbook']}"
+    )
+    waiver = finding.get("details", {}).get("waiver")
+    if finding["severity"] == "waived" and waiver:
+        text += f"; waived by {waiver.get('owner')} ({waiver.get('ticket')}, expires {waiver.get('expires')})"
+    return text
 
 
 def gate_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([GATE_PREFIX, name])
 
 
-def check_result(result: GateResult) -> dg.AssetCheckResult:
-    """The check's evaluation, explaining itself: status, summary, findings table, full result."""
+def check_result(result: GateResult, context_metadata: dict | None = None) -> dg.AssetCheckResult:
+    """The check's evaluation, explaining itself: status, summary, findings table (errors first; short
+    columns, the rest in the JSON result), the release and root it judged, full result.
+
+    Its outcome shows the gate's status in the UI: ``fail``/``error`` of a blocking gate is a failed
+    ERROR check (it blocks), ``warn`` (and any finding of a warn-level gate) a failed WARN check,
+    ``pass`` and ``skipped`` (with its reason in the description) a passed check."""
     spec = GATES[result.gate]
-    rows = [
-        [f.severity, f.subject, f.rule, f.observed, f.limit, f.evidence, f.owner, f.runbook] for f in result.findings
-    ]
+    findings = sorted(result.findings, key=lambda f: SEVERITY_ORDER.index(f.severity))
+    rows = [[getattr(f, column) for column in FINDING_COLUMNS] for f in findings]
     metadata = {
         "status": dg.MetadataValue.text(result.status),
         "summary": dg.MetadataValue.text(result.summary),
         "errors": sum(f.severity == "error" for f in result.findings),
         "warnings": sum(f.severity == "warning" for f in result.findings),
         "waived": sum(f.severity == "waived" for f in result.findings),
-        "findings": dg.MetadataValue.md(
-            markdown_table(
-                ["severity", "subject", "rule", "observed", "limit", "evidence", "owner", "runbook"],
-                rows,
-                empty="_no findings_",
-            )
-        ),
+        "findings": dg.MetadataValue.md(markdown_table(FINDING_COLUMNS, rows, empty="_no findings_")),
+        **(context_metadata or {}),
         RESULT_KEY: dg.MetadataValue.json(result.as_dict()),
     }
+    warns = not spec.blocking or result.status == "warn"
     return dg.AssetCheckResult(
         check_name=result.gate,
         asset_key=gate_key(result.gate),
-        passed=result.passed,
-        severity=dg.AssetCheckSeverity.ERROR if spec.blocking else dg.AssetCheckSeverity.WARN,
+        passed=result.status in ("pass", "skipped"),
+        severity=dg.AssetCheckSeverity.WARN if warns else dg.AssetCheckSeverity.ERROR,
         description=f"{STATUS_ICON[result.status]}: {result.summary}",
         metadata=metadata,
     )
@@ -69,6 +175,7 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
         owners=owners,
         kinds={"python"},
         ins=all_ins,
+        pool=DUCKDB_POOL,
         description=f"Gate `{name}`: {spec.description}",
         check_specs=[
             dg.AssetCheckSpec(
@@ -80,21 +187,57 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
         ],
         tags={"phase8/gate": name},
     )
-    def _gate(context: dg.AssetExecutionContext, settings: Phase8Settings, evidence_files: EvidenceBatch, **inputs):
-        result = evaluate_gate(context, settings, evidence_files, inputs)
+    def _gate(
+        context: dg.AssetExecutionContext,
+        settings: Phase8Settings,
+        warehouse: Warehouse,
+        evidence_files: EvidenceBatch,
+        **inputs,
+    ):
+        config = settings.load()
+        at = settings.evaluation_time(config)
+        result = evaluate_gate(context, config, at, evidence_files, inputs)
         telemetry.count(
             "phase8.gate.evaluations",
             1,
             {"phase8.gate": name, "phase8.gate.status": result.status, "phase8.gate.blocking": spec.blocking},
             description="Gate evaluations by gate and status",
         )
+        tags = run_tags(config)
+        new_tags = {k: v for k, v in tags.items() if k not in context.run.tags}
+        if new_tags:
+            context.instance.add_run_tags(context.run.run_id, new_tags)
+        gate = result.as_dict()
+        report, missing = record_in_run(
+            warehouse, context.run.run_id, [gate], config, at, "the gate has not reported yet"
+        )
+        folder = warehouse.reports_dir / report_folder(report)
+        if not missing:
+            write_gate_reports(folder, report)
+            context.log.info(f"release gate {report['verdict']}: reports in {folder}")
+        if spec.blocking and result.status in ("fail", "error"):
+            emit_blocked(gate, context.run.run_id)
+            errors = [f for f in gate["findings"] if f["severity"] == "error"] or [None]
+            context.log.error(
+                f"gate {name} {result.status}: {result.summary}\n"
+                + "\n".join(f"  - {finding_line(f)}" for f in errors if f)
+            )
         yield dg.MaterializeResult(metadata={"status": result.status, "summary": result.summary})
-        yield check_result(result)
+        yield check_result(
+            result,
+            {
+                "release": dg.MetadataValue.text(
+                    f"{tags['phase8/release.version']} (commit {tags['phase8/release.commit'][:12]})"
+                ),
+                "evidence_root": dg.MetadataValue.text(tags["phase8/evidence_root"]),
+                "report": dg.MetadataValue.url(report_link(report))
+                if report_link(report)
+                else dg.MetadataValue.path(str(folder / "gate-report.html")),
+            },
+        )
 
-    def evaluate_gate(context, settings, batch: EvidenceBatch, inputs: dict) -> GateResult:
+    def evaluate_gate(context, config: EvidenceConfig, at: datetime, batch: EvidenceBatch, inputs: dict) -> GateResult:
         try:
-            config = settings.load()
-            at = settings.evaluation_time(config)
             return judge(spec, batch, config, at, evaluate, exception_states(batch, config, at), **inputs)
         except Exception as exc:  # the gate could not be evaluated: status `error`, still blocking
             context.log.error(traceback.format_exc())

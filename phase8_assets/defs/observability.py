@@ -122,6 +122,7 @@ def trace_run(instance: dg.DagsterInstance, run_id: str, attributes: dict | None
     monitored_jobs=[release_gate],
     name="release_gate_trace",
     minimum_interval_seconds=30,
+    description="A trace for every successful release_gate run launched outside `phase8 gate`.",
 )
 def release_gate_trace(context: dg.RunStatusSensorContext):
     """Trace every release_gate run launched outside ``phase8 gate`` (which traces its own).
@@ -132,7 +133,11 @@ def release_gate_trace(context: dg.RunStatusSensorContext):
         trace_run(context.instance, context.dagster_run.run_id)
 
 
-@dg.run_failure_sensor(name="run_failure_incident", minimum_interval_seconds=30)
+@dg.run_failure_sensor(
+    name="run_failure_incident",
+    minimum_interval_seconds=30,
+    description="Any failed run raises a `phase8.run.failed` incident event.",
+)
 def run_failure_incident(context: dg.RunFailureSensorContext):
     """Any failed run is an incident signal: a ``phase8.run.failed`` OpenTelemetry event.
 

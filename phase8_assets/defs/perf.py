@@ -3,12 +3,14 @@ regressions and budgets, with the ``perf_budgets`` and ``perf_regressions`` gate
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
 
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
+from phase8_assets.domains.gate_report import release_folder
 from phase8_assets.domains.gates import Finding
 from phase8_assets.domains.perf import (
     BudgetCheck,
@@ -54,6 +56,7 @@ class PerfContext:
     budgets: PerfBudgets
     budget_problem: str | None  # why there are no usable budgets (fail closed in both gates)
     budget_uri: str | None
+    reports: Path  # this root's and release's report folder
 
 
 def _budgets(batch: EvidenceBatch) -> tuple[PerfBudgets, str | None, str | None]:
@@ -75,8 +78,8 @@ def _comparison_chart(h: "PerfContext", c: Comparison, points: dict) -> Section:
     )
 
 
-def _report(warehouse: Warehouse, name: str, title: str, sections: list[Section], subtitle: str) -> dict:
-    path = write_html(warehouse.reports_dir / "perf" / f"{name}.html", title, sections, subtitle)
+def _report(h: PerfContext, name: str, title: str, sections: list[Section], subtitle: str) -> dict:
+    path = write_html(h.reports / "perf" / f"{name}.html", title, sections, subtitle)
     return {
         "report": dg.MetadataValue.path(str(path)),
         "summary": dg.MetadataValue.md(render_markdown(title, [s for s in sections if s.figure is None], subtitle)),
@@ -134,7 +137,8 @@ def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_f
             hist = part if not hist else {k: np.concatenate([hist[k], part[k]]) for k in hist}
     series = series_from_history(hist) if hist else []
     base = budgets.base_branch or config.release.get("base_branch") or "main"
-    ctx = PerfContext(roots, series, str(config.release["commit"]), base, budgets, problem, uri)
+    reports = warehouse.reports_dir / release_folder(config.root_uris, config.release)
+    ctx = PerfContext(roots, series, str(config.release["commit"]), base, budgets, problem, uri, reports)
     runs = len(set(hist["run_id"])) if hist else 0
     rows = [
         [s.subject, len(s.values), str(s.run_at[0])[:10], str(s.run_at[-1])[:10], format_value(s.values[-1], s.unit),
@@ -161,7 +165,7 @@ def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_f
             "release_commit": ctx.commit,
             "base_branch": base,
             "budgets": dg.MetadataValue.text(uri or problem or ""),
-            **_report(warehouse, "history", "Benchmark history", sections, ""),
+            **_report(ctx, "history", "Benchmark history", sections, ""),
         },
     )
 
@@ -213,7 +217,7 @@ def perf_change_points(warehouse: Warehouse, benchmark_history: PerfContext) -> 
     ]
     return dg.Output(
         points,
-        metadata={"change_points": len(rows), **_report(warehouse, "change-points", "Change points", sections, "")},
+        metadata={"change_points": len(rows), **_report(h, "change-points", "Change points", sections, "")},
     )
 
 
@@ -252,7 +256,7 @@ def perf_baselines(warehouse: Warehouse, benchmark_history: PerfContext, perf_ch
         comparisons,
         metadata={
             **{f"series_{k.replace('-', '_')}": v for k, v in sorted(statuses.items())},
-            **_report(warehouse, "baselines", "Performance baselines", sections, h.base_branch),
+            **_report(h, "baselines", "Performance baselines", sections, h.base_branch),
         },
     )
 
@@ -298,7 +302,7 @@ def perf_regressions(
             "judged": len(judged),
             "regressed": sum(c.status == "regressed" for c in comparisons),
             "insufficient_history": sum(c.status == "insufficient-history" for c in comparisons),
-            **_report(warehouse, "regressions", f"Performance regressions: {h.commit[:10]}", sections, h.base_branch),
+            **_report(h, "regressions", f"Performance regressions: {h.commit[:10]}", sections, h.base_branch),
         },
     )
 
@@ -330,7 +334,7 @@ def perf_budget_status(warehouse: Warehouse, benchmark_history: PerfContext) -> 
         metadata={
             "checked": len(checks),
             "over_budget": sum(not b.passed for b in checks),
-            **_report(warehouse, "budgets", "Performance budgets", sections, ""),
+            **_report(h, "budgets", "Performance budgets", sections, ""),
         },
     )
 

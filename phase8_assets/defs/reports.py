@@ -36,6 +36,7 @@ def write_week(conn, roots: list[str], folder, start: datetime, end: datetime) -
         "slos": history.slo_week(conn, roots, s, e),
         "drills": history.drill_week(conn, roots, s, e),
         "cost": history.cost_week(conn, roots, s, e),
+        "cost_days": history.cost_days(conn, roots, s, e),
     }
     title = f"Weekly reliability report: week of {start:%Y-%m-%d}"
     subtitle = f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC), evidence roots: {', '.join(roots)}"
@@ -116,7 +117,11 @@ def evidence_versions(settings: Phase8Settings) -> dict[str, str]:
     return found
 
 
-@dg.sensor(job=ingest_evidence_job, minimum_interval_seconds=120)
+@dg.sensor(
+    job=ingest_evidence_job,
+    minimum_interval_seconds=120,
+    description="Every 2 minutes: a new or changed evidence file starts one ingest run.",
+)
 def new_evidence(context: dg.SensorEvaluationContext, settings: Phase8Settings):
     """Ingest evidence as it lands.
 

@@ -107,7 +107,7 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
 | `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
 | `missing-runbook` | `drill_evidence`, `supportability` | the catalog points the region-network-cut drill at a runbook that does not exist: the drill and the runbook index both fail |
-| `perf-regression` | `perf_regressions` | a new 10.4.0 build (another commit) lists channels 12 % slower than its baseline (a 2 %-noise benchmark) |
+| `perf-regression` | `perf_regressions` | a new 10.4.0 build (another commit) lists channels 16.3 % slower than its baseline, as the gate measures it (a 2 %-noise benchmark) |
 | `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
 | `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
 | `perf-noise` | none (passes) | the noisiest benchmark (6 % run-to-run) moved 2 %: not a regression |

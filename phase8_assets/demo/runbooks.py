@@ -79,8 +79,8 @@ A benchmark of the release commit is significantly worse than its baseline (the 
 recent runs since the last change point) by more than its rule's relative limit. The finding gives
 the effect, the p- and q-values, the baseline window and the candidate's result file.""",
         """\
-1. Open the regressions report (`reports/perf/regressions.html` in PHASE8_HOME): history, baseline
-   band, change points and the candidate.
+1. Open the regressions report (`reports/<root-id>/<release>/perf/regressions.html` in PHASE8_HOME,
+   linked from the check): history, baseline band, change points and the candidate.
 2. Bisect between the baseline's last commit and the release commit; fix, re-run the benchmarks.
 3. An intentional regression (a feature that costs time) is accepted with a `kind: Waiver` naming
    the benchmark and the rule; once the release ships, the new level becomes the baseline after
@@ -95,8 +95,8 @@ the effect, the p- and q-values, the baseline window and the candidate's result 
 A benchmark of the release commit breaks an absolute budget (`policy/perf-budgets.yaml`), e.g.
 `p95 <= 250ms`, in its worst candidate run.""",
         """\
-1. Check whether the whole series is near the limit (`reports/perf/regressions.html`) or only the
-   candidate moved.
+1. Check whether the whole series is near the limit (`reports/<root-id>/<release>/perf/regressions.html`)
+   or only the candidate moved.
 2. Fix and re-run, or agree a new budget with the owner of the rule (a reviewed change to the
    budgets file), or accept the release with a `kind: Waiver` that expires.""",
     ),

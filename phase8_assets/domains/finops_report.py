@@ -53,6 +53,11 @@ def dashboard(
         """,
         [start, start, root, start - timedelta(days=7), end],
     ).fetchall()
+    currencies = [c for (c,) in conn.execute(
+        "SELECT DISTINCT currency FROM cost_attribution WHERE root = ? AND charge_day >= ? AND charge_day < ? ORDER BY 1",
+        [root, start, end],
+    ).fetchall()]  # fmt: skip
+    currency = "/".join(currencies) or "(no currency)"
     total = sum(week.values()) or 1.0
     through = max((d for d, _, _ in daily if d >= start), default=None)
     covered = (through - start).days + 1 if through else 0
@@ -71,9 +76,10 @@ def dashboard(
     sections = [
         Section(
             "This week",
-            f"{total:,.2f} effective cost; unallocated share {week.get(UNALLOCATED, 0) / total:.1%}.{partial}",
+            f"{total:,.2f} {currency} effective cost; unallocated share {week.get(UNALLOCATED, 0) / total:.1%}."
+            f"{partial}",
             (
-                ["tenant", "this week", "last week", "change"],
+                ["tenant", f"this week ({currency})", f"last week ({currency})", "change"],
                 [
                     [
                         t,
@@ -111,6 +117,7 @@ def dashboard(
         column = cost_column(budgets)
         forecast = forecast_policy(budgets)
         last = month_start + timedelta(days=days - 1)
+        verdicts = []
         for n, b in enumerate(budgets["budgets"]):
             since = month_start - timedelta(days=forecast["window_days"])
             spend = daily_spend(conn, root, b, since, end - timedelta(days=1), column)
@@ -121,6 +128,11 @@ def dashboard(
             if not cumulative:
                 continue
             projected = forecast_month_end(spend, cumulative[-1][0], forecast["method"], forecast["window_days"])
+            share = projected / b["amount"] if b["amount"] else float("inf")
+            verdicts.append(
+                f"{b['name']}: {'OVER BUDGET' if share > 1 else 'within budget'}, forecast {projected:,.2f} of "
+                f"{b['amount']:,.2f} {b['currency']} ({share:.0%}); spent {running:,.2f} by {cumulative[-1][0]}."
+            )
             color = PALETTE[n % len(PALETTE)]  # one colour per budget: its actual, forecast and budget lines
             for name, x, y, dash in (
                 ("actual", [f"{d}" for d, _ in cumulative], [round(v, 2) for _, v in cumulative], "solid"),
@@ -130,8 +142,11 @@ def dashboard(
                 burn.add_trace(go.Scatter(x=x, y=y, name=f"{b['name']} {name}", legendgroup=b["name"],
                                           line={"dash": dash, "color": color}))  # fmt: skip
         burn.update_layout(
-            height=380, yaxis_title=f"cumulative {column} cost", margin={"l": 50, "r": 20, "t": 20, "b": 40}
+            height=380,
+            yaxis_title=f"cumulative {column} cost ({currency})",
+            margin={"l": 50, "r": 20, "t": 20, "b": 40},
         )
         title = f"Budget burn-down, {month_start:%B %Y} (dotted: {forecast['label']} forecast)"
+        sections.append(Section("Budgets", "\n\n".join(verdicts) or "No spend against any budget this month."))
         sections.append(Section(title, figure=burn))
     return sections

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import textwrap
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from phase8_assets.domains.gates import GateResult, verdict
+from phase8_assets.domains.gates import GATES, GateResult, errored, verdict
 from phase8_assets.shared.artifacts import API_VERSION, check_schema
 from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.redaction import redact
-from phase8_assets.shared.reports import Section, markdown_table, render_markdown
+from phase8_assets.shared.reports import Section, render_markdown
 
+STATUS_ORDER = ("error", "fail", "warn", "skipped", "pass")
 STATUS_ICON = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "💥 error", "skipped": "⏭️ skipped"}
 
 
@@ -22,6 +29,7 @@ def build_report(
     evidence_roots: list[str],
     evaluated_at: datetime,
     run_id: str | None = None,
+    links: dict | None = None,
 ) -> dict:
     """The report as DESIGN.md's contract defines it, validated against ``GateReport.json``."""
     report = {
@@ -35,9 +43,46 @@ def build_report(
     }
     if run_id:
         report["run_id"] = run_id
+    if links:
+        report["links"] = dict(links)
     report = redact(report)
     check_schema(json.loads(json.dumps(report, default=str)), "GateReport", "gate-report.json")
     return report
+
+
+def assemble(
+    recorded: list[dict],
+    release: dict,
+    evidence_roots: list[str],
+    evaluated_at: datetime,
+    run_id: str,
+    missing_reason: str = "the gate has not reported yet",
+    links: dict | None = None,
+) -> dict:
+    """The report of a run from the gate results recorded so far; a known gate without one is ``error``."""
+    found = {g["gate"]: GateResult.from_dict(g) for g in recorded}
+    results = [found.get(name) or errored(spec, missing_reason) for name, spec in GATES.items()]
+    return build_report(results, release, evidence_roots, evaluated_at, run_id, links)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "x"
+
+
+def root_id(uri: str) -> str:
+    """A short, stable name for an evidence root: its last path part and 8 hex digits of its URI's sha256."""
+    name = PurePosixPath(uri.rstrip("/").removeprefix("s3://")).name or "root"
+    return f"{_slug(name)[:40]}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
+
+
+def release_folder(evidence_roots: list[str], release: dict) -> PurePosixPath:
+    """``<root-id>/<release>`` under the reports folder: one per evidence root (the first) and release version,
+    so a scenario's run never overwrites the demo's."""
+    return PurePosixPath(root_id(evidence_roots[0])) / _slug(str(release.get("version", "?")))
+
+
+def report_folder(report: dict) -> PurePosixPath:
+    return release_folder(report["evidence_roots"], report["release"])
 
 
 def to_json(report: dict) -> str:
@@ -149,28 +194,43 @@ def to_sarif(report: dict, version: str) -> dict:
     }  # fmt: skip
 
 
+def waiver_text(finding: dict) -> str:
+    """A waived finding's own waiver: owner, ticket and expiry (not the gate's owner)."""
+    waiver = finding["details"].get("waiver") if finding["severity"] == "waived" else None
+    if not waiver:
+        return ""
+    return f"waived by {waiver.get('owner')} ({waiver.get('ticket')}, expires {waiver.get('expires')})"
+
+
 def report_sections(report: dict) -> list[Section]:
-    gates = report["gates"]
+    """Blocking failures first, then the other gates; findings errors first, each waived one with its waiver;
+    paths relative to the evidence root (the JSON report keeps them whole)."""
+    gates = sorted(
+        report["gates"], key=lambda g: (not (g["blocking"] and g["status"] in ("fail", "error")),
+                                        STATUS_ORDER.index(g["status"]), g["gate"])
+    )  # fmt: skip
     sections = [
         Section(
             "Gates",
             table=(
                 ["gate", "status", "blocking", "summary"],
-                [[g["gate"], STATUS_ICON[g["status"]], "yes" if g["blocking"] else "no", g["summary"]] for g in gates],
+                [[g["gate"], g["status"].upper(), "yes" if g["blocking"] else "no", g["summary"]] for g in gates],
             ),
         )
     ]
+    roots = report["evidence_roots"]
     rows = [
         [
             g["gate"],
             f["severity"],
-            f["subject"],
+            shown_path(f["subject"], roots),
             f["rule"],
             f["observed"],
             f["limit"],
-            f["evidence"],
+            linked(f["evidence"], report, "evidence"),
             f["owner"],
-            f["runbook"],
+            linked(f["runbook"], report, "runbooks"),
+            waiver_text(f),
         ]
         for g in gates
         for f in sorted(g["findings"], key=lambda f: ("error", "warning", "waived").index(f["severity"]))
@@ -180,12 +240,34 @@ def report_sections(report: dict) -> list[Section]:
             Section(
                 "Findings",
                 table=(
-                    ["gate", "severity", "subject", "rule", "observed", "limit", "evidence", "owner", "runbook"],
+                    [
+                        "gate",
+                        "severity",
+                        "subject",
+                        "rule",
+                        "observed",
+                        "limit",
+                        "evidence",
+                        "owner",
+                        "runbook",
+                        "waiver",
+                    ],
                     rows,
                 ),
             )
         )
     return sections
+
+
+def banner_of(report: dict) -> tuple[str, str]:
+    """The HTML report's verdict line and its colour class."""
+    failing = [g["gate"] for g in report["gates"] if g["blocking"] and g["status"] in ("fail", "error")]
+    if failing:
+        return f"BLOCKED by {len(failing)} gate(s): {', '.join(sorted(failing))}", "fail"
+    warned = [g["gate"] for g in report["gates"] if g["status"] == "warn"]
+    if warned:
+        return f"PASS with warnings: {', '.join(sorted(warned))}", "warn"
+    return "PASS", "pass"
 
 
 def title_of(report: dict) -> tuple[str, str]:
@@ -204,6 +286,109 @@ def to_markdown(report: dict) -> str:
     return render_markdown(title, report_sections(report), subtitle)
 
 
-def console_table(report: dict) -> str:
-    rows = [[g["gate"], g["status"], "yes" if g["blocking"] else "no", g["summary"]] for g in report["gates"]]
-    return markdown_table(["gate", "status", "blocking", "summary"], rows)
+def shown_path(uri: str | None, roots: list[str]) -> str | None:
+    """A path as people read it: relative to the (first) evidence root when it is a local path or under it."""
+    if not uri or not roots or not (uri.startswith("/") or "://" in uri):
+        return uri
+    root = roots[0].rstrip("/")
+    if uri.startswith(root + "/"):
+        return uri[len(root) + 1 :]
+    if "://" in uri or "://" in root:
+        return uri
+    return os.path.relpath(uri, root)
+
+
+def linked(uri: str | None, report: dict, kind: str) -> str | None:
+    """A runbook or evidence file as people can open it: under the config's ``links`` base URL when it
+    sets one for ``kind`` (runbooks by file name, evidence by path relative to the root), else the path
+    relative to the root."""
+    shown = shown_path(uri, report["evidence_roots"])
+    base = report.get("links", {}).get(kind)
+    if not base or not shown or "://" in shown:
+        return shown
+    return f"{base.rstrip('/')}/{PurePosixPath(shown).name if kind == 'runbooks' else shown}"
+
+
+def report_link(report: dict) -> str | None:
+    """The HTML report's URL under ``links.reports``, if the config sets it."""
+    base = report.get("links", {}).get("reports")
+    return f"{base.rstrip('/')}/{report_folder(report)}/gate-report.html" if base else None
+
+
+def _identity(text: str, _status: str) -> str:
+    return text
+
+
+def console_report(report: dict, width: int = 100, style: Callable[[str, str], str] = _identity) -> str:
+    """What ``phase8 gate`` prints: the verdict first (and, if blocked, each blocking gate with its first
+    finding, owner and runbook), then the gates, failures before passes, then every finding (errors,
+    waived with their waiver's owner, ticket and expiry, warnings), wrapped to ``width``; paths relative
+    to the evidence root. ``style(text, status)`` may colour a status."""
+    roots = report["evidence_roots"]
+    release = report["release"]
+    gates = sorted(report["gates"], key=lambda g: (STATUS_ORDER.index(g["status"]), g["gate"]))
+    blocking = [g for g in gates if g["blocking"] and g["status"] in ("fail", "error")]
+    word = "BLOCKED" if report["verdict"] == "blocked" else "PASS"
+    lines = [
+        f"verdict: {style(word, 'fail' if blocking else 'pass')} (release {release.get('version')}, commit "
+        f"{str(release.get('commit', ''))[:12]}, evaluated at {report['evaluated_at']})"
+    ]
+    indent = "      "
+    for g in blocking:
+        first = next((f for f in g["findings"] if f["severity"] == "error"), None)
+        lines += _wrap(
+            f"  {style(g['status'], g['status'])} {g['gate']}: "
+            + (
+                f"{shown_path(first['subject'], roots)}: {first['rule']}: {first['observed']} (limit {first['limit']})"
+                if first
+                else g["summary"]
+            ),
+            width,
+            indent,
+        )
+        if first:
+            lines += _wrap(
+                f"{indent}owner {first['owner']}; runbook {linked(first['runbook'], report, 'runbooks')}", width, indent
+            )
+    lines.append("")
+    name_w = max(len("gate"), *(len(g["gate"]) for g in gates))
+    summary_w = max(30, width - name_w - 8 - 9 - 4)
+    lines.append(f"{'gate':<{name_w}}  {'status':<8}  {'blocks':<6}  summary")
+    for g in gates:
+        chunks = textwrap.wrap(g["summary"], summary_w, break_long_words=False, break_on_hyphens=False) or [""]
+        status = style(f"{g['status']:<8}", g["status"])
+        lines.append(f"{g['gate']:<{name_w}}  {status}  {'yes' if g['blocking'] else 'no':<6}  {chunks[0]}")
+        lines += [f"{'':<{name_w + 20}}{chunk}" for chunk in chunks[1:]]
+    findings = [
+        (g, f)
+        for g in gates
+        for f in sorted(g["findings"], key=lambda f: ("error", "waived", "warning").index(f["severity"]))
+    ]
+    if findings:
+        lines += ["", "findings:"]
+    for g, f in findings:
+        severity = {"error": "fail", "warning": "warn", "waived": "skipped"}[f["severity"]]
+        lines += _wrap(
+            f"  {style(f['severity'], severity)} {g['gate']}: {shown_path(f['subject'], roots)}: {f['rule']}: "
+            f"{f['observed']} "
+            f"(limit {f['limit']})",
+            width,
+            indent,
+        )
+        evidence, runbook = linked(f["evidence"], report, "evidence"), linked(f["runbook"], report, "runbooks")
+        who = f"{indent}evidence {evidence}; owner {f['owner']}; runbook {runbook}"
+        waiver = f["details"].get("waiver") if f["severity"] == "waived" else None
+        if waiver:
+            who = (
+                f"{indent}waived by {waiver.get('owner')} ({waiver.get('ticket')}, expires {waiver.get('expires')}): "
+                f"{str(waiver.get('reason')).rstrip('.')}; evidence {evidence}"
+            )
+        lines += _wrap(who, width, indent)
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int, indent: str) -> list[str]:
+    """Wrap at word boundaries; a long path or URL stays whole on its own line."""
+    return textwrap.wrap(
+        text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False, drop_whitespace=True
+    ) or [text]

@@ -8,7 +8,26 @@ import numpy as np
 from phase8_assets.domains.perf import BudgetCheck, Comparison, Series, base_runs
 from phase8_assets.evidence.perf_budgets import PerfBudgets
 
-SCALE = {"s": (1e3, "ms"), "B": (1e-3, "KB")}
+# Display units per base unit, largest first: the chart uses the largest its typical value reaches.
+UNITS = {
+    "s": [(1.0, "s"), (1e3, "ms"), (1e6, "µs"), (1e9, "ns")],
+    "B": [(1e-9, "GB"), (1e-6, "MB"), (1e-3, "KB"), (1.0, "B")],
+}
+
+
+def display_unit(unit: str, values) -> tuple[float, str]:
+    """(factor, unit) for a chart of ``values`` in ``unit``: the median lands between 1 and 1000 where it can
+    (a 40 µs benchmark in µs, not 0.04 ms), NaN ignored; unknown units stay as they are."""
+    choices = UNITS.get(unit)
+    finite = np.asarray(values, dtype=float)
+    finite = np.abs(finite[np.isfinite(finite)])
+    if not choices or not finite.size:
+        return 1.0, unit
+    typical = float(np.median(finite))
+    for factor, name in choices:
+        if typical * factor >= 1.0:
+            return factor, name
+    return choices[-1]
 
 
 def history_figure(
@@ -21,7 +40,7 @@ def history_figure(
 ):
     import plotly.graph_objects as go
 
-    factor, unit = SCALE.get(s.unit, (1.0, s.unit))
+    factor, unit = display_unit(s.unit, s.values)
     history = base_runs(s, candidate_commit, base_branch)
     x = [np.datetime_as_string(t, "s") for t in s.run_at]
     fig = go.Figure()

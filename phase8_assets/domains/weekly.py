@@ -74,9 +74,12 @@ def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> l
         [title, tool, outcome, f"{at:%Y-%m-%d %H:%M}", "—" if rec is None else f"{rec:.0f} s"]
         for title, tool, outcome, at, rec in week["drills"]["runs"]
     ]
+    cost_days = week.get("cost_days", 7)
+    partial = cost_days < 7  # a week still being billed: a change against a full week would only mislead
     cost_rows = [
         [tenant, currency, "—" if last is None else f"{last:,.2f}", "—" if this is None else f"{this:,.2f}",
-         f"{(this - last) / last:+.1%}" if this is not None and last else "—"]
+         f"partial week ({cost_days} of 7 days)" if partial
+         else f"{(this - last) / last:+.1%}" if this is not None and last else "—"]
         for tenant, currency, this, last in week.get("cost", [])
     ]  # fmt: skip
     gate_rows = [
@@ -118,7 +121,14 @@ def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> l
         ),
         Section(
             "Cost by tenant (effective, attributed)",
-            "" if cost_rows else "No cost data this week (no FOCUS exports configured, or none for these days).",
+            (
+                f"Cost data covers {cost_days} of 7 days of this week: no change is computed against the full "
+                "week before."
+                if partial
+                else ""
+            )
+            if cost_rows
+            else "No cost data this week (no FOCUS exports configured, or none for these days).",
             (["tenant", "currency", "last week", "this week", "change"], cost_rows) if cost_rows else None,
         ),
     ]

@@ -87,6 +87,7 @@ class EvidenceConfig:
     files: list[str] = field(default_factory=list)
     clock_skew: timedelta = timedelta(minutes=5)
     clock_skew_text: str = DEFAULT_CLOCK_SKEW
+    links: dict[str, str] = field(default_factory=dict)  # base URLs: runbooks, evidence, reports
 
     @property
     def root_uris(self) -> list[str]:
@@ -120,6 +121,8 @@ class EvidenceConfig:
 def _read_doc(base: EvidenceRoot, name: str) -> dict:
     source = base.uri_of(name)
     try:
+        if name == CONFIG_NAME and not base.exists(name):
+            raise ConfigError(f"no {name} in {base.uri}: create one (see README § Pointing it at your own evidence)")
         data = base.read_bytes(name, 1024 * 1024)
     except (RootError, OSError) as exc:
         raise ConfigError(f"{source}: cannot read the evidence config: {exc}") from exc
@@ -303,4 +306,5 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
         files=files,
         clock_skew=clock_skew,
         clock_skew_text=clock_skew_text,
+        links=dict(merged.get("links") or {}),
     )

@@ -58,9 +58,17 @@ def parse_timestamp(value: object, what: str = "timestamp") -> Instant:
 
 
 def evaluation_time(as_of: str | None, pinned: str | None, now: datetime | None = None) -> datetime:
-    """``--as-of`` wins over the config's pinned time, which wins over the wall clock."""
+    """``--as-of`` wins over the config's pinned time, which wins over the wall clock.
+
+    ``--as-of`` must be a full timestamp: a date alone would silently mean midnight UTC."""
     if as_of:
-        return parse_timestamp(as_of, "--as-of").at
+        examples = "e.g. 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00"
+        if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", as_of):
+            raise TimeParseError(f"--as-of: expected a timestamp with a time, {examples}; got the date {as_of!r}")
+        try:
+            return parse_timestamp(as_of, "--as-of").at
+        except TimeParseError:
+            raise TimeParseError(f"--as-of: expected an ISO 8601 timestamp, {examples}; got {as_of!r}") from None
     if pinned:
         return parse_timestamp(pinned, "evaluation_time").at
     return (now or now_utc()).astimezone(UTC)

@@ -53,13 +53,24 @@ def _plotly_js() -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;color:#1f2328;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
-.sub{color:#57606a}table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
-th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}th{background:#f6f8fa}
-p{line-height:1.45}
+.sub{color:#57606a}table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem;max-width:100%}
+th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f6f8fa}p{line-height:1.45}
+.banner{padding:.8rem 1rem;border-radius:6px;font-size:1.3rem;font-weight:600;margin:1rem 0;color:#fff}
+.banner.pass{background:#1a7f37}.banner.warn{background:#9a6700}.banner.fail{background:#cf222e}
 """
 
 
-def render_html(title: str, sections: list[Section], subtitle: str = "") -> str:
+def _html_cell(value: Any) -> str:
+    """A table cell; an http(s) URL becomes a link."""
+    text = "" if value is None else str(value)
+    if re.fullmatch(r"https?://\S+", text):
+        return f'<a href="{html.escape(text)}">{html.escape(text)}</a>'
+    return html.escape(text)
+
+
+def render_html(title: str, sections: list[Section], subtitle: str = "", banner: tuple[str, str] | None = None) -> str:
+    """The page; ``banner`` = (text, pass|warn|fail) puts a coloured verdict line under the title."""
     has_figures = any(s.figure is not None for s in sections)
     parts = [
         "<!DOCTYPE html>",
@@ -72,19 +83,19 @@ def render_html(title: str, sections: list[Section], subtitle: str = "") -> str:
     parts.append(f"<h1>{html.escape(title)}</h1>")
     if subtitle:
         parts.append(f'<p class="sub">{html.escape(subtitle)}</p>')
+    if banner:
+        parts.append(f'<div class="banner {html.escape(banner[1])}" role="status">{html.escape(banner[0])}</div>')
     for index, section in enumerate(sections):
         parts.append(f'<h2 id="{slug(section.heading)}">{html.escape(section.heading)}</h2>')
         for para in [p for p in section.text.split("\n\n") if p.strip()]:
             parts.append(f"<p>{html.escape(para)}</p>")
         if section.table:
             headers, rows = section.table
-            parts.append(
-                "<table><thead><tr>"
-                + "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-                + "</tr></thead><tbody>"
-            )
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+            # A key/value table (all headers blank) gets no empty header row.
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>" if any(headers) else "<table><tbody>")
             for row in rows:
-                cells = "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+                cells = "".join(f"<td>{_html_cell(v)}</td>" for v in row)
                 parts.append(f"<tr>{cells}</tr>")
             parts.append("</tbody></table>")
         if section.figure is not None:
@@ -100,12 +111,20 @@ def render_html(title: str, sections: list[Section], subtitle: str = "") -> str:
     return "\n".join(parts)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` atomically (same folder temp file, then rename)."""
+    """Write ``data`` atomically (same folder temp file, then rename), readable as the umask allows
+    (0644 under the usual 022), like any file ``open`` creates: the temp file alone would be 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -120,8 +139,14 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def write_html(path: str | os.PathLike, title: str, sections: list[Section], subtitle: str = "") -> Path:
-    return write_text(path, render_html(title, sections, subtitle))
+def write_html(
+    path: str | os.PathLike,
+    title: str,
+    sections: list[Section],
+    subtitle: str = "",
+    banner: tuple[str, str] | None = None,
+) -> Path:
+    return write_text(path, render_html(title, sections, subtitle, banner))
 
 
 def render_markdown(title: str, sections: list[Section], subtitle: str = "") -> str:

@@ -127,3 +127,14 @@ def cost_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime
         """,
         [start, start, roots, start, end],
     ).fetchall()
+
+
+def cost_days(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> int:
+    """How many days of the week have attributed cost (a week still being billed has fewer than 7)."""
+    return conn.execute(
+        """
+        SELECT count(DISTINCT charge_day) FROM cost_attribution
+        WHERE root IN (SELECT unnest(?)) AND charge_day >= CAST(? AS DATE) AND charge_day < CAST(? AS DATE)
+        """,
+        [roots, start, end],
+    ).fetchone()[0]

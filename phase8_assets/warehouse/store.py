@@ -62,39 +62,61 @@ def _insert_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: dict[s
         conn.unregister("incoming")
 
 
+def record_gate_result(conn: duckdb.DuckDBPyConnection, run_id: str, gate: dict) -> None:
+    """Record (or, for a re-executed step, replace) one gate's result under its run."""
+    counts = {s: sum(1 for f in gate["findings"] if f["severity"] == s) for s in ("error", "warning", "waived")}
+    conn.execute(
+        "INSERT OR REPLACE INTO gate_run_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            gate["gate"],
+            gate["status"],
+            gate["blocking"],
+            gate["summary"],
+            counts["error"],
+            counts["warning"],
+            counts["waived"],
+            json.dumps(gate["findings"], sort_keys=True),
+        ],
+    )
+
+
+def recorded_gate_results(conn: duckdb.DuckDBPyConnection, run_id: str) -> tuple[datetime | None, list[dict]]:
+    """The run's evaluation time (None before its first gate is recorded) and its recorded gate results."""
+    row = conn.execute("SELECT evaluated_at FROM gate_runs WHERE run_id = ?", [run_id]).fetchone()
+    rows = conn.execute(
+        "SELECT gate, status, blocking, summary, findings FROM gate_run_results WHERE run_id = ? ORDER BY gate",
+        [run_id],
+    ).fetchall()
+    gates = [
+        {"gate": g, "status": st, "blocking": b, "summary": su, "findings": json.loads(f)} for g, st, b, su, f in rows
+    ]
+    return (row[0].replace(tzinfo=UTC) if row else None), gates
+
+
 def record_gate_run(conn: duckdb.DuckDBPyConnection, run_id: str, report: dict, recorded_at: datetime) -> None:
-    """Append one gate run and its per-gate results to the run log."""
+    """Create or update the run's row from its report as it stands (whichever step of the run comes first
+    creates it; each later one, and ``phase8 gate`` at the end, brings it up to date)."""
     evaluated = datetime.fromisoformat(report["evaluated_at"].replace("Z", "+00:00"))
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                _naive_utc(evaluated),
-                _naive_utc(recorded_at),
-                report["verdict"],
-                str(report["release"].get("version", "")),
-                str(report["release"].get("commit", "")),
-                report["evidence_roots"],
-                json.dumps(report, sort_keys=True),
-            ],
-        )
-        for gate in report["gates"]:
-            counts = {s: sum(1 for f in gate["findings"] if f["severity"] == s) for s in ("error", "warning", "waived")}
-            conn.execute(
-                "INSERT INTO gate_run_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    run_id,
-                    gate["gate"],
-                    gate["status"],
-                    gate["blocking"],
-                    gate["summary"],
-                    counts["error"],
-                    counts["warning"],
-                    counts["waived"],
-                    json.dumps(gate["findings"], sort_keys=True),
-                ],
-            )
+    conn.execute(
+        """
+        INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id) DO UPDATE SET evaluated_at = excluded.evaluated_at, recorded_at = excluded.recorded_at,
+            verdict = excluded.verdict, release_version = excluded.release_version,
+            release_commit = excluded.release_commit, evidence_roots = excluded.evidence_roots,
+            report = excluded.report
+        """,
+        [
+            run_id,
+            _naive_utc(evaluated),
+            _naive_utc(recorded_at),
+            report["verdict"],
+            str(report["release"].get("version", "")),
+            str(report["release"].get("commit", "")),
+            report["evidence_roots"],
+            json.dumps(report, sort_keys=True),
+        ],
+    )
 
 
 def table_counts(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None = None) -> dict[str, int]:

@@ -2,6 +2,7 @@
 report backfilled over 26 weeks in one run, deterministic on re-run."""
 
 import random
+import re
 import shutil
 from datetime import UTC, datetime
 
@@ -182,6 +183,9 @@ def test_finops_dashboard_for_a_week(home):
     assert "partial week" not in summary  # the demo's cost data covers the whole week of 9 November
     page = (home / "reports/finops/2026-11-09.html").read_text()
     assert "Budget burn-down, November 2026" in page and "acme-monthly forecast" in page
+    # The currency, and one line per budget saying where it will end the month.
+    assert "USD effective cost" in summary and "this week (USD)" in summary
+    assert re.search(r"acme-monthly: (OVER BUDGET|within budget), forecast [\d,.]+ of [\d,.]+ USD \(\d+%\)", summary)
 
 
 def test_budget_job_runs_the_focus_conformance_check_on_every_export(tmp_path, home):

@@ -63,6 +63,14 @@ def test_every_gate_is_a_blocking_check_on_a_leaf_asset():
 def test_warehouse_steps_share_the_duckdb_pool():
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("evidence_files")).pools == {"duckdb"}
+    assert all(graph.get(dg.AssetKey(["gates", name])).pools == {"duckdb"} for name in GATES)  # they record runs
+
+
+def test_every_job_schedule_and_sensor_has_a_description():
+    repository = defs.get_repository_def()
+    jobs = [j for j in repository.get_all_jobs() if not j.name.startswith("__")]
+    for definition in [*jobs, *repository.schedule_defs, *repository.sensor_defs]:
+        assert definition.description, definition.name
 
 
 def test_the_product_sets_the_duckdb_pool_limit_on_any_instance():

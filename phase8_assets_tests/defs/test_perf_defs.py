@@ -33,7 +33,7 @@ def test_a_regression_finding_explains_itself(home):
     assert details["effect"] > 0.10 and details["q_value"] <= 0.05 and details["p_value"] <= details["q_value"]
     assert details["baseline_runs"] == 20 and details["p_value_samples"] is not None
     assert "p=" in finding["observed"] and "q=" in finding["observed"] and "vs baseline" in finding["observed"]
-    page = (home / "reports/perf/regressions.html").read_text()
+    (page,) = [p.read_text() for p in home.glob("reports/perf-regression-*/10.4.0/perf/regressions.html")]
     assert "test_list_channels" in page and "baseline \\u00b12 sd" in page
     with connect(warehouse_path(home)) as conn:
         points = conn.execute("SELECT benchmark, change FROM perf_change_points ORDER BY run_at").fetchall()
@@ -61,13 +61,15 @@ def test_no_candidate_run_fails_closed(tmp_path, home):
     assert finding["rule"] == "candidate-present" and finding["evidence"] == str(root / "evidence/bench/**/*")
 
 
-def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge():
+def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge(tmp_path):
     doc = (
         'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-15"\n'
         'rules:\n  - {name: any-time, benchmark: "*", relative: "+10%", owner: "team:platform-reliability"}\n'
     )
     budgets = perf_budgets.read(doc.encode(), "policy/perf-budgets.yaml").records[0]
-    context = PerfContext(["/root"], [], "4f2c9e1a7b3d", "main", budgets, None, "policy/perf-budgets.yaml")
+    context = PerfContext(
+        ["/root"], [], "4f2c9e1a7b3d", "main", budgets, None, "policy/perf-budgets.yaml", tmp_path / "reports"
+    )
     # No absolute rule: no budget check, and nothing missing (the benchmarks themselves did run).
     found, summary = budgets_gate(None, load_config([str(DATA)]), None, context, [])
     assert found == []

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -5,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from phase8_assets.domains.exceptions import states
-from phase8_assets.domains.gate_report import build_report, to_junit, to_markdown
+from phase8_assets.domains.gate_report import assemble, build_report, report_folder, root_id, to_junit, to_markdown
 from phase8_assets.domains.gates import GATES, Finding, GateResult, apply_waivers, conclude, errored, skipped, verdict
 from phase8_assets.evidence.collect import Waiver
 from phase8_assets.evidence.config import ExceptionSettings
@@ -107,3 +108,56 @@ def test_a_finding_must_have_the_contract_fields():
     bad = GateResult("evidence_validity", "maybe", True, "x", [])
     with pytest.raises(Exception, match="maybe"):
         build_report([bad], {"version": "1", "commit": "abcdef1"}, ["/r"], AT)
+
+
+def test_root_id_is_a_short_slug_and_the_uri_hash():
+    uri = "/srv/evidence/data/scenarios/broken-evidence"
+    assert root_id(uri) == "broken-evidence-" + hashlib.sha256(uri.encode()).hexdigest()[:8]
+    assert root_id("s3://ci-artifacts/phase8/").startswith("phase8-")
+    assert root_id("/a/demo") != root_id("/b/demo")  # same last part, different roots
+
+
+def test_a_run_reported_so_far_counts_its_missing_gates_as_errors():
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    done = conclude(GATES["evidence_validity"], [], "3 files").as_dict()
+    report = assemble([done], {"version": "10.4.0", "commit": "abc"}, ["/srv/e/demo"], at, "run-1", "not yet")
+    statuses = {g["gate"]: (g["status"], g["summary"]) for g in report["gates"]}
+    assert statuses["evidence_validity"][0] == "pass" and len(statuses) == len(GATES)
+    assert statuses["perf_budgets"] == ("error", "could not be evaluated: not yet") and report["verdict"] == "blocked"
+    assert str(report_folder(report)) == f"{root_id('/srv/e/demo')}/10.4.0"
+
+
+def test_html_report_leads_with_a_coloured_verdict_and_shows_each_waiver():
+    from phase8_assets.domains.gate_report import banner_of, report_sections
+    from phase8_assets.shared.reports import render_html
+
+    waived = apply_waivers(
+        "evidence_validity", [finding(), finding(subject="/r/y.xml")], [waiver(AT + timedelta(days=30))], AT, "x", None
+    )
+    results = [conclude(SPEC, waived, "2 files"), skipped(GATES["evidence_freshness"], "paused")]
+    report = build_report(results, {"version": "1.0", "commit": "abcdef1"}, ["/r"], AT, "run-1")
+    assert banner_of(report) == ("BLOCKED by 1 gate(s): evidence_validity", "fail")
+    page = render_html("t", report_sections(report), "", banner_of(report))
+    assert '<div class="banner fail" role="status">BLOCKED by 1 gate(s): evidence_validity</div>' in page
+    md = to_markdown(report)
+    # The waiver's own owner, ticket and expiry, beside the waived finding; paths relative to the root.
+    assert "| waived | isolation/TEST-x.xml |" in md
+    assert "waived by team:tenancy (CHAT-1, expires 2026-12-20T12:00:00Z)" in md
+    sections = report_sections(report)
+    assert [row[0] for row in sections[0].table[1]][0] == "evidence_validity"  # blocking failure first
+
+
+def test_links_turn_runbooks_evidence_and_reports_into_urls():
+    from phase8_assets.domains.gate_report import console_report, report_link, root_id
+
+    links = {"runbooks": "https://wiki.example.com/ops/", "evidence": "s3://ci/10.4.0", "reports": "https://r.example"}
+    results = [conclude(SPEC, [finding()], "1 file")]
+    linked = build_report(results, {"version": "1.0", "commit": "abcdef1"}, ["/r"], AT, "run-1", links)
+    text = console_report(linked)
+    assert (
+        "runbook https://wiki.example.com/ops/rb.md" in text and "evidence s3://ci/10.4.0/isolation/TEST-x.xml" in text
+    )
+    assert "| https://wiki.example.com/ops/rb.md |" in to_markdown(linked)
+    assert report_link(linked) == f"https://r.example/{root_id('/r')}/1.0/gate-report.html"
+    plain = build_report(results, {"version": "1.0", "commit": "abcdef1"}, ["/r"], AT, "run-1")
+    assert "runbook rb.md" in console_report(plain) and report_link(plain) is None  # relative to the root

@@ -186,3 +186,14 @@ def test_a_candidate_without_a_mean_is_unmeasured_and_history_without_one_is_ski
     assert comp.note == "the tool reported no mean of time in this run"
     (ok,) = judge([series(values, candidate=[1.0])])
     assert ok.status == "ok" and len(ok.baseline) == 19
+
+
+def test_charts_choose_their_unit_from_the_data():
+    from phase8_assets.domains.perf_charts import display_unit
+
+    assert display_unit("s", [4.2e-5, 4.5e-5, float("nan")]) == (1e6, "µs")
+    assert display_unit("s", [0.25, 0.3]) == (1e3, "ms")
+    assert display_unit("s", [3e-9]) == (1e9, "ns")
+    assert display_unit("s", [12.0]) == (1.0, "s")
+    assert display_unit("B", [2.5e6]) == (1e-6, "MB")
+    assert display_unit("ops/s", [300.0]) == (1.0, "ops/s")

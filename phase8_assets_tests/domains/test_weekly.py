@@ -20,3 +20,22 @@ def test_an_slo_not_evaluated_this_week_shows_no_alert_counts_rather_than_zero()
         "slo": "chat-api-availability", "service": "chat-api", "target": "99.900%", "remaining": "—",
         "a week earlier": "42.0%", "page alerts": "—", "ticket alerts": "—",
     }  # fmt: skip
+
+
+EMPTY = {"benchmarks": [], "change_points": [], "drills": {"runs": [], "overdue": []}, "gate_runs": [], "slos": []}
+COST = [("acme", "USD", 560.0, 1000.0), ("globex", "USD", 280.0, 500.0)]
+
+
+def _cost(week: dict):
+    found = next(
+        s for s in sections(week, datetime(2026, 11, 16), datetime(2026, 11, 23)) if s.heading.startswith("Cost")
+    )
+    return found.text, [row[-1] for row in found.table[1]]
+
+
+def test_a_partial_week_of_cost_says_so_instead_of_a_drop_for_every_tenant():
+    text, changes = _cost({**EMPTY, "cost": COST, "cost_days": 4})
+    assert changes == ["partial week (4 of 7 days)"] * 2
+    assert text.startswith("Cost data covers 4 of 7 days of this week")
+    text, changes = _cost({**EMPTY, "cost": COST, "cost_days": 7})
+    assert changes == ["-44.0%", "-44.0%"] and text == ""

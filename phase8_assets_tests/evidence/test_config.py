@@ -97,8 +97,11 @@ def test_invalid_config_names_file_and_field(tmp_path, text, message):
 def test_missing_root_and_missing_config(tmp_path):
     with pytest.raises(ConfigError, match="evidence root not found"):
         load_config([str(tmp_path / "nope")], KINDS)
-    with pytest.raises(ConfigError, match=r"phase8.yaml: cannot read the evidence config"):
+    with pytest.raises(ConfigError) as info:
         load_config([str(tmp_path)], KINDS)
+    assert str(info.value) == (
+        f"no phase8.yaml in {tmp_path}: create one (see README § Pointing it at your own evidence)"
+    )
 
 
 def test_extends_cycle(tmp_path):
@@ -164,3 +167,11 @@ def test_extra_paths_add_to_what_a_kind_inherits(tmp_path):
         str(child / "more/*.md"),
     ]
     assert config.evidence["runbooks"].max_age.days == 30
+
+
+def test_links_are_base_urls(tmp_path):
+    write(tmp_path / "ok", BASE + 'links: {runbooks: "https://wiki.example.com/ops", evidence: "s3://ci/x"}\n')
+    assert load_config([str(tmp_path / "ok")], KINDS).links["evidence"] == "s3://ci/x"
+    write(tmp_path / "bad", BASE + "links: {runbooks: docs/ops}\n")
+    with pytest.raises(ConfigError, match="links"):
+        load_config([str(tmp_path / "bad")], KINDS)

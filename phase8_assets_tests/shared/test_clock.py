@@ -15,6 +15,13 @@ def test_as_of_beats_pinned_beats_now():
     assert evaluation_time(None, None, NOW) == NOW
 
 
+def test_as_of_needs_a_time_and_its_error_gives_examples():
+    with pytest.raises(TimeParseError, match=r"--as-of: expected a timestamp with a time, e\.g\. 2026-11-20T12:00:00Z"):
+        evaluation_time("2026-11-20", None, NOW)
+    with pytest.raises(TimeParseError, match=r"e\.g\. 2026-11-20T12:00:00Z or .*; got 'yesterday'"):
+        evaluation_time("yesterday", None, NOW)
+
+
 def test_naive_timestamps_are_utc_and_flagged():
     instant = parse_timestamp("2020-06-05T09:13:58.085110")
     assert instant.was_naive and instant.at == datetime(2020, 6, 5, 9, 13, 58, 85110, tzinfo=UTC)

@@ -30,3 +30,22 @@ def test_markdown_table_says_empty_instead_of_a_table_without_rows():
     assert markdown_table(["a"], [], empty="_none_") == "_none_"
     assert markdown_table(["a"], []) == "| a |\n|---|"
     assert markdown_table(["a"], [["x"]], empty="_none_").endswith("| x |")
+
+
+def test_report_files_are_as_readable_as_the_umask_allows(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        shared = write_html(tmp_path / "shared.html", "t", [])
+        os.umask(0o077)
+        private = write_html(tmp_path / "private.html", "t", [])
+    finally:
+        os.umask(old)
+    assert (shared.stat().st_mode & 0o777, private.stat().st_mode & 0o777) == (0o644, 0o600)
+
+
+def test_a_key_value_table_has_no_empty_header_row():
+    page = render_html("t", [Section("Summary", table=(["", ""], [["drill", "cache-loss"]]))])
+    assert "<thead>" not in page and "<td>drill</td><td>cache-loss</td>" in page
+    assert "<thead><tr><th>a</th>" in render_html("t", [Section("x", table=(["a"], [["1"]]))])
