@@ -2,12 +2,23 @@
 
 import dagster as dg
 
-from phase8_assets.defs import drills, evidence, finops, governance, observability, perf, reports, slo, upgrade
+from phase8_assets.defs import (
+    drills,
+    evidence,
+    finops,
+    governance,
+    isolation,
+    observability,
+    perf,
+    reports,
+    slo,
+    upgrade,
+)
 from phase8_assets.defs.jobs import release_gate
 from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([evidence, perf, slo, drills, upgrade, finops, governance, reports]),
+    assets=dg.load_assets_from_modules([evidence, perf, slo, drills, upgrade, finops, governance, isolation, reports]),
     asset_checks=[finops.focus_conformance],
     jobs=[
         release_gate,

@@ -43,6 +43,7 @@ ARTIFACT_KINDS = {
     "RollbackReport": "rollback_reports",
     "CostAllocation": "cost_allocation",
     "CostBudgets": "cost_budgets",
+    "IsolationMatrix": "isolation_matrix",
 }
 
 

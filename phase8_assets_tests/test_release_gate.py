@@ -54,6 +54,7 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
         "cost_budgets": "pass",
         "policy_compliance": "warn",  # exception GOV-298 expires within 14 days
         "policy_exceptions": "warn",
+        "tenancy_isolation": "pass",
     }
     warning = gate(report, "evidence_validity")["findings"][0]
     assert warning["rule"] == "timestamp-has-zone" and warning["owner"] == "team:sre"
@@ -67,7 +68,7 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
     assert (tmp_path / "out/gate-report.html").stat().st_size > 1000
 
 
-def test_every_scenario_fails_exactly_the_gate_its_readme_names(home):
+def test_every_scenario_fails_exactly_the_gates_its_readme_names(home):
     table = scenario_table()
     assert len(table) >= 6
     for name, failing_gates in table:

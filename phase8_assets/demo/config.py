@@ -39,11 +39,16 @@ owners:
   upgrade_preflight: team:platform-reliability
   rollback_integrity: team:data-platform
   cost_budgets: team:finops
+  tenancy_isolation: team:tenancy
 runbooks: docs/ops
 evidence:
   isolation_results:
     paths: ["evidence/isolation/*.xml"]
     max_age: P7D
+    owner: team:tenancy
+  isolation_matrix:
+    paths: ["policy/isolation-matrix.yaml"]
+    max_age: P365D
     owner: team:tenancy
   drill_journals:
     paths: ["evidence/drills/**/*.json"]

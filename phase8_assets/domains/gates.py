@@ -96,6 +96,12 @@ GATES: dict[str, GateSpec] = {
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "
             "objective, and its runbook exists.",
         ),
+        GateSpec(
+            "tenancy_isolation",
+            "Tenancy isolation",
+            "No isolation test (data, events, cache) failed or passed only on rerun, and every (resource × dimension) "
+            "cell of the isolation matrix is covered by a passing result younger than its maximum age.",
+        ),
     )
 }
 

@@ -84,6 +84,7 @@ def readers() -> dict[str, Reader]:
         drill_catalog,
         focus,
         governance,
+        isolation,
         junit,
         litmus,
         openslo,
@@ -95,6 +96,7 @@ def readers() -> dict[str, Reader]:
 
     return {
         "isolation_results": junit.read,
+        "isolation_matrix": isolation.read_matrix,
         "drill_journals": chaos_journal.read,
         "chaos_results": litmus.read,
         "drill_catalog": drill_catalog.read,

@@ -133,9 +133,9 @@ def read(data: bytes, uri: str) -> ReadResult:
                 ) from exc
             outcome, reruns, message = _attempt(case)
             classname, name = case.get("classname", ""), case.get("name", "")
-            properties = {**suite_props, **_properties(case)}
             key = (classname, name)
             earlier = tests.get(key)
+            properties = {**(earlier["properties"] if earlier else {}), **suite_props, **_properties(case)}
             attempts = [*(earlier["attempts"] if earlier else []), *reruns, outcome]
             if outcome == "passed" and any(
                 a in ("failed", "error", "rerunFailure", "rerunError") for a in attempts[:-1]

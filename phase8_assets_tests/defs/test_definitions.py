@@ -14,6 +14,7 @@ GATED = {
     "upgrade": ["upgrade_paths", "upgrade_preflights", "rollback_drills"],
     "cost": ["cost_line_items", "cost_attribution", "budget_status"],
     "governance": ["governance_policies", "data_inventory", "policy_evaluations", "policy_exceptions"],
+    "isolation": ["isolation_results", "isolation_coverage"],
 }  # fmt: skip
 REPORTING = [
     "error_budgets",
