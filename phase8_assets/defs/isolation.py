@@ -16,10 +16,11 @@ from phase8_assets.domains.isolation import (
     heatmap,
     latest_results,
     summary,
+    tenant_view,
 )
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc
-from phase8_assets.shared.reports import Section, markdown_table, render_markdown, write_html, write_text
+from phase8_assets.shared.reports import Section, markdown_table, render_markdown, slug, write_html, write_text
 from phase8_assets.warehouse.store import record_isolation_results
 
 GROUP = "isolation"
@@ -77,7 +78,8 @@ CELL_HEADERS = ["resource", "dimension", "state", "latest", "age", "max age", "t
     kinds={"html", "python"},
     deps=[isolation_results],
     description="Per (resource × dimension) cell of the isolation matrix: the latest result and its age at the "
-    "evaluation time, and a heat map (reports/isolation/coverage.html).",
+    "evaluation time, a heat map (reports/isolation/coverage.html) and each tenant's own results "
+    "(reports/isolation/tenants/<tenant>.md).",
 )
 def isolation_coverage(settings: Phase8Settings, warehouse: Warehouse, evidence_files: EvidenceBatch) -> dg.Output:
     config = settings.load()
@@ -92,6 +94,11 @@ def isolation_coverage(settings: Phase8Settings, warehouse: Warehouse, evidence_
                       subtitle=coverage.matrix_uri or "no isolation matrix")  # fmt: skip
     markdown = render_markdown("Tenancy isolation coverage", [Section("Cells", table=(CELL_HEADERS, _cell_rows(coverage)))], text)  # fmt: skip
     write_text(path.with_suffix(".md"), markdown + "\n")
+    for tenant in config.tenants:  # what a tenant may be shown: the tests that involved it, no other
+        rows = [[r.resource, r.dimension, r.test, ", ".join(r.tenants), r.outcome,
+                 format_timestamp(r.run_at) if r.run_at else "—"] for r in tenant_view(coverage, tenant)]  # fmt: skip
+        table = markdown_table(["resource", "dimension", "test", "tenants", "outcome", "run at"], rows, empty="_none_")
+        write_text(path.parent / "tenants" / f"{slug(tenant)}.md", f"# Isolation results of {tenant}\n\n{table}\n")
     return dg.Output(
         coverage,
         metadata={

@@ -32,6 +32,8 @@ def test_cache_leak_history_heat_map_and_failing_check(home):
     again = materialize(root, home)
     assert report.read_bytes() == html  # same evidence, same file
     assert b'id="fig-0-coverage"' in html and b"files" in html and b"failed" in html
+    initech = (home / "reports/isolation/tenants/initech.md").read_text()
+    assert "initech" in initech and "acme, globex" not in initech  # acme-globex tests are not initech's
     news = [r.asset_materializations_for_node("isolation_results")[0].metadata["new_result_rows"].value
             for r in (first, again)]  # fmt: skip
     assert news == [39, 0]
