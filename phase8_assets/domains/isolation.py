@@ -40,7 +40,6 @@ class Result:
     """The latest run of one isolation test in the evidence root."""
 
     uri: str
-    sha256: str
     classname: str
     name: str
     dimension: str | None
@@ -86,7 +85,6 @@ def latest_results(files: list[EvidenceFile]) -> list[Result]:
         for r in f.records:
             result = Result(
                 uri=f.uri,
-                sha256=f.sha256,
                 classname=r["classname"],
                 name=r["name"],
                 dimension=r["dimension"],
