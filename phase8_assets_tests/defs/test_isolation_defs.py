@@ -12,10 +12,10 @@ from phase8_assets_tests.conftest import SCENARIOS
 pytestmark = pytest.mark.slow
 
 
-def materialize(root, home):
+def materialize(root, home, instance):
     return dg.materialize(
         [evidence_files, isolation_results, isolation_coverage, tenancy_isolation_gate],
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         resources={
             "settings": Phase8Settings(evidence=[str(root)]),
             "warehouse": Warehouse(database=str(warehouse_path(home))),
@@ -26,10 +26,11 @@ def materialize(root, home):
 
 def test_cache_leak_history_heat_map_and_failing_check(home):
     root = SCENARIOS / "isolation-cache-leak"
-    first = materialize(root, home)
     report = home / "reports/isolation/coverage.html"
-    html = report.read_bytes()
-    again = materialize(root, home)
+    with dg.instance_for_test() as instance:
+        first = materialize(root, home, instance)
+        html = report.read_bytes()
+        again = materialize(root, home, instance)
     assert report.read_bytes() == html  # same evidence, same file
     assert b'id="fig-0-coverage"' in html and b"files" in html and b"failed" in html
     initech = (home / "reports/isolation/tenants/initech.md").read_text()
