@@ -182,8 +182,11 @@ def findings(coverage: Coverage, batch: EvidenceBatch, owner: str, runbook: str 
         who = s.cell.owner or owner
         if s.coverage == "uncovered":
             skipped = [r for r in s.results if r.outcome == "skipped"]
+            undated = [r for r in s.results if r.run_at is None and r.outcome in COVERING]
             observed = (
-                f"{len(skipped)} skipped test(s) only, e.g. {skipped[0].test}"
+                f"{len(undated)} passing result(s) without a timestamp (testsuite/@timestamp), e.g. {undated[0].test}"
+                if undated
+                else f"{len(skipped)} skipped test(s) only, e.g. {skipped[0].test}"
                 if skipped
                 else "no isolation test result"
             )

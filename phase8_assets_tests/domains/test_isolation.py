@@ -120,6 +120,14 @@ def test_no_matrix_and_unreadable_results_fail_closed():
     ]
 
 
+def test_a_result_without_a_timestamp_covers_nothing_and_says_why():
+    undated = b'<testsuite name="iso">' + case("search_index", "data").encode() + b"</testsuite>"
+    b = batch(junit_file("/r/a.xml", FULL[:2]), evidence_file("isolation_results", "/r/u.xml", read(undated, "u")))
+    [finding] = gate(b)
+    assert (finding.subject, finding.rule) == ("search_index × data", "cell-covered")
+    assert finding.observed.startswith("1 passing result(s) without a timestamp")
+
+
 def test_a_result_from_the_future_covers_nothing():
     found = gate(batch(junit_file("/r/a.xml", FULL, at=AT + timedelta(hours=1))))
     assert {f.rule for f in found} == {"result-in-future", "cell-covered"}
