@@ -57,6 +57,12 @@ def _attempt(case: ET.Element) -> tuple[str, list[str], str]:
     return outcome, reruns, message[:_MESSAGE_CHARS]
 
 
+def _total(*seconds: float | None) -> float | None:
+    """Time of all attempts; unreported while no attempt reported one (never 0 s)."""
+    known = [s for s in seconds if s is not None]
+    return sum(known) if known else None
+
+
 def _properties(elem: ET.Element) -> dict[str, str]:
     props = elem.find("properties")
     if props is None:
@@ -148,7 +154,7 @@ def read(data: bytes, uri: str) -> ReadResult:
                 "name": name,
                 "outcome": outcome,
                 "attempts": attempts,
-                "seconds": duration + (earlier["seconds"] if earlier else 0.0),
+                "seconds": _total(duration, earlier["seconds"] if earlier else None),
                 "message": message or (earlier["message"] if earlier else ""),
                 "properties": properties,
                 "dimension": dimension,

@@ -40,6 +40,9 @@ def test_a_testcase_without_a_time_has_no_duration_rather_than_zero():
     # JUnit's time attribute is optional (the XSD says so); "0" is a real zero.
     doc = b'<testsuite name="s" tests="2"><testcase name="a"/><testcase name="b" time="0"/></testsuite>'
     assert [r["seconds"] for r in junit.read(doc, "x").records] == [None, 0.0]
+    # Retries add up the time that was reported, and stay unreported while none was.
+    retried = b'<testsuite name="s"><testcase name="a"/><testcase name="a" time="1.5"/><testcase name="b"/><testcase name="b"/></testsuite>'
+    assert [r["seconds"] for r in junit.read(retried, "x").records] == [1.5, None]
 
 
 def test_truncated_surefire_report_is_rejected_with_its_position(real_samples):
