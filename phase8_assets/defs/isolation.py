@@ -9,6 +9,7 @@ from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.domains.isolation import (
     GATE,
+    MATRIX_KIND,
     RESULTS_KIND,
     Coverage,
     assess,
@@ -112,7 +113,10 @@ def isolation_coverage(settings: Phase8Settings, warehouse: Warehouse, evidence_
 
 
 def isolation_gate(batch: EvidenceBatch, config, at, isolation_coverage: Coverage):
-    found = findings(isolation_coverage, batch, config.owner_for(GATE, RESULTS_KIND), config.runbook_for(GATE))
+    expected = {kind: config.paths_of(kind) for kind in (RESULTS_KIND, MATRIX_KIND)}
+    found = findings(
+        isolation_coverage, batch, config.owner_for(GATE, RESULTS_KIND), config.runbook_for(GATE), expected
+    )
     return found, summary(isolation_coverage)
 
 

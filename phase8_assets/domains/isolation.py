@@ -144,7 +144,10 @@ def tenant_view(coverage: Coverage, tenant: str) -> list[Result]:
     return [r for r in coverage.results if tenant in r.tenants]
 
 
-def findings(coverage: Coverage, batch: EvidenceBatch, owner: str, runbook: str | None) -> list[Finding]:
+def findings(
+    coverage: Coverage, batch: EvidenceBatch, owner: str, runbook: str | None, expected: dict[str, str | None]
+) -> list[Finding]:
+    """``expected``: where each kind's files are configured to be, the evidence of a finding about absent ones."""
     out: list[Finding] = []
 
     def add(severity, subject, rule, observed, limit, evidence, who=None, **details):
@@ -158,7 +161,7 @@ def findings(coverage: Coverage, batch: EvidenceBatch, owner: str, runbook: str 
             else "no IsolationMatrix file (evidence kind isolation_matrix)"
         )
         add("error", "isolation matrix", "matrix-present", observed, "one readable IsolationMatrix",
-            matrix_rejected[0].uri if matrix_rejected else None)  # fmt: skip
+            matrix_rejected[0].uri if matrix_rejected else expected.get(MATRIX_KIND))  # fmt: skip
     for rejection in batch.rejections_of(RESULTS_KIND):
         add("error", rejection.uri, "results-readable", f"{rejection.field}: {rejection.reason}",
             "a readable JUnit XML report (its outcomes are unknown)", rejection.uri)  # fmt: skip
@@ -191,7 +194,8 @@ def findings(coverage: Coverage, batch: EvidenceBatch, owner: str, runbook: str 
                 else "no isolation test result"
             )
             add("error", s.label, "cell-covered", observed, f"a passing result younger than {s.cell.max_age_text}",
-                skipped[0].uri if skipped else None, who, resource=s.cell.resource, dimension=s.cell.dimension)  # fmt: skip
+                skipped[0].uri if skipped else expected.get(RESULTS_KIND), who, resource=s.cell.resource,
+                dimension=s.cell.dimension)  # fmt: skip
         elif s.coverage == "stale":
             add("error", s.label, "result-age", f"newest passing result {format_duration(s.age)} old "
                 f"({format_timestamp(s.newest.run_at)})", f"younger than {s.cell.max_age_text}", s.newest.uri, who,

@@ -51,8 +51,11 @@ def batch(*results, matrix=True, rejections=()):
 FULL = [case("messages", "data"), case("messages", "events"), case("search_index", "data")]
 
 
+EXPECTED = {"isolation_results": "/r/isolation/*.xml", "isolation_matrix": "/r/policy/isolation-matrix.yaml"}
+
+
 def gate(b):
-    return findings(assess(b, AT), b, "team:tenancy", "/r/docs/ops/tenancy-isolation.md")
+    return findings(assess(b, AT), b, "team:tenancy", "/r/docs/ops/tenancy-isolation.md", EXPECTED)
 
 
 def rules(found):
@@ -95,6 +98,8 @@ def test_a_skipped_test_covers_nothing_and_a_missing_cell_fails():
         ("error", "search_index × data", "cell-covered"),
     ]
     assert "1 skipped test(s) only" in next(f.observed for f in found if f.subject == "messages × events")
+    # No result at all: the finding points where results were expected.
+    assert next(f.evidence for f in found if f.subject == "search_index × data") == "/r/isolation/*.xml"
 
 
 def test_a_cell_older_than_its_own_max_age_is_stale():
@@ -111,6 +116,7 @@ def test_a_newer_run_of_a_test_supersedes_an_older_failure():
 def test_no_matrix_and_unreadable_results_fail_closed():
     rejected = Rejection("/r/b.xml", "isolation_results", "line 4, column 2", "not well-formed XML")
     found = gate(batch(junit_file("/r/a.xml", FULL), matrix=False, rejections=[rejected]))
+    assert next(f.evidence for f in found if f.rule == "matrix-present") == "/r/policy/isolation-matrix.yaml"
     assert rules(found) == [
         ("error", "/r/b.xml", "results-readable"),
         ("error", "isolation matrix", "matrix-present"),
