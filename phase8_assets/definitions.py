@@ -7,6 +7,7 @@ from phase8_assets.defs import (
     evidence,
     finops,
     governance,
+    isolation,
     observability,
     perf,
     reports,
@@ -19,7 +20,7 @@ from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [evidence, perf, slo, drills, upgrade, finops, governance, supportability, reports]
+        [evidence, perf, slo, drills, upgrade, finops, governance, supportability, isolation, reports]
     ),
     asset_checks=[finops.focus_conformance],
     jobs=[

@@ -51,6 +51,7 @@ ARTIFACT_KINDS = {
     "RollbackReport": "rollback_reports",
     "CostAllocation": "cost_allocation",
     "CostBudgets": "cost_budgets",
+    "IsolationMatrix": "isolation_matrix",
 }
 
 

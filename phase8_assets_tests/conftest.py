@@ -1,8 +1,13 @@
+import functools
+import getpass
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,6 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 SCENARIOS = DATA / "scenarios"
 REAL_SAMPLES = REPO.parent / "shared" / "real-samples"
+
+pytest_plugins = ["pytester"]  # the isolation plugin's own tests run small suites in-process
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +103,80 @@ def upload_tree(client, bucket: str, prefix: str, folder: Path) -> None:
 def env_without_pytest() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     return env
+
+
+def _postgres_bin() -> Path | None:
+    """The folder of Debian's PostgreSQL server binaries (initdb, pg_ctl are not on PATH there)."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    return versions[-1].parent if versions else None
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    superuser: str
+
+    def conninfo(self, user: str | None = None, dbname: str = "postgres") -> str:
+        return f"host={self.host} port={self.port} user={user or self.superuser} dbname={dbname} connect_timeout=5"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (a free port, its unix socket in its own temp folder),
+    started once per session. PostgreSQL refuses to run as root: as root it runs as ``postgres``."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian: apt-get install postgresql)")
+    as_root = os.geteuid() == 0
+    if as_root and shutil.which("runuser") is None:
+        pytest.skip("running as root and runuser is missing: PostgreSQL cannot be started as root")
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    folder = Path(tempfile.mkdtemp(prefix="phase8-pg-"))
+    if as_root:
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", _free_port()
+    superuser = "postgres" if as_root else getpass.getuser()
+    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True)
+    run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", superuser, "--auth=trust", "-E", "UTF8", "--no-sync"])
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
+    try:
+        run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"])
+    except subprocess.CalledProcessError as exc:
+        log = (folder / "log").read_text() if (folder / "log").exists() else ""
+        pytest.fail(f"PostgreSQL did not start: {exc.stderr}{log}")
+    yield Postgres("127.0.0.1", port, superuser)
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                   capture_output=True, check=False)  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A throwaway Redis (Debian's redis-server) on 127.0.0.1, no persistence, started once per session."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)

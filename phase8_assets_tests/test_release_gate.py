@@ -38,6 +38,7 @@ DEMO_STATUSES = {
     "policy_compliance": "warn",  # exception GOV-298 expires within 14 days
     "policy_exceptions": "warn",
     "supportability": "pass",
+    "tenancy_isolation": "pass",
 }
 
 
@@ -209,6 +210,23 @@ def test_several_evidence_roots_merge(tmp_path, home):
     assert report["evidence_roots"] == [str(DATA), str(extra)]
     assert report["release"]["version"] == "10.4.0"
     assert statuses(report)["evidence_validity"] == "fail"
+
+
+def test_a_root_without_an_isolation_matrix_fails_closed_unless_the_gate_is_switched_off(tmp_path, home):
+    root = tmp_path / "root"
+    shutil.copytree(DATA / "evidence/isolation", root / "results")
+    config = (
+        'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "1.0.0", commit: "abcdef1"}\n'
+        'evaluation_time: "2026-11-20T12:00:00Z"\n'
+        'evidence:\n  isolation_results: {paths: ["results/*.xml"], max_age: P7D}\n'
+    )
+    (root / "phase8.yaml").write_text(config)
+    isolation = gate(gate_report([root], home), "tenancy_isolation")
+    assert isolation["status"] == "fail"
+    assert [f["rule"] for f in isolation["findings"] if f["severity"] == "error"] == ["matrix-present"]
+    (root / "phase8.yaml").write_text(config + "gates:\n  tenancy_isolation: {enabled: false, reason: CHAT-5100}\n")
+    off = gate(gate_report([root], home), "tenancy_isolation")
+    assert off["status"] == "skipped" and "CHAT-5100" in off["summary"]
 
 
 def test_cli_exit_codes_and_one_line_errors(tmp_path, home):

@@ -11,9 +11,8 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from phase8_assets.demo import drills, evidence, finops, governance, perf, slo, supportability, upgrade
+from phase8_assets.demo import drills, evidence, finops, governance, isolation, perf, slo, supportability, upgrade
 from phase8_assets.demo.config import CONFIG, EVALUATION_TIME, RELEASE
-from phase8_assets.demo.isolation import DIMENSIONS, junit
 from phase8_assets.demo.runbooks import RUNBOOKS, gate_runbook, runbook
 from phase8_assets.shared.reports import write_bytes, write_text
 
@@ -28,11 +27,8 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
         files.append(write_text(out / rel, text))
 
     put("phase8.yaml", CONFIG)
-    for index, dimension in enumerate(DIMENSIONS):
-        put(
-            f"evidence/isolation/{dimension}.xml",
-            junit(dimension, EVALUATION_TIME - timedelta(days=2, hours=index), rng),
-        )
+    for rel, text in isolation.evidence(EVALUATION_TIME, random.Random(seed * 1000 + 8)).items():
+        put(rel, text)
     put("policy/drill-catalog.yaml", drills.catalog())
     for month in range(4):
         for index, drill in enumerate(drills.DRILLS):
@@ -87,6 +83,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     files += finops.scenarios(out, random.Random(seed * 1000 + 7))
     files += governance.scenarios(out)
     files += supportability.scenarios(out)
+    files += isolation.scenarios(out, random.Random(seed * 1000 + 9))
     return files
 
 
@@ -96,14 +93,14 @@ SCENARIOS_README = """\
 Each folder is a complete evidence root that `extends:` the demo config and changes one thing.
 Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 
-| scenario | gate it fails | why |
+| scenario | gate(s) it fails | why |
 |---|---|---|
-| `broken-evidence` | `evidence_validity` | one isolation report is a truncated Surefire XML file (unclosed CDATA) |
-| `stale-evidence` | `evidence_freshness` | the newest isolation report is 12 days old; isolation results may be 7 days old |
-| `missing-evidence` | `evidence_freshness` | the isolation results folder is empty: missing evidence fails closed |
-| `waived-broken-evidence` | none (passes) | `broken-evidence` plus a `kind: Waiver` for the broken file (owner, ticket, expiry) |
-| `expired-waiver` | `evidence_validity` | the same waiver, expired: it no longer applies and is reported |
-| `gate-switched-off` | none (passes) | `stale-evidence` with `evidence_freshness` switched off: reported `skipped` with the reason |
+| `broken-evidence` | `evidence_validity`, `tenancy_isolation` | one isolation report is a truncated Surefire XML file (unclosed CDATA): unreadable, and its outcomes are unknown |
+| `stale-evidence` | `evidence_freshness`, `tenancy_isolation` | the newest isolation report is 12 days old; isolation results may be 7 days old, and so may the result covering each cell |
+| `missing-evidence` | `evidence_freshness`, `tenancy_isolation` | the isolation results folder is empty: missing evidence fails closed, and no cell is covered |
+| `waived-broken-evidence` | none (passes) | `broken-evidence` plus a `kind: Waiver` for the broken file in each of the two gates (owner, ticket, expiry) |
+| `expired-waiver` | `evidence_validity`, `tenancy_isolation` | the same waivers, expired: they no longer apply and are reported |
+| `gate-switched-off` | none (passes) | `stale-evidence` with `evidence_freshness` and `tenancy_isolation` switched off: reported `skipped` with the reason |
 | `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
 | `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
 | `missing-runbook` | `drill_evidence`, `supportability` | the catalog points the region-network-cut drill at a runbook that does not exist: the drill and the runbook index both fail |
@@ -117,6 +114,10 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `upgrade-pending-migrations` | `upgrade_preflight` | globex-prod's preflight still has 2 background migrations pending |
 | `rollback-row-mismatch` | `rollback_integrity` | the newest rollback drill lost 12 rows of globex's posts table |
 | `cost-forecast-over-budget` | none (passes) | acme's GPU experiment since 10 November puts its month-end forecast over budget: `cost_budgets` warns (cost never blocks) |
+| `isolation-cache-leak` | `tenancy_isolation` | the cache suite finds globex served acme's cached file listing (a cache key without the tenant) |
+| `isolation-uncovered-cell` | `tenancy_isolation` | the webhooks event tests were skipped: a skipped test covers nothing, so webhooks × events is uncovered |
+| `isolation-stale-results` | `tenancy_isolation` | the data suite last ran 4 days ago: fresh enough for `evidence_freshness` (7 days), too old for messages × data (3 days) |
+| `isolation-flaky-pass` | `tenancy_isolation` | a messages event test failed, then passed on rerun: a test that sometimes leaks is a leak |
 | `slo-slow-burn` | none (passes) | chat-realtime has failed 0.35 % of requests for 3 days: burn 3.5x over 1d and 2h is a ticket: a warning |
 | `exception-expired` | `policy_compliance` | exception GOV-298 (globex's pending user erasure) expired on 15 November: the 41-day-old erasure counts again; `policy_exceptions` warns its owner |
 | `retention-violation` | `policy_compliance` | initech keeps EU messages 15 months; the EU maximum is one year |

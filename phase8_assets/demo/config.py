@@ -40,11 +40,16 @@ owners:
   rollback_integrity: team:data-platform
   cost_budgets: team:finops
   supportability: team:sre
+  tenancy_isolation: team:tenancy
 runbooks: docs/ops
 evidence:
   isolation_results:
     paths: ["evidence/isolation/*.xml"]
     max_age: P7D
+    owner: team:tenancy
+  isolation_matrix:
+    paths: ["policy/isolation-matrix.yaml"]
+    max_age: P365D
     owner: team:tenancy
   drill_journals:
     paths: ["evidence/drills/**/*.json"]

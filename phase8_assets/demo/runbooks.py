@@ -204,6 +204,23 @@ entries of other tools (Trivy, Snyk) that would never expire.""",
    names the old one in `renews:`; remove expired documents once the finding is gone.
 3. `foreign-exception`: move the ignore entry to a phase8 Waiver with owner and expiry.""",
     ),
+    "tenancy-isolation": (
+        "Tenancy isolation",
+        "team:tenancy",
+        """\
+An isolation test (data, events or cache) failed or passed only on rerun, or a (resource ×
+dimension) cell of the isolation matrix (`policy/isolation-matrix.yaml`) has no passing result
+younger than its maximum age (a skipped test covers nothing), or the results or the matrix could
+not be read. The finding names the cell, the test, its tenants and the report.""",
+        """\
+1. `no-failures` / `no-flaky-pass`: treat it as a cross-tenant leak until proven otherwise. Re-run
+   the named test locally against the release build; a rerun that passes does not clear it.
+2. `cell-covered` / `result-age`: run the isolation suite for that resource and dimension and publish
+   its JUnit report; mark new tests with `@pytest.mark.isolation(...)` so their cell is known.
+3. `matrix-present` / `results-readable`: fix the matrix or the report; never delete evidence to pass.
+4. A resource whose tests are eventually consistent may set `flaky: warning` in the matrix, with
+   the owning team's agreement.""",
+    ),
     "drill-evidence": (
         "Chaos drill evidence",
         "team:sre",

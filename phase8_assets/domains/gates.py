@@ -103,6 +103,12 @@ GATES: dict[str, GateSpec] = {
             "links and anchors resolve and its review is not overdue; every captured health response keeps the "
             "application/health+json contract and none reports fail.",
         ),
+        GateSpec(
+            "tenancy_isolation",
+            "Tenancy isolation",
+            "No isolation test (data, events, cache) failed or passed only on rerun, and every (resource × dimension) "
+            "cell of the isolation matrix is covered by a passing result younger than its maximum age.",
+        ),
     )
 }
 

@@ -107,6 +107,7 @@ def readers() -> dict[str, Reader]:
         focus,
         governance,
         health,
+        isolation,
         junit,
         litmus,
         openslo,
@@ -118,6 +119,7 @@ def readers() -> dict[str, Reader]:
 
     return {
         "isolation_results": junit.read,
+        "isolation_matrix": isolation.read_matrix,
         "drill_journals": chaos_journal.read,
         "chaos_results": litmus.read,
         "drill_catalog": drill_catalog.read,

@@ -1,10 +1,26 @@
-"""JUnit XML as test runners write it (pytest, Surefire, Jest, dorny/mikepenz fixtures).
+"""JUnit XML as test runners write it (pytest, Surefire / JUnit 4 and 5, jest-junit, dorny/mikepenz fixtures).
 
 Counts are derived from the ``<testcase>`` elements rather than trusted from attributes (nested
-``<testsuites>`` often carry none, and retries repeat a testcase). The document is parsed by
-``defusedxml``, which refuses a document type declaration or an entity wherever it appears and in
-whatever encoding the file is written: JUnit reports never need them, and entity expansion is an
-attack surface.
+``<testsuites>`` often carry none, ``skips`` stands in for ``skipped``, and retries repeat a
+testcase). The document is parsed by ``defusedxml``, which refuses a document type declaration or an
+entity wherever it appears and in whatever encoding the file is written: JUnit reports never need
+them, and entity expansion is an attack surface.
+
+One record per test (classname + name within the file). Retries are folded into it:
+
+- a testcase repeated (pytest-rerunfailures, jest retries, mikepenz's flaky fixtures): the last
+  attempt decides; an earlier failed or errored attempt before a final pass makes it ``flaky``;
+- Surefire's ``rerunFailingTestsCount``: ``<flakyFailure>``/``<flakyError>`` inside a passing
+  testcase make it ``flaky``; ``<rerunFailure>``/``<rerunError>`` are further failed attempts.
+
+What an isolation test covers comes from its properties, testcase level first (pytest's
+``record_property`` and the ``phase8_assets.isolation`` plugin write them there), then the
+enclosing suites, innermost first: ``phase8.dimension``, ``phase8.resource``, ``phase8.tenants``
+(comma-separated) or ``phase8.tenant``. Without properties the test name convention applies:
+``isolation`` then the dimension then the resource, separated by ``.``, ``_``, ``-``, ``/`` or ``:``
+anywhere in ``classname.name`` (``test_isolation_cache_messages``,
+``tests.isolation.events.test_channels``, ``isolation/data/files.test.js``); a leading ``test_`` and a
+trailing ``_test`` of the resource are dropped.
 """
 
 from __future__ import annotations
@@ -18,23 +34,76 @@ import defusedxml.ElementTree as SafeET
 from phase8_assets.evidence import EvidenceError, ReadResult
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 
+DIMENSIONS = ("data", "events", "cache")
+OUTCOMES = ("passed", "failed", "error", "skipped", "flaky")
+_CONVENTION = re.compile(r"isolation[._/:-]+(data|events|cache)[._/:-]+([a-z][a-z0-9_]*)")
+_MESSAGE_CHARS = 300
 
-def _outcome(case: ET.Element) -> str:
-    tags = {child.tag for child in case}
+
+def _attempt(case: ET.Element) -> tuple[str, list[str], str]:
+    """(outcome, earlier failed attempts inside the element, message) of one ``<testcase>``."""
+    tags = [child.tag for child in case]
+    reruns = [t for t in tags if t in ("rerunFailure", "rerunError", "flakyFailure", "flakyError")]
     if "error" in tags:
-        return "error"
-    if "failure" in tags:
-        return "failed"
-    if "skipped" in tags:
-        return "skipped"
-    return "passed"
+        outcome = "error"
+    elif "failure" in tags:
+        outcome = "failed"
+    elif "skipped" in tags:
+        outcome = "skipped"
+    elif any(t.startswith("flaky") for t in reruns):
+        outcome = "flaky"
+    else:
+        outcome = "passed"
+    element = next((child for child in case if child.tag in ("error", "failure", "flakyFailure", "flakyError")), None)
+    message = (element.get("message") or (element.text or "").strip()) if element is not None else ""
+    return outcome, reruns, message[:_MESSAGE_CHARS]
+
+
+def _total(*seconds: float | None) -> float | None:
+    """Time of all attempts; unreported while no attempt reported one (never 0 s)."""
+    known = [s for s in seconds if s is not None]
+    return sum(known) if known else None
 
 
 def _properties(elem: ET.Element) -> dict[str, str]:
     props = elem.find("properties")
     if props is None:
         return {}
-    return {p.get("name", ""): p.get("value", p.text or "") for p in props.findall("property") if p.get("name")}
+    return {
+        p.get("name", ""): (p.get("value") if p.get("value") is not None else (p.text or "").strip())
+        for p in props.findall("property")
+        if p.get("name")
+    }
+
+
+def _suites(root: ET.Element) -> list[tuple[ET.Element, dict[str, str]]]:
+    """Every ``<testsuite>`` with the properties it inherits from enclosing suites (outer first)."""
+    out = []
+
+    def walk(elem: ET.Element, inherited: dict[str, str]) -> None:
+        own = {**inherited, **_properties(elem)} if elem.tag == "testsuite" else inherited
+        if elem.tag == "testsuite":
+            out.append((elem, own))
+        for child in elem:
+            if child.tag in ("testsuite", "testsuites"):
+                walk(child, own)
+
+    walk(root, {})
+    return out
+
+
+def coverage_of(classname: str, name: str, properties: dict[str, str]) -> tuple[str | None, str | None, list[str]]:
+    """(dimension, resource, tenants) of one test, from its properties or else its name."""
+    dimension = properties.get("phase8.dimension")
+    resource = properties.get("phase8.resource")
+    tenants_text = properties.get("phase8.tenants") or properties.get("phase8.tenant") or ""
+    tenants = [t.strip() for t in tenants_text.split(",") if t.strip()]
+    if not (dimension and resource):
+        found = _CONVENTION.search(f"{classname}.{name}".lower())
+        if found:
+            dimension = dimension or found.group(1)
+            resource = resource or re.sub(r"^test_|_?test$", "", found.group(2)) or None
+    return dimension, resource, tenants
 
 
 def read(data: bytes, uri: str) -> ReadResult:
@@ -48,20 +117,21 @@ def read(data: bytes, uri: str) -> ReadResult:
         raise EvidenceError(f"line {line}, column {column}", f"not well-formed XML ({problem})") from exc
     if root.tag not in ("testsuites", "testsuite"):
         raise EvidenceError(root.tag, "expected a <testsuites> or <testsuite> root element")
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    records, stamps, warnings = [], [], []
-    for suite in suites:
+    suites = _suites(root)
+    tests: dict[tuple[str, str], dict] = {}
+    stamps, warnings = [], []
+    for suite, suite_props in suites:
         suite_name = suite.get("name", "")
-        stamp = suite.get("timestamp")
+        stamp, suite_at = suite.get("timestamp"), None
         if stamp:
             try:
                 instant = parse_timestamp(stamp, f"testsuite[@name={suite_name!r}]/@timestamp")
             except TimeParseError as exc:
                 raise EvidenceError(f"testsuite[@name={suite_name!r}]/@timestamp", str(exc).split(": ", 1)[1]) from exc
-            stamps.append(instant.at)
+            suite_at = instant.at
+            stamps.append(suite_at)
             if instant.was_naive:
                 warnings.append(f"testsuite {suite_name!r}: timestamp {stamp!r} has no time zone; taken as UTC")
-        suite_props = _properties(suite)
         for case in suite.findall("testcase"):
             try:
                 duration = float(case.get("time")) if case.get("time") else None  # unreported, not 0 s
@@ -69,17 +139,35 @@ def read(data: bytes, uri: str) -> ReadResult:
                 raise EvidenceError(
                     f"testcase[@name={case.get('name')!r}]/@time", f"expected seconds, got {case.get('time')!r}"
                 ) from exc
-            records.append(
-                {
-                    "suite": suite_name,
-                    "classname": case.get("classname", ""),
-                    "name": case.get("name", ""),
-                    "outcome": _outcome(case),
-                    "seconds": duration,
-                    "properties": {**suite_props, **_properties(case)},
-                }
-            )
-    counts = {o: sum(1 for r in records if r["outcome"] == o) for o in ("passed", "failed", "error", "skipped")}
+            outcome, reruns, message = _attempt(case)
+            classname, name = case.get("classname", ""), case.get("name", "")
+            key = (classname, name)
+            earlier = tests.get(key)
+            properties = {**(earlier["properties"] if earlier else {}), **suite_props, **_properties(case)}
+            attempts = [*(earlier["attempts"] if earlier else []), *reruns, outcome]
+            if outcome == "passed" and any(
+                a in ("failed", "error", "rerunFailure", "rerunError") for a in attempts[:-1]
+            ):
+                outcome = "flaky"
+            dimension, resource, tenants = coverage_of(classname, name, properties)
+            tests[key] = {
+                "suite": suite_name,
+                "classname": classname,
+                "name": name,
+                "outcome": outcome,
+                "attempts": attempts,
+                "seconds": _total(duration, earlier["seconds"] if earlier else None),
+                "message": message or (earlier["message"] if earlier else ""),
+                "properties": properties,
+                "dimension": dimension,
+                "resource": resource,
+                "tenants": tenants,
+                "run_at": suite_at,
+            }
+    records = list(tests.values())  # redacted by read_evidence, as every reader's output
+    for record in records:  # a suite without its own timestamp ran when the file says it did
+        record["run_at"] = record["run_at"] or (max(stamps) if stamps else None)
+    counts = {o: sum(1 for r in records if r["outcome"] == o) for o in OUTCOMES}
     return ReadResult(
         observed_at=max(stamps) if stamps else None,
         timestamp_field="testsuite/@timestamp",

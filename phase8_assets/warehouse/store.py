@@ -176,6 +176,32 @@ DRILL_ACTIVITY_COLUMNS = (
 )  # fmt: skip
 
 
+def record_isolation_results(conn: duckdb.DuckDBPyConnection, files: list, read_at: datetime) -> int:
+    """Store every test of the isolation JUnit files (``EvidenceFile``); returns how many rows were new."""
+    at = _naive_utc(read_at)
+    columns: dict[str, list] = {k: [] for k in ISOLATION_COLUMNS}
+    for f in files:
+        for r in f.records:
+            values = (
+                f.root, f.sha256, r["classname"], r["name"], f.uri, r["dimension"], r["resource"], list(r["tenants"]),
+                r["outcome"], list(r["attempts"]), r["message"], _naive_utc(r["run_at"]), at,
+            )  # fmt: skip
+            for name, value in zip(ISOLATION_COLUMNS, values, strict=True):
+                columns[name].append(value)
+    if not columns["sha256"]:
+        return 0
+    before = table_counts(conn, ("isolation_results",))["isolation_results"]
+    with transaction(conn):
+        _insert_columns(conn, "isolation_results", columns, " ON CONFLICT DO NOTHING")
+    return table_counts(conn, ("isolation_results",))["isolation_results"] - before
+
+
+ISOLATION_COLUMNS = (
+    "root", "sha256", "classname", "name", "uri", "dimension", "resource", "tenants", "outcome", "attempts",
+    "message", "run_at", "read_at",
+)  # fmt: skip
+
+
 def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list[dict], at: datetime) -> list[dict]:
     """Record overdue-drill reminders once per (root, drill, due date); returns the ones that are new."""
     new = []

@@ -72,7 +72,7 @@ def test_overdue_drill_is_reminded_once_per_due_date(home, events):
     assert metadata(again, "drill_cadence") | {"new_reminders": 0} == metadata(again, "drill_cadence")
     with connect(warehouse_path(home)) as conn:
         rows = conn.execute("SELECT drill_id, state, due FROM drill_reminders").fetchall()
-    assert rows == [("disk-full", "overdue", "2026-11-04T12:01:36Z")]
+    assert rows == [("disk-full", "overdue", "2026-11-04T12:01:55Z")]
     emitted = [r.log_record for r in events.get_finished_logs()]
     assert [r.attributes["event.name"] for r in emitted] == [OVERDUE_EVENT]
     assert emitted[0].attributes["phase8.drill.id"] == "disk-full"

@@ -9,20 +9,40 @@ def test_real_junit_files_parse_with_derived_counts(real_samples):
     nested = junit.read((real_samples / "junit/dorny_junit4-complete.xml").read_bytes(), "x")
     # Nested <testsuites>; counts come from the testcases (a <testcase> inside a comment is not one)
     # and agree with the root's own attributes: tests=8 failures=1 errors=1 skipped=1.
-    assert nested.summary == {"suites": 1, "testcases": 8, "passed": 5, "failed": 1, "error": 1, "skipped": 1}
+    assert nested.summary == {
+        "suites": 1, "testcases": 8, "passed": 5, "failed": 1, "error": 1, "skipped": 1, "flaky": 0,
+    }  # fmt: skip
+    # Suite properties reach every testcase; a testcase's own properties win (text values too).
+    props = {r["name"]: r["properties"] for r in nested.records}
+    assert props["testCase1"]["commit"] == "ef7bebf" and props["testCase8"]["priority"] == "high"
+    assert props["testCase8"]["description"].startswith("This text describes")
     pytest_xml = junit.read((real_samples / "junit/dorny_python-xunit-pytest.xml").read_bytes(), "x")
     assert pytest_xml.summary["failed"] == 2 and pytest_xml.summary["skipped"] == 2
     assert pytest_xml.observed_at.isoformat() == "2025-11-15T16:51:49.548396+00:00"
     empty = junit.read((real_samples / "junit/dorny_jest-junit-empty-testsuite.xml").read_bytes(), "x")
     assert empty.summary["testcases"] == 0
-    flaky = junit.read((real_samples / "junit/mikepenz_flaky_all_failures.xml").read_bytes(), "x")
-    assert flaky.summary["testcases"] == 3
+    # Retries are the same testcase repeated (and "skips" instead of "skipped"): one test, the last
+    # attempt decides, every attempt kept.
+    retried = junit.read((real_samples / "junit/mikepenz_flaky_all_failures.xml").read_bytes(), "x")
+    assert retried.summary["testcases"] == 1 and retried.summary["error"] == 1
+    assert retried.records[0]["attempts"] == ["failed", "failed", "error"]
+    assert retried.records[0]["message"] == "third error"
+    # pytest's record_property writes testcase properties; skipped and xfail both read as skipped.
+    record = next(r for r in pytest_xml.records if r["name"] == "test_with_record_property")
+    assert record["properties"] == {"custom_prop": "custom_val", "example_key": "1"}
+    # One line of XML, failure messages with &#10; entities: read all the same.
+    flaky = junit.read((real_samples / "junit/mikepenz_pytest_report_flaky.xml").read_bytes(), "x")
+    assert flaky.summary["testcases"] == 4 and flaky.summary["failed"] == 2 and flaky.summary["flaky"] == 0
+    assert flaky.records[0]["run_at"] == flaky.observed_at
 
 
 def test_a_testcase_without_a_time_has_no_duration_rather_than_zero():
     # JUnit's time attribute is optional (the XSD says so); "0" is a real zero.
     doc = b'<testsuite name="s" tests="2"><testcase name="a"/><testcase name="b" time="0"/></testsuite>'
     assert [r["seconds"] for r in junit.read(doc, "x").records] == [None, 0.0]
+    # Retries add up the time that was reported, and stay unreported while none was.
+    retried = b'<testsuite name="s"><testcase name="a"/><testcase name="a" time="1.5"/><testcase name="b"/><testcase name="b"/></testsuite>'
+    assert [r["seconds"] for r in junit.read(retried, "x").records] == [1.5, None]
 
 
 def test_truncated_surefire_report_is_rejected_with_its_position(real_samples):
@@ -81,3 +101,53 @@ def test_runbook_front_matter():
         runbooks.read(b"---\ntitle: x\nowner: team:sre\n---\n", "x")
     with pytest.raises(EvidenceError, match="expected a YAML front matter block"):
         runbooks.read(b"# no front matter\n", "x")
+
+
+def _suite(body: str, timestamp: str = "2026-11-19T08:00:00Z") -> bytes:
+    return f'<testsuites><testsuite name="s" timestamp="{timestamp}">{body}</testsuite></testsuites>'.encode()
+
+
+def test_a_failed_attempt_then_a_pass_is_flaky_in_repeated_testcases_and_in_surefire_reruns():
+    repeated = junit.read(
+        _suite(
+            '<testcase classname="c" name="t"><failure message="leak"/></testcase><testcase classname="c" name="t"/>'
+        ),
+        "x",
+    )
+    assert [(r["outcome"], r["attempts"], r["message"]) for r in repeated.records] == [
+        ("flaky", ["failed", "passed"], "leak")
+    ]
+    surefire = junit.read(
+        _suite('<testcase classname="c" name="t"><flakyFailure message="saw 1 row of acme"/></testcase>'
+               '<testcase classname="c" name="u"><failure message="x"/><rerunFailure message="y"/></testcase>'),
+        "x",
+    )  # fmt: skip
+    outcomes = {r["name"]: (r["outcome"], r["attempts"]) for r in surefire.records}
+    assert outcomes == {"t": ("flaky", ["flakyFailure", "flaky"]), "u": ("failed", ["rerunFailure", "failed"])}
+    assert surefire.summary["flaky"] == 1
+
+
+def test_dimension_resource_and_tenants_from_properties_else_from_the_name_convention():
+    data = _suite(
+        '<testsuite name="inner"><properties><property name="phase8.dimension" value="events"/></properties>'
+        '<testcase classname="c" name="a"><properties><property name="phase8.resource" value="channels"/>'
+        '<property name="phase8.tenants" value="acme, globex"/></properties></testcase></testsuite>'
+        '<testcase classname="tests.isolation.cache.test_files" name="test_x[acme]"/>'
+        '<testcase classname="IsolationSuite" name="test_isolation_data_search_index"/>'
+        '<testcase classname="isolation/data/files.test.js" name="reads nothing across tenants"/>'
+        '<testcase classname="c" name="test_login"/>'
+    )
+    got = {r["name"]: (r["dimension"], r["resource"], r["tenants"]) for r in junit.read(data, "x").records}
+    assert got == {
+        "a": ("events", "channels", ["acme", "globex"]),
+        "test_x[acme]": ("cache", "files", []),
+        "test_isolation_data_search_index": ("data", "search_index", []),
+        "reads nothing across tenants": ("data", "files", []),
+        "test_login": (None, None, []),
+    }
+
+
+def test_secrets_in_failure_messages_are_redacted():
+    token = "ghp_" + "a1B2" * 9
+    data = _suite(f'<testcase classname="c" name="t"><failure message="auth {token} leaked"/></testcase>')
+    assert token not in str(junit.read(data, "x").records)
