@@ -41,6 +41,9 @@ class ReadResult:
     summary: dict = field(default_factory=dict)
     records: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The run the file claims to record (tool, commit, time, machine), for kinds that have one: two
+    # different files claiming the same run are a collision (``collect``), not two runs.
+    identity: tuple | None = None
 
 
 Reader = Callable[[bytes, str], ReadResult]
