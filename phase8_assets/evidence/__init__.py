@@ -1,7 +1,9 @@
 """Readers, one module per evidence format. No Dagster here.
 
 A reader takes the bytes of one file and its URI and returns a ``ReadResult`` or raises
-``EvidenceError(field, reason)``, which the collector records as a ``Rejection``.
+``EvidenceError(field, reason)``, which the collector records as a ``Rejection``. The readers of
+bulk kinds (``STREAMED_KINDS``) also take a local ``Path`` and stream it, so reading a file never
+holds it whole in memory.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 
 class EvidenceError(ValueError):
@@ -46,7 +49,7 @@ class ReadResult:
     identity: tuple | None = None
 
 
-Reader = Callable[[bytes, str], ReadResult]
+Reader = Callable[[bytes | Path, str], ReadResult]
 
 
 def load_artifact(data: bytes, uri: str, kind: str) -> dict:
@@ -75,6 +78,9 @@ def artifact_time(doc: dict, key: str):
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
 TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions"})
+
+# Bulk kinds: the collector hashes them while streaming and hands their reader a local path.
+STREAMED_KINDS = frozenset({"otel_metrics", "cost_exports"})
 
 
 def readers() -> dict[str, Reader]:

@@ -1,8 +1,9 @@
 """Discover and read every evidence file a config names: the ingest step of every gate.
 
 Each file is read once (the same bytes under two paths count once, by sha256), through its
-kind's reader, under the config's size and time limits. A file that cannot be read becomes a
-``Rejection`` and the rest is still processed. Two different files that claim the same run (``ReadResult.identity``) are a
+kind's reader, under the config's size and time limits; bulk kinds are hashed while streamed,
+never held whole in memory. A file that cannot be read becomes a ``Rejection`` and the rest is
+still processed. Two different files that claim the same run (``ReadResult.identity``) are a
 collision: the one with the later internal timestamp counts (ties: the greater URI), the other is
 set aside in ``EvidenceBatch.collisions``. ``EvidenceBatch.present`` is every file version in the
 roots now, readable or not: what the warehouse marks current (``store.record_batch``).
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, ReadResult, Rejection, readers
+from phase8_assets.evidence import STREAMED_KINDS, EvidenceError, ReadResult, Rejection, readers
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.roots import FileRef, RootError
@@ -121,7 +124,7 @@ def _discover(sources: list[Located]) -> tuple[list[tuple[Located, FileRef]], li
 
 @dataclass
 class _Read:
-    data: bytes
+    data: bytes  # empty for streamed kinds
     digest: str  # '' when the file could not be read at all
     size: int
     outcome: ReadResult | Rejection
@@ -129,6 +132,13 @@ class _Read:
 
 def _read_one(task: _Task) -> _Read:
     base, rel, uri = task.source.base, task.ref.rel, task.ref.uri
+    if task.kind in STREAMED_KINDS:
+        with tempfile.TemporaryDirectory(prefix="phase8-stage-") as tmp:
+            try:
+                path, digest, size = base.stage(rel, task.max_bytes, Path(tmp))
+            except (RootError, OSError) as exc:
+                return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
+            return _Read(b"", digest, size, _parse(task, path, digest))
     try:
         data = base.read_bytes(rel, task.max_bytes)
     except (RootError, OSError) as exc:
@@ -142,7 +152,7 @@ def _read_one(task: _Task) -> _Read:
     return _Read(data, digest, len(data), _parse(task, data, digest))
 
 
-def _parse(task: _Task, data: bytes, digest: str) -> ReadResult | Rejection:
+def _parse(task: _Task, data: bytes | Path, digest: str) -> ReadResult | Rejection:
     try:
         return readers()[task.kind](data, task.ref.uri)
     except EvidenceError as exc:
