@@ -21,6 +21,7 @@ from phase8_assets.domains.gate_report import to_json
 from phase8_assets.warehouse import connect, warehouse_path
 from phase8_assets_tests.conftest import DATA, gate_report
 
+pytestmark = pytest.mark.slow
 PYTEST_RELEASE = "evidence/bench/release/pytest/2026-11-19T160731Z_4f2c9e1a7b3d.json"
 KEPT = [
     "phase8.yaml",
