@@ -181,6 +181,13 @@ def test_an_otlp_file_corrected_then_deleted_stops_counting(tmp_path):
             "SELECT ended_by FROM evidence_versions WHERE uri = ? ORDER BY seen_at", [str(latest)]
         ).fetchall()
     assert ended == [("superseded",), ("withdrawn",)]
+    snapshots = [(r[0], r[1]) for r in _snapshots(tmp_path / "reused")]
+    assert snapshots == [(r[0], r[1]) for r in _snapshots(tmp_path / "fresh-2")]  # the weekly report's history too
+
+
+def _snapshots(home: Path) -> list[tuple]:
+    with connect(warehouse_path(home)) as conn:
+        return conn.execute("SELECT slo, budget_remaining FROM slo_snapshots ORDER BY slo").fetchall()
 
 
 def test_two_files_claiming_one_run_warn_and_the_later_uri_counts(tmp_path):

@@ -459,11 +459,14 @@ def otel_increments(
 
 
 def record_slo_snapshots(conn: duckdb.DuckDBPyConnection, root: str, rows: list[tuple], evaluated_at: datetime) -> int:
-    """Record each SLO's standing at an evaluation time, once (re-running the same time adds nothing)."""
+    """Record each SLO's standing at an evaluation time, once: re-running the same time adds nothing,
+    and after the evidence changed the snapshot is the standing on the evidence as it is now."""
     before = table_counts(conn, ("slo_snapshots",))["slo_snapshots"]
     if rows:
         conn.executemany(
-            "INSERT INTO slo_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO slo_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            "service = excluded.service, target = excluded.target, budget_remaining = excluded.budget_remaining, "
+            "page_alerts = excluded.page_alerts, ticket_alerts = excluded.ticket_alerts",
             [[root, _naive_utc(evaluated_at), *r] for r in rows],
         )
     return table_counts(conn, ("slo_snapshots",))["slo_snapshots"] - before
