@@ -39,6 +39,8 @@ KEPT = [
     "evidence/cost/focus-2026-11.csv.gz",
     "evidence/upgrade/preflight/acme-prod.json",
     "evidence/upgrade/rollback/drill-10.4.0-staging.json",
+    "evidence/governance/inventory.json",
+    "waivers",
 ]
 
 
@@ -101,6 +103,9 @@ CHANGES = {
     "cost_budgets": _replace(b"amount: 11000", b"amount: 110"),
     "cost_allocation": _replace(b"split: proportional", b"split: even"),
     "runbooks": lambda data: data + b"\nReviewed again.\n",
+    "data_inventory": _replace(b'"oldest_record": "2026-01-24T12:00:00Z"', b'"oldest_record": "2020-01-24T12:00:00Z"'),
+    "retention_policies": _replace(b"max: P2Y}", b"max: P3Y}"),
+    "waivers": lambda data: data + b"\n# reviewed again\n",
 }
 
 # (path in the root, kind, path whose demo content it starts from); the last ones start absent.
@@ -122,6 +127,9 @@ SLOTS = [
     ("policy/cost-budgets.yaml", "cost_budgets", None),
     ("policy/cost-allocation.yaml", "cost_allocation", None),
     ("docs/ops/perf-budgets.md", "runbooks", None),
+    ("evidence/governance/inventory.json", "data_inventory", None),
+    ("policy/governance/retention.yaml", "retention_policies", None),
+    ("waivers/gov-298.yaml", "waivers", None),
     # absent at first: the same run under a second name (a run-identity collision once it differs)
     ("evidence/bench/release/pytest/2026-11-19T160731Z_4f2c9e1a7b3d_rerun.json", "benchmarks", PYTEST_RELEASE),
     ("evidence/otel/metrics-2026-11-18.jsonl", "otel_metrics", "evidence/otel/metrics-2026-11-18.jsonl"),
