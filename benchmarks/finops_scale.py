@@ -90,7 +90,7 @@ def run_phase8(path: Path, tmp: Path) -> dict:
         t_read = time.perf_counter() - t0
         rows = sum(record_cost_file(conn, f.root, f.uri, f.sha256, f.uri) for f in batch.files)
         t_load = time.perf_counter() - t0
-        attribute(conn, batch.files[0].root, [batch.files[0].root], POLICY, TENANTS)
+        attribute(conn, batch.files[0].root, [batch.files[0].root], POLICY, TENANTS, versions=[batch.files[0].sha256])
         total = time.perf_counter() - t0
         exact = conn.execute(
             "SELECT (SELECT sum(billed) FROM cost_line_items) = (SELECT sum(billed) FROM cost_attribution)"
@@ -132,7 +132,7 @@ def run_floor(path: Path, tmp: Path) -> dict:
         path,
         tmp,
         "SELECT charge_day, currency, tenant, team, service_category, source, sum(billed), sum(effective) "
-        f"FROM ({attribution_sql(['/r'], POLICY, TENANTS)}) GROUP BY ALL",
+        f"FROM ({attribution_sql(['/r'], POLICY, TENANTS, versions=['sha'])}) GROUP BY ALL",
     )
 
 

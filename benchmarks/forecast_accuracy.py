@@ -34,7 +34,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, connect(Path(tmp) / "w.duckdb") as conn:
         for path in sorted((args.evidence / "evidence/cost").glob("*")):
             record_cost_file(conn, "/demo", str(path), path.name, str(path))
-        attribute(conn, "/demo", ["/demo"], policy, ["acme", "globex", "initech"])
+        versions = [r[0] for r in conn.execute("SELECT sha256 FROM cost_files").fetchall()]
+        attribute(conn, "/demo", ["/demo"], policy, ["acme", "globex", "initech"], versions=versions)
         first, last = conn.execute("SELECT min(charge_day), max(charge_day) FROM cost_line_items").fetchone()
         months = []
         month = date(first.year, first.month, 1)

@@ -97,8 +97,9 @@ def child(points: int) -> None:
                 p.unlink()  # the input is gone: what remains in memory is ours
             (slo,) = resolve(openslo.read(SLO.encode(), "slo.yaml").records)
             t1 = time.perf_counter()
-            status = evaluate(slo, sli_events(conn, ["/root"], slo.bad), sli_events(conn, ["/root"], slo.total), at,
-                              REPORT_WINDOWS)  # fmt: skip
+            versions = [str(i) for i in range(len(files))]
+            events = [sli_events(conn, ["/root"], sel, versions=versions) for sel in (slo.bad, slo.total)]
+            status = evaluate(slo, *events, at, REPORT_WINDOWS)
             t_eval = time.perf_counter() - t1
     print(
         json.dumps(

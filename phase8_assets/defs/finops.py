@@ -24,6 +24,13 @@ OWNERS = ["team:finops"]
 ALERT_EVENT = "phase8.budget.threshold_crossed"
 
 
+def cost_versions(batch: EvidenceBatch) -> list[str]:
+    """The cost deliveries in the roots now: each FOCUS file's sha256 and each CUR manifest's
+    execution; rows of any other delivery (a corrected or removed file) no longer count."""
+    focus = [f.sha256 for f in batch.files_of("cost_exports")]
+    return sorted({*focus, *(f.records[0]["execution"] for f in batch.files_of("cur_exports"))})
+
+
 def _local_copy(uri: str, folder: Path) -> str:
     """A path DuckDB can read: the file itself, or an S3 object staged to ``folder`` (streamed)."""
     if not uri.startswith("s3://"):
@@ -149,7 +156,7 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
         or config.root_uris
     )
     with warehouse.get_connection() as conn:
-        n = attribute(conn, config.root_uris[0], roots, policy, config.tenants)
+        n = attribute(conn, config.root_uris[0], roots, policy, config.tenants, versions=cost_versions(evidence_files))
         by_tenant = conn.execute(
             "SELECT tenant, currency, sum(billed)::DOUBLE, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? "
             "GROUP BY ALL ORDER BY 1, 2",

@@ -99,16 +99,17 @@ def benchmark_runs(
 ) -> dg.MaterializeResult:
     files = evidence_files.files_of("benchmarks")
     with warehouse.get_connection() as conn:
-        stored = record_benchmarks(conn, files, now_utc())
-    for uri, other in stored["duplicates"]:
-        context.log.warning(f"{uri}: the same run (tool, commit, time, machine) as {other}; not stored again")
+        new_runs = record_benchmarks(conn, files, now_utc())
+    collisions = [(lost.uri, kept.uri) for lost, kept in evidence_files.collisions if lost.kind == "benchmarks"]
+    for uri, other in collisions:
+        context.log.warning(f"{uri}: the same run (tool, commit, time, machine) as {other}, which counts instead")
     tools = Counter(f.records[0].run.tool for f in files)
     return dg.MaterializeResult(
         metadata={
             "files": len(files),
-            "new_runs": len(stored["new_runs"]),
+            "new_runs": len(new_runs),
             "duplicate_runs": dg.MetadataValue.md(
-                markdown_table(["file", "same run as"], stored["duplicates"], empty="_none_")
+                markdown_table(["file set aside", "same run as (counts)"], collisions, empty="_none_")
             ),
             "measurements": sum(len(f.records[0].measurements) for f in files),
             "by_tool": dg.MetadataValue.md(markdown_table(["tool", "files"], sorted(tools.items()))),
@@ -127,13 +128,13 @@ def benchmark_runs(
 )
 def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_files: EvidenceBatch) -> dg.Output:
     config = settings.load()
-    until = settings.evaluation_time(config) + config.clock_skew
     budgets, problem, uri = _budgets(evidence_files)
     roots = sorted({f.root for f in evidence_files.files_of("benchmarks")}) or config.root_uris
     with warehouse.get_connection() as conn:
         hist = {}
         for root in roots:
-            part = bench_history(conn, root, until)
+            current = [f.sha256 for f in evidence_files.files_of("benchmarks") if f.root == root]
+            part = bench_history(conn, root, current)
             hist = part if not hist else {k: np.concatenate([hist[k], part[k]]) for k in hist}
     series = series_from_history(hist) if hist else []
     base = budgets.base_branch or config.release.get("base_branch") or "main"

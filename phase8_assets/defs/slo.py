@@ -107,11 +107,10 @@ def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch,
     )
 
 
-def _status(slo: SloDef, conn, roots: list[str], at) -> SloStatus:
+def _status(slo: SloDef, conn, roots: list[str], versions: list[str], at) -> SloStatus:
     role, x = ("good", slo.good) if slo.good else ("bad", slo.bad)
-    return evaluate(
-        slo, sli_events(conn, roots, x, role), sli_events(conn, roots, slo.total, "total"), at, REPORT_WINDOWS
-    )
+    events = [sli_events(conn, roots, sel, name, versions=versions) for sel, name in ((x, role), (slo.total, "total"))]
+    return evaluate(slo, *events, at, REPORT_WINDOWS)
 
 
 @dg.asset(
@@ -129,13 +128,14 @@ def slo_burn_rates(
     config = settings.load()
     at = settings.evaluation_time(config)
     roots = sorted({f.root for f in evidence_files.files_of("otel_metrics")})
+    versions = sorted({f.sha256 for f in evidence_files.files_of("otel_metrics")})
     statuses, problems, unmatched = [], {}, {}
     with warehouse.get_connection() as conn:
         for slo in slo_definitions:
             if slo.problem:
                 continue
             try:
-                statuses.append(_status(slo, conn, roots, at))
+                statuses.append(_status(slo, conn, roots, versions, at))
             except UnmatchedSelector as exc:
                 unmatched[slo.name] = exc.as_dict()
             except EvidenceError as exc:

@@ -66,6 +66,22 @@ def evidence_validity(batch: EvidenceBatch, config: EvidenceConfig, at: datetime
                 {"kind": kind, "files": files, "warnings": [text for _, text in hits][:20]},
             )
         )
+    for lost, kept in batch.collisions:
+        findings.append(
+            Finding(
+                "warning",
+                lost.uri,
+                "one-file-per-run",
+                f"claims the same run (tool, commit, time, machine) as {kept.uri}, which counts instead "
+                "(the later internal timestamp, ties broken by the greater URI)",
+                "one file per run",
+                lost.uri,
+                config.owner_for(gate, lost.kind),
+                runbook,
+                {"kind": lost.kind, "set_aside": lost.uri, "counted": kept.uri,
+                 "run": [format_timestamp(p) if isinstance(p, datetime) else p for p in lost.identity or ()]},
+            )
+        )  # fmt: skip
     for waiver in batch.waivers:
         if waiver.gate not in GATES:
             findings.append(

@@ -81,11 +81,13 @@ def _case(column: str, mapping: dict[str, str], otherwise: str) -> str:
     return f"CASE {whens} ELSE {otherwise} END"
 
 
-def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
-    """SELECT charge_day, currency, tenant, team, service_category, source, billed, effective."""
+def attribution_sql(roots: list[str], policy: dict, tenants: list[str], *, versions: list[str]) -> str:
+    """SELECT charge_day, currency, tenant, team, service_category, source, billed, effective, from
+    the deliveries in the roots now (``versions``: FOCUS files' sha256, CUR executions' ids)."""
     alias_case = _case("tenant_tag", policy.get("tenant_aliases") or {}, "tenant_tag")
     rules = {r["name"]: r for r in policy.get("shared") or []}
     roots_sql = ", ".join(_quote(r) for r in roots) or "NULL"
+    versions_sql = ", ".join(_quote(v) for v in versions) or "NULL"
     even = ", ".join(f"({_quote(t)}, 1.0)" for t in tenants) or "(NULL, 0.0)"
     fixed = (
         ", ".join(
@@ -101,7 +103,7 @@ def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
     WITH grouped AS (  -- everything below depends on these columns only: sum the line items first
         SELECT charge_day, currency, service_category, sub_account, tags, sum(billed) AS billed,
                sum(effective) AS effective
-        FROM cost_line_items WHERE root IN ({roots_sql}) GROUP BY ALL
+        FROM cost_line_items WHERE root IN ({roots_sql}) AND sha256 IN ({versions_sql}) GROUP BY ALL
     ), tag_sets AS (  -- tags repeat: parse and normalise each distinct tag set once
         SELECT tags, CASE WHEN tags IS NULL OR trim(tags) IN ('', '{{}}') THEN MAP {{}}::MAP(VARCHAR, VARCHAR)
                           ELSE coalesce(TRY_CAST(json(tags) AS MAP(VARCHAR, VARCHAR)), MAP {{}}::MAP(VARCHAR, VARCHAR)) END AS m
@@ -157,13 +159,22 @@ def attribution_sql(roots: list[str], policy: dict, tenants: list[str]) -> str:
     """
 
 
-def attribute(conn: duckdb.DuckDBPyConnection, root: str, roots: list[str], policy: dict, tenants: list[str]) -> int:
-    """Recompute ``cost_attribution`` for ``root`` (replace, in one transaction); returns rows."""
+def attribute(
+    conn: duckdb.DuckDBPyConnection,
+    root: str,
+    roots: list[str],
+    policy: dict,
+    tenants: list[str],
+    *,
+    versions: list[str],
+) -> int:
+    """Recompute ``cost_attribution`` for ``root`` from the deliveries ``versions`` (replace, in one
+    transaction); returns rows."""
     with transaction(conn):
         conn.execute("DELETE FROM cost_attribution WHERE root = ?", [root])
         conn.execute(
             f"INSERT INTO cost_attribution SELECT ?, charge_day, currency, tenant, team, service_category, source, "
-            f"sum(billed), sum(effective) FROM ({attribution_sql(roots, policy, tenants)}) GROUP BY ALL",
+            f"sum(billed), sum(effective) FROM ({attribution_sql(roots, policy, tenants, versions=versions)}) GROUP BY ALL",
             [root],
         )
     return conn.execute("SELECT count(*) FROM cost_attribution WHERE root = ?", [root]).fetchone()[0]

@@ -376,10 +376,11 @@ def pick_streams(streams: list[tuple], sel: Selector, role: str = "total") -> li
     return sorted(set(out))
 
 
-def sli_events(conn, roots: list[str], sel: Selector, role: str = "total") -> Events:
-    """A selector's events from the warehouse: increments per timestamp, computed in DuckDB."""
-    streams = pick_streams(otel_streams(conn, roots, sel.metric), sel, role)
-    return Events(*otel_increments(conn, roots, sel.metric, streams, sel.le))
+def sli_events(conn, roots: list[str], sel: Selector, role: str = "total", *, versions: list[str]) -> Events:
+    """A selector's events from the warehouse: increments per timestamp, computed in DuckDB from
+    the OTLP file versions in the roots now (``versions``: their sha256)."""
+    streams = pick_streams(otel_streams(conn, roots, sel.metric, versions=versions), sel, role)
+    return Events(*otel_increments(conn, roots, sel.metric, streams, sel.le, versions=versions))
 
 
 @dataclass

@@ -5,6 +5,8 @@ A reader takes the bytes of one file and its URI and returns a ``ReadResult`` or
 calls a reader through ``read_evidence``: the one way out of a reader, where every string it
 returns (or names in its error) passes the redaction function, and where a document nested too
 deeply, or a reader bug, becomes a named rejection instead of a traceback.
+The readers of bulk kinds (``STREAMED_KINDS``) also take a local ``Path`` and stream it, so reading a
+file never holds it whole in memory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 
 class EvidenceError(ValueError):
@@ -44,12 +47,15 @@ class ReadResult:
     summary: dict = field(default_factory=dict)
     records: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The run the file claims to record (tool, commit, time, machine), for kinds that have one: two
+    # different files claiming the same run are a collision (``collect``), not two runs.
+    identity: tuple | None = None
 
 
-Reader = Callable[[bytes, str], ReadResult]
+Reader = Callable[[bytes | Path, str], ReadResult]
 
 
-def read_evidence(kind: str, data: bytes, uri: str) -> ReadResult:
+def read_evidence(kind: str, data: bytes | Path, uri: str) -> ReadResult:
     """``kind``'s reader on one file: a redacted ``ReadResult``, or a redacted ``EvidenceError``."""
     from phase8_assets.shared.redaction import redact, redact_text
 
@@ -94,6 +100,9 @@ def artifact_time(doc: dict, key: str):
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
 TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions"})
+
+# Bulk kinds: the collector hashes them while streaming and hands their reader a local path.
+STREAMED_KINDS = frozenset({"otel_metrics", "cost_exports"})
 
 
 def readers() -> dict[str, Reader]:

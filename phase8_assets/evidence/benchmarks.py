@@ -386,4 +386,5 @@ def read(data: bytes, uri: str) -> ReadResult:
         },
         records=[parsed],
         warnings=warnings,
+        identity=(parsed.run.tool, parsed.run.commit, parsed.run.time, parsed.run.machine),
     )

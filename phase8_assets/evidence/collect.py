@@ -1,18 +1,24 @@
 """Discover and read every evidence file a config names: the ingest step of every gate.
 
 Each file is read once (the same bytes under two paths count once, by sha256), through its
-kind's reader, under the config's size and time limits. A file that cannot be read becomes a
-``Rejection`` and the rest is still processed.
+kind's reader, under the config's size and time limits; bulk kinds are hashed while streamed,
+never held whole in memory. A file that cannot be read becomes a ``Rejection`` and the rest is
+still processed. Two different files that claim the same run (``ReadResult.identity``) are a
+collision: the one with the later internal timestamp counts (ties: the greater URI), the other is
+set aside in ``EvidenceBatch.collisions``. ``EvidenceBatch.present`` is every file version in the
+roots now, readable or not: what the warehouse marks current (``store.record_batch``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, ReadResult, Rejection, read_evidence
+from phase8_assets.evidence import STREAMED_KINDS, EvidenceError, ReadResult, Rejection, read_evidence
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.roots import FileRef, RootError
@@ -36,6 +42,7 @@ class EvidenceFile:
     summary: dict
     warnings: list[str] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
+    identity: tuple | None = None
 
 
 @dataclass
@@ -82,6 +89,8 @@ class EvidenceBatch:
     unmatched: dict[str, list[str]] = field(default_factory=dict)
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     future: list[EvidenceFile] = field(default_factory=list)  # dated beyond the evaluation time + skew
+    collisions: list[tuple[EvidenceFile, EvidenceFile]] = field(default_factory=list)  # (set aside, counted)
+    present: list[tuple[str, str, str, str]] = field(default_factory=list)  # (root, kind, uri, sha256 or '')
 
     def files_of(self, kind: str) -> list[EvidenceFile]:
         return [f for f in self.files if f.kind == kind]
@@ -126,21 +135,58 @@ def _discover(sources: list[Located]) -> tuple[list[tuple[Located, FileRef]], li
     return found, unmatched, errors
 
 
-def _read_one(task: _Task) -> tuple[bytes, str, ReadResult | Rejection]:
+@dataclass
+class _Read:
+    data: bytes  # empty for streamed kinds
+    digest: str  # '' when the file could not be read at all
+    size: int
+    outcome: ReadResult | Rejection
+
+
+def _read_one(task: _Task) -> _Read:
+    base, rel, uri = task.source.base, task.ref.rel, task.ref.uri
+    if task.kind in STREAMED_KINDS:
+        with tempfile.TemporaryDirectory(prefix="phase8-stage-") as tmp:
+            try:
+                path, digest, size = base.stage(rel, task.max_bytes, Path(tmp))
+            except (RootError, OSError) as exc:
+                return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
+            return _Read(b"", digest, size, _parse(task, path, digest))
     try:
-        data = task.source.base.read_bytes(task.ref.rel, task.max_bytes)
+        data = base.read_bytes(rel, task.max_bytes)
     except (RootError, OSError) as exc:
-        return b"", "", Rejection(task.ref.uri, task.kind, "(file)", str(exc).split(": ", 1)[-1])
+        return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
     digest = hashlib.sha256(data).hexdigest()
     if len(data) > task.max_bytes:
         reason = f"{len(data)}+ bytes exceeds the limit of {task.max_bytes} bytes"
-        return data, digest, Rejection(task.ref.uri, task.kind, "(file)", reason, digest)
+        return _Read(data, digest, len(data), Rejection(uri, task.kind, "(file)", reason, digest))
     if task.kind == WAIVER_KIND:
-        return data, digest, ReadResult(None, "", {})
+        return _Read(data, digest, len(data), ReadResult(None, "", {}))
+    return _Read(data, digest, len(data), _parse(task, data, digest))
+
+
+def _parse(task: _Task, data: bytes | Path, digest: str) -> ReadResult | Rejection:
     try:
-        return data, digest, read_evidence(task.kind, data, task.ref.uri)
+        return read_evidence(task.kind, data, task.ref.uri)
     except EvidenceError as exc:
-        return data, digest, Rejection(task.ref.uri, task.kind, exc.field, exc.reason, digest)
+        return Rejection(task.ref.uri, task.kind, exc.field, exc.reason, digest)
+
+
+def _set_aside_collisions(batch: EvidenceBatch) -> None:
+    """Keep one file per claimed run identity: the later internal timestamp, ties by the greater URI."""
+    claims: dict[tuple, list[EvidenceFile]] = {}
+    for f in batch.files:
+        if f.identity is not None:
+            claims.setdefault((f.kind, f.identity), []).append(f)
+    losers = []
+    for files in claims.values():
+        if len(files) > 1:
+            ranked = sorted(files, key=lambda f: (f.observed_at is not None, f.observed_at or 0, f.uri))
+            winner = ranked[-1]
+            batch.collisions.extend((loser, winner) for loser in ranked[:-1])
+            losers.extend(ranked[:-1])
+    batch.collisions.sort(key=lambda pair: (pair[0].kind, pair[0].uri))
+    batch.files = [f for f in batch.files if all(f is not loser for loser in losers)]
 
 
 def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], list[Rejection]]:
@@ -210,12 +256,16 @@ def collect(
     try:
         futures = [(task, pool.submit(_read_one, task)) for task in tasks]
         for task, future in futures:
+            root = task.source.root or config.roots[0].uri
             try:
-                data, digest, outcome = future.result(timeout=config.read_timeout_s)
+                read = future.result(timeout=config.read_timeout_s)
             except cf.TimeoutError:
                 reason = f"reading took longer than the limit of {config.read_timeout_s:g} s"
                 batch.rejections.append(Rejection(task.ref.uri, task.kind, "(file)", reason))
+                batch.present.append((root, task.kind, task.ref.uri, ""))
                 continue
+            data, digest, outcome = read.data, read.digest, read.outcome
+            batch.present.append((root, task.kind, task.ref.uri, digest))
             if digest and (task.kind, digest) in seen:
                 batch.duplicates.append((task.ref.uri, seen[(task.kind, digest)]))
                 continue
@@ -230,18 +280,20 @@ def collect(
                 batch.rejections.extend(rejections)
             batch.files.append(
                 EvidenceFile(
-                    root=task.source.root or config.roots[0].uri,
+                    root=root,
                     kind=task.kind,
                     uri=task.ref.uri,
                     sha256=digest,
-                    size=len(data),
+                    size=read.size,
                     observed_at=outcome.observed_at,
                     timestamp_field=outcome.timestamp_field,
                     summary=outcome.summary,
                     warnings=outcome.warnings,
                     records=outcome.records,
+                    identity=outcome.identity,
                 )
             )
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    _set_aside_collisions(batch)
     return batch

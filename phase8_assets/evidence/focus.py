@@ -37,17 +37,16 @@ MAX_EXAMPLES = 5
 def source_sql(path: str | Path) -> str:
     """A DuckDB table function over the file, every column as text (types are checked by us)."""
     text = str(path).replace("'", "''")
-    if _is_parquet(Path(path)):
+    with open(path, "rb") as fh:  # by content, not by name: a staged or renamed file has no telling suffix
+        magic = fh.read(4)
+    if magic == b"PAR1":
         return f"(SELECT * FROM read_parquet('{text}'))"
+    compression = "gzip" if magic[:2] == b"\x1f\x8b" else "none"
+    # 4 MB read buffers (DuckDB's default grows with the file): memory stays flat as exports grow
     return (
         f"(SELECT * FROM read_csv('{text}', all_varchar = true, header = true, nullstr = ['NULL', ''], "
-        "auto_detect = true))"
+        f"auto_detect = true, compression = '{compression}', buffer_size = {4 << 20}))"
     )
-
-
-def _is_parquet(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PAR1"
 
 
 # The ISO 8601 shape, for Great Expectations' regex check of a sample (the load uses strict formats).
@@ -194,20 +193,24 @@ def staged_sql(source: str, names: list[str]) -> str:
     """
 
 
-def read(data: bytes, uri: str) -> ReadResult:
-    suffix = ".parquet" if data[:4] == b"PAR1" else (".csv.gz" if data[:2] == b"\x1f\x8b" else ".csv")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"export{suffix}"
-        path.write_bytes(data)
-        conn = duckdb.connect()
+def read(data: bytes | Path, uri: str) -> ReadResult:
+    """Check and summarise one export; DuckDB reads a ``Path`` in place (bytes are staged first)."""
+    if not isinstance(data, Path):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "export"
+            path.write_bytes(data)
+            return read(path, uri)
+    # One pass of aggregates over the file: one thread streams it in bounded memory, which more
+    # threads would multiply by their scan buffers (benchmarks/evidence_memory.py).
+    conn = duckdb.connect(config={"threads": 1})
+    try:
+        source = source_sql(data)
         try:
-            source = source_sql(path)
-            try:
-                _, (rows, currencies, periods, last, billed) = check(conn, source)
-            except duckdb.Error as exc:
-                raise diagnose(conn, source, exc, path, uri) from exc
-        finally:
-            conn.close()
+            _, (rows, currencies, periods, last, billed) = check(conn, source)
+        except duckdb.Error as exc:
+            raise diagnose(conn, source, exc, data, uri) from exc
+    finally:
+        conn.close()
     if not rows:
         raise EvidenceError("(document)", "no cost rows")
     return ReadResult(

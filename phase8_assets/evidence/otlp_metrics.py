@@ -19,6 +19,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from phase8_assets.evidence import EvidenceError, ReadResult
 from phase8_assets.shared.redaction import redact, redact_text
@@ -212,18 +213,25 @@ def _raw_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
         yield from _points(doc, f"line {number}: ")
 
 
-def read(data: bytes, uri: str) -> ReadResult:
-    """Validate a whole file and summarise it; the rows themselves are streamed by ``sli_series``."""
+def read(data: bytes | Path, uri: str) -> ReadResult:
+    """Validate a whole file and summarise it (a ``Path`` is streamed line by line); the rows
+    themselves are streamed into the warehouse by ``sli_series``."""
+    if isinstance(data, Path):
+        with open(data, "rb") as fh:
+            return _summarise(fh, uri)
+    return _summarise(data.splitlines(keepends=True), uri)
+
+
+def _summarise(lines: Iterable[bytes], uri: str) -> ReadResult:
+    count, first, last, metrics = 0, None, None, set()
     try:
-        text = data.decode("utf-8-sig")
+        for row in iter_points(lines, uri):
+            count += 1
+            metrics.add(row[0])
+            first = row[7] if first is None else min(first, row[7])
+            last = row[7] if last is None else max(last, row[7])
     except UnicodeDecodeError as exc:
         raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
-    count, first, last, metrics = 0, None, None, set()
-    for row in iter_points(text.splitlines(keepends=True), uri):
-        count += 1
-        metrics.add(row[0])
-        first = row[7] if first is None else min(first, row[7])
-        last = row[7] if last is None else max(last, row[7])
     if not count:
         raise EvidenceError("(document)", "no metric data points")
     return ReadResult(

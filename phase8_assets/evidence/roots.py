@@ -7,12 +7,15 @@ symlink that leads outside the folder is refused. S3 is read with boto3 (``AWS_E
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+CHUNK_BYTES = 1 << 20  # what streaming reads hold at a time
 
 
 class RootError(ValueError):
@@ -97,6 +100,12 @@ class EvidenceRoot:
         """Whether a file is at ``rel`` (a path confined to the root)."""
         raise NotImplementedError
 
+    def stage(self, rel: str, max_bytes: int, folder: Path) -> tuple[Path, str, int]:
+        """A local path to the file's content, its sha256 and its size, hashed while streamed in
+        ``CHUNK_BYTES`` pieces (a remote object is copied into ``folder`` on the way): memory does
+        not grow with the file."""
+        raise NotImplementedError
+
     def uri_of(self, rel: str) -> str:
         return f"{self.uri.rstrip('/')}/{rel}" if rel else self.uri
 
@@ -146,6 +155,12 @@ class LocalRoot(EvidenceRoot):
             return self._resolve(rel).is_file()
         except RootError:
             return False
+
+    def stage(self, rel: str, max_bytes: int, folder: Path) -> tuple[Path, str, int]:
+        full = self._resolve(rel)
+        with open(full, "rb") as fh:
+            digest, size = _copy_hashing(fh, None, max_bytes, str(full))
+        return full, digest, size
 
     def uri_of(self, rel: str) -> str:
         return str(self.path / rel) if rel else self.uri
@@ -218,6 +233,37 @@ class S3Root(EvidenceRoot):
             if status == 404:
                 return False
             raise RootError(f"{self.uri_of(rel)}: cannot check: {_s3_reason(exc)}") from exc
+
+    def stage(self, rel: str, max_bytes: int, folder: Path) -> tuple[Path, str, int]:
+        target = folder / posixpath.basename(rel)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"]
+        except Exception as exc:
+            raise RootError(f"{self.uri_of(rel)}: cannot read: {_s3_reason(exc)}") from exc
+        try:
+            with open(target, "wb") as out:
+                digest, size = _copy_hashing(body, out, max_bytes, self.uri_of(rel))
+        except RootError:
+            raise
+        except Exception as exc:
+            raise RootError(f"{self.uri_of(rel)}: cannot read: {_s3_reason(exc)}") from exc
+        finally:
+            body.close()
+        return target, digest, size
+
+
+def _copy_hashing(source, target, max_bytes: int, where: str) -> tuple[str, int]:
+    """sha256 and size of ``source`` read in chunks (written on to ``target`` when given); more
+    than ``max_bytes`` is refused as soon as it is seen."""
+    sha, size = hashlib.sha256(), 0
+    while chunk := source.read(CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            raise RootError(f"{where}: {size}+ bytes exceeds the limit of {max_bytes} bytes")
+        sha.update(chunk)
+        if target is not None:
+            target.write(chunk)
+    return sha.hexdigest(), size
 
 
 def _s3_reason(exc: Exception) -> str:

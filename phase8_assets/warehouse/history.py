@@ -1,7 +1,9 @@
 """History queries for the weekly report: everything comes from the warehouse, never from files.
 
 Every query takes the week as ``[start, end)`` (naive UTC) and the roots, and returns plain rows in
-a stable order, so the same history always gives the same report.
+a stable order, so the same history always gives the same report. Trends keep evidence files that
+were withdrawn from a root (they rotated out, they are still history) and leave out versions that
+a corrected file superseded (``SUPERSEDED``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,11 @@ import json
 from datetime import datetime
 
 import duckdb
+
+# File versions (root, sha256) that count nowhere any more: every period of theirs, at every path,
+# ended because the path got other content (see migration 0008_evidence_versions).
+SUPERSEDED = """(SELECT root, sha256 FROM evidence_versions GROUP BY root, sha256
+                HAVING bool_and(ended_by IS NOT DISTINCT FROM 'superseded'))"""
 
 
 def gate_runs(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[dict]:
@@ -35,7 +42,7 @@ def gate_runs(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime
 def benchmark_weeks(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
     """Per series on the base branch: mean of the run means this week and the week before."""
     return conn.execute(
-        """
+        f"""
         SELECT b.benchmark, b.params, b.measure, any_value(b.unit), any_value(b.direction),
                avg(b.mean) FILTER (WHERE r.run_at >= ?) AS this_week,
                avg(b.mean) FILTER (WHERE r.run_at < ?) AS last_week,
@@ -43,6 +50,7 @@ def benchmark_weeks(conn: duckdb.DuckDBPyConnection, roots: list[str], start: da
         FROM bench_results b JOIN bench_runs r USING (root, run_id)
         WHERE b.root IN (SELECT unnest(?)) AND r.run_at >= ? - INTERVAL 7 DAY AND r.run_at < ?
           AND (r.branch IS NULL OR r.branch = 'main')
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = b.run_id)
         GROUP BY ALL ORDER BY 1, 2, 3
         """,
         [start, start, start, roots, start, end],
@@ -52,11 +60,12 @@ def benchmark_weeks(conn: duckdb.DuckDBPyConnection, roots: list[str], start: da
 def benchmark_trend(conn: duckdb.DuckDBPyConnection, roots: list[str], end: datetime, weeks: int = 12) -> list[tuple]:
     """Weekly means of every series for the ``weeks`` weeks up to ``end`` (for the trend chart)."""
     return conn.execute(
-        """
+        f"""
         SELECT b.benchmark, b.params, b.measure, date_trunc('week', r.run_at) AS week, avg(b.mean)
         FROM bench_results b JOIN bench_runs r USING (root, run_id)
         WHERE b.root IN (SELECT unnest(?)) AND r.run_at >= ? - to_weeks(?) AND r.run_at < ?
           AND (r.branch IS NULL OR r.branch = 'main') AND b.measure = 'time'
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = b.run_id)
         GROUP BY ALL ORDER BY 1, 2, 3, 4
         """,
         [roots, end, weeks, end],
@@ -96,9 +105,11 @@ def slo_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime,
 
 def drill_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> dict:
     runs = conn.execute(
-        """
-        SELECT DISTINCT title, tool, outcome, ended_at, recovery_s FROM drill_runs
-        WHERE root IN (SELECT unnest(?)) AND ended_at >= ? AND ended_at < ? ORDER BY ended_at, title
+        f"""
+        SELECT DISTINCT title, tool, outcome, ended_at, recovery_s FROM drill_runs d
+        WHERE root IN (SELECT unnest(?)) AND ended_at >= ? AND ended_at < ?
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = d.root AND s.sha256 = d.sha256)
+        ORDER BY ended_at, title
         """,
         [roots, start, end],
     ).fetchall()

@@ -18,25 +18,28 @@ def _naive_utc(dt: datetime | None) -> datetime | None:
 
 
 def record_batch(conn: duckdb.DuckDBPyConnection, batch: EvidenceBatch, read_at: datetime) -> dict[str, int]:
-    """Store the files and rejections of ``batch``; returns how many rows were new."""
+    """Store the files and rejections of ``batch`` and mark which versions are current; returns
+    how many rows were new and how many versions stopped counting."""
     at = _naive_utc(read_at)
     before = table_counts(conn, ("evidence_files", "evidence_rejections"))
+    files = [*batch.files, *(loser for loser, _ in batch.collisions)]
     with transaction(conn):
-        if batch.files:
+        if files:
             _insert_columns(
                 conn,
                 "evidence_files",
                 {
-                    "root": [f.root for f in batch.files],
-                    "kind": [f.kind for f in batch.files],
-                    "sha256": [f.sha256 for f in batch.files],
-                    "uri": [f.uri for f in batch.files],
-                    "size": [f.size for f in batch.files],
-                    "observed_at": [_naive_utc(f.observed_at) for f in batch.files],
-                    "read_at": [at] * len(batch.files),
+                    "root": [f.root for f in files],
+                    "kind": [f.kind for f in files],
+                    "sha256": [f.sha256 for f in files],
+                    "uri": [f.uri for f in files],
+                    "size": [f.size for f in files],
+                    "observed_at": [_naive_utc(f.observed_at) for f in files],
+                    "read_at": [at] * len(files),
                 },
                 " ON CONFLICT DO NOTHING",
             )
+        ended = _mark_versions(conn, batch.roots, batch.present, at)
         if batch.rejections:
             root = batch.roots[0]
             conn.executemany(
@@ -47,7 +50,47 @@ def record_batch(conn: duckdb.DuckDBPyConnection, batch: EvidenceBatch, read_at:
     return {
         "new_files": after["evidence_files"] - before["evidence_files"],
         "new_rejections": after["evidence_rejections"] - before["evidence_rejections"],
+        "ended_versions": ended,
     }
+
+
+def _mark_versions(conn: duckdb.DuckDBPyConnection, roots: list[str], present: list[tuple], at: datetime) -> int:
+    """``evidence_versions`` after looking at ``roots``: a current version no longer there ends as
+    superseded (its path now holds other content) or withdrawn (its path is gone); a version there
+    and not current starts a period. Returns how many versions ended."""
+    import pyarrow as pa
+
+    rows = sorted(set(present))
+    conn.register(
+        "present_now",
+        pa.table({name: [r[i] for r in rows] for i, name in enumerate(("root", "kind", "uri", "sha256"))}),
+    )
+    try:
+        ended = conn.execute(
+            """
+            UPDATE evidence_versions v
+            SET ended_at = ?,
+                ended_by = CASE WHEN EXISTS (SELECT 1 FROM present_now p
+                                             WHERE p.root = v.root AND p.kind = v.kind AND p.uri = v.uri)
+                                THEN 'superseded' ELSE 'withdrawn' END
+            WHERE v.ended_at IS NULL AND v.root IN (SELECT unnest(?))
+              AND NOT EXISTS (SELECT 1 FROM present_now p WHERE p.root = v.root AND p.kind = v.kind
+                              AND p.uri = v.uri AND p.sha256 = v.sha256)
+            """,
+            [at, roots],
+        ).fetchone()[0]
+        conn.execute(
+            """
+            INSERT INTO evidence_versions
+            SELECT p.root, p.kind, p.uri, p.sha256, ?, NULL, NULL FROM present_now p
+            WHERE NOT EXISTS (SELECT 1 FROM evidence_versions v WHERE v.ended_at IS NULL AND v.root = p.root
+                              AND v.kind = p.kind AND v.uri = p.uri AND v.sha256 = p.sha256)
+            """,
+            [at],
+        )
+    finally:
+        conn.unregister("present_now")
+    return ended
 
 
 def _insert_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list], tail: str = "") -> None:
@@ -216,44 +259,32 @@ def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list
     return new
 
 
-def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: datetime) -> dict:
-    """Store benchmark files (``EvidenceFile`` with one ``BenchmarkFile`` record) in the long tables.
+def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: datetime) -> list[str]:
+    """Store benchmark files (``EvidenceFile`` with one ``BenchmarkFile`` record) in the long tables;
+    returns the URIs of the runs that were new.
 
-    A file already stored (same root and sha256) adds nothing. A *duplicate run* — different bytes
-    but the same tool, commit, time and machine as a stored run — is not stored again and is
-    returned so the caller can say so.
+    A file already stored (same root and sha256) adds nothing. Every other version is stored, also
+    a corrected file at the same path: which versions count is decided when history is read
+    (``bench_history``), from the files in the root now.
     """
     at = _naive_utc(read_at)
-    new_runs, duplicates = [], []
+    new_runs = []
     runs: dict[str, list] = {
         k: [] for k in ("root", "run_id", "uri", "tool", "commit", "branch", "run_at", "machine", "read_at")
     }
     results: dict[str, list] = {k: [] for k in RESULT_COLUMNS}
     samples: dict[str, list] = {k: [] for k in ("root", "run_id", "benchmark", "params", "measure", "seq", "value")}
     roots = sorted({f.root for f in files})
-    known = {
-        tuple(r[:2]): r[2]
-        for r in conn.execute(
-            "SELECT root, run_id, uri FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]
-        ).fetchall()
-    }
-    identities = {
-        tuple(r[:5]): r[5]
-        for r in conn.execute(
-            "SELECT root, tool, commit, run_at, machine, uri FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]
-        ).fetchall()
-    }
+    known = set(
+        conn.execute("SELECT root, run_id FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]).fetchall()
+    )
     with transaction(conn):
         for f in files:
             parsed = f.records[0]
             run = parsed.run
             if (f.root, f.sha256) in known:
                 continue
-            identity = (f.root, run.tool, run.commit, _naive_utc(run.time), run.machine)
-            if identity in identities:
-                duplicates.append((f.uri, identities[identity]))
-                continue
-            identities[identity] = known[(f.root, f.sha256)] = f.uri
+            known.add((f.root, f.sha256))
             for key, value in zip(
                 runs,
                 (f.root, f.sha256, f.uri, run.tool, run.commit, run.branch, _naive_utc(run.time), run.machine, at),
@@ -285,7 +316,7 @@ def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: dat
             _insert_columns(conn, "bench_results", results, " ON CONFLICT DO NOTHING")
         if samples["run_id"]:
             _insert_columns(conn, "bench_samples", samples)
-    return {"new_runs": new_runs, "duplicates": duplicates}
+    return new_runs
 
 
 RESULT_COLUMNS = (
@@ -318,10 +349,11 @@ def replace_change_points(conn: duckdb.DuckDBPyConnection, root: str, rows: list
             )
 
 
-def bench_history(conn: duckdb.DuckDBPyConnection, root: str, until: datetime) -> dict:
-    """Every stored result of a root with its run up to ``until`` (the evaluation time plus the clock
-    skew: a run stored when it was not yet in the future never counts once it is), oldest first, as
-    numpy columns ('' for no commit or branch; NaN for a statistic not reported)."""
+def bench_history(conn: duckdb.DuckDBPyConnection, root: str, run_ids: list[str]) -> dict:
+    """The stored results of a root's current runs (``run_ids``: the sha256 of the benchmark files
+    in the root now) with their run, oldest first, as numpy columns ('' for no commit or branch;
+    NaN for a statistic not reported). Superseded and withdrawn versions stay in the tables but
+    never reach a verdict."""
     columns = conn.execute(
         """
         SELECT r.run_id, r.uri, r.tool, coalesce(r.commit, '') AS commit, coalesce(r.branch, '') AS branch,
@@ -329,10 +361,10 @@ def bench_history(conn: duckdb.DuckDBPyConnection, root: str, until: datetime) -
                b.benchmark, b.params, b.measure, b.unit, b.direction,
                b.mean, b.median, b.min, b.max, b.stddev, b.p90, b.p95, b.p99, b.n
         FROM bench_results b JOIN bench_runs r USING (root, run_id)
-        WHERE b.root = ? AND r.run_at <= ?
+        WHERE b.root = ? AND b.run_id IN (SELECT unnest(?::VARCHAR[]))
         ORDER BY b.benchmark, b.params, b.measure, r.run_at, r.run_id
         """,
-        [root, _naive_utc(until)],
+        [root, run_ids],
     ).fetchnumpy()
     return {name: _null_as_nan(column) for name, column in columns.items()}
 
@@ -396,18 +428,27 @@ def record_otlp_file(
 FIRST_POINT_WHOLE_NS = 3600 * 1_000_000_000
 
 
-def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str) -> list[tuple]:
-    """The distinct streams of a metric: (service, attrs JSON, kind, bounds)."""
+def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str, *, versions: list[str]) -> list[tuple]:
+    """The distinct streams of a metric in the given file versions (the sha256 of the OTLP files in
+    the roots now): (service, attrs JSON, kind, bounds)."""
     return conn.execute(
-        "SELECT DISTINCT service, attrs, kind, bounds FROM otel_points WHERE root IN (SELECT unnest(?)) AND metric = ?",
-        [roots, metric],
+        "SELECT DISTINCT service, attrs, kind, bounds FROM otel_points WHERE root IN (SELECT unnest(?)) "
+        "AND sha256 IN (SELECT unnest(?::VARCHAR[])) AND metric = ?",
+        [roots, versions, metric],
     ).fetchall()
 
 
 def otel_increments(
-    conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str, streams: list[tuple[str, str]], le: float | None
+    conn: duckdb.DuckDBPyConnection,
+    roots: list[str],
+    metric: str,
+    streams: list[tuple[str, str]],
+    le: float | None,
+    *,
+    versions: list[str],
 ):
-    """Event increments of the given streams summed per timestamp: (times_ns, counts) numpy arrays.
+    """Event increments of the given streams summed per timestamp: (times_ns, counts) numpy arrays,
+    from the given file versions only (a corrected or deleted file no longer counts).
 
     Computed in DuckDB so memory follows the number of distinct timestamps, not of points. Delta
     points are increments; cumulative ones are differenced per stream, a new start time or a
@@ -432,7 +473,7 @@ def otel_increments(
         ), points AS (
             SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v
             FROM otel_points p JOIN picked USING (service, attrs)
-            WHERE p.root IN (SELECT unnest(?)) AND p.metric = ?
+            WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
         ), steps AS (
             SELECT time_ns, temporality, start_ns, v,
                    lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start
@@ -446,7 +487,7 @@ def otel_increments(
                 ELSE v - prev_v END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
-        [[s for s, _ in streams], [a for _, a in streams], roots, metric, FIRST_POINT_WHOLE_NS],
+        [[s for s, _ in streams], [a for _, a in streams], roots, versions, metric, FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
     unreported = int(np.sum(rows["unreported"]))
     if unreported:
@@ -454,8 +495,9 @@ def otel_increments(
 
         files = conn.execute(
             "SELECT DISTINCT f.uri FROM otel_points p JOIN otel_files f USING (root, sha256) "
-            "WHERE p.root IN (SELECT unnest(?)) AND p.metric = ? AND len(coalesce(p.buckets, [])) = 0 ORDER BY 1 LIMIT 3",
-            [roots, metric],
+            "WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ? "
+            "AND len(coalesce(p.buckets, [])) = 0 ORDER BY 1 LIMIT 3",
+            [roots, versions, metric],
         ).fetchall()
         raise EvidenceError(
             "le",
@@ -466,11 +508,14 @@ def otel_increments(
 
 
 def record_slo_snapshots(conn: duckdb.DuckDBPyConnection, root: str, rows: list[tuple], evaluated_at: datetime) -> int:
-    """Record each SLO's standing at an evaluation time, once (re-running the same time adds nothing)."""
+    """Record each SLO's standing at an evaluation time, once: re-running the same time adds nothing,
+    and after the evidence changed the snapshot is the standing on the evidence as it is now."""
     before = table_counts(conn, ("slo_snapshots",))["slo_snapshots"]
     if rows:
         conn.executemany(
-            "INSERT INTO slo_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO slo_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            "service = excluded.service, target = excluded.target, budget_remaining = excluded.budget_remaining, "
+            "page_alerts = excluded.page_alerts, ticket_alerts = excluded.ticket_alerts",
             [[root, _naive_utc(evaluated_at), *r] for r in rows],
         )
     return table_counts(conn, ("slo_snapshots",))["slo_snapshots"] - before
@@ -513,13 +558,16 @@ def _replace_delivery(
     conn: duckdb.DuckDBPyConnection, root: str, key: str, version: str, select_sql: str | None
 ) -> int:
     """Replace the cost rows of delivery ``key`` (a file path, or a CUR export period) by those of
-    ``version`` (a sha256 or an execution id) in one transaction, so a period is never doubled or lost."""
+    ``version`` (a sha256 or an execution id) in one transaction, so a period is never doubled or lost.
+    Rows are kept once per version: the same content delivered under two paths shares them."""
     seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
+    shared = "SELECT 1 FROM cost_files WHERE root = ? AND sha256 = ? AND uri <> ?"
     with transaction(conn):
         if seen:
-            conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])
+            if not conn.execute(shared, [root, seen[0], key]).fetchone():
+                conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])
             conn.execute("DELETE FROM cost_files WHERE root = ? AND uri = ?", [root, key])
-        if select_sql:
+        if select_sql and not conn.execute(shared, [root, version, key]).fetchone():
             conn.execute(f"INSERT INTO cost_line_items SELECT ?, ?, * FROM ({select_sql})", [root, version])
             _redact_tags(conn, root, version)
         rows = conn.execute(

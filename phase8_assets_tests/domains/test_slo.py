@@ -78,7 +78,10 @@ def wh(tmp_path):
 def _events(wh, definition, lines):
     root = f"/root{next(_files)}"
     record_otlp_file(wh, root, "sha", "x.jsonl", iter_points(lines), AT)
-    return sli_events(wh, [root], definition.bad, "bad"), sli_events(wh, [root], definition.total, "total")
+    return (
+        sli_events(wh, [root], definition.bad, "bad", versions=["sha"]),
+        sli_events(wh, [root], definition.total, "total", versions=["sha"]),
+    )
 
 
 def status(wh, definition: SloDef, lines: list[str], at=AT):
@@ -282,7 +285,7 @@ def test_a_negative_matcher_on_an_attribute_that_never_occurs_is_an_error(wh):
     root = f"/root{next(_files)}"
     record_otlp_file(wh, root, "sha", "x.jsonl", iter_points(steady(0.5, timedelta(hours=1))), AT)
     with pytest.raises(UnmatchedSelector, match="names http.status_code, which occurs in no stream") as info:
-        sli_events(wh, [root], definition.good, "good")
+        sli_events(wh, [root], definition.good, "good", versions=["sha"])
     assert info.value.keys == ["http.response.status_code", "service.name"] and info.value.role == "good"
 
 
@@ -350,7 +353,7 @@ def test_histogram_points_without_bucket_counts_are_not_zero_fast_requests(wh):
     root = f"/root{next(_files)}"
     record_otlp_file(wh, root, "sha", "metrics.jsonl", iter_points(lines), AT)
     with pytest.raises(EvidenceError) as info:
-        sli_events(wh, [root], definition.good, "good")
+        sli_events(wh, [root], definition.good, "good", versions=["sha"])
     assert info.value.field == "le" and info.value.reason == (
         "2 data point(s) of http.server.request.duration have no bucket counts, so the requests at or under 0.3 "
         "were not reported (in metrics.jsonl)"

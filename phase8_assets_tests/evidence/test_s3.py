@@ -38,3 +38,38 @@ def test_s3_glob_and_missing_config(s3):
     root = S3Root("s3://empty/p")
     assert [f.rel for f in root.glob("a/*.xml")] == ["a/x.xml"]
     assert [(f.rel, f.size) for f in root.glob("a/**/*.xml")] == [("a/b/y.xml", 2), ("a/x.xml", 1)]
+
+
+def test_bulk_evidence_is_hashed_while_streamed(s3, tmp_path):
+    """OTLP and FOCUS objects are staged in chunks while hashed; too large is refused as it streams."""
+    import hashlib
+
+    from phase8_assets.evidence import readers
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.roots import CHUNK_BYTES
+
+    otlp = b"".join(p.read_bytes() for p in sorted((DATA / "evidence/otel").glob("*.jsonl"))[-16:])
+    focus = (DATA / "evidence/cost/focus-2026-11.csv.gz").read_bytes()
+    assert len(otlp) > CHUNK_BYTES  # more than one chunk
+    s3.create_bucket(Bucket="bulk")
+    for key, body in (("r/otel/m.jsonl", otlp), ("r/cost/f.csv.gz", focus), ("r/big/m.jsonl", otlp)):
+        s3.put_object(Bucket="bulk", Key=key, Body=body)
+    s3.put_object(
+        Bucket="bulk",
+        Key="r/phase8.yaml",
+        Body=b"apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1', commit: 4f2c9e1}\n"
+        b"evidence:\n  otel_metrics: {paths: ['otel/*.jsonl', 'big/*.jsonl'], max_age: P1D}\n"
+        b"  cost_exports: {paths: ['cost/*'], max_age: P1D}\n",
+    )
+    root = S3Root("s3://bulk/r")
+    path, digest, size = root.stage("otel/m.jsonl", len(otlp), tmp_path)
+    assert (digest, size, path.read_bytes()) == (hashlib.sha256(otlp).hexdigest(), len(otlp), otlp)
+    with pytest.raises(Exception, match=rf"s3://bulk/r/otel/m.jsonl: {CHUNK_BYTES}\+ bytes exceeds the limit of 10"):
+        root.stage("otel/m.jsonl", 10, tmp_path)
+    batch = collect(load_config(["s3://bulk/r"], set(readers())))
+    found = {f.uri: (f.sha256, f.size) for f in batch.files}
+    assert found == {
+        "s3://bulk/r/otel/m.jsonl": (hashlib.sha256(otlp).hexdigest(), len(otlp)),
+        "s3://bulk/r/cost/f.csv.gz": (hashlib.sha256(focus).hexdigest(), len(focus)),
+    }
+    assert batch.duplicates == [("s3://bulk/r/big/m.jsonl", "s3://bulk/r/otel/m.jsonl")]

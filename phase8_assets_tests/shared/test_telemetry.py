@@ -142,11 +142,14 @@ def test_without_an_endpoint_telemetry_is_otlp_json_lines_the_slo_reader_reads_b
     # ...and an SLO over it can be evaluated: gate evaluations that passed vs all.
     with connect(home / "readback.duckdb") as conn:
         record_otlp_file(conn, "/t", "sha", "metrics.jsonl", iter_points(data.splitlines(keepends=True)), report_time())
-        total = sli_events(conn, ["/t"], Selector("phase8.gate.evaluations", "phase8_assets", (), None))
+        total = sli_events(
+            conn, ["/t"], Selector("phase8.gate.evaluations", "phase8_assets", (), None), versions=["sha"]
+        )
         good = sli_events(
             conn,
             ["/t"],
             Selector("phase8.gate.evaluations", "phase8_assets", (("phase8.gate.status", "~pass|warn"),), None),
+            versions=["sha"],
         )
     assert total.cum[-1] == len(report["gates"]) and good.cum[-1] == len(report["gates"])
     for secret in SECRETS:
