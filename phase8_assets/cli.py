@@ -87,12 +87,15 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
     from phase8_assets.evidence.roots import RootError
     from phase8_assets.gate_run import run_gate
     from phase8_assets.shared.clock import TimeParseError
+    from phase8_assets.shared.processes import Interrupted
     from phase8_assets.warehouse import WarehouseError
 
     try:
         outcome = run_gate(list(evidence), out=out, as_of=as_of, home=_home(home), lock_wait_s=lock_wait)
     except (ConfigError, RootError, TimeParseError, WarehouseError) as exc:
         _fail(str(exc))
+    except Interrupted as exc:
+        _fail(f"{exc}; the gate run was stopped before a verdict")
     report = outcome.report
     click.echo(console_table(report))
     click.echo("")
