@@ -18,7 +18,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
+from phase8_assets.cli import main
 from phase8_assets.defs.resources import DUCKDB_POOL, PROCESS_TAG, free_leaked_slots, leaked_slots
 from phase8_assets.shared.processes import ProcessIdentity
 from phase8_assets.warehouse import LOCK_FILE, connect, current_version, latest_version, migrate, warehouse_path
@@ -97,7 +99,12 @@ def test_a_slot_of_a_dead_process_is_leaked_and_a_recycled_pid_is_not_its_holder
     (slot,) = leaked_slots(instance)
     assert (slot.pool, slot.run_id, slot.state) == (DUCKDB_POOL, run_id, "claimed")
     assert f"process {holder.pid} on" in slot.reason and "is no longer alive" in slot.reason
+    preflight = CliRunner().invoke(main, ["upgrade", "preflight", "--home", str(tmp_path / "home")])
+    assert preflight.exit_code == 1
+    assert f"FAIL  no Dagster pool slot held by a dead run: pool duckdb: claimed by run {run_id}" in preflight.output
     assert free_leaked_slots(instance) == [slot]
+    preflight = CliRunner().invoke(main, ["upgrade", "preflight", "--home", str(tmp_path / "home")])
+    assert "ok    no Dagster pool slot held by a dead run: none" in preflight.output
     assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []
     run = instance.get_run_by_id(run_id)
     assert run.status == dg.DagsterRunStatus.FAILURE
