@@ -34,6 +34,9 @@ LOCK_WAIT_S = 5
 # Writing steps of release_gate: evidence ingest, bulk loads (FOCUS costs, OTLP points), history
 # writes (benchmarks, drill runs); "recording" is the gate run log written after the job.
 GATE_STEPS = ["evidence_files", "cost_line_items", "sli_series", "benchmark_runs", "drill_journals", "recording"]
+# The default run: one step of each kind (about 15 s a trial on an idle machine); all of them, many
+# times over, under `-m exhaustive`.
+DEFAULT_STEPS = ["evidence_files", "cost_line_items", "benchmark_runs", "recording"]
 
 # A process that holds a `duckdb` slot the way a Dagster step does, until it is killed.
 HOLD_SLOT = """
@@ -285,7 +288,7 @@ def _upgrade_trials(trials: int, seed: int, tmp_path: Path, clean) -> None:
 
 
 def test_sigkill_during_each_writing_step_leaves_a_home_the_next_run_uses(clean_run, dagster_home, tmp_path):
-    _gate_trials(GATE_STEPS, 16, clean_run, dagster_home, tmp_path)
+    _gate_trials(DEFAULT_STEPS, 16, clean_run, dagster_home, tmp_path)
 
 
 def test_sigkill_during_upgrade_apply_at_random_moments(clean_run, tmp_path):
@@ -295,7 +298,7 @@ def test_sigkill_during_upgrade_apply_at_random_moments(clean_run, tmp_path):
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("seed", range(5))
 def test_sigkill_trials_exhaustive(seed, clean_run, dagster_home, tmp_path):
-    _gate_trials(GATE_STEPS * 2, 1000 + seed, clean_run, dagster_home, tmp_path)
+    _gate_trials(GATE_STEPS * 3, 1000 + seed, clean_run, dagster_home, tmp_path)
     _upgrade_trials(8, 1000 + seed, tmp_path, clean_run)
 
 
