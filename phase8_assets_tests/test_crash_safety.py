@@ -115,6 +115,35 @@ def test_a_slot_of_a_dead_process_is_leaked_and_a_recycled_pid_is_not_its_holder
     assert "phase8 freed this run's concurrency slots" in failure.message and "is no longer alive" in failure.message
 
 
+def test_any_in_process_run_frees_a_dead_runs_slot_before_it_claims_one(dagster_home, tmp_path):
+    """Runs launched from the UI, a schedule or `dagster job execute` do not hang either."""
+    import threading
+
+    from phase8_assets.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    holder, holder_run = _slot_holder(_env(tmp_path / "home", dagster_home))
+    holder.kill()
+    holder.wait()
+    run_config = {
+        "resources": {
+            "settings": {"config": {"evidence": [str(DATA)]}},
+            "warehouse": {"config": {"database": str(warehouse_path(tmp_path / "home"))}},
+        }
+    }
+    job = defs.resolve_job_def("ingest_evidence_job")
+    outcome = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(result=job.execute_in_process(run_config=run_config, instance=instance)),
+        daemon=True,  # the old code spun forever here: the test must fail, not hang
+    )
+    worker.start()
+    worker.join(600)
+    assert not worker.is_alive() and outcome["result"].success
+    assert instance.get_run_by_id(holder_run).status == dg.DagsterRunStatus.FAILURE
+    assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []
+
+
 def _waiting_gate(env: dict, lock_wait: float, is_waiting) -> subprocess.Popen:
     proc = subprocess.Popen(
         [PHASE8, "gate", "--evidence", str(DATA), "--lock-wait", str(lock_wait)],

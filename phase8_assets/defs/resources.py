@@ -153,6 +153,9 @@ class Warehouse(DuckDBResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None:
             ensure_duckdb_pool(context.instance)
+            # In-process runs set up their resources before their first step claims a slot: a slot
+            # left by a killed run is freed here, whoever launched this run (UI, schedule, CLI).
+            free_leaked_slots(context.instance)
             token = ProcessIdentity.current().token()
             if context.run is not None and context.run.tags.get(PROCESS_TAG) != token:
                 # Whoever launched the run, record the process that holds its slots.
