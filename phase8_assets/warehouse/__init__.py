@@ -162,6 +162,27 @@ def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnecti
             delay = min(delay * 2, 1.0)
 
 
+def _create(path: Path) -> None:
+    """A fresh warehouse at the latest schema, built beside ``path`` and linked into place only when
+    complete: a run killed while creating it leaves no file at ``path``, never a half-written one
+    (DuckDB writes the file's header after creating it). A file another process linked first wins."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    tmp.unlink(missing_ok=True)
+    conn = duckdb.connect(str(tmp))
+    try:
+        with transaction(conn):
+            migrate(conn, atomic=True)
+        conn.execute("CHECKPOINT")
+    finally:
+        conn.close()
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def connect(
     path: str | os.PathLike | None = None,
@@ -175,6 +196,8 @@ def connect(
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no warehouse yet (run `phase8 gate` first)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only and check_schema and not path.exists():
+        _create(path)
     conn = _open(path, read_only, wait_s)
     try:
         conn.execute("SET TimeZone = 'UTC'")  # timestamps without a zone are UTC everywhere in phase8
