@@ -140,6 +140,7 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
     from phase8_assets.evidence.roots import RootError
     from phase8_assets.gate_run import run_gate
     from phase8_assets.shared.clock import TimeParseError
+    from phase8_assets.shared.processes import Interrupted
     from phase8_assets.warehouse import WarehouseError
 
     try:
@@ -153,6 +154,8 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
         )
     except (ConfigError, RootError, TimeParseError, WarehouseError) as exc:
         _fail(str(exc))
+    except Interrupted as exc:
+        _fail(f"{exc}; the gate run was stopped before a verdict")
     text = console_report(outcome.report, _width(), _style)
     folder = outcome.written[0].parent
     emit(outcome.report, f"{text}\n\nreports (gate-report.json, .xml, .md, .html):\n  {folder}")
@@ -307,7 +310,7 @@ def upgrade_preflight(home: str | None, max_backup_age_hours: float) -> None:
 
     from phase8_assets.warehouse.operations import preflight
 
-    checks = preflight(_home(home), max_backup_age=timedelta(hours=max_backup_age_hours))
+    checks = [*preflight(_home(home), max_backup_age=timedelta(hours=max_backup_age_hours)), _slots_check()]
     safe = all(c.ok for c in checks)
     ordered = sorted(checks, key=lambda c: c.ok)  # problems first
     emit(
@@ -320,18 +323,44 @@ def upgrade_preflight(home: str | None, max_backup_age_hours: float) -> None:
     sys.exit(0 if safe else 1)
 
 
+def _slots_check():
+    """Pool slots held by runs whose process is dead: the next run would wait for them."""
+    import os
+
+    from phase8_assets.warehouse.operations import Check
+
+    name = "no Dagster pool slot held by a dead run"
+    if not os.environ.get("DAGSTER_HOME"):
+        return Check(name, True, "DAGSTER_HOME not set: runs use temporary storage")
+    import dagster as dg
+
+    from phase8_assets.defs.resources import leaked_slots
+
+    with dg.DagsterInstance.get() as instance:
+        leaked = leaked_slots(instance)
+    if leaked:
+        return Check(name, False, "; ".join(map(str, leaked)) + " (the next phase8 gate frees them)")
+    return Check(name, True, "none")
+
+
 @upgrade.command("apply")
 @click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
-def upgrade_apply(home: str | None) -> None:
-    """Backup, then each pending migration in its own transaction with its version record, then
-    validation; on failure the backup is restored."""
+@click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for another run on the same home.")
+def upgrade_apply(home: str | None, lock_wait: float) -> None:
+    """Check every precondition, take a verified backup, then each pending migration in its own
+    transaction with its version record, then validation; on failure the backup is restored.
+    Refused (exit 2) with the warehouse untouched when a precondition does not hold."""
+    from phase8_assets.shared.processes import Interrupted, interruptible
     from phase8_assets.warehouse import WarehouseError
     from phase8_assets.warehouse.operations import apply
 
     try:
-        steps = apply(_home(home), progress=lambda line: click.echo(line, err=True))
+        with interruptible():
+            steps = apply(_home(home), progress=lambda line: click.echo(line, err=True), wait_s=lock_wait)
     except WarehouseError as exc:
         _fail(str(exc))
+    except Interrupted as exc:
+        _fail(f"{exc}; every migration applied so far is complete and recorded")
     emit(
         {"applied": [str(step) for step in steps]},
         f"applied {len(steps)} step(s)" if steps else "already at the latest schema version",
@@ -370,23 +399,34 @@ def backup_cmd(home: str | None, out: Path | None) -> None:
     default=None,
     help="A backup folder (from `phase8 backup`) to restore instead.",
 )
-def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None) -> None:
+@click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for another run on the same home.")
+def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None, lock_wait: float) -> None:
     """Go back (down-migrations, or a restore), then prove the data identical to the manifest taken
-    before the upgrade; exit 1 with the table and the numbers when it is not."""
+    before the upgrade; exit 1 with the table and the numbers when it is not. Every precondition
+    (a verified manifest at the version, or a backup that verifies) is checked before anything
+    changes, and a verified backup of the warehouse is taken first; a refusal exits 2."""
+    from phase8_assets.shared.processes import Interrupted, interruptible
     from phase8_assets.warehouse import WarehouseError
     from phase8_assets.warehouse.operations import IntegrityError, rollback
 
     if (to is None) == (backup_folder is None):
         _fail("give exactly one of --to VERSION or --backup PATH")
     try:
-        steps = rollback(
-            _home(home), to=to, backup_folder=backup_folder, progress=lambda line: click.echo(line, err=True)
-        )
+        with interruptible():
+            steps = rollback(
+                _home(home),
+                to=to,
+                backup_folder=backup_folder,
+                progress=lambda line: click.echo(line, err=True),
+                wait_s=lock_wait,
+            )
     except IntegrityError as exc:
         click.echo(f"phase8: {exc}", err=True)
         sys.exit(1)
     except WarehouseError as exc:
         _fail(str(exc))
+    except Interrupted as exc:
+        _fail(f"{exc}; every step taken so far is complete and recorded")
     emit({"steps": steps, "identical": True}, "rolled back; every table is identical to the manifest")
 
 

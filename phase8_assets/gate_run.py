@@ -7,12 +7,13 @@ upstream step failed) is reported as ``error``.
 
 from __future__ import annotations
 
-import fcntl
+import ctypes
 import logging
 import os
+import threading
 import time
+import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +21,19 @@ import dagster as dg
 
 from phase8_assets.defs.gates import GATE_PREFIX, emit_blocked, record_in_run, run_tags, write_gate_reports
 from phase8_assets.defs.observability import TRACED_TAG, trace_run
-from phase8_assets.defs.resources import Warehouse, ensure_duckdb_pool, load_evidence_config
+from phase8_assets.defs.resources import (
+    DUCKDB_POOL,
+    PROCESS_TAG,
+    Warehouse,
+    ensure_duckdb_pool,
+    free_leaked_slots,
+    load_evidence_config,
+)
 from phase8_assets.domains.gate_report import report_folder
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import evaluation_time
-from phase8_assets.warehouse import WarehouseLocked, connect, warehouse_path
+from phase8_assets.shared.processes import Interrupted, ProcessIdentity, interruptible
+from phase8_assets.warehouse import WarehouseLocked, connect, home_lock, warehouse_path
 from phase8_assets.warehouse.health import write_snapshot
 
 
@@ -39,35 +48,93 @@ class GateOutcome:
         return 0 if self.report["verdict"] == "pass" else 1
 
 
-@contextmanager
-def exclusive_home(home: Path, wait_s: float):
-    """One ``phase8 gate`` per home at a time; the second waits ``wait_s`` then gives up."""
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / "gate.lock", "a+") as fh:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise WarehouseLocked(
-                        f"{home}: another `phase8 gate` is running on this PHASE8_HOME (waited {wait_s:g} s); "
-                        "retry when it has finished, or use a separate PHASE8_HOME"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _instance() -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         instance = dg.DagsterInstance.get()
         ensure_duckdb_pool(instance)
         return instance
     return dg.DagsterInstance.ephemeral()
+
+
+def _waiting_since(instance: dg.DagsterInstance, run_id: str, since: float | None) -> float | None:
+    """When the run started waiting for a ``duckdb`` slot (``None``: it is not waiting now)."""
+    info = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
+    claimed = {(s.run_id, s.step_key) for s in info.claimed_slots}
+    waiting = any(p.run_id == run_id and (p.run_id, p.step_key) not in claimed for p in info.pending_steps)
+    return (since or time.monotonic()) if waiting else None
+
+
+def _holders(instance: dg.DagsterInstance) -> str:
+    info = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
+    return ", ".join(f"run {s.run_id} step {s.step_key}" for s in info.claimed_slots) or "nobody"
+
+
+def _stop(worker: threading.Thread) -> None:
+    """End the run in ``worker`` the way Dagster ends an interrupted run (its steps fail, its queued
+    claims are withdrawn): Dagster's in-process executor checks no signal while it waits for a slot.
+    The interruption is raised in the worker until it ends (code that swallows it once, such as a
+    database driver closing a connection, gets it again)."""
+    from dagster._core.errors import DagsterExecutionInterruptedError
+
+    sqlalchemy = logging.getLogger("sqlalchemy")
+    level = sqlalchemy.level
+    sqlalchemy.setLevel(logging.CRITICAL)  # a connection closed by the interruption is expected, not news
+    try:
+        deadline = time.monotonic() + 10
+        while worker.is_alive() and time.monotonic() < deadline:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(worker.ident), ctypes.py_object(DagsterExecutionInterruptedError)
+            )
+            worker.join(0.2)
+    finally:
+        sqlalchemy.setLevel(level)
+
+
+def execute_bounded(job, instance: dg.DagsterInstance, run_config: dict, tags: dict, wait_s: float):
+    """``job.execute_in_process`` in a worker thread, watched from this one: slots of dead runs are
+    freed as they appear, a wait for the ``duckdb`` pool longer than ``wait_s`` ends the run with
+    ``WarehouseLocked``, and SIGINT/SIGTERM (``Interrupted``) end it at once. Either way the run is
+    marked failed with the reason and holds no slot."""
+    run_id = str(uuid.uuid4())
+    tags = {**tags, PROCESS_TAG: ProcessIdentity.current().token()}
+    outcome: dict = {}
+
+    def execute() -> None:
+        try:
+            outcome["result"] = job.execute_in_process(
+                run_config=run_config, instance=instance, raise_on_error=False, run_id=run_id, tags=tags
+            )
+        except BaseException as exc:  # handed to the watching thread
+            outcome["error"] = exc
+
+    pooled = instance.event_log_storage.supports_global_concurrency_limits
+    if pooled:
+        free_leaked_slots(instance)
+    worker = threading.Thread(target=execute, name="phase8-release-gate", daemon=True)
+    worker.start()
+    since = None
+    try:
+        while worker.is_alive():
+            worker.join(0.5)
+            if not pooled or not worker.is_alive():
+                continue
+            free_leaked_slots(instance)
+            since = _waiting_since(instance, run_id, since)
+            if since is not None and time.monotonic() - since > wait_s:
+                raise WarehouseLocked(
+                    f"the Dagster pool `{DUCKDB_POOL}` is held by {_holders(instance)} (waited {wait_s:g} s "
+                    "for a slot); retry when that run has finished"
+                )
+    except (WarehouseLocked, Interrupted) as exc:
+        _stop(worker)
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, f"phase8 gate: {exc}")
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def missing_reason(result) -> str:
@@ -115,7 +182,7 @@ def run_gate(
     at = evaluation_time(as_of, config.evaluation_time)
     database = warehouse_path(home)
     warehouse = Warehouse(database=str(database))
-    with exclusive_home(home, lock_wait_s):
+    with interruptible(), home_lock(home, lock_wait_s, "phase8 gate"):
         with connect(database):  # creates a fresh warehouse, or refuses one that needs an upgrade
             pass
         run_config = {
@@ -130,12 +197,7 @@ def run_gate(
             job = defs.resolve_job_def("release_gate")
             if progress:
                 job = job.with_logger_defs({"progress": progress_logger(progress)})
-            result = job.execute_in_process(
-                run_config=run_config,
-                instance=instance,
-                raise_on_error=False,
-                tags={TRACED_TAG: "true", **run_tags(config)},
-            )
+            result = execute_bounded(job, instance, run_config, {TRACED_TAG: "true", **run_tags(config)}, lock_wait_s)
             reason = missing_reason(result)
             report, missing = record_in_run(warehouse, result.run_id, [], config, at, reason, final=True)
             trace_run(

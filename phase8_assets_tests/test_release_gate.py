@@ -262,7 +262,7 @@ def test_second_gate_on_the_same_home_waits_then_exits_2(home):
         fcntl.flock(fh, fcntl.LOCK_EX)
         result = CliRunner().invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home), "--lock-wait", "1"])
     assert result.exit_code == 2
-    assert "another `phase8 gate` is running on this PHASE8_HOME (waited 1 s)" in result.output
+    assert "another phase8 command is running on this PHASE8_HOME (waited 1 s)" in result.output
     assert "Traceback" not in result.output
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -15,9 +16,13 @@ from phase8_assets.domains.gates import GATES
 from phase8_assets.evidence import readers
 from phase8_assets.evidence.config import ConfigError, EvidenceConfig, load_config
 from phase8_assets.shared.clock import TimeParseError, evaluation_time
+from phase8_assets.shared.processes import ProcessIdentity, started_at
 from phase8_assets.warehouse import connect, warehouse_path
 
 DUCKDB_POOL = "duckdb"
+# The process that executes a run's steps (ProcessIdentity token): a slot whose run's process has
+# died is freed (``free_leaked_slots``), since run monitoring never sees in-process runs.
+PROCESS_TAG = "phase8/process"
 DEMO_EVIDENCE = Path(__file__).resolve().parents[2] / "data"
 
 
@@ -70,6 +75,76 @@ def ensure_duckdb_pool(instance: dg.DagsterInstance) -> None:
         storage.set_concurrency_slots(DUCKDB_POOL, 1)
 
 
+@dataclass(frozen=True)
+class LeakedSlot:
+    """A pool slot (or a queued claim) of a run whose process is gone."""
+
+    pool: str
+    run_id: str
+    step_key: str
+    state: str  # "claimed" or "queued"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"pool {self.pool}: {self.state} by run {self.run_id} step {self.step_key}: {self.reason}"
+
+
+def _holder_gone(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """Why the run holding a slot can no longer use it; ``None`` while it (may) still run."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return "the run is not in the instance's run storage"
+    if run.is_finished:
+        return f"the run has ended ({run.status.value})"
+    holder = ProcessIdentity.parse(run.tags.get(PROCESS_TAG))
+    if holder is not None:
+        return (
+            f"its {holder} (started at tick {holder.started}) is no longer alive" if holder.alive() is False else None
+        )
+    # A run recorded before its process was (killed before a step started, or by an older phase8):
+    # the pid of Dagster's "Executing steps in process" event, which must have started before the run.
+    record = instance.get_run_record_by_id(run_id)
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        pid = entry.dagster_event.engine_event_data.metadata.get("pid") if entry.dagster_event else None
+        if pid is not None and str(pid.value).isdigit():
+            began = started_at(int(pid.value))
+            if began is None or (record.start_time is not None and began > record.start_time + 1):
+                return f"its process {pid.value} (from the run's engine events) is no longer alive"
+            return None
+    return None
+
+
+def leaked_slots(instance: dg.DagsterInstance) -> list[LeakedSlot]:
+    """Every slot and queued claim, in any pool of ``instance``, whose run's recorded process is dead
+    (or whose run has ended or vanished). A run without a recorded process counts as alive."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    found, verdicts = [], {}
+    for pool, info in sorted(storage.get_concurrency_infos(sorted(storage.get_concurrency_keys())).items()):
+        claimed = {(s.run_id, s.step_key) for s in info.claimed_slots}
+        queued = {(p.run_id, p.step_key) for p in info.pending_steps} - claimed
+        for state, entries in (("claimed", claimed), ("queued", queued)):
+            for run_id, step_key in sorted(entries):
+                if run_id not in verdicts:
+                    verdicts[run_id] = _holder_gone(instance, run_id)
+                if verdicts[run_id]:
+                    found.append(LeakedSlot(pool, run_id, step_key, state, verdicts[run_id]))
+    return found
+
+
+def free_leaked_slots(instance: dg.DagsterInstance) -> list[LeakedSlot]:
+    """Free the slots of dead runs and mark each such run failed, with the reason."""
+    leaked = leaked_slots(instance)
+    for run_id in dict.fromkeys(slot.run_id for slot in leaked):
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            reason = next(slot.reason for slot in leaked if slot.run_id == run_id)
+            instance.report_run_failed(run, f"phase8 freed this run's concurrency slots: {reason}")
+    return leaked
+
+
 class Warehouse(DuckDBResource):
     """The phase8 DuckDB warehouse; connections go through the one connection helper."""
 
@@ -78,6 +153,13 @@ class Warehouse(DuckDBResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.instance is not None:
             ensure_duckdb_pool(context.instance)
+            # In-process runs set up their resources before their first step claims a slot: a slot
+            # left by a killed run is freed here, whoever launched this run (UI, schedule, CLI).
+            free_leaked_slots(context.instance)
+            token = ProcessIdentity.current().token()
+            if context.run is not None and context.run.tags.get(PROCESS_TAG) != token:
+                # Whoever launched the run, record the process that holds its slots.
+                context.instance.add_run_tags(context.run.run_id, {PROCESS_TAG: token})
 
     @property
     def reports_dir(self) -> Path:

@@ -4,15 +4,19 @@
 process can open it at all, so connections are short and a locked file is retried for a bounded
 time, then reported as ``WarehouseLocked``. A fresh file is created at the latest schema; an
 older one is refused (``WarehouseNeedsUpgrade``) until ``phase8 upgrade apply`` runs.
+
+``home_lock`` lets one writing command (``phase8 gate``, upgrade, rollback) run per home at a time.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -21,8 +25,11 @@ from pathlib import Path
 
 import duckdb
 
+from phase8_assets.shared.processes import ProcessIdentity
+
 DEFAULT_LOCK_WAIT_S = 30.0
 WAREHOUSE_FILE = "warehouse.duckdb"
+LOCK_FILE = "gate.lock"
 
 
 class WarehouseError(RuntimeError):
@@ -89,8 +96,9 @@ def _user_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> list[str]:
-    """Move the schema up or down to ``target`` (default: latest), one transaction per step."""
+def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, atomic: bool = False) -> list[str]:
+    """Move the schema up or down to ``target`` (default: latest), one transaction per step, or
+    (``atomic``) inside the caller's one transaction."""
     target = latest_version() if target is None else target
     if not 0 <= target <= latest_version():
         raise WarehouseError(f"no schema version {target}; this release knows 0..{latest_version()}")
@@ -103,7 +111,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> list[
     steps = migrations()
     while version != target:
         step = steps[version] if target > version else steps[version - 1]
-        with transaction(conn):
+        with nullcontext(conn) if atomic else transaction(conn):
             if target > version:
                 conn.execute(step.up)
                 conn.execute(
@@ -154,6 +162,27 @@ def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnecti
             delay = min(delay * 2, 1.0)
 
 
+def _create(path: Path) -> None:
+    """A fresh warehouse at the latest schema, built beside ``path`` and linked into place only when
+    complete: a run killed while creating it leaves no file at ``path``, never a half-written one
+    (DuckDB writes the file's header after creating it). A file another process linked first wins."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    tmp.unlink(missing_ok=True)
+    conn = duckdb.connect(str(tmp))
+    try:
+        with transaction(conn):
+            migrate(conn, atomic=True)
+        conn.execute("CHECKPOINT")
+    finally:
+        conn.close()
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def connect(
     path: str | os.PathLike | None = None,
@@ -167,13 +196,16 @@ def connect(
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no warehouse yet (run `phase8 gate` first)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only and check_schema and not path.exists():
+        _create(path)
     conn = _open(path, read_only, wait_s)
     try:
         conn.execute("SET TimeZone = 'UTC'")  # timestamps without a zone are UTC everywhere in phase8
         if check_schema:
             version = current_version(conn)
             if version == 0 and not read_only and not _user_tables(conn):
-                migrate(conn)
+                with transaction(conn):  # all or nothing: a killed first run leaves a file still fresh
+                    migrate(conn, atomic=True)
             elif version < latest_version():
                 raise WarehouseNeedsUpgrade(
                     f"{path}: the warehouse is at schema version {version}, this release needs "
@@ -187,3 +219,45 @@ def connect(
         yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def home_lock(home: Path, wait_s: float, command: str) -> Iterator[None]:
+    """Run the block as the one writing ``command`` on ``home``; a second one waits ``wait_s`` (in
+    short sleeps a signal ends) and then gives up naming the holder.
+
+    The lock is the kernel's (``flock``): it goes with its process, so a killed run never leaves it
+    behind. The file names the holder (command and process) for the message of whoever waits."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / LOCK_FILE, "a+") as fh:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseLocked(
+                        f"{home}: {_holder(fh)} is running on this PHASE8_HOME (waited {wait_s:g} s); "
+                        "retry when it has finished, or use a separate PHASE8_HOME"
+                    ) from None
+                time.sleep(0.1)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"command": command, "process": ProcessIdentity.current().token()}) + "\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.truncate(0)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _holder(fh) -> str:
+    fh.seek(0)
+    try:
+        holder = json.loads(fh.read())
+    except ValueError:
+        return "another phase8 command"
+    process = ProcessIdentity.parse(holder.get("process"))
+    return f"another `{holder.get('command')}`" + (f" ({process})" if process else "")

@@ -7,11 +7,15 @@ A **manifest** (``manifest.json`` beside a backup) records the schema version, a
 against it — file hash, then the copy's own fingerprints — before anything is overwritten, so a
 truncated or corrupted backup is refused, not restored.
 
-``apply`` takes a backup, then applies each pending migration in its own transaction together with
-its version record (so the schema always matches the recorded version, even after SIGKILL), then
-validates the schema against the one this release expects; a failure restores the backup.
-``rollback`` goes down by the migrations' down steps (or restores a backup) and then compares every
-table with the manifest taken at that version: any difference fails loudly with table and numbers.
+Every command that changes the warehouse (``apply``, ``rollback``, ``restore``) holds the home's run
+lock, checks **all** its preconditions first, reading the file read-only (a refused command leaves
+it byte-identical), and takes a verified backup before its first change.
+
+``apply`` then applies each pending migration in its own transaction together with its version
+record (so the schema always matches the recorded version, even after SIGKILL), then validates the
+schema against the one this release expects; a failure restores the backup. ``rollback`` goes down
+by the migrations' down steps (or restores a backup) and then compares every table with the
+manifest taken at that version: any difference fails loudly with table and numbers.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import duckdb
 
 from phase8_assets.shared.clock import format_duration
 from phase8_assets.warehouse import (
+    DEFAULT_LOCK_WAIT_S,
     WAREHOUSE_FILE,
     WarehouseError,
     WarehouseLocked,
     connect,
     current_version,
+    home_lock,
     latest_version,
     migrate,
     migrations,
@@ -50,6 +56,10 @@ class BackupInvalid(WarehouseError):
 
 class IntegrityError(WarehouseError):
     """The warehouse after a rollback differs from the manifest taken before the upgrade."""
+
+
+class Refused(WarehouseError):
+    """A precondition of a command that changes the warehouse does not hold; nothing was changed."""
 
 
 def _tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
@@ -172,8 +182,8 @@ def differences(expected: dict, actual: dict, tables: list[str] | None = None) -
 def restore(folder: Path, path: Path) -> dict:
     """Replace the warehouse with a verified backup (atomically; refused while another process holds it)."""
     manifest = verify_backup(folder)
-    with connect(path, check_schema=False, wait_s=30) if path.exists() else _nothing():
-        pass  # only to prove nobody else holds the file right now
+    if path.exists():
+        _readable(path, DEFAULT_LOCK_WAIT_S)  # only to prove nobody else holds the file right now
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".restore.", suffix=".duckdb")
     os.close(fd)
     try:
@@ -185,14 +195,6 @@ def restore(folder: Path, path: Path) -> dict:
         Path(tmp).unlink(missing_ok=True)
         raise
     return manifest
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def backups(home: Path) -> list[Path]:
@@ -233,10 +235,8 @@ def preflight(
             )
         ]
     try:
-        with connect(path, check_schema=False, wait_s=0) as conn:
-            version = current_version(conn)
-            schema_ok = schema_fingerprint(conn) == expected_schema(version)
-        checks.append(Check("no other process holds the warehouse", True, "opened it read-write"))
+        version, schema_ok = _inspect(path, 0)
+        checks.append(Check("no other process holds the warehouse", True, "opened it"))
     except WarehouseLocked as exc:
         return [Check("no other process holds the warehouse", False, str(exc))]
     latest = latest_version()
@@ -252,8 +252,7 @@ def preflight(
         )
     )
     checks.append(Check("pending migrations", True, ", ".join(pending) if pending else "none"))
-    size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(f"{WAREHOUSE_FILE}.wal"))
-    free = shutil.disk_usage(path.parent).free
+    free, size = _space(path)
     checks.append(
         Check(
             "free disk >= 2x the warehouse",
@@ -309,58 +308,172 @@ def dagster_storage_check() -> Check:
         return Check("Dagster instance storage current", False, f"cannot check: {type(exc).__name__}: {exc}")
 
 
-def apply(home: Path, progress=print) -> list[str]:
-    """Backup, every pending migration (own transaction, version recorded in it), validation;
-    restores the backup on failure."""
-    path = home / WAREHOUSE_FILE
+def _inspect(path: Path, wait_s: float) -> tuple[int, bool]:
+    """The recorded schema version and whether the tables match it, read-only (nothing is written,
+    and a file another process holds is ``WarehouseLocked`` after ``wait_s``)."""
+    with connect(path, read_only=True, check_schema=False, wait_s=wait_s) as conn:
+        version = current_version(conn)
+        return version, version <= latest_version() and schema_fingerprint(conn) == expected_schema(version)
+
+
+def _verified_backup(path: Path, progress) -> Path:
+    """The first change's safety net: a backup of the warehouse as it is, verified against its manifest."""
     folder, manifest = backup(path)
-    progress(f"backup {folder} (version {manifest['schema_version']})")
+    verify_backup(folder)
+    progress(f"backup {folder} (version {manifest['schema_version']}, verified)")
+    return folder
+
+
+def _readable(path: Path, wait_s: float) -> bool:
+    """Whether the file opens as a database; ``WarehouseLocked`` when another process holds it."""
     try:
-        with connect(path, check_schema=False, wait_s=30) as conn:
-            steps = []
-            for step in migrations()[current_version(conn) :]:
-                progress(f"applying {step.version:04d}_{step.name}")
-                steps += migrate(conn, step.version)
-                progress(f"applied {step.version:04d}_{step.name}")
-            version = current_version(conn)
-            progress("validating")
-            if schema_fingerprint(conn) != expected_schema(version):
-                raise WarehouseError(f"after the upgrade the schema does not match what version {version} creates")
-    except Exception as exc:
-        restore(folder, path)
-        raise WarehouseError(f"upgrade failed ({exc}); the backup {folder} was restored") from exc
+        _inspect(path, wait_s)
+    except WarehouseLocked:
+        raise
+    except (WarehouseError, duckdb.Error):
+        return False
+    return True
+
+
+def _set_aside(path: Path, wait_s: float, progress) -> Path:
+    """Before a restore replaces it: a verified backup of the warehouse, or, when the file is not a
+    readable database (the usual reason to restore), a byte copy whose sha256 matches."""
+    if not _readable(path, wait_s):
+        folder = path.parent / "backups" / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-unreadable"
+        folder.mkdir(parents=True)
+        shutil.copyfile(path, folder / WAREHOUSE_FILE)
+        if _sha256(folder / WAREHOUSE_FILE) != _sha256(path):
+            raise Refused(
+                f"{folder}: the copy of the unreadable warehouse differs from it; nothing was changed"
+            ) from None
+        progress(f"copied the unreadable warehouse to {folder}")
+        return folder
+    return _verified_backup(path, progress)
+
+
+def _space(path: Path) -> tuple[int, int]:
+    """Free bytes beside the warehouse, and the warehouse's size (with its WAL)."""
+    size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(f"{WAREHOUSE_FILE}.wal"))
+    return shutil.disk_usage(path.parent).free, size
+
+
+def _disk_for(path: Path) -> None:
+    free, size = _space(path)
+    if free < 2 * size:
+        raise Refused(f"{path.parent}: {free / 1e6:,.0f} MB free, the backup and the change need 2x the warehouse "
+                      f"({size / 1e6:,.1f} MB); nothing was changed")  # fmt: skip
+
+
+def apply(home: Path, progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:
+    """Preconditions, backup, every pending migration (own transaction, version recorded in it),
+    validation; restores the backup on failure."""
+    path = home / WAREHOUSE_FILE
+    if not path.exists():
+        raise Refused(f"{path}: no warehouse to upgrade; the first phase8 gate creates it at the latest version")
+    with home_lock(home, wait_s, "phase8 upgrade apply"):
+        version, schema_ok = _inspect(path, wait_s)
+        if version > latest_version():
+            raise Refused(
+                f"{path}: schema version {version} is newer than this release ({latest_version()}); nothing was changed"
+            )
+        if not schema_ok:
+            raise Refused(
+                f"{path}: the tables differ from what version {version} creates (changed by hand?); restore a "
+                "backup (phase8 rollback --backup PATH) before upgrading; nothing was changed"
+            )
+        if version == latest_version():
+            return []
+        _disk_for(path)
+        folder = _verified_backup(path, progress)
+        try:
+            with connect(path, check_schema=False, wait_s=wait_s) as conn:
+                steps = []
+                for step in migrations()[current_version(conn) :]:
+                    progress(f"applying {step.version:04d}_{step.name}")
+                    steps += migrate(conn, step.version)
+                    progress(f"applied {step.version:04d}_{step.name}")
+                version = current_version(conn)
+                progress("validating")
+                if schema_fingerprint(conn) != expected_schema(version):
+                    raise WarehouseError(f"after the upgrade the schema does not match what version {version} creates")
+        except Exception as exc:
+            restore(folder, path)
+            raise WarehouseError(f"upgrade failed ({exc}); the backup {folder} was restored") from exc
     progress(f"at version {version}")
     return steps
 
 
-def rollback(home: Path, to: int | None = None, backup_folder: Path | None = None, progress=print) -> list[str]:
+def _manifest_at(home: Path, version: int) -> tuple[Path, dict] | None:
+    """The newest backup at ``version`` that verifies against its manifest."""
+    for folder in backups(home):
+        try:
+            manifest = verify_backup(folder)
+        except BackupInvalid:
+            continue
+        if manifest["schema_version"] == version:
+            return folder, manifest
+    return None
+
+
+def rollback(
+    home: Path,
+    to: int | None = None,
+    backup_folder: Path | None = None,
+    progress=print,
+    wait_s: float = DEFAULT_LOCK_WAIT_S,
+) -> list[str]:
     """Down-migrate to ``to`` (or restore ``backup_folder``), then prove integrity against the
-    manifest of the last backup taken at that version; raises ``IntegrityError`` on any difference."""
+    manifest of the last backup taken at that version; raises ``IntegrityError`` on any difference.
+
+    Refused (``Refused``, ``BackupInvalid``, ``WarehouseLocked``), with the warehouse untouched, when
+    the version is not below the current one, no verified manifest exists at it, the schema has
+    drifted, the backup does not verify, or another process holds the home."""
     path = home / WAREHOUSE_FILE
-    if backup_folder is not None:
-        manifest = restore(backup_folder, path)
-        progress(f"restored {backup_folder} (version {manifest['schema_version']})")
-        steps = [f"restore {backup_folder}"]
-    else:
-        if to is None:
-            raise WarehouseError("rollback needs --to VERSION or --backup PATH")
-        with connect(path, check_schema=False, wait_s=30) as conn:
-            steps = migrate(conn, to)
-        for s in steps:
-            progress(s)
-        manifest = next(
-            (verify_backup(f) for f in backups(home) if json.loads((f / MANIFEST).read_text())["schema_version"] == to),
-            None,
-        )
-        if manifest is None:
-            raise IntegrityError(
-                f"rolled back to version {to}, but no backup manifest at version {to} to validate against"
-            )
-    with connect(path, check_schema=False, wait_s=30) as conn:
-        actual = describe(conn)
+    if (to is None) == (backup_folder is None):
+        raise Refused("rollback needs exactly one of --to VERSION or --backup PATH")
+    with home_lock(home, wait_s, "phase8 rollback"):
+        if backup_folder is not None:
+            manifest = verify_backup(backup_folder)
+            safety = None
+            if path.exists():
+                _disk_for(path)
+                safety = _set_aside(path, wait_s, progress)
+            manifest = restore(backup_folder, path)
+            progress(f"restored {backup_folder} (version {manifest['schema_version']})")
+            steps = [f"restore {backup_folder}"]
+        else:
+            if not path.exists():
+                raise Refused(f"{path}: no warehouse to roll back")
+            version, schema_ok = _inspect(path, wait_s)
+            if not 0 <= to < version:
+                raise Refused(
+                    f"{path}: cannot roll back to version {to}: the warehouse is at {version} (a rollback goes down "
+                    f"to 0..{version - 1}); nothing was changed"
+                )
+            if not schema_ok:
+                raise Refused(
+                    f"{path}: the tables differ from what version {version} creates; restore a backup instead "
+                    "(phase8 rollback --backup PATH); nothing was changed"
+                )
+            found = _manifest_at(home, to)
+            if found is None:
+                raise Refused(
+                    f"{home / 'backups'}: no verified backup manifest at version {to} to prove the rollback "
+                    f"against (phase8 backup takes one; upgrade apply takes one before it starts); nothing was changed"
+                )
+            _disk_for(path)
+            safety = _verified_backup(path, progress)
+            with connect(path, check_schema=False, wait_s=wait_s) as conn:
+                steps = migrate(conn, to)
+            for s in steps:
+                progress(s)
+            manifest = found[1]
+        with connect(path, check_schema=False, wait_s=wait_s) as conn:
+            actual = describe(conn)
     problems = differences(manifest, actual)
     if problems:
-        raise IntegrityError("post-rollback integrity check FAILED: " + "; ".join(problems))
+        undo = f"; the warehouse before the rollback is in {safety}" if safety else ""
+        raise IntegrityError("post-rollback integrity check FAILED: " + "; ".join(problems) + undo)
     progress(
         f"post-rollback integrity: {len(actual['tables'])} tables, "
         f"{sum(t['rows'] for t in actual['tables'].values())} rows, identical to the manifest of {manifest['created_at']}"
