@@ -252,6 +252,28 @@ def _inside(path: Path, folder: Path) -> bool:
     return base in resolved.parents
 
 
+def _concurrency_slots() -> dict:
+    """Pool slots held (or queued for) by runs whose process is gone: the next run would wait on them."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return {
+            "status": "not checked",
+            "reason": "no DAGSTER_HOME: runs in a temporary instance hold no slot after they end",
+        }
+    import dataclasses
+
+    import dagster as dg
+
+    from phase8_assets.defs.resources import leaked_slots
+
+    with dg.DagsterInstance.get() as instance:
+        leaked = leaked_slots(instance)
+    return {
+        "status": "leaked" if leaked else "ok",
+        "leaked": [dataclasses.asdict(slot) for slot in leaked],
+        "fix": "phase8 gate frees them on its next run; see docs/ops/runbook-leaked-slots.md" if leaked else "",
+    }
+
+
 def _log_text(data: bytes) -> bytes:
     """JSON lines redacted as structures; runs of plain lines redacted together, so a secret that
     spans lines (a PEM private key) is seen whole."""
@@ -338,10 +360,7 @@ def build(
         bundle.add_json("runs.json", gate_log)
     else:
         bundle.unavailable["runs.json"] = "no DAGSTER_HOME and no readable gate run log"
-    bundle.add_json(
-        "concurrency_slots.json",
-        {"status": "not available", "reason": "this release cannot yet detect leaked Dagster concurrency slots"},
-    )
+    bundle.add_json("concurrency_slots.json", _concurrency_slots())
     _logs(bundle, home, since)
     manifest = {
         "generated_at": format_timestamp(at),

@@ -141,6 +141,7 @@ def test_with_dagster_home_the_runs_come_from_the_instance(seeded, recorded, tmp
     [run] = json.loads(unzip(tmp_path / "d.zip")["runs.json"])
     assert (run["source"], run["job"], run["status"]) == ("dagster", "release_gate", "FAILURE")
     assert run["failing_steps"] and all(step["step"] and step["error"] for step in run["failing_steps"])
+    assert json.loads(unzip(tmp_path / "d.zip")["concurrency_slots.json"]) == {"status": "ok", "leaked": [], "fix": ""}
 
 
 def test_the_size_cap_truncates_with_a_note_never_silently(seeded, tmp_path):
