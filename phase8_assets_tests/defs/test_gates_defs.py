@@ -3,6 +3,7 @@
 in its check's outcome; the webserver's GraphQL API reads those outcomes back."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def mixed_root(folder: Path) -> Path:
     (folder / "isolation" / broken.name).write_bytes(broken.read_bytes())
     (folder / "phase8.yaml").write_text(
         "apiVersion: phase8/v1\nkind: EvidenceConfig\n"
-        f"extends: {SCENARIOS / 'slo-slow-burn/phase8.yaml'}\n"
+        f"extends: {os.path.relpath(SCENARIOS / 'slo-slow-burn/phase8.yaml', folder)}\n"
         'evidence: {isolation_results: {extra_paths: ["isolation/*.xml"]}}\n'
         'gates: {drill_evidence: {enabled: false, reason: "drills paused (CHAT-4900)"}}\n'
     )
