@@ -9,6 +9,7 @@ from phase8_assets.defs import (
     governance,
     observability,
     perf,
+    plugins,
     reports,
     slo,
     supportability,
@@ -19,7 +20,7 @@ from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [evidence, perf, slo, drills, upgrade, finops, governance, supportability, reports]
+        [evidence, perf, slo, drills, upgrade, finops, governance, plugins, supportability, reports]
     ),
     asset_checks=[finops.focus_conformance],
     jobs=[

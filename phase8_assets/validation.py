@@ -16,6 +16,8 @@ from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
 
 def guess_kind(path: Path, data: bytes) -> str | None:
     suffix = path.suffix.lower()
+    if path.name.endswith(".tar.gz"):
+        return "plugin_bundles"
     if suffix == ".xml":
         return "isolation_results"
     if suffix == ".md":
@@ -51,6 +53,7 @@ ARTIFACT_KINDS = {
     "RollbackReport": "rollback_reports",
     "CostAllocation": "cost_allocation",
     "CostBudgets": "cost_budgets",
+    "PluginTrustPolicy": "plugin_trust",
 }
 
 

@@ -93,7 +93,7 @@ def artifact_time(doc: dict, key: str):
 
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
-TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions"})
+TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions", "plugin_bundles"})
 
 
 def readers() -> dict[str, Reader]:
@@ -112,6 +112,7 @@ def readers() -> dict[str, Reader]:
         openslo,
         otlp_metrics,
         perf_budgets,
+        plugins,
         runbooks,
         upgrade,
     )
@@ -141,4 +142,6 @@ def readers() -> dict[str, Reader]:
         "data_contracts": governance.read_data_contract,
         "foreign_exceptions": governance.read_foreign_exceptions,
         "health_responses": health.read,
+        "plugin_bundles": plugins.read_bundle,
+        "plugin_trust": plugins.read_trust,
     }

@@ -15,6 +15,7 @@ GATED = {
     "cost": ["cost_line_items", "cost_attribution", "budget_status"],
     "governance": ["governance_policies", "data_inventory", "policy_evaluations", "policy_exceptions"],
     "supportability": ["runbook_index"],
+    "security": ["plugin_bundles", "plugin_verifications"],
 }  # fmt: skip
 REPORTING = [
     "error_budgets",
