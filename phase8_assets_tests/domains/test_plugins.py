@@ -258,3 +258,33 @@ def test_an_unusable_trust_policy_exits_2(tmp_path):
         main, ["plugin", "verify", str(tmp_path / "b.tar.gz"), "--trust", str(tmp_path / "none.yaml")]
     )
     assert missing.exit_code == 2 and "cannot read the trust policy" in missing.output
+
+
+def test_keygen_sign_verify_round_trip(tmp_path):
+    runner = CliRunner()
+    made = runner.invoke(main, ["plugin", "keygen", "--out", str(tmp_path / "keys"), "--name", "example"])
+    assert made.exit_code == 0, made.output
+    assert oct((tmp_path / "keys/example.key").stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(main, ["plugin", "keygen", "--out", str(tmp_path / "keys"), "--name", "example"])
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    folder = tmp_path / "notes"
+    for name, data in plugin_files().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    key = str(tmp_path / "keys/example.key")
+    assert runner.invoke(main, ["plugin", "sign", str(folder), "--key", key]).exit_code == 0
+    archive = tmp_path / "notes.tar.gz"
+    assert runner.invoke(main, ["plugin", "sign", str(folder), "--key", key, "--out", str(archive)]).exit_code == 0
+    first = archive.read_bytes()
+    assert runner.invoke(main, ["plugin", "sign", str(archive), "--key", key]).exit_code == 0
+    assert archive.read_bytes() == first  # signing is deterministic, the archive reproducible
+    # The new key is not in the policy until someone puts it there.
+    (tmp_path / "trust.yaml").write_text(trust())
+    for bundle in (folder, archive):
+        result = runner.invoke(
+            main, ["plugin", "verify", str(bundle), "--trust", str(tmp_path / "trust.yaml"), "--json"]
+        )
+        assert result.exit_code == 1 and [r["reason"] for r in json.loads(result.output)["reasons"]] == ["unknown-key"]
+    (folder / "evil").symlink_to("/etc")
+    refused = runner.invoke(main, ["plugin", "sign", str(folder), "--key", key])
+    assert refused.exit_code == 2 and "symlink" in refused.output

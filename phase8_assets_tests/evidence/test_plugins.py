@@ -151,3 +151,23 @@ def test_grafana_manifest_paths_in_our_spelling(real_samples):
     assert len(files) == 6 and files["module.js"].startswith("ad4ae64e")
     windows = data.replace(b'"module.js.map"', b'"dist\\\\maps\\\\module.js.map"')
     assert "dist/maps/module.js.map" in grafana_files(windows, "MANIFEST.txt")
+
+
+def test_the_documented_tables_are_the_code():
+    import re
+
+    from phase8_assets.domains.plugins import REASONS
+    from phase8_assets.evidence import plugins
+    from phase8_assets_tests.conftest import REPO
+
+    doc = (REPO / "docs/security/plugin-signing.md").read_text()
+    rows = set(re.findall(r"^\| ([\w-]+) \| `([^`]+)` \| `([^`]+)` \|", doc, re.M))
+    code = {("slack", k, v) for k, v in plugins.SLACK_SCOPES.items()}
+    code |= {("mattermost-app", k, v) for k, v in plugins.MATTERMOST_APP_PERMISSIONS.items()}
+    code |= {("mattermost-app", k, v) for k, v in plugins.MATTERMOST_APP_LOCATIONS.items()}
+    code |= {("mattermost-plugin", k, v) for k, v in plugins.MATTERMOST_PLUGIN_PARTS.items()}
+    assert rows == code
+    reasons = dict(re.findall(r"^\| `([\w-]+)` \| `(plugin_\w+)` \| 1 \|", doc, re.M))
+    assert reasons == {reason: gate for reason, (gate, _) in REASONS.items()}
+    section = doc.split("## Capabilities", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `([^`]+)` \|", section, re.M) == list(plugins.CAPABILITIES)
