@@ -299,21 +299,30 @@ def _limit_refusal(path: str, size: int, files: int, total: int, limits: BundleL
     return None
 
 
-def _gunzip(data: bytes, limit: int) -> bytes | None:
-    """The tar stream inside ``data``, or None when it is longer than ``limit`` (a gzip bomb)."""
-    out, rest = [], data
-    size = 0
-    while rest:
-        inflater = zlib.decompressobj(wbits=31)
-        chunk = inflater.decompress(rest, limit + 1 - size)
-        size += len(chunk)
-        out.append(chunk)
-        if size > limit or inflater.unconsumed_tail:
-            return None
-        if not inflater.eof:
-            raise zlib.error("the gzip stream is truncated")
+def _inflate(data: bytes, limit: int, keep: bool) -> tuple[int, bytes]:
+    """Inflate every gzip member of ``data`` 1 MiB at a time: (bytes out, the bytes when ``keep``).
+    Stops as soon as more than ``limit`` bytes came out."""
+    out, rest, size = [], data, 0
+    while rest and size <= limit:
+        inflater, pending = zlib.decompressobj(wbits=31), rest
+        while not inflater.eof and size <= limit:
+            chunk = inflater.decompress(pending, 1 << 20)
+            if not chunk and len(inflater.unconsumed_tail) == len(pending):
+                raise zlib.error("the gzip stream is truncated")
+            size += len(chunk)
+            pending = inflater.unconsumed_tail
+            if keep:
+                out.append(chunk)
         rest = inflater.unused_data
-    return b"".join(out)
+    return size, b"".join(out)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes | None:
+    """The tar stream inside ``data``, or None when it is longer than ``limit`` (a gzip bomb). The
+    length is measured first without keeping anything, so a bomb costs time, not memory."""
+    if _inflate(data, limit, keep=False)[0] > limit:
+        return None
+    return _inflate(data, limit, keep=True)[1]
 
 
 def _tar_kind(member: tarfile.TarInfo) -> str:
