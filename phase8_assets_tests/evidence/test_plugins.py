@@ -171,3 +171,24 @@ def test_the_documented_tables_are_the_code():
     assert reasons == {reason: gate for reason, (gate, _) in REASONS.items()}
     section = doc.split("## Capabilities", 1)[1].split("\n## ", 1)[0]
     assert re.findall(r"^\| `([^`]+)` \|", section, re.M) == list(plugins.CAPABILITIES)
+
+
+def test_a_gzip_bomb_is_refused_without_holding_its_inflated_bytes():
+    import tarfile
+    import tracemalloc
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = 64 << 20
+    bomb = deflate.compress(info.tobuf()) + b"".join(deflate.compress(b"\0" * (1 << 20)) for _ in range(64))
+    bomb += deflate.flush()
+    limits = BundleLimits(max_files=10, max_file_bytes=16 << 20, max_total_bytes=16 << 20)  # ~16 MB of tar
+    tracemalloc.start()
+    try:
+        refusals = read_bundle_bytes(bomb, "bomb.tar.gz", limits).refusals
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [r.reason for r in refusals] == ["bundle-too-large"]
+    assert peak < 4 << 20, f"{peak} bytes held while refusing"
