@@ -356,12 +356,16 @@ def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None, as_json: bo
         _fail(f"{bundle}: {exc.field}: {exc.reason}")
     if as_json:
         click.echo(json.dumps({"bundle": str(bundle), "plugin": result.bundle.plugin_id, "version": result.bundle.plugin.get("version"),
-                               "signer": result.signer, "trust": result.trust, "signature": result.signature,
+                               "signer": result.signer, "publisher": result.publisher, "trust": result.trust, "signature": result.signature,
                                "files_intact": result.files_intact, "requested": result.requested, "allowed": result.allowed,
                                "verdict": result.verdict, "reasons": [{"gate": p.gate, "reason": p.reason, "observed": p.observed,
                                "limit": p.limit} for p in result.problems]}, indent=2))  # fmt: skip
     else:
-        signer = f"key {result.signer} ({result.trust or 'untrusted'})" if result.signer else "nobody"
+        signer = (
+            f"key {result.signer} ({result.publisher or 'unknown'}, {result.trust or 'untrusted'})"
+            if result.signer
+            else "nobody"
+        )
         click.echo(f"{result.bundle.subject}: {result.verdict}; signed by {signer}, signature {result.signature}")
         for p in result.problems:
             click.echo(f"  {p.gate}: {p.reason}: {p.observed} (expected {p.limit})")

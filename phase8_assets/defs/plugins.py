@@ -56,7 +56,7 @@ def plugin_verifications(settings: Phase8Settings, evidence_files: EvidenceBatch
     policy = policies[0].records[0] if len(policies) == 1 else None
     results = [verify(b, policy, at, plugin_bundles) for b in plugin_bundles] if policy else []
     rows = [
-        [v.bundle.subject, v.signer or "-", v.trust or "-", v.signature,
+        [v.bundle.subject, f"{v.signer} ({v.publisher or 'unknown key'})" if v.signer else "-", v.trust or "-", v.signature,
          {True: "yes", False: "no", None: "-"}[v.files_intact], ", ".join(v.requested) or "-",
          ", ".join(v.allowed) or "-", v.verdict, "; ".join(f"{p.reason}: {p.observed}" for p in v.problems) or "-"]
         for v in results
