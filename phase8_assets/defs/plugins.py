@@ -90,7 +90,7 @@ def _evidence_findings(
         observed = (f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected
                     else f"{verifications['policies']} PluginTrustPolicy files")  # fmt: skip
         out.append(Finding("error", "plugin trust policy", "trust-policy-present", observed, "exactly one readable "
-                           "PluginTrustPolicy", rejected[0].uri if rejected else None, owner, runbook, {}))  # fmt: skip
+                           "PluginTrustPolicy", rejected[0].uri if rejected else config.source, owner, runbook, {}))  # fmt: skip
     for r in batch.rejections_of(BUNDLES):
         out.append(Finding("error", r.uri.rsplit("/", 1)[-1], "bundle-readable", f"{r.field}: {r.reason}",
                            "a gzip tar bundle with a valid plugin.json", r.uri, owner, runbook, {}))  # fmt: skip
@@ -103,7 +103,9 @@ def _plugin_gate(gate: str):
         found = _evidence_findings(gate, batch, config, plugin_verifications, owner, runbook)
         policy = plugin_verifications["policy"]
         if policy is not None:
-            found += gate_findings(gate, plugin_verifications["results"], policy, owner, runbook)
+            found += gate_findings(
+                gate, plugin_verifications["results"], policy, owner, runbook, plugin_verifications["policy_uri"]
+            )
         results = plugin_verifications["results"]
         refused = sum(bool(v.problems_of(gate)) for v in results)
         enabled = len(policy.enabled) if policy else 0

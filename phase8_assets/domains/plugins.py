@@ -229,10 +229,11 @@ def _capabilities(v: Verification, bundle: Bundle, policy: TrustPolicy) -> None:
 
 
 def gate_findings(
-    gate: str, verifications: list[Verification], policy: TrustPolicy, owner: str, runbook: str
+    gate: str, verifications: list[Verification], policy: TrustPolicy, owner: str, runbook: str, policy_uri: str | None
 ) -> list[Finding]:
     """Findings of ``gate`` for every bundle of a plugin some tenant enables (and of every bundle that
-    could not be opened far enough to know its plugin), and for enabled plugins without a bundle."""
+    could not be opened far enough to know its plugin), and for enabled plugins without a bundle
+    (whose evidence is the policy ``policy_uri`` that enables them)."""
     out = []
     enabled = set(policy.enabled)
     for v in verifications:
@@ -250,6 +251,6 @@ def gate_findings(
         present = {v.bundle.plugin_id for v in verifications}
         for plugin_id in sorted(enabled - present):
             out.append(Finding("error", plugin_id, "bundle-present", "enabled, but no bundle in the evidence",
-                               "a signed bundle of every enabled plugin", None, owner, runbook,
+                               "a signed bundle of every enabled plugin", policy_uri, owner, runbook,
                                {"tenants": policy.tenants_of(plugin_id)}))  # fmt: skip
     return out

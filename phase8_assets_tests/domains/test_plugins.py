@@ -26,6 +26,7 @@ from phase8_assets.evidence.plugins import (
     manifest_for,
     parse_manifest,
     public_pem,
+    read_bundle_bytes,
     read_bundle_path,
     read_trust,
     sign_manifest,
@@ -182,7 +183,9 @@ def test_refusal_reason_exit_code_and_gate(reason, tmp_path):
     policy = read_trust(policy_file.read_bytes(), str(policy_file)).records[0]
     verification = verify(read_bundle_path(bundle), policy, datetime(2026, 11, 20, 12, tzinfo=UTC))
     failing = {
-        gate for gate in (SIGNATURES, CAPABILITY_GATE) if gate_findings(gate, [verification], policy, "team:x", "rb.md")
+        gate
+        for gate in (SIGNATURES, CAPABILITY_GATE)
+        if gate_findings(gate, [verification], policy, "team:x", "rb.md", "trust.yaml")
     }
     assert failing == {REASONS[reason][0]}
 
@@ -288,3 +291,17 @@ def test_keygen_sign_verify_round_trip(tmp_path):
     (folder / "evil").symlink_to("/etc")
     refused = runner.invoke(main, ["plugin", "sign", str(folder), "--key", key])
     assert refused.exit_code == 2 and "symlink" in refused.output
+
+
+def test_only_enabled_plugins_are_gated_and_each_needs_a_bundle():
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    missing = gate_findings(SIGNATURES, [], policy, "team:x", "rb.md", "policy/trust.yaml")
+    assert [(f.subject, f.rule, f.evidence, f.details["tenants"]) for f in missing] == [
+        (PLUGIN, "bundle-present", "policy/trust.yaml", ["acme"])
+    ]
+    assert gate_findings(CAPABILITY_GATE, [], policy, "team:x", "rb.md", "policy/trust.yaml") == []
+    policy.tenants["acme"] = ()
+    unsigned = read_bundle_bytes(write_bundle(plugin_files()), "bundle.tar.gz")
+    assert verify(unsigned, policy, at).verdict == "refused"
+    assert gate_findings(SIGNATURES, [verify(unsigned, policy, at)], policy, "team:x", "rb.md", None) == []
