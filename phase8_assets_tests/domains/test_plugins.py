@@ -305,3 +305,25 @@ def test_only_enabled_plugins_are_gated_and_each_needs_a_bundle():
     unsigned = read_bundle_bytes(write_bundle(plugin_files()), "bundle.tar.gz")
     assert verify(unsigned, policy, at).verdict == "refused"
     assert gate_findings(SIGNATURES, [verify(unsigned, policy, at)], policy, "team:x", "rb.md", None) == []
+
+
+@pytest.mark.realdata
+def test_a_real_slack_manifest_in_a_bundle_counts_as_requested(real_samples):
+    slack = (real_samples / "plugins/slack_bolt-js-starter-template_manifest.json").read_bytes()
+    files = plugin_files(capabilities=["post:messages"])
+    manifest = json.loads(files["plugin.json"])
+    files["plugin.json"] = json.dumps({**manifest, "platform_manifest": "slack/manifest.json"}).encode()
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    bundle = read_bundle_bytes(write_bundle(signed({**files, "slack/manifest.json": slack})), "bot.tar.gz")
+    result = verify(bundle, policy, at)
+    # channels:history -> read:messages is above the community level; chat:write and commands are allowed.
+    assert result.requested == ["commands", "post:messages", "read:messages"]
+    assert [(p.reason, p.observed) for p in result.problems] == [("capability-above-trust", "requests read:messages")]
+    unknown = slack.replace(b'"commands"', b'"calls:write"')
+    bundle = read_bundle_bytes(write_bundle(signed({**files, "slack/manifest.json": unknown})), "bot.tar.gz")
+    reasons = [(p.reason, p.observed) for p in verify(bundle, policy, at).problems]
+    assert (
+        "unknown-capability",
+        "slack bot scope calls:write (slack/manifest.json) has no phase8 capability",
+    ) in reasons
