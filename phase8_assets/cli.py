@@ -535,8 +535,15 @@ def diagnostics(
         _fail(str(exc))
     size = sum(f["size"] for f in manifest["files"])
     lines = [f"wrote {target}: {len(manifest['files'])} file(s), {size} bytes before compression"]
-    lines += [f"  not included: {name}: {why}" for name, why in sorted({**manifest["unavailable"], **manifest["omitted"]}.items())]
-    lines += [f"  truncated: {e['name']} ({e['truncated_from']} -> {e['size']} bytes)" for e in manifest["files"] if "truncated_from" in e]
+    lines += [
+        f"  not included: {name}: {why}"
+        for name, why in sorted({**manifest["unavailable"], **manifest["omitted"]}.items())
+    ]
+    lines += [
+        f"  truncated: {e['name']} ({e['truncated_from']} -> {e['size']} bytes)"
+        for e in manifest["files"]
+        if "truncated_from" in e
+    ]
     emit({"bundle": str(target), **manifest}, "\n".join(lines))
 
 
