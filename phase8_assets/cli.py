@@ -332,8 +332,7 @@ def plugin_sign(bundle: Path, key_path: Path, out: Path | None) -> None:
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--trust", "trust_path", type=click.Path(path_type=Path), required=True, help="kind: PluginTrustPolicy")
 @click.option("--as-of", default=None, help="Evaluation time (RFC 3339) for key validity; default now.")
-@click.option("--json", "as_json", is_flag=True, help="Print the verification as JSON.")
-def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None, as_json: bool) -> None:
+def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None) -> None:
     """Verify BUNDLE (a folder or .tar.gz) against a trust policy. Exit 0 verified, 1 refused (every reason
     listed), 2 unusable input."""
     from phase8_assets.domains.plugins import verify
@@ -354,21 +353,18 @@ def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None, as_json: bo
         result = verify(read_bundle_path(bundle), policy, at)
     except EvidenceError as exc:
         _fail(f"{bundle}: {exc.field}: {exc.reason}")
-    if as_json:
-        click.echo(json.dumps({"bundle": str(bundle), "plugin": result.bundle.plugin_id, "version": result.bundle.plugin.get("version"),
-                               "signer": result.signer, "publisher": result.publisher, "trust": result.trust, "signature": result.signature,
-                               "files_intact": result.files_intact, "requested": result.requested, "allowed": result.allowed,
-                               "verdict": result.verdict, "reasons": [{"gate": p.gate, "reason": p.reason, "observed": p.observed,
-                               "limit": p.limit} for p in result.problems]}, indent=2))  # fmt: skip
-    else:
-        signer = (
-            f"key {result.signer} ({result.publisher or 'unknown'}, {result.trust or 'untrusted'})"
-            if result.signer
-            else "nobody"
-        )
-        click.echo(f"{result.bundle.subject}: {result.verdict}; signed by {signer}, signature {result.signature}")
-        for p in result.problems:
-            click.echo(f"  {p.gate}: {p.reason}: {p.observed} (expected {p.limit})")
+    signer = (
+        f"key {result.signer} ({result.publisher or 'unknown'}, {result.trust or 'untrusted'})"
+        if result.signer
+        else "nobody"
+    )
+    lines = [f"{result.bundle.subject}: {result.verdict}; signed by {signer}, signature {result.signature}"]
+    lines += [f"  {p.gate}: {p.reason}: {p.observed} (expected {p.limit})" for p in result.problems]
+    emit({"bundle": str(bundle), "plugin": result.bundle.plugin_id, "version": result.bundle.plugin.get("version"),
+          "signer": result.signer, "publisher": result.publisher, "trust": result.trust, "signature": result.signature,
+          "files_intact": result.files_intact, "requested": result.requested, "allowed": result.allowed,
+          "verdict": result.verdict, "reasons": [{"gate": p.gate, "reason": p.reason, "observed": p.observed,
+          "limit": p.limit} for p in result.problems]}, "\n".join(lines))  # fmt: skip
     sys.exit(EXIT_PASS if result.verdict == "verified" else EXIT_BLOCKED)
 
 
