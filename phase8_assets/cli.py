@@ -270,6 +270,108 @@ def slo_rules(evidence: tuple[str, ...], out: Path) -> None:
 
 
 @main.group()
+def plugin() -> None:
+    """Sign and verify plugin and bot bundles (docs/security/plugin-signing.md)."""
+
+
+@plugin.command("keygen")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the key pair.")
+@click.option("--name", default="plugin-signing", show_default=True, help="File name stem: NAME.key and NAME.pub.")
+def plugin_keygen(out: Path, name: str) -> None:
+    """Write a new Ed25519 key pair: NAME.key (PEM PKCS#8, mode 0600) and NAME.pub (PEM); print its key id."""
+    import os
+
+    from phase8_assets.evidence.plugins import generate_key, key_id, private_pem, public_pem
+
+    key = generate_key()
+    out.mkdir(parents=True, exist_ok=True)
+    private = out / f"{name}.key"
+    if private.exists():
+        _fail(f"{private} exists; refusing to overwrite a private key")
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_pem(key))
+    (out / f"{name}.pub").write_bytes(public_pem(key.public_key()))
+    click.echo(f"key id {key_id(key.public_key())}: wrote {private} and {out / f'{name}.pub'}")
+
+
+@plugin.command("sign")
+@click.argument("bundle", type=click.Path(exists=True, path_type=Path))
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a reproducible .tar.gz here (default: a folder is signed in place, a .tar.gz rewritten).")  # fmt: skip
+def plugin_sign(bundle: Path, key_path: Path, out: Path | None) -> None:
+    """Write MANIFEST (every file's SHA-256) and MANIFEST.sig into BUNDLE (a folder or .tar.gz). Exit 0 or 2."""
+    from phase8_assets.evidence import EvidenceError
+    from phase8_assets.evidence.plugins import (
+        MANIFEST,
+        SIGNATURE,
+        load_contents,
+        load_private_key,
+        manifest_for,
+        sign_manifest,
+        write_bundle,
+    )
+    from phase8_assets.shared.reports import write_bytes
+
+    try:
+        key = load_private_key(key_path.read_bytes(), str(key_path))
+        contents = load_contents(bundle)
+    except EvidenceError as exc:
+        _fail(f"{bundle}: {exc.field}: {exc.reason}")
+    manifest = manifest_for(contents)
+    contents.update({MANIFEST: manifest, SIGNATURE: sign_manifest(key, manifest)})
+    if bundle.is_dir() and out is None:
+        for name in (MANIFEST, SIGNATURE):
+            write_bytes(bundle / name, contents[name])
+        click.echo(f"signed {bundle} ({len(contents) - 2} files)")
+        return
+    target = out or bundle
+    write_bytes(target, write_bundle(contents))
+    click.echo(f"signed {bundle} ({len(contents) - 2} files): wrote {target}")
+
+
+@plugin.command("verify")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--trust", "trust_path", type=click.Path(path_type=Path), required=True, help="kind: PluginTrustPolicy")
+@click.option("--as-of", default=None, help="Evaluation time (RFC 3339) for key validity; default now.")
+def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None) -> None:
+    """Verify BUNDLE (a folder or .tar.gz) against a trust policy. Exit 0 verified, 1 refused (every reason
+    listed), 2 unusable input."""
+    from phase8_assets.domains.plugins import verify
+    from phase8_assets.evidence import EvidenceError
+    from phase8_assets.evidence.plugins import read_bundle_path, read_trust
+    from phase8_assets.shared.clock import TimeParseError, evaluation_time
+
+    try:
+        at = evaluation_time(as_of, None)
+        policy = read_trust(trust_path.read_bytes(), str(trust_path)).records[0]
+    except OSError as exc:
+        _fail(f"{trust_path}: cannot read the trust policy: {exc.strerror}")
+    except (EvidenceError, TimeParseError) as exc:
+        _fail(f"{trust_path}: {exc}" if isinstance(exc, EvidenceError) else str(exc))
+    if not bundle.exists():
+        _fail(f"{bundle}: no such bundle (a folder or .tar.gz)")
+    try:
+        result = verify(read_bundle_path(bundle), policy, at)
+    except EvidenceError as exc:
+        _fail(f"{bundle}: {exc.field}: {exc.reason}")
+    signer = (
+        f"key {result.signer} ({result.publisher or 'unknown'}, {result.trust or 'untrusted'})"
+        if result.signer
+        else "nobody"
+    )
+    lines = [f"{result.bundle.subject}: {result.verdict}; signed by {signer}, signature {result.signature}"]
+    lines += [f"  {p.gate}: {p.reason}: {p.observed} (expected {p.limit})" for p in result.problems]
+    emit({"bundle": str(bundle), "plugin": result.bundle.plugin_id, "version": result.bundle.plugin.get("version"),
+          "signer": result.signer, "publisher": result.publisher, "trust": result.trust, "signature": result.signature,
+          "files_intact": result.files_intact, "requested": result.requested, "allowed": result.allowed,
+          "verdict": result.verdict, "reasons": [{"gate": p.gate, "reason": p.reason, "observed": p.observed,
+          "limit": p.limit} for p in result.problems]}, "\n".join(lines))  # fmt: skip
+    sys.exit(EXIT_PASS if result.verdict == "verified" else EXIT_BLOCKED)
+
+
+@main.group()
 def upgrade() -> None:
     """Inspect and upgrade the warehouse schema."""
 

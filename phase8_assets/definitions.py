@@ -10,6 +10,7 @@ from phase8_assets.defs import (
     isolation,
     observability,
     perf,
+    plugins,
     reports,
     slo,
     supportability,
@@ -20,7 +21,7 @@ from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [evidence, perf, slo, drills, upgrade, finops, governance, supportability, isolation, reports]
+        [evidence, perf, slo, drills, upgrade, finops, governance, plugins, supportability, isolation, reports]
     ),
     asset_checks=[finops.focus_conformance],
     jobs=[

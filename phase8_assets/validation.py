@@ -16,6 +16,8 @@ from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
 
 def guess_kind(path: Path, data: bytes) -> str | None:
     suffix = path.suffix.lower()
+    if path.name.endswith(".tar.gz"):
+        return "plugin_bundles"
     if suffix == ".xml":
         return "isolation_results"
     if suffix == ".md":
@@ -52,6 +54,7 @@ ARTIFACT_KINDS = {
     "CostAllocation": "cost_allocation",
     "CostBudgets": "cost_budgets",
     "IsolationMatrix": "isolation_matrix",
+    "PluginTrustPolicy": "plugin_trust",
 }
 
 

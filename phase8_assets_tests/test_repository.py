@@ -33,7 +33,7 @@ def test_the_docs_checker_finds_each_kind_of_problem(tmp_path, capsys):
         front + "# Broken\n\nsee [the guide](nowhere.md) and [a heading](drill-evidence.md#no-such-heading)\n"
         "and [a real one](drill-evidence.md#drill-evidence-what-to-publish-and-how-it-is-judged)\n"
     )
-    (fake / "docs/security").mkdir()
+    (fake / "docs/security").mkdir(exist_ok=True)  # docs/security/ holds the plugin signing guide
     (fake / "docs/security/bare.md").write_text("# No front matter\n")
     (fake / "docs/compliance/stale.md").write_text(
         front.replace("2026-11-20", "2025-01-10").replace("drill_evidence", "no_such_gate") + "# Stale\n"

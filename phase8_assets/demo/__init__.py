@@ -11,7 +11,18 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from phase8_assets.demo import drills, evidence, finops, governance, isolation, perf, slo, supportability, upgrade
+from phase8_assets.demo import (
+    drills,
+    evidence,
+    finops,
+    governance,
+    isolation,
+    perf,
+    plugins,
+    slo,
+    supportability,
+    upgrade,
+)
 from phase8_assets.demo.config import CONFIG, EVALUATION_TIME, RELEASE
 from phase8_assets.demo.runbooks import RUNBOOKS, gate_runbook, runbook
 from phase8_assets.shared.reports import write_bytes, write_text
@@ -74,6 +85,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
         put(rel, text)
     for rel, text in governance.evidence(EVALUATION_TIME).items():
         put(rel, text)
+    files += plugins.evidence(out, seed)
     put("scenarios/README.md", SCENARIOS_README)
     files += evidence.scenarios(out)
     files += drills.scenarios(out, rng)
@@ -84,6 +96,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     files += governance.scenarios(out)
     files += supportability.scenarios(out)
     files += isolation.scenarios(out, random.Random(seed * 1000 + 9))
+    files += plugins.scenarios(out, seed)
     return files
 
 
@@ -127,4 +140,8 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `broken-anchor` | `supportability` | the chat-search runbook links to `drill-db-failover.md#promote-the-replica`, a heading that runbook does not have |
 | `health-fail` | `supportability` | chat-search's captured `/health` answers `fail`: its PostgreSQL connection pool is exhausted |
 | `health-contract` | `supportability` | chat-search's captured `/health` is in draft 01's shape (`details`, `releaseID`, `metricValue`): it breaks the contract |
+| `plugin-tampered-file` | `plugin_signatures` | a copy of the polls plugin 1.6.0 whose web app was changed after signing: `file-changed` |
+| `plugin-revoked-key` | `plugin_signatures` | the giphy publisher's key is revoked in the trust policy (leaked in a CI log): `revoked-key` |
+| `plugin-overprivileged` | `plugin_capabilities` | polls 1.7.0, signed by its community key, asks for `act_as_user`, `read:users` and egress to its own telemetry host |
+| `plugin-downgrade` | `plugin_signatures` | giphy 2.0.0, validly signed, below the approved 2.1.0: `rollback` |
 """

@@ -41,6 +41,8 @@ owners:
   cost_budgets: team:finops
   supportability: team:sre
   tenancy_isolation: team:tenancy
+  plugin_signatures: team:security
+  plugin_capabilities: team:security
 runbooks: docs/ops
 evidence:
   isolation_results:
@@ -103,6 +105,14 @@ evidence:
     paths: ["evidence/upgrade/rollback/*.json"]
     max_age: P30D
     owner: team:data-platform
+  plugin_bundles:
+    paths: ["evidence/plugins/*.tar.gz"]
+    max_age: P365D
+    owner: team:security
+  plugin_trust:
+    paths: ["policy/plugin-trust.yaml"]
+    max_age: P365D
+    owner: team:security
   runbooks:
     paths: ["docs/ops/*.md"]
     max_age: P180D

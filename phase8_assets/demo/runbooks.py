@@ -256,4 +256,35 @@ the platform breaks the `application/health+json` contract (`health-contract`) o
 5. `health-status`: treat a `fail` as an incident on that service; evidence must also be fresh
    (see [evidence freshness](evidence-freshness.md#mitigation)).""",
     ),
+    "plugin-signatures": (
+        "Plugin signatures",
+        "team:security",
+        """\
+A plugin or bot that a tenant enables was refused: unsigned, signed by a key the trust policy
+does not list (or revoked, not yet valid, expired), a file added, removed or changed after
+signing, an edited MANIFEST, an unsafe archive (paths, links, tar limits), a version below the
+approved one, or the approved version with other content. The finding names the bundle and
+the reason; `phase8 plugin verify BUNDLE --trust policy/plugin-trust.yaml` shows every reason.""",
+        """\
+1. Never re-sign a bundle you did not build: get a fresh, signed bundle from its publisher.
+2. `revoked-key`, `key-expired`: the publisher signs with its new key; add that key to
+   `policy/plugin-trust.yaml` after checking its fingerprint out of band.
+3. `rollback`, `resigned`: a downgrade or a changed release needs the security team's approval
+   (update `approved` in the trust policy), never a silent swap.
+4. Until then, disable the plugin for its tenants in the trust policy.""",
+    ),
+    "plugin-capabilities": (
+        "Plugin capabilities",
+        "team:security",
+        """\
+A plugin asks for a capability, or egress to a host, that its signer's trust level does not
+allow, or for a permission with no mapping in our vocabulary (including the permissions of the
+Slack or Mattermost manifest it ships). Each capability is its own finding.""",
+        """\
+1. Ask the publisher to drop the capability, or run it with a narrower one.
+2. If the capability is needed, review the publisher and move its key to a higher trust level in
+   `policy/plugin-trust.yaml` (security team approval), or widen the level on purpose.
+3. An unknown permission is refused, not ignored: extend the mapping in
+   `docs/security/plugin-signing.md` and the code together.""",
+    ),
 }

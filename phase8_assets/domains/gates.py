@@ -109,6 +109,18 @@ GATES: dict[str, GateSpec] = {
             "No isolation test (data, events, cache) failed or passed only on rerun, and every (resource × dimension) "
             "cell of the isolation matrix is covered by a passing result younger than its maximum age.",
         ),
+        GateSpec(
+            "plugin_signatures",
+            "Plugin signatures",
+            "Every plugin enabled for a tenant has a bundle signed by a trusted, unrevoked, currently valid key, with "
+            "every file as signed, safe paths within the tar limits, and no version below or re-signed at the approved one.",
+        ),
+        GateSpec(
+            "plugin_capabilities",
+            "Plugin capabilities",
+            "Every plugin enabled for a tenant requests only known capabilities (its platform manifest's permissions "
+            "included) that its signer's trust level allows, and egress only to hosts that level allows.",
+        ),
     )
 }
 

@@ -99,7 +99,7 @@ def artifact_time(doc: dict, key: str):
 
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
-TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions"})
+TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions", "plugin_bundles"})
 
 # Bulk kinds: the collector hashes them while streaming and hands their reader a local path.
 STREAMED_KINDS = frozenset({"otel_metrics", "cost_exports"})
@@ -122,6 +122,7 @@ def readers() -> dict[str, Reader]:
         openslo,
         otlp_metrics,
         perf_budgets,
+        plugins,
         runbooks,
         upgrade,
     )
@@ -152,4 +153,6 @@ def readers() -> dict[str, Reader]:
         "data_contracts": governance.read_data_contract,
         "foreign_exceptions": governance.read_foreign_exceptions,
         "health_responses": health.read,
+        "plugin_bundles": plugins.read_bundle,
+        "plugin_trust": plugins.read_trust,
     }

@@ -16,6 +16,7 @@ GATED = {
     "governance": ["governance_policies", "data_inventory", "policy_evaluations", "policy_exceptions"],
     "supportability": ["runbook_index"],
     "isolation": ["isolation_results", "isolation_coverage"],
+    "security": ["plugin_bundles", "plugin_verifications"],
 }  # fmt: skip
 REPORTING = [
     "error_budgets",

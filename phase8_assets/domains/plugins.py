@@ -1,0 +1,256 @@
+"""Plugin and bot verification: signature, files, trust, capabilities. Pure functions.
+
+``verify`` lists *every* reason a bundle is refused, each belonging to one gate:
+``plugin_signatures`` (who signed it and whether it is what they signed, as the bundle's
+structure, its key's validity at the evaluation time and the approved versions allow) or
+``plugin_capabilities`` (what it may do at its signer's trust level). The CLI and both gates
+call it; a reason is decided here and nowhere else.
+
+Capabilities are checked only once the signer is established (a key of the policy whose signature
+verifies): an unsigned bundle has no trust level to compare with, and already fails the
+signatures gate. Unknown capabilities are refused whatever the signer.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from phase8_assets.domains.gates import Finding
+from phase8_assets.evidence.plugins import (
+    CAPABILITIES,
+    Bundle,
+    TrustPolicy,
+    canonical_manifest,
+    parse_manifest,
+    parse_signature,
+    signature_valid,
+)
+from phase8_assets.shared.clock import format_timestamp
+
+SIGNATURES, CAPABILITY_GATE = "plugin_signatures", "plugin_capabilities"
+
+# reason -> (gate, what it means): the refusal table of docs/security/plugin-signing.md.
+REASONS: dict[str, tuple[str, str]] = {
+    "unsigned": (SIGNATURES, "no MANIFEST or no MANIFEST.sig"),
+    "manifest-invalid": (SIGNATURES, "MANIFEST or MANIFEST.sig cannot be parsed"),
+    "unknown-key": (SIGNATURES, "signed by a key the trust policy does not list"),
+    "bad-signature": (SIGNATURES, "the signature does not match the MANIFEST (the MANIFEST was edited)"),
+    "revoked-key": (SIGNATURES, "signed by a revoked key"),
+    "key-not-yet-valid": (SIGNATURES, "signed by a key before its not_before"),
+    "key-expired": (SIGNATURES, "signed by a key past its not_after"),
+    "publisher-mismatch": (SIGNATURES, "plugin.json names another publisher than the key's"),
+    "file-added": (SIGNATURES, "a file of the bundle is not in the MANIFEST"),
+    "file-removed": (SIGNATURES, "a file of the MANIFEST is not in the bundle"),
+    "file-changed": (SIGNATURES, "a file's SHA-256 differs from the MANIFEST"),
+    "path-traversal": (SIGNATURES, "a path with '..'"),
+    "absolute-path": (SIGNATURES, "an absolute path or a drive letter"),
+    "symlink": (SIGNATURES, "a symlink or hard link"),
+    "special-file": (SIGNATURES, "a device, FIFO or socket"),
+    "duplicate-path": (SIGNATURES, "the same path twice in the archive"),
+    "too-many-files": (SIGNATURES, "more files than the limit (from the tar headers)"),
+    "file-too-large": (SIGNATURES, "a file larger than the per-file limit (from the tar headers)"),
+    "bundle-too-large": (SIGNATURES, "more bytes than the total limit (headers, or the gzip stream)"),
+    "rollback": (SIGNATURES, "a version below the last approved one"),
+    "resigned": (SIGNATURES, "the approved version (or another bundle of it) with different content"),
+    "unknown-capability": (CAPABILITY_GATE, "a capability or platform permission outside the vocabulary"),
+    "capability-above-trust": (CAPABILITY_GATE, "a capability the signer's trust level may not request"),
+    "egress-not-allowed": (CAPABILITY_GATE, "egress to a host the trust level does not allow"),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    observed: str
+    limit: str
+
+    @property
+    def gate(self) -> str:
+        return REASONS[self.reason][0]
+
+
+@dataclass
+class Verification:
+    bundle: Bundle
+    signer: str | None = None  # key id
+    publisher: str | None = None
+    trust: str | None = None  # the key's level, once its signature verifies
+    signature: str = "missing"  # missing | invalid | unknown key | valid
+    files_intact: bool | None = None
+    manifest_sha256: str | None = None
+    requested: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "refused" if self.problems else "verified"
+
+    def problems_of(self, gate: str) -> list[Problem]:
+        return [p for p in self.problems if p.gate == gate]
+
+
+def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(p == "*" or host == p or (p.startswith("*.") and fnmatch.fnmatchcase(host, p)) for p in patterns)
+
+
+def verify(bundle: Bundle, policy: TrustPolicy, at: datetime, peers: list[Bundle] = ()) -> Verification:
+    """Every reason to refuse ``bundle`` under ``policy`` at ``at``; ``peers``: the other bundles of the root."""
+    v = Verification(bundle)
+    v.problems += [Problem(r.reason, r.observed, r.limit) for r in bundle.refusals]
+    if bundle.refusals:
+        return v
+    entries = _signature(v, bundle, policy, at)
+    if entries is not None:
+        _files(v, bundle, entries)
+        _versions(v, bundle, policy, peers)
+    _capabilities(v, bundle, policy)
+    return v
+
+
+def _signature(v: Verification, bundle: Bundle, policy: TrustPolicy, at: datetime) -> dict[str, str] | None:
+    """Check the signature; return the MANIFEST's entries when it can be parsed."""
+    if bundle.manifest is None or bundle.signature is None:
+        missing = " and ".join(
+            n for n, d in (("MANIFEST", bundle.manifest), ("MANIFEST.sig", bundle.signature)) if d is None
+        )
+        v.problems.append(Problem("unsigned", f"no {missing}", "a MANIFEST signed by a trusted key"))
+        return None
+    try:
+        entries = parse_manifest(bundle.manifest)
+        key_id, _ = parse_signature(bundle.signature)
+    except ValueError as exc:
+        v.problems.append(Problem("manifest-invalid", str(exc), "a MANIFEST and signature in the documented format"))
+        return None
+    v.signer, v.manifest_sha256 = key_id, hashlib.sha256(canonical_manifest(entries)).hexdigest()
+    key = policy.keys.get(key_id)
+    if key is None:
+        v.signature = "unknown key"
+        v.problems.append(Problem("unknown-key", f"signed by key {key_id}", "a key of the trust policy"))
+        return entries
+    v.publisher = key.publisher
+    if not signature_valid(key.public_key, bundle.manifest, parse_signature(bundle.signature)[1]):
+        v.signature = "invalid"
+        v.problems.append(Problem("bad-signature", f"the signature of key {key_id} does not match the MANIFEST",
+                                  "a signature over the MANIFEST as shipped"))  # fmt: skip
+        return entries
+    v.signature, v.trust = "valid", key.trust
+    if key.revoked:
+        v.problems.append(
+            Problem("revoked-key", f"key {key_id} ({key.publisher}) is revoked: {key.revoked}", "an unrevoked key")
+        )
+    if at < key.not_before:
+        v.problems.append(Problem("key-not-yet-valid", f"key {key_id} is valid from {format_timestamp(key.not_before)}",
+                                  f"valid at {format_timestamp(at)}"))  # fmt: skip
+    if at >= key.not_after:
+        v.problems.append(Problem("key-expired", f"key {key_id} expired {format_timestamp(key.not_after)}",
+                                  f"valid at {format_timestamp(at)}"))  # fmt: skip
+    if bundle.plugin.get("publisher") != key.publisher:
+        v.problems.append(Problem("publisher-mismatch", f"plugin.json says {bundle.plugin.get('publisher')!r}",
+                                  f"the key's publisher {key.publisher!r}"))  # fmt: skip
+    return entries
+
+
+def _files(v: Verification, bundle: Bundle, entries: dict[str, str]) -> None:
+    added = sorted(set(bundle.files) - set(entries))
+    removed = sorted(set(entries) - set(bundle.files))
+    changed = sorted(p for p in set(entries) & set(bundle.files) if entries[p] != bundle.files[p])
+    for reason, paths, observed in (("file-added", added, "not in the MANIFEST"), ("file-removed", removed, "in the MANIFEST, not in the bundle"),
+                                    ("file-changed", changed, "SHA-256 differs from the MANIFEST")):  # fmt: skip
+        for path in paths:
+            v.problems.append(Problem(reason, f"{path}: {observed}", "every file exactly as signed"))
+    v.files_intact = not (added or removed or changed)
+
+
+def _versions(v: Verification, bundle: Bundle, policy: TrustPolicy, peers: list[Bundle]) -> None:
+    approved = policy.approved.get(bundle.plugin_id)
+    if approved is not None and bundle.version < approved.version:
+        v.problems.append(Problem("rollback", f"version {bundle.version}", f">= the approved {approved.version}"))
+    elif (
+        approved is not None
+        and bundle.version == approved.version
+        and approved.manifest_sha256 not in (None, v.manifest_sha256)
+    ):
+        v.problems.append(Problem("resigned", f"{bundle.version} with MANIFEST {v.manifest_sha256[:16]}",
+                                  f"the approved MANIFEST {approved.manifest_sha256[:16]}"))  # fmt: skip
+        return
+    for peer in peers:
+        if (
+            peer is bundle
+            or peer.plugin_id != bundle.plugin_id
+            or peer.version != bundle.version
+            or peer.manifest is None
+        ):
+            continue
+        try:
+            digest = hashlib.sha256(canonical_manifest(parse_manifest(peer.manifest))).hexdigest()
+        except ValueError:
+            continue
+        if digest != v.manifest_sha256:
+            v.problems.append(Problem("resigned", f"{bundle.version} also in {peer.source} with other content",
+                                      "one content per version"))  # fmt: skip
+            return
+
+
+def requested_capabilities(bundle: Bundle) -> list[tuple[str, str | None]]:
+    """(where it was asked for, our capability or None when it has no mapping)."""
+    out = [(f"capability {c}", c if c in CAPABILITIES else None) for c in bundle.plugin.get("capabilities") or []]
+    if bundle.platform is not None:
+        out += [(f"{what} ({bundle.platform.path})", ours) for what, ours in bundle.platform.permissions]
+    return out
+
+
+def _capabilities(v: Verification, bundle: Bundle, policy: TrustPolicy) -> None:
+    if not bundle.plugin:
+        return
+    requested = requested_capabilities(bundle)
+    v.requested = sorted({c for _, c in requested if c})
+    for what, ours in requested:
+        if ours is None:
+            v.problems.append(Problem("unknown-capability", f"{what} has no phase8 capability",
+                                      "a capability of the vocabulary (docs/security/plugin-signing.md)"))  # fmt: skip
+    level = policy.levels.get(v.trust) if v.trust else None
+    if level is None:
+        return
+    v.allowed = sorted(level.capabilities)
+    for capability in v.requested:
+        if capability not in level.capabilities:
+            v.problems.append(Problem("capability-above-trust", f"requests {capability}",
+                                      f"{v.trust} may request {', '.join(v.allowed) or 'nothing'}"))  # fmt: skip
+    hosts = list(bundle.plugin.get("egress") or []) + list(bundle.platform.egress if bundle.platform else ())
+    for host in dict.fromkeys(hosts):
+        if not host_allowed(host, level.egress):
+            v.problems.append(Problem("egress-not-allowed", f"egress to {host}",
+                                      f"{v.trust} may reach {', '.join(level.egress) or 'no host'}"))  # fmt: skip
+
+
+def gate_findings(
+    gate: str, verifications: list[Verification], policy: TrustPolicy, owner: str, runbook: str, policy_uri: str | None
+) -> list[Finding]:
+    """Findings of ``gate`` for every bundle of a plugin some tenant enables (and of every bundle that
+    could not be opened far enough to know its plugin), and for enabled plugins without a bundle
+    (whose evidence is the policy ``policy_uri`` that enables them)."""
+    out = []
+    enabled = set(policy.enabled)
+    for v in verifications:
+        plugin_id = v.bundle.plugin_id
+        if plugin_id is not None and plugin_id not in enabled:
+            continue
+        details = {"tenants": policy.tenants_of(plugin_id) if plugin_id else [], "signer": v.signer, "trust": v.trust}
+        for p in v.problems_of(gate):
+            out.append(
+                Finding(
+                    "error", v.bundle.subject, p.reason, p.observed, p.limit, v.bundle.source, owner, runbook, details
+                )
+            )
+    if gate == SIGNATURES:
+        present = {v.bundle.plugin_id for v in verifications}
+        for plugin_id in sorted(enabled - present):
+            out.append(Finding("error", plugin_id, "bundle-present", "enabled, but no bundle in the evidence",
+                               "a signed bundle of every enabled plugin", policy_uri, owner, runbook,
+                               {"tenants": policy.tenants_of(plugin_id)}))  # fmt: skip
+    return out

@@ -1,0 +1,647 @@
+"""Plugin and bot bundles, their Ed25519 keys and the trust policy (``kind: PluginTrustPolicy``).
+
+A bundle is a folder or a ``.tar.gz`` holding ``plugin.json`` (``kind: PluginManifest``), the
+plugin's files, ``MANIFEST`` (one ``<sha256 hex>  <path>`` line per file) and ``MANIFEST.sig`` (one
+line ``ed25519 <key id> <base64 signature>``), the detached signature over the *canonical* MANIFEST:
+UTF-8 in NFC, LF line endings, ``/`` separators, lines sorted by path. A MANIFEST written with CRLF,
+backslashes or NFD names therefore verifies; any change to a hash or a path does not.
+
+Reading a bundle decides nothing about trust: it refuses what must not be unpacked (paths leaving
+the bundle, absolute paths, links and special files, more files or bytes than the limits, all
+checked from the tar headers before any file is read) and otherwise returns the files' hashes,
+the MANIFEST, the signature and the manifest. ``domains/plugins.py`` verifies. An archive that is
+not a gzip tar, or a bundle without a valid ``plugin.json``, is unusable: ``EvidenceError``.
+
+``platform_manifest`` maps the permission vocabularies of the platforms teams already publish for
+(Slack app manifests, Mattermost Apps and plugins, Grafana's ``MANIFEST.txt``) onto ours; a
+permission without a mapping is kept as unknown, so the verifier refuses it instead of ignoring it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import tarfile
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
+from phase8_assets.evidence.upgrade import Version, parse_version
+
+PLUGIN_JSON = "plugin.json"
+MANIFEST = "MANIFEST"
+SIGNATURE = "MANIFEST.sig"
+TRUST_LEVELS = ("core", "verified", "community", "private")
+
+# Our capability vocabulary. A manifest or policy naming anything else is refused.
+CAPABILITIES = {
+    "read:messages": "read posts in the channels it is added to",
+    "post:messages": "create and edit its own posts",
+    "read:channels": "list channels and their members",
+    "read:users": "read user profiles (names, emails)",
+    "commands": "register slash commands",
+    "ui:extend": "add web app components (buttons, menus, panels)",
+    "act_as_bot": "act as its own bot account",
+    "act_as_user": "act on behalf of the users who connect it",
+    "webhooks:inbound": "receive HTTP requests from outside",
+    "webhooks:outbound": "call external services on events",
+    "files:read": "read uploaded files",
+    "files:write": "upload files",
+    "admin:settings": "read and change system settings",
+    "server:execute": "run its own server process with the full plugin API",
+}
+
+
+@dataclass(frozen=True)
+class BundleLimits:
+    """Checked from the tar headers (or the folder's ``stat``) before any file is read."""
+
+    max_files: int = 2000
+    max_file_bytes: int = 32 * 1024 * 1024
+    max_total_bytes: int = 128 * 1024 * 1024
+
+    @property
+    def max_archive_bytes(self) -> int:
+        """Uncompressed tar stream: the payload plus one header and padding per file, plus the end blocks."""
+        return self.max_total_bytes + self.max_files * 2048 + 20480
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A bundle that must not be unpacked; ``reason`` is one of ``domains.plugins.REASONS``."""
+
+    reason: str
+    observed: str
+    limit: str
+
+
+@dataclass(frozen=True)
+class PlatformManifest:
+    """A platform's own manifest mapped onto our capabilities: (their permission, ours or None)."""
+
+    format: str
+    path: str
+    permissions: tuple[tuple[str, str | None], ...]
+    egress: tuple[str, ...] = ()
+
+
+@dataclass
+class Bundle:
+    source: str
+    refusals: list[Refusal] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # path -> sha256, without MANIFEST and MANIFEST.sig
+    manifest: bytes | None = None
+    signature: bytes | None = None
+    plugin: dict = field(default_factory=dict)
+    version: Version | None = None
+    platform: PlatformManifest | None = None
+
+    @property
+    def plugin_id(self) -> str | None:
+        return self.plugin.get("id")
+
+    @property
+    def subject(self) -> str:
+        if self.plugin_id:
+            return f"{self.plugin_id} {self.plugin['version']}"
+        return self.source.rsplit("/", 1)[-1]
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """First 16 hex digits of the SHA-256 of the public key's DER (SubjectPublicKeyInfo)."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
+def generate_key(seed: bytes | None = None) -> Ed25519PrivateKey:
+    """A new key; from a 32-byte ``seed`` the same key every time (the demo's keys)."""
+    return Ed25519PrivateKey.from_private_bytes(seed) if seed is not None else Ed25519PrivateKey.generate()
+
+
+def private_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_private_key(data: bytes, where: str) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise EvidenceError(where, f"expected an unencrypted PEM PKCS#8 private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise EvidenceError(where, f"expected an Ed25519 private key, got {type(key).__name__}")
+    return key
+
+
+def load_public_key(data: bytes, where: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise EvidenceError(where, f"expected a PEM SubjectPublicKeyInfo public key: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise EvidenceError(where, f"expected an Ed25519 public key, got {type(key).__name__}")
+    return key
+
+
+# --- the canonical MANIFEST -------------------------------------------------------------------
+
+_LINE = re.compile(r"^([0-9A-Fa-f]{64})[ \t]+(\S.*?)\s*$")
+
+
+def normal_path(name: str) -> str:
+    """NFC, ``/`` separators, no ``./`` prefix: the one spelling of a path inside a bundle."""
+    path = unicodedata.normalize("NFC", name).replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path.rstrip("/")
+
+
+def path_refusal(path: str) -> Refusal | None:
+    """Why ``path`` (already normal) may not be in a bundle: absolute, a drive, or ``..``."""
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return Refusal("absolute-path", f"{path!r} is absolute", "a path relative to the bundle")
+    if ".." in path.split("/"):
+        return Refusal("path-traversal", f"{path!r} leaves the bundle", "no '..' component")
+    return None
+
+
+def parse_manifest(data: bytes) -> dict[str, str]:
+    """MANIFEST lines -> {path: sha256}; harmless differences (CRLF, ``\\``, NFD, case of hex) normalised."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 (byte {exc.start})") from exc
+    entries: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise ValueError(f"line {number}: expected '<sha256 hex>  <path>', got {line[:80]!r}")
+        path = normal_path(match.group(2))
+        if (refusal := path_refusal(path)) is not None:
+            raise ValueError(f"line {number}: {refusal.observed}")
+        if path in entries or path in (MANIFEST, SIGNATURE):
+            raise ValueError(f"line {number}: {path!r} listed twice or names the MANIFEST itself")
+        entries[path] = match.group(1).lower()
+    return entries
+
+
+def canonical_manifest(entries: dict[str, str]) -> bytes:
+    return "".join(f"{entries[p]}  {p}\n" for p in sorted(entries)).encode("utf-8")
+
+
+def manifest_for(files: dict[str, bytes]) -> bytes:
+    """The canonical MANIFEST of ``files`` (path -> content; MANIFEST and MANIFEST.sig left out)."""
+    entries = {
+        normal_path(p): hashlib.sha256(b).hexdigest() for p, b in files.items() if p not in (MANIFEST, SIGNATURE)
+    }
+    return canonical_manifest(entries)
+
+
+def sign_manifest(key: Ed25519PrivateKey, manifest: bytes) -> bytes:
+    """``MANIFEST.sig`` for ``manifest`` (signed in its canonical form)."""
+    canonical = canonical_manifest(parse_manifest(manifest))
+    signature = base64.b64encode(key.sign(canonical)).decode("ascii")
+    return f"ed25519 {key_id(key.public_key())} {signature}\n".encode("ascii")
+
+
+def parse_signature(data: bytes) -> tuple[str, bytes]:
+    """``MANIFEST.sig`` -> (key id, raw signature); ``ValueError`` naming what is wrong."""
+    parts = data.decode("ascii", errors="replace").split()
+    if len(parts) != 3 or parts[0] != "ed25519" or not re.fullmatch(r"[0-9a-f]{16}", parts[1]):
+        raise ValueError("expected one line 'ed25519 <16 hex key id> <base64 signature>'")
+    try:
+        raw = base64.b64decode(parts[2], validate=True)
+    except ValueError as exc:
+        raise ValueError(f"signature is not base64: {exc}") from exc
+    if len(raw) != 64:
+        raise ValueError(f"an Ed25519 signature has 64 bytes, got {len(raw)}")
+    return parts[1], raw
+
+
+def signature_valid(public_key: Ed25519PublicKey, manifest: bytes, signature: bytes) -> bool:
+    try:
+        public_key.verify(signature, canonical_manifest(parse_manifest(manifest)))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# --- reading bundles --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One member of a bundle as its header (or ``lstat``) describes it, before anything is read."""
+
+    name: str
+    kind: str  # file | dir | symlink | hardlink | special
+    size: int
+    target: str = ""
+
+
+def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
+    refusals, seen, files, total = [], set(), 0, 0
+    for entry in entries:
+        path = normal_path(entry.name)
+        if (refusal := path_refusal(path)) is not None:
+            refusals.append(refusal)
+            continue
+        if entry.kind in ("symlink", "hardlink"):
+            what = "symlink" if entry.kind == "symlink" else "hard link"
+            refusals.append(Refusal("symlink", f"{path!r} is a {what} to {entry.target!r}", "regular files only"))
+            continue
+        if entry.kind == "special":
+            refusals.append(Refusal("special-file", f"{path!r} is a device, FIFO or socket", "regular files only"))
+            continue
+        if entry.kind == "dir":
+            continue
+        if path in seen:
+            refusals.append(Refusal("duplicate-path", f"{path!r} appears twice", "each path once"))
+        seen.add(path)
+        files, total = files + 1, total + entry.size
+        if (limit := _limit_refusal(path, entry.size, files, total, limits)) is not None:
+            refusals.append(limit)
+            break
+    return refusals
+
+
+def _limit_refusal(path: str, size: int, files: int, total: int, limits: BundleLimits) -> Refusal | None:
+    if files > limits.max_files:
+        return Refusal("too-many-files", f"more than {limits.max_files} entries", f"<= {limits.max_files} files")
+    if size > limits.max_file_bytes:
+        return Refusal("file-too-large", f"{path!r} has {size} bytes", f"<= {limits.max_file_bytes} bytes per file")
+    if total > limits.max_total_bytes:
+        return Refusal("bundle-too-large", f"more than {limits.max_total_bytes} bytes in files",
+                       f"<= {limits.max_total_bytes} bytes in all")  # fmt: skip
+    return None
+
+
+def _inflate(data: bytes, limit: int, keep: bool) -> tuple[int, bytes]:
+    """Inflate every gzip member of ``data`` 1 MiB at a time: (bytes out, the bytes when ``keep``).
+    Stops as soon as more than ``limit`` bytes came out."""
+    out, rest, size = [], data, 0
+    while rest and size <= limit:
+        inflater, pending = zlib.decompressobj(wbits=31), rest
+        while not inflater.eof and size <= limit:
+            chunk = inflater.decompress(pending, 1 << 20)
+            if not chunk and len(inflater.unconsumed_tail) == len(pending):
+                raise zlib.error("the gzip stream is truncated")
+            size += len(chunk)
+            pending = inflater.unconsumed_tail
+            if keep:
+                out.append(chunk)
+        rest = inflater.unused_data
+    return size, b"".join(out)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes | None:
+    """The tar stream inside ``data``, or None when it is longer than ``limit`` (a gzip bomb). The
+    length is measured first without keeping anything, so a bomb costs time, not memory."""
+    if _inflate(data, limit, keep=False)[0] > limit:
+        return None
+    return _inflate(data, limit, keep=True)[1]
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return "symlink"
+    if member.islnk():
+        return "hardlink"
+    if member.isdir():
+        return "dir"
+    return "file" if member.isreg() else "special"
+
+
+Contents = tuple[dict[str, bytes] | None, list[Refusal]]
+
+
+def _from_tar(data: bytes, limits: BundleLimits) -> Contents:
+    try:
+        raw = _gunzip(data, limits.max_archive_bytes)
+    except zlib.error as exc:
+        raise EvidenceError("(archive)", f"expected a gzip-compressed tar archive (.tar.gz): {exc}") from exc
+    if raw is None:
+        return None, [Refusal("bundle-too-large", f"more than {limits.max_archive_bytes} bytes uncompressed",
+                              f"<= {limits.max_archive_bytes} bytes of tar")]  # fmt: skip
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+            members, files, total = [], 0, 0
+            while (member := tar.next()) is not None:  # each header checked before the next one is read
+                members.append(member)
+                size = member.size if member.isreg() else 0
+                files, total = files + 1, total + size
+                limit = _limit_refusal(normal_path(member.name), size, files, total, limits)
+                if limit is not None:  # directories count as entries too: no header goes unchecked
+                    return None, [limit]
+            refusals = _structure([_Entry(m.name, _tar_kind(m), m.size, m.linkname) for m in members], limits)
+            if refusals:
+                return None, refusals
+            return {normal_path(m.name): tar.extractfile(m).read() for m in members if m.isreg()}, []
+    except tarfile.TarError as exc:
+        raise EvidenceError("(archive)", f"expected a tar archive inside the gzip stream: {exc}") from exc
+
+
+def _from_folder(folder: Path, limits: BundleLimits) -> Contents:
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                entries.append(_Entry(rel, "symlink", 0, os.readlink(path)))
+            elif stat.S_ISDIR(info.st_mode):
+                entries.append(_Entry(rel, "dir", 0))
+            else:
+                entries.append(_Entry(rel, "file" if stat.S_ISREG(info.st_mode) else "special", info.st_size))
+    refusals = _structure(entries, limits)
+    if refusals:
+        return None, refusals
+    return {normal_path(e.name): (folder / e.name).read_bytes() for e in entries if e.kind == "file"}, []
+
+
+def _contents(path: Path, limits: BundleLimits) -> Contents:
+    if path.is_dir():
+        return _from_folder(path, limits)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EvidenceError("(file)", f"cannot read {path}: {exc.strerror}") from exc
+    return _from_tar(data, limits)
+
+
+def read_bundle_bytes(data: bytes, uri: str, limits: BundleLimits = BundleLimits()) -> Bundle:
+    """A ``.tar.gz`` bundle; ``EvidenceError`` when it is unusable."""
+    return _assemble(uri, *_from_tar(data, limits))
+
+
+def read_bundle_path(path: Path, limits: BundleLimits = BundleLimits()) -> Bundle:
+    """A bundle folder or ``.tar.gz`` file (the CLI's input)."""
+    return _assemble(path.as_posix(), *_contents(path, limits))
+
+
+def load_contents(path: Path, limits: BundleLimits = BundleLimits()) -> dict[str, bytes]:
+    """Every file of a bundle folder or ``.tar.gz`` (to sign it); a refused structure is an ``EvidenceError``."""
+    contents, refusals = _contents(path, limits)
+    if refusals:
+        raise EvidenceError(refusals[0].reason, f"{refusals[0].observed}; expected {refusals[0].limit}")
+    _assemble(path.as_posix(), dict(contents), [])
+    return contents
+
+
+def _assemble(uri: str, contents: dict[str, bytes] | None, refusals: list[Refusal]) -> Bundle:
+    bundle = Bundle(uri, refusals=refusals)
+    if contents is None:
+        return bundle
+    if PLUGIN_JSON not in contents:
+        raise EvidenceError(PLUGIN_JSON, "is required at the top of a bundle (kind: PluginManifest)")
+    try:
+        bundle.plugin = load_artifact(contents[PLUGIN_JSON], f"{uri}!{PLUGIN_JSON}", "PluginManifest")
+    except EvidenceError as exc:
+        raise EvidenceError(f"{PLUGIN_JSON}: {exc.field}", exc.reason) from exc
+    bundle.version = parse_version(bundle.plugin["version"], f"{PLUGIN_JSON}: version")
+    for name, entry in sorted((bundle.plugin.get("entry_points") or {}).items()):
+        if normal_path(entry) not in contents:
+            raise EvidenceError(f"{PLUGIN_JSON}: entry_points.{name}", f"{entry!r} is not a file of the bundle")
+    if bundle.plugin.get("platform_manifest"):
+        name = normal_path(bundle.plugin["platform_manifest"])
+        if name not in contents:
+            raise EvidenceError(f"{PLUGIN_JSON}: platform_manifest", f"{name!r} is not a file of the bundle")
+        bundle.platform = platform_manifest(contents[name], name)
+    bundle.manifest = contents.pop(MANIFEST, None)
+    bundle.signature = contents.pop(SIGNATURE, None)
+    bundle.files = {p: hashlib.sha256(b).hexdigest() for p, b in sorted(contents.items())}
+    return bundle
+
+
+def read_bundle(data: bytes, uri: str) -> ReadResult:
+    """Reader of the ``plugin_bundles`` kind: one ``.tar.gz`` per bundle. A bundle carries no time of
+    its own that anyone vouches for, so the kind is timeless (its trust policy carries ``reviewed``)."""
+    bundle = read_bundle_bytes(data, uri)
+    summary = {"plugin": bundle.plugin_id, "version": bundle.plugin.get("version"), "files": len(bundle.files),
+               "refused": [r.reason for r in bundle.refusals]}  # fmt: skip
+    return ReadResult(observed_at=None, timestamp_field="", summary=summary, records=[bundle])
+
+
+def write_bundle(files: dict[str, bytes]) -> bytes:
+    """A reproducible ``.tar.gz``: sorted names, fixed mtime/uid/gid/mode, gzip mtime 0."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in sorted(files):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode, info.uid, info.gid = len(files[name]), 0, 0o644, 0, 0
+            tar.addfile(info, io.BytesIO(files[name]))
+    return _gzip(raw.getvalue())
+
+
+def _gzip(data: bytes) -> bytes:
+    """gzip with mtime 0 and no file name: the same bytes in, the same bytes out."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = deflater.compress(data) + deflater.flush()
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + body + zlib.crc32(data).to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+# --- the trust policy -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    key_id: str
+    publisher: str
+    public_pem: bytes  # kept as PEM: key objects do not pickle, and Dagster pickles asset outputs
+    trust: str
+    not_before: datetime
+    not_after: datetime
+    revoked: str | None  # the reason, when revoked
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return load_public_key(self.public_pem, f"key {self.key_id}")
+
+
+@dataclass(frozen=True)
+class TrustLevel:
+    capabilities: frozenset[str]
+    egress: tuple[str, ...]  # hostnames or *.domain patterns
+
+
+@dataclass(frozen=True)
+class Approved:
+    version: Version
+    manifest_sha256: str | None
+
+
+@dataclass
+class TrustPolicy:
+    keys: dict[str, TrustedKey]
+    levels: dict[str, TrustLevel]
+    tenants: dict[str, tuple[str, ...]]
+    approved: dict[str, Approved]
+
+    def tenants_of(self, plugin_id: str) -> list[str]:
+        return sorted(t for t, plugins in self.tenants.items() if plugin_id in plugins)
+
+    @property
+    def enabled(self) -> list[str]:
+        return sorted({p for plugins in self.tenants.values() for p in plugins})
+
+
+def read_trust(data: bytes, uri: str) -> ReadResult:
+    doc = load_artifact(data, uri, "PluginTrustPolicy")
+    keys = {}
+    for i, item in enumerate(doc["keys"]):
+        where = f"keys[{i}]"
+        pem = item["public_key"].encode("ascii", errors="replace")
+        public = load_public_key(pem, f"{where}.public_key")
+        if key_id(public) != item["key_id"]:
+            raise EvidenceError(
+                f"{where}.key_id", f"expected {key_id(public)} (from the public key), got {item['key_id']!r}"
+            )
+        if item["key_id"] in keys:
+            raise EvidenceError(f"{where}.key_id", f"{item['key_id']} is listed twice")
+        not_before, not_after = artifact_time(item, "not_before").at, artifact_time(item, "not_after").at
+        if not_after <= not_before:
+            raise EvidenceError(
+                f"{where}.not_after", f"{item['not_after']} is not after not_before {item['not_before']}"
+            )
+        revoked = item.get("revoked")
+        keys[item["key_id"]] = TrustedKey(item["key_id"], item["publisher"], pem, item["trust"], not_before, not_after,
+                                          (revoked.get("reason") or "revoked") if revoked else None)  # fmt: skip
+    levels = {}
+    for name, level in doc["levels"].items():
+        for j, capability in enumerate(level["capabilities"]):
+            if capability not in CAPABILITIES:
+                raise EvidenceError(f"levels.{name}.capabilities[{j}]", f"unknown capability {capability!r}; expected one "
+                                    f"of {'|'.join(CAPABILITIES)}")  # fmt: skip
+        levels[name] = TrustLevel(frozenset(level["capabilities"]), tuple(h.lower() for h in level.get("egress") or ()))
+    missing = [level for level in TRUST_LEVELS if level not in levels]
+    if missing:
+        raise EvidenceError("levels", f"every trust level needs its capabilities; missing {', '.join(missing)}")
+    approved = {
+        plugin: Approved(parse_version(item["version"], f"approved.{plugin}.version"), item.get("manifest_sha256"))
+        for plugin, item in (doc.get("approved") or {}).items()
+    }
+    tenants = {tenant: tuple(plugins) for tenant, plugins in (doc.get("tenants") or {}).items()}
+    at = artifact_time(doc, "reviewed")
+    policy = TrustPolicy(keys, levels, tenants, approved)
+    return ReadResult(observed_at=at.at, timestamp_field="reviewed",
+                      summary={"keys": len(keys), "enabled": policy.enabled}, records=[policy],
+                      warnings=[f"reviewed: {doc['reviewed']!r} has no time zone; taken as UTC"] if at.was_naive else [])  # fmt: skip
+
+
+# --- other platforms' manifests ---------------------------------------------------------------
+
+SLACK_SCOPES = {
+    "app_mentions:read": "read:messages",
+    "channels:history": "read:messages",
+    "groups:history": "read:messages",
+    "im:history": "read:messages",
+    "mpim:history": "read:messages",
+    "reactions:read": "read:messages",
+    "chat:write": "post:messages",
+    "chat:write.public": "post:messages",
+    "chat:write.customize": "post:messages",
+    "reactions:write": "post:messages",
+    "commands": "commands",
+    "channels:read": "read:channels",
+    "groups:read": "read:channels",
+    "im:read": "read:channels",
+    "mpim:read": "read:channels",
+    "users:read": "read:users",
+    "users:read.email": "read:users",
+    "files:read": "files:read",
+    "files:write": "files:write",
+    "incoming-webhook": "webhooks:inbound",
+    "admin": "admin:settings",
+}
+MATTERMOST_APP_PERMISSIONS = {
+    "act_as_bot": "act_as_bot",
+    "act_as_user": "act_as_user",
+    "act_as_admin": "admin:settings",
+    "remote_webhooks": "webhooks:inbound",
+    "remote_oauth2": "webhooks:outbound",
+}
+MATTERMOST_APP_LOCATIONS = {"/command": "commands", "/channel_header": "ui:extend", "/post_menu": "ui:extend"}
+MATTERMOST_PLUGIN_PARTS = {"server": "server:execute", "webapp": "ui:extend"}
+
+
+def platform_manifest(data: bytes, path: str) -> PlatformManifest:
+    """A Slack app manifest, a Mattermost App or plugin manifest, or a Grafana ``MANIFEST.txt``."""
+    if b"-----BEGIN PGP SIGNED MESSAGE-----" in data:
+        grafana_files(data, path)
+        return PlatformManifest("grafana", path, ())
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EvidenceError(path, f"expected a platform manifest in JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise EvidenceError(path, "expected a JSON object")
+    if "oauth_config" in doc:
+        scopes = (doc["oauth_config"] or {}).get("scopes") or {}
+        perms = [(f"slack bot scope {s}", SLACK_SCOPES.get(s.split(".")[0] if s.startswith("admin") else s))
+                 for s in scopes.get("bot") or []]  # fmt: skip
+        for scope in scopes.get("user") or []:  # a user token acts as the user who installed it
+            perms += [
+                (f"slack user scope {scope}", SLACK_SCOPES.get(scope)),
+                (f"slack user scope {scope}", "act_as_user"),
+            ]
+        return PlatformManifest("slack", path, tuple(perms))
+    if "app_id" in doc:
+        perms = [(f"mattermost app permission {p}", MATTERMOST_APP_PERMISSIONS.get(p))
+                 for p in doc.get("requested_permissions") or []]  # fmt: skip
+        perms += [(f"mattermost app location {loc}", MATTERMOST_APP_LOCATIONS.get(loc))
+                  for loc in doc.get("requested_locations") or []]  # fmt: skip
+        root_url = (doc.get("http") or {}).get("root_url")
+        egress = (urlsplit(root_url).hostname,) if root_url else ()
+        return PlatformManifest("mattermost-app", path, tuple(perms), tuple(h for h in egress if h))
+    if "id" in doc and ({"server", "webapp"} & doc.keys()):
+        perms = [
+            (f"mattermost plugin {part}", MATTERMOST_PLUGIN_PARTS[part])
+            for part in ("server", "webapp")
+            if doc.get(part)
+        ]
+        return PlatformManifest("mattermost-plugin", path, tuple(perms))
+    raise EvidenceError(path, "expected a Slack app manifest (oauth_config), a Mattermost App (app_id) or plugin (id + "
+                        "server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
+
+
+def grafana_files(data: bytes, path: str) -> dict[str, str]:
+    """The file hashes of a Grafana ``MANIFEST.txt`` (PGP clear-signed JSON), paths in our spelling."""
+    text = data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
+    match = re.search(
+        r"-----BEGIN PGP SIGNED MESSAGE-----\n(?:[^\n]+\n)*\n(.*?)\n-----BEGIN PGP SIGNATURE-----", text, re.S
+    )
+    if not match:
+        raise EvidenceError(path, "expected a PGP clear-signed Grafana MANIFEST")
+    try:
+        doc = json.loads(match.group(1))
+    except ValueError as exc:
+        raise EvidenceError(path, f"the signed body is not JSON: {exc}") from exc
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict):
+        raise EvidenceError(f"{path}: files", "expected a mapping of path to sha256")
+    return {normal_path(p): str(h).lower() for p, h in files.items()}

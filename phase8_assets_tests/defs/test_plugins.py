@@ -1,0 +1,43 @@
+"""The plugin gates in release_gate: a root without the new evidence fails closed on it, a switched-off
+gate says why, an unreadable bundle fails the plugin gates as well as evidence_validity."""
+
+import pytest
+
+from phase8_assets_tests.conftest import gate_report
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """\
+apiVersion: phase8/v1
+kind: EvidenceConfig
+release: {version: "10.4.0", commit: "4f2c9e1a"}
+evaluation_time: "2026-11-20T12:00:00Z"
+evidence:
+"""
+
+
+def plugin_gates(report):
+    return {g["gate"]: g for g in report["gates"] if g["gate"].startswith("plugin_")}
+
+
+def test_a_root_without_plugin_evidence_fails_closed_unless_switched_off(tmp_path, home):
+    root = tmp_path / "root"
+    (root / "plugins").mkdir(parents=True)
+    (root / "plugins/broken.tar.gz").write_bytes(b"not a gzip stream")
+    (root / "phase8.yaml").write_text(CONFIG + '  plugin_bundles: {paths: ["plugins/*.tar.gz"], max_age: P365D}\n')
+    gates = plugin_gates(gate_report([root], home))
+    for name in ("plugin_signatures", "plugin_capabilities"):
+        assert gates[name]["status"] == "fail"
+        rules = sorted((f["rule"], f["subject"]) for f in gates[name]["findings"])
+        assert rules == [("bundle-readable", "broken.tar.gz"), ("evidence-configured", "plugin_trust")]
+        configured = next(f for f in gates[name]["findings"] if f["rule"] == "evidence-configured")
+        assert configured["evidence"].endswith("phase8.yaml") and "switched off" in configured["limit"]
+
+    (root / "phase8.yaml").write_text(
+        CONFIG + '  plugin_bundles: {paths: ["plugins/*.tar.gz"], max_age: P365D}\ngates:\n'
+        "  plugin_signatures: {enabled: false, reason: plugins are not offered before 11.0 (SEC-12)}\n"
+        "  plugin_capabilities: {enabled: false, reason: plugins are not offered before 11.0 (SEC-12)}\n"
+    )
+    gates = plugin_gates(gate_report([root], home))
+    assert {g["status"] for g in gates.values()} == {"skipped"}
+    assert all("SEC-12" in g["summary"] for g in gates.values())

@@ -1,0 +1,329 @@
+"""Plugin verification, one table: every refusal reason -> the CLI's exit code -> the gate that fails.
+
+Each case builds a real bundle (a reproducible .tar.gz, or a hand-made tar for what our writer
+would never produce) and a real trust policy, runs ``phase8 plugin verify --json`` and both gates'
+findings, and expects exactly its own reason and gate.
+"""
+
+import hashlib
+import io
+import json
+import tarfile
+import zlib
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+
+from phase8_assets.cli import main
+from phase8_assets.domains.plugins import CAPABILITY_GATE, REASONS, SIGNATURES, gate_findings, verify
+from phase8_assets.evidence.plugins import (
+    MANIFEST,
+    SIGNATURE,
+    canonical_manifest,
+    generate_key,
+    key_id,
+    manifest_for,
+    parse_manifest,
+    public_pem,
+    read_bundle_bytes,
+    read_bundle_path,
+    read_trust,
+    sign_manifest,
+    write_bundle,
+)
+
+AT = "2026-11-20T12:00:00Z"
+KEY = generate_key(hashlib.sha256(b"test publisher key").digest())
+STRANGER = generate_key(hashlib.sha256(b"a key nobody trusts").digest())
+PLUGIN = "com.example.notes"
+
+
+def plugin_files(version="1.2.0", capabilities=("post:messages", "commands"), egress=(), publisher="example"):
+    manifest = {"apiVersion": "phase8/v1", "kind": "PluginManifest", "id": PLUGIN, "version": version,
+                "publisher": publisher, "min_server_version": "10.0.0", "entry_points": {"webapp": "webapp/main.js"},
+                "capabilities": list(capabilities), "egress": list(egress)}  # fmt: skip
+    return {
+        "plugin.json": json.dumps(manifest).encode(),
+        "webapp/main.js": b"export default 1;\n",
+        "README.md": b"# notes\n",
+    }
+
+
+def signed(files, key=KEY):
+    manifest = manifest_for(files)
+    return {**files, MANIFEST: manifest, SIGNATURE: sign_manifest(key, manifest)}
+
+
+def digest(files):
+    return hashlib.sha256(canonical_manifest(parse_manifest(files[MANIFEST]))).hexdigest()
+
+
+APPROVED = signed(plugin_files("1.0.0"))
+
+
+def trust(not_before="2026-01-01T00:00:00Z", not_after="2027-01-01T00:00:00Z", revoked=False):
+    pem = "".join(f"      {line}\n" for line in public_pem(KEY.public_key()).decode().splitlines())
+    return f"""\
+apiVersion: phase8/v1
+kind: PluginTrustPolicy
+reviewed: "2026-11-01"
+keys:
+  - key_id: {key_id(KEY.public_key())}
+    publisher: example
+    public_key: |
+{pem}    trust: community
+    not_before: "{not_before}"
+    not_after: "{not_after}"
+{"    revoked: {reason: leaked}" if revoked else ""}
+levels:
+  core: {{capabilities: [post:messages, commands, act_as_user], egress: ["*"]}}
+  verified: {{capabilities: [post:messages, commands]}}
+  community: {{capabilities: [post:messages, commands], egress: ["*.example.org"]}}
+  private: {{capabilities: [post:messages]}}
+tenants: {{acme: [{PLUGIN}]}}
+approved:
+  {PLUGIN}: {{version: 1.0.0, manifest_sha256: {digest(APPROVED)}}}
+"""
+
+
+def raw_tar(members, gzip=True):
+    """A hand-made archive: [(TarInfo, data or None)]; data None writes the header alone."""
+    out = io.BytesIO()
+    for info, data in members:
+        out.write(info.tobuf(tarfile.GNU_FORMAT))
+        if data is not None:
+            out.write(data + b"\0" * (-len(data) % 512))
+    out.write(b"\0" * 1024)
+    return zlib.compress(out.getvalue(), wbits=31) if gzip else out.getvalue()
+
+
+def member(name, kind=tarfile.REGTYPE, size=0, link=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, link
+    return info
+
+
+def with_members(*extra):
+    files = signed(plugin_files())
+    return raw_tar([(member(n, size=len(d)), d) for n, d in sorted(files.items())] + list(extra))
+
+
+def edited_manifest():
+    files = signed(plugin_files())
+    changed = b"# notes, edited\n"
+    files["README.md"] = changed
+    files[MANIFEST] = files[MANIFEST].replace(hashlib.sha256(b"# notes\n").hexdigest().encode(),
+                                              hashlib.sha256(changed).hexdigest().encode())  # fmt: skip
+    return write_bundle(files)
+
+
+def gzip_bomb():
+    """140 MiB of zeros in ~140 KB: more tar than the limits allow, caught while inflating (before
+    its header could even be read)."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = member("zeros.bin", size=140 * 1024 * 1024).tobuf(tarfile.GNU_FORMAT)
+    chunk = b"\0" * (1024 * 1024)
+    body = deflate.compress(head) + b"".join(deflate.compress(chunk) for _ in range(140))
+    return body + deflate.flush()
+
+
+def drop(files, name):
+    return {k: v for k, v in files.items() if k != name}
+
+
+# reason -> (bundle bytes, trust policy text)
+CASES = {
+    "unsigned": (lambda: write_bundle(drop(signed(plugin_files()), SIGNATURE)), trust),
+    "manifest-invalid": (lambda: write_bundle({**signed(plugin_files()), MANIFEST: b"not a manifest line\n"}), trust),
+    "unknown-key": (lambda: write_bundle(signed(plugin_files(), STRANGER)), trust),
+    "bad-signature": (edited_manifest, trust),
+    "revoked-key": (lambda: write_bundle(signed(plugin_files())), lambda: trust(revoked=True)),
+    "key-not-yet-valid": (lambda: write_bundle(signed(plugin_files())), lambda: trust(not_before="2026-12-01T00:00:00Z")),
+    "key-expired": (lambda: write_bundle(signed(plugin_files())), lambda: trust(not_after="2026-11-01T00:00:00Z")),
+    "publisher-mismatch": (lambda: write_bundle(signed(plugin_files(publisher="someone-else"))), trust),
+    "file-added": (lambda: write_bundle({**signed(plugin_files()), "webapp/extra.js": b"steal()\n"}), trust),
+    "file-removed": (lambda: write_bundle(drop(signed(plugin_files()), "README.md")), trust),
+    "file-changed": (lambda: write_bundle({**signed(plugin_files()), "webapp/main.js": b"steal();\n"}), trust),
+    "path-traversal": (lambda: with_members((member("../../etc/cron.d/x", size=2), b"x\n")), trust),
+    "absolute-path": (lambda: with_members((member("/etc/cron.d/x", size=2), b"x\n")), trust),
+    "symlink": (lambda: with_members((member("webapp/lib", tarfile.SYMTYPE, link="/etc"), None)), trust),
+    "special-file": (lambda: with_members((member("webapp/pipe", tarfile.FIFOTYPE), None)), trust),
+    "duplicate-path": (lambda: with_members((member("README.md", size=4), b"bad\n")), trust),
+    "too-many-files": (lambda: with_members(*[(member(f"f/{i}"), b"") for i in range(2000)]), trust),
+    # A header claiming 40 MiB with no data behind it: refused from the header, nothing read.
+    "file-too-large": (lambda: with_members((member("big.bin", size=40 * 1024 * 1024), None)), trust),
+    "bundle-too-large": (gzip_bomb, trust),
+    "rollback": (lambda: write_bundle(signed(plugin_files("0.9.0"))), trust),
+    "resigned": (lambda: write_bundle(signed({**plugin_files("1.0.0"), "README.md": b"# other\n"})), trust),
+    "unknown-capability": (lambda: write_bundle(signed(plugin_files(capabilities=["post:messages", "launch:rockets"]))), trust),
+    "capability-above-trust": (lambda: write_bundle(signed(plugin_files(capabilities=["post:messages", "act_as_user"]))), trust),
+    "egress-not-allowed": (lambda: write_bundle(signed(plugin_files(egress=["api.example.org", "evil.example.com"]))), trust),
+}  # fmt: skip
+
+
+def test_every_reason_has_a_case():
+    assert sorted(CASES) == sorted(REASONS)
+
+
+@pytest.mark.parametrize("reason", list(CASES))
+def test_refusal_reason_exit_code_and_gate(reason, tmp_path):
+    make_bundle, make_trust = CASES[reason]
+    bundle, policy_file = tmp_path / "bundle.tar.gz", tmp_path / "trust.yaml"
+    bundle.write_bytes(make_bundle())
+    policy_file.write_text(make_trust())
+    result = CliRunner().invoke(
+        main, ["plugin", "verify", str(bundle), "--trust", str(policy_file), "--as-of", AT, "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "refused"
+    assert {r["reason"] for r in report["reasons"]} == {reason}, report["reasons"]
+    # The gates see the same verification: only the reason's gate has findings.
+    policy = read_trust(policy_file.read_bytes(), str(policy_file)).records[0]
+    verification = verify(read_bundle_path(bundle), policy, datetime(2026, 11, 20, 12, tzinfo=UTC))
+    failing = {
+        gate
+        for gate in (SIGNATURES, CAPABILITY_GATE)
+        if gate_findings(gate, [verification], policy, "team:x", "rb.md", "trust.yaml")
+    }
+    assert failing == {REASONS[reason][0]}
+
+
+def test_a_good_bundle_verifies_as_folder_and_archive(tmp_path):
+    files = signed(plugin_files(egress=["api.example.org"]))
+    (tmp_path / "trust.yaml").write_text(trust())
+    (tmp_path / "b.tar.gz").write_bytes(write_bundle(files))
+    for name, data in files.items():
+        (tmp_path / "dir" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "dir" / name).write_bytes(data)
+    for bundle in ("b.tar.gz", "dir"):
+        result = CliRunner().invoke(main, ["plugin", "verify", str(tmp_path / bundle), "--trust", str(tmp_path / "trust.yaml"),
+                                           "--as-of", AT])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "verified; signed by key" in result.output
+
+
+def test_every_reason_is_listed_not_just_the_first(tmp_path):
+    files = signed(plugin_files(capabilities=["act_as_user"], egress=["evil.example.com"]))
+    files["README.md"] = b"changed\n"
+    (tmp_path / "b.tar.gz").write_bytes(write_bundle(files))
+    (tmp_path / "trust.yaml").write_text(trust(revoked=True))
+    result = CliRunner().invoke(main, ["plugin", "verify", str(tmp_path / "b.tar.gz"), "--trust", str(tmp_path / "trust.yaml"),
+                                       "--as-of", AT])  # fmt: skip
+    assert result.exit_code == 1
+    for reason in ("revoked-key", "file-changed", "capability-above-trust", "egress-not-allowed"):
+        assert f": {reason}: " in result.output
+
+
+def test_the_same_version_twice_with_different_content_is_refused_for_both(tmp_path):
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    a = tmp_path / "a.tar.gz"
+    b = tmp_path / "b.tar.gz"
+    a.write_bytes(write_bundle(signed(plugin_files("1.3.0"))))
+    b.write_bytes(write_bundle(signed({**plugin_files("1.3.0"), "README.md": b"# other\n"})))
+    bundles = [read_bundle_path(a), read_bundle_path(b)]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    assert [[p.reason for p in verify(x, policy, at, bundles).problems] for x in bundles] == [
+        ["resigned"],
+        ["resigned"],
+    ]
+
+
+UNUSABLE = {
+    "not gzip": (b"PK\x03\x04 a zip file", "expected a gzip-compressed tar archive"),
+    "gzip, not tar": (zlib.compress(b"hello" * 200, wbits=31), "expected a tar archive"),
+    "no plugin.json": (lambda: write_bundle(drop(signed(plugin_files()), "plugin.json")), "plugin.json: is required"),
+    "wrong apiVersion": (lambda: write_bundle({**plugin_files(), "plugin.json": b'{"apiVersion": "v2", "kind": "PluginManifest"}'}),
+                         "apiVersion: expected 'phase8/v1'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(UNUSABLE))
+def test_unusable_input_exits_2_naming_what_is_wrong(case, tmp_path):
+    data, message = UNUSABLE[case]
+    (tmp_path / "b.tar.gz").write_bytes(data() if callable(data) else data)
+    (tmp_path / "trust.yaml").write_text(trust())
+    result = CliRunner().invoke(
+        main, ["plugin", "verify", str(tmp_path / "b.tar.gz"), "--trust", str(tmp_path / "trust.yaml")]
+    )
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_an_unusable_trust_policy_exits_2(tmp_path):
+    (tmp_path / "b.tar.gz").write_bytes(write_bundle(signed(plugin_files())))
+    (tmp_path / "trust.yaml").write_text(trust().replace(key_id(KEY.public_key()), "0000000000000000"))
+    result = CliRunner().invoke(
+        main, ["plugin", "verify", str(tmp_path / "b.tar.gz"), "--trust", str(tmp_path / "trust.yaml")]
+    )
+    assert result.exit_code == 2 and "keys[0].key_id: expected" in result.output
+    missing = CliRunner().invoke(
+        main, ["plugin", "verify", str(tmp_path / "b.tar.gz"), "--trust", str(tmp_path / "none.yaml")]
+    )
+    assert missing.exit_code == 2 and "cannot read the trust policy" in missing.output
+
+
+def test_keygen_sign_verify_round_trip(tmp_path):
+    runner = CliRunner()
+    made = runner.invoke(main, ["plugin", "keygen", "--out", str(tmp_path / "keys"), "--name", "example"])
+    assert made.exit_code == 0, made.output
+    assert oct((tmp_path / "keys/example.key").stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(main, ["plugin", "keygen", "--out", str(tmp_path / "keys"), "--name", "example"])
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    folder = tmp_path / "notes"
+    for name, data in plugin_files().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    key = str(tmp_path / "keys/example.key")
+    assert runner.invoke(main, ["plugin", "sign", str(folder), "--key", key]).exit_code == 0
+    archive = tmp_path / "notes.tar.gz"
+    assert runner.invoke(main, ["plugin", "sign", str(folder), "--key", key, "--out", str(archive)]).exit_code == 0
+    first = archive.read_bytes()
+    assert runner.invoke(main, ["plugin", "sign", str(archive), "--key", key]).exit_code == 0
+    assert archive.read_bytes() == first  # signing is deterministic, the archive reproducible
+    # The new key is not in the policy until someone puts it there.
+    (tmp_path / "trust.yaml").write_text(trust())
+    for bundle in (folder, archive):
+        result = runner.invoke(
+            main, ["plugin", "verify", str(bundle), "--trust", str(tmp_path / "trust.yaml"), "--json"]
+        )
+        assert result.exit_code == 1 and [r["reason"] for r in json.loads(result.output)["reasons"]] == ["unknown-key"]
+    (folder / "evil").symlink_to("/etc")
+    refused = runner.invoke(main, ["plugin", "sign", str(folder), "--key", key])
+    assert refused.exit_code == 2 and "symlink" in refused.output
+
+
+def test_only_enabled_plugins_are_gated_and_each_needs_a_bundle():
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    missing = gate_findings(SIGNATURES, [], policy, "team:x", "rb.md", "policy/trust.yaml")
+    assert [(f.subject, f.rule, f.evidence, f.details["tenants"]) for f in missing] == [
+        (PLUGIN, "bundle-present", "policy/trust.yaml", ["acme"])
+    ]
+    assert gate_findings(CAPABILITY_GATE, [], policy, "team:x", "rb.md", "policy/trust.yaml") == []
+    policy.tenants["acme"] = ()
+    unsigned = read_bundle_bytes(write_bundle(plugin_files()), "bundle.tar.gz")
+    assert verify(unsigned, policy, at).verdict == "refused"
+    assert gate_findings(SIGNATURES, [verify(unsigned, policy, at)], policy, "team:x", "rb.md", None) == []
+
+
+@pytest.mark.realdata
+def test_a_real_slack_manifest_in_a_bundle_counts_as_requested(real_samples):
+    slack = (real_samples / "plugins/slack_bolt-js-starter-template_manifest.json").read_bytes()
+    files = plugin_files(capabilities=["post:messages"])
+    manifest = json.loads(files["plugin.json"])
+    files["plugin.json"] = json.dumps({**manifest, "platform_manifest": "slack/manifest.json"}).encode()
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    bundle = read_bundle_bytes(write_bundle(signed({**files, "slack/manifest.json": slack})), "bot.tar.gz")
+    result = verify(bundle, policy, at)
+    # channels:history -> read:messages is above the community level; chat:write and commands are allowed.
+    assert result.requested == ["commands", "post:messages", "read:messages"]
+    assert [(p.reason, p.observed) for p in result.problems] == [("capability-above-trust", "requests read:messages")]
+    unknown = slack.replace(b'"commands"', b'"calls:write"')
+    bundle = read_bundle_bytes(write_bundle(signed({**files, "slack/manifest.json": unknown})), "bot.tar.gz")
+    reasons = [(p.reason, p.observed) for p in verify(bundle, policy, at).problems]
+    assert (
+        "unknown-capability",
+        "slack bot scope calls:write (slack/manifest.json) has no phase8 capability",
+    ) in reasons

@@ -1,0 +1,194 @@
+"""Bundle reading, the canonical MANIFEST, reproducible archives, and other platforms' real manifests."""
+
+import base64
+import gzip
+import hashlib
+import os
+import unicodedata
+
+import pytest
+
+from phase8_assets.evidence import EvidenceError
+from phase8_assets.evidence.plugins import (
+    BundleLimits,
+    generate_key,
+    grafana_files,
+    key_id,
+    manifest_for,
+    parse_manifest,
+    platform_manifest,
+    read_bundle_bytes,
+    read_bundle_path,
+    read_trust,
+    sign_manifest,
+    signature_valid,
+    write_bundle,
+)
+from phase8_assets_tests.conftest import DATA
+
+KEY = generate_key(hashlib.sha256(b"evidence tests").digest())
+FILES = {"plugin.json": b"{}", "server/main.go": b"package main\n", "caf\u00e9/read me.txt": b"x\n"}
+
+
+def test_key_id_is_the_start_of_the_sha256_of_the_public_key_der():
+    from cryptography.hazmat.primitives import serialization
+
+    der = KEY.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert key_id(KEY.public_key()) == hashlib.sha256(der).hexdigest()[:16] and len(der) == 44
+
+
+def test_harmless_differences_in_the_manifest_keep_the_signature_valid():
+    manifest = manifest_for(FILES)
+    raw = base64.b64decode(sign_manifest(KEY, manifest).split()[2])
+    windows = manifest.decode().replace("/", "\\").replace("\n", "\r\n").encode()
+    nfd = unicodedata.normalize("NFD", manifest.decode()).encode()
+    shuffled = b"".join(reversed(manifest.splitlines(keepends=True)))
+    upper_hex = b"\xef\xbb\xbf" + b"".join(line[:64].upper() + line[64:] for line in manifest.splitlines(keepends=True))
+    for variant in (manifest, windows, nfd, shuffled, upper_hex):
+        assert signature_valid(KEY.public_key(), variant, raw)
+    edited = manifest.replace(manifest[:1], b"0" if manifest[:1] != b"0" else b"1", 1)
+    assert not signature_valid(KEY.public_key(), edited, raw)
+
+
+def test_manifest_lines_with_dot_dot_or_absolute_paths_are_invalid():
+    for line in (b"%s  ../x\n", b"%s  /etc/passwd\n", b"%s  C:\\x\n"):
+        with pytest.raises(ValueError):
+            parse_manifest(line % (b"a" * 64))
+    assert parse_manifest(b"\n%s  ./a\\b.txt\r\n" % (b"A" * 64)) == {"a/b.txt": "a" * 64}
+
+
+def test_archives_are_reproducible():
+    one, two = write_bundle(FILES), write_bundle(dict(reversed(FILES.items())))
+    assert one == two
+    assert one[4:8] == b"\0\0\0\0"  # gzip mtime 0
+    assert gzip.decompress(one).startswith("caf\u00e9/read me.txt".encode())  # sorted by path
+
+
+def test_every_committed_demo_bundle_reads_and_is_signed():
+    bundles = sorted((DATA / "evidence/plugins").glob("*.tar.gz"))
+    assert len(bundles) == 6
+    for path in bundles:
+        bundle = read_bundle_bytes(path.read_bytes(), path.name)
+        assert bundle.signature and bundle.manifest and not bundle.refusals
+
+
+def test_folder_bundles_refuse_symlinks_leaving_them(tmp_path):
+    (tmp_path / "b").mkdir()
+    for name, data in FILES.items():
+        (tmp_path / "b" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "b" / name).write_bytes(data)
+    os.symlink("/etc/passwd", tmp_path / "b" / "passwd")
+    bundle = read_bundle_path(tmp_path / "b")
+    assert [r.reason for r in bundle.refusals] == ["symlink"] and not bundle.files
+
+
+def test_limits_come_from_the_headers(tmp_path):
+    data = write_bundle({**FILES, "a.bin": b"1" * 100, "b.bin": b"2" * 100})
+    assert [r.reason for r in read_bundle_bytes(data, "x", BundleLimits(max_files=3)).refusals] == ["too-many-files"]
+    assert [r.reason for r in read_bundle_bytes(data, "x", BundleLimits(max_file_bytes=99)).refusals] == [
+        "file-too-large"
+    ]
+    assert [r.reason for r in read_bundle_bytes(data, "x", BundleLimits(max_total_bytes=150)).refusals] == [
+        "bundle-too-large"
+    ]
+
+
+def test_trust_policy_errors_name_the_field():
+    text = (DATA / "policy/plugin-trust.yaml").read_text()
+    policy = read_trust(text.encode(), "trust.yaml").records[0]
+    assert len(policy.keys) == 6 and policy.tenants_of("org.giphy.giphy") == ["acme", "initech"]
+    first = next(iter(policy.keys))
+    with pytest.raises(EvidenceError) as wrong_id:
+        read_trust(text.replace(first, "0123456789abcdef", 1).encode(), "trust.yaml")
+    assert wrong_id.value.field == "keys[0].key_id"
+    with pytest.raises(EvidenceError) as unknown:
+        read_trust(
+            text.replace("[post:messages, commands, ui:extend, act_as_bot]", "[post:messages, fly]").encode(), "t"
+        )
+    assert unknown.value.field == "levels.community.capabilities[1]"
+    with pytest.raises(EvidenceError) as missing:
+        read_trust(text.replace("  private:\n", "  privat:\n").encode(), "t")
+    assert missing.value.field == "levels"
+
+
+@pytest.mark.realdata
+def test_real_platform_manifests_map_onto_our_capabilities(real_samples):
+    plugins = real_samples / "plugins"
+
+    def mapped(name):
+        manifest = platform_manifest((plugins / name).read_bytes(), name)
+        return manifest.format, sorted({ours for _, ours in manifest.permissions if ours}), manifest.egress
+
+    assert mapped("slack_bolt-js-starter-template_manifest.json") == (
+        "slack",
+        ["commands", "post:messages", "read:messages"],
+        (),
+    )
+    assert mapped("slack_bolt-python-starter-template_manifest.json") == ("slack", ["commands", "post:messages"], ())
+    assert mapped("mattermost_app_hello-lifecycle_manifest.json") == (
+        "mattermost-app",
+        ["act_as_bot"],
+        ("mattermost-apps-golang-lifecycle",),
+    )
+    assert mapped("mattermost_app_hello-serverless_manifest.json")[1] == ["act_as_bot", "commands"]
+    assert mapped("mattermost_plugin-github_plugin.json") == ("mattermost-plugin", ["server:execute", "ui:extend"], ())
+    assert mapped("mattermost_plugin-starter-template_plugin.json")[1] == ["server:execute", "ui:extend"]
+    assert mapped("grafana_clock-panel_MANIFEST.txt") == ("grafana", [], ())
+
+
+@pytest.mark.realdata
+def test_a_permission_without_a_mapping_is_kept_as_unknown(real_samples):
+    text = (real_samples / "plugins/slack_bolt-js-starter-template_manifest.json").read_text()
+    manifest = platform_manifest(text.replace('"commands"', '"calls:write"').encode(), "manifest.json")
+    assert ("slack bot scope calls:write", None) in manifest.permissions
+
+
+@pytest.mark.realdata
+def test_grafana_manifest_paths_in_our_spelling(real_samples):
+    data = (real_samples / "plugins/grafana_clock-panel_MANIFEST.txt").read_bytes()
+    assert b"\r\n" in data
+    files = grafana_files(data, "MANIFEST.txt")
+    assert len(files) == 6 and files["module.js"].startswith("ad4ae64e")
+    windows = data.replace(b'"module.js.map"', b'"dist\\\\maps\\\\module.js.map"')
+    assert "dist/maps/module.js.map" in grafana_files(windows, "MANIFEST.txt")
+
+
+def test_the_documented_tables_are_the_code():
+    import re
+
+    from phase8_assets.domains.plugins import REASONS
+    from phase8_assets.evidence import plugins
+    from phase8_assets_tests.conftest import REPO
+
+    doc = (REPO / "docs/security/plugin-signing.md").read_text()
+    rows = set(re.findall(r"^\| ([\w-]+) \| `([^`]+)` \| `([^`]+)` \|", doc, re.M))
+    code = {("slack", k, v) for k, v in plugins.SLACK_SCOPES.items()}
+    code |= {("mattermost-app", k, v) for k, v in plugins.MATTERMOST_APP_PERMISSIONS.items()}
+    code |= {("mattermost-app", k, v) for k, v in plugins.MATTERMOST_APP_LOCATIONS.items()}
+    code |= {("mattermost-plugin", k, v) for k, v in plugins.MATTERMOST_PLUGIN_PARTS.items()}
+    assert rows == code
+    reasons = dict(re.findall(r"^\| `([\w-]+)` \| `(plugin_\w+)` \| 1 \|", doc, re.M))
+    assert reasons == {reason: gate for reason, (gate, _) in REASONS.items()}
+    section = doc.split("## Capabilities", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `([^`]+)` \|", section, re.M) == list(plugins.CAPABILITIES)
+
+
+def test_a_gzip_bomb_is_refused_without_holding_its_inflated_bytes():
+    import tarfile
+    import tracemalloc
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    info = tarfile.TarInfo("zeros.bin")
+    info.size = 64 << 20
+    bomb = deflate.compress(info.tobuf()) + b"".join(deflate.compress(b"\0" * (1 << 20)) for _ in range(64))
+    bomb += deflate.flush()
+    limits = BundleLimits(max_files=10, max_file_bytes=16 << 20, max_total_bytes=16 << 20)  # ~16 MB of tar
+    tracemalloc.start()
+    try:
+        refusals = read_bundle_bytes(bomb, "bomb.tar.gz", limits).refusals
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [r.reason for r in refusals] == ["bundle-too-large"]
+    assert peak < 4 << 20, f"{peak} bytes held while refusing"
