@@ -297,7 +297,13 @@ def plugin_keygen(out: Path, name: str) -> None:
 
 @plugin.command("sign")
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
-@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The signing key: a PEM PKCS#8 Ed25519 private key (from phase8 plugin keygen).",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a reproducible .tar.gz here (default: a folder is signed in place, a .tar.gz rewritten).")  # fmt: skip
 def plugin_sign(bundle: Path, key_path: Path, out: Path | None) -> None:

@@ -116,7 +116,7 @@ def test_cost_tags_are_redacted_before_they_are_stored(wh, tmp_path):
     load(wh, tmp_path, [line(day, 10, 10, tags=secret_tags), line(day, 5, 5, tags={"tenant": "globex"})] * 3)
     stored = wh.execute("SELECT tags FROM cost_line_items").fetchall()
     assert len(stored) == 6 and not leaks(repr(stored)) and "plain-looking" not in repr(stored)
-    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS)  # the tenant tag still attributes
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=_loaded(wh))  # the tenant tag still attributes
     got = dict(wh.execute("SELECT tenant, sum(billed)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall())
     assert got == {"acme": 30, "globex": 15}
 
@@ -164,7 +164,7 @@ def test_shared_rule_tag_keys_are_normalised_like_tenant_keys(wh, tmp_path):
         line(day, 30, 30, tags={"user_Shared": " YES"}),  # the same tag as CUR 2.0 columns name it
         line(day, 30, 30, tags={"shared": "yes"}),
     ])  # fmt: skip
-    attribute(wh, "/root", ["/root"], policy, TENANTS)
+    attribute(wh, "/root", ["/root"], policy, TENANTS, versions=_loaded(wh))
     got = dict(wh.execute("SELECT tenant, sum(billed)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall())
     assert got == {"acme": 30, "globex": 30, "initech": 30}
 
