@@ -3,8 +3,6 @@ readable; the size cap, paths outside the home and a held warehouse are handled 
 
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 
 import pytest
@@ -13,6 +11,7 @@ from click.testing import CliRunner
 from phase8_assets.cli import main
 from phase8_assets.diagnostics import MIN_SIZE, parse_size
 from phase8_assets.warehouse import warehouse_path
+from phase8_assets_tests.conftest import held_by_another_process
 from phase8_assets_tests.corpus.secrets import SECRETS as CORPUS
 from phase8_assets_tests.corpus.secrets import leaks
 
@@ -173,17 +172,8 @@ def test_links_out_of_the_home_are_not_followed(seeded, tmp_path):
 
 def test_a_warehouse_held_by_a_run_is_waited_for_briefly_then_reported(seeded, tmp_path):
     root, home = seeded
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "time.sleep(60)", str(warehouse_path(home))],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(warehouse_path(home)):
         code, output = diagnostics("--home", str(home), "--lock-wait", "0.5", "--out", str(tmp_path / "d.zip"))
-    finally:
-        holder.kill()
-        holder.wait()
     assert code == 0, output
     files = unzip(tmp_path / "d.zip")
     unavailable = json.loads(files["manifest.json"])["unavailable"]

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from phase8_assets.health_app import health, openapi_yaml
 from phase8_assets.warehouse import connect, warehouse_path
 from phase8_assets.warehouse.health import snapshot_path, write_snapshot
-from phase8_assets_tests.conftest import REPO, _free_port
+from phase8_assets_tests.conftest import REPO, _free_port, held_by_another_process
 
 pytestmark = pytest.mark.slow
 
@@ -109,19 +109,10 @@ def test_probes_answer_as_kubernetes_components_do(server):
 
 def test_the_server_answers_while_a_run_holds_the_warehouse(server):
     url, home = server
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "time.sleep(60)", str(warehouse_path(home))],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(warehouse_path(home)):
         started = time.monotonic()
         assert requests.get(f"{url}/health", timeout=5).json()["status"] == "warn"
         assert time.monotonic() - started < 2
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_missing_snapshot_fails_and_says_why(tmp_path):

@@ -1,5 +1,3 @@
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +13,7 @@ from phase8_assets.warehouse import (
     migrate,
     warehouse_path,
 )
+from phase8_assets_tests.conftest import held_by_another_process
 
 
 def test_fresh_warehouse_is_created_at_the_latest_version(home):
@@ -57,21 +56,8 @@ def test_a_locked_warehouse_is_reported_after_a_bounded_wait(home):
     path = warehouse_path(home)
     with connect(path):
         pass
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(30)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(path):
         started = time.monotonic()
         with pytest.raises(WarehouseLocked, match=r"locked by process \d+ \(waited 1 s\)"), connect(path, wait_s=1):
             pass
         assert time.monotonic() - started < 10
-    finally:
-        holder.kill()
-        holder.wait()

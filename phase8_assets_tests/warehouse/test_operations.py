@@ -26,7 +26,7 @@ from phase8_assets.warehouse.operations import (
     verify_backup,
 )
 from phase8_assets.warehouse.store import record_reminders
-from phase8_assets_tests.conftest import DATA, SCENARIOS, env_without_pytest, gate_report
+from phase8_assets_tests.conftest import DATA, SCENARIOS, env_without_pytest, gate_report, held_by_another_process
 
 pytestmark = pytest.mark.slow
 
@@ -196,20 +196,12 @@ def test_every_refused_rollback_restore_and_upgrade_leaves_the_warehouse_byte_id
 def test_a_held_home_refuses_every_destructive_command_untouched(home, tmp_path):
     path = warehouse_path(home)
     folder, _ = backup(path, tmp_path / "b")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(path) as holder:
         before = sha256(path)
         for args in (["rollback", "--to", "4"], ["rollback", "--backup", str(folder)], ["upgrade", "apply"]):
             result = CliRunner().invoke(main, [*args, "--home", str(home), "--lock-wait", "1"])
             assert result.exit_code == 2 and f"locked by process {holder.pid}" in result.output, (args, result.output)
             assert sha256(path) == before, args
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_rollback_and_restore_take_a_verified_backup_before_their_first_change(home, tmp_path):
