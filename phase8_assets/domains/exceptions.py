@@ -66,14 +66,31 @@ def team_entities(teams_docs: list[dict]) -> list[dict]:
     ]
 
 
+def cedar_decision(
+    policies, entities: list[dict], principal: dict, action: str, resource: dict
+) -> tuple[bool, list[str]]:
+    """The Cedar engine's decision for ``principal`` (an entity uid) doing ``Phase8::Action::action`` on
+    ``resource`` (an entity, added to ``entities``), and the errors it met evaluating the policies."""
+    import cedarpy
+
+    request = {"principal": principal["__entity"], "action": {"type": "Phase8::Action", "id": action},
+               "resource": resource["uid"]["__entity"], "context": {}}  # fmt: skip
+    result = cedarpy.is_authorized(request, policies, [*entities, resource])
+    return result.allowed, [str(e) for e in result.diagnostics.errors]
+
+
+def policy_set(texts: list[str]):
+    """The Cedar policies of ``texts`` parsed once, for many decisions."""
+    import cedarpy
+
+    return cedarpy.PolicySet.from_str("\n".join(texts))
+
+
 class Approvals:
     """Decides, with Cedar, whether an exception's approver may approve it."""
 
     def __init__(self, access_docs: list[dict], teams_docs: list[dict], blocking: dict[str, bool]):
-        import cedarpy
-
-        self._cedarpy = cedarpy
-        self.policies = "\n".join(doc["cedar"] for doc in access_docs) + NO_SELF_APPROVAL
+        self.policies = policy_set([*(doc["cedar"] for doc in access_docs), NO_SELF_APPROVAL])
         self.entities = team_entities(teams_docs)
         self.users = {
             e["uid"]["__entity"]["id"] for e in self.entities if e["uid"]["__entity"]["type"] == "Phase8::User"
@@ -96,23 +113,15 @@ class Approvals:
             },
             "parents": [],
         }
-        result = self._cedarpy.is_authorized(
-            {
-                "principal": _uid("User", waiver.approved_by)["__entity"],
-                "action": {"type": "Phase8::Action", "id": "approve"},
-                "resource": resource["uid"]["__entity"],
-                "context": {},
-            },
-            self.policies,
-            [*self.entities, resource],
+        allowed, errors = cedar_decision(
+            self.policies, self.entities, _uid("User", waiver.approved_by), "approve", resource
         )
-        if result.allowed:
+        if allowed:
             return True, ""
         if waiver.approved_by == waiver.requested_by:
             return False, f"{waiver.approved_by} approved their own request"
-        errors = "; ".join(str(e) for e in result.diagnostics.errors)
         return False, f"the access policy does not let {waiver.approved_by} approve it" + (
-            f" ({errors})" if errors else ""
+            f" ({'; '.join(errors)})" if errors else ""
         )
 
 

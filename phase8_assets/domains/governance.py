@@ -16,8 +16,10 @@ from datetime import datetime
 
 from phase8_assets.domains.exceptions import (
     ExceptionState,
+    cedar_decision,
     exception_findings,
     exception_states,
+    policy_set,
     principal_uid,
     team_entities,
 )
@@ -202,10 +204,7 @@ class _Access:
     """Cedar decisions for access grants: principals from ``Teams``, datasets as resources."""
 
     def __init__(self, policies: Policies):
-        import cedarpy
-
-        self._cedarpy = cedarpy
-        self.text = "\n".join(doc["cedar"] for doc, _ in policies.access)
+        self.policies = policy_set([doc["cedar"] for doc, _ in policies.access])
         self.entities = team_entities([doc for doc, _ in policies.teams])
         self.owner = policies.access[0][0]["owner"]
         self.source = policies.access[0][1]
@@ -216,15 +215,10 @@ class _Access:
             "attrs": {"classification": ds["classification"], "data_class": ds["data_class"], "tenant": ds["tenant"]},
             "parents": [],
         }
-        entities = [*self.entities, resource]
+        entities = self.entities
         if principal.startswith("team:") and not any(e["uid"] == principal_uid(principal) for e in entities):
-            entities.append({"uid": principal_uid(principal), "attrs": {}, "parents": []})
-        result = self._cedarpy.is_authorized(
-            {"principal": principal_uid(principal)["__entity"], "action": {"type": "Phase8::Action", "id": action},
-             "resource": resource["uid"]["__entity"], "context": {}},
-            self.text, entities,
-        )  # fmt: skip
-        return result.allowed, [str(e) for e in result.diagnostics.errors]
+            entities = [*entities, {"uid": principal_uid(principal), "attrs": {}, "parents": []}]
+        return cedar_decision(self.policies, entities, principal_uid(principal), action, resource)
 
 
 def _grants(ds: dict, access: _Access | None, uri, default_owner: str) -> list[Evaluation]:
