@@ -11,6 +11,7 @@ from phase8_assets.defs import (
     observability,
     perf,
     plugins,
+    program,
     reports,
     slo,
     supportability,
@@ -21,7 +22,7 @@ from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [evidence, perf, slo, drills, upgrade, finops, governance, plugins, supportability, isolation, reports]
+        [evidence, perf, slo, drills, upgrade, finops, governance, plugins, supportability, isolation, program, reports]
     ),
     asset_checks=[finops.focus_conformance],
     jobs=[

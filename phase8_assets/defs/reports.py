@@ -12,10 +12,11 @@ from phase8_assets.defs.drills import drill_journals
 from phase8_assets.defs.evidence import evidence_files
 from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.perf import benchmark_runs
+from phase8_assets.defs.program import scorecard_folder
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.defs.slo import sli_series
 from phase8_assets.domains.weekly import changes, sections, trend_figure
-from phase8_assets.shared.reports import render_markdown, write_html, write_text
+from phase8_assets.shared.reports import Section, render_markdown, write_html, write_text
 from phase8_assets.warehouse import history
 
 GROUP = "reports"
@@ -41,6 +42,9 @@ def write_week(conn, roots: list[str], folder, start: datetime, end: datetime) -
     title = f"Weekly reliability report: week of {start:%Y-%m-%d}"
     subtitle = f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC), evidence roots: {', '.join(roots)}"
     parts = sections(week, start, end, trend_figure(history.benchmark_trend(conn, roots, e)))
+    scorecard = scorecard_folder(folder.parent, roots) / "scorecard.html"
+    parts.append(Section("Program scorecard", f"Item by item (owner, gates, evidence age, cadence, coverage, trend): "
+                         f"{scorecard} (Markdown: {scorecard.with_suffix('.md').name} beside it)."))  # fmt: skip
     html = write_html(folder / f"{start:%Y-%m-%d}.html", title, parts, subtitle)
     markdown = render_markdown(title, [p for p in parts if p.figure is None], subtitle)
     write_text(folder / f"{start:%Y-%m-%d}.md", markdown)

@@ -20,6 +20,7 @@ class GateSpec:
     name: str
     title: str
     description: str
+    item: str  # the Phase 8 item it serves (domains/program.py ITEMS) or "program-wide"
     blocking: bool = True
 
 
@@ -31,51 +32,60 @@ GATES: dict[str, GateSpec] = {
             "evidence_validity",
             "Evidence validity",
             "Every file of every configured evidence kind was read by its reader; each rejection blocks.",
+            item="program-wide",
         ),
         GateSpec(
             "evidence_freshness",
             "Evidence freshness",
             "Every configured evidence kind has evidence younger than its maximum age, by timestamps inside it.",
+            item="program-wide",
         ),
         GateSpec(
             "perf_budgets",
             "Performance budgets",
             "Every benchmark of the release commit holds its absolute budget (e.g. p95 <= 250ms).",
+            item="performance",
         ),
         GateSpec(
             "perf_regressions",
             "Performance regressions",
             "No benchmark of the release commit is significantly worse than its baseline by more than its "
             "relative limit (one-sided test, Benjamini-Hochberg across the run).",
+            item="performance",
         ),
         GateSpec(
             "slo_burn_rate",
             "SLO burn rate",
             "No page-level multiwindow burn-rate alert is active for any SLO at the evaluation time "
             "(ticket-level burns warn).",
+            item="performance",
         ),
         GateSpec(
             "error_budget",
             "Error budget",
             "Every SLO has at least its release policy's minimum error budget left (default 0 %).",
+            item="performance",
         ),
         GateSpec(
             "upgrade_preflight",
             "Upgrade preflight",
             "Every supported source version reaches the release without skipping a required stop, and every "
             "preflight report for the release passes.",
+            item="upgrade_safety",
         ),
         GateSpec(
             "rollback_integrity",
             "Rollback integrity",
             "The newest rollback drill to the release is current and restored identical schema, row counts and "
             "checksums in every table and tenant.",
+            item="upgrade_safety",
         ),
         GateSpec(
             "cost_budgets",
             "Cost budgets",
             "No monthly budget has crossed a threshold of its actual spend or month-end forecast (warns; cost informs "
             "a release, it never blocks one).",
+            item="finops",
             blocking=False,
         ),
         GateSpec(
@@ -83,18 +93,21 @@ GATES: dict[str, GateSpec] = {
             "Policy compliance",
             "Every dataset of the inventory meets its retention rules and deletion SLAs and every access grant is "
             "permitted by the Cedar access policy, unless an approved exception in force accepts the violation.",
+            item="governance",
         ),
         GateSpec(
             "policy_exceptions",
             "Policy exceptions",
             "No exception is refused (approval denied by the access policy, approved by its own requester, longer "
             "than its maximum lifetime) or unreadable; requested, expiring and expired ones warn their owner.",
+            item="governance",
         ),
         GateSpec(
             "drill_evidence",
             "Chaos drill evidence",
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "
             "objective, and its runbook exists.",
+            item="chaos_drills",
         ),
         GateSpec(
             "supportability",
@@ -102,24 +115,36 @@ GATES: dict[str, GateSpec] = {
             "Every gate, catalogued drill, SLO alert and budget alert names a runbook of the root; every runbook's "
             "links and anchors resolve and its review is not overdue; every captured health response keeps the "
             "application/health+json contract and none reports fail.",
+            item="supportability",
         ),
         GateSpec(
             "tenancy_isolation",
             "Tenancy isolation",
             "No isolation test (data, events, cache) failed or passed only on rerun, and every (resource × dimension) "
             "cell of the isolation matrix is covered by a passing result younger than its maximum age.",
+            item="tenancy_isolation",
         ),
         GateSpec(
             "plugin_signatures",
             "Plugin signatures",
             "Every plugin enabled for a tenant has a bundle signed by a trusted, unrevoked, currently valid key, with "
             "every file as signed, safe paths within the tar limits, and no version below or re-signed at the approved one.",
+            item="plugin_security",
         ),
         GateSpec(
             "plugin_capabilities",
             "Plugin capabilities",
             "Every plugin enabled for a tenant requests only known capabilities (its platform manifest's permissions "
             "included) that its signer's trust level allows, and egress only to hosts that level allows.",
+            item="plugin_security",
+        ),
+        GateSpec(
+            "program_completeness",
+            "Program completeness",
+            "Every Phase 8 item declared in phase8.yaml's program has an owner, a cadence the evidence shows was kept, "
+            "and a gate that evaluates it; all four families (reliability, resilience, governance, supportability) "
+            "are in the verdict.",
+            item="program-wide",
         ),
     )
 }

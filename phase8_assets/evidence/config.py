@@ -88,6 +88,7 @@ class EvidenceConfig:
     clock_skew: timedelta = timedelta(minutes=5)
     clock_skew_text: str = DEFAULT_CLOCK_SKEW
     links: dict[str, str] = field(default_factory=dict)  # base URLs: runbooks, evidence, reports
+    program: dict | None = None  # ``program:`` as declared (items: owner, family, cadence); None when absent
 
     @property
     def root_uris(self) -> list[str]:
@@ -307,4 +308,5 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
         clock_skew=clock_skew,
         clock_skew_text=clock_skew_text,
         links=dict(merged.get("links") or {}),
+        program=merged.get("program"),
     )

@@ -149,3 +149,17 @@ def cost_days(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime
         """,
         [roots, start, end],
     ).fetchone()[0]
+
+
+def gate_statuses(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
+    """``(evaluated_at, run_id, gate, status)`` of every gate result recorded in ``[start, end)`` for runs
+    that judged one of ``roots``, oldest first: the program scorecard's trend and latest statuses."""
+    return conn.execute(
+        """
+        SELECT g.evaluated_at, g.run_id, r.gate, r.status
+        FROM gate_runs g JOIN gate_run_results r USING (run_id)
+        WHERE g.evaluated_at >= ? AND g.evaluated_at < ? AND list_has_any(g.evidence_roots, ?::VARCHAR[])
+        ORDER BY g.evaluated_at, g.recorded_at, g.run_id, r.gate
+        """,
+        [start, end, roots],
+    ).fetchall()

@@ -17,6 +17,7 @@ GATED = {
     "supportability": ["runbook_index"],
     "isolation": ["isolation_results", "isolation_coverage"],
     "security": ["plugin_bundles", "plugin_verifications"],
+    "program": ["phase8_program"],
 }  # fmt: skip
 REPORTING = [
     "error_budgets",
