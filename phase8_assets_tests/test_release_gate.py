@@ -41,6 +41,7 @@ DEMO_STATUSES = {
     "tenancy_isolation": "pass",
     "plugin_signatures": "pass",
     "plugin_capabilities": "pass",
+    "program_completeness": "pass",
 }
 
 

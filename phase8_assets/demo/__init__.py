@@ -19,6 +19,7 @@ from phase8_assets.demo import (
     isolation,
     perf,
     plugins,
+    program,
     slo,
     supportability,
     upgrade,
@@ -97,6 +98,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     files += supportability.scenarios(out)
     files += isolation.scenarios(out, random.Random(seed * 1000 + 9))
     files += plugins.scenarios(out, seed)
+    files += program.scenarios(out)
     return files
 
 
@@ -144,4 +146,7 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `plugin-revoked-key` | `plugin_signatures` | the giphy publisher's key is revoked in the trust policy (leaked in a CI log): `revoked-key` |
 | `plugin-overprivileged` | `plugin_capabilities` | polls 1.7.0, signed by its community key, asks for `act_as_user`, `read:users` and egress to its own telemetry host |
 | `plugin-downgrade` | `plugin_signatures` | giphy 2.0.0, validly signed, below the approved 2.1.0: `rollback` |
+| `program-item-uncovered` | none (passes) | `drill_evidence`, the only gate of the chaos drills, is switched off with a reason: `program_completeness` warns that the item is uncovered (resilience still has upgrade safety) |
+| `program-item-unowned` | `program_completeness` | the governance item's owner is withdrawn (`owner: null`): every item needs an owner |
+| `program-cadence-missed` | `program_completeness` | FinOps declares daily cost exports (`P1D`); the newest is 36 hours old: fresh for `evidence_freshness` (3 days), a missed cadence |
 """

@@ -43,7 +43,19 @@ owners:
   tenancy_isolation: team:tenancy
   plugin_signatures: team:security
   plugin_capabilities: team:security
+  program_completeness: team:platform-reliability
 runbooks: docs/ops
+# The Phase 8 program: who owns each item, its family of release evidence, how often its runs happen.
+program:
+  items:
+    performance: {{owner: team:platform-reliability, family: reliability, cadence: every-release}}
+    chaos_drills: {{owner: team:sre, family: resilience, cadence: P1M}}
+    upgrade_safety: {{owner: team:platform-reliability, family: resilience, cadence: every-release}}
+    finops: {{owner: team:finops, family: governance, cadence: P2D}}  # daily exports land a day later
+    governance: {{owner: team:data-governance, family: governance, cadence: P7D}}
+    plugin_security: {{owner: team:security, family: governance, cadence: every-release}}
+    tenancy_isolation: {{owner: team:tenancy, family: reliability, cadence: every-release}}
+    supportability: {{owner: team:sre, family: supportability, cadence: P1D}}
 evidence:
   isolation_results:
     paths: ["evidence/isolation/*.xml"]

@@ -287,4 +287,19 @@ Slack or Mattermost manifest it ships). Each capability is its own finding.""",
 3. An unknown permission is refused, not ignored: extend the mapping in
    `docs/security/plugin-signing.md` and the code together.""",
     ),
+    "program-completeness": (
+        "Program completeness",
+        "team:platform-reliability",
+        """An item of the Phase 8 program (`program.items` in `phase8.yaml`) has no owner or cadence, its runs
+missed the declared cadence (the finding names the newest run and its age), or a whole family of
+release evidence (reliability, resilience, governance, supportability) has no item a gate evaluated.
+A gate switched off, or an item whose evidence is not configured, warns with the reason.""",
+        """1. `item-owner`, `item-cadence`, `item-declared`: declare the item in `program.items` of the root's
+   `phase8.yaml` (owner `team:name`, family, cadence `every-release` or a duration such as `P7D`).
+2. `cadence-kept`: run the item's drill, suite or export now (the finding names its evidence kind);
+   if the cadence was wrong, change it in `phase8.yaml` with the item's owner.
+3. `family-present`: switch the item's gate back on or configure its evidence; a release must carry
+   evidence of all four families.
+4. Open `reports/program/<root-id>/scorecard.html` under `PHASE8_HOME` for the item-by-item view.""",
+    ),
 }
