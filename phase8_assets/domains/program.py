@@ -22,8 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from phase8_assets.domains import drills, isolation, supportability
+from phase8_assets.domains import drills, governance, isolation, supportability
 from phase8_assets.domains.gates import GATES, Finding
+from phase8_assets.domains.perf import same_commit
 from phase8_assets.domains.plugins import verify
 from phase8_assets.evidence import TIMELESS_KINDS
 from phase8_assets.evidence.collect import EvidenceBatch
@@ -446,12 +447,36 @@ def _plugins(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> dict
     return {"enabled plugins verified": (len(verified), len(enabled))}
 
 
+def _benchmarks(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> dict:
+    budgets = [r for f in batch.files_of("perf_budgets") for r in f.records]
+    if len(budgets) != 1:
+        return {"benchmarks with a budget": f"{len(budgets)} PerfBudgets (expected one)"}
+    commit = config.release.get("commit")
+    run = {(m.benchmark, m.measure) for f in batch.files_of("benchmarks") for rec in f.records
+           if same_commit(rec.run.commit, commit) for m in rec.measurements}  # fmt: skip
+    names = {name for name, _ in run}
+    budgeted = {name for name, measure in run
+                if any(rule.matches(name, measure) for rule in budgets[0].rules)}  # fmt: skip
+    return {"benchmarks of the release with a budget": (len(budgeted), len(names))}
+
+
+def _datasets(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> dict:
+    inventory, uri = governance.newest_inventory(batch)
+    if inventory is None:
+        return {"inventory datasets evaluated": "no readable DataInventory"}
+    evaluations = governance.evaluate(governance.Policies.from_batch(batch), inventory, uri, at, "")
+    judged = {(e.tenant, e.target) for e in evaluations if e.outcome != "not-applicable"}
+    datasets = {(ds["tenant"], ds["id"]) for ds in inventory["datasets"]}
+    return {"inventory datasets evaluated": (len(datasets & judged), len(datasets))}
+
+
 # Each item's coverage in the platform's terms, from the batch the gates read (no file is read again).
 COVERAGE = {
-    "performance": [_slos],
+    "performance": [_benchmarks, _slos],
     "chaos_drills": [_drills],
     "tenancy_isolation": [_isolation],
     "plugin_security": [_plugins],
+    "governance": [_datasets],
     "supportability": [_runbooks],
 }
 
@@ -517,7 +542,9 @@ def rows(program: Program, latest: dict[str, str]) -> list[list]:
     """One row per item, for people: the scorecard's table and the asset's metadata."""
     out = []
     for s in program.items:
-        gates = ", ".join(f"{g.gate} ({latest.get(g.gate, 'none recorded') if g.evaluates else 'off'})" for g in s.gates)
+        gates = ", ".join(
+            f"{g.gate} ({latest.get(g.gate, 'none recorded') if g.evaluates else 'off'})" for g in s.gates
+        )
         ages = ", ".join(
             f"{k.kind} {format_duration(k.age) if k.age is not None else k.state}/{k.max_age_text}"
             for k in s.kinds

@@ -67,7 +67,9 @@ def test_the_demo_program_is_complete_kept_and_covered(demo):
     assert by_item["plugin_security"].cadence_note == "plugin_bundles present for this release"
     figures = {label: percent(v) for s in program.items for label, v in s.coverage.items()}
     assert figures == {
+        "benchmarks of the release with a budget": "18/19 (95%)",
         "SLOs with an alert policy": "3/4 (75%)",
+        "inventory datasets evaluated": "15/15 (100%)",
         "catalogued drills run within their cadence": "6/6 (100%)",
         "enabled plugins verified": "6/6 (100%)",
         "isolation matrix cells covered": "13/13 (100%)",
