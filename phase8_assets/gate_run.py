@@ -21,6 +21,7 @@ import dagster as dg
 
 from phase8_assets.defs.gates import GATE_PREFIX, emit_blocked, record_in_run, run_tags, write_gate_reports
 from phase8_assets.defs.observability import TRACED_TAG, trace_run
+from phase8_assets.defs.program import scorecard_folder
 from phase8_assets.defs.resources import (
     DUCKDB_POOL,
     PROCESS_TAG,
@@ -33,6 +34,7 @@ from phase8_assets.domains.gate_report import report_folder
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import evaluation_time
 from phase8_assets.shared.processes import Interrupted, ProcessIdentity, interruptible
+from phase8_assets.shared.reports import write_bytes
 from phase8_assets.warehouse import WarehouseLocked, connect, home_lock, warehouse_path
 from phase8_assets.warehouse.health import write_snapshot
 
@@ -217,5 +219,8 @@ def run_gate(
         write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
     if out is not None:
         written = write_gate_reports(out, report)
+        scorecard = scorecard_folder(warehouse.reports_dir, config.root_uris) / "scorecard.md"
+        if scorecard.exists():  # the program scorecard beside the gate report, for a CI summary
+            written.append(write_bytes(out / "program-scorecard.md", scorecard.read_bytes()))
     telemetry.flush()
     return GateOutcome(report, result.run_id, written)

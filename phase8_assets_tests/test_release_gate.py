@@ -76,6 +76,8 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
     ET.parse(tmp_path / "out/gate-report.xml")
     assert "Release gate: PASS" in (tmp_path / "out/gate-report.md").read_text()
     assert (tmp_path / "out/gate-report.html").stat().st_size > 1000
+    scorecard = (tmp_path / "out/program-scorecard.md").read_text()  # the program, item by item, for a CI summary
+    assert "| chaos_drills | resilience | team:sre |" in scorecard and "8 kept their cadence" in scorecard
 
 
 def test_evidence_from_the_future_is_an_error_and_never_the_newest_run(tmp_path, home):

@@ -14,6 +14,7 @@ from phase8_assets.definitions import defs
 from phase8_assets.defs.observability import run_failure_incident
 from phase8_assets.defs.reports import WEEKS, new_evidence, weekly_report_schedule
 from phase8_assets.defs.resources import Phase8Settings, Warehouse
+from phase8_assets.domains.gate_report import root_id
 from phase8_assets.shared import telemetry
 from phase8_assets.warehouse import warehouse_path
 from phase8_assets_tests.conftest import DATA, gate_report, upload_tree
@@ -58,6 +59,7 @@ def test_backfilling_26_weeks_is_one_run_and_rerunning_a_week_gives_the_same_fil
     assert "BenchmarkWebsocketFanout/clients=100 / time regressed by 16% on 2026-09-07" in september
     last = (folder / "2026-11-16.md").read_text()
     assert "| 2026-11-20 12:00 | 10.4.0 | pass | — |" in last and "chat-api-availability" in last
+    assert f"reports/program/{root_id(str(DATA))}/scorecard.html" in last  # the program scorecard, linked
     assert "cdn" not in pages[-1].read_text().lower()[:5000]  # plotly is inlined: works offline
     before = pages[-1].read_bytes()
     _backfill(home, keys[-1], keys[-1])

@@ -21,7 +21,7 @@ from phase8_assets.domains.program import (
     weekly_trend,
 )
 from phase8_assets.evidence.collect import collect
-from phase8_assets.evidence.config import load_config
+from phase8_assets.evidence.config import ConfigError, load_config
 from phase8_assets_tests.conftest import DATA
 
 
@@ -142,3 +142,12 @@ def test_the_weekly_trend_takes_each_weeks_last_run_and_the_worst_gate_of_each_i
     assert weeks == ["2026-11-02", "2026-11-09", "2026-11-16"]  # Mondays
     assert trend["chaos_drills"] == [None, "pass", None]
     assert trend["upgrade_safety"] == [None, None, "error"]
+
+
+def test_the_program_section_is_checked_by_the_config_schema(tmp_path):
+    (tmp_path / "phase8.yaml").write_text(
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: " + str(DATA / "phase8.yaml") + "\n"
+        "program:\n  items:\n    chaos_drills: {cadence: fortnightly}\n"
+    )
+    with pytest.raises(ConfigError, match=r"program\.items\.chaos_drills\.cadence: expected an ISO 8601 duration"):
+        load_config([str(tmp_path)])
