@@ -27,8 +27,8 @@ def _naive(dt: datetime) -> datetime:
 
 
 def drift_anchors(config) -> list[tuple]:
-    """(Anchor, frozen_at, drift limit) of every benchmark the root's PerfBaseline anchors: read from
-    the root as it is now (the anchor is evidence, not history)."""
+    """(Anchor, frozen_at, drift limit) of every benchmark a drift rule judges against the root's
+    PerfBaseline: read from the root as it is now (the anchor is evidence, not history)."""
     from phase8_assets.evidence.collect import collect
 
     batch = collect(config, kinds={"perf_baselines", "perf_budgets"})
@@ -38,9 +38,9 @@ def drift_anchors(config) -> list[tuple]:
         baseline = f.records[0]
         for anchor in baseline.anchors.values():
             rule = budgets[0].rule_for(anchor.benchmark, anchor.measure, "drift") if budgets else None
-            limit = rule.drift.limit if rule and f.uri.endswith(rule.drift.anchor.lstrip("./")) else None
-            out.append((anchor, baseline.frozen_at, limit))
-    return sorted(out, key=lambda a: (a[2] is None, a[0].key))
+            if rule and f.uri.endswith(rule.drift.anchor.lstrip("./")):
+                out.append((anchor, baseline.frozen_at, rule.drift.limit))
+    return sorted(out, key=lambda a: a[0].key)
 
 
 def write_week(
