@@ -306,6 +306,7 @@ def perf_regressions(
             "judged": len(judged),
             "regressed": sum(c.status == "regressed" for c in comparisons),
             "insufficient_history": sum(c.status == "insufficient-history" for c in comparisons),
+            "inconclusive": sum(c.status == "inconclusive" for c in comparisons),
             **_report(h, "regressions", f"Performance regressions: {h.commit[:10]}", sections, h.base_branch),
         },
     )

@@ -30,6 +30,9 @@ history (a warning that says so, never a pass or a block).
 - False alarms across the run are controlled with Benjamini–Hochberg over every test of the run
   (level ``false_discovery_rate``). A measure *regressed* when its q-value is within that level
   AND its effect (relative change in the bad direction) is at least the rule's relative limit.
+  An effect at least the limit whose q-value is not within that level is *inconclusive*, never a
+  silent pass: a warning with the candidate runs that would decide at the baseline's run-to-run
+  noise (``runs_to_decide``, at the level ``false_discovery_rate / tests`` that a lone discovery needs).
 
 **Drift** (``judge_drift``): the moving baseline follows a creep of small steps, so a rule may
 also name a frozen anchor (``kind: PerfBaseline``). The drift is the log ratio of the candidate's
@@ -291,7 +294,7 @@ def same_commit(a: object, b: object) -> bool:
 @dataclass
 class Comparison:
     series: Series
-    status: str  # regressed | ok | insufficient-history | not-judged | no-candidate | unmeasured
+    status: str  # regressed | inconclusive | ok | insufficient-history | not-judged | no-candidate | unmeasured
     rule: BudgetRule | None
     direction: str
     candidate: np.ndarray  # indices into the series
@@ -302,6 +305,7 @@ class Comparison:
     p_sample: float | None = None
     p: float | None = None
     q: float | None = None
+    runs_needed: int | None = None  # for an inconclusive one: more candidate runs that would decide
     note: str = ""
 
     @property
@@ -425,7 +429,30 @@ def judge_regressions(
         comp.q = float(q)
         if comp.q <= budgets.false_discovery_rate and comp.effect >= comp.rule.relative:
             comp.status = "regressed"
+        elif comp.effect >= comp.rule.relative:
+            comp.status = "inconclusive"
+            s = comp.series
+            # at the level a lone discovery among this run's tests needs: enough whatever BH ranks it
+            alpha = budgets.false_discovery_rate / len(tested)
+            comp.runs_needed = runs_to_decide(s.values[comp.candidate], s.values[comp.baseline], comp.effect, alpha)
     return comparisons
+
+
+def runs_to_decide(candidate: np.ndarray, baseline: np.ndarray, effect: float, alpha: float) -> int | None:
+    """More candidate runs that would make an ``effect`` this large significant at ``alpha`` with
+    power ``DRIFT_POWER``, at the run-to-run noise of the baseline (and of the candidate runs, pooled);
+    None when more candidate runs cannot (the baseline itself is too short or too noisy)."""
+    from scipy import stats
+
+    logs_b, logs_c = np.log(baseline), np.log(candidate)
+    df = len(logs_b) - 1 + max(len(logs_c) - 1, 0)
+    ss = np.sum((logs_b - logs_b.mean()) ** 2) + (np.sum((logs_c - logs_c.mean()) ** 2) if len(logs_c) > 1 else 0.0)
+    sd = float(np.sqrt(ss / df)) if df > 0 else 0.0
+    z = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(DRIFT_POWER))
+    if sd <= 0:
+        return 1
+    inverse = (np.log1p(effect) / (z * sd)) ** 2 - 1 / len(logs_b)
+    return max(int(np.ceil(1 / inverse)) - len(logs_c), 1) if inverse > 0 else None
 
 
 def series_change_points(series: list[Series], candidate_commit: str, base_branch: str, p_threshold: float) -> dict:
@@ -653,6 +680,23 @@ def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, con
                     details,
                 )
             )
+        elif c.status == "inconclusive":
+            need = (
+                f"needs {c.runs_needed} more run(s) to decide at this noise"
+                if c.runs_needed is not None
+                else f"more candidate runs cannot decide: the baseline's {len(c.baseline)} runs are too few or noisy"
+            )
+            details.update(effect=round(c.effect, 6), p_value=c.p, q_value=c.q, runs_needed=c.runs_needed,
+                           false_discovery_rate=budgets.false_discovery_rate)  # fmt: skip
+            out.append(
+                Finding(
+                    "warning", s.subject, f"relative:{c.rule.name}",
+                    f"inconclusive: {need} ({_pct(c.effect)} vs baseline over {len(c.baseline)} runs, "
+                    f"q={c.q:.2g} > {budgets.false_discovery_rate}, {len(c.candidate)} candidate run(s))",
+                    f"worse by at most {c.rule.relative_text}, decided at q <= {budgets.false_discovery_rate}", evidence,
+                    owner, runbook, details,
+                )
+            )  # fmt: skip
         elif c.status == "unmeasured":
             out.append(
                 Finding(

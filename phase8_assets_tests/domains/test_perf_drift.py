@@ -15,6 +15,7 @@ from phase8_assets.domains.perf import (
     drift_findings,
     judge_drift,
     judge_regressions,
+    regression_findings,
     resolve_anchors,
     select_baselines,
     series_change_points,
@@ -253,3 +254,18 @@ def test_anchor_document_uses_the_release_runs_and_the_base_runs_before_them():
     chosen = np.concatenate([s.values[20:30], s.values[30:]])[-10:]
     assert entry["runs"] == 10 and entry["mean"] == pytest.approx(float(np.mean(chosen)))
     assert entry["log_sd"] == pytest.approx(float(np.std(np.log(chosen), ddof=1)))
+
+
+def test_a_per_release_effect_over_the_limit_but_not_significant_is_inconclusive_with_the_runs_that_decide():
+    rng = np.random.default_rng(11)
+    b = budgets()
+    history = exact(rng, 20, 1e-3, 0.08)
+    one = judge_regressions(select_baselines([series(history, candidate=[1.11e-3])], CANDIDATE, "main", b, {}), b)[0]
+    assert one.status == "inconclusive" and one.runs_needed == 4, (one.p, one.runs_needed)
+    more = list(exact(rng, 1 + one.runs_needed, 1.11e-3, 0.08))
+    decided = judge_regressions(select_baselines([series(history, candidate=more)], CANDIDATE, "main", b, {}), b)[0]
+    assert decided.status == "regressed", decided.p
+    config = load_config([str(DATA)], set(readers()))
+    [finding] = regression_findings([one], b, config, "perf_regressions")
+    assert finding.severity == "warning" and finding.rule == "relative:time"
+    assert finding.observed.startswith("inconclusive: needs 4 more run(s) to decide at this noise")
