@@ -270,6 +270,79 @@ def slo_rules(evidence: tuple[str, ...], out: Path) -> None:
 
 
 @main.group()
+def perf() -> None:
+    """Performance: the frozen anchors that drift rules judge releases against."""
+
+
+@perf.command("baseline")
+@click.option(
+    "--evidence", "evidence", multiple=True,
+    help="Evidence root with the benchmark results: a folder or s3://bucket/prefix with phase8.yaml "
+    "[default: PHASE8_EVIDENCE, else the demo evidence].",
+)  # fmt: skip
+@click.option(
+    "--freeze", is_flag=True, help="Write the PerfBaseline file to --out (without it: show what it would hold)."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="The PerfBaseline file to write; commit it."
+)
+@click.option(
+    "--runs", type=click.IntRange(2, 200), default=10, show_default=True,
+    help="Reference runs per benchmark: the release commit's runs and the base-branch runs just before them.",
+)  # fmt: skip
+@click.option("--as-of", default=None, help="Freezing time (RFC 3339); overrides the config's pinned time.")
+def perf_baseline(evidence: tuple[str, ...], freeze: bool, out: Path | None, runs: int, as_of: str | None) -> None:
+    """Freeze the release's benchmark statistics as the anchor of the drift rules (kind: PerfBaseline).
+
+    The anchor is the release commit's runs (config release.commit) plus the base-branch runs just
+    before them. Accepting a creep is freezing a new anchor: a reviewed change to that file.
+    """
+    import yaml
+
+    from phase8_assets.defs.resources import default_evidence, load_evidence_config
+    from phase8_assets.domains.perf import anchor_document, format_value, series_from_files
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import ConfigError
+    from phase8_assets.shared.clock import TimeParseError, evaluation_time
+    from phase8_assets.shared.reports import write_text
+
+    if freeze and out is None:
+        _fail("--freeze needs --out (the PerfBaseline file to write)")
+    try:
+        config = load_evidence_config(list(evidence) or default_evidence())
+        at = evaluation_time(as_of, config.evaluation_time)
+    except (ConfigError, TimeParseError) as exc:
+        _fail(str(exc))
+    batch = collect(config, kinds={"benchmarks", "perf_budgets"})
+    for rejection in batch.rejections_of("benchmarks"):
+        click.echo(f"rejected {rejection}", err=True)
+    budgets = batch.files_of("perf_budgets")
+    base = (budgets[0].records[0].base_branch if budgets else None) or config.release.get("base_branch") or "main"
+    commit, version = str(config.release["commit"]), str(config.release["version"])
+    doc = anchor_document(
+        series_from_files([(f.uri, f.records[0]) for f in batch.files_of("benchmarks")]),
+        commit,
+        version,
+        base,
+        runs,
+        at,
+    )
+    if not doc["benchmarks"]:
+        _fail(f"no benchmark run of release commit {commit} (with a known direction) in {', '.join(config.root_uris)}")
+    lines = [
+        f"{e['benchmark']}{'[' + e['params'] + ']' if e['params'] and '[' not in e['benchmark'] else ''} / "
+        f"{e['measure']}: {format_value(e['mean'], e['unit'])} over {e['runs']} runs, run-to-run sd {e['log_sd']:.1%}"
+        for e in doc["benchmarks"]
+    ]
+    if freeze:
+        write_text(out, yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True))
+        lines.append(f"wrote {len(doc['benchmarks'])} anchor(s) of release {version} to {out}")
+    else:
+        lines.append("(not written: pass --freeze --out FILE)")
+    emit({"out": str(out) if freeze else None, "written": freeze, "baseline": doc}, "\n".join(lines))
+
+
+@main.group()
 def plugin() -> None:
     """Sign and verify plugin and bot bundles (docs/security/plugin-signing.md)."""
 

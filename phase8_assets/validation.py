@@ -48,6 +48,7 @@ def guess_kind(path: Path, data: bytes) -> str | None:
 ARTIFACT_KINDS = {
     "DrillCatalog": "drill_catalog",
     "PerfBudgets": "perf_budgets",
+    "PerfBaseline": "perf_baselines",
     "UpgradePath": "upgrade_path",
     "PreflightReport": "preflight_reports",
     "RollbackReport": "rollback_reports",

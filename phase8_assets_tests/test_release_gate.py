@@ -29,7 +29,7 @@ DEMO_STATUSES = {
     "evidence_freshness": "pass",
     "drill_evidence": "pass",
     "perf_budgets": "pass",
-    "perf_regressions": "pass",
+    "perf_regressions": "warn",  # the noisiest benchmark moved +12.6 % in one run: inconclusive
     "slo_burn_rate": "pass",
     "error_budget": "pass",
     "upgrade_preflight": "pass",

@@ -19,9 +19,12 @@ from phase8_assets.domains.perf import (
     base_runs,
     budget_findings,
     check_budgets,
+    drift_findings,
     format_value,
+    judge_drift,
     judge_regressions,
     regression_findings,
+    resolve_anchors,
     run_time,
     select_baselines,
     series_change_points,
@@ -303,6 +306,7 @@ def perf_regressions(
             "judged": len(judged),
             "regressed": sum(c.status == "regressed" for c in comparisons),
             "insufficient_history": sum(c.status == "insufficient-history" for c in comparisons),
+            "inconclusive": sum(c.status == "inconclusive" for c in comparisons),
             **_report(h, "regressions", f"Performance regressions: {h.commit[:10]}", sections, h.base_branch),
         },
     )
@@ -370,10 +374,21 @@ def budgets_gate(batch, config, at, benchmark_history: PerfContext, perf_budget_
     return found, f"{passed} of {len(perf_budget_status)} budgeted measure(s) within their absolute limit"
 
 
+def anchors_of(batch: EvidenceBatch, budgets: PerfBudgets):
+    """The drift rules' anchors among the ``perf_baselines`` evidence: see ``resolve_anchors``."""
+    files = [(f.uri, f.records[0]) for f in batch.files_of("perf_baselines")]
+    rejected = [(r.uri, r.field, r.reason) for r in batch.rejections_of("perf_baselines")]
+    return resolve_anchors(budgets, files, rejected)
+
+
 def regressions_gate(batch, config, at, benchmark_history: PerfContext, perf_regressions: list[Comparison]):
     h = benchmark_history
-    found = _no_budgets(h, config, "perf_regressions") + regression_findings(
-        perf_regressions, h.budgets, config, "perf_regressions"
+    anchors, anchor_uris, problems = anchors_of(batch, h.budgets)
+    drifts = judge_drift(h.series, h.commit, h.budgets, anchors)
+    found = (
+        _no_budgets(h, config, "perf_regressions")
+        + regression_findings(perf_regressions, h.budgets, config, "perf_regressions")
+        + drift_findings(drifts, h.budgets, anchor_uris, problems, config, "perf_regressions")
     )
     if not h.series:
         found.append(
@@ -385,7 +400,11 @@ def regressions_gate(batch, config, at, benchmark_history: PerfContext, perf_reg
         )  # fmt: skip
     judged = sum(c.p is not None for c in perf_regressions)
     regressed = sum(c.status == "regressed" for c in perf_regressions)
-    return found, f"{regressed} of {judged} judged series regressed (FDR {h.budgets.false_discovery_rate})"
+    summary = f"{regressed} of {judged} judged series regressed (FDR {h.budgets.false_discovery_rate})"
+    if drifts or problems:
+        drifted = sum(d.status == "drifted" for d in drifts)
+        summary += f"; {drifted} of {len(drifts)} drifted past their limit since the anchor"
+    return found, summary
 
 
 perf_budgets_gate = gate_asset(

@@ -4,7 +4,7 @@ the last complete week) and the sensor that ingests new evidence files as they a
 import hashlib
 import json
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -15,7 +15,7 @@ from phase8_assets.defs.perf import benchmark_runs
 from phase8_assets.defs.program import scorecard_folder
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.defs.slo import sli_series
-from phase8_assets.domains.weekly import changes, sections, trend_figure
+from phase8_assets.domains.weekly import changes, drift_sections, sections, trend_figure
 from phase8_assets.shared.reports import Section, render_markdown, write_html, write_text
 from phase8_assets.warehouse import history
 
@@ -27,8 +27,28 @@ def _naive(dt: datetime) -> datetime:
     return dt.astimezone(UTC).replace(tzinfo=None)
 
 
-def write_week(conn, roots: list[str], folder, start: datetime, end: datetime) -> tuple[str, str, int]:
-    """One week's report files from history; returns (html path, markdown, number of changes)."""
+def drift_anchors(config) -> list[tuple]:
+    """(Anchor, frozen_at, drift limit) of every benchmark a drift rule judges against the root's
+    PerfBaseline: read from the root as it is now (the anchor is evidence, not history)."""
+    from phase8_assets.evidence.collect import collect
+
+    batch = collect(config, kinds={"perf_baselines", "perf_budgets"})
+    budgets = [f.records[0] for f in batch.files_of("perf_budgets")]
+    out = []
+    for f in batch.files_of("perf_baselines"):
+        baseline = f.records[0]
+        for anchor in baseline.anchors.values():
+            rule = budgets[0].rule_for(anchor.benchmark, anchor.measure, "drift") if budgets else None
+            if rule and f.uri.endswith(rule.drift.anchor.lstrip("./")):
+                out.append((anchor, baseline.frozen_at, rule.drift.limit))
+    return sorted(out, key=lambda a: a[0].key)
+
+
+def write_week(
+    conn, roots: list[str], folder, start: datetime, end: datetime, anchors: list[tuple] = ()
+) -> tuple[str, str, int]:
+    """One week's report files from history; returns (html path, markdown, number of changes).
+    ``anchors`` (``drift_anchors``) add a drift chart per anchored benchmark, from its anchor to ``end``."""
     s, e = _naive(start), _naive(end)
     week = {
         "gate_runs": history.gate_runs(conn, roots, s, e),
@@ -42,6 +62,10 @@ def write_week(conn, roots: list[str], folder, start: datetime, end: datetime) -
     title = f"Weekly reliability report: week of {start:%Y-%m-%d}"
     subtitle = f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC), evidence roots: {', '.join(roots)}"
     parts = sections(week, start, end, trend_figure(history.benchmark_trend(conn, roots, e)))
+    if anchors:
+        since = min(_naive(frozen) for _, frozen, _ in anchors) - timedelta(weeks=8)
+        rows = history.anchored_weeks(conn, roots, sorted({a.benchmark for a, _, _ in anchors}), since, e)
+        parts += drift_sections(rows, list(anchors))
     scorecard = scorecard_folder(folder.parent, roots) / "scorecard.html"
     parts.append(Section("Program scorecard", f"Item by item (owner, gates, evidence age, cadence, coverage, trend): "
                          f"{scorecard} (Markdown: {scorecard.with_suffix('.md').name} beside it)."))  # fmt: skip
@@ -64,18 +88,20 @@ warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.Bet
     backfill_policy=dg.BackfillPolicy.single_run(),
     description="One self-contained HTML report (plotly inline, works offline) and a Markdown summary per week, "
     "from the warehouse's history: benchmark trends and change points, SLO budgets, drills, gate verdicts, and "
-    "what changed since the week before. A backfill of many weeks is one run.",
+    "what changed since the week before, and a drift chart per benchmark since its PerfBaseline anchor. A backfill "
+    "of many weeks is one run.",
 )
 def weekly_reliability_report(
     context: dg.AssetExecutionContext, settings: Phase8Settings, warehouse: Warehouse
 ) -> dg.MaterializeResult:
     config = settings.load()
     folder = warehouse.reports_dir / "weekly"
+    anchors = drift_anchors(config)
     written = []
     with warehouse.get_connection() as conn:
         for key in context.partition_keys:
             window = WEEKS.time_window_for_partition_key(key)
-            written.append((key, *write_week(conn, config.root_uris, folder, window.start, window.end)))
+            written.append((key, *write_week(conn, config.root_uris, folder, window.start, window.end, anchors)))
     key, path, markdown, n = written[-1]
     return dg.MaterializeResult(
         metadata={

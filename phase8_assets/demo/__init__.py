@@ -66,7 +66,8 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     for rel, text in supportability.evidence(EVALUATION_TIME).items():
         put(rel, text)
     perf_rng = random.Random(seed * 1000 + 3)
-    for rel, text in perf.history(EVALUATION_TIME, perf_rng).items():
+    history = perf.history(EVALUATION_TIME, perf_rng)
+    for rel, text in history.items():
         put(rel, text)
     candidate_at = (EVALUATION_TIME - timedelta(hours=20)).replace(minute=7, second=31)
     for rel, text in perf.run_files(
@@ -74,6 +75,7 @@ def generate(out: Path, seed: int = 8) -> list[Path]:
     ).items():
         put(rel, text)
     put("policy/perf-budgets.yaml", perf.BUDGETS)
+    put("policy/perf-baseline.yaml", perf.history_anchor(history))
     put("policy/slo/chatterbox-slos.yaml", slo.SLO_FILE)
     put("policy/slo/alerting.yaml", slo.ALERTS_FILE)
     for rel, text in upgrade.evidence(EVALUATION_TIME).items():
@@ -122,6 +124,7 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `perf-regression` | `perf_regressions` | a new 10.4.0 build (another commit) lists channels 16.3 % slower than its baseline, as the gate measures it (a 2 %-noise benchmark) |
 | `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
 | `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
+| `perf-creep` | `perf_regressions` | eight releases each 1.5 % slower on test_post_message: every per-release comparison passes, the drift rule against the 9.6.0 anchor (`kind: PerfBaseline`, limit +8 %) blocks |
 | `perf-noise` | none (passes) | the noisiest benchmark (6 % run-to-run) moved 2 %: not a regression |
 | `slo-fast-burn` | `slo_burn_rate` | a chat-api canary answers 2.5 % of requests with 503 for the last hour: burn 25x over 1h and 5m (page) |
 | `slo-budget-exhausted` | `error_budget` | chat-files has failed 0.5 % more requests for 30 days: about 120 % of its 0.5 % budget spent (a ticket-level burn warns) |

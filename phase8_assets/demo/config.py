@@ -85,6 +85,10 @@ evidence:
     paths: ["policy/perf-budgets.yaml"]
     max_age: P365D
     owner: team:platform-reliability
+  perf_baselines:
+    paths: ["policy/perf-baseline.yaml"]
+    max_age: P365D
+    owner: team:platform-reliability
   slo_definitions:
     paths: ["policy/slo/*.yaml"]
     max_age: P365D

@@ -5,7 +5,9 @@ Noise model: each run's level is the benchmark's level × (1 + N(0, cv)) (run-to
 makes CI runners noisy); raw samples, where a tool keeps them, scatter ±3 % around the run's level.
 History carries real change points: test_search[query=short] got 20 % faster 120 days ago,
 test_post_message regressed 12 % at day −140 and was fixed at day −100, and the websocket fan-out
-benchmark has been 15 % slower since day −75 (accepted then: the new normal).
+benchmark has been 15 % slower since day −75 (accepted then: the new normal). The messages
+benchmarks carry a drift rule against the anchor frozen at release 10.3.0 (``anchor``); the
+``perf-creep`` scenario is eight releases of 1.5 % creep on test_post_message since its anchor.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
+
 from phase8_assets.demo.config import EVALUATION_TIME
+from phase8_assets.domains.perf import anchor_document, series_from_files
+from phase8_assets.evidence.benchmarks import read as read_benchmarks
 from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.reports import write_text
 
@@ -256,6 +262,7 @@ rules:
     benchmark: "tests/perf/test_messages.py::*"
     absolute: "mean <= 3ms"
     relative: "+10%"
+    drift: {limit: "+8%", anchor: policy/perf-baseline.yaml}
     owner: team:messaging
   - name: messages-throughput
     benchmark: "re:^tests/perf/test_messages\\\\.py::"
@@ -287,6 +294,53 @@ rules:
     absolute: "mean <= 1%"
     owner: team:api
 """
+
+
+ANCHOR_RELEASE = "10.3.0"
+ANCHOR_AGE = 10  # the anchor is the history run this many runs back, with the runs before it
+
+
+def anchor(files: dict[str, str], commit: str, version: str, at: datetime, runs: int = 10) -> str:
+    """The PerfBaseline of ``version`` (commit ``commit``) frozen from the pytest files among ``files``,
+    as ``phase8 perf baseline --freeze`` writes it."""
+    parsed = [(rel, read_benchmarks(text.encode(), rel).records[0]) for rel, text in files.items() if "/pytest/" in rel]
+    doc = anchor_document(series_from_files(parsed), commit, version, "main", runs, at)
+    doc["benchmarks"] = [e for e in doc["benchmarks"] if "test_messages.py" in e["benchmark"]]
+    return yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True)
+
+
+def history_anchor(files: dict[str, str]) -> str:
+    """The main history's anchor: release 10.3.0 is the run ANCHOR_AGE runs before the newest."""
+    pytest = sorted(rel for rel in files if "/pytest/" in rel)
+    rel = pytest[-ANCHOR_AGE]
+    doc = json.loads(files[rel])
+    at = datetime.fromisoformat(doc["datetime"]) + timedelta(hours=6)
+    return anchor(files, doc["commit_info"]["id"], ANCHOR_RELEASE, at)
+
+
+CREEP = "tests/perf/test_messages.py::test_post_message"
+CREEP_STEP = 1.015
+CREEP_RELEASES = 8  # 9.6.0 is the anchor; 9.7 ... 10.3 and the 10.4 candidate each 1.5 % slower
+RUNS_PER_RELEASE = 3
+
+
+def creep(rng: random.Random, candidate_commit: str) -> dict[str, str]:
+    """The perf-creep scenario's own pytest history and anchor: ten main runs of release 9.6.0 (frozen
+    as the anchor), three main runs of each release after it, each release 1.5 % slower on
+    test_post_message, then the 10.4.0 candidate (eight steps: +12.6 % since the anchor)."""
+    files: dict[str, str] = {}
+    step = timedelta(days=1.75)
+    candidate_at = (EVALUATION_TIME - timedelta(hours=12)).replace(minute=3, second=17)
+    releases = [0] * 10 + [k for k in range(1, CREEP_RELEASES) for _ in range(RUNS_PER_RELEASE)]
+    runs = [(candidate_at - step * (len(releases) - i), _hex(rng), "main", k) for i, k in enumerate(releases)]
+    runs.append((candidate_at, candidate_commit, "release/10.4", CREEP_RELEASES))
+    for at, commit, branch, k in runs:
+        days_ago = (EVALUATION_TIME - at).total_seconds() / 86400
+        text = pytest_json(at, commit, branch, rng, days_ago, {CREEP: CREEP_STEP**k})
+        files[f"bench/pytest/{at:%Y-%m-%dT%H%M%SZ}_{commit[:12]}.json"] = text
+    at, commit = runs[9][0], runs[9][1]
+    files["policy/perf-baseline.yaml"] = anchor(files, commit, "9.6.0", at + timedelta(hours=6))
+    return files
 
 
 def scenarios(out: Path, rng: random.Random) -> list[Path]:
@@ -321,6 +375,18 @@ def scenarios(out: Path, rng: random.Random) -> list[Path]:
         )
         for rel, text in run_files("bench", at, commit, "release/10.4", rng, EVALUATION_TIME, candidate).items():
             put(f"{name}/{rel}", text)
+    commit = _hex(rng)
+    put(
+        "perf-creep/phase8.yaml",
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../../phase8.yaml\n"
+        "description: eight releases of 1.5 % creep on test_post_message since the 9.6.0 anchor; "
+        "perf_regressions fails on the drift rule while every per-release comparison passes\n"
+        f'release:\n  commit: "{commit}"\n'
+        'evidence:\n  benchmarks:\n    paths: ["bench/**/*"]\n'
+        '  perf_baselines:\n    paths: ["policy/perf-baseline.yaml"]\n',
+    )
+    for rel, text in creep(rng, commit).items():
+        put(f"perf-creep/{rel}", text)
     put(
         "perf-regression-waived/phase8.yaml",
         "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../perf-regression/phase8.yaml\n"

@@ -77,7 +77,9 @@ An evidence kind has no file younger than its maximum age (`evidence.<kind>.max_
         """\
 A benchmark of the release commit is significantly worse than its baseline (the base branch's
 recent runs since the last change point) by more than its rule's relative limit. The finding gives
-the effect, the p- and q-values, the baseline window and the candidate's result file.""",
+the effect, the p- and q-values, the baseline window and the candidate's result file. `drift:`
+findings compare the release with a frozen anchor (`kind: PerfBaseline`) instead: a creep of small
+steps that every per-release comparison let through, with its 95 % bounds.""",
         """\
 1. Open the regressions report (`reports/<root-id>/<release>/perf/regressions.html` in PHASE8_HOME,
    linked from the check): history, baseline band, change points and the candidate.
@@ -86,7 +88,12 @@ the effect, the p- and q-values, the baseline window and the candidate's result 
    the benchmark and the rule; once the release ships, the new level becomes the baseline after
    the next change point.
 4. `baseline-history` warnings: the benchmark has too few base-branch runs since its last change;
-   they clear as history accumulates.""",
+   they clear as history accumulates.
+5. `drift:` errors: bisect the releases since the anchor's commit (the drift chart of the weekly
+   report shows where it grew). Accepting the creep is freezing a new anchor
+   (`phase8 perf baseline --freeze --out <anchor>`), reviewed like any change to that file.
+   `inconclusive` drift: run the benchmarks of the release commit as many more times as the
+   finding says (each run its own result file), or interleave candidate and base runs.""",
     ),
     "perf-budgets": (
         "Performance budgets",

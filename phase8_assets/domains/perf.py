@@ -30,20 +30,36 @@ history (a warning that says so, never a pass or a block).
 - False alarms across the run are controlled with Benjamini–Hochberg over every test of the run
   (level ``false_discovery_rate``). A measure *regressed* when its q-value is within that level
   AND its effect (relative change in the bad direction) is at least the rule's relative limit.
+  An effect at least the limit whose q-value is not within that level is *inconclusive*, never a
+  silent pass: a warning with the candidate runs that would decide at the baseline's run-to-run
+  noise (``runs_to_decide``, at the level ``false_discovery_rate / tests`` that a lone discovery needs).
+
+**Drift** (``judge_drift``): the moving baseline follows a creep of small steps, so a rule may
+also name a frozen anchor (``kind: PerfBaseline``). The drift is the log ratio of the candidate's
+run means (several result files of the release commit pool with their run means as the unit, so
+the between-run variance is in the estimate) to the anchor's; its uncertainty comes from the
+between-run spread of both sides (pooled, on ``runs − 2`` degrees of freedom; a single candidate
+run borrows the anchor's spread). One-sided ``DRIFT_CONFIDENCE`` bounds decide: lower bound above
+the limit → *drifted* (an error); the bounds straddle the limit while the estimate is at least
+half the limit → *inconclusive*, with the number of candidate runs that would decide at this noise
+(the sample-size formula for ``DRIFT_POWER``), a warning unless the rule says ``inconclusive: fail``.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
 from phase8_assets.domains.gates import Finding
+from phase8_assets.evidence.perf_baseline import Anchor, PerfBaseline
 from phase8_assets.evidence.perf_budgets import BudgetRule, PerfBudgets
 
 MIN_SEGMENT = 5
+DRIFT_CONFIDENCE = 0.95
+DRIFT_POWER = 0.8
 WINDOW = 20
 SAMPLE_RUNS = 5
 
@@ -100,6 +116,80 @@ def series_from_history(hist: dict) -> list[Series]:
             )
         )
     return out
+
+
+def series_from_files(files: list[tuple[str, object]]) -> list[Series]:
+    """Series straight from read benchmark files ((uri, ``BenchmarkFile``) pairs), in the shape
+    ``bench_history`` gives, for what reads a root without the warehouse (``phase8 perf baseline``)."""
+    rows = []
+    for uri, parsed in files:
+        run = parsed.run
+        for m in parsed.measurements:
+            rows.append((m.benchmark, m.params, m.measure, run.time, uri, uri, run.commit or "", run.branch or "",
+                         m.unit, m.direction, m.stats))  # fmt: skip
+    rows.sort(key=lambda r: r[:5])
+    hist = {
+        "benchmark": np.array([r[0] for r in rows], dtype=object),
+        "params": np.array([r[1] for r in rows], dtype=object),
+        "measure": np.array([r[2] for r in rows], dtype=object),
+        "run_at": np.array([np.datetime64(r[3].replace(tzinfo=None), "us") for r in rows]),
+        "run_id": np.array([r[4] for r in rows], dtype=object),
+        "uri": np.array([r[5] for r in rows], dtype=object),
+        "commit": np.array([r[6] for r in rows], dtype=object),
+        "branch": np.array([r[7] for r in rows], dtype=object),
+        "unit": np.array([r[8] for r in rows], dtype=object),
+        "direction": np.array([r[9] for r in rows], dtype=object),
+    }
+    for k in STAT_COLUMNS:
+        hist[k] = np.array([r[10].get(k, np.nan) for r in rows], dtype=float)
+    return series_from_history(hist)
+
+
+def anchor_document(
+    series: list[Series], commit: str, version: str, base_branch: str, runs: int, frozen_at: datetime
+) -> dict:
+    """A ``kind: PerfBaseline`` document: per series with runs of the release ``commit``, the
+    statistics of those runs and of the base-branch runs just before them, ``runs`` in all."""
+    from phase8_assets.shared.clock import format_timestamp
+
+    entries = []
+    for s in series:
+        if s.direction not in ("lower", "higher"):
+            continue
+        cand = [i for i, c in enumerate(s.commits) if same_commit(c, commit) and np.isfinite(s.values[i])]
+        if not cand:
+            continue
+        before = [int(i) for i in base_runs(s, commit, base_branch) if s.run_at[i] < s.run_at[cand].min()]
+        chosen = sorted([*before, *cand], key=lambda i: s.run_at[i])[-runs:]
+        if len(chosen) < 2:
+            continue
+        logs = np.log(s.values[chosen])
+        entries.append(
+            {
+                "benchmark": s.benchmark,
+                "params": s.params,
+                "measure": s.measure,
+                "unit": s.unit,
+                "direction": s.direction,
+                "commit": commit,
+                "release": version,
+                "runs": len(chosen),
+                "mean": float(np.mean(s.values[chosen])),
+                "median": float(np.median(s.values[chosen])),
+                "log_mean": float(np.mean(logs)),
+                "log_sd": float(np.std(logs, ddof=1)),
+                "first_run": format_timestamp(run_time(s, chosen[0]).replace(tzinfo=UTC)),
+                "last_run": format_timestamp(run_time(s, chosen[-1]).replace(tzinfo=UTC)),
+            }
+        )
+    return {
+        "apiVersion": "phase8/v1",
+        "kind": "PerfBaseline",
+        "description": f"Performance anchor frozen at release {version}; accept a creep by freezing a new one.",
+        "frozen_at": format_timestamp(frozen_at),
+        "release": {"version": version, "commit": commit.lower()},
+        "benchmarks": entries,
+    }
 
 
 def _best_split(x: np.ndarray, min_size: int) -> tuple[int, float] | None:
@@ -204,7 +294,7 @@ def same_commit(a: object, b: object) -> bool:
 @dataclass
 class Comparison:
     series: Series
-    status: str  # regressed | ok | insufficient-history | not-judged | no-candidate | unmeasured
+    status: str  # regressed | inconclusive | ok | insufficient-history | not-judged | no-candidate | unmeasured
     rule: BudgetRule | None
     direction: str
     candidate: np.ndarray  # indices into the series
@@ -215,6 +305,7 @@ class Comparison:
     p_sample: float | None = None
     p: float | None = None
     q: float | None = None
+    runs_needed: int | None = None  # for an inconclusive one: more candidate runs that would decide
     note: str = ""
 
     @property
@@ -338,7 +429,30 @@ def judge_regressions(
         comp.q = float(q)
         if comp.q <= budgets.false_discovery_rate and comp.effect >= comp.rule.relative:
             comp.status = "regressed"
+        elif comp.effect >= comp.rule.relative:
+            comp.status = "inconclusive"
+            s = comp.series
+            # at the level a lone discovery among this run's tests needs: enough whatever BH ranks it
+            alpha = budgets.false_discovery_rate / len(tested)
+            comp.runs_needed = runs_to_decide(s.values[comp.candidate], s.values[comp.baseline], comp.effect, alpha)
     return comparisons
+
+
+def runs_to_decide(candidate: np.ndarray, baseline: np.ndarray, effect: float, alpha: float) -> int | None:
+    """More candidate runs that would make an ``effect`` this large significant at ``alpha`` with
+    power ``DRIFT_POWER``, at the run-to-run noise of the baseline (and of the candidate runs, pooled);
+    None when more candidate runs cannot (the baseline itself is too short or too noisy)."""
+    from scipy import stats
+
+    logs_b, logs_c = np.log(baseline), np.log(candidate)
+    df = len(logs_b) - 1 + max(len(logs_c) - 1, 0)
+    ss = np.sum((logs_b - logs_b.mean()) ** 2) + (np.sum((logs_c - logs_c.mean()) ** 2) if len(logs_c) > 1 else 0.0)
+    sd = float(np.sqrt(ss / df)) if df > 0 else 0.0
+    z = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(DRIFT_POWER))
+    if sd <= 0:
+        return 1
+    inverse = (np.log1p(effect) / (z * sd)) ** 2 - 1 / len(logs_b)
+    return max(int(np.ceil(1 / inverse)) - len(logs_c), 1) if inverse > 0 else None
 
 
 def series_change_points(series: list[Series], candidate_commit: str, base_branch: str, p_threshold: float) -> dict:
@@ -403,6 +517,88 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
             out.append(BudgetCheck(s, rule, worst[0] if worst else None, False, missing[0], note, missing))
             continue
         out.append(BudgetCheck(s, rule, worst[0], rule.absolute.holds(worst[0]), worst[1]))
+    return out
+
+
+@dataclass
+class DriftCheck:
+    series: Series
+    rule: BudgetRule
+    anchor: Anchor | None
+    status: str  # drifted | inconclusive | within | no-anchor-entry | unmeasured
+    candidate: np.ndarray  # indices into the series
+    drift: float | None = None  # relative change since the anchor, in the bad direction (+0.12: 12 % worse)
+    low: float | None = None  # one-sided DRIFT_CONFIDENCE bounds of the drift
+    high: float | None = None
+    run_sd: float | None = None  # between-run standard deviation (log scale, ~ relative)
+    runs_needed: int | None = None  # more candidate runs that would decide; None when more cannot
+    note: str = ""
+
+
+def drift_estimate(candidate: np.ndarray, anchor: Anchor, sign: float, limit: float) -> dict:
+    """The drift of the candidate run means since the anchor, its one-sided bounds, and how many
+    candidate runs in all would decide it against ``limit`` at the observed between-run noise."""
+    from scipy import stats
+
+    logs = np.log(candidate)
+    n_c, n_a = len(logs), anchor.runs
+    d = sign * (float(np.mean(logs)) - anchor.log_mean)
+    if n_c >= 2:
+        var = ((n_a - 1) * anchor.log_sd**2 + (n_c - 1) * float(np.var(logs, ddof=1))) / (n_a + n_c - 2)
+        df = n_a + n_c - 2
+    else:
+        var, df = anchor.log_sd**2, n_a - 1
+    sd = float(np.sqrt(var))
+    half = float(stats.t.ppf(DRIFT_CONFIDENCE, df)) * sd * np.sqrt(1 / n_c + 1 / n_a)
+    gap = abs(d - np.log1p(limit))
+    z = float(stats.norm.ppf(DRIFT_CONFIDENCE) + stats.norm.ppf(DRIFT_POWER))
+    inverse = (gap / (z * sd)) ** 2 - 1 / n_a if sd > 0 else np.inf
+    total = int(np.ceil(1 / inverse)) if inverse > 0 and np.isfinite(inverse) else None
+    return {
+        "log_drift": d,
+        "log_low": d - half,
+        "log_high": d + half,
+        "sd": sd,
+        "runs_needed": max(total - n_c, 1) if total is not None else None,
+    }
+
+
+def judge_drift(
+    series: list[Series], candidate_commit: str, budgets: PerfBudgets, anchors: dict[str, PerfBaseline]
+) -> list[DriftCheck]:
+    """Every candidate series under a drift rule whose anchor file was read (``anchors``: path ->
+    PerfBaseline) against that anchor; a series the anchor lacks is said, never passed."""
+    out = []
+    for s in series:
+        rule = budgets.rule_for(s.benchmark, s.measure, "drift")
+        if rule is None or rule.drift.anchor not in anchors:
+            continue
+        cand = np.array([i for i, c in enumerate(s.commits) if same_commit(c, candidate_commit)], dtype=int)
+        if not len(cand):
+            continue
+        anchor = anchors[rule.drift.anchor].anchors.get((s.benchmark, s.params, s.measure))
+        check = DriftCheck(s, rule, anchor, "within", cand)
+        values = s.values[cand]
+        if anchor is None:
+            check.status, check.note = "no-anchor-entry", f"{rule.drift.anchor} has no entry for this benchmark"
+            out.append(check)
+            continue
+        if not np.all(np.isfinite(values)):
+            check.status = "unmeasured"
+            check.note = f"the tool reported no mean of {s.measure} in this run"
+            check.candidate = cand[~np.isfinite(values)]
+            out.append(check)
+            continue
+        sign = 1.0 if anchor.direction == "lower" else -1.0
+        est = drift_estimate(values, anchor, sign, rule.drift.limit)
+        limit = np.log1p(rule.drift.limit)
+        check.drift, check.low, check.high = (float(np.expm1(est[k])) for k in ("log_drift", "log_low", "log_high"))
+        check.run_sd, check.runs_needed = est["sd"], est["runs_needed"]
+        if est["log_low"] > limit:
+            check.status = "drifted"
+        elif est["log_high"] > limit and est["log_drift"] >= limit / 2:
+            check.status = "inconclusive"
+        out.append(check)
     return out
 
 
@@ -484,6 +680,23 @@ def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, con
                     details,
                 )
             )
+        elif c.status == "inconclusive":
+            need = (
+                f"needs {c.runs_needed} more run(s) to decide at this noise"
+                if c.runs_needed is not None
+                else f"more candidate runs cannot decide: the baseline's {len(c.baseline)} runs are too few or noisy"
+            )
+            details.update(effect=round(c.effect, 6), p_value=c.p, q_value=c.q, runs_needed=c.runs_needed,
+                           false_discovery_rate=budgets.false_discovery_rate)  # fmt: skip
+            out.append(
+                Finding(
+                    "warning", s.subject, f"relative:{c.rule.name}",
+                    f"inconclusive: {need} ({_pct(c.effect)} vs baseline over {len(c.baseline)} runs, "
+                    f"q={c.q:.2g} > {budgets.false_discovery_rate}, {len(c.candidate)} candidate run(s))",
+                    f"worse by at most {c.rule.relative_text}, decided at q <= {budgets.false_discovery_rate}", evidence,
+                    owner, runbook, details,
+                )
+            )  # fmt: skip
         elif c.status == "unmeasured":
             out.append(
                 Finding(
@@ -519,6 +732,106 @@ def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, con
                 config.owner_for(gate, "benchmarks"), gate_runbook, {"missing": missing[:50]},
             )
         )  # fmt: skip
+    return out
+
+
+def _on_path(uri: str, path: str) -> bool:
+    return uri == path or uri.endswith("/" + path.lstrip("./"))
+
+
+def resolve_anchors(
+    budgets: PerfBudgets, files: list[tuple[str, PerfBaseline]], rejections: list[tuple[str, str, str]]
+) -> tuple[dict[str, PerfBaseline], dict[str, str], dict[str, tuple[str | None, str]]]:
+    """The anchor of every drift rule, by the path the rule names, among the ``perf_baselines``
+    evidence read (``files``: uri, record) or rejected (``rejections``: uri, field, reason).
+    Returns (path -> PerfBaseline, path -> its file's uri, path -> (uri, why it cannot be used))."""
+    found: dict[str, PerfBaseline] = {}
+    uris: dict[str, str] = {}
+    problems: dict[str, tuple[str | None, str]] = {}
+    for path in sorted({r.drift.anchor for r in budgets.rules if r.drift}):
+        hits = [(uri, rec) for uri, rec in files if _on_path(uri, path)]
+        bad = [(uri, f"{field}: {reason}") for uri, field, reason in rejections if _on_path(uri, path)]
+        if len(hits) == 1 and not bad:
+            found[path], uris[path] = hits[0][1], hits[0][0]
+        elif bad:
+            problems[path] = (bad[0][0], f"rejected: {bad[0][1]}")
+        elif hits:
+            problems[path] = (hits[0][0], f"{len(hits)} PerfBaseline files match {path}; exactly one expected")
+        else:
+            problems[path] = (None, f"no PerfBaseline file {path} among the perf_baselines evidence")
+    return found, uris, problems
+
+
+def drift_findings(
+    checks: list[DriftCheck], budgets: PerfBudgets, anchor_uris: dict[str, str], problems: dict, config, gate: str
+) -> list[Finding]:
+    """Errors for a significant drift, an anchor missing or unreadable, or a benchmark the anchor
+    lacks; inconclusive drifts as warnings (errors where the rule says ``inconclusive: fail``)."""
+    gate_runbook = config.runbook_for(gate)
+    out = []
+    for rule in budgets.rules:
+        if rule.drift and rule.drift.anchor in problems:
+            uri, why = problems[rule.drift.anchor]
+            out.append(
+                Finding(
+                    "error", f"perf anchor {rule.drift.anchor}", f"drift:{rule.name}", why,
+                    f"one readable PerfBaseline at {rule.drift.anchor} (phase8 perf baseline --freeze)",
+                    uri or config.paths_of("perf_baselines"), rule.owner, _runbook(config, rule, gate_runbook),
+                    {"anchor": rule.drift.anchor, "rule": rule.name},
+                )
+            )  # fmt: skip
+    for c in checks:
+        if c.status == "within":
+            continue
+        s, drift, a = c.series, c.rule.drift, c.anchor
+        anchor_uri = anchor_uris.get(drift.anchor, drift.anchor)
+        evidence = str(s.uris[c.candidate[0]])
+        details = {
+            "benchmark": s.benchmark,
+            "params": s.params,
+            "measure": s.measure,
+            "rule": c.rule.name,
+            "anchor": anchor_uri,
+            "candidate_runs": len(c.candidate),
+        }
+        limit = f"drift since the anchor at most {drift.limit_text}"
+        runbook = _runbook(config, c.rule, gate_runbook)
+        if c.status in ("no-anchor-entry", "unmeasured"):
+            observed = c.note if c.status == "no-anchor-entry" else f"not measured: {c.note}"
+            evidence = anchor_uri if c.status == "no-anchor-entry" else evidence
+            out.append(Finding("error", s.subject, f"drift:{c.rule.name}", observed, limit, evidence, c.rule.owner,
+                               runbook, details))  # fmt: skip
+            continue
+        details.update(
+            drift=round(c.drift, 6),
+            drift_low=round(c.low, 6),
+            drift_high=round(c.high, 6),
+            confidence=DRIFT_CONFIDENCE,
+            run_to_run_sd=round(c.run_sd, 6),
+            anchor_release=a.release,
+            anchor_commit=a.commit,
+            anchor_runs=a.runs,
+            anchor_mean=a.mean,
+            candidate_mean=float(np.mean(s.values[c.candidate])),
+            runs_needed=c.runs_needed,
+        )
+        since = (
+            f"{_pct(c.drift)} since {a.release} ({format_value(float(np.mean(s.values[c.candidate])), s.unit)} vs "
+            f"anchor {format_value(a.mean, s.unit)} over {a.runs} runs), {DRIFT_CONFIDENCE:.0%} bounds "
+            f"{_pct(c.low)}…{_pct(c.high)}"
+        )
+        if c.status == "drifted":
+            out.append(Finding("error", s.subject, f"drift:{c.rule.name}", since, limit, evidence, c.rule.owner,
+                               runbook, details))  # fmt: skip
+            continue
+        if c.runs_needed is None:
+            need = f"more candidate runs cannot decide: the anchor's {a.runs} runs are too few (freeze it from more)"
+        else:
+            need = f"needs {c.runs_needed} more run(s) to decide at this noise"
+        observed = f"inconclusive: {need} (run-to-run sd {c.run_sd:.1%}, {len(c.candidate)} candidate run(s)); {since}"
+        severity = "error" if drift.inconclusive == "fail" else "warning"
+        out.append(Finding(severity, s.subject, f"drift:{c.rule.name}", observed, limit, evidence, c.rule.owner,
+                           runbook, details))  # fmt: skip
     return out
 
 

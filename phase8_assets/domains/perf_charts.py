@@ -77,7 +77,7 @@ def history_figure(
                 marker={
                     "size": 12,
                     "symbol": "diamond",
-                    "color": "#d1242f" if comparison.status == "regressed" else "#1a7f37",
+                    "color": {"regressed": "#d1242f", "inconclusive": "#bf8700"}.get(comparison.status, "#1a7f37"),
                 },
                 name=f"candidate ({comparison.status})",
             )

@@ -159,3 +159,34 @@ def trend_figure(rows: list[tuple], max_series: int = 12):
     fig.update_layout(height=420, yaxis_title="relative to first week", legend={"font": {"size": 10}},
                       margin={"l": 50, "r": 20, "t": 20, "b": 40})  # fmt: skip
     return fig
+
+
+def drift_sections(rows: list[tuple], anchors: list[tuple], max_series: int = 12) -> list[Section]:
+    """One chart per anchored benchmark: its weekly mean on the base branch as a change since its
+    PerfBaseline anchor (positive = worse, whichever direction is better), with the drift limit.
+    ``rows`` from ``history.anchored_weeks``; ``anchors``: (Anchor, frozen_at, limit or None)."""
+    import plotly.graph_objects as go
+
+    weeks: dict[tuple, list[tuple]] = {}
+    for b, p, m, week, value, _runs in rows:
+        weeks.setdefault((b, p, m), []).append((week, value))
+    out = []
+    for anchor, frozen_at, limit in anchors[:max_series]:
+        points = weeks.get(anchor.key, [])
+        sign = 1.0 if anchor.direction == "lower" else -1.0
+        drift = [round(sign * (v / anchor.mean - 1) * 100, 4) for _, v in points]
+        name = _subject(*anchor.key)
+        text = (
+            f"anchor: release {anchor.release} ({anchor.commit[:10]}), {anchor.runs} runs, frozen {frozen_at:%Y-%m-%d}"
+        )
+        if not points:
+            out.append(Section(f"Drift: {name}", f"{text}; no base-branch runs since.", None))
+            continue
+        fig = go.Figure(go.Scatter(x=[f"{w:%Y-%m-%d}" for w, _ in points], y=drift, mode="lines+markers", name=name))
+        fig.add_hline(y=0, line_color="#8c959f")
+        if limit is not None:
+            fig.add_hline(y=limit * 100, line_dash="dash", line_color="#d1242f", annotation_text=f"limit +{limit:.0%}")
+        fig.update_layout(height=300, yaxis_title="% worse than the anchor", title=f"{name}: {text}",
+                          margin={"l": 50, "r": 20, "t": 50, "b": 40})  # fmt: skip
+        out.append(Section(f"Drift: {name}", figure=fig))
+    return out

@@ -5,7 +5,9 @@ measure the most specific matching rule wins: the exact name beats a glob, a glo
 and between two globs (or two regexes) the one with more literal characters wins; a tie goes to
 the rule declared first. ``absolute`` reads ``<stat|measure> <op> <number><unit>``: a statistic
 (mean, median, min, max, p90, p95, p99) of the rule's measure, or another measure's mean
-(``ops >= 300``). Values are converted to SI base units (ms → s, KB → B).
+(``ops >= 300``). Values are converted to SI base units (ms → s, KB → B). ``drift`` is the
+cumulative rule: ``{limit: "+8%", anchor: <PerfBaseline path in the root>, inconclusive: warn|fail}``
+judges the release against a frozen anchor rather than the moving baseline.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ class Absolute:
 
 
 @dataclass(frozen=True)
+class Drift:
+    limit: float  # 0.08 for +8%
+    limit_text: str
+    anchor: str  # the PerfBaseline file's path in the root
+    inconclusive: str  # warn | fail
+
+
+@dataclass(frozen=True)
 class BudgetRule:
     name: str
     benchmark: str
@@ -65,6 +75,7 @@ class BudgetRule:
     owner: str
     runbook: str | None
     order: int
+    drift: Drift | None = None
 
     def specificity(self, benchmark: str) -> tuple[int, int, int]:
         if self.benchmark == benchmark:
@@ -97,9 +108,13 @@ class PerfBudgets:
     change_point_p_value: float
 
     def rule_for(self, benchmark: str, measure: str, want: str) -> BudgetRule | None:
-        """The most specific rule for a benchmark/measure that sets ``want`` (absolute or relative)."""
+        """The most specific rule for a benchmark/measure that sets ``want`` (absolute, relative or drift)."""
         hits = [r for r in self.rules if getattr(r, want) is not None and r.matches(benchmark, measure)]
         return max(hits, key=lambda r: r.specificity(benchmark)) if hits else None
+
+
+def _percent(text: str) -> float:
+    return float(text.strip("+%")) / 100
 
 
 def _absolute(text: str, measure: str | None, where: str) -> tuple[Absolute, str]:
@@ -116,6 +131,10 @@ def _absolute(text: str, measure: str | None, where: str) -> tuple[Absolute, str
     if measure and measure != lhs:
         raise EvidenceError(where, f"{text!r} limits measure {lhs!r} but the rule's measure is {measure!r}")
     return Absolute("mean", op, value, text.strip()), lhs
+
+
+def _drift(spec: dict) -> Drift:
+    return Drift(_percent(spec["limit"]), spec["limit"], spec["anchor"], spec.get("inconclusive", "warn"))
 
 
 def read(data: bytes, uri: str) -> ReadResult:
@@ -142,12 +161,13 @@ def read(data: bytes, uri: str) -> ReadResult:
                 benchmark=item["benchmark"],
                 measure=measure,
                 absolute=absolute,
-                relative=float(relative.strip("+%")) / 100 if relative else None,
+                relative=_percent(relative) if relative else None,
                 relative_text=relative,
                 direction=item.get("direction"),
                 owner=item["owner"],
                 runbook=item.get("runbook"),
                 order=i,
+                drift=_drift(item["drift"]) if item.get("drift") else None,
             )
         )
     baseline = doc.get("baseline") or {}

@@ -72,6 +72,23 @@ def benchmark_trend(conn: duckdb.DuckDBPyConnection, roots: list[str], end: date
     ).fetchall()
 
 
+def anchored_weeks(
+    conn: duckdb.DuckDBPyConnection, roots: list[str], benchmarks: list[str], start: datetime, end: datetime
+) -> list[tuple]:
+    """Weekly means of the given benchmarks' base-branch runs in ``[start, end)`` (the drift charts)."""
+    return conn.execute(
+        f"""
+        SELECT b.benchmark, b.params, b.measure, date_trunc('week', r.run_at) AS week, avg(b.mean), count(*)
+        FROM bench_results b JOIN bench_runs r USING (root, run_id)
+        WHERE b.root IN (SELECT unnest(?)) AND b.benchmark IN (SELECT unnest(?)) AND r.run_at >= ? AND r.run_at < ?
+          AND (r.branch IS NULL OR r.branch = 'main')
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = b.run_id)
+        GROUP BY ALL ORDER BY 1, 2, 3, 4
+        """,
+        [roots, benchmarks, start, end],
+    ).fetchall()
+
+
 def change_points(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
     return conn.execute(
         """

@@ -1,6 +1,7 @@
 """The weekly report's sections from history rows: what the history does not hold is shown as such."""
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from phase8_assets.domains.weekly import sections
 
@@ -39,3 +40,22 @@ def test_a_partial_week_of_cost_says_so_instead_of_a_drop_for_every_tenant():
     assert text.startswith("Cost data covers 4 of 7 days of this week")
     text, changes = _cost({**EMPTY, "cost": COST, "cost_days": 7})
     assert changes == ["-44.0%", "-44.0%"] and text == ""
+
+
+def test_the_drift_chart_shows_each_anchored_benchmark_as_worse_than_its_anchor_with_the_limit():
+    from phase8_assets.domains.weekly import drift_sections
+    from phase8_assets.evidence.perf_baseline import Anchor
+
+    slow = Anchor("post", "", "time", "s", "lower", "a" * 40, "9.6.0", 10, 2e-3, 0.0, 0.02)
+    fast = Anchor("rps", "", "ops", "1/s", "higher", "a" * 40, "9.6.0", 10, 100.0, 0.0, 0.02)
+    weeks = [datetime(2026, 10, 5) + timedelta(weeks=i) for i in range(3)]
+    rows = [("post", "", "time", w, 2e-3 * (1 + 0.05 * i), 3) for i, w in enumerate(weeks)]
+    rows += [("rps", "", "ops", w, 100.0 * (1 - 0.1 * i), 3) for i, w in enumerate(weeks)]
+    frozen = datetime(2026, 10, 1, tzinfo=UTC)
+    post, rps, gone = drift_sections(
+        rows, [(slow, frozen, 0.08), (fast, frozen, None), (replace(slow, benchmark="x"), frozen, 0.08)]
+    )
+    assert list(post.figure.data[0].y) == [0.0, 5.0, 10.0]
+    assert [s.y0 for s in post.figure.layout.shapes] == [0, 8.0]  # no drift, the +8 % limit
+    assert list(rps.figure.data[0].y) == [0.0, 10.0, 20.0]  # throughput down = worse
+    assert gone.figure is None and "no base-branch runs" in gone.text
