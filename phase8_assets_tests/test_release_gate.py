@@ -165,7 +165,7 @@ def test_as_of_overrides_the_pinned_time(home):
     assert statuses(report)["evidence_freshness"] == "fail"
 
 
-def test_rerun_adds_rows_only_to_the_gate_run_log(home):
+def test_rerun_adds_rows_only_to_the_gate_run_log_and_the_audit_trail(home):
     gate_report([DATA], home)
     with connect(warehouse_path(home)) as conn:
         before = table_counts(conn)
@@ -174,7 +174,8 @@ def test_rerun_adds_rows_only_to_the_gate_run_log(home):
         after = table_counts(conn)
     assert before["evidence_files"] > 0
     changed = sorted(t for t in after if after[t] != before[t])
-    assert changed and all(t.startswith("gate_run") for t in changed)
+    assert changed and all(t.startswith("gate_run") or t == "audit_events" for t in changed)
+    assert after["audit_events"] > before["audit_events"]  # the second run's verdict is audited too
 
 
 def test_same_bytes_under_two_paths_count_once(tmp_path, home):

@@ -41,6 +41,7 @@ def filled(tmp_path_factory) -> Path:
         record_reminders(conn, str(DATA), [{"drill": "disk-full", "due": "2026-11-04T12:01:36Z", "state": "overdue"}],
                          datetime(2026, 11, 20, tzinfo=UTC))  # fmt: skip
         conn.execute("INSERT INTO budget_alerts VALUES ('r', 'acme', '2026-11', 'forecast', 0.8, 9000, 11000, now())")
+        conn.execute("INSERT INTO audit_anchors VALUES (0, repeat('0', 64), now(), 0, 'genesis')")  # as a prune leaves
     return home
 
 
