@@ -18,6 +18,7 @@ intact, as soon as a writer finds the table again (``upgrade apply``, a restore,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,6 +57,11 @@ class Verification:
 
 def canonical(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def timestamp(at: datetime) -> str:
+    """The trail's form of a time: UTC, microseconds, ``Z``."""
+    return _ts(at)
 
 
 def _ts(at: datetime) -> str:
@@ -140,14 +146,20 @@ def record(conn: duckdb.DuckDBPyConnection, events: list[AuditEvent], home: Path
             conn.execute("COMMIT")
             return rows
         except (duckdb.TransactionException, duckdb.ConstraintException):
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             if attempt == attempts - 1:
                 raise
             time.sleep(0.01 * (attempt + 1))
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
     return []
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, unless a failed COMMIT already ended the transaction (DuckDB's conflict on commit)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        conn.execute("ROLLBACK")
 
 
 def run_audited(conn: duckdb.DuckDBPyConnection, run_id: str) -> bool:

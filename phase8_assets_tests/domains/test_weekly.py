@@ -39,3 +39,19 @@ def test_a_partial_week_of_cost_says_so_instead_of_a_drop_for_every_tenant():
     assert text.startswith("Cost data covers 4 of 7 days of this week")
     text, changes = _cost({**EMPTY, "cost": COST, "cost_days": 7})
     assert changes == ["-44.0%", "-44.0%"] and text == ""
+
+
+def test_the_audit_section_says_who_waived_what_and_which_gates_were_off():
+    rows = [
+        ("finding.waived", "perf_budgets: p95", "octocat", "known flake", "CHAT-1", 2),
+        ("gate.switched_off", "gate evidence_freshness", "unknown", "skipped: moved cluster", "", 1),
+    ]
+    found = next(s for s in sections({**EMPTY, "audit": rows}, datetime(2026, 11, 16), datetime(2026, 11, 23))
+                 if s.heading.startswith("Audit"))  # fmt: skip
+    headers, table = found.table
+    assert [dict(zip(headers, r, strict=True))["by"] for r in table] == ["octocat", "unknown"]
+    assert table[0][0] == "waived" and table[0][4] == "CHAT-1" and table[1][4] == "—"
+    empty = next(
+        s for s in sections(EMPTY, datetime(2026, 11, 16), datetime(2026, 11, 23)) if s.heading.startswith("Audit")
+    )
+    assert empty.table is None and "No finding was waived" in empty.text

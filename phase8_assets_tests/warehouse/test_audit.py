@@ -198,7 +198,7 @@ def test_sigkill_mid_write_never_leaves_a_half_record(tmp_path):
     with connect(path):
         pass
     rng = random.Random(22)
-    for _trial in range(3):
+    for _trial in range(2):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "k", "1000", "25"], stdout=subprocess.PIPE)
         proc.stdout.readline()  # at least one batch is in
         time.sleep(rng.uniform(0.0, 0.3))
@@ -208,7 +208,7 @@ def test_sigkill_mid_write_never_leaves_a_half_record(tmp_path):
         result = trail.verify(conn)
         rows = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
     assert result.ok, result.problem
-    assert rows >= 3 * 25 and rows % 25 == 0  # whole batches only
+    assert rows >= 2 * 25 and rows % 25 == 0  # whole batches only
 
 
 def test_secrets_never_reach_the_audit_table_or_its_export(tmp_path):
@@ -282,3 +282,25 @@ def test_export_since_and_formats(chained):
         validate(json.loads(line))
     recent = runner.invoke(main, ["audit", "export", "--home", str(chained.parent), "--since", "P1D"]).output
     assert recent == ""  # the records are from AT, long before the last day
+
+
+def test_the_daily_audit_trail_asset_writes_the_day_and_checks_the_chain(chained, tmp_path):
+    import dagster as dg
+
+    from phase8_assets.defs.audit import audit_trail
+    from phase8_assets.defs.resources import Warehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(chained, path)
+    resources = {"warehouse": Warehouse(database=str(path))}
+    result = dg.materialize([audit_trail], partition_key=f"{AT:%Y-%m-%d}", resources=resources, raise_on_error=False)
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    written = (tmp_path / "audit" / f"{AT:%Y-%m-%d}.ocsf.jsonl").read_text().splitlines()
+    assert [json.loads(line)["metadata"]["sequence"] for line in written] == [1, 2, 3, 4, 5, 6]
+    conn = duckdb.connect(str(path))
+    conn.execute("DELETE FROM audit_events WHERE seq = 2")
+    conn.close()
+    result = dg.materialize([audit_trail], partition_key=f"{AT:%Y-%m-%d}", resources=resources, raise_on_error=False)
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.description.startswith("record 3:")
