@@ -462,7 +462,8 @@ def rollback(
             if path.exists():
                 _disk_for(path)
                 safety = _set_aside(path, wait_s, progress)
-                _carry_trail(path, wait_s, progress)
+                if _readable(path, wait_s):  # an unreadable file's trail is only in its byte copy
+                    _carry_trail(path, wait_s, progress)
             manifest = restore(backup_folder, path)
             progress(f"restored {backup_folder} (version {manifest['schema_version']})")
             steps = [f"restore {backup_folder}"]
