@@ -618,7 +618,7 @@ def audit_export(home: str | None, since: str | None, fmt: str, out: Path | None
 
 def _audit_retention(evidence: tuple[str, ...], retention: str | None) -> tuple[str, str]:
     """(duration, where it comes from): the RetentionPolicy rule for data class ``phase8_audit`` in
-    the evidence root, else ``--retention``."""
+    the evidence root, else its phase8.yaml ``audit.retention``, else ``--retention``."""
     if evidence:
         from phase8_assets.defs.resources import load_evidence_config
         from phase8_assets.evidence.collect import collect
@@ -634,10 +634,13 @@ def _audit_retention(evidence: tuple[str, ...], retention: str | None) -> tuple[
                 for rule in doc.get("rules", []):
                     if rule.get("data_class") == "phase8_audit" and rule.get("max"):
                         return rule["max"], f"{f.uri}: RetentionPolicy {doc.get('id')} rule {rule.get('id')}"
+        if config.audit_retention:
+            return config.audit_retention, f"{config.source}: audit.retention"
     if retention:
         return retention, "--retention"
-    _fail("no retention for the audit trail: add a RetentionPolicy rule for data_class phase8_audit to the "
-          "evidence root (--evidence) or give --retention; nothing was removed")  # fmt: skip
+    _fail("no retention for the audit trail: add a RetentionPolicy rule for data_class phase8_audit (or "
+          "audit: {retention: ...} in phase8.yaml) to the evidence root (--evidence), or give --retention; "
+          "nothing was removed")  # fmt: skip
 
 
 @audit.command("prune")

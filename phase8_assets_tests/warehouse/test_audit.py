@@ -243,6 +243,39 @@ def test_prune_keeps_what_the_retention_allows_and_the_chain_verifiable(tmp_path
     assert json.loads(again.output)["removed"] == 0 and verify(tmp_path)[0] == 0
 
 
+POLICY = """apiVersion: phase8/v1
+kind: RetentionPolicy
+id: ops-retention
+description: How long the release tooling keeps its records.
+owner: team:security
+reviewed: "2026-11-20"
+rules:
+  - {id: audit, data_class: phase8_audit, max: P30D}
+"""
+
+
+@pytest.mark.parametrize("policy", [True, False], ids=["RetentionPolicy", "phase8.yaml audit.retention"])
+def test_prune_takes_its_retention_from_the_evidence_root(policy, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "retention.yaml").write_text(POLICY if policy else POLICY.replace("phase8_audit", "messages"))
+    (root / "phase8.yaml").write_text(
+        'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "1.0.0", commit: abc1234}\n'
+        "evidence: {retention_policies: {paths: [retention.yaml], max_age: P365D}}\naudit: {retention: P35D}\n"
+    )
+    home = tmp_path / "home"
+    with connect(warehouse_path(home)) as conn:
+        trail.record(conn, [event(i, at=datetime.now(UTC) - timedelta(days=40 - i)) for i in range(20)])
+    done = CliRunner().invoke(main, ["audit", "prune", "--home", str(home), "--evidence", str(root), "--json"])
+    assert done.exit_code == 0, done.output
+    found = json.loads(done.output)
+    if policy:
+        assert found["retention"] == "P30D" and "RetentionPolicy ops-retention rule audit" in found["source"]
+    else:
+        assert found["retention"] == "P35D" and found["source"].endswith("phase8.yaml: audit.retention")
+    assert found["removed"] == (10 if policy else 5) and verify(home)[0] == 0
+
+
 def test_the_trail_survives_a_rollback_below_its_migration_and_comes_back_on_upgrade(tmp_path):
     path = warehouse_path(tmp_path)
     conn = duckdb.connect(str(path))
