@@ -557,6 +557,7 @@ def _audit_trail(home: str | None, lock_wait: float):
             with connect(path, read_only=True, check_schema=False, wait_s=lock_wait) as conn:
                 if trail.has_table(conn) and not carried.exists():
                     return trail.rows(conn), trail._anchor(conn), str(path)
+                # a carried trail not yet back in the table (a writer puts it back) is the newer one
     except WarehouseError as exc:
         _fail(str(exc))
     if carried.exists():
@@ -726,7 +727,7 @@ def diagnostics(
 
     try:
         record_operation(warehouse_path(_home(home)), "diagnostics.bundle", "created", f"{target}: {size} bytes",
-                         files=len(manifest["files"]))  # fmt: skip
+                         wait_s=lock_wait, files=len(manifest["files"]))  # fmt: skip
     except WarehouseError as exc:  # the bundle is written; a held warehouse only delays its record
         click.echo(f"phase8: warning: the bundle was not recorded in the audit trail: {exc}", err=True)
     lines = [f"wrote {target}: {len(manifest['files'])} file(s), {size} bytes before compression"]

@@ -107,6 +107,9 @@ def record_in_run(
             back_on = audit.switched_back_on(conn, report["evidence_roots"], run_id, report)
             events = report_events({**report, "evidence_digests": digests}, actor, now_utc(), run_id, back_on)
             audited = audit.append(conn, events, Path(warehouse.database).parent)
+    if audited:
+        with warehouse.get_connection() as conn:
+            audit.settle(conn, Path(warehouse.database).parent)
     audit.emit(audited)
     return report, missing
 

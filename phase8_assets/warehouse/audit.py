@@ -144,6 +144,7 @@ def record(conn: duckdb.DuckDBPyConnection, events: list[AuditEvent], home: Path
             conn.execute("BEGIN TRANSACTION")
             rows = append(conn, events, home)
             conn.execute("COMMIT")
+            settle(conn, home)
             return rows
         except (duckdb.TransactionException, duckdb.ConstraintException):
             _rollback(conn)
@@ -325,20 +326,41 @@ def carry_out(conn: duckdb.DuckDBPyConnection, home: Path) -> int:
 
 
 def carry_in(conn: duckdb.DuckDBPyConnection, home: Path) -> int:
-    """Put a carried trail back into the table (inside the caller's transaction), replacing the
-    older copy a restored backup brought; returns how many records."""
+    """Put a carried trail back into the table (inside the caller's transaction); returns how many
+    records went in. Idempotent, so the file is removed only after the commit (``settle``): the
+    records the table already has (the same seq and hash) stay; when the table's copy is not a
+    prefix of the carried one (an older backup restored), the carried trail replaces it."""
     path = home / CARRIED
     if not path.exists() or not has_table(conn):
         return 0
-    anchor, trail = _read_carried(path)
-    conn.execute("DELETE FROM audit_events")
-    conn.execute("DELETE FROM audit_anchors")
-    if anchor:
+    anchor, carried = _read_carried(path)
+    seq, digest = head(conn)
+    by_seq = {r["seq"]: r["hash"] for r in carried}
+    prefix = seq == 0 or by_seq.get(seq) == digest or (anchor is not None and (seq, digest) == anchor)
+    if not prefix:
+        conn.execute("DELETE FROM audit_events")
+        conn.execute("DELETE FROM audit_anchors")
+        seq = 0
+    if anchor and not conn.execute("SELECT count(*) FROM audit_anchors WHERE seq = ?", [anchor[0]]).fetchone()[0]:
         conn.execute("INSERT INTO audit_anchors VALUES (?, ?, ?, 0, 'carried')",
                      [anchor[0], anchor[1], datetime.now(UTC).replace(tzinfo=None)])  # fmt: skip
-    _insert(conn, trail)
-    path.unlink()
-    return len(trail)
+    missing = [r for r in carried if r["seq"] > seq]
+    _insert(conn, missing)
+    return len(missing)
+
+
+def settle(conn: duckdb.DuckDBPyConnection, home: Path | None) -> None:
+    """After the commit: remove a carried trail the table now holds in full."""
+    path = home / CARRIED if home is not None else None
+    if path is None or not path.exists() or not has_table(conn):
+        return
+    _anchor_, carried = _read_carried(path)
+    last = (carried[-1]["seq"], carried[-1]["hash"]) if carried else None
+    if (
+        last is None
+        or conn.execute("SELECT count(*) FROM audit_events WHERE seq = ? AND hash = ?", list(last)).fetchone()[0]
+    ):
+        path.unlink()
 
 
 def record_in_home(path: Path, events: list[AuditEvent], wait_s: float = 30.0) -> list[dict]:

@@ -411,12 +411,14 @@ def apply(home: Path, progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> li
 AUDIT_VERSION = next(m.version for m in migrations() if m.name == "audit")
 
 
-def record_operation(path: Path, kind: str, outcome: str, reason: str, **details) -> None:
+def record_operation(
+    path: Path, kind: str, outcome: str, reason: str, wait_s: float = DEFAULT_LOCK_WAIT_S, **details
+) -> None:
     """Record a warehouse operation in the audit trail (the table, or the trail carried in the home)."""
     from phase8_assets.shared.audit_events import AuditEvent, actor_from
 
     event = AuditEvent(kind, str(path), outcome, actor_from(os.environ), datetime.now(UTC), reason, details=details)
-    audit.record_in_home(path, [event])
+    audit.record_in_home(path, [event], wait_s)
 
 
 def _carry_trail(path: Path, wait_s: float, progress) -> None:
