@@ -19,39 +19,22 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from py_ocsf_models.events.base_event import BaseEvent
-from py_ocsf_models.events.findings.compliance_finding import ComplianceFinding
-from py_ocsf_models.events.findings.detection_finding import DetectionFinding
 
 from phase8_assets.cli import main
 from phase8_assets.domains.audit import report_events
-from phase8_assets.shared.audit_events import API_ACTIVITY, COMPLIANCE, EVENT_TYPES, Actor, AuditEvent, actor_from, ocsf
+from phase8_assets.shared.audit_events import EVENT_TYPES, Actor, AuditEvent, actor_from, ocsf
 from phase8_assets.warehouse import audit as trail
 from phase8_assets.warehouse import connect, migrate, warehouse_path
 from phase8_assets.warehouse.operations import apply, backup, rollback
 from phase8_assets_tests.corpus.secrets import SECRETS, leaks
+from phase8_assets_tests.ocsf import validate
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ACTOR = Actor("octocat", "env:GITHUB_ACTOR")
-MODELS = {COMPLIANCE: ComplianceFinding, 2004: DetectionFinding}
 
 
 def event(i: int, type_: str = "gate.verdict", at: datetime = AT, **kw) -> AuditEvent:
     return AuditEvent(type_, f"release 10.{i}.0", "pass", ACTOR, at + timedelta(seconds=i), run_id=f"run-{i}", **kw)
-
-
-def validate(record: dict) -> None:
-    """The record against the py-ocsf-models model of its class (API Activity: the package's BaseEvent
-    and OCSF 1.5.0's ids for class 6003, which the package lacks)."""
-    class_uid = record["class_uid"]
-    assert record["type_uid"] == class_uid * 100 + record["activity_id"]
-    assert record["metadata"]["version"] == "1.5.0" and record["actor"]["user"]["name"]
-    if class_uid == API_ACTIVITY:
-        BaseEvent.model_validate(record)
-        assert record["category_uid"] == 6 and record["api"]["operation"]
-    else:
-        parsed = MODELS[class_uid].model_validate(record)
-        assert parsed.category_uid == 2 and parsed.finding_info.uid
 
 
 @pytest.mark.parametrize("type_", sorted(EVENT_TYPES))
