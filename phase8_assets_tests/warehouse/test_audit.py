@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from phase8_assets.cli import main
 from phase8_assets.domains.audit import report_events
+from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import EVENT_TYPES, Actor, AuditEvent, actor_from, ocsf
 from phase8_assets.warehouse import audit as trail
 from phase8_assets.warehouse import connect, migrate, warehouse_path
@@ -194,15 +195,28 @@ def test_sigkill_mid_write_never_leaves_a_half_record(tmp_path):
     assert rows >= 2 * 25 and rows % 25 == 0  # whole batches only
 
 
-def test_secrets_never_reach_the_audit_table_or_its_export(tmp_path):
+def test_secrets_never_reach_the_audit_table_its_export_or_its_log_records(tmp_path, monkeypatch):
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
+    telemetry.use_home(tmp_path)
     path = tmp_path / "warehouse.duckdb"
     text = " ".join(s.in_context() for s in SECRETS)
+    with connect(path):
+        pass
+    try:
+        rows = trail.record_in_home(
+            path,
+            [AuditEvent("finding.waived", f"t {SECRETS[0].in_context()}", "waived", Actor(SECRETS[2].in_context(), "x"),
+                        AT, reason=text, ticket=SECRETS[1].in_context(), details={"note": text})],
+        )  # fmt: skip
+        telemetry.flush()
+        logs = (tmp_path / "telemetry" / "logs.jsonl").read_text()
+    finally:
+        telemetry.shutdown()
+    assert rows and "phase8.audit.finding.waived" in logs and leaks(logs) == []
     with connect(path) as conn:
-        trail.record(conn, [AuditEvent("finding.waived", f"t {SECRETS[0].in_context()}", "waived", ACTOR, AT,
-                                       reason=text, ticket=SECRETS[1].in_context(), details={"note": text})])  # fmt: skip
         stored = json.dumps(conn.execute("SELECT * FROM audit_events").fetchall(), default=str)
-    assert leaks(stored) == []
-    exported = CliRunner().invoke(main, ["audit", "export", "--home", str(tmp_path), "--format", "ocsf"]).output
+    assert "finding.waived" in stored and "[REDACTED]" in stored and leaks(stored) == []
+    exported = CliRunner().invoke(main, ["audit", "export", "--home", str(tmp_path), "--format", "jsonl"]).output
     assert exported and leaks(exported) == []
 
 
