@@ -17,7 +17,8 @@ def report_events(
 ) -> list[AuditEvent]:
     """Every audited decision in one completed gate run: the verdict (release, root, evidence
     digests), each waived finding with its exception, exception states, gates switched off,
-    policy evaluations, plugins verified or refused, budget thresholds crossed, overdue drills."""
+    policy evaluations, plugins verified or refused. (Budget crossings and overdue drills are
+    recorded where they are recorded once: the ``budget_alerts`` sensor and ``drill_cadence``.)"""
 
     def event(type_: str, target: str, outcome: str, reason: str = "", ticket: str = "", **details) -> AuditEvent:
         return AuditEvent(type_, target, outcome, actor, occurred_at, reason, ticket, run_id, details)
@@ -83,12 +84,4 @@ def report_events(
                 )
             elif name in ("plugin_signatures", "plugin_capabilities") and finding["severity"] == "error":
                 out.append(event("plugin.refused", subject, "refused", f"{finding['rule']}: {finding['observed']}"))
-            elif name == "cost_budgets" and details.get("budget"):
-                out.append(
-                    event("budget.crossed", subject, finding["rule"], finding["observed"], limit=finding["limit"])
-                )
-            elif name == "drill_evidence" and finding["rule"] in ("cadence", "drill-run-present"):
-                out.append(
-                    event("drill.overdue", subject, finding["severity"], finding["observed"], limit=finding["limit"])
-                )
     return out

@@ -88,7 +88,7 @@ class AuditEvent:
 
 def actor_from(env: Mapping[str, str], tags: Mapping[str, str] | None = None, *, os_user: bool = True) -> Actor:
     """Who acts: a tag set by ``phase8 gate`` > the CI's user (GitHub, GitLab) > Dagster's
-    ``dagster/user`` run tag > the OS user (``os_user``: a CLI process, never a Dagster step, whose
+    ``dagster/user`` run tag > the schedule or sensor that launched the run > the OS user (``os_user``: a CLI process, never a Dagster step, whose
     OS user is the code server's, not whoever launched the run). Otherwise ``unknown``, with where
     it looked: never a guess."""
     tags = tags or {}
@@ -99,6 +99,9 @@ def actor_from(env: Mapping[str, str], tags: Mapping[str, str] | None = None, *,
             return Actor(env[var], source)
     if tags.get("dagster/user"):
         return Actor(tags["dagster/user"], "dagster-tag:dagster/user")
+    for tag, what in (("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor")):
+        if tags.get(tag):  # automation acts on its own: the schedule or sensor is the actor
+            return Actor(f"{what} {tags[tag]}", f"dagster-tag:{tag}")
     if os_user:
         try:
             return Actor(getpass.getuser(), "os-user")

@@ -51,6 +51,8 @@ def test_actor_is_established_never_guessed():
     assert actor_from({"GITLAB_USER_LOGIN": "gl"}, os_user=False) == Actor("gl", "env:GITLAB_USER_LOGIN")
     assert actor_from({}, {"dagster/user": "ana"}, os_user=False) == Actor("ana", "dagster-tag:dagster/user")
     assert actor_from({"GITHUB_ACTOR": "x"}, {"phase8/actor": "cli", "phase8/actor_source": "os-user"}).name == "cli"
+    scheduled = actor_from({}, {"dagster/schedule_name": "drill_cadence_reminder"}, os_user=False)
+    assert scheduled == Actor("schedule drill_cadence_reminder", "dagster-tag:dagster/schedule_name")
     ui = actor_from({}, {}, os_user=False)  # a run launched from the UI of open-source Dagster
     assert ui.name == "unknown" and "no dagster/user tag" in ui.source
     assert actor_from({}).source == "os-user"
