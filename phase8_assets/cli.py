@@ -556,12 +556,12 @@ def _audit_trail(home: str | None, lock_wait: float):
         if path.exists():
             with connect(path, read_only=True, check_schema=False, wait_s=lock_wait) as conn:
                 if trail.has_table(conn) and not carried.exists():
-                    return trail.rows(conn), trail._anchor(conn), str(path)
+                    return trail.rows(conn), trail.anchor_of(conn), str(path)
                 # a carried trail not yet back in the table (a writer puts it back) is the newer one
     except WarehouseError as exc:
         _fail(str(exc))
     if carried.exists():
-        anchor, rows = trail._read_carried(carried)
+        anchor, rows = trail.read_carried(carried)
         return rows, anchor, str(carried)
     _fail(f"{path}: no audit trail yet (the first phase8 gate or warehouse command starts it)")
 

@@ -116,14 +116,14 @@ def has_table(conn: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
-def _anchor(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+def anchor_of(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
     row = _first(conn.execute("SELECT seq, hash FROM audit_anchors ORDER BY seq DESC LIMIT 1"))
     return (int(row[0]), row[1]) if row else None
 
 
 def head(conn: duckdb.DuckDBPyConnection) -> tuple[int, str]:
     row = _first(conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"))
-    return (int(row[0]), row[1]) if row else (_anchor(conn) or (0, GENESIS))
+    return (int(row[0]), row[1]) if row else (anchor_of(conn) or (0, GENESIS))
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
@@ -278,7 +278,7 @@ def verify_rows(trail: list[dict], anchor: tuple[int, str] | None) -> Verificati
 
 
 def verify(conn: duckdb.DuckDBPyConnection) -> Verification:
-    return verify_rows(rows(conn), _anchor(conn))
+    return verify_rows(rows(conn), anchor_of(conn))
 
 
 def export(conn: duckdb.DuckDBPyConnection, since: datetime | None, fmt: str) -> list[str]:
@@ -323,7 +323,7 @@ def prune(conn: duckdb.DuckDBPyConnection, before: datetime, retention: str, eve
 # -- carrying the trail across a schema without the audit tables --------------------------------------
 
 
-def _read_carried(path: Path) -> tuple[tuple[int, str] | None, list[dict]]:
+def read_carried(path: Path) -> tuple[tuple[int, str] | None, list[dict]]:
     anchor, trail = None, []
     for line in path.read_text().splitlines():
         item = json.loads(line)
@@ -347,7 +347,7 @@ def _write_carried(path: Path, anchor: tuple[int, str] | None, trail: list[dict]
 def carry_out(conn: duckdb.DuckDBPyConnection, home: Path) -> int:
     """Write the trail (and its anchor) to the home before the table goes; returns how many records."""
     trail = rows(conn)
-    _write_carried(home / CARRIED, _anchor(conn), trail)
+    _write_carried(home / CARRIED, anchor_of(conn), trail)
     return len(trail)
 
 
@@ -359,7 +359,7 @@ def carry_in(conn: duckdb.DuckDBPyConnection, home: Path) -> int:
     path = home / CARRIED
     if not path.exists() or not has_table(conn):
         return 0
-    anchor, carried = _read_carried(path)
+    anchor, carried = read_carried(path)
     seq, digest = head(conn)
     by_seq = {r["seq"]: r["hash"] for r in carried}
     prefix = seq == 0 or by_seq.get(seq) == digest or (anchor is not None and (seq, digest) == anchor)
@@ -380,7 +380,7 @@ def settle(conn: duckdb.DuckDBPyConnection, home: Path | None) -> None:
     path = home / CARRIED if home is not None else None
     if path is None or not path.exists() or not has_table(conn):
         return
-    _anchor_, carried = _read_carried(path)
+    _anchor_, carried = read_carried(path)
     last = (carried[-1]["seq"], carried[-1]["hash"]) if carried else None
     if (
         last is None
@@ -402,7 +402,7 @@ def record_in_home(path: Path, events: list[AuditEvent], wait_s: float = 30.0) -
                 new = record(conn, events, home)
     if not new:
         carried = home / CARRIED
-        anchor, trail = _read_carried(carried) if carried.exists() else (None, [])
+        anchor, trail = read_carried(carried) if carried.exists() else (None, [])
         start = (trail[-1]["seq"], trail[-1]["hash"]) if trail else (anchor or (0, GENESIS))
         new = chain(events, start)
         _write_carried(carried, anchor, trail + new)
