@@ -156,7 +156,7 @@ def test_concurrent_writers_never_break_the_chain(tmp_path):
     with connect(path):
         pass
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), who, "8", "3"], stdout=subprocess.DEVNULL)
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), who, "4", "3"], stdout=subprocess.DEVNULL)
         for who in ("gate", "sensor")
     ]
     assert all(p.wait(120) == 0 for p in procs)
@@ -176,7 +176,7 @@ def test_concurrent_writers_never_break_the_chain(tmp_path):
     count = shared.execute("SELECT count(*), max(seq) FROM audit_events").fetchone()
     shared.close()
     assert result.ok, result.problem
-    assert count == (2 * 8 * 3 + 20, 2 * 8 * 3 + 20)
+    assert count == (2 * 4 * 3 + 20, 2 * 4 * 3 + 20)
 
 
 def test_sigkill_mid_write_never_leaves_a_half_record(tmp_path):
