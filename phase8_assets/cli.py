@@ -554,13 +554,14 @@ def upgrade_apply(home: str | None, lock_wait: float) -> None:
 def backup_cmd(home: str | None, out: Path | None) -> None:
     """A consistent copy of the warehouse with a manifest (schema version, per-table counts and checksums)."""
     from phase8_assets.warehouse import WarehouseError, warehouse_path
-    from phase8_assets.warehouse.operations import backup
+    from phase8_assets.warehouse.operations import backup, record_operation
 
     path = warehouse_path(_home(home))
     if not path.exists():
         _fail(f"{path}: no warehouse to back up")
     try:
         folder, manifest = backup(path, out)
+        record_operation(path, "warehouse.backup", "created", f"{folder} (version {manifest['schema_version']})")
     except WarehouseError as exc:
         _fail(str(exc))
     rows = sum(t["rows"] for t in manifest["tables"].values())
@@ -611,6 +612,151 @@ def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None, l
     emit({"steps": steps, "identical": True}, "rolled back; every table is identical to the manifest")
 
 
+@main.group()
+def audit() -> None:
+    """The audit trail: every decision that changes what ships, hash-chained OCSF records."""
+
+
+def _audit_trail(home: str | None, lock_wait: float):
+    """(rows, anchor, where) of the home's trail: the warehouse table, or a trail carried across a
+    rollback below the audit table's migration."""
+    from phase8_assets.warehouse import WarehouseError, connect, warehouse_path
+    from phase8_assets.warehouse import audit as trail
+
+    path = warehouse_path(_home(home))
+    carried = path.parent / trail.CARRIED
+    try:
+        if path.exists():
+            with connect(path, read_only=True, check_schema=False, wait_s=lock_wait) as conn:
+                if trail.has_table(conn) and not carried.exists():
+                    return trail.rows(conn), trail.anchor_of(conn), str(path)
+                # a carried trail not yet back in the table (a writer puts it back) is the newer one
+    except WarehouseError as exc:
+        _fail(str(exc))
+    if carried.exists():
+        anchor, rows = trail.read_carried(carried)
+        return rows, anchor, str(carried)
+    _fail(f"{path}: no audit trail yet (the first phase8 gate or warehouse command starts it)")
+
+
+@audit.command("verify")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
+@click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for a run holding the warehouse.")
+def audit_verify(home: str | None, lock_wait: float) -> None:
+    """Check the hash chain: exit 0 intact, 1 tampered (naming the first bad record)."""
+    from phase8_assets.warehouse.audit import verify_rows
+
+    rows, anchor, where = _audit_trail(home, lock_wait)
+    result = verify_rows(rows, anchor)
+    start = f" from anchor {anchor[0]}" if anchor else ""
+    text = (
+        f"{where}: audit trail intact: {result.checked} record(s){start}"
+        if result.ok
+        else f"{where}: audit trail TAMPERED: {result.problem} ({result.checked} record(s) before it intact)"
+    )
+    emit({"intact": result.ok, "records": len(rows), "checked": result.checked, "first_bad": result.first_bad,
+          "problem": result.problem, "anchor": anchor[0] if anchor else None, "trail": where}, text)  # fmt: skip
+    sys.exit(EXIT_PASS if result.ok else EXIT_BLOCKED)
+
+
+@audit.command("export")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
+@click.option("--since", default=None, help="Only records of this ISO 8601 duration back (e.g. P7D); default all.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "ocsf"]), default="jsonl", show_default=True,
+    help="jsonl: whole records with their chain; ocsf: the OCSF 1.5.0 events alone, one per line.",
+)  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="File to write [stdout].")
+@click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for a run holding the warehouse.")
+def audit_export(home: str | None, since: str | None, fmt: str, out: Path | None, lock_wait: float) -> None:
+    """Export the audit trail as JSON Lines (for a SIEM or an archive)."""
+    from phase8_assets.shared.clock import TimeParseError, now_utc, parse_duration
+    from phase8_assets.warehouse.audit import canonical
+
+    try:
+        start = now_utc() - parse_duration(since, "--since") if since else None
+    except TimeParseError as exc:
+        _fail(str(exc))
+    rows, _anchor, _where = _audit_trail(home, lock_wait)
+    cutoff = start.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if start else ""
+    lines = [canonical(r if fmt == "jsonl" else r["record"]) for r in rows if r["occurred_at"] >= cutoff]
+    body = "".join(line + "\n" for line in lines)
+    if out is None:
+        click.echo(body, nl=False)
+        return
+    from phase8_assets.shared.reports import write_text
+
+    write_text(out, body)
+    emit({"out": str(out), "records": len(lines), "format": fmt}, f"wrote {out}: {len(lines)} record(s) ({fmt})")
+
+
+def _audit_retention(evidence: tuple[str, ...], retention: str | None) -> tuple[str, str]:
+    """(duration, where it comes from): the RetentionPolicy rule for data class ``phase8_audit`` in
+    the evidence root, else its phase8.yaml ``audit.retention``, else ``--retention``."""
+    if evidence:
+        from phase8_assets.defs.resources import load_evidence_config
+        from phase8_assets.evidence.collect import collect
+        from phase8_assets.evidence.config import ConfigError
+
+        try:
+            config = load_evidence_config(list(evidence))
+        except ConfigError as exc:
+            _fail(str(exc))
+        batch = collect(config, kinds={"retention_policies"}, waivers=False)
+        for f in batch.files_of("retention_policies"):
+            for doc in f.records:
+                for rule in doc.get("rules", []):
+                    if rule.get("data_class") == "phase8_audit" and rule.get("max"):
+                        return rule["max"], f"{f.uri}: RetentionPolicy {doc.get('id')} rule {rule.get('id')}"
+        if config.audit_retention:
+            return config.audit_retention, f"{config.source}: audit.retention"
+    if retention:
+        return retention, "--retention"
+    _fail("no retention for the audit trail: add a RetentionPolicy rule for data_class phase8_audit (or "
+          "audit: {retention: ...} in phase8.yaml) to the evidence root (--evidence), or give --retention; "
+          "nothing was removed")  # fmt: skip
+
+
+@audit.command("prune")
+@click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
+@click.option("--evidence", "evidence", multiple=True, help="Evidence root whose RetentionPolicy governs the trail.")
+@click.option("--retention", default=None, help="ISO 8601 duration to keep when no RetentionPolicy names phase8_audit.")
+@click.option("--as-of", default=None, help="Time the retention is measured from (RFC 3339); default now.")
+@click.option("--ticket", default="", help="Change ticket recorded with the prune.")
+@click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for a run holding the warehouse.")
+def audit_prune(home: str | None, evidence: tuple[str, ...], retention: str | None, as_of: str | None, ticket: str,
+                lock_wait: float) -> None:  # fmt: skip
+    """Remove records older than the retention allows, keep the chain verifiable (the last removed
+    record becomes the anchor) and record the prune itself."""
+    import os
+
+    from phase8_assets.shared.audit_events import AuditEvent, actor_from
+    from phase8_assets.shared.clock import TimeParseError, evaluation_time, now_utc, parse_duration
+    from phase8_assets.warehouse import WarehouseError, connect, home_lock, warehouse_path
+    from phase8_assets.warehouse import audit as trail
+
+    keep, source = _audit_retention(evidence, retention)
+    try:
+        at = evaluation_time(as_of, None)
+        before = at - parse_duration(keep, "retention")
+    except TimeParseError as exc:
+        _fail(str(exc))
+    path = warehouse_path(_home(home))
+    event = AuditEvent("audit.pruned", "audit trail", "done", actor_from(os.environ), now_utc(), ticket=ticket)
+    try:
+        with home_lock(path.parent, lock_wait, "phase8 audit prune"), connect(path, wait_s=lock_wait) as conn:
+            trail.record(conn, [], path.parent)  # a trail carried across a rollback goes back into the table first
+            check = trail.verify(conn)
+            if not check.ok:
+                click.echo(f"phase8: audit trail tampered, nothing pruned: {check.problem}", err=True)
+                sys.exit(EXIT_BLOCKED)
+            result = trail.prune(conn, before, f"{keep} ({source})", event)
+    except WarehouseError as exc:
+        _fail(str(exc))
+    emit({**result, "retention": keep, "source": source},
+         f"removed {result['removed']} record(s) older than {keep} ({source}); prune recorded as {result['recorded']}")  # fmt: skip
+
+
 @main.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Zip to write.")
 @click.option("--max-size", default="50MB", show_default=True, help="Cap on the bundle's content (e.g. 50MB, 512KiB).")
@@ -649,6 +795,14 @@ def diagnostics(
     except ValueError as exc:
         _fail(str(exc))
     size = sum(f["size"] for f in manifest["files"])
+    from phase8_assets.warehouse import WarehouseError, warehouse_path
+    from phase8_assets.warehouse.operations import record_operation
+
+    try:
+        record_operation(warehouse_path(_home(home)), "diagnostics.bundle", "created", f"{target}: {size} bytes",
+                         wait_s=lock_wait, files=len(manifest["files"]))  # fmt: skip
+    except WarehouseError as exc:  # the bundle is written; a held warehouse only delays its record
+        click.echo(f"phase8: warning: the bundle was not recorded in the audit trail: {exc}", err=True)
     lines = [f"wrote {target}: {len(manifest['files'])} file(s), {size} bytes before compression"]
     lines += [
         f"  not included: {name}: {why}"

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from phase8_assets.defs import (
+    audit,
     drills,
     evidence,
     finops,
@@ -22,7 +23,21 @@ from phase8_assets.defs.resources import default_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [evidence, perf, slo, drills, upgrade, finops, governance, plugins, supportability, isolation, program, reports]
+        [
+            evidence,
+            perf,
+            slo,
+            drills,
+            upgrade,
+            finops,
+            governance,
+            plugins,
+            supportability,
+            isolation,
+            program,
+            reports,
+            audit,
+        ]
     ),
     asset_checks=[finops.focus_conformance],
     jobs=[
@@ -32,8 +47,14 @@ defs = dg.Definitions(
         reports.ingest_evidence_job,
         finops.budget_job,
         finops.finops_dashboard_job,
+        audit.audit_trail_job,
     ],
-    schedules=[drills.drill_cadence_reminder, reports.weekly_report_schedule, finops.finops_dashboard_schedule],
+    schedules=[
+        drills.drill_cadence_reminder,
+        reports.weekly_report_schedule,
+        finops.finops_dashboard_schedule,
+        audit.audit_trail_schedule,
+    ],
     sensors=[
         reports.new_evidence,
         finops.budget_alerts,

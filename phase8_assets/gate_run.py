@@ -32,6 +32,7 @@ from phase8_assets.defs.resources import (
 )
 from phase8_assets.domains.gate_report import report_folder
 from phase8_assets.shared import telemetry
+from phase8_assets.shared.audit_events import ACTOR_SOURCE_TAG, ACTOR_TAG, actor_from
 from phase8_assets.shared.clock import evaluation_time
 from phase8_assets.shared.processes import Interrupted, ProcessIdentity, interruptible
 from phase8_assets.shared.reports import write_bytes
@@ -199,9 +200,11 @@ def run_gate(
             job = defs.resolve_job_def("release_gate")
             if progress:
                 job = job.with_logger_defs({"progress": progress_logger(progress)})
-            result = execute_bounded(job, instance, run_config, {TRACED_TAG: "true", **run_tags(config)}, lock_wait_s)
+            actor = actor_from(os.environ)
+            tags = {TRACED_TAG: "true", ACTOR_TAG: actor.name, ACTOR_SOURCE_TAG: actor.source, **run_tags(config)}
+            result = execute_bounded(job, instance, run_config, tags, lock_wait_s)
             reason = missing_reason(result)
-            report, missing = record_in_run(warehouse, result.run_id, [], config, at, reason, final=True)
+            report, missing = record_in_run(warehouse, result.run_id, [], config, at, reason, final=True, actor=actor)
             trace_run(
                 instance,
                 result.run_id,

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from phase8_assets.cli import main
 from phase8_assets.defs.resources import DUCKDB_POOL, PROCESS_TAG, free_leaked_slots, leaked_slots
 from phase8_assets.shared.processes import ProcessIdentity
-from phase8_assets.warehouse import LOCK_FILE, connect, current_version, latest_version, migrate, warehouse_path
+from phase8_assets.warehouse import LOCK_FILE, audit, connect, current_version, latest_version, migrate, warehouse_path
 from phase8_assets.warehouse.operations import describe, expected_schema, schema_fingerprint
 from phase8_assets_tests.conftest import DATA, env_without_pytest
 
@@ -255,6 +255,8 @@ def _assert_sound(home: Path, instance) -> None:
         version = current_version(conn)
         assert schema_fingerprint(conn) == expected_schema(version)
         describe(conn)
+        intact = audit.verify(conn)  # a killed run leaves whole audit records or none
+        assert intact.ok, intact.problem
     with open(home / LOCK_FILE, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(fh, fcntl.LOCK_UN)

@@ -17,9 +17,10 @@ from phase8_assets.domains.gate_report import root_id
 from phase8_assets.domains.gates import GATES
 from phase8_assets.gate_run import run_gate
 from phase8_assets.shared.artifacts import check_schema
-from phase8_assets.warehouse import connect, warehouse_path
+from phase8_assets.warehouse import audit, connect, warehouse_path
 from phase8_assets.warehouse.store import table_counts
 from phase8_assets_tests.conftest import DATA, REPO, SCENARIOS, env_without_pytest, gate_report
+from phase8_assets_tests.ocsf import validate as validate_ocsf
 
 pytestmark = pytest.mark.slow
 
@@ -160,6 +161,20 @@ def test_waived_and_skipped_are_visible(home):
     off = gate_report([SCENARIOS / "gate-switched-off"], home)
     gate = next(g for g in off["gates"] if g["gate"] == "evidence_freshness")
     assert gate["status"] == "skipped" and "CHAT-4900" in gate["summary"]
+    # ...and in the audit trail: who waived what, under which ticket; which gate was switched off and why
+    with connect(warehouse_path(home)) as conn:
+        records = audit.rows(conn)
+        assert audit.verify(conn).ok
+    by_run = {(r["run_id"], r["event_type"]): r for r in records}
+    assert by_run[(waived["run_id"], "gate.verdict")]["outcome"] == waived["verdict"]
+    digests = by_run[(waived["run_id"], "gate.verdict")]["record"]["unmapped"]["phase8"]["details"]["evidence_digests"]
+    assert digests["files"] > 0 and len(digests["sha256"]) == 64
+    tickets = {r["record"]["unmapped"]["phase8"]["ticket"] for r in records if r["event_type"] == "finding.waived"}
+    assert "CHAT-4821" in tickets
+    switched = by_run[(off["run_id"], "gate.switched_off")]
+    assert "CHAT-4900" in switched["record"]["unmapped"]["phase8"]["reason"] and switched["actor_source"]
+    for r in records:
+        validate_ocsf(r["record"])
 
 
 def test_as_of_overrides_the_pinned_time(home):
@@ -168,7 +183,7 @@ def test_as_of_overrides_the_pinned_time(home):
     assert statuses(report)["evidence_freshness"] == "fail"
 
 
-def test_rerun_adds_rows_only_to_the_gate_run_log(home):
+def test_rerun_adds_rows_only_to_the_gate_run_log_and_the_audit_trail(home):
     gate_report([DATA], home)
     with connect(warehouse_path(home)) as conn:
         before = table_counts(conn)
@@ -177,7 +192,8 @@ def test_rerun_adds_rows_only_to_the_gate_run_log(home):
         after = table_counts(conn)
     assert before["evidence_files"] > 0
     changed = sorted(t for t in after if after[t] != before[t])
-    assert changed and all(t.startswith("gate_run") for t in changed)
+    assert changed and all(t.startswith("gate_run") or t == "audit_events" for t in changed)
+    assert after["audit_events"] > before["audit_events"]  # the second run's verdict is audited too
 
 
 def test_same_bytes_under_two_paths_count_once(tmp_path, home):

@@ -1,8 +1,10 @@
 """Stream B, resilience: chaos drill runs, each catalogued drill's standing, cadence reminders,
 per-run evidence reports, and the ``drill_evidence`` gate."""
 
+import os
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -18,8 +20,10 @@ from phase8_assets.domains.drills import (
 )
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.shared import telemetry
+from phase8_assets.shared.audit_events import AuditEvent, actor_from
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table, render_markdown, slug, write_html, write_text
+from phase8_assets.warehouse import audit
 from phase8_assets.warehouse.store import record_drill_runs, record_reminders
 
 GROUP = "resilience"
@@ -113,6 +117,13 @@ def drill_cadence(
     root = settings.load().root_uris[0]
     with warehouse.get_connection() as conn:
         new = record_reminders(conn, root, overdue, drill_evidence.at)
+        actor = actor_from(os.environ, context.run.tags, os_user=False)
+        audited = audit.record(conn, [
+            AuditEvent("drill.overdue", f"drill {r['drill']}", r["state"], actor, now_utc(),
+                       f"due {r['due']}; owner {r['owner']}", details={"root": root})
+            for r in new
+        ], Path(warehouse.database).parent) if new else []  # fmt: skip
+    audit.emit(audited)
     for reminder in new:
         message = f"drill {reminder['drill']} is {reminder['state']} (due {reminder['due']}); owner {reminder['owner']}"
         context.log.warning(message)

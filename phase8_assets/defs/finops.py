@@ -15,8 +15,10 @@ from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.roots import stream_lines
 from phase8_assets.shared import telemetry
+from phase8_assets.shared.audit_events import Actor, AuditEvent
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table
+from phase8_assets.warehouse import audit
 from phase8_assets.warehouse.store import record_cost_file, record_cur_period
 
 GROUP = "cost"
@@ -329,6 +331,14 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     with warehouse.get_connection() as conn:
         states = budget_states(conn, root, budgets, at)
         new = record_crossings(conn, root, states, now_utc())
+        audited = audit.record(conn, [
+            AuditEvent("budget.crossed", f"budget {s.budget['name']} {s.month}", f"{basis}>={threshold:.0%}",
+                       Actor("sensor budget_alerts", "dagster-sensor"), now_utc(),
+                       f"{basis} {value:,.2f} {s.budget['currency']} = {value / s.amount:.0%} of {s.amount:,.0f}",
+                       details={"root": root, "owner": s.budget["owner"]})
+            for s, basis, threshold, value in new
+        ], Path(warehouse.database).parent) if new else []  # fmt: skip
+    audit.emit(audited)
     if not new:
         return dg.SkipReason(f"no new threshold crossing among {len(states)} budget(s)")
     events = []

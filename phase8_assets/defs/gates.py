@@ -7,6 +7,7 @@ each gate's step records its own result in the gate run log under the run id, br
 up to date, and the step that completes the run writes the reports under
 ``$PHASE8_HOME/reports/<root-id>/<release>/``. A final step would never run on a blocked run."""
 
+import os
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
+from phase8_assets.domains.audit import report_events
 from phase8_assets.domains.exceptions import exception_states
 from phase8_assets.domains.gate_report import (
     STATUS_ICON,
@@ -33,9 +35,10 @@ from phase8_assets.domains.gates import GATES, GateResult, errored, judge
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import EvidenceConfig
 from phase8_assets.shared import telemetry
+from phase8_assets.shared.audit_events import Actor, actor_from
 from phase8_assets.shared.clock import now_utc
 from phase8_assets.shared.reports import markdown_table, write_html, write_text
-from phase8_assets.warehouse import transaction
+from phase8_assets.warehouse import audit, transaction
 from phase8_assets.warehouse.store import record_gate_result, record_gate_run, recorded_gate_results
 
 GATE_PREFIX = "gates"
@@ -74,12 +77,18 @@ def record_in_run(
     missing_reason: str,
     *,
     final: bool = False,
+    actor: Actor | None = None,
 ) -> tuple[dict, list[str]]:
     """Record ``gates`` under ``run_id`` and bring the run's row up to date.
 
     Returns the run's report and the known gates that have not reported. A known gate not recorded
     yet is ``error`` with ``missing_reason`` in the report; with ``final`` (the run is over) it is
-    recorded so. The run's evaluation time is the one its first recorded gate gave."""
+    recorded so. The run's evaluation time is the one its first recorded gate gave.
+
+    The step that completes the run (every gate recorded, or ``final``) records the run's audit
+    events (verdict, waived findings, exceptions, gates switched off, ...) as ``actor``, in the same
+    transaction, once per run."""
+    audited: list[dict] = []
     with warehouse.get_connection() as conn, transaction(conn):
         for gate in gates:
             record_gate_result(conn, run_id, gate)
@@ -93,6 +102,15 @@ def record_in_run(
                 if gate["gate"] in missing:
                     record_gate_result(conn, run_id, gate)
         record_gate_run(conn, run_id, report, now_utc())
+        if actor is not None and (final or not missing) and not audit.run_audited(conn, run_id):
+            digests = audit.evidence_digests(conn, config.root_uris)
+            back_on = audit.switched_back_on(conn, report["evidence_roots"], run_id, report)
+            events = report_events({**report, "evidence_digests": digests}, actor, now_utc(), run_id, back_on)
+            audited = audit.append(conn, events, Path(warehouse.database).parent)
+    if audited:
+        with warehouse.get_connection() as conn:
+            audit.settle(conn, Path(warehouse.database).parent)
+    audit.emit(audited)
     return report, missing
 
 
@@ -209,7 +227,13 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
             context.instance.add_run_tags(context.run.run_id, new_tags)
         gate = result.as_dict()
         report, missing = record_in_run(
-            warehouse, context.run.run_id, [gate], config, at, "the gate has not reported yet"
+            warehouse,
+            context.run.run_id,
+            [gate],
+            config,
+            at,
+            "the gate has not reported yet",
+            actor=actor_from(os.environ, context.run.tags, os_user=False),
         )
         folder = warehouse.reports_dir / report_folder(report)
         if not missing:

@@ -58,6 +58,7 @@ def write_week(
         "drills": history.drill_week(conn, roots, s, e),
         "cost": history.cost_week(conn, roots, s, e),
         "cost_days": history.cost_days(conn, roots, s, e),
+        "audit": history.audit_week(conn, roots, s, e),
     }
     title = f"Weekly reliability report: week of {start:%Y-%m-%d}"
     subtitle = f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC), evidence roots: {', '.join(roots)}"

@@ -131,8 +131,26 @@ def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> l
             else "No cost data this week (no FOCUS exports configured, or none for these days).",
             (["tenant", "currency", "last week", "this week", "change"], cost_rows) if cost_rows else None,
         ),
+        audit_section(week.get("audit", [])),
     ]
     return out
+
+
+AUDIT_HEADINGS = {"finding.waived": "waived", "exception.expiring": "exception expiring",
+                  "exception.expired": "exception expired", "gate.switched_off": "gate switched off"}  # fmt: skip
+
+
+def audit_section(rows: list[tuple]) -> Section:
+    """From the audit trail: who waived what, exceptions expiring, gates switched off."""
+    table = [
+        [AUDIT_HEADINGS.get(kind, kind), target, actor, (reason or "—")[:120], ticket or "—", runs]
+        for kind, target, actor, reason, ticket, runs in rows
+    ]
+    return Section(
+        "Audit: waivers, expiring exceptions, gates switched off",
+        "" if table else "No finding was waived, no exception expiring and no gate switched off in this week's runs.",
+        (["decision", "on", "by", "why", "ticket", "runs"], table) if table else None,
+    )
 
 
 def trend_figure(rows: list[tuple], max_series: int = 12):

@@ -89,6 +89,7 @@ class EvidenceConfig:
     clock_skew_text: str = DEFAULT_CLOCK_SKEW
     links: dict[str, str] = field(default_factory=dict)  # base URLs: runbooks, evidence, reports
     program: dict | None = None  # ``program:`` as declared (items: owner, family, cadence); None when absent
+    audit_retention: str | None = None  # audit.retention: what `phase8 audit prune` keeps by default
 
     @property
     def root_uris(self) -> list[str]:
@@ -309,4 +310,11 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
         clock_skew_text=clock_skew_text,
         links=dict(merged.get("links") or {}),
         program=merged.get("program"),
+        audit_retention=_audit_retention((merged.get("audit") or {}).get("retention"), source),
     )
+
+
+def _audit_retention(text: str | None, source: str) -> str | None:
+    if text is not None:
+        _duration(text, "audit.retention", source)
+    return text

@@ -39,6 +39,26 @@ def gate_runs(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime
     return [unique[k] for k in sorted(unique, key=lambda k: (k[0], k[1], k[2], k[3]))]
 
 
+AUDIT_SUMMARY_TYPES = ("finding.waived", "exception.expiring", "exception.expired", "gate.switched_off")
+
+
+def audit_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
+    """The week's audited decisions worth a reader's attention (who waived what, exceptions expiring
+    or expired, gates switched off), of gate runs evaluated in the week on these roots, once each:
+    (type, target, actor, reason, ticket, runs)."""
+    return conn.execute(
+        """
+        SELECT a.event_type, a.target, a.actor, any_value(a.record->>'$.unmapped.phase8.reason'),
+               any_value(a.record->>'$.unmapped.phase8.ticket'), count(DISTINCT a.run_id)
+        FROM audit_events a JOIN gate_runs g USING (run_id)
+        WHERE g.evaluated_at >= ? AND g.evaluated_at < ? AND a.event_type IN (SELECT unnest(?))
+          AND (len(?) = 0 OR list_has_any(g.evidence_roots, ?))
+        GROUP BY ALL ORDER BY 1, 2, 3
+        """,
+        [start, end, list(AUDIT_SUMMARY_TYPES), roots, roots],
+    ).fetchall()
+
+
 def benchmark_weeks(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[tuple]:
     """Per series on the base branch: mean of the run means this week and the week before."""
     return conn.execute(

@@ -37,6 +37,7 @@ from phase8_assets.warehouse import (
     WAREHOUSE_FILE,
     WarehouseError,
     WarehouseLocked,
+    audit,
     connect,
     current_version,
     home_lock,
@@ -398,9 +399,34 @@ def apply(home: Path, progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> li
                     raise WarehouseError(f"after the upgrade the schema does not match what version {version} creates")
         except Exception as exc:
             restore(folder, path)
+            record_operation(path, "warehouse.upgrade", "failed", f"{exc}; backup {folder} restored")
             raise WarehouseError(f"upgrade failed ({exc}); the backup {folder} was restored") from exc
+        record_operation(
+            path, "warehouse.upgrade", "done", f"to version {version}: {', '.join(steps)}", backup=str(folder)
+        )
     progress(f"at version {version}")
     return steps
+
+
+AUDIT_VERSION = next(m.version for m in migrations() if m.name == "audit")
+
+
+def record_operation(
+    path: Path, kind: str, outcome: str, reason: str, wait_s: float = DEFAULT_LOCK_WAIT_S, **details
+) -> None:
+    """Record a warehouse operation in the audit trail (the table, or the trail carried in the home)."""
+    from phase8_assets.shared.audit_events import AuditEvent, actor_from
+
+    event = AuditEvent(kind, str(path), outcome, actor_from(os.environ), datetime.now(UTC), reason, details=details)
+    audit.record_in_home(path, [event], wait_s)
+
+
+def _carry_trail(path: Path, wait_s: float, progress) -> None:
+    """Before the audit table goes (a rollback below it, a restore): the trail into the home."""
+    with connect(path, check_schema=False, wait_s=wait_s) as conn:
+        if audit.has_table(conn):
+            count = audit.carry_out(conn, path.parent)
+            progress(f"audit trail ({count} records) carried to {path.parent / audit.CARRIED}")
 
 
 def _manifest_at(home: Path, version: int) -> tuple[Path, dict] | None:
@@ -438,6 +464,8 @@ def rollback(
             if path.exists():
                 _disk_for(path)
                 safety = _set_aside(path, wait_s, progress)
+                if _readable(path, wait_s):  # an unreadable file's trail is only in its byte copy
+                    _carry_trail(path, wait_s, progress)
             manifest = restore(backup_folder, path)
             progress(f"restored {backup_folder} (version {manifest['schema_version']})")
             steps = [f"restore {backup_folder}"]
@@ -463,6 +491,8 @@ def rollback(
                 )
             _disk_for(path)
             safety = _verified_backup(path, progress)
+            if to < AUDIT_VERSION:
+                _carry_trail(path, wait_s, progress)
             with connect(path, check_schema=False, wait_s=wait_s) as conn:
                 steps = migrate(conn, to)
             for s in steps:
@@ -470,10 +500,18 @@ def rollback(
             manifest = found[1]
         with connect(path, check_schema=False, wait_s=wait_s) as conn:
             actual = describe(conn)
-    problems = differences(manifest, actual)
+    # The audit trail is carried across the rollback, not restored to the manifest: its hash chain proves it.
+    names = sorted((set(manifest["tables"]) | set(actual["tables"])) - set(audit.AUDIT_TABLES))
+    problems = differences(manifest, actual, names)
+    kind = "warehouse.restore" if backup_folder is not None else "warehouse.rollback"
+    target = f"restore {backup_folder}" if backup_folder is not None else f"down to version {to}"
     if problems:
         undo = f"; the warehouse before the rollback is in {safety}" if safety else ""
+        record_operation(path, kind, "integrity failed", f"{target}: " + "; ".join(problems))
         raise IntegrityError("post-rollback integrity check FAILED: " + "; ".join(problems) + undo)
+    record_operation(
+        path, kind, "identical", f"{target}: {', '.join(steps)}", safety_backup=str(safety) if safety else None
+    )
     progress(
         f"post-rollback integrity: {len(actual['tables'])} tables, "
         f"{sum(t['rows'] for t in actual['tables'].values())} rows, identical to the manifest of {manifest['created_at']}"

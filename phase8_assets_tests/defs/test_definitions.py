@@ -27,6 +27,7 @@ REPORTING = [
     "weekly_reliability_report",
     "cost_anomalies",
     "finops_dashboard",
+    "audit_trail",
 ]
 
 

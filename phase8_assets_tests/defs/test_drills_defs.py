@@ -74,7 +74,11 @@ def test_overdue_drill_is_reminded_once_per_due_date(home, events):
         rows = conn.execute("SELECT drill_id, state, due FROM drill_reminders").fetchall()
     assert rows == [("disk-full", "overdue", "2026-11-04T12:01:55Z")]
     emitted = [r.log_record for r in events.get_finished_logs()]
+    audited = [r for r in emitted if r.attributes["event.name"].startswith("phase8.audit.")]
+    emitted = [r for r in emitted if r not in audited]
     assert [r.attributes["event.name"] for r in emitted] == [OVERDUE_EVENT]
+    assert [r.attributes["event.name"] for r in audited] == ["phase8.audit.drill.overdue"]  # once, like the reminder
+    assert audited[0].attributes["phase8.audit.target"] == "drill disk-full"
     assert emitted[0].attributes["phase8.drill.id"] == "disk-full"
     assert emitted[0].attributes["phase8.drill.owner"] == "team:storage"
 

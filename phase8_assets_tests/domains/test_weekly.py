@@ -59,3 +59,19 @@ def test_the_drift_chart_shows_each_anchored_benchmark_as_worse_than_its_anchor_
     assert [s.y0 for s in post.figure.layout.shapes] == [0, 8.0]  # no drift, the +8 % limit
     assert list(rps.figure.data[0].y) == [0.0, 10.0, 20.0]  # throughput down = worse
     assert gone.figure is None and "no base-branch runs" in gone.text
+
+
+def test_the_audit_section_says_who_waived_what_and_which_gates_were_off():
+    rows = [
+        ("finding.waived", "perf_budgets: p95", "octocat", "known flake", "CHAT-1", 2),
+        ("gate.switched_off", "gate evidence_freshness", "unknown", "skipped: moved cluster", "", 1),
+    ]
+    found = next(s for s in sections({**EMPTY, "audit": rows}, datetime(2026, 11, 16), datetime(2026, 11, 23))
+                 if s.heading.startswith("Audit"))  # fmt: skip
+    headers, table = found.table
+    assert [dict(zip(headers, r, strict=True))["by"] for r in table] == ["octocat", "unknown"]
+    assert table[0][0] == "waived" and table[0][4] == "CHAT-1" and table[1][4] == "—"
+    empty = next(
+        s for s in sections(EMPTY, datetime(2026, 11, 16), datetime(2026, 11, 23)) if s.heading.startswith("Audit")
+    )
+    assert empty.table is None and "No finding was waived" in empty.text

@@ -123,6 +123,12 @@ def test_a_blocked_gate_reaches_a_real_otlp_receiver(otel_on, monkeypatch, home)
     found = attrs(blocked[0].attributes)
     assert found["phase8.gate"] == "slo_burn_rate" and found["phase8.finding.subject"] == "chat-api-availability"
     assert found["phase8.finding.owner"] == "team:api" and found["phase8.finding.runbook"].endswith("slo-burn-rate.md")
+    verdict = [e for e in events if e.event_name == "phase8.audit.gate.verdict"]
+    assert len(verdict) == 1  # the audit trail's record of the verdict, for a collector to ship to a SIEM
+    audited = attrs(verdict[0].attributes)
+    assert audited["phase8.audit.outcome"] == "blocked" and audited["ocsf.class_uid"] == 2003
+    assert audited["cicd.pipeline.run.id"] == report["run_id"] and len(audited["phase8.audit.hash"]) == 64
+    assert json.loads(verdict[0].body.string_value)["metadata"]["version"] == "1.5.0"
     everything = b"".join(b for bodies in receiver.bodies.values() for b in bodies)
     for secret in SECRETS:
         assert secret.encode() not in everything

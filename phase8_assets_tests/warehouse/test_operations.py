@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from phase8_assets.cli import main
-from phase8_assets.warehouse import connect, current_version, latest_version, migrate, migrations, warehouse_path
+from phase8_assets.warehouse import audit, connect, current_version, latest_version, migrate, migrations, warehouse_path
 from phase8_assets.warehouse.operations import (
     BackupInvalid,
     IntegrityError,
@@ -41,6 +41,7 @@ def filled(tmp_path_factory) -> Path:
         record_reminders(conn, str(DATA), [{"drill": "disk-full", "due": "2026-11-04T12:01:36Z", "state": "overdue"}],
                          datetime(2026, 11, 20, tzinfo=UTC))  # fmt: skip
         conn.execute("INSERT INTO budget_alerts VALUES ('r', 'acme', '2026-11', 'forecast', 0.8, 9000, 11000, now())")
+        conn.execute("INSERT INTO audit_anchors VALUES (0, repeat('0', 64), now(), 0, 'genesis')")  # as a prune leaves
     return home
 
 
@@ -50,6 +51,10 @@ def home(filled, tmp_path) -> Path:
     copy.mkdir()
     shutil.copyfile(warehouse_path(filled), warehouse_path(copy))
     return copy
+
+
+def without_audit(facts: dict) -> dict:
+    return {**facts, "tables": {t: v for t, v in facts["tables"].items() if t not in audit.AUDIT_TABLES}}
 
 
 def state(home):
@@ -220,7 +225,9 @@ def test_rollback_and_restore_take_a_verified_backup_before_their_first_change(h
     assert verify_backup(safety)["tables"] == latest["tables"]
     result = CliRunner().invoke(main, ["rollback", "--backup", str(safety), "--home", str(home)])
     assert result.exit_code == 0 and result.output.startswith("backup ") and "(version 4, verified)" in result.output
-    assert state(home) == latest
+    assert without_audit(state(home)) == without_audit(latest)
+    with connect(path) as conn:  # the trail is carried across both, not restored with the data
+        assert [r["event_type"] for r in audit.rows(conn)] == ["warehouse.rollback", "warehouse.restore"]
     (path).write_bytes(b"not a database")  # restoring an unreadable warehouse keeps a copy of it
     result = CliRunner().invoke(main, ["rollback", "--backup", str(at4), "--home", str(home)])
     assert result.exit_code == 0 and "copied the unreadable warehouse to" in result.output, result.output

@@ -1,0 +1,410 @@
+"""The audit trail in the warehouse: append-only ``audit_events``, hash-chained.
+
+Each row carries ``prev_hash`` (the ``hash`` of the row before it, or of the newest anchor, or 64
+zeros) and ``hash``: the SHA-256 of the canonical JSON (sorted keys, no spaces) of every other
+column. ``verify`` walks the rows in ``seq`` order and names the first one whose sequence, link or
+content does not hold: an edited, deleted or re-ordered row breaks the chain there.
+
+Rows are appended inside the writer's transaction (the step or command that already holds the
+warehouse): the head is read and the rows inserted in one transaction, so a killed writer leaves
+whole rows or none, and two writers racing for the same ``seq`` collide on its primary key, the
+loser retrying (``record``).
+
+The trail outlives every warehouse operation: before a rollback or restore takes the schema below
+``0010_audit`` the trail is written to ``audit/trail.carried.jsonl`` in the home, later events
+(the rollback itself) are chained onto that file, and the rows go back into the table, chain
+intact, as soon as a writer finds the table again (``upgrade apply``, a restore, the next gate run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from phase8_assets.shared import telemetry
+from phase8_assets.shared.audit_events import AuditEvent, ocsf
+from phase8_assets.shared.redaction import redact
+
+GENESIS = "0" * 64
+AUDIT_TABLES = ("audit_anchors", "audit_events")
+CARRIED = Path("audit") / "trail.carried.jsonl"
+COLUMNS = ("seq", "event_type", "occurred_at", "actor", "actor_source", "target", "outcome", "run_id", "record",
+           "prev_hash", "hash")  # fmt: skip
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM audit_events"
+
+
+class AuditTampered(RuntimeError):
+    """The trail's chain does not hold; the message names the first bad record."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    checked: int
+    first_bad: int | None
+    problem: str
+    anchor: int | None
+
+
+def canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def timestamp(at: datetime) -> str:
+    """The trail's form of a time: UTC, microseconds, ``Z``."""
+    return _ts(at)
+
+
+def _ts(at: datetime) -> str:
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def row_hash(row: dict) -> str:
+    return hashlib.sha256(canonical({k: row[k] for k in COLUMNS if k != "hash"}).encode()).hexdigest()
+
+
+def _row(event: AuditEvent, seq: int, prev: str) -> dict:
+    row = {
+        "seq": seq,
+        "event_type": event.type,
+        "occurred_at": _ts(event.occurred_at),
+        "actor": redact(event.actor.name),
+        "actor_source": redact(event.actor.source),
+        "target": redact(event.target),
+        "outcome": redact(event.outcome),
+        "run_id": event.run_id,
+        "record": ocsf(event, seq),
+        "prev_hash": prev,
+    }
+    row["hash"] = row_hash(row)
+    return row
+
+
+def chain(events: Iterable[AuditEvent], head: tuple[int, str]) -> list[dict]:
+    seq, prev = head
+    out = []
+    for event in events:
+        seq += 1
+        out.append(_row(event, seq, prev))
+        prev = out[-1]["hash"]
+    return out
+
+
+def _first(result) -> tuple | None:
+    """The first row, the result read to its end (DuckDB refuses other work beside an unfinished one)."""
+    found = result.fetchall()
+    return found[0] if found else None
+
+
+def has_table(conn: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        _first(
+            conn.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'audit_events'"
+            )
+        )[0]
+    )
+
+
+def anchor_of(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+    row = _first(conn.execute("SELECT seq, hash FROM audit_anchors ORDER BY seq DESC LIMIT 1"))
+    return (int(row[0]), row[1]) if row else None
+
+
+def head(conn: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+    row = _first(conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"))
+    return (int(row[0]), row[1]) if row else (anchor_of(conn) or (0, GENESIS))
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    """All ``rows`` in one statement (an INSERT per row costs milliseconds each)."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    columns = {c: [r[c] for r in rows] for c in COLUMNS}
+    columns["occurred_at"] = [
+        datetime.fromisoformat(t.replace("Z", "+00:00")).replace(tzinfo=None) for t in columns["occurred_at"]
+    ]
+    columns["record"] = [canonical(r) for r in columns["record"]]
+    incoming = pa.table(
+        {c: pa.array(v, pa.timestamp("us") if c == "occurred_at" else pa.int64() if c == "seq" else pa.string())
+         for c, v in columns.items()}
+    )  # fmt: skip
+    conn.register("audit_incoming", incoming)
+    try:
+        conn.execute(f"INSERT INTO audit_events SELECT {', '.join(COLUMNS)} FROM audit_incoming")
+    finally:
+        conn.unregister("audit_incoming")
+
+
+def append(conn: duckdb.DuckDBPyConnection, events: list[AuditEvent], home: Path | None = None) -> list[dict]:
+    """Chain ``events`` onto the trail inside the caller's transaction (a carried trail in ``home``
+    goes back into the table first)."""
+    if home is not None:
+        carry_in(conn, home)
+    rows = chain(events, head(conn))
+    _insert(conn, rows)
+    return rows
+
+
+def record(conn: duckdb.DuckDBPyConnection, events: list[AuditEvent], home: Path | None = None,
+           attempts: int = 20) -> list[dict]:  # fmt: skip
+    """``append`` in its own transaction, retried when another writer took the same ``seq`` first."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("BEGIN TRANSACTION")
+            rows = append(conn, events, home)
+            conn.execute("COMMIT")
+            settle(conn, home)
+            return rows
+        except (duckdb.TransactionException, duckdb.ConstraintException):
+            _rollback(conn)
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+        except BaseException:
+            _rollback(conn)
+            raise
+    return []
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, unless a failed COMMIT already ended the transaction (DuckDB's conflict on commit)."""
+    with contextlib.suppress(duckdb.TransactionException):
+        conn.execute("ROLLBACK")
+
+
+def run_audited(conn: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether the gate run's verdict is already in the trail (its events are recorded once)."""
+    found = _first(
+        conn.execute("SELECT count(*) FROM audit_events WHERE event_type = 'gate.verdict' AND run_id = ?", [run_id])
+    )[0]
+    return bool(found)
+
+
+def switched_back_on(conn: duckdb.DuckDBPyConnection, roots: list[str], run_id: str, report: dict) -> list[str]:
+    """Gates the previous run on the same roots skipped and this one evaluates (switched back on)."""
+    previous = _first(
+        conn.execute(
+            "SELECT run_id FROM gate_runs WHERE evidence_roots = ? AND run_id <> ? ORDER BY recorded_at DESC LIMIT 1",
+            [roots, run_id],
+        )
+    )
+    if previous is None:
+        return []
+    skipped = {
+        g for (g,) in conn.execute(
+            "SELECT gate FROM gate_run_results WHERE run_id = ? AND status = 'skipped'", [previous[0]]
+        ).fetchall()
+    }  # fmt: skip
+    return sorted(g["gate"] for g in report["gates"] if g["gate"] in skipped and g["status"] != "skipped")
+
+
+def evidence_digests(conn: duckdb.DuckDBPyConnection, roots: list[str]) -> dict:
+    """The evidence the verdict judged: each current file's sha256, and one digest over them all."""
+    files = conn.execute(
+        "SELECT root, kind, uri, sha256 FROM evidence_versions WHERE root IN (SELECT unnest(?)) AND ended_at IS NULL "
+        "ORDER BY root, kind, uri",
+        [roots],
+    ).fetchall()
+    listing = [{"root": r, "kind": k, "uri": u, "sha256": s} for r, k, u, s in files]
+    return {"files": len(listing), "sha256": hashlib.sha256(canonical(listing).encode()).hexdigest(),
+            "by_file": {f["uri"]: f["sha256"] for f in listing}}  # fmt: skip
+
+
+def emit(rows: list[dict]) -> None:
+    """Each record as an OpenTelemetry log record ``phase8.audit.<type>`` (redacted by the helper)."""
+    for row in rows:
+        attributes = {
+            "phase8.audit.seq": row["seq"],
+            "phase8.audit.hash": row["hash"],
+            "phase8.audit.actor": row["actor"],
+            "phase8.audit.actor_source": row["actor_source"],
+            "phase8.audit.target": row["target"],
+            "phase8.audit.outcome": row["outcome"],
+            "ocsf.class_uid": row["record"]["class_uid"],
+            "ocsf.type_uid": row["record"]["type_uid"],
+        }
+        if row["run_id"]:
+            attributes["cicd.pipeline.run.id"] = row["run_id"]
+        telemetry.emit_event(f"phase8.audit.{row['event_type']}", attributes, body=canonical(row["record"]))
+
+
+def rows(conn: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list[dict]:
+    where, params = (
+        ("", []) if since is None else (" WHERE occurred_at >= ?", [since.astimezone(UTC).replace(tzinfo=None)])
+    )
+    out = []
+    for values in conn.execute(f"{_SELECT}{where} ORDER BY seq", params).fetchall():
+        row = dict(zip(COLUMNS, values, strict=True))
+        row["occurred_at"] = _ts(row["occurred_at"])
+        row["record"] = json.loads(row["record"])
+        out.append(row)
+    return out
+
+
+def verify_rows(trail: list[dict], anchor: tuple[int, str] | None) -> Verification:
+    """Walk ``trail`` (in ``seq`` order) from ``anchor``; the first record whose sequence, link to
+    the one before or own hash does not hold is named."""
+    seq, prev = anchor or (0, GENESIS)
+    start = anchor[0] if anchor else None
+    for row in trail:
+        problem = None
+        if row["seq"] != seq + 1:
+            problem = f"seq {row['seq']} follows {seq}: a record was deleted or re-ordered"
+        elif row["prev_hash"] != prev:
+            problem = (
+                "prev_hash does not match the record before it: a record before it was deleted, re-ordered or edited"
+            )
+        elif row_hash(row) != row["hash"]:
+            problem = "its content does not match its hash: the record was edited"
+        if problem:
+            return Verification(
+                False, row["seq"] - (start or 0) - 1, row["seq"], f"record {row['seq']}: {problem}", start
+            )
+        seq, prev = row["seq"], row["hash"]
+    return Verification(True, len(trail), None, "", start)
+
+
+def verify(conn: duckdb.DuckDBPyConnection) -> Verification:
+    return verify_rows(rows(conn), anchor_of(conn))
+
+
+def export(conn: duckdb.DuckDBPyConnection, since: datetime | None, fmt: str) -> list[str]:
+    """One line per record: the whole row (``jsonl``, chain included) or the OCSF event (``ocsf``)."""
+    return [canonical(r if fmt == "jsonl" else r["record"]) for r in rows(conn, since)]
+
+
+def prune(conn: duckdb.DuckDBPyConnection, before: datetime, retention: str, event: AuditEvent) -> dict:
+    """Remove the oldest records older than ``before`` (a prefix of the trail, so what stays is a
+    chain), record the last removed one as the new anchor, and record the prune itself."""
+    cutoff = before.astimezone(UTC).replace(tzinfo=None)
+    with_anchor = _first(
+        conn.execute(
+            "SELECT seq, hash FROM audit_events WHERE seq < coalesce((SELECT min(seq) FROM audit_events "
+            "WHERE occurred_at >= ?), (SELECT max(seq) + 1 FROM audit_events)) ORDER BY seq DESC LIMIT 1",
+            [cutoff],
+        )
+    )
+    removed = 0
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if with_anchor:
+            last, digest = with_anchor
+            removed = _first(conn.execute("SELECT count(*) FROM audit_events WHERE seq <= ?", [last]))[0]
+            conn.execute(
+                "INSERT INTO audit_anchors VALUES (?, ?, ?, ?, ?)",
+                [last, digest, event.occurred_at.astimezone(UTC).replace(tzinfo=None), removed, retention],
+            )
+            conn.execute("DELETE FROM audit_events WHERE seq <= ?", [last])
+        pruned = AuditEvent(event.type, event.target, event.outcome, event.actor, event.occurred_at,
+                            f"{removed} record(s) older than {_ts(before)} removed ({retention})", event.ticket,
+                            None, {"removed": removed, "before": _ts(before), "retention": retention})  # fmt: skip
+        new = append(conn, [pruned])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    emit(new)
+    return {"removed": int(removed), "anchor": with_anchor[0] if with_anchor else None, "recorded": new[0]["seq"]}
+
+
+# -- carrying the trail across a schema without the audit tables --------------------------------------
+
+
+def read_carried(path: Path) -> tuple[tuple[int, str] | None, list[dict]]:
+    anchor, trail = None, []
+    for line in path.read_text().splitlines():
+        item = json.loads(line)
+        if item.get("anchor"):
+            anchor = (int(item["anchor"]["seq"]), item["anchor"]["hash"])
+        else:
+            trail.append(item)
+    return anchor, trail
+
+
+def _write_carried(path: Path, anchor: tuple[int, str] | None, trail: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ([canonical({"anchor": {"seq": anchor[0], "hash": anchor[1]}})] if anchor else []) + [
+        canonical(r) for r in trail
+    ]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(line + "\n" for line in lines))
+    os.replace(tmp, path)
+
+
+def carry_out(conn: duckdb.DuckDBPyConnection, home: Path) -> int:
+    """Write the trail (and its anchor) to the home before the table goes; returns how many records."""
+    trail = rows(conn)
+    _write_carried(home / CARRIED, anchor_of(conn), trail)
+    return len(trail)
+
+
+def carry_in(conn: duckdb.DuckDBPyConnection, home: Path) -> int:
+    """Put a carried trail back into the table (inside the caller's transaction); returns how many
+    records went in. Idempotent, so the file is removed only after the commit (``settle``): the
+    records the table already has (the same seq and hash) stay; when the table's copy is not a
+    prefix of the carried one (an older backup restored), the carried trail replaces it."""
+    path = home / CARRIED
+    if not path.exists() or not has_table(conn):
+        return 0
+    anchor, carried = read_carried(path)
+    seq, digest = head(conn)
+    by_seq = {r["seq"]: r["hash"] for r in carried}
+    prefix = seq == 0 or by_seq.get(seq) == digest or (anchor is not None and (seq, digest) == anchor)
+    if not prefix:
+        conn.execute("DELETE FROM audit_events")
+        conn.execute("DELETE FROM audit_anchors")
+        seq = 0
+    if anchor and not _first(conn.execute("SELECT count(*) FROM audit_anchors WHERE seq = ?", [anchor[0]]))[0]:
+        conn.execute("INSERT INTO audit_anchors VALUES (?, ?, ?, 0, 'carried')",
+                     [anchor[0], anchor[1], datetime.now(UTC).replace(tzinfo=None)])  # fmt: skip
+    missing = [r for r in carried if r["seq"] > seq]
+    _insert(conn, missing)
+    return len(missing)
+
+
+def settle(conn: duckdb.DuckDBPyConnection, home: Path | None) -> None:
+    """After the commit: remove a carried trail the table now holds in full."""
+    path = home / CARRIED if home is not None else None
+    if path is None or not path.exists() or not has_table(conn):
+        return
+    _anchor_, carried = read_carried(path)
+    last = (carried[-1]["seq"], carried[-1]["hash"]) if carried else None
+    if (
+        last is None
+        or _first(conn.execute("SELECT count(*) FROM audit_events WHERE seq = ? AND hash = ?", list(last)))[0]
+    ):
+        path.unlink()
+
+
+def record_in_home(path: Path, events: list[AuditEvent], wait_s: float = 30.0) -> list[dict]:
+    """Record ``events`` for a command outside a gate run (warehouse operations, diagnostics): in
+    the table when the warehouse has it, else chained onto the carried trail in the home."""
+    from phase8_assets.warehouse import connect
+
+    home = path.parent
+    new: list[dict] = []
+    if path.exists():
+        with connect(path, check_schema=False, wait_s=wait_s) as conn:
+            if has_table(conn):
+                new = record(conn, events, home)
+    if not new:
+        carried = home / CARRIED
+        anchor, trail = read_carried(carried) if carried.exists() else (None, [])
+        start = (trail[-1]["seq"], trail[-1]["hash"]) if trail else (anchor or (0, GENESIS))
+        new = chain(events, start)
+        _write_carried(carried, anchor, trail + new)
+    emit(new)
+    return new

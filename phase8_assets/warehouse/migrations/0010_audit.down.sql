@@ -1,0 +1,2 @@
+DROP TABLE audit_anchors;
+DROP TABLE audit_events;

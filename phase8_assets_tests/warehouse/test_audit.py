@@ -1,0 +1,338 @@
+"""The audit trail: OCSF records validated by the py-ocsf-models models, a hash chain that catches
+every edit, deletion and re-ordering, concurrent writers, SIGKILL mid-write, secrets, pruning,
+and the trail carried across a rollback below its migration (real DuckDB files, real processes,
+the real CLI)."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from phase8_assets.cli import main
+from phase8_assets.domains.audit import report_events
+from phase8_assets.shared import telemetry
+from phase8_assets.shared.audit_events import EVENT_TYPES, Actor, AuditEvent, actor_from, ocsf
+from phase8_assets.warehouse import audit as trail
+from phase8_assets.warehouse import connect, migrate, warehouse_path
+from phase8_assets.warehouse.operations import apply, backup, rollback
+from phase8_assets_tests.corpus.secrets import SECRETS, leaks
+from phase8_assets_tests.ocsf import validate
+
+AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+ACTOR = Actor("octocat", "env:GITHUB_ACTOR")
+
+
+def event(i: int, type_: str = "gate.verdict", at: datetime = AT, **kw) -> AuditEvent:
+    return AuditEvent(type_, f"release 10.{i}.0", "pass", ACTOR, at + timedelta(seconds=i), run_id=f"run-{i}", **kw)
+
+
+@pytest.mark.parametrize("type_", sorted(EVENT_TYPES))
+def test_every_event_type_is_a_valid_ocsf_record(type_):
+    record = ocsf(event(1, type_, reason="because", ticket="CHG-1"), 7)
+    validate(record)
+    assert record["class_uid"] == EVENT_TYPES[type_][0] and record["metadata"]["sequence"] == 7
+    assert record["unmapped"]["phase8"]["actor"] == {"name": "octocat", "source": "env:GITHUB_ACTOR"}
+
+
+def test_actor_is_established_never_guessed():
+    assert actor_from({"GITHUB_ACTOR": "octocat"}, os_user=False) == Actor("octocat", "env:GITHUB_ACTOR")
+    assert actor_from({"GITLAB_USER_LOGIN": "gl"}, os_user=False) == Actor("gl", "env:GITLAB_USER_LOGIN")
+    assert actor_from({}, {"dagster/user": "ana"}, os_user=False) == Actor("ana", "dagster-tag:dagster/user")
+    assert actor_from({"GITHUB_ACTOR": "x"}, {"phase8/actor": "cli", "phase8/actor_source": "os-user"}).name == "cli"
+    scheduled = actor_from({}, {"dagster/schedule_name": "drill_cadence_reminder"}, os_user=False)
+    assert scheduled == Actor("schedule drill_cadence_reminder", "dagster-tag:dagster/schedule_name")
+    ui = actor_from({}, {}, os_user=False)  # a run launched from the UI of open-source Dagster
+    assert ui.name == "unknown" and "no dagster/user tag" in ui.source
+    assert actor_from({}).source == "os-user"
+
+
+def test_a_gate_runs_decisions_become_events():
+    waiver = {"id": "W-1", "owner": "team:sre", "reason": "known flake", "ticket": "CHAT-1", "expires": "2026-12-01"}
+    report = {
+        "verdict": "pass",
+        "release": {"version": "10.4.0", "commit": "abc"},
+        "evidence_roots": ["/r"],
+        "gates": [
+            {"gate": "evidence_freshness", "status": "skipped", "summary": "skipped: CHAT-4900", "findings": []},
+            {"gate": "perf_budgets", "status": "pass", "summary": "ok", "findings": [
+                {"severity": "waived", "subject": "p95", "rule": "budget", "evidence": "b.json",
+                 "details": {"waiver": waiver}}]},
+            {"gate": "policy_exceptions", "status": "warn", "summary": "1 warning", "findings": [
+                {"severity": "warning", "subject": "W-2 (x: y)", "rule": "exception-expiring", "observed": "2d left",
+                 "details": {"state": "expiring", "waiver": {"id": "W-2", "ticket": "CHAT-2"}}}]},
+        ],
+    }  # fmt: skip
+    events = report_events(report, ACTOR, AT, "run-1", ["tenancy_isolation"])
+    kinds = {e.type: e for e in events}
+    assert set(kinds) == {
+        "gate.verdict",
+        "gate.switched_on",
+        "gate.switched_off",
+        "finding.waived",
+        "exception.expiring",
+    }
+    assert kinds["finding.waived"].ticket == "CHAT-1" and kinds["finding.waived"].details["exception"] == "W-1"
+    assert kinds["gate.switched_off"].reason == "skipped: CHAT-4900"
+    for e in events:
+        validate(ocsf(e, 1))
+
+
+@pytest.fixture(scope="module")
+def chained(tmp_path_factory) -> Path:
+    """A warehouse whose trail holds six records."""
+    path = tmp_path_factory.mktemp("chained") / "warehouse.duckdb"
+    with connect(path) as conn:
+        trail.record(conn, [event(i) for i in range(1, 7)])
+    return path
+
+
+def verify(home: Path) -> tuple[int, dict]:
+    result = CliRunner().invoke(main, ["audit", "verify", "--home", str(home), "--json"])
+    return result.exit_code, json.loads(result.output)
+
+
+TAMPERING = {
+    "edit a record in the middle": ("UPDATE audit_events SET outcome = 'blocked' WHERE seq = 3", 3),
+    "edit the record's OCSF event": ("UPDATE audit_events SET record = replace(record, 'octocat', 'mallory') WHERE seq = 4", 4),
+    "edit the first record": ("UPDATE audit_events SET actor = 'mallory' WHERE seq = 1", 1),
+    "delete a record in the middle": ("DELETE FROM audit_events WHERE seq = 3", 4),
+    "delete the first record": ("DELETE FROM audit_events WHERE seq = 1", 2),
+    "re-order two records": ("UPDATE audit_events SET seq = CASE seq WHEN 2 THEN 5 ELSE 2 END WHERE seq IN (2, 5)", 2),
+    "re-link a record to hide a deletion": (
+        "DELETE FROM audit_events WHERE seq = 3; "
+        "UPDATE audit_events SET seq = seq - 1, prev_hash = (SELECT hash FROM audit_events WHERE seq = 2) WHERE seq = 4",
+        3,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_audit_verify_names_the_first_tampered_record(case, chained, tmp_path):
+    code, found = verify(chained.parent)
+    assert code == 0 and found["intact"] and found["records"] == 6
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(chained, path)
+    sql, first_bad = TAMPERING[case]
+    conn = duckdb.connect(str(path))
+    conn.execute(sql)
+    conn.close()
+    code, found = verify(tmp_path)
+    assert code == 1 and not found["intact"], found
+    assert found["first_bad"] == first_bad and found["problem"].startswith(f"record {first_bad}:"), found
+
+
+WRITER = """
+import sys
+from datetime import UTC, datetime
+from phase8_assets.shared.audit_events import Actor, AuditEvent
+from phase8_assets.warehouse import connect
+from phase8_assets.warehouse import audit
+
+path, who, batches, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for b in range(batches):
+    events = [AuditEvent("gate.verdict", f"{who}-{b}-{i}", "pass", Actor(who, "test"), datetime.now(UTC))
+              for i in range(size)]
+    with connect(path, wait_s=60) as conn:
+        audit.record(conn, events)
+    print(b, flush=True)
+"""
+
+
+def test_concurrent_writers_never_break_the_chain(tmp_path):
+    """Two processes (a gate run and a sensor, say) and two threads of one process append at once."""
+    path = tmp_path / "warehouse.duckdb"
+    with connect(path):
+        pass
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), who, "4", "3"], stdout=subprocess.DEVNULL)
+        for who in ("gate", "sensor")
+    ]
+    assert all(p.wait(120) == 0 for p in procs)
+    shared = duckdb.connect(str(path))  # threads of one process race inside one database: real conflicts
+
+    def write(who: str) -> None:
+        conn = shared.cursor()
+        for b in range(10):
+            trail.record(conn, [AuditEvent("gate.verdict", f"{who}-{b}", "pass", ACTOR, AT)])
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in ("t1", "t2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result = trail.verify(shared)
+    count = shared.execute("SELECT count(*), max(seq) FROM audit_events").fetchone()
+    shared.close()
+    assert result.ok, result.problem
+    assert count == (2 * 4 * 3 + 20, 2 * 4 * 3 + 20)
+
+
+def test_sigkill_mid_write_never_leaves_a_half_record(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    with connect(path):
+        pass
+    rng = random.Random(22)
+    for _trial in range(2):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "k", "1000", "25"], stdout=subprocess.PIPE)
+        proc.stdout.readline()  # at least one batch is in
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    with connect(path) as conn:
+        result = trail.verify(conn)
+        rows = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+    assert result.ok, result.problem
+    assert rows >= 2 * 25 and rows % 25 == 0  # whole batches only
+
+
+def test_secrets_never_reach_the_audit_table_its_export_or_its_log_records(tmp_path, monkeypatch):
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
+    telemetry.use_home(tmp_path)
+    path = tmp_path / "warehouse.duckdb"
+    text = " ".join(s.in_context() for s in SECRETS)
+    with connect(path):
+        pass
+    try:
+        rows = trail.record_in_home(
+            path,
+            [AuditEvent("finding.waived", f"t {SECRETS[0].in_context()}", "waived", Actor(SECRETS[2].in_context(), "x"),
+                        AT, reason=text, ticket=SECRETS[1].in_context(), details={"note": text})],
+        )  # fmt: skip
+        telemetry.flush()
+        logs = (tmp_path / "telemetry" / "logs.jsonl").read_text()
+    finally:
+        telemetry.shutdown()
+    assert rows and "phase8.audit.finding.waived" in logs and leaks(logs) == []
+    with connect(path) as conn:
+        stored = json.dumps(conn.execute("SELECT * FROM audit_events").fetchall(), default=str)
+    assert "finding.waived" in stored and "[REDACTED]" in stored and leaks(stored) == []
+    exported = CliRunner().invoke(main, ["audit", "export", "--home", str(tmp_path), "--format", "jsonl"]).output
+    assert exported and leaks(exported) == []
+
+
+def test_prune_keeps_what_the_retention_allows_and_the_chain_verifiable(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    old = datetime.now(UTC) - timedelta(days=400)
+    with connect(path) as conn:
+        trail.record(conn, [event(i, at=old) for i in range(5)] + [event(i, at=datetime.now(UTC)) for i in range(5, 8)])
+    runner = CliRunner()
+    refused = runner.invoke(main, ["audit", "prune", "--home", str(tmp_path)])
+    assert refused.exit_code == 2 and "nothing was removed" in refused.output
+    done = runner.invoke(main, ["audit", "prune", "--home", str(tmp_path), "--retention", "P365D", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["removed"] == 5
+    code, found = verify(tmp_path)
+    assert code == 0 and found["anchor"] == 5 and found["records"] == 4  # 3 kept + the prune itself
+    with connect(path) as conn:
+        kinds = [r["event_type"] for r in trail.rows(conn)]
+    assert kinds[-1] == "audit.pruned"
+    again = runner.invoke(main, ["audit", "prune", "--home", str(tmp_path), "--retention", "P365D", "--json"])
+    assert json.loads(again.output)["removed"] == 0 and verify(tmp_path)[0] == 0
+
+
+POLICY = """apiVersion: phase8/v1
+kind: RetentionPolicy
+id: ops-retention
+description: How long the release tooling keeps its records.
+owner: team:security
+reviewed: "2026-11-20"
+rules:
+  - {id: audit, data_class: phase8_audit, max: P30D}
+"""
+
+
+@pytest.mark.parametrize("policy", [True, False], ids=["RetentionPolicy", "phase8.yaml audit.retention"])
+def test_prune_takes_its_retention_from_the_evidence_root(policy, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "retention.yaml").write_text(POLICY if policy else POLICY.replace("phase8_audit", "messages"))
+    (root / "phase8.yaml").write_text(
+        'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "1.0.0", commit: abc1234}\n'
+        "evidence: {retention_policies: {paths: [retention.yaml], max_age: P365D}}\naudit: {retention: P35D}\n"
+    )
+    home = tmp_path / "home"
+    with connect(warehouse_path(home)) as conn:
+        trail.record(conn, [event(i, at=datetime.now(UTC) - timedelta(days=40 - i)) for i in range(20)])
+    done = CliRunner().invoke(main, ["audit", "prune", "--home", str(home), "--evidence", str(root), "--json"])
+    assert done.exit_code == 0, done.output
+    found = json.loads(done.output)
+    if policy:
+        assert found["retention"] == "P30D" and "RetentionPolicy ops-retention rule audit" in found["source"]
+    else:
+        assert found["retention"] == "P35D" and found["source"].endswith("phase8.yaml: audit.retention")
+    assert found["removed"] == (10 if policy else 5) and verify(home)[0] == 0
+
+
+def test_the_trail_survives_a_rollback_below_its_migration_and_comes_back_on_upgrade(tmp_path):
+    path = warehouse_path(tmp_path)
+    conn = duckdb.connect(str(path))
+    migrate(conn, trail_version() - 1)
+    conn.close()
+    backup(path)  # the manifest a rollback to the version before the trail proves itself against
+    quiet = lambda _line: None  # noqa: E731
+    apply(tmp_path, progress=quiet)
+    with connect(path) as conn:
+        trail.record(conn, [event(i) for i in range(3)])
+    rollback(tmp_path, to=trail_version() - 1, progress=quiet)
+    carried = tmp_path / trail.CARRIED
+    assert carried.exists()
+    code, found = verify(tmp_path)
+    assert code == 0 and found["trail"] == str(carried)
+    apply(tmp_path, progress=quiet)
+    assert not carried.exists()
+    code, found = verify(tmp_path)
+    assert code == 0 and found["trail"] == str(path)
+    with connect(path) as conn:
+        kinds = [r["event_type"] for r in trail.rows(conn)]
+    assert kinds == ["warehouse.upgrade", *["gate.verdict"] * 3, "warehouse.rollback", "warehouse.upgrade"]
+
+
+def trail_version() -> int:
+    from phase8_assets.warehouse.operations import AUDIT_VERSION
+
+    return AUDIT_VERSION
+
+
+def test_export_since_and_formats(chained):
+    runner = CliRunner()
+    lines = runner.invoke(main, ["audit", "export", "--home", str(chained.parent)]).output.splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6]
+    ocsf_lines = runner.invoke(main, ["audit", "export", "--home", str(chained.parent), "--format", "ocsf"]).output
+    for line in ocsf_lines.splitlines():
+        validate(json.loads(line))
+    recent = runner.invoke(main, ["audit", "export", "--home", str(chained.parent), "--since", "P1D"]).output
+    assert recent == ""  # the records are from AT, long before the last day
+
+
+def test_the_daily_audit_trail_asset_writes_the_day_and_checks_the_chain(chained, tmp_path):
+    import dagster as dg
+
+    from phase8_assets.defs.audit import audit_trail
+    from phase8_assets.defs.resources import Warehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(chained, path)
+    resources = {"warehouse": Warehouse(database=str(path))}
+    result = dg.materialize([audit_trail], partition_key=f"{AT:%Y-%m-%d}", resources=resources, raise_on_error=False)
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    written = (tmp_path / "audit" / f"{AT:%Y-%m-%d}.ocsf.jsonl").read_text().splitlines()
+    assert [json.loads(line)["metadata"]["sequence"] for line in written] == [1, 2, 3, 4, 5, 6]
+    conn = duckdb.connect(str(path))
+    conn.execute("DELETE FROM audit_events WHERE seq = 2")
+    conn.close()
+    result = dg.materialize([audit_trail], partition_key=f"{AT:%Y-%m-%d}", resources=resources, raise_on_error=False)
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.description.startswith("record 3:")
