@@ -39,7 +39,7 @@ def drift_anchors(config) -> list[tuple]:
         baseline = f.records[0]
         for anchor in baseline.anchors.values():
             rule = budgets[0].rule_for(anchor.benchmark, anchor.measure, "drift") if budgets else None
-            if rule and f.uri.endswith(rule.drift.anchor.lstrip("./")):
+            if rule and f.uri.endswith("/" + rule.drift.anchor):
                 out.append((anchor, baseline.frozen_at, rule.drift.limit))
     return sorted(out, key=lambda a: a[0].key)
 

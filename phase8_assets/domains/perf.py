@@ -736,7 +736,8 @@ def regression_findings(comparisons: list[Comparison], budgets: PerfBudgets, con
 
 
 def _on_path(uri: str, path: str) -> bool:
-    return uri == path or uri.endswith("/" + path.lstrip("./"))
+    """Whether the evidence file ``uri`` is the root's file at ``path`` (normalised, relative)."""
+    return uri == path or uri.endswith("/" + path)
 
 
 def resolve_anchors(

@@ -133,8 +133,14 @@ def _absolute(text: str, measure: str | None, where: str) -> tuple[Absolute, str
     return Absolute("mean", op, value, text.strip()), lhs
 
 
-def _drift(spec: dict) -> Drift:
-    return Drift(_percent(spec["limit"]), spec["limit"], spec["anchor"], spec.get("inconclusive", "warn"))
+def _drift(spec: dict, where: str) -> Drift:
+    from phase8_assets.evidence.roots import RootError, check_relative
+
+    try:
+        anchor = check_relative(spec["anchor"], "anchor")
+    except RootError as exc:
+        raise EvidenceError(f"{where}.anchor", str(exc).split(": ", 1)[-1]) from exc
+    return Drift(_percent(spec["limit"]), spec["limit"], anchor, spec.get("inconclusive", "warn"))
 
 
 def read(data: bytes, uri: str) -> ReadResult:
@@ -167,7 +173,7 @@ def read(data: bytes, uri: str) -> ReadResult:
                 owner=item["owner"],
                 runbook=item.get("runbook"),
                 order=i,
-                drift=_drift(item["drift"]) if item.get("drift") else None,
+                drift=_drift(item["drift"], f"{where}.drift") if item.get("drift") else None,
             )
         )
     baseline = doc.get("baseline") or {}

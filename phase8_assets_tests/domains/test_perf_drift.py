@@ -198,6 +198,9 @@ def test_drift_rule_limits_are_checked_by_the_schema():
     with pytest.raises(EvidenceError) as exc:
         budgets('{limit: "8 percent", anchor: policy/perf-baseline.yaml}')
     assert exc.value.field == "rules[0].drift.limit"
+    with pytest.raises(EvidenceError) as exc:
+        budgets('{limit: "+8%", anchor: ../elsewhere/perf-baseline.yaml}')
+    assert exc.value.field == "rules[0].drift.anchor" and "leaves the evidence root" in exc.value.reason
     rule = budgets().rules[0]
     assert (rule.drift.limit, rule.drift.inconclusive, rule.drift.anchor) == (0.08, "warn", ANCHOR)
 
