@@ -21,6 +21,10 @@ class GateSpec:
     title: str
     description: str
     blocking: bool = True
+    # The evidence kinds the gate reads: any of them rejected, missing, undated, future-dated or stale
+    # fails the gate itself (``judge``), not only the two evidence gates. Empty only for those two,
+    # which judge every kind.
+    evidence: tuple[str, ...] = ()
 
 
 # Every gate the product knows; streams add theirs here. The name is the asset check's name.
@@ -41,35 +45,41 @@ GATES: dict[str, GateSpec] = {
             "perf_budgets",
             "Performance budgets",
             "Every benchmark of the release commit holds its absolute budget (e.g. p95 <= 250ms).",
+            evidence=("benchmarks", "perf_budgets"),
         ),
         GateSpec(
             "perf_regressions",
             "Performance regressions",
             "No benchmark of the release commit is significantly worse than its baseline by more than its "
             "relative limit (one-sided test, Benjamini-Hochberg across the run).",
+            evidence=("benchmarks", "perf_budgets"),
         ),
         GateSpec(
             "slo_burn_rate",
             "SLO burn rate",
             "No page-level multiwindow burn-rate alert is active for any SLO at the evaluation time "
             "(ticket-level burns warn).",
+            evidence=("slo_definitions", "otel_metrics"),
         ),
         GateSpec(
             "error_budget",
             "Error budget",
             "Every SLO has at least its release policy's minimum error budget left (default 0 %).",
+            evidence=("slo_definitions", "otel_metrics"),
         ),
         GateSpec(
             "upgrade_preflight",
             "Upgrade preflight",
             "Every supported source version reaches the release without skipping a required stop, and every "
             "preflight report for the release passes.",
+            evidence=("upgrade_path", "preflight_reports"),
         ),
         GateSpec(
             "rollback_integrity",
             "Rollback integrity",
             "The newest rollback drill to the release is current and restored identical schema, row counts and "
             "checksums in every table and tenant.",
+            evidence=("rollback_reports",),
         ),
         GateSpec(
             "cost_budgets",
@@ -77,24 +87,35 @@ GATES: dict[str, GateSpec] = {
             "No monthly budget has crossed a threshold of its actual spend or month-end forecast (warns; cost informs "
             "a release, it never blocks one).",
             blocking=False,
+            evidence=("cost_exports", "cur_exports", "cost_allocation", "cost_budgets"),
         ),
         GateSpec(
             "policy_compliance",
             "Policy compliance",
             "Every dataset of the inventory meets its retention rules and deletion SLAs and every access grant is "
             "permitted by the Cedar access policy, unless an approved exception in force accepts the violation.",
+            evidence=(
+                "retention_policies",
+                "deletion_policies",
+                "access_policies",
+                "teams",
+                "data_inventory",
+                "data_contracts",
+            ),
         ),
         GateSpec(
             "policy_exceptions",
             "Policy exceptions",
             "No exception is refused (approval denied by the access policy, approved by its own requester, longer "
             "than its maximum lifetime) or unreadable; requested, expiring and expired ones warn their owner.",
+            evidence=("access_policies", "teams", "foreign_exceptions"),
         ),
         GateSpec(
             "drill_evidence",
             "Chaos drill evidence",
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "
             "objective, and its runbook exists.",
+            evidence=("drill_journals", "chaos_results", "drill_catalog"),
         ),
         GateSpec(
             "supportability",
@@ -102,24 +123,28 @@ GATES: dict[str, GateSpec] = {
             "Every gate, catalogued drill, SLO alert and budget alert names a runbook of the root; every runbook's "
             "links and anchors resolve and its review is not overdue; every captured health response keeps the "
             "application/health+json contract and none reports fail.",
+            evidence=("runbooks", "health_responses"),
         ),
         GateSpec(
             "tenancy_isolation",
             "Tenancy isolation",
             "No isolation test (data, events, cache) failed or passed only on rerun, and every (resource × dimension) "
             "cell of the isolation matrix is covered by a passing result younger than its maximum age.",
+            evidence=("isolation_results", "isolation_matrix"),
         ),
         GateSpec(
             "plugin_signatures",
             "Plugin signatures",
             "Every plugin enabled for a tenant has a bundle signed by a trusted, unrevoked, currently valid key, with "
             "every file as signed, safe paths within the tar limits, and no version below or re-signed at the approved one.",
+            evidence=("plugin_bundles", "plugin_trust"),
         ),
         GateSpec(
             "plugin_capabilities",
             "Plugin capabilities",
             "Every plugin enabled for a tenant requests only known capabilities (its platform manifest's permissions "
             "included) that its signer's trust level allows, and egress only to hosts that level allows.",
+            evidence=("plugin_bundles", "plugin_trust"),
         ),
     )
 }
@@ -253,12 +278,16 @@ def verdict(results: list[GateResult]) -> str:
 
 def judge(spec: GateSpec, batch, config, at: datetime, evaluate, exceptions: list, **inputs) -> GateResult:
     """One gate, whoever asks: switched off -> ``skipped``; else ``evaluate(batch, config, at,
-    **inputs)`` -> ``(findings, context)``, the exceptions in force applied, the status concluded.
+    **inputs)`` -> ``(findings, context)`` plus the errors of the gate's own evidence (fail closed),
+    the exceptions in force applied, the status concluded.
     An evaluation that raises is the caller's ``errored``."""
     enabled, reason = config.gate_switch(spec.name)
     if not enabled:
         return skipped(spec, reason)
+    from phase8_assets.domains.evidence_quality import own_evidence_findings  # it builds on this module
+
     findings, context = evaluate(batch, config, at, **inputs)
+    findings = findings + own_evidence_findings(spec.name, spec.evidence, batch, config, at, findings)
     findings = apply_waivers(
         spec.name, findings, exceptions, at, config.owner_for(spec.name), config.runbook_for(spec.name)
     )
