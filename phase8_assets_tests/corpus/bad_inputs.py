@@ -75,8 +75,25 @@ class Case:
         return f"{self.kind}:{self.seed}:{self.mutation}"
 
 
+# Kinds the demo root does not configure: a file in their documented shape (an AWS Data Exports
+# manifest, whose reader takes the billing period from the path).
+CUR_MANIFEST = Seed(
+    "cur_exports",
+    "metadata/BILLING_PERIOD=2026-11/chatterbox-cur2-Manifest.json",
+    json.dumps({
+        "executionId": "5f9c3c9e-0d1a-4f8e-9c57-1d2b3c4d5e6f",
+        "dataFiles": ["s3://billing/cur2/data/BILLING_PERIOD=2026-11/chatterbox-cur2-00001.snappy.parquet"],
+        "columns": [{"name": name, "type": "string"} for name in (
+            "bill_billing_period_start_date", "bill_payer_account_id", "line_item_usage_account_id",
+            "line_item_usage_start_date", "line_item_line_item_type", "line_item_unblended_cost",
+            "line_item_product_code", "line_item_currency_code")],
+    }).encode(),
+)  # fmt: skip
+
+
 def demo_seeds(per_kind: int | None = 2) -> dict[str, list[Seed]]:
-    """The demo root's files of each configured kind (the first ``per_kind`` by path; all with ``None``)."""
+    """The demo root's files of each configured kind (the first ``per_kind`` by path; all with ``None``),
+    and a documented-shape file for a kind the demo does not configure."""
     from phase8_assets.defs.resources import load_evidence_config
 
     config = load_evidence_config([str(DATA)])
@@ -84,6 +101,7 @@ def demo_seeds(per_kind: int | None = 2) -> dict[str, list[Seed]]:
     for kind in config.evidence.values():
         refs = sorted({ref.rel for loc in kind.sources for ref in loc.base.glob(loc.path)})
         found[kind.name] = [Seed(kind.name, rel, (DATA / rel).read_bytes()) for rel in refs[:per_kind]]
+    found.setdefault(CUR_MANIFEST.kind, [CUR_MANIFEST])
     return found
 
 
