@@ -230,7 +230,7 @@ def own_evidence_findings(
     gate: str, kinds: tuple[str, ...], batch: EvidenceBatch, config: EvidenceConfig, at: datetime, found: list[Finding]
 ) -> list[Finding]:
     """Fail closed in every gate, once: the errors of the gate's own evidence kinds (a file rejected, the
-    kind missing, without a timestamp, dated in the future or older than its maximum age) as findings of
+    kind missing or with only future-dated files, without a timestamp, older than its maximum age) as findings of
     ``gate``, so its status is ``fail`` whatever its own rules made of what was left. A file that one of
     the gate's own error findings (``found``) already names as its evidence is not reported twice.
     ``evidence_validity`` and ``evidence_freshness`` report the same problems across all kinds."""
@@ -243,5 +243,9 @@ def own_evidence_findings(
             continue
         owner = config.owner_for(gate, name)
         own.extend(rejection_finding(r, owner, runbook) for r in batch.rejections_of(name))
-        own.extend(f for f in kind_freshness(kind, batch, at, owner, runbook, config)[0] if f.severity == "error")
+        own.extend(
+            f
+            for f in kind_freshness(kind, batch, at, owner, runbook, config)[0]
+            if f.severity == "error" and f.rule != "timestamp-not-in-future"  # set aside: never the gate's evidence
+        )
     return [f for f in own if f.evidence not in named]
