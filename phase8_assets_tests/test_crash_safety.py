@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -203,6 +204,80 @@ def test_signals_and_lock_wait_end_a_wait_for_a_slot_with_exit_2_and_one_line(da
     finally:
         holder.kill()
         holder.wait()
+
+
+def _history_counts(home: Path) -> dict[str, int]:
+    """Row counts of every warehouse table but the gate run log and the audit trail (one row per run)."""
+    from phase8_assets.warehouse.store import table_counts
+
+    with connect(warehouse_path(home)) as conn:
+        counts = table_counts(conn)
+    return {t: n for t, n in counts.items() if not t.startswith(("gate_run", "audit"))}
+
+
+# Three whole runs at once and three again one after another: about a minute on an idle two-core
+# machine, beyond the default suite's budget.
+@pytest.mark.exhaustive
+def test_a_scheduled_run_a_sensor_run_and_ci_at_once_serialise_and_store_what_one_after_another_does(
+    dagster_home, tmp_path
+):
+    """The monthly drill reminder (its schedule's tick), the new-evidence sensor's ingest run and CI's
+    `phase8 gate`, started together as three processes on one PHASE8_HOME and one Dagster instance:
+    they take turns on the `duckdb` pool and the home lock, each ends 0 (or 2 with a message that says
+    to retry, and then a retry ends 0), and the warehouse holds exactly the rows the same three runs
+    leave when they run one after another: nothing lost, nothing doubled."""
+    from phase8_assets.definitions import defs
+    from phase8_assets.defs.drills import drill_cadence_reminder
+    from phase8_assets.defs.reports import new_evidence
+    from phase8_assets.defs.resources import Phase8Settings, Warehouse
+    from phase8_assets.gate_run import run_gate
+
+    instance = dg.DagsterInstance.get()
+    settings = Phase8Settings(evidence=[str(DATA)])
+    tick = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 12, 1, 7, tzinfo=UTC),
+        resources={"settings": settings},
+    )
+    (scheduled,) = drill_cadence_reminder.evaluate_tick(tick).run_requests
+    (sensed,) = new_evidence(dg.build_sensor_context(instance=instance, resources={"settings": settings})).run_requests
+    (tmp_path / "scheduled.yaml").write_text(json.dumps(scheduled.run_config))
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    commands = {
+        "schedule": [dagster, "job", "execute", "-m", "phase8_assets.definitions", "-j", "drill_cadence_job",
+                     "-c", str(tmp_path / "scheduled.yaml"), "--tags", json.dumps(scheduled.tags)],
+        "sensor": [dagster, "job", "execute", "-m", "phase8_assets.definitions", "-j", "ingest_evidence_job",
+                   "--tags", json.dumps(sensed.tags)],
+        "ci": [PHASE8, "gate", "--evidence", str(DATA), "--lock-wait", "300"],
+    }  # fmt: skip
+    home = tmp_path / "home"
+    env = {**_env(home, dagster_home), "PHASE8_EVIDENCE": str(DATA), "OTEL_SDK_DISABLED": "true"}
+    procs = {name: subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True) for name, cmd in commands.items()}  # fmt: skip
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode == 2:  # refused while another held the warehouse: it must say so, and a retry works
+            assert "retry" in err and err.count("\n") == 1, (name, err[-2000:])
+            retried = subprocess.run(commands[name], env=env, cwd=tmp_path, capture_output=True, text=True)
+            assert retried.returncode == 0, (name, retried.stderr[-2000:])
+        else:
+            assert proc.returncode == 0, (name, err[-3000:])
+    runs = instance.get_runs()
+    assert {r.job_name for r in runs} == {"drill_cadence_job", "ingest_evidence_job", "release_gate"}
+    assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).claimed_slots == []
+
+    alone = tmp_path / "one-after-another"
+    resources = {"settings": settings, "warehouse": Warehouse(database=str(warehouse_path(alone)))}
+    for job, request in (("drill_cadence_job", scheduled), ("ingest_evidence_job", sensed)):
+        result = defs.resolve_job_def(job).execute_in_process(
+            run_config={k: v for k, v in (request.run_config or {}).items() if k != "resources"},
+            resources={**resources, "settings": Phase8Settings(**{"evidence": [str(DATA)],
+                       **(request.run_config or {}).get("resources", {}).get("settings", {}).get("config", {})})},
+            instance=dg.DagsterInstance.ephemeral(), tags=request.tags,
+        )  # fmt: skip
+        assert result.success, job
+    run_gate([str(DATA)], out=None, as_of=None, home=alone)
+    assert _history_counts(home) == _history_counts(alone)
 
 
 def test_a_signal_during_the_wait_for_the_home_lock_ends_it_with_exit_2(tmp_path):

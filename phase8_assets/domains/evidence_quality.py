@@ -11,32 +11,33 @@ from __future__ import annotations
 from datetime import datetime
 
 from phase8_assets.domains.gates import GATES, Finding
-from phase8_assets.evidence import TIMELESS_KINDS
+from phase8_assets.evidence import TIMELESS_KINDS, Rejection
 from phase8_assets.evidence.collect import EvidenceBatch
-from phase8_assets.evidence.config import EvidenceConfig
+from phase8_assets.evidence.config import EvidenceConfig, EvidenceKind
 from phase8_assets.shared.clock import format_duration, format_timestamp
 
 WARN_AT_FRACTION_OF_MAX_AGE = 0.75
 
 
+def rejection_finding(rej: Rejection, owner: str, runbook: str) -> Finding:
+    """An unreadable file as an error finding: the reader's field and reason, the kind it should have been."""
+    return Finding(
+        "error",
+        rej.uri,
+        "readable",
+        f"{rej.field}: {rej.reason}",
+        f"a valid {rej.kind} file",
+        rej.uri,
+        owner,
+        runbook,
+        {"kind": rej.kind, "field": rej.field, "reason": rej.reason},
+    )
+
+
 def evidence_validity(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> tuple[list[Finding], str]:
     gate = "evidence_validity"
     runbook = config.runbook_for(gate)
-    findings = []
-    for rej in batch.rejections:
-        findings.append(
-            Finding(
-                "error",
-                rej.uri,
-                "readable",
-                f"{rej.field}: {rej.reason}",
-                f"a valid {rej.kind} file",
-                rej.uri,
-                config.owner_for(gate, rej.kind),
-                runbook,
-                {"kind": rej.kind, "field": rej.field, "reason": rej.reason},
-            )
-        )
+    findings = [rejection_finding(rej, config.owner_for(gate, rej.kind), runbook) for rej in batch.rejections]
     # Reader warnings, one finding per kind and sort: timestamps without a zone, anything else.
     grouped: dict[tuple[str, str], list[tuple]] = {}
     for f in batch.files:
@@ -112,104 +113,139 @@ def evidence_freshness(batch: EvidenceBatch, config: EvidenceConfig, at: datetim
     findings = []
     fresh = 0
     for kind in config.evidence.values():
-        owner = config.owner_for(gate, kind.name)
-        files = batch.files_of(kind.name)
-        patterns = [loc.uri for loc in kind.sources]
-        base = {"kind": kind.name, "max_age": kind.max_age_text, "paths": patterns}
-        future = batch.future_of(kind.name)
-        for f in future:
-            ahead = f.observed_at - at
-            findings.append(
-                Finding(
-                    "error",
-                    kind.name,
-                    "timestamp-not-in-future",
-                    f"{f.timestamp_field} {format_timestamp(f.observed_at)} ({format_duration(ahead)} ahead)",
-                    f"at most {config.clock_skew_text} ({format_duration(config.clock_skew)}) after the evaluation "
-                    "time; not counted as fresh",
-                    f.uri,
-                    owner,
-                    runbook,
-                    {**base, "observed_at": format_timestamp(f.observed_at), "ahead_seconds": int(ahead.total_seconds()),
-                     "timestamp_field": f.timestamp_field, "clock_skew": config.clock_skew_text},
-                )
-            )  # fmt: skip
-        if not files:
-            rejected = batch.rejections_of(kind.name)
-            observed = (
-                f"all {len(rejected) + len(future)} file(s) rejected or dated in the future"
-                if rejected or future
-                else "no files matched"
-            )
-            findings.append(
-                Finding(
-                    "error",
-                    kind.name,
-                    "evidence-present",
-                    observed,
-                    "at least one readable file",
-                    patterns[0] if len(patterns) == 1 else ", ".join(patterns),
-                    owner,
-                    runbook,
-                    base,
-                )
-            )
-            continue
-        if kind.name in TIMELESS_KINDS:
-            fresh += 1
-            continue
-        dated = [f for f in files if f.observed_at is not None]
-        if not dated:
-            findings.append(
-                Finding(
-                    "error",
-                    kind.name,
-                    "timestamp-present",
-                    f"no {files[0].timestamp_field} in any file",
-                    "a timestamp inside the evidence",
-                    files[0].uri,
-                    owner,
-                    runbook,
-                    {**base, "files": [f.uri for f in files]},
-                )
-            )
-            continue
-        newest = max(dated, key=lambda f: f.observed_at)
-        age = at - newest.observed_at
-        details = {
-            **base,
-            "newest": format_timestamp(newest.observed_at),
-            "age_seconds": int(age.total_seconds()),
-            "timestamp_field": newest.timestamp_field,
-        }
-        if age > kind.max_age:
-            findings.append(
-                Finding(
-                    "error",
-                    kind.name,
-                    "max-age",
-                    f"newest is {format_duration(age)} old",
-                    f"{kind.max_age_text} ({format_duration(kind.max_age)})",
-                    newest.uri,
-                    owner,
-                    runbook,
-                    details,
-                )
-            )
-            continue
-        elif age > kind.max_age * WARN_AT_FRACTION_OF_MAX_AGE:
-            findings.append(
-                Finding(
-                    "warning",
-                    kind.name,
-                    "max-age",
-                    f"newest is {format_duration(age)} old; stale in {format_duration(kind.max_age - age)}",
-                    f"{kind.max_age_text} ({format_duration(kind.max_age)})",
-                    newest.uri,
-                    owner,
-                    runbook,
-                    details,
-                )
-            )
-        fresh += 1
+        found, is_fresh = kind_freshness(kind, batch, at, config.owner_for(gate, kind.name), runbook, config)
+        findings.extend(found)
+        fresh += is_fresh
     return findings, f"{fresh} of {len(config.evidence)} evidence kind(s) within their maximum age"
+
+
+def kind_freshness(
+    kind: EvidenceKind, batch: EvidenceBatch, at: datetime, owner: str, runbook: str, config: EvidenceConfig
+) -> tuple[list[Finding], bool]:
+    """One evidence kind's freshness findings (future-dated files, none readable, no timestamp, too old,
+    nearly too old) and whether it counts as fresh: the rule ``evidence_freshness`` applies to every
+    kind and every gate to its own (``own_evidence_findings``)."""
+    findings = []
+    files = batch.files_of(kind.name)
+    patterns = [loc.uri for loc in kind.sources]
+    base = {"kind": kind.name, "max_age": kind.max_age_text, "paths": patterns}
+    future = batch.future_of(kind.name)
+    for f in future:
+        ahead = f.observed_at - at
+        findings.append(
+            Finding(
+                "error",
+                kind.name,
+                "timestamp-not-in-future",
+                f"{f.timestamp_field} {format_timestamp(f.observed_at)} ({format_duration(ahead)} ahead)",
+                f"at most {config.clock_skew_text} ({format_duration(config.clock_skew)}) after the evaluation "
+                "time; not counted as fresh",
+                f.uri,
+                owner,
+                runbook,
+                {**base, "observed_at": format_timestamp(f.observed_at), "ahead_seconds": int(ahead.total_seconds()),
+                 "timestamp_field": f.timestamp_field, "clock_skew": config.clock_skew_text},
+            )
+        )  # fmt: skip
+    if not files:
+        rejected = batch.rejections_of(kind.name)
+        observed = (
+            f"all {len(rejected) + len(future)} file(s) rejected or dated in the future"
+            if rejected or future
+            else "no files matched"
+        )
+        findings.append(
+            Finding(
+                "error",
+                kind.name,
+                "evidence-present",
+                observed,
+                "at least one readable file",
+                patterns[0] if len(patterns) == 1 else ", ".join(patterns),
+                owner,
+                runbook,
+                base,
+            )
+        )
+        return findings, False
+    if kind.name in TIMELESS_KINDS:
+        return findings, True
+    dated = [f for f in files if f.observed_at is not None]
+    if not dated:
+        findings.append(
+            Finding(
+                "error",
+                kind.name,
+                "timestamp-present",
+                f"no {files[0].timestamp_field} in any file",
+                "a timestamp inside the evidence",
+                files[0].uri,
+                owner,
+                runbook,
+                {**base, "files": [f.uri for f in files]},
+            )
+        )
+        return findings, False
+    newest = max(dated, key=lambda f: f.observed_at)
+    age = at - newest.observed_at
+    details = {
+        **base,
+        "newest": format_timestamp(newest.observed_at),
+        "age_seconds": int(age.total_seconds()),
+        "timestamp_field": newest.timestamp_field,
+    }
+    if age > kind.max_age:
+        findings.append(
+            Finding(
+                "error",
+                kind.name,
+                "max-age",
+                f"newest is {format_duration(age)} old",
+                f"{kind.max_age_text} ({format_duration(kind.max_age)})",
+                newest.uri,
+                owner,
+                runbook,
+                details,
+            )
+        )
+        return findings, False
+    if age > kind.max_age * WARN_AT_FRACTION_OF_MAX_AGE:
+        findings.append(
+            Finding(
+                "warning",
+                kind.name,
+                "max-age",
+                f"newest is {format_duration(age)} old; stale in {format_duration(kind.max_age - age)}",
+                f"{kind.max_age_text} ({format_duration(kind.max_age)})",
+                newest.uri,
+                owner,
+                runbook,
+                details,
+            )
+        )
+    return findings, True
+
+
+def own_evidence_findings(
+    gate: str, kinds: tuple[str, ...], batch: EvidenceBatch, config: EvidenceConfig, at: datetime, found: list[Finding]
+) -> list[Finding]:
+    """Fail closed in every gate, once: the errors of the gate's own evidence kinds (a file rejected, the
+    kind missing or with only future-dated files, without a timestamp, older than its maximum age) as findings of
+    ``gate``, so its status is ``fail`` whatever its own rules made of what was left. A file that one of
+    the gate's own error findings (``found``) already names as its evidence is not reported twice.
+    ``evidence_validity`` and ``evidence_freshness`` report the same problems across all kinds."""
+    runbook = config.runbook_for(gate)
+    named = {f.evidence for f in found if f.severity == "error"}
+    own = []
+    for name in kinds:
+        kind = config.evidence.get(name)
+        if kind is None:  # not configured: the gate's own rules decide whether it needed this kind
+            continue
+        owner = config.owner_for(gate, name)
+        own.extend(rejection_finding(r, owner, runbook) for r in batch.rejections_of(name))
+        own.extend(
+            f
+            for f in kind_freshness(kind, batch, at, owner, runbook, config)[0]
+            if f.severity == "error" and f.rule != "timestamp-not-in-future"  # set aside: never the gate's evidence
+        )
+    return [f for f in own if f.evidence not in named]

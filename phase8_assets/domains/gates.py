@@ -22,6 +22,10 @@ class GateSpec:
     description: str
     item: str  # the Phase 8 item it serves (domains/program.py ITEMS) or "program-wide"
     blocking: bool = True
+    # The evidence kinds the gate reads: any of them rejected, missing, undated, future-dated or stale
+    # fails the gate itself (``judge``), not only the two evidence gates. Empty only for those two,
+    # which judge every kind.
+    evidence: tuple[str, ...] = ()
 
 
 # Every gate the product knows; streams add theirs here. The name is the asset check's name.
@@ -45,6 +49,7 @@ GATES: dict[str, GateSpec] = {
             "Performance budgets",
             "Every benchmark of the release commit holds its absolute budget (e.g. p95 <= 250ms).",
             item="performance",
+            evidence=("benchmarks", "perf_budgets"),
         ),
         GateSpec(
             "perf_regressions",
@@ -52,6 +57,7 @@ GATES: dict[str, GateSpec] = {
             "No benchmark of the release commit is significantly worse than its baseline by more than its "
             "relative limit (one-sided test, Benjamini-Hochberg across the run).",
             item="performance",
+            evidence=("benchmarks", "perf_budgets", "perf_baselines"),
         ),
         GateSpec(
             "slo_burn_rate",
@@ -59,12 +65,14 @@ GATES: dict[str, GateSpec] = {
             "No page-level multiwindow burn-rate alert is active for any SLO at the evaluation time "
             "(ticket-level burns warn).",
             item="performance",
+            evidence=("slo_definitions", "otel_metrics"),
         ),
         GateSpec(
             "error_budget",
             "Error budget",
             "Every SLO has at least its release policy's minimum error budget left (default 0 %).",
             item="performance",
+            evidence=("slo_definitions", "otel_metrics"),
         ),
         GateSpec(
             "upgrade_preflight",
@@ -72,6 +80,7 @@ GATES: dict[str, GateSpec] = {
             "Every supported source version reaches the release without skipping a required stop, and every "
             "preflight report for the release passes.",
             item="upgrade_safety",
+            evidence=("upgrade_path", "preflight_reports"),
         ),
         GateSpec(
             "rollback_integrity",
@@ -79,6 +88,7 @@ GATES: dict[str, GateSpec] = {
             "The newest rollback drill to the release is current and restored identical schema, row counts and "
             "checksums in every table and tenant.",
             item="upgrade_safety",
+            evidence=("rollback_reports",),
         ),
         GateSpec(
             "cost_budgets",
@@ -87,6 +97,7 @@ GATES: dict[str, GateSpec] = {
             "a release, it never blocks one).",
             item="finops",
             blocking=False,
+            evidence=("cost_exports", "cur_exports", "cost_allocation", "cost_budgets"),
         ),
         GateSpec(
             "policy_compliance",
@@ -94,6 +105,14 @@ GATES: dict[str, GateSpec] = {
             "Every dataset of the inventory meets its retention rules and deletion SLAs and every access grant is "
             "permitted by the Cedar access policy, unless an approved exception in force accepts the violation.",
             item="governance",
+            evidence=(
+                "retention_policies",
+                "deletion_policies",
+                "access_policies",
+                "teams",
+                "data_inventory",
+                "data_contracts",
+            ),
         ),
         GateSpec(
             "policy_exceptions",
@@ -101,6 +120,7 @@ GATES: dict[str, GateSpec] = {
             "No exception is refused (approval denied by the access policy, approved by its own requester, longer "
             "than its maximum lifetime) or unreadable; requested, expiring and expired ones warn their owner.",
             item="governance",
+            evidence=("access_policies", "teams", "foreign_exceptions"),
         ),
         GateSpec(
             "drill_evidence",
@@ -108,6 +128,7 @@ GATES: dict[str, GateSpec] = {
             "Every catalogued drill's latest run passed (completed, not deviated) within its cadence and recovery "
             "objective, and its runbook exists.",
             item="chaos_drills",
+            evidence=("drill_journals", "chaos_results", "drill_catalog"),
         ),
         GateSpec(
             "supportability",
@@ -116,6 +137,7 @@ GATES: dict[str, GateSpec] = {
             "links and anchors resolve and its review is not overdue; every captured health response keeps the "
             "application/health+json contract and none reports fail.",
             item="supportability",
+            evidence=("runbooks", "health_responses"),
         ),
         GateSpec(
             "tenancy_isolation",
@@ -123,6 +145,7 @@ GATES: dict[str, GateSpec] = {
             "No isolation test (data, events, cache) failed or passed only on rerun, and every (resource × dimension) "
             "cell of the isolation matrix is covered by a passing result younger than its maximum age.",
             item="tenancy_isolation",
+            evidence=("isolation_results", "isolation_matrix"),
         ),
         GateSpec(
             "plugin_signatures",
@@ -130,6 +153,7 @@ GATES: dict[str, GateSpec] = {
             "Every plugin enabled for a tenant has a bundle signed by a trusted, unrevoked, currently valid key, with "
             "every file as signed, safe paths within the tar limits, and no version below or re-signed at the approved one.",
             item="plugin_security",
+            evidence=("plugin_bundles", "plugin_trust"),
         ),
         GateSpec(
             "plugin_capabilities",
@@ -137,6 +161,7 @@ GATES: dict[str, GateSpec] = {
             "Every plugin enabled for a tenant requests only known capabilities (its platform manifest's permissions "
             "included) that its signer's trust level allows, and egress only to hosts that level allows.",
             item="plugin_security",
+            evidence=("plugin_bundles", "plugin_trust"),
         ),
         GateSpec(
             "program_completeness",
@@ -145,6 +170,19 @@ GATES: dict[str, GateSpec] = {
             "and a gate that evaluates it; all four families (reliability, resilience, governance, supportability) "
             "are in the verdict.",
             item="program-wide",
+            # the item runs whose cadence it judges (domains/program.py ITEMS[...].runs)
+            evidence=(
+                "benchmarks",
+                "drill_journals",
+                "chaos_results",
+                "preflight_reports",
+                "rollback_reports",
+                "cost_exports",
+                "data_inventory",
+                "plugin_bundles",
+                "isolation_results",
+                "health_responses",
+            ),
         ),
     )
 }
@@ -278,12 +316,16 @@ def verdict(results: list[GateResult]) -> str:
 
 def judge(spec: GateSpec, batch, config, at: datetime, evaluate, exceptions: list, **inputs) -> GateResult:
     """One gate, whoever asks: switched off -> ``skipped``; else ``evaluate(batch, config, at,
-    **inputs)`` -> ``(findings, context)``, the exceptions in force applied, the status concluded.
+    **inputs)`` -> ``(findings, context)`` plus the errors of the gate's own evidence (fail closed),
+    the exceptions in force applied, the status concluded.
     An evaluation that raises is the caller's ``errored``."""
     enabled, reason = config.gate_switch(spec.name)
     if not enabled:
         return skipped(spec, reason)
+    from phase8_assets.domains.evidence_quality import own_evidence_findings  # it builds on this module
+
     findings, context = evaluate(batch, config, at, **inputs)
+    findings = findings + own_evidence_findings(spec.name, spec.evidence, batch, config, at, findings)
     findings = apply_waivers(
         spec.name, findings, exceptions, at, config.owner_for(spec.name), config.runbook_for(spec.name)
     )

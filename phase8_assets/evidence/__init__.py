@@ -26,6 +26,45 @@ class EvidenceError(ValueError):
         self.reason = reason
 
 
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def mapping(value: object, where: str) -> dict:
+    """``value`` when it is an object (absent: an empty one); anything else is an ``EvidenceError`` at ``where``."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise EvidenceError(where, f"expected an object, got {_json_type(value)}")
+
+
+def sequence(value: object, where: str) -> list:
+    """``value`` when it is an array (absent: an empty one); anything else is an ``EvidenceError`` at ``where``."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise EvidenceError(where, f"expected an array, got {_json_type(value)}")
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads(..., object_pairs_hook=unique_keys)``: an object that names a key twice is refused,
+    since parsers disagree on which of its values counts (fail closed, as the YAML loader does)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise EvidenceError("(document)", f"duplicate key {key[:80]!r} in one object (which value counts is ambiguous)")
+    return out
+
+
 @dataclass(frozen=True)
 class Rejection:
     uri: str

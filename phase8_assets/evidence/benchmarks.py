@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, mapping, unique_keys
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 
 # unit -> (factor to the SI base unit, base unit, direction)
@@ -87,9 +87,9 @@ class BenchmarkFile:
 def _finite(value: object, where: str, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EvidenceError(where, f"expected a number, got {json.dumps(value)}")
-    number = float(value)
+    number = float(value) if isinstance(value, float) or abs(value) < 2**1023 else math.inf
     if not math.isfinite(number):
-        raise EvidenceError(where, f"expected a finite number, got {value}")
+        raise EvidenceError(where, f"expected a finite number, got {str(value)[:40]}")
     if positive and number <= 0:
         raise EvidenceError(where, f"expected a timing > 0, got {value}")
     return number
@@ -156,8 +156,8 @@ def _samples(data: object, factor: float, where: str, warnings: list[str]) -> tu
 
 def _pytest(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
     warnings: list[str] = []
-    commit_info = doc.get("commit_info") or {}
-    machine = doc.get("machine_info") or {}
+    commit_info = mapping(doc.get("commit_info"), "commit_info")
+    machine = mapping(doc.get("machine_info"), "machine_info")
     run = BenchRun(
         tool="pytest-benchmark",
         commit=_commit(commit_info.get("id"), uri, warnings),
@@ -194,7 +194,7 @@ def _pytest(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
 
 def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
     warnings: list[str] = []
-    context = doc.get("context") or {}
+    context = mapping(doc.get("context"), "context")
     run = BenchRun(
         "google-benchmark",
         _commit(None, uri, warnings),
@@ -358,7 +358,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         parsed, warnings = _go(text, uri)
     else:
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as exc:
             raise EvidenceError(f"line {exc.lineno}, column {exc.colno}", f"not valid JSON ({exc.msg})") from exc
         if isinstance(doc.get("benchmarks"), list) and "context" in doc:

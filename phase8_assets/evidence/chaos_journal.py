@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, mapping, unique_keys
 from phase8_assets.evidence.drill_runs import DrillActivity, DrillRun, environment_of
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 from phase8_assets.shared.redaction import REDACTED, redact, redact_text
@@ -47,11 +47,19 @@ def _duration(doc: dict, where: str) -> float | None:
     value = doc.get("duration")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise EvidenceError(where, f"expected a number of seconds, got {json.dumps(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value := _float(value)):
+        raise EvidenceError(where, f"expected a number of seconds, got {json.dumps(doc.get('duration'))[:40]}")
     if value < 0:
         raise EvidenceError(where, f"expected a duration >= 0 seconds, got {value}")
-    return float(value)
+    return value
+
+
+def _float(value: int | float) -> float:
+    """``value`` as a float; an integer beyond the float range is infinite, not an ``OverflowError``."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def output_summary(output: object) -> str:
@@ -157,7 +165,7 @@ def _outcome(status: str, deviated: bool, before: bool | None, after: bool | Non
 
 def read(data: bytes, uri: str) -> ReadResult:
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, object_pairs_hook=unique_keys)
     except UnicodeDecodeError as exc:
         raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
     except json.JSONDecodeError as exc:
@@ -215,7 +223,10 @@ def read(data: bytes, uri: str) -> ReadResult:
         extra={
             "chaoslib_version": str(doc.get("chaoslib-version") or ""),
             "node": redact_text(str(doc.get("node") or "")),
-            "hypothesis": str((experiment.get("steady-state-hypothesis") or {}).get("title") or ""),
+            "hypothesis": str(
+                mapping(experiment.get("steady-state-hypothesis"), "experiment.steady-state-hypothesis").get("title")
+                or ""
+            ),
             "experiment": safe_experiment,
         },
     )

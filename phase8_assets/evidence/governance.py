@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, mapping, sequence
 from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_timestamp
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml, load_yaml_documents
 
@@ -202,9 +202,9 @@ def _trivy(doc: dict) -> list[dict]:
 
 def _snyk(doc: dict) -> list[dict]:
     records = []
-    for vuln, rules in (doc.get("ignore") or {}).items():
-        for i, rule in enumerate(rules or []):
-            for path, entry in (rule or {}).items():
+    for vuln, rules in mapping(doc.get("ignore"), "ignore").items():
+        for i, rule in enumerate(sequence(rules, f"ignore.{vuln}")):
+            for path, entry in mapping(rule, f"ignore.{vuln}[{i}]").items():
                 where = f"ignore.{vuln}[{i}].{path}"
                 entry = entry if isinstance(entry, dict) else {}
                 expires, ignored = _expiry(entry, "expires", where)

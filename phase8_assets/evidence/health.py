@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, unique_keys
 from phase8_assets.shared.artifacts import schema_problems
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 from phase8_assets.shared.redaction import redact_text
@@ -76,7 +76,9 @@ HEALTH_RESPONSE_SCHEMA = {
 
 def read(data: bytes, uri: str) -> ReadResult:
     try:
-        doc = json.loads(data)
+        doc = json.loads(data, object_pairs_hook=unique_keys)
+    except EvidenceError:
+        raise
     except (UnicodeDecodeError, ValueError) as exc:
         raise EvidenceError("(document)", f"expected an {HEALTH_MEDIA_TYPE} JSON object: {exc}") from exc
     if not isinstance(doc, dict):

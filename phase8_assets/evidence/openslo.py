@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, mapping
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
 
@@ -46,7 +46,12 @@ def parse_openslo_duration(text: object, where: str) -> tuple[int, str]:
     match = _DURATION.match(str(text)) if text is not None else None
     if not match:
         raise EvidenceError(where, f"expected an OpenSLO duration such as 30d, 2w, 1M or 5m, got {text!r}")
-    return int(match.group(1)), match.group(2)
+    count, unit = int(match.group(1)), match.group(2)
+    try:
+        approx_timedelta(count, unit)
+    except OverflowError:  # beyond what a timedelta holds (999999999 days): no window is that long
+        raise EvidenceError(where, f"expected a duration of at most 999999999 days, got {count}{unit}") from None
+    return count, unit
 
 
 def approx_timedelta(count: int, unit: str) -> timedelta:
@@ -58,7 +63,7 @@ def approx_timedelta(count: int, unit: str) -> timedelta:
 
 def _alpha_to_v1(doc: dict, warnings: list[str]) -> dict:
     """The v1alpha SLO shape (ratioMetrics under objectives, timeWindows count/unit) as v1."""
-    spec = dict(doc.get("spec") or {})
+    spec = dict(mapping(doc.get("spec"), "spec"))
     objectives = spec.get("objectives") or []
     windows = spec.pop("timeWindows", None) or []
     v1_windows = []
@@ -153,7 +158,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         kind = doc.get("kind")
         if kind not in KINDS:
             raise EvidenceError(f"{where}kind", f"expected one of {'|'.join(KINDS)}, got {kind!r}")
-        name = (doc.get("metadata") or {}).get("name")
+        name = mapping(doc.get("metadata"), f"{where}metadata").get("name")
         if not isinstance(name, str) or not name:
             raise EvidenceError(f"{where}metadata.name", "is required")
         if api == "openslo/v1alpha":

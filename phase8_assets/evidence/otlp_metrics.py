@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, mapping, sequence
 from phase8_assets.shared.redaction import redact, redact_text
 
 POINT_COLUMNS = (
@@ -73,9 +73,9 @@ def _any_value(value: dict) -> object:
     return None
 
 
-def _attributes(items: object) -> dict:
+def _attributes(items: object, where: str = "attributes") -> dict:
     out = {}
-    for item in items or []:
+    for item in sequence(items, f"{where}.attributes"):
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             out[item["key"]] = _any_value(item.get("value"))
     return out
@@ -101,11 +101,15 @@ def _points(doc: dict, where: str) -> Iterator[tuple]:
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceMetrics"), list):
         raise EvidenceError(where or "(document)", "expected an OTLP metrics object with resourceMetrics")
     for r, rm in enumerate(doc["resourceMetrics"]):
-        resource = _attributes((rm.get("resource") or {}).get("attributes"))
+        rw = f"{where}resourceMetrics[{r}]"
+        rm = mapping(rm, rw)
+        resource = _attributes(mapping(rm.get("resource"), f"{rw}.resource").get("attributes"), f"{rw}.resource")
         service = str(resource.pop("service.name", "") or "")
-        for s, sm in enumerate(rm.get("scopeMetrics") or []):
-            for m, metric in enumerate(sm.get("metrics") or []):
-                at = f"{where}resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}]"
+        for s, sm in enumerate(sequence(rm.get("scopeMetrics"), f"{rw}.scopeMetrics")):
+            sw = f"{rw}.scopeMetrics[{s}]"
+            for m, metric in enumerate(sequence(mapping(sm, sw).get("metrics"), f"{sw}.metrics")):
+                at = f"{sw}.metrics[{m}]"
+                metric = mapping(metric, at)
                 name = metric.get("name")
                 if not isinstance(name, str) or not name:
                     raise EvidenceError(f"{at}.name", "is required")
@@ -114,7 +118,7 @@ def _points(doc: dict, where: str) -> Iterator[tuple]:
                         break
                 else:
                     continue  # summary or an unknown type: ignored, as the protocol says
-                body = metric[kind] or {}
+                body = mapping(metric[kind], f"{at}.{kind}")
                 temporality = (
                     0
                     if kind == "gauge"
@@ -126,11 +130,12 @@ def _points(doc: dict, where: str) -> Iterator[tuple]:
                         f"expected 1 (delta) or 2 (cumulative), got {temporality}",
                     )
                 monotonic = bool(body.get("isMonotonic", kind != "gauge"))
-                for p, point in enumerate(body.get("dataPoints") or []):
+                for p, point in enumerate(sequence(body.get("dataPoints"), f"{at}.{kind}.dataPoints")):
                     pw = f"{at}.{kind}.dataPoints[{p}]"
+                    point = mapping(point, pw)
                     time_ns = _int(point.get("timeUnixNano"), f"{pw}.timeUnixNano")
                     start_ns = _int(point.get("startTimeUnixNano", 0), f"{pw}.startTimeUnixNano")
-                    attrs = {**resource, **_attributes(point.get("attributes"))}
+                    attrs = {**resource, **_attributes(point.get("attributes"), pw)}
                     key = json.dumps(attrs, sort_keys=True, separators=(",", ":"), default=str)
                     bounds = buckets = None
                     hsum = None

@@ -38,7 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, unique_keys
 from phase8_assets.evidence.upgrade import Version, parse_version
 
 PLUGIN_JSON = "plugin.json"
@@ -595,7 +595,9 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         grafana_files(data, path)
         return PlatformManifest("grafana", path, ())
     try:
-        doc = json.loads(data.decode("utf-8-sig"))
+        doc = json.loads(data.decode("utf-8-sig"), object_pairs_hook=unique_keys)
+    except EvidenceError as exc:
+        raise EvidenceError(path, exc.reason) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise EvidenceError(path, f"expected a platform manifest in JSON: {exc}") from exc
     if not isinstance(doc, dict):
@@ -638,7 +640,9 @@ def grafana_files(data: bytes, path: str) -> dict[str, str]:
     if not match:
         raise EvidenceError(path, "expected a PGP clear-signed Grafana MANIFEST")
     try:
-        doc = json.loads(match.group(1))
+        doc = json.loads(match.group(1), object_pairs_hook=unique_keys)
+    except EvidenceError as exc:
+        raise EvidenceError(path, exc.reason) from exc
     except ValueError as exc:
         raise EvidenceError(path, f"the signed body is not JSON: {exc}") from exc
     files = doc.get("files") if isinstance(doc, dict) else None

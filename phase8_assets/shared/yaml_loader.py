@@ -1,4 +1,4 @@
-"""The one safe YAML loader: size and alias limits, timestamps kept as strings.
+"""The one safe YAML loader: size and alias limits, no duplicate keys, timestamps kept as strings.
 
 PyYAML's ``safe_load`` still expands aliases (a "billion laughs" document is accepted) and turns
 unquoted ``2026-05-10`` into a ``date``. Our loader refuses oversized documents and alias bombs
@@ -40,6 +40,23 @@ class _Phase8SafeLoader(yaml.SafeLoader):
                     "(refused: alias expansion can exhaust memory)"
                 )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        """A mapping that names a key twice is refused: which value counts is ambiguous (merge keys
+        ``<<`` may still be overridden, as YAML intends)."""
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise YamlError(
+                        f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value[:80]!r} in one mapping "
+                        "(which value counts is ambiguous)"
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
     def get_node(self):
         node = super().get_node()

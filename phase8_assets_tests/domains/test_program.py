@@ -151,3 +151,10 @@ def test_the_program_section_is_checked_by_the_config_schema(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"program\.items\.chaos_drills\.cadence: expected an ISO 8601 duration"):
         load_config([str(tmp_path)])
+
+
+def test_the_program_gate_fails_closed_on_exactly_the_runs_whose_cadence_it_judges():
+    from phase8_assets.domains.gates import GATES
+    from phase8_assets.domains.program import GATE, ITEMS
+
+    assert set(GATES[GATE].evidence) == {kind for item in ITEMS.values() for kind in item.runs}

@@ -65,3 +65,10 @@ def test_too_many_aliases_are_refused():
     text = "base: &b 1\nitems: [" + ", ".join(["*b"] * 101) + "]\n"
     with pytest.raises(YamlError, match="more than 100 aliases"):
         load_yaml(text, "aliases.yaml")
+
+
+def test_a_key_given_twice_is_refused_but_a_merge_key_may_be_overridden():
+    with pytest.raises(YamlError, match=r"x.yaml: line 3: duplicate key 'owner' in one mapping"):
+        load_yaml(b"apiVersion: phase8/v1\nowner: team:a\nowner: team:b\n", "x.yaml")
+    doc = load_yaml(b"base: &base {owner: team:a, ttl: 1}\nchild:\n  <<: *base\n  owner: team:b\n")
+    assert doc["child"] == {"owner": "team:b", "ttl": 1}

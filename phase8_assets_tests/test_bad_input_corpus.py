@@ -1,0 +1,167 @@
+"""Every reader against a corpus of hostile files: each case is read or a named rejection.
+
+Cases are mutations of the demo root's files (always), of the public samples (``realdata``) and
+hypothesis-generated documents; ``phase8_assets_tests/corpus/bad_inputs.py`` builds them and
+``scripts/bad_input_report.py`` prints the outcomes per reader. A reader bug (which
+``read_evidence`` turns into a ``(reader)`` rejection) or any other exception fails here, so does a
+case slower than ``CASE_LIMIT_S``. The collector's own limits (size, time) and what reaches the
+warehouse when one file of a root is broken are checked at the end.
+"""
+
+import gzip
+import json
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from phase8_assets.defs.resources import load_evidence_config
+from phase8_assets.evidence import readers
+from phase8_assets.evidence.collect import collect
+from phase8_assets.shared.clock import now_utc
+from phase8_assets.warehouse import connect, warehouse_path
+from phase8_assets.warehouse.store import record_batch, table_counts
+from phase8_assets_tests.conftest import DATA
+from phase8_assets_tests.corpus.bad_inputs import CASE_LIMIT_S, cases, demo_seeds, outcome, real_seeds
+
+KINDS = sorted(readers())
+
+# Mutations no reader may take for a file: nothing, a broken stream, or bytes that are not the text.
+MUST_REJECT = {
+    "empty", "whitespace-only", "not-utf8", "binary-noise", "deep-nesting", "yaml-aliases", "duplicate-key",
+    "gzip-truncated", "not-gzip", "inside:empty", "inside:not-utf8",
+}  # fmt: skip
+# ... except where the product reads on purpose: OTLP lines are parsed by the plain JSON parser (a
+# duplicate-key check costs it 4x on the bulk path); the last value of a duplicated key counts.
+READ_ON_PURPOSE = {("otel_metrics", "duplicate-key")}
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    return demo_seeds(per_kind=1)
+
+
+def run_cases(kind_seeds: dict) -> list[tuple]:
+    return [(case, *outcome(case.kind, case.data, f"corpus/{case.seed}")) for case in cases(kind_seeds)]
+
+
+def assert_defined(results: list[tuple]) -> None:
+    crashed = [(case.id, why) for case, verdict, why, _ in results if verdict == "crashed"]
+    assert not crashed, crashed
+    slow = [(case.id, round(seconds, 1)) for case, _, _, seconds in results if seconds > CASE_LIMIT_S]
+    assert not slow, slow
+    accepted = [
+        case.id
+        for case, verdict, _, _ in results
+        if verdict == "read" and case.mutation in MUST_REJECT and (case.kind, case.mutation) not in READ_ON_PURPOSE
+    ]
+    assert not accepted, accepted
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mutated_demo_files_are_read_or_rejected_by_name(kind, seeds):
+    results = run_cases({kind: seeds.get(kind, [])})
+    assert_defined(results)
+    if seeds.get(kind):  # the corpus reaches the reader's checks, not only its parser
+        assert {"read", "rejected"} <= {verdict for _, verdict, _, _ in results}, kind
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("kind", sorted(real_seeds()) or ["(no real samples)"])
+def test_mutated_real_samples_are_read_or_rejected_by_name(kind, real_samples):
+    assert_defined(run_cases({kind: real_seeds()[kind][:1]}))
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_demo_file_and_real_sample_mutated(kind):
+    every = demo_seeds(per_kind=None).get(kind, []) + real_seeds().get(kind, [])
+    assert_defined(run_cases({kind: every}))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+DOCUMENTS = st.one_of(
+    st.binary(max_size=300),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(
+        st.sampled_from(["apiVersion", "kind", "metadata", "spec", "benchmarks", "resourceMetrics", "status",
+                         "experiment", "checks", "tables", "generated_at", "context", "commit_info"]),
+        JSON_VALUES, max_size=6,
+    ).map(lambda v: json.dumps(v).encode()),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=10, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=DOCUMENTS)
+def test_generated_documents_are_read_or_rejected_by_name(kind, data):
+    verdict, why, seconds = outcome(kind, data, "generated.json")
+    assert verdict != "crashed", why
+    assert seconds < CASE_LIMIT_S
+
+
+def test_a_root_with_broken_files_keeps_the_rest_and_stores_no_partial_history(tmp_path):
+    """One broken file per kind (bulk ones included), an oversized one: every other file is read and
+    stored; a rejected file leaves a rejection row and no evidence row; reading again adds nothing."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    (root / "phase8.yaml").write_text(
+        (root / "phase8.yaml").read_text().replace("max_file_bytes: 16777216", "max_file_bytes: 1048576")
+    )
+    config = load_evidence_config([str(root)])
+    broken = {}
+    for kind in config.evidence.values():
+        rel = sorted(ref.rel for loc in kind.sources for ref in loc.base.glob(loc.path))[0]
+        data = (root / rel).read_bytes()
+        if rel.endswith(".gz"):
+            data = gzip.compress(gzip.decompress(data)[:200], mtime=0)[:-9]  # a stream cut short
+        else:
+            data = data[: len(data) // 2] + b"\xff\xfe"
+        (root / rel).write_bytes(data)
+        broken[str(root / rel)] = kind.name
+    big = root / "evidence/otel/metrics-oversized.jsonl"
+    big.write_bytes(b"{}\n" * (1 << 19))  # 1.5 MiB, over the 1 MiB limit: refused before it is read
+    broken[str(big)] = "otel_metrics"
+
+    batch = collect(config)
+    rejected = {r.uri: r for r in batch.rejections}
+    assert set(rejected) == set(broken), sorted(set(rejected) ^ set(broken))
+    assert "exceeds the limit of 1048576 bytes" in rejected[str(big)].reason
+    assert all(r.field != "(reader)" for r in batch.rejections), [str(r) for r in batch.rejections]
+    assert not {f.uri for f in batch.files} & set(broken)
+    every = {ref.uri for kind in config.evidence.values() for loc in kind.sources for ref in loc.base.glob(loc.path)}
+    read = {f.uri for f in batch.files if f.kind in config.evidence} | {uri for uri, _ in batch.duplicates}
+    assert read == every - set(broken)
+
+    database = warehouse_path(tmp_path / "home")
+    with connect(database) as conn:
+        record_batch(conn, batch, now_utc())
+        stored = {row[0] for row in conn.execute("SELECT uri FROM evidence_files").fetchall()}
+        assert not stored & set(broken) and len(stored) == len(batch.files)
+        counts = table_counts(conn, ("evidence_files", "evidence_rejections"))
+        assert counts["evidence_rejections"] == len(broken)
+        assert record_batch(conn, collect(config), now_utc())["new_files"] == 0
+        assert table_counts(conn, ("evidence_files", "evidence_rejections")) == counts
+
+
+def test_a_read_slower_than_the_time_limit_is_a_named_rejection(tmp_path):
+    """The collector stops waiting for a file after ``limits.read_timeout_seconds``: the file is
+    rejected by name, unhashed, and the collection returns."""
+    (tmp_path / "otel").mkdir()
+    line = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_bytes().splitlines()[0]
+    (tmp_path / "otel/big.jsonl").write_bytes((line + b"\n") * 400)
+    (tmp_path / "phase8.yaml").write_text(
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1.0.0', commit: abc1234}\n"
+        "evidence:\n  otel_metrics: {paths: ['otel/*.jsonl'], max_age: P1D}\n"
+        "limits: {read_timeout_seconds: 0.001}\n"
+    )
+    batch = collect(load_evidence_config([str(tmp_path)]))
+    assert [(r.field, r.reason) for r in batch.rejections] == [
+        ("(file)", "reading took longer than the limit of 0.001 s")
+    ]
+    assert not batch.files and batch.present == [(str(tmp_path), "otel_metrics", str(tmp_path / "otel/big.jsonl"), "")]
