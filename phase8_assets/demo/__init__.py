@@ -112,12 +112,12 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 
 | scenario | gate(s) it fails | why |
 |---|---|---|
-| `broken-evidence` | `evidence_validity`, `tenancy_isolation` | one isolation report is a truncated Surefire XML file (unclosed CDATA): unreadable, and its outcomes are unknown |
-| `stale-evidence` | `evidence_freshness`, `tenancy_isolation` | the newest isolation report is 12 days old; isolation results may be 7 days old, and so may the result covering each cell |
-| `missing-evidence` | `evidence_freshness`, `tenancy_isolation` | the isolation results folder is empty: missing evidence fails closed, and no cell is covered |
-| `waived-broken-evidence` | none (passes) | `broken-evidence` plus a `kind: Waiver` for the broken file in each of the two gates (owner, ticket, expiry) |
-| `expired-waiver` | `evidence_validity`, `tenancy_isolation` | the same waivers, expired: they no longer apply and are reported |
-| `gate-switched-off` | none (passes) | `stale-evidence` with `evidence_freshness` and `tenancy_isolation` switched off: reported `skipped` with the reason |
+| `broken-evidence` | `evidence_validity`, `tenancy_isolation`, `program_completeness` | one isolation report is a truncated Surefire XML file (unclosed CDATA): unreadable, and its outcomes are unknown |
+| `stale-evidence` | `evidence_freshness`, `tenancy_isolation`, `program_completeness` | the newest isolation report is 12 days old; isolation results may be 7 days old, and so may the result covering each cell |
+| `missing-evidence` | `evidence_freshness`, `tenancy_isolation`, `program_completeness` | the isolation results folder is empty: missing evidence fails closed, and no cell is covered |
+| `waived-broken-evidence` | none (passes) | `broken-evidence` plus a `kind: Waiver` for the broken file in each of the three gates (owner, ticket, expiry) |
+| `expired-waiver` | `evidence_validity`, `tenancy_isolation`, `program_completeness` | the same waivers, expired: they no longer apply and are reported |
+| `gate-switched-off` | none (passes) | `stale-evidence` with `evidence_freshness`, `tenancy_isolation` and `program_completeness` switched off: reported `skipped` with the reason |
 | `overdue-drill` | `drill_evidence` | the disk-full drill last ran 50 days ago; its cadence is one month (+3 days grace) |
 | `deviated-drill` | `drill_evidence` | the latest cache-loss drill deviated: the API did not answer after the cache was flushed |
 | `missing-runbook` | `drill_evidence`, `supportability` | the catalog points the region-network-cut drill at a runbook that does not exist: the drill and the runbook index both fail |

@@ -83,6 +83,19 @@ requested_by: priya@chatterbox.example
 approved_by: tomas@chatterbox.example
 approved_at: "{approved}"
 expires: "{expires}"
+---
+apiVersion: phase8/v1
+kind: Waiver
+gate: program_completeness
+subject: "*/TEST-isolation.files.TenantFilesTest.xml"
+rule: readable
+owner: team:tenancy
+reason: the isolation item's run evidence is the same truncated copy; its complete rerun kept the cadence.
+ticket: CHAT-4823
+requested_by: priya@chatterbox.example
+approved_by: tomas@chatterbox.example
+approved_at: "{approved}"
+expires: "{expires}"
 """
     put(
         "waived-broken-evidence/phase8.yaml",
@@ -108,10 +121,13 @@ expires: "{expires}"
     put(
         "gate-switched-off/phase8.yaml",
         header + "extends: ../stale-evidence/phase8.yaml\n"
-        "description: evidence_freshness and tenancy_isolation are switched off with a reason; they report skipped\n"
+        "description: evidence_freshness, tenancy_isolation and program_completeness are switched off with a reason;"
+        " they report skipped\n"
         "gates:\n  evidence_freshness:\n    enabled: false\n"
         "    reason: isolation suite moved to the new CI cluster this week (CHAT-4900)\n"
         "  tenancy_isolation:\n    enabled: false\n"
+        "    reason: isolation suite moved to the new CI cluster this week (CHAT-4900)\n"
+        "  program_completeness:\n    enabled: false\n"
         "    reason: isolation suite moved to the new CI cluster this week (CHAT-4900)\n",
     )
     return files
