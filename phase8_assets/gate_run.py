@@ -21,7 +21,6 @@ import dagster as dg
 
 from phase8_assets.defs.gates import GATE_PREFIX, emit_blocked, record_in_run, run_tags, write_gate_reports
 from phase8_assets.defs.observability import TRACED_TAG, trace_run
-from phase8_assets.defs.program import scorecard_folder
 from phase8_assets.defs.resources import (
     DUCKDB_POOL,
     PROCESS_TAG,
@@ -30,12 +29,13 @@ from phase8_assets.defs.resources import (
     free_leaked_slots,
     load_evidence_config,
 )
+from phase8_assets.defs.scorecard import complete_scorecard, scorecard_folder, scorecard_of_run
 from phase8_assets.domains.gate_report import report_folder
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import ACTOR_SOURCE_TAG, ACTOR_TAG, actor_from
 from phase8_assets.shared.clock import evaluation_time
 from phase8_assets.shared.processes import Interrupted, ProcessIdentity, interruptible
-from phase8_assets.shared.reports import write_bytes
+from phase8_assets.shared.reports import write_text
 from phase8_assets.warehouse import WarehouseLocked, connect, home_lock, warehouse_path
 from phase8_assets.warehouse.health import write_snapshot
 
@@ -219,11 +219,13 @@ def run_gate(
             if gate["gate"] in missing:
                 emit_blocked(gate, result.run_id)
         written = write_gate_reports(warehouse.reports_dir / report_folder(report), report)
+        if missing:  # this step completed the run: no gate's step rendered the scorecard with its statuses
+            complete_scorecard(warehouse.reports_dir, config.root_uris, report)
         write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
     if out is not None:
         written = write_gate_reports(out, report)
-        scorecard = scorecard_folder(warehouse.reports_dir, config.root_uris) / "scorecard.md"
-        if scorecard.exists():  # the program scorecard beside the gate report, for a CI summary
-            written.append(write_bytes(out / "program-scorecard.md", scorecard.read_bytes()))
+        # The program scorecard beside the gate report, for a CI summary: this run's, never an earlier one.
+        scorecard = scorecard_of_run(scorecard_folder(warehouse.reports_dir, config.root_uris), result.run_id, reason)
+        written.append(write_text(out / "program-scorecard.md", scorecard))
     telemetry.flush()
     return GateOutcome(report, result.run_id, written)

@@ -79,6 +79,9 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
     assert (tmp_path / "out/gate-report.html").stat().st_size > 1000
     scorecard = (tmp_path / "out/program-scorecard.md").read_text()  # the program, item by item, for a CI summary
     assert "| chaos_drills | resilience | team:sre |" in scorecard and "8 kept their cadence" in scorecard
+    # A fresh home: the statuses are this run's own, written when its gates completed, not a run behind.
+    assert f"Gate statuses of this run ({outcome.run_id})" in scorecard and "none recorded" not in scorecard
+    assert "program_completeness (pass)" in scorecard and "policy_compliance (warn)" in scorecard
 
 
 def test_evidence_from_the_future_is_an_error_and_never_the_newest_run(tmp_path, home):
@@ -257,6 +260,8 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path, home):
     assert ok.stdout.startswith("verdict: PASS (release 10.4.0")
     blocked = runner.invoke(main, ["gate", "--evidence", str(SCENARIOS / "stale-evidence"), "--home", str(home)])
     assert blocked.exit_code == 1 and "evidence_freshness: isolation_results: max-age" in blocked.output
+    stale = home / "reports/program" / root_id(str(SCENARIOS / "stale-evidence")) / "scorecard.md"
+    assert "evidence_freshness (fail)" in stale.read_text() and "| tenancy_isolation (fail) |" in stale.read_text()
     missing = runner.invoke(main, ["gate", "--evidence", str(tmp_path / "nope"), "--home", str(home)])
     assert missing.exit_code == 2
     assert (

@@ -5,7 +5,8 @@ a WARN-severity failed check (it never blocks); pass and skipped are passed chec
 One gate run, whoever launches it (the UI, a schedule, ``dagster job execute``, ``phase8 gate``):
 each gate's step records its own result in the gate run log under the run id, brings the run's row
 up to date, and the step that completes the run writes the reports under
-``$PHASE8_HOME/reports/<root-id>/<release>/``. A final step would never run on a blocked run."""
+``$PHASE8_HOME/reports/<root-id>/<release>/`` and renders the program scorecard again with the run's
+statuses. A final step would never run on a blocked run."""
 
 import os
 import traceback
@@ -16,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
+from phase8_assets.defs.scorecard import complete_scorecard
 from phase8_assets.domains.audit import report_events
 from phase8_assets.domains.exceptions import exception_states
 from phase8_assets.domains.gate_report import (
@@ -238,6 +240,7 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
         folder = warehouse.reports_dir / report_folder(report)
         if not missing:
             write_gate_reports(folder, report)
+            complete_scorecard(warehouse.reports_dir, config.root_uris, report)
             context.log.info(f"release gate {report['verdict']}: reports in {folder}")
         if spec.blocking and result.status in ("fail", "error"):
             emit_blocked(gate, context.run.run_id)

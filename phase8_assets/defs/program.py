@@ -6,13 +6,12 @@ The gate is decided from the config and the evidence only. What a persistent Dag
 asset's metadata, never used by the gate: CI's ephemeral in-process runs must decide the same."""
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
-from phase8_assets.domains.gate_report import root_id
+from phase8_assets.defs.scorecard import save_card, scorecard_folder, write_scorecard
 from phase8_assets.domains.program import (
     GATE,
     HEADERS,
@@ -22,12 +21,11 @@ from phase8_assets.domains.program import (
     findings,
     latest_statuses,
     rows,
-    trend_figure,
-    weekly_trend,
+    scorecard_data,
 )
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.shared.clock import format_timestamp
-from phase8_assets.shared.reports import Section, markdown_table, render_markdown, write_html, write_text
+from phase8_assets.shared.reports import markdown_table
 from phase8_assets.warehouse import history
 
 GROUP = "program"
@@ -41,11 +39,6 @@ AUTOMATION = {
     "finops": {"finops_dashboard_schedule": timedelta(days=7), "budget_alerts": timedelta(hours=2)},
     "supportability": {"run_failure_incident": timedelta(hours=1)},
 }
-
-
-def scorecard_folder(reports_dir: Path, roots: list[str]) -> Path:
-    """Where the scorecard of the root (the first of ``roots``) lives under the reports folder."""
-    return reports_dir / "program" / root_id(roots[0])
 
 
 def automation_rows(instance: dg.DagsterInstance, now: datetime) -> list[list]:
@@ -91,37 +84,22 @@ def phase8_program(
     end = (at + timedelta(days=7 - at.weekday())).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
     with warehouse.get_connection() as conn:
         recorded = history.gate_statuses(conn, roots, end - timedelta(weeks=TREND_WEEKS), end)
-    latest = latest_statuses(recorded)
-    weeks, trend = weekly_trend(recorded, at.replace(tzinfo=None), TREND_WEEKS)
-    table = rows(program, latest)
     found, summary = findings(program, config)
-    subtitle = f"{config.release.get('version')} at {format_timestamp(at)}, evidence root {roots[0]}"
-    sections = [
-        Section("Items", summary, (HEADERS, table)),
-        Section(
-            f"Trend over the last {TREND_WEEKS} weeks",
-            "The worst status of each item's gates in each week's last recorded run.",
-            figure=trend_figure(weeks, trend),
-        ),
-        Section(
-            "Findings",
-            table=(
-                ["severity", "subject", "rule", "observed"],
-                [[f.severity, f.subject, f.rule, f.observed] for f in found],
-            ),
-        ),
-    ]
+    run_id = context.run.run_id
+    card = scorecard_data(
+        program, found, summary, recorded, run_id=run_id, release=config.release, root=roots[0], weeks=TREND_WEEKS
+    )
     folder = scorecard_folder(warehouse.reports_dir, roots)
-    html = write_html(folder / "scorecard.html", "Phase 8 program scorecard", sections, subtitle)
-    markdown = render_markdown("Phase 8 program scorecard", [s for s in sections if s.figure is None], subtitle)
-    write_text(folder / "scorecard.md", markdown)
+    html, md = write_scorecard(folder, card)
+    save_card(folder, card)  # last: a run whose scorecard was not written is never stamped as having one
+    table = rows(card["items"], latest_statuses([r for r in recorded if r[1] != run_id]))
     metadata = {
         "evaluated_at": format_timestamp(at),
         "items_covered": sum(s.covered for s in program.items),
         "cadences_kept": sum(s.cadence_state == "kept" for s in program.items),
         "program_declared": program.declared,
         "scorecard": dg.MetadataValue.path(str(html)),
-        "scorecard_markdown": dg.MetadataValue.path(str(folder / "scorecard.md")),
+        "scorecard_markdown": dg.MetadataValue.path(str(md)),
         "items": dg.MetadataValue.md(markdown_table(HEADERS, table)),
     }
     if not context.instance.is_ephemeral:  # the UI or the daemon: information, never part of the gate

@@ -12,8 +12,8 @@ from phase8_assets.defs.drills import drill_journals
 from phase8_assets.defs.evidence import evidence_files
 from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.perf import benchmark_runs
-from phase8_assets.defs.program import scorecard_folder
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
+from phase8_assets.defs.scorecard import scorecard_folder
 from phase8_assets.defs.slo import sli_series
 from phase8_assets.domains.weekly import changes, drift_sections, sections, trend_figure
 from phase8_assets.shared.reports import Section, render_markdown, write_html, write_text

@@ -20,7 +20,7 @@ the next major version of the config (phase8/v2).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from phase8_assets.domains import drills, governance, isolation, supportability
 from phase8_assets.domains.gates import GATES, Finding
@@ -29,7 +29,9 @@ from phase8_assets.domains.plugins import verify
 from phase8_assets.evidence import TIMELESS_KINDS
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import EvidenceConfig
+from phase8_assets.shared.artifacts import API_VERSION, check_schema
 from phase8_assets.shared.clock import TimeParseError, format_duration, format_timestamp, parse_duration
+from phase8_assets.shared.reports import Section
 
 GATE = "program_completeness"
 PROGRAM_WIDE = "program-wide"
@@ -533,38 +535,53 @@ def weekly_trend(rows: list[tuple], end: datetime, weeks: int = 12) -> tuple[lis
     return [f"{w:%Y-%m-%d}" for w in starts], trend
 
 
-def item_status(state: ItemState, latest: dict[str, str]) -> str:
-    statuses = [latest[g.gate] for g in state.gates if g.gate in latest]
+def item_status(item: dict, latest: dict[str, str]) -> str:
+    statuses = [latest[g["gate"]] for g in item["gates"] if g["gate"] in latest]
     return max(statuses, key=STATUS_RANK.index) if statuses else "none recorded"
 
 
-def rows(program: Program, latest: dict[str, str]) -> list[list]:
-    """One row per item, for people: the scorecard's table and the asset's metadata."""
+def item_cells(program: Program) -> list[dict]:
+    """Each item's row for people, without its gates' statuses (``rows`` adds them)."""
     out = []
     for s in program.items:
-        gates = ", ".join(
-            f"{g.gate} ({latest.get(g.gate, 'none recorded') if g.evaluates else 'off'})" for g in s.gates
-        )
         ages = ", ".join(
             f"{k.kind} {format_duration(k.age) if k.age is not None else k.state}/{k.max_age_text}"
             for k in s.kinds
             if k.configured
         )
         cadence = f"{s.cadence_text or '—'}: {s.cadence_state}" + (f" ({s.cadence_note})" if s.cadence_note else "")
-        figures = "; ".join(f"{label} {percent(v)}" for label, v in s.coverage.items()) or "—"
         out.append(
-            [
-                s.item,
-                s.family,
-                s.owner or "—",
-                item_status(s, latest),
-                gates,
-                ages or "not configured",
-                cadence,
-                figures,
-            ]
+            {
+                "item": s.item,
+                "family": s.family,
+                "owner": s.owner or "—",
+                "gates": [{"gate": g.gate, "evaluates": g.evaluates} for g in s.gates],
+                "ages": ages or "not configured",
+                "cadence": cadence,
+                "coverage": "; ".join(f"{label} {percent(v)}" for label, v in s.coverage.items()) or "—",
+            }
         )
     return out
+
+
+def rows(items: list[dict], latest: dict[str, str]) -> list[list]:
+    """One row per item, for people: the scorecard's table and the asset's metadata."""
+    return [
+        [
+            i["item"],
+            i["family"],
+            i["owner"],
+            item_status(i, latest),
+            ", ".join(
+                f"{g['gate']} ({latest.get(g['gate'], 'none recorded') if g['evaluates'] else 'off'})"
+                for g in i["gates"]
+            ),
+            i["ages"],
+            i["cadence"],
+            i["coverage"],
+        ]
+        for i in items
+    ]
 
 
 HEADERS = ["item", "family", "owner", "status", "gates (latest)", "evidence age / max age", "cadence", "coverage"]
@@ -595,3 +612,93 @@ def trend_figure(weeks: list[str], trend: dict[str, list[str | None]]):
     )
     figure.update_layout(height=140 + 40 * len(items), yaxis={"autorange": "reversed"})
     return figure
+
+
+SCORECARD_KIND = "ProgramScorecard"
+SCORECARD_TITLE = "Phase 8 program scorecard"
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _naive(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC).replace(tzinfo=None)
+
+
+def scorecard_data(
+    program: Program,
+    found: list[Finding],
+    summary: str,
+    recorded: list[tuple],
+    *,
+    run_id: str,
+    release: dict,
+    root: str,
+    weeks: int,
+) -> dict:
+    """What ``phase8_program`` computed in run ``run_id`` (a ``ProgramScorecard``): each item's row
+    without gate statuses, the findings, and the gate statuses recorded by earlier runs (``recorded``
+    as ``history.gate_statuses`` gives them; this run's own are left out). Stamped with the run and its
+    evaluation time, so the step that completes the run renders it with the run's statuses, and a
+    scorecard of another run is never taken for this one's."""
+    card = {
+        "apiVersion": API_VERSION,
+        "kind": SCORECARD_KIND,
+        "run_id": run_id,
+        "evaluated_at": format_timestamp(program.at),
+        "release": str(release.get("version", "")),
+        "evidence_root": root,
+        "summary": summary,
+        "trend_weeks": weeks,
+        "items": item_cells(program),
+        "findings": [
+            {"severity": f.severity, "subject": f.subject, "rule": f.rule, "observed": str(f.observed)} for f in found
+        ],
+        "recorded": [
+            {"evaluated_at": format_timestamp(_utc(at)), "run_id": run, "gate": gate, "status": status}
+            for at, run, gate, status in recorded
+            if run != run_id
+        ],
+    }
+    check_schema(card, SCORECARD_KIND, "scorecard.json")
+    return card
+
+
+def scorecard_sections(card: dict, report: dict | None = None) -> tuple[str, list[Section]]:
+    """The scorecard of ``card`` (subtitle, sections). With ``report``, the gate report of the run the
+    card was computed in, the statuses and the trend's newest cell are that run's; without it (the
+    run's gates have not completed), the statuses are those recorded before the run."""
+    history = [(_naive(r["evaluated_at"]), r["run_id"], r["gate"], r["status"]) for r in card["recorded"]]
+    if report is not None:
+        at = _naive(report["evaluated_at"])
+        history += [(at, card["run_id"], g["gate"], g["status"]) for g in report["gates"]]
+        whose = f"Gate statuses of this run ({card['run_id']})."
+    else:
+        whose = f"Gate statuses as recorded before this run ({card['run_id']}): the run's own gates have not completed."
+    latest = latest_statuses(history)
+    wide = ", ".join(f"{g} ({latest.get(g, 'none recorded')})" for g in gates_of(PROGRAM_WIDE))
+    weeks, trend = weekly_trend(history, _naive(card["evaluated_at"]), card["trend_weeks"])
+    subtitle = (
+        f"{card['release']} at {card['evaluated_at']}, evidence root {card['evidence_root']}, run {card['run_id']}"
+    )
+    sections = [
+        Section(
+            "Items",
+            f"{card['summary']}. {whose} Program-wide gates: {wide}.",
+            (HEADERS, rows(card["items"], latest)),
+        ),
+        Section(
+            f"Trend over the last {card['trend_weeks']} weeks",
+            "The worst status of each item's gates in each week's last recorded run.",
+            figure=trend_figure(weeks, trend),
+        ),
+        Section(
+            "Findings",
+            table=(
+                ["severity", "subject", "rule", "observed"],
+                [[f["severity"], f["subject"], f["rule"], f["observed"]] for f in card["findings"]],
+            ),
+        ),
+    ]
+    return subtitle, sections

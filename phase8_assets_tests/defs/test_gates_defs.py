@@ -86,6 +86,10 @@ def test_a_bare_run_records_itself_and_writes_its_reports(dagster_run):
         "gate-report.md",
         "gate-report.xml",
     ]
+    # The step completing the run rendered the program scorecard (fresh home) with this run's statuses.
+    scorecard = (home / "reports/program" / root_id(str(dagster_run["root"])) / "scorecard.md").read_text()
+    assert f"Gate statuses of this run ({run_id})" in scorecard
+    assert "evidence_validity (fail)" in scorecard and "slo_burn_rate (warn)" in scorecard
 
 
 def test_runs_and_checks_name_the_release_and_the_root(dagster_run):
