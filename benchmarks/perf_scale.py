@@ -94,6 +94,48 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def measure(root: Path, tmp: Path, runs: int) -> dict:
+    """Ingest, history, change points and the decision over ``root``, each timed (seconds)."""
+    config = load_config([str(root)], set(readers()))
+    t0 = time.perf_counter()
+    batch = collect(config)
+    t_read = time.perf_counter() - t0
+    with connect(tmp / "warehouse.duckdb") as conn:
+        stored = record_benchmarks(conn, batch.files_of("benchmarks"), datetime.now(UTC))
+        t_ingest = time.perf_counter() - t0
+        assert len(stored) == runs, stored
+
+        budgets = batch.files_of("perf_budgets")[0].records[0]
+        root_uri = batch.files_of("benchmarks")[0].root
+        t1 = time.perf_counter()
+        current = [f.sha256 for f in batch.files_of("benchmarks")]
+        series = series_from_history(bench_history(conn, root_uri, current))
+        t_history = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        points = series_change_points(series, CANDIDATE, "main", budgets.change_point_p_value)
+        t_cp = time.perf_counter() - t2
+
+        t3 = time.perf_counter()
+        comps = select_baselines(series, CANDIDATE, "main", budgets, points)
+        run_ids = sorted({str(c.series.run_ids[i]) for c in comps for i in [*c.candidate, *c.baseline[-5:]]})
+        samples = bench_samples(conn, root_uri, run_ids)
+        judged = judge_regressions(comps, budgets, samples)
+        checks = check_budgets(series, CANDIDATE, budgets)
+        t_decide = time.perf_counter() - t3
+    return {
+        "read_s": t_read,
+        "ingest_s": t_ingest,
+        "history_s": t_history,
+        "change_points_s": t_cp,
+        "decide_s": t_decide,
+        "series": len(series),
+        "change_points": sum(map(len, points.values())),
+        "regressed": sum(c.status == "regressed" for c in judged),
+        "budgets": len(checks),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--benchmarks", type=int, default=1000)
@@ -104,44 +146,19 @@ def main() -> None:
         root = Path(tmp) / "root"
         size = write_root(root, args.benchmarks, args.runs, rng)
         print(f"{args.benchmarks} benchmarks x {args.runs} runs: {args.runs} files, {size / 1e6:.0f} MB of JSON")
-        config = load_config([str(root)], set(readers()))
-
-        t0 = time.perf_counter()
-        batch = collect(config)
-        t_read = time.perf_counter() - t0
-        with connect(Path(tmp) / "warehouse.duckdb") as conn:
-            stored = record_benchmarks(conn, batch.files_of("benchmarks"), datetime.now(UTC))
-            t_ingest = time.perf_counter() - t0
-            assert len(stored) == args.runs, stored
-
-            budgets = batch.files_of("perf_budgets")[0].records[0]
-            root_uri = batch.files_of("benchmarks")[0].root
-            t1 = time.perf_counter()
-            current = [f.sha256 for f in batch.files_of("benchmarks")]
-            series = series_from_history(bench_history(conn, root_uri, current))
-            t_history = time.perf_counter() - t1
-
-            t2 = time.perf_counter()
-            points = series_change_points(series, CANDIDATE, "main", budgets.change_point_p_value)
-            t_cp = time.perf_counter() - t2
-
-            t3 = time.perf_counter()
-            comps = select_baselines(series, CANDIDATE, "main", budgets, points)
-            run_ids = sorted({str(c.series.run_ids[i]) for c in comps for i in [*c.candidate, *c.baseline[-5:]]})
-            samples = bench_samples(conn, root_uri, run_ids)
-            judged = judge_regressions(comps, budgets, samples)
-            checks = check_budgets(series, CANDIDATE, budgets)
-            t_decide = time.perf_counter() - t3
-        results = args.benchmarks * args.runs * 2
-        regressed = sum(c.status == "regressed" for c in judged)
-        print(f"ingest (read {t_read:.1f} s + DuckDB load): {t_ingest:6.1f} s  ({results / t_ingest:,.0f} results/s)")
-        print(f"history from DuckDB:                {t_history:6.1f} s  ({len(series)} series)")
-        print(f"change points, full history:        {t_cp:6.1f} s  ({sum(map(len, points.values()))} found)")
-        print(f"gate decision (baselines+tests):    {t_decide:6.1f} s  ({regressed} regressed, {len(checks)} budgets)")
-        total = t_ingest + t_history + t_cp + t_decide
-        print(
-            f"ingest + decision: {total:.1f} s (target well under 60 s: {total / 60:.0%} of it); peak RSS {peak_rss_mb():.0f} MB"
-        )
+        m = measure(root, Path(tmp), args.runs)
+    results = args.benchmarks * args.runs * 2
+    t_ingest = m["ingest_s"]
+    print(f"ingest (read {m['read_s']:.1f} s + DuckDB load): {t_ingest:6.1f} s  ({results / t_ingest:,.0f} results/s)")
+    print(f"history from DuckDB:                {m['history_s']:6.1f} s  ({m['series']} series)")
+    print(f"change points, full history:        {m['change_points_s']:6.1f} s  ({m['change_points']} found)")
+    print(
+        f"gate decision (baselines+tests):    {m['decide_s']:6.1f} s  ({m['regressed']} regressed, {m['budgets']} budgets)"
+    )
+    total = t_ingest + m["history_s"] + m["change_points_s"] + m["decide_s"]
+    print(
+        f"ingest + decision: {total:.1f} s (target well under 60 s: {total / 60:.0%} of it); peak RSS {peak_rss_mb():.0f} MB"
+    )
 
 
 if __name__ == "__main__":

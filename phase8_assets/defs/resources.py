@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from phase8_assets.domains.gates import GATES
 from phase8_assets.evidence import readers
+from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import ConfigError, EvidenceConfig, load_config
 from phase8_assets.shared.clock import TimeParseError, evaluation_time
 from phase8_assets.shared.processes import ProcessIdentity, started_at
@@ -172,8 +175,56 @@ class Warehouse(DuckDBResource):
             yield conn
 
 
+class _EvidenceBatchMemo(PickledObjectFilesystemIOManager):
+    """Dagster's pickling filesystem IO manager that also keeps the last few ``EvidenceBatch``
+    outputs it wrote or read in memory, by file path, modification time and size: every gate step
+    takes ``evidence_files`` as input, and unpickling it for each of them was a large share of a gate
+    run. Other outputs, and a batch whose file changed, are read from the file as before."""
+
+    _memo: OrderedDict[tuple[str, int, int], EvidenceBatch] = OrderedDict()
+    _MAX = 4
+
+    @classmethod
+    def _remember(cls, path, obj) -> None:
+        if isinstance(obj, EvidenceBatch):
+            stat = os.stat(path)
+            cls._memo[(str(path), stat.st_mtime_ns, stat.st_size)] = obj
+            while len(cls._memo) > cls._MAX:
+                cls._memo.popitem(last=False)
+
+    def dump_to_path(self, context, obj, path) -> None:
+        super().dump_to_path(context, obj, path)
+        if path.protocol in ("", "file"):
+            self._remember(path.path, obj)
+
+    def load_from_path(self, context, path):
+        if path.protocol in ("", "file"):
+            try:
+                stat = os.stat(path.path)
+            except OSError:
+                stat = None
+            if stat is not None:
+                hit = self._memo.get((str(path.path), stat.st_mtime_ns, stat.st_size))
+                if hit is not None:
+                    return hit
+        obj = super().load_from_path(context, path)
+        if path.protocol in ("", "file"):
+            self._remember(path.path, obj)
+        return obj
+
+
+class Phase8IOManager(dg.FilesystemIOManager):
+    """Step outputs pickled under the instance's storage, as Dagster's default IO manager does,
+    with the evidence batch kept in memory for the steps of the same process."""
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> PickledObjectFilesystemIOManager:
+        base_dir = self.base_dir or context.instance.storage_directory()
+        return _EvidenceBatchMemo(base_dir=base_dir)
+
+
 def default_resources() -> dict:
     return {
+        "io_manager": Phase8IOManager(),
         "settings": Phase8Settings(evidence=default_evidence(), as_of=os.environ.get("PHASE8_AS_OF") or None),
         "warehouse": Warehouse(database=str(warehouse_path())),
     }

@@ -9,6 +9,7 @@ evidence roots (the first root's config rules; later roots contribute evidence k
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -23,6 +24,11 @@ DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_CLOCK_SKEW = "PT5M"
 DEFAULT_OWNER = "team:platform-reliability"
 MAX_EXTENDS_DEPTH = 8
+# Parsed and validated config documents by (source, sha256 of their bytes): every step of a gate run
+# loads the config, and parsing YAML and checking the schema costs far more than reading the bytes,
+# which are still read each time, so a changed file is parsed anew. Bounded: cleared when full.
+_PARSED: dict[tuple[str, bytes], dict] = {}
+_PARSED_MAX = 64
 DEFAULT_EXCEPTION_LIFETIME = "P90D"
 DEFAULT_EXPIRING_WITHIN = "P14D"
 
@@ -128,11 +134,16 @@ def _read_doc(base: EvidenceRoot, name: str) -> dict:
         data = base.read_bytes(name, 1024 * 1024)
     except (RootError, OSError) as exc:
         raise ConfigError(f"{source}: cannot read the evidence config: {exc}") from exc
-    try:
-        doc = load_yaml(data, source)
-        return validate_artifact(doc, source, "EvidenceConfig")
-    except (YamlError, ArtifactError) as exc:
-        raise ConfigError(str(exc)) from exc
+    key = (source, hashlib.sha256(data).digest())
+    if key not in _PARSED:
+        try:
+            doc = validate_artifact(load_yaml(data, source), source, "EvidenceConfig")
+        except (YamlError, ArtifactError) as exc:
+            raise ConfigError(str(exc)) from exc
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = doc
+    return copy.deepcopy(_PARSED[key])
 
 
 def _locate_fields(doc: dict, base: EvidenceRoot, source: str) -> dict:

@@ -83,3 +83,23 @@ def test_the_product_sets_the_duckdb_pool_limit_on_any_instance():
     with dg.instance_for_test() as instance:
         ensure_duckdb_pool(instance)
         assert instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).slot_count == 1
+
+
+def test_the_io_manager_keeps_the_evidence_batch_in_memory_only_while_its_file_is_unchanged(tmp_path):
+    import pickle
+
+    from upath import UPath
+
+    from phase8_assets.defs.resources import _EvidenceBatchMemo
+    from phase8_assets.evidence.collect import EvidenceBatch
+
+    manager, path = _EvidenceBatchMemo(base_dir=str(tmp_path)), UPath(tmp_path / "evidence_files")
+    batch = EvidenceBatch(roots=["/a"])
+    manager.dump_to_path(None, batch, path)
+    assert manager.load_from_path(None, path) is batch
+    path.write_bytes(pickle.dumps(EvidenceBatch(roots=["/written/by/another/process", "/b"])))
+    assert manager.load_from_path(None, path).roots == ["/written/by/another/process", "/b"]
+    other = UPath(tmp_path / "other")
+    manager.dump_to_path(None, {"not": "a batch"}, other)
+    assert manager.load_from_path(None, other) == {"not": "a batch"}
+    assert manager.load_from_path(None, other) is not manager.load_from_path(None, other)

@@ -175,3 +175,15 @@ def test_links_are_base_urls(tmp_path):
     write(tmp_path / "bad", BASE + "links: {runbooks: docs/ops}\n")
     with pytest.raises(ConfigError, match="links"):
         load_config([str(tmp_path / "bad")], KINDS)
+
+
+def test_a_config_changed_at_the_same_path_is_read_anew_and_a_loaded_one_cannot_be_altered(tmp_path):
+    write(tmp_path, BASE)
+    first = load_config([str(tmp_path)], KINDS)
+    first.release["version"] = "altered by a caller"
+    assert load_config([str(tmp_path)], KINDS).release["version"] == "1.0.0"
+    write(tmp_path, BASE.replace("1.0.0", "2.0.0"))
+    assert load_config([str(tmp_path)], KINDS).release["version"] == "2.0.0"
+    write(tmp_path, BASE.replace("release:", "relase:"))
+    with pytest.raises(ConfigError, match="release"):
+        load_config([str(tmp_path)], KINDS)
