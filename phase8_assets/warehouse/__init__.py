@@ -290,10 +290,16 @@ def _connect_lake(lake, read_only: bool, wait_s: float, check_schema: bool) -> I
     try:
         conn.execute("SET TimeZone = 'UTC'")
         if check_schema:
-            if current_version(conn) == 0 and not read_only and not _user_tables(conn):
+            try:  # one query: every statement on the lake reads the catalog's latest snapshot first
+                version = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            except duckdb.CatalogException:
+                version = 0
+            if version == 0 and not read_only and not _user_tables(conn):
                 with transaction(conn):  # migrate re-reads the version inside, after the lock
                     migrate(conn, atomic=True)
-            _check_version(conn, lake)
+                version = current_version(conn)
+            if version != latest_version():
+                _check_version(conn, lake)
         yield conn
     finally:
         _WRITE_LOCKS.pop(id(conn), None)
