@@ -34,6 +34,7 @@ ALIAS = "phase8_lake"
 ENV = "PHASE8_WAREHOUSE"
 EXTENSIONS = ("ducklake", "httpfs", "postgres_scanner")
 WRITE_LOCK_KEY = 0x7068_6173_6538  # one advisory lock per catalog database: "phase8"
+ATTACH_WAIT_S = 120.0
 
 
 class LakeError(RuntimeError):
@@ -138,7 +139,15 @@ def _database(lake: Lake, pid: int) -> duckdb.DuckDBPyConnection:
             conn.execute(f"LOAD '{extension_path(name)}'")
         if lake.data_path.startswith("s3://"):
             _s3_secret(conn)
-        conn.execute(f"ATTACH 'ducklake:postgres:{lake.libpq()}' AS {ALIAS} (DATA_PATH '{lake.data_path}')")
+        # The first ATTACH creates the catalog's tables: two processes doing it at once collide in
+        # PostgreSQL ("duplicate key … pg_type"), so attaching holds the write lock too.
+        lock = WriteLock(lake, ATTACH_WAIT_S)
+        lock.acquire()
+        try:
+            conn.execute(f"ATTACH 'ducklake:postgres:{lake.libpq()}' AS {ALIAS} (DATA_PATH '{lake.data_path}')")
+        finally:
+            lock.release()
+            lock.close()
     except duckdb.Error as exc:
         conn.close()
         raise LakeError(f"{lake}: cannot open the DuckLake warehouse: {_without_password(str(exc), lake)}") from exc

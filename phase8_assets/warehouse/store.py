@@ -135,10 +135,9 @@ def _lake_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: list[list], *,
     many rows the table gained."""
     import pyarrow as pa
 
-    names = [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
-    types = conn.execute(f"SELECT * FROM {table} LIMIT 0").arrow().schema
+    schema = conn.execute(f"SELECT * FROM {table} LIMIT 0").arrow().schema
     before = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    conn.register("incoming", pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)}, schema=types))
+    conn.register("incoming", pa.table({n: [r[i] for r in rows] for i, n in enumerate(schema.names)}, schema=schema))
     try:
         _lake_merge(conn, table, replace=replace)
     finally:

@@ -20,8 +20,7 @@ from phase8_assets_tests.conftest import SCENARIOS, env_without_pytest, gate_rep
 ROOTS = (SCENARIOS / "perf-regression", SCENARIOS / "slo-fast-burn")
 
 
-@pytest.fixture(scope="module")
-def lake_env(postgres, s3_endpoint):
+def _new_lake(postgres, s3_endpoint) -> dict:
     """Settings of a fresh, empty DuckLake: its own catalog database and its own S3 bucket."""
     import boto3
     import psycopg
@@ -43,9 +42,15 @@ def lake_env(postgres, s3_endpoint):
 
 
 @pytest.fixture(scope="module")
-def parallel_on_lake(lake_env, tmp_path_factory):
+def lake_env(postgres, s3_endpoint):
+    return _new_lake(postgres, s3_endpoint)
+
+
+@pytest.fixture(scope="module")
+def parallel_on_lake(postgres, s3_endpoint, tmp_path_factory):
     """``phase8 gate`` on two roots in two processes at the same time, each with its own home, both
-    writing to the one lake: (reports, exit codes)."""
+    writing to one new lake (so both also race to create it): (reports, exit codes, the lake's settings)."""
+    lake_env = _new_lake(postgres, s3_endpoint)
     env = {**env_without_pytest(), **lake_env, "OTEL_SDK_DISABLED": "true"}
     base = tmp_path_factory.mktemp("parallel")
     procs = [
@@ -75,7 +80,7 @@ def parallel_on_lake(lake_env, tmp_path_factory):
         json.loads((base / f"out{i}" / "gate-report.json").read_text()) if code in (0, 1) else errors[i]
         for i, code in enumerate(codes)
     ]
-    return reports, codes
+    return reports, codes, lake_env
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +130,9 @@ def test_the_lake_is_created_by_the_same_migrations(lake_env, monkeypatch, home)
 
 @pytest.mark.slow
 def test_parallel_gates_on_the_lake_equal_sequential_runs_on_the_file(
-    parallel_on_lake, sequential_on_file, lake_env, monkeypatch
+    parallel_on_lake, sequential_on_file, monkeypatch
 ):
-    reports, codes = parallel_on_lake
+    reports, codes, lake_env = parallel_on_lake
     expected, counts = sequential_on_file
     assert codes == [0 if r["verdict"] == "pass" else 1 for r in expected], reports
     for got, want in zip(reports, expected, strict=True):
@@ -141,8 +146,8 @@ def test_parallel_gates_on_the_lake_equal_sequential_runs_on_the_file(
 
 
 @pytest.mark.slow
-def test_a_rerun_on_the_lake_adds_rows_only_to_the_gate_run_log(parallel_on_lake, lake_env, monkeypatch, home):
-    _lake(monkeypatch, lake_env)
+def test_a_rerun_on_the_lake_adds_rows_only_to_the_gate_run_log(parallel_on_lake, monkeypatch, home):
+    _lake(monkeypatch, parallel_on_lake[2])
     with connect(read_only=True) as conn:
         before = table_counts(conn)
     gate_report([ROOTS[0]], home)
