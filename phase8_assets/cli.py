@@ -459,11 +459,25 @@ def upgrade() -> None:
 @click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 def upgrade_status(home: str | None) -> None:
     """Show the warehouse's schema version and the migrations this release would apply."""
-    from phase8_assets.warehouse import WarehouseError, connect, current_version, migrations, warehouse_path
+    from phase8_assets.warehouse import (
+        WarehouseError,
+        connect,
+        current_version,
+        lake_configured,
+        location,
+        migrations,
+        warehouse_path,
+    )
 
     path = warehouse_path(_home(home))
     latest = len(migrations())
-    if not path.exists():
+    try:
+        lake = lake_configured()
+    except WarehouseError as exc:
+        _fail(str(exc))
+    if lake is not None:
+        path = location()  # the lake: created by the first connection, like a fresh file
+    elif not path.exists():
         emit(
             {"warehouse": str(path), "version": None, "latest": latest, "pending": [m.name for m in migrations()]},
             f"{path}: no warehouse yet; the first `phase8 gate` creates it at version {latest}",
@@ -554,12 +568,13 @@ def upgrade_apply(home: str | None, lock_wait: float) -> None:
 def backup_cmd(home: str | None, out: Path | None) -> None:
     """A consistent copy of the warehouse with a manifest (schema version, per-table counts and checksums)."""
     from phase8_assets.warehouse import WarehouseError, warehouse_path
-    from phase8_assets.warehouse.operations import backup, record_operation
+    from phase8_assets.warehouse.operations import backup, record_operation, refuse_on_lake
 
     path = warehouse_path(_home(home))
-    if not path.exists():
-        _fail(f"{path}: no warehouse to back up")
     try:
+        refuse_on_lake("phase8 backup")
+        if not path.exists():
+            _fail(f"{path}: no warehouse to back up")
         folder, manifest = backup(path, out)
         record_operation(path, "warehouse.backup", "created", f"{folder} (version {manifest['schema_version']})")
     except WarehouseError as exc:

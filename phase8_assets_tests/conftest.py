@@ -24,7 +24,9 @@ pytest_plugins = ["pytester"]  # the isolation plugin's own tests run small suit
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test sees the developer's PHASE8_*/DAGSTER_HOME/OTEL settings."""
-    for name in ("PHASE8_HOME", "PHASE8_EVIDENCE", "PHASE8_AS_OF", "DAGSTER_HOME", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+    names = ("PHASE8_HOME", "PHASE8_EVIDENCE", "PHASE8_AS_OF", "PHASE8_WAREHOUSE", "PHASE8_DUCKDB_POOL_LIMIT",
+             "DAGSTER_HOME", "OTEL_EXPORTER_OTLP_ENDPOINT")  # fmt: skip
+    for name in names:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
 

@@ -18,8 +18,8 @@ from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import Actor, AuditEvent
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table
-from phase8_assets.warehouse import audit
-from phase8_assets.warehouse.store import record_cost_file, record_cur_period
+from phase8_assets.warehouse import audit, transaction
+from phase8_assets.warehouse.store import insert_new_row, record_cost_file, record_cur_period
 
 GROUP = "cost"
 OWNERS = ["team:finops"]
@@ -296,15 +296,22 @@ budget_job = dg.define_asset_job(
 def record_crossings(conn, root: str, states, recorded_at) -> list[tuple]:
     """Each (budget, month, basis, threshold) crossing once; returns the new ones."""
     new = []
-    for s in states:
-        for basis, threshold in s.crossed:
-            value = s.actual if basis == "actual" else s.forecast
-            inserted = conn.execute(
-                "INSERT INTO budget_alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING budget",
-                [root, s.budget["name"], s.month, basis, threshold, value, s.amount, recorded_at.replace(tzinfo=None)],
-            ).fetchall()
-            if inserted:
-                new.append((s, basis, threshold, value))
+    with transaction(conn):
+        for s in states:
+            for basis, threshold in s.crossed:
+                value = s.actual if basis == "actual" else s.forecast
+                row = [
+                    root,
+                    s.budget["name"],
+                    s.month,
+                    basis,
+                    threshold,
+                    value,
+                    s.amount,
+                    recorded_at.replace(tzinfo=None),
+                ]
+                if insert_new_row(conn, "budget_alerts", row):
+                    new.append((s, basis, threshold, value))
     return new
 
 

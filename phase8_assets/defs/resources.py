@@ -20,7 +20,7 @@ from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import ConfigError, EvidenceConfig, load_config
 from phase8_assets.shared.clock import TimeParseError, evaluation_time
 from phase8_assets.shared.processes import ProcessIdentity, started_at
-from phase8_assets.warehouse import connect, warehouse_path
+from phase8_assets.warehouse import connect, lake_configured, warehouse_path
 
 DUCKDB_POOL = "duckdb"
 # The process that executes a run's steps (ProcessIdentity token): a slot whose run's process has
@@ -64,8 +64,16 @@ class Phase8Settings(dg.ConfigurableResource):
             raise ConfigError(str(exc)) from exc
 
 
+def duckdb_pool_limit() -> int:
+    """1 for the DuckDB file (one process at a time can open it); on DuckLake, where many processes
+    write, ``PHASE8_DUCKDB_POOL_LIMIT`` (default 4)."""
+    if lake_configured() is None:
+        return 1
+    return max(1, int(os.environ.get("PHASE8_DUCKDB_POOL_LIMIT") or 4))
+
+
 def ensure_duckdb_pool(instance: dg.DagsterInstance) -> None:
-    """Make sure the instance limits the ``duckdb`` pool to one step at a time.
+    """Make sure the instance limits the ``duckdb`` pool as the warehouse needs (``duckdb_pool_limit``).
 
     DuckDB lets one process at a time open the file, so every step that opens it sits in this
     pool. The limit is set here, not only in ``dagster.yaml``, because ``DAGSTER_HOME`` may point
@@ -74,8 +82,9 @@ def ensure_duckdb_pool(instance: dg.DagsterInstance) -> None:
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return
-    if storage.get_concurrency_info(DUCKDB_POOL).slot_count != 1:
-        storage.set_concurrency_slots(DUCKDB_POOL, 1)
+    limit = duckdb_pool_limit()
+    if storage.get_concurrency_info(DUCKDB_POOL).slot_count != limit:
+        storage.set_concurrency_slots(DUCKDB_POOL, limit)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The warehouse: one DuckDB file under ``PHASE8_HOME``, created and upgraded by numbered migrations.
+"""The warehouse: one DuckDB file under ``PHASE8_HOME``, created and upgraded by numbered migrations;
+or, with ``PHASE8_WAREHOUSE=ducklake://…``, a DuckLake many processes share (``lake.py``), behind the
+same migrations and this same connection helper.
 
 ``connect`` is the one connection helper. While one process holds the file read-write no other
 process can open it at all, so connections are short and a locked file is retried for a bounded
@@ -102,9 +104,14 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, atomi
     target = latest_version() if target is None else target
     if not 0 <= target <= latest_version():
         raise WarehouseError(f"no schema version {target}; this release knows 0..{latest_version()}")
+    from phase8_assets.warehouse.lake import is_lake, lake_ddl
+
+    ddl = lake_ddl if is_lake(conn) else (lambda sql: sql)
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-        "applied_at TIMESTAMP NOT NULL)"
+        ddl(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+            "applied_at TIMESTAMP NOT NULL)"
+        )
     )
     done = []
     version = current_version(conn)
@@ -113,7 +120,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, atomi
         step = steps[version] if target > version else steps[version - 1]
         with nullcontext(conn) if atomic else transaction(conn):
             if target > version:
-                conn.execute(step.up)
+                conn.execute(ddl(step.up))
                 conn.execute(
                     "INSERT INTO schema_version VALUES (?, ?, ?)",
                     [step.version, step.name, datetime.now(UTC).replace(tzinfo=None)],
@@ -121,7 +128,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, atomi
                 version = step.version
                 done.append(f"up {step.version:04d}_{step.name}")
             else:
-                conn.execute(step.down)
+                conn.execute(ddl(step.down))
                 conn.execute("DELETE FROM schema_version WHERE version = ?", [step.version])
                 version = step.version - 1
                 done.append(f"down {step.version:04d}_{step.name}")
@@ -131,14 +138,40 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, atomi
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction around the block: committed when it ends, rolled back when it (or the
-    commit) fails, and the error raised again."""
-    conn.execute("BEGIN TRANSACTION")
+    commit) fails, and the error raised again. On DuckLake the block holds the lake's write lock."""
+    lock = _WRITE_LOCKS.get(id(conn))
+    if lock is not None:
+        lock.acquire()
     try:
-        yield conn
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+_WRITE_LOCKS: dict[int, object] = {}  # id(connection) -> lake.WriteLock, while a lake connection is open
+
+
+def lake_configured():
+    """The DuckLake warehouse ``PHASE8_WAREHOUSE`` names (``lake.Lake``), or ``None`` for the file."""
+    from phase8_assets.warehouse.lake import LakeError, configured
+
+    try:
+        return configured()
+    except LakeError as exc:
+        raise WarehouseError(str(exc)) from exc
+
+
+def location(home: str | os.PathLike | None = None) -> str:
+    """Where the warehouse is: the DuckLake URL (no password) or the file's path."""
+    lake = lake_configured()
+    return str(lake) if lake else str(warehouse_path(home))
 
 
 def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
@@ -191,7 +224,13 @@ def connect(
     wait_s: float = DEFAULT_LOCK_WAIT_S,
     check_schema: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse briefly. A fresh file is created at the latest schema version."""
+    """Open the warehouse briefly. A fresh file is created at the latest schema version. With
+    ``PHASE8_WAREHOUSE=ducklake://…`` the lake is opened instead (``path`` then only names the home)."""
+    lake = lake_configured()
+    if lake is not None:
+        with _connect_lake(lake, read_only, wait_s, check_schema) as conn:
+            yield conn
+        return
     path = Path(path) if path else warehouse_path()
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no warehouse yet (run `phase8 gate` first)")
@@ -218,6 +257,54 @@ def connect(
                 )
         yield conn
     finally:
+        conn.close()
+
+
+def _check_version(conn: duckdb.DuckDBPyConnection, where: object) -> None:
+    version = current_version(conn)
+    if version < latest_version():
+        raise WarehouseNeedsUpgrade(
+            f"{where}: the warehouse is at schema version {version}, this release needs "
+            f"{latest_version()}; run `phase8 upgrade apply` (operators decide when)"
+        )
+    if version > latest_version():
+        raise WarehouseError(
+            f"{where}: the warehouse is at schema version {version}, newer than this release "
+            f"({latest_version()}); use the release that wrote it or `phase8 rollback`"
+        )
+
+
+@contextmanager
+def _connect_lake(lake, read_only: bool, wait_s: float, check_schema: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The DuckLake warehouse: created at the latest schema by the first writer (under the write
+    lock, so two first runs create it once), otherwise held to the schema version like the file."""
+    from phase8_assets.warehouse.lake import LakeError, WriteLock, open_lake
+
+    try:
+        conn = open_lake(lake, read_only)
+    except LakeError as exc:
+        raise WarehouseError(str(exc)) from exc
+    lock = None if read_only else WriteLock(lake, wait_s)
+    if lock is not None:
+        _WRITE_LOCKS[id(conn)] = lock
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        if check_schema:
+            try:  # one query: every statement on the lake reads the catalog's latest snapshot first
+                version = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            except duckdb.CatalogException:
+                version = 0
+            if version == 0 and not read_only and not _user_tables(conn):
+                with transaction(conn):  # migrate re-reads the version inside, after the lock
+                    migrate(conn, atomic=True)
+                version = current_version(conn)
+            if version != latest_version():
+                _check_version(conn, lake)
+        yield conn
+    finally:
+        _WRITE_LOCKS.pop(id(conn), None)
+        if lock is not None:
+            lock.close()
         conn.close()
 
 

@@ -41,7 +41,9 @@ from phase8_assets.warehouse import (
     connect,
     current_version,
     home_lock,
+    lake_configured,
     latest_version,
+    location,
     migrate,
     migrations,
 )
@@ -105,11 +107,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def refuse_on_lake(command: str) -> None:
+    """Backups, restores and rollbacks are of the file; on DuckLake they are refused, in one line."""
+    lake = lake_configured()
+    if lake is not None:
+        raise Refused(
+            f"{command} is not supported on DuckLake ({lake}): every commit there is a DuckLake snapshot "
+            "(ducklake_snapshots); back up its PostgreSQL catalog and its data path with their own tools"
+        )
+
+
 def backup(path: Path, out: Path | None = None, now: datetime | None = None) -> tuple[Path, dict]:
     """A consistent copy of the warehouse and its manifest.
 
     The copy is taken while this process holds the file (no other process can write it), after a
     checkpoint, so the file alone is a complete database."""
+    refuse_on_lake("phase8 backup")
     now = now or datetime.now(UTC)
     with connect(path, check_schema=False, wait_s=30) as conn:
         facts = describe(conn)
@@ -182,6 +195,7 @@ def differences(expected: dict, actual: dict, tables: list[str] | None = None) -
 
 def restore(folder: Path, path: Path) -> dict:
     """Replace the warehouse with a verified backup (atomically; refused while another process holds it)."""
+    refuse_on_lake("phase8 restore")
     manifest = verify_backup(folder)
     if path.exists():
         _readable(path, DEFAULT_LOCK_WAIT_S)  # only to prove nobody else holds the file right now
@@ -367,7 +381,9 @@ def _disk_for(path: Path) -> None:
 
 def apply(home: Path, progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:
     """Preconditions, backup, every pending migration (own transaction, version recorded in it),
-    validation; restores the backup on failure."""
+    validation; restores the backup on failure. On DuckLake: ``apply_on_lake``."""
+    if lake_configured() is not None:
+        return apply_on_lake(progress, wait_s)
     path = home / WAREHOUSE_FILE
     if not path.exists():
         raise Refused(f"{path}: no warehouse to upgrade; the first phase8 gate creates it at the latest version")
@@ -441,6 +457,29 @@ def _manifest_at(home: Path, version: int) -> tuple[Path, dict] | None:
     return None
 
 
+def apply_on_lake(progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[str]:
+    """The same pending migrations on DuckLake, each in its own transaction under the lake's write
+    lock, then the same schema validation. No file backup: the lake keeps the snapshot before the
+    upgrade (reported), and its tables can be read as they were there (``AT (VERSION => …)``)."""
+    where = location()
+    with connect(check_schema=False, wait_s=wait_s) as conn:
+        version = current_version(conn)
+        if version > latest_version():
+            raise Refused(f"{where}: schema version {version} is newer than this release ({latest_version()})")
+        if version == latest_version():
+            return []
+        snapshot = conn.execute("SELECT max(snapshot_id) FROM ducklake_snapshots(current_database())").fetchone()[0]
+        progress(f"DuckLake snapshot before the upgrade: {snapshot}")
+        steps = []
+        for step in migrations()[version:]:
+            progress(f"applying {step.version:04d}_{step.name}")
+            steps += migrate(conn, step.version)
+        progress("validating")
+        if schema_fingerprint(conn) != expected_schema(current_version(conn)):
+            raise WarehouseError(f"{where}: the schema after the upgrade differs from what this release expects")
+    return steps
+
+
 def rollback(
     home: Path,
     to: int | None = None,
@@ -454,6 +493,7 @@ def rollback(
     Refused (``Refused``, ``BackupInvalid``, ``WarehouseLocked``), with the warehouse untouched, when
     the version is not below the current one, no verified manifest exists at it, the schema has
     drifted, the backup does not verify, or another process holds the home."""
+    refuse_on_lake("phase8 rollback")
     path = home / WAREHOUSE_FILE
     if (to is None) == (backup_folder is None):
         raise Refused("rollback needs exactly one of --to VERSION or --backup PATH")

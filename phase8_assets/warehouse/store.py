@@ -11,6 +11,7 @@ import duckdb
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.shared.redaction import redact, redact_text
 from phase8_assets.warehouse import transaction
+from phase8_assets.warehouse.lake import is_lake
 
 
 def _naive_utc(dt: datetime | None) -> datetime | None:
@@ -42,10 +43,13 @@ def record_batch(conn: duckdb.DuckDBPyConnection, batch: EvidenceBatch, read_at:
         ended = _mark_versions(conn, batch.roots, batch.present, at)
         if batch.rejections:
             root = batch.roots[0]
-            conn.executemany(
-                "INSERT INTO evidence_rejections VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [[root, r.kind, r.uri, r.sha256, r.field, r.reason, at] for r in batch.rejections],
-            )
+            rows = [[root, r.kind, r.uri, r.sha256, r.field, r.reason, at] for r in batch.rejections]
+            if is_lake(conn):
+                _lake_rows(conn, "evidence_rejections", rows, replace=False)
+            else:
+                conn.executemany(
+                    "INSERT INTO evidence_rejections VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows
+                )
     after = table_counts(conn, ("evidence_files", "evidence_rejections"))
     return {
         "new_files": after["evidence_files"] - before["evidence_files"],
@@ -95,33 +99,80 @@ def _mark_versions(conn: duckdb.DuckDBPyConnection, roots: list[str], present: l
 
 def _insert_columns(conn: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list], tail: str = "") -> None:
     """Insert columns (in the table's column order) in one statement through Arrow: executemany
-    costs a round trip per row."""
+    costs a round trip per row. ``tail`` " ON CONFLICT DO NOTHING" keeps the rows already stored."""
     import pyarrow as pa
 
     conn.register("incoming", pa.table(columns))
     try:
-        conn.execute(f"INSERT INTO {table} SELECT * FROM incoming{tail}")
+        if tail and is_lake(conn):
+            _lake_merge(conn, table, replace=False)
+        else:
+            conn.execute(f"INSERT INTO {table} SELECT * FROM incoming{tail}")
     finally:
         conn.unregister("incoming")
+
+
+def _lake_merge(conn: duckdb.DuckDBPyConnection, table: str, *, replace: bool) -> None:
+    """``incoming`` into ``table`` on DuckLake, which has no keys to conflict on: by the table's natural
+    key (as its migration declares it), the stored row is kept (or, ``replace``, replaced); a key
+    given twice counts once. Callers hold a transaction, so it is one atomic step."""
+    from phase8_assets.warehouse.lake import table_keys
+
+    key = table_keys()[table]
+    same = " AND ".join(f"{table}.{k} IS NOT DISTINCT FROM i.{k}" for k in key)
+    once = f"QUALIFY row_number() OVER (PARTITION BY {', '.join(f'i.{k}' for k in key)}) = 1"
+    if replace:
+        conn.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM incoming i WHERE {same})")
+        conn.execute(f"INSERT INTO {table} SELECT i.* FROM incoming i {once}")
+    else:
+        conn.execute(
+            f"INSERT INTO {table} SELECT i.* FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {same}) {once}"
+        )
+
+
+def _lake_rows(conn: duckdb.DuckDBPyConnection, table: str, rows: list[list], *, replace: bool) -> int:
+    """Rows (in the table's column order) into ``table`` on DuckLake (``_lake_merge``); returns how
+    many rows the table gained."""
+    import pyarrow as pa
+
+    schema = conn.execute(f"SELECT * FROM {table} LIMIT 0").arrow().schema
+    before = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    conn.register("incoming", pa.table({n: [r[i] for r in rows] for i, n in enumerate(schema.names)}, schema=schema))
+    try:
+        _lake_merge(conn, table, replace=replace)
+    finally:
+        conn.unregister("incoming")
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
+
+
+def insert_new_row(conn: duckdb.DuckDBPyConnection, table: str, row: list) -> bool:
+    """Insert ``row`` unless its natural key is stored already; True when it was new."""
+    if is_lake(conn):
+        return _lake_rows(conn, table, [row], replace=False) == 1
+    marks = ", ".join("?" * len(row))
+    return bool(
+        conn.execute(f"INSERT INTO {table} VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING 1", row).fetchall()
+    )
 
 
 def record_gate_result(conn: duckdb.DuckDBPyConnection, run_id: str, gate: dict) -> None:
     """Record (or, for a re-executed step, replace) one gate's result under its run."""
     counts = {s: sum(1 for f in gate["findings"] if f["severity"] == s) for s in ("error", "warning", "waived")}
-    conn.execute(
-        "INSERT OR REPLACE INTO gate_run_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            run_id,
-            gate["gate"],
-            gate["status"],
-            gate["blocking"],
-            gate["summary"],
-            counts["error"],
-            counts["warning"],
-            counts["waived"],
-            json.dumps(gate["findings"], sort_keys=True),
-        ],
-    )
+    row = [
+        run_id,
+        gate["gate"],
+        gate["status"],
+        gate["blocking"],
+        gate["summary"],
+        counts["error"],
+        counts["warning"],
+        counts["waived"],
+        json.dumps(gate["findings"], sort_keys=True),
+    ]
+    if is_lake(conn):
+        _lake_rows(conn, "gate_run_results", [row], replace=True)
+    else:
+        conn.execute("INSERT OR REPLACE INTO gate_run_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
 
 def recorded_gate_results(conn: duckdb.DuckDBPyConnection, run_id: str) -> tuple[datetime | None, list[dict]]:
@@ -141,6 +192,19 @@ def record_gate_run(conn: duckdb.DuckDBPyConnection, run_id: str, report: dict, 
     """Create or update the run's row from its report as it stands (whichever step of the run comes first
     creates it; each later one, and ``phase8 gate`` at the end, brings it up to date)."""
     evaluated = datetime.fromisoformat(report["evaluated_at"].replace("Z", "+00:00"))
+    row = [
+        run_id,
+        _naive_utc(evaluated),
+        _naive_utc(recorded_at),
+        report["verdict"],
+        str(report["release"].get("version", "")),
+        str(report["release"].get("commit", "")),
+        report["evidence_roots"],
+        json.dumps(report, sort_keys=True),
+    ]
+    if is_lake(conn):
+        _lake_rows(conn, "gate_runs", [row], replace=True)
+        return
     conn.execute(
         """
         INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -149,16 +213,7 @@ def record_gate_run(conn: duckdb.DuckDBPyConnection, run_id: str, report: dict, 
             release_commit = excluded.release_commit, evidence_roots = excluded.evidence_roots,
             report = excluded.report
         """,
-        [
-            run_id,
-            _naive_utc(evaluated),
-            _naive_utc(recorded_at),
-            report["verdict"],
-            str(report["release"].get("version", "")),
-            str(report["release"].get("commit", "")),
-            report["evidence_roots"],
-            json.dumps(report, sort_keys=True),
-        ],
+        row,
     )
 
 
@@ -250,11 +305,8 @@ def record_reminders(conn: duckdb.DuckDBPyConnection, root: str, reminders: list
     new = []
     with transaction(conn):
         for r in reminders:
-            inserted = conn.execute(
-                "INSERT INTO drill_reminders VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING drill_id",
-                [root, r["drill"], r["due"], r["state"], _naive_utc(r.get("last_run_at")), _naive_utc(at)],
-            ).fetchall()
-            if inserted:
+            row = [root, r["drill"], r["due"], r["state"], _naive_utc(r.get("last_run_at")), _naive_utc(at)]
+            if insert_new_row(conn, "drill_reminders", row):
                 new.append(r)
     return new
 
@@ -512,12 +564,17 @@ def record_slo_snapshots(conn: duckdb.DuckDBPyConnection, root: str, rows: list[
     and after the evidence changed the snapshot is the standing on the evidence as it is now."""
     before = table_counts(conn, ("slo_snapshots",))["slo_snapshots"]
     if rows:
-        conn.executemany(
-            "INSERT INTO slo_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-            "service = excluded.service, target = excluded.target, budget_remaining = excluded.budget_remaining, "
-            "page_alerts = excluded.page_alerts, ticket_alerts = excluded.ticket_alerts",
-            [[root, _naive_utc(evaluated_at), *r] for r in rows],
-        )
+        rows = [[root, _naive_utc(evaluated_at), *r] for r in rows]
+        with transaction(conn):
+            if is_lake(conn):
+                _lake_rows(conn, "slo_snapshots", rows, replace=True)
+            else:
+                conn.executemany(
+                    "INSERT INTO slo_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                    "service = excluded.service, target = excluded.target, budget_remaining = excluded.budget_remaining, "
+                    "page_alerts = excluded.page_alerts, ticket_alerts = excluded.ticket_alerts",
+                    rows,
+                )
     return table_counts(conn, ("slo_snapshots",))["slo_snapshots"] - before
 
 
