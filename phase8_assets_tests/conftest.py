@@ -199,3 +199,15 @@ def held_by_another_process(database: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# Modules whose tests share one expensive module-scoped fixture (several gate runs, a lake, a
+# migrated warehouse): pytest-xdist keeps each on one worker, so the fixture is built once.
+SHARED_FIXTURE_MODULES = {"test_fail_closed", "test_lake", "test_operations", "test_crash_safety", "test_audit"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SHARED_FIXTURE_MODULES:
+            item.add_marker(pytest.mark.xdist_group(module))

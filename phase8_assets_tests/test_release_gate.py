@@ -127,14 +127,28 @@ def test_evidence_from_the_future_is_an_error_and_never_the_newest_run(tmp_path,
     ]
 
 
-def test_every_scenario_fails_exactly_the_gates_its_readme_names(home):
-    table = scenario_table()
-    assert len(table) >= 6
-    for name, failing_gates in table:
-        report = gate_report([SCENARIOS / name], home)
-        failed = sorted(g for g, s in statuses(report).items() if s in ("fail", "error"))
-        assert failed == failing_gates, (name, report["gates"])
-        assert report["verdict"] == ("blocked" if failing_gates else "pass"), name
+SCENARIO_TABLE = scenario_table()
+
+
+@pytest.fixture(scope="module")
+def scenario_home(tmp_path_factory):
+    """One home for the scenarios (of a test worker): each verdict must not depend on the others'."""
+    return tmp_path_factory.mktemp("scenarios") / "phase8-home"
+
+
+def test_the_scenarios_readme_lists_the_scenarios():
+    assert len(SCENARIO_TABLE) >= 6
+    assert sorted(name for name, _ in SCENARIO_TABLE) == sorted(
+        p.name for p in SCENARIOS.iterdir() if (p / "phase8.yaml").exists()
+    )
+
+
+@pytest.mark.parametrize(("name", "failing_gates"), SCENARIO_TABLE, ids=[name for name, _ in SCENARIO_TABLE])
+def test_every_scenario_fails_exactly_the_gates_its_readme_names(name, failing_gates, scenario_home):
+    report = gate_report([SCENARIOS / name], scenario_home)
+    failed = sorted(g for g, s in statuses(report).items() if s in ("fail", "error"))
+    assert failed == failing_gates, (name, report["gates"])
+    assert report["verdict"] == ("blocked" if failing_gates else "pass"), name
 
 
 def test_cost_never_blocks_a_release(home):

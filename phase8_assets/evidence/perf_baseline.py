@@ -10,6 +10,7 @@ change to this file, never a code change.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +44,17 @@ class PerfBaseline:
     anchors: dict[tuple[str, str, str], Anchor]
 
 
+def _finite(value: object, where: str) -> float:
+    """A statistic of the anchor as a float; a number beyond the float range (or not finite) is refused at ``where``."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise EvidenceError(where, f"expected a finite number, got {str(value)[:40]}")
+    return number
+
+
 def read(data: bytes, uri: str) -> ReadResult:
     doc = load_artifact(data, uri, "PerfBaseline")
     frozen = artifact_time(doc, "frozen_at").at
@@ -57,9 +69,9 @@ def read(data: bytes, uri: str) -> ReadResult:
             commit=item["commit"],
             release=item["release"],
             runs=int(item["runs"]),
-            mean=float(item["mean"]),
-            log_mean=float(item["log_mean"]),
-            log_sd=float(item["log_sd"]),
+            mean=_finite(item["mean"], f"benchmarks[{i}].mean"),
+            log_mean=_finite(item["log_mean"], f"benchmarks[{i}].log_mean"),
+            log_sd=_finite(item["log_sd"], f"benchmarks[{i}].log_sd"),
         )
         if anchor.key in anchors:
             raise EvidenceError(f"benchmarks[{i}]", f"{'/'.join(anchor.key)!r} is anchored twice")

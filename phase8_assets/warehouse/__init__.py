@@ -245,23 +245,15 @@ def connect(
             if version == 0 and not read_only and not _user_tables(conn):
                 with transaction(conn):  # all or nothing: a killed first run leaves a file still fresh
                     migrate(conn, atomic=True)
-            elif version < latest_version():
-                raise WarehouseNeedsUpgrade(
-                    f"{path}: the warehouse is at schema version {version}, this release needs "
-                    f"{latest_version()}; run `phase8 upgrade apply` (operators decide when)"
-                )
-            elif version > latest_version():
-                raise WarehouseError(
-                    f"{path}: the warehouse is at schema version {version}, newer than this release "
-                    f"({latest_version()}); use the release that wrote it or `phase8 rollback`"
-                )
+            else:
+                _check_version(version, path)
         yield conn
     finally:
         conn.close()
 
 
-def _check_version(conn: duckdb.DuckDBPyConnection, where: object) -> None:
-    version = current_version(conn)
+def _check_version(version: int, where: object) -> None:
+    """A warehouse at another schema version than this release's is an error that says what to run."""
     if version < latest_version():
         raise WarehouseNeedsUpgrade(
             f"{where}: the warehouse is at schema version {version}, this release needs "
@@ -299,7 +291,7 @@ def _connect_lake(lake, read_only: bool, wait_s: float, check_schema: bool) -> I
                     migrate(conn, atomic=True)
                 version = current_version(conn)
             if version != latest_version():
-                _check_version(conn, lake)
+                _check_version(version, lake)
         yield conn
     finally:
         _WRITE_LOCKS.pop(id(conn), None)

@@ -29,7 +29,12 @@ def test_a_root_without_plugin_evidence_fails_closed_unless_switched_off(tmp_pat
     for name in ("plugin_signatures", "plugin_capabilities"):
         assert gates[name]["status"] == "fail"
         rules = sorted((f["rule"], f["subject"]) for f in gates[name]["findings"])
-        assert rules == [("bundle-readable", "broken.tar.gz"), ("evidence-configured", "plugin_trust")]
+        # the one bundle is unreadable, so the kind has no usable file either (the gate's own evidence)
+        assert rules == [
+            ("bundle-readable", "broken.tar.gz"),
+            ("evidence-configured", "plugin_trust"),
+            ("evidence-present", "plugin_bundles"),
+        ]
         configured = next(f for f in gates[name]["findings"] if f["rule"] == "evidence-configured")
         assert configured["evidence"].endswith("phase8.yaml") and "switched off" in configured["limit"]
 
