@@ -633,15 +633,20 @@ def audit() -> None:
 
 
 def _audit_trail(home: str | None, lock_wait: float):
-    """(rows, anchor, where) of the home's trail: the warehouse table, or a trail carried across a
-    rollback below the audit table's migration."""
-    from phase8_assets.warehouse import WarehouseError, connect, warehouse_path
+    """(rows, anchor, where) of the home's trail: the warehouse table (the lake's, when
+    ``PHASE8_WAREHOUSE`` names one), or a trail carried across a rollback below the audit table's
+    migration."""
+    from phase8_assets.warehouse import WarehouseError, connect, lake_configured, location, warehouse_path
     from phase8_assets.warehouse import audit as trail
 
     path = warehouse_path(_home(home))
     carried = path.parent / trail.CARRIED
     try:
-        if path.exists():
+        if lake_configured() is not None:
+            with connect(path, read_only=True, wait_s=lock_wait) as conn:
+                if trail.has_table(conn):
+                    return trail.rows(conn), trail.anchor_of(conn), location(_home(home))
+        elif path.exists():
             with connect(path, read_only=True, check_schema=False, wait_s=lock_wait) as conn:
                 if trail.has_table(conn) and not carried.exists():
                     return trail.rows(conn), trail.anchor_of(conn), str(path)
@@ -651,7 +656,7 @@ def _audit_trail(home: str | None, lock_wait: float):
     if carried.exists():
         anchor, rows = trail.read_carried(carried)
         return rows, anchor, str(carried)
-    _fail(f"{path}: no audit trail yet (the first phase8 gate or warehouse command starts it)")
+    _fail(f"{location(_home(home))}: no audit trail yet (the first phase8 gate or warehouse command starts it)")
 
 
 @audit.command("verify")

@@ -160,23 +160,34 @@ def append(conn: duckdb.DuckDBPyConnection, events: list[AuditEvent], home: Path
 
 def record(conn: duckdb.DuckDBPyConnection, events: list[AuditEvent], home: Path | None = None,
            attempts: int = 20) -> list[dict]:  # fmt: skip
-    """``append`` in its own transaction, retried when another writer took the same ``seq`` first."""
+    """``append`` in its own transaction, retried when another writer took the same ``seq`` first.
+
+    The transaction is the warehouse's (``transaction``): on DuckLake it holds the lake's write
+    lock, so reading the head and appending take turns with every other writer (the lake has no
+    primary key to stop two equal ``seq``, and a commit racing another writer's would conflict)."""
+    from phase8_assets.warehouse import transaction
+
     for attempt in range(attempts):
         try:
-            conn.execute("BEGIN TRANSACTION")
-            rows = append(conn, events, home)
-            conn.execute("COMMIT")
+            with _ended(conn), transaction(conn):
+                rows = append(conn, events, home)
             settle(conn, home)
             return rows
         except (duckdb.TransactionException, duckdb.ConstraintException):
-            _rollback(conn)
             if attempt == attempts - 1:
                 raise
             time.sleep(0.01 * (attempt + 1))
-        except BaseException:
-            _rollback(conn)
-            raise
     return []
+
+
+@contextlib.contextmanager
+def _ended(conn: duckdb.DuckDBPyConnection):
+    """No transaction left open when the block fails (a failed COMMIT may have ended it already)."""
+    try:
+        yield
+    except BaseException:
+        _rollback(conn)
+        raise
 
 
 def _rollback(conn: duckdb.DuckDBPyConnection) -> None:

@@ -613,13 +613,18 @@ def _redact_tags(conn: duckdb.DuckDBPyConnection, root: str, version: str) -> No
 
 def _replace_delivery(
     conn: duckdb.DuckDBPyConnection, root: str, key: str, version: str, select_sql: str | None
-) -> int:
+) -> int | None:
     """Replace the cost rows of delivery ``key`` (a file path, or a CUR export period) by those of
     ``version`` (a sha256 or an execution id) in one transaction, so a period is never doubled or lost.
-    Rows are kept once per version: the same content delivered under two paths shares them."""
-    seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
+    Rows are kept once per version: the same content delivered under two paths shares them. What is
+    loaded is read inside the transaction (on DuckLake, under the write lock): two processes loading
+    one root at once (scenarios share the base root) load a delivery once; ``None`` when the other
+    one did already."""
     shared = "SELECT 1 FROM cost_files WHERE root = ? AND sha256 = ? AND uri <> ?"
     with transaction(conn):
+        seen = conn.execute("SELECT sha256 FROM cost_files WHERE root = ? AND uri = ?", [root, key]).fetchone()
+        if seen and seen[0] == version:
+            return None
         if seen:
             if not conn.execute(shared, [root, seen[0], key]).fetchone():
                 conn.execute("DELETE FROM cost_line_items WHERE root = ? AND sha256 = ?", [root, seen[0]])

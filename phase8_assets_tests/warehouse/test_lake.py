@@ -130,7 +130,7 @@ def test_the_lake_is_created_by_the_same_migrations(lake_env, monkeypatch, home)
 
 @pytest.mark.slow
 def test_parallel_gates_on_the_lake_equal_sequential_runs_on_the_file(
-    parallel_on_lake, sequential_on_file, monkeypatch
+    parallel_on_lake, sequential_on_file, monkeypatch, home
 ):
     reports, codes, lake_env = parallel_on_lake
     expected, counts = sequential_on_file
@@ -143,10 +143,15 @@ def test_parallel_gates_on_the_lake_equal_sequential_runs_on_the_file(
     _lake(monkeypatch, lake_env)
     with connect(read_only=True) as conn:
         assert table_counts(conn) == counts  # nothing lost, nothing doubled
+    result = CliRunner().invoke(main, ["audit", "verify", "--home", str(home), "--json"])
+    assert result.exit_code == 0, result.output  # two writers' events, one unbroken chain
+    assert json.loads(result.output)["checked"] == counts["audit_events"]
 
 
 @pytest.mark.slow
-def test_a_rerun_on_the_lake_adds_rows_only_to_the_gate_run_log(parallel_on_lake, monkeypatch, home):
+def test_a_rerun_on_the_lake_adds_rows_only_to_the_gate_run_log_and_the_audit_trail(
+    parallel_on_lake, monkeypatch, home
+):
     _lake(monkeypatch, parallel_on_lake[2])
     with connect(read_only=True) as conn:
         before = table_counts(conn)
@@ -154,7 +159,9 @@ def test_a_rerun_on_the_lake_adds_rows_only_to_the_gate_run_log(parallel_on_lake
     with connect(read_only=True) as conn:
         after = table_counts(conn)
     grown = {t for t in after if after[t] != before[t]}
-    assert grown == {"gate_runs", "gate_run_results"}
+    assert grown == {"gate_runs", "gate_run_results", "audit_events"}  # the re-run's verdict is audited too
+    result = CliRunner().invoke(main, ["audit", "verify", "--home", str(home), "--json"])
+    assert result.exit_code == 0, result.output
 
 
 def test_backup_and_rollback_say_in_one_line_they_do_not_apply_to_the_lake(lake_env, monkeypatch, home):
