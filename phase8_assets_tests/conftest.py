@@ -211,3 +211,14 @@ def pytest_collection_modifyitems(items):
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         if module in SHARED_FIXTURE_MODULES:
             item.add_marker(pytest.mark.xdist_group(module))
+
+
+@pytest.fixture(autouse=True)
+def _no_defs_state_storage_of_a_gone_instance():
+    """A Dagster instance sets its defs-state storage in a context variable that outlives it when the
+    instance is garbage-collected without being disposed; the next test's ``materialize`` would then
+    resolve a dead weakref ("Attempted to resolve undefined DagsterInstance weakref"). Start each
+    test without one (Dagster's own context variable: there is no public reset)."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
