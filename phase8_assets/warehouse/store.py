@@ -230,9 +230,22 @@ def record_drill_runs(conn: duckdb.DuckDBPyConnection, seen: list, read_at: date
     """Store drill runs (``SeenRun``: run, file) and their activities; returns how many runs were new."""
     at = _naive_utc(read_at)
     roots = sorted({item.file.root for item in seen})
-    known = set(
-        conn.execute("SELECT root, sha256, idx FROM drill_runs WHERE root IN (SELECT unnest(?))", [roots]).fetchall()
-    )
+    with transaction(conn):  # what is stored is read under the write lock (on DuckLake)
+        known = set(
+            conn.execute(
+                "SELECT root, sha256, idx FROM drill_runs WHERE root IN (SELECT unnest(?))", [roots]
+            ).fetchall()
+        )
+        runs, acts = _drill_columns(seen, known, at)
+        if runs["sha256"]:
+            _insert_columns(conn, "drill_runs", runs)
+        if acts["sha256"]:
+            _insert_columns(conn, "drill_activities", acts)
+    return len(runs["sha256"])
+
+
+def _drill_columns(seen: list, known: set, at: datetime) -> tuple[dict[str, list], dict[str, list]]:
+    """Columns of the runs (and their activities) in ``seen`` whose (root, sha256, index) is not ``known``."""
     runs: dict[str, list] = {k: [] for k in DRILL_RUN_COLUMNS}
     acts: dict[str, list] = {k: [] for k in DRILL_ACTIVITY_COLUMNS}
     for item in seen:
@@ -255,13 +268,7 @@ def record_drill_runs(conn: duckdb.DuckDBPyConnection, seen: list, read_at: date
             )  # fmt: skip
             for name, value in zip(DRILL_ACTIVITY_COLUMNS, values, strict=True):
                 acts[name].append(value)
-    if not runs["sha256"]:
-        return 0
-    with transaction(conn):
-        _insert_columns(conn, "drill_runs", runs)
-        if acts["sha256"]:
-            _insert_columns(conn, "drill_activities", acts)
-    return len(runs["sha256"])
+    return runs, acts
 
 
 DRILL_RUN_COLUMNS = (
@@ -327,10 +334,10 @@ def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: dat
     results: dict[str, list] = {k: [] for k in RESULT_COLUMNS}
     samples: dict[str, list] = {k: [] for k in ("root", "run_id", "benchmark", "params", "measure", "seq", "value")}
     roots = sorted({f.root for f in files})
-    known = set(
-        conn.execute("SELECT root, run_id FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]).fetchall()
-    )
-    with transaction(conn):
+    with transaction(conn):  # what is stored is read under the write lock (on DuckLake)
+        known = set(
+            conn.execute("SELECT root, run_id FROM bench_runs WHERE root IN (SELECT unnest(?))", [roots]).fetchall()
+        )
         for f in files:
             parsed = f.records[0]
             run = parsed.run
@@ -453,10 +460,10 @@ def record_otlp_file(
     """
     from phase8_assets.evidence.otlp_metrics import POINT_COLUMNS
 
-    if conn.execute("SELECT 1 FROM otel_files WHERE root = ? AND sha256 = ?", [root, sha256]).fetchone():
-        return None
     total = 0
-    with transaction(conn):
+    with transaction(conn):  # what is stored is read under the write lock (on DuckLake)
+        if conn.execute("SELECT 1 FROM otel_files WHERE root = ? AND sha256 = ?", [root, sha256]).fetchone():
+            return None
         buffer: list[tuple] = []
 
         def flush() -> None:
