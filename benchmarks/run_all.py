@@ -95,12 +95,10 @@ def child_trivial(steps: int, checks: int, blocking: int) -> dict:
 
 def child_otlp(root: str) -> dict:
     """The product's path for OTLP metrics, without Dagster: the collector reads and validates
-    each file, then ``sli_series`` streams it into the warehouse."""
+    each file, parsing it once into a Parquet spool, then ``sli_series`` loads the spool."""
     from phase8_assets.evidence import readers
     from phase8_assets.evidence.collect import collect
     from phase8_assets.evidence.config import load_config
-    from phase8_assets.evidence.otlp_metrics import iter_points
-    from phase8_assets.evidence.roots import stream_lines
     from phase8_assets.warehouse import connect
     from phase8_assets.warehouse.store import record_otlp_file
 
@@ -112,9 +110,7 @@ def child_otlp(root: str) -> dict:
         t_collect = time.perf_counter() - t0
         files = batch.files_of("otel_metrics")
         at = datetime.now(UTC)
-        points = sum(
-            record_otlp_file(conn, f.root, f.sha256, f.uri, iter_points(stream_lines(f.uri), f.uri), at) for f in files
-        )
+        points = sum(record_otlp_file(conn, f.root, f.sha256, f.uri, f.spool, at) for f in files)
         t_total = time.perf_counter() - t0
     return {"points": points, "files": len(files), "collect_s": t_collect, "total_s": t_total}
 

@@ -74,11 +74,17 @@ def write_files(folder: Path, points: int, at: datetime) -> tuple[list[Path], in
     return files, size
 
 
+def _spooled(path: Path, folder: Path) -> Path:
+    """The product's path: the reader validates the file and spools its rows (parsed once)."""
+    from phase8_assets.evidence import otlp_metrics
+
+    folder.mkdir()
+    return otlp_metrics.read(path, str(path), spool_dir=folder).spool
+
+
 def child(points: int) -> None:
     from phase8_assets.domains.slo import REPORT_WINDOWS, evaluate, resolve, sli_events
     from phase8_assets.evidence import openslo
-    from phase8_assets.evidence.otlp_metrics import iter_points
-    from phase8_assets.evidence.roots import stream_lines
     from phase8_assets.warehouse import connect
     from phase8_assets.warehouse.store import record_otlp_file
 
@@ -89,7 +95,7 @@ def child(points: int) -> None:
         with connect(Path(tmp) / "warehouse.duckdb") as conn:
             t0 = time.perf_counter()
             stored = sum(
-                record_otlp_file(conn, "/root", str(i), str(p), iter_points(stream_lines(str(p))), at)
+                record_otlp_file(conn, "/root", str(i), str(p), _spooled(p, Path(tmp) / f"spool{i}"), at)
                 for i, p in enumerate(files)
             )
             t_ingest = time.perf_counter() - t0

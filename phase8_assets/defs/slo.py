@@ -1,7 +1,10 @@
 """Stream A, reliability: OpenSLO definitions, OTLP metrics into DuckDB, burn rates per SLO and
 window, error budgets, Prometheus rules, and the ``slo_burn_rate`` and ``error_budget`` gates."""
 
+import hashlib
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 
@@ -19,8 +22,8 @@ from phase8_assets.domains.slo import (
 from phase8_assets.domains.slo_findings import budget_findings, burn_findings
 from phase8_assets.domains.slo_rules import prometheus_rules
 from phase8_assets.evidence import EvidenceError
-from phase8_assets.evidence.collect import EvidenceBatch
-from phase8_assets.evidence.otlp_metrics import iter_points
+from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
+from phase8_assets.evidence.otlp_metrics import write_spool
 from phase8_assets.evidence.roots import stream_lines
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc
@@ -74,17 +77,16 @@ def slo_definitions(evidence_files: EvidenceBatch) -> dg.Output:
     owners=OWNERS,
     kinds={"duckdb", "python"},
     pool=DUCKDB_POOL,
-    description="OTLP/JSON metric files streamed into DuckDB (otel_points), one row per data point, each file once.",
+    description="OTLP/JSON metric files into DuckDB (otel_points), one row per data point, each file once: the points "
+    "the collector parsed (a Parquet spool) loaded as they are.",
 )
 def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch, warehouse: Warehouse):
     files = evidence_files.files_of("otel_metrics")
     new_files = new_points = 0
-    with warehouse.get_connection() as conn:
+    with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
         for f in files:
             try:
-                stored = record_otlp_file(
-                    conn, f.root, f.sha256, f.uri, iter_points(stream_lines(f.uri), f.uri), now_utc()
-                )
+                stored = record_otlp_file(conn, f.root, f.sha256, f.uri, _spool(f, Path(tmp)), now_utc())
             except EvidenceError as exc:  # validated when collected; changed since?
                 context.log.warning(f"{f.uri}: {exc}")
                 continue
@@ -105,6 +107,26 @@ def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch,
             "metrics": total[1],
         }
     )
+
+
+def _spool(f: EvidenceFile, folder: Path) -> Path:
+    """The file's rows as its reader spooled them when collected (parsed once). In another process
+    than the collector's (a re-executed step) the file is parsed again, and refused if its content
+    is no longer the one collected."""
+    if f.spool is not None and f.spool.exists():
+        return f.spool
+    digest = hashlib.sha256()
+
+    def hashed(lines):
+        for line in lines:
+            digest.update(line)
+            yield line
+
+    path = folder / f"{f.sha256}.parquet"
+    write_spool(hashed(stream_lines(f.uri)), path)
+    if digest.hexdigest() != f.sha256:
+        raise EvidenceError("(file)", f"changed since it was collected (sha256 {f.sha256[:12]}…); not loaded")
+    return path
 
 
 def _status(slo: SloDef, conn, roots: list[str], versions: list[str], at) -> SloStatus:

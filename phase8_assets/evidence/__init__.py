@@ -89,17 +89,21 @@ class ReadResult:
     # The run the file claims to record (tool, commit, time, machine), for kinds that have one: two
     # different files claiming the same run are a collision (``collect``), not two runs.
     identity: tuple | None = None
+    # Bulk kinds read from a staged local copy: a local file their loader reads instead of reading
+    # the source again (OTLP: the parsed rows as Parquet). Gone once the batch is (``collect``).
+    spool: Path | None = None
 
 
 Reader = Callable[[bytes | Path, str], ReadResult]
 
 
-def read_evidence(kind: str, data: bytes | Path, uri: str) -> ReadResult:
-    """``kind``'s reader on one file: a redacted ``ReadResult``, or a redacted ``EvidenceError``."""
+def read_evidence(kind: str, data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadResult:
+    """``kind``'s reader on one file: a redacted ``ReadResult``, or a redacted ``EvidenceError``.
+    ``spool_dir``: an empty folder a bulk kind's reader may leave its ``spool`` in."""
     from phase8_assets.shared.redaction import redact, redact_text
 
     try:
-        result = readers()[kind](data, uri)
+        result = readers()[kind](data, uri, **({"spool_dir": spool_dir} if spool_dir else {}))
     except EvidenceError as exc:
         raise EvidenceError(redact_text(exc.field), redact_text(exc.reason)) from None
     except RecursionError:
@@ -142,6 +146,8 @@ TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", 
 
 # Bulk kinds: the collector hashes them while streaming and hands their reader a local path.
 STREAMED_KINDS = frozenset({"otel_metrics", "cost_exports"})
+# Bulk kinds parsed once: their reader leaves the parsed rows in a ``spool`` for the loader.
+SPOOLED_KINDS = frozenset({"otel_metrics"})
 
 
 def readers() -> dict[str, Reader]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from phase8_assets.evidence import STREAMED_KINDS, EvidenceError, ReadResult, Rejection, read_evidence
+from phase8_assets.evidence import SPOOLED_KINDS, STREAMED_KINDS, EvidenceError, ReadResult, Rejection, read_evidence
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.roots import FileRef, RootError
@@ -43,6 +45,7 @@ class EvidenceFile:
     warnings: list[str] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     identity: tuple | None = None
+    spool: Path | None = None  # ``ReadResult.spool``: valid while the batch that read the file lives
 
 
 @dataclass
@@ -116,6 +119,7 @@ class _Task:
     source: Located
     ref: FileRef
     max_bytes: int
+    spool_dir: Path | None = None  # streamed kinds: where their copy is staged
 
 
 def _discover(sources: list[Located]) -> tuple[list[tuple[Located, FileRef]], list[str], list[Rejection]]:
@@ -146,12 +150,17 @@ class _Read:
 def _read_one(task: _Task) -> _Read:
     base, rel, uri = task.source.base, task.ref.rel, task.ref.uri
     if task.kind in STREAMED_KINDS:
-        with tempfile.TemporaryDirectory(prefix="phase8-stage-") as tmp:
-            try:
-                path, digest, size = base.stage(rel, task.max_bytes, Path(tmp))
-            except (RootError, OSError) as exc:
-                return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
-            return _Read(b"", digest, size, _parse(task, path, digest))
+        tmp = Path(tempfile.mkdtemp(prefix="stage-", dir=task.spool_dir))
+        try:
+            path, digest, size = base.stage(rel, task.max_bytes, tmp)
+        except (RootError, OSError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
+        outcome = _parse(task, path, digest, tmp if task.kind in SPOOLED_KINDS else None)
+        for staged in tmp.iterdir():  # only what the reader handed on for loading stays
+            if isinstance(outcome, Rejection) or staged != outcome.spool:
+                staged.unlink()
+        return _Read(b"", digest, size, outcome)
     try:
         data = base.read_bytes(rel, task.max_bytes)
     except (RootError, OSError) as exc:
@@ -165,9 +174,9 @@ def _read_one(task: _Task) -> _Read:
     return _Read(data, digest, len(data), _parse(task, data, digest))
 
 
-def _parse(task: _Task, data: bytes | Path, digest: str) -> ReadResult | Rejection:
+def _parse(task: _Task, data: bytes | Path, digest: str, spool_dir: Path | None = None) -> ReadResult | Rejection:
     try:
-        return read_evidence(task.kind, data, task.ref.uri)
+        return read_evidence(task.kind, data, task.ref.uri, spool_dir)
     except EvidenceError as exc:
         return Rejection(task.ref.uri, task.kind, exc.field, exc.reason, digest)
 
@@ -241,6 +250,7 @@ def collect(
     sensor or report needs does not)."""
     batch = EvidenceBatch(roots=config.root_uris)
     tasks: list[_Task] = []
+    spool_dir = None
     plans = [(k.name, k.sources, k.max_bytes) for k in config.evidence.values() if kinds is None or k.name in kinds]
     if config.waivers and (kinds is None if waivers is None else waivers):
         plans.append((WAIVER_KIND, config.waivers, config.max_file_bytes))
@@ -249,7 +259,10 @@ def collect(
         if unmatched:
             batch.unmatched[kind] = unmatched
         batch.rejections.extend(Rejection(r.uri, kind, r.field, r.reason) for r in errors)
-        tasks.extend(_Task(kind, loc, ref, max_bytes) for loc, ref in found)
+        if found and kind in STREAMED_KINDS and spool_dir is None:
+            spool_dir = Path(tempfile.mkdtemp(prefix="phase8-spool-"))
+            weakref.finalize(batch, shutil.rmtree, spool_dir, ignore_errors=True)
+        tasks.extend(_Task(kind, loc, ref, max_bytes, spool_dir) for loc, ref in found)
 
     seen: dict[tuple[str, str], str] = {}
     pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="phase8-read")
@@ -291,6 +304,7 @@ def collect(
                     warnings=outcome.warnings,
                     records=outcome.records,
                     identity=outcome.identity,
+                    spool=outcome.spool,
                 )
             )
     finally:

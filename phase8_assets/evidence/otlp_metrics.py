@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,29 +31,71 @@ POINT_COLUMNS = (
 )  # fmt: skip
 
 
-def _int(value: object, where: str) -> int:
-    if isinstance(value, bool):
-        raise EvidenceError(where, f"expected an integer, got {json.dumps(value)}")
-    if isinstance(value, int):
+INT64_MAX = 2**63 - 1
+
+
+class _Bad(Exception):
+    """A part of a document that breaks the format; ``field`` is relative to where it was found
+    (the data point, metric, scope or resource being read), ``_points`` adds the location."""
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        self.reason = reason
+
+
+def _int(value: object, field: str) -> int:
+    """An OTLP 64-bit integer: a JSON number or a string of digits (the protocol writes strings)."""
+    kind = type(value)
+    if kind is str and value.isdecimal():  # the common case first: no strip, no sign
+        return int(value)
+    if kind is int:
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if kind is str and value.strip().removeprefix("-").isdecimal():
         return int(value)
-    if isinstance(value, float) and value.is_integer():
+    if kind is float and value.is_integer():
         return int(value)
-    raise EvidenceError(where, f"expected an integer (a number or a string of digits), got {json.dumps(value)}")
+    if kind is bool:
+        raise _Bad(field, f"expected an integer, got {json.dumps(value)}")
+    raise _Bad(field, f"expected an integer (a number or a string of digits), got {json.dumps(value)}")
 
 
-def _number(point: dict, where: str) -> float:
+def _ns(value: object, field: str) -> int:
+    """Unix nanoseconds: an integer in 0 .. 2^63-1 (what the warehouse's BIGINT holds; the year 2262)."""
+    ns = _int(value, field)
+    if not 0 <= ns <= INT64_MAX:
+        raise _Bad(field, f"expected Unix nanoseconds between 0 and {INT64_MAX}, got {ns}")
+    return ns
+
+
+def _object(value: object, field: str) -> dict:
+    if type(value) is dict:
+        return value
+    try:
+        return mapping(value, field)
+    except EvidenceError as exc:
+        raise _Bad(field, exc.reason) from None
+
+
+def _array(value: object, field: str) -> list:
+    if type(value) is list:
+        return value
+    try:
+        return sequence(value, field)
+    except EvidenceError as exc:
+        raise _Bad(field, exc.reason) from None
+
+
+def _number(point: dict) -> float:
     if "asDouble" in point:
         value = point["asDouble"]
         if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity"):
             return float(value.replace("Infinity", "inf"))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EvidenceError(f"{where}.asDouble", f"expected a number, got {json.dumps(value)}")
+            raise _Bad(".asDouble", f"expected a number, got {json.dumps(value)}")
         return float(value)
     if "asInt" in point:
-        return float(_int(point["asInt"], f"{where}.asInt"))
-    raise EvidenceError(where, "expected asDouble or asInt")
+        return float(_int(point["asInt"], ".asInt"))
+    raise _Bad("", "expected asDouble or asInt")
 
 
 def _any_value(value: dict) -> object:
@@ -73,106 +116,129 @@ def _any_value(value: dict) -> object:
     return None
 
 
-def _attributes(items: object, where: str = "attributes") -> dict:
+def _attributes(items: object, field: str = "") -> dict:
     out = {}
-    for item in sequence(items, f"{where}.attributes"):
+    for item in _array(items, f"{field}.attributes"):
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             out[item["key"]] = _any_value(item.get("value"))
     return out
 
 
-def _exp_buckets(point: dict, where: str) -> tuple[list[float], list[float]]:
+def _exp_buckets(point: dict) -> tuple[list[float], list[float]]:
     """Exponential histogram buckets as explicit upper bounds (base = 2^(2^-scale))."""
-    scale = _int(point.get("scale", 0), f"{where}.scale")
+    scale = _int(point.get("scale", 0), ".scale")
     base = 2.0 ** (2.0**-scale)
-    zero = float(_int(point.get("zeroCount", 0), f"{where}.zeroCount"))
-    negative = sum(_int(c, f"{where}.negative") for c in (point.get("negative") or {}).get("bucketCounts") or [])
+    zero = float(_int(point.get("zeroCount", 0), ".zeroCount"))
+    negative = sum(_int(c, ".negative") for c in (point.get("negative") or {}).get("bucketCounts") or [])
     bounds, counts = [float(point.get("zeroThreshold") or 0.0)], [zero + negative]
     positive = point.get("positive") or {}
-    offset = _int(positive.get("offset", 0), f"{where}.positive.offset")
+    offset = _int(positive.get("offset", 0), ".positive.offset")
     for i, c in enumerate(positive.get("bucketCounts") or []):
         bounds.append(base ** (offset + i + 1))
-        counts.append(float(_int(c, f"{where}.positive.bucketCounts[{i}]")))
+        counts.append(float(_int(c, f".positive.bucketCounts[{i}]")))
     counts.append(0.0)  # the +Inf bucket
     return bounds, counts
 
 
-def _points(doc: dict, where: str) -> Iterator[tuple]:
+_KINDS = ("sum", "gauge", "histogram", "exponentialHistogram")
+_MEMO_LIMIT = 10_000
+
+
+def _canonical(attrs: dict) -> str:
+    return json.dumps(attrs, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
+    """The rows of one ``ExportMetricsServiceRequest``. Locations (``resourceMetrics[0].scopeMetrics
+    [1]...``) are built only for an error: the indices of what is being read are kept, and ``_Bad``
+    (relative to them) becomes an ``EvidenceError`` with the whole path. ``memo`` (raw attribute list
+    -> canonical JSON, shared by the documents of a file) spares re-encoding the attributes every
+    point of a series repeats (and the resource, decoded once); it is keyed by the ``repr`` of the
+    JSON value, which differs for any two different values."""
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceMetrics"), list):
         raise EvidenceError(where or "(document)", "expected an OTLP metrics object with resourceMetrics")
-    for r, rm in enumerate(doc["resourceMetrics"]):
-        rw = f"{where}resourceMetrics[{r}]"
-        rm = mapping(rm, rw)
-        resource = _attributes(mapping(rm.get("resource"), f"{rw}.resource").get("attributes"), f"{rw}.resource")
-        service = str(resource.pop("service.name", "") or "")
-        for s, sm in enumerate(sequence(rm.get("scopeMetrics"), f"{rw}.scopeMetrics")):
-            sw = f"{rw}.scopeMetrics[{s}]"
-            for m, metric in enumerate(sequence(mapping(sm, sw).get("metrics"), f"{sw}.metrics")):
-                at = f"{sw}.metrics[{m}]"
-                metric = mapping(metric, at)
-                name = metric.get("name")
-                if not isinstance(name, str) or not name:
-                    raise EvidenceError(f"{at}.name", "is required")
-                for kind in ("sum", "gauge", "histogram", "exponentialHistogram"):
-                    if kind in metric:
-                        break
-                else:
-                    continue  # summary or an unknown type: ignored, as the protocol says
-                body = mapping(metric[kind], f"{at}.{kind}")
-                temporality = (
-                    0
-                    if kind == "gauge"
-                    else _int(body.get("aggregationTemporality", 0), f"{at}.{kind}.aggregationTemporality")
-                )
-                if kind != "gauge" and temporality not in (1, 2):
-                    raise EvidenceError(
-                        f"{at}.{kind}.aggregationTemporality",
-                        f"expected 1 (delta) or 2 (cumulative), got {temporality}",
-                    )
-                monotonic = bool(body.get("isMonotonic", kind != "gauge"))
-                for p, point in enumerate(sequence(body.get("dataPoints"), f"{at}.{kind}.dataPoints")):
-                    pw = f"{at}.{kind}.dataPoints[{p}]"
-                    point = mapping(point, pw)
-                    time_ns = _int(point.get("timeUnixNano"), f"{pw}.timeUnixNano")
-                    start_ns = _int(point.get("startTimeUnixNano", 0), f"{pw}.startTimeUnixNano")
-                    attrs = {**resource, **_attributes(point.get("attributes"), pw)}
-                    key = json.dumps(attrs, sort_keys=True, separators=(",", ":"), default=str)
-                    bounds = buckets = None
-                    hsum = None
-                    if kind in ("sum", "gauge"):
-                        value = _number(point, pw)
+    memo = {} if memo is None else memo
+    r = s = m = p = None
+    kind = ""
+    try:
+        for r, rm in enumerate(doc["resourceMetrics"]):  # noqa: B007 (r, s, m, p: read when an error is named)
+            s = m = p = None
+            rm = _object(rm, "")
+            raw_resource = _object(rm.get("resource"), ".resource").get("attributes")
+            resource_id = repr(raw_resource)
+            known = memo.get(resource_id)
+            if known is None:
+                resource = _attributes(raw_resource, ".resource")
+                known = memo[resource_id] = (resource, str(resource.pop("service.name", "") or ""))
+            resource, service = known
+            for s, sm in enumerate(_array(rm.get("scopeMetrics"), ".scopeMetrics")):  # noqa: B007
+                m = p = None
+                for m, metric in enumerate(_array(_object(sm, "").get("metrics"), ".metrics")):  # noqa: B007
+                    p = None
+                    metric = _object(metric, "")
+                    name = metric.get("name")
+                    if not isinstance(name, str) or not name:
+                        raise _Bad(".name", "is required")
+                    for kind in _KINDS:
+                        if kind in metric:
+                            break
                     else:
-                        value = float(_int(point.get("count", 0), f"{pw}.count"))
-                        hsum = float(point["sum"]) if isinstance(point.get("sum"), (int, float)) else None
-                        if kind == "histogram":
-                            bounds = [float(b) for b in point.get("explicitBounds") or []]
-                            buckets = [float(_int(c, f"{pw}.bucketCounts")) for c in point.get("bucketCounts") or []]
-                            if buckets and len(buckets) != len(bounds) + 1:
-                                raise EvidenceError(
-                                    f"{pw}.bucketCounts",
-                                    f"expected {len(bounds) + 1} counts for {len(bounds)} bounds, got {len(buckets)}",
-                                )
+                        continue  # summary or an unknown type: ignored, as the protocol says
+                    body = _object(metric[kind], f".{kind}")
+                    if kind == "gauge":
+                        temporality, monotonic = 0, bool(body.get("isMonotonic", False))
+                    else:
+                        temporality = _int(body.get("aggregationTemporality", 0), f".{kind}.aggregationTemporality")
+                        if temporality not in (1, 2):
+                            raise _Bad(
+                                f".{kind}.aggregationTemporality",
+                                f"expected 1 (delta) or 2 (cumulative), got {temporality}",
+                            )
+                        monotonic = bool(body.get("isMonotonic", True))
+                    for p, point in enumerate(_array(body.get("dataPoints"), f".{kind}.dataPoints")):  # noqa: B007
+                        point = _object(point, "")
+                        time_ns = _ns(point.get("timeUnixNano"), ".timeUnixNano")
+                        start_ns = _ns(point.get("startTimeUnixNano", 0), ".startTimeUnixNano")
+                        raw = point.get("attributes")
+                        memo_key = (resource_id, repr(raw))
+                        key = memo.get(memo_key)
+                        if key is None:
+                            if len(memo) >= _MEMO_LIMIT:
+                                memo.clear()
+                            key = memo[memo_key] = _canonical({**resource, **_attributes(raw)})
+                        bounds = buckets = hsum = None
+                        if kind == "sum" or kind == "gauge":
+                            value = _number(point)
                         else:
-                            bounds, buckets = _exp_buckets(point, pw)
-                    if not math.isfinite(value) or (value < 0 and kind != "gauge"):
-                        raise EvidenceError(pw, f"expected a finite count >= 0, got {value}")
-                    yield (
-                        name,
-                        service,
-                        key,
-                        kind,
-                        temporality,
-                        monotonic,
-                        start_ns,
-                        time_ns,
-                        value,
-                        hsum,
-                        bounds,
-                        buckets,
-                    )
+                            value = float(_int(point.get("count", 0), ".count"))
+                            total = point.get("sum")
+                            hsum = float(total) if isinstance(total, (int, float)) else None
+                            if kind == "histogram":
+                                bounds = [float(b) for b in point.get("explicitBounds") or []]
+                                buckets = [float(_int(c, ".bucketCounts")) for c in point.get("bucketCounts") or []]
+                                if buckets and len(buckets) != len(bounds) + 1:
+                                    raise _Bad(
+                                        ".bucketCounts",
+                                        f"expected {len(bounds) + 1} counts for {len(bounds)} bounds, got {len(buckets)}",
+                                    )
+                            else:
+                                bounds, buckets = _exp_buckets(point)
+                        if not math.isfinite(value) or (value < 0 and kind != "gauge"):
+                            raise _Bad("", f"expected a finite count >= 0, got {value}")
+                        yield (name, service, key, kind, temporality, monotonic, start_ns, time_ns, value, hsum,
+                               bounds, buckets)  # fmt: skip
+    except _Bad as exc:
+        at = f"{where}resourceMetrics[{r}]"
+        if s is not None:
+            at += f".scopeMetrics[{s}]"
+        if m is not None:
+            at += f".metrics[{m}]"
+        if p is not None:
+            at += f".{kind}.dataPoints[{p}]"
+        raise EvidenceError(at + exc.field, exc.reason) from None
 
 
-def iter_points(lines: Iterable[bytes | str], uri: str = "") -> Iterator[tuple]:
+def iter_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
     """Rows from OTLP/JSON lines, their texts redacted (they go straight to the warehouse, not
     through ``read_evidence``); a pretty-printed single object is read whole."""
     return _redacted(_raw_points(lines))
@@ -197,6 +263,7 @@ def _redacted(rows: Iterator[tuple]) -> Iterator[tuple]:
 
 def _raw_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
     lines = iter(lines)
+    memo: dict = {}
     for number, line in enumerate(lines, 1):
         text = line.decode("utf-8-sig") if isinstance(line, bytes) else line
         if not text.strip():
@@ -212,35 +279,106 @@ def _raw_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
                     raise EvidenceError(
                         f"line {inner.lineno}, column {inner.colno}", f"not valid JSON ({inner.msg})"
                     ) from inner
-                yield from _points(doc, "")
+                yield from _points(doc, "", memo)
                 return
             raise EvidenceError(f"line {number}", f"not valid JSON ({exc.msg})") from exc
-        yield from _points(doc, f"line {number}: ")
+        yield from _points(doc, f"line {number}: ", memo)
 
 
-def read(data: bytes | Path, uri: str) -> ReadResult:
-    """Validate a whole file and summarise it (a ``Path`` is streamed line by line); the rows
-    themselves are streamed into the warehouse by ``sli_series``."""
-    if isinstance(data, Path):
-        with open(data, "rb") as fh:
-            return _summarise(fh, uri)
-    return _summarise(data.splitlines(keepends=True), uri)
-
-
-def _summarise(lines: Iterable[bytes], uri: str) -> ReadResult:
-    count, first, last, metrics = 0, None, None, set()
+def read(data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadResult:
+    """Validate a whole file and summarise it; a ``Path`` is streamed line by line. With
+    ``spool_dir`` the file is parsed once: its rows also go to a Parquet file there, the result's
+    ``spool``, which ``sli_series`` loads into the warehouse as it is."""
+    spool = spool_dir / "points.parquet" if spool_dir else None
     try:
-        for row in iter_points(lines, uri):
-            count += 1
+        with ExitStack() as stack:
+            lines = stack.enter_context(open(data, "rb")) if isinstance(data, Path) else data.splitlines(True)
+            result = _summarise(lines, stack.enter_context(_ParquetSink(spool)))
+    except BaseException:
+        if spool:
+            spool.unlink(missing_ok=True)
+        raise
+    result.spool = spool
+    return result
+
+
+def write_spool(lines: Iterable[bytes | str], path: Path) -> int:
+    """The rows of OTLP/JSON ``lines`` into a Parquet file at ``path`` (as ``read`` spools them); returns
+    how many. For rows the collector did not spool (a batch read by another process)."""
+    with _ParquetSink(path) as sink:
+        for row in iter_points(lines):
+            sink.add(row)
+    return sink.count
+
+
+def _summarise(lines: Iterable[bytes], sink: _ParquetSink) -> ReadResult:
+    first, last, metrics = None, None, set()
+    try:
+        for row in iter_points(lines):
+            sink.add(row)
             metrics.add(row[0])
             first = row[7] if first is None else min(first, row[7])
             last = row[7] if last is None else max(last, row[7])
     except UnicodeDecodeError as exc:
         raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
-    if not count:
+    if not sink.count:
         raise EvidenceError("(document)", "no metric data points")
     return ReadResult(
         observed_at=datetime.fromtimestamp(last / 1e9, UTC),
         timestamp_field="timeUnixNano",
-        summary={"points": count, "metrics": sorted(metrics), "first_ns": first, "last_ns": last},
+        summary={"points": sink.count, "metrics": sorted(metrics), "first_ns": first, "last_ns": last},
     )
+
+
+def point_schema():
+    """The Arrow schema of the rows (``POINT_COLUMNS``), as the warehouse's ``otel_points`` types them."""
+    import pyarrow as pa
+
+    floats = pa.list_(pa.float64())
+    types = (pa.string(), pa.string(), pa.string(), pa.string(), pa.int8(), pa.bool_(), pa.int64(), pa.int64(),
+             pa.float64(), pa.float64(), floats, floats)  # fmt: skip
+    return pa.schema(list(zip(POINT_COLUMNS, types, strict=True)))
+
+
+class _ParquetSink:
+    """Rows into one Parquet file, ``chunk`` rows per row group: memory holds one chunk, never the
+    file. Without a path it only counts."""
+
+    def __init__(self, path: Path | None, chunk: int = 50_000):
+        self.path, self.chunk, self.rows, self.count = path, chunk, [], 0
+        self.writer = None
+
+    def __enter__(self) -> _ParquetSink:
+        if self.path is not None:
+            import pyarrow.parquet as pq
+
+            self.schema = point_schema()
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        return self
+
+    def add(self, row: tuple) -> None:
+        self.count += 1
+        if self.writer is None:
+            return
+        self.rows.append(row)
+        if len(self.rows) >= self.chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if self.rows:
+            columns = list(zip(*self.rows, strict=True))
+            self.writer.write_table(pa.Table.from_arrays(
+                [pa.array(c, type=f.type) for c, f in zip(columns, self.schema, strict=True)], schema=self.schema
+            ))  # fmt: skip
+            self.rows.clear()
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if self.writer is None:
+            return
+        try:
+            if kind is None:
+                self.flush()
+        finally:
+            self.writer.close()

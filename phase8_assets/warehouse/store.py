@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 
@@ -452,34 +453,18 @@ def bench_samples(conn: duckdb.DuckDBPyConnection, root: str, run_ids: list[str]
 
 
 def record_otlp_file(
-    conn: duckdb.DuckDBPyConnection, root: str, sha256: str, uri: str, rows, read_at: datetime, chunk: int = 50_000
+    conn: duckdb.DuckDBPyConnection, root: str, sha256: str, uri: str, spool: Path, read_at: datetime
 ) -> int | None:
-    """Stream one OTLP file's rows into ``otel_points`` in chunks; ``None`` when already stored.
-
-    The file row and its points commit together, so a failure leaves nothing half-written.
-    """
-    from phase8_assets.evidence.otlp_metrics import POINT_COLUMNS
-
-    total = 0
+    """One OTLP file's rows (``spool``: the Parquet file its reader wrote) into ``otel_points``, file
+    -> DuckDB; ``None`` when already stored. The file row and its points commit together, so a
+    failure leaves nothing half-written."""
     with transaction(conn):  # what is stored is read under the write lock (on DuckLake)
         if conn.execute("SELECT 1 FROM otel_files WHERE root = ? AND sha256 = ?", [root, sha256]).fetchone():
             return None
-        buffer: list[tuple] = []
-
-        def flush() -> None:
-            columns = {"root": [root] * len(buffer), "sha256": [sha256] * len(buffer)}
-            for i, name in enumerate(POINT_COLUMNS):
-                columns[name] = [row[i] for row in buffer]
-            _insert_columns(conn, "otel_points", columns)
-            buffer.clear()
-
-        for row in rows:
-            buffer.append(row)
-            total += 1
-            if len(buffer) >= chunk:
-                flush()
-        if buffer:
-            flush()
+        conn.execute("INSERT INTO otel_points SELECT ?, ?, * FROM read_parquet(?)", [root, sha256, str(spool)])
+        total = conn.execute(
+            "SELECT count(*) FROM otel_points WHERE root = ? AND sha256 = ?", [root, sha256]
+        ).fetchone()[0]
         conn.execute("INSERT INTO otel_files VALUES (?, ?, ?, ?, ?)", [root, sha256, uri, total, _naive_utc(read_at)])
     return total
 

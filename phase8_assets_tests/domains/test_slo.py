@@ -2,7 +2,9 @@
 
 import itertools
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +18,7 @@ from phase8_assets.domains.slo import (
     sli_events,
 )
 from phase8_assets.evidence import EvidenceError, openslo
-from phase8_assets.evidence.otlp_metrics import iter_points
+from phase8_assets.evidence.otlp_metrics import write_spool
 from phase8_assets.warehouse import connect
 from phase8_assets.warehouse.store import record_otlp_file
 from phase8_assets_tests.conftest import DATA
@@ -75,9 +77,16 @@ def wh(tmp_path):
         yield conn
 
 
+def _record(wh, root, lines, uri="x.jsonl"):
+    """OTLP lines into the warehouse as ``sli_series`` stores them: parsed to a spool, then loaded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_spool(lines, Path(tmp) / "points.parquet")
+        record_otlp_file(wh, root, "sha", uri, Path(tmp) / "points.parquet", AT)
+
+
 def _events(wh, definition, lines):
     root = f"/root{next(_files)}"
-    record_otlp_file(wh, root, "sha", "x.jsonl", iter_points(lines), AT)
+    _record(wh, root, lines)
     return (
         sli_events(wh, [root], definition.bad, "bad", versions=["sha"]),
         sli_events(wh, [root], definition.total, "total", versions=["sha"]),
@@ -283,7 +292,7 @@ def test_a_negative_matcher_on_an_attribute_that_never_occurs_is_an_error(wh):
     text = text.replace('http.response.status_code: "~5.."', 'http.status_code: "!~5.."')
     (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
     root = f"/root{next(_files)}"
-    record_otlp_file(wh, root, "sha", "x.jsonl", iter_points(steady(0.5, timedelta(hours=1))), AT)
+    _record(wh, root, steady(0.5, timedelta(hours=1)))
     with pytest.raises(UnmatchedSelector, match="names http.status_code, which occurs in no stream") as info:
         sli_events(wh, [root], definition.good, "good", versions=["sha"])
     assert info.value.keys == ["http.response.status_code", "service.name"] and info.value.role == "good"
@@ -351,7 +360,7 @@ def test_histogram_points_without_bucket_counts_are_not_zero_fast_requests(wh):
         del point["bucketCounts"]
     lines[-1] = json.dumps(last)
     root = f"/root{next(_files)}"
-    record_otlp_file(wh, root, "sha", "metrics.jsonl", iter_points(lines), AT)
+    _record(wh, root, lines, "metrics.jsonl")
     with pytest.raises(EvidenceError) as info:
         sli_events(wh, [root], definition.good, "good", versions=["sha"])
     assert info.value.field == "le" and info.value.reason == (

@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,56 @@ def test_bad_otlp_is_rejected_with_the_path():
         otlp_metrics.read((line + "\n" + line[:100] + "\n").encode(), "x")
     with pytest.raises(EvidenceError, match="no metric data points"):
         otlp_metrics.read(b'{"resourceMetrics": []}\n', "x")
+
+
+def test_times_beyond_what_the_warehouse_holds_are_named_errors():
+    doc = json.loads((DATA / "evidence/otel").glob("*.jsonl").__next__().read_text().splitlines()[0])
+    point = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0]
+    where = "line 1: resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints[0]"
+    for field, value in (("timeUnixNano", str(2**64 - 1)), ("startTimeUnixNano", "-1"), ("count", "²")):
+        bad = json.loads(json.dumps(doc))
+        bad["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0][field] = value
+        with pytest.raises(EvidenceError) as info:
+            otlp_metrics.read(json.dumps(bad).encode(), "x")
+        assert info.value.field == f"{where}.{field}", info.value
+    assert point["timeUnixNano"]  # the unchanged document reads
+
+
+def test_collected_otlp_is_parsed_once_into_a_spool_outside_the_root(tmp_path):
+    """The collector's reader leaves each file's rows in a Parquet spool that ``sli_series`` loads
+    as it is; the spool lives while the batch does, never in the evidence root."""
+    import gc
+
+    import pyarrow.parquet as pq
+
+    from phase8_assets.defs.slo import _spool
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import load_config
+
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    before = sorted(root.rglob("*"))
+    batch = collect(load_config([str(root)]), kinds={"otel_metrics"})
+    files = batch.files_of("otel_metrics")
+    assert files and not batch.rejections and sorted(root.rglob("*")) == before
+    first = files[0]
+    stored = pq.read_table(first.spool)
+    lines = Path(first.uri).read_bytes().splitlines(keepends=True)
+    assert [tuple(r.values()) for r in stored.to_pylist()] == list(iter_points(lines))
+    assert stored.num_rows == first.summary["points"] and _spool(first, tmp_path) == first.spool
+    # In another process (the batch unpickled there) the spool is not at hand: the file is read
+    # again, and refused when it is no longer the content collected.
+    first.spool.unlink()
+    again = _spool(first, tmp_path)
+    assert pq.read_table(again).equals(stored)
+    with open(first.uri, "a") as fh:
+        fh.write("\n")
+    (tmp_path / "changed").mkdir()
+    with pytest.raises(EvidenceError, match="changed since it was collected"):
+        _spool(first, tmp_path / "changed")
+    folder = files[1].spool.parent.parent
+    del batch, files, first
+    gc.collect()
+    assert not folder.exists()  # the batch is gone, and its spool with it
 
 
 def test_pretty_printed_single_object_and_numbers_as_numbers():

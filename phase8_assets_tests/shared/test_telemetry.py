@@ -12,7 +12,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from phase8_assets.domains.slo import Selector, sli_events
 from phase8_assets.evidence import otlp_metrics
-from phase8_assets.evidence.otlp_metrics import iter_points
 from phase8_assets.shared import telemetry
 from phase8_assets.warehouse import connect
 from phase8_assets.warehouse.store import record_otlp_file
@@ -147,7 +146,8 @@ def test_without_an_endpoint_telemetry_is_otlp_json_lines_the_slo_reader_reads_b
     assert otlp_metrics.read(data, "metrics.jsonl").summary["points"] > 0
     # ...and an SLO over it can be evaluated: gate evaluations that passed vs all.
     with connect(home / "readback.duckdb") as conn:
-        record_otlp_file(conn, "/t", "sha", "metrics.jsonl", iter_points(data.splitlines(keepends=True)), report_time())
+        spool = otlp_metrics.read(data, "metrics.jsonl", spool_dir=home).spool
+        record_otlp_file(conn, "/t", "sha", "metrics.jsonl", spool, report_time())
         total = sli_events(
             conn, ["/t"], Selector("phase8.gate.evaluations", "phase8_assets", (), None), versions=["sha"]
         )
