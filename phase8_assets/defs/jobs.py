@@ -7,6 +7,21 @@ multiprocess executor costs ~13 s of start-up per run on two cores.
 import dagster as dg
 
 from phase8_assets.defs.gates import GATE_PREFIX
+from phase8_assets.defs.resources import default_evidence
+from phase8_assets.domains.gate_report import root_id
+from phase8_assets.evidence.roots import RootError, open_root
+
+
+def default_root_tag() -> dict[str, str]:
+    """``phase8/root_id`` of the code location's default evidence root, for runs submitted without
+    it (the UI's launchpad, ``dagster job launch``): the queue's one run per root then holds for them
+    at submission. ``phase8 gate`` gives each run its own root's tag; a run configured with another
+    root is re-tagged when it starts (``gate_asset``)."""
+    try:
+        return {"phase8/root_id": root_id(open_root(default_evidence()[0]).uri)}
+    except RootError:  # no such folder here: the run says so when it starts
+        return {}
+
 
 release_gate = dg.define_asset_job(
     "release_gate",
@@ -15,6 +30,7 @@ release_gate = dg.define_asset_job(
     selection=dg.AssetSelection.key_prefixes([GATE_PREFIX]).upstream()
     - dg.AssetSelection.checks_for_assets("cost_line_items"),
     executor_def=dg.in_process_executor,
+    run_tags=default_root_tag(),
     description="Ingest the evidence and evaluate every release gate; fails when the verdict is blocked.",
 )
 

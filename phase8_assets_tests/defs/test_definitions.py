@@ -103,3 +103,13 @@ def test_the_io_manager_keeps_the_evidence_batch_in_memory_only_while_its_file_i
     manager.dump_to_path(None, {"not": "a batch"}, other)
     assert manager.load_from_path(None, other) == {"not": "a batch"}
     assert manager.load_from_path(None, other) is not manager.load_from_path(None, other)
+
+
+def test_release_gate_launched_without_tags_is_queued_under_the_default_root():
+    """The queue's one run per root decides on the tags a run is submitted with: a run from the UI's
+    launchpad carries the job's own, the default root's id, as ``phase8 gate`` would name it."""
+    from phase8_assets.defs.gates import run_tags
+    from phase8_assets.defs.resources import default_evidence, load_evidence_config
+
+    expected = run_tags(load_evidence_config(default_evidence()))["phase8/root_id"]
+    assert defs.resolve_job_def("release_gate").run_tags["phase8/root_id"] == expected
