@@ -148,21 +148,28 @@ def _dagster_yaml(bundle: Bundle) -> None:
 
 def _warehouse(bundle: Bundle, home: Path, runs: int, lock_wait_s: float) -> list[dict] | None:
     """Schema, counts, inventory, the gate run log and the latest report; the gate run log's runs."""
-    from phase8_assets.warehouse import WarehouseError, connect, current_version, latest_version, warehouse_path
+    from phase8_assets.warehouse import (
+        WarehouseError,
+        connect,
+        current_version,
+        latest_version,
+        location,
+        present,
+        warehouse_path,
+    )
     from phase8_assets.warehouse.store import table_counts
 
     path = warehouse_path(home)
     names = ("warehouse.json", "evidence.json", "gate-report.json")
-    if not path.exists():
-        for name in names:
-            bundle.unavailable[name] = f"{path}: no warehouse yet"
-        return None
     try:
+        where = location(home)  # the lake (no password) when PHASE8_WAREHOUSE names one
+        if not present(home):
+            raise WarehouseError(f"{path}: no warehouse yet")
         with connect(path, read_only=True, check_schema=False, wait_s=lock_wait_s) as conn:
             version = current_version(conn)
             bundle.add_json(
                 "warehouse.json",
-                {"path": str(path), "schema_version": version, "latest_version": latest_version(),
+                {"path": where, "schema_version": version, "latest_version": latest_version(),
                  "tables": table_counts(conn)},
             )  # fmt: skip
             if version != latest_version():

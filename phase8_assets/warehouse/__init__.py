@@ -174,6 +174,12 @@ def location(home: str | os.PathLike | None = None) -> str:
     return str(lake) if lake else str(warehouse_path(home))
 
 
+def present(home: str | os.PathLike | None = None) -> bool:
+    """Whether there is a warehouse to open: the lake when one is configured (whether it can be
+    reached, opening it says), else the file in ``home``."""
+    return lake_configured() is not None or warehouse_path(home).exists()
+
+
 def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     delay = 0.05

@@ -18,7 +18,7 @@ from phase8_assets import __version__
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, now_utc, parse_timestamp
 from phase8_assets.shared.redaction import redact
 from phase8_assets.shared.reports import write_text
-from phase8_assets.warehouse import WarehouseError, connect, current_version, latest_version, warehouse_path
+from phase8_assets.warehouse import WarehouseError, connect, current_version, latest_version, present, warehouse_path
 
 SNAPSHOT_FILE = "health.json"
 MAX_SNAPSHOT_BYTES = 1024 * 1024
@@ -68,9 +68,13 @@ def write_snapshot(home: Path, command: str, exit_code: int | None, at: datetime
     at = at or now_utc()
     path = warehouse_path(home)
     previous = read_snapshot(home)[0] or {}
-    warehouse: dict = {"exists": path.exists(), "latest_version": latest_version(), "version": None, "problem": None}
+    warehouse: dict = {"exists": False, "latest_version": latest_version(), "version": None, "problem": None}
     runs = previous.get("gate_runs", [])
-    if path.exists():
+    try:
+        warehouse["exists"] = present(home)  # the lake, when PHASE8_WAREHOUSE names one
+    except WarehouseError as exc:
+        warehouse["problem"] = str(exc)
+    if warehouse["exists"]:
         try:
             with connect(path, read_only=True, check_schema=False, wait_s=SNAPSHOT_LOCK_WAIT_S) as conn:
                 warehouse["version"] = current_version(conn)

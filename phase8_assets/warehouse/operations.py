@@ -46,6 +46,7 @@ from phase8_assets.warehouse import (
     location,
     migrate,
     migrations,
+    present,
 )
 
 MANIFEST = "manifest.json"
@@ -241,7 +242,7 @@ def preflight(
     now = now or datetime.now(UTC)
     path = home / WAREHOUSE_FILE
     checks: list[Check] = []
-    if not path.exists():
+    if not present(home):
         return [
             Check(
                 "warehouse exists",
@@ -249,11 +250,16 @@ def preflight(
                 f"{path}: no warehouse; the first phase8 gate creates it at the latest version",
             )
         ]
+    lake = lake_configured()
     try:
         version, schema_ok = _inspect(path, 0)
-        checks.append(Check("no other process holds the warehouse", True, "opened it"))
+        checks.append(Check("no other process holds the warehouse", True, f"opened {location(home)}"))
     except WarehouseLocked as exc:
         return [Check("no other process holds the warehouse", False, str(exc))]
+    except WarehouseError as exc:  # the lake's catalog or data path cannot be reached
+        return [Check("warehouse reachable", False, str(exc))]
+    if lake is not None and version == 0:
+        return [Check("warehouse exists", False, f"{lake}: no tables; the first phase8 gate creates them")]
     latest = latest_version()
     pending = [f"{m.version:04d}_{m.name}" for m in migrations() if m.version > version]
     checks.append(Check("schema version", True, f"at {version}, this release needs {latest}"))
@@ -267,6 +273,10 @@ def preflight(
         )
     )
     checks.append(Check("pending migrations", True, ", ".join(pending) if pending else "none"))
+    if lake is not None:
+        checks.append(Check("backups", True, f"not of a lake: every commit to {lake} is a DuckLake snapshot"))
+        checks.append(dagster_storage_check())
+        return checks
     free, size = _space(path)
     checks.append(
         Check(

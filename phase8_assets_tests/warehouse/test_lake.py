@@ -129,11 +129,6 @@ def test_the_lake_is_created_by_the_same_migrations(lake_env, monkeypatch, home)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known race, not fixed yet: two processes writing the lake at once sometimes count a shared "
-    "evidence file's rows twice or not at all (cost, SLO points); sequential use of the lake is exact",
-    strict=False,
-)
 def test_parallel_gates_on_the_lake_equal_sequential_runs_on_the_file(
     parallel_on_lake, sequential_on_file, monkeypatch, home
 ):
@@ -154,10 +149,6 @@ def test_parallel_gates_on_the_lake_equal_sequential_runs_on_the_file(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="shares the lake the parallel runs wrote: the same known race of parallel writers (see above)",
-    strict=False,
-)
 def test_a_rerun_on_the_lake_adds_rows_only_to_the_gate_run_log_and_the_audit_trail(
     parallel_on_lake, monkeypatch, home
 ):
@@ -182,6 +173,36 @@ def test_backup_and_rollback_say_in_one_line_they_do_not_apply_to_the_lake(lake_
             continue
         assert result.exit_code == 2, result.output
         assert "DuckLake" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_preflight_diagnostics_and_health_read_the_lake(postgres, s3_endpoint, monkeypatch, home, tmp_path):
+    """With the lake configured, nothing looks for a warehouse file in the home."""
+    import zipfile
+
+    from phase8_assets.warehouse.health import read_snapshot
+
+    _lake(monkeypatch, _new_lake(postgres, s3_endpoint))
+    home.mkdir(parents=True, exist_ok=True)
+    result = CliRunner().invoke(main, ["upgrade", "preflight", "--json", "--home", str(home)])
+    assert result.exit_code == 1, result.output  # an empty lake: nothing to upgrade yet
+    assert "no tables; the first phase8 gate creates them" in result.output
+    with connect():
+        pass  # the first writer creates the lake's tables
+    result = CliRunner().invoke(main, ["upgrade", "preflight", "--json", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    checks = {c["name"]: c for c in json.loads(result.output)["checks"]}
+    assert checks["schema version"]["detail"] == f"at {latest_version()}, this release needs {latest_version()}"
+    assert checks["schema matches its recorded version"]["ok"] and "DuckLake snapshot" in checks["backups"]["detail"]
+    assert not any("disk" in name or "backup at version" in name for name in checks)  # of a file, not of a lake
+    bundle = tmp_path / "bundle.zip"
+    result = CliRunner().invoke(main, ["diagnostics", "--out", str(bundle), "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(bundle) as archive:
+        described = json.loads(archive.read("warehouse.json"))
+    assert described["path"].startswith("ducklake://") and described["schema_version"] == latest_version()
+    snapshot, problem = read_snapshot(home)
+    assert snapshot["warehouse"]["exists"] and snapshot["warehouse"]["version"] == latest_version(), problem
+    assert not warehouse_path(home).exists()
 
 
 def test_a_bad_lake_setting_is_a_named_error(monkeypatch, home):
