@@ -88,7 +88,7 @@ def run_phase8(path: Path, tmp: Path) -> dict:
         batch = collect(load_config([str(root)]), kinds={"cost_exports"})
         assert not batch.rejections, batch.rejections
         t_read = time.perf_counter() - t0
-        rows = sum(record_cost_file(conn, f.root, f.uri, f.sha256, f.uri) for f in batch.files)
+        rows = sum(record_cost_file(conn, f.root, f.uri, f.sha256, f.spool) for f in batch.files)
         t_load = time.perf_counter() - t0
         attribute(conn, batch.files[0].root, [batch.files[0].root], POLICY, TENANTS, versions=[batch.files[0].sha256])
         total = time.perf_counter() - t0

@@ -21,6 +21,7 @@ THIRDS = {"days 1-10": (1, 10), "days 11-20": (11, 20), "days 21-": (21, 31)}
 
 def main() -> None:
     from phase8_assets.domains.finops import attribute, backtest, daily_spend
+    from phase8_assets.evidence import focus
     from phase8_assets.evidence.cost_policy import read_allocation, read_budgets
     from phase8_assets.warehouse import connect
     from phase8_assets.warehouse.store import record_cost_file
@@ -32,8 +33,10 @@ def main() -> None:
     policy = read_allocation((args.evidence / "policy/cost-allocation.yaml").read_bytes(), "x").records[0]
     budgets = read_budgets((args.evidence / "policy/cost-budgets.yaml").read_bytes(), "x").records[0]
     with tempfile.TemporaryDirectory() as tmp, connect(Path(tmp) / "w.duckdb") as conn:
-        for path in sorted((args.evidence / "evidence/cost").glob("*")):
-            record_cost_file(conn, "/demo", str(path), path.name, str(path))
+        for i, path in enumerate(sorted((args.evidence / "evidence/cost").glob("*"))):
+            (Path(tmp) / str(i)).mkdir()
+            spool = focus.read(path, str(path), spool_dir=Path(tmp) / str(i)).spool
+            record_cost_file(conn, "/demo", str(path), path.name, spool)
         versions = [r[0] for r in conn.execute("SELECT sha256 FROM cost_files").fetchall()]
         attribute(conn, "/demo", ["/demo"], policy, ["acme", "globex", "initech"], versions=versions)
         first, last = conn.execute("SELECT min(charge_day), max(charge_day) FROM cost_line_items").fetchone()

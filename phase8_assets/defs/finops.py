@@ -12,7 +12,7 @@ from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.domains.finops import UNALLOCATED, anomalies, attribute, budget_states
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
-from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.evidence.collect import EvidenceBatch, spool_of
 from phase8_assets.evidence.roots import stream_lines
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import Actor, AuditEvent
@@ -59,7 +59,7 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
     with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
         for f in files:
             try:
-                stored = record_cost_file(conn, f.root, f.uri, f.sha256, _local_copy(f.uri, Path(tmp)))
+                stored = record_cost_file(conn, f.root, f.uri, f.sha256, spool_of(f, Path(tmp)))
             except EvidenceError as exc:
                 context.log.warning(f"{f.uri}: {exc}")
                 continue

@@ -1,7 +1,6 @@
 """Stream A, reliability: OpenSLO definitions, OTLP metrics into DuckDB, burn rates per SLO and
 window, error budgets, Prometheus rules, and the ``slo_burn_rate`` and ``error_budget`` gates."""
 
-import hashlib
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -22,9 +21,7 @@ from phase8_assets.domains.slo import (
 from phase8_assets.domains.slo_findings import budget_findings, burn_findings
 from phase8_assets.domains.slo_rules import prometheus_rules
 from phase8_assets.evidence import EvidenceError
-from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
-from phase8_assets.evidence.otlp_metrics import write_spool
-from phase8_assets.evidence.roots import stream_lines
+from phase8_assets.evidence.collect import EvidenceBatch, spool_of
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table, write_text
@@ -86,7 +83,7 @@ def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch,
     with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
         for f in files:
             try:
-                stored = record_otlp_file(conn, f.root, f.sha256, f.uri, _spool(f, Path(tmp)), now_utc())
+                stored = record_otlp_file(conn, f.root, f.sha256, f.uri, spool_of(f, Path(tmp)), now_utc())
             except EvidenceError as exc:  # validated when collected; changed since?
                 context.log.warning(f"{f.uri}: {exc}")
                 continue
@@ -107,26 +104,6 @@ def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch,
             "metrics": total[1],
         }
     )
-
-
-def _spool(f: EvidenceFile, folder: Path) -> Path:
-    """The file's rows as its reader spooled them when collected (parsed once). In another process
-    than the collector's (a re-executed step) the file is parsed again, and refused if its content
-    is no longer the one collected."""
-    if f.spool is not None and f.spool.exists():
-        return f.spool
-    digest = hashlib.sha256()
-
-    def hashed(lines):
-        for line in lines:
-            digest.update(line)
-            yield line
-
-    path = folder / f"{f.sha256}.parquet"
-    write_spool(hashed(stream_lines(f.uri)), path)
-    if digest.hexdigest() != f.sha256:
-        raise EvidenceError("(file)", f"changed since it was collected (sha256 {f.sha256[:12]}…); not loaded")
-    return path
 
 
 def _status(slo: SloDef, conn, roots: list[str], versions: list[str], at) -> SloStatus:

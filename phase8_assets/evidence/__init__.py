@@ -89,8 +89,8 @@ class ReadResult:
     # The run the file claims to record (tool, commit, time, machine), for kinds that have one: two
     # different files claiming the same run are a collision (``collect``), not two runs.
     identity: tuple | None = None
-    # Bulk kinds read from a staged local copy: a local file their loader reads instead of reading
-    # the source again (OTLP: the parsed rows as Parquet). Gone once the batch is (``collect``).
+    # Bulk kinds: the rows the reader parsed and validated, as Parquet, which their loader reads
+    # instead of parsing the source again. Gone once the batch is (``collect``).
     spool: Path | None = None
 
 
@@ -144,10 +144,9 @@ def artifact_time(doc: dict, key: str):
 # that they are present and readable, not that they are young.
 TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions", "plugin_bundles"})
 
-# Bulk kinds: the collector hashes them while streaming and hands their reader a local path.
+# Bulk kinds: the collector hashes them while streaming and hands their reader a local path and a
+# folder for its ``spool`` (the rows it parsed, for the loader: each file is parsed once).
 STREAMED_KINDS = frozenset({"otel_metrics", "cost_exports"})
-# Bulk kinds parsed once: their reader leaves the parsed rows in a ``spool`` for the loader.
-SPOOLED_KINDS = frozenset({"otel_metrics"})
 
 
 def readers() -> dict[str, Reader]:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from phase8_assets.evidence import SPOOLED_KINDS, STREAMED_KINDS, EvidenceError, ReadResult, Rejection, read_evidence
+from phase8_assets.evidence import STREAMED_KINDS, EvidenceError, ReadResult, Rejection, read_evidence
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
-from phase8_assets.evidence.roots import FileRef, RootError
+from phase8_assets.evidence.roots import FileRef, RootError, stream_lines
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
 from phase8_assets.shared.redaction import redact, redact_text
@@ -156,7 +156,7 @@ def _read_one(task: _Task) -> _Read:
         except (RootError, OSError) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
-        outcome = _parse(task, path, digest, tmp if task.kind in SPOOLED_KINDS else None)
+        outcome = _parse(task, path, digest, tmp)
         for staged in tmp.iterdir():  # only what the reader handed on for loading stays
             if isinstance(outcome, Rejection) or staged != outcome.spool:
                 staged.unlink()
@@ -172,6 +172,23 @@ def _read_one(task: _Task) -> _Read:
     if task.kind == WAIVER_KIND:
         return _Read(data, digest, len(data), ReadResult(None, "", {}))
     return _Read(data, digest, len(data), _parse(task, data, digest))
+
+
+def spool_of(f: EvidenceFile, folder: Path) -> Path:
+    """The rows ``f``'s reader spooled when it was collected (the file parsed once). A batch read in
+    another process (a re-executed step) has none at hand: the file is read again into ``folder``,
+    and refused when its content is no longer the one collected."""
+    if f.spool is not None and f.spool.exists():
+        return f.spool
+    work = Path(tempfile.mkdtemp(dir=folder))
+    digest = hashlib.sha256()
+    with open(work / "staged", "wb") as fh:
+        for chunk in stream_lines(f.uri):
+            digest.update(chunk)
+            fh.write(chunk)
+    if digest.hexdigest() != f.sha256:
+        raise EvidenceError("(file)", f"changed since it was collected (sha256 {f.sha256[:12]}…); not loaded")
+    return read_evidence(f.kind, work / "staged", f.uri, work).spool
 
 
 def _parse(task: _Task, data: bytes | Path, digest: str, spool_dir: Path | None = None) -> ReadResult | Rejection:

@@ -302,15 +302,6 @@ def read(data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadRes
     return result
 
 
-def write_spool(lines: Iterable[bytes | str], path: Path) -> int:
-    """The rows of OTLP/JSON ``lines`` into a Parquet file at ``path`` (as ``read`` spools them); returns
-    how many. For rows the collector did not spool (a batch read by another process)."""
-    with _ParquetSink(path) as sink:
-        for row in iter_points(lines):
-            sink.add(row)
-    return sink.count
-
-
 def _summarise(lines: Iterable[bytes], sink: _ParquetSink) -> ReadResult:
     first, last, metrics = None, None, set()
     try:

@@ -634,20 +634,16 @@ def _replace_delivery(
     return rows
 
 
-def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha256: str, path: str) -> int | None:
-    """Load one FOCUS export file → DuckDB; ``None`` when this content is already loaded.
+def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha256: str, spool: Path) -> int | None:
+    """Load one FOCUS export (``spool``: the validated rows its reader wrote) → DuckDB; ``None`` when
+    this content is already loaded.
 
     A file delivered again under the same path with new content replaces its earlier rows (a
     restated billing period)."""
-    from phase8_assets.evidence.focus import columns, diagnose, source_sql, staged_sql
-
     if _loaded(conn, root, uri, sha256):
         return None
-    source = source_sql(path)
-    try:  # validated while loaded: a bad row rolls the whole delivery back, so it changes nothing
-        return _replace_delivery(conn, root, uri, sha256, staged_sql(source, columns(conn, source)))
-    except duckdb.Error as exc:
-        raise diagnose(conn, source, exc, path, uri) from exc
+    source = str(spool).replace("'", "''")
+    return _replace_delivery(conn, root, uri, sha256, f"SELECT * FROM read_parquet('{source}')")
 
 
 def record_cur_period(

@@ -4,8 +4,10 @@ import csv
 import io
 import itertools
 import json
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -51,10 +53,17 @@ def _loaded(wh) -> list[str]:
     return [r[0] for r in wh.execute("SELECT sha256 FROM cost_files ORDER BY 1").fetchall()]
 
 
+def spooled(path: Path, uri: str | None = None) -> Path:
+    """The export as ``cost_line_items`` loads it: validated and spooled by its reader."""
+    folder = path.parent / f"spool-{next(_n)}"
+    folder.mkdir()
+    return focus.read(path, uri or str(path), spool_dir=folder).spool
+
+
 def load(wh, tmp_path, rows, uri=None, root="/root"):
     path = tmp_path / f"export-{next(_n)}.csv"
     path.write_bytes(csv_bytes(rows))
-    return record_cost_file(wh, root, uri or str(path), str(hash(path.read_bytes())), str(path))
+    return record_cost_file(wh, root, uri or str(path), str(hash(path.read_bytes())), spooled(path, uri))
 
 
 @pytest.mark.realdata
@@ -104,8 +113,9 @@ def test_a_truncated_parquet_file_is_rejected_naming_the_evidence_file(wh, tmp_p
         focus.read(truncated.read_bytes(), uri)
     assert uri in info.value.reason and "/tmp" not in info.value.reason
     with pytest.raises(EvidenceError) as info:
-        record_cost_file(wh, "/root", uri, "sha", str(truncated))
+        spooled(truncated, uri)
     assert uri in info.value.reason and str(truncated) not in info.value.reason
+    assert not list(tmp_path.glob("spool-*/*"))  # nothing is left to load
 
 
 def test_cost_tags_are_redacted_before_they_are_stored(wh, tmp_path):
@@ -263,7 +273,9 @@ def test_budgets_forecast_month_end_by_trailing_mean_or_run_rate(wh, tmp_path):
 
 def test_the_trailing_forecast_beats_the_run_rate_on_the_demo_history(wh):
     for path in sorted((DATA / "evidence/cost").glob("*.csv.gz")):
-        record_cost_file(wh, "/demo", str(path), path.name, str(path))
+        with tempfile.TemporaryDirectory() as tmp:
+            spool = focus.read(path, str(path), spool_dir=Path(tmp)).spool
+            record_cost_file(wh, "/demo", str(path), path.name, spool)
     attribute(wh, "/demo", ["/demo"], ALLOCATION, TENANTS, versions=_loaded(wh))
     budgets = read_budgets((DATA / "policy/cost-budgets.yaml").read_bytes(), "x").records[0]
     months = [date(2026, 9, 1), date(2026, 10, 1)]  # the complete months of the demo's 90 days

@@ -17,8 +17,7 @@ from phase8_assets.domains.slo import (
     resolve,
     sli_events,
 )
-from phase8_assets.evidence import EvidenceError, openslo
-from phase8_assets.evidence.otlp_metrics import write_spool
+from phase8_assets.evidence import EvidenceError, openslo, otlp_metrics
 from phase8_assets.warehouse import connect
 from phase8_assets.warehouse.store import record_otlp_file
 from phase8_assets_tests.conftest import DATA
@@ -80,8 +79,8 @@ def wh(tmp_path):
 def _record(wh, root, lines, uri="x.jsonl"):
     """OTLP lines into the warehouse as ``sli_series`` stores them: parsed to a spool, then loaded."""
     with tempfile.TemporaryDirectory() as tmp:
-        write_spool(lines, Path(tmp) / "points.parquet")
-        record_otlp_file(wh, root, "sha", uri, Path(tmp) / "points.parquet", AT)
+        data = "".join(line if line.endswith("\n") else line + "\n" for line in lines).encode()
+        record_otlp_file(wh, root, "sha", uri, otlp_metrics.read(data, uri, spool_dir=Path(tmp)).spool, AT)
 
 
 def _events(wh, definition, lines):

@@ -106,8 +106,7 @@ def test_collected_otlp_is_parsed_once_into_a_spool_outside_the_root(tmp_path):
 
     import pyarrow.parquet as pq
 
-    from phase8_assets.defs.slo import _spool
-    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.collect import collect, spool_of
     from phase8_assets.evidence.config import load_config
 
     root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
@@ -119,17 +118,17 @@ def test_collected_otlp_is_parsed_once_into_a_spool_outside_the_root(tmp_path):
     stored = pq.read_table(first.spool)
     lines = Path(first.uri).read_bytes().splitlines(keepends=True)
     assert [tuple(r.values()) for r in stored.to_pylist()] == list(iter_points(lines))
-    assert stored.num_rows == first.summary["points"] and _spool(first, tmp_path) == first.spool
+    assert stored.num_rows == first.summary["points"] and spool_of(first, tmp_path) == first.spool
     # In another process (the batch unpickled there) the spool is not at hand: the file is read
     # again, and refused when it is no longer the content collected.
     first.spool.unlink()
-    again = _spool(first, tmp_path)
+    again = spool_of(first, tmp_path)
     assert pq.read_table(again).equals(stored)
     with open(first.uri, "a") as fh:
         fh.write("\n")
     (tmp_path / "changed").mkdir()
     with pytest.raises(EvidenceError, match="changed since it was collected"):
-        _spool(first, tmp_path / "changed")
+        spool_of(first, tmp_path / "changed")
     folder = files[1].spool.parent.parent
     del batch, files, first
     gc.collect()
