@@ -314,3 +314,23 @@ def test_great_expectations_names_failing_columns_and_rows(real_samples):
     assert failures[("BillingCurrency", "expect_column_values_to_match_regex")]["examples"] == ["usd"]
     assert failures[("ChargePeriodStart", "expect_column_values_to_match_regex")]["failing_rows"] == [9]
     assert ("ListCost", "expect_column_to_exist") in failures
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**25), max_value=10**25).map(str),
+        st.sampled_from(["0.00000080000", "12,50", "1e5", "999999.9999999999995", "1000000", " 7 ", "NaN", "-0"]),
+        st.text(alphabet="0123456789.-+eE_ ,", max_size=24),
+    )
+)
+def test_costs_parse_as_decimal_38_12_would(value):
+    """The fast cost parse (64-bit first) gives exactly what parsing as DECIMAL(38, 12) gives."""
+    import duckdb
+
+    from phase8_assets.evidence.focus import _decimal
+
+    fast, plain = duckdb.execute(
+        f"SELECT {_decimal('v')}, TRY_CAST(v AS DECIMAL(38, 12)) FROM (SELECT ?::VARCHAR AS v)", [value]
+    ).fetchone()
+    assert fast == plain
