@@ -223,8 +223,8 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
             {"phase8.gate": name, "phase8.gate.status": result.status, "phase8.gate.blocking": spec.blocking},
             description="Gate evaluations by gate and status",
         )
-        tags = run_tags(config)
-        new_tags = {k: v for k, v in tags.items() if k not in context.run.tags}
+        tags = run_tags(config)  # the root judged, over the default root's tag the job was launched with
+        new_tags = {k: v for k, v in tags.items() if context.run.tags.get(k) != v}
         if new_tags:
             context.instance.add_run_tags(context.run.run_id, new_tags)
         gate = result.as_dict()
