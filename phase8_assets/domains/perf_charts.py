@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from functools import cache
 
-import numpy as np
-
 from phase8_assets.domains.perf import BudgetCheck, Comparison, Series, base_runs
 from phase8_assets.evidence.perf_budgets import PerfBudgets
 
@@ -20,6 +18,8 @@ UNITS = {
 def display_unit(unit: str, values) -> tuple[float, str]:
     """(factor, unit) for a chart of ``values`` in ``unit``: the median lands between 1 and 1000 where it can
     (a 40 µs benchmark in µs, not 0.04 ms), NaN ignored; unknown units stay as they are."""
+    import numpy as np
+
     choices = UNITS.get(unit)
     finite = np.asarray(values, dtype=float)
     finite = np.abs(finite[np.isfinite(finite)])
@@ -52,6 +52,8 @@ def history_figure(
     same order, so the report writer renders the same bytes). Reports hold one per series, and
     building them as graph objects (validation, template copies, ``add_vline``) was most of the
     time of the perf report steps."""
+    import numpy as np
+
     factor, unit = display_unit(s.unit, s.values)
     history = base_runs(s, candidate_commit, base_branch)
     x = [np.datetime_as_string(t, "s") for t in s.run_at]
