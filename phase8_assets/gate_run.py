@@ -8,12 +8,14 @@ upstream step failed) is reported as ``error``.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from phase8_assets.shared.audit_events import ACTOR_SOURCE_TAG, ACTOR_TAG, actor
 from phase8_assets.shared.clock import evaluation_time
 from phase8_assets.shared.processes import Interrupted, ProcessIdentity, interruptible
 from phase8_assets.shared.reports import write_text
-from phase8_assets.warehouse import WarehouseLocked, connect, home_lock, warehouse_path
+from phase8_assets.warehouse import WarehouseLocked, connect, home_lock, lake_configured, warehouse_path
 from phase8_assets.warehouse.health import write_snapshot
 
 
@@ -57,6 +59,34 @@ def _instance() -> dg.DagsterInstance:
         ensure_duckdb_pool(instance)
         return instance
     return dg.DagsterInstance.ephemeral()
+
+
+@contextmanager
+def fewer_full_collections(every: int = 100):
+    """Python's collector walks every live object in a full collection; after Dagster, plotly, scipy
+    and pandas are imported that is most of a second per gate run (six full collections of ~85 ms
+    on the demo evidence). During the run a full collection happens after ``every`` younger ones
+    instead of 10; the thresholds are restored afterwards. Only cyclic garbage waits longer."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], every))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def hold_open() -> bool:
+    """Whether ``phase8 gate`` keeps the warehouse file open from before its run to the end.
+
+    Every step opens the warehouse; DuckDB loads the file on the first open in a process and
+    checkpoints it on the last close, so opening and closing it around each step was a large share
+    of a gate run. A connection held open across the run makes each step's open share the loaded
+    database. That is right only when no other run can claim the ``duckdb`` pool between this run's
+    steps: the ephemeral instance ``_instance`` gives without ``DAGSTER_HOME`` has no other runs, and the home lock keeps
+    other writing ``phase8`` commands out. Processes outside Dagster (health app, read-only
+    commands) wait for the file with their bounded retry, as they do while any step holds it. A
+    DuckLake warehouse is opened per step as before (its write lock must not be held for a run)."""
+    return not os.environ.get("DAGSTER_HOME") and lake_configured() is None
 
 
 def _waiting_since(instance: dg.DagsterInstance, run_id: str, since: float | None) -> float | None:
@@ -185,9 +215,12 @@ def run_gate(
     at = evaluation_time(as_of, config.evaluation_time)
     database = warehouse_path(home)
     warehouse = Warehouse(database=str(database))
-    with interruptible(), home_lock(home, lock_wait_s, "phase8 gate"):
-        with connect(database):  # creates a fresh warehouse, or refuses one that needs an upgrade
-            pass
+    with interruptible(), fewer_full_collections(), home_lock(home, lock_wait_s, "phase8 gate"), ExitStack() as held:
+        # Creates a fresh warehouse, or refuses one that needs an upgrade; kept open for the run
+        # when nothing else can want the file between its steps (``hold_open``).
+        held.enter_context(connect(database))
+        if not hold_open():
+            held.close()
         run_config = {
             "resources": {
                 "settings": {"config": {"evidence": evidence, "as_of": as_of}},
@@ -221,6 +254,7 @@ def run_gate(
         written = write_gate_reports(warehouse.reports_dir / report_folder(report), report)
         if missing:  # this step completed the run: no gate's step rendered the scorecard with its statuses
             complete_scorecard(warehouse.reports_dir, config.root_uris, report)
+        held.close()  # the snapshot opens the file read-only, which DuckDB refuses beside a read-write connection
         write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
     if out is not None:
         written = write_gate_reports(out, report)

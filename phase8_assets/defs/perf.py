@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
@@ -130,6 +129,8 @@ def benchmark_runs(
     "and measure, with the release to judge and the budgets that apply.",
 )
 def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_files: EvidenceBatch) -> dg.Output:
+    import numpy as np
+
     config = settings.load()
     budgets, problem, uri = _budgets(evidence_files)
     roots = sorted({f.root for f in evidence_files.files_of("benchmarks")}) or config.root_uris

@@ -50,8 +50,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: the code location loads without it
+    import numpy as np
 
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence.perf_baseline import Anchor, PerfBaseline
@@ -90,6 +92,8 @@ STAT_COLUMNS = ("mean", "median", "min", "max", "stddev", "p90", "p95", "p99", "
 
 def series_from_history(hist: dict) -> list[Series]:
     """Split the history columns (sorted by benchmark, params, measure, time) into series."""
+    import numpy as np
+
     n = len(hist["run_id"])
     if n == 0:
         return []
@@ -121,6 +125,8 @@ def series_from_history(hist: dict) -> list[Series]:
 def series_from_files(files: list[tuple[str, object]]) -> list[Series]:
     """Series straight from read benchmark files ((uri, ``BenchmarkFile``) pairs), in the shape
     ``bench_history`` gives, for what reads a root without the warehouse (``phase8 perf baseline``)."""
+    import numpy as np
+
     rows = []
     for uri, parsed in files:
         run = parsed.run
@@ -150,6 +156,8 @@ def anchor_document(
 ) -> dict:
     """A ``kind: PerfBaseline`` document: per series with runs of the release ``commit``, the
     statistics of those runs and of the base-branch runs just before them, ``runs`` in all."""
+    import numpy as np
+
     from phase8_assets.shared.clock import format_timestamp
 
     entries = []
@@ -194,6 +202,7 @@ def anchor_document(
 
 def _best_split(x: np.ndarray, min_size: int) -> tuple[int, float] | None:
     """The split index maximising |t| in ``x`` (every split at once via cumulative sums)."""
+    import numpy as np
     from scipy import stats  # lazily: importing scipy.stats costs ~1 s
 
     n = len(x)
@@ -222,6 +231,7 @@ def _best_split(x: np.ndarray, min_size: int) -> tuple[int, float] | None:
 
 def _split_p(x: np.ndarray, k: int, splits: int) -> float:
     """Two-sided p-value of a level change at ``k`` in ``x`` (pooled t), Bonferroni over ``splits``."""
+    import numpy as np
     from scipy import stats
 
     left, right = x[:k], x[k:]
@@ -257,6 +267,8 @@ def change_points(
     weakest change point is dropped, and the rest re-tested between their neighbours, until every
     one is significant.
     """
+    import numpy as np
+
     values = np.asarray(values, dtype=float)
     n = len(values)
     if n < 2 * min_size:
@@ -310,15 +322,21 @@ class Comparison:
 
     @property
     def candidate_mean(self) -> float:
+        import numpy as np
+
         return float(np.mean(self.series.values[self.candidate]))
 
     @property
     def baseline_mean(self) -> float:
+        import numpy as np
+
         return float(np.mean(self.series.values[self.baseline]))
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values), monotone, capped at 1."""
+    import numpy as np
+
     m = len(p)
     if m == 0:
         return p
@@ -332,6 +350,7 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 
 def run_level_p(candidate: np.ndarray, baseline: np.ndarray, sign: float) -> float:
     """One-sided p-value that the candidate is worse (``sign`` +1: larger is worse)."""
+    import numpy as np
     from scipy import stats
 
     mb, sb, nb = float(np.mean(baseline)), float(np.std(baseline, ddof=1)), len(baseline)
@@ -359,6 +378,8 @@ def sample_level_p(candidate: list[float], baseline: list[float], sign: float) -
 def base_runs(s: Series, candidate_commit: str, base_branch: str) -> np.ndarray:
     """Indices of the series' base-branch history: runs on ``base_branch`` (or with no branch
     recorded) that are not the candidate and whose tool reported the mean, in time order."""
+    import numpy as np
+
     return np.array(
         [
             i
@@ -374,6 +395,8 @@ def select_baselines(
 ) -> list[Comparison]:
     """Per series: the candidate runs, and the baseline (base-branch runs before the candidate,
     since the last change point, at most ``max_runs``); too little history is said, not guessed."""
+    import numpy as np
+
     out: list[Comparison] = []
     for s in series:
         cand = np.array([i for i, c in enumerate(s.commits) if same_commit(c, candidate_commit)], dtype=int)
@@ -408,6 +431,8 @@ def judge_regressions(
     comparisons: list[Comparison], budgets: PerfBudgets, samples: dict[tuple, list[float]] | None = None
 ) -> list[Comparison]:
     """Run the tests on every comparison that has a baseline; BH across the run; decide."""
+    import numpy as np
+
     samples = samples or {}
     tested = []
     for comp in comparisons:
@@ -442,6 +467,7 @@ def runs_to_decide(candidate: np.ndarray, baseline: np.ndarray, effect: float, a
     """More candidate runs that would make an ``effect`` this large significant at ``alpha`` with
     power ``DRIFT_POWER``, at the run-to-run noise of the baseline (and of the candidate runs, pooled);
     None when more candidate runs cannot (the baseline itself is too short or too noisy)."""
+    import numpy as np
     from scipy import stats
 
     logs_b, logs_c = np.log(baseline), np.log(candidate)
@@ -478,6 +504,8 @@ class BudgetCheck:
 
 def _unmeasured(sibling: Series, measure: str) -> Series:
     """A measure the rule needs but the tool never reported for this benchmark: every value missing."""
+    import numpy as np
+
     missing = np.full(len(sibling.values), np.nan)
     return replace(sibling, measure=measure, unit="", direction="unknown", values=missing, stats={})
 
@@ -488,6 +516,8 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
     A statistic (or measure) the tool did not report in a candidate run is missing, never 0: the
     budget then fails closed, naming the statistic and the run's file, whatever the other runs say.
     """
+    import numpy as np
+
     out = []
     present = {(s.benchmark, s.params, s.measure) for s in series}
     measures = sorted({r.measure for r in budgets.rules if r.absolute is not None})
@@ -538,6 +568,7 @@ class DriftCheck:
 def drift_estimate(candidate: np.ndarray, anchor: Anchor, sign: float, limit: float) -> dict:
     """The drift of the candidate run means since the anchor, its one-sided bounds, and how many
     candidate runs in all would decide it against ``limit`` at the observed between-run noise."""
+    import numpy as np
     from scipy import stats
 
     logs = np.log(candidate)
@@ -568,6 +599,8 @@ def judge_drift(
 ) -> list[DriftCheck]:
     """Every candidate series under a drift rule whose anchor file was read (``anchors``: path ->
     PerfBaseline) against that anchor; a series the anchor lacks is said, never passed."""
+    import numpy as np
+
     out = []
     for s in series:
         rule = budgets.rule_for(s.benchmark, s.measure, "drift")
@@ -604,6 +637,8 @@ def judge_drift(
 
 def format_value(value: float | None, unit: str) -> str:
     """A value in a readable unit: 0.00123 s -> '1.23 ms'."""
+    import numpy as np
+
     if value is None or not np.isfinite(value):
         return "—"
     if unit == "s":
@@ -768,6 +803,8 @@ def drift_findings(
 ) -> list[Finding]:
     """Errors for a significant drift, an anchor missing or unreadable, or a benchmark the anchor
     lacks; inconclusive drifts as warnings (errors where the rule says ``inconclusive: fail``)."""
+    import numpy as np
+
     gate_runbook = config.runbook_for(gate)
     out = []
     for rule in budgets.rules:

@@ -3,7 +3,7 @@ budget line and the candidate. Plotly figures for the shared report writer."""
 
 from __future__ import annotations
 
-import numpy as np
+from functools import cache
 
 from phase8_assets.domains.perf import BudgetCheck, Comparison, Series, base_runs
 from phase8_assets.evidence.perf_budgets import PerfBudgets
@@ -18,6 +18,8 @@ UNITS = {
 def display_unit(unit: str, values) -> tuple[float, str]:
     """(factor, unit) for a chart of ``values`` in ``unit``: the median lands between 1 and 1000 where it can
     (a 40 µs benchmark in µs, not 0.04 ms), NaN ignored; unknown units stay as they are."""
+    import numpy as np
+
     choices = UNITS.get(unit)
     finite = np.asarray(values, dtype=float)
     finite = np.abs(finite[np.isfinite(finite)])
@@ -30,6 +32,14 @@ def display_unit(unit: str, values) -> tuple[float, str]:
     return choices[-1]
 
 
+@cache
+def _template() -> dict:
+    """Plotly's default template as ``Figure.to_dict()`` writes it into every figure's layout."""
+    import plotly.graph_objects as go
+
+    return go.Figure().to_dict()["layout"]["template"]
+
+
 def history_figure(
     s: Series,
     candidate_commit: str,
@@ -37,67 +47,110 @@ def history_figure(
     points: list[tuple[int, float]],
     comparison: Comparison | None = None,
     budgets: PerfBudgets | None = None,
-):
-    import plotly.graph_objects as go
+) -> dict:
+    """The chart as the figure dict plotly's ``Figure(...).to_dict()`` gives for it (same keys in the
+    same order, so the report writer renders the same bytes). Reports hold one per series, and
+    building them as graph objects (validation, template copies, ``add_vline``) was most of the
+    time of the perf report steps."""
+    import numpy as np
 
     factor, unit = display_unit(s.unit, s.values)
     history = base_runs(s, candidate_commit, base_branch)
     x = [np.datetime_as_string(t, "s") for t in s.run_at]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=[x[i] for i in history],
-            y=(s.values[history] * factor).round(9).tolist(),
-            mode="lines+markers",
-            name=f"{base_branch} history",
-            text=[str(s.commits[i] or "")[:10] for i in history],
-            hovertemplate="%{x}<br>%{y:.4g} " + unit + "<br>%{text}<extra></extra>",
-        )
-    )
+    data = [
+        {
+            "hovertemplate": "%{x}<br>%{y:.4g} " + unit + "<br>%{text}<extra></extra>",
+            "mode": "lines+markers",
+            "name": f"{base_branch} history",
+            "text": [str(s.commits[i] or "")[:10] for i in history],
+            "x": [str(x[i]) for i in history],
+            "y": (s.values[history] * factor).round(9).tolist(),
+            "type": "scatter",
+        }
+    ]
     if comparison is not None and len(comparison.baseline) >= 2:
         base = s.values[comparison.baseline] * factor
         mean, sd = float(np.mean(base)), float(np.std(base, ddof=1))
-        xs = [x[comparison.baseline[0]], x[comparison.baseline[-1]]]
-        fig.add_trace(
-            go.Scatter(
-                x=xs + xs[::-1],
-                y=[mean + 2 * sd] * 2 + [mean - 2 * sd] * 2,
-                fill="toself",
-                mode="none",
-                name="baseline ±2 sd",
-                opacity=0.25,
-            )
+        xs = [str(x[comparison.baseline[0]]), str(x[comparison.baseline[-1]])]
+        data.append(
+            {
+                "fill": "toself",
+                "mode": "none",
+                "name": "baseline ±2 sd",
+                "opacity": 0.25,
+                "x": xs + xs[::-1],
+                "y": [mean + 2 * sd] * 2 + [mean - 2 * sd] * 2,
+                "type": "scatter",
+            }
         )
     if comparison is not None and len(comparison.candidate):
-        fig.add_trace(
-            go.Scatter(
-                x=[x[i] for i in comparison.candidate],
-                y=(s.values[comparison.candidate] * factor).round(9).tolist(),
-                mode="markers",
-                marker={
-                    "size": 12,
-                    "symbol": "diamond",
-                    "color": {"regressed": "#d1242f", "inconclusive": "#bf8700"}.get(comparison.status, "#1a7f37"),
-                },
-                name=f"candidate ({comparison.status})",
-            )
+        color = {"regressed": "#d1242f", "inconclusive": "#bf8700"}.get(comparison.status, "#1a7f37")
+        data.append(
+            {
+                "marker": {"color": color, "size": 12, "symbol": "diamond"},
+                "mode": "markers",
+                "name": f"candidate ({comparison.status})",
+                "x": [str(x[i]) for i in comparison.candidate],
+                "y": (s.values[comparison.candidate] * factor).round(9).tolist(),
+                "type": "scatter",
+            }
         )
-    for index, _p in points:
-        if index < len(history):
-            fig.add_vline(x=x[history[index]], line_dash="dash", line_color="#8250df")
+    shapes = [
+        {
+            "line": {"color": "#8250df", "dash": "dash"},
+            "type": "line",
+            "x0": x[history[index]],
+            "x1": x[history[index]],
+            "xref": "x",
+            "y0": 0,
+            "y1": 1,
+            "yref": "y domain",
+        }
+        for index, _p in points
+        if index < len(history)
+    ]
+    annotations = []
     rule = budgets.rule_for(s.benchmark, s.measure, "absolute") if budgets else None
     if rule is not None and rule.absolute.stat == "mean":
-        fig.add_hline(
-            y=rule.absolute.limit * factor, line_color="#bc4c00", annotation_text=f"budget {rule.absolute.text}"
+        y = rule.absolute.limit * factor
+        shapes.append(
+            {
+                "line": {"color": "#bc4c00"},
+                "type": "line",
+                "x0": 0,
+                "x1": 1,
+                "xref": "x domain",
+                "y0": y,
+                "y1": y,
+                "yref": "y",
+            }
         )
-    fig.update_layout(
-        title=f"{s.subject} ({'lower' if s.direction == 'lower' else 'higher' if s.direction == 'higher' else '?'} is better)",
-        yaxis_title=unit,
-        height=320,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h"},
-    )
-    return fig
+        annotations.append(
+            {
+                "showarrow": False,
+                "text": f"budget {rule.absolute.text}",
+                "x": 1,
+                "xanchor": "right",
+                "xref": "x domain",
+                "y": y,
+                "yanchor": "bottom",
+                "yref": "y",
+            }
+        )
+    better = "lower" if s.direction == "lower" else "higher" if s.direction == "higher" else "?"
+    layout = {"template": _template()}
+    if shapes:
+        layout["shapes"] = shapes
+    if annotations:
+        layout["annotations"] = annotations
+    layout |= {
+        "margin": {"l": 50, "r": 20, "t": 50, "b": 40},
+        "legend": {"orientation": "h"},
+        "title": {"text": f"{s.subject} ({better} is better)"},
+        "yaxis": {"title": {"text": unit}},
+        "height": 320,
+    }
+    return {"data": data, "layout": layout}
 
 
 def budget_figure(checks: list[BudgetCheck]):

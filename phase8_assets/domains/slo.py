@@ -56,9 +56,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: the code location loads without it
+    import numpy as np
 
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.openslo import approx_timedelta, parse_openslo_duration
@@ -307,12 +309,16 @@ class Events:
     cum: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        import numpy as np
+
         order = np.argsort(self.times, kind="stable")
         self.times, self.counts = self.times[order], self.counts[order]
         self.cum = np.concatenate([[0.0], np.cumsum(self.counts)])
 
     def between(self, start_ns: int, end_ns: int) -> float:
         """Events with start < time <= end."""
+        import numpy as np
+
         lo = np.searchsorted(self.times, start_ns, side="right")
         hi = np.searchsorted(self.times, end_ns, side="right")
         return float(self.cum[hi] - self.cum[lo])
@@ -465,6 +471,8 @@ def _sliced(slo: SloDef, good_or_bad: Events, total: Events, start: int, stop: i
     ratio is bad slices / slices with data. RatioTimeslices: the mean of the slices' error ratios
     (as ``bad`` over ``total`` = number of slices). Slices without requests carry no information
     and are left out."""
+    import numpy as np
+
     size = int(slo.slice_window.total_seconds() * 1e9)
     edges = np.arange(stop, start - 1, -size)[::-1]
     if len(edges) < 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -74,15 +75,29 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# Evidence repeats the same short strings (field names, units, tool and benchmark names, tenant ids)
+# thousands of times per gate run: the redacted form of a short string, and the verdict on a key,
+# are remembered (bounded caches). Longer strings, rarely repeated, are not kept alive.
+_CACHED_LENGTH = 256
+
+
+@lru_cache(maxsize=8192)
 def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key)) and not _NOT_SECRET_KEY.match(key)
 
 
 def redact_text(text: str) -> str:
     """Replace every secret-looking substring of ``text``."""
+    return _redact_short(text) if len(text) <= _CACHED_LENGTH else _redact_text(text)
+
+
+def _redact_text(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+_redact_short = lru_cache(maxsize=65536)(_redact_text)
 
 
 def redact(value: Any, *, secret_keys: tuple[str, ...] = ()) -> Any:

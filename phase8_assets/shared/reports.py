@@ -22,7 +22,7 @@ class Section:
     heading: str
     text: str = ""
     table: tuple[list[str], list[list[Any]]] | None = None
-    figure: Any = None  # a plotly Figure
+    figure: Any = None  # a plotly Figure, or a figure dict as its to_dict() gives (rendered as it is)
 
 
 def slug(text: str) -> str:
@@ -99,12 +99,16 @@ def render_html(title: str, sections: list[Section], subtitle: str = "", banner:
                 parts.append(f"<tr>{cells}</tr>")
             parts.append("</tbody></table>")
         if section.figure is not None:
+            import plotly.io as pio
+
             parts.append(
-                section.figure.to_html(
+                pio.to_html(
+                    section.figure,
                     full_html=False,
                     include_plotlyjs=False,
                     div_id=f"fig-{index}-{slug(section.heading)}",
                     config={"displaylogo": False, "responsive": True},
+                    validate=not isinstance(section.figure, dict),  # a dict is already in plotly's JSON form
                 )
             )
     parts.append("</body></html>\n")

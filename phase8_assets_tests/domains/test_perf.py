@@ -197,3 +197,75 @@ def test_charts_choose_their_unit_from_the_data():
     assert display_unit("s", [12.0]) == (1.0, "s")
     assert display_unit("B", [2.5e6]) == (1e-6, "MB")
     assert display_unit("ops/s", [300.0]) == (1.0, "ops/s")
+
+
+def _history_with_graph_objects(s, points, comparison, budgets):
+    """The history chart built the way plotly's own API builds it: the reference for the dict."""
+    import plotly.graph_objects as go
+
+    from phase8_assets.domains.perf import base_runs
+    from phase8_assets.domains.perf_charts import display_unit
+
+    factor, unit = display_unit(s.unit, s.values)
+    history = base_runs(s, CANDIDATE, "main")
+    x = [np.datetime_as_string(t, "s") for t in s.run_at]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[x[i] for i in history],
+            y=(s.values[history] * factor).round(9).tolist(),
+            mode="lines+markers",
+            name="main history",
+            text=[str(s.commits[i] or "")[:10] for i in history],
+            hovertemplate="%{x}<br>%{y:.4g} " + unit + "<br>%{text}<extra></extra>",
+        )
+    )
+    base = s.values[comparison.baseline] * factor
+    mean, sd = float(np.mean(base)), float(np.std(base, ddof=1))
+    xs = [x[comparison.baseline[0]], x[comparison.baseline[-1]]]
+    fig.add_trace(
+        go.Scatter(
+            x=xs + xs[::-1],
+            y=[mean + 2 * sd] * 2 + [mean - 2 * sd] * 2,
+            fill="toself",
+            mode="none",
+            name="baseline ±2 sd",
+            opacity=0.25,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[x[i] for i in comparison.candidate],
+            y=(s.values[comparison.candidate] * factor).round(9).tolist(),
+            mode="markers",
+            marker={"size": 12, "symbol": "diamond", "color": "#d1242f"},
+            name=f"candidate ({comparison.status})",
+        )
+    )
+    for index, _p in points:
+        fig.add_vline(x=x[history[index]], line_dash="dash", line_color="#8250df")
+    rule = budgets.rule_for(s.benchmark, s.measure, "absolute")
+    fig.add_hline(y=rule.absolute.limit * factor, line_color="#bc4c00", annotation_text=f"budget {rule.absolute.text}")
+    fig.update_layout(
+        title=f"{s.subject} (higher is better)",
+        yaxis_title=unit,
+        height=320,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def test_history_charts_render_the_same_page_as_plotly_graph_objects():
+    from phase8_assets.domains.perf_charts import history_figure
+    from phase8_assets.shared.reports import Section, render_html
+
+    rng = np.random.default_rng(5)
+    ops = series(list(noise(rng, 20, 0.01, 400)) + list(noise(rng, 20, 0.01, 500)), "ops", "ops", "higher", [430])
+    points = series_change_points([ops], CANDIDATE, "main", BUDGETS.change_point_p_value)
+    (comparison,) = judge([ops])
+    key = (ops.benchmark, ops.params, ops.measure)
+    assert comparison.status == "regressed" and points[key]  # every part of the chart is drawn
+    figure = history_figure(ops, CANDIDATE, "main", points[key], comparison, BUDGETS)
+    reference = _history_with_graph_objects(ops, points[key], comparison, BUDGETS)
+    assert render_html("t", [Section("ops", figure=figure)]) == render_html("t", [Section("ops", figure=reference)])
