@@ -184,11 +184,38 @@ class Warehouse(DuckDBResource):
             yield conn
 
 
+def _producing_run(context) -> str | None:
+    """The run whose value an output is (this one), or an input reads (this run, or the run a
+    re-execution takes it from); ``None`` when Dagster knows of none."""
+    if isinstance(context, dg.OutputContext):
+        return context.run_id
+    try:
+        return context.upstream_output.run_id
+    except Exception:  # no upstream output (a value materialized outside this run's lineage)
+        return None
+
+
 class _EvidenceBatchMemo(PickledObjectFilesystemIOManager):
-    """Dagster's pickling filesystem IO manager that also keeps the last few ``EvidenceBatch``
-    outputs it wrote or read in memory, by file path, modification time and size: every gate step
-    takes ``evidence_files`` as input, and unpickling it for each of them was a large share of a gate
-    run. Other outputs, and a batch whose file changed, are read from the file as before."""
+    """Dagster's pickling filesystem IO manager, with each run's asset values kept apart and the
+    last few ``EvidenceBatch`` outputs it wrote or read kept in memory.
+
+    Dagster's stores an asset's value by its key alone, so two runs at once (two roots, as the
+    queue allows on one instance) would read each other's values between their steps. Here a run
+    writes ``runs/<run id>/<asset key>`` and reads what its own lineage wrote; each output also
+    becomes ``<asset key>``, the latest value, which an input whose producing run is unknown reads.
+
+    Every gate step takes ``evidence_files`` as input, and unpickling it for each of them was a
+    large share of a gate run: a batch is remembered by file path, modification time and size."""
+
+    def get_asset_relative_path(self, context):
+        from upath import UPath
+
+        run_id = _producing_run(context)
+        key = UPath(*context.asset_key.path)
+        return UPath("runs", run_id, key) if run_id else key
+
+    def _latest(self, context):
+        return self._with_extension(self._base_path.joinpath(*context.asset_key.path))
 
     _memo: OrderedDict[tuple[str, int, int], EvidenceBatch] = OrderedDict()
     _MAX = 4
@@ -205,8 +232,17 @@ class _EvidenceBatchMemo(PickledObjectFilesystemIOManager):
         super().dump_to_path(context, obj, path)
         if path.protocol in ("", "file"):
             self._remember(path.path, obj)
+            if context.has_asset_key:  # the latest value: a link to this run's file, replaced atomically
+                latest = self._latest(context)
+                latest.parent.mkdir(parents=True, exist_ok=True)
+                staged = latest.with_name(f".{latest.name}.{context.run_id}")
+                staged.unlink(missing_ok=True)
+                os.link(path.path, staged.path)
+                os.replace(staged.path, latest.path)
 
     def load_from_path(self, context, path):
+        if context.has_asset_key and not path.exists():  # stored before runs were kept apart
+            path = self._latest(context)
         if path.protocol in ("", "file"):
             try:
                 stat = os.stat(path.path)

@@ -197,3 +197,20 @@ def test_the_ui_shows_each_gate_status_as_its_check_outcome(dagster_run, webserv
         "drill_evidence": ("SUCCEEDED", "ERROR", True),
         "perf_budgets": ("SUCCEEDED", "ERROR", True),
     }
+
+
+def test_two_runs_on_one_instance_never_read_each_others_asset_values(tmp_path):
+    """Two runs at once on one instance (two roots, as the queue allows) each read the values their
+    own steps stored; a value from outside the run's lineage is the latest one stored."""
+    from phase8_assets.defs.resources import Phase8IOManager
+
+    manager = Phase8IOManager(base_dir=str(tmp_path)).create_io_manager(dg.build_init_resource_context())
+    key = dg.AssetKey(["benchmark_history"])
+    for run_id in ("run-a", "run-b"):
+        manager.handle_output(dg.build_output_context(asset_key=key, run_id=run_id), f"value of {run_id}")
+    for run_id in ("run-a", "run-b"):
+        upstream = dg.build_output_context(asset_key=key, run_id=run_id)
+        assert (
+            manager.load_input(dg.build_input_context(asset_key=key, upstream_output=upstream)) == f"value of {run_id}"
+        )
+    assert manager.load_input(dg.build_input_context(asset_key=key)) == "value of run-b"

@@ -49,10 +49,12 @@ def lake_env(postgres, s3_endpoint):
 @pytest.fixture(scope="module")
 def parallel_on_lake(postgres, s3_endpoint, tmp_path_factory):
     """``phase8 gate`` on two roots in two processes at the same time, each with its own home, both
-    writing to one new lake (so both also race to create it): (reports, exit codes, the lake's settings)."""
+    writing to one new lake (so both also race to create it) and both on one Dagster instance, as
+    runs of a deployment are: (reports, exit codes, the lake's settings)."""
     lake_env = _new_lake(postgres, s3_endpoint)
-    env = {**env_without_pytest(), **lake_env, "OTEL_SDK_DISABLED": "true"}
     base = tmp_path_factory.mktemp("parallel")
+    (base / "dagster-home").mkdir()
+    env = {**env_without_pytest(), **lake_env, "OTEL_SDK_DISABLED": "true", "DAGSTER_HOME": str(base / "dagster-home")}
     procs = [
         subprocess.Popen(
             [
