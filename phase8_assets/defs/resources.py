@@ -232,7 +232,7 @@ class _EvidenceBatchMemo(PickledObjectFilesystemIOManager):
         super().dump_to_path(context, obj, path)
         if path.protocol in ("", "file"):
             self._remember(path.path, obj)
-            if context.has_asset_key:  # the latest value: a link to this run's file, replaced atomically
+            if context is not None and context.has_asset_key:  # the latest value: a link to this run's file
                 latest = self._latest(context)
                 latest.parent.mkdir(parents=True, exist_ok=True)
                 staged = latest.with_name(f".{latest.name}.{context.run_id}")
@@ -241,7 +241,7 @@ class _EvidenceBatchMemo(PickledObjectFilesystemIOManager):
                 os.replace(staged.path, latest.path)
 
     def load_from_path(self, context, path):
-        if context.has_asset_key and not path.exists():  # stored before runs were kept apart
+        if context is not None and context.has_asset_key and not path.exists():  # stored before runs were kept apart
             path = self._latest(context)
         if path.protocol in ("", "file"):
             try:

@@ -48,13 +48,13 @@ def lake_env(postgres, s3_endpoint):
 
 @pytest.fixture(scope="module")
 def parallel_on_lake(postgres, s3_endpoint, tmp_path_factory):
-    """``phase8 gate`` on two roots in two processes at the same time, each with its own home, both
-    writing to one new lake (so both also race to create it) and both on one Dagster instance, as
-    runs of a deployment are: (reports, exit codes, the lake's settings)."""
+    """``phase8 gate`` on two roots in two processes at the same time, as two CI jobs run it (each its
+    own home and Dagster instance), both writing to one new lake (so both also race to create it):
+    (reports, exit codes, the lake's settings)."""
     lake_env = _new_lake(postgres, s3_endpoint)
     base = tmp_path_factory.mktemp("parallel")
-    (base / "dagster-home").mkdir()
-    env = {**env_without_pytest(), **lake_env, "OTEL_SDK_DISABLED": "true", "DAGSTER_HOME": str(base / "dagster-home")}
+    env = {**env_without_pytest(), **lake_env, "OTEL_SDK_DISABLED": "true"}
+    env.pop("DAGSTER_HOME", None)  # another module's fixture may have set one in this process
     procs = [
         subprocess.Popen(
             [
@@ -78,9 +78,9 @@ def parallel_on_lake(postgres, s3_endpoint, tmp_path_factory):
     ]
     codes = [p.wait(timeout=300) for p in procs]
     errors = [p.stderr.read()[-2000:] for p in procs]
+    written = [base / f"out{i}" / "gate-report.json" for i in range(len(codes))]
     reports = [
-        json.loads((base / f"out{i}" / "gate-report.json").read_text()) if code in (0, 1) else errors[i]
-        for i, code in enumerate(codes)
+        json.loads(path.read_text()) if path.exists() else error for path, error in zip(written, errors, strict=True)
     ]
     return reports, codes, lake_env
 
