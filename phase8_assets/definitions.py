@@ -1,5 +1,7 @@
 """The code location: assembles assets, jobs and resources; nothing is defined here."""
 
+import gc
+
 import dagster as dg
 
 from phase8_assets.defs import (
@@ -63,3 +65,9 @@ defs = dg.Definitions(
     ],
     resources=default_resources(),
 )
+
+# Everything imported and built above lives as long as the process (the code server, a CLI command).
+# Moved out of the cyclic collector's reach, it is no longer walked by each full collection during
+# runs nor at exit: a new process importing the code location takes 0.58 s instead of 0.75 s here,
+# as long as `import dagster` alone (benchmarks/run_all.py).
+gc.freeze()
