@@ -11,6 +11,8 @@ fresh process so peak RSS is its own:
   evidence bookkeeping) and the same attribution SQL over it: what the job costs in DuckDB alone;
 - bare:   that load plus a bare ``GROUP BY`` over the raw ``tenant`` tag (no key normalisation, no
   shared split): not the same attribution, shown for what the richer attribution costs;
+- bare64: ``bare`` with the costs parsed as the product parses them (64-bit decimals first, the same
+  values): the floor left once DuckDB's 128-bit decimal parse is out of it (``run_all.py`` only);
 - pandas: ``read_parquet`` and the same attribution written the naive way: ``json.loads`` and key
   normalisation per row, the shared split with ``merge``/``groupby`` (1 M only unless --pandas-10m:
   it needs ~1.7 GB per million rows).
@@ -98,7 +100,14 @@ def run_phase8(path: Path, tmp: Path) -> dict:
     return {"rows": rows, "read_s": t_read, "load_s": t_load - t_read, "total_s": total, "exact": bool(exact)}
 
 
-def _floor_load(conn, path: Path) -> None:
+def _cost(column: str, fast: bool) -> str:
+    """A plain cast of a cost, or (``fast``) the 64-bit-first parse the product uses (same values)."""
+    if fast:
+        return f"CAST(coalesce(TRY_CAST({column} AS DECIMAL(18, 12)), CAST({column} AS DECIMAL(38, 12))) AS DECIMAL(38, 12))"
+    return f"CAST({column} AS DECIMAL(38, 12))"
+
+
+def _floor_load(conn, path: Path, fast: bool = False) -> None:
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute(  # the canonical columns of cost_line_items, with plain casts and no validation
         f"""CREATE TABLE cost_line_items AS SELECT '/r' AS root, 'sha' AS sha256,
@@ -106,19 +115,19 @@ def _floor_load(conn, path: Path) -> None:
             ProviderName AS provider, BillingAccountId AS billing_account, SubAccountId AS sub_account,
             CAST(ChargePeriodStart AS TIMESTAMPTZ)::DATE AS charge_day, ChargeCategory AS charge_category,
             ServiceCategory AS service_category, ServiceName AS service_name, ResourceId AS resource_id,
-            BillingCurrency AS currency, CAST(BilledCost AS DECIMAL(38, 12)) AS billed,
-            CAST(EffectiveCost AS DECIMAL(38, 12)) AS effective, Tags AS tags
+            BillingCurrency AS currency, {_cost("BilledCost", fast)} AS billed,
+            {_cost("EffectiveCost", fast)} AS effective, Tags AS tags
             FROM read_parquet('{path}')"""
     )
 
 
-def _plain(path: Path, tmp: Path, attribution: str) -> dict:
+def _plain(path: Path, tmp: Path, attribution: str, fast: bool = False) -> dict:
     """The plain load, then ``attribution`` (a SELECT over cost_line_items) into a table."""
     import duckdb
 
     conn = duckdb.connect(str(tmp / "plain.duckdb"))
     t0 = time.perf_counter()
-    _floor_load(conn, path)
+    _floor_load(conn, path, fast)
     t_load = time.perf_counter() - t0
     conn.execute(f"CREATE TABLE attributed AS {attribution}")
     rows = conn.execute("SELECT count(*) FROM cost_line_items").fetchone()[0]
@@ -136,13 +145,20 @@ def run_floor(path: Path, tmp: Path) -> dict:
     )
 
 
-def run_bare(path: Path, tmp: Path) -> dict:
+def run_bare(path: Path, tmp: Path, fast: bool = False) -> dict:
     return _plain(
         path,
         tmp,
         "SELECT charge_day, currency, coalesce(json_extract_string(tags, '$.tenant'), '__unallocated__') AS tenant, "
         "service_category, sum(billed) AS billed, sum(effective) AS effective FROM cost_line_items GROUP BY ALL",
+        fast,
     )
+
+
+def run_bare64(path: Path, tmp: Path) -> dict:
+    """``bare`` with the costs parsed as the product parses them (64-bit first): the floor the
+    product's own cost parse leaves."""
+    return run_bare(path, tmp, fast=True)
 
 
 def _pandas_tenant(tags: str | None) -> tuple[str | None, str | None]:
@@ -181,9 +197,13 @@ def run_pandas(path: Path, tmp: Path) -> dict:
 
 def child(kind: str, path: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"phase8": run_phase8, "floor": run_floor, "bare": run_bare, "pandas": run_pandas}[kind](
-            Path(path), Path(tmp)
-        )
+        result = {
+            "phase8": run_phase8,
+            "floor": run_floor,
+            "bare": run_bare,
+            "bare64": run_bare64,
+            "pandas": run_pandas,
+        }[kind](Path(path), Path(tmp))
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
