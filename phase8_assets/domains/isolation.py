@@ -23,6 +23,7 @@ from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
 from phase8_assets.evidence.isolation import Cell
 from phase8_assets.shared.clock import format_duration, format_timestamp
+from phase8_assets.shared.reports import state_heatmap
 
 GATE = "tenancy_isolation"
 RESULTS_KIND = "isolation_results"
@@ -223,8 +224,6 @@ def summary(coverage: Coverage) -> str:
 
 def heatmap(coverage: Coverage):
     """Resources × dimensions, coloured by state, each cell's age and result count as its text."""
-    import plotly.graph_objects as go
-
     resources = list(dict.fromkeys(s.cell.resource for s in coverage.cells))
     dimensions = [d for d in ("data", "events", "cache") if any(s.cell.dimension == d for s in coverage.cells)]
     by_cell = {(s.cell.resource, s.cell.dimension): s for s in coverage.cells}
@@ -241,23 +240,13 @@ def heatmap(coverage: Coverage):
             )
         z.append(row_z)
         text.append(row_text)
-    colours = ["#2da44e", "#bf8700", "#cf222e", "#e16f24", "#a40e26", "#82071e"]
-    scale = [[i / (len(STATES) - 1), c] for i, c in enumerate(colours)]
-    figure = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=dimensions,
-            y=resources,
-            text=text,
-            texttemplate="%{text}",
-            hovertemplate="%{y} × %{x}<br>%{text}<extra></extra>",
-            colorscale=scale,
-            zmin=0,
-            zmax=len(STATES) - 1,
-            colorbar={"tickvals": list(range(len(STATES))), "ticktext": list(STATES)},
-            xgap=2,
-            ygap=2,
-        )
+    return state_heatmap(
+        STATES,
+        ["#2da44e", "#bf8700", "#cf222e", "#e16f24", "#a40e26", "#82071e"],
+        dimensions,
+        resources,
+        z,
+        text,
+        "%{y} × %{x}<br>%{text}<extra></extra>",
+        120 + 60 * len(resources),
     )
-    figure.update_layout(height=120 + 60 * len(resources), yaxis={"autorange": "reversed"})
-    return figure

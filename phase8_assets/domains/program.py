@@ -31,7 +31,7 @@ from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import EvidenceConfig
 from phase8_assets.shared.artifacts import API_VERSION, check_schema
 from phase8_assets.shared.clock import TimeParseError, format_duration, format_timestamp, parse_duration
-from phase8_assets.shared.reports import Section
+from phase8_assets.shared.reports import Section, state_heatmap
 
 GATE = "program_completeness"
 PROGRAM_WIDE = "program-wide"
@@ -589,29 +589,17 @@ HEADERS = ["item", "family", "owner", "status", "gates (latest)", "evidence age 
 
 def trend_figure(weeks: list[str], trend: dict[str, list[str | None]]):
     """Items × weeks, coloured by the worst gate status of the item in the week's last run."""
-    import plotly.graph_objects as go
-
-    colours = ["#8c959f", "#2da44e", "#bf8700", "#cf222e", "#82071e"]
-    scale = [[i / (len(STATUS_RANK) - 1), c] for i, c in enumerate(colours)]
     items = list(trend)
-    figure = go.Figure(
-        go.Heatmap(
-            z=[[STATUS_RANK.index(s) if s else None for s in trend[i]] for i in items],
-            x=weeks,
-            y=items,
-            text=[[s or "no run" for s in trend[i]] for i in items],
-            texttemplate="%{text}",
-            hovertemplate="%{y}, week of %{x}: %{text}<extra></extra>",
-            colorscale=scale,
-            zmin=0,
-            zmax=len(STATUS_RANK) - 1,
-            colorbar={"tickvals": list(range(len(STATUS_RANK))), "ticktext": list(STATUS_RANK)},
-            xgap=2,
-            ygap=2,
-        )
+    return state_heatmap(
+        STATUS_RANK,
+        ["#8c959f", "#2da44e", "#bf8700", "#cf222e", "#82071e"],
+        weeks,
+        items,
+        [[STATUS_RANK.index(s) if s else None for s in trend[i]] for i in items],
+        [[s or "no run" for s in trend[i]] for i in items],
+        "%{y}, week of %{x}: %{text}<extra></extra>",
+        140 + 40 * len(items),
     )
-    figure.update_layout(height=140 + 40 * len(items), yaxis={"autorange": "reversed"})
-    return figure
 
 
 SCORECARD_KIND = "ProgramScorecard"

@@ -115,6 +115,41 @@ def render_html(title: str, sections: list[Section], subtitle: str = "", banner:
     return "\n".join(parts)
 
 
+def state_heatmap(
+    states: tuple[str, ...] | list[str],
+    colours: list[str],
+    x: list[str],
+    y: list[str],
+    z: list[list[int | None]],
+    text: list[list[str]],
+    hover: str,
+    height: int,
+):
+    """A plotly heatmap of cells in one of ``states`` (``z``: the state's index, ``None`` for no
+    cell), each state its colour in order, the cell's ``text`` written in it; rows top to bottom."""
+    import plotly.graph_objects as go
+
+    scale = [[i / (len(states) - 1), c] for i, c in enumerate(colours)]
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x,
+            y=y,
+            text=text,
+            texttemplate="%{text}",
+            hovertemplate=hover,
+            colorscale=scale,
+            zmin=0,
+            zmax=len(states) - 1,
+            colorbar={"tickvals": list(range(len(states))), "ticktext": list(states)},
+            xgap=2,
+            ygap=2,
+        )
+    )
+    figure.update_layout(height=height, yaxis={"autorange": "reversed"})
+    return figure
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
