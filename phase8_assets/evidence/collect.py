@@ -23,7 +23,7 @@ from pathlib import Path
 from phase8_assets.evidence import STREAMED_KINDS, EvidenceError, ReadResult, Rejection, read_evidence
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
-from phase8_assets.evidence.roots import FileRef, RootError, stream_lines
+from phase8_assets.evidence.roots import EvidenceRoot, FileRef, RootError, open_root
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
 from phase8_assets.shared.redaction import redact, redact_text
@@ -150,17 +150,7 @@ class _Read:
 def _read_one(task: _Task) -> _Read:
     base, rel, uri = task.source.base, task.ref.rel, task.ref.uri
     if task.kind in STREAMED_KINDS:
-        tmp = Path(tempfile.mkdtemp(prefix="stage-", dir=task.spool_dir))
-        try:
-            path, digest, size = base.stage(rel, task.max_bytes, tmp)
-        except (RootError, OSError) as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
-        outcome = _parse(task, path, digest, tmp)
-        for staged in tmp.iterdir():  # only what the reader handed on for loading stays
-            if isinstance(outcome, Rejection) or staged != outcome.spool:
-                staged.unlink()
-        return _Read(b"", digest, size, outcome)
+        return _read_staged(task.kind, base, rel, uri, task.max_bytes, task.spool_dir)
     try:
         data = base.read_bytes(rel, task.max_bytes)
     except (RootError, OSError) as exc:
@@ -171,31 +161,55 @@ def _read_one(task: _Task) -> _Read:
         return _Read(data, digest, len(data), Rejection(uri, task.kind, "(file)", reason, digest))
     if task.kind == WAIVER_KIND:
         return _Read(data, digest, len(data), ReadResult(None, "", {}))
-    return _Read(data, digest, len(data), _parse(task, data, digest))
+    return _Read(data, digest, len(data), _parse(task.kind, uri, data, digest))
+
+
+def _read_staged(kind: str, base: EvidenceRoot, rel: str, uri: str, max_bytes: int, folder: Path | None) -> _Read:
+    """A bulk file staged (hashed while streamed: a remote one copied into a new folder under
+    ``folder``, a local one read in place) and read by its reader, which leaves its spool in a
+    folder of its own there (never under the staged file's name). The copy goes once read; all of
+    it when the reader refuses the file."""
+    tmp = Path(tempfile.mkdtemp(prefix="stage-", dir=folder))
+    spool_dir = tmp / "spool"
+    spool_dir.mkdir()
+    try:
+        path, digest, size = base.stage(rel, max_bytes, tmp)
+    except (RootError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return _Read(b"", "", 0, Rejection(uri, kind, "(file)", str(exc).split(": ", 1)[-1]))
+    outcome = _parse(kind, uri, path, digest, spool_dir)
+    if path.parent == tmp:
+        path.unlink()
+    if isinstance(outcome, Rejection):
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _Read(b"", digest, size, outcome)
 
 
 def spool_of(f: EvidenceFile, folder: Path) -> Path:
     """The rows ``f``'s reader spooled when it was collected (the file parsed once). A batch read in
-    another process (a re-executed step) has none at hand: the file is read again into ``folder``,
-    and refused when its content is no longer the one collected."""
+    another process (a re-executed step) has none at hand: the file is staged and read again under
+    ``folder``, and refused when its content is no longer the one collected."""
     if f.spool is not None and f.spool.exists():
         return f.spool
-    work = Path(tempfile.mkdtemp(dir=folder))
-    digest = hashlib.sha256()
-    with open(work / "staged", "wb") as fh:
-        for chunk in stream_lines(f.uri):
-            digest.update(chunk)
-            fh.write(chunk)
-    if digest.hexdigest() != f.sha256:
-        raise EvidenceError("(file)", f"changed since it was collected (sha256 {f.sha256[:12]}…); not loaded")
-    return read_evidence(f.kind, work / "staged", f.uri, work).spool
-
-
-def _parse(task: _Task, data: bytes | Path, digest: str, spool_dir: Path | None = None) -> ReadResult | Rejection:
+    parent, _, name = f.uri.rpartition("/")
     try:
-        return read_evidence(task.kind, data, task.ref.uri, spool_dir)
+        read = _read_staged(f.kind, open_root(parent), name, f.uri, f.size, folder)
+    except RootError as exc:
+        raise EvidenceError("(file)", str(exc)) from None
+    if read.digest != f.sha256:
+        raise EvidenceError("(file)", f"changed since it was collected (sha256 {f.sha256[:12]}…); not loaded")
+    if isinstance(read.outcome, Rejection):
+        raise EvidenceError(read.outcome.field, read.outcome.reason)
+    return read.outcome.spool
+
+
+def _parse(
+    kind: str, uri: str, data: bytes | Path, digest: str, spool_dir: Path | None = None
+) -> ReadResult | Rejection:
+    try:
+        return read_evidence(kind, data, uri, spool_dir)
     except EvidenceError as exc:
-        return Rejection(task.ref.uri, task.kind, exc.field, exc.reason, digest)
+        return Rejection(uri, kind, exc.field, exc.reason, digest)
 
 
 def _set_aside_collisions(batch: EvidenceBatch) -> None:

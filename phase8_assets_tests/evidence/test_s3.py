@@ -73,3 +73,36 @@ def test_bulk_evidence_is_hashed_while_streamed(s3, tmp_path):
         "s3://bulk/r/cost/f.csv.gz": (hashlib.sha256(focus).hexdigest(), len(focus)),
     }
     assert batch.duplicates == [("s3://bulk/r/big/m.jsonl", "s3://bulk/r/otel/m.jsonl")]
+
+
+def test_bulk_objects_named_like_a_spool_are_read_and_spooled_whole(s3, tmp_path):
+    """A remote object staged under its own name never shares a file with the rows its reader
+    spools, whatever the object is called; a step in another process stages and reads it again."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from phase8_assets.evidence import readers
+    from phase8_assets.evidence.collect import collect, spool_of
+
+    duckdb.execute(
+        f"COPY (SELECT * FROM read_csv('{DATA / 'evidence/cost/focus-2026-11.csv.gz'}', all_varchar = true)) "
+        f"TO '{tmp_path / 'focus.parquet'}' (FORMAT parquet)"
+    )
+    otlp = sorted((DATA / "evidence/otel").glob("*.jsonl"))[-1].read_bytes()
+    s3.create_bucket(Bucket="named")
+    s3.put_object(Bucket="named", Key="r/cost/rows.parquet", Body=(tmp_path / "focus.parquet").read_bytes())
+    s3.put_object(Bucket="named", Key="r/otel/points.parquet", Body=otlp)
+    s3.put_object(
+        Bucket="named",
+        Key="r/phase8.yaml",
+        Body=b"apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1', commit: 4f2c9e1}\n"
+        b"evidence:\n  otel_metrics: {paths: ['otel/*'], max_age: P1D}\n  cost_exports: {paths: ['cost/*'], max_age: P1D}\n",
+    )
+    batch = collect(load_config(["s3://named/r"], set(readers())))
+    assert not batch.rejections, batch.rejections
+    focus, points = batch.files_of("cost_exports")[0], batch.files_of("otel_metrics")[0]
+    assert pq.read_metadata(focus.spool).num_rows == focus.summary["rows"] > 0
+    assert pq.read_metadata(points.spool).num_rows == points.summary["points"] > 0
+    for f, count in ((focus, focus.summary["rows"]), (points, points.summary["points"])):
+        f.spool.unlink()
+        assert pq.read_metadata(spool_of(f, tmp_path)).num_rows == count
