@@ -207,6 +207,9 @@ class _EvidenceBatchMemo(PickledObjectFilesystemIOManager):
     Every gate step takes ``evidence_files`` as input, and unpickling it for each of them was a
     large share of a gate run: a batch is remembered by file path, modification time and size."""
 
+    _memo: OrderedDict[tuple[str, int, int], EvidenceBatch] = OrderedDict()
+    _MAX = 4
+
     def get_asset_relative_path(self, context):
         from upath import UPath
 
@@ -216,9 +219,6 @@ class _EvidenceBatchMemo(PickledObjectFilesystemIOManager):
 
     def _latest(self, context):
         return self._with_extension(self._base_path.joinpath(*context.asset_key.path))
-
-    _memo: OrderedDict[tuple[str, int, int], EvidenceBatch] = OrderedDict()
-    _MAX = 4
 
     @classmethod
     def _remember(cls, path, obj) -> None:

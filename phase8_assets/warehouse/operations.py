@@ -46,7 +46,6 @@ from phase8_assets.warehouse import (
     location,
     migrate,
     migrations,
-    present,
 )
 
 MANIFEST = "manifest.json"
@@ -242,7 +241,8 @@ def preflight(
     now = now or datetime.now(UTC)
     path = home / WAREHOUSE_FILE
     checks: list[Check] = []
-    if not present(home):
+    lake = lake_configured()
+    if lake is None and not path.exists():
         return [
             Check(
                 "warehouse exists",
@@ -250,7 +250,6 @@ def preflight(
                 f"{path}: no warehouse; the first phase8 gate creates it at the latest version",
             )
         ]
-    lake = lake_configured()
     try:
         version, schema_ok = _inspect(path, 0)
         checks.append(Check("no other process holds the warehouse", True, f"opened {location(home)}"))
