@@ -63,7 +63,7 @@ def _instance() -> dg.DagsterInstance:
 
 @contextmanager
 def fewer_full_collections(every: int = 100):
-    """Python's collector walks every live object in a full collection; after Dagster, plotly, scipy
+    """Python's collector walks every live object in a full collection; after Dagster, plotly, numpy
     and pandas are imported that is most of a second per gate run (six full collections of ~85 ms
     on the demo evidence). During the run a full collection happens after ``every`` younger ones
     instead of 10; the thresholds are restored afterwards. Only cyclic garbage waits longer."""

@@ -47,7 +47,7 @@ half the limit → *inconclusive*, with the number of candidate runs that would 
 
 from __future__ import annotations
 
-import warnings
+import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the code location loads
     import numpy as np
 
 from phase8_assets.domains.gates import Finding
+from phase8_assets.domains.stats import mannwhitney_p, norm_ppf, t_ppf, t_sf, welch_p
 from phase8_assets.evidence.perf_baseline import Anchor, PerfBaseline
 from phase8_assets.evidence.perf_budgets import BudgetRule, PerfBudgets
 
@@ -203,7 +204,6 @@ def anchor_document(
 def _best_split(x: np.ndarray, min_size: int) -> tuple[int, float] | None:
     """The split index maximising |t| in ``x`` (every split at once via cumulative sums)."""
     import numpy as np
-    from scipy import stats  # lazily: importing scipy.stats costs ~1 s
 
     n = len(x)
     if n < 2 * min_size:
@@ -226,13 +226,12 @@ def _best_split(x: np.ndarray, min_size: int) -> tuple[int, float] | None:
         return int(k[i]), 1.0
     # Student's t on the pooled variance (as Otava does; stable when one side is short), and
     # Bonferroni over the len(k) splits scanned, so false change points stay rare.
-    return int(k[i]), float(min(1.0, 2 * stats.t.sf(t[i], n - 2) * len(k)))
+    return int(k[i]), float(min(1.0, 2 * t_sf(t[i], n - 2) * len(k)))
 
 
 def _split_p(x: np.ndarray, k: int, splits: int) -> float:
     """Two-sided p-value of a level change at ``k`` in ``x`` (pooled t), Bonferroni over ``splits``."""
     import numpy as np
-    from scipy import stats
 
     left, right = x[:k], x[k:]
     n1, n2 = len(left), len(right)
@@ -241,7 +240,7 @@ def _split_p(x: np.ndarray, k: int, splits: int) -> float:
     if pooled <= 0:
         return 0.0 if diff > 0 else 1.0
     t = diff / np.sqrt(pooled * (1 / n1 + 1 / n2))
-    return float(min(1.0, 2 * stats.t.sf(t, n1 + n2 - 2) * splits))
+    return float(min(1.0, 2 * t_sf(t, n1 + n2 - 2) * splits))
 
 
 def _segment(values: np.ndarray, lo: int, hi: int, p_threshold: float, min_size: int, found: dict) -> None:
@@ -351,28 +350,22 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
 def run_level_p(candidate: np.ndarray, baseline: np.ndarray, sign: float) -> float:
     """One-sided p-value that the candidate is worse (``sign`` +1: larger is worse)."""
     import numpy as np
-    from scipy import stats
 
     mb, sb, nb = float(np.mean(baseline)), float(np.std(baseline, ddof=1)), len(baseline)
     diff = sign * (float(np.mean(candidate)) - mb)
     if len(candidate) >= 2 and (sb > 0 or np.std(candidate) > 0):
-        with warnings.catch_warnings():  # nearly constant series: scipy warns, the p-value is still right
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = stats.ttest_ind(candidate, baseline, equal_var=False, alternative="greater" if sign > 0 else "less")
-        return float(res.pvalue) if np.isfinite(res.pvalue) else 1.0
+        p = welch_p(candidate.tolist(), baseline.tolist(), "greater" if sign > 0 else "less")
+        return p if math.isfinite(p) else 1.0
     if sb == 0:
         return 0.0 if diff > 0 else 1.0
     t = diff / (sb * np.sqrt(1 + 1 / nb))
-    return float(stats.t.sf(t, nb - 1))
+    return t_sf(t, nb - 1)
 
 
 def sample_level_p(candidate: list[float], baseline: list[float], sign: float) -> float | None:
     if len(candidate) < 3 or len(baseline) < 3:
         return None
-    from scipy import stats
-
-    res = stats.mannwhitneyu(candidate, baseline, alternative="greater" if sign > 0 else "less")
-    return float(res.pvalue)
+    return mannwhitney_p(candidate, baseline, "greater" if sign > 0 else "less")
 
 
 def base_runs(s: Series, candidate_commit: str, base_branch: str) -> np.ndarray:
@@ -468,13 +461,12 @@ def runs_to_decide(candidate: np.ndarray, baseline: np.ndarray, effect: float, a
     power ``DRIFT_POWER``, at the run-to-run noise of the baseline (and of the candidate runs, pooled);
     None when more candidate runs cannot (the baseline itself is too short or too noisy)."""
     import numpy as np
-    from scipy import stats
 
     logs_b, logs_c = np.log(baseline), np.log(candidate)
     df = len(logs_b) - 1 + max(len(logs_c) - 1, 0)
     ss = np.sum((logs_b - logs_b.mean()) ** 2) + (np.sum((logs_c - logs_c.mean()) ** 2) if len(logs_c) > 1 else 0.0)
     sd = float(np.sqrt(ss / df)) if df > 0 else 0.0
-    z = float(stats.norm.ppf(1 - alpha) + stats.norm.ppf(DRIFT_POWER))
+    z = norm_ppf(1 - alpha) + norm_ppf(DRIFT_POWER)
     if sd <= 0:
         return 1
     inverse = (np.log1p(effect) / (z * sd)) ** 2 - 1 / len(logs_b)
@@ -569,7 +561,6 @@ def drift_estimate(candidate: np.ndarray, anchor: Anchor, sign: float, limit: fl
     """The drift of the candidate run means since the anchor, its one-sided bounds, and how many
     candidate runs in all would decide it against ``limit`` at the observed between-run noise."""
     import numpy as np
-    from scipy import stats
 
     logs = np.log(candidate)
     n_c, n_a = len(logs), anchor.runs
@@ -580,9 +571,9 @@ def drift_estimate(candidate: np.ndarray, anchor: Anchor, sign: float, limit: fl
     else:
         var, df = anchor.log_sd**2, n_a - 1
     sd = float(np.sqrt(var))
-    half = float(stats.t.ppf(DRIFT_CONFIDENCE, df)) * sd * np.sqrt(1 / n_c + 1 / n_a)
+    half = t_ppf(DRIFT_CONFIDENCE, df) * sd * np.sqrt(1 / n_c + 1 / n_a)
     gap = abs(d - np.log1p(limit))
-    z = float(stats.norm.ppf(DRIFT_CONFIDENCE) + stats.norm.ppf(DRIFT_POWER))
+    z = norm_ppf(DRIFT_CONFIDENCE) + norm_ppf(DRIFT_POWER)
     inverse = (gap / (z * sd)) ** 2 - 1 / n_a if sd > 0 else np.inf
     total = int(np.ceil(1 / inverse)) if inverse > 0 and np.isfinite(inverse) else None
     return {
