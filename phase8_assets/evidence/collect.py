@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import re
 import shutil
 import tempfile
 import weakref
@@ -26,10 +27,34 @@ from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.roots import EvidenceRoot, FileRef, RootError, open_root
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
+from phase8_assets.shared.processes import ProcessIdentity
 from phase8_assets.shared.redaction import redact, redact_text
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
 
 WAIVER_KIND = "waivers"
+SPOOL_PREFIX = "phase8-spool-"  # + "<pid>-<start ticks>-": the process whose batch owns the folder
+
+
+def sweep_spools(folder: Path | None = None) -> list[Path]:
+    """Remove the spool folders (under ``folder``, default the temp dir) of processes that are gone:
+    a batch removes its own when it is collected, a process killed by SIGKILL or the OOM killer
+    cannot. A folder whose owner cannot be told from its name, or still runs, is kept."""
+    removed, host = [], ProcessIdentity.current().host
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*"):
+        owner = re.match(rf"{SPOOL_PREFIX}(\d+)-(\d+)-", path.name)
+        if owner is None or not path.is_dir():
+            continue
+        identity = ProcessIdentity(host, int(owner[1]), int(owner[2]), "")
+        if identity.alive() is False:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _new_spool_folder() -> Path:
+    sweep_spools()
+    me = ProcessIdentity.current()
+    return Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{me.pid}-{me.started}-"))
 
 
 @dataclass
@@ -291,7 +316,7 @@ def collect(
             batch.unmatched[kind] = unmatched
         batch.rejections.extend(Rejection(r.uri, kind, r.field, r.reason) for r in errors)
         if found and kind in STREAMED_KINDS and spool_dir is None:
-            spool_dir = Path(tempfile.mkdtemp(prefix="phase8-spool-"))
+            spool_dir = _new_spool_folder()
             weakref.finalize(batch, shutil.rmtree, spool_dir, ignore_errors=True)
         tasks.extend(_Task(kind, loc, ref, max_bytes, spool_dir) for loc, ref in found)
 

@@ -135,6 +135,43 @@ def test_collected_otlp_is_parsed_once_into_a_spool_outside_the_root(tmp_path):
     assert not folder.exists()  # the batch is gone, and its spool with it
 
 
+def test_the_spool_of_a_killed_process_is_removed_by_the_next_collection(tmp_path, monkeypatch):
+    """A batch removes its spool folder when it is collected; a process killed by SIGKILL cannot,
+    so the next collection in any process removes the folders of processes that are gone."""
+    import os
+    import sys
+    import tempfile
+
+    from phase8_assets.evidence.collect import SPOOL_PREFIX, collect
+    from phase8_assets.evidence.config import load_config
+    from phase8_assets.shared.processes import ProcessIdentity
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    code = (
+        "import os, signal\n"
+        "from phase8_assets.evidence.collect import collect\n"
+        "from phase8_assets.evidence.config import load_config\n"
+        f"batch = collect(load_config([{str(root)!r}]), kinds={{'otel_metrics'}})\n"
+        "assert batch.files_of('otel_metrics')[0].spool.exists()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(temp)}, capture_output=True)
+    assert child.returncode == -9, child.stderr.decode()
+    (left,) = temp.glob(f"{SPOOL_PREFIX}*")
+    assert any(left.rglob("*.parquet"))  # what the killed run left behind
+    me = ProcessIdentity.current()
+    alive = temp / f"{SPOOL_PREFIX}{me.pid}-{me.started}-other"  # a live process's folder (this one)
+    unknown = temp / f"{SPOOL_PREFIX}abc"  # no owner in the name: not ours to judge
+    alive.mkdir()
+    unknown.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    batch = collect(load_config([str(root)]), kinds={"otel_metrics"})
+    assert not left.exists() and alive.exists() and unknown.exists()
+    assert batch.files_of("otel_metrics")[0].spool.exists()  # and this collection spooled as usual
+
+
 def test_pretty_printed_single_object_and_numbers_as_numbers():
     doc = json.loads((DATA / "evidence/otel").glob("*.jsonl").__next__().read_text().splitlines()[0])
     point = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0]
