@@ -3,7 +3,8 @@ collector write them: one ``ExportMetricsServiceRequest`` per line (JSON lines),
 
 ``resourceMetrics → scopeMetrics → metrics`` with ``sum``, ``gauge``, ``histogram`` and
 ``exponentialHistogram``; 64-bit integers as strings or numbers; unknown fields ignored (the
-protocol's rule). Each data point becomes one flat row (``POINT_COLUMNS``): the metric, the
+protocol's rule); an object that names a key twice is refused, naming its line (which value
+counts is ambiguous). Each data point becomes one flat row (``POINT_COLUMNS``): the metric, the
 ``service.name`` of its resource, the other resource and point attributes as canonical JSON, the
 temporality (1 delta, 2 cumulative, 0 for gauges), start and time in Unix nanoseconds, the value
 (for histograms: the count), and for histograms the upper bounds and bucket counts
@@ -22,7 +23,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, ReadResult, mapping, sequence
+from phase8_assets.evidence import EvidenceError, ReadResult, mapping, sequence, unique_keys
 from phase8_assets.shared.redaction import redact, redact_text
 
 POINT_COLUMNS = (
@@ -261,6 +262,14 @@ def _redacted(rows: Iterator[tuple]) -> Iterator[tuple]:
         yield (texts[name], texts[service], attributes[attrs], *rest)
 
 
+def _loads(text: str, where: str):
+    """One JSON document; an object that names a key twice is refused (``unique_keys``), naming the line."""
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except EvidenceError as exc:
+        raise EvidenceError(where or exc.field, exc.reason) from exc
+
+
 def _raw_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
     lines = iter(lines)
     memo: dict = {}
@@ -269,12 +278,12 @@ def _raw_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
         if not text.strip():
             continue
         try:
-            doc = json.loads(text)
+            doc = _loads(text, f"line {number}")
         except json.JSONDecodeError as exc:
             if number == 1 and text.strip() == "{":  # one object per file, pretty-printed
                 rest = text + "".join(x.decode("utf-8") if isinstance(x, bytes) else x for x in lines)
                 try:
-                    doc = json.loads(rest)
+                    doc = _loads(rest, "")
                 except json.JSONDecodeError as inner:
                     raise EvidenceError(
                         f"line {inner.lineno}, column {inner.colno}", f"not valid JSON ({inner.msg})"

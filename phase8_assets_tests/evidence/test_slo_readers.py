@@ -180,6 +180,18 @@ def test_pretty_printed_single_object_and_numbers_as_numbers():
     assert len(rows) == 6 and rows[0][8] == point["count"]
 
 
+def test_a_duplicated_key_in_an_otlp_line_is_refused_naming_the_line():
+    lines = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_text().splitlines()[:2]
+    doc = json.loads(lines[1])
+    doubled = json.dumps(doc).replace('"timeUnixNano": ', '"timeUnixNano": "1", "timeUnixNano": ', 1)
+    assert doubled.count('"timeUnixNano"') > json.dumps(doc).count('"timeUnixNano"')
+    with pytest.raises(EvidenceError, match="duplicate key 'timeUnixNano'") as err:
+        otlp_metrics.read(f"{lines[0]}\n{doubled}\n".encode(), "m.jsonl")
+    assert err.value.field == "line 2"
+    pretty = json.dumps(json.loads(doubled.replace('"timeUnixNano": "1", ', "", 1)), indent=2)
+    assert otlp_metrics.read(pretty.encode(), "m.json").summary["points"] > 0
+
+
 def test_otlp_texts_are_redacted_on_their_way_to_the_warehouse():
     from phase8_assets_tests.corpus.secrets import SECRETS, leaks
 
