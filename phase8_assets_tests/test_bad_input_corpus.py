@@ -142,6 +142,33 @@ def test_a_root_with_broken_files_keeps_the_rest_and_stores_no_partial_history(t
         assert table_counts(conn, ("evidence_files", "evidence_rejections")) == counts
 
 
+def test_a_reader_past_the_time_limit_stops_instead_of_reading_on(tmp_path, monkeypatch):
+    """The thread still reading a file the collector gave up on stops (and leaves nothing staged),
+    rather than reading on while the run goes on and keeping the process alive at its exit."""
+    import tempfile
+    import threading
+
+    (tmp_path / "otel").mkdir()
+    line = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_bytes().splitlines()[0]
+    (tmp_path / "otel/big.jsonl").write_bytes((line + b"\n") * 15000)  # 59 MB: over a second of reading
+    (tmp_path / "phase8.yaml").write_text(
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1.0.0', commit: abc1234}\n"
+        "evidence:\n  otel_metrics: {paths: ['otel/*.jsonl'], max_age: P1D}\n"
+        "limits: {read_timeout_seconds: 0.2}\n"
+    )
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    batch = collect(load_evidence_config([str(tmp_path)]))
+    assert [r.reason for r in batch.rejections] == ["reading took longer than the limit of 0.2 s"]
+    readers = [t for t in threading.enumerate() if t.name.startswith("phase8-read")]
+    for thread in readers:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in readers)
+    # A reader that read on to the end would have left the file's complete spool in the batch's folder.
+    assert not [p for p in temp.rglob("*") if p.is_file()]  # no staged copy, no half-written spool
+
+
 def test_a_read_slower_than_the_time_limit_is_a_named_rejection(tmp_path):
     """The collector stops waiting for a file after ``limits.read_timeout_seconds``: the file is
     rejected by name, unhashed, and the collection returns."""

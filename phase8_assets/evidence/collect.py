@@ -12,10 +12,12 @@ roots now, readable or not: what the warehouse marks current (``store.record_bat
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import hashlib
 import re
 import shutil
 import tempfile
+import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -138,13 +140,38 @@ class EvidenceBatch:
         return [r for r in self.rejections if r.kind == kind]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Task:
     kind: str
     source: Located
     ref: FileRef
     max_bytes: int
     spool_dir: Path | None = None  # streamed kinds: where their copy is staged
+    thread: int | None = None  # the reader thread while it reads this file
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ReadAbandoned(BaseException):
+    """Raised inside a reader thread whose file the collector stopped waiting for (the time limit):
+    the thread stops at its next Python instruction instead of reading on, unseen, while the run
+    goes on, and keeping the process from exiting after it."""
+
+
+def _run(task: _Task) -> _Read:
+    with task.lock:
+        task.thread = threading.get_ident()
+    try:
+        return _read_one(task)
+    finally:
+        with task.lock:
+            task.thread = None
+
+
+def _abandon(task: _Task) -> None:
+    """Stop the thread still reading ``task`` (a long call into C, such as one parse, ends first)."""
+    with task.lock:
+        if task.thread is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(task.thread), ctypes.py_object(ReadAbandoned))
 
 
 def _discover(sources: list[Located]) -> tuple[list[tuple[Located, FileRef]], list[str], list[Rejection]]:
@@ -202,7 +229,11 @@ def _read_staged(kind: str, base: EvidenceRoot, rel: str, uri: str, max_bytes: i
     except (RootError, OSError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         return _Read(b"", "", 0, Rejection(uri, kind, "(file)", str(exc).split(": ", 1)[-1]))
-    outcome = _parse(kind, uri, path, digest, spool_dir)
+    try:
+        outcome = _parse(kind, uri, path, digest, spool_dir)
+    except BaseException:  # abandoned (the time limit), or a reader's bug
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if path.parent == tmp:
         path.unlink()
     if isinstance(outcome, Rejection):
@@ -323,12 +354,14 @@ def collect(
     seen: dict[tuple[str, str], str] = {}
     pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="phase8-read")
     try:
-        futures = [(task, pool.submit(_read_one, task)) for task in tasks]
+        futures = [(task, pool.submit(_run, task)) for task in tasks]
         for task, future in futures:
             root = task.source.root or config.roots[0].uri
             try:
                 read = future.result(timeout=config.read_timeout_s)
             except cf.TimeoutError:
+                future.cancel()  # not started yet: never will be
+                _abandon(task)
                 reason = f"reading took longer than the limit of {config.read_timeout_s:g} s"
                 batch.rejections.append(Rejection(task.ref.uri, task.kind, "(file)", reason))
                 batch.present.append((root, task.kind, task.ref.uri, ""))
