@@ -100,6 +100,9 @@ def _redact_text(text: str) -> str:
 _redact_short = lru_cache(maxsize=65536)(_redact_text)
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def redact(value: Any, *, secret_keys: tuple[str, ...] = ()) -> Any:
     """Return a copy of ``value`` with secrets replaced by ``[REDACTED]``.
 
@@ -109,6 +112,11 @@ def redact(value: Any, *, secret_keys: tuple[str, ...] = ()) -> Any:
     extra = {k.lower() for k in secret_keys}
 
     def walk(item: Any) -> Any:
+        kind = type(item)
+        if kind in _PLAIN:  # most leaves: nothing to redact, and no isinstance chain to walk
+            return item
+        if kind is str:
+            return redact_text(item)
         if isinstance(item, dict):
             out = {}
             for key, val in item.items():
