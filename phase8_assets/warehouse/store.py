@@ -461,9 +461,9 @@ def record_otlp_file(
     with transaction(conn):  # what is stored is read under the write lock (on DuckLake)
         if conn.execute("SELECT 1 FROM otel_files WHERE root = ? AND sha256 = ?", [root, sha256]).fetchone():
             return None
-        conn.execute("INSERT INTO otel_points SELECT ?, ?, * FROM read_parquet(?)", [root, sha256, str(spool)])
+        # An INSERT answers how many rows it added: no scan of otel_points, which grows with every file.
         total = conn.execute(
-            "SELECT count(*) FROM otel_points WHERE root = ? AND sha256 = ?", [root, sha256]
+            "INSERT INTO otel_points SELECT ?, ?, * FROM read_parquet(?)", [root, sha256, str(spool)]
         ).fetchone()[0]
         conn.execute("INSERT INTO otel_files VALUES (?, ?, ?, ?, ?)", [root, sha256, uri, total, _naive_utc(read_at)])
     return total
