@@ -80,6 +80,8 @@ def t_sf(t: float, df: float) -> float:
         return math.nan
     if math.isinf(t):
         return 0.0 if t > 0 else 1.0
+    if math.isinf(df):
+        return norm_sf(t)
     return _t_tail(t, df) if t >= 0 else 1.0 - _t_tail(-t, df)
 
 
@@ -102,6 +104,8 @@ def t_ppf(q: float, df: float) -> float:
         return -math.inf if q == 0 else math.inf
     if q == 0.5:
         return 0.0
+    if math.isinf(df):
+        return norm_ppf(q)
     return -_t_upper(q, df) if q < 0.5 else _t_upper(1.0 - q, df)
 
 
@@ -148,10 +152,15 @@ def welch_p(x: Sequence[float], y: Sequence[float], alternative: str) -> float:
     nx, ny = len(x), len(y)
     if nx < 2 or ny < 2:
         return math.nan
-    mx, my = math.fsum(x) / nx, math.fsum(y) / ny
-    vx = math.fsum((v - mx) ** 2 for v in x) / (nx - 1) / nx
-    vy = math.fsum((v - my) ** 2 for v in y) / (ny - 1) / ny
+    try:
+        mx, my = math.fsum(x) / nx, math.fsum(y) / ny
+        vx = math.fsum((v - mx) ** 2 for v in x) / (nx - 1) / nx
+        vy = math.fsum((v - my) ** 2 for v in y) / (ny - 1) / ny
+    except (OverflowError, ValueError):  # values near the float limit (or infinite): undefined, as for SciPy
+        return math.nan
     se2 = vx + vy
+    if not math.isfinite(se2):
+        return math.nan
     if se2 <= 0:
         return math.nan
     t = (mx - my) / math.sqrt(se2)
@@ -177,7 +186,7 @@ def _average_ranks(values: list[float]) -> tuple[list[float], list[int]]:
     return ranks, ties
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)  # one entry holds up to m*n + 1 integers
 def _u_counts(m: int, n: int) -> tuple[int, ...]:
     """How many of the C(m + n, m) orderings of two samples give each U = 0..m*n (exact integers):
     the coefficients of the Gaussian binomial prod_{i=1..m} (1 - q^(n+i)) / (1 - q^i), built one

@@ -32,6 +32,8 @@ def test_t_survival_function_matches_scipy_in_both_tails(df):
 
 def test_t_survival_function_at_the_edges():
     assert ours.t_sf(math.inf, 5) == 0.0 and ours.t_sf(-math.inf, 5) == 1.0
+    assert close(ours.t_sf(2.5, math.inf), float(stats.t.sf(2.5, math.inf)), 1e-12)
+    assert close(ours.t_ppf(0.95, math.inf), float(stats.t.ppf(0.95, math.inf)), 1e-12)
     assert math.isnan(ours.t_sf(math.nan, 5)) and math.isnan(ours.t_sf(1.0, 0))
     assert ours.t_sf(1e200, 3) == pytest.approx(float(stats.t.sf(1e200, 3)), abs=1e-300)
     # Cauchy (df = 1) has a closed form: sf(t) = atan(1/t)/pi for t > 0
@@ -72,6 +74,13 @@ def test_welch_matches_scipy(x, y, alternative):
         assert math.isnan(p)
         return
     assert close(p, reference, 1e-9) or abs(p - reference) < 1e-14, (p, reference)
+
+
+def test_welch_is_undefined_not_an_error_near_the_float_limit():
+    """SciPy gives NaN for samples whose sums overflow; so do we (the gate reads it as no evidence)."""
+    assert math.isnan(float(stats.ttest_ind([1e308] * 3, [1.0, 2.0, 3.0], equal_var=False).pvalue))
+    assert math.isnan(ours.welch_p([1e308] * 3, [1.0, 2.0, 3.0], "greater"))
+    assert math.isnan(ours.welch_p([1e308, -1e308, 3.0], [1.0, 2.0, 3.0], "less"))
 
 
 @settings(max_examples=400, deadline=None)
