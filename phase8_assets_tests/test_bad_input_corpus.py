@@ -166,7 +166,42 @@ def test_a_reader_past_the_time_limit_stops_instead_of_reading_on(tmp_path, monk
         thread.join(timeout=10)
     assert not any(t.is_alive() for t in readers)
     # A reader that read on to the end would have left the file's complete spool in the batch's folder.
-    assert not [p for p in temp.rglob("*") if p.is_file()]  # no staged copy, no half-written spool
+    # no staged copy, no half-written spool (the batch's folder only holds its owner file)
+    assert not [p for p in temp.rglob("*") if p.is_file() and p.name != ".owner"]
+
+
+def test_a_focus_pass_is_interrupted_inside_duckdb_when_abandoned(tmp_path):
+    """FOCUS rows are validated inside one DuckDB statement, where no Python check runs: abandoning
+    the read interrupts the statement, and the reader leaves no spool."""
+    import threading
+
+    import duckdb
+
+    from phase8_assets.evidence import ReadAbandoned, ReadControl, controlled, focus
+
+    export = tmp_path / "big.parquet"
+    demo = next((DATA / "evidence/cost").glob("*.csv.gz"))
+    with duckdb.connect() as conn:  # 1.2 M rows: most of a second to validate and spool
+        conn.execute(
+            f"COPY (SELECT f.* FROM read_csv('{demo}', all_varchar = true) f, range(1500)) TO '{export}' (FORMAT parquet)"
+        )
+    (tmp_path / "spool").mkdir()
+    control, outcome = ReadControl(), {}
+
+    def read() -> None:
+        try:
+            with controlled(control):
+                outcome["result"] = focus.read(export, "big.parquet", tmp_path / "spool")
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(0.1)
+    control.abandon()
+    reader.join(10)
+    assert not reader.is_alive() and isinstance(outcome.get("error"), ReadAbandoned), outcome
+    assert not list((tmp_path / "spool").iterdir())
 
 
 def test_a_read_slower_than_the_time_limit_is_a_named_rejection(tmp_path):

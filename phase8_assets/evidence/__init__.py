@@ -7,11 +7,18 @@ returns (or names in its error) passes the redaction function, and where a docum
 deeply, or a reader bug, becomes a named rejection instead of a traceback.
 The readers of bulk kinds (``STREAMED_KINDS``) also take a local ``Path`` and stream it, so reading a
 file never holds it whole in memory.
+
+A read the collector has stopped waiting for (its time limit) is abandoned: the loops that can run
+long (staging a file, an OTLP file's lines) call ``check_abandoned``, and a DuckDB statement is
+interrupted (``on_abandon``), so the reader ends with ``ReadAbandoned`` instead of reading on
+unseen while the run goes on (and holding the process open at its exit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +31,72 @@ class EvidenceError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class ReadAbandoned(BaseException):
+    """The collector stopped waiting for this read (a BaseException: no reader's ``except Exception``
+    turns it into a rejection of its own)."""
+
+
+class ReadControl:
+    """What the collector can do to a read running in another thread: abandon it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._interrupts: list[Callable[[], None]] = []
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            interrupts = list(self._interrupts)
+        for interrupt in interrupts:
+            interrupt()
+
+
+_current = threading.local()
+
+
+@contextmanager
+def controlled(control: ReadControl) -> Iterator[None]:
+    """Reads in this thread, while the block runs, answer to ``control``."""
+    _current.control = control
+    try:
+        yield
+    finally:
+        _current.control = None
+
+
+def check_abandoned() -> None:
+    """Raise ``ReadAbandoned`` when the read in this thread has been abandoned (cheap: call it per
+    chunk or line of a loop that can run long)."""
+    control = getattr(_current, "control", None)
+    if control is not None and control.abandoned:
+        raise ReadAbandoned()
+
+
+@contextmanager
+def on_abandon(interrupt: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, abandoning this thread's read calls ``interrupt`` (e.g. a DuckDB
+    connection's ``interrupt``); afterwards the read ends with ``ReadAbandoned``."""
+    control = getattr(_current, "control", None)
+    if control is None:
+        yield
+        return
+    with control._lock:
+        if control.abandoned:
+            raise ReadAbandoned()
+        control._interrupts.append(interrupt)
+    try:
+        yield
+    finally:
+        with control._lock:
+            control._interrupts.remove(interrupt)
+        check_abandoned()
 
 
 def _json_type(value: object) -> str:

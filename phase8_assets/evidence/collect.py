@@ -12,51 +12,77 @@ roots now, readable or not: what the warehouse marks current (``store.record_bat
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
+import fcntl
 import hashlib
-import re
+import os
 import shutil
 import tempfile
-import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from phase8_assets.evidence import STREAMED_KINDS, EvidenceError, ReadResult, Rejection, read_evidence
+from phase8_assets.evidence import (
+    STREAMED_KINDS,
+    EvidenceError,
+    ReadControl,
+    ReadResult,
+    Rejection,
+    check_abandoned,
+    controlled,
+    read_evidence,
+)
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.roots import EvidenceRoot, FileRef, RootError, open_root
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
-from phase8_assets.shared.processes import ProcessIdentity
 from phase8_assets.shared.redaction import redact, redact_text
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml_documents
 
 WAIVER_KIND = "waivers"
-SPOOL_PREFIX = "phase8-spool-"  # + "<pid>-<start ticks>-": the process whose batch owns the folder
+SPOOL_PREFIX = "phase8-spool-"
+_OWNER = ".owner"  # a file in a spool folder that its process holds a lock on while the folder is in use
 
 
 def sweep_spools(folder: Path | None = None) -> list[Path]:
-    """Remove the spool folders (under ``folder``, default the temp dir) of processes that are gone:
-    a batch removes its own when it is collected, a process killed by SIGKILL or the OOM killer
-    cannot. A folder whose owner cannot be told from its name, or still runs, is kept."""
-    removed, host = [], ProcessIdentity.current().host
+    """Remove the spool folders (under ``folder``, default the temp dir) that no process holds any
+    more: a batch removes its own when it is collected, a process killed by SIGKILL or the OOM
+    killer cannot. Whether a folder is held is asked of the kernel (a lock on its owner file), so a
+    process in another PID namespace sharing the temp dir keeps its folder; a folder without an
+    owner file (being created) is left alone."""
+    removed = []
     for path in Path(folder or tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*"):
-        owner = re.match(rf"{SPOOL_PREFIX}(\d+)-(\d+)-", path.name)
-        if owner is None or not path.is_dir():
+        try:
+            fd = os.open(path / _OWNER, os.O_RDONLY)
+        except OSError:
             continue
-        identity = ProcessIdentity(host, int(owner[1]), int(owner[2]), "")
-        if identity.alive() is False:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # held: its process is alive
+        finally:
+            os.close(fd)  # (releases the lock just taken)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
     return removed
 
 
-def _new_spool_folder() -> Path:
+def _release_spool(path: Path, owner: int) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    os.close(owner)
+
+
+def _new_spool_folder(batch: EvidenceBatch) -> Path:
+    """A spool folder for ``batch``, held (its owner file locked) until the batch is collected."""
     sweep_spools()
-    me = ProcessIdentity.current()
-    return Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{me.pid}-{me.started}-"))
+    path = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
+    claiming = path / f"{_OWNER}.claiming"
+    owner = os.open(claiming, os.O_RDONLY | os.O_CREAT, 0o600)
+    fcntl.flock(owner, fcntl.LOCK_EX)
+    os.rename(claiming, path / _OWNER)  # only a locked owner file is ever seen by a sweep
+    weakref.finalize(batch, _release_spool, path, owner)
+    return path
 
 
 @dataclass
@@ -147,31 +173,12 @@ class _Task:
     ref: FileRef
     max_bytes: int
     spool_dir: Path | None = None  # streamed kinds: where their copy is staged
-    thread: int | None = None  # the reader thread while it reads this file
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class ReadAbandoned(BaseException):
-    """Raised inside a reader thread whose file the collector stopped waiting for (the time limit):
-    the thread stops at its next Python instruction instead of reading on, unseen, while the run
-    goes on, and keeping the process from exiting after it."""
+    control: ReadControl = field(default_factory=ReadControl)
 
 
 def _run(task: _Task) -> _Read:
-    with task.lock:
-        task.thread = threading.get_ident()
-    try:
+    with controlled(task.control):
         return _read_one(task)
-    finally:
-        with task.lock:
-            task.thread = None
-
-
-def _abandon(task: _Task) -> None:
-    """Stop the thread still reading ``task`` (a long call into C, such as one parse, ends first)."""
-    with task.lock:
-        if task.thread is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(task.thread), ctypes.py_object(ReadAbandoned))
 
 
 def _discover(sources: list[Located]) -> tuple[list[tuple[Located, FileRef]], list[str], list[Rejection]]:
@@ -200,6 +207,7 @@ class _Read:
 
 
 def _read_one(task: _Task) -> _Read:
+    check_abandoned()
     base, rel, uri = task.source.base, task.ref.rel, task.ref.uri
     if task.kind in STREAMED_KINDS:
         return _read_staged(task.kind, base, rel, uri, task.max_bytes, task.spool_dir)
@@ -225,11 +233,11 @@ def _read_staged(kind: str, base: EvidenceRoot, rel: str, uri: str, max_bytes: i
     spool_dir = tmp / "spool"
     spool_dir.mkdir()
     try:
-        path, digest, size = base.stage(rel, max_bytes, tmp)
-    except (RootError, OSError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return _Read(b"", "", 0, Rejection(uri, kind, "(file)", str(exc).split(": ", 1)[-1]))
-    try:
+        try:
+            path, digest, size = base.stage(rel, max_bytes, tmp)
+        except (RootError, OSError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return _Read(b"", "", 0, Rejection(uri, kind, "(file)", str(exc).split(": ", 1)[-1]))
         outcome = _parse(kind, uri, path, digest, spool_dir)
     except BaseException:  # abandoned (the time limit), or a reader's bug
         shutil.rmtree(tmp, ignore_errors=True)
@@ -347,8 +355,7 @@ def collect(
             batch.unmatched[kind] = unmatched
         batch.rejections.extend(Rejection(r.uri, kind, r.field, r.reason) for r in errors)
         if found and kind in STREAMED_KINDS and spool_dir is None:
-            spool_dir = _new_spool_folder()
-            weakref.finalize(batch, shutil.rmtree, spool_dir, ignore_errors=True)
+            spool_dir = _new_spool_folder(batch)
         tasks.extend(_Task(kind, loc, ref, max_bytes, spool_dir) for loc, ref in found)
 
     seen: dict[tuple[str, str], str] = {}
@@ -361,7 +368,7 @@ def collect(
                 read = future.result(timeout=config.read_timeout_s)
             except cf.TimeoutError:
                 future.cancel()  # not started yet: never will be
-                _abandon(task)
+                task.control.abandon()
                 reason = f"reading took longer than the limit of {config.read_timeout_s:g} s"
                 batch.rejections.append(Rejection(task.ref.uri, task.kind, "(file)", reason))
                 batch.present.append((root, task.kind, task.ref.uri, ""))

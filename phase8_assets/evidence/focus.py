@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, on_abandon
 
 MANDATORY = (
     "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingPeriodStart", "BillingPeriodEnd",
@@ -222,7 +222,8 @@ def read(data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadRes
             source = source_sql(data)
             target = str(spool).replace("'", "''")
             try:
-                conn.execute(f"COPY ({staged_sql(source, columns(conn, source))}) TO '{target}' (FORMAT parquet)")
+                with on_abandon(conn.interrupt):  # the collector's time limit ends the pass
+                    conn.execute(f"COPY ({staged_sql(source, columns(conn, source))}) TO '{target}' (FORMAT parquet)")
             except duckdb.Error as exc:
                 raise diagnose(conn, source, exc, data, uri) from exc
             rows, currencies, periods, last, billed = conn.execute(

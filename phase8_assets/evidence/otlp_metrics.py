@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, ReadResult, mapping, sequence, unique_keys
+from phase8_assets.evidence import EvidenceError, ReadResult, check_abandoned, mapping, sequence, unique_keys
 from phase8_assets.shared.redaction import redact, redact_text
 
 POINT_COLUMNS = (
@@ -274,6 +274,7 @@ def _raw_points(lines: Iterable[bytes | str]) -> Iterator[tuple]:
     lines = iter(lines)
     memo: dict = {}
     for number, line in enumerate(lines, 1):
+        check_abandoned()
         text = line.decode("utf-8-sig") if isinstance(line, bytes) else line
         if not text.strip():
             continue

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from phase8_assets.evidence import check_abandoned
+
 CHUNK_BYTES = 1 << 20  # what streaming reads hold at a time
 
 
@@ -257,6 +259,7 @@ def _copy_hashing(source, target, max_bytes: int, where: str) -> tuple[str, int]
     than ``max_bytes`` is refused as soon as it is seen."""
     sha, size = hashlib.sha256(), 0
     while chunk := source.read(CHUNK_BYTES):
+        check_abandoned()
         size += len(chunk)
         if size > max_bytes:
             raise RootError(f"{where}: {size}+ bytes exceeds the limit of {max_bytes} bytes")

@@ -137,14 +137,15 @@ def test_collected_otlp_is_parsed_once_into_a_spool_outside_the_root(tmp_path):
 
 def test_the_spool_of_a_killed_process_is_removed_by_the_next_collection(tmp_path, monkeypatch):
     """A batch removes its spool folder when it is collected; a process killed by SIGKILL cannot,
-    so the next collection in any process removes the folders of processes that are gone."""
+    so the next collection in any process removes the folders no live process holds (a lock on
+    the folder's owner file, which the kernel releases with the process)."""
+    import fcntl
     import os
     import sys
     import tempfile
 
-    from phase8_assets.evidence.collect import SPOOL_PREFIX, collect
+    from phase8_assets.evidence.collect import SPOOL_PREFIX, collect, sweep_spools
     from phase8_assets.evidence.config import load_config
-    from phase8_assets.shared.processes import ProcessIdentity
 
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -161,15 +162,19 @@ def test_the_spool_of_a_killed_process_is_removed_by_the_next_collection(tmp_pat
     assert child.returncode == -9, child.stderr.decode()
     (left,) = temp.glob(f"{SPOOL_PREFIX}*")
     assert any(left.rglob("*.parquet"))  # what the killed run left behind
-    me = ProcessIdentity.current()
-    alive = temp / f"{SPOOL_PREFIX}{me.pid}-{me.started}-other"  # a live process's folder (this one)
-    unknown = temp / f"{SPOOL_PREFIX}abc"  # no owner in the name: not ours to judge
-    alive.mkdir()
-    unknown.mkdir()
+    # A folder some live process holds (here this one, as another PID namespace's process would),
+    # and one without an owner file (being created): neither is the sweep's to remove.
+    held, unowned = temp / f"{SPOOL_PREFIX}held", temp / f"{SPOOL_PREFIX}unowned"
+    held.mkdir()
+    unowned.mkdir()
+    owner = os.open(held / ".owner", os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(owner, fcntl.LOCK_EX)
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     batch = collect(load_config([str(root)]), kinds={"otel_metrics"})
-    assert not left.exists() and alive.exists() and unknown.exists()
+    assert not left.exists() and held.exists() and unowned.exists()
     assert batch.files_of("otel_metrics")[0].spool.exists()  # and this collection spooled as usual
+    os.close(owner)
+    assert sweep_spools(temp) == [held]  # released: gone with its process
 
 
 def test_pretty_printed_single_object_and_numbers_as_numbers():
