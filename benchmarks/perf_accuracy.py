@@ -27,6 +27,9 @@ Two more suites (``--histories``, each judged at its final release):
   five times (each run its own result file); the gate pools the run means. Target: recall with 5
   runs at least double the single-run figure.
 
+The t-test rule is SciPy's (a test dependency: ``pip install -e '.[test]'``), the reference the
+gate's own statistics are checked against.
+
     python benchmarks/perf_accuracy.py [--releases 150] [--seed 8] [--limit 0.05] [--fdr 0.01 0.05]
                                        [--histories 400] [--suites main creep multirun]
 """

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,11 +51,12 @@ class ReadControl:
         return self._abandoned
 
     def abandon(self) -> None:
+        # Under the lock: the reader cannot leave ``on_abandon`` (and close what it interrupts) meanwhile.
         with self._lock:
             self._abandoned = True
-            interrupts = list(self._interrupts)
-        for interrupt in interrupts:
-            interrupt()
+            for interrupt in self._interrupts:
+                with suppress(Exception):  # the statement ended meanwhile: nothing left to interrupt
+                    interrupt()
 
 
 _current = threading.local()

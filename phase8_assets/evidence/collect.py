@@ -17,6 +17,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,11 +51,20 @@ def sweep_spools(folder: Path | None = None) -> list[Path]:
     more: a batch removes its own when it is collected, a process killed by SIGKILL or the OOM
     killer cannot. Whether a folder is held is asked of the kernel (a lock on its owner file), so a
     process in another PID namespace sharing the temp dir keeps its folder; a folder without an
-    owner file (being created) is left alone."""
+    owner file is being created, unless it is older than an hour (left by an earlier release)."""
     removed = []
     for path in Path(folder or tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*"):
         try:
             fd = os.open(path / _OWNER, os.O_RDONLY)
+        except FileNotFoundError:
+            try:
+                stale = time.time() - path.stat().st_mtime > 3600
+            except OSError:
+                continue
+            if stale and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+            continue
         except OSError:
             continue
         try:

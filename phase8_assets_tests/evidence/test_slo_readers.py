@@ -143,6 +143,7 @@ def test_the_spool_of_a_killed_process_is_removed_by_the_next_collection(tmp_pat
     import os
     import sys
     import tempfile
+    import time
 
     from phase8_assets.evidence.collect import SPOOL_PREFIX, collect, sweep_spools
     from phase8_assets.evidence.config import load_config
@@ -164,14 +165,15 @@ def test_the_spool_of_a_killed_process_is_removed_by_the_next_collection(tmp_pat
     assert any(left.rglob("*.parquet"))  # what the killed run left behind
     # A folder some live process holds (here this one, as another PID namespace's process would),
     # and one without an owner file (being created): neither is the sweep's to remove.
-    held, unowned = temp / f"{SPOOL_PREFIX}held", temp / f"{SPOOL_PREFIX}unowned"
-    held.mkdir()
-    unowned.mkdir()
+    held, unowned, legacy = (temp / f"{SPOOL_PREFIX}{name}" for name in ("held", "unowned", "legacy"))
+    for path in (held, unowned, legacy):
+        path.mkdir()
+    os.utime(legacy, (0, time.time() - 7200))  # an earlier release's folder, two hours old
     owner = os.open(held / ".owner", os.O_RDONLY | os.O_CREAT)
     fcntl.flock(owner, fcntl.LOCK_EX)
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     batch = collect(load_config([str(root)]), kinds={"otel_metrics"})
-    assert not left.exists() and held.exists() and unowned.exists()
+    assert not left.exists() and not legacy.exists() and held.exists() and unowned.exists()
     assert batch.files_of("otel_metrics")[0].spool.exists()  # and this collection spooled as usual
     os.close(owner)
     assert sweep_spools(temp) == [held]  # released: gone with its process
