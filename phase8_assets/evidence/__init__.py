@@ -51,12 +51,28 @@ class ReadControl:
         return self._abandoned
 
     def abandon(self) -> None:
-        # Under the lock: the reader cannot leave ``on_abandon`` (and close what it interrupts) meanwhile.
+        # Under the lock: the reader cannot leave ``interrupting`` (and close what it interrupts) meanwhile.
         with self._lock:
             self._abandoned = True
             for interrupt in self._interrupts:
                 with suppress(Exception):  # the statement ended meanwhile: nothing left to interrupt
                     interrupt()
+
+    @contextmanager
+    def interrupting(self, interrupt: Callable[[], None]) -> Iterator[None]:
+        """While the block runs, ``abandon`` calls ``interrupt``; the block ends with ``ReadAbandoned``
+        when the read was abandoned before, during or right after it."""
+        with self._lock:
+            if self._abandoned:
+                raise ReadAbandoned()
+            self._interrupts.append(interrupt)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._interrupts.remove(interrupt)
+            if self._abandoned:
+                raise ReadAbandoned()
 
 
 _current = threading.local()
@@ -88,16 +104,8 @@ def on_abandon(interrupt: Callable[[], None]) -> Iterator[None]:
     if control is None:
         yield
         return
-    with control._lock:
-        if control.abandoned:
-            raise ReadAbandoned()
-        control._interrupts.append(interrupt)
-    try:
+    with control.interrupting(interrupt):
         yield
-    finally:
-        with control._lock:
-            control._interrupts.remove(interrupt)
-        check_abandoned()
 
 
 def _json_type(value: object) -> str:

@@ -52,30 +52,29 @@ def sweep_spools(folder: Path | None = None) -> list[Path]:
     killer cannot. Whether a folder is held is asked of the kernel (a lock on its owner file), so a
     process in another PID namespace sharing the temp dir keeps its folder; a folder without an
     owner file is being created, unless it is older than an hour (left by an earlier release)."""
-    removed = []
-    for path in Path(folder or tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*"):
-        try:
-            fd = os.open(path / _OWNER, os.O_RDONLY)
-        except FileNotFoundError:
-            try:
-                stale = time.time() - path.stat().st_mtime > 3600
-            except OSError:
-                continue
-            if stale and path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
-            continue
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # held: its process is alive
-        finally:
-            os.close(fd)  # (releases the lock just taken)
+    removed = [path for path in Path(folder or tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*") if _unheld(path)]
+    for path in removed:
         shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
     return removed
+
+
+def _unheld(path: Path) -> bool:
+    try:
+        fd = os.open(path / _OWNER, os.O_RDONLY)
+    except FileNotFoundError:
+        try:
+            return path.is_dir() and time.time() - path.stat().st_mtime > 3600
+        except OSError:
+            return False
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken only when no live process holds it
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # (releases the lock just taken)
 
 
 def _release_spool(path: Path, owner: int) -> None:
