@@ -11,6 +11,7 @@ warehouse when one file of a root is broken are checked at the end.
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -142,20 +143,25 @@ def test_a_root_with_broken_files_keeps_the_rest_and_stores_no_partial_history(t
         assert table_counts(conn, ("evidence_files", "evidence_rejections")) == counts
 
 
+def otlp_root(root: Path, *, lines: int, timeout_s: float) -> None:
+    """An evidence root of one OTLP file of ``lines`` demo lines, read under a time limit of ``timeout_s``."""
+    (root / "otel").mkdir()
+    line = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_bytes().splitlines()[0]
+    (root / "otel/big.jsonl").write_bytes((line + b"\n") * lines)
+    (root / "phase8.yaml").write_text(
+        "apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1.0.0', commit: abc1234}\n"
+        "evidence:\n  otel_metrics: {paths: ['otel/*.jsonl'], max_age: P1D}\n"
+        f"limits: {{read_timeout_seconds: {timeout_s}}}\n"
+    )
+
+
 def test_a_reader_past_the_time_limit_stops_instead_of_reading_on(tmp_path, monkeypatch):
     """The thread still reading a file the collector gave up on stops (and leaves nothing staged),
     rather than reading on while the run goes on and keeping the process alive at its exit."""
     import tempfile
     import threading
 
-    (tmp_path / "otel").mkdir()
-    line = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_bytes().splitlines()[0]
-    (tmp_path / "otel/big.jsonl").write_bytes((line + b"\n") * 15000)  # 59 MB: over a second of reading
-    (tmp_path / "phase8.yaml").write_text(
-        "apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1.0.0', commit: abc1234}\n"
-        "evidence:\n  otel_metrics: {paths: ['otel/*.jsonl'], max_age: P1D}\n"
-        "limits: {read_timeout_seconds: 0.2}\n"
-    )
+    otlp_root(tmp_path, lines=15000, timeout_s=0.2)  # 59 MB: over a second of reading
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
@@ -207,14 +213,7 @@ def test_a_focus_pass_is_interrupted_inside_duckdb_when_abandoned(tmp_path):
 def test_a_read_slower_than_the_time_limit_is_a_named_rejection(tmp_path):
     """The collector stops waiting for a file after ``limits.read_timeout_seconds``: the file is
     rejected by name, unhashed, and the collection returns."""
-    (tmp_path / "otel").mkdir()
-    line = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_bytes().splitlines()[0]
-    (tmp_path / "otel/big.jsonl").write_bytes((line + b"\n") * 400)
-    (tmp_path / "phase8.yaml").write_text(
-        "apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: '1.0.0', commit: abc1234}\n"
-        "evidence:\n  otel_metrics: {paths: ['otel/*.jsonl'], max_age: P1D}\n"
-        "limits: {read_timeout_seconds: 0.001}\n"
-    )
+    otlp_root(tmp_path, lines=400, timeout_s=0.001)
     batch = collect(load_evidence_config([str(tmp_path)]))
     assert [(r.field, r.reason) for r in batch.rejections] == [
         ("(file)", "reading took longer than the limit of 0.001 s")
