@@ -100,7 +100,7 @@ def child_otlp(root: str) -> dict:
     from phase8_assets.evidence.collect import collect
     from phase8_assets.evidence.config import load_config
     from phase8_assets.warehouse import connect
-    from phase8_assets.warehouse.store import record_otlp_file
+    from phase8_assets.warehouse.store import record_otlp_files
 
     readers()
     with tempfile.TemporaryDirectory() as tmp, connect(Path(tmp) / "w.duckdb") as conn:
@@ -110,7 +110,7 @@ def child_otlp(root: str) -> dict:
         t_collect = time.perf_counter() - t0
         files = batch.files_of("otel_metrics")
         at = datetime.now(UTC)
-        points = sum(record_otlp_file(conn, f.root, f.sha256, f.uri, f.spool, at) for f in files)
+        points = sum(record_otlp_files(conn, [(f.root, f.sha256, f.uri, f.spool) for f in files], at).values())
         t_total = time.perf_counter() - t0
     return {"points": points, "files": len(files), "collect_s": t_collect, "total_s": t_total}
 

@@ -25,7 +25,7 @@ from phase8_assets.evidence.collect import EvidenceBatch, spool_of
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table, write_text
-from phase8_assets.warehouse.store import record_otlp_file, record_slo_snapshots
+from phase8_assets.warehouse.store import record_otlp_files, record_slo_snapshots
 
 GROUP = "reliability"
 OWNERS = ["team:sre"]
@@ -79,17 +79,15 @@ def slo_definitions(evidence_files: EvidenceBatch) -> dg.Output:
 )
 def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch, warehouse: Warehouse):
     files = evidence_files.files_of("otel_metrics")
-    new_files = new_points = 0
     with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
+        spooled = []
         for f in files:
             try:
-                stored = record_otlp_file(conn, f.root, f.sha256, f.uri, spool_of(f, Path(tmp)), now_utc())
+                spooled.append((f.root, f.sha256, f.uri, spool_of(f, Path(tmp))))
             except EvidenceError as exc:  # validated when collected; changed since?
                 context.log.warning(f"{f.uri}: {exc}")
-                continue
-            if stored is not None:
-                new_files += 1
-                new_points += stored
+        stored = record_otlp_files(conn, spooled, now_utc())
+        new_files, new_points = len(stored), sum(stored.values())
         total = conn.execute(
             "SELECT count(*), count(DISTINCT metric), min(time_ns), max(time_ns) FROM otel_points "
             "WHERE root IN (SELECT unnest(?))",

@@ -452,21 +452,52 @@ def bench_samples(conn: duckdb.DuckDBPyConnection, root: str, run_ids: list[str]
     return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
 
 
+def record_otlp_files(
+    conn: duckdb.DuckDBPyConnection, files: list[tuple[str, str, str, Path]], read_at: datetime
+) -> dict[tuple[str, str], int]:
+    """OTLP files' rows into ``otel_points``, file -> DuckDB: ``files`` are (root, sha256, uri, spool),
+    ``spool`` the Parquet file each file's reader wrote. Returns the points of each (root, sha256)
+    stored now; a file already stored is left out. One statement loads every new spool and the file
+    rows commit with their points, in one transaction: a failure leaves nothing half-written."""
+    with transaction(conn):  # what is stored is read under the write lock (on DuckLake)
+        stored = set(
+            conn.execute(
+                "SELECT root, sha256 FROM otel_files WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))",
+                [sorted({f[1] for f in files})],
+            ).fetchall()
+        )
+        new: dict[tuple[str, str], tuple[str, str]] = {}
+        for root, sha256, uri, spool in files:
+            if (root, sha256) not in stored:
+                new.setdefault((root, sha256), (uri, str(spool)))
+        if not new:
+            return {}
+        keys = list(new)
+        spools = [new[k][1] for k in keys]
+        # Each spool's row count from its footer: no scan of otel_points, which grows with every file.
+        counts = dict(conn.execute("SELECT file_name, num_rows FROM parquet_file_metadata(?)", [spools]).fetchall())
+        points = {k: counts[new[k][1]] for k in keys}
+        inserted = conn.execute(
+            "INSERT INTO otel_points SELECT f.root, f.sha256, p.* EXCLUDE (filename) "
+            "FROM read_parquet(?, filename = true) AS p "
+            "JOIN (SELECT unnest(?) AS spool, unnest(?) AS root, unnest(?) AS sha256) AS f ON f.spool = p.filename",
+            [spools, spools, [k[0] for k in keys], [k[1] for k in keys]],
+        ).fetchone()[0]
+        if inserted != sum(points.values()):  # a spool changed under us: roll back rather than store a part
+            raise duckdb.IOException(f"loaded {inserted} OTLP points where the spools hold {sum(points.values())}")
+        conn.execute(
+            "INSERT INTO otel_files SELECT unnest(?), unnest(?), unnest(?), unnest(?), ?",
+            [[k[0] for k in keys], [k[1] for k in keys], [new[k][0] for k in keys], [points[k] for k in keys],
+             _naive_utc(read_at)],
+        )  # fmt: skip
+    return points
+
+
 def record_otlp_file(
     conn: duckdb.DuckDBPyConnection, root: str, sha256: str, uri: str, spool: Path, read_at: datetime
 ) -> int | None:
-    """One OTLP file's rows (``spool``: the Parquet file its reader wrote) into ``otel_points``, file
-    -> DuckDB; ``None`` when already stored. The file row and its points commit together, so a
-    failure leaves nothing half-written."""
-    with transaction(conn):  # what is stored is read under the write lock (on DuckLake)
-        if conn.execute("SELECT 1 FROM otel_files WHERE root = ? AND sha256 = ?", [root, sha256]).fetchone():
-            return None
-        # An INSERT answers how many rows it added: no scan of otel_points, which grows with every file.
-        total = conn.execute(
-            "INSERT INTO otel_points SELECT ?, ?, * FROM read_parquet(?)", [root, sha256, str(spool)]
-        ).fetchone()[0]
-        conn.execute("INSERT INTO otel_files VALUES (?, ?, ?, ?, ?)", [root, sha256, uri, total, _naive_utc(read_at)])
-    return total
+    """One OTLP file's rows into ``otel_points`` (``record_otlp_files``); ``None`` when already stored."""
+    return record_otlp_files(conn, [(root, sha256, uri, spool)], read_at).get((root, sha256))
 
 
 FIRST_POINT_WHOLE_NS = 3600 * 1_000_000_000

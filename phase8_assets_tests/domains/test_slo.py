@@ -19,7 +19,7 @@ from phase8_assets.domains.slo import (
 )
 from phase8_assets.evidence import EvidenceError, openslo, otlp_metrics
 from phase8_assets.warehouse import connect
-from phase8_assets.warehouse.store import record_otlp_file
+from phase8_assets.warehouse.store import record_otlp_file, record_otlp_files
 from phase8_assets_tests.conftest import DATA
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -375,3 +375,37 @@ def test_no_slo_at_all_names_where_slos_were_expected():
     config = load_config([str(DATA)])
     (finding,) = burn_findings([], {"statuses": [], "problems": {}}, config, AT, "slo_burn_rate")
     assert finding.rule == "slo-present" and finding.evidence == f"{DATA}/policy/slo/*.yaml"
+
+
+def test_otlp_files_load_in_one_statement_each_once_and_all_or_nothing(wh, tmp_path):
+    """``sli_series`` loads every new file's spool at once: each file's points under its own
+    (root, sha256), a file already stored adds nothing, and a spool that cannot be read leaves
+    nothing stored."""
+    t = AT - timedelta(minutes=5)
+    spools = {}
+    for name, lines in {
+        "a": [otlp_line(t, [(200, 5, t - timedelta(minutes=1)), (500, 1, t - timedelta(minutes=1))])],
+        "b": [otlp_line(t, [(200, 7, t - timedelta(minutes=1))])],
+    }.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        data = "".join(line + "\n" for line in lines).encode()
+        spools[name] = otlp_metrics.read(data, f"{name}.jsonl", spool_dir=folder).spool
+    # A spool that is not there: the whole load fails, including the files before it.
+    with pytest.raises(Exception, match="missing"):
+        record_otlp_files(wh, [("/r", "sha-a", "a.jsonl", spools["a"]), ("/r", "x", "x", tmp_path / "missing")], AT)
+    assert wh.execute("SELECT count(*) FROM otel_points").fetchone() == (0,)
+    assert wh.execute("SELECT count(*) FROM otel_files").fetchone() == (0,)
+
+    files = [("/r", f"sha-{name}", f"{name}.jsonl", spool) for name, spool in spools.items()]
+    assert record_otlp_files(wh, files, AT) == {("/r", "sha-a"): 2, ("/r", "sha-b"): 1}
+    per_file = wh.execute("SELECT sha256, count(*), sum(value) FROM otel_points GROUP BY ALL ORDER BY 1").fetchall()
+    assert per_file == [("sha-a", 2, 6.0), ("sha-b", 1, 7.0)]
+    assert wh.execute("SELECT sha256, uri, points FROM otel_files ORDER BY 1").fetchall() == [
+        ("sha-a", "a.jsonl", 2),
+        ("sha-b", "b.jsonl", 1),
+    ]
+    # Again, plus the same content under another root: only that one is new.
+    assert record_otlp_files(wh, [*files, ("/other", "sha-b", "b.jsonl", spools["b"])], AT) == {("/other", "sha-b"): 1}
+    assert record_otlp_file(wh, "/r", "sha-a", "a.jsonl", spools["a"], AT) is None
+    assert wh.execute("SELECT count(*) FROM otel_points").fetchone() == (4,)
