@@ -1,9 +1,13 @@
-"""The one safe YAML loader: size and alias limits, no duplicate keys, timestamps kept as strings.
+"""The one safe YAML loader: size, alias and depth limits, no duplicate keys, timestamps kept as strings.
 
 PyYAML's ``safe_load`` still expands aliases (a "billion laughs" document is accepted) and turns
-unquoted ``2026-05-10`` into a ``date``. Our loader refuses oversized documents and alias bombs
-before building objects, and leaves every scalar that looks like a date or time as the string
-the author wrote, so schema-aware code decides how to parse it.
+unquoted ``2026-05-10`` into a ``date``. Our loader refuses oversized documents, alias bombs,
+recursive documents and deep nesting before building objects, and leaves every scalar that looks
+like a date or time as the string the author wrote, so schema-aware code decides how to parse it.
+
+Documents are parsed and composed by libyaml (PyYAML's C extension, several times faster than its
+pure-Python parser) where PyYAML has it; the limits are checked on the composed node graph, where
+every alias is a second reference to its anchor's node, so they hold for either parser.
 """
 
 from __future__ import annotations
@@ -15,31 +19,17 @@ import yaml
 MAX_YAML_BYTES = 2 * 1024 * 1024
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000  # after alias expansion: what a consumer walking the data would see
+MAX_YAML_DEPTH = 200  # after alias expansion: code walking the data recursively stays far from Python's limit
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser; SafeConstructor either way
 
 
 class YamlError(ValueError):
     """A YAML document that could not be loaded; the message names the source and the reason."""
 
 
-class _Phase8SafeLoader(yaml.SafeLoader):
-    """SafeLoader without the timestamp resolver and with an alias budget."""
-
-    max_aliases = MAX_YAML_ALIASES
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._aliases_seen = 0
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            self._aliases_seen += 1
-            if self._aliases_seen > self.max_aliases:
-                event = self.peek_event()
-                raise YamlError(
-                    f"line {event.start_mark.line + 1}: more than {self.max_aliases} aliases "
-                    "(refused: alias expansion can exhaust memory)"
-                )
-        return super().compose_node(parent, index)
+class _Phase8SafeLoader(_Loader):
+    """SafeLoader without the timestamp resolver, refusing duplicate keys, with alias, size and depth limits."""
 
     def construct_mapping(self, node, deep=False):
         """A mapping that names a key twice is refused: which value counts is ambiguous (merge keys
@@ -60,34 +50,62 @@ class _Phase8SafeLoader(yaml.SafeLoader):
 
     def get_node(self):
         node = super().get_node()
-        if node is not None and self._aliases_seen:
-            _check_expanded_size(node)
+        if node is not None:
+            _check_graph(node)
         return node
 
 
-def _check_expanded_size(root: yaml.Node) -> None:
-    """Refuse documents whose aliases expand to more than MAX_YAML_NODES nodes."""
-    sizes: dict[int, int] = {}
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
 
-    def size(node: yaml.Node) -> int:
-        if id(node) in sizes:
-            return sizes[id(node)]
-        sizes[id(node)] = 1  # cycles count once
-        if isinstance(node, yaml.SequenceNode):
-            total = 1 + sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+
+def _refuse(node: yaml.Node, reason: str) -> YamlError:
+    return YamlError(f"line {node.start_mark.line + 1}: {reason}")
+
+
+def _check_graph(root: yaml.Node) -> None:
+    """Refuse a composed document with more than MAX_YAML_ALIASES aliases, an alias inside the node
+    it names (a recursive document), or more than MAX_YAML_NODES nodes or MAX_YAML_DEPTH levels
+    once its aliases are expanded. One walk without recursion: each node is visited once, a node
+    met again is an alias, and expanded sizes and depths are summed from the children's."""
+    size: dict[int, int] = {}  # id(node) -> nodes once expanded, for each finished node
+    depth: dict[int, int] = {}  # id(node) -> levels once expanded
+    open_ids = {id(root)}
+    aliases = 0
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, pending = stack[-1]
+        for child in pending:
+            key = id(child)
+            if key in open_ids:
+                raise _refuse(child, "an alias refers to a node that contains it (refused: a recursive document)")
+            if key in size:
+                aliases += 1
+                if aliases > MAX_YAML_ALIASES:
+                    raise _refuse(
+                        child, f"more than {MAX_YAML_ALIASES} aliases (refused: alias expansion can exhaust memory)"
+                    )
+                continue
+            open_ids.add(key)
+            stack.append((child, iter(_children(child))))
+            break
         else:
-            total = 1
-        sizes[id(node)] = total
-        if total > MAX_YAML_NODES:
-            raise YamlError(
-                f"line {node.start_mark.line + 1}: aliases expand to more than {MAX_YAML_NODES} nodes "
-                '(refused: a "billion laughs" document)'
-            )
-        return total
-
-    size(root)
+            stack.pop()
+            children = _children(node)
+            key = id(node)
+            open_ids.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_YAML_NODES:
+                raise _refuse(
+                    node, f'aliases expand to more than {MAX_YAML_NODES} nodes (refused: a "billion laughs" document)'
+                )
+            if depth[key] > MAX_YAML_DEPTH:
+                raise _refuse(node, f"nested more than {MAX_YAML_DEPTH} levels deep (refused)")
 
 
 # Keep dates and times as the strings the author wrote.

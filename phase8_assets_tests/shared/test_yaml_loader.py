@@ -72,3 +72,37 @@ def test_a_key_given_twice_is_refused_but_a_merge_key_may_be_overridden():
         load_yaml(b"apiVersion: phase8/v1\nowner: team:a\nowner: team:b\n", "x.yaml")
     doc = load_yaml(b"base: &base {owner: team:a, ttl: 1}\nchild:\n  <<: *base\n  owner: team:b\n")
     assert doc["child"] == {"owner": "team:b", "ttl": 1}
+
+
+def test_documents_are_parsed_by_libyaml():
+    import yaml
+
+    from phase8_assets.shared import yaml_loader
+
+    assert issubclass(yaml_loader._Phase8SafeLoader, yaml.CSafeLoader)  # the C parser, not PyYAML's Python one
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}")])
+def test_nesting_deeper_than_the_limit_is_refused_by_line(opening, closing):
+    ok = opening * 199 + "1" + closing * 199
+    assert load_yaml(ok) is not None
+    deep = "x:\n  " + opening * 200 + "1" + closing * 200 + "\n"
+    with pytest.raises(YamlError, match=r"deep.yaml: line 2: nested more than 200 levels deep"):
+        load_yaml(deep, "deep.yaml")
+    block = "".join(" " * i + "k:\n" for i in range(250))  # block style: libyaml itself allows 1000 levels
+    with pytest.raises(YamlError, match="nested more than 200 levels deep"):
+        load_yaml(block, "block.yaml")
+
+
+def test_depth_counts_what_the_aliases_expand_to():
+    anchor = "base: &b " + "[" * 120 + "1" + "]" * 120 + "\n"
+    assert load_yaml(anchor + "other: *b\n")["other"] == load_yaml(anchor)["base"]
+    with pytest.raises(YamlError, match="nested more than 200 levels deep"):
+        load_yaml(anchor + "other: " + "[" * 100 + "*b" + "]" * 100 + "\n", "alias-depth.yaml")
+
+
+def test_a_recursive_document_is_refused():
+    with pytest.raises(YamlError, match=r"loop.yaml: line 1: an alias refers to a node that contains it"):
+        load_yaml("a: &a [1, *a]\n", "loop.yaml")
+    with pytest.raises(YamlError, match="a recursive document"):
+        load_yaml("a: &a {b: {c: *a}}\n", "loop.yaml")
