@@ -11,6 +11,7 @@ import html
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,10 +45,11 @@ def markdown_table(headers: list[str], rows: list[list[Any]], empty: str | None 
 
 
 @cache
-def _plotly_js() -> str:
+def _plotly_script() -> bytes:
+    """plotly.js in a ``<script>`` element, encoded once: about 4.7 MB, the bulk of a page with figures."""
     from plotly.offline import get_plotlyjs
 
-    return get_plotlyjs()
+    return f'<script type="text/javascript">{get_plotlyjs()}</script>'.encode()
 
 
 _CSS = """
@@ -69,16 +71,16 @@ def _html_cell(value: Any) -> str:
     return html.escape(text)
 
 
-def render_html(title: str, sections: list[Section], subtitle: str = "", banner: tuple[str, str] | None = None) -> str:
-    """The page; ``banner`` = (text, pass|warn|fail) puts a coloured verdict line under the title."""
+def _page(title: str, sections: list[Section], subtitle: str, banner: tuple[str, str] | None) -> list[str | bytes]:
+    """The page's lines, plotly.js as the bytes it is written as (never copied into a new string)."""
     has_figures = any(s.figure is not None for s in sections)
-    parts = [
+    parts: list[str | bytes] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title><style>{_CSS}</style>",
     ]
     if has_figures:
-        parts.append(f'<script type="text/javascript">{_plotly_js()}</script>')
+        parts.append(_plotly_script())
     parts.append("</head><body>")
     parts.append(f"<h1>{html.escape(title)}</h1>")
     if subtitle:
@@ -112,7 +114,12 @@ def render_html(title: str, sections: list[Section], subtitle: str = "", banner:
                 )
             )
     parts.append("</body></html>\n")
-    return "\n".join(parts)
+    return parts
+
+
+def render_html(title: str, sections: list[Section], subtitle: str = "", banner: tuple[str, str] | None = None) -> str:
+    """The page; ``banner`` = (text, pass|warn|fail) puts a coloured verdict line under the title."""
+    return "\n".join(p if isinstance(p, str) else p.decode() for p in _page(title, sections, subtitle, banner))
 
 
 def state_heatmap(
@@ -156,16 +163,20 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` atomically (same folder temp file, then rename), readable as the umask allows
-    (0644 under the usual 022), like any file ``open`` creates: the temp file alone would be 0600."""
+def write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> Path:
+    """Write ``data`` (bytes, or pieces of them in order) atomically (same folder temp file, then
+    rename), readable as the umask allows (0644 under the usual 022), like any file ``open``
+    creates: the temp file alone would be 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                fh.writelines(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -185,7 +196,16 @@ def write_html(
     subtitle: str = "",
     banner: tuple[str, str] | None = None,
 ) -> Path:
-    return write_text(path, render_html(title, sections, subtitle, banner))
+    """``render_html``'s page, written line by line: a page with figures is mostly plotly.js, which is
+    written from its encoded bytes instead of being joined into the page and encoded again."""
+
+    def lines():
+        for index, part in enumerate(_page(title, sections, subtitle, banner)):
+            if index:
+                yield b"\n"
+            yield part if isinstance(part, bytes) else part.encode()
+
+    return write_bytes(path, lines())
 
 
 def render_markdown(title: str, sections: list[Section], subtitle: str = "") -> str:
