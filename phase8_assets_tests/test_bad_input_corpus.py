@@ -35,6 +35,13 @@ MUST_REJECT = {
 }  # fmt: skip
 
 
+def must_reject(case) -> bool:
+    # Go's benchmark format lets a configuration line ("goos: linux") set its key again, for the
+    # results after it: a repeated key there is the format, not a broken file.
+    go_text = case.kind == "benchmarks" and case.seed.endswith(".txt")
+    return case.mutation in MUST_REJECT and not (go_text and case.mutation == "duplicate-key")
+
+
 @pytest.fixture(scope="module")
 def seeds():
     return demo_seeds(per_kind=1)
@@ -49,7 +56,7 @@ def assert_defined(results: list[tuple]) -> None:
     assert not crashed, crashed
     slow = [(case.id, round(seconds, 1)) for case, _, _, seconds in results if seconds > CASE_LIMIT_S]
     assert not slow, slow
-    accepted = [case.id for case, verdict, _, _ in results if verdict == "read" and case.mutation in MUST_REJECT]
+    accepted = [case.id for case, verdict, _, _ in results if verdict == "read" and must_reject(case)]
     assert not accepted, accepted
 
 

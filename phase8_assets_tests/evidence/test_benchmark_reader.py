@@ -138,6 +138,9 @@ def test_rounds_the_tool_did_not_report_stay_missing():
         ({"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", "stats": {"mean": "fast"}}]}, "benchmarks[0].stats.mean"),
         ({"datetime": "2026-11-20T00:00:00Z", "benchmarks": [{"name": "a", "stats": {"min": 1.0}}]}, "benchmarks[0].stats.mean"),
         ({"something": "else"}, "(document)"),
+        ({"state": [30012.5], "metrics": {}}, "state"),
+        ({"metrics": {"http_req_duration": {"type": "trend", "values": [120.5]}}}, "metrics.http_req_duration.values"),
+        ({"metrics": {"http_reqs": {"type": "counter", "values": {"rate": 1.0}, "thresholds": ["rate>1"]}}}, "metrics.http_reqs.thresholds"),
     ],
 )  # fmt: skip
 def test_bad_results_are_rejected_with_the_field(doc, field):
