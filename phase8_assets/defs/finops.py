@@ -108,7 +108,7 @@ def focus_conformance(evidence_files: EvidenceBatch) -> dg.AssetCheckResult:
         conn = duckdb.connect()
         try:
             for f in evidence_files.files_of("cost_exports"):
-                source = source_sql(_local_copy(f.uri, Path(tmp)))
+                source = source_sql(conn, _local_copy(f.uri, Path(tmp)))
                 names = columns(conn, source)
                 as_text = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in names)
                 frame = conn.execute(f"SELECT {as_text} FROM {source} LIMIT {SAMPLE_ROWS}").df()

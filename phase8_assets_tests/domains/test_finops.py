@@ -81,6 +81,28 @@ def test_real_focus_files_have_defined_outcomes(real_samples):
         assert missing in info.value.field
 
 
+def test_a_csv_export_is_sniffed_once_and_read_with_what_was_found(tmp_path):
+    """The source names the dialect DuckDB sniffed (no second sniff when it is read), the same rows
+    as auto-detection give, whatever the file is called; a file without a dialect falls back."""
+    import duckdb
+
+    rows = [line(date(2026, 11, d), f"{d}.25", "1", tags={"team": "a;b"}) for d in (1, 2, 3)]
+    semicolons = csv_bytes(rows).decode().replace(",", ";").replace("\n", "\r\n").encode()
+    path = tmp_path / "it's a ;export.csv"
+    path.write_bytes(semicolons)
+    conn = duckdb.connect()
+    source = focus.source_sql(conn, path)
+    assert "auto_detect = false, delim = ';'" in source and "new_line = '\\r\\n'" in source
+    auto = f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', all_varchar = true, header = true, nullstr = ['NULL', ''])"
+    assert conn.execute(f"SELECT * FROM {source}").fetchall() == conn.execute(f"SELECT * FROM {auto}").fetchall()
+    assert focus.read(path, "x").summary["rows"] == 3
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert "auto_detect = true" in focus.source_sql(conn, empty)
+    with pytest.raises(EvidenceError, match="mandatory FOCUS column"):
+        focus.read(empty, "empty.csv")
+
+
 def test_bad_values_are_rejected_with_column_and_rows():
     good = line(date(2026, 11, 1), "1.5", "1.2")
     hour30 = list(good)
@@ -299,7 +321,7 @@ def test_great_expectations_names_failing_columns_and_rows(real_samples):
     from phase8_assets.evidence.focus import columns, source_sql
 
     conn = duckdb.connect()
-    source = source_sql(real_samples / "finops/focus_sample.csv")
+    source = source_sql(conn, real_samples / "finops/focus_sample.csv")
     names = columns(conn, source)
     frame = conn.execute(f"SELECT * FROM {source} LIMIT 200").df()
     assert validate_sample(frame, names) == []
