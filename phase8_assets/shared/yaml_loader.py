@@ -6,8 +6,9 @@ recursive documents and deep nesting before building objects, and leaves every s
 like a date or time as the string the author wrote, so schema-aware code decides how to parse it.
 
 Documents are parsed and composed by libyaml (PyYAML's C extension, several times faster than its
-pure-Python parser) where PyYAML has it; the limits are checked on the composed node graph, where
-every alias is a second reference to its anchor's node, so they hold for either parser.
+pure-Python parser) where PyYAML has a libyaml that bounds nesting itself (0.2.6 or later); the
+limits are checked on the composed node graph, where every alias is a second reference to its
+anchor's node, so they hold for either parser.
 """
 
 from __future__ import annotations
@@ -21,38 +22,65 @@ MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000  # after alias expansion: what a consumer walking the data would see
 MAX_YAML_DEPTH = 200  # after alias expansion: code walking the data recursively stays far from Python's limit
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser; SafeConstructor either way
-
 
 class YamlError(ValueError):
     """A YAML document that could not be loaded; the message names the source and the reason."""
 
 
-class _Phase8SafeLoader(_Loader):
-    """SafeLoader without the timestamp resolver, refusing duplicate keys, with alias, size and depth limits."""
+def _libyaml_parser():
+    """PyYAML's C parser when its libyaml stops deep nesting itself (0.2.6 and later refuse more than
+    1000 levels): an older libyaml composes nesting by unbounded recursion in C, so a deeply
+    nested document would crash the process before any limit of ours could be checked."""
+    try:
+        from yaml import _yaml
+    except ImportError:
+        return None
+    return yaml.CSafeLoader if _yaml.get_version() >= (0, 2, 6) else None
 
-    def construct_mapping(self, node, deep=False):
-        """A mapping that names a key twice is refused: which value counts is ambiguous (merge keys
-        ``<<`` may still be overridden, as YAML intends)."""
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = (key_node.tag, key_node.value)
-                if key in seen:
-                    raise YamlError(
-                        f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value[:80]!r} in one mapping "
-                        "(which value counts is ambiguous)"
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep)
 
-    def get_node(self):
-        node = super().get_node()
-        if node is not None:
-            _check_graph(node)
-        return node
+def _loader_class(base: type) -> type:
+    """The safe loader on ``base`` (``yaml.CSafeLoader`` or ``yaml.SafeLoader``)."""
+
+    class Loader(base):
+        """SafeLoader without the timestamp resolver, refusing duplicate keys, with alias, size and
+        depth limits; the alias budget is the whole stream's (every document of it)."""
+
+        def __init__(self, stream):
+            super().__init__(stream)
+            self.aliases_seen = 0
+
+        def construct_mapping(self, node, deep=False):
+            """A mapping that names a key twice is refused: which value counts is ambiguous (merge keys
+            ``<<`` may still be overridden, as YAML intends)."""
+            if isinstance(node, yaml.MappingNode):
+                seen = set()
+                for key_node, _ in node.value:
+                    if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise YamlError(
+                            f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value[:80]!r} in one "
+                            "mapping (which value counts is ambiguous)"
+                        )
+                    seen.add(key)
+            return super().construct_mapping(node, deep)
+
+        def get_node(self):
+            node = super().get_node()
+            if node is not None:
+                self.aliases_seen = _check_graph(node, self.aliases_seen)
+            return node
+
+    # Keep dates and times as the strings the author wrote.
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
+
+
+_Phase8SafeLoader = _loader_class(_libyaml_parser() or yaml.SafeLoader)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -67,15 +95,15 @@ def _refuse(node: yaml.Node, reason: str) -> YamlError:
     return YamlError(f"line {node.start_mark.line + 1}: {reason}")
 
 
-def _check_graph(root: yaml.Node) -> None:
+def _check_graph(root: yaml.Node, aliases: int = 0) -> int:
     """Refuse a composed document with more than MAX_YAML_ALIASES aliases, an alias inside the node
     it names (a recursive document), or more than MAX_YAML_NODES nodes or MAX_YAML_DEPTH levels
     once its aliases are expanded. One walk without recursion: each node is visited once, a node
-    met again is an alias, and expanded sizes and depths are summed from the children's."""
+    met again is an alias, and expanded sizes and depths are summed from the children's. ``aliases``
+    is the count of the stream's earlier documents; returns the count with this one's."""
     size: dict[int, int] = {}  # id(node) -> nodes once expanded, for each finished node
     depth: dict[int, int] = {}  # id(node) -> levels once expanded
     open_ids = {id(root)}
-    aliases = 0
     stack = [(root, iter(_children(root)))]
     while stack:
         node, pending = stack[-1]
@@ -106,13 +134,7 @@ def _check_graph(root: yaml.Node) -> None:
                 )
             if depth[key] > MAX_YAML_DEPTH:
                 raise _refuse(node, f"nested more than {MAX_YAML_DEPTH} levels deep (refused)")
-
-
-# Keep dates and times as the strings the author wrote.
-_Phase8SafeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    return aliases
 
 
 def _decode(data: bytes | str, source: str, max_bytes: int) -> str:
@@ -149,5 +171,5 @@ def load_yaml_documents(data: bytes | str, source: str = "<yaml>", max_bytes: in
     text = _decode(data, source, max_bytes)
     try:
         return [doc for doc in yaml.load_all(text, Loader=_Phase8SafeLoader) if doc is not None]
-    except (yaml.YAMLError, YamlError, RecursionError) as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: ours, or an integer too long
         raise _wrap(exc, source) from exc

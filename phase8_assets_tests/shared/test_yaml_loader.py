@@ -1,8 +1,21 @@
 import time
 
 import pytest
+import yaml
 
+from phase8_assets.shared import yaml_loader
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml, load_yaml_documents
+
+
+@pytest.fixture(autouse=True, params=["libyaml", "python"])
+def parser(request, monkeypatch):
+    """Every test runs on both parsers: the limits are ours, whichever parser composed the document."""
+    if request.param == "libyaml" and yaml_loader._libyaml_parser() is None:
+        pytest.skip("this PyYAML has no libyaml 0.2.6 or later")
+    base = yaml.CSafeLoader if request.param == "libyaml" else yaml.SafeLoader
+    monkeypatch.setattr(yaml_loader, "_Phase8SafeLoader", yaml_loader._loader_class(base))
+    return request.param
+
 
 BILLION_LAUGHS = """
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
@@ -74,12 +87,25 @@ def test_a_key_given_twice_is_refused_but_a_merge_key_may_be_overridden():
     assert doc["child"] == {"owner": "team:b", "ttl": 1}
 
 
-def test_documents_are_parsed_by_libyaml():
-    import yaml
+def test_libyaml_parses_only_when_it_bounds_nesting_itself(monkeypatch):
+    from yaml import _yaml
 
-    from phase8_assets.shared import yaml_loader
+    monkeypatch.setattr(_yaml, "get_version", lambda: (0, 2, 5))  # composes nesting by unbounded C recursion
+    assert yaml_loader._libyaml_parser() is None
+    monkeypatch.setattr(_yaml, "get_version", lambda: (0, 2, 6))
+    assert yaml_loader._libyaml_parser() is yaml.CSafeLoader
 
-    assert issubclass(yaml_loader._Phase8SafeLoader, yaml.CSafeLoader)  # the C parser, not PyYAML's Python one
+
+def test_the_alias_budget_is_the_whole_streams():
+    doc = "base: &b 1\nitems: [" + ", ".join(["*b"] * 40) + "]\n"
+    assert len(load_yaml_documents("---\n".join([doc] * 2))) == 2
+    with pytest.raises(YamlError, match="streams.yaml: line 7: more than 100 aliases"):
+        load_yaml_documents("---\n".join([doc] * 3), "streams.yaml")
+
+
+def test_an_integer_too_long_to_convert_is_a_yaml_error():
+    with pytest.raises(YamlError, match="long.yaml: invalid YAML: .*4300"):
+        load_yaml("n: " + "9" * 5000 + "\n", "long.yaml")
 
 
 @pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}")])
