@@ -58,6 +58,9 @@ def source_sql(conn: duckdb.DuckDBPyConnection, path: str | Path) -> str:
             f"FROM sniff_csv('{text}', {options})"
         ).fetchone()
     except duckdb.InvalidInputException:  # no dialect found (an empty file, ...): read it as read_csv would
+        names = None
+    if names is None or any("\x00" in value for value in (delim, quote, escape, new_line, comment, *names)):
+        # A NUL byte would end the SQL text: such a file is read with auto-detection, as it always was.
         return f"(SELECT * FROM read_csv('{text}', {options}, auto_detect = true))"
 
     def literal(value: str, dialect: bool = True) -> str:

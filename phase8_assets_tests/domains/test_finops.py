@@ -96,6 +96,9 @@ def test_a_csv_export_is_sniffed_once_and_read_with_what_was_found(tmp_path):
     auto = f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', all_varchar = true, header = true, nullstr = ['NULL', ''])"
     assert conn.execute(f"SELECT * FROM {source}").fetchall() == conn.execute(f"SELECT * FROM {auto}").fetchall()
     assert focus.read(path, "x").summary["rows"] == 3
+    nul = tmp_path / "nul.csv"  # a NUL byte cannot go into SQL text: auto-detection reads this one
+    nul.write_text("\n".join([",".join([*HEADER, "Note\x00x"]), *(",".join([*r[:-1], "NULL", "n"]) for r in rows)]))
+    assert "auto_detect = true" in focus.source_sql(conn, nul) and focus.read(nul, "nul.csv").summary["rows"] == 3
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     assert "auto_detect = true" in focus.source_sql(conn, empty)
