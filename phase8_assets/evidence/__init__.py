@@ -16,6 +16,7 @@ unseen while the run goes on (and holding the process open at its exit).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -145,6 +146,19 @@ def unique_keys(pairs: list[tuple[str, object]]) -> dict:
         key = next(k for k, _ in pairs if k in seen or seen.add(k))
         raise EvidenceError("(document)", f"duplicate key {key[:80]!r} in one object (which value counts is ambiguous)")
     return out
+
+
+def json_document(text: str | bytes):
+    """``json.loads`` as every JSON reader calls it: an object naming a key twice is refused
+    (``unique_keys``), and so is an integer longer than Python converts (4300 digits by default),
+    by name, where ``json`` raises a bare ``ValueError``. ``JSONDecodeError`` and
+    ``UnicodeDecodeError`` reach the caller as they are."""
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except ValueError as exc:
+        if type(exc) is not ValueError:  # JSONDecodeError, UnicodeDecodeError, EvidenceError: the caller's
+            raise
+        raise EvidenceError("(document)", f"not valid JSON ({str(exc).split(':')[0]})") from exc
 
 
 @dataclass(frozen=True)

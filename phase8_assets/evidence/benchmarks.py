@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from phase8_assets.evidence import EvidenceError, ReadResult, mapping, unique_keys
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document, mapping
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 
 # unit -> (factor to the SI base unit, base unit, direction)
@@ -367,7 +367,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         parsed, warnings = _go(text, uri)
     else:
         try:
-            doc = json.loads(text, object_pairs_hook=unique_keys)
+            doc = json_document(text)
         except json.JSONDecodeError as exc:
             raise EvidenceError(f"line {exc.lineno}, column {exc.colno}", f"not valid JSON ({exc.msg})") from exc
         if isinstance(doc.get("benchmarks"), list) and "context" in doc:

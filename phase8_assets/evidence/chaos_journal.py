@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 
-from phase8_assets.evidence import EvidenceError, ReadResult, mapping, unique_keys
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document, mapping
 from phase8_assets.evidence.drill_runs import DrillActivity, DrillRun, environment_of
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 from phase8_assets.shared.redaction import REDACTED, redact, redact_text
@@ -165,7 +165,7 @@ def _outcome(status: str, deviated: bool, before: bool | None, after: bool | Non
 
 def read(data: bytes, uri: str) -> ReadResult:
     try:
-        doc = json.loads(data, object_pairs_hook=unique_keys)
+        doc = json_document(data)
     except UnicodeDecodeError as exc:
         raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
     except json.JSONDecodeError as exc:

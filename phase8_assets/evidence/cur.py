@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from phase8_assets.evidence import EvidenceError, ReadResult, unique_keys
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document
 
 _PERIOD = re.compile(r"BILLING_PERIOD=(\d{4}-\d{2})")
 CATEGORIES = {
@@ -33,7 +33,7 @@ REQUIRED = (
 
 def read_manifest(data: bytes, uri: str) -> ReadResult:
     try:
-        doc = json.loads(data, object_pairs_hook=unique_keys)
+        doc = json_document(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvidenceError("(document)", f"not a JSON manifest ({exc})") from exc
     if not isinstance(doc, dict):

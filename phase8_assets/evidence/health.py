@@ -13,9 +13,7 @@ The evidence time is the newest ``checks.*.time`` of the response: the draft has
 
 from __future__ import annotations
 
-import json
-
-from phase8_assets.evidence import EvidenceError, ReadResult, unique_keys
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document
 from phase8_assets.shared.artifacts import schema_problems
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 from phase8_assets.shared.redaction import redact_text
@@ -76,7 +74,7 @@ HEALTH_RESPONSE_SCHEMA = {
 
 def read(data: bytes, uri: str) -> ReadResult:
     try:
-        doc = json.loads(data, object_pairs_hook=unique_keys)
+        doc = json_document(data)
     except EvidenceError:
         raise
     except (UnicodeDecodeError, ValueError) as exc:

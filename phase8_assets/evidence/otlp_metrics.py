@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, ReadResult, check_abandoned, mapping, sequence, unique_keys
+from phase8_assets.evidence import EvidenceError, ReadResult, check_abandoned, json_document, mapping, sequence
 from phase8_assets.shared.redaction import redact, redact_text
 
 POINT_COLUMNS = (
@@ -265,7 +265,7 @@ def _redacted(rows: Iterator[tuple]) -> Iterator[tuple]:
 def _loads(text: str, where: str):
     """One JSON document; an object that names a key twice is refused (``unique_keys``), naming the line."""
     try:
-        return json.loads(text, object_pairs_hook=unique_keys)
+        return json_document(text)
     except EvidenceError as exc:
         raise EvidenceError(where or exc.field, exc.reason) from exc
 

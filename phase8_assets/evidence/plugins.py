@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import os
 import re
 import stat
@@ -38,7 +37,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, unique_keys
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, json_document, load_artifact
 from phase8_assets.evidence.upgrade import Version, parse_version
 
 PLUGIN_JSON = "plugin.json"
@@ -595,7 +594,7 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         grafana_files(data, path)
         return PlatformManifest("grafana", path, ())
     try:
-        doc = json.loads(data.decode("utf-8-sig"), object_pairs_hook=unique_keys)
+        doc = json_document(data.decode("utf-8-sig"))
     except EvidenceError as exc:
         raise EvidenceError(path, exc.reason) from exc
     except (UnicodeDecodeError, ValueError) as exc:
@@ -640,7 +639,7 @@ def grafana_files(data: bytes, path: str) -> dict[str, str]:
     if not match:
         raise EvidenceError(path, "expected a PGP clear-signed Grafana MANIFEST")
     try:
-        doc = json.loads(match.group(1), object_pairs_hook=unique_keys)
+        doc = json_document(match.group(1))
     except EvidenceError as exc:
         raise EvidenceError(path, exc.reason) from exc
     except ValueError as exc:

@@ -193,8 +193,10 @@ def _text_mutations(data: bytes) -> Iterator[tuple[str, bytes]]:
     yield "utf16", data.decode("utf-8", "replace").encode("utf-16")
     yield "not-utf8", data[: n // 2] + b"\xff\xfe\xc0\xaf" + data[n // 2 :]
     yield "nul-bytes", data.replace(b"\n", b"\n\x00", 3)
+    # "overlong-integer": more digits than Python converts to an int (4300 by default)
     for name, number in (("nan", b"NaN"), ("infinity", b"Infinity"), ("minus-infinity", b"-Infinity"),
-                         ("huge-number", b"9" * 400), ("huge-exponent", b"1e999999"), ("negative", b"-1")):  # fmt: skip
+                         ("huge-number", b"9" * 400), ("huge-exponent", b"1e999999"), ("negative", b"-1"),
+                         ("overlong-integer", b"9" * 5000)):  # fmt: skip
         mutated = NUMBER.sub(number, data, count=5)
         if mutated != data:
             yield name, mutated
