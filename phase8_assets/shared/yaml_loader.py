@@ -51,19 +51,25 @@ def _loader_class(base: type) -> type:
 
         def construct_mapping(self, node, deep=False):
             """A mapping that names a key twice is refused: which value counts is ambiguous (merge keys
-            ``<<`` may still be overridden, as YAML intends)."""
+            ``<<`` may still be overridden, as YAML intends). Keys are compared as they load, so
+            ``1`` and ``0x1``, or ``true`` and ``yes``, are the same key, as they would be in the dict."""
             if isinstance(node, yaml.MappingNode):
-                seen = set()
+                seen: dict = {}
                 for key_node, _ in node.value:
                     if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                         continue
-                    key = (key_node.tag, key_node.value)
-                    if key in seen:
+                    key = self.construct_object(key_node)  # a scalar: built now, and kept for the mapping
+                    first = seen.setdefault(key, key_node)
+                    if first is not key_node:
+                        same = (
+                            ""
+                            if first.value == key_node.value
+                            else f" (as {first.value[:80]!r} on line {first.start_mark.line + 1})"
+                        )
                         raise YamlError(
-                            f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value[:80]!r} in one "
+                            f"line {key_node.start_mark.line + 1}: duplicate key {key_node.value[:80]!r}{same} in one "
                             "mapping (which value counts is ambiguous)"
                         )
-                    seen.add(key)
             return super().construct_mapping(node, deep)
 
         def get_node(self):

@@ -132,3 +132,14 @@ def test_a_recursive_document_is_refused():
         load_yaml("a: &a [1, *a]\n", "loop.yaml")
     with pytest.raises(YamlError, match="a recursive document"):
         load_yaml("a: &a {b: {c: *a}}\n", "loop.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, second, first",
+    [("1: a\n0x1: b\n", "0x1", "1"), ("true: a\nyes: b\n", "yes", "true"), ("~: a\nnull: b\n", "null", "~"),
+     ("1: a\ntrue: b\n", "true", "1")],
+)  # fmt: skip
+def test_keys_that_load_as_the_same_value_are_one_key_given_twice(text, second, first):
+    with pytest.raises(YamlError, match=rf"k.yaml: line 2: duplicate key '{second}' \(as '{first}' on line 1\)"):
+        load_yaml(text, "k.yaml")
+    assert load_yaml('"1": a\n1: b\n') == {"1": "a", 1: "b"}  # a string and a number are two keys
