@@ -263,18 +263,9 @@ def _hyperfine(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
 _K6_STATS = {"avg": "mean", "med": "median", "min": "min", "max": "max", "p(90)": "p90", "p(95)": "p95", "p(99)": "p99"}
 
 
-def _object(value, where: str) -> dict:
-    """``value`` when it is a JSON object, ``{}`` when it is absent or null; anything else is refused."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise EvidenceError(where, f"expected an object, got {type(value).__name__}")
-    return value
-
-
 def _k6(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
     warnings: list[str] = []
-    state = _object(doc.get("state"), "state")
+    state = mapping(doc.get("state"), "state")
     run = BenchRun("k6", _commit(None, uri, warnings), None, _when(None, "", uri, warnings), "")
     out = BenchmarkFile(run)
     legacy = not any(isinstance(m, dict) and "values" in m for m in doc["metrics"].values())
@@ -283,11 +274,11 @@ def _k6(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         where = f"metrics.{name}"
         if not isinstance(metric, dict):
             raise EvidenceError(where, "expected a metric object")
-        values = metric if legacy else _object(metric.get("values"), f"{where}.values")
+        values = metric if legacy else mapping(metric.get("values"), f"{where}.values")
         kind = metric.get("type") or (
             "trend" if "avg" in values else "counter" if "count" in values else "rate" if "passes" in values else ""
         )
-        for threshold, verdict in _object(metric.get("thresholds"), f"{where}.thresholds").items():
+        for threshold, verdict in mapping(metric.get("thresholds"), f"{where}.thresholds").items():
             ok = (not verdict) if legacy else bool(verdict.get("ok") if isinstance(verdict, dict) else verdict)
             if not ok:
                 failed_thresholds.append(f"{name}: {threshold}")

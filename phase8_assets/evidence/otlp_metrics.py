@@ -263,7 +263,7 @@ def _redacted(rows: Iterator[tuple]) -> Iterator[tuple]:
 
 
 def _loads(text: str, where: str):
-    """One JSON document; an object that names a key twice is refused (``unique_keys``), naming the line."""
+    """One JSON document (``json_document``), a refusal naming the line."""
     try:
         return json_document(text)
     except EvidenceError as exc:

@@ -110,9 +110,10 @@ def _check_graph(root: yaml.Node, aliases: int = 0) -> int:
     size: dict[int, int] = {}  # id(node) -> nodes once expanded, for each finished node
     depth: dict[int, int] = {}  # id(node) -> levels once expanded
     open_ids = {id(root)}
-    stack = [(root, iter(_children(root)))]
+    children = _children(root)
+    stack = [(root, children, iter(children))]
     while stack:
-        node, pending = stack[-1]
+        node, children, pending = stack[-1]
         for child in pending:
             key = id(child)
             if key in open_ids:
@@ -125,11 +126,11 @@ def _check_graph(root: yaml.Node, aliases: int = 0) -> int:
                     )
                 continue
             open_ids.add(key)
-            stack.append((child, iter(_children(child))))
+            grandchildren = _children(child)
+            stack.append((child, grandchildren, iter(grandchildren)))
             break
         else:
             stack.pop()
-            children = _children(node)
             key = id(node)
             open_ids.discard(key)
             size[key] = 1 + sum(size[id(c)] for c in children)

@@ -473,23 +473,23 @@ def record_otlp_files(
         if not new:
             return {}
         keys = list(new)
-        spools = [new[k][1] for k in keys]
+        roots, shas = [k[0] for k in keys], [k[1] for k in keys]
+        uris, spools = [new[k][0] for k in keys], [new[k][1] for k in keys]
         # Each spool's row count from its footer: no scan of otel_points, which grows with every file.
         counts = dict(conn.execute("SELECT file_name, num_rows FROM parquet_file_metadata(?)", [spools]).fetchall())
-        points = {k: counts[new[k][1]] for k in keys}
+        points = {k: counts[spool] for k, spool in zip(keys, spools, strict=True)}
         inserted = conn.execute(
             "INSERT INTO otel_points SELECT f.root, f.sha256, p.* EXCLUDE (filename) "
             "FROM read_parquet(?, filename = true) AS p "
             "JOIN (SELECT unnest(?) AS spool, unnest(?) AS root, unnest(?) AS sha256) AS f ON f.spool = p.filename",
-            [spools, spools, [k[0] for k in keys], [k[1] for k in keys]],
+            [spools, spools, roots, shas],
         ).fetchone()[0]
         if inserted != sum(points.values()):  # a spool changed under us: roll back rather than store a part
             raise duckdb.IOException(f"loaded {inserted} OTLP points where the spools hold {sum(points.values())}")
         conn.execute(
             "INSERT INTO otel_files SELECT unnest(?), unnest(?), unnest(?), unnest(?), ?",
-            [[k[0] for k in keys], [k[1] for k in keys], [new[k][0] for k in keys], [points[k] for k in keys],
-             _naive_utc(read_at)],
-        )  # fmt: skip
+            [roots, shas, uris, list(points.values()), _naive_utc(read_at)],
+        )
     return points
 
 
