@@ -203,7 +203,7 @@ rule, what the inventory shows and the limit.""",
 An exception was refused (its approver may not approve it under the access policy, approved their
 own request, or it asks for longer than the maximum lifetime), or an exception file cannot be read.
 Warnings name the owner of an exception awaiting approval, expiring or expired, and the ignore
-entries of other tools (Trivy, Snyk) that would never expire.""",
+entries of other tools (Trivy, Snyk, Kyverno PolicyExceptions) that would never expire.""",
         """\
 1. `exception-refused`: have someone the access policy allows approve it (`approved_by`,
    `approved_at`), or shorten it to the maximum lifetime (`exceptions.max_lifetime`).

@@ -255,12 +255,18 @@ def with_exceptions(evaluations: list[Evaluation], exceptions: list[ExceptionSta
 
 
 def foreign_rot(records: list[dict], uri: str, at: datetime) -> list[tuple[str, str, str, str]]:
-    """Why each Trivy/Snyk ignore entry rots (never expires, an ignored key) or is stale (expired but
-    still listed): (subject, problem, what would fix it, file). Neither tool records an owner."""
+    """Why each Trivy/Snyk ignore entry or Kyverno PolicyException rots (never expires, an ignored
+    key), is stale (expired but still listed) or has no date to check (a Kyverno TTL counted from
+    when the cluster first saw it): (subject, problem, what would fix it, file). None of these tools
+    records an owner."""
     out = []
     for r in records:
         subject = f"{r['tool']} {r['id']} ({r['where']})"
-        if r["ignored_keys"] and not r["expires"]:
+        if r.get("ttl"):
+            out.append((subject, f"expires {r['ttl']} after the cluster first sees it ({r['honoured_key']}): no date "
+                        "in the file to check, and no owner",
+                        f"write a date in {r['honoured_key']}, or move it to a phase8 Waiver with owner and expiry"))  # fmt: skip
+        elif r["ignored_keys"] and not r["expires"]:
             out.append((subject, f"rots: {r['tool']} ignores {', '.join(r['ignored_keys'])}; it never expires and has no owner",
                         f"write {r['honoured_key']}, or move it to a phase8 Waiver with owner and expiry"))  # fmt: skip
         elif not r["expires"]:

@@ -1,6 +1,7 @@
 """Governance evidence: retention, deletion and access policies, teams, the data inventory (our
 own ``phase8/v1`` kinds), ODCS v3 data contracts' retention entries, and other tools' exception
-files (Trivy ``.trivyignore.yaml``, Snyk ``.snyk``) read so that their rot can be reported.
+files (Trivy ``.trivyignore.yaml``, Snyk ``.snyk``, Kyverno ``PolicyException`` resources) read so
+that their rot can be reported.
 
 Timestamps that decide a verdict (inventory time, oldest record, deletion requests) must carry a
 time zone: a date or a naive time is a rejection naming the field, never a guess.
@@ -9,7 +10,7 @@ time zone: a date or a naive time is a rejection naming the field, never a guess
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, mapping, sequence
 from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_timestamp
@@ -27,6 +28,11 @@ _ODCS_UNITS = {"d": "D", "day": "D", "days": "D", "w": "W", "week": "W", "weeks"
 # Keys people write meaning "expires" that the tool does not read: the exception never expires.
 _EXPIRY_LOOKALIKES = ("expires", "expires_at", "expired_at", "expiry", "expiration", "expire", "until", "valid_until")
 _TRIVY_SECTIONS = ("vulnerabilities", "misconfigurations", "secrets", "licenses")
+# Kyverno has no expiry field; its cleanup controller deletes any resource carrying this label, at
+# a date (``2026-01-31``, ``2026-01-31T153000Z``: a label value has no colons) or a duration after it
+# first sees the label (``4h``, ``1d``). Any other value is only a warning in Kyverno's log.
+KYVERNO_TTL = "cleanup.kyverno.io/ttl"
+_KYVERNO_RELATIVE = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d))+$")
 
 
 def zoned_time(value: object, where: str) -> datetime:
@@ -160,19 +166,33 @@ def read_data_contract(data: bytes, uri: str) -> ReadResult:
 
 
 def read_foreign_exceptions(data: bytes, uri: str) -> ReadResult:
-    """Trivy's ``.trivyignore.yaml`` or Snyk's ``.snyk``: one record per ignore entry, with the expiry
-    the tool honours (Trivy ``expired_at``, Snyk ``expires``) and any expiry-like key it ignores."""
+    """Trivy's ``.trivyignore.yaml``, Snyk's ``.snyk`` or Kyverno ``PolicyException`` resources (one
+    or more YAML documents): one record per ignore entry or excepted policy, with the expiry the tool
+    honours (Trivy ``expired_at``, Snyk ``expires``, Kyverno's ``cleanup.kyverno.io/ttl`` label) and
+    any expiry-like key it ignores."""
     try:
-        doc = load_yaml(data, uri)
+        docs = load_yaml_documents(data, uri)
     except YamlError as exc:
         raise EvidenceError("(document)", str(exc).split(": ", 1)[-1]) from exc
+    if docs and all(isinstance(d, dict) and "kyverno.io/" in str(d.get("apiVersion", "")) for d in docs):
+        records = [r for i, d in enumerate(docs) for r in _kyverno(d, f"document {i + 1}." if len(docs) > 1 else "")]
+        return ReadResult(None, "", {"tool": "kyverno", "exceptions": len(docs)}, records)
+    if len(docs) != 1:
+        raise EvidenceError("(document)", f"expected one YAML document, found {len(docs)}")
+    doc = docs[0]
     if not isinstance(doc, dict):
-        raise EvidenceError("(document)", "expected a Trivy .trivyignore.yaml or a Snyk .snyk mapping")
+        raise EvidenceError(
+            "(document)", "expected a Trivy .trivyignore.yaml, a Snyk .snyk or a Kyverno PolicyException mapping"
+        )
     if "ignore" in doc or str(doc.get("version", "")).startswith("v1"):
         return ReadResult(None, "", {"tool": "snyk"}, _snyk(doc))
     if any(key in doc for key in _TRIVY_SECTIONS):
         return ReadResult(None, "", {"tool": "trivy"}, _trivy(doc))
-    raise EvidenceError("(document)", f"expected a Trivy ({'|'.join(_TRIVY_SECTIONS)}) or Snyk (ignore) file")
+    raise EvidenceError(
+        "(document)",
+        f"expected a Trivy ({'|'.join(_TRIVY_SECTIONS)}), Snyk (ignore) or Kyverno (apiVersion kyverno.io/…, "
+        "kind PolicyException) file",
+    )
 
 
 def _expiry(entry: dict, honoured: str, where: str) -> tuple[str | None, list[str]]:
@@ -197,6 +217,63 @@ def _trivy(doc: dict) -> list[dict]:
             records.append({"tool": "trivy", "id": str(entry["id"]), "where": where, "expires": expires,
                             "honoured_key": "expired_at", "ignored_keys": ignored,
                             "reason": entry.get("statement")})  # fmt: skip
+    return records
+
+
+def _kyverno_ttl(labels: dict, where: str) -> tuple[str | None, str | None, list[str]]:
+    """(absolute expiry, relative TTL, ignored keys) of a resource's cleanup label."""
+    value = labels.get(KYVERNO_TTL)
+    if value is None:
+        return None, None, []
+    text = str(value)
+    for layout in ("%Y-%m-%dT%H%M%SZ", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, layout).replace(tzinfo=UTC).isoformat(), None, []
+        except ValueError:
+            pass
+    if _KYVERNO_RELATIVE.match(text):
+        return None, text, []
+    return None, None, [f"{where}{KYVERNO_TTL}={text!r} (not a date or duration Kyverno reads)"]
+
+
+def _kyverno(doc: dict, where: str) -> list[dict]:
+    """A ``kyverno.io/v2*`` PolicyException (``spec.exceptions``: policy and rule names) or a
+    ``policies.kyverno.io`` one (``spec.policyRefs``): one record per excepted policy."""
+    if doc.get("kind") != "PolicyException":
+        raise EvidenceError(f"{where}kind", f"expected PolicyException, got {doc.get('kind')!r}")
+    metadata = mapping(doc.get("metadata"), f"{where}metadata")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise EvidenceError(f"{where}metadata.name", "is required")
+    if metadata.get("namespace"):
+        name = f"{metadata['namespace']}/{name}"
+    labels = mapping(metadata.get("labels") or {}, f"{where}metadata.labels")
+    annotations = mapping(metadata.get("annotations") or {}, f"{where}metadata.annotations")
+    expires, ttl, ignored = _kyverno_ttl(labels, f"{where}metadata.labels.")
+    ignored += [
+        f"{where}metadata.{part}.{key}"
+        for part, keys in (("labels", labels), ("annotations", annotations))
+        for key in keys
+        if key != KYVERNO_TTL and str(key).rsplit("/", 1)[-1].lower().replace("-", "_") in _EXPIRY_LOOKALIKES
+    ]
+    spec = mapping(doc.get("spec"), f"{where}spec")
+    modern = str(doc["apiVersion"]).startswith("policies.kyverno.io/")
+    field = "policyRefs" if modern else "exceptions"
+    entries = sequence(spec.get(field), f"{where}spec.{field}")
+    if not entries:
+        raise EvidenceError(f"{where}spec.{field}", "expected at least one excepted policy")
+    records = []
+    for i, entry in enumerate(entries):
+        at = f"{where}spec.{field}[{i}]"
+        entry = mapping(entry, at)
+        policy = entry.get("name" if modern else "policyName")
+        if not isinstance(policy, str) or not policy:
+            raise EvidenceError(f"{at}.{'name' if modern else 'policyName'}", "is required")
+        rules = [] if modern else [str(r) for r in sequence(entry.get("ruleNames") or [], f"{at}.ruleNames")]
+        records.append({"tool": "kyverno", "id": policy + (f" ({', '.join(rules)})" if rules else ""),
+                        "where": f"PolicyException {name}: spec.{field}[{i}]", "expires": expires, "ttl": ttl,
+                        "honoured_key": f"metadata.labels.{KYVERNO_TTL}", "ignored_keys": ignored,
+                        "reason": annotations.get("policies.kyverno.io/description")})  # fmt: skip
     return records
 
 

@@ -1,4 +1,5 @@
 """Governance readers: our policy kinds, the data inventory, ODCS contracts, Trivy/Snyk ignore files,
+Kyverno PolicyExceptions,
 and every bad input as a rejection naming the file's field."""
 
 import json
@@ -130,6 +131,88 @@ def test_trivy_and_snyk_ignores_would_rot(real_samples):
     ]
     assert [p.split(":")[0] for p in rot["trivyignore_forms-flow-ai_no_expiry.yaml"]] == ["rots", "rots"]
     assert [p[:24] for p in rot["snyk_identity-idp.snyk"]] == ["stale: expired 2018-01-0", "stale: expired 2017-09-1"]
+
+
+@pytest.mark.realdata
+def test_real_kyverno_policy_exceptions_never_expire(real_samples):
+    """Kyverno has no expiry field: the real exceptions apply until someone deletes them."""
+    for name, policy in (("kyverno_policyexception_conditions.yaml", "max-containers (max-two-containers, "
+                          "autogen-max-two-containers)"),
+                         ("kyverno_policyexception_allows-rejects-creation.yaml", "require-labels (require-team)")):  # fmt: skip
+        result = read_foreign_exceptions((real_samples / "policy" / name).read_bytes(), name)
+        assert result.summary == {"tool": "kyverno", "exceptions": 1}
+        [(subject, problem, fix, uri)] = foreign_rot(result.records, name, AT)
+        assert subject.startswith(f"kyverno {policy} (PolicyException ") and uri == name
+        assert problem == "rots: no expiry and no owner: it never expires"
+        assert "cleanup.kyverno.io/ttl" in fix
+
+
+KYVERNO = """apiVersion: kyverno.io/v2
+kind: PolicyException
+metadata:
+  name: emergency
+  namespace: ops
+{labels}spec:
+  exceptions:
+  - policyName: disallow-host-path
+    ruleNames: [host-path]
+  match:
+    any:
+    - resources: {{kinds: [Pod]}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ("  labels:\n    cleanup.kyverno.io/ttl: 2026-11-01\n", "stale: expired 2026-11-01 (kyverno no longer applies"),
+        ("  labels:\n    cleanup.kyverno.io/ttl: 2027-01-31T153000Z\n", "expires 2027-01-31, but names no owner"),
+        ("  labels:\n    cleanup.kyverno.io/ttl: 4h\n", "expires 4h after the cluster first sees it"),
+        ("  labels:\n    cleanup.kyverno.io/ttl: next-week\n", "rots: kyverno ignores metadata.labels."),
+        ("  annotations:\n    example.com/expires: '2027-01-01'\n", "rots: kyverno ignores metadata.annotations."),
+    ],
+)
+def test_kyverno_honours_only_its_cleanup_label(labels, problem):
+    records = read_foreign_exceptions(KYVERNO.format(labels=labels).encode(), "k.yaml").records
+    [(subject, found, _, _)] = foreign_rot(records, "k.yaml", AT)
+    assert subject == "kyverno disallow-host-path (host-path) (PolicyException ops/emergency: spec.exceptions[0])"
+    assert found.startswith(problem)
+
+
+def test_kyverno_streams_and_cel_policy_exceptions():
+    cel = "apiVersion: policies.kyverno.io/v1\nkind: PolicyException\nmetadata: {name: cel}\nspec:\n  policyRefs:\n  - {name: check-labels, kind: ValidatingPolicy}\n"
+    result = read_foreign_exceptions(f"{KYVERNO.format(labels='')}---\n{cel}".encode(), "k.yaml")
+    assert result.summary == {"tool": "kyverno", "exceptions": 2}
+    assert [r["where"] for r in result.records] == [
+        "PolicyException ops/emergency: spec.exceptions[0]",
+        "PolicyException cel: spec.policyRefs[0]",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (("kind: PolicyException", "kind: ClusterPolicy"), "kind"),
+        (("  name: emergency\n", ""), "metadata.name"),
+        (
+            ("exceptions:\n  - policyName: disallow-host-path\n    ruleNames: [host-path]", "exceptions: []"),
+            "spec.exceptions",
+        ),
+        (
+            (
+                "kind: PolicyException\n",
+                "kind: PolicyException\nspec: {}\n---\napiVersion: kyverno.io/v2\nkind: PolicyException\n",
+            ),
+            "document 1.metadata.name",
+        ),
+        (("policyName: disallow-host-path", "policy: disallow-host-path"), "spec.exceptions[0].policyName"),
+        (("ruleNames: [host-path]", "ruleNames: host-path"), "spec.exceptions[0].ruleNames"),
+    ],
+)
+def test_a_broken_kyverno_exception_names_its_field(edit, field):
+    with pytest.raises(EvidenceError) as exc:
+        read_foreign_exceptions(KYVERNO.format(labels="").replace(*edit).encode(), "k.yaml")
+    assert exc.value.field == field
 
 
 def test_an_expiry_key_the_tool_ignores_never_expires():
