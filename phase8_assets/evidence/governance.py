@@ -27,7 +27,7 @@ _ODCS_UNITS = {"d": "D", "day": "D", "days": "D", "w": "W", "week": "W", "weeks"
                "months": "M", "y": "Y", "yr": "Y", "year": "Y", "years": "Y"}  # fmt: skip
 # Keys people write meaning "expires" that the tool does not read: the exception never expires.
 _EXPIRY_LOOKALIKES = ("expires", "expires_at", "expired_at", "expiry", "expiration", "expire", "until", "valid_until")
-_TRIVY_SECTIONS = ("vulnerabilities", "misconfigurations", "secrets", "licenses")
+TRIVY_SECTIONS = ("vulnerabilities", "misconfigurations", "secrets", "licenses")
 # Kyverno has no expiry field; its cleanup controller deletes any resource carrying this label, at
 # a date (``2026-01-31``, ``2026-01-31T153000Z``: a label value has no colons) or a duration after it
 # first sees the label (``4h``, ``1d``). Any other value is only a warning in Kyverno's log.
@@ -186,11 +186,11 @@ def read_foreign_exceptions(data: bytes, uri: str) -> ReadResult:
         )
     if "ignore" in doc or str(doc.get("version", "")).startswith("v1"):
         return ReadResult(None, "", {"tool": "snyk"}, _snyk(doc))
-    if any(key in doc for key in _TRIVY_SECTIONS):
+    if any(key in doc for key in TRIVY_SECTIONS):
         return ReadResult(None, "", {"tool": "trivy"}, _trivy(doc))
     raise EvidenceError(
         "(document)",
-        f"expected a Trivy ({'|'.join(_TRIVY_SECTIONS)}), Snyk (ignore) or Kyverno (apiVersion kyverno.io/…, "
+        f"expected a Trivy ({'|'.join(TRIVY_SECTIONS)}), Snyk (ignore) or Kyverno (apiVersion kyverno.io/…, "
         "kind PolicyException) file",
     )
 
@@ -208,7 +208,7 @@ def _expiry(entry: dict, honoured: str, where: str) -> tuple[str | None, list[st
 
 def _trivy(doc: dict) -> list[dict]:
     records = []
-    for section in _TRIVY_SECTIONS:
+    for section in TRIVY_SECTIONS:
         for i, entry in enumerate(doc.get(section) or []):
             where = f"{section}[{i}]"
             if not isinstance(entry, dict) or not entry.get("id"):
