@@ -28,6 +28,7 @@ from phase8_assets.domains.perf import (
     select_baselines,
     series_change_points,
     series_from_history,
+    tool_failure_findings,
 )
 from phase8_assets.domains.perf_charts import budget_figure, history_figure
 from phase8_assets.evidence.collect import EvidenceBatch
@@ -359,6 +360,8 @@ def _no_budgets(h: PerfContext, config, gate: str) -> list[Finding]:
 def budgets_gate(batch, config, at, benchmark_history: PerfContext, perf_budget_status: list[BudgetCheck]):
     h = benchmark_history
     found = _no_budgets(h, config, "perf_budgets") + budget_findings(perf_budget_status, config, "perf_budgets")
+    failures = tool_failure_findings(batch, h.commit, config, "perf_budgets")
+    found += failures
     if not h.budget_problem and not any(r.absolute for r in h.budgets.rules):
         return found, f"{h.budget_uri} sets no absolute limit: nothing to judge (its relative rules: perf_regressions)"
     if not perf_budget_status and not h.budget_problem:
@@ -372,7 +375,8 @@ def budgets_gate(batch, config, at, benchmark_history: PerfContext, perf_budget_
             )
         )  # fmt: skip
     passed = sum(b.passed for b in perf_budget_status)
-    return found, f"{passed} of {len(perf_budget_status)} budgeted measure(s) within their absolute limit"
+    failed = f"; {len(failures)} failure(s) the tool reported in the release's runs" if failures else ""
+    return found, f"{passed} of {len(perf_budget_status)} budgeted measure(s) within their absolute limit{failed}"
 
 
 def anchors_of(batch: EvidenceBatch, budgets: PerfBudgets):

@@ -507,11 +507,20 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
 
     A statistic (or measure) the tool did not report in a candidate run is missing, never 0: the
     budget then fails closed, naming the statistic and the run's file, whatever the other runs say.
+    So is a budgeted benchmark with no candidate run while other benchmarks of its last run have
+    one: its suite ran for the release without it (it errored or was skipped, and pytest-benchmark,
+    for one, leaves errored benchmarks out of its JSON), or it was removed, which the budget's
+    owner narrows the budget for.
     """
     import numpy as np
 
     out = []
     present = {(s.benchmark, s.params, s.measure) for s in series}
+    ran = {(s.benchmark, s.params) for s in series if any(same_commit(c, candidate_commit) for c in s.commits)}
+    members: dict[object, set[tuple[str, str]]] = {}
+    for s in series:
+        for run in s.run_ids:
+            members.setdefault(run, set()).add((s.benchmark, s.params))
     measures = sorted({r.measure for r in budgets.rules if r.absolute is not None})
     judged = list(series)
     for s in series:
@@ -527,6 +536,14 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
             continue
         cand = [i for i, c in enumerate(s.commits) if same_commit(c, candidate_commit)]
         if not cand:
+            last = int(np.argmax(s.run_at))
+            others = members[s.run_ids[last]] & ran
+            if others:
+                note = (
+                    f"no result for the release commit, though {len(others)} other benchmark(s) of its last run "
+                    f"({s.uris[last]}) have one: the tool reported an error or a skip, left it out, or it was removed"
+                )
+                out.append(BudgetCheck(s, rule, None, False, last, note))
             continue
         column = s.stats.get(rule.absolute.stat)
         values = [(float(column[i]), i) for i in cand if column is not None and np.isfinite(column[i])]
@@ -862,6 +879,22 @@ def drift_findings(
         out.append(Finding(severity, s.subject, f"drift:{c.rule.name}", observed, limit, evidence, c.rule.owner,
                            runbook, details))  # fmt: skip
     return out
+
+
+def tool_failure_findings(batch, commit: str, config, gate: str) -> list[Finding]:
+    """Errors for what the benchmark tool itself reports as failed in the release commit's runs (a
+    benchmark that errored or was skipped, a command that exited non-zero, crossed k6 thresholds,
+    which fail a k6 run): a budget cannot pass on a run its tool failed."""
+    return [
+        Finding(
+            "error", f.uri, "tool-reported-failure", failure, "benchmark runs of the release commit that the tool "
+            "reports as complete and passing", f.uri, config.owner_for(gate, "benchmarks"), config.runbook_for(gate),
+            {"tool": f.summary.get("tool"), "commit": f.summary.get("commit")},
+        )
+        for f in batch.files_of("benchmarks")
+        if same_commit(f.summary.get("commit"), commit)
+        for failure in f.summary.get("failures") or []
+    ]  # fmt: skip
 
 
 def budget_findings(checks: list[BudgetCheck], config, gate: str) -> list[Finding]:

@@ -7,23 +7,28 @@ Formats, recognised from the content:
   entry is a finite number; otherwise the samples are dropped, with a warning, and the summary
   statistics are used (a partial sample would bias any test).
 - **Google Benchmark** JSON: ``iteration`` rows (samples, one per repetition) and ``aggregate``
-  rows (``mean``/``median``/``stddev``/``cv``); ``time_unit`` ns/us/ms/s.
-- **hyperfine** ``--export-json``: ``times`` are the samples; a command whose ``exit_codes`` are
-  not all 0 is not a timing (skipped, with a warning); old files without ``exit_codes`` are
-  taken as successful.
+  rows (``mean``/``median``/``stddev``; ``cv``, the ``BigO``/``RMS`` complexity fits and user
+  statistics are not timings and are left out); ``time_unit`` ns/us/ms/s. A row with
+  ``error_occurred`` or ``skipped`` is a failure, not a result.
+- **hyperfine** ``--export-json``: ``times`` are the samples (0 is a timing: hyperfine writes it
+  for a run faster than the shell start-up it subtracts); a command whose ``exit_codes`` are not
+  all 0 is a failure, not a timing; old files without ``exit_codes`` are taken as successful.
 - **k6** end-of-test summary: ``handleSummary`` data (``metrics.<name>.values``; a threshold's
   ``ok: true`` means it *passed*) and the legacy ``--summary-export`` (values inline; a
   threshold's ``true`` means it *failed*). Trends are milliseconds; rates and counts are kept.
 - **go test -bench** text (``-benchmem`` and custom units; ``-8`` GOMAXPROCS suffixes stripped;
-  sub-benchmarks keep their ``/``).
+  sub-benchmarks keep their ``/``); ``--- FAIL: BenchmarkX`` is a failure.
+
+What the tool reports as failed (above; crossed k6 thresholds too, which fail a k6 run) is kept in
+the summary's ``failures`` and as a warning: ``perf_budgets`` fails a release run that has any.
 
 Units become SI base units (seconds, bytes, 1/s), each measure gets a direction (``lower`` or
 ``higher`` is better; ``unknown`` for custom units, which are stored but never judged by
-direction). NaN, infinite, negative or zero timings are rejected with the field. Files that carry
-no time or commit (go text, hyperfine, Google Benchmark without ``context.date``) take them from
-the path: a ``YYYY-MM-DD`` (optionally ``THHMMSSZ``) component and a 7-40 hex-digit component
-(e.g. ``bench/2026-11-20T101500Z/4f2c9e1a/go.txt``); a run without a commit is kept as history
-with a warning but can never be a release candidate.
+direction). NaN, infinite, negative or zero timings (but hyperfine's 0) are rejected with the
+field. Files that carry no time or commit (go text, hyperfine, Google Benchmark without
+``context.date``) take them from the path: a ``YYYY-MM-DD`` (optionally ``THHMMSSZ``) component and
+a 7-40 hex-digit component (e.g. ``bench/2026-11-20T101500Z/4f2c9e1a/go.txt``); a run without a
+commit is kept as history with a warning but can never be a release candidate.
 """
 
 from __future__ import annotations
@@ -82,16 +87,21 @@ class Measurement:
 class BenchmarkFile:
     run: BenchRun
     measurements: list[Measurement] = field(default_factory=list)
+    # What the tool itself reports as failed: a benchmark that errored or was skipped, a command
+    # that exited non-zero, crossed k6 thresholds. The release's runs must have none (perf_budgets).
+    failures: list[str] = field(default_factory=list)
 
 
-def _finite(value: object, where: str, positive: bool = False) -> float:
+def _finite(value: object, where: str, positive: bool = False, zero_ok: bool = False) -> float:
+    """A finite number; with ``positive`` a timing: > 0, or >= 0 where the tool writes 0 for a time
+    below what it can measure (``zero_ok``: hyperfine, after subtracting the shell's start-up)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EvidenceError(where, f"expected a number, got {json.dumps(value)}")
     number = float(value) if isinstance(value, float) or abs(value) < 2**1023 else math.inf
     if not math.isfinite(number):
         raise EvidenceError(where, f"expected a finite number, got {str(value)[:40]}")
-    if positive and number <= 0:
-        raise EvidenceError(where, f"expected a timing > 0, got {value}")
+    if positive and (number < 0 or (number == 0 and not zero_ok)):
+        raise EvidenceError(where, f"expected a timing {'>=' if zero_ok else '>'} 0, got {value}")
     return number
 
 
@@ -139,7 +149,9 @@ def _commit(value: object, uri: str, warnings: list[str]) -> str | None:
     return commit
 
 
-def _samples(data: object, factor: float, where: str, warnings: list[str]) -> tuple[float, ...] | None:
+def _samples(
+    data: object, factor: float, where: str, warnings: list[str], zero_ok: bool = False
+) -> tuple[float, ...] | None:
     if not isinstance(data, list) or not data:
         return None
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in data):
@@ -149,8 +161,9 @@ def _samples(data: object, factor: float, where: str, warnings: list[str]) -> tu
             "samples dropped, summary used"
         )
         return None
-    if any(x <= 0 for x in data):
-        raise EvidenceError(where, "expected timings > 0 in every sample")
+    bad = next((i for i, x in enumerate(data) if x < 0 or (x == 0 and not zero_ok)), None)
+    if bad is not None:
+        raise EvidenceError(f"{where}[{bad}]", f"expected a timing {'>=' if zero_ok else '>'} 0, got {data[bad]}")
     return tuple(float(x) * factor for x in data)
 
 
@@ -203,11 +216,18 @@ def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         str(context.get("host_name") or ""),
     )
     groups: dict[tuple[str, str], dict] = {}
+    failures = []
     for i, row in enumerate(doc["benchmarks"]):
         where = f"benchmarks[{i}]"
-        if row.get("error_occurred"):
-            warnings.append(f"{where}: {row.get('name')!r} reported an error ({row.get('error_message')}); skipped")
+        row = mapping(row, where)
+        if row.get("error_occurred") or row.get("skipped"):
+            why = "reported an error" if row.get("error_occurred") else "was skipped"
+            text = f"{row.get('name')!r} {why} ({row.get('error_message') or row.get('skip_message')})"
+            warnings.append(f"{where}: {text}; no result")
+            failures.append(text)
             continue
+        if row.get("run_type") == "aggregate" and row.get("aggregate_name") not in ("mean", "median", "stddev"):
+            continue  # cv (a fraction), BigO/RMS complexity fits, user statistics: not timings of a run
         factor, base, direction = _unit(str(row.get("time_unit") or "ns"), f"{where}.time_unit")
         name = str(row.get("run_name") or row.get("name"))
         for measure in ("real_time", "cpu_time"):
@@ -228,6 +248,7 @@ def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         out.measurements.append(
             Measurement(name, "", measure.replace("real_time", "time"), "s", "lower", stats, tuple(samples) or None)
         )
+    out.failures = failures
     return out, warnings
 
 
@@ -243,10 +264,11 @@ def _hyperfine(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         codes = result.get("exit_codes")
         if codes is not None and any(code != 0 for code in codes):
             warnings.append(f"{where}: {command!r} exited non-zero ({sorted(set(codes))}); not a timing, skipped")
+            out.failures.append(f"{command!r} exited non-zero ({sorted(set(codes))})")
             continue
-        samples = _samples(result.get("times"), 1.0, f"{where}.times", warnings)
+        samples = _samples(result.get("times"), 1.0, f"{where}.times", warnings, zero_ok=True)
         stats = {
-            k: _finite(result[k], f"{where}.{k}", positive=k != "stddev")
+            k: _finite(result[k], f"{where}.{k}", positive=k != "stddev", zero_ok=True)
             for k in ("mean", "median", "min", "max", "stddev")
             if result.get(k) is not None
         }
@@ -301,12 +323,14 @@ def _k6(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
             out.measurements.append(Measurement(name, "", f"{name}_per_s", "1/s", "higher", {"mean": per_s}))
     if failed_thresholds:
         warnings.append("k6 thresholds crossed: " + "; ".join(failed_thresholds))
+        out.failures.append("k6 thresholds crossed (k6 fails the run): " + "; ".join(failed_thresholds))
     if state.get("testRunDurationMs") is not None:
         _finite(state["testRunDurationMs"], "state.testRunDurationMs")
     return out, warnings
 
 
 _GO_LINE = re.compile(r"^(Benchmark\S+?)(?:-(\d+))?\s+(\d+)\s+(.+)$")
+_GO_FAIL = re.compile(r"^--- FAIL: (Benchmark\S+?)(?:-\d+)?(?:\s|$)")
 
 
 def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
@@ -316,6 +340,11 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
     found: dict[tuple[str, str], list[float]] = {}
     units: dict[tuple[str, str], tuple[str, str]] = {}
     for number, line in enumerate(text.splitlines(), 1):
+        failed = _GO_FAIL.match(line.strip())
+        if failed:
+            warnings.append(f"line {number}: {failed.group(1)} failed (--- FAIL); no result")
+            out.failures.append(f"{failed.group(1)} failed (line {number}: --- FAIL)")
+            continue
         match = _GO_LINE.match(line.strip())
         if not match:
             continue
@@ -338,7 +367,8 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
             found.setdefault((name, measure), []).append(value * factor)
             units[(name, measure)] = (base, direction)
     if not found:
-        raise EvidenceError("(document)", "no `BenchmarkXxx  N  value unit` lines found")
+        failed = f": {'; '.join(out.failures)}" if out.failures else ""
+        raise EvidenceError("(document)", f"no `BenchmarkXxx  N  value unit` lines found{failed}")
     for (name, measure), values in found.items():
         unit, direction = units[(name, measure)]
         stats = {"mean": sum(values) / len(values), "min": min(values), "max": max(values), "n": float(len(values))}
@@ -374,7 +404,8 @@ def read(data: bytes, uri: str) -> ReadResult:
                 "(document)", "not a pytest-benchmark, Google Benchmark, hyperfine or k6 summary JSON document"
             )
     if not parsed.measurements:
-        raise EvidenceError("(document)", "no benchmark results in the file")
+        failed = f": {'; '.join(parsed.failures)}" if parsed.failures else ""
+        raise EvidenceError("(document)", f"no benchmark results in the file{failed}")
     return ReadResult(
         observed_at=parsed.run.time,
         timestamp_field="run time",
@@ -383,6 +414,7 @@ def read(data: bytes, uri: str) -> ReadResult:
             "commit": parsed.run.commit,
             "benchmarks": len({(m.benchmark, m.params) for m in parsed.measurements}),
             "measurements": len(parsed.measurements),
+            "failures": list(dict.fromkeys(parsed.failures)),  # a benchmark's repetitions fail alike
         },
         records=[parsed],
         warnings=warnings,

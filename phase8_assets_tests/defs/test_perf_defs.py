@@ -8,7 +8,7 @@ import pytest
 
 from phase8_assets.defs.perf import PerfContext, budgets_gate
 from phase8_assets.evidence import benchmarks, perf_budgets
-from phase8_assets.evidence.collect import EvidenceFile
+from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
 from phase8_assets.evidence.config import load_config
 from phase8_assets.warehouse import connect, warehouse_path
 from phase8_assets.warehouse.store import record_benchmarks, table_counts
@@ -61,6 +61,32 @@ def test_no_candidate_run_fails_closed(tmp_path, home):
     assert finding["rule"] == "candidate-present" and finding["evidence"] == str(root / "evidence/bench/**/*")
 
 
+def test_a_release_run_the_tool_failed_or_that_left_a_budgeted_benchmark_out_fails_closed(tmp_path, home):
+    """pytest-benchmark leaves an errored benchmark out of its JSON; k6 fails a run whose thresholds
+    are crossed: neither lets the budgets pass."""
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    (pytest_run,) = (root / "evidence/bench/release/pytest").glob("*.json")
+    doc = json.loads(pytest_run.read_text())
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if not b["fullname"].endswith("test_export_tenant")]
+    pytest_run.write_text(json.dumps(doc))
+    (k6_run,) = (root / "evidence/bench/release/k6").glob("*.json")
+    k6 = json.loads(k6_run.read_text())
+    k6["metrics"]["http_req_duration"]["thresholds"] = {"p(95)<250": {"ok": False}}
+    k6_run.write_text(json.dumps(k6))
+    budgets = gate(gate_report([root], home), "perf_budgets")
+    assert budgets["status"] == "fail"
+    errors = {f["rule"]: f for f in budgets["findings"] if f["severity"] == "error"}
+    assert set(errors) == {"absolute:export", "tool-reported-failure"}
+    missing = errors["absolute:export"]
+    assert missing["subject"] == "tests/perf/test_export.py::test_export_tenant / time"
+    assert missing["observed"].startswith("not measured: no result for the release commit, though 7 other benchmark(s)")
+    assert "/evidence/bench/history/pytest/" in missing["evidence"]
+    crossed = errors["tool-reported-failure"]
+    assert crossed["observed"] == "k6 thresholds crossed (k6 fails the run): http_req_duration: p(95)<250"
+    assert crossed["evidence"] == str(k6_run) and crossed["runbook"].endswith("docs/ops/perf-budgets.md")
+    assert "; 1 failure(s) the tool reported in the release's runs;" in budgets["summary"]
+
+
 def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge(tmp_path):
     doc = (
         'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-15"\n'
@@ -71,7 +97,7 @@ def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge(tm
         ["/root"], [], "4f2c9e1a7b3d", "main", budgets, None, "policy/perf-budgets.yaml", tmp_path / "reports"
     )
     # No absolute rule: no budget check, and nothing missing (the benchmarks themselves did run).
-    found, summary = budgets_gate(None, load_config([str(DATA)]), None, context, [])
+    found, summary = budgets_gate(EvidenceBatch(roots=["/root"]), load_config([str(DATA)]), None, context, [])
     assert found == []
     assert (
         summary

@@ -81,6 +81,62 @@ def test_hyperfine_failed_commands_are_not_timings():
     assert any("exited non-zero" in w for w in result.warnings)
 
 
+def test_hyperfine_writes_zero_for_a_time_below_the_shell_start_up():
+    """hyperfine subtracts the shell's start-up time and writes 0 when a run was faster than it."""
+    doc = {"results": [{"command": "true", "mean": 0.0004, "stddev": 0.0005, "median": 0.0, "min": 0.0,
+                        "max": 0.001, "times": [0.0, 0.001, 0.0002], "exit_codes": [0, 0, 0]}]}  # fmt: skip
+    _, found = measurements(doc)
+    assert found[("true", "time")].samples == (0.0, 0.001, 0.0002) and found[("true", "time")].stats["min"] == 0
+    doc["results"][0]["times"][1] = -0.001
+    with pytest.raises(EvidenceError) as exc:
+        measurements(doc)
+    assert (exc.value.field, exc.value.reason) == ("results[0].times[1]", "expected a timing >= 0, got -0.001")
+
+
+GOOGLE_CONTEXT = {"date": "2026-11-20T10:15:00+00:00", "host_name": "ci-7"}
+
+
+def test_google_rows_that_are_not_timings_of_a_run_are_left_out():
+    """Complexity fits (BigO, RMS: no real_time), cv (a fraction, 0 for identical repetitions) and
+    user statistics are aggregates of Google Benchmark, not timings."""
+    rows = [
+        {"name": "BM_Sort/8", "run_name": "BM_Sort/8", "run_type": "iteration", "real_time": 10.0,
+         "cpu_time": 9.0, "time_unit": "ns"},
+        {"name": "BM_Sort/8_cv", "run_name": "BM_Sort/8", "run_type": "aggregate", "aggregate_name": "cv",
+         "aggregate_unit": "percentage", "real_time": 0.0, "cpu_time": 0.0, "time_unit": "ns"},
+        {"name": "BM_Sort_BigO", "run_name": "BM_Sort", "run_type": "aggregate", "aggregate_name": "BigO",
+         "cpu_coefficient": 1.2, "real_coefficient": 1.3, "big_o": "N", "time_unit": "ns"},
+        {"name": "BM_Sort_RMS", "run_name": "BM_Sort", "run_type": "aggregate", "aggregate_name": "RMS", "rms": 0.01},
+    ]  # fmt: skip
+    result, found = measurements({"context": GOOGLE_CONTEXT, "benchmarks": rows})
+    assert sorted(found) == [("BM_Sort/8", "cpu_time"), ("BM_Sort/8", "time")]
+    assert found[("BM_Sort/8", "time")].stats["mean"] == pytest.approx(10e-9)
+    assert result.summary["failures"] == []
+
+
+def test_what_the_tool_reports_as_failed_is_a_failure_of_the_run():
+    """Kept in the summary for perf_budgets (the release's runs must have none) and as a warning."""
+    ok = {"name": "BM_Ok", "run_type": "iteration", "real_time": 5.0, "cpu_time": 5.0, "time_unit": "ns"}
+    errored = {"name": "BM_Db", "run_type": "iteration", "error_occurred": True, "error_message": "connection refused"}
+    skipped = {"name": "BM_Gpu", "run_type": "iteration", "skipped": True, "skip_message": "no GPU"}
+    result, _ = measurements({"context": GOOGLE_CONTEXT, "benchmarks": [ok, errored, errored, skipped]})
+    assert result.summary["failures"] == [
+        "'BM_Db' reported an error (connection refused)",
+        "'BM_Gpu' was skipped (no GPU)",
+    ]
+    go = b"BenchmarkOk-8  100  1520 ns/op\n--- FAIL: BenchmarkPresence-8\n    bench_test.go:12: db down\nFAIL\n"
+    result, found = measurements(go)
+    assert list(found) == [("BenchmarkOk", "time")]
+    assert result.summary["failures"] == ["BenchmarkPresence failed (line 2: --- FAIL)"]
+    assert "line 2: BenchmarkPresence failed (--- FAIL); no result" in result.warnings
+    with pytest.raises(EvidenceError) as exc:
+        measurements(b"--- FAIL: BenchmarkPresence-8\nFAIL\n")
+    assert "BenchmarkPresence failed" in exc.value.reason
+    k6 = {"metrics": {"checks": {"type": "rate", "values": {"rate": 0.9}, "thresholds": {"rate>0.99": {"ok": False}}}}}
+    result, _ = measurements(k6)
+    assert result.summary["failures"] == ["k6 thresholds crossed (k6 fails the run): checks: rate>0.99"]
+
+
 def test_k6_handle_summary_and_legacy_summary_export_thresholds():
     handle = {
         "state": {"testRunDurationMs": 30012.5},
