@@ -16,8 +16,9 @@ Formats, recognised from the content:
 - **k6** end-of-test summary: ``handleSummary`` data (``metrics.<name>.values``; a threshold's
   ``ok: true`` means it *passed*) and the legacy ``--summary-export`` (values inline; a
   threshold's ``true`` means it *failed*). Trends are milliseconds; rates and counts are kept.
-- **go test -bench** text (``-benchmem`` and custom units; ``-8`` GOMAXPROCS suffixes stripped;
-  sub-benchmarks keep their ``/``); ``--- FAIL: BenchmarkX`` is a failure.
+- **go test -bench** text (``-benchmem`` and custom units; ``-8`` GOMAXPROCS suffixes stripped,
+  kept as ``procs=8`` in the params where one name runs at several; ``pkg=`` likewise for a name in
+  several packages; sub-benchmarks keep their ``/``); ``--- FAIL: BenchmarkX`` is a failure.
 
 What the tool reports as failed (above; crossed k6 thresholds too, which fail a k6 run) is kept in
 the summary's ``failures`` and as a warning: ``perf_budgets`` fails a release run that has any.
@@ -334,12 +335,20 @@ _GO_FAIL = re.compile(r"^--- FAIL: (Benchmark\S+?)(?:-\d+)?(?:\s|$)")
 
 
 def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
+    """``go test -bench`` text. A name measured in several packages (``./...``) or at several
+    GOMAXPROCS (``-cpu 1,8``: ``BenchmarkX`` and ``BenchmarkX-8``) is one series per package and
+    GOMAXPROCS, as benchstat keys them, named in its params (``pkg=…``, ``procs=…``) only where they
+    differ, so a file with one of each keeps its plain names."""
     warnings: list[str] = []
     run = BenchRun("go", _commit(None, uri, warnings), None, _when(None, "", uri, warnings), "")
     out = BenchmarkFile(run)
-    found: dict[tuple[str, str], list[float]] = {}
-    units: dict[tuple[str, str], tuple[str, str]] = {}
+    found: dict[tuple[str, str, str, str], list[float]] = {}  # (name, pkg, procs, measure) -> values
+    units: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+    pkg = ""
     for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("pkg: "):
+            pkg = line[5:].strip()
+            continue
         failed = _GO_FAIL.match(line.strip())
         if failed:
             warnings.append(f"line {number}: {failed.group(1)} failed (--- FAIL); no result")
@@ -348,7 +357,7 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
         match = _GO_LINE.match(line.strip())
         if not match:
             continue
-        name, _procs, _iterations, rest = match.groups()
+        name, procs, _iterations, rest = match.groups()
         fields = rest.split()
         if len(fields) % 2:
             raise EvidenceError(f"line {number}", f"expected value/unit pairs after the iteration count, got {rest!r}")
@@ -363,17 +372,23 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
                     value = _finite(value, f"line {number}", positive=True)
             else:
                 factor, base, direction = 1.0, unit, "unknown"
-            measure = "time" if unit == "ns/op" else unit
-            found.setdefault((name, measure), []).append(value * factor)
-            units[(name, measure)] = (base, direction)
+            key = (name, pkg, procs or "1", "time" if unit == "ns/op" else unit)  # no suffix: GOMAXPROCS=1
+            found.setdefault(key, []).append(value * factor)
+            units[key] = (base, direction)
     if not found:
         failed = f": {'; '.join(out.failures)}" if out.failures else ""
         raise EvidenceError("(document)", f"no `BenchmarkXxx  N  value unit` lines found{failed}")
-    for (name, measure), values in found.items():
-        unit, direction = units[(name, measure)]
+    pkgs: dict[str, set[str]] = {}
+    procs_of: dict[str, set[str]] = {}
+    for name, pkg, procs, _ in found:
+        pkgs.setdefault(name, set()).add(pkg)
+        procs_of.setdefault(name, set()).add(procs)
+    for (name, pkg, procs, measure), values in found.items():
+        unit, direction = units[(name, pkg, procs, measure)]
+        params = ",".join([f"pkg={pkg}"] * (len(pkgs[name]) > 1) + [f"procs={procs}"] * (len(procs_of[name]) > 1))
         stats = {"mean": sum(values) / len(values), "min": min(values), "max": max(values), "n": float(len(values))}
         out.measurements.append(
-            Measurement(name, "", measure, unit, direction, stats, tuple(values) if len(values) > 1 else None)
+            Measurement(name, params, measure, unit, direction, stats, tuple(values) if len(values) > 1 else None)
         )
     return out, warnings
 

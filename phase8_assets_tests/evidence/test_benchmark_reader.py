@@ -64,6 +64,22 @@ def test_go_benchmem_units():
     assert found[("BenchmarkParse", "MB/s")].stats["mean"] == pytest.approx(95.2e6)
 
 
+def test_go_keeps_packages_and_gomaxprocs_apart_where_one_name_has_several():
+    """As benchstat keys them: ``-cpu 1,8`` and ``./...`` never pool different configurations."""
+    text = (
+        b"pkg: chat/realtime\nBenchmarkPresence-8  100  2300 ns/op\nBenchmarkPresence  100  4600 ns/op\n"
+        b"BenchmarkFanout-8  100  9000 ns/op\npkg: chat/search\nBenchmarkPresence-8  100  500 ns/op\n"
+    )
+    result = benchmarks.read(text, HINTED)
+    means = {(m.benchmark, m.params): m.stats["mean"] for m in result.records[0].measurements}
+    assert means == pytest.approx({
+        ("BenchmarkPresence", "pkg=chat/realtime,procs=8"): 2300e-9,
+        ("BenchmarkPresence", "pkg=chat/realtime,procs=1"): 4600e-9,
+        ("BenchmarkPresence", "pkg=chat/search,procs=8"): 500e-9,
+        ("BenchmarkFanout", ""): 9000e-9,
+    })  # fmt: skip
+
+
 def test_hyperfine_failed_commands_are_not_timings():
     doc = {
         "results": [
