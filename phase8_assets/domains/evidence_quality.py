@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from phase8_assets.domains.gates import GATES, Finding
-from phase8_assets.evidence import TIMELESS_KINDS, Rejection
+from phase8_assets.evidence import TIMELESS_KINDS, Rejection, evidence_age
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import EvidenceConfig, EvidenceKind
 from phase8_assets.shared.clock import format_duration, format_timestamp
@@ -187,7 +187,7 @@ def kind_freshness(
         )
         return findings, False
     newest = max(dated, key=lambda f: f.observed_at)
-    age = at - newest.observed_at
+    age = evidence_age(kind.name, newest.observed_at, at)
     details = {
         **base,
         "newest": format_timestamp(newest.observed_at),

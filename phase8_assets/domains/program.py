@@ -26,7 +26,7 @@ from phase8_assets.domains import drills, governance, isolation, supportability
 from phase8_assets.domains.gates import GATES, Finding
 from phase8_assets.domains.perf import same_commit
 from phase8_assets.domains.plugins import verify
-from phase8_assets.evidence import TIMELESS_KINDS
+from phase8_assets.evidence import TIMELESS_KINDS, evidence_age
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import EvidenceConfig
 from phase8_assets.shared.artifacts import API_VERSION, check_schema
@@ -180,7 +180,7 @@ def _kind_age(batch: EvidenceBatch, config: EvidenceConfig, kind: str, at: datet
         spec is not None,
         len(files),
         newest.observed_at if newest else None,
-        at - newest.observed_at if newest else None,
+        evidence_age(kind, newest.observed_at, at) if newest else None,
         spec.max_age if spec else None,
         spec.max_age_text if spec else "—",
         newest.uri if newest else (files[0].uri if files else config.paths_of(kind)),

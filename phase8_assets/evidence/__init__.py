@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 
@@ -238,7 +238,22 @@ def artifact_time(doc: dict, key: str):
 
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
-TIMELESS_KINDS = frozenset({"slo_definitions", "cur_exports", "data_contracts", "foreign_exceptions", "plugin_bundles"})
+TIMELESS_KINDS = frozenset({"slo_definitions", "data_contracts", "foreign_exceptions", "plugin_bundles"})
+
+# Kinds whose file covers a calendar month and is delivered again while the month lasts (an AWS
+# CUR 2.0 billing period): the time inside is the month's first day, and the file is current until
+# the month ends. Its age counts from then, so last quarter's export is stale, this month's is not.
+PERIOD_KINDS = frozenset({"cur_exports"})
+
+
+def evidence_age(kind: str, observed_at: datetime, at: datetime) -> timedelta:
+    """How old a file of ``kind`` whose time is ``observed_at`` is at ``at`` (``PERIOD_KINDS``: from
+    the end of its month)."""
+    if kind in PERIOD_KINDS:
+        month_end = (observed_at.replace(day=1) + timedelta(days=32)).replace(day=1)
+        return max(at - month_end, timedelta(0))
+    return at - observed_at
+
 
 # Bulk kinds: the collector hashes them while streaming and hands their reader a local path and a
 # folder for its ``spool`` (the rows it parsed, for the loader: each file is parsed once).

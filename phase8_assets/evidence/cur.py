@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 from phase8_assets.evidence import EvidenceError, ReadResult, json_document
 
@@ -51,7 +52,10 @@ def read_manifest(data: bytes, uri: str) -> ReadResult:
     if missing:
         raise EvidenceError("columns", f"CUR 2.0 column(s) missing: {', '.join(missing)}")
     record = {"period": period.group(1), "execution": doc["executionId"], "data_files": list(files)}
-    return ReadResult(observed_at=None, timestamp_field="(a manifest carries no time)",
+    # The billing period is the time a manifest vouches for: current until the month ends
+    # (``PERIOD_KINDS``), so a delivery that stopped months ago is stale, never timeless.
+    start = datetime.strptime(record["period"], "%Y-%m").replace(tzinfo=UTC)
+    return ReadResult(observed_at=start, timestamp_field="BILLING_PERIOD (current until the month ends)",
                       summary={"period": record["period"], "files": len(files)}, records=[record])  # fmt: skip
 
 

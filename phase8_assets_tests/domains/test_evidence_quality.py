@@ -60,3 +60,31 @@ def test_the_clock_skew_tolerance_is_configurable(tmp_path):
     assert findings == [] and summary.startswith("1 of 1")
     with pytest.raises(ConfigError, match="limits.clock_skew: expected an ISO 8601 duration"):
         config(tmp_path, "limits: {clock_skew: 5m}\n")
+
+
+CUR_CONFIG = """apiVersion: phase8/v1
+kind: EvidenceConfig
+release: {version: "1.0.0", commit: "abcdef1"}
+evidence:
+  cur_exports: {paths: ["cur/*/metadata/**/*-Manifest.json"], max_age: P3D}
+"""
+
+
+@pytest.mark.parametrize(
+    ("period", "stale"),
+    [("2026-11", False), ("2026-10", True), ("2026-08", True)],  # evaluated 2026-11-20
+)
+def test_a_cur_billing_period_is_current_until_its_month_ends(tmp_path, period, stale):
+    """A CUR 2.0 manifest vouches for its billing period, delivered again while it lasts: this
+    month's is fresh, one whose month ended more than max_age ago is stale (never timeless)."""
+    from phase8_assets.evidence.cur import read_manifest
+
+    (tmp_path / "phase8.yaml").write_text(CUR_CONFIG)
+    uri = f"s3://b/cur/x/metadata/BILLING_PERIOD={period}/x-Manifest.json"
+    read = read_manifest(b'{"executionId": "e", "dataFiles": ["s3://b/cur/x/data/p.parquet"]}', uri)
+    assert read.observed_at == datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
+    found = EvidenceFile("/r", "cur_exports", uri, "sha", 1, read.observed_at, read.timestamp_field, read.summary)
+    findings, _ = freshness(load_config([str(tmp_path)]), EvidenceBatch(roots=["/r"], files=[found]))
+    assert [(f.rule, f.observed) for f in findings] == (
+        [("max-age", f"newest is {'80d 12h' if period == '2026-08' else '19d 12h'} old")] if stale else []
+    )
