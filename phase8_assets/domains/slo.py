@@ -47,7 +47,14 @@ window is *insufficient data*: a warning, never a silent pass.
 judged on the data it has, and says so. An alert condition whose long window the data does not
 cover is *insufficient coverage* (a warning naming the window and the span covered); the budget
 reports the covered fraction of its window (the elapsed part of a calendar period) and fails
-closed below ``phase8/min-window-coverage`` (default 90 %).
+closed below ``phase8/min-window-coverage`` (default 90 %). Covered is the time the ``total``
+selector's increments account for (``warehouse.store.otel_coverage``): a delta point from its
+start time, a cumulative difference from the previous export (it counts every request between
+the two, however far apart), never the time after the last point or between delta exports that
+are missing — data that stopped four days ago covers 26 of 30 days, not 30.
+
+**Objectives.** Each of an SLO's ``objectives`` is its own ``SloDef`` (target, time slices,
+budget, alerts): ``<slo>/<displayName or target>`` when there are several.
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the code location loads
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.openslo import approx_timedelta, parse_openslo_duration
 from phase8_assets.shared.clock import add_duration, parse_timestamp
-from phase8_assets.warehouse.store import otel_increments, otel_streams
+from phase8_assets.warehouse.store import otel_coverage, otel_increments, otel_streams
 
 THIRTY_DAYS = timedelta(days=30)
 DEFAULT_MIN_EVENTS = 100
@@ -222,8 +229,26 @@ def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelt
     return out or default_conditions(window)
 
 
+def _objectives(name: str, display: str, spec: dict) -> list[tuple[str, str, dict]]:
+    """(name, display name, objective) for each objective of an SLO. OpenSLO allows several (say
+    99 % and 99.9 %), and each is its own target with its own budget and alerts: judging only the
+    first would pass a release the stricter one blocks. With one objective the SLO keeps its
+    name; with several each is ``<slo>/<objective>``, the objective named by its ``displayName``
+    or else its target (``objectives[i]`` when two would read alike)."""
+    objectives = spec["objectives"]
+    if len(objectives) == 1:
+        return [(name, display, objectives[0])]
+    labels = []
+    for objective in objectives:
+        target = objective.get("target", (objective.get("targetPercent") or 0) / 100)
+        labels.append(str(objective.get("displayName") or f"{float(target):.6g}"))
+    labels = [f"objectives[{i}]" if labels.count(x) > 1 else x for i, x in enumerate(labels)]
+    return [(f"{name}/{x}", f"{display} ({x})", o) for x, o in zip(labels, objectives, strict=True)]
+
+
 def resolve(records: list[dict]) -> list[SloDef]:
-    """SLO records with their SLIs and alert policies resolved; unusable ones carry ``problem``."""
+    """SLO records with their SLIs and alert policies resolved, one per objective (``_objectives``);
+    unusable ones carry ``problem``."""
     by_name = {(r["kind"], r["name"]): r for r in records}
     out = []
     for r in records:
@@ -234,69 +259,69 @@ def resolve(records: list[dict]) -> list[SloDef]:
         window_spec = spec["timeWindow"][0]
         count, unit = parse_openslo_duration(window_spec["duration"], "timeWindow")
         window = approx_timedelta(count, unit)
-        objective = spec["objectives"][0]
-        target = objective.get("target", (objective.get("targetPercent") or 0) / 100)
-        calendar = window_spec.get("calendar")
-        start = None
-        if not window_spec.get("isRolling", False) and calendar:
-            start = parse_timestamp(str(calendar["startTime"]), "startTime").at
-            if "+" not in str(calendar["startTime"])[10:] and not str(calendar["startTime"]).endswith("Z"):
-                zone = ZoneInfo(calendar.get("timeZone") or "UTC")
-                start = start.replace(tzinfo=None).replace(tzinfo=zone)
-        slo = SloDef(
-            name=r["name"],
-            display=meta.get("displayName") or r["name"],
-            service=str(spec.get("service") or ""),
-            source=r["source"],
-            target=float(target),
-            window=window,
-            window_text=str(window_spec["duration"]),
-            rolling=bool(window_spec.get("isRolling", False)),
-            calendar_start=start,
-            budgeting=spec["budgetingMethod"],
-            slice_window=approx_timedelta(*parse_openslo_duration(objective["timeSliceWindow"], "timeSliceWindow"))
-            if objective.get("timeSliceWindow")
-            else None,
-            slice_target=objective.get("timeSliceTarget"),
-            good=None,
-            bad=None,
-            total=None,
-            conditions=default_conditions(window),
-            min_budget_remaining=_percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0),
-            min_events=int(annotations.get(MIN_EVENTS_ANNOTATION) or DEFAULT_MIN_EVENTS),
-            min_window_coverage=_percent(annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE),
-            owner=annotations.get(OWNER_ANNOTATION),
-        )
-        try:
-            indicator = spec.get("indicator")
-            if indicator is None:
-                ref = by_name.get(("SLI", spec.get("indicatorRef")))
-                if ref is None:
-                    raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
-                indicator = {"spec": ref["spec"]}
-            ratio = (indicator.get("spec") or {}).get("ratioMetric")
-            if not isinstance(ratio, dict):
-                raise EvidenceError(
-                    "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
-                )
-            slo.good = _selector(ratio.get("good"), "ratioMetric.good", slo.service)
-            slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad", slo.service)
-            slo.total = _selector(ratio.get("total"), "ratioMetric.total", slo.service)
-            if slo.total is None or (slo.good is None) == (slo.bad is None):
-                raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
-            policies = []
-            for p in spec.get("alertPolicies") or []:
-                if isinstance(p, dict) and "alertPolicyRef" in p:
-                    ref = by_name.get(("AlertPolicy", p["alertPolicyRef"]))
+        for name, display, objective in _objectives(r["name"], meta.get("displayName") or r["name"], spec):
+            target = objective.get("target", (objective.get("targetPercent") or 0) / 100)
+            calendar = window_spec.get("calendar")
+            start = None
+            if not window_spec.get("isRolling", False) and calendar:
+                start = parse_timestamp(str(calendar["startTime"]), "startTime").at
+                if "+" not in str(calendar["startTime"])[10:] and not str(calendar["startTime"]).endswith("Z"):
+                    zone = ZoneInfo(calendar.get("timeZone") or "UTC")
+                    start = start.replace(tzinfo=None).replace(tzinfo=zone)
+            slo = SloDef(
+                name=name,
+                display=display,
+                service=str(spec.get("service") or ""),
+                source=r["source"],
+                target=float(target),
+                window=window,
+                window_text=str(window_spec["duration"]),
+                rolling=bool(window_spec.get("isRolling", False)),
+                calendar_start=start,
+                budgeting=spec["budgetingMethod"],
+                slice_window=approx_timedelta(*parse_openslo_duration(objective["timeSliceWindow"], "timeSliceWindow"))
+                if objective.get("timeSliceWindow")
+                else None,
+                slice_target=objective.get("timeSliceTarget"),
+                good=None,
+                bad=None,
+                total=None,
+                conditions=default_conditions(window),
+                min_budget_remaining=_percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0),
+                min_events=int(annotations.get(MIN_EVENTS_ANNOTATION) or DEFAULT_MIN_EVENTS),
+                min_window_coverage=_percent(annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE),
+                owner=annotations.get(OWNER_ANNOTATION),
+            )
+            try:
+                indicator = spec.get("indicator")
+                if indicator is None:
+                    ref = by_name.get(("SLI", spec.get("indicatorRef")))
                     if ref is None:
-                        raise EvidenceError("alertPolicies", f"alert policy {p['alertPolicyRef']!r} is not defined")
-                    policies.append(ref)
-                elif isinstance(p, dict):
-                    policies.append(p)
-            slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
-        except EvidenceError as exc:
-            slo.problem = f"{exc.field}: {exc.reason}"
-        out.append(slo)
+                        raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
+                    indicator = {"spec": ref["spec"]}
+                ratio = (indicator.get("spec") or {}).get("ratioMetric")
+                if not isinstance(ratio, dict):
+                    raise EvidenceError(
+                        "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
+                    )
+                slo.good = _selector(ratio.get("good"), "ratioMetric.good", slo.service)
+                slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad", slo.service)
+                slo.total = _selector(ratio.get("total"), "ratioMetric.total", slo.service)
+                if slo.total is None or (slo.good is None) == (slo.bad is None):
+                    raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
+                policies = []
+                for p in spec.get("alertPolicies") or []:
+                    if isinstance(p, dict) and "alertPolicyRef" in p:
+                        ref = by_name.get(("AlertPolicy", p["alertPolicyRef"]))
+                        if ref is None:
+                            raise EvidenceError("alertPolicies", f"alert policy {p['alertPolicyRef']!r} is not defined")
+                        policies.append(ref)
+                    elif isinstance(p, dict):
+                        policies.append(p)
+                slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
+            except EvidenceError as exc:
+                slo.problem = f"{exc.field}: {exc.reason}"
+            out.append(slo)
     return out
 
 
@@ -306,6 +331,7 @@ class Events:
 
     times: np.ndarray
     counts: np.ndarray
+    spans: tuple[np.ndarray, np.ndarray] | None = None  # the time the data covers: disjoint (start, end] in ns
     cum: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -329,9 +355,25 @@ class Events:
 
     @property
     def first_ns(self) -> int | None:
-        """Where the data begins: its first point (a cumulative stream's first point only anchors
-        the differences, so nothing before it is known)."""
+        """Where the data begins: its first covered instant, else its first point (a cumulative
+        stream's first point only anchors the differences, so nothing before it is known)."""
+        if self.spans is not None and len(self.spans[0]):
+            return int(self.spans[0][0])
         return int(self.times[0]) if len(self.times) else None
+
+    def covered(self, start_ns: int, end_ns: int) -> int:
+        """Nanoseconds of (start, end] the data covers: its spans (``otel_coverage``), or without
+        them the time from its first to its last point. Never past the last point: data that
+        stopped covers nothing after it."""
+        import numpy as np
+
+        if self.spans is None:
+            if not len(self.times):
+                return 0
+            lo, hi = np.array([self.times[0]]), np.array([self.times[-1]])
+        else:
+            lo, hi = self.spans
+        return int(np.sum(np.maximum(np.minimum(hi, end_ns) - np.maximum(lo, start_ns), 0)))
 
 
 class UnmatchedSelector(EvidenceError):
@@ -348,13 +390,15 @@ class UnmatchedSelector(EvidenceError):
 
 
 def pick_streams(streams: list[tuple], sel: Selector, role: str = "total") -> list[tuple[str, str]]:
-    """The (service, attrs) streams a selector takes, from (service, attrs, kind, bounds) rows.
+    """The (service, attrs) streams a selector takes, from (service, attrs, kind, bounds, monotonic) rows.
 
     A selector that takes no stream at all, or names an attribute that occurs in none of the
     service's streams of the metric (so a negative matcher such as ``!~5..`` would hold
     vacuously), raises ``UnmatchedSelector`` listing the attribute keys that do occur: counting
     it as zero events would pass a gate on data it never saw. With ``le``, every chosen stream
-    must be a histogram having ``le`` as a bucket boundary."""
+    must be a histogram having ``le`` as a bucket boundary. Events come from histograms and
+    monotonic sums only: a gauge or a non-monotonic sum (an UpDownCounter, e.g. active requests)
+    holds a level that goes up and down, and differencing it as a counter would invent events."""
     if not streams:
         raise UnmatchedSelector(role, sel, f"matches no stream: {sel.metric} has no data points", [])
     own = [row for row in streams if sel.service is None or row[0] == sel.service]
@@ -368,9 +412,16 @@ def pick_streams(streams: list[tuple], sel: Selector, role: str = "total") -> li
             role, sel, f"names {', '.join(absent)}, which occurs in no stream (attribute keys: {', '.join(keys)})", keys
         )
     out = []
-    for service, attrs_json, kind, bounds in own:
+    for service, attrs_json, kind, bounds, monotonic in own:
         if sel.matchers and not sel.matches(json.loads(attrs_json)):
             continue
+        if kind == "gauge" or (kind == "sum" and not monotonic):
+            what = "a gauge" if kind == "gauge" else "a non-monotonic sum (an UpDownCounter)"
+            raise EvidenceError(
+                f"ratioMetric.{role}",
+                f"{sel.text} selects {what}: its values are levels, not event counts; "
+                "expected a monotonic sum (a counter) or a histogram",
+            )
         if sel.le is not None:
             if kind not in ("histogram", "exponentialHistogram"):
                 raise EvidenceError("le", f"le needs a histogram; {sel.metric} is a {kind}")
@@ -386,7 +437,8 @@ def sli_events(conn, roots: list[str], sel: Selector, role: str = "total", *, ve
     """A selector's events from the warehouse: increments per timestamp, computed in DuckDB from
     the OTLP file versions in the roots now (``versions``: their sha256)."""
     streams = pick_streams(otel_streams(conn, roots, sel.metric, versions=versions), sel, role)
-    return Events(*otel_increments(conn, roots, sel.metric, streams, sel.le, versions=versions))
+    times, counts = otel_increments(conn, roots, sel.metric, streams, sel.le, versions=versions)
+    return Events(times, counts, otel_coverage(conn, roots, sel.metric, streams, versions=versions))
 
 
 @dataclass
@@ -502,9 +554,7 @@ def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, wind
     begins = total.first_ns
 
     def covered(w: timedelta) -> timedelta:
-        if begins is None:
-            return timedelta(0)
-        return timedelta(microseconds=max(0, min(end - begins, int(w.total_seconds() * 1e9))) // 1000)
+        return timedelta(microseconds=total.covered(end - int(w.total_seconds() * 1e9), end) // 1000)
 
     def burn(w: timedelta, shift: timedelta = timedelta(0)) -> WindowBurn:
         stop = end - int(shift.total_seconds() * 1e9)

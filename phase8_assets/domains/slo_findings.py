@@ -127,6 +127,7 @@ def budget_findings(slos: list[SloDef], results: dict, config, gate: str) -> lis
             )  # fmt: skip
             continue
         if st.budget_coverage < slo.min_window_coverage:
+            stopped = st.last_event is not None and st.last_event < st.at  # data that stopped covers nothing since
             out.append(
                 Finding(
                     "error",
@@ -134,7 +135,9 @@ def budget_findings(slos: list[SloDef], results: dict, config, gate: str) -> lis
                     "window-coverage",
                     f"data covers {format_duration(st.budget_covered)} of the {slo.window_text} window "
                     f"({st.budget_coverage:.1%}"
-                    + (f", since {format_timestamp(st.data_from)})" if st.data_from else ")"),
+                    + (f", since {format_timestamp(st.data_from)}" if st.data_from else "")
+                    + (f", none after {format_timestamp(st.last_event)}" if stopped else "")
+                    + ")",
                     f">= {slo.min_window_coverage:.0%} of the window covered by data",
                     slo.source,
                     _owner(slo, config, gate),

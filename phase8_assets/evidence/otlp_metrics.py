@@ -10,6 +10,13 @@ temporality (1 delta, 2 cumulative, 0 for gauges), start and time in Unix nanose
 (for histograms: the count), and for histograms the upper bounds and bucket counts
 (exponential buckets are converted to their upper bounds).
 
+Values follow the data model. A point flagged ``FLAG_NO_RECORDED_VALUE`` (flags bit 1: the
+Prometheus receiver's staleness marker, its value ``NaN``) carries no value and becomes no row:
+it is never a 0. A monotonic sum and a histogram's counts count events, so a negative or
+non-finite one is refused, naming the field; a gauge or a non-monotonic sum (an UpDownCounter:
+``isMonotonic`` false, or absent as protojson writes false) is a level and may be negative (an SLI
+refuses it as events: ``domains/slo.pick_streams``).
+
 ``iter_points`` is a generator over lines, so ingest streams: memory holds one line (or one
 file, for the one-object-per-file form) plus a chunk of rows, never the whole input.
 """
@@ -33,6 +40,7 @@ POINT_COLUMNS = (
 
 
 INT64_MAX = 2**63 - 1
+NO_RECORDED_VALUE = 1  # DataPointFlags.FLAG_NO_RECORDED_VALUE (the Prometheus staleness marker)
 
 
 class _Bad(Exception):
@@ -195,9 +203,12 @@ def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
                                 f".{kind}.aggregationTemporality",
                                 f"expected 1 (delta) or 2 (cumulative), got {temporality}",
                             )
-                        monotonic = bool(body.get("isMonotonic", True))
+                        # protojson omits a false field: no isMonotonic is an UpDownCounter's sum
+                        monotonic = kind != "sum" or body.get("isMonotonic", False) is True
                     for p, point in enumerate(_array(body.get("dataPoints"), f".{kind}.dataPoints")):  # noqa: B007
                         point = _object(point, "")
+                        if _int(point.get("flags", 0), ".flags") & NO_RECORDED_VALUE:
+                            continue  # a staleness marker: the series ended here; no value, not 0
                         time_ns = _ns(point.get("timeUnixNano"), ".timeUnixNano")
                         start_ns = _ns(point.get("startTimeUnixNano", 0), ".startTimeUnixNano")
                         raw = point.get("attributes")
@@ -210,13 +221,22 @@ def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
                         bounds = buckets = hsum = None
                         if kind == "sum" or kind == "gauge":
                             value = _number(point)
+                            if kind == "sum" and monotonic and not (math.isfinite(value) and value >= 0):
+                                raise _Bad(
+                                    ".asDouble" if "asDouble" in point else ".asInt",
+                                    f"expected a finite value >= 0 (a monotonic sum counts events), got {value}",
+                                )
                         else:
                             value = float(_int(point.get("count", 0), ".count"))
+                            if value < 0:
+                                raise _Bad(".count", f"expected a count >= 0, got {value:.0f}")
                             total = point.get("sum")
                             hsum = float(total) if isinstance(total, (int, float)) else None
                             if kind == "histogram":
                                 bounds = [float(b) for b in point.get("explicitBounds") or []]
                                 buckets = [float(_int(c, ".bucketCounts")) for c in point.get("bucketCounts") or []]
+                                if any(c < 0 for c in buckets):
+                                    raise _Bad(".bucketCounts", f"expected counts >= 0, got {min(buckets):.0f}")
                                 if buckets and len(buckets) != len(bounds) + 1:
                                     raise _Bad(
                                         ".bucketCounts",
@@ -224,8 +244,6 @@ def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
                                     )
                             else:
                                 bounds, buckets = _exp_buckets(point)
-                        if not math.isfinite(value) or (value < 0 and kind != "gauge"):
-                            raise _Bad("", f"expected a finite count >= 0, got {value}")
                         yield (name, service, key, kind, temporality, monotonic, start_ns, time_ns, value, hsum,
                                bounds, buckets)  # fmt: skip
     except _Bad as exc:

@@ -505,9 +505,9 @@ FIRST_POINT_WHOLE_NS = 3600 * 1_000_000_000
 
 def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str, *, versions: list[str]) -> list[tuple]:
     """The distinct streams of a metric in the given file versions (the sha256 of the OTLP files in
-    the roots now): (service, attrs JSON, kind, bounds)."""
+    the roots now): (service, attrs JSON, kind, bounds, monotonic)."""
     return conn.execute(
-        "SELECT DISTINCT service, attrs, kind, bounds FROM otel_points WHERE root IN (SELECT unnest(?)) "
+        "SELECT DISTINCT service, attrs, kind, bounds, monotonic FROM otel_points WHERE root IN (SELECT unnest(?)) "
         "AND sha256 IN (SELECT unnest(?::VARCHAR[])) AND metric = ?",
         [roots, versions, metric],
     ).fetchall()
@@ -580,6 +580,62 @@ def otel_increments(
             f"not reported (in {', '.join(f for (f,) in files)})",
         )
     return rows["time_ns"].astype(np.int64), rows["inc"].astype(float)
+
+
+def otel_coverage(
+    conn: duckdb.DuckDBPyConnection,
+    roots: list[str],
+    metric: str,
+    streams: list[tuple[str, str]],
+    *,
+    versions: list[str],
+):
+    """The time the given streams' increments account for, as disjoint spans: (starts_ns, ends_ns).
+
+    Each point covers the interval its increment counts (as ``otel_increments`` counts it): a
+    delta point from its start time (or, without one, the stream's previous point); a cumulative
+    one from the stream's previous point (a difference counts every event between the two,
+    however far apart), or from its start time after a restart or when its first point counts
+    whole; a first point that only anchors covers nothing. So a gap between delta exports, the
+    time between a crash and the restart, and everything after the last point are not covered:
+    data that stopped days ago does not cover those days."""
+    import numpy as np
+
+    if not streams:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    rows = conn.execute(
+        """
+        WITH picked AS (
+            SELECT unnest(?) AS service, unnest(?) AS attrs
+        ), points AS (
+            SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, p.value AS v
+            FROM otel_points p JOIN picked USING (service, attrs)
+            WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
+        ), steps AS (
+            SELECT time_ns, temporality, start_ns, v, lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start,
+                   lag(time_ns) OVER w AS prev_time
+            FROM points
+            WINDOW w AS (PARTITION BY service, attrs ORDER BY start_ns, time_ns)
+        ), spans AS (
+            SELECT time_ns AS hi, CASE
+                WHEN temporality = 1 THEN CASE WHEN start_ns > 0 THEN start_ns ELSE prev_time END
+                WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN start_ns END
+                WHEN start_ns <> prev_start THEN CASE WHEN start_ns > 0 THEN greatest(start_ns, prev_time) END
+                ELSE prev_time END AS lo
+            FROM steps
+        ), reach AS (
+            SELECT lo, hi, max(hi) OVER (ORDER BY lo, hi ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+            FROM spans WHERE lo < hi
+        ), islands AS (
+            SELECT lo, hi, sum(CASE WHEN before IS NULL OR lo > before THEN 1 ELSE 0 END)
+                   OVER (ORDER BY lo, hi ROWS UNBOUNDED PRECEDING) AS island
+            FROM reach
+        )
+        SELECT min(lo) AS lo, max(hi) AS hi FROM islands GROUP BY island ORDER BY lo
+        """,
+        [[s for s, _ in streams], [a for _, a in streams], roots, versions, metric, FIRST_POINT_WHOLE_NS],
+    ).fetchnumpy()
+    return rows["lo"].astype(np.int64), rows["hi"].astype(np.int64)
 
 
 def record_slo_snapshots(conn: duckdb.DuckDBPyConnection, root: str, rows: list[tuple], evaluated_at: datetime) -> int:

@@ -1,5 +1,6 @@
 """The SLO gates end to end: what the data cannot show is a finding, never zero events or a full window."""
 
+import json
 import shutil
 
 import pytest
@@ -36,3 +37,39 @@ def test_unmatched_selectors_and_short_data_fail_the_slo_gates_closed(tmp_path, 
     assert all(f["details"]["covered_fraction"] < 0.9 for f in coverage)
     warned = {f["rule"] for f in gates["slo_burn_rate"]["findings"] if f["severity"] == "warning"}
     assert {"insufficient-coverage:slow-burn-1d", "insufficient-coverage:slow-burn-3d"} <= warned
+
+
+def test_sli_data_that_stopped_does_not_cover_the_days_since(tmp_path, home):
+    """chat-api stops exporting on 17 November: 26 of the 30 days are covered, under the 90 % minimum."""
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    for day in sorted((root / "evidence/otel").glob("*.jsonl")):
+        if day.name >= "metrics-2026-11-17":
+            lines = [json.loads(line) for line in day.read_text().splitlines() if line.strip()]
+            for doc in lines:
+                doc["resourceMetrics"] = [
+                    rm for rm in doc["resourceMetrics"] if "chat-api" not in json.dumps(rm["resource"])
+                ]
+            day.write_text("".join(json.dumps(doc) + "\n" for doc in lines if doc["resourceMetrics"]))
+    gates = {g["gate"]: g for g in gate_report([root], home)["gates"]}
+    assert gates["error_budget"]["status"] == "fail"
+    coverage = {f["subject"]: f for f in gates["error_budget"]["findings"] if f["rule"] == "window-coverage"}
+    assert coverage["chat-api-availability"]["severity"] == "error"
+    assert coverage["chat-api-availability"]["observed"].endswith("none after 2026-11-17T00:00:00Z)")
+    assert coverage["chat-api-availability"]["details"]["covered_fraction"] < 0.9
+
+
+def test_every_objective_of_an_slo_is_judged_end_to_end(tmp_path, home):
+    """A contractual 99 % objective before the 99.9 % one: the canary's 2.5 % errors burn the 99 %
+    budget at 2.5x (no page), the 99.9 % one at 25x, which blocks."""
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    shutil.copytree(DATA / "scenarios/slo-fast-burn", root / "scenarios/slo-fast-burn")
+    slos = root / "policy/slo/chatterbox-slos.yaml"
+    text = slos.read_text()
+    first = "  objectives:\n    - displayName: availability\n      target: 0.999\n"
+    assert text.startswith("apiVersion") and first in text
+    slos.write_text(text.replace(first, first.replace("  objectives:\n", "  objectives:\n    - displayName: "
+                                                      "contractual SLA\n      target: 0.99\n"), 1))  # fmt: skip
+    gates = {g["gate"]: g for g in gate_report([root / "scenarios/slo-fast-burn"], home)["gates"]}
+    assert gates["slo_burn_rate"]["status"] == "fail"
+    errors = {(f["subject"], f["rule"]) for f in gates["slo_burn_rate"]["findings"] if f["severity"] == "error"}
+    assert errors == {("chat-api-availability/availability", "burn-rate:fast-burn-1h")}

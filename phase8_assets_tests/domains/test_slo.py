@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from phase8_assets.domains.slo import (
+    Selector,
     SloDef,
     UnmatchedSelector,
     budget_start,
     default_conditions,
     evaluate,
+    pick_streams,
     resolve,
     sli_events,
 )
@@ -315,7 +317,7 @@ def _findings(definition, result, results_extra=None):
 
 def test_windows_longer_than_the_data_are_reported_never_extrapolated(wh):
     definition = slo()
-    five_hours = steady(0.0005, timedelta(hours=5, minutes=5))  # points from AT - 5h on, 0.05 % errors
+    five_hours = steady(0.0005, timedelta(hours=5))  # deltas covering AT - 5h to AT, 0.05 % errors
     result = status(wh, definition, five_hours)
     assert result.data_from == AT - timedelta(hours=5)
     by_name = {a.condition.name: a for a in result.alerts}
@@ -409,3 +411,69 @@ def test_otlp_files_load_in_one_statement_each_once_and_all_or_nothing(wh, tmp_p
     assert record_otlp_files(wh, [*files, ("/other", "sha-b", "b.jsonl", spools["b"])], AT) == {("/other", "sha-b"): 1}
     assert record_otlp_file(wh, "/r", "sha-a", "a.jsonl", spools["a"], AT) is None
     assert wh.execute("SELECT count(*) FROM otel_points").fetchone() == (4,)
+
+
+def test_coverage_ends_at_the_last_point_and_skips_gaps_between_deltas(wh):
+    """Data that stopped does not cover the days since, nor does a gap between delta exports
+    (those requests were never reported); a cumulative difference counts every event between its
+    two points, so the time between them is covered."""
+    definition = slo()
+    stopped = steady(0.0, timedelta(days=26), step=timedelta(hours=1), end=AT - timedelta(days=4))
+    result = status(wh, definition, stopped)
+    assert result.budget_covered == timedelta(days=26) and result.budget_coverage == pytest.approx(26 / 30)
+    assert result.last_event == AT - timedelta(days=4)
+    assert all(a.covered == timedelta(0) for a in result.alerts if a.condition.long <= timedelta(days=3))
+    _, budget = _findings(definition, result)
+    (finding,) = budget
+    assert finding.rule == "window-coverage" and finding.observed == (
+        "data covers 26d 0h of the 30d window (86.7%, since 2026-10-21T12:00:00Z, none after 2026-11-16T12:00:00Z)"
+    )
+    # Deltas with a 2-day hole in the middle: 28 of the 30 days are covered.
+    hole = AT - timedelta(days=10)
+    gapped = steady(0.0, timedelta(days=18), step=timedelta(hours=1), end=hole - timedelta(days=2)) + steady(
+        0.0, timedelta(days=10), step=timedelta(hours=1)
+    )
+    assert status(wh, definition, gapped).budget_covered == timedelta(days=28)
+    # The same hole between cumulative exports is covered: the difference counts its requests.
+    start, lines = AT - timedelta(days=30), []
+    for hour in range(1, 30 * 24 + 1):
+        t = start + timedelta(hours=hour)
+        if hole - timedelta(days=2) < t < hole:
+            continue
+        lines.append(otlp_line(t, [(200, hour * 1000, start), (500, 0, start)], temporality=2))
+    cumulative = status(wh, definition, lines)
+    assert cumulative.budget_covered == timedelta(days=30) and cumulative.budget_total == 30 * 24 * 1000
+
+
+def test_every_objective_of_an_slo_is_judged(wh):
+    """OpenSLO allows several objectives; each is its own target, budget and alerts."""
+    text = SLO_YAML.replace("WINDOW", "30d").replace(
+        "objectives: [{target: 0.999}]", "objectives: [{displayName: SLA, target: 0.99}, {target: 0.999}]"
+    )
+    sla, strict = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    assert (sla.name, sla.display, sla.target) == ("api/SLA", "api (SLA)", 0.99)
+    assert (strict.name, strict.target) == ("api/0.999", 0.999)
+    lines = steady(0.0, timedelta(days=30) - timedelta(hours=1), end=AT - timedelta(hours=1)) + steady(
+        0.02, timedelta(hours=1)
+    )  # 2 % errors for the last hour: 2x the SLA's budget rate, 20x the strict one's
+    pages = {d.name: [a.condition.name for a in status(wh, d, lines).alerts if a.active] for d in (sla, strict)}
+    assert pages == {"api/SLA": [], "api/0.999": ["page-1h"]}
+    burn, _ = _findings(strict, status(wh, strict, lines))
+    assert [(f.subject, f.rule) for f in burn if f.severity == "error"] == [("api/0.999", "burn-rate:page-1h")]
+
+
+def test_a_level_is_not_an_event_count():
+    """A gauge or an UpDownCounter's sum goes up and down: differenced as a counter it would invent
+    (or hide) events, so an SLI that selects one is refused, naming the selector."""
+    sel = Selector("http.server.active_requests", "api", (), None)
+    for kind, monotonic, what in (
+        ("sum", False, "a non-monotonic sum (an UpDownCounter)"),
+        ("gauge", False, "a gauge"),
+    ):
+        with pytest.raises(EvidenceError) as info:
+            pick_streams([("api", "{}", kind, None, monotonic)], sel, "total")
+        assert info.value.field == "ratioMetric.total" and info.value.reason == (
+            f"http.server.active_requests{{service.name='api'}} selects {what}: its values are levels, not event counts; expected a monotonic sum (a counter) "
+            "or a histogram"
+        )
+    assert pick_streams([("api", "{}", "sum", None, True)], sel) == [("api", "{}")]

@@ -25,10 +25,12 @@ def test_real_openslo_files_have_defined_outcomes(real_samples):
     # 1m is one minute by the spec: read as written, with a warning that says so.
     odd = read_slo(real_samples, "openslo_budgeting_timeslices-slo.yaml")
     assert "is 0:01:00 by the OpenSLO spec" in odd.warnings[0]
-    (slo,) = resolve(odd.records)
-    assert slo.window.total_seconds() == 60 and slo.target == 0.995
+    # Its two objectives (an internal 99.5 % and the 99 % SLA) are each judged, named by displayName.
+    slo, sla = resolve(odd.records)
+    assert (slo.name, sla.name) == ("service-availability/Internal objective", "service-availability/SLA")
+    assert slo.window.total_seconds() == 60 and slo.target == 0.995 and sla.target == 0.99
     # ...and its `type: Any` metric sources cannot be evaluated: the gate says so (fail closed).
-    assert "cannot be evaluated here" in slo.problem
+    assert "cannot be evaluated here" in slo.problem and "cannot be evaluated here" in sla.problem
     # An objective without op is a ratio objective (its second objective); empty alertPolicies: defaults.
     assert slo.conditions[0].name == "page-1h"
     alpha = read_slo(real_samples, "sloth_openslo-getting-started.yml")
@@ -177,6 +179,67 @@ def test_the_spool_of_a_killed_process_is_removed_by_the_next_collection(tmp_pat
     assert batch.files_of("otel_metrics")[0].spool.exists()  # and this collection spooled as usual
     os.close(owner)
     assert sweep_spools(temp) == [held]  # released: gone with its process
+
+
+def _metric_line(metric: dict) -> str:
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "chat-api"}}]}
+    return json.dumps({"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [metric]}]}]})
+
+
+def _point(value: dict, **extra) -> dict:
+    return {"startTimeUnixNano": "1795172400000000000", "timeUnixNano": "1795176000000000000", **value, **extra}
+
+
+def test_points_without_a_recorded_value_are_no_rows_never_zero():
+    """The Prometheus receiver's staleness marker: NaN with flags bit 1 (FLAG_NO_RECORDED_VALUE)."""
+    stale = _point({"asDouble": "NaN"}, flags=1)
+    lines = [
+        _metric_line({"name": "process_open_fds", "sum": {"aggregationTemporality": 2, "isMonotonic": False,
+                                                          "dataPoints": [stale, _point({"asInt": "12"})]}}),
+        _metric_line({"name": "queue.depth", "gauge": {"dataPoints": [stale]}}),
+        _metric_line({"name": "requests", "sum": {"aggregationTemporality": 2, "isMonotonic": True,
+                                                  "dataPoints": [_point({}, flags=1), _point({"asInt": "7"})]}}),
+        _metric_line({"name": "h", "histogram": {"aggregationTemporality": 1, "dataPoints": [
+            _point({"count": "0"}, flags=1), _point({"count": "3", "bucketCounts": ["1", "2"], "explicitBounds": [1]})]}}),
+    ]  # fmt: skip
+    rows = list(iter_points(lines))
+    assert [(r[0], r[8]) for r in rows] == [("process_open_fds", 12.0), ("requests", 7.0), ("h", 3.0)]
+    # a flag other than bit 1 leaves the value alone (and a NaN there is still no count)
+    with pytest.raises(EvidenceError) as info:
+        list(iter_points([lines[2].replace('"flags": 1', '"flags": 2', 1)]))
+    assert info.value.field.endswith("sum.dataPoints[0]") and "expected asDouble or asInt" in info.value.reason
+
+
+def test_levels_may_be_negative_counts_may_not():
+    """An UpDownCounter's sum (isMonotonic false, or absent: protojson leaves false out) and a gauge
+    are levels; a monotonic sum and a histogram count events."""
+    updown = {"aggregationTemporality": 1, "isMonotonic": False, "dataPoints": [_point({"asInt": "-2"})]}
+    omitted = {"aggregationTemporality": 2, "dataPoints": [_point({"asInt": "-3"})]}
+    rows = list(iter_points([
+        _metric_line({"name": "http.server.active_requests", "sum": updown}),
+        _metric_line({"name": "c", "sum": omitted}),
+        _metric_line({"name": "g", "gauge": {"dataPoints": [_point({"asDouble": -0.5})]}}),
+    ]))  # fmt: skip
+    assert [(r[0], r[3], r[5], r[8]) for r in rows] == [
+        ("http.server.active_requests", "sum", False, -2.0), ("c", "sum", False, -3.0), ("g", "gauge", False, -0.5)
+    ]  # fmt: skip
+    where = "line 1: resourceMetrics[0].scopeMetrics[0].metrics[0]"
+    for value, field in (({"asInt": "-2"}, ".asInt"), ({"asDouble": "NaN"}, ".asDouble"),
+                         ({"asDouble": "Infinity"}, ".asDouble")):  # fmt: skip
+        monotonic = {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": [_point(value)]}
+        with pytest.raises(EvidenceError) as info:
+            otlp_metrics.read(_metric_line({"name": "c", "sum": monotonic}).encode(), "x")
+        assert info.value.field == f"{where}.sum.dataPoints[0]{field}"
+        assert info.value.reason.startswith("expected a finite value >= 0 (a monotonic sum counts events), got ")
+    for point, field, reason in (
+        (_point({"count": "-1"}), ".count", "expected a count >= 0, got -1"),
+        (_point({"count": "1", "bucketCounts": ["2", "-1"], "explicitBounds": [1]}), ".bucketCounts",
+         "expected counts >= 0, got -1"),
+    ):  # fmt: skip
+        histogram = {"aggregationTemporality": 1, "dataPoints": [point]}
+        with pytest.raises(EvidenceError) as info:
+            otlp_metrics.read(_metric_line({"name": "h", "histogram": histogram}).encode(), "x")
+        assert (info.value.field, info.value.reason) == (f"{where}.histogram.dataPoints[0]{field}", reason)
 
 
 def test_pretty_printed_single_object_and_numbers_as_numbers():
