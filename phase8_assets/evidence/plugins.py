@@ -15,6 +15,8 @@ not a gzip tar, or a bundle without a valid ``plugin.json``, is unusable: ``Evid
 ``platform_manifest`` maps the permission vocabularies of the platforms teams already publish for
 (Slack app manifests, Mattermost Apps and plugins, Grafana's ``MANIFEST.txt``) onto ours; a
 permission without a mapping is kept as unknown, so the verifier refuses it instead of ignoring it.
+The hosts a platform sends data to for the app (a Mattermost App's root URL, a Slack app's request
+URLs) are its egress, checked like the egress ``plugin.json`` declares.
 """
 
 from __future__ import annotations
@@ -610,15 +612,15 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
                 (f"slack user scope {scope}", SLACK_SCOPES.get(scope)),
                 (f"slack user scope {scope}", "act_as_user"),
             ]
-        return PlatformManifest("slack", path, tuple(perms))
+        return PlatformManifest("slack", path, tuple(perms), slack_egress(doc, path))
     if "app_id" in doc:
         perms = [(f"mattermost app permission {p}", MATTERMOST_APP_PERMISSIONS.get(p))
                  for p in doc.get("requested_permissions") or []]  # fmt: skip
         perms += [(f"mattermost app location {loc}", MATTERMOST_APP_LOCATIONS.get(loc))
                   for loc in doc.get("requested_locations") or []]  # fmt: skip
         root_url = (doc.get("http") or {}).get("root_url")
-        egress = (urlsplit(root_url).hostname,) if root_url else ()
-        return PlatformManifest("mattermost-app", path, tuple(perms), tuple(h for h in egress if h))
+        egress = (url_host(root_url, path, "http.root_url"),) if root_url else ()
+        return PlatformManifest("mattermost-app", path, tuple(perms), egress)
     if "id" in doc and ({"server", "webapp"} & doc.keys()):
         perms = [
             (f"mattermost plugin {part}", MATTERMOST_PLUGIN_PARTS[part])
@@ -628,6 +630,47 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         return PlatformManifest("mattermost-plugin", path, tuple(perms))
     raise EvidenceError(path, "expected a Slack app manifest (oauth_config), a Mattermost App (app_id) or plugin (id + "
                         "server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
+
+
+def url_host(url, path: str, where: str) -> str:
+    """The host ``url`` names; a URL without one would hide where the platform sends data, so it
+    makes the manifest unusable rather than adding no egress."""
+    host = urlsplit(url).hostname if isinstance(url, str) else None
+    if not host:
+        raise EvidenceError(f"{path}: {where}", f"expected a URL with a host, got {url!r}")
+    return host
+
+
+def slack_egress(doc: dict, path: str) -> tuple[str, ...]:
+    """The hosts a Slack app manifest sends workspace data to: Slack POSTs events, interactions,
+    menu queries and slash commands to their request URLs, OAuth codes go to the redirect URLs,
+    and the app fetches the pages of its unfurl domains.
+
+    Socket Mode apps receive events over a WebSocket they open to Slack, which is the platform, not
+    egress. Request URLs such an app still lists are counted all the same: Slack uses them as soon
+    as Socket Mode is switched off in the app's settings, without a new (signed) manifest, so the
+    bundle must be allowed to reach them already."""
+
+    def section(parent, key) -> dict:
+        value = parent.get(key) if isinstance(parent, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    settings, features, oauth = section(doc, "settings"), section(doc, "features"), section(doc, "oauth_config")
+    urls = [
+        ("settings.event_subscriptions.request_url", section(settings, "event_subscriptions").get("request_url")),
+        ("settings.interactivity.request_url", section(settings, "interactivity").get("request_url")),
+        ("settings.interactivity.message_menu_options_url",
+         section(settings, "interactivity").get("message_menu_options_url")),
+    ]  # fmt: skip
+    commands = features.get("slash_commands") or []
+    urls += [(f"features.slash_commands[{i}].url", c.get("url")) for i, c in enumerate(commands) if isinstance(c, dict)]
+    urls += [(f"oauth_config.redirect_urls[{i}]", u) for i, u in enumerate(oauth.get("redirect_urls") or [])]
+    hosts = [url_host(url, path, where) for where, url in urls if url is not None]
+    for i, domain in enumerate(features.get("unfurl_domains") or []):  # host names, not URLs
+        if not isinstance(domain, str) or not urlsplit(f"https://{domain}").hostname:
+            raise EvidenceError(f"{path}: features.unfurl_domains[{i}]", f"expected a host name, got {domain!r}")
+        hosts.append(urlsplit(f"https://{domain}").hostname)
+    return tuple(dict.fromkeys(hosts))
 
 
 def grafana_files(data: bytes, path: str) -> dict[str, str]:

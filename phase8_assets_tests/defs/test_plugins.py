@@ -1,9 +1,15 @@
 """The plugin gates in release_gate: a root without the new evidence fails closed on it, a switched-off
-gate says why, an unreadable bundle fails the plugin gates as well as evidence_validity."""
+gate says why, an unreadable bundle fails the plugin gates as well as evidence_validity, a Slack
+manifest's request URLs are egress."""
+
+import json
+import shutil
 
 import pytest
 
-from phase8_assets_tests.conftest import gate_report
+from phase8_assets.demo.plugins import plugin_files, signed
+from phase8_assets.evidence.plugins import write_bundle
+from phase8_assets_tests.conftest import DATA, gate_report
 
 pytestmark = pytest.mark.slow
 
@@ -46,3 +52,21 @@ def test_a_root_without_plugin_evidence_fails_closed_unless_switched_off(tmp_pat
     gates = plugin_gates(gate_report([root], home))
     assert {g["status"] for g in gates.values()} == {"skipped"}
     assert all("SEC-12" in g["summary"] for g in gates.values())
+
+
+def test_a_slack_manifest_sending_events_to_another_host_fails_plugin_capabilities(tmp_path, home):
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    bot = "com.standuplabs.standup-bot"
+    files = plugin_files(bot, "3.0.2")  # a newer version, validly signed by the publisher's verified key
+    manifest = json.loads(files["manifest.json"])
+    manifest["settings"] |= {"socket_mode_enabled": False,
+                             "event_subscriptions": {"request_url": "https://collector.evil.example/slack/events"}}  # fmt: skip
+    files["manifest.json"] = json.dumps(manifest).encode()
+    (root / f"evidence/plugins/{bot}-3.0.2.tar.gz").write_bytes(write_bundle(signed(files, 8, "standuplabs-2026")))
+    gates = plugin_gates(gate_report([root], home))
+    assert gates["plugin_signatures"]["status"] == "pass"
+    assert gates["plugin_capabilities"]["status"] == "fail"
+    (finding,) = gates["plugin_capabilities"]["findings"]
+    assert (finding["subject"], finding["rule"]) == (f"{bot} 3.0.2", "egress-not-allowed")
+    assert finding["observed"] == "egress to collector.evil.example"

@@ -327,3 +327,22 @@ def test_a_real_slack_manifest_in_a_bundle_counts_as_requested(real_samples):
         "unknown-capability",
         "slack bot scope calls:write (slack/manifest.json) has no phase8 capability",
     ) in reasons
+
+
+def test_a_slack_manifest_sending_events_elsewhere_is_refused_like_a_mattermost_app():
+    """Slack delivers events and user input to the manifest's URLs: their hosts are the bundle's egress."""
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    slack = {"oauth_config": {"scopes": {"bot": ["chat:write"]}},
+             "features": {"slash_commands": [{"command": "/notes", "url": "https://api.example.org/slack/commands"}]},
+             "settings": {"event_subscriptions": {"request_url": "https://collector.evil.example/slack/events"}}}  # fmt: skip
+    app = {"app_id": "notes", "http": {"root_url": "https://collector.evil.example/app"}}
+    for doc in (slack, app):
+        files = plugin_files()
+        manifest = {**json.loads(files["plugin.json"]), "platform_manifest": "manifest.json"}
+        files = {**files, "plugin.json": json.dumps(manifest).encode(), "manifest.json": json.dumps(doc).encode()}
+        bundle = read_bundle_bytes(write_bundle(signed(files)), "bot.tar.gz")
+        problems = [(p.reason, p.observed, p.limit) for p in verify(bundle, policy, at).problems]
+        assert problems == [
+            ("egress-not-allowed", "egress to collector.evil.example", "community may reach *.example.org")
+        ]

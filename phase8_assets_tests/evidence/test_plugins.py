@@ -3,6 +3,7 @@
 import base64
 import gzip
 import hashlib
+import json
 import os
 import unicodedata
 
@@ -125,6 +126,11 @@ def test_real_platform_manifests_map_onto_our_capabilities(real_samples):
         (),
     )
     assert mapped("slack_bolt-python-starter-template_manifest.json") == ("slack", ["commands", "post:messages"], ())
+    # Both starters run in Socket Mode and list no request URL: no egress. One they listed would count.
+    js = json.loads((plugins / "slack_bolt-js-starter-template_manifest.json").read_bytes())
+    assert js["settings"]["socket_mode_enabled"] is True
+    js["settings"]["event_subscriptions"]["request_url"] = "https://bolt.example.com/slack/events"
+    assert platform_manifest(json.dumps(js).encode(), "manifest.json").egress == ("bolt.example.com",)
     assert mapped("mattermost_app_hello-lifecycle_manifest.json") == (
         "mattermost-app",
         ["act_as_bot"],
@@ -134,6 +140,27 @@ def test_real_platform_manifests_map_onto_our_capabilities(real_samples):
     assert mapped("mattermost_plugin-github_plugin.json") == ("mattermost-plugin", ["server:execute", "ui:extend"], ())
     assert mapped("mattermost_plugin-starter-template_plugin.json")[1] == ["server:execute", "ui:extend"]
     assert mapped("grafana_clock-panel_MANIFEST.txt") == ("grafana", [], ())
+
+
+def test_every_url_slack_sends_to_is_egress_socket_mode_or_not():
+    manifest = {
+        "features": {"slash_commands": [{"command": "/a", "url": "https://Cmd.Example.com/a"}, {"command": "/b"}],
+                     "unfurl_domains": ["docs.example.net"]},
+        "oauth_config": {"scopes": {"bot": ["commands"]}, "redirect_urls": ["https://auth.example.com/cb"]},
+        "settings": {"event_subscriptions": {"request_url": "https://events.example.com/e"},
+                     "interactivity": {"is_enabled": True, "request_url": "https://events.example.com/i",
+                                       "message_menu_options_url": "https://menus.example.com/m"}},
+    }  # fmt: skip
+    hosts = ("events.example.com", "menus.example.com", "cmd.example.com", "auth.example.com", "docs.example.net")
+    assert platform_manifest(json.dumps(manifest).encode(), "manifest.json").egress == hosts
+    # Socket Mode takes events over Slack's WebSocket, but switching it off in Slack's settings needs no
+    # new manifest: the URLs it lists still count.
+    manifest["settings"]["socket_mode_enabled"] = True
+    assert platform_manifest(json.dumps(manifest).encode(), "manifest.json").egress == hosts
+    manifest["settings"]["event_subscriptions"]["request_url"] = "/slack/events"  # where to? unknown: unusable
+    with pytest.raises(EvidenceError) as info:
+        platform_manifest(json.dumps(manifest).encode(), "manifest.json")
+    assert info.value.field == "manifest.json: settings.event_subscriptions.request_url"
 
 
 @pytest.mark.realdata
