@@ -9,7 +9,7 @@ import dagster as dg
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
-from phase8_assets.domains.finops import UNALLOCATED, anomalies, attribute, budget_states
+from phase8_assets.domains.finops import SCOPE_KEYS, UNALLOCATED, anomalies, attribute, budget_states
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
@@ -201,9 +201,13 @@ def budget_status(
     rows = [
         [s.budget["name"], s.month, f"{s.amount:,.0f} {s.budget['currency']}", f"{s.actual:,.2f}", f"{s.forecast:,.2f}",
          f"{s.forecast / s.amount:.0%}", ", ".join(f"{b} {t:.0%}" for b, t in s.crossed) or "—"]
+        if s.unmatched is None else
+        [s.budget["name"], s.month, f"{s.amount:,.0f} {s.budget['currency']}", "—", "—", "—", "its scope selects no cost"]
         for s in states
     ]  # fmt: skip
     for s in states:
+        if s.unmatched is not None:
+            continue
         telemetry.gauge(
             "phase8.cost.budget_used",
             s.actual / s.amount,
@@ -254,6 +258,28 @@ def cost_anomalies(warehouse: Warehouse, cost_attribution: dict) -> dg.Output:
     )
 
 
+def _values(values: list[str], most: int = 10) -> str:
+    return ", ".join(values[:most]) + (f" and {len(values) - most} more" if len(values) > most else "") or "none"
+
+
+def unmatched_finding(s, budgets_file: str | None, runbook: str) -> Finding:
+    """An error: a budget whose scope selects no cost in its currency is not judged, and says why."""
+    miss = s.unmatched
+    scope = ", ".join(f"{k} {v}" for k, v in miss["selected"].items() if k != "currency") or "all cost"
+    period = f"from {miss['since']} to {miss['until']}"
+    if miss["scope_currencies"]:
+        observed = (f"{scope} selects only {_values(miss['scope_currencies'])} cost {period}; the budget counts "
+                    f"{s.budget['currency']}")  # fmt: skip
+    elif not any(miss["period_holds"].values()):
+        observed = f"{scope} selects no cost {period}: there is none (the last cost day is {miss['last_cost_day']})"
+    else:
+        holds = "; ".join(f"{k}: {_values(v)}" for k, v in miss["period_holds"].items())
+        observed = f"{scope} selects no cost {period}; the period holds {holds}"
+    return Finding("error", s.budget["name"], "scope-selects-cost", observed,
+                   f"cost in {s.budget['currency']} for its scope, never an implicit 0", budgets_file,
+                   s.budget["owner"], runbook, {"budget": s.budget["name"], "month": s.month, **miss})  # fmt: skip
+
+
 def budget_gate(batch, config, at, budget_status: dict):
     gate = "cost_budgets"
     runbook = config.runbook_for(gate)
@@ -263,6 +289,14 @@ def budget_gate(batch, config, at, budget_status: dict):
                              None, config.owner_for(gate, "cost_budgets"), runbook, {}))  # fmt: skip
     budgets_file = next((f.uri for f in batch.files_of("cost_budgets")), None)
     for s in budget_status["states"]:
+        if s.unmatched is not None:
+            found.append(unmatched_finding(s, budgets_file, runbook))
+        if s.uncounted:  # judged, but on part of its scope's cost
+            scope = ", ".join(f"{k} {s.budget[k]}" for k in SCOPE_KEYS if s.budget.get(k)) or "all cost"
+            found.append(Finding("warning", s.budget["name"], "scope-one-currency",
+                                 f"{scope} also has {_values(s.uncounted)} cost in {s.month}, not counted",
+                                 f"cost in {s.budget['currency']} only", budgets_file, s.budget["owner"], runbook,
+                                 {"budget": s.budget["name"], "month": s.month, "uncounted": s.uncounted}))  # fmt: skip
         for basis, threshold in s.crossed:
             value = s.actual if basis == "actual" else s.forecast
             what = basis if basis == "actual" else f"forecast ({s.forecast_label})"
@@ -278,7 +312,9 @@ def budget_gate(batch, config, at, budget_status: dict):
                 )
             )  # fmt: skip
     crossed = sum(1 for s in budget_status["states"] if s.crossed)
-    return found, f"{crossed} of {len(budget_status['states'])} budget(s) over a threshold (actual or forecast)"
+    unmatched = sum(1 for s in budget_status["states"] if s.unmatched is not None)
+    summary = f"{crossed} of {len(budget_status['states'])} budget(s) over a threshold (actual or forecast)"
+    return found, summary + (f"; {unmatched} select(s) no cost in their currency" if unmatched else "")
 
 
 cost_budgets_gate = gate_asset(

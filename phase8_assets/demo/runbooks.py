@@ -175,12 +175,17 @@ there is no current drill.""",
         "team:finops",
         """\
 A tenant, team or service has spent (or, by its month-end forecast, will spend) more than a
-threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.""",
+threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.
+It fails (still without blocking) on `scope-selects-cost`: a budget whose tenant, team or service
+category matches no cost this month, or only cost in another currency, is not judged at all.""",
         """\
 1. Open the FinOps dashboard (`reports/finops/` in PHASE8_HOME): spend by tenant and service,
    the budget burn-down with its forecast, the unallocated share, the top movers.
 2. Tell the budget's owner; check `cost_anomalies` for the day the spend jumped.
-3. Untagged spend shows as `__unallocated__`: fix the tags at the source.""",
+3. Untagged spend shows as `__unallocated__`: fix the tags at the source.
+4. `scope-selects-cost`: the finding lists what the month's cost holds (the currencies of the
+   budget's scope, or each scope key's values). Fix the budget's spelling or currency in the
+   CostBudgets file, or the export that changed its currency or tags.""",
     ),
     "policy-compliance": (
         "Policy compliance",

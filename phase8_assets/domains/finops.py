@@ -21,7 +21,7 @@ and effective totals equal the line items' totals exactly.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -238,30 +238,68 @@ def backtest(
 class BudgetState:
     budget: dict
     month: str
-    actual: float
-    forecast: float
+    actual: float | None  # None: the scope selects no cost (``unmatched`` says why), never 0
+    forecast: float | None
     days_elapsed: int
     days_in_month: int
     crossed: list[tuple[str, float]]  # (basis, threshold)
     forecast_label: str  # how the forecast was made, for people
+    unmatched: dict | None = None  # what the scope selected and what the period holds (``scope_miss``)
+    uncounted: list[str] = field(default_factory=list)  # other currencies of cost in its scope this month
 
     @property
     def amount(self) -> float:
         return float(self.budget["amount"])
 
 
+SCOPE_KEYS = ("tenant", "team", "service_category")
+
+
+def _scope(budget: dict) -> tuple[list[str], list]:
+    keys = [k for k in SCOPE_KEYS if budget.get(k)]
+    return [f"{k} = ?" for k in keys], [budget[k] for k in keys]
+
+
+def scope_currencies(conn: duckdb.DuckDBPyConnection, root: str, budget: dict, since: date, until: date) -> list[str]:
+    """The currencies of the cost in ``budget``'s scope (whatever its own currency) from ``since`` to ``until``."""
+    conds, params = _scope(budget)
+    where = " AND ".join(["root = ?", "charge_day >= ?", "charge_day <= ?", *conds])
+    sql = f"SELECT DISTINCT currency FROM cost_attribution WHERE {where} ORDER BY 1"
+    return [c for (c,) in conn.execute(sql, [root, since, until, *params]).fetchall()]
+
+
+def scope_miss(conn: duckdb.DuckDBPyConnection, root: str, budget: dict, since: date, until: date) -> dict | None:
+    """Why ``budget`` selects no cost from ``since`` to ``until``, or None when it selects some.
+
+    A scope that matches no row (a misspelt tenant, ``compute`` for ``Compute``) or only rows in
+    another currency (an export switched to EUR) would otherwise read as 0 spent and pass: the
+    budget is then not judged, and this says what it selected and what the period holds instead
+    (the currencies its scope has, or each scope key's values), so the owner can fix either side."""
+    currencies = scope_currencies(conn, root, budget, since, until)
+    if budget["currency"] in currencies:
+        return None
+    period = "root = ? AND charge_day >= ? AND charge_day <= ?"
+    selected = {k: budget[k] for k in SCOPE_KEYS if budget.get(k)} | {"currency": budget["currency"]}
+    miss = {"selected": selected, "since": str(since), "until": str(until), "scope_currencies": currencies}
+    if currencies:
+        return miss
+    holds = {}
+    for key in [k for k in SCOPE_KEYS if budget.get(k)] + ["currency"]:
+        holds[key] = [v for (v,) in conn.execute(
+            f"SELECT DISTINCT {key} FROM cost_attribution WHERE {period} AND {key} IS NOT NULL ORDER BY 1",
+            [root, since, until],
+        ).fetchall()]  # fmt: skip
+    last = conn.execute("SELECT max(charge_day) FROM cost_attribution WHERE root = ?", [root]).fetchone()[0]
+    return miss | {"period_holds": holds, "last_cost_day": str(last) if last else None}
+
+
 def daily_spend(
     conn: duckdb.DuckDBPyConnection, root: str, budget: dict, since: date, until: date, column: str = "effective"
 ) -> dict[date, float]:
     """Day -> attributed cost in the budget's scope (tenant, team, service category; currency)."""
-    conds, params = (
-        ["root = ?", "currency = ?", "charge_day >= ?", "charge_day <= ?"],
-        [root, budget["currency"], since, until],
-    )
-    for key in ("tenant", "team", "service_category"):
-        if budget.get(key):
-            conds.append(f"{key} = ?")
-            params.append(budget[key])
+    scope, values = _scope(budget)
+    conds = ["root = ?", "currency = ?", "charge_day >= ?", "charge_day <= ?", *scope]
+    params = [root, budget["currency"], since, until, *values]
     return dict(
         conn.execute(
             f"SELECT charge_day, sum({column})::DOUBLE FROM cost_attribution WHERE {' AND '.join(conds)} GROUP BY 1",
@@ -272,13 +310,19 @@ def daily_spend(
 
 def budget_states(conn: duckdb.DuckDBPyConnection, root: str, budgets: dict, at: datetime) -> list[BudgetState]:
     """Month-to-date spend and a forecast to month end (``budgets["forecast"]``, default trailing
-    7 days), against each budget's thresholds."""
+    7 days), against each budget's thresholds. A budget whose scope selects no cost in its currency
+    this month has no spend and no forecast, only ``unmatched``: nothing selected is not 0 spent.
+    Cost of its scope in other currencies is not converted; ``uncounted`` names them."""
     month_start = date(at.year, at.month, 1)
     days_in_month = calendar.monthrange(at.year, at.month)[1]
     column = cost_column(budgets)
     forecast = forecast_policy(budgets)
     out = []
     for b in budgets["budgets"]:
+        miss = scope_miss(conn, root, b, month_start, at.date())
+        if miss is not None:
+            out.append(BudgetState(b, f"{at:%Y-%m}", None, None, 0, days_in_month, [], forecast["label"], miss))
+            continue
         daily = daily_spend(conn, root, b, month_start - timedelta(days=forecast["window_days"]), at.date(), column)
         actual = sum(v for d, v in daily.items() if d >= month_start)
         last = max((d for d in daily if d >= month_start), default=None)
@@ -286,7 +330,9 @@ def budget_states(conn: duckdb.DuckDBPyConnection, root: str, budgets: dict, at:
         projected = forecast_month_end(daily, last, forecast["method"], forecast["window_days"]) if last else 0.0
         crossed = [("actual", t) for t in b["actual_thresholds"] if actual >= t * b["amount"]]
         crossed += [("forecast", t) for t in b["forecast_thresholds"] if projected >= t * b["amount"]]
-        out.append(BudgetState(b, f"{at:%Y-%m}", actual, projected, elapsed, days_in_month, crossed, forecast["label"]))
+        others = [c for c in scope_currencies(conn, root, b, month_start, at.date()) if c != b["currency"]]
+        out.append(BudgetState(b, f"{at:%Y-%m}", actual, projected, elapsed, days_in_month, crossed, forecast["label"],
+                               uncounted=others))  # fmt: skip
     return out
 
 

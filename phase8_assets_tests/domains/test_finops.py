@@ -359,3 +359,35 @@ def test_costs_parse_as_decimal_38_12_would(value):
         f"SELECT {_decimal('v')}, TRY_CAST(v AS DECIMAL(38, 12)) FROM (SELECT ?::VARCHAR AS v)", [value]
     ).fetchone()
     assert fast == plain
+
+
+def test_a_budget_selecting_no_cost_in_its_currency_is_not_judged_and_says_what_the_month_holds(wh, tmp_path):
+    days = [date(2026, 11, d) for d in range(1, 11)]
+    rows = [line(d, 40, 40, tags={"tenant": "acme"}) for d in days]
+    rows += [line(d, 30, 30, currency="EUR", category="Storage", tags={"tenant": "globex"}) for d in days]
+    rows += [line(days[0], 5, 5, currency="EUR", tags={"tenant": "acme"})]  # judged in USD: reported, not converted
+    load(wh, tmp_path, rows)
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=_loaded(wh))
+    doc = (
+        'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\nbudgets:\n'
+        "  - {name: acme, tenant: acme, amount: 3000, currency: USD, owner: team:finops}\n"
+        "  - {name: acme-corp, tenant: acme-corp, amount: 3000, currency: USD, owner: team:finops}\n"
+        "  - {name: compute, service_category: compute, amount: 3000, currency: USD, owner: team:finops}\n"
+        "  - {name: globex, tenant: globex, amount: 1, currency: USD, owner: team:finops}\n"
+    )
+    at = datetime(2026, 11, 12, tzinfo=UTC)
+    states = {s.budget["name"]: s for s in budget_states(wh, "/root", read_budgets(doc.encode(), "x").records[0], at)}
+    assert states["acme"].unmatched is None and states["acme"].actual == 400
+    assert states["acme"].uncounted == ["EUR"]
+    for name in ("acme-corp", "compute", "globex"):  # no spend, no forecast, no crossing: not 0, not judged
+        s = states[name]
+        assert (s.actual, s.forecast, s.crossed) == (None, None, []) and s.unmatched["since"] == "2026-11-01", name
+    # globex's 300 EUR is not 0 USD: its scope matches, in another currency
+    assert states["globex"].unmatched["scope_currencies"] == ["EUR"]
+    assert states["acme-corp"].unmatched["scope_currencies"] == []
+    assert states["acme-corp"].unmatched["period_holds"] == {"tenant": ["acme", "globex"], "currency": ["EUR", "USD"]}
+    assert states["compute"].unmatched["period_holds"]["service_category"] == ["Compute", "Storage"]
+    # a month without any cost yet: every budget says so (the data ends on 10 November)
+    december = budget_states(wh, "/root", read_budgets(doc.encode(), "x").records[0], datetime(2026, 12, 2, tzinfo=UTC))
+    assert {s.unmatched["last_cost_day"] for s in december} == {"2026-11-10"}
+    assert all(not any(s.unmatched["period_holds"].values()) for s in december)

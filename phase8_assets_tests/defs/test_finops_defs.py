@@ -1,0 +1,45 @@
+"""The cost_budgets gate in release_gate: a budget that selects no cost fails it (without blocking),
+never reading as 0 spent."""
+
+import csv
+import gzip
+import io
+import shutil
+
+import pytest
+
+from phase8_assets_tests.conftest import DATA, gate_report
+
+pytestmark = pytest.mark.slow
+
+
+def test_budgets_selecting_no_cost_in_their_currency_fail_the_gate_without_blocking(tmp_path, home):
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    budgets = root / "policy/cost-budgets.yaml"  # a tenant's alias for its id, a lower-case category
+    budgets.write_text(budgets.read_text().replace("tenant: acme,", "tenant: acme-corp,").replace("Compute", "compute"))
+    november = root / "evidence/cost/focus-2026-11.csv.gz"  # the November export, billed in EUR
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(november.read_bytes()).decode())))
+    for row in rows:
+        row["BillingCurrency"] = "EUR"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    november.write_bytes(gzip.compress(out.getvalue().encode(), mtime=0))
+
+    report = gate_report([root], home)
+    gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+    assert (gate["status"], gate["blocking"], report["verdict"]) == ("fail", False, "pass")
+    found = {f["subject"]: f for f in gate["findings"] if f["rule"] == "scope-selects-cost"}
+    assert sorted(found) == ["acme-monthly", "compute-monthly", "globex-monthly", "initech-monthly"]
+    assert all(f["severity"] == "error" and f["evidence"].endswith("policy/cost-budgets.yaml") for f in found.values())
+    assert found["acme-monthly"]["observed"] == (
+        "tenant acme-corp selects no cost from 2026-11-01 to 2026-11-20; the period holds tenant: "
+        "__unallocated__, acme, globex, initech; currency: EUR"
+    )
+    assert "service_category: Compute, " in found["compute-monthly"]["observed"]
+    assert found["globex-monthly"]["observed"] == (
+        "tenant globex selects only EUR cost from 2026-11-01 to 2026-11-20; the budget counts USD"
+    )
+    assert found["globex-monthly"]["owner"] == "team:finops"
