@@ -70,37 +70,39 @@ FOCUS_HEADER = (
 )
 
 
-@pytest.mark.parametrize(
-    ("name", "data", "kind"),
-    [
-        ("summary.json", json.dumps(K6).encode(), "benchmarks"),
-        ("hyperfine.json", b'{"results": [{"command": "x", "mean": 1}]}', "benchmarks"),
-        ("bench-2026-11-01.txt", b"goos: linux\nBenchmarkSend-8   \t 1000\t  1234.5 ns/op\nPASS\n", "benchmarks"),
-        ("metrics.jsonl", b'{"resourceMetrics": []}\n{"resourceMetrics": []}\n', "otel_metrics"),
-        ("focus.csv.gz", gzip.compress(FOCUS_HEADER), "cost_exports"),
-        ("focus.csv", FOCUS_HEADER, "cost_exports"),
-        ("x-Manifest.json", b'{"executionId": "e", "dataFiles": ["s3://b/k.parquet"]}', "cur_exports"),
-        ("inventory.json", b'{"apiVersion":"phase8/v1","kind":"DataInventory"}', "data_inventory"),
-        (".trivyignore.yaml", b"vulnerabilities:\n  - id: CVE-1\n", "foreign_exceptions"),
-        ("c.odcs.yaml", b"apiVersion: v3.0.2\nkind: DataContract\n", "data_contracts"),
-        ("unknown.json", b'{"hello": "world"}', None),
-        ("truncated.csv.gz", gzip.compress(FOCUS_HEADER)[:12], None),
-        ("array.json", b"[1, 2]", None),
-        ("broken.json", b'{"benchmarks": [', None),
-    ],
-)
+KIND_CASES = [
+    ("summary.json", json.dumps(K6).encode(), "benchmarks"),
+    ("hyperfine.json", b'{"results": [{"command": "x", "mean": 1}]}', "benchmarks"),
+    ("bench-2026-11-01.txt", b"goos: linux\nBenchmarkSend-8   \t 1000\t  1234.5 ns/op\nPASS\n", "benchmarks"),
+    ("metrics.jsonl", b'{"resourceMetrics": []}\n{"resourceMetrics": []}\n', "otel_metrics"),
+    ("focus.csv.gz", gzip.compress(FOCUS_HEADER, mtime=0), "cost_exports"),
+    ("focus.csv", FOCUS_HEADER, "cost_exports"),
+    ("x-Manifest.json", b'{"executionId": "e", "dataFiles": ["s3://b/k.parquet"]}', "cur_exports"),
+    ("inventory.json", b'{"apiVersion":"phase8/v1","kind":"DataInventory"}', "data_inventory"),
+    (".trivyignore.yaml", b"vulnerabilities:\n  - id: CVE-1\n", "foreign_exceptions"),
+    ("c.odcs.yaml", b"apiVersion: v3.0.2\nkind: DataContract\n", "data_contracts"),
+    ("unknown.json", b'{"hello": "world"}', None),
+    ("truncated.csv.gz", gzip.compress(FOCUS_HEADER, mtime=0)[:12], None),
+    ("array.json", b"[1, 2]", None),
+    ("broken.json", b'{"benchmarks": [', None),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "kind"), KIND_CASES, ids=[case[0] for case in KIND_CASES])
 def test_a_kind_is_told_from_the_content_its_tool_writes(name, data, kind):
     assert guess_kind(Path(name), data) == kind
 
 
+ELSEWHERE_CASES = [
+    ("cur.csv", b"identity_line_item_id,line_item_unblended_cost\n", "(document)", "an AWS CUR data file"),
+    ("bad.yaml", b"a: [1, 2\n", "(document)", "invalid YAML"),
+    ("deep.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "(document)", "nested too deeply"),
+    ("plugin.json", b'{"apiVersion": "phase8/v1", "kind": "PluginManifest"}', "(document)", "a phase8 plugin"),
+]
+
+
 @pytest.mark.parametrize(
-    ("name", "data", "field", "reason"),
-    [
-        ("cur.csv", b"identity_line_item_id,line_item_unblended_cost\n", "(document)", "an AWS CUR data file"),
-        ("bad.yaml", b"a: [1, 2\n", "(document)", "invalid YAML"),
-        ("deep.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "(document)", "nested too deeply"),
-        ("plugin.json", b'{"apiVersion": "phase8/v1", "kind": "PluginManifest"}', "(document)", "a phase8 plugin"),
-    ],
+    ("name", "data", "field", "reason"), ELSEWHERE_CASES, ids=[case[0] for case in ELSEWHERE_CASES]
 )
 def test_a_format_phase8_does_not_read_on_its_own_says_where_it_belongs(name, data, field, reason):
     with pytest.raises(EvidenceError) as exc:
