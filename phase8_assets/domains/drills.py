@@ -2,8 +2,9 @@
 
 The rules of the ``drill_evidence`` gate, per catalogued drill:
 
-1. the drill's most recent run (by end time) *passed*: completed, not deviated, steady state met
-   before and after (a later failure is not hidden by an earlier success);
+1. the drill's most recent run (by end time) *passed*: a real run (not ``--dry``), completed, not
+   deviated, steady state met before, during and after, a fault-injection action succeeded and no
+   action or rollback failed (a later failure is not hidden by an earlier success);
 2. its recovery time (measured from the journal) is within ``recovery_objective``, when one is set;
 3. its last qualifying run is inside the cadence: ``ended_at + cadence (+ grace) > at``, with
    months counted on the calendar — else the drill is overdue (or has never run);
@@ -31,7 +32,10 @@ from phase8_assets.shared.reports import Section
 RUN_KINDS = ("drill_journals", "chaos_results")
 CATALOG_KIND = "drill_catalog"
 DUE_SOON = timedelta(days=7)
-QUALIFYING = "completed, not deviated, steady state met before and after"
+QUALIFYING = (
+    "a real (not dry) run, completed, not deviated, steady state met before, during and after, "
+    "the fault injected and no action or rollback failed"
+)
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ def _run_details(seen: SeenRun) -> dict:
         "outcome": run.outcome,
         "deviated": run.deviated,
         "ended_at": format_timestamp(run.ended_at) if run.ended_at else None,
+        "outcome_note": run.outcome_note,
         "recovery_s": run.recovery_s,
         "recovery_note": run.recovery_note,
         "environment": run.environment,
@@ -224,6 +229,8 @@ def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) ->
         last = st.last
         if not last.run.qualifies:
             observed = f"latest run ({format_timestamp(last.at)}) {last.run.outcome}; tool status {last.run.status!r}"
+            if last.run.outcome_note:
+                observed += f": {last.run.outcome_note}"
             out.append(finding("drill-outcome", observed, QUALIFYING, last.file.uri, _run_details(last)))
         elif d.recovery_objective is not None:
             if last.run.recovery_s is None:
@@ -347,6 +354,7 @@ def run_report(seen: SeenRun, drill: CatalogDrill | None) -> tuple[str, list[Sec
         ["tool", run.tool],
         ["status (tool)", run.status],
         ["outcome", run.outcome],
+        ["why", run.outcome_note or "—"],
         ["deviated", "yes" if run.deviated else "no"],
         ["started", _t(run.started_at)],
         ["ended", _t(run.ended_at)],
@@ -381,12 +389,13 @@ def run_report(seen: SeenRun, drill: CatalogDrill | None) -> tuple[str, list[Sec
     for phase, heading, state in (
         ("before", f"Hypothesis before: {hypothesis}", run.hypothesis_before),
         ("method", "Method", None),
+        ("during", f"Hypothesis during the method: {hypothesis}", None),
         ("after", f"Hypothesis after: {hypothesis}", run.hypothesis_after),
         ("rollback", "Rollbacks", None),
         ("probe", "Probes", None),
     ):
         rows = table(phase)
-        if phase == "probe" and not rows:
+        if phase in ("during", "probe") and not rows:
             continue
         text = f"Steady state {_yes_no(state)}." if phase in ("before", "after") else ""
         sections.append(

@@ -2,16 +2,29 @@
 
 Outcome of a journal (``DrillRun.outcome``):
 
-- ``passed``: status ``completed``, not deviated, steady state met before *and* after the method;
+- ``passed``: status ``completed``, not deviated, steady state met before *and* after the method
+  (and in every check during it), at least one action of the method succeeded, none failed, and
+  no rollback failed;
+- ``dry-run``: ``chaos run --dry`` (``experiment.dry`` is ``true``, or the ``Dry`` mode newer
+  chaostoolkits write: ``probes``, ``actions``, ``activities``, ``pause``). chaoslib skips those
+  activities but records them ``succeeded``, so nothing in the journal says what really ran;
 - ``unverified``: completed, but the steady state was not checked before or after (no hypothesis,
-  ``--hypothesis-strategy`` skipping it, or ``steady_states`` missing) — it proves nothing;
-- ``deviated``: the steady state did not hold after the method (``deviated: true``);
-- ``failed`` / ``aborted`` / ``interrupted``: the tool's status, as written.
+  ``--hypothesis-strategy`` skipping it, or ``steady_states`` missing), or no action of the method
+  succeeded (no fault was injected) — it proves nothing;
+- ``deviated``: the steady state did not hold after the method (``deviated: true``), or in a check
+  during it (``--hypothesis-strategy=continuously``/``during-method-only`` without ``--fail-fast``
+  leave ``status`` completed and ``deviated`` false when one fails);
+- ``failed``: the steady state did not hold before the method, an action of the method failed
+  (chaoslib records that only on the activity; the journal stays ``completed``), or a rollback
+  failed (the fault may still be in place);
+- ``failed`` / ``aborted`` / ``interrupted``: otherwise, the tool's status, as written.
+
+``DrillRun.outcome_note`` names the journal field that decided the outcome and what was expected.
 
 Recovery time is measured inside the journal: from the end of the first succeeded *action* of the
 method (the fault is in) to the end of the last steady-state probe after the method, when that
-check passed (the service is back). No action, or no passing check after it: no recovery time,
-and the note says why.
+check passed (the service is back). No action, no passing check after it, or a dry run: no
+recovery time, and the note says why.
 
 Secrets never leave the reader: the experiment's ``secrets`` and ``configuration`` values, HTTP
 headers and bodies are redacted by the shared redaction function, and probe outputs are reduced
@@ -109,22 +122,58 @@ def _activity(item: object, phase: str, seq: int, where: str) -> DrillActivity:
     )
 
 
-def _steady_state(doc: dict, which: str) -> tuple[bool | None, list[DrillActivity]]:
+def _states(doc: dict) -> dict:
     states = doc.get("steady_states")
     if states is None:
-        return None, []
+        return {}
     if not isinstance(states, dict):
         raise EvidenceError("steady_states", f"expected an object, got {type(states).__name__}")
-    state = states.get(which)
-    if state is None:
-        return None, []
-    where = f"steady_states.{which}"
+    return states
+
+
+def _check(state: object, where: str, phase: str) -> tuple[bool, list[DrillActivity]]:
     if not isinstance(state, dict) or not isinstance(state.get("steady_state_met"), bool):
         raise EvidenceError(f"{where}.steady_state_met", "expected true or false")
     probes = state.get("probes") or []
     if not isinstance(probes, list):
         raise EvidenceError(f"{where}.probes", "expected a list")
-    return state["steady_state_met"], [_activity(p, which, i, f"{where}.probes[{i}]") for i, p in enumerate(probes)]
+    return state["steady_state_met"], [_activity(p, phase, i, f"{where}.probes[{i}]") for i, p in enumerate(probes)]
+
+
+def _steady_state(doc: dict, which: str) -> tuple[bool | None, list[DrillActivity]]:
+    state = _states(doc).get(which)
+    if state is None:
+        return None, []
+    return _check(state, f"steady_states.{which}", which)
+
+
+def _during(doc: dict) -> tuple[list[str], list[DrillActivity]]:
+    """The checks chaoslib ran while the method ran (one per round of ``continuously`` /
+    ``during-method-only``): the fields of those that failed, and their probes. Without
+    ``--fail-fast`` a failed one changes neither ``status`` nor ``deviated``, so it is read here."""
+    during = _states(doc).get("during")
+    if during is None:
+        return [], []
+    if not isinstance(during, list):
+        raise EvidenceError("steady_states.during", f"expected a list of checks, got {type(during).__name__}")
+    broken, probes = [], []
+    for i, state in enumerate(during):
+        if state is None:  # chaoslib appends the None of an experiment without a hypothesis
+            continue
+        where = f"steady_states.during[{i}]"
+        met, checked = _check(state, where, "during")
+        if not met:
+            broken.append(f"{where}.steady_state_met")
+        probes += checked
+    return broken, probes
+
+
+def _dry(experiment: dict) -> object:
+    """``experiment.dry`` when ``chaos run --dry`` wrote one (``true`` in chaostoolkit 1.x, a ``Dry``
+    mode string later), else ``None``. Any value but ``false``/``null`` counts: a mode this reader
+    does not know is not taken for a real run."""
+    dry = experiment.get("dry")
+    return None if dry is None or dry is False else dry
 
 
 def _activities(doc: dict, key: str, phase: str) -> list[DrillActivity]:
@@ -136,7 +185,9 @@ def _activities(doc: dict, key: str, phase: str) -> list[DrillActivity]:
     return [_activity(item, phase, i, f"{key}[{i}]") for i, item in enumerate(items)]
 
 
-def _recovery(method: list[DrillActivity], after_met: bool | None, after: list[DrillActivity]):
+def _recovery(method: list[DrillActivity], after_met: bool | None, after: list[DrillActivity], dry: object):
+    if dry is not None:
+        return None, "a dry run (experiment.dry): chaoslib timed activities it did not execute"
     injected = next((a for a in method if a.type == "action" and a.status == "succeeded" and a.end), None)
     if injected is None:
         return None, "no succeeded fault-injection action in the method"
@@ -153,14 +204,54 @@ def _recovery(method: list[DrillActivity], after_met: bool | None, after: list[D
     return round(seconds, 3), f"from the end of action {injected.name!r} to the end of the steady-state check after"
 
 
-def _outcome(status: str, deviated: bool, before: bool | None, after: bool | None) -> str:
-    if deviated or after is False:
-        return "deviated"
+def _outcome(
+    status: str,
+    deviated: bool,
+    dry: object,
+    checks: tuple[bool | None, list[str], bool | None],
+    method: list[DrillActivity],
+    rollbacks: list[DrillActivity],
+) -> tuple[str, str]:
+    """The run's outcome and why: the journal field that decided it, and what a passing drill has there.
+
+    A dry run comes first: its statuses and steady states were recorded for activities that did
+    not run, so none of them can decide anything."""
+    before, broken_during, after = checks
+    if dry is not None:
+        return "dry-run", (
+            f"experiment.dry is {redact_text(json.dumps(dry))[:60]}; expected false or absent "
+            '(chaos run --dry skips activities and records them "succeeded")'
+        )
+    if deviated:
+        return "deviated", "deviated is true; expected false"
+    if after is False:
+        return "deviated", "steady_states.after.steady_state_met is false; expected true (the service recovered)"
+    if broken_during:
+        return "deviated", f"{broken_during[0]} is false; expected true in every check during the method"
     if status != "completed":
-        return status
-    if before is not True or after is not True:
-        return "unverified" if before is not False else "failed"
-    return "passed"
+        return status, f'status is {json.dumps(status)}; expected "completed"'
+    failed = next((a for a in method if a.type == "action" and a.status == "failed"), None)
+    if failed:
+        why = f": {failed.detail}" if failed.detail else ""
+        return "failed", f'run[{failed.seq}].status is "failed"; expected "succeeded" (action {failed.name!r}{why})'
+    if before is False:
+        return "failed", "steady_states.before.steady_state_met is false; expected true (a healthy start)"
+    undone = next((a for a in rollbacks if a.status == "failed"), None)
+    if undone:
+        why = f": {undone.detail}" if undone.detail else ""
+        return "failed", (
+            f'rollbacks[{undone.seq}].status is "failed"; expected "succeeded" '
+            f"(the fault may still be in place; {undone.name!r}{why})"
+        )
+    for which, met in (("before", before), ("after", after)):
+        if met is None:
+            return (
+                "unverified",
+                f"steady_states.{which} is absent or null; expected the steady-state check {which} the method",
+            )
+    if not any(a.type == "action" and a.status == "succeeded" for a in method):
+        return "unverified", 'run[] has no action with status "succeeded"; expected the fault to be injected'
+    return "passed", "completed; steady state met before, during and after; every action and rollback succeeded"
 
 
 def read(data: bytes, uri: str) -> ReadResult:
@@ -194,10 +285,13 @@ def read(data: bytes, uri: str) -> ReadResult:
     if not isinstance(deviated, bool):
         raise EvidenceError("deviated", f"expected true or false, got {json.dumps(deviated)}")
     before_met, before = _steady_state(doc, "before")
+    broken_during, during = _during(doc)
     after_met, after = _steady_state(doc, "after")
     method = _activities(doc, "run", "method")
     rollbacks = _activities(doc, "rollbacks", "rollback")
-    recovery_s, note = _recovery(method, after_met, after)
+    dry = _dry(experiment)
+    recovery_s, note = _recovery(method, after_met, after, dry)
+    outcome, outcome_note = _outcome(status, deviated, dry, (before_met, broken_during, after_met), method, rollbacks)
     tags = tuple(str(t) for t in experiment.get("tags") or [])
     warnings = []
     if naive_start or naive_end:
@@ -209,7 +303,8 @@ def read(data: bytes, uri: str) -> ReadResult:
         title=redact_text(experiment["title"]),
         tags=tags,
         status=status,
-        outcome=_outcome(status, deviated, before_met, after_met),
+        outcome=outcome,
+        outcome_note=outcome_note,
         deviated=deviated,
         started_at=start,
         ended_at=end,
@@ -219,7 +314,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         recovery_note=note,
         description=redact_text(str(experiment.get("description") or "")),
         environment=environment_of(tags),
-        activities=tuple(before + method + after + rollbacks),
+        activities=tuple(before + method + during + after + rollbacks),
         extra={
             "chaoslib_version": str(doc.get("chaoslib-version") or ""),
             "node": redact_text(str(doc.get("node") or "")),

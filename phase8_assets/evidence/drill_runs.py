@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 # What "the hypothesis held" means for a run: True / False / None (not verified).
-OUTCOMES = ("passed", "unverified", "deviated", "failed", "aborted", "interrupted", "stopped", "awaited")
+OUTCOMES = ("passed", "unverified", "dry-run", "deviated", "failed", "aborted", "interrupted", "stopped", "awaited")
 
 
 @dataclass(frozen=True)
 class DrillActivity:
-    phase: str  # before | method | after | rollback | probe (Litmus)
+    phase: str  # before | method | during | after | rollback | probe (Litmus)
     seq: int
     type: str  # action | probe | pause
     name: str
@@ -42,6 +42,7 @@ class DrillRun:
     hypothesis_after: bool | None
     recovery_s: float | None
     recovery_note: str
+    outcome_note: str = ""  # the field that decided the outcome and what was expected there
     description: str = ""
     environment: str | None = None
     index: int = 0  # position in its file (Litmus lists hold several results)
@@ -50,7 +51,8 @@ class DrillRun:
 
     @property
     def qualifies(self) -> bool:
-        """A run that counts as evidence: completed, hypothesis held before and after, not deviated."""
+        """A run that counts as evidence: a real run, completed, the fault injected and rolled back,
+        hypothesis held before, during and after, not deviated."""
         return self.outcome == "passed"
 
 

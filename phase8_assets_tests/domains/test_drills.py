@@ -74,6 +74,51 @@ def test_a_later_failure_is_not_hidden_by_an_earlier_success(root):
     assert rules(found) == [("db-failover", "drill-outcome")]
 
 
+def _dry(doc):
+    doc["experiment"]["dry"] = True
+
+
+def _action_failed(doc):
+    doc["run"][0].update(status="failed", exception=["chaoslib.exceptions.ActivityFailed: failover API returned 500\n"])
+
+
+def _broken_during(doc):
+    doc["steady_states"]["during"] = [{"steady_state_met": False, "probes": doc["steady_states"]["after"]["probes"]}]
+
+
+def _rollback_failed(doc):
+    doc["rollbacks"] = [
+        {**doc["run"][0], "activity": {"type": "action", "name": "restore-primary"}, "status": "failed"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "outcome", "field"),
+    [
+        (_dry, "dry-run", "experiment.dry is true"),
+        (_action_failed, "failed", 'run[0].status is "failed"'),
+        (_broken_during, "deviated", "steady_states.during[0].steady_state_met is false"),
+        (_rollback_failed, "failed", 'rollbacks[0].status is "failed"'),
+    ],
+)
+def test_a_journal_that_stays_completed_can_still_fail_the_drill(root, edit, outcome, field):
+    # Each of these leaves the journal's status "completed" and deviated false.
+    latest = max((root / "evidence/drills/db-failover").glob("*.json"))
+    doc = json.loads(latest.read_text())
+    edit(doc)
+    latest.write_text(json.dumps(doc))
+    # Also without a recovery objective, which would otherwise fail the drill on its own.
+    catalog = root / "policy/drill-catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("    recovery_objective: PT5M\n", "", 1))
+    _, found = evaluate(root)
+    assert rules(found) == [("db-failover", "drill-outcome")]
+    (finding,) = found
+    assert finding.details["outcome"] == outcome and field in finding.observed and "expected" in finding.observed
+    assert finding.details["status"] == "completed"
+    if outcome == "dry-run":
+        assert finding.details["recovery_s"] is None
+
+
 def test_recovery_over_the_objective_and_unmeasured_recovery(root):
     catalog = root / "policy/drill-catalog.yaml"
     text = catalog.read_text().replace("recovery_objective: PT5M", "recovery_objective: PT10S", 1)
@@ -148,4 +193,5 @@ def test_run_report_reads_without_the_journal():
     ]
     summary = dict(sections[0].table[1])
     assert summary["outcome"] == "passed" and summary["recovery objective"] == "PT5M"
+    assert summary["why"].startswith("completed; steady state met before, during and after")
     assert summary["recovery"].endswith(" s")

@@ -29,6 +29,7 @@ def test_real_interrupted_journal_has_a_defined_outcome(real_samples):
     assert (run.outcome, run.hypothesis_before, run.hypothesis_after) == ("interrupted", None, None)
     assert run.activities == () and run.recovery_s is None
     assert run.recovery_note == "no succeeded fault-injection action in the method"
+    assert run.outcome_note == 'status is "interrupted"; expected "completed"'
     assert result.summary["activities"] == 0
 
 
@@ -38,6 +39,7 @@ def test_real_failed_journal_is_deviated_with_its_exception(real_samples):
     (run,) = result.records
     assert (run.status, run.outcome, run.deviated) == ("failed", "deviated", True)
     assert (run.hypothesis_before, run.hypothesis_after) == (True, False)
+    assert run.outcome_note == "deviated is true; expected false"
     phases = [a.phase for a in run.activities]
     assert phases == ["before", "before", "method", "method", "after"]
     after = run.activities[-1]
@@ -84,8 +86,93 @@ def test_recovery_is_measured_from_fault_to_steady_state():
 def test_completed_without_a_steady_state_check_proves_nothing():
     (run,) = read_doc(journal(steady_states=None)).records
     assert run.outcome == "unverified" and run.recovery_s is None
+    assert (
+        run.outcome_note == "steady_states.before is absent or null; expected the steady-state check before the method"
+    )
     (run,) = read_doc({k: v for k, v in journal().items() if k != "steady_states"}).records
     assert run.outcome == "unverified"
+
+
+def failed(item: dict, message: str) -> dict:
+    """An activity as chaoslib records one that raised: status ``failed`` and the traceback."""
+    return {**item, "status": "failed", "exception": ["Traceback (most recent call last):\n", message + "\n"]}
+
+
+@pytest.mark.parametrize("dry", [True, "actions", "probes", "activities", "pause", "some-future-mode"])
+def test_a_dry_run_is_not_a_drill(dry):
+    # chaoslib skips the activities of `chaos run --dry` but records them "succeeded".
+    doc = journal()
+    doc["experiment"]["dry"] = dry
+    (run,) = read_doc(doc).records
+    assert (run.status, run.outcome, run.qualifies) == ("completed", "dry-run", False)
+    assert run.outcome_note.startswith(f"experiment.dry is {json.dumps(dry)}; expected false or absent")
+    assert run.recovery_s is None and "dry run" in run.recovery_note
+    for real in (False, None):
+        doc["experiment"]["dry"] = real
+        assert read_doc(doc).records[0].outcome == "passed"
+
+
+def test_a_failed_or_missing_fault_injection_does_not_pass():
+    # chaoslib records a failed method action on the activity only; the journal stays completed.
+    doc = journal()
+    doc["run"][0] = failed(doc["run"][0], "chaoslib.exceptions.ActivityFailed: failover API returned 500")
+    (run,) = read_doc(doc).records
+    assert (run.status, run.outcome) == ("completed", "failed")
+    assert run.outcome_note == (
+        'run[0].status is "failed"; expected "succeeded" '
+        "(action 'inject-db-failover': chaoslib.exceptions.ActivityFailed: failover API returned 500)"
+    )
+    # A later action failing is not hidden by an earlier one that succeeded.
+    doc = journal()
+    doc["run"].append(failed(doc["run"][0], "ActivityFailed: second fault"))
+    (run,) = read_doc(doc).records
+    assert run.outcome == "failed" and run.outcome_note.startswith('run[1].status is "failed"')
+    # No action at all (only a probe in the method): nothing was injected, the run proves nothing.
+    doc = journal()
+    doc["run"][0]["activity"]["type"] = "probe"
+    (run,) = read_doc(doc).records
+    assert run.outcome == "unverified" and run.outcome_note.startswith('run[] has no action with status "succeeded"')
+    assert run.recovery_s is None
+
+
+def test_a_steady_state_broken_during_the_fault_deviates():
+    # --hypothesis-strategy=continuously without --fail-fast: status completed, deviated false.
+    doc = journal()
+    after = doc["steady_states"]["after"]
+    doc["steady_states"]["during"] = [
+        None,  # what chaoslib appends for a round without a hypothesis
+        {"steady_state_met": True, "probes": after["probes"]},
+        {"steady_state_met": False, "probes": [{**after["probes"][0], "tolerance_met": False}]},
+    ]
+    (run,) = read_doc(doc).records
+    assert (run.status, run.deviated, run.outcome) == ("completed", False, "deviated")
+    assert (
+        run.outcome_note
+        == "steady_states.during[2].steady_state_met is false; expected true in every check during the method"
+    )
+    assert [a.tolerance_met for a in run.activities if a.phase == "during"] == [True, False]
+    doc["steady_states"]["during"] = doc["steady_states"]["during"][:2]
+    assert read_doc(doc).records[0].outcome == "passed"
+    for during, field in (
+        ({"no": "list"}, "steady_states.during"),
+        ([{"probes": []}], "steady_states.during[0].steady_state_met"),
+    ):
+        doc["steady_states"]["during"] = during
+        with pytest.raises(EvidenceError) as info:
+            read_doc(doc)
+        assert info.value.field == field
+
+
+def test_a_failed_rollback_does_not_pass():
+    doc = journal()
+    rollback = {**doc["run"][0], "activity": {"type": "action", "name": "restore-primary"}}
+    doc["rollbacks"] = [rollback]
+    assert read_doc(doc).records[0].outcome == "passed"
+    doc["rollbacks"] = [failed(rollback, "chaoslib.exceptions.ActivityFailed: could not restore primary")]
+    (run,) = read_doc(doc).records
+    assert (run.status, run.outcome) == ("completed", "failed")
+    assert run.outcome_note.startswith('rollbacks[0].status is "failed"; expected "succeeded" (the fault may still')
+    assert "could not restore primary" in run.outcome_note
 
 
 @pytest.mark.parametrize(
