@@ -248,6 +248,8 @@ is missing. The finding names the drill, the rule, the journal and the drill's o
 1. `cadence`: run the drill (`chaos run` / the LitmusChaos workflow) and publish the journal.
 2. `drill-outcome`: read the run's evidence report (`reports/drills/` in PHASE8_HOME), fix the
    weakness it found, then run the drill again; an earlier success does not hide a later failure.
+   The finding names the journal field that decided: a failed `rollbacks[]` entry means the fault
+   may still be in place, so check the service first; a `dry-run` (`chaos run --dry`) never counts.
 3. `recovery-objective`: treat as an incident review; change the objective only with the owner.
 4. `runbook-present`: write or restore the runbook the catalog names under `docs/ops/`; each
    drill has its own, e.g. [database failover](drill-db-failover.md#recovery).""",
