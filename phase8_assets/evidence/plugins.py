@@ -39,7 +39,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, json_document, load_artifact
+from phase8_assets.evidence import (
+    EvidenceError,
+    ReadResult,
+    artifact_time,
+    json_document,
+    load_artifact,
+    mapping,
+    sequence,
+)
 from phase8_assets.evidence.upgrade import Version, parse_version
 
 PLUGIN_JSON = "plugin.json"
@@ -635,7 +643,10 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
 def url_host(url, path: str, where: str) -> str:
     """The host ``url`` names; a URL without one would hide where the platform sends data, so it
     makes the manifest unusable rather than adding no egress."""
-    host = urlsplit(url).hostname if isinstance(url, str) else None
+    try:
+        host = urlsplit(url).hostname if isinstance(url, str) else None
+    except ValueError:  # an unclosed [IPv6] bracket, a bad port
+        host = None
     if not host:
         raise EvidenceError(f"{path}: {where}", f"expected a URL with a host, got {url!r}")
     return host
@@ -651,22 +662,24 @@ def slack_egress(doc: dict, path: str) -> tuple[str, ...]:
     as Socket Mode is switched off in the app's settings, without a new (signed) manifest, so the
     bundle must be allowed to reach them already."""
 
-    def section(parent, key) -> dict:
-        value = parent.get(key) if isinstance(parent, dict) else None
-        return value if isinstance(value, dict) else {}
-
-    settings, features, oauth = section(doc, "settings"), section(doc, "features"), section(doc, "oauth_config")
+    settings = mapping(doc.get("settings"), f"{path}: settings")
+    features = mapping(doc.get("features"), f"{path}: features")
+    oauth = mapping(doc.get("oauth_config"), f"{path}: oauth_config")
+    events = mapping(settings.get("event_subscriptions"), f"{path}: settings.event_subscriptions")
+    interactivity = mapping(settings.get("interactivity"), f"{path}: settings.interactivity")
     urls = [
-        ("settings.event_subscriptions.request_url", section(settings, "event_subscriptions").get("request_url")),
-        ("settings.interactivity.request_url", section(settings, "interactivity").get("request_url")),
-        ("settings.interactivity.message_menu_options_url",
-         section(settings, "interactivity").get("message_menu_options_url")),
-    ]  # fmt: skip
-    commands = features.get("slash_commands") or []
-    urls += [(f"features.slash_commands[{i}].url", c.get("url")) for i, c in enumerate(commands) if isinstance(c, dict)]
-    urls += [(f"oauth_config.redirect_urls[{i}]", u) for i, u in enumerate(oauth.get("redirect_urls") or [])]
+        ("settings.event_subscriptions.request_url", events.get("request_url")),
+        ("settings.interactivity.request_url", interactivity.get("request_url")),
+        ("settings.interactivity.message_menu_options_url", interactivity.get("message_menu_options_url")),
+    ]
+    for i, command in enumerate(sequence(features.get("slash_commands"), f"{path}: features.slash_commands")):
+        urls.append(
+            (f"features.slash_commands[{i}].url", mapping(command, f"{path}: features.slash_commands[{i}]").get("url"))
+        )
+    redirects = sequence(oauth.get("redirect_urls"), f"{path}: oauth_config.redirect_urls")
+    urls += [(f"oauth_config.redirect_urls[{i}]", url) for i, url in enumerate(redirects)]
     hosts = [url_host(url, path, where) for where, url in urls if url is not None]
-    for i, domain in enumerate(features.get("unfurl_domains") or []):  # host names, not URLs
+    for i, domain in enumerate(sequence(features.get("unfurl_domains"), f"{path}: features.unfurl_domains")):
         if not isinstance(domain, str) or not urlsplit(f"https://{domain}").hostname:
             raise EvidenceError(f"{path}: features.unfurl_domains[{i}]", f"expected a host name, got {domain!r}")
         hosts.append(urlsplit(f"https://{domain}").hostname)

@@ -163,6 +163,28 @@ def test_every_url_slack_sends_to_is_egress_socket_mode_or_not():
     assert info.value.field == "manifest.json: settings.event_subscriptions.request_url"
 
 
+@pytest.mark.parametrize(
+    ("section", "value", "field"),
+    [
+        ("features", {"slash_commands": 5}, "features.slash_commands"),
+        ("features", {"unfurl_domains": 3}, "features.unfurl_domains"),
+        ("features", {"slash_commands": ["/a"]}, "features.slash_commands[0]"),
+        ("oauth_config", {"redirect_urls": "https://x.example/cb"}, "oauth_config.redirect_urls"),
+        ("settings", "socket", "settings"),
+        (
+            "settings",
+            {"event_subscriptions": {"request_url": "http://[::1"}},
+            "settings.event_subscriptions.request_url",
+        ),
+    ],
+)
+def test_a_slack_manifest_field_of_the_wrong_shape_names_itself(section, value, field):
+    """Never a traceback, never a string read as a list of one-letter URLs."""
+    with pytest.raises(EvidenceError) as info:
+        platform_manifest(json.dumps({"oauth_config": {"scopes": {}}, section: value}).encode(), "manifest.json")
+    assert info.value.field == f"manifest.json: {field}"
+
+
 @pytest.mark.realdata
 def test_a_permission_without_a_mapping_is_kept_as_unknown(real_samples):
     text = (real_samples / "plugins/slack_bolt-js-starter-template_manifest.json").read_text()
