@@ -270,8 +270,6 @@ def unmatched_finding(s, budgets_file: str | None, runbook: str) -> Finding:
     if miss["scope_currencies"]:
         observed = (f"{scope} selects only {_values(miss['scope_currencies'])} cost {period}; the budget counts "
                     f"{s.budget['currency']}")  # fmt: skip
-    elif not any(miss["period_holds"].values()):
-        observed = f"{scope} selects no cost {period}: there is none (the last cost day is {miss['last_cost_day']})"
     else:
         holds = "; ".join(f"{k}: {_values(v)}" for k, v in miss["period_holds"].items())
         observed = f"{scope} selects no cost {period}; the period holds {holds}"

@@ -283,14 +283,17 @@ def scope_miss(conn: duckdb.DuckDBPyConnection, root: str, budget: dict, since: 
     miss = {"selected": selected, "since": str(since), "until": str(until), "scope_currencies": currencies}
     if currencies:
         return miss
+    if not conn.execute(f"SELECT count(*) FROM cost_attribution WHERE {period}", [root, since, until]).fetchone()[0]:
+        # No cost at all yet in the period (the month's first export has not landed): not a scope that
+        # selects nothing, 0 so far; an export that stopped is the cost exports' freshness finding.
+        return None
     holds = {}
     for key in [k for k in SCOPE_KEYS if budget.get(k)] + ["currency"]:
         holds[key] = [v for (v,) in conn.execute(
             f"SELECT DISTINCT {key} FROM cost_attribution WHERE {period} AND {key} IS NOT NULL ORDER BY 1",
             [root, since, until],
         ).fetchall()]  # fmt: skip
-    last = conn.execute("SELECT max(charge_day) FROM cost_attribution WHERE root = ?", [root]).fetchone()[0]
-    return miss | {"period_holds": holds, "last_cost_day": str(last) if last else None}
+    return miss | {"period_holds": holds}
 
 
 def daily_spend(

@@ -85,8 +85,10 @@ def test_cost_attribution_and_budget_rows_hold_one_tenants_rows(wh, rows):
         assert spend == pytest.approx(expected)
         if own:
             assert states[tenant].actual == pytest.approx(sum(float(a) for *_, a in own))
-        else:  # nothing of this tenant (another root's rows do not count): not judged, never 0
+        elif any(mine(rows, t) for t in TENANTS):  # nothing of this tenant (another root's rows do not count)
             assert states[tenant].actual is None and states[tenant].unmatched["scope_currencies"] == []
+        else:  # no cost in the root's month at all yet: 0 so far
+            assert (states[tenant].actual, states[tenant].unmatched) == (0, None)
 
 
 @settings(max_examples=25, deadline=None)
