@@ -101,15 +101,15 @@ steps that every per-release comparison let through, with its 95 % bounds.""",
         """\
 A benchmark of the release commit breaks an absolute budget (`policy/perf-budgets.yaml`), e.g.
 `p95 <= 250ms`, in its worst candidate run, has no result for it, or the benchmark tool reports a
-failure in a release run (`tool-reported-failure`: an errored or skipped benchmark, a non-zero
-exit, crossed k6 thresholds).""",
+failure in a release run (`tool-reported-failure`: an errored benchmark, a non-zero exit, a
+`--- FAIL`, a crossed k6 threshold).""",
         """\
 1. Check whether the whole series is near the limit (`reports/<root-id>/<release>/perf/regressions.html`)
    or only the candidate moved.
 2. Fix and re-run, or agree a new budget with the owner of the rule (a reviewed change to the
    budgets file), or accept the release with a `kind: Waiver` that expires.
-3. `not measured` or `tool-reported-failure`: read the run's log in CI; a benchmark that was
-   removed on purpose leaves its budget's selector (narrow it).""",
+3. `not measured` or `tool-reported-failure`: read the run's log in CI. A budgeted benchmark
+   renamed or removed on purpose is decided once: narrow its budget, or waive that release.""",
     ),
     "slo-burn-rate": (
         "SLO burn rate",

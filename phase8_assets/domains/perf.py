@@ -507,10 +507,10 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
 
     A statistic (or measure) the tool did not report in a candidate run is missing, never 0: the
     budget then fails closed, naming the statistic and the run's file, whatever the other runs say.
-    So is a budgeted benchmark with no candidate run while other benchmarks of its last run have
-    one: its suite ran for the release without it (it errored or was skipped, and pytest-benchmark,
-    for one, leaves errored benchmarks out of its JSON), or it was removed, which the budget's
-    owner narrows the budget for.
+    So is a budgeted benchmark that was in its suite's latest run before the release and is not in
+    the release's run of that suite: it errored (pytest-benchmark leaves an errored benchmark out of
+    its JSON), was skipped, or was renamed or removed, which the budget's owner decides once (narrow
+    the budget, or a waiver); a benchmark already missing from an earlier run of its suite is not.
     """
     import numpy as np
 
@@ -518,9 +518,13 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
     present = {(s.benchmark, s.params, s.measure) for s in series}
     ran = {(s.benchmark, s.params) for s in series if any(same_commit(c, candidate_commit) for c in s.commits)}
     members: dict[object, set[tuple[str, str]]] = {}
+    latest: dict[tuple[str, str], object] = {}  # (benchmark, params) -> its newest run before the release
     for s in series:
-        for run in s.run_ids:
+        for run, commit, when in zip(s.run_ids, s.commits, s.run_at, strict=True):
             members.setdefault(run, set()).add((s.benchmark, s.params))
+            if not same_commit(commit, candidate_commit):
+                key = (s.benchmark, s.params)
+                latest[key] = max(latest.get(key, when), when)
     measures = sorted({r.measure for r in budgets.rules if r.absolute is not None})
     judged = list(series)
     for s in series:
@@ -538,10 +542,11 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
         if not cand:
             last = int(np.argmax(s.run_at))
             others = members[s.run_ids[last]] & ran
-            if others:
+            if others and s.run_at[last] >= max(latest.get(k, s.run_at[last]) for k in others):
                 note = (
-                    f"no result for the release commit, though {len(others)} other benchmark(s) of its last run "
-                    f"({s.uris[last]}) have one: the tool reported an error or a skip, left it out, or it was removed"
+                    f"no result for the release commit, though it was in its suite's latest run (the evidence) and "
+                    f"{len(others)} other benchmark(s) of that run have one: it errored, was skipped, or was renamed "
+                    "or removed"
                 )
                 out.append(BudgetCheck(s, rule, None, False, last, note))
             continue
@@ -883,13 +888,13 @@ def drift_findings(
 
 def tool_failure_findings(batch, commit: str, config, gate: str) -> list[Finding]:
     """Errors for what the benchmark tool itself reports as failed in the release commit's runs (a
-    benchmark that errored or was skipped, a command that exited non-zero, crossed k6 thresholds,
-    which fail a k6 run): a budget cannot pass on a run its tool failed."""
+    benchmark that errored, a command that exited non-zero, a crossed k6 threshold, which fails a k6
+    run), each naming the benchmark: a budget cannot pass on a run its tool failed."""
     return [
         Finding(
-            "error", f.uri, "tool-reported-failure", failure, "benchmark runs of the release commit that the tool "
-            "reports as complete and passing", f.uri, config.owner_for(gate, "benchmarks"), config.runbook_for(gate),
-            {"tool": f.summary.get("tool"), "commit": f.summary.get("commit")},
+            "error", failure["benchmark"], "tool-reported-failure", failure["failure"], "benchmark runs of the "
+            "release commit that the tool reports as complete and passing", f.uri, config.owner_for(gate, "benchmarks"),
+            config.runbook_for(gate), {"tool": f.summary.get("tool"), "commit": f.summary.get("commit")},
         )
         for f in batch.files_of("benchmarks")
         if same_commit(f.summary.get("commit"), commit)

@@ -9,7 +9,8 @@ Formats, recognised from the content:
 - **Google Benchmark** JSON: ``iteration`` rows (samples, one per repetition) and ``aggregate``
   rows (``mean``/``median``/``stddev``; ``cv``, the ``BigO``/``RMS`` complexity fits and user
   statistics are not timings and are left out); ``time_unit`` ns/us/ms/s. A row with
-  ``error_occurred`` or ``skipped`` is a failure, not a result.
+  ``error_occurred`` (``SkipWithError``) is a failure; one ``skipped`` (``SkipWithMessage``, on
+  purpose) is no result, with a warning.
 - **hyperfine** ``--export-json``: ``times`` are the samples (0 is a timing: hyperfine writes it
   for a run faster than the shell start-up it subtracts); a command whose ``exit_codes`` are not
   all 0 is a failure, not a timing; old files without ``exit_codes`` are taken as successful.
@@ -88,9 +89,10 @@ class Measurement:
 class BenchmarkFile:
     run: BenchRun
     measurements: list[Measurement] = field(default_factory=list)
-    # What the tool itself reports as failed: a benchmark that errored or was skipped, a command
-    # that exited non-zero, crossed k6 thresholds. The release's runs must have none (perf_budgets).
-    failures: list[str] = field(default_factory=list)
+    # What the tool itself reports as failed ({"benchmark", "failure"}): a benchmark that errored, a
+    # command that exited non-zero, a crossed k6 threshold. The release's runs must have none
+    # (perf_budgets). A benchmark skipped on purpose is no result, not a failure.
+    failures: list[dict] = field(default_factory=list)
 
 
 def _finite(value: object, where: str, positive: bool = False, zero_ok: bool = False) -> float:
@@ -221,11 +223,13 @@ def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
     for i, row in enumerate(doc["benchmarks"]):
         where = f"benchmarks[{i}]"
         row = mapping(row, where)
-        if row.get("error_occurred") or row.get("skipped"):
-            why = "reported an error" if row.get("error_occurred") else "was skipped"
-            text = f"{row.get('name')!r} {why} ({row.get('error_message') or row.get('skip_message')})"
-            warnings.append(f"{where}: {text}; no result")
-            failures.append(text)
+        if row.get("error_occurred"):  # SkipWithError: the benchmark failed
+            text = f"reported an error ({row.get('error_message')})"
+            warnings.append(f"{where}: {row.get('name')!r} {text}; no result")
+            failures.append({"benchmark": str(row.get("run_name") or row.get("name")), "failure": text})
+            continue
+        if row.get("skipped"):  # SkipWithMessage: skipped on purpose (a platform without AVX-512)
+            warnings.append(f"{where}: {row.get('name')!r} was skipped ({row.get('skip_message')}); no result")
             continue
         if row.get("run_type") == "aggregate" and row.get("aggregate_name") not in ("mean", "median", "stddev"):
             continue  # cv (a fraction), BigO/RMS complexity fits, user statistics: not timings of a run
@@ -265,7 +269,7 @@ def _hyperfine(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         codes = result.get("exit_codes")
         if codes is not None and any(code != 0 for code in codes):
             warnings.append(f"{where}: {command!r} exited non-zero ({sorted(set(codes))}); not a timing, skipped")
-            out.failures.append(f"{command!r} exited non-zero ({sorted(set(codes))})")
+            out.failures.append({"benchmark": command, "failure": f"exited non-zero ({sorted(set(codes))})"})
             continue
         samples = _samples(result.get("times"), 1.0, f"{where}.times", warnings, zero_ok=True)
         stats = {
@@ -304,7 +308,7 @@ def _k6(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         for threshold, verdict in mapping(metric.get("thresholds"), f"{where}.thresholds").items():
             ok = (not verdict) if legacy else bool(verdict.get("ok") if isinstance(verdict, dict) else verdict)
             if not ok:
-                failed_thresholds.append(f"{name}: {threshold}")
+                failed_thresholds.append((name, threshold))
         if kind == "trend":
             is_time = metric["contains"] == "time" if "contains" in metric else "duration" in name
             factor, unit, direction = (1e-3, "s", "lower") if is_time else (1.0, "", "unknown")
@@ -323,8 +327,9 @@ def _k6(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
             per_s = _finite(values.get("rate"), f"{where}.rate")
             out.measurements.append(Measurement(name, "", f"{name}_per_s", "1/s", "higher", {"mean": per_s}))
     if failed_thresholds:
-        warnings.append("k6 thresholds crossed: " + "; ".join(failed_thresholds))
-        out.failures.append("k6 thresholds crossed (k6 fails the run): " + "; ".join(failed_thresholds))
+        warnings.append("k6 thresholds crossed: " + "; ".join(f"{n}: {t}" for n, t in failed_thresholds))
+        out.failures += [{"benchmark": name, "failure": f"k6 threshold {threshold!r} crossed (k6 fails the run)"}
+                         for name, threshold in failed_thresholds]  # fmt: skip
     if state.get("testRunDurationMs") is not None:
         _finite(state["testRunDurationMs"], "state.testRunDurationMs")
     return out, warnings
@@ -352,7 +357,7 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
         failed = _GO_FAIL.match(line.strip())
         if failed:
             warnings.append(f"line {number}: {failed.group(1)} failed (--- FAIL); no result")
-            out.failures.append(f"{failed.group(1)} failed (line {number}: --- FAIL)")
+            out.failures.append({"benchmark": failed.group(1), "failure": f"failed (line {number}: --- FAIL)"})
             continue
         match = _GO_LINE.match(line.strip())
         if not match:
@@ -376,7 +381,7 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
             found.setdefault(key, []).append(value * factor)
             units[key] = (base, direction)
     if not found:
-        failed = f": {'; '.join(out.failures)}" if out.failures else ""
+        failed = "".join(f"; {f['benchmark']} {f['failure']}" for f in out.failures)
         raise EvidenceError("(document)", f"no `BenchmarkXxx  N  value unit` lines found{failed}")
     pkgs: dict[str, set[str]] = {}
     procs_of: dict[str, set[str]] = {}
@@ -419,7 +424,7 @@ def read(data: bytes, uri: str) -> ReadResult:
                 "(document)", "not a pytest-benchmark, Google Benchmark, hyperfine or k6 summary JSON document"
             )
     if not parsed.measurements:
-        failed = f": {'; '.join(parsed.failures)}" if parsed.failures else ""
+        failed = "".join(f"; {f['benchmark']} {f['failure']}" for f in parsed.failures)
         raise EvidenceError("(document)", f"no benchmark results in the file{failed}")
     return ReadResult(
         observed_at=parsed.run.time,
@@ -429,7 +434,9 @@ def read(data: bytes, uri: str) -> ReadResult:
             "commit": parsed.run.commit,
             "benchmarks": len({(m.benchmark, m.params) for m in parsed.measurements}),
             "measurements": len(parsed.measurements),
-            "failures": list(dict.fromkeys(parsed.failures)),  # a benchmark's repetitions fail alike
+            "failures": [
+                dict(f) for f in dict.fromkeys(tuple(f.items()) for f in parsed.failures)
+            ],  # repetitions fail alike
         },
         records=[parsed],
         warnings=warnings,

@@ -136,21 +136,22 @@ def test_what_the_tool_reports_as_failed_is_a_failure_of_the_run():
     errored = {"name": "BM_Db", "run_type": "iteration", "error_occurred": True, "error_message": "connection refused"}
     skipped = {"name": "BM_Gpu", "run_type": "iteration", "skipped": True, "skip_message": "no GPU"}
     result, _ = measurements({"context": GOOGLE_CONTEXT, "benchmarks": [ok, errored, errored, skipped]})
-    assert result.summary["failures"] == [
-        "'BM_Db' reported an error (connection refused)",
-        "'BM_Gpu' was skipped (no GPU)",
-    ]
+    # SkipWithError fails; SkipWithMessage skips on purpose: no result, a warning, not a failure.
+    assert result.summary["failures"] == [{"benchmark": "BM_Db", "failure": "reported an error (connection refused)"}]
+    assert "benchmarks[3]: 'BM_Gpu' was skipped (no GPU); no result" in result.warnings
     go = b"BenchmarkOk-8  100  1520 ns/op\n--- FAIL: BenchmarkPresence-8\n    bench_test.go:12: db down\nFAIL\n"
     result, found = measurements(go)
     assert list(found) == [("BenchmarkOk", "time")]
-    assert result.summary["failures"] == ["BenchmarkPresence failed (line 2: --- FAIL)"]
+    assert result.summary["failures"] == [{"benchmark": "BenchmarkPresence", "failure": "failed (line 2: --- FAIL)"}]
     assert "line 2: BenchmarkPresence failed (--- FAIL); no result" in result.warnings
     with pytest.raises(EvidenceError) as exc:
         measurements(b"--- FAIL: BenchmarkPresence-8\nFAIL\n")
     assert "BenchmarkPresence failed" in exc.value.reason
     k6 = {"metrics": {"checks": {"type": "rate", "values": {"rate": 0.9}, "thresholds": {"rate>0.99": {"ok": False}}}}}
     result, _ = measurements(k6)
-    assert result.summary["failures"] == ["k6 thresholds crossed (k6 fails the run): checks: rate>0.99"]
+    assert result.summary["failures"] == [
+        {"benchmark": "checks", "failure": "k6 threshold 'rate>0.99' crossed (k6 fails the run)"}
+    ]
 
 
 def test_k6_handle_summary_and_legacy_summary_export_thresholds():
