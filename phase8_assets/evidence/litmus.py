@@ -123,12 +123,25 @@ def _one(doc: object, where: str, index: int) -> tuple[DrillRun, str]:
     fail_step = str(exp.get("failStep") or "")
     phase = str(exp.get("phase") or "")
     probe_failed = any(p.tolerance_met is False for p in probes) or (percent is not None and percent < 100)
+    where = f"{prefix}status.experimentStatus"
+    failed_probe = next((p.name for p in probes if p.tolerance_met is False), None)
     if verdict == "Pass":
         outcome = "deviated" if probe_failed else ("passed" if phase.lower().startswith("completed") else "awaited")
+        note = (
+            f"{prefix}status.probeStatuses: probe {failed_probe!r} failed; expected every probe to pass"
+            if failed_probe
+            else f"{where}.probeSuccessPercentage is {percent:g}; expected 100"
+            if probe_failed
+            else f"{where}.phase is {phase!r}; expected Completed"
+            if outcome == "awaited"
+            else ""
+        )
     elif verdict == "Fail":
         outcome = "failed" if ("PreChaosCheck" in fail_step or "ChaosInject" in fail_step) else "deviated"
+        note = f"{where}.verdict is Fail (failStep {redact_text(fail_step)!r}); expected Pass"
     else:
         outcome = verdict.lower()
+        note = f"{where}.verdict is {verdict!r}; expected Pass"
     labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
     tags = tuple(
         [f"{k}:{v}" for k, v in sorted(labels.items())]
@@ -140,6 +153,7 @@ def _one(doc: object, where: str, index: int) -> tuple[DrillRun, str]:
         tags=tags,
         status=f"{phase}/{verdict}" if phase else verdict,
         outcome=outcome,
+        outcome_note=note,
         deviated=outcome == "deviated",
         started_at=None,
         ended_at=at,

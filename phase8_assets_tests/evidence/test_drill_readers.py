@@ -222,29 +222,47 @@ def test_litmus_result_passes_with_probes_as_the_hypothesis():
     assert (run.tool, run.outcome, run.hypothesis_before, run.hypothesis_after) == ("litmus", "passed", True, True)
     assert run.environment == "production" and "experiment:pod-delete" in run.tags
     assert result.timestamp_field == "metadata.managedFields[].time" and run.recovery_s is None
-    assert run.extra["probe_success_percentage"] == 100.0
+    assert run.extra["probe_success_percentage"] == 100.0 and run.outcome_note == ""
 
 
 @pytest.mark.parametrize(
-    ("edit", "outcome"),
+    ("edit", "outcome", "note"),
     [
         (
             ("failStep: N/A", "failStep: '[PostChaosCheck]: probe api-ping failed'", "verdict: Pass", "verdict: Fail"),
             "deviated",
+            "status.experimentStatus.verdict is Fail (failStep '[PostChaosCheck]: probe api-ping failed'); expected Pass",
         ),
-        (("failStep: N/A", "failStep: ChaosInject", "verdict: Pass", "verdict: Fail"), "failed"),
-        (('probeSuccessPercentage: "100"', 'probeSuccessPercentage: "50"'), "deviated"),
-        (("verdict: Pass", "verdict: Stopped", "phase: Completed", "phase: Stopped"), "stopped"),
-        (("verdict: Pass", "verdict: Awaited", "phase: Completed", "phase: Running"), "awaited"),
+        (
+            ("failStep: N/A", "failStep: ChaosInject", "verdict: Pass", "verdict: Fail"),
+            "failed",
+            "status.experimentStatus.verdict is Fail (failStep 'ChaosInject'); expected Pass",
+        ),
+        (
+            ('probeSuccessPercentage: "100"', 'probeSuccessPercentage: "50"'),
+            "deviated",
+            "status.experimentStatus.probeSuccessPercentage is 50; expected 100",
+        ),
+        (
+            ("verdict: Pass", "verdict: Stopped", "phase: Completed", "phase: Stopped"),
+            "stopped",
+            "status.experimentStatus.verdict is 'Stopped'; expected Pass",
+        ),
+        (
+            ("verdict: Pass", "verdict: Awaited", "phase: Completed", "phase: Running"),
+            "awaited",
+            "status.experimentStatus.verdict is 'Awaited'; expected Pass",
+        ),
     ],
 )
-def test_litmus_verdicts_have_defined_outcomes(edit, outcome):
+def test_litmus_verdicts_have_defined_outcomes(edit, outcome, note):
+    """Each outcome says which field decided it and what a passing drill has there."""
     text = DEMO_LITMUS.read_text()
     for old, new in zip(edit[::2], edit[1::2], strict=True):
         assert old in text
         text = text.replace(old, new)
     (run,) = litmus.read(text.encode(), "x").records
-    assert run.outcome == outcome
+    assert (run.outcome, run.outcome_note) == (outcome, note)
 
 
 def test_litmus_lists_and_bad_results():
