@@ -125,7 +125,8 @@ def dashboard(
             for d in sorted(d for d in spend if d >= month_start):
                 running += spend[d]
                 cumulative.append((d, running))
-            if not cumulative:
+            if not cumulative:  # never a flat 0: the cost_budgets gate names what the scope selected
+                verdicts.append(f"{b['name']}: no {b['currency']} cost in its scope this month; not drawn.")
                 continue
             projected = forecast_month_end(spend, cumulative[-1][0], forecast["method"], forecast["window_days"])
             share = projected / b["amount"] if b["amount"] else float("inf")

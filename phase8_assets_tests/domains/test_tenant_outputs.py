@@ -130,3 +130,23 @@ def test_a_tenants_isolation_results_name_that_tenant_only(tests):
         view = tenant_view(coverage, tenant)
         assert all(tenant in r.tenants for r in view)
         assert sorted(r.name for r in view) == sorted(f"t{i}" for i, (a, b, _) in enumerate(tests) if tenant in (a, b))
+
+
+def test_the_burn_down_says_so_for_a_budget_whose_scope_has_no_cost(wh):
+    """Never a flat 0 line: a budget with no cost in its scope this month is named, not drawn."""
+    load(wh, [(3, "acme", "Compute", "direct", Decimal("12.50"))])
+    budgets = {
+        "basis": "effective",
+        "forecast": {},
+        "budgets": [
+            {"name": name, "tenant": tenant, "amount": 100, "currency": "USD", "owner": "team:finops",
+             "actual_thresholds": [0.8], "forecast_thresholds": [1.0]}
+            for name, tenant in (("acme", "acme"), ("typo", "acme-corp"))
+        ],
+    }  # fmt: skip
+    sections = dashboard(wh, ROOT, date(2026, 11, 16), date(2026, 11, 23), budgets)
+    text = next(s for s in sections if s.heading == "Budgets").text
+    assert text.startswith("acme: OVER BUDGET") or text.startswith("acme: within budget")
+    assert text.endswith("typo: no USD cost in its scope this month; not drawn.")
+    figure = next(s.figure for s in sections if s.heading.startswith("Budget burn-down"))
+    assert {trace.legendgroup for trace in figure.data} == {"acme"}
