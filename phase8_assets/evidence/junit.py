@@ -9,7 +9,8 @@ them, and entity expansion is an attack surface.
 One record per test (classname + name within the file). Retries are folded into it:
 
 - a testcase repeated (pytest-rerunfailures, jest retries, mikepenz's flaky fixtures): the last
-  attempt decides; an earlier failed or errored attempt before a final pass makes it ``flaky``;
+  attempt decides; an earlier failed or errored attempt before a final pass makes it ``flaky``,
+  before a final skip ``failed`` (the retry did not run, the failure stands);
 - Surefire's ``rerunFailingTestsCount``: ``<flakyFailure>``/``<flakyError>`` inside a passing
   testcase make it ``flaky``; ``<rerunFailure>``/``<rerunError>`` are further failed attempts.
 
@@ -54,7 +55,8 @@ def _attempt(case: ET.Element) -> tuple[str, list[str], str]:
         outcome = "flaky"
     else:
         outcome = "passed"
-    element = next((child for child in case if child.tag in ("error", "failure", "flakyFailure", "flakyError")), None)
+    failures = ("error", "failure", "flakyFailure", "flakyError", "rerunFailure", "rerunError")
+    element = next((child for child in case if child.tag in failures), None)
     message = (element.get("message") or (element.text or "").strip()) if element is not None else ""
     return outcome, reruns, message[:_MESSAGE_CHARS]
 
@@ -145,10 +147,11 @@ def read(data: bytes, uri: str) -> ReadResult:
             earlier = tests.get(key)
             properties = {**(earlier["properties"] if earlier else {}), **suite_props, **_properties(case)}
             attempts = [*(earlier["attempts"] if earlier else []), *reruns, outcome]
-            if outcome == "passed" and any(
-                a in ("failed", "error", "rerunFailure", "rerunError") for a in attempts[:-1]
-            ):
+            failed_before = any(a in ("failed", "error", "rerunFailure", "rerunError") for a in attempts[:-1])
+            if outcome == "passed" and failed_before:
                 outcome = "flaky"
+            elif outcome == "skipped" and failed_before:
+                outcome = "failed"  # a retry that did not run cannot take back the failure it retried
             dimension, resource, tenants = coverage_of(classname, name, properties)
             tests[key] = {
                 "suite": suite_name,

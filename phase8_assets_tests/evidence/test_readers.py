@@ -127,6 +127,23 @@ def test_a_failed_attempt_then_a_pass_is_flaky_in_repeated_testcases_and_in_sure
     assert surefire.summary["flaky"] == 1
 
 
+def test_a_failed_attempt_then_a_skipped_retry_stays_failed():
+    """A retry that did not run cannot take back the leak it retried."""
+    records = junit.read(
+        _suite('<testcase classname="c" name="t"><failure message="leak"/></testcase>'
+               '<testcase classname="c" name="t"><skipped message="broker down"/></testcase>'
+               '<testcase classname="c" name="u"><rerunFailure message="saw acme"/><skipped/></testcase>'
+               '<testcase classname="c" name="v"><skipped/></testcase>'),
+        "x",
+    ).records  # fmt: skip
+    got = {r["name"]: (r["outcome"], r["attempts"], r["message"]) for r in records}
+    assert got == {
+        "t": ("failed", ["failed", "skipped"], "leak"),
+        "u": ("failed", ["rerunFailure", "skipped"], "saw acme"),
+        "v": ("skipped", ["skipped"], ""),
+    }
+
+
 def test_dimension_resource_and_tenants_from_properties_else_from_the_name_convention():
     data = _suite(
         '<testsuite name="inner"><properties><property name="phase8.dimension" value="events"/></properties>'
