@@ -79,9 +79,17 @@ class Coverage:
     outside: list[Result]  # results whose cell the matrix does not name (or that name none)
 
 
+_WORSE = {"passed": 0, "skipped": 1, "flaky": 2, "failed": 3, "error": 4}
+
+
 def latest_results(files: list[EvidenceFile]) -> list[Result]:
-    """One ``Result`` per test: its latest run across the root's current files."""
-    latest: dict[tuple[str, str], Result] = {}
+    """One ``Result`` per test: its latest run across the root's current files.
+
+    Results that cannot be ordered are contradictory evidence, and the worse one stands: two runs of
+    a test at the same time (two files, one suite timestamp), or a run with no time at all (a suite
+    without ``timestamp``), which no dated run can be shown to follow. So a failure is never
+    settled away by which file name sorts later."""
+    runs: dict[tuple[str, str], list[Result]] = {}
     for f in files:
         for r in f.records:
             result = Result(
@@ -96,14 +104,13 @@ def latest_results(files: list[EvidenceFile]) -> list[Result]:
                 run_at=r["run_at"],
                 message=r["message"],
             )
-            key = (result.classname, result.name)
-            if key not in latest or _order(result) > _order(latest[key]):
-                latest[key] = result
-    return sorted(latest.values(), key=lambda r: (r.dimension or "", r.resource or "", r.test))
-
-
-def _order(result: Result) -> tuple[datetime, str]:
-    return result.run_at or _NEVER, result.uri
+            runs.setdefault((result.classname, result.name), []).append(result)
+    latest = []
+    for results in runs.values():
+        newest = max((r.run_at for r in results if r.run_at is not None), default=None)
+        undecided = [r for r in results if r.run_at is None or r.run_at == newest]
+        latest.append(max(undecided, key=lambda r: (_WORSE.get(r.outcome, len(_WORSE)), r.run_at or _NEVER, r.uri)))
+    return sorted(latest, key=lambda r: (r.dimension or "", r.resource or "", r.test))
 
 
 def matrix_cells(batch: EvidenceBatch) -> tuple[list[Cell], str | None]:

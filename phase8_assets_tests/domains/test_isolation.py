@@ -113,6 +113,19 @@ def test_a_newer_run_of_a_test_supersedes_an_older_failure():
     assert gate(batch(old, junit_file("/r/new.xml", FULL))) == []
 
 
+def test_runs_that_cannot_be_ordered_keep_the_failure_whatever_the_file_names():
+    """Two runs of a test at one time, or one without a time, are contradictory: the worse stands."""
+    failing = [case("messages", "data", outcome='<failure message="saw acme"/>'), *FULL[1:]]
+    for names in (("/r/a.xml", "/r/b.xml"), ("/r/b.xml", "/r/a.xml")):
+        found = gate(batch(junit_file(names[0], failing), junit_file(names[1], FULL)))
+        assert ("messages × data", "no-failures", names[0]) in [(f.subject, f.rule, f.evidence) for f in found], names
+    undated = b'<testsuite name="iso">' + failing[0].encode() + b"</testsuite>"
+    found = gate(
+        batch(junit_file("/r/a.xml", FULL), evidence_file("isolation_results", "/r/u.xml", read(undated, "u")))
+    )
+    assert ("messages × data", "no-failures", "/r/u.xml") in [(f.subject, f.rule, f.evidence) for f in found]
+
+
 def test_no_matrix_and_unreadable_results_fail_closed():
     rejected = Rejection("/r/b.xml", "isolation_results", "line 4, column 2", "not well-formed XML")
     found = gate(batch(junit_file("/r/a.xml", FULL), matrix=False, rejections=[rejected]))
