@@ -111,24 +111,51 @@ read_teams = _policy("Teams")
 
 
 def read_inventory(data: bytes, uri: str) -> ReadResult:
+    """The ``DataInventory``: datasets, their oldest record and deletion runs. It must list something,
+    and its times must be possible: nothing after the inventory was generated, no deletion
+    completed before it was requested (a negative age or duration is not evidence of compliance)."""
     doc = load_artifact(data, uri, "DataInventory")
     generated = zoned_time(doc["generated_at"], "generated_at")
+    if not doc["datasets"]:
+        raise EvidenceError("datasets", "expected at least one dataset: an inventory that lists nothing proves nothing")
     ids = set()
+
+    def not_after_generated(at: datetime, where: str) -> datetime:
+        if at > generated:
+            raise EvidenceError(where, f"{at.isoformat()} is after generated_at {generated.isoformat()}")
+        return at
+
     for i, ds in enumerate(doc["datasets"]):
         where = f"datasets[{i}]"
         if ds["id"] in ids:
             raise EvidenceError(f"{where}.id", f"{ds['id']!r} is listed twice")
         ids.add(ds["id"])
-        ds["oldest_record"] = zoned_time(ds["oldest_record"], f"{where}.oldest_record") if ds["oldest_record"] else None
+        oldest = ds["oldest_record"]
+        if oldest is not None and not (isinstance(oldest, str) and oldest):  # only null is an empty dataset
+            raise EvidenceError(
+                f"{where}.oldest_record", f"expected a timestamp with a time zone, or null, got {oldest!r}"
+            )
+        if oldest is not None:
+            ds["oldest_record"] = not_after_generated(
+                zoned_time(oldest, f"{where}.oldest_record"), f"{where}.oldest_record"
+            )
         if "retention" in ds:
             try:
                 parse_duration(ds["retention"], f"{where}.retention")
             except TimeParseError as exc:
                 raise EvidenceError(f"{where}.retention", str(exc).split(": ", 1)[-1]) from exc
         for j, run in enumerate(ds.get("deletion_runs") or []):
-            run["requested_at"] = zoned_time(run["requested_at"], f"{where}.deletion_runs[{j}].requested_at")
+            at = f"{where}.deletion_runs[{j}]"
+            run["requested_at"] = not_after_generated(
+                zoned_time(run["requested_at"], f"{at}.requested_at"), f"{at}.requested_at"
+            )
             if run.get("completed_at"):
-                run["completed_at"] = zoned_time(run["completed_at"], f"{where}.deletion_runs[{j}].completed_at")
+                run["completed_at"] = not_after_generated(
+                    zoned_time(run["completed_at"], f"{at}.completed_at"), f"{at}.completed_at"
+                )
+                if run["completed_at"] < run["requested_at"]:
+                    raise EvidenceError(f"{at}.completed_at", f"{run['completed_at'].isoformat()} is before requested_at "
+                                        f"{run['requested_at'].isoformat()}")  # fmt: skip
     tenants = sorted({ds["tenant"] for ds in doc["datasets"]})
     return ReadResult(generated, "generated_at", {"datasets": len(doc["datasets"]), "tenants": tenants}, [doc])
 

@@ -59,6 +59,18 @@ POLICY = (GOV / "retention.yaml").read_text()
         (read_inventory, _inventory(oldest_record="2026-01-05"), "datasets[0].oldest_record", "with a time zone"),
         (read_inventory, _inventory(retention="one year"), "datasets[0].retention", "ISO 8601 duration"),
         (read_inventory, _inventory(id="acme-files"), "datasets[1].id", "listed twice"),
+        # Only null is an empty dataset; times the inventory could not have seen are not evidence.
+        (read_inventory, _inventory(oldest_record=""), "datasets[0].oldest_record", "or null, got ''"),
+        (read_inventory, _inventory(oldest_record="2027-06-01T00:00:00Z"), "datasets[0].oldest_record",
+         "is after generated_at 2026-11-20T06:00:00+00:00"),
+        (read_inventory, _inventory(deletion_runs=[{"id": "D1", "type": "user_erasure", "requested_at":
+         "2026-11-10T00:00:00Z", "completed_at": "2026-11-09T00:00:00Z", "outcome": "succeeded", "proof": ["r"]}]),
+         "datasets[0].deletion_runs[0].completed_at", "is before requested_at 2026-11-10T00:00:00+00:00"),
+        (read_inventory, _inventory(deletion_runs=[{"id": "D1", "type": "user_erasure", "requested_at":
+         "2027-01-01T00:00:00Z", "completed_at": None, "outcome": "pending", "proof": []}]),
+         "datasets[0].deletion_runs[0].requested_at", "is after generated_at"),
+        (read_inventory, json.dumps({**json.loads((DATA / "evidence/governance/inventory.json").read_bytes()),
+                                     "datasets": []}), "datasets", "expected at least one dataset"),
         (read_inventory, b"apiVersion: phase8/v1\nkind: DataInventory\ngenerated_at: 2026-11-20\ndatasets: []\n",
          "generated_at", "RFC 3339 timestamp"),  # an unquoted YAML date stays a string, and is refused
     ],
