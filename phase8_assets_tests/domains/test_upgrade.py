@@ -88,3 +88,11 @@ def test_rollback_differences_name_table_tenant_and_numbers():
     doc["tables"].append(dict(doc["tables"][1]))
     with pytest.raises(EvidenceError, match="listed twice"):
         read_rollback(json.dumps(doc).encode(), "x")
+
+
+def test_a_schema_fingerprint_missing_on_both_sides_is_not_a_match():
+    doc = json.loads((DATA / "evidence/upgrade/rollback/drill-10.4.0-staging.json").read_text())
+    doc["schema"] = {"before": "", "after": ""}
+    with pytest.raises(EvidenceError) as exc:
+        read_rollback(json.dumps(doc).encode(), "x")
+    assert (exc.value.field, exc.value.reason) == ("schema.before", 'expected minLength 1, got ""')
