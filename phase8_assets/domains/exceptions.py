@@ -103,6 +103,9 @@ class Approvals:
             return False, "no readable AccessPolicy to check the approval against"
         if waiver.approved_by not in self.users:
             return False, f"approver {waiver.approved_by} is in no team of the Teams document"
+        if (waiver.requested_by or "").casefold() == waiver.approved_by.casefold():
+            # One person however spelt: the policy compares exact ids, and e-mail addresses' case varies.
+            return False, f"{waiver.approved_by} approved their own request (requested by {waiver.requested_by})"
         resource = {
             "uid": _uid("Exception", waiver.id),
             "attrs": {

@@ -65,6 +65,13 @@ def test_nobody_approves_their_own_request_even_when_the_roots_policy_permits_ev
     approvals = Approvals([permissive], [DEMO_TEAMS], {})
     assert state(exception(approved_by="arjun@chatterbox.example"), approvals=approvals).state == "refused"
     assert state(exception(), approvals=approvals).state == "active"
+    # however the request spells the requester: an e-mail address's case does not make two people
+    spelt = exception(approved_by="arjun@chatterbox.example", requested_by="Arjun@Chatterbox.Example")
+    result = state(spelt, approvals=approvals)
+    assert (result.state, result.reason) == (
+        "refused",
+        "arjun@chatterbox.example approved their own request (requested by Arjun@Chatterbox.Example)",
+    )
 
 
 def test_without_an_access_policy_no_approval_can_be_checked():
