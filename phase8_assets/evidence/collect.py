@@ -312,7 +312,12 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
         where = f"{uri}#{index}" if len(docs) > 1 else uri
         try:
             validate_artifact(doc, where, "Waiver")
-            expires = parse_timestamp(doc["expires"], "expires").at
+            instant = parse_timestamp(doc["expires"], "expires")
+            if instant.was_naive and "T" in str(doc["expires"]).upper():  # a date alone is documented: midnight UTC
+                raise EvidenceError(
+                    "expires", f"the timestamp {doc['expires']!r} has no time zone; write it with Z or an offset"
+                )
+            expires = instant.at
             approved_at, starts = (
                 zoned_time(doc[key], key) if doc.get(key) else None for key in ("approved_at", "starts")
             )

@@ -102,9 +102,11 @@ expires: "2027-01-01T00:00:00Z"
         (WAIVER + "approved_by: mei@chatterbox.example\napproved_at: 2026-11-01\n", "approved_at", "time zone"),
         (WAIVER + "approved_by: mei@chatterbox.example\napproved_at: '2026-11-01T10:00:00'\n", "approved_at",
          "no time zone"),
+        (WAIVER.replace('"2027-01-01T00:00:00Z"', '"2027-01-01T00:00:00"'), "expires", "no time zone"),
     ],
 )  # fmt: skip
 def test_an_exception_without_owner_expiry_or_a_zoned_approval_is_rejected(text, field, reason):
+    """A local time could keep an exception in force hours past its end; a date alone is midnight UTC."""
     waivers, rejections = _parse_waivers(text.encode(), "w.yaml", "digest")
     assert waivers == [] and len(rejections) == 1
     message = f"{rejections[0].field}: {rejections[0].reason}"
