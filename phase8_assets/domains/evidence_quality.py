@@ -147,6 +147,13 @@ def kind_freshness(
                  "timestamp_field": f.timestamp_field, "clock_skew": config.clock_skew_text},
             )
         )  # fmt: skip
+    if files:  # with none, `evidence-present` below says so, naming every pattern
+        findings += [
+            Finding("warning", kind.name, "pattern-matches", f"{pattern} matches no file",
+                    "every configured path matches at least one file (a misspelt path, a root that sent nothing)",
+                    pattern, owner, runbook, base)
+            for pattern in batch.unmatched.get(kind.name, [])
+        ]  # fmt: skip
     if not files:
         rejected = batch.rejections_of(kind.name)
         observed = (
@@ -229,8 +236,8 @@ def kind_freshness(
 def own_evidence_findings(
     gate: str, kinds: tuple[str, ...], batch: EvidenceBatch, config: EvidenceConfig, at: datetime, found: list[Finding]
 ) -> list[Finding]:
-    """Fail closed in every gate, once: the errors of the gate's own evidence kinds (a file rejected, the
-    kind missing or with only future-dated files, without a timestamp, older than its maximum age) as findings of
+    """Fail closed in every gate, once: the errors of the gate's own evidence kinds (a file rejected or
+    dated in the future, the kind missing, without a timestamp, older than its maximum age) as findings of
     ``gate``, so its status is ``fail`` whatever its own rules made of what was left. A file that one of
     the gate's own error findings (``found``) already names as its evidence is not reported twice.
     ``evidence_validity`` and ``evidence_freshness`` report the same problems across all kinds."""
@@ -243,9 +250,7 @@ def own_evidence_findings(
             continue
         owner = config.owner_for(gate, name)
         own.extend(rejection_finding(r, owner, runbook) for r in batch.rejections_of(name))
-        own.extend(
-            f
-            for f in kind_freshness(kind, batch, at, owner, runbook, config)[0]
-            if f.severity == "error" and f.rule != "timestamp-not-in-future"  # set aside: never the gate's evidence
-        )
+        # A file dated in the future is set aside (never counted), and is an error of every gate of its
+        # kind, as a rejected file is: whatever it holds (a failure, a leak) is evidence the gate did not judge.
+        own.extend(f for f in kind_freshness(kind, batch, at, owner, runbook, config)[0] if f.severity == "error")
     return [f for f in own if f.evidence not in named]

@@ -88,3 +88,14 @@ def test_a_cur_billing_period_is_current_until_its_month_ends(tmp_path, period, 
     assert [(f.rule, f.observed) for f in findings] == (
         [("max-age", f"newest is {'80d 12h' if period == '2026-08' else '19d 12h'} old")] if stale else []
     )
+
+
+def test_a_configured_path_that_matches_nothing_is_named_while_others_match(tmp_path):
+    """A misspelt second pattern, or a second root that sent nothing, is not silently dropped."""
+    b = batch(timedelta(days=1))
+    b.unmatched["isolation_results"] = ["/r2/nightly/*.xml"]
+    findings, summary = freshness(config(tmp_path), b)
+    assert [(f.severity, f.rule, f.observed, f.evidence) for f in findings] == [
+        ("warning", "pattern-matches", "/r2/nightly/*.xml matches no file", "/r2/nightly/*.xml")
+    ]
+    assert summary.startswith("1 of 1")
