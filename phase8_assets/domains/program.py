@@ -383,6 +383,11 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                 s.owner,
                 base,
             )
+    for gate in gates_of("program-wide"):  # every item's evidence passes through them: switching one off is named
+        enabled, reason = config.gate_switch(gate)
+        if not enabled:
+            add("warning", "program-wide", "gate-enabled", f"{gate} skipped: {reason}",
+                "every gate of the item evaluated", where, None, {"gate": gate, "reason": reason})  # fmt: skip
     families = program.families()
     for family, covered in families.items():
         if not covered:

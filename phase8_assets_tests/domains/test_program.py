@@ -115,6 +115,16 @@ def test_a_gate_switched_off_warns_and_a_family_without_a_covered_item_blocks(de
     assert next(f for f in found if f.rule == "gate-enabled").observed == f"supportability skipped: {off['reason']}"
 
 
+def test_a_program_wide_gate_switched_off_is_named_too(demo):
+    """evidence_freshness judges every item's evidence: switching it off hides more than one item."""
+    batch, config = demo
+    off = replace(config, gates={"evidence_freshness": {"enabled": False, "reason": "DC move (CHAT-4900)"}})
+    found, _ = findings(assess(batch, off, AT), off)
+    assert [(f.severity, f.subject, f.rule, f.observed) for f in found] == [
+        ("warning", "program-wide", "gate-enabled", "evidence_freshness skipped: DC move (CHAT-4900)")
+    ]
+
+
 def test_an_unconfigured_stream_warns_naming_the_item(demo):
     batch, config = demo
     kinds = {k: v for k, v in config.evidence.items() if k not in ITEMS["finops"].kinds}
