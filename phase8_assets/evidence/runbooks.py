@@ -18,6 +18,9 @@ from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+# A reference definition (``[esc]: escalation.md#on-call "title"``) and an HTML anchor's href.
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?", re.M)
+_HREF = re.compile(r"<a\s[^>]*?\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 SERVES = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 
@@ -43,8 +46,10 @@ def body(text: str) -> str:
 
 
 def links(body: str) -> list[str]:
-    """Every Markdown link target of the body outside code blocks, in order."""
-    return _LINK.findall(_FENCE.sub("", body))
+    """Every link target of the body outside code blocks: inline Markdown links, then reference
+    definitions, then HTML anchors' ``href``."""
+    text = _FENCE.sub("", body)
+    return [*_LINK.findall(text), *_REFERENCE.findall(text), *_HREF.findall(text)]
 
 
 def read(data: bytes, uri: str) -> ReadResult:

@@ -99,6 +99,18 @@ def test_links_and_anchors_resolve_or_fail(root, link, problem):
         assert rules(found) == [("link-resolves", "cost-budgets.md")] and problem in found[0].observed
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['\nSee the [escalation policy][esc].\n\n[esc]: gone.md#on-call "Escalation"\n',
+     '\nSee <a href="gone.md">the old page</a>.\n'],
+)  # fmt: skip
+def test_reference_links_and_html_anchors_are_links_too(root, text):
+    path = root / "docs/ops/cost-budgets.md"
+    path.write_text(path.read_text() + text)
+    _, found = evaluate(root)
+    assert rules(found) == [("link-resolves", "cost-budgets.md")] and "no file" in found[0].observed
+
+
 def test_links_in_code_blocks_are_not_links_and_repeated_headings_get_a_suffix(root):
     path = root / "docs/ops/cost-budgets.md"
     path.write_text(path.read_text() + "\n```\n[x](gone.md)\n```\n\n## Symptoms\nAgain: [s](#symptoms-1).\n")
