@@ -160,7 +160,12 @@ def path_findings(path: UpgradePath | None, results: list[PathResult], preflight
     for p in preflights:  # an install's newest report for the release supersedes its older ones
         if p.report["target"] == release:
             seen = newest.get(p.report["install"])
-            if seen is None or p.report["generated_at"] > seen.report["generated_at"]:
+            # Two reports of one install at one time contradict each other: the one with more problems
+            # stands, whichever file name sorts first.
+            if seen is None or (p.report["generated_at"], len(p.problems)) > (
+                seen.report["generated_at"],
+                len(seen.problems),
+            ):
                 newest[p.report["install"]] = p
     current = [newest[k] for k in sorted(newest)]
     if path is not None and not current:

@@ -96,3 +96,16 @@ def test_a_schema_fingerprint_missing_on_both_sides_is_not_a_match():
     with pytest.raises(EvidenceError) as exc:
         read_rollback(json.dumps(doc).encode(), "x")
     assert (exc.value.field, exc.value.reason) == ("schema.before", 'expected minLength 1, got ""')
+
+
+def test_two_reports_of_one_install_at_one_time_keep_the_one_with_problems():
+    """Contradictory preflights: whichever file name sorts first must not decide."""
+    from phase8_assets.domains.upgrade import check_preflight, path_findings
+
+    clean = preflight()
+    broken = preflight(migrations={"pending": [], "failed": ["0042_drop_index"]})
+    release = clean["target"]
+    for order in ((clean, broken), (broken, clean)):
+        statuses = [check_preflight(PATH, r, f"{i}.json") for i, r in enumerate(order)]
+        found = path_findings(PATH, [], statuses, release, "team:x", "rb.md", None)
+        assert [f.rule for f in found] == ["migrations-failed"], order
