@@ -86,7 +86,9 @@ def test_demo_data_passes_with_a_warning(tmp_path, home):
 
 def test_evidence_from_the_future_is_an_error_and_never_the_newest_run(tmp_path, home):
     """Failing evidence dated in 2030 beside the demo's: had any gate taken it as the newest run, that
-    gate would fail; instead only evidence_freshness fails, once per future file."""
+    gate would fail on what the file holds; instead each future file is a `timestamp-not-in-future`
+    error, in evidence_freshness once per file and in every gate of its kind (a root may switch
+    evidence_freshness off), and no gate reports anything else of it."""
     root, future = tmp_path / "root", tmp_path / "root/future"
 
     def put(rel, text):
@@ -117,7 +119,12 @@ def test_evidence_from_the_future_is_an_error_and_never_the_newest_run(tmp_path,
     assert statuses(later)["perf_budgets"] == "fail"
     # ... which must not count once the evaluation time is before them again.
     report = gate_report([root], home)
-    assert statuses(report) == {**DEMO_STATUSES, "evidence_freshness": "fail"}, report["gates"]
+    of_future_kinds = ["drill_evidence", "rollback_integrity", "upgrade_preflight", "perf_budgets", "perf_regressions",
+                       "program_completeness", "evidence_freshness"]  # fmt: skip
+    assert statuses(report) == {**DEMO_STATUSES, **dict.fromkeys(of_future_kinds, "fail")}, report["gates"]
+    for name in of_future_kinds:
+        rules = {f["rule"] for f in gate(report, name)["findings"] if f["severity"] == "error"}
+        assert rules == {"timestamp-not-in-future"}, (name, rules)
     errors = [f for f in gate(report, "evidence_freshness")["findings"] if f["severity"] == "error"]
     assert sorted((f["subject"], f["rule"], f["evidence"]) for f in errors) == [
         ("benchmarks", "timestamp-not-in-future", str(future / f"bench/k6/{k6.name.replace('2026-', '2030-')}")),
