@@ -44,7 +44,7 @@ def runbook_index(settings: Phase8Settings, evidence_files: EvidenceBatch) -> dg
 
 
 def supportability_gate(batch: EvidenceBatch, config, at, runbook_index: RunbookIndex):
-    return findings(runbook_index, batch, config)
+    return findings(runbook_index, batch, config, at)
 
 
 supportability_gate_asset = gate_asset(

@@ -26,7 +26,7 @@ from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
 from phase8_assets.evidence.config import EvidenceConfig
 from phase8_assets.evidence.health import STATUSES
 from phase8_assets.evidence.roots import RootError, check_relative
-from phase8_assets.shared.clock import add_duration, format_timestamp, parse_timestamp
+from phase8_assets.shared.clock import add_duration, format_duration, format_timestamp, parse_timestamp
 
 GATE = "supportability"
 RUNBOOKS = "runbooks"
@@ -223,7 +223,12 @@ def _worst(statuses) -> str | None:
     return max((s for s in statuses if s in STATUSES), key=STATUSES.index, default=None)
 
 
-def health_findings(batch: EvidenceBatch, config: EvidenceConfig, owner: str, runbook: str) -> list[Finding]:
+def health_findings(
+    batch: EvidenceBatch, config: EvidenceConfig, owner: str, runbook: str, at: datetime
+) -> list[Finding]:
+    """Each captured response on its own: its contract, its status and (with ``at``) its age, so one
+    service's stale capture does not pass behind another's fresh one (freshness asks for the newest
+    file of the kind only)."""
     if HEALTH not in config.evidence:
         return [
             Finding("error", HEALTH, "health-configured", "no evidence kind health_responses in phase8.yaml",
@@ -238,8 +243,15 @@ def health_findings(batch: EvidenceBatch, config: EvidenceConfig, owner: str, ru
                     runbook, {})
         ]  # fmt: skip
     out = []
+    max_age = config.evidence[HEALTH].max_age
     for f in files:
         s = f.summary
+        if f.observed_at is not None and at - f.observed_at > max_age:
+            out.append(
+                Finding("error", f.uri, "health-fresh", f"captured {format_duration(at - f.observed_at)} ago",
+                        f"{config.evidence[HEALTH].max_age_text} ({format_duration(max_age)}): each service's capture",
+                        f.uri, owner, runbook, {"service": s.get("service"), "observed_at": f.observed_at.isoformat()})
+            )  # fmt: skip
         if s["violations"]:
             first = s["violations"][0]
             more = f" (+{len(s['violations']) - 1} more)" if len(s["violations"]) > 1 else ""
@@ -262,9 +274,11 @@ def health_findings(batch: EvidenceBatch, config: EvidenceConfig, owner: str, ru
     return out
 
 
-def findings(index: RunbookIndex, batch: EvidenceBatch, config: EvidenceConfig) -> tuple[list[Finding], str]:
+def findings(
+    index: RunbookIndex, batch: EvidenceBatch, config: EvidenceConfig, at: datetime
+) -> tuple[list[Finding], str]:
     owner, runbook = config.owner_for(GATE), config.runbook_for(GATE)
-    found = _runbook_findings(index, config, owner, runbook) + health_findings(batch, config, owner, runbook)
+    found = _runbook_findings(index, config, owner, runbook) + health_findings(batch, config, owner, runbook, at)
     resolved = sum(1 for r in index.references if r.runbook in index.runbooks)
     context = (
         f"{resolved} of {len(index.references)} runbook reference(s) resolve, {len(index.runbooks)} runbook(s) "

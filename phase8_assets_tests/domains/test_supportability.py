@@ -44,7 +44,7 @@ def evaluate(root, at=AT):
     config = load_config([str(root)], set(readers()))
     batch = collect(config)
     index = build_index(batch, config, at)
-    return index, findings(index, batch, config)[0]
+    return index, findings(index, batch, config, at)[0]
 
 
 def rules(found, severity="error"):
@@ -120,10 +120,14 @@ def test_links_in_code_blocks_are_not_links_and_repeated_headings_get_a_suffix(r
 
 
 def test_a_runbook_past_its_review_date_fails_and_one_due_later_passes(root):
-    _, found = evaluate(root, datetime(2026, 12, 31, tzinfo=UTC))  # 2026-10-01 + P90D = 2026-12-30
+    def at(when):  # with a health capture as fresh then as AT's is at AT
+        (root / "health/chat-api.json").write_text(health_response("chat-api", SERVICES["chat-api"], when))
+        return evaluate(root, when)[1]
+
+    found = at(datetime(2026, 12, 31, tzinfo=UTC))  # 2026-10-01 + P90D = 2026-12-30
     assert {f.rule for f in found} == {"review-current"} and len(found) == len(GATES)
     assert found[0].observed == "reviewed 2026-10-01, due 2026-12-30"
-    assert evaluate(root, datetime(2026, 12, 29, tzinfo=UTC))[1] == []
+    assert at(datetime(2026, 12, 29, tzinfo=UTC)) == []
 
 
 def test_without_review_every_the_runbooks_max_age_is_the_interval(root):
@@ -154,6 +158,18 @@ def test_a_contract_breaking_response_fails_with_the_field(root):
     _, found = evaluate(root)
     assert rules(found) == [("health-contract", "chat-api.json")]
     assert found[0].observed.startswith("checks.uptime[0].metricValue: expected observedValue")
+
+
+def test_each_services_capture_is_judged_on_its_own_age(root):
+    """The kind is fresh by its newest file; a service not probed for 12 days is not healthy by it."""
+    from datetime import timedelta
+
+    (root / "health/chat-realtime.json").write_text(
+        health_response("chat-realtime", SERVICES["chat-realtime"], AT - timedelta(days=12))
+    )
+    _, found = evaluate(root)
+    assert rules(found) == [("health-fresh", "chat-realtime.json")]
+    assert found[0].observed.startswith("captured 12d") and found[0].limit.startswith("P1D (1d 0h)")
 
 
 def test_a_root_without_health_evidence_fails_closed(root):
