@@ -261,8 +261,9 @@ is missing. The finding names the drill, the rule, the journal and the drill's o
 One of: a gate, drill, SLO alert or budget alert names a runbook that is not in `docs/ops/`
 (`runbook-exists`); a runbook links to a file or heading that does not exist (`link-resolves`);
 a runbook is past `reviewed` + `review_every` (`review-current`); a captured health response of
-the platform breaks the `application/health+json` contract (`health-contract`) or reports `fail`
-(`health-status`). The finding names the runbook or response file and its owner.""",
+the platform breaks the `application/health+json` contract (`health-contract`), reports `fail`
+(`health-status`) or is older than the kind's `max_age` (`health-fresh`, each service's capture on
+its own). The finding names the runbook or response file and its owner.""",
         """\
 1. `runbook-exists`: write the runbook under the name the finding gives, with front matter
    (`title`, `owner`, `reviewed`, `review_every`, `serves`), or fix the name where it is declared.
@@ -272,7 +273,9 @@ the platform breaks the `application/health+json` contract (`health-contract`) o
 4. `health-contract`: the service answers in draft 01's keys (`details`, `metricValue`): move it to
    `checks` / `observedValue` (see the contract in phase8's `docs/ops/health-openapi.yaml`).
 5. `health-status`: treat a `fail` as an incident on that service; evidence must also be fresh
-   (see [evidence freshness](evidence-freshness.md#mitigation)).""",
+   (see [evidence freshness](evidence-freshness.md#mitigation)).
+6. `health-fresh`: capture the service's `/health` again (the job that probes it stopped, or the
+   service was retired: then remove its capture).""",
     ),
     "plugin-signatures": (
         "Plugin signatures",
