@@ -262,10 +262,14 @@ def _values(values: list[str], most: int = 10) -> str:
     return ", ".join(values[:most]) + (f" and {len(values) - most} more" if len(values) > most else "") or "none"
 
 
+def _scope_text(budget: dict) -> str:
+    return ", ".join(f"{k} {budget[k]}" for k in SCOPE_KEYS if budget.get(k)) or "all cost"
+
+
 def unmatched_finding(s, budgets_file: str | None, runbook: str) -> Finding:
     """An error: a budget whose scope selects no cost in its currency is not judged, and says why."""
     miss = s.unmatched
-    scope = ", ".join(f"{k} {v}" for k, v in miss["selected"].items() if k != "currency") or "all cost"
+    scope = _scope_text(s.budget)
     period = f"from {miss['since']} to {miss['until']}"
     if miss["scope_currencies"]:
         observed = (f"{scope} selects only {_values(miss['scope_currencies'])} cost {period}; the budget counts "
@@ -290,9 +294,8 @@ def budget_gate(batch, config, at, budget_status: dict):
         if s.unmatched is not None:
             found.append(unmatched_finding(s, budgets_file, runbook))
         if s.uncounted:  # judged, but on part of its scope's cost
-            scope = ", ".join(f"{k} {s.budget[k]}" for k in SCOPE_KEYS if s.budget.get(k)) or "all cost"
             found.append(Finding("warning", s.budget["name"], "scope-one-currency",
-                                 f"{scope} also has {_values(s.uncounted)} cost in {s.month}, not counted",
+                                 f"{_scope_text(s.budget)} also has {_values(s.uncounted)} cost in {s.month}, not counted",
                                  f"cost in {s.budget['currency']} only", budgets_file, s.budget["owner"], runbook,
                                  {"budget": s.budget["name"], "month": s.month, "uncounted": s.uncounted}))  # fmt: skip
         for basis, threshold in s.crossed:

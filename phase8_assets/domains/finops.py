@@ -268,14 +268,16 @@ def scope_currencies(conn: duckdb.DuckDBPyConnection, root: str, budget: dict, s
     return [c for (c,) in conn.execute(sql, [root, since, until, *params]).fetchall()]
 
 
-def scope_miss(conn: duckdb.DuckDBPyConnection, root: str, budget: dict, since: date, until: date) -> dict | None:
-    """Why ``budget`` selects no cost from ``since`` to ``until``, or None when it selects some.
+def scope_miss(
+    conn: duckdb.DuckDBPyConnection, root: str, budget: dict, since: date, until: date, currencies: list[str]
+) -> dict | None:
+    """Why ``budget`` selects no cost from ``since`` to ``until``, or None when it selects some
+    (``currencies``: its scope's, ``scope_currencies``).
 
     A scope that matches no row (a misspelt tenant, ``compute`` for ``Compute``) or only rows in
     another currency (an export switched to EUR) would otherwise read as 0 spent and pass: the
     budget is then not judged, and this says what it selected and what the period holds instead
     (the currencies its scope has, or each scope key's values), so the owner can fix either side."""
-    currencies = scope_currencies(conn, root, budget, since, until)
     if budget["currency"] in currencies:
         return None
     period = "root = ? AND charge_day >= ? AND charge_day <= ?"
@@ -322,7 +324,8 @@ def budget_states(conn: duckdb.DuckDBPyConnection, root: str, budgets: dict, at:
     forecast = forecast_policy(budgets)
     out = []
     for b in budgets["budgets"]:
-        miss = scope_miss(conn, root, b, month_start, at.date())
+        currencies = scope_currencies(conn, root, b, month_start, at.date())
+        miss = scope_miss(conn, root, b, month_start, at.date(), currencies)
         if miss is not None:
             out.append(BudgetState(b, f"{at:%Y-%m}", None, None, 0, days_in_month, [], forecast["label"], miss))
             continue
@@ -333,7 +336,7 @@ def budget_states(conn: duckdb.DuckDBPyConnection, root: str, budgets: dict, at:
         projected = forecast_month_end(daily, last, forecast["method"], forecast["window_days"]) if last else 0.0
         crossed = [("actual", t) for t in b["actual_thresholds"] if actual >= t * b["amount"]]
         crossed += [("forecast", t) for t in b["forecast_thresholds"] if projected >= t * b["amount"]]
-        others = [c for c in scope_currencies(conn, root, b, month_start, at.date()) if c != b["currency"]]
+        others = [c for c in currencies if c != b["currency"]]
         out.append(BudgetState(b, f"{at:%Y-%m}", actual, projected, elapsed, days_in_month, crossed, forecast["label"],
                                uncounted=others))  # fmt: skip
     return out
