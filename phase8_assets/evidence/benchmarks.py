@@ -152,6 +152,11 @@ def _commit(value: object, uri: str, warnings: list[str]) -> str | None:
     return commit
 
 
+def _failed(failures: list[dict]) -> str:
+    """What the tool reported as failed, for the rejection of a file with no result at all."""
+    return "".join(f"; {f['benchmark']} {f['failure']}" for f in failures)
+
+
 def _samples(
     data: object, factor: float, where: str, warnings: list[str], zero_ok: bool = False
 ) -> tuple[float, ...] | None:
@@ -219,14 +224,16 @@ def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         str(context.get("host_name") or ""),
     )
     groups: dict[tuple[str, str], dict] = {}
-    failures = []
+    out = BenchmarkFile(run)
     for i, row in enumerate(doc["benchmarks"]):
         where = f"benchmarks[{i}]"
         row = mapping(row, where)
         if row.get("error_occurred"):  # SkipWithError: the benchmark failed
             text = f"reported an error ({row.get('error_message')})"
             warnings.append(f"{where}: {row.get('name')!r} {text}; no result")
-            failures.append({"benchmark": str(row.get("run_name") or row.get("name")), "failure": text})
+            failure = {"benchmark": str(row.get("run_name") or row.get("name")), "failure": text}
+            if failure not in out.failures:  # its repetitions fail alike
+                out.failures.append(failure)
             continue
         if row.get("skipped"):  # SkipWithMessage: skipped on purpose (a platform without AVX-512)
             warnings.append(f"{where}: {row.get('name')!r} was skipped ({row.get('skip_message')}); no result")
@@ -242,7 +249,6 @@ def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
                 group["aggregates"][str(row.get("aggregate_name"))] = value * factor
             else:
                 group["samples"].append(value * factor)
-    out = BenchmarkFile(run)
     for (name, measure), group in groups.items():
         samples = group["samples"]
         agg = group["aggregates"]
@@ -253,7 +259,6 @@ def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         out.measurements.append(
             Measurement(name, "", measure.replace("real_time", "time"), "s", "lower", stats, tuple(samples) or None)
         )
-    out.failures = failures
     return out, warnings
 
 
@@ -381,8 +386,7 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
             found.setdefault(key, []).append(value * factor)
             units[key] = (base, direction)
     if not found:
-        failed = "".join(f"; {f['benchmark']} {f['failure']}" for f in out.failures)
-        raise EvidenceError("(document)", f"no `BenchmarkXxx  N  value unit` lines found{failed}")
+        raise EvidenceError("(document)", f"no `BenchmarkXxx  N  value unit` lines found{_failed(out.failures)}")
     pkgs: dict[str, set[str]] = {}
     procs_of: dict[str, set[str]] = {}
     for name, pkg, procs, _ in found:
@@ -424,8 +428,7 @@ def read(data: bytes, uri: str) -> ReadResult:
                 "(document)", "not a pytest-benchmark, Google Benchmark, hyperfine or k6 summary JSON document"
             )
     if not parsed.measurements:
-        failed = "".join(f"; {f['benchmark']} {f['failure']}" for f in parsed.failures)
-        raise EvidenceError("(document)", f"no benchmark results in the file{failed}")
+        raise EvidenceError("(document)", f"no benchmark results in the file{_failed(parsed.failures)}")
     return ReadResult(
         observed_at=parsed.run.time,
         timestamp_field="run time",
@@ -434,9 +437,7 @@ def read(data: bytes, uri: str) -> ReadResult:
             "commit": parsed.run.commit,
             "benchmarks": len({(m.benchmark, m.params) for m in parsed.measurements}),
             "measurements": len(parsed.measurements),
-            "failures": [
-                dict(f) for f in dict.fromkeys(tuple(f.items()) for f in parsed.failures)
-            ],  # repetitions fail alike
+            "failures": parsed.failures,
         },
         records=[parsed],
         warnings=warnings,
