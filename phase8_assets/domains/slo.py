@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -259,69 +259,80 @@ def resolve(records: list[dict]) -> list[SloDef]:
         window_spec = spec["timeWindow"][0]
         count, unit = parse_openslo_duration(window_spec["duration"], "timeWindow")
         window = approx_timedelta(count, unit)
-        for name, display, objective in _objectives(r["name"], meta.get("displayName") or r["name"], spec):
-            target = objective.get("target", (objective.get("targetPercent") or 0) / 100)
-            calendar = window_spec.get("calendar")
-            start = None
-            if not window_spec.get("isRolling", False) and calendar:
-                start = parse_timestamp(str(calendar["startTime"]), "startTime").at
-                if "+" not in str(calendar["startTime"])[10:] and not str(calendar["startTime"]).endswith("Z"):
-                    zone = ZoneInfo(calendar.get("timeZone") or "UTC")
-                    start = start.replace(tzinfo=None).replace(tzinfo=zone)
-            slo = SloDef(
-                name=name,
-                display=display,
-                service=str(spec.get("service") or ""),
-                source=r["source"],
-                target=float(target),
-                window=window,
-                window_text=str(window_spec["duration"]),
-                rolling=bool(window_spec.get("isRolling", False)),
-                calendar_start=start,
-                budgeting=spec["budgetingMethod"],
-                slice_window=approx_timedelta(*parse_openslo_duration(objective["timeSliceWindow"], "timeSliceWindow"))
-                if objective.get("timeSliceWindow")
-                else None,
-                slice_target=objective.get("timeSliceTarget"),
-                good=None,
-                bad=None,
-                total=None,
-                conditions=default_conditions(window),
-                min_budget_remaining=_percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0),
-                min_events=int(annotations.get(MIN_EVENTS_ANNOTATION) or DEFAULT_MIN_EVENTS),
-                min_window_coverage=_percent(annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE),
-                owner=annotations.get(OWNER_ANNOTATION),
-            )
-            try:
-                indicator = spec.get("indicator")
-                if indicator is None:
-                    ref = by_name.get(("SLI", spec.get("indicatorRef")))
+        calendar = window_spec.get("calendar")
+        start = None
+        if not window_spec.get("isRolling", False) and calendar:
+            start = parse_timestamp(str(calendar["startTime"]), "startTime").at
+            if "+" not in str(calendar["startTime"])[10:] and not str(calendar["startTime"]).endswith("Z"):
+                zone = ZoneInfo(calendar.get("timeZone") or "UTC")
+                start = start.replace(tzinfo=None).replace(tzinfo=zone)
+        # What every objective of the SLO shares: its window, SLI and alert policies.
+        slo = SloDef(
+            name=r["name"],
+            display=meta.get("displayName") or r["name"],
+            service=str(spec.get("service") or ""),
+            source=r["source"],
+            target=0.0,
+            window=window,
+            window_text=str(window_spec["duration"]),
+            rolling=bool(window_spec.get("isRolling", False)),
+            calendar_start=start,
+            budgeting=spec["budgetingMethod"],
+            slice_window=None,
+            slice_target=None,
+            good=None,
+            bad=None,
+            total=None,
+            conditions=default_conditions(window),
+            min_budget_remaining=_percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0),
+            min_events=int(annotations.get(MIN_EVENTS_ANNOTATION) or DEFAULT_MIN_EVENTS),
+            min_window_coverage=_percent(annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE),
+            owner=annotations.get(OWNER_ANNOTATION),
+        )
+        try:
+            indicator = spec.get("indicator")
+            if indicator is None:
+                ref = by_name.get(("SLI", spec.get("indicatorRef")))
+                if ref is None:
+                    raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
+                indicator = {"spec": ref["spec"]}
+            ratio = (indicator.get("spec") or {}).get("ratioMetric")
+            if not isinstance(ratio, dict):
+                raise EvidenceError(
+                    "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
+                )
+            slo.good = _selector(ratio.get("good"), "ratioMetric.good", slo.service)
+            slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad", slo.service)
+            slo.total = _selector(ratio.get("total"), "ratioMetric.total", slo.service)
+            if slo.total is None or (slo.good is None) == (slo.bad is None):
+                raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
+            policies = []
+            for p in spec.get("alertPolicies") or []:
+                if isinstance(p, dict) and "alertPolicyRef" in p:
+                    ref = by_name.get(("AlertPolicy", p["alertPolicyRef"]))
                     if ref is None:
-                        raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
-                    indicator = {"spec": ref["spec"]}
-                ratio = (indicator.get("spec") or {}).get("ratioMetric")
-                if not isinstance(ratio, dict):
-                    raise EvidenceError(
-                        "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
+                        raise EvidenceError("alertPolicies", f"alert policy {p['alertPolicyRef']!r} is not defined")
+                    policies.append(ref)
+                elif isinstance(p, dict):
+                    policies.append(p)
+            slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
+        except EvidenceError as exc:
+            slo.problem = f"{exc.field}: {exc.reason}"
+        for name, display, objective in _objectives(slo.name, slo.display, spec):
+            out.append(
+                replace(
+                    slo,
+                    name=name,
+                    display=display,
+                    target=float(objective.get("target", (objective.get("targetPercent") or 0) / 100)),
+                    slice_window=approx_timedelta(
+                        *parse_openslo_duration(objective["timeSliceWindow"], "timeSliceWindow")
                     )
-                slo.good = _selector(ratio.get("good"), "ratioMetric.good", slo.service)
-                slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad", slo.service)
-                slo.total = _selector(ratio.get("total"), "ratioMetric.total", slo.service)
-                if slo.total is None or (slo.good is None) == (slo.bad is None):
-                    raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
-                policies = []
-                for p in spec.get("alertPolicies") or []:
-                    if isinstance(p, dict) and "alertPolicyRef" in p:
-                        ref = by_name.get(("AlertPolicy", p["alertPolicyRef"]))
-                        if ref is None:
-                            raise EvidenceError("alertPolicies", f"alert policy {p['alertPolicyRef']!r} is not defined")
-                        policies.append(ref)
-                    elif isinstance(p, dict):
-                        policies.append(p)
-                slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
-            except EvidenceError as exc:
-                slo.problem = f"{exc.field}: {exc.reason}"
-            out.append(slo)
+                    if objective.get("timeSliceWindow")
+                    else None,
+                    slice_target=objective.get("timeSliceTarget"),
+                )
+            )
     return out
 
 
