@@ -513,6 +513,30 @@ def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str,
     ).fetchall()
 
 
+def _stream_steps(value: str) -> str:
+    """The CTE both ``otel_increments`` and ``otel_coverage`` read, so they agree on what a stream's
+    points are: the picked streams' points of the file versions in the roots now (``value`` as
+    ``v``), each with its predecessor in the stream (``prev_v``, ``prev_start``, ``prev_time``).
+    Parameters: ``_stream_params``."""
+    return f"""
+        WITH picked AS (
+            SELECT unnest(?) AS service, unnest(?) AS attrs
+        ), points AS (
+            SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v
+            FROM otel_points p JOIN picked USING (service, attrs)
+            WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
+        ), steps AS (
+            SELECT time_ns, temporality, start_ns, v, lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start,
+                   lag(time_ns) OVER w AS prev_time
+            FROM points
+            WINDOW w AS (PARTITION BY service, attrs ORDER BY start_ns, time_ns)
+        )"""
+
+
+def _stream_params(roots: list[str], metric: str, streams: list[tuple[str, str]], versions: list[str]) -> list:
+    return [[s for s, _ in streams], [a for _, a in streams], roots, versions, metric]
+
+
 def otel_increments(
     conn: duckdb.DuckDBPyConnection,
     roots: list[str],
@@ -543,18 +567,7 @@ def otel_increments(
     )
     rows = conn.execute(
         f"""
-        WITH picked AS (
-            SELECT unnest(?) AS service, unnest(?) AS attrs
-        ), points AS (
-            SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v
-            FROM otel_points p JOIN picked USING (service, attrs)
-            WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
-        ), steps AS (
-            SELECT time_ns, temporality, start_ns, v,
-                   lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start
-            FROM points
-            WINDOW w AS (PARTITION BY service, attrs ORDER BY start_ns, time_ns)
-        )
+        {_stream_steps(value)}
         SELECT time_ns, sum(CASE
                 WHEN temporality = 1 THEN v
                 WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN v ELSE 0 END
@@ -562,7 +575,7 @@ def otel_increments(
                 ELSE v - prev_v END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
-        [[s for s, _ in streams], [a for _, a in streams], roots, versions, metric, FIRST_POINT_WHOLE_NS],
+        [*_stream_params(roots, metric, streams, versions), FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
     unreported = int(np.sum(rows["unreported"]))
     if unreported:
@@ -604,19 +617,8 @@ def otel_coverage(
     if not streams:
         return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
     rows = conn.execute(
-        """
-        WITH picked AS (
-            SELECT unnest(?) AS service, unnest(?) AS attrs
-        ), points AS (
-            SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, p.value AS v
-            FROM otel_points p JOIN picked USING (service, attrs)
-            WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
-        ), steps AS (
-            SELECT time_ns, temporality, start_ns, v, lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start,
-                   lag(time_ns) OVER w AS prev_time
-            FROM points
-            WINDOW w AS (PARTITION BY service, attrs ORDER BY start_ns, time_ns)
-        ), spans AS (
+        f"""
+        {_stream_steps("p.value")}, spans AS (
             SELECT time_ns AS hi, CASE
                 WHEN temporality = 1 THEN CASE WHEN start_ns > 0 THEN start_ns ELSE prev_time END
                 WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN start_ns END
@@ -633,7 +635,7 @@ def otel_coverage(
         )
         SELECT min(lo) AS lo, max(hi) AS hi FROM islands GROUP BY island ORDER BY lo
         """,
-        [[s for s, _ in streams], [a for _, a in streams], roots, versions, metric, FIRST_POINT_WHOLE_NS],
+        [*_stream_params(roots, metric, streams, versions), FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
     return rows["lo"].astype(np.int64), rows["hi"].astype(np.int64)
 
