@@ -147,13 +147,6 @@ def kind_freshness(
                  "timestamp_field": f.timestamp_field, "clock_skew": config.clock_skew_text},
             )
         )  # fmt: skip
-    if files:  # with none, `evidence-present` below says so, naming every pattern
-        findings += [
-            Finding("warning", kind.name, "pattern-matches", f"{pattern} matches no file",
-                    "every configured path matches at least one file (a misspelt path, a root that sent nothing)",
-                    pattern, owner, runbook, base)
-            for pattern in batch.unmatched.get(kind.name, [])
-        ]  # fmt: skip
     if not files:
         rejected = batch.rejections_of(kind.name)
         observed = (
@@ -175,6 +168,14 @@ def kind_freshness(
             )
         )
         return findings, False
+    # Some file matched (with none, `evidence-present` above names every pattern): a pattern that
+    # matched nothing is a misspelt path or a root that sent nothing.
+    findings += [
+        Finding("warning", kind.name, "pattern-matches", f"{pattern} matches no file",
+                "every configured path matches at least one file (a misspelt path, a root that sent nothing)",
+                pattern, owner, runbook, base)
+        for pattern in batch.unmatched.get(kind.name, [])
+    ]  # fmt: skip
     if kind.name in TIMELESS_KINDS:
         return findings, True
     dated = [f for f in files if f.observed_at is not None]
