@@ -81,3 +81,38 @@ def test_an_unreadable_policy_is_named_and_the_rest_is_still_evaluated(tmp_path)
 def test_usage_errors_exit_2(tmp_path):
     assert check("--evidence", str(tmp_path)).exit_code == 2
     assert check("--evidence", str(DATA), "--as-of", "yesterday").exit_code == 2
+
+
+def test_every_inventory_file_counts_and_an_old_one_still_judged_is_named(tmp_path):
+    """Inventories taken per region or cluster: a dataset only an older file lists is judged from it
+    (a newer file for another part of the platform does not hide it), one a newer file also lists is
+    taken from the newer, and an older file whose datasets are still judged must be fresh too."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    config = root / "phase8.yaml"
+    config.write_text(config.read_text().replace("evidence/governance/inventory.json", "evidence/governance/*.json"))
+    newer = json.loads((root / "evidence/governance/inventory.json").read_text())
+
+    def region(generated_at: str, oldest: str) -> None:
+        acme = {
+            **next(ds for ds in newer["datasets"] if ds["id"] == "acme-messages"),
+            "oldest_record": "2019-01-01T00:00:00Z",
+        }
+        umbrella = {**acme, "id": "umbrella-messages", "tenant": "umbrella", "oldest_record": oldest}
+        doc = {**newer, "generated_at": generated_at, "datasets": [acme, umbrella]}
+        (root / "evidence/governance/region-b.json").write_text(json.dumps(doc))
+
+    def errors() -> dict:
+        result = check("--evidence", str(root), "--format", "json")
+        compliance = next(g for g in json.loads(result.output)["gates"] if g["gate"] == "policy_compliance")
+        return {(f["subject"], f["rule"]): f for f in compliance["findings"] if f["severity"] == "error"}
+
+    region("2026-11-19T06:00:00Z", "2020-01-01T00:00:00Z")
+    found = errors()
+    assert found[("umbrella-messages", "messages-eu.max")]["evidence"].endswith("region-b.json")
+    assert ("acme-messages", "messages-eu.max") not in found  # the newer inventory's record stands
+    region("2026-11-01T06:00:00Z", "2026-10-01T00:00:00Z")  # compliant, but 19 days old (max P7D)
+    found = errors()
+    stale = next(f for (subject, rule), f in found.items() if rule == "inventory-fresh")
+    assert stale["evidence"].endswith("region-b.json") and "19d" in stale["observed"] and "P7D" in stale["limit"]
+    assert not any(rule.endswith(".max") for _, rule in found)

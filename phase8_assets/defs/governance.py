@@ -14,7 +14,7 @@ from phase8_assets.domains.governance import (
     evaluate,
     exceptions_gate,
     foreign_exceptions,
-    newest_inventory,
+    inventory_datasets,
     with_exceptions,
 )
 from phase8_assets.evidence.collect import EvidenceBatch
@@ -55,24 +55,24 @@ def governance_policies(evidence_files: EvidenceBatch) -> dg.Output:
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python"},
-    description="The newest data inventory: datasets with data class, classification, tenant, oldest record, "
-    "deletion runs and access grants.",
+    description="The data inventory, merged from every DataInventory file (a dataset several files list is "
+    "taken from the newest): datasets with data class, classification, tenant, oldest record, deletion runs and "
+    "access grants, each with its file.",
 )
 def data_inventory(evidence_files: EvidenceBatch) -> dg.Output:
-    inventory, uri = newest_inventory(evidence_files)
-    datasets = inventory["datasets"] if inventory else []
+    datasets = inventory_datasets(evidence_files)
     rows = [
         [ds["tenant"], ds["id"], ds["data_class"], ds["classification"], ds["jurisdiction"],
          format_timestamp(ds["oldest_record"]) if ds["oldest_record"] else "empty",
-         len(ds.get("deletion_runs") or []), len(ds.get("access_grants") or [])]
-        for ds in sorted(datasets, key=lambda d: (d["tenant"], d["id"]))
+         len(ds.get("deletion_runs") or []), len(ds.get("access_grants") or []), uri.rsplit("/", 1)[-1]]
+        for ds, uri in datasets
     ]  # fmt: skip
     return dg.Output(
-        {"inventory": inventory, "uri": uri},
+        datasets,
         metadata={
-            "file": uri or "none",
+            "files": dg.MetadataValue.json(sorted({uri for _, uri in datasets})),
             "datasets": len(datasets),
-            "tenants": dg.MetadataValue.json(sorted({ds["tenant"] for ds in datasets})),
+            "tenants": dg.MetadataValue.json(sorted({ds["tenant"] for ds, _ in datasets})),
             "table": dg.MetadataValue.md(
                 markdown_table(
                     [
@@ -84,6 +84,7 @@ def data_inventory(evidence_files: EvidenceBatch) -> dg.Output:
                         "oldest record",
                         "deletions",
                         "grants",
+                        "file",
                     ],
                     rows,
                     empty="_no readable DataInventory_",
@@ -101,11 +102,11 @@ def data_inventory(evidence_files: EvidenceBatch) -> dg.Output:
     "excepted (an approved exception in force accepts it) or not-applicable, with the reason.",
 )
 def policy_evaluations(
-    settings: Phase8Settings, evidence_files: EvidenceBatch, governance_policies: Policies, data_inventory: dict
+    settings: Phase8Settings, evidence_files: EvidenceBatch, governance_policies: Policies, data_inventory: list
 ) -> dg.Output:
     config = settings.load()
     at = settings.evaluation_time(config)
-    raw = evaluate(governance_policies, data_inventory["inventory"], data_inventory["uri"], at,
+    raw = evaluate(governance_policies, data_inventory, at,
                    config.owner_for("policy_compliance"))  # fmt: skip
     evaluations = with_exceptions(raw, exception_states(evidence_files, config, at))
     order = {"violation": 0, "excepted": 1, "pass": 2, "not-applicable": 3}

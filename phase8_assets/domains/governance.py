@@ -67,18 +67,25 @@ class Policies:
         )  # fmt: skip
 
 
-def newest_inventory(batch) -> tuple[dict | None, str | None]:
-    files = sorted(batch.files_of("data_inventory"), key=lambda f: (f.observed_at, f.uri))
-    return (files[-1].records[0], files[-1].uri) if files else (None, None)
+def inventory_datasets(batch) -> list[tuple[dict, str]]:
+    """Every inventoried dataset with the file it is read from. Each DataInventory file may cover
+    part of the platform (a region, a cluster, a set of tenants), so every file counts; a dataset
+    listed in several files is taken from the newest (by ``generated_at``, then path), as a later
+    snapshot supersedes an earlier one. None is dropped because a newer file does not list it."""
+    newest: dict[str, tuple[dict, str]] = {}
+    for f in sorted(batch.files_of("data_inventory"), key=lambda f: (f.observed_at, f.uri)):
+        for ds in f.records[0]["datasets"]:
+            newest[ds["id"]] = (ds, f.uri)
+    return sorted(newest.values(), key=lambda item: (item[0]["tenant"], item[0]["id"]))
 
 
-def evaluate(policies: Policies, inventory: dict | None, inventory_uri: str | None, at: datetime,
+def evaluate(policies: Policies, datasets: list[tuple[dict, str]], at: datetime,
              default_owner: str) -> list[Evaluation]:  # fmt: skip
-    """Every rule × target of the inventory at ``at``."""
+    """Every rule × target of the inventoried ``datasets`` (each with its file) at ``at``."""
     out: list[Evaluation] = []
-    if inventory is None:
+    if not datasets:
         return [Evaluation("inventory.present", "data inventory", "violation", "no readable DataInventory",
-                           "one DataInventory", "the inventory is what the policies are checked against", None,
+                           "at least one DataInventory", "the inventory is what the policies are checked against", None,
                            default_owner)]  # fmt: skip
     for kind, found, rule in (("RetentionPolicy", policies.retention, "retention.present"),
                               ("DeletionPolicy", policies.deletion, "deletion.present"),
@@ -87,10 +94,10 @@ def evaluate(policies: Policies, inventory: dict | None, inventory_uri: str | No
             out.append(Evaluation(rule, "policies", "violation", f"no readable {kind}", f"at least one {kind}",
                                   "without it the datasets cannot be judged", None, default_owner))  # fmt: skip
     access = _Access(policies) if policies.access else None
-    for ds in inventory["datasets"]:
-        out += _retention(ds, policies, at, inventory_uri, default_owner)
-        out += _deletion(ds, policies, at, inventory_uri, default_owner)
-        out += _grants(ds, access, inventory_uri, default_owner)
+    for ds, uri in datasets:
+        out += _retention(ds, policies, at, uri, default_owner)
+        out += _deletion(ds, policies, at, uri, default_owner)
+        out += _grants(ds, access, uri, default_owner)
     return out
 
 
@@ -302,8 +309,25 @@ def compliance_gate(batch, config, at, policy_evaluations: list[Evaluation]):
         for e in policy_evaluations
         if e.outcome == "violation"
     ]  # fmt: skip
+    found += _stale_inventories(batch, config, at, {e.evidence for e in policy_evaluations}, runbook)
     passed = sum(e.outcome == "pass" for e in policy_evaluations)
     return found, f"{len(policy_evaluations)} rule evaluation(s), {passed} pass"
+
+
+def _stale_inventories(batch, config, at: datetime, used: set, runbook: str) -> list[Finding]:
+    """An inventory file older than the kind's maximum age whose datasets are still judged (no newer
+    file lists them): freshness is decided on the newest file, but here every file counts."""
+    kind = config.evidence.get("data_inventory")
+    if kind is None:
+        return []
+    return [
+        Finding("error", f.uri, "inventory-fresh", f"generated_at {format_timestamp(f.observed_at)}, "
+                f"{format_duration(at - f.observed_at)} old", f"{kind.max_age_text} ({format_duration(kind.max_age)})",
+                f.uri, config.owner_for("policy_compliance", "data_inventory"), runbook,
+                {"reason": "its datasets are judged as they were then; no newer inventory lists them"})
+        for f in batch.files_of("data_inventory")
+        if f.uri in used and at - f.observed_at > kind.max_age
+    ]  # fmt: skip
 
 
 def exceptions_gate(batch, config, at, policy_exceptions: dict):
@@ -322,11 +346,11 @@ def exceptions_gate(batch, config, at, policy_exceptions: dict):
 def governance_results(batch, config, at: datetime) -> list[GateResult]:
     """Both governance gates without Dagster (``phase8 policy check``), decided as ``release_gate`` does."""
     states = exception_states(batch, config, at)
-    inventory, uri = newest_inventory(batch)
+    datasets = inventory_datasets(batch)
     results = []
     for name, evaluate_gate, inputs in (
         ("policy_compliance", compliance_gate,
-         lambda: {"policy_evaluations": evaluate(Policies.from_batch(batch), inventory, uri, at,
+         lambda: {"policy_evaluations": evaluate(Policies.from_batch(batch), datasets, at,
                                                  config.owner_for("policy_compliance"))}),
         ("policy_exceptions", exceptions_gate,
          lambda: {"policy_exceptions": {"states": states, "foreign": foreign_exceptions(batch, at)}}),

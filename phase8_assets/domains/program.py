@@ -468,12 +468,12 @@ def _benchmarks(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> d
 
 
 def _datasets(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> dict:
-    inventory, uri = governance.newest_inventory(batch)
-    if inventory is None:
+    inventoried = governance.inventory_datasets(batch)
+    if not inventoried:
         return {"inventory datasets evaluated": "no readable DataInventory"}
-    evaluations = governance.evaluate(governance.Policies.from_batch(batch), inventory, uri, at, "")
+    evaluations = governance.evaluate(governance.Policies.from_batch(batch), inventoried, at, "")
     judged = {(e.tenant, e.target) for e in evaluations if e.outcome != "not-applicable"}
-    datasets = {(ds["tenant"], ds["id"]) for ds in inventory["datasets"]}
+    datasets = {(ds["tenant"], ds["id"]) for ds, _ in inventoried}
     return {"inventory datasets evaluated": (len(datasets & judged), len(datasets))}
 
 

@@ -27,11 +27,11 @@ def policies(**drop) -> Policies:
 INVENTORY = read_inventory((DATA / "evidence/governance/inventory.json").read_bytes(), "inv").records[0]
 
 
-def inventory(change=None) -> dict:
+def inventory(change=None) -> list[tuple[dict, str]]:
     doc = copy.deepcopy(INVENTORY)
     if change:
         change({ds["id"]: ds for ds in doc["datasets"]})
-    return doc
+    return [(ds, "inv") for ds in doc["datasets"]]
 
 
 def violations(evaluations):
@@ -39,7 +39,7 @@ def violations(evaluations):
 
 
 def test_the_demo_inventory_breaks_two_rules_and_its_exceptions_accept_both():
-    evaluations = evaluate(policies(), inventory(), "inv", AT, "team:gov")
+    evaluations = evaluate(policies(), inventory(), AT, "team:gov")
     assert violations(evaluations) == [("acme-files", "files.max"), ("globex-messages", "deletion.user-erasure")]
     assert {e.outcome for e in evaluations} == {"pass", "violation"}
     exceptions, rejections = [], []
@@ -61,7 +61,7 @@ def test_retention_rules_by_jurisdiction_legal_hold_and_coverage():
         by_id["globex-audit-logs"]["retention"] = "P6M"  # the law demands a year
         by_id["initech-telemetry"]["data_class"] = "metrics"  # no rule covers it
 
-    found = violations(evaluate(policies(), inventory(change), "inv", AT, "team:gov"))
+    found = violations(evaluate(policies(), inventory(change), AT, "team:gov"))
     assert ("initech-messages", "messages-eu.max") in found and ("globex-messages", "messages.max") not in found
     assert ("acme-audit-logs", "audit-logs.max") not in found  # a legal hold suspends deletion
     assert ("globex-audit-logs", "audit-logs.min") in found
@@ -78,7 +78,7 @@ def test_deletion_runs_against_their_sla_and_proof():
              "completed_at": AT - timedelta(days=2), "outcome": "failed"},
         ]  # fmt: skip
 
-    evaluations = evaluate(policies(), inventory(change), "inv", AT, "team:gov")
+    evaluations = evaluate(policies(), inventory(change), AT, "team:gov")
     found = {(e.target, e.observed) for e in evaluations if e.outcome == "violation"}
     assert ("initech-backups", "backup_expiry BKP-2291 published no backup_purge_log") in found
     assert ("acme-messages", "tenant_offboarding D2 failed after 1d 0h") in found
@@ -93,15 +93,15 @@ def test_cedar_decides_every_grant():
             {"principal": "olga@chatterbox.example", "action": "read"},  # compliance
         ]
 
-    evaluations = [e for e in evaluate(policies(), inventory(change), "inv", AT, "team:gov") if e.target == "acme-audit-logs"
+    evaluations = [e for e in evaluate(policies(), inventory(change), AT, "team:gov") if e.target == "acme-audit-logs"
                    and e.rule.startswith("access.")]  # fmt: skip
     assert [(e.details["principal"], e.outcome) for e in evaluations] == [
         ("team:support", "violation"), ("team:data-platform", "violation"), ("olga@chatterbox.example", "pass")]  # fmt: skip
 
 
 def test_nothing_passes_without_its_policy_or_inventory():
-    assert violations(evaluate(policies(), None, None, AT, "team:gov")) == [("data inventory", "inventory.present")]
-    found = violations(evaluate(policies(access=True, deletion=True), inventory(), "inv", AT, "team:gov"))
+    assert violations(evaluate(policies(), [], AT, "team:gov")) == [("data inventory", "inventory.present")]
+    found = violations(evaluate(policies(access=True, deletion=True), inventory(), AT, "team:gov"))
     assert ("policies", "access.present") in found and ("policies", "deletion.present") in found
     assert ("acme-messages", "access.read") in found  # a grant nobody can justify
     assert ("globex-messages", "deletion.coverage") in found
