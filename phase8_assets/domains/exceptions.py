@@ -159,6 +159,15 @@ def _state(waiver: Waiver, settings: ExceptionSettings, at: datetime, approvals:
             return ExceptionState(waiver, "requested", "awaiting approval (approved_by, approved_at)")
         if not waiver.requested_by:
             return ExceptionState(waiver, "requested", "requested_by is missing: an approval needs a named requester")
+        if not waiver.approved_at:
+            # Without it the lifetime would be measured from the evaluation time and shrink as time
+            # passes, until an exception granted for years fits the maximum.
+            return ExceptionState(
+                waiver,
+                "requested",
+                "approved_at is missing: an approval needs its date, the exception's lifetime "
+                "starts there (or at starts)",
+            )
         if waiver.approved_at and waiver.approved_at > at:
             return ExceptionState(
                 waiver, "requested", f"approval dated {format_timestamp(waiver.approved_at)}, later than now"

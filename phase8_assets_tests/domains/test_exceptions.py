@@ -74,6 +74,16 @@ def test_nobody_approves_their_own_request_even_when_the_roots_policy_permits_ev
     )
 
 
+def test_an_approval_without_its_date_is_not_in_force():
+    """Measured from the evaluation time, the lifetime of a three-year exception would fit a 90-day
+    maximum once its last 90 days began; the approval's date is what the lifetime starts from."""
+    undated = exception(approved_at=None, expires=AT + timedelta(days=30))
+    assert (state(undated).state, state(undated).reason) == (
+        "requested",
+        "approved_at is missing: an approval needs its date, the exception's lifetime starts there (or at starts)",
+    )
+
+
 def test_without_an_access_policy_no_approval_can_be_checked():
     result = state(exception(), approvals=Approvals([], [DEMO_TEAMS], {}))
     assert (result.state, result.reason) == ("refused", "no readable AccessPolicy to check the approval against")
