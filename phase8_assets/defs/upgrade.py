@@ -146,7 +146,10 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     release = upgrade_paths["release"]
     mine = [d for d in rollback_drills if release is not None and d[1]["to_version"] == release]
     if not mine:
-        return [Finding("error", f"release {release}", "rollback-drill-present", "no rollback drill went up to the release",
+        # Name what there is: a drill of a release candidate (10.4.0-rc.1) or another release is not this one.
+        others = ", ".join(f"{d[1]['to_version']} ({d[0].rsplit('/', 1)[-1]})" for d in rollback_drills[:5])
+        observed = "no rollback drill went up to the release" + (f"; the drills went up to {others}" if others else "")
+        return [Finding("error", f"release {release}", "rollback-drill-present", observed,
                         f"a rollback drill {release} and back", None, owner, runbook, {})], "no rollback drill for the release"  # fmt: skip
     uri, report, diffs = mine[0]
     kind = config.evidence.get("rollback_reports")

@@ -1,7 +1,9 @@
 """Upgrade evidence: the upgrade path (``kind: UpgradePath``), preflight reports from installs and
 CI (``kind: PreflightReport``) and rollback drill reports (``kind: RollbackReport``); YAML or JSON.
 
-Versions are ``MAJOR.MINOR.PATCH`` (an optional ``-suffix`` is kept but does not order). A version
+Versions are SemVer ``MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]``: a pre-release orders before its
+release (``10.4.0-rc.1 < 10.4.0``) and is never the release itself, so a drill or preflight of a release
+candidate is not evidence for the release; build metadata does not order and is dropped. A version
 string that is not one, or releases out of order (a cycle) or listed twice, is a rejection.
 """
 
@@ -9,27 +11,45 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import total_ordering
 
 from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+][0-9A-Za-z.-]+)?$")
+_IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
+_VERSION = re.compile(rf"^v?(\d+)\.(\d+)\.(\d+)(?:-({_IDENTIFIERS}))?(?:\+{_IDENTIFIERS})?$")
 
 
-@dataclass(frozen=True, order=True)
+@total_ordering
+@dataclass(frozen=True)
 class Version:
     major: int
     minor: int
     patch: int
+    pre: tuple[int | str, ...] = ()  # the pre-release identifiers; () for a release
+
+    def _precedence(self) -> tuple:
+        # SemVer 2.0.0 section 11: a release outranks its pre-releases; identifiers compare one by one,
+        # numbers numerically and below words, words in ASCII order; more identifiers outrank fewer.
+        pre = tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.pre)
+        return (self.major, self.minor, self.patch, not self.pre, pre)
+
+    def __lt__(self, other: Version) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._precedence() < other._precedence()
 
     def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
+        core = f"{self.major}.{self.minor}.{self.patch}"
+        return f"{core}-{'.'.join(map(str, self.pre))}" if self.pre else core
 
 
 def parse_version(text: object, where: str) -> Version:
     match = _VERSION.match(str(text).strip()) if text is not None else None
     if not match:
-        raise EvidenceError(where, f"expected a version MAJOR.MINOR.PATCH, got {text!r}")
-    return Version(*(int(g) for g in match.groups()))
+        raise EvidenceError(where, f"expected a version MAJOR.MINOR.PATCH[-PRERELEASE], got {text!r}")
+    major, minor, patch, pre = match.groups()
+    identifiers = tuple(int(p) if p.isdigit() else p for p in pre.split(".")) if pre else ()
+    return Version(int(major), int(minor), int(patch), identifiers)
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,24 @@ def test_two_reports_of_one_install_at_one_time_keep_the_one_with_problems():
         statuses = [check_preflight(PATH, r, f"{i}.json") for i, r in enumerate(order)]
         found = path_findings(PATH, [], statuses, release, "team:x", "rb.md", None)
         assert [f.rule for f in found] == ["migrations-failed"], order
+
+
+def test_versions_order_by_semver_precedence_and_a_pre_release_is_not_its_release():
+    order = ["9.11.0", "10.0.0-alpha", "10.0.0-alpha.1", "10.0.0-alpha.beta", "10.0.0-beta", "10.0.0-beta.2",
+             "10.0.0-beta.11", "10.0.0-rc.1", "10.0.0", "10.0.1"]  # fmt: skip
+    assert [str(v) for v in sorted(V(text, "") for text in reversed(order))] == order
+    assert V("10.4.0-rc.1", "") != V("10.4.0", "") and V("10.4.0-rc.1", "") < V("10.4.0", "")
+    assert V("v10.4.0+build.7", "") == V("10.4.0", "")  # build metadata does not order
+    with pytest.raises(EvidenceError, match="MAJOR.MINOR.PATCH"):
+        V("10.4.0-rc..1", "")
+
+
+def test_a_release_candidate_drill_or_preflight_is_not_evidence_for_the_release():
+    doc = json.loads((DATA / "evidence/upgrade/rollback/drill-10.4.0-staging.json").read_text())
+    doc["to_version"] = "10.4.0-rc.1"
+    assert read_rollback(json.dumps(doc).encode(), "x").records[0]["to_version"] != V("10.4.0", "")
+    from phase8_assets.domains.upgrade import path_findings
+
+    candidate = check_preflight(PATH, preflight(target="10.4.0-rc.1"), "rc.json")
+    found = path_findings(PATH, [], [candidate], V("10.4.0", ""), "team:x", "rb.md", None)
+    assert [(f.rule, f.evidence) for f in found] == [("preflight-present", None), ("known-version", "rc.json")]
