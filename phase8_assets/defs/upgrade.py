@@ -99,7 +99,9 @@ def rollback_drills(evidence_files: EvidenceBatch) -> dg.Output:
     drills = [
         (f.uri, f.records[0], table_differences(f.records[0])) for f in evidence_files.files_of("rollback_reports")
     ]
-    drills.sort(key=lambda d: d[1]["generated_at"], reverse=True)
+    # Newest first; two drills at one time contradict each other: the one with more differences stands,
+    # whichever file name sorts first.
+    drills.sort(key=lambda d: (d[1]["generated_at"], len(d[2])), reverse=True)
     rows = [
         [uri.rsplit("/", 1)[-1], f"{r['from_version']} -> {r['to_version']} -> {r['from_version']}", r["environment"],
          format_timestamp(r["generated_at"]), len(r["tables"]), "; ".join(s for s, _, _ in diffs) or "identical"]

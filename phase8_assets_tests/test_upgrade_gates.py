@@ -1,0 +1,46 @@
+"""upgrade_preflight and rollback_integrity end to end: the demo's evidence plus one changed or added
+report, through the real gate run."""
+
+import json
+import os
+
+import pytest
+
+from phase8_assets_tests.conftest import DATA, gate_report
+
+pytestmark = pytest.mark.slow
+
+DRILL = "evidence/upgrade/rollback/drill-10.4.0-staging.json"
+PREFLIGHT = "evidence/upgrade/preflight/acme-prod.json"
+
+
+def root_with(tmp_path, extra: dict[str, dict]):
+    """A root extending the demo's config, with ``extra`` (kind -> {file name: document}) beside it."""
+    root = tmp_path / "root"
+    paths = []
+    for kind, docs in extra.items():
+        for name, doc in docs.items():
+            (root / "extra" / kind).mkdir(parents=True, exist_ok=True)
+            (root / "extra" / kind / name).write_text(json.dumps(doc))
+        paths.append(f"  {kind}: {{extra_paths: [extra/{kind}/*.json]}}\n")
+    (root / "phase8.yaml").write_text(
+        f"apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: {os.path.relpath(DATA / 'phase8.yaml', root)}\n"
+        "evidence:\n" + "".join(paths)
+    )
+    return root
+
+
+def gate(report, name):
+    return next(g for g in report["gates"] if g["gate"] == name)
+
+
+def test_two_drills_at_one_time_keep_the_one_that_lost_data(tmp_path, home):
+    """A clean drill and one that lost rows, both the newest: whichever file name sorts first must not decide."""
+    lossy = json.loads((DATA / DRILL).read_text())
+    lossy["environment"], lossy["tables"][0]["rows_after"] = "staging-2", lossy["tables"][0]["rows_before"] - 5
+    report = gate_report([root_with(tmp_path, {"rollback_reports": {"zz-drill.json": lossy}})], home)
+    result = gate(report, "rollback_integrity")
+    assert result["status"] == "fail"
+    assert [(f["rule"], f["evidence"].rsplit("/", 1)[-1]) for f in result["findings"]] == [
+        ("identical-after-rollback", "zz-drill.json")
+    ]
