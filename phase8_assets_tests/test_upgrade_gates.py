@@ -44,3 +44,16 @@ def test_two_drills_at_one_time_keep_the_one_that_lost_data(tmp_path, home):
     assert [(f["rule"], f["evidence"].rsplit("/", 1)[-1]) for f in result["findings"]] == [
         ("identical-after-rollback", "zz-drill.json")
     ]
+
+
+def test_an_install_whose_only_preflight_is_months_old_fails(tmp_path, home):
+    """The kind is fresh (the other installs reported yesterday); this install's report is not."""
+    old = json.loads((DATA / PREFLIGHT).read_text())
+    old["install"], old["generated_at"] = "umbrella-prod", "2026-05-19T11:00:00Z"
+    report = gate_report([root_with(tmp_path, {"preflight_reports": {"umbrella-prod.json": old}})], home)
+    result = gate(report, "upgrade_preflight")
+    assert result["status"] == "fail"
+    assert [(f["subject"], f["rule"], f["limit"]) for f in result["findings"]] == [
+        ("umbrella-prod (10.3.0 -> 10.4.0)", "preflight-age", "younger than P14D")
+    ]
+    assert gate(report, "evidence_freshness")["status"] == "pass"

@@ -133,8 +133,10 @@ def preflight_gate(batch, config, at, upgrade_paths: dict, upgrade_preflights: l
         found.append(Finding("error", "upgrade path", "upgrade-path-present", observed, "one readable UpgradePath",
                              rejected[0].uri if rejected else None, owner, runbook, {}))  # fmt: skip
     elif upgrade_paths["release"] is not None:
+        kind = config.evidence.get("preflight_reports")
         found += path_findings(upgrade_paths["path"], upgrade_paths["results"], upgrade_preflights,
-                               upgrade_paths["release"], owner, runbook, upgrade_paths["uri"])  # fmt: skip
+                               upgrade_paths["release"], owner, runbook, upgrade_paths["uri"],
+                               at, (kind.max_age, kind.max_age_text) if kind else None)  # fmt: skip
     ok = sum(1 for r in upgrade_paths["results"] if r.hops is not None)
     return (
         found,

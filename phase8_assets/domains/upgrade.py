@@ -5,10 +5,11 @@ them and A is at least B's ``upgrade_from``. For every supported source version 
 path to the release is found (breadth-first over the released versions); no path means the
 release cannot be reached from there, and the finding says which rule blocks it.
 
-**Preflights.** Every install's newest report whose target is the release must pass: its source is a known
-version, the hop does not skip a required stop, no migration is pending or failed, free disk is at
-least what the upgrade needs, the database meets the minimum, every component is within its skew
-rule of the target, and every check in it passed. No report for the release fails closed.
+**Preflights.** Every install's newest report whose target is the release must be younger than the
+kind's maximum age and pass: its source is a known version, the hop does not skip a required stop,
+no migration is pending or failed, free disk is at least what the upgrade needs, the database meets
+the minimum, every component is within its skew rule of the target, and every check in it passed.
+No report for the release fails closed.
 
 **Rollback drills.** The newest drill that went up to the release and back must show identical
 schema and, per table (and tenant), identical row counts and content checksums.
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence.upgrade import UpgradePath, Version
+from phase8_assets.shared.clock import format_duration, format_timestamp
 
 
 @dataclass
@@ -149,8 +152,11 @@ def table_differences(report: dict) -> list[tuple[str, str, dict]]:
 
 
 def path_findings(path: UpgradePath | None, results: list[PathResult], preflights: list[PreflightStatus],
-                  release: Version, owner: str, runbook: str, evidence: str | None) -> list[Finding]:  # fmt: skip
-    """The ``upgrade_preflight`` gate's findings."""
+                  release: Version, owner: str, runbook: str, evidence: str | None,
+                  at: datetime | None = None, max_age: tuple[timedelta, str] | None = None) -> list[Finding]:  # fmt: skip
+    """The ``upgrade_preflight`` gate's findings; with ``at`` and ``max_age`` (the limit and its text),
+    an install whose newest report for the release is older than that is a finding too: one fresh
+    report of another install does not make it current."""
     out = []
     for r in results:
         if r.hops is None:
@@ -172,6 +178,14 @@ def path_findings(path: UpgradePath | None, results: list[PathResult], preflight
         out.append(Finding("error", f"release {release}", "preflight-present", "no preflight report targets the release",
                            f"at least one preflight report with target {release}", None, owner, runbook, {}))  # fmt: skip
     for p in current:
+        age = at - p.report["generated_at"] if at is not None and max_age is not None else None
+        if age is not None and age > max_age[0]:
+            out.append(
+                Finding("error", f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", "preflight-age",
+                        f"{format_duration(age)} old ({format_timestamp(p.report['generated_at'])})",
+                        f"younger than {max_age[1]}", p.uri, owner, runbook, {"install": p.report["install"],
+                        "generated_at": format_timestamp(p.report["generated_at"]), "age_seconds": int(age.total_seconds())})
+            )  # fmt: skip
         for rule, observed, limit in p.problems:
             out.append(
                 Finding("error", f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", rule, observed,

@@ -130,3 +130,18 @@ def test_a_release_candidate_drill_or_preflight_is_not_evidence_for_the_release(
     candidate = check_preflight(PATH, preflight(target="10.4.0-rc.1"), "rc.json")
     found = path_findings(PATH, [], [candidate], V("10.4.0", ""), "team:x", "rb.md", None)
     assert [(f.rule, f.evidence) for f in found] == [("preflight-present", None), ("known-version", "rc.json")]
+
+
+def test_an_install_whose_newest_preflight_is_stale_fails_though_another_install_is_fresh():
+    from datetime import timedelta
+
+    from phase8_assets.domains.upgrade import path_findings
+
+    fresh, old = preflight(), preflight(install="globex-prod", generated_at="2026-05-19T11:00:00Z")
+    statuses = [check_preflight(PATH, r, f"{r['install']}.json") for r in (fresh, old)]
+    found = path_findings(PATH, [], statuses, fresh["target"], "team:x", "rb.md", None,
+                          fresh["generated_at"] + timedelta(days=1), (timedelta(days=14), "P14D"))  # fmt: skip
+    assert [(f.subject, f.rule, f.evidence) for f in found] == [
+        ("globex-prod (10.3.0 -> 10.4.0)", "preflight-age", "globex-prod.json")
+    ]
+    assert found[0].observed.startswith("185d") and found[0].limit == "younger than P14D"
