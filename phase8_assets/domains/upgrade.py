@@ -108,7 +108,7 @@ def check_preflight(path: UpgradePath, report: dict, uri: str) -> PreflightStatu
         have_engine, have = report["database"]
         if have_engine.lower() != engine.lower() or have < minimum:
             status.problems.append(("database-version", f"{have_engine} {have}", f"{engine} >= {minimum}"))
-    for component, version in sorted(report["components"].items()):
+    for component, version in report["components"]:
         limit = path.skew.get(component)
         if limit is None:
             continue

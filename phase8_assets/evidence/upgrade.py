@@ -123,9 +123,13 @@ def read_preflight(data: bytes, uri: str) -> ReadResult:
     target = parse_version(doc["target"], "target")
     if target <= source:
         raise EvidenceError("target", f"{target} is not newer than the source {source}")
-    components = {
-        c["name"]: parse_version(c["version"], f"components.{c['name']}") for c in doc.get("components") or []
-    }
+    # A component may be listed more than once (a fleet mid-rollout runs several versions): each counts.
+    components = sorted(
+        {
+            (c["name"], parse_version(c["version"], f"components[{i}].version"))
+            for i, c in enumerate(doc.get("components") or [])
+        }
+    )
     at = artifact_time(doc, "generated_at")
     report = {
         "install": doc["install"],

@@ -145,3 +145,13 @@ def test_an_install_whose_newest_preflight_is_stale_fails_though_another_install
         ("globex-prod (10.3.0 -> 10.4.0)", "preflight-age", "globex-prod.json")
     ]
     assert found[0].observed.startswith("185d") and found[0].limit == "younger than P14D"
+
+
+def test_a_component_listed_twice_is_checked_at_every_version():
+    """A fleet mid-rollout runs two jobserver versions: the lagging one is not hidden by the later entry."""
+    fleet = [{"name": "jobserver", "version": "9.11.0"}, {"name": "jobserver", "version": "10.4.0"}]
+    problems = check_preflight(PATH, preflight(components=fleet), "x").problems
+    assert problems == [("component-skew", "jobserver 9.11.0 with server 10.4.0", "at most 1 minor behind")]
+    with pytest.raises(EvidenceError) as info:
+        preflight(components=[*fleet, {"name": "jobserver", "version": "ten"}])
+    assert info.value.field == "components[2].version"
