@@ -8,8 +8,9 @@ release cannot be reached from there, and the finding says which rule blocks it.
 **Preflights.** Every install's newest report whose target is the release must be younger than the
 kind's maximum age and pass: its source is a known version, the hop does not skip a required stop,
 no migration is pending or failed, free disk is at least what the upgrade needs, the database meets
-the minimum, every component is within its skew rule of the target, and every check in it passed.
-No report for the release fails closed.
+the minimum, every component is within its skew rule of the target, and it reports at least one
+check and every check in it passed (a check it warned of is a warning). No report for the release
+fails closed.
 
 **Rollback drills.** The newest drill that went up to the release and back must show identical
 schema and, per table (and tenant), identical row counts and content checksums.
@@ -76,6 +77,7 @@ class PreflightStatus:
     uri: str
     report: dict
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (rule, observed, limit)
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)  # checks the report itself warned of
 
 
 def check_preflight(path: UpgradePath, report: dict, uri: str) -> PreflightStatus:
@@ -117,9 +119,13 @@ def check_preflight(path: UpgradePath, report: dict, uri: str) -> PreflightStatu
             status.problems.append(
                 ("component-skew", f"{component} {version} with server {dst}", f"at most {limit} minor behind")
             )
+    if not report["checks"]:  # a report that ran no check proves none passed
+        status.problems.append(("checks-present", "no check reported", "at least one check, each passing"))
     for name, state, detail in report["checks"]:
         if state == "fail":
             status.problems.append((f"check:{name}", f"failed{': ' + detail if detail else ''}", "pass"))
+        elif state == "warn":
+            status.warnings.append((f"check:{name}", f"warned{': ' + detail if detail else ''}", "pass"))
     return status
 
 
@@ -186,9 +192,10 @@ def path_findings(path: UpgradePath | None, results: list[PathResult], preflight
                         f"younger than {max_age[1]}", p.uri, owner, runbook, {"install": p.report["install"],
                         "generated_at": format_timestamp(p.report["generated_at"]), "age_seconds": int(age.total_seconds())})
             )  # fmt: skip
-        for rule, observed, limit in p.problems:
+        for severity, rule, observed, limit in [*(("error", *e) for e in p.problems),
+                                                *(("warning", *w) for w in p.warnings)]:  # fmt: skip
             out.append(
-                Finding("error", f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", rule, observed,
+                Finding(severity, f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", rule, observed,
                         limit, p.uri, owner, runbook, {"install": p.report["install"], "source": str(p.report["source"])})
             )  # fmt: skip
     for p in preflights:

@@ -155,3 +155,18 @@ def test_a_component_listed_twice_is_checked_at_every_version():
     with pytest.raises(EvidenceError) as info:
         preflight(components=[*fleet, {"name": "jobserver", "version": "ten"}])
     assert info.value.field == "components[2].version"
+
+
+def test_a_preflight_that_ran_no_check_fails_and_one_that_warned_says_so():
+    from phase8_assets.domains.upgrade import path_findings
+
+    empty = check_preflight(PATH, preflight(checks=[]), "empty.json")
+    assert empty.problems == [("checks-present", "no check reported", "at least one check, each passing")]
+    warned = check_preflight(
+        PATH, preflight(checks=[{"name": "config-valid", "status": "warn", "detail": "deprecated keys"}]), "w.json"
+    )
+    assert warned.problems == []
+    found = path_findings(PATH, [], [warned], warned.report["target"], "team:x", "rb.md", None)
+    assert [(f.severity, f.rule, f.observed) for f in found] == [
+        ("warning", "check:config-valid", "warned: deprecated keys")
+    ]
