@@ -52,8 +52,10 @@ def plan(path: UpgradePath, source: Version, target: Version) -> PathResult:
         return PathResult(source, None, f"{source} is not a released version")
     if path.release(target) is None:
         return PathResult(source, None, f"the release {target} is not in the upgrade path")
-    if source >= target:
-        return PathResult(source, [], f"{source} is not older than {target}")
+    if source == target:
+        return PathResult(source, [], f"already at {target}")
+    if source > target:  # an install there cannot go back to the release: no upgrade path reaches it
+        return PathResult(source, None, f"{source} is newer than {target}: reaching it would be a downgrade")
     versions = [r.version for r in path.releases if source < r.version <= target]
     previous: dict[Version, Version | None] = {source: None}
     queue = deque([source])

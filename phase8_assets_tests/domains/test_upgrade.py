@@ -170,3 +170,12 @@ def test_a_preflight_that_ran_no_check_fails_and_one_that_warned_says_so():
     assert [(f.severity, f.rule, f.observed) for f in found] == [
         ("warning", "check:config-valid", "warned: deprecated keys")
     ]
+
+
+def test_a_supported_source_newer_than_the_release_does_not_reach_it():
+    text = (DATA / "policy/upgrade-path.yaml").read_text()
+    text = text.replace("upgrade_from: 10.2.0}\n", "upgrade_from: 10.2.0}\n  - {version: 10.5.0}\n")
+    path = read_path(text.replace("[9.11.0, 10.3.0]", "[10.3.0, 10.4.0, 10.5.0]").encode(), "x").records[0]
+    results = {str(s): plan(path, s, V("10.4.0", "")) for s in path.supported_sources}
+    assert results["10.3.0"].hops == [V("10.4.0", "")] and results["10.4.0"].hops == []
+    assert results["10.5.0"].hops is None and "downgrade" in results["10.5.0"].reason
