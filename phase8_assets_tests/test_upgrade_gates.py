@@ -14,9 +14,11 @@ DRILL = "evidence/upgrade/rollback/drill-10.4.0-staging.json"
 PREFLIGHT = "evidence/upgrade/preflight/acme-prod.json"
 
 
-def root_with(tmp_path, extra: dict[str, dict]):
-    """A root extending the demo's config, with ``extra`` (kind -> {file name: document}) beside it."""
+def root_with(tmp_path, extra: dict[str, dict], config: str = ""):
+    """A root extending the demo's config (plus ``config``), with ``extra`` (kind -> {file name:
+    document}) beside it."""
     root = tmp_path / "root"
+    root.mkdir()
     paths = []
     for kind, docs in extra.items():
         for name, doc in docs.items():
@@ -25,7 +27,8 @@ def root_with(tmp_path, extra: dict[str, dict]):
         paths.append(f"  {kind}: {{extra_paths: [extra/{kind}/*.json]}}\n")
     (root / "phase8.yaml").write_text(
         f"apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: {os.path.relpath(DATA / 'phase8.yaml', root)}\n"
-        "evidence:\n" + "".join(paths)
+        + config
+        + ("evidence:\n" + "".join(paths) if paths else "")
     )
     return root
 
@@ -57,3 +60,16 @@ def test_an_install_whose_only_preflight_is_months_old_fails(tmp_path, home):
         ("umbrella-prod (10.3.0 -> 10.4.0)", "preflight-age", "younger than P14D")
     ]
     assert gate(report, "evidence_freshness")["status"] == "pass"
+
+
+def test_an_invalid_release_version_is_named_by_both_gates(tmp_path, home):
+    report = gate_report([root_with(tmp_path, {}, 'release: {version: "10.4"}\n')], home)
+    for name in ("upgrade_preflight", "rollback_integrity"):
+        result = gate(report, name)
+        assert result["status"] == "fail"
+        assert [(f["rule"], f["observed"]) for f in result["findings"]] == [
+            (
+                "release-version",
+                "phase8.yaml release.version: expected a version MAJOR.MINOR.PATCH[-PRERELEASE], got '10.4'",
+            )
+        ], name

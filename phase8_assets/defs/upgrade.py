@@ -125,7 +125,7 @@ def preflight_gate(batch, config, at, upgrade_paths: dict, upgrade_preflights: l
     owner, runbook = config.owner_for(gate, "preflight_reports"), config.runbook_for(gate)
     found = []
     if upgrade_paths["problem"]:
-        found.append(Finding("error", "release", "release-version", upgrade_paths["problem"], "MAJOR.MINOR.PATCH",
+        found.append(Finding("error", "release", "release-version", upgrade_paths["problem"], "MAJOR.MINOR.PATCH[-PRERELEASE]",
                              config.source, owner, runbook, {}))  # fmt: skip
     if upgrade_paths["path"] is None:
         rejected = batch.rejections_of("upgrade_path")
@@ -148,7 +148,10 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     gate = "rollback_integrity"
     owner, runbook = config.owner_for(gate, "rollback_reports"), config.runbook_for(gate)
     release = upgrade_paths["release"]
-    mine = [d for d in rollback_drills if release is not None and d[1]["to_version"] == release]
+    if release is None:  # which drills count depends on the release: without one, none does
+        return [Finding("error", "release", "release-version", upgrade_paths["problem"], "MAJOR.MINOR.PATCH[-PRERELEASE]",
+                        config.source, owner, runbook, {})], "the release version is invalid"  # fmt: skip
+    mine = [d for d in rollback_drills if d[1]["to_version"] == release]
     if not mine:
         # Name what there is: a drill of a release candidate (10.4.0-rc.1) or another release is not this one.
         others = ", ".join(f"{d[1]['to_version']} ({d[0].rsplit('/', 1)[-1]})" for d in rollback_drills[:5])
