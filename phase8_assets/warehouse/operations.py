@@ -150,6 +150,11 @@ def verify_backup(folder: Path) -> dict:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise BackupInvalid(f"{folder}: no readable {MANIFEST} ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("tables"), dict):
+        raise BackupInvalid(f"{folder / MANIFEST}: not a phase8 WarehouseManifest (a JSON object with tables)")
+    missing = [k for k in ("created_at", "file_sha256", "schema_version", "schema") if k not in manifest]
+    if missing:
+        raise BackupInvalid(f"{folder / MANIFEST}: no {', '.join(missing)}")
     file = folder / WAREHOUSE_FILE
     if not file.is_file():
         raise BackupInvalid(f"{file}: missing")

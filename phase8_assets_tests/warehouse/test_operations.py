@@ -233,3 +233,19 @@ def test_rollback_and_restore_take_a_verified_backup_before_their_first_change(h
     assert result.exit_code == 0 and "copied the unreadable warehouse to" in result.output, result.output
     kept = Path(result.output.split("copied the unreadable warehouse to ")[1].split()[0])
     assert (kept / "warehouse.duckdb").read_bytes() == b"not a database"
+
+
+def test_a_folder_whose_manifest_is_not_one_is_an_invalid_backup_not_a_crash(home):
+    """One foreign folder under backups/ must not crash preflight or rollback, which look at every backup."""
+    path = warehouse_path(home)
+    for name, text in [("list", "[]"), ("null", "null"), ("no-tables", '{"file_sha256": "x"}')]:
+        folder = home / "backups" / f"zz-{name}"
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(text)
+        shutil.copyfile(path, folder / "warehouse.duckdb")
+        with pytest.raises(BackupInvalid, match="not a phase8 WarehouseManifest"):
+            verify_backup(folder)
+    checks = {c.name: c.ok for c in preflight(home)}
+    assert checks[f"a verified backup at version {latest_version()} younger than 1d 0h"] is False
+    result = CliRunner().invoke(main, ["rollback", "--to", "4", "--home", str(home)])
+    assert result.exit_code == 2 and "no verified backup manifest at version 4" in result.output, result.output
