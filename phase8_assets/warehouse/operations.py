@@ -118,12 +118,15 @@ def refuse_on_lake(command: str) -> None:
 
 
 def backup(path: Path, out: Path | None = None, now: datetime | None = None) -> tuple[Path, dict]:
-    """A consistent copy of the warehouse and its manifest.
+    """A consistent copy of the warehouse and its manifest, in a new (or empty) folder.
 
     The copy is taken while this process holds the file (no other process can write it), after a
     checkpoint, so the file alone is a complete database."""
     refuse_on_lake("phase8 backup")
     now = now or datetime.now(UTC)
+    if out is not None and out.exists() and any(out.iterdir()):
+        # Writing into it would replace what is there (an earlier backup) before the new copy is complete.
+        raise Refused(f"{out}: the folder is not empty; a backup never overwrites another; name a new folder")
     with connect(path, check_schema=False, wait_s=30) as conn:
         facts = describe(conn)
         folder = out or path.parent / "backups" / f"{now:%Y%m%dT%H%M%S%fZ}-v{facts['schema_version']}"

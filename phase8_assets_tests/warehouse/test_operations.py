@@ -249,3 +249,15 @@ def test_a_folder_whose_manifest_is_not_one_is_an_invalid_backup_not_a_crash(hom
     assert checks[f"a verified backup at version {latest_version()} younger than 1d 0h"] is False
     result = CliRunner().invoke(main, ["rollback", "--to", "4", "--home", str(home)])
     assert result.exit_code == 2 and "no verified backup manifest at version 4" in result.output, result.output
+
+
+def test_a_backup_never_overwrites_another(home, tmp_path):
+    first, manifest = backup(warehouse_path(home), tmp_path / "b")
+    before = sha256(first / "warehouse.duckdb")
+    with connect(warehouse_path(home)) as conn:
+        conn.execute("DELETE FROM drill_runs")
+    result = CliRunner().invoke(main, ["backup", "--home", str(home), "--out", str(first)])
+    assert result.exit_code == 2 and "not empty" in result.output, result.output
+    assert sha256(first / "warehouse.duckdb") == before and verify_backup(first)["tables"] == manifest["tables"]
+    (tmp_path / "empty").mkdir()
+    assert CliRunner().invoke(main, ["backup", "--home", str(home), "--out", str(tmp_path / "empty")]).exit_code == 0
