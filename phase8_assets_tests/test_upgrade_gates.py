@@ -73,3 +73,16 @@ def test_an_invalid_release_version_is_named_by_both_gates(tmp_path, home):
                 "phase8.yaml release.version: expected a version MAJOR.MINOR.PATCH[-PRERELEASE], got '10.4'",
             )
         ], name
+
+
+def test_a_drill_over_empty_tables_proves_nothing(tmp_path, home):
+    empty = json.loads((DATA / DRILL).read_text())
+    empty["generated_at"] = "2026-11-19T12:00:00Z"  # newer than the demo's drill
+    for table in empty["tables"]:
+        table.update(rows_before=0, rows_after=0, checksum_before="0" * 16, checksum_after="0" * 16)
+    report = gate_report([root_with(tmp_path, {"rollback_reports": {"empty.json": empty}})], home)
+    result = gate(report, "rollback_integrity")
+    assert result["status"] == "fail"
+    assert [(f["rule"], f["observed"]) for f in result["findings"]] == [
+        ("drill-has-data", "all 19 table(s) empty before the upgrade")
+    ]

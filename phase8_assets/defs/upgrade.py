@@ -165,6 +165,11 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     if kind and age > kind.max_age:
         found.append(Finding("error", f"rollback drill {report['from_version']} -> {report['to_version']}", "drill-age",
                              f"{format_duration(age)} old", f"younger than {kind.max_age_text}", uri, owner, runbook, {}))  # fmt: skip
+    if not any(t["rows_before"] for t in report["tables"]):  # nothing to lose: the drill proved nothing
+        found.append(Finding("error", f"rollback drill {report['from_version']} -> {report['to_version']}", "drill-has-data",
+                             f"all {len(report['tables'])} table(s) empty before the upgrade",
+                             "at least one row before the upgrade, to compare after the rollback", uri, owner, runbook,
+                             {"environment": report["environment"]}))  # fmt: skip
     for subject, observed, details in diffs:
         found.append(Finding("error", subject, "identical-after-rollback", observed, "identical before and after", uri,
                              owner, runbook, {**details, "environment": report["environment"]}))  # fmt: skip

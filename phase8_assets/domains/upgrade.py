@@ -13,7 +13,8 @@ check and every check in it passed (a check it warned of is a warning). No repor
 fails closed.
 
 **Rollback drills.** The newest drill that went up to the release and back must show identical
-schema and, per table (and tenant), identical row counts and content checksums.
+schema and, per table (and tenant), identical row counts and content checksums; a drill whose
+tables were all empty before the upgrade proves nothing and does not count as one that passed.
 """
 
 from __future__ import annotations
