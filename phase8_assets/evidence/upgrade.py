@@ -94,7 +94,14 @@ def read_path(data: bytes, uri: str) -> ReadResult:
         version = parse_version(text, f"supported_sources[{i}]")
         if version not in known:
             raise EvidenceError(f"supported_sources[{i}]", f"{version} is not one of the releases")
+        if version in sources:
+            raise EvidenceError(f"supported_sources[{i}]", f"{version} is listed twice")
         sources.append(version)
+    skew = {}
+    for i, rule in enumerate(doc.get("skew") or []):  # one limit per component: two would contradict
+        if rule["component"] in skew:
+            raise EvidenceError(f"skew[{i}].component", f"{rule['component']} is listed twice")
+        skew[rule["component"]] = rule["max_minor_behind"]
     for i, r in enumerate(releases):
         if r.upgrade_from is not None and r.upgrade_from not in known:
             raise EvidenceError(f"releases[{i}].upgrade_from", f"{r.upgrade_from} is not one of the releases (a gap)")
@@ -102,7 +109,7 @@ def read_path(data: bytes, uri: str) -> ReadResult:
     path = UpgradePath(
         tuple(releases),
         tuple(sources),
-        {s["component"]: s["max_minor_behind"] for s in doc.get("skew") or []},
+        skew,
         (database["engine"], _loose_version(database["min_version"], "database.min_version")) if database else None,
     )
     return ReadResult(observed_at=artifact_time(doc, "reviewed").at, timestamp_field="reviewed",

@@ -52,7 +52,14 @@ def test_no_path_says_why():
             "supported_sources[1]",
             "not one of",
         ),
-    ],
+        (
+            "supported_sources: [9.11.0, 10.3.0]",
+            "supported_sources: [9.11.0, 10.3.0, 9.11.0]",
+            "supported_sources[2]",
+            "listed twice",
+        ),
+        ("  - {component: push-proxy,", "  - {component: jobserver,", "skew[1].component", "listed twice"),
+    ],  # fmt: skip
 )
 def test_bad_upgrade_paths_are_rejected_with_the_field(old, new, field, message):
     text = (DATA / "policy/upgrade-path.yaml").read_text()
