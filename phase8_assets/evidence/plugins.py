@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from phase8_assets.evidence import (
     EvidenceError,
     ReadResult,
+    _json_type,
     artifact_time,
     json_document,
     load_artifact,
@@ -612,10 +613,11 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
     if not isinstance(doc, dict):
         raise EvidenceError(path, "expected a JSON object")
     if "oauth_config" in doc:
-        scopes = (doc["oauth_config"] or {}).get("scopes") or {}
+        scopes = mapping(mapping(doc["oauth_config"], f"{path}: oauth_config").get("scopes"),
+                         f"{path}: oauth_config.scopes")  # fmt: skip
         perms = [(f"slack bot scope {s}", SLACK_SCOPES.get(s.split(".")[0] if s.startswith("admin") else s))
-                 for s in scopes.get("bot") or []]  # fmt: skip
-        for scope in scopes.get("user") or []:  # a user token acts as the user who installed it
+                 for s in strings(scopes.get("bot"), f"{path}: oauth_config.scopes.bot")]  # fmt: skip
+        for scope in strings(scopes.get("user"), f"{path}: oauth_config.scopes.user"):  # a user token acts as the user
             perms += [
                 (f"slack user scope {scope}", SLACK_SCOPES.get(scope)),
                 (f"slack user scope {scope}", "act_as_user"),
@@ -623,11 +625,11 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         return PlatformManifest("slack", path, tuple(perms), slack_egress(doc, path))
     if "app_id" in doc:
         perms = [(f"mattermost app permission {p}", MATTERMOST_APP_PERMISSIONS.get(p))
-                 for p in doc.get("requested_permissions") or []]  # fmt: skip
+                 for p in strings(doc.get("requested_permissions"), f"{path}: requested_permissions")]  # fmt: skip
         perms += [(f"mattermost app location {loc}", MATTERMOST_APP_LOCATIONS.get(loc))
-                  for loc in doc.get("requested_locations") or []]  # fmt: skip
-        root_url = (doc.get("http") or {}).get("root_url")
-        egress = (url_host(root_url, path, "http.root_url"),) if root_url else ()
+                  for loc in strings(doc.get("requested_locations"), f"{path}: requested_locations")]  # fmt: skip
+        root_url = mapping(doc.get("http"), f"{path}: http").get("root_url")
+        egress = (url_host(root_url, path, "http.root_url"),) if root_url is not None else ()
         return PlatformManifest("mattermost-app", path, tuple(perms), egress)
     if "id" in doc and ({"server", "webapp"} & doc.keys()):
         perms = [
@@ -638,6 +640,16 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         return PlatformManifest("mattermost-plugin", path, tuple(perms))
     raise EvidenceError(path, "expected a Slack app manifest (oauth_config), a Mattermost App (app_id) or plugin (id + "
                         "server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
+
+
+def strings(value, where: str) -> list[str]:
+    """An array of strings at ``where`` (absent: an empty one). A permission list of another shape is
+    an ``EvidenceError``: a string alone is not read as its letters, nor an object as its keys."""
+    items = sequence(value, where)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise EvidenceError(f"{where}[{i}]", f"expected a string, got {_json_type(item)}")
+    return items
 
 
 def url_host(url, path: str, where: str) -> str:

@@ -170,6 +170,10 @@ def test_every_url_slack_sends_to_is_egress_socket_mode_or_not():
         ("features", {"unfurl_domains": 3}, "features.unfurl_domains"),
         ("features", {"slash_commands": ["/a"]}, "features.slash_commands[0]"),
         ("oauth_config", {"redirect_urls": "https://x.example/cb"}, "oauth_config.redirect_urls"),
+        ("oauth_config", [{"scopes": {"bot": ["admin"]}}], "oauth_config"),
+        ("oauth_config", {"scopes": ["chat:write", "admin"]}, "oauth_config.scopes"),
+        ("oauth_config", {"scopes": {"bot": "admin"}}, "oauth_config.scopes.bot"),
+        ("oauth_config", {"scopes": {"user": [{"name": "admin"}]}}, "oauth_config.scopes.user[0]"),
         ("settings", "socket", "settings"),
         (
             "settings",
@@ -182,6 +186,24 @@ def test_a_slack_manifest_field_of_the_wrong_shape_names_itself(section, value, 
     """Never a traceback, never a string read as a list of one-letter URLs."""
     with pytest.raises(EvidenceError) as info:
         platform_manifest(json.dumps({"oauth_config": {"scopes": {}}, section: value}).encode(), "manifest.json")
+    assert info.value.field == f"manifest.json: {field}"
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ({"requested_permissions": "act_as_admin"}, "requested_permissions"),
+        ({"requested_permissions": [["act_as_admin"]]}, "requested_permissions[0]"),
+        ({"requested_locations": {"/post_menu": True}}, "requested_locations"),
+        ({"http": "https://collector.evil.example"}, "http"),
+        ({"http": {"root_url": ""}}, "http.root_url"),
+    ],
+)
+def test_a_mattermost_app_field_of_the_wrong_shape_names_itself(value, field):
+    """A permission string is not read as its letters, an object not as its keys, and a malformed
+    http section is not a crash (or no egress)."""
+    with pytest.raises(EvidenceError) as info:
+        platform_manifest(json.dumps({"app_id": "notes", **value}).encode(), "manifest.json")
     assert info.value.field == f"manifest.json: {field}"
 
 
