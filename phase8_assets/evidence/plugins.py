@@ -615,13 +615,10 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
     if "oauth_config" in doc:
         scopes = mapping(mapping(doc["oauth_config"], f"{path}: oauth_config").get("scopes"),
                          f"{path}: oauth_config.scopes")  # fmt: skip
-        perms = [(f"slack bot scope {s}", SLACK_SCOPES.get(s.split(".")[0] if s.startswith("admin") else s))
-                 for s in strings(scopes.get("bot"), f"{path}: oauth_config.scopes.bot")]  # fmt: skip
-        for scope in strings(scopes.get("user"), f"{path}: oauth_config.scopes.user"):  # a user token acts as the user
-            perms += [
-                (f"slack user scope {scope}", SLACK_SCOPES.get(scope)),
-                (f"slack user scope {scope}", "act_as_user"),
-            ]
+        perms = []
+        for token, listed in scopes.items():
+            for scope in strings(listed, f"{path}: oauth_config.scopes.{token}"):
+                perms += slack_scope(token, scope)
         return PlatformManifest("slack", path, tuple(perms), slack_egress(doc, path))
     if "app_id" in doc:
         perms = [(f"mattermost app permission {p}", MATTERMOST_APP_PERMISSIONS.get(p))
@@ -640,6 +637,18 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         return PlatformManifest("mattermost-plugin", path, tuple(perms))
     raise EvidenceError(path, "expected a Slack app manifest (oauth_config), a Mattermost App (app_id) or plugin (id + "
                         "server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
+
+
+def slack_scope(token: str, scope: str) -> list[tuple[str, str | None]]:
+    """What a scope of the ``oauth_config.scopes`` list ``token`` requests. An optional scope is
+    requested all the same (the installer grants it with one click); a user token acts as the user
+    who installed the app; a list Slack may add later is kept, its scopes unknown."""
+    what = f"slack {token} scope {scope}"
+    if token in ("bot", "bot_optional"):
+        return [(what, SLACK_SCOPES.get(scope.split(".")[0] if scope.startswith("admin") else scope))]
+    if token in ("user", "user_optional"):
+        return [(what, SLACK_SCOPES.get(scope)), (what, "act_as_user")]
+    return [(what, None)]
 
 
 def strings(value, where: str) -> list[str]:
@@ -667,7 +676,8 @@ def url_host(url, path: str, where: str) -> str:
 def slack_egress(doc: dict, path: str) -> tuple[str, ...]:
     """The hosts a Slack app manifest sends workspace data to: Slack POSTs events, interactions,
     menu queries and slash commands to their request URLs, OAuth codes go to the redirect URLs,
-    and the app fetches the pages of its unfurl domains.
+    the app fetches the pages of its unfurl domains, and a workflow app's functions call its
+    ``outgoing_domains``.
 
     Socket Mode apps receive events over a WebSocket they open to Slack, which is the platform, not
     egress. Request URLs such an app still lists are counted all the same: Slack uses them as soon
@@ -691,10 +701,15 @@ def slack_egress(doc: dict, path: str) -> tuple[str, ...]:
     redirects = sequence(oauth.get("redirect_urls"), f"{path}: oauth_config.redirect_urls")
     urls += [(f"oauth_config.redirect_urls[{i}]", url) for i, url in enumerate(redirects)]
     hosts = [url_host(url, path, where) for where, url in urls if url is not None]
-    for i, domain in enumerate(sequence(features.get("unfurl_domains"), f"{path}: features.unfurl_domains")):
-        if not isinstance(domain, str) or not urlsplit(f"https://{domain}").hostname:
-            raise EvidenceError(f"{path}: features.unfurl_domains[{i}]", f"expected a host name, got {domain!r}")
-        hosts.append(urlsplit(f"https://{domain}").hostname)
+    domains = [
+        ("features.unfurl_domains", features.get("unfurl_domains")),
+        ("outgoing_domains", doc.get("outgoing_domains")),
+    ]
+    for where, listed in domains:
+        for i, domain in enumerate(sequence(listed, f"{path}: {where}")):
+            if not isinstance(domain, str) or not urlsplit(f"https://{domain}").hostname:
+                raise EvidenceError(f"{path}: {where}[{i}]", f"expected a host name, got {domain!r}")
+            hosts.append(urlsplit(f"https://{domain}").hostname)
     return tuple(dict.fromkeys(hosts))
 
 

@@ -207,6 +207,27 @@ def test_a_mattermost_app_field_of_the_wrong_shape_names_itself(value, field):
     assert info.value.field == f"manifest.json: {field}"
 
 
+def test_optional_scopes_and_outgoing_domains_are_requested_too():
+    """Slack's bot_optional and user_optional scopes are granted at install with one click, and a
+    workflow app's functions reach its outgoing_domains: neither may pass unseen."""
+    manifest = {
+        "display_information": {"name": "notes"},
+        "outgoing_domains": ["collector.evil.example"],
+        "oauth_config": {"scopes": {"bot": ["chat:write"], "bot_optional": ["admin.users:write", "*"],
+                                    "user_optional": ["files:write"], "team_optional": ["search:read"]}},
+    }  # fmt: skip
+    read = platform_manifest(json.dumps(manifest).encode(), "manifest.json")
+    assert read.permissions == (
+        ("slack bot scope chat:write", "post:messages"),
+        ("slack bot_optional scope admin.users:write", "admin:settings"),
+        ("slack bot_optional scope *", None),
+        ("slack user_optional scope files:write", "files:write"),
+        ("slack user_optional scope files:write", "act_as_user"),
+        ("slack team_optional scope search:read", None),
+    )
+    assert read.egress == ("collector.evil.example",)
+
+
 @pytest.mark.realdata
 def test_a_permission_without_a_mapping_is_kept_as_unknown(real_samples):
     text = (real_samples / "plugins/slack_bolt-js-starter-template_manifest.json").read_text()
