@@ -599,6 +599,14 @@ MATTERMOST_APP_LOCATIONS = {"/command": "commands", "/channel_header": "ui:exten
 MATTERMOST_PLUGIN_PARTS = {"server": "server:execute", "webapp": "ui:extend"}
 
 
+# platform -> whether a document has the fields only that platform's manifest has
+PLATFORM_KEYS = {
+    "slack": lambda doc: "oauth_config" in doc or "display_information" in doc,
+    "mattermost-app": lambda doc: "app_id" in doc,
+    "mattermost-plugin": lambda doc: "id" in doc and bool({"server", "webapp"} & doc.keys()),
+}
+
+
 def platform_manifest(data: bytes, path: str) -> PlatformManifest:
     """A Slack app manifest, a Mattermost App or plugin manifest, or a Grafana ``MANIFEST.txt``."""
     if b"-----BEGIN PGP SIGNED MESSAGE-----" in data:
@@ -612,15 +620,18 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         raise EvidenceError(path, f"expected a platform manifest in JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise EvidenceError(path, "expected a JSON object")
-    if "oauth_config" in doc:
-        scopes = mapping(mapping(doc["oauth_config"], f"{path}: oauth_config").get("scopes"),
-                         f"{path}: oauth_config.scopes")  # fmt: skip
+    platforms = [name for name, keys in PLATFORM_KEYS.items() if keys(doc)]
+    if len(platforms) > 1:  # each platform reads its own fields and ignores the others': all of them would count
+        raise EvidenceError(path, f"reads as a {' and a '.join(platforms)} manifest at once; expected one platform's")
+    if platforms == ["slack"]:
+        oauth = mapping(doc.get("oauth_config"), f"{path}: oauth_config")
+        scopes = mapping(oauth.get("scopes"), f"{path}: oauth_config.scopes")
         perms = []
         for token, listed in scopes.items():
             for scope in strings(listed, f"{path}: oauth_config.scopes.{token}"):
                 perms += slack_scope(token, scope)
         return PlatformManifest("slack", path, tuple(perms), slack_egress(doc, path))
-    if "app_id" in doc:
+    if platforms == ["mattermost-app"]:
         perms = [(f"mattermost app permission {p}", MATTERMOST_APP_PERMISSIONS.get(p))
                  for p in strings(doc.get("requested_permissions"), f"{path}: requested_permissions")]  # fmt: skip
         perms += [(f"mattermost app location {loc}", MATTERMOST_APP_LOCATIONS.get(loc))
@@ -628,15 +639,15 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         root_url = mapping(doc.get("http"), f"{path}: http").get("root_url")
         egress = (url_host(root_url, path, "http.root_url"),) if root_url is not None else ()
         return PlatformManifest("mattermost-app", path, tuple(perms), egress)
-    if "id" in doc and ({"server", "webapp"} & doc.keys()):
+    if platforms == ["mattermost-plugin"]:
         perms = [
             (f"mattermost plugin {part}", MATTERMOST_PLUGIN_PARTS[part])
             for part in ("server", "webapp")
             if doc.get(part)
         ]
         return PlatformManifest("mattermost-plugin", path, tuple(perms))
-    raise EvidenceError(path, "expected a Slack app manifest (oauth_config), a Mattermost App (app_id) or plugin (id + "
-                        "server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
+    raise EvidenceError(path, "expected a Slack app manifest (oauth_config or display_information), a Mattermost App "
+                        "(app_id) or plugin (id + server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
 
 
 def slack_scope(token: str, scope: str) -> list[tuple[str, str | None]]:

@@ -228,6 +228,27 @@ def test_optional_scopes_and_outgoing_domains_are_requested_too():
     assert read.egress == ("collector.evil.example",)
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"app_id": "notes", "requested_permissions": ["act_as_admin"], "http": {"root_url": "https://evil.example"},
+         "oauth_config": {"scopes": {"bot": ["chat:write"]}}},
+        {"id": "notes", "app_id": "notes", "server": {"executables": {"linux-amd64": "server/plugin"}}},
+    ],
+)  # fmt: skip
+def test_a_manifest_that_reads_as_two_platforms_is_unusable(doc):
+    """Mattermost ignores a Slack section and Slack a Mattermost one: reading it as either platform
+    alone would ignore the permissions the other grants."""
+    with pytest.raises(EvidenceError, match="at once"):
+        platform_manifest(json.dumps(doc).encode(), "manifest.json")
+
+
+def test_a_slack_manifest_without_scopes_is_still_a_slack_manifest():
+    doc = {"display_information": {"name": "links"}, "features": {"unfurl_domains": ["docs.example.net"]}}
+    read = platform_manifest(json.dumps(doc).encode(), "manifest.json")
+    assert (read.format, read.permissions, read.egress) == ("slack", (), ("docs.example.net",))
+
+
 @pytest.mark.realdata
 def test_a_permission_without_a_mapping_is_kept_as_unknown(real_samples):
     text = (real_samples / "plugins/slack_bolt-js-starter-template_manifest.json").read_text()
