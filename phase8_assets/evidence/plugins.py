@@ -10,7 +10,8 @@ Reading a bundle decides nothing about trust: it refuses what must not be unpack
 the bundle, absolute paths, links and special files, more files or bytes than the limits, all
 checked from the tar headers before any file is read) and otherwise returns the files' hashes,
 the MANIFEST, the signature and the manifest. ``domains/plugins.py`` verifies. An archive that is
-not a gzip tar, or a bundle without a valid ``plugin.json``, is unusable: ``EvidenceError``.
+not a gzip tar (or has more than zero padding after its last readable member, which another tar
+reader would extract), or a bundle without a valid ``plugin.json``, is unusable: ``EvidenceError``.
 
 ``platform_manifest`` maps the permission vocabularies of the platforms teams already publish for
 (Slack app manifests, Mattermost Apps and plugins, Grafana's ``MANIFEST.txt``) onto ours; a
@@ -366,6 +367,10 @@ def _from_tar(data: bytes, limits: BundleLimits) -> Contents:
                 limit = _limit_refusal(normal_path(member.name), size, files, total, limits)
                 if limit is not None:  # directories count as entries too: no header goes unchecked
                     return None, [limit]
+            if raw[tar.offset :].strip(b"\0"):  # tarfile stops quietly at a damaged header; GNU tar skips it
+                raise EvidenceError("(archive)", f"data after byte {tar.offset}, where the readable members end (a "
+                                    "damaged header, or members past the end-of-archive marker that other tar "
+                                    "readers extract); expected only zero padding")  # fmt: skip
             refusals = _structure([_Entry(m.name, _tar_kind(m), m.size, m.linkname) for m in members], limits)
             if refusals:
                 return None, refusals

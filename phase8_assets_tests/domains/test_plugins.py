@@ -128,6 +128,21 @@ def gzip_bomb():
     return body + deflate.flush()
 
 
+def hidden_after(gap):
+    """A signed bundle, then ``gap`` (a damaged header, or the end-of-archive marker), then a member
+    nobody signed: tarfile stops at the gap; GNU tar skips a damaged header and extracts the rest."""
+    files = signed(plugin_files())
+    head = raw_tar([(member(n, size=len(d)), d) for n, d in sorted(files.items())], gzip=False)[:-1024]
+    evil = raw_tar([(member("webapp/evil.js", size=8), b"steal()\n")], gzip=False)
+    return zlib.compress(head + gap + evil, wbits=31)
+
+
+def damaged_header():
+    header = bytearray(member("junk", size=0).tobuf(tarfile.GNU_FORMAT))
+    header[148:156] = b"0000000\0"  # a wrong checksum
+    return bytes(header)
+
+
 def drop(files, name):
     return {k: v for k, v in files.items() if k != name}
 
@@ -234,6 +249,8 @@ UNUSABLE = {
     "not gzip": (b"PK\x03\x04 a zip file", "expected a gzip-compressed tar archive"),
     "gzip, not tar": (zlib.compress(b"hello" * 200, wbits=31), "expected a tar archive"),
     "no plugin.json": (lambda: write_bundle(drop(signed(plugin_files()), "plugin.json")), "plugin.json: is required"),
+    "a damaged header, then members": (lambda: hidden_after(damaged_header()), "expected only zero padding"),
+    "members past the end marker": (lambda: hidden_after(b"\0" * 1024), "expected only zero padding"),
     "wrong apiVersion": (lambda: write_bundle({**plugin_files(), "plugin.json": b'{"apiVersion": "v2", "kind": "PluginManifest"}'}),
                          "apiVersion: expected 'phase8/v1'"),
 }  # fmt: skip
