@@ -677,15 +677,24 @@ def strings(value, where: str) -> list[str]:
     return items
 
 
+# What urlsplit and a browser-style (WHATWG) URL parser read as the same host: ASCII names and IP
+# addresses. A backslash, a percent escape or a non-ASCII letter is read differently by the two.
+_HOST = re.compile(r"[a-z0-9_.-]+|[0-9a-f:.]+")
+
+
 def url_host(url, path: str, where: str) -> str:
     """The host ``url`` names; a URL without one would hide where the platform sends data, so it
-    makes the manifest unusable rather than adding no egress."""
+    makes the manifest unusable rather than adding no egress. So does a URL whose host other
+    parsers read differently: ``https://evil.example\\@api.github.com/`` is api.github.com to
+    urlsplit and evil.example to a browser-style parser (a backslash ends the host there)."""
     try:
-        host = urlsplit(url).hostname if isinstance(url, str) else None
+        host = urlsplit(url).hostname if isinstance(url, str) and "\\" not in url else None
     except ValueError:  # an unclosed [IPv6] bracket, a bad port
         host = None
-    if not host:
-        raise EvidenceError(f"{path}: {where}", f"expected a URL with a host, got {url!r}")
+    if not host or not _HOST.fullmatch(host):
+        raise EvidenceError(
+            f"{path}: {where}", f"expected a URL with a host (ASCII letters, digits, '-', '.'), got {url!r}"
+        )
     return host
 
 
@@ -723,9 +732,9 @@ def slack_egress(doc: dict, path: str) -> tuple[str, ...]:
     ]
     for where, listed in domains:
         for i, domain in enumerate(sequence(listed, f"{path}: {where}")):
-            if not isinstance(domain, str) or not urlsplit(f"https://{domain}").hostname:
+            if not isinstance(domain, str) or not _HOST.fullmatch(domain.lower()):
                 raise EvidenceError(f"{path}: {where}[{i}]", f"expected a host name, got {domain!r}")
-            hosts.append(urlsplit(f"https://{domain}").hostname)
+            hosts.append(domain.lower())
     return tuple(dict.fromkeys(hosts))
 
 

@@ -180,6 +180,18 @@ def test_every_url_slack_sends_to_is_egress_socket_mode_or_not():
             {"event_subscriptions": {"request_url": "http://[::1"}},
             "settings.event_subscriptions.request_url",
         ),
+        # api.github.com to urlsplit, evil.example to a browser-style parser: where it goes is unknown
+        (
+            "settings",
+            {"event_subscriptions": {"request_url": "https://evil.example\\@api.github.com/events"}},
+            "settings.event_subscriptions.request_url",
+        ),
+        (
+            "settings",
+            {"interactivity": {"request_url": "https://evil%2Eexample/i"}},
+            "settings.interactivity.request_url",
+        ),
+        ("features", {"unfurl_domains": ["evil.example\\@api.github.com"]}, "features.unfurl_domains[0]"),
     ],
 )
 def test_a_slack_manifest_field_of_the_wrong_shape_names_itself(section, value, field):
