@@ -51,6 +51,7 @@ from phase8_assets.evidence import (
     sequence,
 )
 from phase8_assets.evidence.upgrade import Version, parse_version
+from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 
 PLUGIN_JSON = "plugin.json"
 MANIFEST = "MANIFEST"
@@ -613,18 +614,25 @@ PLATFORM_KEYS = {
 
 
 def platform_manifest(data: bytes, path: str) -> PlatformManifest:
-    """A Slack app manifest, a Mattermost App or plugin manifest, or a Grafana ``MANIFEST.txt``."""
-    if b"-----BEGIN PGP SIGNED MESSAGE-----" in data:
+    """A Slack app manifest, a Mattermost App or plugin manifest (JSON, or YAML in a ``.yml`` or
+    ``.yaml`` file, as Slack and Mattermost both accept), or a Grafana ``MANIFEST.txt``."""
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"-----BEGIN PGP SIGNED MESSAGE-----"):
         grafana_files(data, path)
         return PlatformManifest("grafana", path, ())
-    try:
-        doc = json_document(data.decode("utf-8-sig"))
-    except EvidenceError as exc:
-        raise EvidenceError(path, exc.reason) from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise EvidenceError(path, f"expected a platform manifest in JSON: {exc}") from exc
+    if path.lower().endswith((".yml", ".yaml")):
+        try:
+            doc = load_yaml(data, path)
+        except YamlError as exc:
+            raise EvidenceError(path, f"expected a platform manifest in YAML: {str(exc).split(': ', 1)[-1]}") from exc
+    else:
+        try:
+            doc = json_document(data.decode("utf-8-sig"))
+        except EvidenceError as exc:
+            raise EvidenceError(path, exc.reason) from exc
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise EvidenceError(path, f"expected a platform manifest in JSON: {exc}") from exc
     if not isinstance(doc, dict):
-        raise EvidenceError(path, "expected a JSON object")
+        raise EvidenceError(path, "expected an object (a mapping) at the top")
     platforms = [name for name, keys in PLATFORM_KEYS.items() if keys(doc)]
     if len(platforms) > 1:  # each platform reads its own fields and ignores the others': all of them would count
         raise EvidenceError(path, f"reads as a {' and a '.join(platforms)} manifest at once; expected one platform's")

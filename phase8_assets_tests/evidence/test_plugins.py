@@ -262,6 +262,39 @@ def test_a_slack_manifest_without_scopes_is_still_a_slack_manifest():
 
 
 @pytest.mark.realdata
+def test_yaml_manifests_read_like_their_json(real_samples):
+    """Slack exports app manifests as YAML or JSON, and Mattermost reads plugin.yaml as well as
+    plugin.json: the same manifest in YAML requests the same permissions."""
+    import yaml
+
+    for name, yaml_name in (("slack_bolt-js-starter-template_manifest.json", "manifest.yml"),
+                            ("mattermost_plugin-github_plugin.json", "plugin.yaml")):  # fmt: skip
+        data = (real_samples / "plugins" / name).read_bytes()
+        doc = json.loads(data)
+        if "oauth_config" in doc:
+            doc["settings"]["event_subscriptions"]["request_url"] = "https://bolt.example.com/slack/events"
+            doc["oauth_config"]["scopes"]["bot_optional"] = ["admin.users:write"]
+        as_json = platform_manifest(json.dumps(doc).encode(), name)
+        as_yaml = platform_manifest(yaml.safe_dump(doc).encode(), yaml_name)
+        assert (as_yaml.format, as_yaml.permissions, as_yaml.egress) == (
+            as_json.format,
+            as_json.permissions,
+            as_json.egress,
+        )
+        assert as_yaml.permissions
+    with pytest.raises(EvidenceError, match="expected a platform manifest in YAML"):
+        platform_manifest(b"oauth_config: {scopes: {bot: [*]}}\n", "manifest.yml")
+
+
+def test_only_a_clear_signed_file_is_a_grafana_manifest():
+    """The PGP armour inside a Slack manifest's description does not make it a Grafana MANIFEST.txt
+    (which has no permissions): the manifest's scopes still count."""
+    doc = {"display_information": {"name": "x", "description": "-----BEGIN PGP SIGNED MESSAGE-----"},
+           "oauth_config": {"scopes": {"bot": ["admin"]}}}  # fmt: skip
+    assert platform_manifest(json.dumps(doc).encode(), "manifest.json").format == "slack"
+
+
+@pytest.mark.realdata
 def test_a_permission_without_a_mapping_is_kept_as_unknown(real_samples):
     text = (real_samples / "plugins/slack_bolt-js-starter-template_manifest.json").read_text()
     manifest = platform_manifest(text.replace('"commands"', '"calls:write"').encode(), "manifest.json")
