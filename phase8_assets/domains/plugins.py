@@ -48,7 +48,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "path-traversal": (SIGNATURES, "a path with '..'"),
     "absolute-path": (SIGNATURES, "an absolute path or a drive letter"),
     "symlink": (SIGNATURES, "a symlink or hard link"),
-    "special-file": (SIGNATURES, "a device, FIFO or socket"),
+    "special-file": (SIGNATURES, "a device, FIFO or socket, or a setuid/setgid file"),
     "duplicate-path": (SIGNATURES, "the same path twice in the archive"),
     "too-many-files": (SIGNATURES, "more files than the limit (from the tar headers)"),
     "file-too-large": (SIGNATURES, "a file larger than the per-file limit (from the tar headers)"),

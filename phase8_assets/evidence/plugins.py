@@ -272,6 +272,7 @@ class _Entry:
     kind: str  # file | dir | symlink | hardlink | special
     size: int
     target: str = ""
+    mode: int = 0
 
 
 def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
@@ -290,6 +291,9 @@ def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
             continue
         if entry.kind == "dir":
             continue
+        if entry.mode & (stat.S_ISUID | stat.S_ISGID):  # not signed (the MANIFEST hashes contents), kept by tar as root
+            refusals.append(Refusal("special-file", f"{path!r} has mode {entry.mode & 0o7777:04o} (setuid/setgid)",
+                                    "no setuid or setgid bit"))  # fmt: skip
         if path in seen:
             refusals.append(Refusal("duplicate-path", f"{path!r} appears twice", "each path once"))
         seen.add(path)
@@ -372,7 +376,7 @@ def _from_tar(data: bytes, limits: BundleLimits) -> Contents:
                 raise EvidenceError("(archive)", f"data after byte {tar.offset}, where the readable members end (a "
                                     "damaged header, or members past the end-of-archive marker that other tar "
                                     "readers extract); expected only zero padding")  # fmt: skip
-            refusals = _structure([_Entry(m.name, _tar_kind(m), m.size, m.linkname) for m in members], limits)
+            refusals = _structure([_Entry(m.name, _tar_kind(m), m.size, m.linkname, m.mode) for m in members], limits)
             if refusals:
                 return None, refusals
             return {normal_path(m.name): tar.extractfile(m).read() for m in members if m.isreg()}, []
@@ -392,7 +396,8 @@ def _from_folder(folder: Path, limits: BundleLimits) -> Contents:
             elif stat.S_ISDIR(info.st_mode):
                 entries.append(_Entry(rel, "dir", 0))
             else:
-                entries.append(_Entry(rel, "file" if stat.S_ISREG(info.st_mode) else "special", info.st_size))
+                kind = "file" if stat.S_ISREG(info.st_mode) else "special"
+                entries.append(_Entry(rel, kind, info.st_size, mode=info.st_mode))
     refusals = _structure(entries, limits)
     if refusals:
         return None, refusals

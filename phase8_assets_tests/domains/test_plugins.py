@@ -219,6 +219,30 @@ def test_a_good_bundle_verifies_as_folder_and_archive(tmp_path):
         assert "verified; signed by key" in result.output
 
 
+def test_a_setuid_or_setgid_file_is_refused_in_archives_and_folders(tmp_path):
+    """The MANIFEST signs contents, not modes: anyone could set the setuid bit of a signed binary in
+    the tar header, and GNU tar run as root installs it setuid root."""
+    files = signed(plugin_files())
+    for mode in (0o4755, 0o2755):
+        members = []
+        for name, data in sorted(files.items()):
+            info = member(name, size=len(data))
+            info.mode = mode if name == "webapp/main.js" else 0o644
+            members.append((info, data))
+        refusals = read_bundle_bytes(raw_tar(members), "b.tar.gz").refusals
+        assert [(r.reason, r.observed) for r in refusals] == [
+            ("special-file", f"'webapp/main.js' has mode {mode:04o} (setuid/setgid)")
+        ]
+    folder = tmp_path / "notes"
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / "webapp").chmod(0o2755)  # a setgid folder only passes its group on: harmless
+    assert read_bundle_path(folder).refusals == []
+    (folder / "webapp/main.js").chmod(0o4755)
+    assert [r.reason for r in read_bundle_path(folder).refusals] == ["special-file"]
+
+
 def test_every_reason_is_listed_not_just_the_first(tmp_path):
     files = signed(plugin_files(capabilities=["act_as_user"], egress=["evil.example.com"]))
     files["README.md"] = b"changed\n"
