@@ -21,7 +21,9 @@ STATUS_COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "re
 
 
 def _fail(message: str) -> None:
-    click.echo(f"phase8: error: {message}", err=True)
+    from phase8_assets.shared.redaction import redact_text
+
+    click.echo(f"phase8: error: {redact_text(message)}", err=True)  # CI logs keep what is printed
     sys.exit(EXIT_CANNOT_EVALUATE)
 
 

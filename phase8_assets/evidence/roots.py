@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from phase8_assets.evidence import check_abandoned
+from phase8_assets.shared.redaction import redact_text
 
 CHUNK_BYTES = 1 << 20  # what streaming reads hold at a time
 
@@ -270,11 +271,14 @@ def _copy_hashing(source, target, max_bytes: int, where: str) -> tuple[str, int]
 
 
 def _s3_reason(exc: Exception) -> str:
+    """Why an S3 call failed, redacted: botocore's connection errors quote the endpoint URL, which
+    may carry credentials (``https://user:password@host``), and the reason goes into rejections,
+    the warehouse and the CLI's error line."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:
         err = response["Error"]
-        return f"{err.get('Code')}: {err.get('Message')}"
-    return str(exc) or type(exc).__name__
+        return redact_text(f"{err.get('Code')}: {err.get('Message')}")
+    return redact_text(str(exc) or type(exc).__name__)
 
 
 def stream_lines(uri: str):

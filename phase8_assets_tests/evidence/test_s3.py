@@ -3,8 +3,8 @@
 import pytest
 
 from phase8_assets.evidence.config import ConfigError, load_config
-from phase8_assets.evidence.roots import S3Root
-from phase8_assets_tests.conftest import DATA, gate_report, upload_tree
+from phase8_assets.evidence.roots import RootError, S3Root
+from phase8_assets_tests.conftest import DATA, _free_port, gate_report, upload_tree
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +106,29 @@ def test_bulk_objects_named_like_a_spool_are_read_and_spooled_whole(s3, tmp_path
     for f, count in ((focus, focus.summary["rows"]), (points, points.summary["points"])):
         f.spool.unlink()
         assert pq.read_metadata(spool_of(f, tmp_path)).num_rows == count
+
+
+def test_an_unreachable_endpoint_is_named_without_the_credentials_in_its_url(s3, monkeypatch, tmp_path, home):
+    """botocore quotes the endpoint URL in its connection errors; a password in it reaches neither a
+    rejection (the warehouse, the report) nor the CLI's error line (a CI log)."""
+    from click.testing import CliRunner
+
+    from phase8_assets.cli import main
+
+    password = "Hunter2-s3-endpoint"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://phase8:{password}@127.0.0.1:{_free_port()}")
+    root = S3Root("s3://evidence/rel")
+    calls = {
+        "glob": lambda: root.glob("bench/*.json"),
+        "read_bytes": lambda: root.read_bytes("bench/a.json", 100),
+        "exists": lambda: root.exists("phase8.yaml"),
+        "stage": lambda: root.stage("otel/m.jsonl", 100, tmp_path),
+    }
+    for name, call in calls.items():
+        with pytest.raises(RootError, match="Could not connect to the endpoint URL") as err:
+            call()
+        assert password not in str(err.value), name
+        assert "http://phase8:[REDACTED]@127.0.0.1" in str(err.value), name
+    result = CliRunner().invoke(main, ["gate", "--evidence", "s3://evidence/rel", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "Could not connect to the endpoint URL" in result.stderr and password not in result.output + result.stderr
