@@ -228,14 +228,21 @@ class S3Root(EvidenceRoot):
             raise RootError(f"{self.uri_of(rel)}: cannot read: {_s3_reason(exc)}") from exc
 
     def exists(self, rel: str) -> bool:
+        """Whether the object is there; a missing bucket is an error, never a missing file (a HEAD
+        answers both with a bare 404, so the bucket is asked about then)."""
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(rel))
             return True
         except Exception as exc:
-            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404:
-                return False
+            if _status(exc) != 404:
+                raise RootError(f"{self.uri_of(rel)}: cannot check: {_s3_reason(exc)}") from exc
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            if _status(exc) == 404:
+                raise RootError(f"{self.uri}: the bucket {self.bucket!r} does not exist") from exc
             raise RootError(f"{self.uri_of(rel)}: cannot check: {_s3_reason(exc)}") from exc
+        return False
 
     def stage(self, rel: str, max_bytes: int, folder: Path) -> tuple[Path, str, int]:
         target = folder / posixpath.basename(rel)
@@ -268,6 +275,10 @@ def _copy_hashing(source, target, max_bytes: int, where: str) -> tuple[str, int]
         if target is not None:
             target.write(chunk)
     return sha.hexdigest(), size
+
+
+def _status(exc: Exception) -> int | None:
+    return (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
 def _s3_reason(exc: Exception) -> str:

@@ -33,6 +33,11 @@ def test_s3_glob_and_missing_config(s3):
     s3.create_bucket(Bucket="empty")
     with pytest.raises(ConfigError, match=r"^no phase8.yaml in s3://empty/nothing: create one \(see README"):
         load_config(["s3://empty/nothing"])
+    # A bucket that is not there is said so, not taken for a root without its config.
+    with pytest.raises(ConfigError, match=r"s3://no-such-bucket/p: the bucket 'no-such-bucket' does not exist$"):
+        load_config(["s3://no-such-bucket/p"])
+    with pytest.raises(RootError, match="the bucket 'no-such-bucket' does not exist"):
+        S3Root("s3://no-such-bucket/p").exists("docs/ops/a.md")
     s3.put_object(Bucket="empty", Key="p/a/x.xml", Body=b"1")
     s3.put_object(Bucket="empty", Key="p/a/b/y.xml", Body=b"22")
     root = S3Root("s3://empty/p")
