@@ -1,6 +1,7 @@
 """Stream C, cost: FOCUS line items into DuckDB, attribution per tenant and team, budgets with
 forecasts, day-over-day anomalies, the warn-level ``cost_budgets`` gate and the budget alert sensor."""
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from phase8_assets.domains.finops import SCOPE_KEYS, UNALLOCATED, anomalies, att
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
-from phase8_assets.evidence.roots import stream_lines
+from phase8_assets.evidence.roots import RootError, open_root
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import Actor, AuditEvent
 from phase8_assets.shared.clock import format_timestamp, now_utc
@@ -34,14 +35,17 @@ def cost_versions(batch: EvidenceBatch) -> list[str]:
 
 
 def _local_copy(uri: str, folder: Path) -> str:
-    """A path DuckDB can read: the file itself, or an S3 object staged to ``folder`` (streamed)."""
+    """A path DuckDB can read: the file itself, or an S3 object staged into a folder of its own under
+    ``folder`` (copied in chunks, whatever its bytes; two objects of one name never share a copy). An
+    object that cannot be read is an ``EvidenceError`` naming it, its reason redacted."""
     if not uri.startswith("s3://"):
         return uri
-    target = folder / Path(uri).name
-    with open(target, "wb") as fh:
-        for chunk in stream_lines(uri):
-            fh.write(chunk)
-    return str(target)
+    parent, _, name = uri.rpartition("/")
+    try:
+        path, _, _ = open_root(parent).stage(name, sys.maxsize, Path(tempfile.mkdtemp(prefix="copy-", dir=folder)))
+    except RootError as exc:
+        raise EvidenceError("(file)", str(exc)) from None
+    return str(path)
 
 
 @dg.asset(
@@ -68,7 +72,10 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
         for f in evidence_files.files_of("cur_exports"):  # CUR 2.0: exactly the files each manifest lists
             manifest = f.records[0]
             key = f.uri.rsplit("/", 1)[0]  # <export>/metadata/BILLING_PERIOD=YYYY-MM
-            paths = [_local_copy(uri, Path(tmp)) for uri in manifest["data_files"]]
+            try:
+                paths = [_local_copy(uri, Path(tmp)) for uri in manifest["data_files"]]
+            except EvidenceError as exc:  # a delivery loaded in part would understate the period
+                raise dg.Failure(f"{f.uri}: dataFiles: {exc.reason}") from None
             stored = record_cur_period(conn, f.root, key, manifest["execution"], paths)
             if stored is not None:
                 loaded, rows = loaded + 1, rows + stored

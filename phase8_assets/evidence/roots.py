@@ -292,20 +292,6 @@ def _s3_reason(exc: Exception) -> str:
     return redact_text(str(exc) or type(exc).__name__)
 
 
-def stream_lines(uri: str):
-    """The lines of the evidence file at ``uri`` (a path or ``s3://bucket/key``), streamed."""
-    if uri.startswith("s3://"):
-        bucket, _, key = uri[5:].partition("/")
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            yield from body.iter_lines(keepends=True)
-        finally:
-            body.close()
-        return
-    with open(uri, "rb") as fh:
-        yield from fh
-
-
 def open_root(location: str | os.PathLike) -> EvidenceRoot:
     """A root for a folder path or an ``s3://`` URI; a missing folder is an error."""
     text = str(location)

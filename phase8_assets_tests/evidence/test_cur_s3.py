@@ -1,6 +1,7 @@
 """AWS CUR 2.0 on S3 (moto's server on 127.0.0.1): manifests decide what is read; restatements replace."""
 
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -93,3 +94,23 @@ def test_cur_manifests_decide_what_is_loaded_and_restatements_replace(s3, tmp_pa
     assert tenants() == {"acme": "20.0/20.0", "globex": "8.0/5.0", "__unallocated__": "2.0/2.0"}
     gate_report([f"s3://{BUCKET}"], home)  # the same execution again adds nothing
     assert tenants()["acme"] == "20.0/20.0"
+
+
+def test_data_files_are_copied_whole_each_to_its_own_name_and_a_missing_one_is_named(s3, tmp_path):
+    """A manifest's data files are staged in chunks whatever their bytes (no line splitting), two files
+    of one name in different folders are two copies, and one that is gone is named, not a botocore
+    traceback."""
+    from phase8_assets.defs.finops import _local_copy
+    from phase8_assets.evidence import EvidenceError
+    from phase8_assets.evidence.roots import CHUNK_BYTES
+
+    s3.create_bucket(Bucket="deliveries")
+    binary = bytes(range(256)).replace(b"\n", b"").replace(b"\r", b"") * (CHUNK_BYTES // 128)  # no line ends
+    s3.put_object(Bucket="deliveries", Key="x/a/part 1+.parquet", Body=binary)
+    s3.put_object(Bucket="deliveries", Key="x/b/part 1+.parquet", Body=b"second\r\nfile\r")
+    first = _local_copy("s3://deliveries/x/a/part 1+.parquet", tmp_path)
+    second = _local_copy("s3://deliveries/x/b/part 1+.parquet", tmp_path)
+    assert first != second
+    assert (Path(first).read_bytes(), Path(second).read_bytes()) == (binary, b"second\r\nfile\r")
+    with pytest.raises(EvidenceError, match=r"^\(file\): s3://deliveries/x/a/gone.parquet: cannot read: NoSuchKey"):
+        _local_copy("s3://deliveries/x/a/gone.parquet", tmp_path)
