@@ -508,18 +508,28 @@ def percent(value: tuple[int, int] | str) -> str:
     return f"{n}/{of} ({n / of:.0%})" if of else f"{n}/0 (nothing listed)"
 
 
-STATUS_RANK = ("skipped", "pass", "warn", "fail", "error")  # worst last
+# An item's status is the worst of its gates' in one run, worst last. Only ``pass`` is met: a gate
+# switched off (``skipped``) or that the run did not record (``NOT_RECORDED``) leaves its item unmet.
+NOT_RECORDED = "none recorded"
+STATUS_RANK = ("pass", "warn", "skipped", NOT_RECORDED, "fail", "error")
 
 
 def latest_statuses(rows: list[tuple]) -> dict[str, str]:
-    """Each gate's status in the newest recorded run that has it (rows oldest first, as
-    ``history.gate_statuses`` gives them)."""
-    return {gate: status for _, _, gate, status in rows}
+    """Each gate's status in the newest recorded run (rows oldest first, as ``history.gate_statuses``
+    gives them); a gate that run did not record has none, never an older run's."""
+    newest = rows[-1][1] if rows else None
+    return {gate: status for _, run_id, gate, status in rows if run_id == newest}
+
+
+def worst_of(gates: list[str], statuses: dict[str, str]) -> str:
+    """The item's status from its ``gates``' ``statuses`` in one run (``NOT_RECORDED`` for a gate without one)."""
+    return max((statuses.get(g, NOT_RECORDED) for g in gates), key=STATUS_RANK.index)
 
 
 def weekly_trend(rows: list[tuple], end: datetime, weeks: int = 12) -> tuple[list[str], dict[str, list[str | None]]]:
     """Per item, per week (Monday, UTC) of the last ``weeks`` before ``end``: the worst status of its
-    gates in the week's last run (None: no run that week)."""
+    gates in the week's last run (None: no run that week; ``NOT_RECORDED``: that run has no status for
+    one of them)."""
     monday = (end - timedelta(days=end.weekday())).date()
     starts = [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     last_run: dict = {}
@@ -534,15 +544,13 @@ def weekly_trend(rows: list[tuple], end: datetime, weeks: int = 12) -> tuple[lis
         gates = gates_of(item)
         row = []
         for week in starts:
-            statuses = [s for g, s in last_run.get(week, (None, {}))[1].items() if g in gates]
-            row.append(max(statuses, key=STATUS_RANK.index) if statuses else None)
+            row.append(worst_of(gates, last_run[week][1]) if week in last_run else None)
         trend[item] = row
     return [f"{w:%Y-%m-%d}" for w in starts], trend
 
 
 def item_status(item: dict, latest: dict[str, str]) -> str:
-    statuses = [latest[g["gate"]] for g in item["gates"] if g["gate"] in latest]
-    return max(statuses, key=STATUS_RANK.index) if statuses else "none recorded"
+    return worst_of([g["gate"] for g in item["gates"]], latest)
 
 
 def item_cells(program: Program) -> list[dict]:
@@ -578,8 +586,7 @@ def rows(items: list[dict], latest: dict[str, str]) -> list[list]:
             i["owner"],
             item_status(i, latest),
             ", ".join(
-                f"{g['gate']} ({latest.get(g['gate'], 'none recorded') if g['evaluates'] else 'off'})"
-                for g in i["gates"]
+                f"{g['gate']} ({latest.get(g['gate'], NOT_RECORDED) if g['evaluates'] else 'off'})" for g in i["gates"]
             ),
             i["ages"],
             i["cadence"],
@@ -597,7 +604,7 @@ def trend_figure(weeks: list[str], trend: dict[str, list[str | None]]):
     items = list(trend)
     return state_heatmap(
         STATUS_RANK,
-        ["#8c959f", "#2da44e", "#bf8700", "#cf222e", "#82071e"],
+        ["#2da44e", "#bf8700", "#8c959f", "#d0d7de", "#cf222e", "#82071e"],
         weeks,
         items,
         [[STATUS_RANK.index(s) if s else None for s in trend[i]] for i in items],
@@ -670,7 +677,7 @@ def scorecard_sections(card: dict, report: dict | None = None) -> tuple[str, lis
     else:
         whose = f"Gate statuses as recorded before this run ({card['run_id']}): the run's own gates have not completed."
     latest = latest_statuses(history)
-    wide = ", ".join(f"{g} ({latest.get(g, 'none recorded')})" for g in gates_of(PROGRAM_WIDE))
+    wide = ", ".join(f"{g} ({latest.get(g, NOT_RECORDED)})" for g in gates_of(PROGRAM_WIDE))
     weeks, trend = weekly_trend(history, _naive(card["evaluated_at"]), card["trend_weeks"])
     subtitle = (
         f"{card['release']} at {card['evaluated_at']}, evidence root {card['evidence_root']}, run {card['run_id']}"

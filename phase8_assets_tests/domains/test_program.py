@@ -17,7 +17,10 @@ from phase8_assets.domains.program import (
     coverage,
     findings,
     gates_of,
+    item_cells,
+    latest_statuses,
     percent,
+    rows,
     weekly_trend,
 )
 from phase8_assets.evidence.collect import collect
@@ -150,8 +153,33 @@ def test_the_weekly_trend_takes_each_weeks_last_run_and_the_worst_gate_of_each_i
     ]
     weeks, trend = weekly_trend(rows, datetime(2026, 11, 20, 12), weeks=3)
     assert weeks == ["2026-11-02", "2026-11-09", "2026-11-16"]  # Mondays
-    assert trend["chaos_drills"] == [None, "pass", None]
-    assert trend["upgrade_safety"] == [None, None, "error"]
+    # A week's last run that has no status for a gate of the item leaves the item unmet, never passed.
+    assert trend["chaos_drills"] == [None, "pass", "none recorded"]
+    assert trend["upgrade_safety"] == [None, "none recorded", "error"]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ({"upgrade_preflight": "pass", "rollback_integrity": "pass"}, "pass"),
+        ({"upgrade_preflight": "pass", "rollback_integrity": "skipped"}, "skipped"),
+        ({"upgrade_preflight": "warn", "rollback_integrity": "skipped"}, "skipped"),
+        ({"upgrade_preflight": "pass"}, "none recorded"),
+        ({"upgrade_preflight": "fail"}, "fail"),
+        ({"upgrade_preflight": "pass", "rollback_integrity": "error"}, "error"),
+    ],
+)
+def test_an_item_is_met_only_when_every_gate_of_it_passed_in_the_newest_run(demo, statuses, expected):
+    """A gate switched off, or one the newest run did not record (whatever an older run said), leaves its
+    item unmet in the scorecard: the item's status is never ``pass`` then."""
+    batch, config = demo
+    older = [(datetime(2026, 11, 19), "old", gate, "pass") for gate in GATES]
+    newest = [(datetime(2026, 11, 20), "new", gate, status) for gate, status in statuses.items()]
+    latest = latest_statuses(older + newest)
+    assert latest == statuses
+    cells = item_cells(assess(batch, config, AT))
+    row = next(r for r in rows(cells, latest) if r[0] == "upgrade_safety")
+    assert row[3] == expected
 
 
 def test_the_program_section_is_checked_by_the_config_schema(tmp_path):
