@@ -99,3 +99,24 @@ def test_every_gate_fails_closed_on_its_own_evidence(name, mode, broken_root_rep
     for finding in own:
         assert all(finding[key] not in (None, "") for key in ("subject", "rule", "observed", "limit", "evidence",
                                                                "owner", "runbook")), finding  # fmt: skip
+
+
+EXPLAINED = ("subject", "rule", "observed", "limit", "evidence", "owner", "runbook")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_finding_of_a_broken_root_explains_itself(mode, broken_root_report):
+    """Every finding of every gate, not only those about the gate's own evidence, names its subject, rule,
+    observed value, limit, evidence file, owner and runbook: no empty field, no placeholder. A finding
+    about evidence that is absent names where the config expects it (or the config itself)."""
+    report, _broken = broken_root_report(mode)
+    gaps = [
+        (gate["gate"], finding["rule"], key, finding[key])
+        for gate in report["gates"]
+        for finding in gate["findings"]
+        for key in EXPLAINED
+        if finding[key] in (None, "", "None") or (key == "evidence" and finding[key].startswith("("))  # "(config)"
+    ]
+    assert not gaps, gaps
+    owners = {finding["owner"] for gate in report["gates"] for finding in gate["findings"]}
+    assert all(owner.startswith("team:") or "@" in owner for owner in owners), owners

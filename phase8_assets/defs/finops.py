@@ -294,8 +294,11 @@ def budget_gate(batch, config, at, budget_status: dict):
     runbook = config.runbook_for(gate)
     found = []
     if not budget_status["configured"]:
-        found.append(Finding("warning", "cost budgets", "budgets-present", "no CostBudgets file", "one readable CostBudgets",
-                             None, config.owner_for(gate, "cost_budgets"), runbook, {}))  # fmt: skip
+        rejected = batch.rejections_of("cost_budgets")
+        observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no CostBudgets file"
+        found.append(Finding("warning", "cost budgets", "budgets-present", observed, "one readable CostBudgets",
+                             rejected[0].uri if rejected else config.paths_of("cost_budgets"),
+                             config.owner_for(gate, "cost_budgets"), runbook, {}))  # fmt: skip
     budgets_file = next((f.uri for f in batch.files_of("cost_budgets")), None)
     for s in budget_status["states"]:
         if s.unmatched is not None:

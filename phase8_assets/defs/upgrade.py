@@ -131,12 +131,13 @@ def preflight_gate(batch, config, at, upgrade_paths: dict, upgrade_preflights: l
         rejected = batch.rejections_of("upgrade_path")
         observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no UpgradePath file"
         found.append(Finding("error", "upgrade path", "upgrade-path-present", observed, "one readable UpgradePath",
-                             rejected[0].uri if rejected else None, owner, runbook, {}))  # fmt: skip
+                             rejected[0].uri if rejected else config.paths_of("upgrade_path"), owner, runbook, {}))  # fmt: skip
     elif upgrade_paths["release"] is not None:
         kind = config.evidence.get("preflight_reports")
         found += path_findings(upgrade_paths["path"], upgrade_paths["results"], upgrade_preflights,
                                upgrade_paths["release"], owner, runbook, upgrade_paths["uri"],
-                               at, (kind.max_age, kind.max_age_text) if kind else None)  # fmt: skip
+                               at, (kind.max_age, kind.max_age_text) if kind else None,
+                               config.paths_of("preflight_reports"))  # fmt: skip
     ok = sum(1 for r in upgrade_paths["results"] if r.hops is not None)
     return (
         found,
@@ -157,7 +158,8 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
         others = ", ".join(f"{d[1]['to_version']} ({d[0].rsplit('/', 1)[-1]})" for d in rollback_drills[:5])
         observed = "no rollback drill went up to the release" + (f"; the drills went up to {others}" if others else "")
         return [Finding("error", f"release {release}", "rollback-drill-present", observed,
-                        f"a rollback drill {release} and back", None, owner, runbook, {})], "no rollback drill for the release"  # fmt: skip
+                        f"a rollback drill {release} and back", config.paths_of("rollback_reports"), owner, runbook,
+                        {})], "no rollback drill for the release"  # fmt: skip
     uri, report, diffs = mine[0]
     kind = config.evidence.get("rollback_reports")
     found = []

@@ -131,7 +131,7 @@ def assess(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> DrillA
                 else "no catalog file matched " + ", ".join(s.uri for s in config.evidence[CATALOG_KIND].sources)
             )
         )
-        problems.append((rejected[0].uri if rejected else "(config)", "catalog-present", reason))
+        problems.append((rejected[0].uri if rejected else config.paths_of(CATALOG_KIND), "catalog-present", reason))
     standings: dict[str, DrillStanding] = {}
     for f in catalog_files:
         for drill in f.records:

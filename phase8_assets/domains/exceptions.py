@@ -200,16 +200,18 @@ def exception_states(batch, config, at: datetime) -> list[ExceptionState]:
 
 
 def exception_findings(exceptions: list[ExceptionState], rejections: list, foreign: list[tuple[str, str, str, str]],
-                       settings: ExceptionSettings, runbook: str | None, owner: str) -> list:  # fmt: skip
+                       settings: ExceptionSettings, runbook: str | None, owner: str,
+                       config_source: str | None = None) -> list:  # fmt: skip
     """Gate ``policy_exceptions``: a refused or unreadable exception is an error; requested,
     expiring and expired ones (until someone removes them) are warnings naming their owner; so is a
-    root that does not require approval, and every Trivy/Snyk ignore entry that rots."""
+    root that does not require approval (its evidence: ``config_source``, the phase8.yaml that says
+    so), and every Trivy/Snyk ignore entry that rots."""
     from phase8_assets.domains.gates import Finding
 
     found = []
     if not settings.require_approval:
         found.append(Finding("warning", "exceptions", "approval-required", "require_approval: false",
-                             "every exception approved", None, owner, runbook,
+                             "every exception approved", config_source, owner, runbook,
                              {"reason": settings.reason, "note": "unapproved exceptions waive findings in this root"}))  # fmt: skip
     ids: dict[str, str] = {}
     for state in exceptions:

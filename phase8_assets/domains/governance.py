@@ -30,6 +30,10 @@ OUTCOMES = ("pass", "violation", "excepted", "not-applicable")
 # The evidence kinds governance reads (exceptions are the root's waivers).
 KINDS = frozenset({"retention_policies", "deletion_policies", "access_policies", "teams", "data_inventory",
                    "data_contracts", "foreign_exceptions"})  # fmt: skip
+# The rules that find a kind of document absent, and that kind: such a finding's evidence is where the
+# config expects the documents (``evaluate`` knows no config).
+PRESENT_RULES = {"inventory.present": "data_inventory", "retention.present": "retention_policies",
+                 "deletion.present": "deletion_policies", "access.present": "access_policies"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -304,7 +308,8 @@ def compliance_gate(batch, config, at, policy_evaluations: list[Evaluation]):
         if r.kind in KINDS
     ]  # fmt: skip
     found += [
-        Finding("error", e.target, e.rule, e.observed, e.limit, e.evidence, e.owner, runbook,
+        Finding("error", e.target, e.rule, e.observed, e.limit,
+                e.evidence or config.paths_of(PRESENT_RULES.get(e.rule, "data_inventory")), e.owner, runbook,
                 {"tenant": e.tenant, "reason": e.reason, **e.details})
         for e in policy_evaluations
         if e.outcome == "violation"
@@ -337,7 +342,7 @@ def exceptions_gate(batch, config, at, policy_exceptions: dict):
     gate = "policy_exceptions"
     found = exception_findings(
         policy_exceptions["states"], batch.rejections_of(WAIVER_KIND), policy_exceptions["foreign"],
-        config.exceptions, config.runbook_for(gate), config.owner_for(gate),
+        config.exceptions, config.runbook_for(gate), config.owner_for(gate), config.source,
     )  # fmt: skip
     in_force = sum(s.in_force for s in policy_exceptions["states"])
     return found, f"{len(policy_exceptions['states'])} exception(s), {in_force} in force"

@@ -162,10 +162,12 @@ def table_differences(report: dict) -> list[tuple[str, str, dict]]:
 
 def path_findings(path: UpgradePath | None, results: list[PathResult], preflights: list[PreflightStatus],
                   release: Version, owner: str, runbook: str, evidence: str | None,
-                  at: datetime | None = None, max_age: tuple[timedelta, str] | None = None) -> list[Finding]:  # fmt: skip
-    """The ``upgrade_preflight`` gate's findings; with ``at`` and ``max_age`` (the limit and its text),
-    an install whose newest report for the release is older than that is a finding too: one fresh
-    report of another install does not make it current."""
+                  at: datetime | None = None, max_age: tuple[timedelta, str] | None = None,
+                  preflight_paths: str | None = None) -> list[Finding]:  # fmt: skip
+    """The ``upgrade_preflight`` gate's findings (``evidence``: the upgrade path's file;
+    ``preflight_paths``: where the preflight reports are configured to be); with ``at`` and
+    ``max_age`` (the limit and its text), an install whose newest report for the release is older
+    than that is a finding too: one fresh report of another install does not make it current."""
     out = []
     for r in results:
         if r.hops is None:
@@ -185,7 +187,8 @@ def path_findings(path: UpgradePath | None, results: list[PathResult], preflight
     current = [newest[k] for k in sorted(newest)]
     if path is not None and not current:
         out.append(Finding("error", f"release {release}", "preflight-present", "no preflight report targets the release",
-                           f"at least one preflight report with target {release}", None, owner, runbook, {}))  # fmt: skip
+                           f"at least one preflight report with target {release}", preflight_paths, owner, runbook,
+                           {}))  # fmt: skip
     for p in current:
         age = at - p.report["generated_at"] if at is not None and max_age is not None else None
         if age is not None and age > max_age[0]:

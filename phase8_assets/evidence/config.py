@@ -101,10 +101,11 @@ class EvidenceConfig:
     def root_uris(self) -> list[str]:
         return [root.uri for root in self.roots]
 
-    def paths_of(self, kind: str) -> str | None:
-        """Where a kind's files are configured to be: the evidence of a finding about files that are absent."""
+    def paths_of(self, kind: str) -> str:
+        """Where a kind's files are configured to be: the evidence of a finding about files that are absent
+        (the config itself when it configures no such kind: that is where they are missing)."""
         spec = self.evidence.get(kind)
-        return ", ".join(loc.uri for loc in spec.sources) if spec else None
+        return ", ".join(loc.uri for loc in spec.sources) if spec else self.source
 
     def owner_for(self, gate: str, kind: str | None = None) -> str:
         if kind and kind in self.evidence and self.evidence[kind].owner:

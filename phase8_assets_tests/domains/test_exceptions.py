@@ -92,8 +92,10 @@ def test_without_an_access_policy_no_approval_can_be_checked():
 def test_a_root_without_required_approval_keeps_unapproved_waivers_working():
     lax = replace(SETTINGS, require_approval=False, reason="migrating to approvals (GOV-1)")
     assert state(exception(approved_by=None, approved_at=None), settings=lax, approvals=None).state == "active"
-    found = exception_findings([], [], [], lax, "rb.md", "team:x")
-    assert [(f.severity, f.rule) for f in found] == [("warning", "approval-required")]
+    found = exception_findings([], [], [], lax, "rb.md", "team:x", "/root/phase8.yaml")
+    assert [(f.severity, f.rule, f.evidence) for f in found] == [
+        ("warning", "approval-required", "/root/phase8.yaml")  # the config that says so
+    ]
 
 
 def test_an_expired_exception_renewed_by_an_approved_one_stops_warning():
