@@ -28,6 +28,7 @@ from phase8_assets.domains.gate_report import (
     report_link,
     report_sections,
     root_id,
+    shown_path,
     title_of,
     to_json,
     to_junit,
@@ -45,7 +46,8 @@ from phase8_assets.warehouse.store import record_gate_result, record_gate_run, r
 
 GATE_PREFIX = "gates"
 RESULT_KEY = "phase8/gate_result"
-FINDING_COLUMNS = ["severity", "subject", "rule", "observed", "limit", "owner", "runbook"]
+FINDING_COLUMNS = ["severity", "subject", "rule", "observed", "limit", "evidence", "owner", "runbook"]
+PATH_COLUMNS = ("subject", "evidence", "runbook")  # shown relative to the evidence root
 SEVERITY_ORDER = ("error", "warning", "waived")
 
 
@@ -148,16 +150,22 @@ def gate_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([GATE_PREFIX, name])
 
 
-def check_result(result: GateResult, context_metadata: dict | None = None) -> dg.AssetCheckResult:
-    """The check's evaluation, explaining itself: status, summary, findings table (errors first; short
-    columns, the rest in the JSON result), the release and root it judged, full result.
+def check_result(
+    result: GateResult, context_metadata: dict | None = None, roots: list[str] = ()
+) -> dg.AssetCheckResult:
+    """The check's evaluation, explaining itself: status, summary, findings table (errors first; every
+    finding's subject, rule, observed value, limit, evidence file, owner and runbook, paths relative to
+    the evidence ``roots``; details in the JSON result), the release and root it judged, full result.
 
     Its outcome shows the gate's status in the UI: ``fail``/``error`` of a blocking gate is a failed
     ERROR check (it blocks), ``warn`` (and any finding of a warn-level gate) a failed WARN check,
     ``pass`` and ``skipped`` (with its reason in the description) a passed check."""
     spec = GATES[result.gate]
     findings = sorted(result.findings, key=lambda f: SEVERITY_ORDER.index(f.severity))
-    rows = [[getattr(f, column) for column in FINDING_COLUMNS] for f in findings]
+    rows = [
+        [shown_path(getattr(f, c), list(roots)) if c in PATH_COLUMNS else getattr(f, c) for c in FINDING_COLUMNS]
+        for f in findings
+    ]
     metadata = {
         "status": dg.MetadataValue.text(result.status),
         "summary": dg.MetadataValue.text(result.summary),
@@ -261,6 +269,7 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
                 if report_link(report)
                 else dg.MetadataValue.path(str(folder / "gate-report.html")),
             },
+            config.root_uris,
         )
 
     def evaluate_gate(context, config: EvidenceConfig, at: datetime, batch: EvidenceBatch, inputs: dict) -> GateResult:

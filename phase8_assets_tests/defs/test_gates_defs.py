@@ -114,8 +114,10 @@ def test_check_outcomes_follow_the_gate_status(dagster_run):
     broken = checks["evidence_validity"]
     assert (broken.passed, broken.severity) == (False, dg.AssetCheckSeverity.ERROR)
     table = broken.metadata["findings"].value.splitlines()
-    assert table[0] == "| severity | subject | rule | observed | limit | owner | runbook |"
+    assert table[0] == "| severity | subject | rule | observed | limit | evidence | owner | runbook |"
     assert table[2].startswith("| error |") and table[-1].startswith("| warning |")  # errors first
+    # each finding names its evidence file, relative to the root, as the HTML report does
+    assert "| isolation/TEST-isolation.files.TenantFilesTest.xml |" in table[2]
 
 
 def test_a_failed_gate_step_logs_why_before_it_fails(dagster_run):
