@@ -298,7 +298,7 @@ def budget_gate(batch, config, at, budget_status: dict):
         observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no CostBudgets file"
         found.append(Finding("warning", "cost budgets", "budgets-present", observed, "one readable CostBudgets",
                              rejected[0].uri if rejected else config.paths_of("cost_budgets"),
-                             config.owner_for(gate, "cost_budgets"), runbook, {}))  # fmt: skip
+                             config.owner_for(gate, "cost_budgets"), runbook, {"kind": "cost_budgets"}))  # fmt: skip
     budgets_file = next((f.uri for f in batch.files_of("cost_budgets")), None)
     for s in budget_status["states"]:
         if s.unmatched is not None:

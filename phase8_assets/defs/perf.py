@@ -353,7 +353,7 @@ def _no_budgets(h: PerfContext, config, gate: str) -> list[Finding]:
         Finding(
             "error", "perf budgets", "budgets-present", h.budget_problem, "one readable PerfBudgets file",
             h.budget_uri or config.paths_of("perf_budgets"), config.owner_for(gate, "perf_budgets"),
-            config.runbook_for(gate), {},
+            config.runbook_for(gate), {"kind": "perf_budgets"},
         )
     ]  # fmt: skip
 

@@ -131,7 +131,8 @@ def preflight_gate(batch, config, at, upgrade_paths: dict, upgrade_preflights: l
         rejected = batch.rejections_of("upgrade_path")
         observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no UpgradePath file"
         found.append(Finding("error", "upgrade path", "upgrade-path-present", observed, "one readable UpgradePath",
-                             rejected[0].uri if rejected else config.paths_of("upgrade_path"), owner, runbook, {}))  # fmt: skip
+                             rejected[0].uri if rejected else config.paths_of("upgrade_path"), owner, runbook,
+                             {"kind": "upgrade_path"}))  # fmt: skip
     elif upgrade_paths["release"] is not None:
         kind = config.evidence.get("preflight_reports")
         found += path_findings(upgrade_paths["path"], upgrade_paths["results"], upgrade_preflights,
@@ -159,7 +160,7 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
         observed = "no rollback drill went up to the release" + (f"; the drills went up to {others}" if others else "")
         return [Finding("error", f"release {release}", "rollback-drill-present", observed,
                         f"a rollback drill {release} and back", config.paths_of("rollback_reports"), owner, runbook,
-                        {})], "no rollback drill for the release"  # fmt: skip
+                        {"kind": "rollback_reports"})], "no rollback drill for the release"  # fmt: skip
     uri, report, diffs = mine[0]
     kind = config.evidence.get("rollback_reports")
     found = []

@@ -191,7 +191,17 @@ def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) ->
     """The ``drill_evidence`` gate's findings: subject = drill id, rule = which of the rules above."""
     at = assessment.at
     out = [
-        Finding("error", "drill catalog", rule, reason, "one readable DrillCatalog", uri, gate_owner, gate_runbook, {})
+        Finding(
+            "error",
+            "drill catalog",
+            rule,
+            reason,
+            "one readable DrillCatalog",
+            uri,
+            gate_owner,
+            gate_runbook,
+            {"kind": CATALOG_KIND},
+        )
         for uri, rule, reason in assessment.catalog_problems
     ]
     for st in assessment.drills:

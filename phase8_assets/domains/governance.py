@@ -310,7 +310,8 @@ def compliance_gate(batch, config, at, policy_evaluations: list[Evaluation]):
     found += [
         Finding("error", e.target, e.rule, e.observed, e.limit,
                 e.evidence or config.paths_of(PRESENT_RULES.get(e.rule, "data_inventory")), e.owner, runbook,
-                {"tenant": e.tenant, "reason": e.reason, **e.details})
+                {"tenant": e.tenant, "reason": e.reason, **e.details,
+                 **({"kind": PRESENT_RULES[e.rule]} if e.rule in PRESENT_RULES else {})})
         for e in policy_evaluations
         if e.outcome == "violation"
     ]  # fmt: skip

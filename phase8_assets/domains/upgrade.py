@@ -188,7 +188,7 @@ def path_findings(path: UpgradePath | None, results: list[PathResult], preflight
     if path is not None and not current:
         out.append(Finding("error", f"release {release}", "preflight-present", "no preflight report targets the release",
                            f"at least one preflight report with target {release}", preflight_paths, owner, runbook,
-                           {}))  # fmt: skip
+                           {"kind": "preflight_reports"}))  # fmt: skip
     for p in current:
         age = at - p.report["generated_at"] if at is not None and max_age is not None else None
         if age is not None and age > max_age[0]:
