@@ -1,6 +1,8 @@
 """Stream C, cost: FOCUS line items into DuckDB, attribution per tenant and team, budgets with
 forecasts, day-over-day anomalies, the warn-level ``cost_budgets`` gate and the budget alert sensor."""
 
+import hashlib
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -362,10 +364,84 @@ def record_crossings(conn, root: str, states, recorded_at) -> list[tuple]:
     return new
 
 
+COST_KINDS = ("cost_exports", "cur_exports")  # the kinds whose rows the budgets count
+NO_DATA_EVENT = "phase8.budget.no_data"
+
+
+def cost_evidence_problems(batch: EvidenceBatch, config, at) -> list[Finding]:
+    """Why the budgets cannot be judged on all of their cost, on the evidence as it is now: no cost kind
+    configured, a cost kind or the budgets with no readable file, a newest file too old or dated in the
+    future (the errors ``kind_freshness`` gives every kind), and each rejected file of these kinds (its
+    spend is not counted). Without this, missing cost reads as 0 spent: under budget."""
+    from phase8_assets.domains.evidence_quality import kind_freshness, rejection_finding
+
+    gate = "cost_budgets"
+    runbook = config.runbook_for(gate)
+    found = []
+    if not any(kind in config.evidence for kind in COST_KINDS):
+        found.append(Finding("error", "cost evidence", "evidence-configured", "no cost_exports or cur_exports kind",
+                             "a cost evidence kind the budgets count", config.source, config.owner_for(gate), runbook,
+                             {"kinds": list(COST_KINDS)}))  # fmt: skip
+    for name in (*COST_KINDS, "cost_budgets"):
+        kind = config.evidence.get(name)
+        if kind is None:
+            continue
+        owner = config.owner_for(gate, name)
+        found += [f for f in kind_freshness(kind, batch, at, owner, runbook, config)[0] if f.severity == "error"]
+        found += [rejection_finding(r, owner, runbook) for r in batch.rejections_of(name)]
+    return found
+
+
+def _problem_key(f: Finding) -> str:
+    """What a "no data" alert is about, stable from tick to tick (an age in ``observed`` is not)."""
+    return f"{f.subject}|{f.rule}|{f.evidence}"
+
+
+def _load_request(context, config, cursor: dict, versions: list[str], missing: list[str], uris: dict):
+    """(a run request loading the cost deliveries ``missing`` from the warehouse, or None; a finding
+    when the run requested for them has ended and they are still not loaded).
+
+    The run key names the deliveries and a request counter kept in the cursor: a retried tick asks
+    for the same run, a root back at deliveries it held before gets a new run (the instance
+    remembers every run key a sensor ever used)."""
+    load = hashlib.sha256(json.dumps([config.root_uris, versions]).encode()).hexdigest()[:16]
+    asked = cursor.get("load") or {}
+    if asked.get("versions") != load:
+        requests = cursor.get("requests", 0) + 1
+        run_key = f"cost-{load}-{requests}"
+        cursor.update(requests=requests, load={"versions": load, "run_key": run_key})
+        tags = {"phase8/cost_deliveries": str(len(missing))}
+        return dg.RunRequest(run_key=run_key, tags=tags), None
+    runs = context.instance.get_runs(
+        dg.RunsFilter(job_name=budget_job.name, tags={"dagster/run_key": asked["run_key"]})
+    )
+    ended = next((r for r in runs if r.is_finished), None)
+    if ended is None:
+        return None, None
+    gate = "cost_budgets"
+    return None, Finding("error", "cost deliveries", "loaded",
+                         f"{len(missing)} delivery(ies) not in the warehouse after run {ended.run_id} "
+                         f"({ended.status.value})", "every cost delivery in the roots loaded", uris[missing[0]],
+                         config.owner_for(gate, "cost_exports"), config.runbook_for(gate),
+                         {"run_id": ended.run_id, "deliveries": [uris[v] for v in missing]})  # fmt: skip
+
+
+def _no_data_alert(f: Finding) -> dg.AssetObservation:
+    attrs = {"phase8.budget.subject": f.subject, "phase8.budget.rule": f.rule, "phase8.evidence.file": f.evidence or "",
+             "phase8.budget.owner": f.owner}  # fmt: skip
+    telemetry.emit_event(NO_DATA_EVENT, attrs, body=f"budgets not judged on all cost: {f.subject}: {f.observed}")
+    return dg.AssetObservation(
+        asset_key="budget_status",
+        metadata={"alert": f"no data: {f.subject} {f.rule}", "observed": str(f.observed), "expected": str(f.limit),
+                  "evidence": f.evidence or "—", "owner": f.owner, "runbook": f.runbook or "—"},
+    )  # fmt: skip
+
+
 @dg.sensor(
     job=budget_job,
     minimum_interval_seconds=3600,
-    description="Hourly: a budget threshold crossed (actual or forecast) is recorded and announced once.",
+    description="Hourly: a budget threshold crossed (actual or forecast) is recorded and announced once; cost "
+    "evidence that is missing, stale, rejected or not loaded is announced as a no-data alert, never read as 0.",
 )
 def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings, warehouse: Warehouse):
     """Raise a budget alert when spend or its month-end forecast crosses a threshold — once.
@@ -373,29 +449,56 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     FinOps asks for warnings before month end, not an invoice surprise; alerting on every tick
     would train people to ignore them. Each crossing is recorded in budget_alerts (budget, month,
     basis, threshold) and announced once: an OpenTelemetry event and an asset observation on
-    budget_status, visible in the UI."""
+    budget_status, visible in the UI.
+
+    Missing cost is not 0 spent: cost evidence (or budgets) missing, too old, rejected, a budget
+    whose scope selects no cost, deliveries a load run left out are announced once each as a
+    ``phase8.budget.no_data`` alert (the cursor holds the open ones), and every tick says so. Cost
+    deliveries in the roots but not in the warehouse yet start one ``budget_job`` run; budgets are
+    judged once the warehouse holds them, never on an older state."""
     from phase8_assets.evidence.collect import collect
 
     config = settings.load()
     at = settings.evaluation_time(config)
-    budgets = _policy(collect(config, kinds={"cost_budgets"}), "cost_budgets")
-    if budgets is None:
-        return dg.SkipReason("no CostBudgets in the evidence")
+    if "cost_budgets" not in config.evidence:
+        return dg.SkipReason("no cost_budgets evidence kind in the config: no budget to alert on")
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    batch = collect(config, kinds={*COST_KINDS, "cost_budgets"})
+    batch.set_aside_future(at, config.clock_skew)
+    problems = cost_evidence_problems(batch, config, at)
+    budgets = _policy(batch, "cost_budgets")
     root = config.root_uris[0]
+    versions = cost_versions(batch)
+    uris = {f.sha256: f.uri for f in batch.files_of("cost_exports")}
+    uris |= {f.records[0]["execution"]: f.uri for f in batch.files_of("cur_exports")}
+    request, states, new = None, [], []
     with warehouse.get_connection() as conn:
-        states = budget_states(conn, root, budgets, at)
-        new = record_crossings(conn, root, states, now_utc())
-        audited = audit.record(conn, [
-            AuditEvent("budget.crossed", f"budget {s.budget['name']} {s.month}", f"{basis}>={threshold:.0%}",
-                       Actor("sensor budget_alerts", "dagster-sensor"), now_utc(),
-                       f"{basis} {value:,.2f} {s.budget['currency']} = {value / s.amount:.0%} of {s.amount:,.0f}",
-                       details={"root": root, "owner": s.budget["owner"]})
-            for s, basis, threshold, value in new
-        ], Path(warehouse.database).parent) if new else []  # fmt: skip
-    audit.emit(audited)
-    if not new:
-        return dg.SkipReason(f"no new threshold crossing among {len(states)} budget(s)")
-    events = []
+        loaded = {v for (v,) in conn.execute(
+            "SELECT DISTINCT sha256 FROM cost_files WHERE root IN (SELECT unnest(?))", [batch.roots]
+        ).fetchall()}  # fmt: skip
+        missing = [v for v in versions if v not in loaded]
+        if missing:
+            request, unloaded = _load_request(context, config, cursor, versions, missing, uris)
+            problems += [unloaded] if unloaded else []
+        else:
+            cursor.pop("load", None)  # loaded: the next change of deliveries asks for a new run
+        if not missing and budgets is not None:
+            states = budget_states(conn, root, budgets, at)
+            budgets_file = next(f.uri for f in batch.files_of("cost_budgets"))
+            problems += [unmatched_finding(s, budgets_file, config.runbook_for("cost_budgets"))
+                         for s in states if s.unmatched is not None]  # fmt: skip
+            new = record_crossings(conn, root, states, now_utc())
+            audited = audit.record(conn, [
+                AuditEvent("budget.crossed", f"budget {s.budget['name']} {s.month}", f"{basis}>={threshold:.0%}",
+                           Actor("sensor budget_alerts", "dagster-sensor"), now_utc(),
+                           f"{basis} {value:,.2f} {s.budget['currency']} = {value / s.amount:.0%} of {s.amount:,.0f}",
+                           details={"root": root, "owner": s.budget["owner"]})
+                for s, basis, threshold, value in new
+            ], Path(warehouse.database).parent) if new else []  # fmt: skip
+            audit.emit(audited)
+    announced = set(cursor.get("problems", []))
+    events = [_no_data_alert(f) for f in problems if _problem_key(f) not in announced]
+    cursor["problems"] = sorted({_problem_key(f) for f in problems})
     for s, basis, threshold, value in new:
         attrs = {"phase8.budget": s.budget["name"], "phase8.budget.month": s.month, "phase8.budget.basis": basis,
                  "phase8.budget.threshold": threshold, "phase8.budget.share": round(value / s.amount, 4),
@@ -415,7 +518,31 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
             )
         )
     telemetry.flush()
-    return dg.SensorResult(asset_events=events)
+    cursor_text = json.dumps(cursor, sort_keys=True)
+    if request is not None:
+        return dg.SensorResult(run_requests=[request], asset_events=events, cursor=cursor_text)
+    return dg.SensorResult(skip_reason=_tick_text(problems, missing, states, new), asset_events=events,
+                           cursor=cursor_text)  # fmt: skip
+
+
+def _tick_text(problems: list[Finding], missing: list[str], states, new) -> str:
+    """What a tick without a run request found, the problems first: never only "no crossing" when
+    budgets could not be judged."""
+    parts = []
+    if problems:
+        shown = "; ".join(f"{f.evidence or f.subject}: {f.observed} (expected {f.limit})" for f in problems[:3])
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        parts.append(f"NO DATA: budgets not judged on all their cost: {shown}{more}")
+    if missing:
+        parts.append(f"{len(missing)} cost delivery(ies) not in the warehouse yet: budgets not judged until loaded")
+    elif states:
+        empty = [f"{s.budget['name']} ({s.month})" for s in states if s.unmatched is None and not s.days_elapsed]
+        judged = sum(1 for s in states if s.unmatched is None and s.days_elapsed)
+        parts.append(f"{len(new)} new threshold crossing(s) announced" if new else
+                     f"no new threshold crossing among {judged} judged budget(s)")  # fmt: skip
+        if empty:
+            parts.append(f"no cost in its currency yet this month, not judged: {', '.join(empty)}")
+    return "; ".join(parts)
 
 
 @dg.asset(

@@ -136,40 +136,149 @@ def test_a_failed_run_raises_an_incident_event(monkeypatch, tmp_path):
         telemetry.shutdown()
 
 
-def test_budget_alert_is_raised_once_per_threshold_crossing(monkeypatch, home):
-    from phase8_assets.defs.finops import ALERT_EVENT, budget_alerts
+def _budget_tick(instance, resources, cursor=None):
+    """One tick of budget_alerts as the daemon evaluates it (run requests with the sensor's tags)."""
+    from phase8_assets.defs.finops import budget_alerts
+
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources, sensor_name="budget_alerts"
+    )
+    return budget_alerts.evaluate_tick(context)
+
+
+@pytest.fixture
+def otel_logs(monkeypatch):
+    """Start telemetry (after any gate run, which shuts it down) with the log records kept in memory."""
+
+    def start() -> InMemoryLogRecordExporter:
+        monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+        telemetry.shutdown()
+        exporter = InMemoryLogRecordExporter()
+        telemetry._setup()["logger_provider"].add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        return exporter
+
+    yield start
+    telemetry.shutdown()
+
+
+def test_budget_alert_is_raised_once_per_threshold_crossing(otel_logs, home):
+    from phase8_assets.defs.finops import ALERT_EVENT
     from phase8_assets_tests.conftest import SCENARIOS
 
     root = SCENARIOS / "cost-forecast-over-budget"
     gate_report([root], home)  # loads and attributes the cost history
-    monkeypatch.delenv("OTEL_SDK_DISABLED")
-    telemetry.shutdown()
-    exporter = InMemoryLogRecordExporter()
-    telemetry._setup()["logger_provider"].add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logs = otel_logs()
     resources = {
         "settings": Phase8Settings(evidence=[str(root)]),
         "warehouse": Warehouse(database=str(warehouse_path(home))),
     }
-    try:
-        with dg.instance_for_test() as instance:
-            first = budget_alerts(dg.build_sensor_context(instance=instance, resources=resources))
-            again = budget_alerts(dg.build_sensor_context(instance=instance, resources=resources))
-        alerts = sorted(e.metadata["alert"].value for e in first.asset_events)
-        assert alerts == [
-            "acme-monthly forecast >= 100%",
-            "acme-monthly forecast >= 80%",
-            "compute-monthly forecast >= 100%",
-            "compute-monthly forecast >= 80%",
-        ]
-        assert all(e.asset_key == dg.AssetKey("budget_status") for e in first.asset_events)
-        assert isinstance(again, dg.SkipReason) and "no new threshold crossing" in again.skip_message
-        events = [r.log_record for r in exporter.get_finished_logs()]
-        names = [e.attributes["event.name"] for e in events]
-        assert [n for n in names if not n.startswith("phase8.audit.")] == [ALERT_EVENT] * 4
-        assert [n for n in names if n.startswith("phase8.audit.")] == ["phase8.audit.budget.crossed"] * 4  # once each
-        assert not any("123456789012" in str(e.attributes) for e in events)  # no cost line items in telemetry
-    finally:
-        telemetry.shutdown()
+    with dg.instance_for_test() as instance:
+        first = _budget_tick(instance, resources)
+        again = _budget_tick(instance, resources, first.cursor)
+    alerts = sorted(e.metadata["alert"].value for e in first.asset_events)
+    assert alerts == [
+        "acme-monthly forecast >= 100%",
+        "acme-monthly forecast >= 80%",
+        "compute-monthly forecast >= 100%",
+        "compute-monthly forecast >= 80%",
+    ]
+    assert not first.run_requests and first.skip_message == "4 new threshold crossing(s) announced"
+    assert all(e.asset_key == dg.AssetKey("budget_status") for e in first.asset_events)
+    assert not again.asset_events and again.skip_message == "no new threshold crossing among 4 judged budget(s)"
+    events = [r.log_record for r in logs.get_finished_logs()]
+    names = [e.attributes["event.name"] for e in events]
+    assert [n for n in names if not n.startswith("phase8.audit.")] == [ALERT_EVENT] * 4
+    assert [n for n in names if n.startswith("phase8.audit.")] == ["phase8.audit.budget.crossed"] * 4  # once each
+    assert not any("123456789012" in str(e.attributes) for e in events)  # no cost line items in telemetry
+
+
+def test_budget_alerts_on_a_warehouse_without_the_cost_load_it_first(otel_logs, home):
+    """Nothing loaded yet reads as 0 spent: the sensor asks for one budget_job run instead, and judges
+    the budgets once that run has loaded the deliveries."""
+    from phase8_assets_tests.conftest import SCENARIOS
+
+    root = SCENARIOS / "cost-forecast-over-budget"
+    otel_logs()
+    resources = {
+        "settings": Phase8Settings(evidence=[str(root)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+    with dg.instance_for_test() as instance:
+        first = _budget_tick(instance, resources)
+        (request,) = first.run_requests
+        assert request.run_key and not first.asset_events
+        waiting = _budget_tick(instance, resources, first.cursor)  # the run has not been launched yet
+        assert not waiting.run_requests and "not in the warehouse yet" in waiting.skip_message
+        assert "no new threshold crossing" not in waiting.skip_message
+        result = defs.resolve_job_def("budget_job").execute_in_process(
+            instance=instance, resources=resources, tags={**request.tags, "dagster/run_key": request.run_key}
+        )
+        assert result.success
+        judged = _budget_tick(instance, resources, waiting.cursor)
+        assert not judged.run_requests and judged.skip_message == "4 new threshold crossing(s) announced"
+        assert len(judged.asset_events) == 4
+        assert _budget_tick(instance, resources, judged.cursor).skip_message.startswith("no new threshold crossing")
+
+
+def _no_data(result) -> list[str]:
+    return sorted(e.metadata["alert"].value for e in result.asset_events if e.metadata["alert"].value.startswith("no"))
+
+
+def test_budget_alerts_say_no_data_when_the_cost_evidence_is_stale_rejected_or_missing(otel_logs, tmp_path, home):
+    """Stale, rejected or missing cost evidence (and a budget whose scope selects nothing) is a
+    no-data alert, announced once while it lasts, and every tick says so: never "no crossing"."""
+    from phase8_assets.defs.finops import NO_DATA_EVENT
+
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    gate_report([root], home)
+    logs = otel_logs()
+    settings = {"evidence": [str(root)]}
+    warehouse = Warehouse(database=str(warehouse_path(home)))
+
+    def tick(instance, cursor=None, as_of=None):
+        resources = {"settings": Phase8Settings(**settings, as_of=as_of), "warehouse": warehouse}
+        return _budget_tick(instance, resources, cursor)
+
+    with dg.instance_for_test() as instance:
+        fresh = tick(instance)
+        assert not _no_data(fresh) and "NO DATA" not in fresh.skip_message
+        # Three weeks later, no export has landed since: the newest is too old, December has no cost.
+        stale = tick(instance, fresh.cursor, "2026-12-10T12:00:00Z")
+        assert _no_data(stale) == ["no data: cost_exports max-age"]
+        assert stale.skip_message.startswith("NO DATA: budgets not judged on all their cost: ")
+        assert re.search(
+            r"focus-2026-11\.csv\.gz: newest is 21d \d+h old \(expected P3D \(3d 0h\)\)", stale.skip_message
+        )
+        assert "no new threshold crossing among 0 judged budget(s)" in stale.skip_message
+        assert "not judged: acme-monthly (2026-12)" in stale.skip_message
+        later = tick(instance, stale.cursor, "2026-12-11T12:00:00Z")  # still stale: said, not announced again
+        assert not later.asset_events and later.skip_message.startswith("NO DATA")
+        # A truncated export and a budgets file that no longer parses.
+        (root / "evidence/cost/focus-2026-10.csv.gz").write_bytes(b"\x1f\x8b\x08\x00broken")
+        (root / "policy/cost-budgets.yaml").write_text("apiVersion: phase8/v1\nkind: CostBudgets\nbudgets: 7\n")
+        broken = tick(instance, fresh.cursor)
+        alerts = _no_data(broken)
+        assert "no data: cost_budgets evidence-present" in alerts
+        assert any(a.endswith("focus-2026-10.csv.gz readable") for a in alerts)
+        assert any(a.endswith("cost-budgets.yaml readable") for a in alerts)
+        assert "no new threshold crossing" not in broken.skip_message
+    names = [r.log_record.attributes["event.name"] for r in logs.get_finished_logs()]
+    assert names.count(NO_DATA_EVENT) == 1 + len(alerts)
+
+
+def test_budget_alerts_name_a_budget_whose_scope_selects_no_cost(otel_logs, tmp_path, home):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    budgets = root / "policy/cost-budgets.yaml"
+    budgets.write_text(budgets.read_text().replace("tenant: acme,", "tenant: acme-corp,"))
+    gate_report([root], home)
+    resources = {
+        "settings": Phase8Settings(evidence=[str(root)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+    with dg.instance_for_test() as instance:
+        first = _budget_tick(instance, resources)
+    assert _no_data(first) == ["no data: acme-monthly scope-selects-cost"]
+    assert "tenant acme-corp selects no cost from 2026-11-01 to 2026-11-20" in first.skip_message
 
 
 def test_finops_dashboard_for_a_week(home):
