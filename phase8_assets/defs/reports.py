@@ -158,14 +158,24 @@ def new_evidence(context: dg.SensorEvaluationContext, settings: Phase8Settings):
 
     CI jobs, drills and billing exports drop files under the evidence root at any time; history
     (benchmark trends, SLO series, drill runs) should not wait for the next release gate. The cursor
-    holds every file's version, so each new or changed file triggers one run, once."""
-    seen = json.loads(context.cursor) if context.cursor else {}
+    holds every file's version, so each new, changed or removed file (history marks a removed one as
+    no longer counting) triggers one run, once. The run key counts the runs requested: the same
+    versions coming back (an S3 object re-uploaded after a revert: its ETag is its content's) are a
+    new run, not one the instance already had."""
+    state = json.loads(context.cursor) if context.cursor else {}
+    seen, requests = (state["files"], state["requests"]) if "files" in state else (state, 0)  # or the older form
     now = evidence_versions(settings)
     new = sorted(uri for uri, version in now.items() if seen.get(uri) != version)
-    if not new:
+    gone = sorted(set(seen) - set(now))
+    if not new and not gone:
         return dg.SkipReason(f"no new evidence among {len(now)} file(s)")
-    key = hashlib.sha256(json.dumps([[u, now[u]] for u in new]).encode()).hexdigest()[:32]
+    change = hashlib.sha256(json.dumps([[[u, now[u]] for u in new], gone]).encode()).hexdigest()[:24]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=key, tags={"phase8/new_files": str(len(new))})],
-        cursor=json.dumps(now, sort_keys=True),
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"{change}-{requests + 1}",
+                tags={"phase8/new_files": str(len(new)), "phase8/removed_files": str(len(gone))},
+            )
+        ],
+        cursor=json.dumps({"files": now, "requests": requests + 1}, sort_keys=True),
     )

@@ -1,6 +1,7 @@
 """Schedules and sensors, evaluated tick by tick against a real temporary instance; the weekly
 report backfilled over 26 weeks in one run, deterministic on re-run."""
 
+import os
 import random
 import re
 import shutil
@@ -88,6 +89,31 @@ def test_new_evidence_sensor_requests_each_file_once(tmp_path):
         assert third.run_requests[0].tags["phase8/new_files"] == "1"
         assert third.run_requests[0].run_key != first.run_requests[0].run_key
         assert isinstance(_tick(instance, root, third.cursor), dg.SkipReason)
+
+
+def test_new_evidence_sensor_run_keys_never_repeat_and_a_removed_file_is_a_change(tmp_path):
+    """The same versions back again (an S3 object re-uploaded after a revert keeps its ETag; here a
+    restored mtime) are a change like any other: a run key the instance already used would be dropped."""
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    report = root / "evidence/isolation/data.xml"
+    original, stat = report.read_bytes(), report.stat()
+
+    def put(data: bytes, mtime_ns: int):
+        report.write_bytes(data)
+        os.utime(report, ns=(mtime_ns, mtime_ns))
+
+    with dg.instance_for_test() as instance:
+        cursor, keys = _tick(instance, root).cursor, []
+        for data, mtime_ns in [(original + b" ", 1), (original, stat.st_mtime_ns), (original + b" ", 1)]:
+            put(data, mtime_ns)
+            tick = _tick(instance, root, cursor)
+            keys.append(tick.run_requests[0].run_key)
+            cursor = tick.cursor
+        assert len(set(keys)) == 3  # B, A, B again: three runs
+        report.unlink()
+        removed = _tick(instance, root, cursor)
+        assert removed.run_requests[0].tags["phase8/removed_files"] == "1"
+        assert isinstance(_tick(instance, root, removed.cursor), dg.SkipReason)
 
 
 def test_new_evidence_sensor_on_s3(s3, tmp_path):
