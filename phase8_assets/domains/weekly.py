@@ -52,7 +52,39 @@ def changes(week: dict) -> list[str]:
     for run in week["gate_runs"]:
         if run["verdict"] == "blocked":
             out.append(f"Release {run['version']} was blocked on {run['at']:%Y-%m-%d} by {', '.join(run['failing'])}.")
-    return out or ["Nothing changed: no new change points, budgets, overdue drills or blocked releases."]
+    return out
+
+
+RECORDED = {  # what the week's history holds, each: does it hold any this week
+    "benchmark runs": lambda week: any(row[5] is not None for row in week["benchmarks"]),
+    "SLO evaluations": lambda week: any(row[3] is not None for row in week["slos"]),
+    "drill runs": lambda week: bool(week["drills"]["runs"]),
+    "gate runs": lambda week: bool(week["gate_runs"]),
+    "cost": lambda week: any(row[2] is not None for row in week.get("cost", [])),
+}
+
+
+def unrecorded(week: dict) -> list[str]:
+    """What the history holds nothing of this week: about those, the report cannot say "no change"."""
+    return [what for what, held in RECORDED.items() if not held(week)]
+
+
+def change_text(week: dict) -> str:
+    """The "what changed" section: the changes, else "nothing changed" only about what was recorded:
+    a week the warehouse holds nothing of (ingest stopped, a new warehouse) is no data, not no change."""
+    found = changes(week)
+    missing = unrecorded(week)
+    if len(missing) == len(RECORDED):
+        lead = ["No data: the warehouse holds no benchmark run, SLO evaluation, drill run, gate run or cost for "
+                "this week, so nothing can be said about what changed (which is not the same as nothing changed). "
+                "Is evidence being ingested (the new_evidence sensor, phase8 gate)?"]  # fmt: skip
+        return "\n\n".join(lead + found)
+    if not found:
+        found = ["Nothing changed in what was recorded: no new change points, SLO error budgets run out, overdue "
+                 "drills or blocked releases."]  # fmt: skip
+    if missing:
+        found.append(f"Nothing was recorded this week for: {', '.join(missing)}.")
+    return "\n\n".join(found)
 
 
 def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> list[Section]:
@@ -87,7 +119,7 @@ def sections(week: dict, start: datetime, end: datetime, trend_figure=None) -> l
         for r in week["gate_runs"]
     ]
     out = [
-        Section("What changed since last week", "\n\n".join(changes(week))),
+        Section("What changed since last week", change_text(week)),
         Section(
             "Gate verdicts",
             f"{len(gate_rows)} distinct evaluation(s)." if gate_rows else "No release was evaluated this week.",

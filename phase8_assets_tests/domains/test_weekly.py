@@ -75,3 +75,19 @@ def test_the_audit_section_says_who_waived_what_and_which_gates_were_off():
         s for s in sections(EMPTY, datetime(2026, 11, 16), datetime(2026, 11, 23)) if s.heading.startswith("Audit")
     )
     assert empty.table is None and "No finding was waived" in empty.text
+
+
+def _what_changed(week: dict) -> str:
+    return sections(week, datetime(2026, 11, 16), datetime(2026, 11, 23))[0].text
+
+
+def test_a_week_the_warehouse_holds_nothing_of_is_no_data_not_nothing_changed():
+    from phase8_assets.domains.weekly import changes
+
+    text = _what_changed(EMPTY)
+    assert text.startswith("No data: the warehouse holds no benchmark run") and "Nothing changed" not in text
+    assert changes(EMPTY) == []  # the report's "changes" count: none, not the sentence saying so
+    # Only cost recorded: "nothing changed" is said of that alone, and what is missing is named.
+    text = _what_changed({**EMPTY, "cost": COST, "cost_days": 7})
+    assert text.startswith("Nothing changed in what was recorded")
+    assert text.endswith("Nothing was recorded this week for: benchmark runs, SLO evaluations, drill runs, gate runs.")
