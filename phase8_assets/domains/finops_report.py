@@ -58,14 +58,21 @@ def dashboard(
         [root, start, end],
     ).fetchall()]  # fmt: skip
     currency = "/".join(currencies) or "(no currency)"
-    total = sum(week.values()) or 1.0
+    total = sum(week.values())
     through = max((d for d, _, _ in daily if d >= start), default=None)
     covered = (through - start).days + 1 if through else 0
     partial = (
         "" if covered >= 7
         else f" Cost data runs through {through} ({covered} of 7 days): the changes compare a partial week." if through
-        else " No cost data for this week yet."
+        else ""
     )  # fmt: skip
+    spent = (
+        f"{total:,.2f} {currency} effective cost; unallocated share "
+        + (f"{week.get(UNALLOCATED, 0) / total:.1%}." if total else "— (the week's cost nets to 0).")
+        if week
+        else "No cost data for this week in the warehouse (no export covers these days, or none was loaded): "
+        "no spend is known, which is not 0 spent."
+    )
     figure = go.Figure()
     for tenant in sorted({t for _, t, _ in daily}):
         points = [(d, v) for d, t, v in daily if t == tenant]
@@ -76,8 +83,7 @@ def dashboard(
     sections = [
         Section(
             "This week",
-            f"{total:,.2f} {currency} effective cost; unallocated share {week.get(UNALLOCATED, 0) / total:.1%}."
-            f"{partial}",
+            f"{spent}{partial}",
             (
                 ["tenant", f"this week ({currency})", f"last week ({currency})", "change"],
                 [
@@ -106,7 +112,9 @@ def dashboard(
             ),
         ),  # fmt: skip
     ]
-    if budgets:
+    if not budgets:
+        sections.append(Section("Budgets", "No readable CostBudgets file in the evidence: no budget was judged."))
+    else:
         month_start = (
             date(end.year, end.month, 1)
             if end.day > 1

@@ -391,3 +391,15 @@ def test_a_budget_selecting_no_cost_in_its_currency_is_not_judged_and_says_what_
     # that selects nothing; an export that stopped is the cost exports' freshness finding.
     december = budget_states(wh, "/root", read_budgets(doc.encode(), "x").records[0], datetime(2026, 12, 2, tzinfo=UTC))
     assert [(s.unmatched, s.actual) for s in december] == [(None, 0)] * 4
+
+
+def test_the_dashboard_of_a_week_without_cost_or_budgets_says_so_rather_than_showing_a_total(wh):
+    from phase8_assets.domains.finops_report import dashboard
+
+    this_week, *_, budgets = dashboard(wh, "root", date(2026, 11, 16), date(2026, 11, 23), None)
+    assert this_week.text.startswith("No cost data for this week in the warehouse")
+    assert "1.00" not in this_week.text and "0.00" not in this_week.text  # no total made up of no data
+    assert (budgets.heading, budgets.text) == (
+        "Budgets",
+        "No readable CostBudgets file in the evidence: no budget was judged.",
+    )
