@@ -576,9 +576,13 @@ def finops_dashboard(context: dg.AssetExecutionContext, settings: Phase8Settings
 
 finops_dashboard_job = dg.define_asset_job(
     "finops_dashboard_job",
-    selection=dg.AssetSelection.assets(finops_dashboard),
+    # The cost exports as they are now loaded first: a dashboard of whatever the last gate run left
+    # would say "no cost data" for a week the exports cover.
+    selection=dg.AssetSelection.assets(finops_dashboard)
+    | dg.AssetSelection.assets(cost_attribution).upstream() - dg.AssetSelection.checks_for_assets(cost_line_items),
     executor_def=dg.in_process_executor,
-    description="The HTML FinOps dashboard of one week (spend, forecast and budgets per tenant).",
+    description="Load the cost exports, then write the HTML FinOps dashboard of one week (spend, forecast and "
+    "budgets per tenant).",
 )
 finops_dashboard_schedule = dg.build_schedule_from_partitioned_job(
     finops_dashboard_job,

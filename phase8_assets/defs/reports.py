@@ -10,6 +10,7 @@ import dagster as dg
 
 from phase8_assets.defs.drills import drill_journals
 from phase8_assets.defs.evidence import evidence_files
+from phase8_assets.defs.finops import cost_attribution, cost_line_items
 from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.perf import benchmark_runs
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
@@ -131,9 +132,12 @@ weekly_report_schedule = dg.build_schedule_from_partitioned_job(
 
 ingest_evidence_job = dg.define_asset_job(
     "ingest_evidence_job",
-    selection=dg.AssetSelection.assets(evidence_files, drill_journals, benchmark_runs, sli_series),
+    selection=dg.AssetSelection.assets(
+        evidence_files, drill_journals, benchmark_runs, sli_series, cost_line_items, cost_attribution
+    )
+    - dg.AssetSelection.checks_for_assets(cost_line_items),  # Great Expectations: budget_job runs it
     executor_def=dg.in_process_executor,
-    description="Read every evidence file and load the history tables (no gates).",
+    description="Read every evidence file and load the history tables, cost included (no gates).",
 )
 
 

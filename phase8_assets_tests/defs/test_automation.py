@@ -327,6 +327,27 @@ def test_finops_dashboard_for_a_week(home):
     assert re.search(r"acme-monthly: (OVER BUDGET|within budget), forecast [\d,.]+ of [\d,.]+ USD \(\d+%\)", summary)
 
 
+def test_the_scheduled_finops_dashboard_and_the_ingest_load_the_cost_exports_first(home):
+    """No gate run before: the dashboard's week is in the exports, so it is in the dashboard; the
+    ingest the new_evidence sensor starts loads the cost history the weekly report reads."""
+    resources = {
+        "settings": Phase8Settings(evidence=[str(DATA)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+    result = defs.resolve_job_def("finops_dashboard_job").execute_in_process(
+        partition_key="2026-11-09", resources=resources, instance=dg.DagsterInstance.ephemeral()
+    )
+    summary = result.asset_materializations_for_node("finops_dashboard")[0].metadata["summary"].value
+    assert "USD effective cost" in summary and "No cost data" not in summary
+    fresh = Warehouse(database=str(warehouse_path(home / "fresh")))
+    ingest = defs.resolve_job_def("ingest_evidence_job").execute_in_process(
+        resources={**resources, "warehouse": fresh}, instance=dg.DagsterInstance.ephemeral()
+    )
+    assert ingest.success
+    with fresh.get_connection() as conn:
+        assert conn.execute("SELECT count(*) FROM cost_attribution").fetchone()[0] > 0
+
+
 def test_budget_job_runs_the_focus_conformance_check_on_every_export(tmp_path, home):
     from phase8_assets.demo.finops import csv_gz, rows
 
