@@ -246,6 +246,30 @@ def test_budget_alerts_on_a_warehouse_without_the_cost_load_it_first(otel_logs, 
         assert _budget_tick(instance, resources, judged.cursor).skip_message.startswith("no new threshold crossing")
 
 
+def test_budget_alerts_say_no_data_when_the_load_run_ended_without_the_deliveries(otel_logs, tmp_path, home):
+    from phase8_assets_tests.conftest import SCENARIOS
+
+    root = SCENARIOS / "cost-forecast-over-budget"
+    otel_logs()
+    resources = {
+        "settings": Phase8Settings(evidence=[str(root)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+    with dg.instance_for_test() as instance:
+        first = _budget_tick(instance, resources)
+        (request,) = first.run_requests
+        failed = defs.resolve_job_def("budget_job").execute_in_process(
+            instance=instance,
+            resources={**resources, "warehouse": Warehouse(database=str(tmp_path))},  # a folder
+            tags={**request.tags, "dagster/run_key": request.run_key},
+            raise_on_error=False,
+        )
+        assert not failed.success
+        after = _budget_tick(instance, resources, first.cursor)
+    assert not after.run_requests and _no_data(after) == ["no data: cost deliveries loaded"]
+    assert f"after run {failed.run_id} (FAILURE)" in after.skip_message
+
+
 def _no_data(result) -> list[str]:
     return sorted(e.metadata["alert"].value for e in result.asset_events if e.metadata["alert"].value.startswith("no"))
 
