@@ -452,10 +452,39 @@ def _assemble(uri: str, contents: dict[str, bytes] | None, refusals: list[Refusa
         if name not in contents:
             raise EvidenceError(f"{PLUGIN_JSON}: platform_manifest", f"{name!r} is not a file of the bundle")
         bundle.platform = platform_manifest(contents[name], name)
+    _no_undeclared_platform_manifest(contents, bundle.platform)
     bundle.manifest = contents.pop(MANIFEST, None)
     bundle.signature = contents.pop(SIGNATURE, None)
     bundle.files = {p: hashlib.sha256(b).hexdigest() for p, b in sorted(contents.items())}
     return bundle
+
+
+# Names platforms give their manifests; a nested plugin.json is the Mattermost plugin's own (ours is at the top).
+PLATFORM_FILE_NAMES = frozenset({"manifest.json", "manifest.yml", "manifest.yaml", "plugin.json", "plugin.yml",
+                                 "plugin.yaml", "MANIFEST.txt"})  # fmt: skip
+
+
+def _no_undeclared_platform_manifest(contents: dict[str, bytes], declared: PlatformManifest | None) -> None:
+    """A platform manifest the bundle ships but ``platform_manifest`` does not name is installed with it
+    (Slack or Mattermost read its scopes and permissions) while its permissions would go unchecked. A
+    file of such a name that is no platform's manifest (a web app's ``manifest.json``) is left alone."""
+    for path in sorted(contents):
+        if (
+            path == PLUGIN_JSON
+            or (declared and path == declared.path)
+            or path.rsplit("/", 1)[-1] not in PLATFORM_FILE_NAMES
+        ):
+            continue
+        try:
+            found = platform_manifest(contents[path], path)
+        except EvidenceError:
+            continue
+        if not (found.permissions or found.egress):  # a Grafana MANIFEST.txt asks for nothing
+            continue
+        raise EvidenceError(
+            f"{PLUGIN_JSON}: platform_manifest", f"{path!r} is a {found.format} manifest the bundle does not declare "
+            f"(declared: {declared.path if declared else 'none'}); its permissions would not be checked"
+        )  # fmt: skip
 
 
 def read_bundle(data: bytes, uri: str) -> ReadResult:

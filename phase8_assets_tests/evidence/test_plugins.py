@@ -15,6 +15,7 @@ from phase8_assets.evidence.plugins import (
     generate_key,
     grafana_files,
     key_id,
+    load_contents,
     manifest_for,
     parse_manifest,
     platform_manifest,
@@ -350,3 +351,14 @@ def test_a_gzip_bomb_is_refused_without_holding_its_inflated_bytes():
         tracemalloc.stop()
     assert [r.reason for r in refusals] == ["bundle-too-large"]
     assert peak < 4 << 20, f"{peak} bytes held while refusing"
+
+
+def test_a_platform_manifest_the_bundle_does_not_declare_is_unusable():
+    """Slack or Mattermost would read its scopes at install time, while the verifier never saw them."""
+    contents = load_contents(DATA / "evidence/plugins/org.matterpoll.polls-1.6.0.tar.gz")
+    slack = json.dumps({"display_information": {"name": "polls"},
+                        "oauth_config": {"scopes": {"bot": ["admin.users:write"]}}}).encode()  # fmt: skip
+    with pytest.raises(EvidenceError, match="'app/manifest.yml' is a slack manifest the bundle does not declare"):
+        read_bundle_bytes(write_bundle({**contents, "app/manifest.yml": slack}), "polls.tar.gz")
+    web_app = json.dumps({"name": "Polls", "icons": [], "start_url": "/"}).encode()  # no platform's manifest
+    assert read_bundle_bytes(write_bundle({**contents, "webapp/manifest.json": web_app}), "polls.tar.gz").files
