@@ -511,6 +511,8 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
     the release's run of that suite: it errored (pytest-benchmark leaves an errored benchmark out of
     its JSON), was skipped, or was renamed or removed, which the budget's owner decides once (narrow
     the budget, or a waiver); a benchmark already missing from an earlier run of its suite is not.
+    A suite none of whose benchmarks ran for the release (its file not published) fails the same way:
+    the budget was not measured.
     """
     import numpy as np
 
@@ -541,12 +543,18 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
         cand = [i for i, c in enumerate(s.commits) if same_commit(c, candidate_commit)]
         if not cand:
             last = int(np.argmax(s.run_at))
-            others = members[s.run_ids[last]] & ran
-            if others and s.run_at[last] >= max(latest.get(k, s.run_at[last]) for k in others):
+            suite = members[s.run_ids[last]]
+            # With no release result at all, the gate's candidate-present finding says so once.
+            if ran and s.run_at[last] >= max(latest.get(k, s.run_at[last]) for k in suite):
+                others = suite & ran
                 note = (
                     f"no result for the release commit, though it was in its suite's latest run (the evidence) and "
                     f"{len(others)} other benchmark(s) of that run have one: it errored, was skipped, or was renamed "
                     "or removed"
+                    if others
+                    else "no result for the release commit: its suite's latest run (the evidence) has no benchmark "
+                    "that ran for the release, so the suite did not run or its results were not published (narrow "
+                    "the budget if the suite was retired)"
                 )
                 out.append(BudgetCheck(s, rule, None, False, last, note))
             continue

@@ -61,6 +61,19 @@ def test_no_candidate_run_fails_closed(tmp_path, home):
     assert finding["rule"] == "candidate-present" and finding["evidence"] == str(root / "evidence/bench/**/*")
 
 
+def test_a_budgeted_suite_that_did_not_run_for_the_release_fails_closed(tmp_path, home):
+    """The other tools' release runs are there, the pytest suite's is not: its absolute budgets were
+    not measured, which is not 'within budget'."""
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    shutil.rmtree(root / "evidence/bench/release/pytest")
+    report = gate_report([root], home)
+    budgets = gate(report, "perf_budgets")
+    assert budgets["status"] == "fail"
+    unmeasured = {f["subject"] for f in budgets["findings"] if "its suite's latest run" in f["observed"]}
+    assert "tests/perf/test_export.py::test_export_tenant / time" in unmeasured
+    assert all(f["evidence"].startswith(str(root / "evidence/bench/history/pytest")) for f in budgets["findings"])
+
+
 def test_a_release_run_the_tool_failed_or_that_left_a_budgeted_benchmark_out_fails_closed(tmp_path, home):
     """pytest-benchmark leaves an errored benchmark out of its JSON; k6 fails a run whose thresholds
     are crossed: neither lets the budgets pass."""
