@@ -277,7 +277,7 @@ def gate_asset(name: str, *, group: str, owners: list[str], evaluate: Callable, 
             return judge(spec, batch, config, at, evaluate, exception_states(batch, config, at), **inputs)
         except Exception as exc:  # the gate could not be evaluated: status `error`, still blocking
             context.log.error(traceback.format_exc())
-            return errored(spec, f"{type(exc).__name__}: {exc}")
+            return errored(spec, f"{type(exc).__name__}: {exc}", config)
 
     _gate.__name__ = f"{name}_gate"
     return _gate

@@ -306,8 +306,14 @@ def skipped(spec: GateSpec, reason: str) -> GateResult:
     return GateResult(spec.name, "skipped", spec.blocking, f"skipped: {reason}")
 
 
-def errored(spec: GateSpec, reason: str) -> GateResult:
-    return GateResult(spec.name, "error", spec.blocking, f"could not be evaluated: {reason}")
+def errored(spec: GateSpec, reason: str, config=None) -> GateResult:
+    """A gate that could not be evaluated; with the root's ``config``, one finding says so and names
+    the gate's owner and runbook (who looks into it, and where)."""
+    found = []
+    if config is not None:
+        found.append(Finding("error", spec.name, "gate-evaluated", reason, "the gate evaluates its evidence",
+                             config.source, config.owner_for(spec.name), config.runbook_for(spec.name)))  # fmt: skip
+    return GateResult(spec.name, "error", spec.blocking, f"could not be evaluated: {reason}", found)
 
 
 def verdict(results: list[GateResult]) -> str:

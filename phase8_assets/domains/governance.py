@@ -364,5 +364,5 @@ def governance_results(batch, config, at: datetime) -> list[GateResult]:
         try:
             results.append(judge(GATES[name], batch, config, at, evaluate_gate, states, **inputs()))
         except Exception as exc:  # as in release_gate: a gate that cannot be evaluated is `error`
-            results.append(errored(GATES[name], f"{type(exc).__name__}: {exc}"))
+            results.append(errored(GATES[name], f"{type(exc).__name__}: {exc}", config))
     return results

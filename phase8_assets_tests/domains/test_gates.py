@@ -72,6 +72,22 @@ def test_waiver_expiring_soon_warns():
     assert [(f.severity, f.rule) for f in out] == [("waived", "readable"), ("warning", "waiver-expiring")]
 
 
+def test_an_errored_gate_names_who_looks_into_it_and_where():
+    """A gate that could not be evaluated has no findings of its own rules; the one that says so
+    names the gate's owner and runbook, as every finding does."""
+    from phase8_assets.evidence.config import load_config
+    from phase8_assets_tests.conftest import DATA
+
+    config = load_config([str(DATA)])
+    result = errored(GATES["error_budget"], "ValueError: boom", config)
+    (found,) = result.findings
+    assert (result.status, found.severity, found.rule, found.observed) == ("error", "error", "gate-evaluated",
+                                                                            "ValueError: boom")  # fmt: skip
+    assert found.owner == config.owner_for("error_budget") and found.owner.startswith("team:")
+    assert found.runbook == config.runbook_for("error_budget") and found.runbook
+    assert found.evidence == config.source
+
+
 def test_verdict():
     ok = conclude(SPEC, [finding("warning")], "ctx")
     assert verdict([ok, skipped(GATES["evidence_freshness"], "paused")]) == "pass"
