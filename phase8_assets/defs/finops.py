@@ -372,24 +372,17 @@ def cost_evidence_problems(batch: EvidenceBatch, config, at) -> list[Finding]:
     """Why the budgets cannot be judged on all of their cost, on the evidence as it is now: no cost kind
     configured, a cost kind or the budgets with no readable file, a newest file too old or dated in the
     future (the errors ``kind_freshness`` gives every kind), and each rejected file of these kinds (its
-    spend is not counted). Without this, missing cost reads as 0 spent: under budget."""
-    from phase8_assets.domains.evidence_quality import kind_freshness, rejection_finding
+    spend is not counted): the errors every gate gets of its own kinds. Without this, missing cost
+    reads as 0 spent: under budget."""
+    from phase8_assets.domains.evidence_quality import own_evidence_findings
 
     gate = "cost_budgets"
-    runbook = config.runbook_for(gate)
     found = []
     if not any(kind in config.evidence for kind in COST_KINDS):
         found.append(Finding("error", "cost evidence", "evidence-configured", "no cost_exports or cur_exports kind",
-                             "a cost evidence kind the budgets count", config.source, config.owner_for(gate), runbook,
-                             {"kinds": list(COST_KINDS)}))  # fmt: skip
-    for name in (*COST_KINDS, "cost_budgets"):
-        kind = config.evidence.get(name)
-        if kind is None:
-            continue
-        owner = config.owner_for(gate, name)
-        found += [f for f in kind_freshness(kind, batch, at, owner, runbook, config)[0] if f.severity == "error"]
-        found += [rejection_finding(r, owner, runbook) for r in batch.rejections_of(name)]
-    return found
+                             "a cost evidence kind the budgets count", config.source, config.owner_for(gate),
+                             config.runbook_for(gate), {"kinds": list(COST_KINDS)}))  # fmt: skip
+    return found + own_evidence_findings(gate, (*COST_KINDS, "cost_budgets"), batch, config, at, [])
 
 
 def _problem_key(f: Finding) -> str:
