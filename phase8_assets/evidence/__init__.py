@@ -137,6 +137,16 @@ def sequence(value: object, where: str) -> list:
     raise EvidenceError(where, f"expected an array, got {_json_type(value)}")
 
 
+def strings(value: object, where: str) -> list[str]:
+    """An array of strings at ``where`` (absent: an empty one). A list of another shape is an
+    ``EvidenceError``: a string alone is not read as its letters, nor an object as its keys."""
+    items = sequence(value, where)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise EvidenceError(f"{where}[{i}]", f"expected a string, got {_json_type(item)}")
+    return items
+
+
 def unique_keys(pairs: list[tuple[str, object]]) -> dict:
     """``json.loads(..., object_pairs_hook=unique_keys)``: an object that names a key twice is refused,
     since parsers disagree on which of its values counts (fail closed, as the YAML loader does)."""

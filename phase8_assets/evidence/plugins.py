@@ -43,12 +43,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from phase8_assets.evidence import (
     EvidenceError,
     ReadResult,
-    _json_type,
     artifact_time,
     json_document,
     load_artifact,
     mapping,
     sequence,
+    strings,
 )
 from phase8_assets.evidence.upgrade import Version, parse_version
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml
@@ -707,16 +707,6 @@ def slack_scope(token: str, scope: str) -> list[tuple[str, str | None]]:
     if token in ("user", "user_optional"):
         return [(what, SLACK_SCOPES.get(scope)), (what, "act_as_user")]
     return [(what, None)]
-
-
-def strings(value, where: str) -> list[str]:
-    """An array of strings at ``where`` (absent: an empty one). A permission list of another shape is
-    an ``EvidenceError``: a string alone is not read as its letters, nor an object as its keys."""
-    items = sequence(value, where)
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise EvidenceError(f"{where}[{i}]", f"expected a string, got {_json_type(item)}")
-    return items
 
 
 # What urlsplit and a browser-style (WHATWG) URL parser read as the same host: ASCII names and IP
