@@ -120,13 +120,18 @@ def rollback_drills(evidence_files: EvidenceBatch) -> dg.Output:
     )
 
 
+def _release_version(upgrade_paths: dict, config, owner: str, runbook: str) -> Finding:
+    """Both upgrade gates' finding for a ``release.version`` in phase8.yaml that is not a version."""
+    return Finding("error", "release", "release-version", upgrade_paths["problem"], "MAJOR.MINOR.PATCH[-PRERELEASE]",
+                   config.source, owner, runbook, {})  # fmt: skip
+
+
 def preflight_gate(batch, config, at, upgrade_paths: dict, upgrade_preflights: list):
     gate = "upgrade_preflight"
     owner, runbook = config.owner_for(gate, "preflight_reports"), config.runbook_for(gate)
     found = []
     if upgrade_paths["problem"]:
-        found.append(Finding("error", "release", "release-version", upgrade_paths["problem"], "MAJOR.MINOR.PATCH[-PRERELEASE]",
-                             config.source, owner, runbook, {}))  # fmt: skip
+        found.append(_release_version(upgrade_paths, config, owner, runbook))
     if upgrade_paths["path"] is None:
         rejected = batch.rejections_of("upgrade_path")
         observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no UpgradePath file"
@@ -151,8 +156,7 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     owner, runbook = config.owner_for(gate, "rollback_reports"), config.runbook_for(gate)
     release = upgrade_paths["release"]
     if release is None:  # which drills count depends on the release: without one, none does
-        return [Finding("error", "release", "release-version", upgrade_paths["problem"], "MAJOR.MINOR.PATCH[-PRERELEASE]",
-                        config.source, owner, runbook, {})], "the release version is invalid"  # fmt: skip
+        return [_release_version(upgrade_paths, config, owner, runbook)], "the release version is invalid"
     mine = [d for d in rollback_drills if d[1]["to_version"] == release]
     if not mine:
         # Name what there is: a drill of a release candidate (10.4.0-rc.1) or another release is not this one.

@@ -190,10 +190,11 @@ def path_findings(path: UpgradePath | None, results: list[PathResult], preflight
                            f"at least one preflight report with target {release}", preflight_paths, owner, runbook,
                            {"kind": "preflight_reports"}))  # fmt: skip
     for p in current:
+        subject = f"{p.report['install']} ({p.report['source']} -> {p.report['target']})"
         age = at - p.report["generated_at"] if at is not None and max_age is not None else None
         if age is not None and age > max_age[0]:
             out.append(
-                Finding("error", f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", "preflight-age",
+                Finding("error", subject, "preflight-age",
                         f"{format_duration(age)} old ({format_timestamp(p.report['generated_at'])})",
                         f"younger than {max_age[1]}", p.uri, owner, runbook, {"install": p.report["install"],
                         "generated_at": format_timestamp(p.report["generated_at"]), "age_seconds": int(age.total_seconds())})
@@ -201,7 +202,7 @@ def path_findings(path: UpgradePath | None, results: list[PathResult], preflight
         for severity, rule, observed, limit in [*(("error", *e) for e in p.problems),
                                                 *(("warning", *w) for w in p.warnings)]:  # fmt: skip
             out.append(
-                Finding(severity, f"{p.report['install']} ({p.report['source']} -> {p.report['target']})", rule, observed,
+                Finding(severity, subject, rule, observed,
                         limit, p.uri, owner, runbook, {"install": p.report["install"], "source": str(p.report["source"])})
             )  # fmt: skip
     for p in preflights:
