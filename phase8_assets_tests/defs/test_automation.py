@@ -218,17 +218,22 @@ def test_budget_alert_is_raised_once_per_threshold_crossing(otel_logs, home):
     assert not any("123456789012" in str(e.attributes) for e in events)  # no cost line items in telemetry
 
 
-def test_budget_alerts_on_a_warehouse_without_the_cost_load_it_first(otel_logs, home):
-    """Nothing loaded yet reads as 0 spent: the sensor asks for one budget_job run instead, and judges
-    the budgets once that run has loaded the deliveries."""
+def _over_budget_scenario(home) -> dict:
+    """The sensor's resources on the cost-forecast-over-budget scenario and a warehouse in ``home``."""
     from phase8_assets_tests.conftest import SCENARIOS
 
     root = SCENARIOS / "cost-forecast-over-budget"
-    otel_logs()
-    resources = {
+    return {
         "settings": Phase8Settings(evidence=[str(root)]),
         "warehouse": Warehouse(database=str(warehouse_path(home))),
     }
+
+
+def test_budget_alerts_on_a_warehouse_without_the_cost_load_it_first(otel_logs, home):
+    """Nothing loaded yet reads as 0 spent: the sensor asks for one budget_job run instead, and judges
+    the budgets once that run has loaded the deliveries."""
+    otel_logs()
+    resources = _over_budget_scenario(home)
     with dg.instance_for_test() as instance:
         first = _budget_tick(instance, resources)
         (request,) = first.run_requests
@@ -247,14 +252,8 @@ def test_budget_alerts_on_a_warehouse_without_the_cost_load_it_first(otel_logs, 
 
 
 def test_budget_alerts_say_no_data_when_the_load_run_ended_without_the_deliveries(otel_logs, tmp_path, home):
-    from phase8_assets_tests.conftest import SCENARIOS
-
-    root = SCENARIOS / "cost-forecast-over-budget"
     otel_logs()
-    resources = {
-        "settings": Phase8Settings(evidence=[str(root)]),
-        "warehouse": Warehouse(database=str(warehouse_path(home))),
-    }
+    resources = _over_budget_scenario(home)
     with dg.instance_for_test() as instance:
         first = _budget_tick(instance, resources)
         (request,) = first.run_requests
