@@ -50,6 +50,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "symlink": (SIGNATURES, "a symlink or hard link"),
     "special-file": (SIGNATURES, "a device, FIFO or socket, or a setuid/setgid file"),
     "duplicate-path": (SIGNATURES, "the same path twice in the archive"),
+    "path-collision": (SIGNATURES, "two paths macOS or Windows take for one file (case), or a file that is a folder"),
     "too-many-files": (SIGNATURES, "more files than the limit (from the tar headers)"),
     "file-too-large": (SIGNATURES, "a file larger than the per-file limit (from the tar headers)"),
     "bundle-too-large": (SIGNATURES, "more bytes than the total limit (headers, or the gzip stream)"),

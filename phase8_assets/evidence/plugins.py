@@ -7,11 +7,12 @@ UTF-8 in NFC, LF line endings, ``/`` separators, lines sorted by path. A MANIFES
 backslashes or NFD names therefore verifies; any change to a hash or a path does not.
 
 Reading a bundle decides nothing about trust: it refuses what must not be unpacked (paths leaving
-the bundle, absolute paths, links and special files, more files or bytes than the limits, all
-checked from the tar headers before any file is read) and otherwise returns the files' hashes,
-the MANIFEST, the signature and the manifest. ``domains/plugins.py`` verifies. An archive that is
-not a gzip tar (or has more than zero padding after its last readable member, which another tar
-reader would extract), or a bundle without a valid ``plugin.json``, is unusable: ``EvidenceError``.
+the bundle, absolute paths, paths that macOS or Windows take for one file, links and special
+files, more files or bytes than the limits, all checked from the tar headers before any file is
+read) and otherwise returns the files' hashes, the MANIFEST, the signature and the manifest.
+``domains/plugins.py`` verifies. An archive that is not a gzip tar (or has more than zero padding
+after its last readable member, which another tar reader would extract), or a bundle without a
+valid ``plugin.json``, is unusable: ``EvidenceError``.
 
 ``platform_manifest`` maps the permission vocabularies of the platforms teams already publish for
 (Slack app manifests, Mattermost Apps and plugins, Grafana's ``MANIFEST.txt``) onto ours; a
@@ -275,8 +276,36 @@ class _Entry:
     mode: int = 0
 
 
+def _same_file_key(path: str) -> str:
+    """One key for every spelling of ``path`` (already normal) that some file system takes for the same
+    file: macOS (APFS, HFS+) and Windows (NTFS, exFAT) ignore case and Unicode normalisation, Windows
+    drops trailing dots and spaces, and every file system reads ``a//b`` and ``a/./b`` as ``a/b``."""
+    parts = [part.rstrip(". ") for part in path.split("/") if part not in ("", ".")]
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", "/".join(parts)).upper().casefold())
+
+
+def _collisions(files: list[str], folders: set[str]) -> list[Refusal]:
+    """Files that land on another file, or on a folder, once unpacked: which one the platform runs
+    depends on the file system and the order of extraction, not on what was reviewed."""
+    out, keys = [], {}
+    folder_keys = {_same_file_key(f): f for f in sorted(folders)}
+    folder_keys |= {_same_file_key(p.rsplit("/", n)[0]): p.rsplit("/", n)[0]
+                    for p in files for n in range(1, p.count("/") + 1)}  # fmt: skip
+    for path in files:
+        key = _same_file_key(path)
+        if key in keys and keys[key] != path:
+            out.append(Refusal("path-collision", f"{path!r} and {keys[key]!r} unpack to one file where names ignore "
+                               "case and Unicode normalisation (macOS, Windows)", "paths that differ in more than "
+                               "case, Unicode normalisation, trailing dots and spaces or empty components"))  # fmt: skip
+        elif key in folder_keys:
+            out.append(Refusal("path-collision", f"{path!r} is a file and {folder_keys[key]!r} a folder",
+                               "a path is either a file or a folder"))  # fmt: skip
+        keys.setdefault(key, path)
+    return out
+
+
 def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
-    refusals, seen, files, total = [], set(), 0, 0
+    refusals, seen, folders, files, total = [], {}, set(), 0, 0
     for entry in entries:
         path = normal_path(entry.name)
         if (refusal := path_refusal(path)) is not None:
@@ -290,18 +319,20 @@ def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
             refusals.append(Refusal("special-file", f"{path!r} is a device, FIFO or socket", "regular files only"))
             continue
         if entry.kind == "dir":
+            folders.add(path)
             continue
         if entry.mode & (stat.S_ISUID | stat.S_ISGID):  # not signed (the MANIFEST hashes contents), kept by tar as root
             refusals.append(Refusal("special-file", f"{path!r} has mode {entry.mode & 0o7777:04o} (setuid/setgid)",
                                     "no setuid or setgid bit"))  # fmt: skip
         if path in seen:
-            refusals.append(Refusal("duplicate-path", f"{path!r} appears twice", "each path once"))
-        seen.add(path)
+            spellings = f" (as {seen[path]!r} and {entry.name!r})" if seen[path] != entry.name else ""
+            refusals.append(Refusal("duplicate-path", f"{path!r} appears twice{spellings}", "each path once"))
+        seen.setdefault(path, entry.name)
         files, total = files + 1, total + entry.size
         if (limit := _limit_refusal(path, entry.size, files, total, limits)) is not None:
             refusals.append(limit)
-            break
-    return refusals
+            return refusals
+    return refusals + _collisions(list(seen), folders)
 
 
 def _limit_refusal(path: str, size: int, files: int, total: int, limits: BundleLimits) -> Refusal | None:

@@ -165,6 +165,7 @@ CASES = {
     "symlink": (lambda: with_members((member("webapp/lib", tarfile.SYMTYPE, link="/etc"), None)), trust),
     "special-file": (lambda: with_members((member("webapp/pipe", tarfile.FIFOTYPE), None)), trust),
     "duplicate-path": (lambda: with_members((member("README.md", size=4), b"bad\n")), trust),
+    "path-collision": (lambda: with_members((member("webapp/Main.js", size=8), b"steal()\n")), trust),
     "too-many-files": (lambda: with_members(*[(member(f"f/{i}"), b"") for i in range(2000)]), trust),
     # A header claiming 40 MiB with no data behind it: refused from the header, nothing read.
     "file-too-large": (lambda: with_members((member("big.bin", size=40 * 1024 * 1024), None)), trust),
@@ -241,6 +242,47 @@ def test_a_setuid_or_setgid_file_is_refused_in_archives_and_folders(tmp_path):
     assert read_bundle_path(folder).refusals == []
     (folder / "webapp/main.js").chmod(0o4755)
     assert [r.reason for r in read_bundle_path(folder).refusals] == ["special-file"]
+
+
+# extra files beside the signed ones -> the path that collides, and the one it collides with
+COLLISIONS = {
+    "case": ({"webapp/Main.js": b"steal()\n"}, "webapp/Main.js", "webapp/main.js"),
+    "case of a folder": ({"WebApp/main.js": b"steal()\n"}, "WebApp/main.js", "webapp/main.js"),
+    "a dotless i, which Windows upper-cases to I": ({"webapp/ma\u0131n.js": b"steal()\n"}, "webapp/ma\u0131n.js", "webapp/main.js"),
+    "Windows drops a trailing dot": ({"webapp/main.js.": b"steal()\n"}, "webapp/main.js.", "webapp/main.js"),
+    "Windows drops a trailing space": ({"webapp/main.js ": b"steal()\n"}, "webapp/main.js ", "webapp/main.js"),
+    "a file that is a folder": ({"WEBAPP": b"steal()\n"}, "WEBAPP", "webapp"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(COLLISIONS))
+def test_paths_one_file_system_takes_for_one_file_are_refused_in_archives_and_folders(case, tmp_path):
+    """macOS and Windows ignore case (and Windows trailing dots and spaces): one file overwrites the
+    other at install, and which one runs depends on the file system and the order of extraction."""
+    extra, path, other = COLLISIONS[case]
+    files = {**signed(plugin_files()), **extra}
+    refusals = read_bundle_bytes(raw_tar([(member(n, size=len(d)), d) for n, d in files.items()]), "b.tar.gz").refusals
+    assert [r.reason for r in refusals] == ["path-collision"]
+    assert refusals[0].observed.startswith(f"{path!r} ") and repr(other) in refusals[0].observed
+    folder = tmp_path / "notes"
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    assert [r.reason for r in read_bundle_path(folder).refusals] == ["path-collision"]
+
+
+def test_a_name_in_nfd_beside_itself_in_nfc_is_one_path_twice():
+    nfc, nfd = "webapp/caf\u00e9.js", "webapp/cafe\u0301.js"
+    files = {**signed(plugin_files()), nfc: b"reviewed\n", nfd: b"steal()\n"}
+    archive = raw_tar([(member(n, size=len(d)), d) for n, d in files.items()])
+    assert [(r.reason, r.observed) for r in read_bundle_bytes(archive, "b.tar.gz").refusals] == [
+        ("duplicate-path", f"{nfc!r} appears twice (as {nfc!r} and {nfd!r})")
+    ]
+
+
+def test_paths_that_differ_in_more_than_case_are_not_collisions():
+    files = signed({**plugin_files(), "webapp/main.jsx": b"1\n", "webapp/main/index.js": b"2\n", "README.txt": b"3\n"})
+    assert read_bundle_bytes(write_bundle(files), "b.tar.gz").refusals == []
 
 
 def test_every_reason_is_listed_not_just_the_first(tmp_path):
