@@ -49,6 +49,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "absolute-path": (SIGNATURES, "an absolute path or a drive letter"),
     "symlink": (SIGNATURES, "a symlink or hard link"),
     "special-file": (SIGNATURES, "a device, FIFO or socket, or a setuid/setgid file"),
+    "world-writable": (SIGNATURES, "a file or folder anyone may write (mode o+w)"),
     "duplicate-path": (SIGNATURES, "the same path twice in the archive"),
     "path-collision": (SIGNATURES, "two paths macOS or Windows take for one file (case), or a file that is a folder"),
     "too-many-files": (SIGNATURES, "more files than the limit (from the tar headers)"),

@@ -7,9 +7,9 @@ UTF-8 in NFC, LF line endings, ``/`` separators, lines sorted by path. A MANIFES
 backslashes or NFD names therefore verifies; any change to a hash or a path does not.
 
 Reading a bundle decides nothing about trust: it refuses what must not be unpacked (paths leaving
-the bundle, absolute paths, paths that macOS or Windows take for one file, links and special
-files, more files or bytes than the limits, all checked from the tar headers before any file is
-read) and otherwise returns the files' hashes, the MANIFEST, the signature and the manifest.
+the bundle, absolute paths, paths that macOS or Windows take for one file, links, special files,
+modes anyone may write, more files or bytes than the limits, all checked from the tar headers
+before any file is read) and otherwise returns the files' hashes, the MANIFEST, the signature and the manifest.
 ``domains/plugins.py`` verifies. An archive that is not a gzip tar (or has more than zero padding
 after its last readable member, which another tar reader would extract), or a bundle without a
 valid ``plugin.json``, is unusable: ``EvidenceError``.
@@ -318,6 +318,9 @@ def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
         if entry.kind == "special":
             refusals.append(Refusal("special-file", f"{path!r} is a device, FIFO or socket", "regular files only"))
             continue
+        if entry.mode & stat.S_IWOTH:  # not signed either, and kept by tar as root: anyone could swap the code
+            refusals.append(Refusal("world-writable", f"{path!r} has mode {entry.mode & 0o7777:04o} (anyone may "
+                                    "write it)", "no write permission for others"))  # fmt: skip
         if entry.kind == "dir":
             folders.add(path)
             continue
@@ -425,7 +428,7 @@ def _from_folder(folder: Path, limits: BundleLimits) -> Contents:
             if stat.S_ISLNK(info.st_mode):
                 entries.append(_Entry(rel, "symlink", 0, os.readlink(path)))
             elif stat.S_ISDIR(info.st_mode):
-                entries.append(_Entry(rel, "dir", 0))
+                entries.append(_Entry(rel, "dir", 0, mode=info.st_mode))
             else:
                 kind = "file" if stat.S_ISREG(info.st_mode) else "special"
                 entries.append(_Entry(rel, kind, info.st_size, mode=info.st_mode))

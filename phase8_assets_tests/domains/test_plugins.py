@@ -98,9 +98,9 @@ def raw_tar(members, gzip=True):
     return zlib.compress(out.getvalue(), wbits=31) if gzip else out.getvalue()
 
 
-def member(name, kind=tarfile.REGTYPE, size=0, link=""):
+def member(name, kind=tarfile.REGTYPE, size=0, link="", mode=0o644):
     info = tarfile.TarInfo(name)
-    info.type, info.size, info.linkname = kind, size, link
+    info.type, info.size, info.linkname, info.mode = kind, size, link, mode
     return info
 
 
@@ -164,6 +164,7 @@ CASES = {
     "absolute-path": (lambda: with_members((member("/etc/cron.d/x", size=2), b"x\n")), trust),
     "symlink": (lambda: with_members((member("webapp/lib", tarfile.SYMTYPE, link="/etc"), None)), trust),
     "special-file": (lambda: with_members((member("webapp/pipe", tarfile.FIFOTYPE), None)), trust),
+    "world-writable": (lambda: with_members((member("webapp/cache", tarfile.DIRTYPE, mode=0o777), None)), trust),
     "duplicate-path": (lambda: with_members((member("README.md", size=4), b"bad\n")), trust),
     "path-collision": (lambda: with_members((member("webapp/Main.js", size=8), b"steal()\n")), trust),
     "too-many-files": (lambda: with_members(*[(member(f"f/{i}"), b"") for i in range(2000)]), trust),
@@ -283,6 +284,47 @@ def test_a_name_in_nfd_beside_itself_in_nfc_is_one_path_twice():
 def test_paths_that_differ_in_more_than_case_are_not_collisions():
     files = signed({**plugin_files(), "webapp/main.jsx": b"1\n", "webapp/main/index.js": b"2\n", "README.txt": b"3\n"})
     assert read_bundle_bytes(write_bundle(files), "b.tar.gz").refusals == []
+
+
+def with_modes(files, modes):
+    """``files`` as a hand-made archive, each member with its mode from ``modes`` (path -> mode), 0644
+    otherwise; a path of ``modes`` that is not a file is a folder."""
+    folders = [(member(n, tarfile.DIRTYPE, mode=m), None) for n, m in modes.items() if n not in files]
+    return raw_tar(folders + [(member(n, size=len(d), mode=modes.get(n, 0o644)), d) for n, d in files.items()])
+
+
+@pytest.mark.parametrize("path, mode", [("webapp/main.js", 0o666), ("webapp/main.js", 0o757), ("webapp", 0o777),
+                                        ("webapp", 0o1777)])  # fmt: skip
+def test_a_file_or_folder_anyone_may_write_is_refused_in_archives_and_folders(path, mode, tmp_path):
+    """Modes are not signed and GNU tar run as root keeps them: any local account could replace the
+    reviewed code (or, through a world-writable folder, add or swap files) after verification."""
+    files = signed(plugin_files())
+    refusals = read_bundle_bytes(with_modes(files, {path: mode}), "b.tar.gz").refusals
+    assert [(r.reason, r.observed) for r in refusals] == [
+        ("world-writable", f"{path!r} has mode {mode:04o} (anyone may write it)")
+    ]
+    folder = tmp_path / "notes"
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / path).chmod(mode)
+    assert [r.reason for r in read_bundle_path(folder).refusals] == ["world-writable"]
+
+
+def test_group_write_and_execute_bits_are_left_alone():
+    """What ``umask 002`` (Debian and Ubuntu users' default) and a server plugin's binary give an archive."""
+    files = signed({**plugin_files(), "server/dist/plugin-linux-amd64": b"\x7fELF"})
+    modes = {"webapp": 0o775, "server": 0o775, "server/dist": 0o775, "server/dist/plugin-linux-amd64": 0o775,
+             "webapp/main.js": 0o664, "README.md": 0o664}  # fmt: skip
+    assert read_bundle_bytes(with_modes(files, modes), "b.tar.gz").refusals == []
+
+
+def test_a_hard_link_to_another_file_of_the_bundle_is_refused():
+    """Links are refused wherever they point: a hard link to a signed file is still a second name."""
+    archive = with_members((member("webapp/copy.js", tarfile.LNKTYPE, link="webapp/main.js"), None))
+    assert [(r.reason, r.observed) for r in read_bundle_bytes(archive, "b.tar.gz").refusals] == [
+        ("symlink", "'webapp/copy.js' is a hard link to 'webapp/main.js'")
+    ]
 
 
 def test_every_reason_is_listed_not_just_the_first(tmp_path):
