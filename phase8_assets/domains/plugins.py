@@ -21,6 +21,7 @@ from datetime import datetime
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence.plugins import (
     CAPABILITIES,
+    GRAFANA_MANIFEST,
     Bundle,
     TrustPolicy,
     canonical_manifest,
@@ -55,6 +56,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "too-many-files": (SIGNATURES, "more files than the limit (from the tar headers)"),
     "file-too-large": (SIGNATURES, "a file larger than the per-file limit (from the tar headers)"),
     "bundle-too-large": (SIGNATURES, "more bytes than the total limit (headers, or the gzip stream)"),
+    "platform-file-added": (SIGNATURES, "a file of a Grafana plugin's folder is not in its MANIFEST.txt"),
+    "platform-file-removed": (SIGNATURES, "a file of a Grafana MANIFEST.txt is not in the bundle"),
+    "platform-file-changed": (SIGNATURES, "a file's SHA-256 differs from its Grafana MANIFEST.txt"),
     "rollback": (SIGNATURES, "a version below the last approved one"),
     "resigned": (SIGNATURES, "the approved version (or another bundle of it) with different content"),
     "unknown-capability": (CAPABILITY_GATE, "a capability or platform permission outside the vocabulary"),
@@ -110,6 +114,7 @@ def verify(bundle: Bundle, policy: TrustPolicy, at: datetime, peers: list[Bundle
     if entries is not None:
         _files(v, bundle, entries)
         _versions(v, bundle, policy, peers)
+    _platform_files(v, bundle)
     _capabilities(v, bundle, policy)
     return v
 
@@ -166,6 +171,26 @@ def _files(v: Verification, bundle: Bundle, entries: dict[str, str]) -> None:
         for path in paths:
             v.problems.append(Problem(reason, f"{path}: {observed}", "every file exactly as signed"))
     v.files_intact = not (added or removed or changed)
+
+
+def _platform_files(v: Verification, bundle: Bundle) -> None:
+    """Each Grafana ``MANIFEST.txt`` against the files of its folder, as Grafana checks them before it
+    loads the plugin (any other ``MANIFEST.txt`` below is skipped, as Grafana does). Our signature
+    covers the list; a list that does not match what ships is a plugin Grafana refuses to load, or
+    one whose reviewed file list is not what it runs."""
+    for path, listed in sorted(bundle.grafana.items()):
+        folder = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+        present = {p: h for p, h in bundle.files.items() if p.startswith(folder) and p != path
+                   and (p in listed or p.rsplit("/", 1)[-1] != GRAFANA_MANIFEST)}  # fmt: skip
+        added = sorted(set(present) - set(listed))
+        removed = sorted(set(listed) - set(present))
+        changed = sorted(p for p in set(listed) & set(present) if listed[p] != present[p])
+        for reason, paths, observed in (("platform-file-added", added, f"not in {path}"),
+                                        ("platform-file-removed", removed, f"in {path}, not in the bundle"),
+                                        ("platform-file-changed", changed, f"SHA-256 differs from {path}")):  # fmt: skip
+            for file in paths:
+                v.problems.append(Problem(reason, f"{file}: {observed}", f"every file of {folder or 'the bundle'} "
+                                          f"exactly as {path} lists it"))  # fmt: skip
 
 
 def _versions(v: Verification, bundle: Bundle, policy: TrustPolicy, peers: list[Bundle]) -> None:

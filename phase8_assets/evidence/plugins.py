@@ -17,6 +17,8 @@ valid ``plugin.json``, is unusable: ``EvidenceError``.
 ``platform_manifest`` maps the permission vocabularies of the platforms teams already publish for
 (Slack app manifests, Mattermost Apps and plugins, Grafana's ``MANIFEST.txt``) onto ours; a
 permission without a mapping is kept as unknown, so the verifier refuses it instead of ignoring it.
+A Grafana ``MANIFEST.txt`` asks for no permission but lists its plugin's files, which the verifier
+compares with what the bundle ships.
 The hosts a platform sends data to for the app (a Mattermost App's root URL, a Slack app's request
 URLs) are its egress, checked like the egress ``plugin.json`` declares.
 """
@@ -57,6 +59,7 @@ from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 PLUGIN_JSON = "plugin.json"
 MANIFEST = "MANIFEST"
 SIGNATURE = "MANIFEST.sig"
+GRAFANA_MANIFEST = "MANIFEST.txt"
 TRUST_LEVELS = ("core", "verified", "community", "private")
 
 # Our capability vocabulary. A manifest or policy naming anything else is refused.
@@ -121,6 +124,8 @@ class Bundle:
     plugin: dict = field(default_factory=dict)
     version: Version | None = None
     platform: PlatformManifest | None = None
+    # each Grafana MANIFEST.txt of the bundle -> the files it lists (path in the bundle -> sha256)
+    grafana: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def plugin_id(self) -> str | None:
@@ -487,6 +492,7 @@ def _assemble(uri: str, contents: dict[str, bytes] | None, refusals: list[Refusa
             raise EvidenceError(f"{PLUGIN_JSON}: platform_manifest", f"{name!r} is not a file of the bundle")
         bundle.platform = platform_manifest(contents[name], name)
     _no_undeclared_platform_manifest(contents, bundle.platform)
+    bundle.grafana = _grafana_lists(contents, bundle.platform)
     bundle.manifest = contents.pop(MANIFEST, None)
     bundle.signature = contents.pop(SIGNATURE, None)
     bundle.files = {p: hashlib.sha256(b).hexdigest() for p, b in sorted(contents.items())}
@@ -519,6 +525,23 @@ def _no_undeclared_platform_manifest(contents: dict[str, bytes], declared: Platf
             f"{PLUGIN_JSON}: platform_manifest", f"{path!r} is a {found.format} manifest the bundle does not declare "
             f"(declared: {declared.path if declared else 'none'}); its permissions would not be checked"
         )  # fmt: skip
+
+
+def _grafana_lists(contents: dict[str, bytes], declared: PlatformManifest | None) -> dict[str, dict[str, str]]:
+    """Every Grafana ``MANIFEST.txt`` of the bundle (and the declared Grafana manifest, whatever its name)
+    -> the files it lists, as paths of the bundle: Grafana reads them relative to the folder of
+    ``MANIFEST.txt``, the plugin's folder. Grafana refuses a plugin whose files differ from its list,
+    so the verifier compares them (``domains.plugins``) instead of trusting the list."""
+    out = {}
+    for path in sorted(contents):
+        if not (
+            (declared and declared.format == "grafana" and path == declared.path)
+            or (path.rsplit("/", 1)[-1] == GRAFANA_MANIFEST and _clear_signed(contents[path]))
+        ):
+            continue
+        folder = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+        out[path] = {folder + p: h for p, h in grafana_files(contents[path], path).items()}
+    return out
 
 
 def read_bundle(data: bytes, uri: str) -> ReadResult:
@@ -684,7 +707,7 @@ PLATFORM_KEYS = {
 def platform_manifest(data: bytes, path: str) -> PlatformManifest:
     """A Slack app manifest, a Mattermost App or plugin manifest (JSON, or YAML in a ``.yml`` or
     ``.yaml`` file, as Slack and Mattermost both accept), or a Grafana ``MANIFEST.txt``."""
-    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"-----BEGIN PGP SIGNED MESSAGE-----"):
+    if _clear_signed(data):
         grafana_files(data, path)
         return PlatformManifest("grafana", path, ())
     if path.lower().endswith((".yml", ".yaml")):
@@ -804,8 +827,15 @@ def slack_egress(doc: dict, path: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(hosts))
 
 
+def _clear_signed(data: bytes) -> bool:
+    """Whether ``data`` is a PGP clear-signed message, as Grafana's ``MANIFEST.txt`` is."""
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"-----BEGIN PGP SIGNED MESSAGE-----")
+
+
 def grafana_files(data: bytes, path: str) -> dict[str, str]:
-    """The file hashes of a Grafana ``MANIFEST.txt`` (PGP clear-signed JSON), paths in our spelling."""
+    """The file hashes of a Grafana ``MANIFEST.txt`` (PGP clear-signed JSON), paths in our spelling,
+    relative to the folder of ``MANIFEST.txt`` (Grafana joins them to the plugin's folder, so a path
+    leaving it, or an absolute one, makes the list unusable)."""
     text = data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
     match = re.search(
         r"-----BEGIN PGP SIGNED MESSAGE-----\n(?:[^\n]+\n)*\n(.*?)\n-----BEGIN PGP SIGNATURE-----", text, re.S
@@ -821,4 +851,14 @@ def grafana_files(data: bytes, path: str) -> dict[str, str]:
     files = doc.get("files") if isinstance(doc, dict) else None
     if not isinstance(files, dict):
         raise EvidenceError(f"{path}: files", "expected a mapping of path to sha256")
-    return {normal_path(p): str(h).lower() for p, h in files.items()}
+    out = {}
+    for name, digest in files.items():
+        listed = normal_path(name)
+        if path_refusal(listed) is not None:
+            raise EvidenceError(f"{path}: files", f"{name!r} leaves the plugin's folder; expected a path inside it")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9A-Fa-f]{64}", digest):
+            raise EvidenceError(f"{path}: files.{name}", f"expected a SHA-256 in hex, got {digest!r}")
+        if listed in out:
+            raise EvidenceError(f"{path}: files.{name}", f"{listed!r} is listed twice")
+        out[listed] = digest.lower()
+    return out

@@ -147,6 +147,41 @@ def drop(files, name):
     return {k: v for k, v in files.items() if k != name}
 
 
+GRAFANA = {"plugin.json": b'{"type": "panel", "id": "example-notes-panel", "info": {"version": "1.2.0"}}\n',
+           "module.js": b"define([], function () { return {}; });\n", "img/logo.svg": b"<svg/>\n"}  # fmt: skip
+
+
+def grafana_manifest(listed, template=None):
+    """A Grafana MANIFEST.txt listing ``listed`` (path -> content): PGP clear-signed JSON with CRLF
+    line endings, framed like ``template`` (a real one) when given. Grafana's PGP signature is not
+    ours to check: the bundle is signed with our key."""
+    body = json.dumps({"plugin": "example-notes-panel", "version": "1.2.0", "time": 1589594210257, "keyId": "7e4d0c6a708866e7",
+                       "files": {p: hashlib.sha256(d).hexdigest() for p, d in sorted(listed.items())}}, indent=2)  # fmt: skip
+    if template is not None:
+        head, rest = template.split(b"\r\n\r\n{", 1)
+        return (
+            head
+            + b"\r\n\r\n"
+            + body.replace("\n", "\r\n").encode()
+            + b"\r\n"
+            + rest[rest.index(b"-----BEGIN PGP SIGNATURE") :]
+        )
+    armour = "-----BEGIN PGP SIGNATURE-----\nVersion: OpenPGP.js v4.10.1\n\nwqIEARMKAAYFAl6/SGIACgkQfk0ManCIZuc=\n=w0Gk\n-----END PGP SIGNATURE-----\n"
+    return f"\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n{body}\n{armour}".replace("\n", "\r\n").encode()  # fmt: skip
+
+
+def with_grafana(listed, shipped, declared=False, template=None):
+    """Our plugin with a Grafana panel under grafana/: its MANIFEST.txt lists ``listed``, the bundle
+    ships ``shipped``; both signed with our key."""
+    files = plugin_files()
+    if declared:
+        manifest = json.loads(files["plugin.json"])
+        files["plugin.json"] = json.dumps({**manifest, "platform_manifest": "grafana/MANIFEST.txt"}).encode()
+    files |= {f"grafana/{p}": d for p, d in shipped.items()}
+    files["grafana/MANIFEST.txt"] = grafana_manifest(listed, template)
+    return write_bundle(signed(files))
+
+
 # reason -> (bundle bytes, trust policy text)
 CASES = {
     "unsigned": (lambda: write_bundle(drop(signed(plugin_files()), SIGNATURE)), trust),
@@ -171,6 +206,9 @@ CASES = {
     # A header claiming 40 MiB with no data behind it: refused from the header, nothing read.
     "file-too-large": (lambda: with_members((member("big.bin", size=40 * 1024 * 1024), None)), trust),
     "bundle-too-large": (gzip_bomb, trust),
+    "platform-file-added": (lambda: with_grafana(GRAFANA, {**GRAFANA, "extra.js": b"steal()\n"}), trust),
+    "platform-file-removed": (lambda: with_grafana({**GRAFANA, "LICENSE": b"MIT\n"}, GRAFANA), trust),
+    "platform-file-changed": (lambda: with_grafana(GRAFANA, {**GRAFANA, "module.js": b"steal()\n"}), trust),
     "rollback": (lambda: write_bundle(signed(plugin_files("0.9.0"))), trust),
     "resigned": (lambda: write_bundle(signed({**plugin_files("1.0.0"), "README.md": b"# other\n"})), trust),
     "unknown-capability": (lambda: write_bundle(signed(plugin_files(capabilities=["post:messages", "launch:rockets"]))), trust),
@@ -359,6 +397,11 @@ UNUSABLE = {
     "no plugin.json": (lambda: write_bundle(drop(signed(plugin_files()), "plugin.json")), "plugin.json: is required"),
     "a damaged header, then members": (lambda: hidden_after(damaged_header()), "expected only zero padding"),
     "members past the end marker": (lambda: hidden_after(b"\0" * 1024), "expected only zero padding"),
+    "a Grafana MANIFEST.txt listing a file outside its folder": (lambda: with_grafana({**GRAFANA, "../plugin.json": b"{}"}, GRAFANA),
+                                                                 "'../plugin.json' leaves the plugin's folder"),
+    "a Grafana MANIFEST.txt that is not JSON": (lambda: write_bundle(signed({**plugin_files(), "grafana/MANIFEST.txt":
+                                                 grafana_manifest(GRAFANA).replace(b'"files"', b"files")})),
+                                                "grafana/MANIFEST.txt: the signed body is not JSON"),
     "wrong apiVersion": (lambda: write_bundle({**plugin_files(), "plugin.json": b'{"apiVersion": "v2", "kind": "PluginManifest"}'}),
                          "apiVersion: expected 'phase8/v1'"),
 }  # fmt: skip
@@ -430,6 +473,42 @@ def test_only_enabled_plugins_are_gated_and_each_needs_a_bundle():
     unsigned = read_bundle_bytes(write_bundle(plugin_files()), "bundle.tar.gz")
     assert verify(unsigned, policy, at).verdict == "refused"
     assert gate_findings(SIGNATURES, [verify(unsigned, policy, at)], policy, "team:x", "rb.md", None) == []
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_grafana_plugin_verifies_when_its_manifest_txt_lists_exactly_its_files(declared):
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    bundle = read_bundle_bytes(with_grafana(GRAFANA, GRAFANA, declared), "panel.tar.gz")
+    assert list(bundle.grafana) == ["grafana/MANIFEST.txt"]
+    assert verify(bundle, policy, at).problems == []
+    # A plugin signed on Windows lists img\\logo.svg: the same file as img/logo.svg.
+    windows = grafana_manifest(GRAFANA).replace(b'"img/logo.svg"', b'"img\\\\logo.svg"')
+    files = {**plugin_files(), **{f"grafana/{p}": d for p, d in GRAFANA.items()}, "grafana/MANIFEST.txt": windows}
+    assert verify(read_bundle_bytes(write_bundle(signed(files)), "panel.tar.gz"), policy, at).problems == []
+
+
+@pytest.mark.realdata
+def test_a_real_grafana_manifest_txt_is_compared_with_the_files_the_bundle_ships(real_samples):
+    """The clock panel's MANIFEST.txt as Grafana signed it: the files we ship are not the ones it lists."""
+    real = (real_samples / "plugins/grafana_clock-panel_MANIFEST.txt").read_bytes()
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    files = {
+        **plugin_files(),
+        "grafana/MANIFEST.txt": real,
+        "grafana/module.js": b"steal()\n",
+        "grafana/extra.js": b"x\n",
+    }
+    bundle = read_bundle_bytes(write_bundle(signed(files)), "clock.tar.gz")
+    problems = [(p.reason, p.observed.split(":")[0]) for p in verify(bundle, policy, at).problems]
+    assert problems == [("platform-file-added", "grafana/extra.js")] + [
+        ("platform-file-removed", f"grafana/{name}")
+        for name in ("LICENSE", "README.md", "module.js.LICENSE.txt", "module.js.map", "plugin.json")
+    ] + [("platform-file-changed", "grafana/module.js")]
+    # The same real framing (CRLF, leading blank line, OpenPGP.js armour) listing what ships verifies.
+    matching = read_bundle_bytes(with_grafana(GRAFANA, GRAFANA, template=real), "clock.tar.gz")
+    assert verify(matching, policy, at).problems == []
 
 
 @pytest.mark.realdata
