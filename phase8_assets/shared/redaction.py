@@ -19,36 +19,78 @@ REDACTED = "[REDACTED]"
 _SECRET_KEY = re.compile(
     r"(pass(word|wd|phrase)?s?(?![a-z])|secret|token|api[-_]?key|apikey|access[-_]?key|private[-_]?key|"
     r"client[-_]?secret|credential|authorization|auth[-_]?header|cookie|session[-_]?id|dsn|"
-    r"signing[-_]?key|x-api-key)",
+    r"signing[-_]?key|x-api-key|webhook(?:[-_]?ur[il])?$|connection[-_]?string|otlp[-_](?:[a-z]+[-_])*headers|"
+    r"x-honeycomb-team)",
     re.IGNORECASE,
 )
 # Keys that contain a secret-looking word but are not secrets.
 _NOT_SECRET_KEY = re.compile(r"^(token_type|tokens?_(count|used|limit)|password_policy|secret_ref)$", re.I)
 
+# Tokens recognised by their own shape, wherever they appear.
+_TOKENS = (
+    r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",  # JSON Web Tokens
+    r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}\b",  # AWS access key ids
+    r"gh[pousr]_[A-Za-z0-9]{30,}\b|github_pat_[A-Za-z0-9_]{40,}\b",  # GitHub
+    r"gl(?:pat|dt|rt|ptt|ft|imt|oas|cbt|soat|ffct|agent)-[A-Za-z0-9_-]{20,}\b",  # GitLab
+    r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}\b|glc_[A-Za-z0-9+/]{32,}={0,2}",  # Grafana
+    r"xox[abposre]-[A-Za-z0-9-]{10,}\b|xapp-\d-[A-Za-z0-9-]{10,}\b",  # Slack
+    r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b",  # Stripe
+    r"AIza[0-9A-Za-z_-]{35}\b",  # Google
+    r"sk-[A-Za-z0-9_-]{20,}\b",  # OpenAI-style
+    r"npm_[A-Za-z0-9]{36}\b|pypi-AgE[A-Za-z0-9_-]{50,}|dckr_pat_[A-Za-z0-9_-]{20,}",  # npm, PyPI, Docker Hub
+    r"hv[sbr]\.[A-Za-z0-9_-]{24,}",  # HashiCorp Vault
+    r"hf_[A-Za-z0-9]{30,}\b",  # Hugging Face
+    r"SG\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{40,}",  # SendGrid
+    r"hc[ax]ik_[A-Za-z0-9]{20,}|sntry[su]_[A-Za-z0-9+/=_-]{40,}|NRAK-[A-Z0-9]{27}\b",  # Honeycomb, Sentry, New Relic
+    r"dapi[a-f0-9]{32}\b|do[por]_v1_[a-f0-9]{64}\b|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b",  # Databricks, DO, Shopify
+    r"lin_api_[A-Za-z0-9]{40}\b|PMAK-[a-f0-9]{24}-[a-f0-9]{34}\b",  # Linear, Postman
+    r"AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}\b",  # age
+)
+
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # PEM private keys (RSA, EC, OPENSSH, PKCS#8, encrypted).
+    # PEM private keys (RSA, EC, OPENSSH, PKCS#8, encrypted) and PGP private key blocks.
     (
         re.compile(
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)",
             re.S,
         ),
         REDACTED,
     ),
     # user:password@ in URLs and DSNs: keep scheme, user and host.
     (
-        re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?P<post>@)"),
+        re.compile(r"(?P<pre>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?P<post>@)"),
         r"\g<pre>" + REDACTED + r"\g<post>",
     ),
-    # Key=value pairs in DSNs, query strings, command lines and JSON or YAML quoted in text
-    # (``db_password=…``, ``"api_key": "…"``).
+    # A key as the URL's user (Sentry DSNs, ``https://<token>@host``): no person's name is 20 such characters.
+    (
+        re.compile(r"(?P<pre>(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://)[A-Za-z0-9_-]{20,}(?P<post>@)"),
+        r"\g<pre>" + REDACTED + r"\g<post>",
+    ),
+    # Incoming-webhook URLs, whose path is the credential (Slack, Mattermost, Discord, Teams): keep the host.
     (
         re.compile(
-            r"(?P<pre>(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?token|sig|"
-            r"signature)['\"]?\s*[=:]\s*)(?P<q>['\"]?)[^\s&;'\",}]+",
+            r"(?P<pre>https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/|"
+            r"(?:[\w-]+\.)*(?:discord(?:app)?\.com)/api/webhooks/|[\w.-]+\.webhook\.office\.com/webhook\w*/|"
+            r"[\w.:-]+/hooks/(?=[A-Za-z0-9]{20,}))"
+            r")[^\s\"'<>]+",
+        ),
+        r"\g<pre>" + REDACTED,
+    ),
+    # Key=value pairs in DSNs, connection strings, query strings, command lines and JSON or YAML
+    # quoted in text (``db_password=…``, ``PGPASSWORD=…``, ``_authToken=…``, ``AccountKey=…``,
+    # ``"api_key": "…"``).
+    (
+        re.compile(
+            r"(?P<pre>(?:(?:password|passwd|secret|token|api[_-]?key)|(?<![A-Za-z0-9])(?:pwd|sig|signature|"
+            r"(?:account|shared[_-]?access)[_-]?key|shared[_-]?access[_-]?signature|x-honeycomb-team))"
+            r"['\"]?\s*[=:]\s*)(?P<q>['\"]?)[^\s&;'\",}]+",
             re.I,
         ),
         r"\g<pre>\g<q>" + REDACTED,
     ),
+    # OTLP exporter headers set in the environment (``key=value,...``): every value is a credential.
+    (re.compile(r"(?P<pre>OTEL_EXPORTER_OTLP(?:_[A-Z]+)?_HEADERS\s*[=:]\s*)[^\s]+"), r"\g<pre>" + REDACTED),
     # Secrets given as command-line options: ``--password hunter2``, ``--api-key=…``.
     (
         re.compile(
@@ -58,20 +100,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         r"\g<pre>\g<q>" + REDACTED,
     ),
+    # Cookies sent or set: the whole header value.
+    (re.compile(r"(?P<pre>\b(?:Set-)?Cookie\s*:\s*)[^\r\n]+", re.I), r"\g<pre>" + REDACTED),
     # Authorization headers.
     (re.compile(r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), r"\g<pre>" + REDACTED),
-    # JSON Web Tokens.
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), REDACTED),
-    # AWS access key ids and secret keys written as assignments.
-    (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}\b"), REDACTED),
+    # Tokens whose own shape says what they are (one scan for all of them).
+    (re.compile(rf"\b(?:{'|'.join(_TOKENS)})"), REDACTED),
     (re.compile(r"(?P<pre>aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+=]{40}", re.I), r"\g<pre>" + REDACTED),
-    # GitHub, GitLab, Slack, Stripe, Google, OpenAI-style tokens.
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b"), REDACTED),
-    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), REDACTED),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), REDACTED),
-    (re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b"), REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), REDACTED),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), REDACTED),
 ]
 
 

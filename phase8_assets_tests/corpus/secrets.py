@@ -40,6 +40,13 @@ SHAPES = (
     "google-api-key",
     "openai-key",
     "key-value",
+    "webhook-url",
+    "key-as-url-user",
+    "connection-string-key",
+    "cookie",
+    "pgp-private-key",
+    "prefixed-token",
+    "otlp-headers",
 )
 
 _rng = random.Random(8)
@@ -61,7 +68,7 @@ class Secret:
 
     @property
     def needles(self) -> tuple[str, ...]:
-        if self.shape == "private-key":
+        if self.shape in ("private-key", "pgp-private-key"):
             return tuple(line for line in self.value.splitlines() if line and not line.startswith("-----"))
         return (self.value,)
 
@@ -77,6 +84,30 @@ def _pem(kind: str) -> str:
     body = "\n".join(_chars(64) for _ in range(4))
     label = f"{kind} PRIVATE KEY" if kind else "PRIVATE KEY"
     return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----"
+
+
+def _pgp() -> str:
+    body = "\n".join(_chars(64, _ALNUM + "+/") for _ in range(4))
+    return f"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{body}\n=Ab1c\n-----END PGP PRIVATE KEY BLOCK-----"
+
+
+def _prefixed() -> str:
+    hexa = "0123456789abcdef"
+    return _rng.choice(
+        [
+            lambda: "npm_" + _chars(36),
+            lambda: "pypi-AgEIcHlwaS5vcmc" + _chars(60, _ALNUM + "_-"),
+            lambda: "dckr_pat_" + _chars(27, _ALNUM + "_-"),
+            lambda: "hvs." + _chars(90, _ALNUM + "_-"),
+            lambda: "hf_" + _chars(34),
+            lambda: "SG." + _chars(22, _ALNUM + "_-") + "." + _chars(43, _ALNUM + "_-"),
+            lambda: "glsa_" + _chars(32) + "_" + _chars(8, hexa),
+            lambda: "glrt-" + _chars(20),
+            lambda: "xapp-1-A" + _chars(10, string.ascii_uppercase + string.digits) + "-" + _chars(64, hexa),
+            lambda: "hcaik_" + _chars(58, hexa),
+            lambda: "AGE-SECRET-KEY-1" + _chars(58, "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"),
+        ]
+    )()
 
 
 _GENERATORS = {
@@ -136,7 +167,40 @@ _GENERATORS = {
             "X-Api-Key: {}",
             "DB_PASSWORD={}",
             '{{"db_password": "{}"}}',
+            "PGPASSWORD={} psql -h db.internal",
+            "//registry.npmjs.org/:_authToken={}",
+            "MYSQL_ROOT_PASSWORD: {}",
         ],
+    ),
+    "webhook-url": (
+        lambda: _chars(24),
+        [
+            "posted to https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/{}",
+            "https://chat.acme.example/hooks/{} (incoming webhook)",
+            "https://discord.com/api/webhooks/112233445566778899/{}",
+            "https://acme.webhook.office.com/webhookb2/1f2e@9a8b/IncomingWebhook/{}/77aa",
+        ],
+    ),
+    "key-as-url-user": (
+        lambda: "".join(_rng.choice("0123456789abcdef") for _ in range(32)),
+        ["SENTRY_DSN=https://{}@o450123.ingest.sentry.io/4504", "git clone https://{}@github.com/org/repo"],
+    ),
+    "connection-string-key": (
+        lambda: _chars(86, _ALNUM + "+/") + "==",
+        [
+            "DefaultEndpointsProtocol=https;AccountName=acmelogs;AccountKey={};EndpointSuffix=core.windows.net",
+            "Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey={}",
+        ],
+    ),
+    "cookie": (
+        lambda: _chars(26).lower(),
+        ["Cookie: MMAUTHTOKEN={}; MMUSERID=abc", "set-cookie: session={}; Path=/; HttpOnly"],
+    ),
+    "pgp-private-key": (_pgp, ["{}", "signing key:\n{}"]),
+    "prefixed-token": (_prefixed, ["{}", "NPM_CONFIG {} in .npmrc", "token={}", "export VAULT {}"]),
+    "otlp-headers": (
+        lambda: _chars(32),
+        ["x-honeycomb-team={}", "OTEL_EXPORTER_OTLP_HEADERS=x-honeycomb-team={},x-honeycomb-dataset=chat"],
     ),
 }
 

@@ -66,3 +66,33 @@ def test_dataclasses_and_tuples_are_walked_and_keep_their_type():
 
     out = redact(Run(f"failover {AWS_KEY}", ("env:prod", f"Bearer {'x' * 20}"), 3))
     assert out == Run(f"failover {REDACTED}", ("env:prod", f"Bearer {REDACTED}"), 3)  # 'passed' is no password
+
+
+def test_credential_keys_of_webhooks_connections_and_otlp_exporters_are_redacted_whole():
+    doc = {
+        "PHASE8_SLACK_WEBHOOK": "https://hooks.example/x",
+        "incoming_webhook_url": "https://chat.example/hooks/abc",
+        "connection_string": "Server=db;Database=chat",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-team=abc",
+        "webhooks": ["data", "events"],  # a list of test categories (isolation), not a credential
+    }
+    assert redact(doc) == {
+        "PHASE8_SLACK_WEBHOOK": REDACTED,
+        "incoming_webhook_url": REDACTED,
+        "connection_string": REDACTED,
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": REDACTED,
+        "webhooks": ["data", "events"],
+    }
+
+
+def test_what_only_looks_like_a_credential_is_kept():
+    kept = [
+        "https://api.github.com/repos/acme/chat/hooks/12345678",  # a hook's id, not its secret
+        "ssh://git@git.acme.example/chat.git",
+        "s3://phase8-evidence/perf/2026-11-30/bench.json",
+        "max_tokens=4096 tokens_used: 3 token_type: bearer",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0gUuYc2r8Qb3z5xhWd user@host",  # a public key
+        "cookies were cleared by the client",
+    ]
+    for text in kept:
+        assert redact_text(text) == text
