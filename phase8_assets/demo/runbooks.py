@@ -283,8 +283,10 @@ its own). The finding names the runbook or response file and its owner.""",
         """\
 A plugin or bot that a tenant enables was refused: unsigned, signed by a key the trust policy
 does not list (or revoked, not yet valid, expired), a file added, removed or changed after
-signing, an edited MANIFEST, an unsafe archive (paths, links, tar limits), a version below the
-approved one, or the approved version with other content. The finding names the bundle and
+signing, an edited MANIFEST, a platform's own signed file list (Grafana MANIFEST.txt) that does
+not match the files, an unsafe archive (paths, links, tar limits, paths a case-insensitive disk
+unpacks to one file, files anyone may write), a version below the approved one, or the approved
+version with other content. The finding names the bundle and
 the reason; `phase8 plugin verify BUNDLE --trust policy/plugin-trust.yaml` shows every reason.""",
         """\
 1. Never re-sign a bundle you did not build: get a fresh, signed bundle from its publisher.
