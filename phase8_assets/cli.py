@@ -635,9 +635,9 @@ def audit() -> None:
 
 
 def _audit_trail(home: str | None, lock_wait: float):
-    """(rows, anchor, where) of the home's trail: the warehouse table (the lake's, when
-    ``PHASE8_WAREHOUSE`` names one), or a trail carried across a rollback below the audit table's
-    migration."""
+    """(rows, anchor, where, completed runs) of the home's trail: the warehouse table (the lake's,
+    when ``PHASE8_WAREHOUSE`` names one), or a trail carried across a rollback below the audit
+    table's migration; with the gate runs whose verdict must be in it (``audit.completed_runs``)."""
     from phase8_assets.warehouse import WarehouseError, connect, lake_configured, location, warehouse_path
     from phase8_assets.warehouse import audit as trail
 
@@ -647,17 +647,19 @@ def _audit_trail(home: str | None, lock_wait: float):
         if lake_configured() is not None:
             with connect(path, read_only=True, wait_s=lock_wait) as conn:
                 if trail.has_table(conn):
-                    return trail.rows(conn), trail.anchor_of(conn), location(_home(home))
+                    return trail.rows(conn), trail.anchor_of(conn), location(_home(home)), trail.completed_runs(conn)
         elif path.exists():
             with connect(path, read_only=True, check_schema=False, wait_s=lock_wait) as conn:
                 if trail.has_table(conn) and not carried.exists():
-                    return trail.rows(conn), trail.anchor_of(conn), str(path)
+                    return trail.rows(conn), trail.anchor_of(conn), str(path), trail.completed_runs(conn)
                 # a carried trail not yet back in the table (a writer puts it back) is the newer one
     except WarehouseError as exc:
         _fail(str(exc))
     if carried.exists():
         anchor, rows = trail.read_carried(carried)
-        return rows, anchor, str(carried)
+        return rows, anchor, str(carried), []
+    if (path.parent / trail.HEAD).exists():  # records were written here: the trail is gone, not yet begun
+        return [], None, location(_home(home)), []
     _fail(f"{location(_home(home))}: no audit trail yet (the first phase8 gate or warehouse command starts it)")
 
 
@@ -665,16 +667,19 @@ def _audit_trail(home: str | None, lock_wait: float):
 @click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for a run holding the warehouse.")
 def audit_verify(home: str | None, lock_wait: float) -> None:
-    """Check the hash chain: exit 0 intact, 1 tampered (naming the first bad record)."""
-    from phase8_assets.warehouse.audit import verify_rows
+    """Check the hash chain, the head kept in the home (records deleted from the end) and that every
+    completed gate run has its verdict: exit 0 intact, 1 tampered (naming what is wrong)."""
+    from phase8_assets.warehouse import warehouse_path
+    from phase8_assets.warehouse.audit import verify_trail
 
-    rows, anchor, where = _audit_trail(home, lock_wait)
-    result = verify_rows(rows, anchor)
+    rows, anchor, where, runs = _audit_trail(home, lock_wait)
+    result = verify_trail(rows, anchor, warehouse_path(_home(home)).parent, runs)
     start = f" from anchor {anchor[0]}" if anchor else ""
     text = (
         f"{where}: audit trail intact: {result.checked} record(s){start}"
         if result.ok
-        else f"{where}: audit trail TAMPERED: {result.problem} ({result.checked} record(s) before it intact)"
+        else f"{where}: audit trail TAMPERED: {result.problem} ({result.checked} record(s) "
+        f"{'before it ' if result.first_bad is not None else ''}intact)"
     )
     emit({"intact": result.ok, "records": len(rows), "checked": result.checked, "first_bad": result.first_bad,
           "problem": result.problem, "anchor": anchor[0] if anchor else None, "trail": where}, text)  # fmt: skip
@@ -699,7 +704,7 @@ def audit_export(home: str | None, since: str | None, fmt: str, out: Path | None
         start = now_utc() - parse_duration(since, "--since") if since else None
     except TimeParseError as exc:
         _fail(str(exc))
-    rows, _anchor, _where = _audit_trail(home, lock_wait)
+    rows, _anchor, _where, _runs = _audit_trail(home, lock_wait)
     cutoff = start.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if start else ""
     lines = [canonical(r if fmt == "jsonl" else r["record"]) for r in rows if r["occurred_at"] >= cutoff]
     body = "".join(line + "\n" for line in lines)
@@ -768,11 +773,11 @@ def audit_prune(home: str | None, evidence: tuple[str, ...], retention: str | No
     try:
         with home_lock(path.parent, lock_wait, "phase8 audit prune"), connect(path, wait_s=lock_wait) as conn:
             trail.record(conn, [], path.parent)  # a trail carried across a rollback goes back into the table first
-            check = trail.verify(conn)
+            check = trail.verify(conn, path.parent)
             if not check.ok:
                 click.echo(f"phase8: audit trail tampered, nothing pruned: {check.problem}", err=True)
                 sys.exit(EXIT_BLOCKED)
-            result = trail.prune(conn, before, f"{keep} ({source})", event)
+            result = trail.prune(conn, before, f"{keep} ({source})", event, path.parent)
     except WarehouseError as exc:
         _fail(str(exc))
     emit({**result, "retention": keep, "source": source},

@@ -2,6 +2,7 @@
 archive or SIEM, with a check that the whole chain still verifies."""
 
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 
@@ -34,7 +35,7 @@ DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
 def audit_trail(context: dg.AssetExecutionContext, warehouse: Warehouse):
     window = DAYS.time_window_for_partition_key(context.partition_key)
     with warehouse.get_connection() as conn:
-        result = audit.verify(conn)
+        result = audit.verify(conn, Path(warehouse.database).parent)
         day = [r for r in audit.rows(conn, window.start) if r["occurred_at"] < audit.timestamp(window.end)]
     path = write_text(
         warehouse.reports_dir.parent / "audit" / f"{context.partition_key}.ocsf.jsonl",

@@ -113,7 +113,7 @@ def record_in_run(
             audited = audit.append(conn, events, Path(warehouse.database).parent)
     if audited:
         with warehouse.get_connection() as conn:
-            audit.settle(conn, Path(warehouse.database).parent)
+            audit.committed(conn, Path(warehouse.database).parent, audited)
     audit.emit(audited)
     return report, missing
 

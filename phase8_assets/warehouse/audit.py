@@ -10,6 +10,15 @@ warehouse): the head is read and the rows inserted in one transaction, so a kill
 whole rows or none, and two writers racing for the same ``seq`` collide on its primary key, the
 loser retrying (``record``).
 
+Deleting the newest records (or every row) leaves a shorter chain that still links, so the
+trail's head is also kept outside the table: ``audit/head.json`` in the home (the newest record's
+``seq`` and ``hash``), replaced atomically after each commit that appended. It only moves forward
+and is a lower bound (two writers may land it in either order; each names a record that was
+committed). ``verify`` fails when the table no longer holds the record the head names, and when a
+gate run that completed (every gate recorded) after the trail began has no ``gate.verdict``
+record. A restore that could not carry the trail (the warehouse before it was absent or
+unreadable) resets the head and records the reset (``reset_head``).
+
 The trail outlives every warehouse operation: before a rollback or restore takes the schema below
 ``0010_audit`` the trail is written to ``audit/trail.carried.jsonl`` in the home, later events
 (the rollback itself) are chained onto that file, and the rows go back into the table, chain
@@ -22,6 +31,7 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +47,7 @@ from phase8_assets.shared.redaction import redact
 GENESIS = "0" * 64
 AUDIT_TABLES = ("audit_anchors", "audit_events")
 CARRIED = Path("audit") / "trail.carried.jsonl"
+HEAD = Path("audit") / "head.json"
 COLUMNS = ("seq", "event_type", "occurred_at", "actor", "actor_source", "target", "outcome", "run_id", "record",
            "prev_hash", "hash")  # fmt: skip
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM audit_events"
@@ -171,7 +182,7 @@ def record(conn: duckdb.DuckDBPyConnection, events: list[AuditEvent], home: Path
         try:
             with _ended(conn), transaction(conn):
                 rows = append(conn, events, home)
-            settle(conn, home)
+            committed(conn, home, rows)
             return rows
         except (duckdb.TransactionException, duckdb.ConstraintException):
             if attempt == attempts - 1:
@@ -265,9 +276,7 @@ def rows(conn: duckdb.DuckDBPyConnection, since: datetime | None = None) -> list
     return out
 
 
-def verify_rows(trail: list[dict], anchor: tuple[int, str] | None) -> Verification:
-    """Walk ``trail`` (in ``seq`` order) from ``anchor``; the first record whose sequence, link to
-    the one before or own hash does not hold is named."""
+def _walk(trail: list[dict], anchor: tuple[int, str] | None) -> Verification:
     seq, prev = anchor or (0, GENESIS)
     start = anchor[0] if anchor else None
     for row in trail:
@@ -288,8 +297,86 @@ def verify_rows(trail: list[dict], anchor: tuple[int, str] | None) -> Verificati
     return Verification(True, len(trail), None, "", start)
 
 
-def verify(conn: duckdb.DuckDBPyConnection) -> Verification:
-    return verify_rows(rows(conn), anchor_of(conn))
+def verify(conn: duckdb.DuckDBPyConnection, home: Path | None = None) -> Verification:
+    """The chain, and (with ``home``) the head kept outside the table; the completed gate runs
+    whose verdict must be in the trail, always."""
+    trail = rows(conn)
+    return verify_trail(trail, anchor_of(conn), home, completed_runs(conn))
+
+
+def verify_trail(trail: list[dict], anchor: tuple[int, str] | None, home: Path | None,
+                 runs: list[tuple[str, str, str]] = ()) -> Verification:  # fmt: skip
+    """``verify_rows`` with the head recorded in ``home`` (an unreadable head file fails)."""
+    try:
+        recorded = read_head(home) if home is not None else None
+    except ValueError as exc:
+        return Verification(False, 0, None, str(exc), anchor[0] if anchor else None)
+    return verify_rows(trail, anchor, recorded, runs, str(home / HEAD) if home is not None else str(HEAD))
+
+
+def verify_rows(trail: list[dict], anchor: tuple[int, str] | None, recorded: tuple[int, str] | None = None,
+                runs: list[tuple[str, str, str]] = (), head_file: str = str(HEAD)) -> Verification:  # fmt: skip
+    """Walk ``trail`` (in ``seq`` order) from ``anchor``; the first record whose sequence, link to
+    the one before or own hash does not hold is named. Then the records the chain cannot vouch for:
+    the head ``recorded`` outside the table (``seq``, ``hash``) must be in the trail (records after
+    the newest one left were deleted), and each completed gate run in ``runs`` (run id, verdict,
+    recorded at) must have its ``gate.verdict`` record."""
+    walked = _walk(trail, anchor)
+    if not walked.ok:
+        return walked
+    start = anchor[0] if anchor else None
+    last = trail[-1]["seq"] if trail else (anchor[0] if anchor else 0)
+    if recorded is not None:
+        seq, digest = recorded
+        by_seq = {r["seq"]: r["hash"] for r in trail}
+        if seq > last:
+            lost = f"the newest {seq - last} record(s) were deleted" if last else "every record was deleted"
+            ends = f"the trail ends at record {last}" if last else "the trail is empty"
+            return Verification(
+                False, len(trail), last + 1,
+                f"record {last + 1}: missing: {ends}, but records up to {seq} were written ({head_file}): {lost}",
+                start,
+            )  # fmt: skip
+        known = by_seq.get(seq) or (anchor[1] if anchor and anchor[0] == seq else None)
+        if known is not None and known != digest:
+            return Verification(
+                False, len(trail), seq,
+                f"record {seq}: its hash is not the one {head_file} recorded for it: the trail was replaced", start,
+            )  # fmt: skip
+    audited = {r["run_id"] for r in trail if r["event_type"] == "gate.verdict"}
+    lost = [(run_id, verdict, at) for run_id, verdict, at in runs if run_id not in audited]
+    if lost:
+        named = "; ".join(f"run {run_id} ({verdict}, recorded {at})" for run_id, verdict, at in lost[:5])
+        more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
+        return Verification(
+            False, len(trail), None,
+            f"gate.verdict missing for {len(lost)} completed gate run(s) in gate_runs: {named}{more}: "
+            "their records were deleted", start,
+        )  # fmt: skip
+    return walked
+
+
+def completed_runs(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """Gate runs whose ``gate.verdict`` must be in the trail: every gate recorded (the step or
+    command that completes a run records its verdict in the same transaction), recorded after the
+    trail began (the audit migration last applied) and after the newest prune (a prune takes the
+    warehouse, so a verdict recorded after it is not older than what it removed). Runs still
+    missing a gate (a crashed run nothing completed) have no verdict and are not listed."""
+    from phase8_assets.domains.gates import GATES
+    from phase8_assets.warehouse.operations import AUDIT_VERSION
+
+    begun = _first(conn.execute("SELECT max(applied_at) FROM schema_version WHERE version = ?", [AUDIT_VERSION]))
+    if begun is None or begun[0] is None:
+        return []
+    pruned = _first(conn.execute("SELECT max(pruned_at) FROM audit_anchors"))[0]
+    since = max(begun[0], pruned) if pruned is not None else begun[0]
+    found = conn.execute(
+        "SELECT r.run_id, r.verdict, r.recorded_at FROM gate_runs r JOIN gate_run_results g USING (run_id) "
+        "WHERE r.recorded_at > ? AND g.gate IN (SELECT unnest(?)) GROUP BY ALL "
+        "HAVING count(DISTINCT g.gate) = ? ORDER BY r.recorded_at, r.run_id",
+        [since, sorted(GATES), len(GATES)],
+    ).fetchall()
+    return [(run_id, verdict, _ts(at)) for run_id, verdict, at in found]
 
 
 def export(conn: duckdb.DuckDBPyConnection, since: datetime | None, fmt: str) -> list[str]:
@@ -297,7 +384,8 @@ def export(conn: duckdb.DuckDBPyConnection, since: datetime | None, fmt: str) ->
     return [canonical(r if fmt == "jsonl" else r["record"]) for r in rows(conn, since)]
 
 
-def prune(conn: duckdb.DuckDBPyConnection, before: datetime, retention: str, event: AuditEvent) -> dict:
+def prune(conn: duckdb.DuckDBPyConnection, before: datetime, retention: str, event: AuditEvent,
+          home: Path | None = None) -> dict:  # fmt: skip
     """Remove the oldest records older than ``before`` (a prefix of the trail, so what stays is a
     chain), record the last removed one as the new anchor, and record the prune itself."""
     cutoff = before.astimezone(UTC).replace(tzinfo=None)
@@ -327,6 +415,7 @@ def prune(conn: duckdb.DuckDBPyConnection, before: datetime, retention: str, eve
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    write_head(home, new)
     emit(new)
     return {"removed": int(removed), "anchor": with_anchor[0] if with_anchor else None, "recorded": new[0]["seq"]}
 
@@ -386,6 +475,12 @@ def carry_in(conn: duckdb.DuckDBPyConnection, home: Path) -> int:
     return len(missing)
 
 
+def committed(conn: duckdb.DuckDBPyConnection, home: Path | None, appended: list[dict]) -> None:
+    """After the commit that appended ``appended``: the carried trail settled, the head moved on."""
+    settle(conn, home)
+    write_head(home, appended)
+
+
 def settle(conn: duckdb.DuckDBPyConnection, home: Path | None) -> None:
     """After the commit: remove a carried trail the table now holds in full."""
     path = home / CARRIED if home is not None else None
@@ -417,5 +512,65 @@ def record_in_home(path: Path, events: list[AuditEvent], wait_s: float = 30.0) -
         start = (trail[-1]["seq"], trail[-1]["hash"]) if trail else (anchor or (0, GENESIS))
         new = chain(events, start)
         _write_carried(carried, anchor, trail + new)
+        write_head(home, new)
     emit(new)
     return new
+
+
+# -- the head kept outside the table ---------------------------------------------------------------
+
+
+def read_head(home: Path) -> tuple[int, str] | None:
+    """The head recorded in ``home`` (``None``: none yet); ``ValueError`` naming the file when unreadable."""
+    path = home / HEAD
+    try:
+        item = json.loads(path.read_text())
+        return int(item["seq"]), str(item["hash"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{path}: unreadable audit head ({exc}); expected a JSON object with seq and hash") from exc
+
+
+def write_head(home: Path | None, appended: list[dict]) -> None:
+    """Record the newest of ``appended`` (just committed) as the head in ``home``, unless the head
+    there is already as new (another writer's later commit): atomically, temp file then replace."""
+    if home is None or not appended:
+        return
+    newest = max(appended, key=lambda r: r["seq"])
+    try:
+        current = read_head(home)
+    except ValueError:
+        current = None
+    if current is not None and current[0] >= newest["seq"]:
+        return
+    _replace_head(home, {"seq": newest["seq"], "hash": newest["hash"], "occurred_at": newest["occurred_at"]})
+
+
+def _replace_head(home: Path, item: dict | None) -> None:
+    path = home / HEAD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if item is None:
+        path.unlink(missing_ok=True)
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(canonical(item) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def reset_head(home: Path) -> dict | None:
+    """Forget the head recorded in ``home`` (a restore that could not carry the trail: the restored
+    trail's own head is recorded by the restore's event); returns what it was, for that event."""
+    try:
+        before = read_head(home)
+    except ValueError as exc:
+        before_item = {"unreadable": str(exc)}
+    else:
+        before_item = {"seq": before[0], "hash": before[1]} if before else None
+    _replace_head(home, None)
+    return before_item

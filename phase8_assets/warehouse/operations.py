@@ -454,12 +454,15 @@ def record_operation(
     audit.record_in_home(path, [event], wait_s)
 
 
-def _carry_trail(path: Path, wait_s: float, progress) -> None:
-    """Before the audit table goes (a rollback below it, a restore): the trail into the home."""
+def _carry_trail(path: Path, wait_s: float, progress) -> bool:
+    """Before the audit table goes (a rollback below it, a restore): the trail into the home.
+    Whether there was a table to carry."""
     with connect(path, check_schema=False, wait_s=wait_s) as conn:
-        if audit.has_table(conn):
-            count = audit.carry_out(conn, path.parent)
-            progress(f"audit trail ({count} records) carried to {path.parent / audit.CARRIED}")
+        if not audit.has_table(conn):
+            return False
+        count = audit.carry_out(conn, path.parent)
+    progress(f"audit trail ({count} records) carried to {path.parent / audit.CARRIED}")
+    return True
 
 
 def _manifest_at(home: Path, version: int) -> tuple[Path, dict] | None:
@@ -512,20 +515,30 @@ def rollback(
     drifted, the backup does not verify, or another process holds the home."""
     refuse_on_lake("phase8 rollback")
     path = home / WAREHOUSE_FILE
+    details: dict = {}
     if (to is None) == (backup_folder is None):
         raise Refused("rollback needs exactly one of --to VERSION or --backup PATH")
     with home_lock(home, wait_s, "phase8 rollback"):
         if backup_folder is not None:
             manifest = verify_backup(backup_folder)
             safety = None
+            carried = False
             if path.exists():
                 _disk_for(path)
                 safety = _set_aside(path, wait_s, progress)
                 if _readable(path, wait_s):  # an unreadable file's trail is only in its byte copy
-                    _carry_trail(path, wait_s, progress)
+                    carried = _carry_trail(path, wait_s, progress)
             manifest = restore(backup_folder, path)
             progress(f"restored {backup_folder} (version {manifest['schema_version']})")
             steps = [f"restore {backup_folder}"]
+            if not carried and not (home / audit.CARRIED).exists():
+                # The trail now is the backup's: its head, older than the one recorded, is the head
+                # from here on; the restore's record names the head that was recorded before.
+                head_reset = audit.reset_head(home)
+                if head_reset:
+                    progress(f"audit trail not carried (no readable warehouse before the restore): the "
+                             f"recorded head {head_reset} is reset to the backup's")  # fmt: skip
+                    details["audit_head_reset"] = head_reset
         else:
             if not path.exists():
                 raise Refused(f"{path}: no warehouse to roll back")
@@ -564,10 +577,15 @@ def rollback(
     target = f"restore {backup_folder}" if backup_folder is not None else f"down to version {to}"
     if problems:
         undo = f"; the warehouse before the rollback is in {safety}" if safety else ""
-        record_operation(path, kind, "integrity failed", f"{target}: " + "; ".join(problems))
+        record_operation(path, kind, "integrity failed", f"{target}: " + "; ".join(problems), **details)
         raise IntegrityError("post-rollback integrity check FAILED: " + "; ".join(problems) + undo)
     record_operation(
-        path, kind, "identical", f"{target}: {', '.join(steps)}", safety_backup=str(safety) if safety else None
+        path,
+        kind,
+        "identical",
+        f"{target}: {', '.join(steps)}",
+        safety_backup=str(safety) if safety else None,
+        **details,
     )
     progress(
         f"post-rollback integrity: {len(actual['tables'])} tables, "

@@ -133,10 +133,123 @@ def test_audit_verify_names_the_first_tampered_record(case, chained, tmp_path):
     assert found["first_bad"] == first_bad and found["problem"].startswith(f"record {first_bad}:"), found
 
 
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory) -> Path:
+    """A home after two real gate runs on the demo evidence: their records, the head in the home."""
+    from phase8_assets_tests.conftest import DATA, gate_report
+
+    home = tmp_path_factory.mktemp("gated") / "home"
+    for _ in range(2):
+        gate_report([DATA], home)
+    return home
+
+
+def copy_home(home: Path, to: Path) -> Path:
+    shutil.copytree(home, to, ignore=shutil.ignore_patterns("reports", "telemetry", "*.lock"))
+    return to
+
+
+def sql(home: Path, statement: str) -> None:
+    conn = duckdb.connect(str(warehouse_path(home)))
+    conn.execute(statement)
+    conn.close()
+
+
+def test_a_gated_home_verifies_with_its_head(gated, tmp_path):
+    home = copy_home(gated, tmp_path / "home")
+    code, found = verify(home)
+    assert code == 0 and found["intact"], found
+    with connect(warehouse_path(home)) as conn:
+        newest = conn.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    assert trail.read_head(home) == (newest[0], newest[1])
+    # a run that crashed and that nothing completed has a gate_runs row but no verdict: not tampering
+    sql(home, "INSERT INTO gate_runs SELECT 'crashed-run', evaluated_at, now(), verdict, release_version, "
+              "release_commit, evidence_roots, report FROM gate_runs LIMIT 1; "
+              "INSERT INTO gate_run_results SELECT 'crashed-run', gate, status, blocking, summary, errors, warnings, "
+              "waived, findings FROM gate_run_results LIMIT 3")  # fmt: skip
+    assert verify(home)[0] == 0
+
+
+TRUNCATION = {
+    "delete the newest 3 records": (
+        "DELETE FROM audit_events WHERE seq > (SELECT max(seq) - 3 FROM audit_events)",
+        False, "the newest 3 record(s) were deleted",
+    ),
+    "delete every record": ("DELETE FROM audit_events", False, "every record was deleted"),
+    "delete every record and the head": ("DELETE FROM audit_events", True, "gate.verdict missing for 2 completed"),
+    "delete the newest run's records and the head": (
+        "DELETE FROM audit_events WHERE run_id = (SELECT run_id FROM gate_runs ORDER BY recorded_at DESC LIMIT 1)",
+        True, "gate.verdict missing for 1 completed gate run(s) in gate_runs: run ",
+    ),
+    "delete the warehouse": (None, False, "every record was deleted"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(TRUNCATION))
+def test_audit_verify_notices_records_deleted_from_the_end(case, gated, tmp_path):
+    """The chain alone cannot see a shorter trail: the head kept in the home and the completed gate
+    runs (each has its gate.verdict) can."""
+    home = copy_home(gated, tmp_path / "home")
+    statement, head_too, problem = TRUNCATION[case]
+    last = trail.read_head(home)[0]
+    if statement is None:
+        warehouse_path(home).unlink()
+    else:
+        sql(home, statement)
+    if head_too:
+        (home / trail.HEAD).unlink()
+    code, found = verify(home)
+    assert code == 1 and not found["intact"], found
+    assert problem in found["problem"], found
+    if not head_too:
+        assert f"records up to {last} were written" in found["problem"], found
+
+
+def test_an_unreadable_head_is_reported_not_ignored(gated, tmp_path):
+    home = copy_home(gated, tmp_path / "home")
+    (home / trail.HEAD).write_text("{not json")
+    code, found = verify(home)
+    assert code == 1 and "head.json: unreadable audit head" in found["problem"], found
+
+
+def test_a_fresh_home_verifies(tmp_path):
+    with connect(warehouse_path(tmp_path)):
+        pass
+    code, found = verify(tmp_path)
+    assert code == 0 and found["records"] == 0 and not (tmp_path / trail.HEAD).exists()
+
+
+def test_backup_and_restore_keep_the_head_verifiable(tmp_path):
+    """A restore carries the newer trail over the backup's older one; a restore that cannot (the
+    warehouse before it is gone) resets the head to the backup's and records the reset."""
+    path = warehouse_path(tmp_path)
+    with connect(path) as conn:
+        trail.record(conn, [event(i) for i in range(3)], tmp_path)
+    folder, _manifest = backup(path, tmp_path / "backups" / "b1")
+    with connect(path) as conn:
+        trail.record(conn, [event(i) for i in range(3, 6)], tmp_path)
+    quiet = lambda _line: None  # noqa: E731
+    rollback(tmp_path, backup_folder=folder, progress=quiet)
+    code, found = verify(tmp_path)
+    assert code == 0 and found["records"] == 7, found  # 6 carried over the backup's 3, and the restore
+    assert trail.read_head(tmp_path)[0] == 7
+    for sidecar in (path, Path(f"{path}.wal")):
+        sidecar.unlink(missing_ok=True)
+    rollback(tmp_path, backup_folder=folder, progress=quiet)
+    code, found = verify(tmp_path)
+    assert code == 0 and found["records"] == 4, found  # the backup's 3 and this restore
+    with connect(path) as conn:
+        restored = trail.rows(conn)[-1]
+    assert restored["event_type"] == "warehouse.restore"
+    reset = restored["record"]["unmapped"]["phase8"]["details"]["audit_head_reset"]
+    assert reset["seq"] == 7 and trail.read_head(tmp_path)[0] == 4
+
+
 WRITER = """
 import sys
 from datetime import UTC, datetime
 from phase8_assets.shared.audit_events import Actor, AuditEvent
+from pathlib import Path
 from phase8_assets.warehouse import connect
 from phase8_assets.warehouse import audit
 
@@ -145,7 +258,7 @@ for b in range(batches):
     events = [AuditEvent("gate.verdict", f"{who}-{b}-{i}", "pass", Actor(who, "test"), datetime.now(UTC))
               for i in range(size)]
     with connect(path, wait_s=60) as conn:
-        audit.record(conn, events)
+        audit.record(conn, events, Path(path).parent)
     print(b, flush=True)
 """
 
@@ -165,18 +278,19 @@ def test_concurrent_writers_never_break_the_chain(tmp_path):
     def write(who: str) -> None:
         conn = shared.cursor()
         for b in range(10):
-            trail.record(conn, [AuditEvent("gate.verdict", f"{who}-{b}", "pass", ACTOR, AT)])
+            trail.record(conn, [AuditEvent("gate.verdict", f"{who}-{b}", "pass", ACTOR, AT)], tmp_path)
 
     threads = [threading.Thread(target=write, args=(w,)) for w in ("t1", "t2")]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    result = trail.verify(shared)
+    result = trail.verify(shared, tmp_path)  # with the head the writers left in the home
     count = shared.execute("SELECT count(*), max(seq) FROM audit_events").fetchone()
     shared.close()
     assert result.ok, result.problem
     assert count == (2 * 4 * 3 + 20, 2 * 4 * 3 + 20)
+    assert trail.read_head(tmp_path)[0] <= count[1]
 
 
 def test_sigkill_mid_write_never_leaves_a_half_record(tmp_path):
@@ -226,7 +340,8 @@ def test_prune_keeps_what_the_retention_allows_and_the_chain_verifiable(tmp_path
     path = tmp_path / "warehouse.duckdb"
     old = datetime.now(UTC) - timedelta(days=400)
     with connect(path) as conn:
-        trail.record(conn, [event(i, at=old) for i in range(5)] + [event(i, at=datetime.now(UTC)) for i in range(5, 8)])
+        trail.record(conn, [event(i, at=old) for i in range(5)] + [event(i, at=datetime.now(UTC)) for i in range(5, 8)],
+                     tmp_path)  # fmt: skip
     runner = CliRunner()
     refused = runner.invoke(main, ["audit", "prune", "--home", str(tmp_path)])
     assert refused.exit_code == 2 and "nothing was removed" in refused.output
@@ -240,6 +355,7 @@ def test_prune_keeps_what_the_retention_allows_and_the_chain_verifiable(tmp_path
     assert kinds[-1] == "audit.pruned"
     again = runner.invoke(main, ["audit", "prune", "--home", str(tmp_path), "--retention", "P365D", "--json"])
     assert json.loads(again.output)["removed"] == 0 and verify(tmp_path)[0] == 0
+    assert trail.read_head(tmp_path)[0] == 10  # 8 records and two prunes: the head moved with each
 
 
 POLICY = """apiVersion: phase8/v1
@@ -284,7 +400,7 @@ def test_the_trail_survives_a_rollback_below_its_migration_and_comes_back_on_upg
     quiet = lambda _line: None  # noqa: E731
     apply(tmp_path, progress=quiet)
     with connect(path) as conn:
-        trail.record(conn, [event(i) for i in range(3)])
+        trail.record(conn, [event(i) for i in range(3)], tmp_path)
     rollback(tmp_path, to=trail_version() - 1, progress=quiet)
     carried = tmp_path / trail.CARRIED
     assert carried.exists()
@@ -297,6 +413,7 @@ def test_the_trail_survives_a_rollback_below_its_migration_and_comes_back_on_upg
     with connect(path) as conn:
         kinds = [r["event_type"] for r in trail.rows(conn)]
     assert kinds == ["warehouse.upgrade", *["gate.verdict"] * 3, "warehouse.rollback", "warehouse.upgrade"]
+    assert trail.read_head(tmp_path)[0] == 6
 
 
 def trail_version() -> int:
