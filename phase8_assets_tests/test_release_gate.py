@@ -360,6 +360,46 @@ def test_dagster_job_execute_exit_code_follows_the_verdict(tmp_path):
     assert json.loads(report.read_text())["verdict"] == "blocked"
 
 
+def test_a_run_outside_phase8_gate_whose_upstream_step_crashes_still_completes_with_a_verdict(tmp_path):
+    """Launched as the UI or `dagster job execute` launch it: no `phase8 gate` completes the run. A
+    step that crashes (here its output cannot be stored: a folder stands where the file goes) stops
+    the gates downstream of it; they are recorded as error naming the step, the run gets its
+    blocked verdict, its audit record and its reports."""
+    import dagster as dg
+
+    from phase8_assets.definitions import defs
+
+    storage, home = tmp_path / "storage", tmp_path / "home"
+    (storage / "slo_burn_rates").mkdir(parents=True)
+    run_config = {
+        "resources": {
+            "settings": {"config": {"evidence": [str(DATA)]}},
+            "warehouse": {"config": {"database": str(warehouse_path(home))}},
+            "io_manager": {"config": {"base_dir": str(storage)}},
+        }
+    }
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("release_gate").execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    assert [e.step_key for e in result.all_events if e.is_step_failure] == ["slo_burn_rates"]
+    with connect(warehouse_path(home)) as conn:
+        recorded = {g: (s, m) for g, s, m in conn.execute(
+            "SELECT gate, status, summary FROM gate_run_results WHERE run_id = ?", [result.run_id]).fetchall()}  # fmt: skip
+        verdicts = conn.execute(
+            "SELECT outcome FROM audit_events WHERE event_type = 'gate.verdict' AND run_id = ?", [result.run_id]
+        ).fetchall()
+    assert set(recorded) == set(GATES)
+    stopped = {g for g, (status, _summary) in recorded.items() if status == "error"}
+    assert stopped == {"slo_burn_rate", "error_budget"}
+    assert all(recorded[g][1].endswith("upstream step failed (slo_burn_rates)") for g in stopped)
+    assert verdicts == [("blocked",)]
+    report = json.loads((home / "reports" / root_id(str(DATA)) / "10.4.0" / "gate-report.json").read_text())
+    assert report["verdict"] == "blocked" and report["run_id"] == result.run_id
+    assert CliRunner().invoke(main, ["audit", "verify", "--home", str(home)]).exit_code == 0
+
+
 def test_definitions_validate_and_no_great_expectations_at_import():
     validate = _cli(sys.executable, "-m", "dagster", "definitions", "validate", "-m", "phase8_assets.definitions")
     assert validate.returncode == 0, validate.stderr[-2000:]

@@ -6,11 +6,13 @@ One gate run, whoever launches it (the UI, a schedule, ``dagster job execute``, 
 each gate's step records its own result in the gate run log under the run id, brings the run's row
 up to date, and the step that completes the run writes the reports under
 ``$PHASE8_HOME/reports/<root-id>/<release>/`` and renders the program scorecard again with the run's
-statuses. A final step would never run on a blocked run."""
+statuses. A final step would never run on a blocked run; a step that crashes instead has the
+job's failure hook (``record_stopped_gates``) record the gates it stops as ``error``, so the run
+is completed all the same."""
 
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -82,12 +84,14 @@ def record_in_run(
     *,
     final: bool = False,
     actor: Actor | None = None,
+    stopped: Collection[str] = (),
 ) -> tuple[dict, list[str]]:
     """Record ``gates`` under ``run_id`` and bring the run's row up to date.
 
     Returns the run's report and the known gates that have not reported. A known gate not recorded
     yet is ``error`` with ``missing_reason`` in the report; with ``final`` (the run is over) it is
-    recorded so. The run's evaluation time is the one its first recorded gate gave.
+    recorded so, as are the ``stopped`` gates (a step they need failed: they will not report), which
+    then no longer count as missing. The run's evaluation time is the one its first recorded gate gave.
 
     The step that completes the run (every gate recorded, or ``final``) records the run's audit
     events (verdict, waived findings, exceptions, gates switched off, ...) as ``actor``, in the same
@@ -101,10 +105,12 @@ def record_in_run(
         report = assemble(
             recorded, config.release, config.root_uris, first_at or at, run_id, missing_reason, config.links
         )
-        if final:
+        if final or stopped:
             for gate in report["gates"]:
-                if gate["gate"] in missing:
+                if gate["gate"] in missing and (final or gate["gate"] in stopped):
                     record_gate_result(conn, run_id, gate)
+            if not final:
+                missing = [g for g in missing if g not in stopped]
         record_gate_run(conn, run_id, report, now_utc())
         if actor is not None and (final or not missing) and not audit.run_audited(conn, run_id):
             digests = audit.evidence_digests(conn, config.root_uris)
@@ -132,6 +138,55 @@ def emit_blocked(gate: dict, run_id: str) -> None:
         if finding.get(key) is not None:
             attributes[f"phase8.finding.{key}"] = finding[key]
     telemetry.emit_event("phase8.gate.blocked", attributes, body=f"{gate['gate']}: {gate['summary']}")
+
+
+def gates_stopped_by(step_key: str) -> set[str]:
+    """The gates that can no longer report once step ``step_key`` of ``release_gate`` failed: those
+    downstream of its asset, and the gate itself when it is a gate's step."""
+    from phase8_assets.definitions import defs  # the definitions import this module
+
+    graph = defs.resolve_asset_graph()
+    todo = [k for k in graph.get_all_asset_keys() if k.to_python_identifier() == step_key]
+    seen: set[dg.AssetKey] = set()
+    while todo:
+        key = todo.pop()
+        if key not in seen:
+            seen.add(key)
+            todo.extend(graph.get(key).child_keys)
+    return {k.path[1] for k in seen if len(k.path) == 2 and k.path[0] == GATE_PREFIX and k.path[1] in GATES}
+
+
+@dg.failure_hook(name="record_stopped_gates", required_resource_keys={"settings", "warehouse"})
+def record_stopped_gates(context: dg.HookContext) -> None:
+    """A failed step of ``release_gate``, however the run was launched: the gates it stops are
+    recorded as ``error`` naming the step, so the run still completes with a verdict (and its audit
+    record). The step that records the last gate completes it, this hook included; ``phase8 gate``
+    also completes its runs itself. A step ended by an interruption, or a blocking check that
+    failed (its gate is recorded), records nothing here."""
+    from dagster._core.errors import DagsterAssetCheckFailedError, DagsterExecutionInterruptedError
+
+    ended = (DagsterExecutionInterruptedError, KeyboardInterrupt, DagsterAssetCheckFailedError)
+    if isinstance(context.op_exception, ended):
+        return
+    stopped = gates_stopped_by(context.step_key)
+    if not stopped:
+        return
+    settings: Phase8Settings = context.resources.settings
+    warehouse: Warehouse = context.resources.warehouse
+    config = settings.load()
+    run = context.instance.get_run_by_id(context.run_id)
+    tags = run.tags if run is not None else {}
+    own = {gate_key(g).to_python_identifier() for g in stopped} == {context.step_key}
+    reason = f"its step failed ({context.step_key})" if own else f"upstream step failed ({context.step_key})"
+    report, missing = record_in_run(warehouse, context.run_id, [], config, settings.evaluation_time(config), reason,
+                                    actor=actor_from(os.environ, tags, os_user=False), stopped=stopped)  # fmt: skip
+    for gate in report["gates"]:
+        if gate["gate"] in stopped and gate["status"] == "error" and gate["summary"].endswith(reason):
+            emit_blocked(gate, context.run_id)
+    if not missing:
+        write_gate_reports(warehouse.reports_dir / report_folder(report), report)
+        complete_scorecard(warehouse.reports_dir, config.root_uris, report)
+        context.log.info(f"release gate {report['verdict']}: {', '.join(sorted(stopped))} not evaluated ({reason})")
 
 
 def finding_line(finding: dict) -> str:

@@ -6,7 +6,7 @@ multiprocess executor costs ~13 s of start-up per run on two cores.
 
 import dagster as dg
 
-from phase8_assets.defs.gates import GATE_PREFIX
+from phase8_assets.defs.gates import GATE_PREFIX, record_stopped_gates
 from phase8_assets.defs.resources import default_evidence
 from phase8_assets.domains.gate_report import root_id
 from phase8_assets.evidence.roots import RootError, open_root
@@ -31,6 +31,9 @@ release_gate = dg.define_asset_job(
     - dg.AssetSelection.checks_for_assets("cost_line_items"),
     executor_def=dg.in_process_executor,
     run_tags=default_root_tag(),
+    # A failed step's gates are recorded as error at once, so a run launched from the UI or by
+    # `dagster job execute` completes with a verdict too (a final step would never run).
+    hooks={record_stopped_gates},
     description="Ingest the evidence and evaluate every release gate; fails when the verdict is blocked.",
 )
 
