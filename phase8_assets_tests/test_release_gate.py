@@ -397,6 +397,10 @@ def test_a_run_outside_phase8_gate_whose_upstream_step_crashes_still_completes_w
     assert verdicts == [("blocked",)]
     report = json.loads((home / "reports" / root_id(str(DATA)) / "10.4.0" / "gate-report.json").read_text())
     assert report["verdict"] == "blocked" and report["run_id"] == result.run_id
+    for gate in (g for g in report["gates"] if g["gate"] in stopped):  # who looks into it, and where
+        (finding,) = gate["findings"]
+        assert finding["rule"] == "gate-evaluated" and finding["owner"] and finding["runbook"], finding
+        assert finding["observed"] == "upstream step failed (slo_burn_rates)"
     assert CliRunner().invoke(main, ["audit", "verify", "--home", str(home)]).exit_code == 0
 
 

@@ -103,7 +103,7 @@ def record_in_run(
         first_at, recorded = recorded_gate_results(conn, run_id)
         missing = sorted(set(GATES) - {g["gate"] for g in recorded})
         report = assemble(
-            recorded, config.release, config.root_uris, first_at or at, run_id, missing_reason, config.links
+            recorded, config.release, config.root_uris, first_at or at, run_id, missing_reason, config.links, config
         )
         if final or stopped:
             for gate in report["gates"]:

@@ -58,10 +58,12 @@ def assemble(
     run_id: str,
     missing_reason: str = "the gate has not reported yet",
     links: dict | None = None,
+    config=None,
 ) -> dict:
-    """The report of a run from the gate results recorded so far; a known gate without one is ``error``."""
+    """The report of a run from the gate results recorded so far; a known gate without one is ``error``
+    (with the root's ``config``, its finding names the gate's owner and runbook)."""
     found = {g["gate"]: GateResult.from_dict(g) for g in recorded}
-    results = [found.get(name) or errored(spec, missing_reason) for name, spec in GATES.items()]
+    results = [found.get(name) or errored(spec, missing_reason, config) for name, spec in GATES.items()]
     return build_report(results, release, evidence_roots, evaluated_at, run_id, links)
 
 
