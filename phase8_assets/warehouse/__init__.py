@@ -46,6 +46,14 @@ class WarehouseNeedsUpgrade(WarehouseError):
     pass
 
 
+class MigrationFailed(WarehouseError):
+    """One migration step's SQL failed; ``step`` names it (``down 0009_isolation``)."""
+
+    def __init__(self, step: str, cause: Exception) -> None:
+        super().__init__(f"{step} failed: {cause}")
+        self.step = step
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -117,21 +125,24 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, atomi
     version = current_version(conn)
     steps = migrations()
     while version != target:
-        step = steps[version] if target > version else steps[version - 1]
-        with nullcontext(conn) if atomic else transaction(conn):
-            if target > version:
-                conn.execute(ddl(step.up))
-                conn.execute(
-                    "INSERT INTO schema_version VALUES (?, ?, ?)",
-                    [step.version, step.name, datetime.now(UTC).replace(tzinfo=None)],
-                )
-                version = step.version
-                done.append(f"up {step.version:04d}_{step.name}")
-            else:
-                conn.execute(ddl(step.down))
-                conn.execute("DELETE FROM schema_version WHERE version = ?", [step.version])
-                version = step.version - 1
-                done.append(f"down {step.version:04d}_{step.name}")
+        up = target > version
+        step = steps[version] if up else steps[version - 1]
+        name = f"{'up' if up else 'down'} {step.version:04d}_{step.name}"
+        try:
+            with nullcontext(conn) if atomic else transaction(conn):
+                if up:
+                    conn.execute(ddl(step.up))
+                    conn.execute(
+                        "INSERT INTO schema_version VALUES (?, ?, ?)",
+                        [step.version, step.name, datetime.now(UTC).replace(tzinfo=None)],
+                    )
+                else:
+                    conn.execute(ddl(step.down))
+                    conn.execute("DELETE FROM schema_version WHERE version = ?", [step.version])
+        except duckdb.Error as exc:
+            raise MigrationFailed(name, exc) from exc
+        version = step.version if up else step.version - 1
+        done.append(name)
     return done
 
 

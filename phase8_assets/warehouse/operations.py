@@ -13,7 +13,8 @@ it byte-identical), and takes a verified backup before its first change.
 
 ``apply`` then applies each pending migration in its own transaction together with its version
 record (so the schema always matches the recorded version, even after SIGKILL), then validates the
-schema against the one this release expects; a failure restores the backup. ``rollback`` goes down
+schema against the one this release expects and every existing table against the backup's
+manifest; a failure restores the backup. ``rollback`` goes down
 by the migrations' down steps (or restores a backup) and then compares every table with the
 manifest taken at that version: any difference fails loudly with table and numbers.
 """
@@ -187,6 +188,12 @@ def differences(expected: dict, actual: dict, tables: list[str] | None = None) -
         out.append(f"schema version {actual['schema_version']}, expected {expected['schema_version']}")
     if expected["schema"] != actual["schema"]:
         out.append(f"schema fingerprint {actual['schema'][:12]}…, expected {expected['schema'][:12]}…")
+    return out + table_differences(expected, actual, tables)
+
+
+def table_differences(expected: dict, actual: dict, tables: list[str] | None = None) -> list[str]:
+    """Every difference in per-table counts and checksums (of ``tables``, default every table of either)."""
+    out = []
     names = tables if tables is not None else sorted(set(expected["tables"]) | set(actual["tables"]))
     for table in names:
         e, a = expected["tables"].get(table), actual["tables"].get(table)
@@ -348,12 +355,12 @@ def _inspect(path: Path, wait_s: float) -> tuple[int, bool]:
         return version, version <= latest_version() and schema_fingerprint(conn) == expected_schema(version)
 
 
-def _verified_backup(path: Path, progress) -> Path:
+def _verified_backup(path: Path, progress) -> tuple[Path, dict]:
     """The first change's safety net: a backup of the warehouse as it is, verified against its manifest."""
     folder, manifest = backup(path)
     verify_backup(folder)
     progress(f"backup {folder} (version {manifest['schema_version']}, verified)")
-    return folder
+    return folder, manifest
 
 
 def _readable(path: Path, wait_s: float) -> bool:
@@ -380,7 +387,7 @@ def _set_aside(path: Path, wait_s: float, progress) -> Path:
             ) from None
         progress(f"copied the unreadable warehouse to {folder}")
         return folder
-    return _verified_backup(path, progress)
+    return _verified_backup(path, progress)[0]
 
 
 def _space(path: Path) -> tuple[int, int]:
@@ -418,7 +425,7 @@ def apply(home: Path, progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> li
         if version == latest_version():
             return []
         _disk_for(path)
-        folder = _verified_backup(path, progress)
+        folder, before = _verified_backup(path, progress)
         try:
             with connect(path, check_schema=False, wait_s=wait_s) as conn:
                 steps = []
@@ -430,6 +437,10 @@ def apply(home: Path, progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> li
                 progress("validating")
                 if schema_fingerprint(conn) != expected_schema(version):
                     raise WarehouseError(f"after the upgrade the schema does not match what version {version} creates")
+                # The migrations add tables; every table the warehouse had keeps every row, unchanged.
+                changed = table_differences(before, describe(conn), _kept(before))
+                if changed:
+                    raise WarehouseError("the migrations changed existing data: " + "; ".join(changed))
         except Exception as exc:
             restore(folder, path)
             record_operation(path, "warehouse.upgrade", "failed", f"{exc}; backup {folder} restored")
@@ -500,6 +511,11 @@ def apply_on_lake(progress=print, wait_s: float = DEFAULT_LOCK_WAIT_S) -> list[s
     return steps
 
 
+def _kept(manifest: dict) -> list[str]:
+    """The tables of ``manifest`` whose rows a migration must leave alone (all but the version record)."""
+    return sorted(t for t in manifest["tables"] if t != "schema_version")
+
+
 def rollback(
     home: Path,
     to: int | None = None,
@@ -560,7 +576,7 @@ def rollback(
                     f"against (phase8 backup takes one; upgrade apply takes one before it starts); nothing was changed"
                 )
             _disk_for(path)
-            safety = _verified_backup(path, progress)
+            safety = _verified_backup(path, progress)[0]
             if to < AUDIT_VERSION:
                 _carry_trail(path, wait_s, progress)
             with connect(path, check_schema=False, wait_s=wait_s) as conn:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import phase8_assets
 from phase8_assets.cli import main
 from phase8_assets.warehouse import audit, connect, current_version, latest_version, migrate, migrations, warehouse_path
 from phase8_assets.warehouse.operations import (
@@ -261,3 +262,32 @@ def test_a_backup_never_overwrites_another(home, tmp_path):
     assert sha256(first / "warehouse.duckdb") == before and verify_backup(first)["tables"] == manifest["tables"]
     (tmp_path / "empty").mkdir()
     assert CliRunner().invoke(main, ["backup", "--home", str(home), "--out", str(tmp_path / "empty")]).exit_code == 0
+
+
+def release_with(tmp_path: Path, migrations_sql: dict[str, str]) -> dict:
+    """The environment of a phase8 release whose migrations differ from this one's as given (a copy
+    of the package on PYTHONPATH, ahead of the installed one)."""
+    package = Path(phase8_assets.__file__).parent
+    release = tmp_path / "release"
+    shutil.copytree(package, release / "phase8_assets", ignore=shutil.ignore_patterns("__pycache__"))
+    for name, sql in migrations_sql.items():
+        (release / "phase8_assets" / "warehouse" / "migrations" / name).write_text(sql)
+    return {**env_without_pytest(), "PYTHONPATH": str(release)}
+
+
+def phase8_of(env: dict, *args: str) -> subprocess.CompletedProcess:
+    code = "from phase8_assets.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300, cwd=env["PYTHONPATH"]
+    )
+
+
+def test_an_upgrade_that_changes_existing_data_is_restored(home, tmp_path):
+    path = warehouse_path(home)
+    with connect(path, check_schema=False) as conn:
+        migrate(conn, 8)
+    before = state(home)
+    up = migrations()[8].up + "\nDELETE FROM drill_runs WHERE idx = 0;\n"
+    done = phase8_of(release_with(tmp_path, {"0009_isolation.up.sql": up}), "upgrade", "apply", "--home", str(home))
+    assert done.returncode == 2 and "the migrations changed existing data: table drill_runs:" in done.stderr
+    assert without_audit(state(home)) == without_audit(before)
