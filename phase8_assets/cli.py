@@ -600,33 +600,47 @@ def backup_cmd(home: str | None, out: Path | None) -> None:
 )
 @click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for another run on the same home.")
 def rollback_cmd(home: str | None, to: int | None, backup_folder: Path | None, lock_wait: float) -> None:
-    """Go back (down-migrations, or a restore), then prove the data identical to the manifest taken
-    before the upgrade; exit 1 with the table and the numbers when it is not. Every precondition
-    (a verified manifest at the version, or a backup that verifies) is checked before anything
+    """Go back (down-migrations, or a restore), then prove it; exit 1 with the table and the numbers
+    when it does not hold. ``--to``: every step in one transaction (a failed or interrupted step
+    leaves the warehouse as it was, exit 1), the tables the older schema keeps unchanged by it and
+    still holding every row of the last backup taken at that version; rows written since stay, and
+    tables the older schema has not are named (their rows stay in the safety backup). ``--backup``:
+    the warehouse equals the backup's manifest. Every precondition is checked before anything
     changes, and a verified backup of the warehouse is taken first; a refusal exits 2."""
     from phase8_assets.shared.processes import Interrupted, interruptible
     from phase8_assets.warehouse import WarehouseError
-    from phase8_assets.warehouse.operations import IntegrityError, rollback
+    from phase8_assets.warehouse.operations import IntegrityError, RollbackFailed, rollback
 
     if (to is None) == (backup_folder is None):
         _fail("give exactly one of --to VERSION or --backup PATH")
     try:
         with interruptible():
-            steps = rollback(
+            done = rollback(
                 _home(home),
                 to=to,
                 backup_folder=backup_folder,
                 progress=lambda line: click.echo(line, err=True),
                 wait_s=lock_wait,
             )
-    except IntegrityError as exc:
+    except (IntegrityError, RollbackFailed) as exc:
         click.echo(f"phase8: {exc}", err=True)
         sys.exit(1)
     except WarehouseError as exc:
         _fail(str(exc))
     except Interrupted as exc:
         _fail(f"{exc}; every step taken so far is complete and recorded")
-    emit({"steps": steps, "identical": True}, "rolled back; every table is identical to the manifest")
+    emit(
+        {
+            "steps": done.steps,
+            "verified": True,
+            "safety_backup": str(done.safety) if done.safety else None,
+            "rows_since": done.added,
+            "set_aside": done.set_aside,
+        },
+        "rolled back; verified"
+        + (f"; kept in {done.safety} only: {', '.join(f'{t} ({n} rows)' for t, n in done.set_aside.items())}"
+           if done.set_aside else ""),
+    )  # fmt: skip
 
 
 @main.group()

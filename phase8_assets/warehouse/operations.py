@@ -14,9 +14,12 @@ it byte-identical), and takes a verified backup before its first change.
 ``apply`` then applies each pending migration in its own transaction together with its version
 record (so the schema always matches the recorded version, even after SIGKILL), then validates the
 schema against the one this release expects and every existing table against the backup's
-manifest; a failure restores the backup. ``rollback`` goes down
-by the migrations' down steps (or restores a backup) and then compares every table with the
-manifest taken at that version: any difference fails loudly with table and numbers.
+manifest; a failure restores the backup. ``rollback --to`` goes down by the migrations' down steps,
+all in one transaction (a failed or interrupted rollback leaves the warehouse as it was), then
+proves that the tables it keeps are unchanged by it and still hold every row of the last backup
+taken at that version; rows written since stay, and rows of tables the older schema has not are
+named and kept in the safety backup. ``rollback --backup`` restores a backup and compares every
+table with its manifest. Any difference fails loudly with table and numbers.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from phase8_assets.shared.clock import format_duration
 from phase8_assets.warehouse import (
     DEFAULT_LOCK_WAIT_S,
     WAREHOUSE_FILE,
+    MigrationFailed,
     WarehouseError,
     WarehouseLocked,
     audit,
@@ -47,6 +51,7 @@ from phase8_assets.warehouse import (
     location,
     migrate,
     migrations,
+    transaction,
 )
 
 MANIFEST = "manifest.json"
@@ -516,88 +521,127 @@ def _kept(manifest: dict) -> list[str]:
     return sorted(t for t in manifest["tables"] if t != "schema_version")
 
 
+# How normal gate runs change rows already stored, besides adding rows. Every other table only gains
+# rows, so a row of an older backup missing from it, or changed, is a loss.
+# Updated or replaced under the same natural key: a row of an older backup must still have its key.
+UPDATED_BY_KEY = ("cost_files", "evidence_versions", "gate_run_results", "gate_runs", "slo_snapshots")
+# Removed: a root's change points and cost attribution are recomputed whole, a re-delivered cost
+# export replaces its line items. Only the rollback's own before/after proof covers these.
+RECOMPUTED = ("cost_attribution", "cost_line_items", "perf_change_points")
+
+
+def _rows_gone(conn: duckdb.DuckDBPyConnection, folder: Path, manifest: dict) -> list[str]:
+    """The rows of the backup in ``folder`` that the warehouse no longer holds as they were, per
+    table: whole rows (a multiset), or for ``UPDATED_BY_KEY`` tables their natural keys. Rows written
+    since the backup are not a difference; the ``RECOMPUTED`` tables are not compared."""
+    from phase8_assets.warehouse.lake import table_keys
+
+    keys = table_keys()
+    here = set(_tables(conn))
+    file = str(folder / WAREHOUSE_FILE).replace("'", "''")
+    conn.execute(f"ATTACH '{file}' AS pre (READ_ONLY)")
+    try:
+        out = []
+        for table in sorted(set(manifest["tables"]) - set(audit.AUDIT_TABLES) - set(RECOMPUTED)):
+            expected = manifest["tables"][table]["rows"]
+            if table not in here:
+                out.append(f"table {table}: missing ({expected} rows at {manifest['created_at']})")
+                continue
+            if table in UPDATED_BY_KEY:
+                same = " AND ".join(f'n."{k}" IS NOT DISTINCT FROM b."{k}"' for k in keys[table])
+                gone = (f'SELECT count(*) FROM pre.main."{table}" b '
+                        f'WHERE NOT EXISTS (SELECT 1 FROM main."{table}" n WHERE {same})')  # fmt: skip
+            else:
+                gone = (
+                    f'SELECT count(*) FROM (SELECT * FROM pre.main."{table}" EXCEPT ALL SELECT * FROM main."{table}")'
+                )
+            count = conn.execute(gone).fetchone()[0]
+            if count:
+                out.append(
+                    f"table {table}: {count} of its {expected} rows at {manifest['created_at']} are gone or changed"
+                )
+        return out
+    finally:
+        conn.execute("DETACH pre")
+
+
+@dataclass
+class RolledBack:
+    """What a rollback did: its steps, the safety backup taken first, the rows written since the
+    backup it was proved against (kept, per table), and the rows the older schema has no table for
+    (per table: still in the safety backup, not in the warehouse)."""
+
+    steps: list[str]
+    safety: Path | None
+    added: dict[str, int]
+    set_aside: dict[str, int]
+
+
 def rollback(
     home: Path,
     to: int | None = None,
     backup_folder: Path | None = None,
     progress=print,
     wait_s: float = DEFAULT_LOCK_WAIT_S,
-) -> list[str]:
-    """Down-migrate to ``to`` (or restore ``backup_folder``), then prove integrity against the
-    manifest of the last backup taken at that version; raises ``IntegrityError`` on any difference.
+) -> RolledBack:
+    """Down-migrate to ``to`` (or restore ``backup_folder``), then prove it.
+
+    A rollback by down-migrations is all or nothing: every step runs in one transaction, and when
+    one fails (or the rollback is interrupted) the warehouse is back exactly as it was, version and
+    data (restored from the safety backup if anything differs), and ``RollbackFailed`` names the
+    step. Its proof (``IntegrityError`` on any difference): every table the older schema keeps is
+    identical before and after the down-migrations (else the rollback is undone too), and still holds
+    every row of the last verified backup taken at ``to`` (before the upgrade), by natural key. Rows
+    written since that backup stay; rows of tables the older schema has not are named and stay in the
+    safety backup. A restore (``backup_folder``) must equal its backup's manifest.
 
     Refused (``Refused``, ``BackupInvalid``, ``WarehouseLocked``), with the warehouse untouched, when
     the version is not below the current one, no verified manifest exists at it, the schema has
     drifted, the backup does not verify, or another process holds the home."""
     refuse_on_lake("phase8 rollback")
     path = home / WAREHOUSE_FILE
-    details: dict = {}
     if (to is None) == (backup_folder is None):
         raise Refused("rollback needs exactly one of --to VERSION or --backup PATH")
     with home_lock(home, wait_s, "phase8 rollback"):
         if backup_folder is not None:
-            manifest = verify_backup(backup_folder)
-            safety = None
-            carried = False
-            if path.exists():
-                _disk_for(path)
-                safety = _set_aside(path, wait_s, progress)
-                if _readable(path, wait_s):  # an unreadable file's trail is only in its byte copy
-                    carried = _carry_trail(path, wait_s, progress)
-            manifest = restore(backup_folder, path)
-            progress(f"restored {backup_folder} (version {manifest['schema_version']})")
-            steps = [f"restore {backup_folder}"]
-            if not carried and not (home / audit.CARRIED).exists():
-                # The trail now is the backup's: its head, older than the one recorded, is the head
-                # from here on; the restore's record names the head that was recorded before.
-                head_reset = audit.reset_head(home)
-                if head_reset:
-                    progress(f"audit trail not carried (no readable warehouse before the restore): the "
-                             f"recorded head {head_reset} is reset to the backup's")  # fmt: skip
-                    details["audit_head_reset"] = head_reset
-        else:
-            if not path.exists():
-                raise Refused(f"{path}: no warehouse to roll back")
-            version, schema_ok = _inspect(path, wait_s)
-            if not 0 <= to < version:
-                raise Refused(
-                    f"{path}: cannot roll back to version {to}: the warehouse is at {version} (a rollback goes down "
-                    f"to 0..{version - 1}); nothing was changed"
-                )
-            if not schema_ok:
-                raise Refused(
-                    f"{path}: the tables differ from what version {version} creates; restore a backup instead "
-                    "(phase8 rollback --backup PATH); nothing was changed"
-                )
-            found = _manifest_at(home, to)
-            if found is None:
-                raise Refused(
-                    f"{home / 'backups'}: no verified backup manifest at version {to} to prove the rollback "
-                    f"against (phase8 backup takes one; upgrade apply takes one before it starts); nothing was changed"
-                )
-            _disk_for(path)
-            safety = _verified_backup(path, progress)[0]
-            if to < AUDIT_VERSION:
-                _carry_trail(path, wait_s, progress)
-            with connect(path, check_schema=False, wait_s=wait_s) as conn:
-                steps = migrate(conn, to)
-            for s in steps:
-                progress(s)
-            manifest = found[1]
-        with connect(path, check_schema=False, wait_s=wait_s) as conn:
-            actual = describe(conn)
-    # The audit trail is carried across the rollback, not restored to the manifest: its hash chain proves it.
+            return _restore_backup(path, backup_folder, progress, wait_s)
+        return _down_to(home, to, progress, wait_s)
+
+
+def _restore_backup(path: Path, backup_folder: Path, progress, wait_s: float) -> RolledBack:
+    manifest = verify_backup(backup_folder)
+    safety = None
+    carried = False
+    details: dict = {}
+    if path.exists():
+        _disk_for(path)
+        safety = _set_aside(path, wait_s, progress)
+        if _readable(path, wait_s):  # an unreadable file's trail is only in its byte copy
+            carried = _carry_trail(path, wait_s, progress)
+    manifest = restore(backup_folder, path)
+    progress(f"restored {backup_folder} (version {manifest['schema_version']})")
+    steps = [f"restore {backup_folder}"]
+    if not carried and not (path.parent / audit.CARRIED).exists():
+        # The trail now is the backup's: its head, older than the one recorded, is the head from
+        # here on; the restore's record names the head that was recorded before.
+        head_reset = audit.reset_head(path.parent)
+        if head_reset:
+            progress(f"audit trail not carried (no readable warehouse before the restore): the "
+                     f"recorded head {head_reset} is reset to the backup's")  # fmt: skip
+            details["audit_head_reset"] = head_reset
+    with connect(path, check_schema=False, wait_s=wait_s) as conn:
+        actual = describe(conn)
+    # The audit trail is carried across the restore, not restored to the manifest: its hash chain proves it.
     names = sorted((set(manifest["tables"]) | set(actual["tables"])) - set(audit.AUDIT_TABLES))
     problems = differences(manifest, actual, names)
-    kind = "warehouse.restore" if backup_folder is not None else "warehouse.rollback"
-    target = f"restore {backup_folder}" if backup_folder is not None else f"down to version {to}"
+    target = f"restore {backup_folder}"
     if problems:
-        undo = f"; the warehouse before the rollback is in {safety}" if safety else ""
-        record_operation(path, kind, "integrity failed", f"{target}: " + "; ".join(problems), **details)
+        undo = f"; the warehouse before the restore is in {safety}" if safety else ""
+        record_operation(path, "warehouse.restore", "integrity failed", f"{target}: " + "; ".join(problems), **details)
         raise IntegrityError("post-rollback integrity check FAILED: " + "; ".join(problems) + undo)
     record_operation(
         path,
-        kind,
+        "warehouse.restore",
         "identical",
         f"{target}: {', '.join(steps)}",
         safety_backup=str(safety) if safety else None,
@@ -606,5 +650,118 @@ def rollback(
     progress(
         f"post-rollback integrity: {len(actual['tables'])} tables, "
         f"{sum(t['rows'] for t in actual['tables'].values())} rows, identical to the manifest of {manifest['created_at']}"
+        + (f"; the warehouse as it was before the restore is in {safety}" if safety else "")
     )
-    return steps
+    return RolledBack(steps, safety, {}, {})
+
+
+class RollbackFailed(WarehouseError):
+    """A rollback step failed or was interrupted; the warehouse is back as it was before the rollback.
+    ``failed_step`` names the migration step that failed (``down 0009_isolation``), when one did."""
+
+    def __init__(self, message: str, failed_step: str | None = None) -> None:
+        super().__init__(message)
+        self.failed_step = failed_step
+
+
+def _down_to(home: Path, to: int, progress, wait_s: float) -> RolledBack:
+    path = home / WAREHOUSE_FILE
+    if not path.exists():
+        raise Refused(f"{path}: no warehouse to roll back")
+    version, schema_ok = _inspect(path, wait_s)
+    if not 0 <= to < version:
+        raise Refused(
+            f"{path}: cannot roll back to version {to}: the warehouse is at {version} (a rollback goes down "
+            f"to 0..{version - 1}); nothing was changed"
+        )
+    if not schema_ok:
+        raise Refused(
+            f"{path}: the tables differ from what version {version} creates; restore a backup instead "
+            "(phase8 rollback --backup PATH); nothing was changed"
+        )
+    found = _manifest_at(home, to)
+    if found is None:
+        raise Refused(
+            f"{home / 'backups'}: no verified backup manifest at version {to} to prove the rollback "
+            f"against (phase8 backup takes one; upgrade apply takes one before it starts); nothing was changed"
+        )
+    pre_folder, pre = found
+    _disk_for(path)
+    safety, before = _verified_backup(path, progress)
+    target = f"down to version {to}"
+    try:
+        if to < AUDIT_VERSION:
+            _carry_trail(path, wait_s, progress)
+        with connect(path, check_schema=False, wait_s=wait_s) as conn:
+            with transaction(conn):  # all steps or none
+                steps = migrate(conn, to, atomic=True)
+            actual = describe(conn)
+            # The rollback itself: every table the older schema keeps is as it was before it.
+            changed = table_differences(before, actual, _kept(actual))
+            if actual["schema"] != expected_schema(to):
+                changed.insert(0, f"the schema differs from what version {to} creates")
+            if changed:
+                raise IntegrityError("the down-migrations changed what they keep: " + "; ".join(changed))
+            gone = differences(pre, actual, []) + _rows_gone(conn, pre_folder, pre)  # schema, then rows
+    except BaseException as exc:  # an error, a failed proof of the step itself, SIGINT/SIGTERM: undo
+        where = _undo(path, safety, before, wait_s)
+        what = str(exc) if isinstance(exc, WarehouseError) else f"{type(exc).__name__}: {exc}"
+        record_operation(path, "warehouse.rollback", "failed", f"{target}: {what}; {where}", safety_backup=str(safety))
+        raise RollbackFailed(
+            f"rollback to version {to} FAILED: {what}; {where}; nothing was rolled back",
+            failed_step=exc.step if isinstance(exc, MigrationFailed) else None,
+        ) from exc
+    for step in steps:
+        progress(step)
+    added = {
+        t: actual["tables"][t]["rows"] - pre["tables"][t]["rows"]
+        for t in sorted(set(_kept(actual)) & set(pre["tables"]) - set(audit.AUDIT_TABLES) - set(RECOMPUTED))
+        if actual["tables"][t]["rows"] != pre["tables"][t]["rows"]
+    }
+    set_aside = {
+        t: before["tables"][t]["rows"]
+        for t in sorted(set(before["tables"]) - set(actual["tables"]) - set(audit.AUDIT_TABLES))
+        if before["tables"][t]["rows"]
+    }
+    for table, rows in set_aside.items():
+        progress(
+            f"set aside: {table} ({rows} rows) has no table at version {to}; its rows are not in the warehouse "
+            f"now, they are kept in the backup {safety}"
+        )
+    if gone:
+        record_operation(path, "warehouse.rollback", "integrity failed", f"{target}: " + "; ".join(gone),
+                         safety_backup=str(safety), proved_against=str(pre_folder))  # fmt: skip
+        raise IntegrityError(
+            f"post-rollback integrity check FAILED against the backup {pre_folder}: "
+            + "; ".join(gone)
+            + f"; the warehouse is at version {to}; the warehouse before the rollback is in {safety}"
+        )
+    record_operation(
+        path, "warehouse.rollback", "verified", f"{target}: {', '.join(steps)}",
+        safety_backup=str(safety), proved_against=str(pre_folder), rows_since=added, set_aside=set_aside,
+    )  # fmt: skip
+    since = ", ".join(f"{t} {n:+d}" for t, n in sorted(added.items()))
+    progress(
+        f"post-rollback integrity: {len(_kept(actual))} tables unchanged by the down-migrations; every row of the "
+        f"backup {pre_folder} ({pre['created_at']}) still there"
+        + (f"; rows written since kept: {since}" if since else "; no rows written since")
+        + (f"; not compared row by row (recomputed by every run): {', '.join(RECOMPUTED)}")
+    )
+    return RolledBack(steps, safety, added, set_aside)
+
+
+def _undo(path: Path, safety: Path, before: dict, wait_s: float) -> str:
+    """Put the warehouse back as the safety backup shows it (the transaction rolled back already, when
+    it got that far; else restore the backup); says where things are."""
+    try:
+        with connect(path, check_schema=False, wait_s=wait_s) as conn:
+            same = not differences(before, describe(conn))
+    except (WarehouseError, duckdb.Error):
+        same = False
+    if not same:
+        restore(safety, path)
+    return (
+        f"the warehouse is back at version {before['schema_version']} as before"
+        + ("" if same else f" (restored from {safety})")
+        + f"; the backup taken before the rollback is {safety}"
+    )
