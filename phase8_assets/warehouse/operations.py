@@ -381,16 +381,17 @@ def _readable(path: Path, wait_s: float) -> bool:
 
 def _set_aside(path: Path, wait_s: float, progress) -> Path:
     """Before a restore replaces it: a verified backup of the warehouse, or, when the file is not a
-    readable database (the usual reason to restore), a byte copy whose sha256 matches."""
+    readable database (the usual reason to restore), a byte copy whose sha256 matches, with its
+    write-ahead log (committed transactions not yet in the file, which the restore removes)."""
     if not _readable(path, wait_s):
         folder = path.parent / "backups" / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-unreadable"
         folder.mkdir(parents=True)
-        shutil.copyfile(path, folder / WAREHOUSE_FILE)
-        if _sha256(folder / WAREHOUSE_FILE) != _sha256(path):
-            raise Refused(
-                f"{folder}: the copy of the unreadable warehouse differs from it; nothing was changed"
-            ) from None
-        progress(f"copied the unreadable warehouse to {folder}")
+        wal = Path(f"{path}.wal")
+        for source in (path, wal) if wal.exists() else (path,):
+            shutil.copyfile(source, folder / source.name)
+            if _sha256(folder / source.name) != _sha256(source):
+                raise Refused(f"{folder}: the copy of {source} differs from it; nothing was changed") from None
+        progress(f"copied the unreadable warehouse{' and its WAL' if wal.exists() else ''} to {folder}")
         return folder
     return _verified_backup(path, progress)[0]
 

@@ -353,6 +353,26 @@ def test_rollback_and_restore_take_a_verified_backup_before_their_first_change(h
     assert (kept / "warehouse.duckdb").read_bytes() == b"not a database"
 
 
+def test_restoring_over_an_unreadable_warehouse_keeps_its_wal_too(home, tmp_path):
+    """Transactions a killed writer committed to the WAL but not yet to the file are part of what
+    the restore replaces: the copy kept aside has them; the restore removes the WAL."""
+    path = warehouse_path(home)
+    good, _ = backup(path, tmp_path / "good")
+    writer = (
+        "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); c.execute(\"SET checkpoint_threshold = '1TB'\"); "
+        "c.execute(\"INSERT INTO budget_alerts VALUES ('r', 'late', '2026-11', 'actual', 0.9, 1, 1, now())\"); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", writer, str(path)], check=True)  # killed before any checkpoint
+    wal = Path(f"{path}.wal")
+    committed = wal.read_bytes()
+    assert committed
+    path.write_bytes(b"not a database")
+    result = CliRunner().invoke(main, ["rollback", "--backup", str(good), "--home", str(home)])
+    assert result.exit_code == 0 and "copied the unreadable warehouse and its WAL to" in result.output, result.output
+    kept = Path(result.output.split("its WAL to ")[1].split()[0])
+    assert (kept / "warehouse.duckdb.wal").read_bytes() == committed and not wal.exists()
+
+
 def test_a_folder_whose_manifest_is_not_one_is_an_invalid_backup_not_a_crash(home):
     """One foreign folder under backups/ must not crash preflight or rollback, which look at every backup."""
     path = warehouse_path(home)
