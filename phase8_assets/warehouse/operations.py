@@ -592,7 +592,8 @@ def rollback(
     data (restored from the safety backup if anything differs), and ``RollbackFailed`` names the
     step. Its proof (``IntegrityError`` on any difference): every table the older schema keeps is
     identical before and after the down-migrations (else the rollback is undone too), and still holds
-    every row of the last verified backup taken at ``to`` (before the upgrade), by natural key. Rows
+    every row of the last verified backup taken at ``to`` (before the upgrade): as it was, or by its
+    natural key in the tables normal runs update in place (``_rows_gone``). Rows
     written since that backup stay; rows of tables the older schema has not are named and stay in the
     safety backup. A restore (``backup_folder``) must equal its backup's manifest.
 
