@@ -3,7 +3,6 @@ forecasts, day-over-day anomalies, the warn-level ``cost_budgets`` gate and the 
 
 import hashlib
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from phase8_assets.domains.finops import SCOPE_KEYS, UNALLOCATED, anomalies, att
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
-from phase8_assets.evidence.roots import RootError, open_root
+from phase8_assets.evidence.roots import RootError, local_copy
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import Actor, AuditEvent
 from phase8_assets.shared.clock import format_timestamp, now_utc
@@ -37,17 +36,11 @@ def cost_versions(batch: EvidenceBatch) -> list[str]:
 
 
 def _local_copy(uri: str, folder: Path) -> str:
-    """A path DuckDB can read: the file itself, or an S3 object staged into a folder of its own under
-    ``folder`` (copied in chunks, whatever its bytes; two objects of one name never share a copy). An
-    object that cannot be read is an ``EvidenceError`` naming it, its reason redacted."""
-    if not uri.startswith("s3://"):
-        return uri
-    parent, _, name = uri.rpartition("/")
+    """``local_copy``; an object that cannot be read is an ``EvidenceError`` naming it."""
     try:
-        path, _, _ = open_root(parent).stage(name, sys.maxsize, Path(tempfile.mkdtemp(prefix="copy-", dir=folder)))
+        return local_copy(uri, folder)
     except RootError as exc:
         raise EvidenceError("(file)", str(exc)) from None
-    return str(path)
 
 
 @dg.asset(
@@ -75,10 +68,10 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
             manifest = f.records[0]
             key = f.uri.rsplit("/", 1)[0]  # <export>/metadata/BILLING_PERIOD=YYYY-MM
             try:
-                paths = [_local_copy(uri, Path(tmp)) for uri in manifest["data_files"]]
+                spool = spool_of(f, Path(tmp))
             except EvidenceError as exc:  # a delivery loaded in part would understate the period
-                raise dg.Failure(f"{f.uri}: dataFiles: {exc.reason}") from None
-            stored = record_cur_period(conn, f.root, key, manifest["execution"], paths)
+                raise dg.Failure(f"{f.uri}: {exc.field}: {exc.reason}") from None
+            stored = record_cur_period(conn, f.root, key, manifest["execution"], spool)
             if stored is not None:
                 loaded, rows = loaded + 1, rows + stored
         totals = conn.execute(

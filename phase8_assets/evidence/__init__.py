@@ -266,8 +266,9 @@ def evidence_age(kind: str, observed_at: datetime, at: datetime) -> timedelta:
 
 
 # Bulk kinds: the collector hashes them while streaming and hands their reader a local path and a
-# folder for its ``spool`` (the rows it parsed, for the loader: each file is parsed once).
-STREAMED_KINDS = frozenset({"otel_metrics", "cost_exports"})
+# folder for its ``spool`` (the rows it parsed, for the loader: each file is parsed once). A CUR
+# manifest is small, but its spool holds the rows of the data files it lists.
+STREAMED_KINDS = frozenset({"otel_metrics", "cost_exports", "cur_exports"})
 
 
 def readers() -> dict[str, Reader]:

@@ -5,17 +5,29 @@ An export delivers ``<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/*.parquet`` a
 list the complete delivery. phase8 reads the manifests as evidence and loads exactly the files a
 manifest lists (a part still being written is not listed, so never read); a newer execution of the
 same billing period replaces the earlier one's rows, never adds to them. The Parquet columns map
-onto FOCUS (``CUR_TO_FOCUS``): unblended cost is billed cost; effective cost is amortised — the
+onto FOCUS (``focus_sql``): unblended cost is billed cost; effective cost is amortised — the
 Savings Plan or reservation effective cost of covered usage, the unblended cost otherwise.
+
+The data files are part of the manifest's evidence: when collected (``spool_dir`` given), the
+reader stages every listed file, checks it and writes its rows, in the warehouse's columns, to a
+Parquet spool that ``cost_line_items`` loads. A listed file that is gone or unreadable, a column the
+mapping needs that the file lacks, a line item without a cost, currency or usage time (a missing cost
+is never 0), covered usage without its effective cost, a row of another billing period than the
+manifest's, or a delivery without rows rejects the manifest: its period is never loaded in part.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
-from phase8_assets.evidence import EvidenceError, ReadResult, json_document
+import duckdb
+
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document, on_abandon
 
 _PERIOD = re.compile(r"BILLING_PERIOD=(\d{4}-\d{2})")
 CATEGORIES = {
@@ -32,7 +44,21 @@ REQUIRED = (
 )
 
 
-def read_manifest(data: bytes, uri: str) -> ReadResult:
+# Every column ``focus_sql`` reads: a data file without one cannot be mapped.
+DATA_COLUMNS = (
+    "bill_billing_period_start_date", "bill_payer_account_id", "line_item_usage_account_id",
+    "line_item_usage_start_date", "line_item_line_item_type", "line_item_product_code", "line_item_resource_id",
+    "line_item_currency_code", "line_item_unblended_cost", "savings_plan_savings_plan_effective_cost",
+    "reservation_effective_cost", "resource_tags",
+)  # fmt: skip
+MAX_EXAMPLES = 3
+
+
+def read_manifest(data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadResult:
+    """The manifest and, with ``spool_dir`` (the collector), its data files spooled (module doc);
+    without it (``phase8 validate``, a manifest on its own) the manifest alone."""
+    if isinstance(data, Path):
+        data = data.read_bytes()
     try:
         doc = json_document(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -41,7 +67,10 @@ def read_manifest(data: bytes, uri: str) -> ReadResult:
         raise EvidenceError("(document)", "expected a Data Exports manifest object")
     files = doc.get("dataFiles")
     if not isinstance(files, list) or not all(isinstance(f, str) and f.startswith("s3://") for f in files):
-        raise EvidenceError("dataFiles", "expected the list of the export's s3:// data file URIs")
+        legacy = " (this is a legacy CUR manifest: reportKeys)" if "reportKeys" in doc else ""
+        raise EvidenceError("dataFiles", f"expected the list of the export's s3:// data file URIs{legacy}")
+    if not files:
+        raise EvidenceError("dataFiles", "empty; expected the s3:// URIs of the data files the execution delivered")
     if not isinstance(doc.get("executionId"), str) or not doc["executionId"]:
         raise EvidenceError("executionId", "expected the export execution's id")
     period = _PERIOD.search(uri)
@@ -55,8 +84,99 @@ def read_manifest(data: bytes, uri: str) -> ReadResult:
     # The billing period is the time a manifest vouches for: current until the month ends
     # (``PERIOD_KINDS``), so a delivery that stopped months ago is stale, never timeless.
     start = datetime.strptime(record["period"], "%Y-%m").replace(tzinfo=UTC)
+    summary = {"period": record["period"], "files": len(files)}
+    spool = None
+    if spool_dir is not None:
+        spool = spool_dir / "rows.parquet"
+        summary |= _spool_delivery(list(files), record["period"], spool)
     return ReadResult(observed_at=start, timestamp_field="BILLING_PERIOD (current until the month ends)",
-                      summary={"period": record["period"], "files": len(files)}, records=[record])  # fmt: skip
+                      summary=summary, records=[record], spool=spool)  # fmt: skip
+
+
+def _problems(period: str) -> list[tuple[str, str, str]]:
+    """(column, what was expected, SQL condition) for every way a CUR row cannot be counted."""
+    return [
+        ("line_item_unblended_cost", "a cost on every line item (a missing cost is never 0)",
+         "line_item_unblended_cost IS NULL"),
+        ("line_item_currency_code", "a currency on every line item", "line_item_currency_code IS NULL"),
+        ("line_item_usage_start_date", "a usage start time on every line item", "line_item_usage_start_date IS NULL"),
+        ("savings_plan_savings_plan_effective_cost", "the effective cost of Savings Plan covered usage",
+         "line_item_line_item_type = 'SavingsPlanCoveredUsage' AND savings_plan_savings_plan_effective_cost IS NULL"),
+        ("reservation_effective_cost", "the effective cost of reserved (discounted) usage",
+         "line_item_line_item_type = 'DiscountedUsage' AND reservation_effective_cost IS NULL"),
+        ("bill_billing_period_start_date", f"the manifest's billing period {period} (BILLING_PERIOD in its path)",
+         f"strftime(TRY_CAST(bill_billing_period_start_date AS TIMESTAMP), '%Y-%m') IS DISTINCT FROM '{period}'"),
+    ]  # fmt: skip
+
+
+def _spool_delivery(files: list[str], period: str, spool: Path) -> dict:
+    """Stage the data files, check them (module doc) and write their rows to ``spool``; a summary of
+    the delivery, or ``EvidenceError`` (and no spool)."""
+    from phase8_assets.evidence.roots import RootError, local_copy
+
+    with tempfile.TemporaryDirectory(prefix="data-", dir=spool.parent) as tmp:
+        staged = {}
+        for uri in files:
+            try:
+                staged[local_copy(uri, Path(tmp))] = uri
+            except RootError as exc:
+                reason = str(exc).rstrip(".")
+                raise EvidenceError("dataFiles", f"{reason}; expected every data file the manifest lists, delivered "
+                                                 "before it") from None  # fmt: skip
+        conn = duckdb.connect(config={"threads": min(4, os.cpu_count() or 1), "preserve_insertion_order": False})
+        try:
+            with on_abandon(conn.interrupt):  # the collector's time limit ends the pass
+                return _check_and_spool(conn, staged, period, spool)
+        except BaseException:
+            spool.unlink(missing_ok=True)
+            raise
+        finally:
+            conn.close()
+
+
+def _check_and_spool(conn: duckdb.DuckDBPyConnection, staged: dict[str, str], period: str, spool: Path) -> dict:
+    """``staged``: each local copy's data file URI."""
+
+    def sql_list(paths) -> str:
+        return ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+
+    for path, uri in staged.items():
+        try:
+            names = {
+                r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM read_parquet([{sql_list([path])}])").fetchall()
+            }
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0].replace(path, uri)
+            raise EvidenceError("dataFiles", f"{uri}: not a readable CUR 2.0 Parquet file ({first})") from None
+        missing = [c for c in DATA_COLUMNS if c not in names]
+        if missing:
+            raise EvidenceError(", ".join(missing), f"CUR 2.0 column(s) missing from the data file {uri}")
+    source = f"read_parquet([{sql_list(staged)}], union_by_name = true, filename = 'phase8_file')"
+    problems = _problems(period)
+    try:
+        *counts, total = conn.execute(
+            f"SELECT {', '.join(f'count(*) FILTER (WHERE {cond})' for _, _, cond in problems)}, count(*) FROM {source}"
+        ).fetchone()
+        for (column, expected, cond), bad in zip(problems, counts, strict=True):
+            if bad:
+                examples = conn.execute(
+                    f"SELECT phase8_file, CAST({column} AS VARCHAR) FROM {source} WHERE {cond} LIMIT {MAX_EXAMPLES}"
+                ).fetchall()
+                shown = ", ".join(f"{v!r} in {staged.get(f, f)}" for f, v in examples)
+                raise EvidenceError(column, f"expected {expected}; {bad} row(s) without it: {shown}")
+        if not total:
+            raise EvidenceError("dataFiles", "no cost rows in the data files; expected the period's line items")
+        target = str(spool).replace("'", "''")
+        conn.execute(f"COPY ({focus_sql(list(staged))}) TO '{target}' (FORMAT parquet)")
+        rows, currencies, billed = conn.execute(
+            "SELECT count(*), list(DISTINCT currency), sum(billed) FROM read_parquet(?)", [str(spool)]
+        ).fetchone()
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        for path, uri in staged.items():
+            first = first.replace(path, uri)
+        raise EvidenceError("dataFiles", f"not readable as CUR 2.0 ({first})") from None
+    return {"rows": rows, "currencies": sorted(currencies), "billed": str(billed)}
 
 
 def focus_sql(paths: list[str]) -> str:

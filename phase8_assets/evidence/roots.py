@@ -11,6 +11,8 @@ import hashlib
 import os
 import posixpath
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -301,6 +303,17 @@ def open_root(location: str | os.PathLike) -> EvidenceRoot:
     if not path.is_dir():
         raise RootError(f"{text}: evidence root not found (expected a folder or s3://bucket/prefix)")
     return LocalRoot(path)
+
+
+def local_copy(uri: str, folder: Path) -> str:
+    """A path DuckDB can read: the file itself, or an S3 object staged into a folder of its own under
+    ``folder`` (copied in chunks, whatever its bytes; two objects of one name never share a copy).
+    ``RootError`` (naming the object, its reason redacted) when it cannot be read."""
+    if not uri.startswith("s3://"):
+        return uri
+    parent, _, name = uri.rpartition("/")
+    path, _, _ = open_root(parent).stage(name, sys.maxsize, Path(tempfile.mkdtemp(prefix="copy-", dir=folder)))
+    return str(path)
 
 
 def locate(base: EvidenceRoot, rel_file: str, name: str) -> tuple[EvidenceRoot, str]:

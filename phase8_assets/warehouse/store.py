@@ -735,13 +735,11 @@ def record_cost_file(conn: duckdb.DuckDBPyConnection, root: str, uri: str, sha25
     return _replace_delivery(conn, root, uri, sha256, f"SELECT * FROM read_parquet('{source}')")
 
 
-def record_cur_period(
-    conn: duckdb.DuckDBPyConnection, root: str, key: str, execution: str, paths: list[str]
-) -> int | None:
-    """Load one CUR 2.0 delivery (the files its manifest lists) for a billing period; ``None`` when
-    this execution is loaded already. A newer execution replaces the period's earlier rows."""
-    from phase8_assets.evidence.cur import focus_sql
-
+def record_cur_period(conn: duckdb.DuckDBPyConnection, root: str, key: str, execution: str, spool: Path) -> int | None:
+    """Load one CUR 2.0 delivery (``spool``: the rows of the files its manifest lists, checked and
+    mapped by its reader) for a billing period; ``None`` when this execution is loaded already. A newer
+    execution replaces the period's earlier rows."""
     if _loaded(conn, root, key, execution):
         return None
-    return _replace_delivery(conn, root, key, execution, focus_sql(paths) if paths else None)
+    source = str(spool).replace("'", "''")
+    return _replace_delivery(conn, root, key, execution, f"SELECT * FROM read_parquet('{source}')")

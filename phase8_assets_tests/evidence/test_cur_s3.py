@@ -13,7 +13,7 @@ BUCKET = "billing"
 PREFIX = "cur/chatterbox-cur2"
 
 
-def parquet(tmp_path, name: str, rows: list[tuple]) -> bytes:
+def parquet(tmp_path, name: str, rows: list[tuple], period: str = "2026-11-01") -> bytes:
     """CUR 2.0 Parquet: the columns phase8 maps, resource_tags as a map, as Data Exports writes them."""
     path = tmp_path / name
 
@@ -21,8 +21,8 @@ def parquet(tmp_path, name: str, rows: list[tuple]) -> bytes:
         return "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in tags.items()) + "}::MAP(VARCHAR, VARCHAR)"
 
     values = ", ".join(
-        f"(TIMESTAMP '2026-11-01', '111122223333', '{acct}', TIMESTAMP '{day}', '{kind}', '{product}', 'r-{i}', 'USD', "
-        f"{cost}, {'NULL' if sp_cost is None else sp_cost}, NULL, {tag_map(tags)})"
+        f"(TIMESTAMP '{period}', '111122223333', '{acct}', TIMESTAMP '{day}', '{kind}', '{product}', 'r-{i}', 'USD', "
+        f"{'NULL::DOUBLE' if cost is None else cost}, {'NULL' if sp_cost is None else sp_cost}, NULL, {tag_map(tags)})"
         for i, (acct, day, kind, product, cost, sp_cost, tags) in enumerate(rows)
     )
     duckdb.connect().execute(
@@ -34,13 +34,29 @@ def parquet(tmp_path, name: str, rows: list[tuple]) -> bytes:
     return path.read_bytes()
 
 
-def put_manifest(s3, execution: str, files: list[str]):
+def put_manifest(s3, execution: str, files: list[str]) -> str:
     body = {"executionId": execution, "exportArn": "arn:aws:bcm-data-exports:us-east-1:111122223333:export/x",
             "columns": [{"name": n, "type": "string"} for n in ("line_item_usage_start_date", "line_item_unblended_cost",
                                                                  "line_item_currency_code", "line_item_product_code")],
             "dataFiles": [f"s3://{BUCKET}/{PREFIX}/data/BILLING_PERIOD=2026-11/{f}" for f in files]}  # fmt: skip
-    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/metadata/BILLING_PERIOD=2026-11/chatterbox-cur2-Manifest.json",
-                  Body=json.dumps(body).encode())  # fmt: skip
+    key = f"{PREFIX}/metadata/BILLING_PERIOD=2026-11/chatterbox-cur2-Manifest.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(body).encode())
+    return f"s3://{BUCKET}/{key}"
+
+
+def put_root(s3) -> None:
+    """The evidence config and allocation policy of the root ``s3://billing``."""
+    s3.put_object(Bucket=BUCKET, Key="phase8.yaml", Body=(
+        b'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "10.4.0", commit: "abcdef1"}\n'
+        b"evaluation_time: '2026-11-20T12:00:00Z'\ntenants: [acme, globex]\n"
+        b"evidence:\n  cur_exports: {paths: ['cur/*/metadata/**/*-Manifest.json'], max_age: P3D}\n"
+        b"  cost_allocation: {paths: ['allocation.yaml'], max_age: P365D}\n"
+    ))  # fmt: skip
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="allocation.yaml",
+        Body=b'apiVersion: phase8/v1\nkind: CostAllocation\nreviewed: "2026-10-01"\ntenant_keys: [tenant]\n',
+    )
 
 
 def test_cur_manifests_decide_what_is_loaded_and_restatements_replace(s3, tmp_path, home):
@@ -65,17 +81,7 @@ def test_cur_manifests_decide_what_is_loaded_and_restatements_replace(s3, tmp_pa
     s3.put_object(Bucket=BUCKET, Key=f"{data}/chatterbox-cur2-00002.snappy.parquet",
                   Body=parquet(tmp_path, "b.parquet", [rows[0]]))  # a part not listed (still being written)  # fmt: skip
     put_manifest(s3, "exec-1", ["chatterbox-cur2-00001.snappy.parquet"])
-    s3.put_object(Bucket=BUCKET, Key="phase8.yaml", Body=(
-        b'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "10.4.0", commit: "abcdef1"}\n'
-        b"evaluation_time: '2026-11-20T12:00:00Z'\ntenants: [acme, globex]\n"
-        b"evidence:\n  cur_exports: {paths: ['cur/*/metadata/**/*-Manifest.json'], max_age: P3D}\n"
-        b"  cost_allocation: {paths: ['allocation.yaml'], max_age: P365D}\n"
-    ))  # fmt: skip
-    s3.put_object(
-        Bucket=BUCKET,
-        Key="allocation.yaml",
-        Body=b'apiVersion: phase8/v1\nkind: CostAllocation\nreviewed: "2026-10-01"\ntenant_keys: [tenant]\n',
-    )
+    put_root(s3)
     gate_report([f"s3://{BUCKET}"], home)
 
     def tenants():
@@ -114,3 +120,69 @@ def test_data_files_are_copied_whole_each_to_its_own_name_and_a_missing_one_is_n
     assert (Path(first).read_bytes(), Path(second).read_bytes()) == (binary, b"second\r\nfile\r")
     with pytest.raises(EvidenceError, match=r"^\(file\): s3://deliveries/x/a/gone.parquet: cannot read: NoSuchKey"):
         _local_copy("s3://deliveries/x/a/gone.parquet", tmp_path)
+
+
+USAGE = ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonEC2", 10.0, None, {"user_tenant": "acme"})
+
+
+@pytest.mark.parametrize(
+    "parts, field, reason",
+    [
+        # the manifest lists a part that is not in the bucket
+        (
+            {"00001": [USAGE], "00009": None},
+            "dataFiles",
+            r"^s3://billing/cur/chatterbox-cur2/data/BILLING_PERIOD=2026-11/chatterbox-cur2-00009.snappy.parquet: "
+            r"cannot read: NoSuchKey.*; expected every data file the manifest lists, delivered before it$",
+        ),
+        (
+            {"00001": b"PAR1 truncated"},
+            "dataFiles",
+            r"chatterbox-cur2-00001.snappy.parquet: not a readable CUR 2.0 Parquet",
+        ),
+        # a line item whose cost the export left empty: unknown, never 0
+        (
+            {"00001": [USAGE, (*USAGE[:4], None, None, {})]},
+            "line_item_unblended_cost",
+            r"^expected a cost on every line item .*; 1 row\(s\) without it: None in s3://billing/.*00001.snappy.parquet$",
+        ),
+        (
+            {"00001": [USAGE, (*USAGE[:2], "SavingsPlanCoveredUsage", *USAGE[3:5], None, {})]},
+            "savings_plan_savings_plan_effective_cost",
+            r"^expected the effective cost of Savings Plan covered usage",
+        ),
+        # October's rows in November's delivery would be counted in the wrong month
+        (
+            {"00001": [USAGE], "00002": ([USAGE], "2026-10-01")},
+            "bill_billing_period_start_date",
+            r"^expected the manifest's billing period 2026-11 .*: '2026-10-01 00:00:00' in s3://billing/.*00002",
+        ),
+        ({}, "dataFiles", r"^empty; expected the s3:// URIs of the data files"),
+    ],
+    ids=["listed-file-missing", "not-parquet", "cost-missing", "sp-effective-cost-missing", "other-period", "no-files"],
+)
+def test_a_delivery_that_cannot_be_counted_whole_is_a_rejected_manifest(s3, tmp_path, home, parts, field, reason):
+    """A manifest whose data files cannot all be read and counted is unreadable evidence: rejected (the
+    blocking evidence_validity gate names the manifest, the field and what was expected), and nothing
+    of its period is loaded, rather than failing only the warn-level cost load."""
+    import re
+
+    s3.create_bucket(Bucket=BUCKET)
+    data = f"{PREFIX}/data/BILLING_PERIOD=2026-11"
+    for part, content in parts.items():
+        if content is None:
+            continue
+        rows, period = content if isinstance(content, tuple) else (content, "2026-11-01")
+        body = content if isinstance(content, bytes) else parquet(tmp_path, f"{part}.parquet", rows, period)
+        s3.put_object(Bucket=BUCKET, Key=f"{data}/chatterbox-cur2-{part}.snappy.parquet", Body=body)
+    manifest = put_manifest(s3, "exec-1", [f"chatterbox-cur2-{part}.snappy.parquet" for part in parts])
+    put_root(s3)
+    report = gate_report([f"s3://{BUCKET}"], home)
+    validity = next(g for g in report["gates"] if g["gate"] == "evidence_validity")
+    assert validity["status"] == "fail" and validity["blocking"]
+    [finding] = [f for f in validity["findings"] if f["rule"] == "readable"]
+    assert finding["evidence"] == manifest
+    assert finding["details"]["field"] == field
+    assert re.search(reason, finding["details"]["reason"]), finding["details"]["reason"]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM cost_line_items").fetchone() == (0,)
