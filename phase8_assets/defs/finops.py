@@ -336,7 +336,10 @@ budget_job = dg.define_asset_job(
 
 
 def record_crossings(conn, root: str, states, recorded_at) -> list[tuple]:
-    """Each (budget, month, basis, threshold) crossing once; returns the new ones."""
+    """Each (budget, month, basis, threshold) crossing once in the warehouse's history (and so the
+    audit trail); returns the ones not recorded before. What the sensor announces is decided by its
+    cursor, never by this table: an evaluation whose cursor is not committed (a preview) records
+    here but leaves the announcement to the next tick."""
     new = []
     with transaction(conn):
         for s in states:
@@ -376,6 +379,23 @@ def cost_evidence_problems(batch: EvidenceBatch, config, at) -> list[Finding]:
                              "a cost evidence kind the budgets count", config.source, config.owner_for(gate),
                              config.runbook_for(gate), {"kinds": list(COST_KINDS)}))  # fmt: skip
     return found + own_evidence_findings(gate, (*COST_KINDS, "cost_budgets"), batch, config, at, [])
+
+
+def _crossing_key(root: str, s, basis: str, threshold: float) -> str:
+    """One threshold crossing, as the cursor remembers it was announced."""
+    return f"{root}|{s.budget['name']}|{s.month}|{basis}|{threshold:g}"
+
+
+def _announced(cursor: dict, root: str, states, crossed: list[tuple]) -> list[str]:
+    """The crossings the cursor remembers as announced: those of the months judged now (a month over
+    is forgotten, so the cursor stays small) plus the ones crossed now. With no budget judged (cost
+    not loaded, no budgets) it forgets nothing: cost coming back is not a new crossing."""
+    before = set(cursor.get("announced", []))
+    if not states:
+        return sorted(before)
+    months = tuple(f"{root}|{s.budget['name']}|{s.month}|" for s in states)
+    kept = {k for k in before if k.startswith(months)}
+    return sorted(kept | {_crossing_key(root, s, basis, threshold) for s, basis, threshold, _ in crossed})
 
 
 def _problem_key(f: Finding) -> str:
@@ -433,15 +453,18 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     """Raise a budget alert when spend or its month-end forecast crosses a threshold — once.
 
     FinOps asks for warnings before month end, not an invoice surprise; alerting on every tick
-    would train people to ignore them. Each crossing is recorded in budget_alerts (budget, month,
-    basis, threshold) and announced once: an OpenTelemetry event and an asset observation on
-    budget_status, visible in the UI.
+    would train people to ignore them. Each crossing (budget, month, basis, threshold) is announced
+    once — an OpenTelemetry event and an asset observation on budget_status, visible in the UI — and
+    recorded once in budget_alerts and the audit trail.
 
     Missing cost is not 0 spent: cost evidence (or budgets) missing, too old, rejected, a budget
     whose scope selects no cost, deliveries a load run left out are announced once each as a
     ``phase8.budget.no_data`` alert (the cursor holds the open ones), and every tick says so. Cost
     deliveries in the roots but not in the warehouse yet start one ``budget_job`` run; budgets are
-    judged once the warehouse holds them, never on an older state."""
+    judged once the warehouse holds them, never on an older state.
+
+    What was announced lives in the cursor only, so an evaluation whose cursor Dagster does not
+    commit (a preview) changes nothing the next tick raises."""
     from phase8_assets.evidence.collect import collect
 
     config = settings.load()
@@ -473,15 +496,22 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
             budgets_file = next(f.uri for f in batch.files_of("cost_budgets"))
             problems += [unmatched_finding(s, budgets_file, config.runbook_for("cost_budgets"))
                          for s in states if s.unmatched is not None]  # fmt: skip
-            new = record_crossings(conn, root, states, now_utc())
+            recorded = record_crossings(conn, root, states, now_utc())
             audited = audit.record(conn, [
                 AuditEvent("budget.crossed", f"budget {s.budget['name']} {s.month}", f"{basis}>={threshold:.0%}",
                            Actor("sensor budget_alerts", "dagster-sensor"), now_utc(),
                            f"{basis} {value:,.2f} {s.budget['currency']} = {value / s.amount:.0%} of {s.amount:,.0f}",
                            details={"root": root, "owner": s.budget["owner"]})
-                for s, basis, threshold, value in new
-            ], Path(warehouse.database).parent) if new else []  # fmt: skip
+                for s, basis, threshold, value in recorded
+            ], Path(warehouse.database).parent) if recorded else []  # fmt: skip
             audit.emit(audited)
+    # Announced once per crossing, as the committed cursor says: an evaluation whose cursor Dagster
+    # does not commit (``dagster sensor preview``, a tick that fails) leaves the alert to the next tick.
+    crossed = [(s, basis, threshold, s.actual if basis == "actual" else s.forecast)
+               for s in states for basis, threshold in s.crossed]  # fmt: skip
+    before = set(cursor.get("announced", []))
+    new = [c for c in crossed if _crossing_key(root, *c[:3]) not in before]
+    cursor["announced"] = _announced(cursor, root, states, crossed)
     announced = set(cursor.get("problems", []))
     events = [_no_data_alert(f) for f in problems if _problem_key(f) not in announced]
     cursor["problems"] = sorted({_problem_key(f) for f in problems})

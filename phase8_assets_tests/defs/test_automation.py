@@ -218,6 +218,25 @@ def test_budget_alert_is_raised_once_per_threshold_crossing(otel_logs, home):
     assert not any("123456789012" in str(e.attributes) for e in events)  # no cost line items in telemetry
 
 
+def test_a_budget_alerts_preview_leaves_every_alert_to_the_next_tick(otel_logs, home):
+    """``dagster sensor preview`` evaluates the sensor without committing its cursor: the daemon's next
+    tick (from the committed cursor) still raises every alert the preview showed, and only a committed
+    cursor keeps them from being raised again."""
+    from phase8_assets_tests.conftest import SCENARIOS
+
+    gate_report([SCENARIOS / "cost-forecast-over-budget"], home)
+    otel_logs()
+    resources = _over_budget_scenario(home)
+    with dg.instance_for_test() as instance:
+        preview = _budget_tick(instance, resources)  # shown, its cursor dropped
+        tick = _budget_tick(instance, resources)  # the daemon: still no committed cursor
+        after = _budget_tick(instance, resources, tick.cursor)
+    alerts = sorted(e.metadata["alert"].value for e in tick.asset_events)
+    assert alerts == sorted(e.metadata["alert"].value for e in preview.asset_events)
+    assert len(alerts) == 4 and tick.skip_message == "4 new threshold crossing(s) announced"
+    assert not after.asset_events and after.skip_message == "no new threshold crossing among 4 judged budget(s)"
+
+
 def _over_budget_scenario(home) -> dict:
     """The sensor's resources on the cost-forecast-over-budget scenario and a warehouse in ``home``."""
     from phase8_assets_tests.conftest import SCENARIOS
