@@ -5,8 +5,10 @@ Columns are FOCUS 1.0–1.3 names (1.3's ``ServiceProviderName`` is read where 1
 ``ProviderName``). Literal ``NULL`` strings and empty cells are nulls; a UTF-8 BOM is ignored;
 negative costs (credits, refunds) are kept. A file is rejected, naming the column and the first
 bad rows (1-based, header excluded), when a mandatory column is missing, a billed or effective
-cost, currency or period start is empty (FOCUS allows no null there: a missing cost is never 0), or a timestamp or cost does not parse (an hour of 30, a US short date such
-as ``5/1/25``, a cost like ``12,50``). Timestamps without a zone are UTC (FOCUS says so).
+cost, currency, period start or service category is empty (FOCUS allows no null there: a missing
+cost is never 0), the currency is no ISO 4217 code (a literal ``null``, a blank), or a timestamp or
+cost does not parse (an hour of 30, a US short date such as ``5/1/25``, a cost like ``12,50``).
+Timestamps without a zone are UTC (FOCUS says so).
 
 A file is parsed once: the reader validates every row while it writes them, in the warehouse's
 columns, to a Parquet spool (a bad row aborts the pass; only then is the file read again, to say
@@ -111,7 +113,15 @@ def _parse(column: str) -> str:
 
 
 CHECKED = (*TIMES, *COSTS)  # parsed and checked on every row
-REQUIRED = ("BilledCost", "EffectiveCost", "BillingCurrency", "BillingPeriodStart", "ChargePeriodStart")  # never null
+# never null: what a cost is, in which currency, when, and the service category budgets are scoped by
+REQUIRED = (
+    "BilledCost",
+    "EffectiveCost",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "ChargePeriodStart",
+    "ServiceCategory",
+)
 _INVALID = "phase8: invalid FOCUS value"  # raised inside the load; ``diagnose`` then says where
 
 
@@ -121,7 +131,11 @@ def _problems() -> list[tuple[str, str, str]]:
         (c, "an ISO 8601 timestamp" if c in TIMES else "a decimal number", f'"{c}" IS NOT NULL AND "p_{c}" IS NULL')
         for c in CHECKED
     ]
-    return out + [(c, "a value (FOCUS requires one)", f'"{c}" IS NULL') for c in REQUIRED]
+    # A currency that is no ISO 4217 code (a literal "null", a blank) would be a currency of its own
+    # that no budget counts.
+    currency = ("BillingCurrency", "an ISO 4217 currency code (three capital letters)",
+                "\"BillingCurrency\" IS NOT NULL AND NOT regexp_full_match(CAST(\"BillingCurrency\" AS VARCHAR), '[A-Z]{3}')")  # fmt: skip
+    return out + [(c, "a value (FOCUS requires one)", f'"{c}" IS NULL') for c in REQUIRED] + [currency]
 
 
 def columns(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:

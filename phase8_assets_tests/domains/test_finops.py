@@ -4,6 +4,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -125,6 +126,27 @@ def test_bad_values_are_rejected_with_column_and_rows():
     assert info.value.field == "BilledCost"
     bom = b"\xef\xbb\xbf" + csv_bytes([good])
     assert focus.read(bom, "x").summary["rows"] == 1
+
+
+@pytest.mark.parametrize(
+    "column, value, field, expected",
+    [
+        (5, "null", "BillingCurrency", "an ISO 4217 currency code"),  # the FOCUS spec's examples write nulls so
+        (5, " ", "BillingCurrency", "an ISO 4217 currency code"),
+        (5, "US Dollar", "BillingCurrency", "an ISO 4217 currency code"),
+        (13, "NULL", "ServiceCategory", "a value (FOCUS requires one)"),  # budgets are scoped by it
+    ],
+)
+def test_a_currency_or_service_category_no_budget_could_count_is_rejected(column, value, field, expected):
+    """A line item whose currency is no currency code, or without a service category, would be cost of a
+    currency or category of its own that no budget counts: the file is rejected, naming the row."""
+    bad = line(date(2026, 11, 1), "1.5", "1.2")
+    bad[column] = value
+    with pytest.raises(
+        EvidenceError, match=rf"^{field}: expected {re.escape(expected)}.*; 1 bad value\(s\): row 2: "
+    ) as info:
+        focus.read(csv_bytes([line(date(2026, 11, 1), "1", "1"), bad]), "x")
+    assert info.value.field == field
 
 
 def test_a_truncated_parquet_file_is_rejected_naming_the_evidence_file(wh, tmp_path):
