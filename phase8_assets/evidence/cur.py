@@ -11,8 +11,8 @@ Savings Plan or reservation effective cost of covered usage, the unblended cost 
 The data files are part of the manifest's evidence: when collected (``spool_dir`` given), the
 reader stages every listed file, checks it and writes its rows, in the warehouse's columns, to a
 Parquet spool that ``cost_line_items`` loads. A listed file that is gone or unreadable, a column the
-mapping needs that the file lacks, a line item without a cost, currency or usage time (a missing cost
-is never 0), covered usage without its effective cost, a row of another billing period than the
+mapping needs that the file lacks, a line item without a cost, currency code or usage time (a missing
+cost is never 0), covered usage without its effective cost, a row of another billing period than the
 manifest's, or a delivery without rows rejects the manifest: its period is never loaded in part.
 """
 
@@ -98,7 +98,8 @@ def _problems(period: str) -> list[tuple[str, str, str]]:
     return [
         ("line_item_unblended_cost", "a cost on every line item (a missing cost is never 0)",
          "line_item_unblended_cost IS NULL"),
-        ("line_item_currency_code", "a currency on every line item", "line_item_currency_code IS NULL"),
+        ("line_item_currency_code", "an ISO 4217 currency code on every line item",
+         "NOT coalesce(regexp_full_match(CAST(line_item_currency_code AS VARCHAR), '[A-Z]{3}'), false)"),
         ("line_item_usage_start_date", "a usage start time on every line item", "line_item_usage_start_date IS NULL"),
         ("savings_plan_savings_plan_effective_cost", "the effective cost of Savings Plan covered usage",
          "line_item_line_item_type = 'SavingsPlanCoveredUsage' AND savings_plan_savings_plan_effective_cost IS NULL"),

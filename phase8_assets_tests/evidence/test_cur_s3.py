@@ -21,9 +21,9 @@ def parquet(tmp_path, name: str, rows: list[tuple], period: str = "2026-11-01") 
         return "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in tags.items()) + "}::MAP(VARCHAR, VARCHAR)"
 
     values = ", ".join(
-        f"(TIMESTAMP '{period}', '111122223333', '{acct}', TIMESTAMP '{day}', '{kind}', '{product}', 'r-{i}', 'USD', "
+        f"(TIMESTAMP '{period}', '111122223333', '{acct}', TIMESTAMP '{day}', '{kind}', '{product}', 'r-{i}', '{(currency or ['USD'])[0]}', "
         f"{'NULL::DOUBLE' if cost is None else cost}, {'NULL' if sp_cost is None else sp_cost}, NULL, {tag_map(tags)})"
-        for i, (acct, day, kind, product, cost, sp_cost, tags) in enumerate(rows)
+        for i, (acct, day, kind, product, cost, sp_cost, tags, *currency) in enumerate(rows)
     )
     duckdb.connect().execute(
         f"""COPY (SELECT * FROM (VALUES {values}) t(bill_billing_period_start_date, bill_payer_account_id,
@@ -151,6 +151,11 @@ USAGE = ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonEC2", 10.0, None
             "savings_plan_savings_plan_effective_cost",
             r"^expected the effective cost of Savings Plan covered usage",
         ),
+        (
+            {"00001": [USAGE], "00003": [(*USAGE[:4], 1.0, None, {}, "null")]},
+            "line_item_currency_code",
+            r"^expected an ISO 4217 currency code on every line item; 1 row\(s\) without it: 'null' in .*00003",
+        ),
         # October's rows in November's delivery would be counted in the wrong month
         (
             {"00001": [USAGE], "00002": ([USAGE], "2026-10-01")},
@@ -159,7 +164,15 @@ USAGE = ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonEC2", 10.0, None
         ),
         ({}, "dataFiles", r"^empty; expected the s3:// URIs of the data files"),
     ],
-    ids=["listed-file-missing", "not-parquet", "cost-missing", "sp-effective-cost-missing", "other-period", "no-files"],
+    ids=[
+        "listed-file-missing",
+        "not-parquet",
+        "cost-missing",
+        "sp-effective-cost-missing",
+        "currency-not-a-code",
+        "other-period",
+        "no-files",
+    ],
 )
 def test_a_delivery_that_cannot_be_counted_whole_is_a_rejected_manifest(s3, tmp_path, home, parts, field, reason):
     """A manifest whose data files cannot all be read and counted is unreadable evidence: rejected (the
