@@ -99,7 +99,7 @@ def _problems(period: str) -> list[tuple[str, str, str]]:
         ("line_item_unblended_cost", "a cost on every line item (a missing cost is never 0)",
          "line_item_unblended_cost IS NULL"),
         ("line_item_currency_code", "an ISO 4217 currency code on every line item",
-         "NOT coalesce(regexp_full_match(CAST(line_item_currency_code AS VARCHAR), '[A-Z]{3}'), false)"),
+         "NOT coalesce(regexp_full_match(CAST(line_item_currency_code AS VARCHAR), '[A-Za-z]{3}'), false)"),
         ("line_item_usage_start_date", "a usage start time on every line item", "line_item_usage_start_date IS NULL"),
         ("savings_plan_savings_plan_effective_cost", "the effective cost of Savings Plan covered usage",
          "line_item_line_item_type = 'SavingsPlanCoveredUsage' AND savings_plan_savings_plan_effective_cost IS NULL"),
@@ -195,7 +195,7 @@ def focus_sql(paths: list[str]) -> str:
                CASE WHEN line_item_line_item_type IN ('Credit', 'Refund') THEN 'Credit'
                     WHEN line_item_line_item_type = 'Tax' THEN 'Tax' ELSE 'Usage' END AS charge_category,
                {category} AS service_category, line_item_product_code AS service_name,
-               line_item_resource_id AS resource_id, line_item_currency_code AS currency,
+               line_item_resource_id AS resource_id, upper(line_item_currency_code) AS currency,
                CAST(line_item_unblended_cost AS DECIMAL(38, 12)) AS billed,
                CAST(CASE line_item_line_item_type
                         WHEN 'SavingsPlanCoveredUsage' THEN savings_plan_savings_plan_effective_cost

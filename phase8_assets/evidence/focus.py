@@ -6,7 +6,7 @@ Columns are FOCUS 1.0–1.3 names (1.3's ``ServiceProviderName`` is read where 1
 negative costs (credits, refunds) are kept. A file is rejected, naming the column and the first
 bad rows (1-based, header excluded), when a mandatory column is missing, a billed or effective
 cost, currency, period start or service category is empty (FOCUS allows no null there: a missing
-cost is never 0), the currency is no ISO 4217 code (a literal ``null``, a blank), or a timestamp or
+cost is never 0), the currency is no ISO 4217 code (a literal ``null``, a blank; ``usd`` is read as ``USD``), or a timestamp or
 cost does not parse (an hour of 30, a US short date such as ``5/1/25``, a cost like ``12,50``).
 Timestamps without a zone are UTC (FOCUS says so).
 
@@ -132,9 +132,9 @@ def _problems() -> list[tuple[str, str, str]]:
         for c in CHECKED
     ]
     # A currency that is no ISO 4217 code (a literal "null", a blank) would be a currency of its own
-    # that no budget counts.
-    currency = ("BillingCurrency", "an ISO 4217 currency code (three capital letters)",
-                "\"BillingCurrency\" IS NOT NULL AND NOT regexp_full_match(CAST(\"BillingCurrency\" AS VARCHAR), '[A-Z]{3}')")  # fmt: skip
+    # that no budget counts; a code in lower case is loaded in upper case (focus_conformance warns).
+    currency = ("BillingCurrency", "an ISO 4217 currency code (three letters)",
+                "\"BillingCurrency\" IS NOT NULL AND NOT regexp_full_match(CAST(\"BillingCurrency\" AS VARCHAR), '[A-Za-z]{3}')")  # fmt: skip
     return out + [(c, "a value (FOCUS requires one)", f'"{c}" IS NULL') for c in REQUIRED] + [currency]
 
 
@@ -231,7 +231,7 @@ def staged_sql(source: str, names: list[str]) -> str:
                CAST(ServiceCategory AS VARCHAR) AS service_category,
                CAST(ServiceName AS VARCHAR) AS service_name,
                {opt("ResourceId")} AS resource_id,
-               CAST(BillingCurrency AS VARCHAR) AS currency,
+               upper(CAST(BillingCurrency AS VARCHAR)) AS currency,
                p_BilledCost AS billed,
                p_EffectiveCost AS effective,
                {opt("Tags")} AS tags

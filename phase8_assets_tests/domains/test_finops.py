@@ -147,6 +147,8 @@ def test_a_currency_or_service_category_no_budget_could_count_is_rejected(column
     ) as info:
         focus.read(csv_bytes([line(date(2026, 11, 1), "1", "1"), bad]), "x")
     assert info.value.field == field
+    lower = focus.read(csv_bytes([line(date(2026, 11, 1), "1", "1", currency="usd")]), "x")
+    assert lower.summary["currencies"] == ["USD"]  # the code a USD budget counts
 
 
 def test_a_truncated_parquet_file_is_rejected_naming_the_evidence_file(wh, tmp_path):
