@@ -11,7 +11,7 @@ import dagster as dg
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
-from phase8_assets.domains.finops import SCOPE_KEYS, UNALLOCATED, anomalies, attribute, budget_states
+from phase8_assets.domains.finops import SCOPE_KEYS, UNALLOCATED, anomalies, attribute, budget_states, superseded
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
@@ -33,6 +33,17 @@ def cost_versions(batch: EvidenceBatch) -> list[str]:
     execution; rows of any other delivery (a corrected or removed file) no longer count."""
     focus = [f.sha256 for f in batch.files_of("cost_exports")]
     return sorted({*focus, *(f.records[0]["execution"] for f in batch.files_of("cur_exports"))})
+
+
+def deliveries(batch: EvidenceBatch) -> tuple[dict[str, str], dict[str, tuple[str, str, str]]]:
+    """The cost deliveries in the roots now, as ``superseded`` takes them: each FOCUS file's sha256
+    and (first) URI; each CUR execution's manifest URI, export (``<prefix>/<export>``) and period."""
+    focus: dict[str, str] = {}
+    for f in sorted(batch.files_of("cost_exports"), key=lambda f: f.uri):
+        focus.setdefault(f.sha256, f.uri)
+    cur = {f.records[0]["execution"]: (f.uri, f.uri.split("/metadata/")[0], f.records[0]["period"])
+           for f in sorted(batch.files_of("cur_exports"), key=lambda f: f.uri)}  # fmt: skip
+    return focus, cur
 
 
 def _local_copy(uri: str, folder: Path) -> str:
@@ -160,7 +171,9 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
         or config.root_uris
     )
     with warehouse.get_connection() as conn:
-        n = attribute(conn, config.root_uris[0], roots, policy, config.tenants, versions=cost_versions(evidence_files))
+        # A re-delivered period counts once: the newest delivery (``superseded``); the others are named.
+        versions, excluded, replaced = superseded(conn, roots, *deliveries(evidence_files))
+        n = attribute(conn, config.root_uris[0], roots, policy, config.tenants, versions=versions, excluded=excluded)
         by_tenant = conn.execute(
             "SELECT tenant, currency, sum(billed)::DOUBLE, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? "
             "GROUP BY ALL ORDER BY 1, 2",
@@ -169,9 +182,30 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
     total = sum(r[3] for r in by_tenant) or 1.0
     unallocated = sum(r[3] for r in by_tenant if r[0] == UNALLOCATED)
     return dg.Output(
-        {"root": config.root_uris[0], "unallocated_share": unallocated / total},
+        {
+            "root": config.root_uris[0],
+            "unallocated_share": unallocated / total,
+            "superseded": [r.as_details() for r in replaced],
+        },  # fmt: skip
         metadata={
             "rows": n,
+            "superseded": dg.MetadataValue.md(
+                markdown_table(
+                    ["superseded", "by (counts)", "period", "days", "billed not counted", "decided by"],
+                    [
+                        [
+                            r.uri,
+                            r.by,
+                            r.billing_period,
+                            f"{r.days[0]}..{r.days[-1]} ({len(r.days)})",
+                            r.billed,
+                            "tie: the greater URI" if r.tie else "the later last charge day",
+                        ]
+                        for r in replaced
+                    ],
+                    empty="_no re-delivered period_",
+                )
+            ),
             "unallocated_share": round(unallocated / total, 4),
             "by_tenant": dg.MetadataValue.md(
                 markdown_table(
@@ -217,7 +251,13 @@ def budget_status(
             description="Spend / budget",
         )
     return dg.Output(
-        {"states": states, "at": at, "root": cost_attribution["root"], "configured": budgets is not None},
+        {
+            "states": states,
+            "at": at,
+            "root": cost_attribution["root"],
+            "configured": budgets is not None,
+            "superseded": cost_attribution.get("superseded", []),
+        },  # fmt: skip
         metadata={
             "evaluated_at": format_timestamp(at),
             "budgets": len(states),
@@ -295,6 +335,14 @@ def budget_gate(batch, config, at, budget_status: dict):
                              rejected[0].uri if rejected else config.paths_of("cost_budgets"),
                              config.owner_for(gate, "cost_budgets"), runbook, {"kind": "cost_budgets"}))  # fmt: skip
     budgets_file = next((f.uri for f in batch.files_of("cost_budgets")), None)
+    for r in budget_status.get("superseded", []):  # counted once, never silently: named with what counts
+        kind = r["kind"]
+        days = f"{r['first_day']}..{r['last_day']}, {r['days']} day(s)"
+        found.append(Finding("warning", r["superseded"], "newest-delivery-counts",
+                             f"{r['billing_period']} ({days}, billed {float(r['billed_not_counted']):,.2f}) re-delivered by "
+                             f"{r['counted']}, which counts instead ({r['decided_by']})",
+                             "one delivery of an export per billing period and charge day", r["superseded"],
+                             config.owner_for(gate, kind), runbook, r))  # fmt: skip
     for s in budget_status["states"]:
         if s.unmatched is not None:
             found.append(unmatched_finding(s, budgets_file, runbook))

@@ -16,6 +16,24 @@ Attribution runs in DuckDB over ``cost_line_items`` (never row by row in Python)
 
 Invariant (tested with hypothesis): per day and currency, the attributed plus unallocated billed
 and effective totals equal the line items' totals exactly.
+
+Re-deliveries (``superseded``) count once: exports re-deliver a billing period (AWS Data Exports'
+"create new export file" keeps each execution in its own folder; AWS, Azure and GCP write
+month-to-date snapshots under new file names), and summing them would count a day several times.
+
+- CUR 2.0: the executions of one export (``<prefix>/<export>``, the part before ``/metadata/``) and
+  one billing period are one period's deliveries; the newest counts whole, as AWS says.
+- FOCUS: files of one provider, billing account and billing period that share a line item (same
+  charge day, sub-account, service, resource and charge category; rows without a resource id do not
+  count as shared) are deliveries of one export; for each charge day the newest file holding that
+  day counts, so a day only an older delivery holds still counts. Files sharing no line item (another
+  export, a separate experiment) are summed.
+- Newest: the later last charge day in the period (a later snapshot covers more days); a tie (two
+  deliveries ending on the same day: nothing in the data says which is newer) goes to the greater
+  URI, and the record says it was a tie.
+
+Each superseded part is returned with the delivery that counts instead, its days and billed cost,
+so the ``cost_budgets`` gate warns about it: cost is never dropped silently.
 """
 
 from __future__ import annotations
@@ -81,9 +99,29 @@ def _case(column: str, mapping: dict[str, str], otherwise: str) -> str:
     return f"CASE {whens} ELSE {otherwise} END"
 
 
-def attribution_sql(roots: list[str], policy: dict, tenants: list[str], *, versions: list[str]) -> str:
+def _excluded_sql(excluded: list[tuple]) -> str:
+    """A condition on ``cost_line_items`` rows: not a (version, billing period, provider, billing
+    account, charge day) another delivery supersedes."""
+    if not excluded:
+        return "true"
+    values = ", ".join(
+        f"({_quote(v)}, {_quote(p)}, {_quote(pr) if pr is not None else 'NULL'}, "
+        f"{_quote(a) if a is not None else 'NULL'}, DATE '{d.isoformat()}')"
+        for v, p, pr, a, d in excluded
+    )
+    return (
+        f"NOT EXISTS (SELECT 1 FROM (VALUES {values}) x(v, p, pr, a, d) WHERE x.v = c.sha256 AND "
+        "x.p = c.billing_period AND x.pr IS NOT DISTINCT FROM c.provider AND "
+        "x.a IS NOT DISTINCT FROM c.billing_account AND x.d = c.charge_day)"
+    )
+
+
+def attribution_sql(
+    roots: list[str], policy: dict, tenants: list[str], *, versions: list[str], excluded: list[tuple] = ()
+) -> str:
     """SELECT charge_day, currency, tenant, team, service_category, source, billed, effective, from
-    the deliveries in the roots now (``versions``: FOCUS files' sha256, CUR executions' ids)."""
+    the deliveries in the roots now (``versions``: FOCUS files' sha256, CUR executions' ids), less the
+    days another delivery supersedes (``excluded``, from ``superseded``)."""
     alias_case = _case("tenant_tag", policy.get("tenant_aliases") or {}, "tenant_tag")
     rules = {r["name"]: r for r in policy.get("shared") or []}
     roots_sql = ", ".join(_quote(r) for r in roots) or "NULL"
@@ -103,7 +141,8 @@ def attribution_sql(roots: list[str], policy: dict, tenants: list[str], *, versi
     WITH grouped AS (  -- everything below depends on these columns only: sum the line items first
         SELECT charge_day, currency, service_category, sub_account, tags, sum(billed) AS billed,
                sum(effective) AS effective
-        FROM cost_line_items WHERE root IN ({roots_sql}) AND sha256 IN ({versions_sql}) GROUP BY ALL
+        FROM cost_line_items c WHERE root IN ({roots_sql}) AND sha256 IN ({versions_sql})
+            AND {_excluded_sql(list(excluded))} GROUP BY ALL
     ), tag_sets AS (  -- tags repeat: parse and normalise each distinct tag set once
         SELECT tags, CASE WHEN tags IS NULL OR trim(tags) IN ('', '{{}}') THEN MAP {{}}::MAP(VARCHAR, VARCHAR)
                           ELSE coalesce(TRY_CAST(json(tags) AS MAP(VARCHAR, VARCHAR)), MAP {{}}::MAP(VARCHAR, VARCHAR)) END AS m
@@ -167,17 +206,149 @@ def attribute(
     tenants: list[str],
     *,
     versions: list[str],
+    excluded: list[tuple] = (),
 ) -> int:
-    """Recompute ``cost_attribution`` for ``root`` from the deliveries ``versions`` (replace, in one
-    transaction); returns rows."""
+    """Recompute ``cost_attribution`` for ``root`` from the deliveries ``versions`` less the days
+    ``excluded`` (replace, in one transaction); returns rows."""
     with transaction(conn):
         conn.execute("DELETE FROM cost_attribution WHERE root = ?", [root])
         conn.execute(
             f"INSERT INTO cost_attribution SELECT ?, charge_day, currency, tenant, team, service_category, source, "
-            f"sum(billed), sum(effective) FROM ({attribution_sql(roots, policy, tenants, versions=versions)}) GROUP BY ALL",
+            f"sum(billed), sum(effective) FROM ({attribution_sql(roots, policy, tenants, versions=versions, excluded=excluded)}) "
+            "GROUP BY ALL",
             [root],
         )
     return conn.execute("SELECT count(*) FROM cost_attribution WHERE root = ?", [root]).fetchone()[0]
+
+
+@dataclass
+class Superseded:
+    """A delivery's part another delivery of the same export re-delivers, which counts instead."""
+
+    uri: str
+    by: str
+    billing_period: str
+    provider: str | None
+    billing_account: str | None
+    days: list[date]
+    billed: str
+    tie: bool  # both end on the same charge day: the greater URI decided
+    kind: str  # cost_exports (FOCUS) or cur_exports
+
+    def as_details(self) -> dict:
+        return {"kind": self.kind, "superseded": self.uri, "counted": self.by, "billing_period": self.billing_period,
+                "provider": self.provider, "billing_account": self.billing_account,
+                "first_day": self.days[0].isoformat(), "last_day": self.days[-1].isoformat(),
+                "days": len(self.days), "billed_not_counted": self.billed,
+                "decided_by": "tie: the greater URI" if self.tie else "the later last charge day"}  # fmt: skip
+
+
+def _newest_first(members: list[str], last: dict[str, date], uri: dict[str, str]) -> list[str]:
+    return sorted(members, key=lambda v: (last[v], uri[v]), reverse=True)
+
+
+def superseded(
+    conn: duckdb.DuckDBPyConnection, roots: list[str], focus: dict[str, str], cur: dict[str, tuple[str, str, str]]
+) -> tuple[list[str], list[tuple], list[Superseded]]:
+    """Which loaded deliveries count (module doc: re-deliveries). ``focus``: each FOCUS file's sha256
+    and URI; ``cur``: each CUR execution's (manifest URI, export, billing period). Returns the versions
+    that count (superseded CUR executions left out), the (version, billing period, provider, billing
+    account, charge day) rows of FOCUS files left out, and what was superseded by what. Decided on the
+    deliveries' own rows, so the same evidence gives the same answer whatever the warehouse held."""
+    roots_sql = ", ".join(_quote(r) for r in roots) or "NULL"
+    where = f"root IN ({roots_sql})"
+    out: list[Superseded] = []
+    versions = set(focus)
+    # CUR 2.0: one export's executions of one period; the newest counts whole.
+    per_period: dict[tuple[str, str], list[str]] = {}
+    for execution, (_, export, period) in cur.items():
+        per_period.setdefault((export, period), []).append(execution)
+    cur_uri = {e: u for e, (u, _, _) in cur.items()}
+    for (_, period), executions in sorted(per_period.items()):
+        if len(executions) == 1:
+            versions.add(executions[0])
+            continue
+        listed = ", ".join(_quote(e) for e in executions)
+        facts = {
+            v: (days, billed)
+            for v, days, billed in conn.execute(
+                f"SELECT sha256, list(DISTINCT charge_day ORDER BY charge_day), sum(billed)::VARCHAR FROM cost_line_items "
+                f"WHERE {where} AND sha256 IN ({listed}) GROUP BY 1"
+            ).fetchall()
+        }
+        last = {e: facts[e][0][-1] if e in facts else date.min for e in executions}
+        newest, *older = _newest_first(executions, last, cur_uri)
+        versions.add(newest)
+        for e in older:
+            days, billed = facts.get(e, ([date.min], "0"))
+            out.append(
+                Superseded(
+                    cur_uri[e],
+                    cur_uri[newest],
+                    period,
+                    "AWS",
+                    None,
+                    days,
+                    billed,
+                    last[e] == last[newest],
+                    "cur_exports",
+                )
+            )
+    excluded: list[tuple] = []
+    if len(focus) > 1:
+        listed = ", ".join(_quote(v) for v in focus)
+        pairs = conn.execute(
+            f"""WITH k AS (SELECT DISTINCT sha256, billing_period, provider, billing_account, charge_day, sub_account,
+                                  service_name, resource_id, charge_category
+                           FROM cost_line_items WHERE {where} AND sha256 IN ({listed}) AND resource_id IS NOT NULL)
+                SELECT DISTINCT a.sha256, b.sha256, a.billing_period, a.provider, a.billing_account
+                FROM k a JOIN k b ON a.billing_period = b.billing_period AND a.provider IS NOT DISTINCT FROM b.provider
+                     AND a.billing_account IS NOT DISTINCT FROM b.billing_account AND a.charge_day = b.charge_day
+                     AND a.sub_account IS NOT DISTINCT FROM b.sub_account AND a.service_name IS NOT DISTINCT FROM b.service_name
+                     AND a.resource_id = b.resource_id AND a.charge_category IS NOT DISTINCT FROM b.charge_category
+                WHERE a.sha256 < b.sha256"""
+        ).fetchall()
+        groups: dict[tuple, dict[str, str]] = {}  # (period, provider, account) -> union-find parents
+        for a, b, period, provider, account in pairs:
+            parent = groups.setdefault((period, provider, account), {})
+
+            def find(v, parent=parent):
+                while parent.setdefault(v, v) != v:
+                    v = parent[v]
+                return v
+
+            parent[find(a)] = find(b)
+        for (period, provider, account), parent in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            clusters: dict[str, list[str]] = {}
+            for v in parent:
+                root = v
+                while parent[root] != root:
+                    root = parent[root]
+                clusters.setdefault(root, []).append(v)
+            for members in clusters.values():
+                listed = ", ".join(_quote(v) for v in members)
+                rows = conn.execute(
+                    f"SELECT sha256, charge_day, sum(billed) FROM cost_line_items WHERE {where} AND sha256 IN ({listed}) "
+                    "AND billing_period = ? AND provider IS NOT DISTINCT FROM ? AND billing_account IS NOT DISTINCT FROM ? "
+                    "GROUP BY 1, 2",
+                    [period, provider, account],
+                ).fetchall()
+                held: dict[str, dict[date, object]] = {}
+                for v, day, billed in rows:
+                    held.setdefault(v, {})[day] = billed
+                last = {v: max(held[v]) for v in members}
+                ranked = _newest_first(members, last, focus)
+                lost: dict[tuple[str, str], list[date]] = {}
+                for day in sorted({d for days in held.values() for d in days}):
+                    holders = [v for v in ranked if day in held[v]]
+                    for v in holders[1:]:
+                        excluded.append((v, period, provider, account, day))
+                        lost.setdefault((v, holders[0]), []).append(day)
+                for (v, by), days in sorted(lost.items(), key=lambda kv: (focus[kv[0][0]], focus[kv[0][1]])):
+                    billed = sum(held[v][d] for d in days)
+                    out.append(Superseded(focus[v], focus[by], period, provider, account, days, str(billed),
+                                          last[v] == last[by], "cost_exports"))  # fmt: skip
+    return sorted(versions), excluded, out
 
 
 DEFAULT_FORECAST = {"method": "trailing", "window_days": 7}

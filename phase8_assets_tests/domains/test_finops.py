@@ -14,7 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phase8_assets.domains.finops import UNALLOCATED, attribute, backtest, budget_states, daily_spend, tenant_rows
+from phase8_assets.domains.finops import (
+    UNALLOCATED,
+    attribute,
+    backtest,
+    budget_states,
+    daily_spend,
+    superseded,
+    tenant_rows,
+)
 from phase8_assets.evidence import EvidenceError, focus
 from phase8_assets.evidence.cost_policy import read_allocation, read_budgets
 from phase8_assets.warehouse import connect
@@ -25,7 +33,7 @@ ALLOCATION = read_allocation((DATA / "policy/cost-allocation.yaml").read_bytes()
 TENANTS = ["acme", "globex", "initech"]
 HEADER = ["BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingAccountId", "BillingCurrency",
           "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory",
-          "ProviderName", "ServiceName", "ServiceCategory", "SubAccountId", "Tags"]  # fmt: skip
+          "ProviderName", "ServiceName", "ServiceCategory", "SubAccountId", "Tags", "ResourceId"]  # fmt: skip
 _n = itertools.count()
 
 
@@ -37,10 +45,11 @@ def csv_bytes(rows: list[list]) -> bytes:
     return out.getvalue().encode()
 
 
-def line(day: date, billed, effective, currency="USD", category="Compute", sub="123456789012", tags=None) -> list:
+def line(day: date, billed, effective, currency="USD", category="Compute", sub="123456789012", tags=None,
+         resource="i-0abc") -> list:  # fmt: skip
     return [str(billed), str(effective), str(billed), str(billed), "1", currency, f"{day:%Y-%m-01}T00:00:00Z",
             "2030-01-01T00:00:00Z", f"{day:%Y-%m-%d} 00:00:00", f"{day:%Y-%m-%d} 23:59:59", "Usage", "AWS", "EC2",
-            category, sub, json.dumps(tags) if tags is not None else "NULL"]  # fmt: skip
+            category, sub, json.dumps(tags) if tags is not None else "NULL", resource]  # fmt: skip
 
 
 @pytest.fixture
@@ -270,6 +279,46 @@ def test_a_redelivered_file_replaces_its_period(wh, tmp_path):
     )
     assert (first, restated) == (1, 2)
     assert wh.execute("SELECT count(*), sum(billed) FROM cost_line_items").fetchone() == (2, Decimal("13"))
+
+
+def test_month_to_date_redeliveries_count_each_day_once_from_the_newest(wh, tmp_path):
+    """Daily snapshots of one export under new names: each charge day counts once, from the newest
+    delivery holding it; another export of the same account (no shared line item) is summed."""
+    day = date(2026, 11, 1)
+
+    def delivery(name: str, rows) -> str:
+        path = tmp_path / name
+        path.write_bytes(csv_bytes(rows))
+        uri = f"s3://billing/focus/{name}"
+        record_cost_file(wh, "/root", uri, name, spooled(path, uri))
+        return name
+
+    tags = {"tenant": "acme"}
+    older = delivery("2026-11-03.csv", [line(day + timedelta(d), 10, 10, tags=tags) for d in range(3)])
+    # a partial window, one day later, day 3 restated: day 1 only the older one holds still counts
+    newer = delivery("2026-11-04.csv", [line(day + timedelta(d), 12 if d == 2 else 10, 10, tags=tags)
+                                        for d in range(1, 4)])  # fmt: skip
+    gpu = delivery("gpu.csv", [line(day + timedelta(1), 100, 100, tags=tags, resource="i-gpu")])
+    focus_files = {v: f"s3://billing/focus/{v}" for v in (older, newer, gpu)}
+    versions, excluded, replaced = superseded(wh, ["/root"], focus_files, {})
+    assert versions == sorted(focus_files)
+    ((uri, by, period, days, billed, tie),) = [
+        (r.uri, r.by, r.billing_period, r.days, r.billed, r.tie) for r in replaced
+    ]
+    assert (uri, by, period) == (focus_files[older], focus_files[newer], "2026-11") and not tie
+    assert days == [day + timedelta(1), day + timedelta(2)] and Decimal(billed) == 20
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
+    assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("142"),)  # 10 + 32 + 100
+    # Two deliveries ending on the same day: nothing says which is newer, the greater URI counts and says so.
+    again = delivery("2026-11-05.csv", [line(day + timedelta(d), 11, 11, tags=tags) for d in range(1, 4)])
+    focus_files[again] = f"s3://billing/focus/{again}"
+    versions, excluded, replaced = superseded(wh, ["/root"], focus_files, {})
+    assert {(r.uri, r.by, r.tie) for r in replaced} == {
+        (focus_files[older], focus_files[again], False),
+        (focus_files[newer], focus_files[again], True),
+    }
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
+    assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("143"),)  # 10 + 33 + 100
 
 
 def test_a_bad_redelivery_is_refused_while_loading_and_keeps_the_stored_period(wh, tmp_path):
