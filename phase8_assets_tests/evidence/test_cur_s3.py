@@ -199,3 +199,29 @@ def test_a_delivery_that_cannot_be_counted_whole_is_a_rejected_manifest(s3, tmp_
     assert re.search(reason, finding["details"]["reason"]), finding["details"]["reason"]
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM cost_line_items").fetchone() == (0,)
+
+
+def test_create_new_export_file_versioning_counts_the_newest_execution_of_a_period(s3, tmp_path, home):
+    """ "Create new export file" keeps every execution in its own folder, each with its manifest: the
+    executions of one export and period are deliveries of that period, the newest counts and the older
+    one is named in the cost_budgets gate, never summed."""
+    s3.create_bucket(Bucket=BUCKET)
+    put_root(s3)
+    day = ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonEC2", 10.0, None, {"user_tenant": "acme"})
+    later = ("123456789012", "2026-11-04 00:00:00", "Usage", "AmazonEC2", 10.0, None, {"user_tenant": "acme"})
+    manifests = {}
+    for folder, rows in (("20261104T061500Z-exec-1", [day]), ("20261105T061500Z-exec-2", [day, later])):
+        data = f"{PREFIX}/data/BILLING_PERIOD=2026-11/{folder}/chatterbox-cur2-00001.snappy.parquet"
+        s3.put_object(Bucket=BUCKET, Key=data, Body=parquet(tmp_path, f"{folder}.parquet", rows))
+        key = f"{PREFIX}/metadata/BILLING_PERIOD=2026-11/{folder}/chatterbox-cur2-Manifest.json"
+        body = {"executionId": folder.split("-", 1)[1], "dataFiles": [f"s3://{BUCKET}/{data}"]}
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(body).encode())
+        manifests[folder] = f"s3://{BUCKET}/{key}"
+    report = gate_report([f"s3://{BUCKET}"], home)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT sum(billed)::DOUBLE FROM cost_attribution").fetchone() == (20.0,)  # not 30
+    gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+    (found,) = [f for f in gate["findings"] if f["rule"] == "newest-delivery-counts"]
+    assert found["subject"] == manifests["20261104T061500Z-exec-1"]
+    assert found["details"]["counted"] == manifests["20261105T061500Z-exec-2"]
+    assert found["details"]["kind"] == "cur_exports" and found["details"]["billed_not_counted"] == "10.000000000000"
