@@ -567,9 +567,11 @@ def upgrade_apply(home: str | None, lock_wait: float) -> None:
 @main.command("backup")
 @click.option("--home", default=None, envvar="PHASE8_HOME", help=HOME_HELP)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the copy.")
-def backup_cmd(home: str | None, out: Path | None) -> None:
-    """A consistent copy of the warehouse with a manifest (schema version, per-table counts and checksums)."""
-    from phase8_assets.warehouse import WarehouseError, warehouse_path
+@click.option("--lock-wait", default=30.0, show_default=True, help="Seconds to wait for another run on the same home.")
+def backup_cmd(home: str | None, out: Path | None, lock_wait: float) -> None:
+    """A consistent copy of the warehouse with a manifest (schema version, per-table counts and checksums),
+    taken between gate runs on the home, never in the middle of one."""
+    from phase8_assets.warehouse import WarehouseError, home_lock, warehouse_path
     from phase8_assets.warehouse.operations import backup, record_operation, refuse_on_lake
 
     path = warehouse_path(_home(home))
@@ -577,7 +579,8 @@ def backup_cmd(home: str | None, out: Path | None) -> None:
         refuse_on_lake("phase8 backup")
         if not path.exists():
             _fail(f"{path}: no warehouse to back up")
-        folder, manifest = backup(path, out)
+        with home_lock(path.parent, lock_wait, "phase8 backup"):
+            folder, manifest = backup(path, out)
         record_operation(path, "warehouse.backup", "created", f"{folder} (version {manifest['schema_version']})")
     except WarehouseError as exc:
         _fail(str(exc))

@@ -599,7 +599,8 @@ def rollback(
 
     Refused (``Refused``, ``BackupInvalid``, ``WarehouseLocked``), with the warehouse untouched, when
     the version is not below the current one, no verified manifest exists at it, the schema has
-    drifted, the backup does not verify, or another process holds the home."""
+    drifted, the backup does not verify or is from a newer schema than this release's, or another
+    process holds the home."""
     refuse_on_lake("phase8 rollback")
     path = home / WAREHOUSE_FILE
     if (to is None) == (backup_folder is None):
@@ -612,6 +613,12 @@ def rollback(
 
 def _restore_backup(path: Path, backup_folder: Path, progress, wait_s: float) -> RolledBack:
     manifest = verify_backup(backup_folder)
+    if manifest["schema_version"] > latest_version():
+        # This release would refuse the restored warehouse (phase8 gate, upgrade apply): nothing it can run.
+        raise Refused(
+            f"{backup_folder}: the backup is at schema version {manifest['schema_version']}, newer than this "
+            f"release's {latest_version()}; restore it with the release that wrote it; nothing was changed"
+        )
     safety = None
     carried = False
     details: dict = {}

@@ -423,3 +423,42 @@ def test_every_table_normal_runs_rewrite_is_declared_to_the_rollback_proof():
     assert found and found <= set(UPDATED_BY_KEY) | set(RECOMPUTED), sorted(
         found - set(UPDATED_BY_KEY) - set(RECOMPUTED)
     )
+
+
+def test_a_backup_from_a_newer_schema_is_refused_before_anything_is_changed(home, tmp_path):
+    """A newer release's backup would leave a warehouse this release refuses to run on."""
+    newer = tmp_path / "newer-home"
+    newer.mkdir()
+    shutil.copyfile(warehouse_path(home), warehouse_path(newer))
+    with connect(warehouse_path(newer), check_schema=False) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 'from_a_later_release', now())", [latest_version() + 1])
+    folder, manifest = backup(warehouse_path(newer), tmp_path / "from-newer")
+    assert manifest["schema_version"] == latest_version() + 1
+    path = warehouse_path(home)
+    before = sha256(path)
+    result = CliRunner().invoke(main, ["rollback", "--backup", str(folder), "--home", str(home)])
+    assert result.exit_code == 2, result.output
+    assert f"schema version {latest_version() + 1}, newer than this release's {latest_version()}" in result.output
+    assert sha256(path) == before and not (home / "backups").exists()
+
+
+def test_a_backup_waits_for_the_run_on_its_home_instead_of_copying_half_of_it(home, tmp_path):
+    """`phase8 backup` takes the home's lock, as a gate run does: it never copies a run halfway."""
+    script = (
+        "import sys, time; from pathlib import Path; from phase8_assets.warehouse import home_lock\n"
+        "with home_lock(Path(sys.argv[1]), 5, 'phase8 gate'):\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script, str(home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(
+            main, ["backup", "--home", str(home), "--out", str(tmp_path / "b"), "--lock-wait", "1"]
+        )
+        assert result.exit_code == 2 and "phase8 gate" in result.output and "retry" in result.output, result.output
+        assert not (tmp_path / "b").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    result = CliRunner().invoke(main, ["backup", "--home", str(home), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0 and verify_backup(tmp_path / "b")["schema_version"] == latest_version(), result.output
