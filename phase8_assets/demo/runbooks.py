@@ -186,8 +186,8 @@ category matches no cost this month, or only cost in another currency, is not ju
 4. `scope-selects-cost`: the finding lists what the month's cost holds (the currencies of the
    budget's scope, or each scope key's values). Fix the budget's spelling or currency in the
    CostBudgets file, or the export that changed its currency or tags.
-5. `newest-delivery-counts`: a billing period was delivered again (a month-to-date snapshot under a
-   new name, a CUR execution in its own folder); only the newest delivery counts for those days.
+5. `newest-delivery-counts`: a billing period was delivered again (a month-to-date snapshot or a
+   CUR execution in its own folder); only the newest delivery counts for those days.
    Check the named delivery really is the older one (on a tie the greater URI counts), then
    remove or archive it at the source so the warning goes.""",
     ),

@@ -23,14 +23,16 @@ month-to-date snapshots under new file names), and summing them would count a da
 
 - CUR 2.0: the executions of one export (``<prefix>/<export>``, the part before ``/metadata/``) and
   one billing period are one period's deliveries; the newest counts whole, as AWS says.
-- FOCUS: files of one provider, billing account and billing period that share a line item (same
-  charge day, sub-account, service, resource and charge category; rows without a resource id do not
-  count as shared) are deliveries of one export; for each charge day the newest file holding that
-  day counts, so a day only an older delivery holds still counts. Files sharing no line item (another
-  export, a separate experiment) are summed.
+- FOCUS: a delivery is a folder (AWS writes each execution, Azure each run, to its own folder; the
+  numbered files of one folder are the parts of one delivery and are summed). Deliveries of one
+  provider, billing account and billing period whose files share a line item (same charge day,
+  sub-account, service, resource and charge category; rows without a resource id do not count as
+  shared) are deliveries of one export; for each charge day the newest delivery holding that day
+  counts, so a day only an older delivery holds still counts. Deliveries sharing no line item
+  (another export, a separate experiment) are summed.
 - Newest: the later last charge day in the period (a later snapshot covers more days); a tie (two
   deliveries ending on the same day: nothing in the data says which is newer) goes to the greater
-  URI, and the record says it was a tie.
+  URI (folder), and the record says it was a tie.
 
 Each superseded part is returned with the delivery that counts instead, its days and billed cost,
 so the ``cost_budgets`` gate warns about it: cost is never dropped silently.
@@ -243,6 +245,11 @@ class Superseded:
                 "decided_by": "tie: the greater URI" if self.tie else "the later last charge day"}  # fmt: skip
 
 
+def _folder(uri: str) -> str:
+    """The folder of a file's URI (``s3://b/x/y.csv`` -> ``s3://b/x``): one delivery's parts share it."""
+    return uri.rsplit("/", 1)[0] if "/" in uri else ""
+
+
 def _newest_first(members: list[str], last: dict[str, date], uri: dict[str, str]) -> list[str]:
     return sorted(members, key=lambda v: (last[v], uri[v]), reverse=True)
 
@@ -326,6 +333,14 @@ def superseded(
                     root = parent[root]
                 clusters.setdefault(root, []).append(v)
             for members in clusters.values():
+                # A delivery is a folder: the files of one folder are its parts (an export splits a
+                # large delivery into numbered files, whose line items overlap), summed, never
+                # superseding one another.
+                parts: dict[str, list[str]] = {}
+                for v in members:
+                    parts.setdefault(_folder(focus[v]), []).append(v)
+                if len(parts) < 2:
+                    continue
                 listed = ", ".join(_quote(v) for v in members)
                 rows = conn.execute(
                     f"SELECT sha256, charge_day, sum(billed) FROM cost_line_items WHERE {where} AND sha256 IN ({listed}) "
@@ -336,18 +351,21 @@ def superseded(
                 held: dict[str, dict[date, object]] = {}
                 for v, day, billed in rows:
                     held.setdefault(v, {})[day] = billed
-                last = {v: max(held[v]) for v in members}
-                ranked = _newest_first(members, last, focus)
+                days_of = {d: {day for v in vs for day in held.get(v, {})} for d, vs in parts.items()}
+                last = {d: max(days) for d, days in days_of.items()}
+                ranked = _newest_first(list(parts), last, {d: d for d in parts})
                 lost: dict[tuple[str, str], list[date]] = {}
-                for day in sorted({d for days in held.values() for d in days}):
-                    holders = [v for v in ranked if day in held[v]]
-                    for v in holders[1:]:
-                        excluded.append((v, period, provider, account, day))
-                        lost.setdefault((v, holders[0]), []).append(day)
-                for (v, by), days in sorted(lost.items(), key=lambda kv: (focus[kv[0][0]], focus[kv[0][1]])):
+                for day in sorted(set().union(*days_of.values())):
+                    holders = [d for d in ranked if day in days_of[d]]
+                    for d in holders[1:]:
+                        for v in parts[d]:
+                            if day in held.get(v, {}):
+                                excluded.append((v, period, provider, account, day))
+                                lost.setdefault((v, holders[0]), []).append(day)
+                for (v, by), days in sorted(lost.items(), key=lambda kv: (focus[kv[0][0]], kv[0][1])):
                     billed = sum(held[v][d] for d in days)
-                    out.append(Superseded(focus[v], focus[by], period, provider, account, days, str(billed),
-                                          last[v] == last[by], "cost_exports"))  # fmt: skip
+                    out.append(Superseded(focus[v], by, period, provider, account, days, str(billed),
+                                          last[_folder(focus[v])] == last[by], "cost_exports"))  # fmt: skip
     return sorted(versions), excluded, out
 
 

@@ -45,9 +45,10 @@ def test_budgets_selecting_no_cost_in_their_currency_fail_the_gate_without_block
     assert found["globex-monthly"]["owner"] == "team:finops"
 
 
-def test_a_month_to_date_snapshot_delivered_again_under_a_new_name_counts_once(tmp_path, home):
-    """An export's earlier daily snapshot of November, kept under its own name next to the current
-    one, is superseded (named in the gate) rather than summed: November costs what the newest says."""
+def test_a_month_to_date_snapshot_delivered_again_in_its_own_folder_counts_once(tmp_path, home):
+    """An export's earlier daily snapshot of November, kept in its own delivery folder beside the
+    current one, is superseded (named in the gate) rather than summed: November costs what the
+    newest says."""
     import duckdb
 
     root = tmp_path / "root"
@@ -56,15 +57,22 @@ def test_a_month_to_date_snapshot_delivered_again_under_a_new_name_counts_once(t
     lines = gzip.decompress(november.read_bytes()).decode().splitlines(keepends=True)
     rows = list(csv.DictReader(io.StringIO("".join(lines))))
     early = [line for line, row in zip(lines[1:], rows, strict=True) if row["ChargePeriodStart"] < "2026-11-08"]
-    snapshot = root / "evidence/cost/focus-2026-11-snapshot-20261108.csv.gz"
+    snapshot = root / "evidence/cost/20261108T0600Z/focus-2026-11.csv.gz"
+    snapshot.parent.mkdir()
     snapshot.write_bytes(gzip.compress((lines[0] + "".join(early)).encode(), mtime=0))
+    config = root / "phase8.yaml"
+    config.write_text(
+        config.read_text().replace(
+            '["evidence/cost/*.csv.gz"]', '["evidence/cost/*.csv.gz", "evidence/cost/*/*.csv.gz"]'
+        )
+    )
 
     report = gate_report([root], home)
     gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
     (found,) = [f for f in gate["findings"] if f["rule"] == "newest-delivery-counts"]
     assert (found["severity"], found["subject"], found["owner"]) == ("warning", str(snapshot), "team:finops")
-    assert found["details"]["counted"] == str(november) and found["details"]["days"] == 7
-    assert f"re-delivered by {november}, which counts instead (the later last charge day)" in found["observed"]
+    assert found["details"]["counted"] == str(november.parent) and found["details"]["days"] == 7
+    assert f"re-delivered by {november.parent}, which counts instead (the later last charge day)" in found["observed"]
     assert not [f for f in gate["findings"] if f["rule"].startswith(("actual", "forecast"))]  # as without the copy
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
         counted = conn.execute(

@@ -282,14 +282,15 @@ def test_a_redelivered_file_replaces_its_period(wh, tmp_path):
 
 
 def test_month_to_date_redeliveries_count_each_day_once_from_the_newest(wh, tmp_path):
-    """Daily snapshots of one export under new names: each charge day counts once, from the newest
-    delivery holding it; another export of the same account (no shared line item) is summed."""
+    """Daily snapshots of one export, each delivery in its own folder: each charge day counts once,
+    from the newest delivery holding it; another export of the same account (no shared line item) is
+    summed."""
     day = date(2026, 11, 1)
 
     def delivery(name: str, rows) -> str:
         path = tmp_path / name
         path.write_bytes(csv_bytes(rows))
-        uri = f"s3://billing/focus/{name}"
+        uri = f"s3://billing/focus/{name.removesuffix('.csv')}/part-00001.csv"
         record_cost_file(wh, "/root", uri, name, spooled(path, uri))
         return name
 
@@ -299,26 +300,45 @@ def test_month_to_date_redeliveries_count_each_day_once_from_the_newest(wh, tmp_
     newer = delivery("2026-11-04.csv", [line(day + timedelta(d), 12 if d == 2 else 10, 10, tags=tags)
                                         for d in range(1, 4)])  # fmt: skip
     gpu = delivery("gpu.csv", [line(day + timedelta(1), 100, 100, tags=tags, resource="i-gpu")])
-    focus_files = {v: f"s3://billing/focus/{v}" for v in (older, newer, gpu)}
+    focus_files = {v: f"s3://billing/focus/{v.removesuffix('.csv')}/part-00001.csv" for v in (older, newer, gpu)}
+    folder = {v: uri.rsplit("/", 1)[0] for v, uri in focus_files.items()}
     versions, excluded, replaced = superseded(wh, ["/root"], focus_files, {})
     assert versions == sorted(focus_files)
     ((uri, by, period, days, billed, tie),) = [
         (r.uri, r.by, r.billing_period, r.days, r.billed, r.tie) for r in replaced
     ]
-    assert (uri, by, period) == (focus_files[older], focus_files[newer], "2026-11") and not tie
+    assert (uri, by, period) == (focus_files[older], folder[newer], "2026-11") and not tie
     assert days == [day + timedelta(1), day + timedelta(2)] and Decimal(billed) == 20
     attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
     assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("142"),)  # 10 + 32 + 100
     # Two deliveries ending on the same day: nothing says which is newer, the greater URI counts and says so.
     again = delivery("2026-11-05.csv", [line(day + timedelta(d), 11, 11, tags=tags) for d in range(1, 4)])
-    focus_files[again] = f"s3://billing/focus/{again}"
+    focus_files[again] = f"s3://billing/focus/{again.removesuffix('.csv')}/part-00001.csv"
+    folder[again] = focus_files[again].rsplit("/", 1)[0]
     versions, excluded, replaced = superseded(wh, ["/root"], focus_files, {})
     assert {(r.uri, r.by, r.tie) for r in replaced} == {
-        (focus_files[older], focus_files[again], False),
-        (focus_files[newer], focus_files[again], True),
+        (focus_files[older], folder[again], False),
+        (focus_files[newer], folder[again], True),
     }
     attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
     assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("143"),)  # 10 + 33 + 100
+
+
+def test_the_numbered_parts_of_one_delivery_are_summed_however_their_line_items_overlap(wh, tmp_path):
+    """An export splits a large delivery into numbered files in one folder; their line items overlap
+    (the same resource on the same day in both): they are one delivery, all of it counts."""
+    day = date(2026, 11, 1)
+    files = {}
+    for n, days in ((1, range(0, 3)), (2, range(2, 5))):  # day 3 is in both parts
+        path = tmp_path / f"part-{n}.csv"
+        path.write_bytes(csv_bytes([line(day + timedelta(d), 10, 10, tags={"tenant": "acme"}) for d in days]))
+        uri = f"s3://billing/focus/20261105T0615Z-exec/part-0000{n}.csv"
+        record_cost_file(wh, "/root", uri, path.name, spooled(path, uri))
+        files[path.name] = uri
+    versions, excluded, replaced = superseded(wh, ["/root"], files, {})
+    assert (versions, excluded, replaced) == (sorted(files), [], [])
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
+    assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("60"),)
 
 
 def test_a_bad_redelivery_is_refused_while_loading_and_keeps_the_stored_period(wh, tmp_path):
