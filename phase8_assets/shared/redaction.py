@@ -72,7 +72,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(
             r"(?P<pre>https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/|"
             r"(?:[\w-]+\.)*(?:discord(?:app)?\.com)/api/webhooks/|[\w.-]+\.webhook\.office\.com/webhook\w*/|"
-            r"[\w.:-]+/hooks/(?=[A-Za-z0-9]{20,}))"
+            r"[\w.:-]+/hooks/(?=[a-z0-9]{26}(?![A-Za-z0-9])))"
             r")[^\s\"'<>]+",
         ),
         r"\g<pre>" + REDACTED,
@@ -82,8 +82,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # ``"api_key": "…"``).
     (
         re.compile(
-            r"(?P<pre>(?:(?:password|passwd|secret|token|api[_-]?key)|(?<![A-Za-z0-9])(?:pwd|sig|signature|"
-            r"(?:account|shared[_-]?access)[_-]?key|shared[_-]?access[_-]?signature|x-honeycomb-team))"
+            r"(?P<pre>(?<![A-Za-z0-9])(?:(?:pg|mysql_root_|_?auth)?(?:password|passwd|secret|token|api[_-]?key)|pwd|sig|signature|"
+            r"(?:account|shared[_-]?access)[_-]?key|shared[_-]?access[_-]?signature|x-honeycomb-team)"
             r"['\"]?\s*[=:]\s*)(?P<q>['\"]?)[^\s&;'\",}]+",
             re.I,
         ),
@@ -101,7 +101,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         r"\g<pre>\g<q>" + REDACTED,
     ),
     # Cookies sent or set: the whole header value.
-    (re.compile(r"(?P<pre>\b(?:Set-)?Cookie\s*:\s*)[^\r\n]+", re.I), r"\g<pre>" + REDACTED),
+    (re.compile(r"(?P<pre>\b(?:Set-)?Cookie\s*:\s*)[^\r\n\"]+", re.I), r"\g<pre>" + REDACTED),
     # Authorization headers.
     (re.compile(r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), r"\g<pre>" + REDACTED),
     # Tokens whose own shape says what they are (one scan for all of them).

@@ -173,7 +173,7 @@ _GENERATORS = {
         ],
     ),
     "webhook-url": (
-        lambda: _chars(24),
+        lambda: _chars(26, string.ascii_lowercase + string.digits),  # a Mattermost hook id's shape
         [
             "posted to https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/{}",
             "https://chat.acme.example/hooks/{} (incoming webhook)",
