@@ -687,10 +687,12 @@ def audit_verify(home: str | None, lock_wait: float) -> None:
     """Check the hash chain, the head kept in the home (records deleted from the end) and that every
     completed gate run has its verdict: exit 0 intact, 1 tampered (naming what is wrong)."""
     from phase8_assets.warehouse import warehouse_path
-    from phase8_assets.warehouse.audit import verify_trail
+    from phase8_assets.warehouse.audit import head_before, verify_trail
 
+    folder = warehouse_path(_home(home)).parent
+    recorded = head_before(folder)  # before the trail: a commit in between only lengthens the trail
     rows, anchor, where, runs = _audit_trail(home, lock_wait)
-    result = verify_trail(rows, anchor, warehouse_path(_home(home)).parent, runs)
+    result = verify_trail(rows, anchor, folder, runs, recorded)
     start = f" from anchor {anchor[0]}" if anchor else ""
     text = (
         f"{where}: audit trail intact: {result.checked} record(s){start}"

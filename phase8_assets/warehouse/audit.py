@@ -300,17 +300,24 @@ def _walk(trail: list[dict], anchor: tuple[int, str] | None) -> Verification:
 def verify(conn: duckdb.DuckDBPyConnection, home: Path | None = None) -> Verification:
     """The chain, and (with ``home``) the head kept outside the table; the completed gate runs
     whose verdict must be in the trail, always."""
-    trail = rows(conn)
-    return verify_trail(trail, anchor_of(conn), home, completed_runs(conn))
+    recorded = head_before(home)
+    return verify_trail(rows(conn), anchor_of(conn), home, completed_runs(conn), recorded)
+
+
+def head_before(home: Path | None) -> tuple[int, str] | ValueError | None:
+    """The head recorded in ``home``, read before the trail is (an unreadable file: the error). A
+    writer that commits in between only makes the trail longer than the head, never shorter."""
+    try:
+        return read_head(home) if home is not None else None
+    except ValueError as exc:
+        return exc
 
 
 def verify_trail(trail: list[dict], anchor: tuple[int, str] | None, home: Path | None,
-                 runs: list[tuple[str, str, str]] = ()) -> Verification:  # fmt: skip
-    """``verify_rows`` with the head recorded in ``home`` (an unreadable head file fails)."""
-    try:
-        recorded = read_head(home) if home is not None else None
-    except ValueError as exc:
-        return Verification(False, 0, None, str(exc), anchor[0] if anchor else None)
+                 runs: list[tuple[str, str, str]], recorded: tuple[int, str] | ValueError | None) -> Verification:  # fmt: skip
+    """``verify_rows`` with the head ``recorded`` in ``home`` (``head_before``; unreadable fails)."""
+    if isinstance(recorded, ValueError):
+        return Verification(False, 0, None, str(recorded), anchor[0] if anchor else None)
     return verify_rows(trail, anchor, recorded, runs, str(home / HEAD) if home is not None else str(HEAD))
 
 
