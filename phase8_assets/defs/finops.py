@@ -198,8 +198,12 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
                             r.by,
                             r.billing_period,
                             f"{r.days[0]}..{r.days[-1]} ({len(r.days)})",
-                            r.billed,
-                            "tie: the greater URI" if r.tie else "the later last charge day",
+                            r.billed if not r.counted_too else "0 (both counted)",
+                            f"counted too: {r.counted_too}"
+                            if r.counted_too
+                            else "tie: the greater URI"
+                            if r.tie
+                            else "the later last charge day",
                         ]
                         for r in replaced
                     ],
@@ -338,9 +342,16 @@ def budget_gate(batch, config, at, budget_status: dict):
     for r in budget_status.get("superseded", []):  # counted once, never silently: named with what counts
         kind = r["kind"]
         days = f"{r['first_day']}..{r['last_day']}, {r['days']} day(s)"
-        found.append(Finding("warning", r["superseded"], "newest-delivery-counts",
-                             f"{r['billing_period']} ({days}, billed {float(r['billed_not_counted']):,.2f}) re-delivered by "
-                             f"{r['counted']}, which counts instead ({r['decided_by']})",
+        billed = float(r["billed_not_counted"])
+        if r.get("counted_too"):  # overlapping, not provably re-delivered: both count, and it is said
+            why = ("both end on the same charge day: nothing says which is newer" if r["counted_too"] == "tie"
+                   else f"{r['counted']} lacks some of its line items on those days (another export's scope?)")  # fmt: skip
+            observed = (f"{r['billing_period']} ({days}, billed {billed:,.2f}) overlaps {r['counted']}; "
+                        f"both are counted ({why})")  # fmt: skip
+        else:
+            observed = (f"{r['billing_period']} ({days}, billed {billed:,.2f}) re-delivered by {r['counted']}, "
+                        f"which counts instead ({r['decided_by']})")  # fmt: skip
+        found.append(Finding("warning", r["superseded"], "newest-delivery-counts", observed,
                              "one delivery of an export per billing period and charge day", r["superseded"],
                              config.owner_for(gate, kind), runbook, r))  # fmt: skip
     for s in budget_status["states"]:

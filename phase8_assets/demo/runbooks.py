@@ -187,9 +187,10 @@ category matches no cost this month, or only cost in another currency, is not ju
    budget's scope, or each scope key's values). Fix the budget's spelling or currency in the
    CostBudgets file, or the export that changed its currency or tags.
 5. `newest-delivery-counts`: a billing period was delivered again (a month-to-date snapshot or a
-   CUR execution in its own folder); only the newest delivery counts for those days.
-   Check the named delivery really is the older one (on a tie the greater URI counts), then
-   remove or archive it at the source so the warning goes.""",
+   CUR execution in its own folder); only the newest delivery counts for those days. When the
+   finding says both are counted (a tie, or a narrower export beside a broader one), the cost of
+   those days may be counted twice: keep one export per scope at the source. Either way, remove or
+   archive the older delivery at the source so the warning goes.""",
     ),
     "policy-compliance": (
         "Policy compliance",

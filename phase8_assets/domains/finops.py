@@ -27,12 +27,13 @@ month-to-date snapshots under new file names), and summing them would count a da
   numbered files of one folder are the parts of one delivery and are summed). Deliveries of one
   provider, billing account and billing period whose files share a line item (same charge day,
   sub-account, service, resource and charge category; rows without a resource id do not count as
-  shared) are deliveries of one export; for each charge day the newest delivery holding that day
-  counts, so a day only an older delivery holds still counts. Deliveries sharing no line item
-  (another export, a separate experiment) are summed.
-- Newest: the later last charge day in the period (a later snapshot covers more days); a tie (two
-  deliveries ending on the same day: nothing in the data says which is newer) goes to the greater
-  URI (folder), and the record says it was a tie.
+  shared) are deliveries of one export. For each charge day an older delivery's rows are left out
+  only when the newest delivery holding that day provably re-delivers them: it ends later, and it
+  holds every line item the older one has that day. Otherwise (a tie: nothing in the data says which
+  is newer; a narrower export that lacks some line items) both count, and the overlap is named.
+  Deliveries sharing no line item (another export, a separate experiment) are summed.
+- CUR 2.0 newest: the later last charge day in the period; a tie goes to the greater URI, and the
+  record says it was a tie.
 
 Each superseded part is returned with the delivery that counts instead, its days and billed cost,
 so the ``cost_budgets`` gate warns about it: cost is never dropped silently.
@@ -236,13 +237,17 @@ class Superseded:
     billed: str
     tie: bool  # both end on the same charge day: the greater URI decided
     kind: str  # cost_exports (FOCUS) or cur_exports
+    # Overlapping, but not provably a re-delivery, so counted too: "tie" (nothing says which is
+    # newer) or "partial" (the newer delivery lacks some of its line items, e.g. a narrower export).
+    counted_too: str | None = None
 
     def as_details(self) -> dict:
         return {"kind": self.kind, "superseded": self.uri, "counted": self.by, "billing_period": self.billing_period,
                 "provider": self.provider, "billing_account": self.billing_account,
                 "first_day": self.days[0].isoformat(), "last_day": self.days[-1].isoformat(),
                 "days": len(self.days), "billed_not_counted": self.billed,
-                "decided_by": "tie: the greater URI" if self.tie else "the later last charge day"}  # fmt: skip
+                "decided_by": "tie: the greater URI" if self.tie else "the later last charge day",
+                "counted_too": self.counted_too}  # fmt: skip
 
 
 def _folder(uri: str) -> str:
@@ -303,20 +308,35 @@ def superseded(
             )
     excluded: list[tuple] = []
     if len(focus) > 1:
-        listed = ", ".join(_quote(v) for v in focus)
-        pairs = conn.execute(
-            f"""WITH k AS (SELECT DISTINCT sha256, billing_period, provider, billing_account, charge_day, sub_account,
-                                  service_name, resource_id, charge_category
-                           FROM cost_line_items WHERE {where} AND sha256 IN ({listed}) AND resource_id IS NOT NULL)
-                SELECT DISTINCT a.sha256, b.sha256, a.billing_period, a.provider, a.billing_account
-                FROM k a JOIN k b ON a.billing_period = b.billing_period AND a.provider IS NOT DISTINCT FROM b.provider
-                     AND a.billing_account IS NOT DISTINCT FROM b.billing_account AND a.charge_day = b.charge_day
-                     AND a.sub_account IS NOT DISTINCT FROM b.sub_account AND a.service_name IS NOT DISTINCT FROM b.service_name
-                     AND a.resource_id = b.resource_id AND a.charge_category IS NOT DISTINCT FROM b.charge_category
-                WHERE a.sha256 < b.sha256"""
+        excluded, found = _focus_redeliveries(conn, where, focus)
+        out.extend(found)
+    return sorted(versions), excluded, out
+
+
+_KEY = ("sub_account", "service_name", "resource_id", "charge_category")  # a line item, within a charge day
+
+
+def _focus_redeliveries(
+    conn: duckdb.DuckDBPyConnection, where: str, focus: dict[str, str]
+) -> tuple[list[tuple], list[Superseded]]:
+    """FOCUS re-deliveries (module doc): the (version, period, provider, account, day) rows left out,
+    and what was superseded (or, overlapping but not provably a re-delivery, counted too)."""
+    folder_of = {v: _folder(u) for v, u in focus.items()}
+    files = ", ".join(f"({_quote(v)}, {_quote(f)})" for v, f in folder_of.items())
+    scope = "billing_period, provider, billing_account"
+    same = " AND ".join(f"m.{c} IS NOT DISTINCT FROM a.{c}" for c in (*scope.split(", "), "charge_day", *_KEY))
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE redelivery_keys AS SELECT DISTINCT f.folder, c.sha256, {scope}, charge_day, "
+        f"{', '.join(_KEY)} FROM cost_line_items c JOIN (VALUES {files}) f(sha256, folder) USING (sha256) WHERE {where}"
+    )
+    try:
+        # Deliveries (folders) of one period, provider and account sharing a line item with a resource id.
+        linked = conn.execute(
+            f"SELECT {scope}, list(DISTINCT folder ORDER BY folder) FROM redelivery_keys WHERE resource_id IS NOT NULL "
+            f"GROUP BY {scope}, charge_day, {', '.join(_KEY)} HAVING count(DISTINCT folder) > 1"
         ).fetchall()
-        groups: dict[tuple, dict[str, str]] = {}  # (period, provider, account) -> union-find parents
-        for a, b, period, provider, account in pairs:
+        groups: dict[tuple, dict[str, str]] = {}
+        for period, provider, account, folders in linked:
             parent = groups.setdefault((period, provider, account), {})
 
             def find(v, parent=parent):
@@ -324,49 +344,69 @@ def superseded(
                     v = parent[v]
                 return v
 
-            parent[find(a)] = find(b)
-        for (period, provider, account), parent in sorted(groups.items(), key=lambda kv: str(kv[0])):
-            clusters: dict[str, list[str]] = {}
-            for v in parent:
-                root = v
-                while parent[root] != root:
-                    root = parent[root]
-                clusters.setdefault(root, []).append(v)
-            for members in clusters.values():
-                # A delivery is a folder: the files of one folder are its parts (an export splits a
-                # large delivery into numbered files, whose line items overlap), summed, never
-                # superseding one another.
-                parts: dict[str, list[str]] = {}
-                for v in members:
-                    parts.setdefault(_folder(focus[v]), []).append(v)
-                if len(parts) < 2:
-                    continue
-                listed = ", ".join(_quote(v) for v in members)
-                rows = conn.execute(
-                    f"SELECT sha256, charge_day, sum(billed) FROM cost_line_items WHERE {where} AND sha256 IN ({listed}) "
-                    "AND billing_period = ? AND provider IS NOT DISTINCT FROM ? AND billing_account IS NOT DISTINCT FROM ? "
-                    "GROUP BY 1, 2",
-                    [period, provider, account],
-                ).fetchall()
-                held: dict[str, dict[date, object]] = {}
-                for v, day, billed in rows:
-                    held.setdefault(v, {})[day] = billed
-                days_of = {d: {day for v in vs for day in held.get(v, {})} for d, vs in parts.items()}
-                last = {d: max(days) for d, days in days_of.items()}
-                ranked = _newest_first(list(parts), last, {d: d for d in parts})
-                lost: dict[tuple[str, str], list[date]] = {}
-                for day in sorted(set().union(*days_of.values())):
-                    holders = [d for d in ranked if day in days_of[d]]
-                    for d in holders[1:]:
-                        for v in parts[d]:
-                            if day in held.get(v, {}):
+            for other in folders[1:]:
+                parent[find(other)] = find(folders[0])
+        if not groups:
+            return [], []
+        # Per pair of deliveries and day: how many of the first's line items the second lacks.
+        uncovered = {
+            (period, provider, account, a, b, day): (n, missing)
+            for period, provider, account, a, b, day, n, missing in conn.execute(
+                f"""SELECT a.billing_period, a.provider, a.billing_account, a.folder, b.folder, a.charge_day,
+                           count(DISTINCT ({", ".join(f"a.{c}" for c in _KEY)})),
+                           count(DISTINCT ({", ".join(f"a.{c}" for c in _KEY)})) FILTER (WHERE m.folder IS NULL)
+                    FROM redelivery_keys a
+                    JOIN (SELECT DISTINCT folder, {scope}, charge_day FROM redelivery_keys) b
+                      ON b.folder <> a.folder AND b.charge_day = a.charge_day
+                     AND b.billing_period = a.billing_period AND b.provider IS NOT DISTINCT FROM a.provider
+                     AND b.billing_account IS NOT DISTINCT FROM a.billing_account
+                    LEFT JOIN (SELECT DISTINCT folder, {scope}, charge_day, {", ".join(_KEY)} FROM redelivery_keys) m
+                      ON m.folder = b.folder AND {same}
+                    GROUP BY ALL"""
+            ).fetchall()
+        }
+        held: dict[tuple, dict[str, dict[date, object]]] = {}  # scope -> version -> day -> billed
+        for v, period, provider, account, day, billed in conn.execute(
+            f"SELECT sha256, {scope}, charge_day, sum(billed) FROM cost_line_items c "
+            f"WHERE {where} AND sha256 IN (SELECT sha256 FROM redelivery_keys) GROUP BY ALL"
+        ).fetchall():
+            held.setdefault((period, provider, account), {}).setdefault(v, {})[day] = billed
+    finally:
+        conn.execute("DROP TABLE IF EXISTS redelivery_keys")
+    excluded: list[tuple] = []
+    out: list[Superseded] = []
+    for (period, provider, account), parent in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        versions = held.get((period, provider, account), {})
+        clusters: dict[str, list[str]] = {}
+        for f in parent:
+            root = f
+            while parent[root] != root:
+                root = parent[root]
+            clusters.setdefault(root, []).append(f)
+        for folders in clusters.values():
+            parts = {f: [v for v in versions if folder_of[v] == f] for f in folders}
+            days_of = {f: {d for v in vs for d in versions[v]} for f, vs in parts.items()}
+            last = {f: max(days) for f, days in days_of.items() if days}
+            ranked = _newest_first(list(last), last, {f: f for f in last})
+            lost: dict[tuple[str, str, str], list[date]] = {}  # (version, newest, how) -> days
+            for day in sorted(set().union(*days_of.values())):
+                holders = [f for f in ranked if day in days_of[f]]
+                newest = holders[0]
+                for f in holders[1:]:
+                    n, missing = uncovered.get((period, provider, account, f, newest, day), (0, 0))
+                    # Left out only when the newer delivery provably re-delivers it: it ends later, and
+                    # holds every line item this one has that day. Otherwise both count, and it is said.
+                    how = "tie" if last[f] == last[newest] else ("partial" if missing else "")
+                    for v in parts[f]:
+                        if day in versions[v]:
+                            if not how:
                                 excluded.append((v, period, provider, account, day))
-                                lost.setdefault((v, holders[0]), []).append(day)
-                for (v, by), days in sorted(lost.items(), key=lambda kv: (focus[kv[0][0]], kv[0][1])):
-                    billed = sum(held[v][d] for d in days)
-                    out.append(Superseded(focus[v], by, period, provider, account, days, str(billed),
-                                          last[_folder(focus[v])] == last[by], "cost_exports"))  # fmt: skip
-    return sorted(versions), excluded, out
+                            lost.setdefault((v, newest, how), []).append(day)
+            for (v, by, how), days in sorted(lost.items(), key=lambda kv: (focus[kv[0][0]], kv[0][1], kv[0][2])):
+                billed = sum(versions[v][d] for d in days)
+                out.append(Superseded(focus[v], by, period, provider, account, days, str(billed),
+                                      how == "tie", "cost_exports", counted_too=how or None))  # fmt: skip
+    return excluded, out
 
 
 DEFAULT_FORECAST = {"method": "trailing", "window_days": 7}

@@ -311,17 +311,38 @@ def test_month_to_date_redeliveries_count_each_day_once_from_the_newest(wh, tmp_
     assert days == [day + timedelta(1), day + timedelta(2)] and Decimal(billed) == 20
     attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
     assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("142"),)  # 10 + 32 + 100
-    # Two deliveries ending on the same day: nothing says which is newer, the greater URI counts and says so.
+    # Two deliveries ending on the same day: nothing says which is newer, so both count, and it is said.
     again = delivery("2026-11-05.csv", [line(day + timedelta(d), 11, 11, tags=tags) for d in range(1, 4)])
     focus_files[again] = f"s3://billing/focus/{again.removesuffix('.csv')}/part-00001.csv"
     folder[again] = focus_files[again].rsplit("/", 1)[0]
     versions, excluded, replaced = superseded(wh, ["/root"], focus_files, {})
-    assert {(r.uri, r.by, r.tie) for r in replaced} == {
-        (focus_files[older], folder[again], False),
-        (focus_files[newer], folder[again], True),
+    assert {(r.uri, r.by, r.tie, r.counted_too) for r in replaced} == {
+        (focus_files[older], folder[again], False, None),
+        (focus_files[newer], folder[again], True, "tie"),
     }
     attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
-    assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("143"),)  # 10 + 33 + 100
+    # day 1: 10 (older only); days 2-4: again 33 and newer 32, both counted; gpu 100
+    assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal("175"),)
+
+
+def test_a_narrower_export_delivered_later_does_not_replace_a_broader_one(wh, tmp_path):
+    """A billing-account export (subscriptions A and B) and a later subscription-A export share
+    line items, but the narrower one lacks B's: nothing is left out, and the overlap is said."""
+    day = date(2026, 11, 1)
+    files = {}
+    for name, subs, days in (("account", ("A", "B"), range(0, 14)), ("sub-a", ("A",), range(0, 15))):
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(csv_bytes([line(day + timedelta(d), 100, 100, sub=sub, tags={"tenant": "acme"},
+                                         resource=f"vm-{sub}") for d in days for sub in subs]))  # fmt: skip
+        uri = f"s3://billing/{name}/part-00001.csv"
+        record_cost_file(wh, "/root", uri, name, spooled(path, uri))
+        files[name] = uri
+    versions, excluded, replaced = superseded(wh, ["/root"], files, {})
+    assert excluded == []
+    ((found,),) = [[(r.uri, r.counted_too, len(r.days)) for r in replaced]]
+    assert found == (files["account"], "partial", 14)
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=versions, excluded=excluded)
+    assert wh.execute("SELECT sum(billed) FROM cost_attribution").fetchone() == (Decimal(100 * (28 + 15)),)
 
 
 def test_the_numbered_parts_of_one_delivery_are_summed_however_their_line_items_overlap(wh, tmp_path):
