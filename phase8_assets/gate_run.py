@@ -253,7 +253,7 @@ def run_gate(
                 },
             )
         for gate in report["gates"]:
-            if gate["gate"] in missing:
+            if gate["gate"] in missing and gate["blocking"]:  # a warn-level gate blocks nothing
                 emit_blocked(gate, result.run_id)
         written = write_gate_reports(warehouse.reports_dir / report_folder(report), report)
         if missing:  # this step completed the run: no gate's step rendered the scorecard with its statuses

@@ -181,7 +181,12 @@ def record_stopped_gates(context: dg.HookContext) -> None:
     report, missing = record_in_run(warehouse, context.run_id, [], config, settings.evaluation_time(config), reason,
                                     actor=actor_from(os.environ, tags, os_user=False), stopped=stopped)  # fmt: skip
     for gate in report["gates"]:
-        if gate["gate"] in stopped and gate["status"] == "error" and gate["summary"].endswith(reason):
+        if (
+            gate["gate"] in stopped
+            and gate["blocking"]
+            and gate["status"] == "error"
+            and gate["summary"].endswith(reason)
+        ):
             emit_blocked(gate, context.run_id)
     if not missing:
         write_gate_reports(warehouse.reports_dir / report_folder(report), report)
