@@ -36,7 +36,9 @@ _TOKENS = (
     r"xox[abposre]-[A-Za-z0-9-]{10,}\b|xapp-\d-[A-Za-z0-9-]{10,}\b",  # Slack
     r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b",  # Stripe
     r"AIza[0-9A-Za-z_-]{35}\b",  # Google
-    r"sk-[A-Za-z0-9_-]{20,}\b",  # OpenAI-style
+    # OpenAI/Anthropic-style: random, so with a digit and a capital (a slug such as an S3 key's
+    # ``sk-ingest-pipeline-p99`` has no capital)
+    r"sk-(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Z])[A-Za-z0-9_-]{20,}\b",
     r"npm_[A-Za-z0-9]{36}\b|pypi-AgE[A-Za-z0-9_-]{50,}|dckr_pat_[A-Za-z0-9_-]{20,}",  # npm, PyPI, Docker Hub
     r"hv[sbr]\.[A-Za-z0-9_-]{24,}",  # HashiCorp Vault
     r"hf_[A-Za-z0-9]{30,}\b",  # Hugging Face
