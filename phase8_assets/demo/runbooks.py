@@ -157,7 +157,10 @@ the install, its versions and the check.""",
    notes: operators must land on every required stop.
 2. `migrations-pending`: wait for background migrations to finish on that install, then re-run
    its preflight.
-3. Anything else: fix the install, re-run `preflight`, publish the new report.""",
+3. `component-reported`: the report left out a component that has a skew rule; re-run `preflight`
+   on a version that reports it, or list it as `{"name": ..., "deployed": false}` if the install
+   does not run it.
+4. Anything else: fix the install, re-run `preflight`, publish the new report.""",
     ),
     "rollback-integrity": (
         "Rollback integrity",

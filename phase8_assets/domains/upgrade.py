@@ -122,6 +122,13 @@ def check_preflight(path: UpgradePath, report: dict, uri: str) -> PreflightStatu
             status.problems.append(
                 ("component-skew", f"{component} {version} with server {dst}", f"at most {limit} minor behind")
             )
+    reported = {name for name, _ in report["components"]} | set(report.get("not_deployed", ()))
+    for component, limit in path.skew.items():  # a rule's component left out of the report: its skew is unknown
+        if component not in reported:
+            status.problems.append(
+                ("component-reported", f"{component} not reported",
+                 f"its version (at most {limit} minor behind), or deployed: false")
+            )  # fmt: skip
     if not report["checks"]:  # a report that ran no check proves none passed
         status.problems.append(("checks-present", "no check reported", "at least one check, each passing"))
     for name, state, detail in report["checks"]:

@@ -131,12 +131,17 @@ def read_preflight(data: bytes, uri: str) -> ReadResult:
     if target <= source:
         raise EvidenceError("target", f"{target} is not newer than the source {source}")
     # A component may be listed more than once (a fleet mid-rollout runs several versions): each counts.
+    # One the install does not run says so (``deployed: false``) rather than being left out: left out,
+    # its skew is unknown.
+    listed = list(enumerate(doc.get("components") or []))
     components = sorted(
         {
             (c["name"], parse_version(c["version"], f"components[{i}].version"))
-            for i, c in enumerate(doc.get("components") or [])
+            for i, c in listed
+            if c.get("deployed", True)
         }
     )
+    not_deployed = sorted({c["name"] for _, c in listed if not c.get("deployed", True)} - {n for n, _ in components})
     at = artifact_time(doc, "generated_at")
     report = {
         "install": doc["install"],
@@ -148,6 +153,7 @@ def read_preflight(data: bytes, uri: str) -> ReadResult:
         "free_bytes": doc["disk"]["free_bytes"],
         "required_bytes": doc["disk"]["required_bytes"],
         "components": components,
+        "not_deployed": not_deployed,
         "checks": [(c["name"], c["status"], c.get("detail", "")) for c in doc["checks"]],
         "generated_at": at.at,
     }

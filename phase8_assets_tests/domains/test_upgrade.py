@@ -78,7 +78,9 @@ def test_preflight_rules():
     assert rules(disk={"free_bytes": 1, "required_bytes": 2}) == ["disk"]
     assert rules(database={"engine": "postgres", "version": "13.9"}) == ["database-version"]
     assert rules(database={"engine": "mysql", "version": "16"}) == ["database-version"]
-    assert rules(components=[{"name": "jobserver", "version": "10.2.0"}]) == ["component-skew"]
+    assert rules(
+        components=[{"name": "jobserver", "version": "10.2.0"}, {"name": "push-proxy", "version": "10.3.0"}]
+    ) == ["component-skew"]
     assert rules(checks=[{"name": "license-valid", "status": "fail", "detail": "expired"}]) == ["check:license-valid"]
     with pytest.raises(EvidenceError, match="not newer than the source"):
         preflight(source="10.4.0")
@@ -156,12 +158,29 @@ def test_an_install_whose_newest_preflight_is_stale_fails_though_another_install
 
 def test_a_component_listed_twice_is_checked_at_every_version():
     """A fleet mid-rollout runs two jobserver versions: the lagging one is not hidden by the later entry."""
-    fleet = [{"name": "jobserver", "version": "9.11.0"}, {"name": "jobserver", "version": "10.4.0"}]
+    fleet = [{"name": "jobserver", "version": "9.11.0"}, {"name": "jobserver", "version": "10.4.0"},
+             {"name": "push-proxy", "version": "10.3.0"}]  # fmt: skip
     problems = check_preflight(PATH, preflight(components=fleet), "x").problems
     assert problems == [("component-skew", "jobserver 9.11.0 with server 10.4.0", "at most 1 minor behind")]
     with pytest.raises(EvidenceError) as info:
         preflight(components=[*fleet, {"name": "jobserver", "version": "ten"}])
-    assert info.value.field == "components[2].version"
+    assert info.value.field == "components[3].version"
+
+
+def test_a_component_with_a_skew_rule_left_out_of_the_report_fails_unless_it_is_not_deployed():
+    """Left out, its version is unknown, not within the rule; ``deployed: false`` says the install does not run it."""
+    server = {"name": "server", "version": "10.3.0"}
+    problems = check_preflight(PATH, preflight(components=[server, {"name": "jobserver", "version": "10.4.0"}]), "x")
+    assert problems.problems == [
+        ("component-reported", "push-proxy not reported", "its version (at most 2 minor behind), or deployed: false")
+    ]
+    assert [p[0] for p in check_preflight(PATH, preflight(components=[]), "x").problems] == ["component-reported"] * 2
+    without_proxy = [server, {"name": "jobserver", "version": "10.4.0"}, {"name": "push-proxy", "deployed": False}]
+    assert check_preflight(PATH, preflight(components=without_proxy), "x").problems == []
+    # deployed: false with a version, or a deployed component without one, is not a valid report
+    for bad in ({"name": "push-proxy", "deployed": False, "version": "10.3.0"}, {"name": "push-proxy"}):
+        with pytest.raises(EvidenceError):
+            preflight(components=[server, bad])
 
 
 def test_a_preflight_that_ran_no_check_fails_and_one_that_warned_says_so():
