@@ -8,7 +8,9 @@ The rules of the ``drill_evidence`` gate, per catalogued drill:
 2. its recovery time (measured from the journal) is within ``recovery_objective``, when one is set;
 3. its last qualifying run is inside the cadence: ``ended_at + cadence (+ grace) > at``, with
    months counted on the calendar — else the drill is overdue (or has never run);
-4. each listed environment has its own qualifying run inside the cadence;
+4. each listed environment has its own qualifying run inside the cadence, and that environment's
+   most recent run passed (rules 1 and 2 per environment: a newer run elsewhere, say in staging,
+   does not hide a production run that deviated);
 5. its runbook exists, readable, where ``phase8.yaml`` says runbooks live.
 
 A run that matches no catalogued drill, or several, is a warning: evidence nobody asked for is
@@ -71,7 +73,8 @@ class DrillStanding:
     last_qualifying: SeenRun | None = None
     due_at: datetime | None = None
     state: str = "never-run"  # current | due-soon | overdue | never-run
-    environments: dict[str, SeenRun | None] = field(default_factory=dict)
+    environments: dict[str, SeenRun | None] = field(default_factory=dict)  # qualifying run inside the cadence
+    env_last: dict[str, SeenRun] = field(default_factory=dict)  # each listed environment's most recent run
 
     def qualifies(self, seen: SeenRun) -> bool:
         run, objective = seen.run, self.drill.recovery_objective
@@ -163,6 +166,9 @@ def assess(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> DrillA
             else:
                 standing.state = "due-soon" if standing.due_at - at <= DUE_SOON else "current"
         for env in standing.drill.environments:
+            mine = next((s for s in dated if s.run.environment == env), None)
+            if mine is not None:
+                standing.env_last[env] = mine
             standing.environments[env] = next(
                 (s for s in good if s.run.environment == env and standing.due_after(s) > at), None
             )
@@ -185,6 +191,40 @@ def _run_details(seen: SeenRun) -> dict:
         "recovery_note": run.recovery_note,
         "environment": run.environment,
     }
+
+
+def _latest_run_findings(st: DrillStanding, last: SeenRun, env: str | None, finding) -> list[Finding]:
+    """Rules 1 and 2 on a drill's most recent run (``env`` None), or on one listed environment's."""
+    d, out = st.drill, []
+    which = f"latest run in env:{env}" if env else "latest run"
+    extra = {"environment": env} if env else {}
+    if not last.run.qualifies:
+        observed = f"{which} ({format_timestamp(last.at)}) {last.run.outcome}; tool status {last.run.status!r}"
+        if last.run.outcome_note:
+            observed += f": {last.run.outcome_note}"
+        out.append(finding("drill-outcome", observed, QUALIFYING, last.file.uri, {**_run_details(last), **extra}))
+    elif d.recovery_objective is not None:
+        if last.run.recovery_s is None:
+            out.append(
+                finding(
+                    "recovery-measured",
+                    f"not measured{f' ({which})' if env else ''}: {last.run.recovery_note}",
+                    f"recovery within {d.recovery_objective_text}",
+                    last.file.uri,
+                    {**_run_details(last), **extra},
+                )
+            )
+        elif last.run.recovery_s > d.recovery_objective.total_seconds():
+            out.append(
+                finding(
+                    "recovery-objective",
+                    f"recovered in {last.run.recovery_s:g} s" + (f" ({which})" if env else ""),
+                    f"<= {d.recovery_objective.total_seconds():g} s ({d.recovery_objective_text})",
+                    last.file.uri,
+                    {**_run_details(last), **extra},
+                )
+            )
+    return out
 
 
 def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) -> list[Finding]:
@@ -236,33 +276,8 @@ def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) ->
                 )
             )
             continue
-        last = st.last
-        if not last.run.qualifies:
-            observed = f"latest run ({format_timestamp(last.at)}) {last.run.outcome}; tool status {last.run.status!r}"
-            if last.run.outcome_note:
-                observed += f": {last.run.outcome_note}"
-            out.append(finding("drill-outcome", observed, QUALIFYING, last.file.uri, _run_details(last)))
-        elif d.recovery_objective is not None:
-            if last.run.recovery_s is None:
-                out.append(
-                    finding(
-                        "recovery-measured",
-                        f"not measured: {last.run.recovery_note}",
-                        f"recovery within {d.recovery_objective_text}",
-                        last.file.uri,
-                        _run_details(last),
-                    )
-                )
-            elif last.run.recovery_s > d.recovery_objective.total_seconds():
-                out.append(
-                    finding(
-                        "recovery-objective",
-                        f"recovered in {last.run.recovery_s:g} s",
-                        f"<= {d.recovery_objective.total_seconds():g} s ({d.recovery_objective_text})",
-                        last.file.uri,
-                        _run_details(last),
-                    )
-                )
+        for env, latest in [(None, st.last)] + [(e, r) for e, r in st.env_last.items() if r is not st.last]:
+            out += _latest_run_findings(st, latest, env, finding)
         if st.state in ("overdue", "never-run"):
             if st.last_qualifying:
                 q = st.last_qualifying
@@ -272,7 +287,7 @@ def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) ->
                 )
                 evidence = q.file.uri
             else:
-                observed, evidence = f"no qualifying run among {len(st.runs)} run(s)", last.file.uri
+                observed, evidence = f"no qualifying run among {len(st.runs)} run(s)", st.last.file.uri
             out.append(
                 finding(
                     "cadence",
@@ -290,7 +305,7 @@ def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) ->
                             "environment-covered",
                             f"no qualifying run tagged env:{env} within {d.cadence}",
                             f"every environment of {', '.join(d.environments)}",
-                            last.file.uri,
+                            st.last.file.uri,
                             {"environment": env},
                         )
                     )

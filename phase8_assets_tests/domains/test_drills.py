@@ -195,3 +195,23 @@ def test_run_report_reads_without_the_journal():
     assert summary["outcome"] == "passed" and summary["recovery objective"] == "PT5M"
     assert summary["why"].startswith("completed; steady state met before, during and after")
     assert summary["recovery"].endswith(" s")
+
+
+def test_a_newer_run_elsewhere_does_not_hide_an_environments_deviated_run(root):
+    # Production's latest run deviated; a later staging run passed, and an earlier production run
+    # (still inside the cadence) passed: the production failure must still fail the drill.
+    folder = root / "evidence/drills/db-failover"
+    latest = folder / "2026-11-17.json"
+    doc = json.loads(latest.read_text())
+    doc.update(status="failed", deviated=True)
+    doc["steady_states"]["after"]["steady_state_met"] = False
+    latest.write_text(json.dumps(doc))
+    staging = (folder / "2026-10-18.json").read_text()
+    (folder / "2026-11-19.json").write_text(
+        staging.replace("2026-10-18", "2026-11-19").replace("env:production", "env:staging")
+    )
+    _, found = evaluate(root)
+    assert rules(found) == [("db-failover", "drill-outcome")]
+    (finding,) = found
+    assert finding.details["environment"] == "production" and finding.evidence == str(latest)
+    assert finding.observed.startswith("latest run in env:production (") and "deviated" in finding.observed
