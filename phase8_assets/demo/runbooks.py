@@ -271,7 +271,7 @@ One of: a gate, drill, SLO alert or budget alert names a runbook that is not in 
 a runbook is past `reviewed` + `review_every` (`review-current`); a captured health response of
 the platform breaks the `application/health+json` contract (`health-contract`), reports `fail`
 (`health-status`) or is older than the kind's `max_age` (`health-fresh`, each service's capture on
-its own). The finding names the runbook or response file and its owner.""",
+its own; a response without any `checks.*.time` has no known age and fails too). The finding names the runbook or response file and its owner.""",
         """\
 1. `runbook-exists`: write the runbook under the name the finding gives, with front matter
    (`title`, `owner`, `reviewed`, `review_every`, `serves`), or fix the name where it is declared.
@@ -283,7 +283,8 @@ its own). The finding names the runbook or response file and its owner.""",
 5. `health-status`: treat a `fail` as an incident on that service; evidence must also be fresh
    (see [evidence freshness](evidence-freshness.md#mitigation)).
 6. `health-fresh`: capture the service's `/health` again (the job that probes it stopped, or the
-   service was retired: then remove its capture).""",
+   service was retired: then remove its capture). "capture time unknown": the service reports no
+   `time` on its checks; make it do so (a file's modification time is never evidence time).""",
     ),
     "plugin-signatures": (
         "Plugin signatures",

@@ -8,7 +8,8 @@ The ``supportability`` gate fails closed when
 3. a runbook is past its review date: ``reviewed`` + ``review_every`` (default: the ``runbooks``
    kind's ``max_age``);
 4. a captured health response breaks the ``application/health+json`` contract or reports ``fail``
-   (``warn`` is a warning); there is none, or the kind is not configured.
+   (``warn`` is a warning), is older than the kind's ``max_age`` or carries no time at all (no
+   ``checks.*.time``: its age is unknown); there is none, or the kind is not configured.
 
 ``build_index`` is the runbook index (asset ``runbook_index``); ``findings`` turns it and the
 health responses into the gate's findings. Time is an argument.
@@ -246,7 +247,13 @@ def health_findings(
     max_age = config.evidence[HEALTH].max_age
     for f in files:
         s = f.summary
-        if f.observed_at is not None and at - f.observed_at > max_age:
+        if f.observed_at is None:
+            out.append(
+                Finding("error", f.uri, "health-fresh", "capture time unknown: no check carries a time (checks.*.time)",
+                        f"a capture time within {config.evidence[HEALTH].max_age_text}: checks.*.time in the response "
+                        "(file times are never evidence time)", f.uri, owner, runbook, {"service": s.get("service")})
+            )  # fmt: skip
+        elif at - f.observed_at > max_age:
             out.append(
                 Finding("error", f.uri, "health-fresh", f"captured {format_duration(at - f.observed_at)} ago",
                         f"{config.evidence[HEALTH].max_age_text} ({format_duration(max_age)}): each service's capture",

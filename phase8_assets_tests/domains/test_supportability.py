@@ -188,3 +188,13 @@ def test_switching_a_gate_off_drops_its_runbook_reference(root):
     gates = 'gates: {perf_budgets: {enabled: false, reason: "no benchmarks in this root (CHAT-1)"}}\n'
     (root / "phase8.yaml").write_text(CONFIG + gates)
     assert evaluate(root)[1] == []
+
+
+@pytest.mark.parametrize("body", [{"status": "pass"}, {"status": "pass", "checks": {"uptime": [{"status": "pass"}]}}])
+def test_a_capture_without_any_check_time_is_of_unknown_age_and_fails(root, body):
+    # The draft makes checks.*.time optional; without it nothing in the response dates the capture,
+    # and a file's mtime is never evidence time: the capture must not pass as fresh.
+    (root / "health/chat-realtime.json").write_text(json.dumps({**body, "serviceId": "chat-realtime"}))
+    _, found = evaluate(root)
+    assert rules(found) == [("health-fresh", "chat-realtime.json")]
+    assert found[0].observed.startswith("capture time unknown") and "checks.*.time" in found[0].limit
