@@ -19,7 +19,10 @@ Formats, recognised from the content:
   threshold's ``true`` means it *failed*). Trends are milliseconds; rates and counts are kept.
 - **go test -bench** text (``-benchmem`` and custom units; ``-8`` GOMAXPROCS suffixes stripped,
   kept as ``procs=8`` in the params where one name runs at several; ``pkg=`` likewise for a name in
-  several packages; sub-benchmarks keep their ``/``); ``--- FAIL: BenchmarkX`` is a failure.
+  several packages; sub-benchmarks keep their ``/``); ``--- FAIL: BenchmarkX`` is a failure, at the
+  start of a line (``-v``) or after the benchmark's name (``BenchmarkX-8 <tab>--- FAIL: ...``, as go
+  test writes it without ``-v``), and so is a benchmark's ``panic:`` and go test's ``FAIL`` verdict
+  on a package that no failed benchmark line explains (a panic, a timeout, a failed test, no build).
 
 What the tool reports as failed (above; crossed k6 thresholds too, which fail a k6 run) is kept in
 the summary's ``failures`` and as a warning: ``perf_budgets`` fails a release run that has any.
@@ -341,7 +344,15 @@ def _k6(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
 
 
 _GO_LINE = re.compile(r"^(Benchmark\S+?)(?:-(\d+))?\s+(\d+)\s+(.+)$")
-_GO_FAIL = re.compile(r"^--- FAIL: (Benchmark\S+?)(?:-\d+)?(?:\s|$)")
+# Without -v, go test writes a benchmark's name and a tab before running it, so its failure shares
+# the line: "BenchmarkX-8   \t--- FAIL: BenchmarkX-8"; with -v (or a parent of sub-benchmarks) the
+# "--- FAIL" starts the line, indented by nesting.
+_GO_FAIL = re.compile(r"(?:^|\s)--- FAIL: (Benchmark\S+?)(?:-\d+)?(?:\s|$)")
+# A benchmark that panics kills the test binary: its name, a tab, then the panic.
+_GO_PANIC = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+panic: (.*)$")
+# go test's verdict on a package ("FAIL\tpkg\t0.5s", "FAIL\tpkg [build failed]") or the test
+# binary's own ("FAIL"): the run failed, whether or not a benchmark line says which one.
+_GO_PKG_FAIL = re.compile(r"^FAIL(?:\s+(\S+).*)?$")
 
 
 def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
@@ -355,14 +366,33 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
     found: dict[tuple[str, str, str, str], list[float]] = {}  # (name, pkg, procs, measure) -> values
     units: dict[tuple[str, str, str, str], tuple[str, str]] = {}
     pkg = ""
+    failed_in: set[str] = set()  # packages with a failure already named (so FAIL adds nothing)
     for number, line in enumerate(text.splitlines(), 1):
         if line.startswith("pkg: "):
             pkg = line[5:].strip()
             continue
-        failed = _GO_FAIL.match(line.strip())
-        if failed:
-            warnings.append(f"line {number}: {failed.group(1)} failed (--- FAIL); no result")
-            out.failures.append({"benchmark": failed.group(1), "failure": f"failed (line {number}: --- FAIL)"})
+        failed, panicked = _GO_FAIL.search(line), _GO_PANIC.match(line.strip())
+        if failed or panicked:
+            name = (failed or panicked).group(1)
+            what = "--- FAIL" if failed else f"panic: {panicked.group(2).strip()[:200]}"
+            if not any(f["benchmark"] == name for f in out.failures):  # -count N fails N times alike
+                warnings.append(f"line {number}: {name} failed ({what}); no result")
+                out.failures.append({"benchmark": name, "failure": f"failed (line {number}: {what})"})
+            failed_in.add(pkg)
+            continue
+        verdict = _GO_PKG_FAIL.match(line.strip())
+        if verdict:
+            package = verdict.group(1) or pkg  # "FAIL\tpkg" names its package; a bare FAIL is the current one
+            if package not in failed_in:
+                warnings.append(f"line {number}: go test reported FAIL for {package or 'the test binary'}")
+                out.failures.append(
+                    {
+                        "benchmark": package or "go test",
+                        "failure": f"go test reported FAIL (line {number}: {line.strip()[:200]}): a benchmark or "
+                        "test of the package failed, panicked or timed out, or it did not build",
+                    }
+                )
+            failed_in.add(package)
             continue
         match = _GO_LINE.match(line.strip())
         if not match:

@@ -154,6 +154,30 @@ def test_what_the_tool_reports_as_failed_is_a_failure_of_the_run():
     ]
 
 
+def test_go_failures_as_go_test_writes_them_without_v_panics_and_package_verdicts():
+    """Without -v go test prints a benchmark's name and a tab before running it, so its '--- FAIL'
+    (repeated under -count) shares that line; a panic kills the binary after the name; a package's
+    FAIL verdict that no benchmark line explains (a panic, a failed test, no build) fails the run too."""
+    go = (
+        b"pkg: chat/realtime\n"
+        b"BenchmarkPresence-8   \t--- FAIL: BenchmarkPresence-8\n    presence_test.go:41: redis down\n"
+        b"BenchmarkPresence-8   \t--- FAIL: BenchmarkPresence-8\n    presence_test.go:41: redis down\n"
+        b"BenchmarkOk-8  100  1520 ns/op\nFAIL\nexit status 1\nFAIL\tchat/realtime\t3.1s\n"
+        b"pkg: chat/push\nBenchmarkEncode-8  100  4894 ns/op\nBenchmarkSign-8   \tpanic: nil map\n\n"
+        b"goroutine 7 [running]:\nexit status 2\nFAIL\tchat/push\t0.2s\n"
+        b"pkg: chat/search\nBenchmarkQuery-8  100  900 ns/op\n--- FAIL: TestIndex (0.00s)\nFAIL\nexit status 1\n"
+        b"FAIL\tchat/search\t0.4s\n# chat/auth\nauth/token.go:3:1: syntax error\nFAIL\tchat/auth [build failed]\n"
+    )
+    result, found = measurements(go)
+    assert sorted(found) == [("BenchmarkEncode", "time"), ("BenchmarkOk", "time"), ("BenchmarkQuery", "time")]
+    failures = result.summary["failures"]
+    assert [f["benchmark"] for f in failures] == ["BenchmarkPresence", "BenchmarkSign", "chat/search", "chat/auth"]
+    assert failures[0]["failure"] == "failed (line 2: --- FAIL)"
+    assert failures[1]["failure"] == "failed (line 12: panic: nil map)"
+    assert failures[2]["failure"].startswith("go test reported FAIL (line 20: FAIL)")
+    assert "FAIL\tchat/auth [build failed]" in failures[3]["failure"]
+
+
 def test_k6_handle_summary_and_legacy_summary_export_thresholds():
     handle = {
         "state": {"testRunDurationMs": 30012.5},
