@@ -29,6 +29,7 @@ from phase8_assets.domains.perf import (
     series_change_points,
     series_from_history,
     tool_failure_findings,
+    unmatched_rule_findings,
 )
 from phase8_assets.domains.perf_charts import budget_figure, history_figure
 from phase8_assets.evidence.collect import EvidenceBatch
@@ -361,6 +362,7 @@ def _no_budgets(h: PerfContext, config, gate: str) -> list[Finding]:
 def budgets_gate(batch, config, at, benchmark_history: PerfContext, perf_budget_status: list[BudgetCheck]):
     h = benchmark_history
     found = _no_budgets(h, config, "perf_budgets") + budget_findings(perf_budget_status, config, "perf_budgets")
+    found += unmatched_rule_findings(h.series, h.budgets, h.budget_uri, config, "perf_budgets")
     failures = tool_failure_findings(batch, h.commit, config, "perf_budgets")
     found += failures
     if not h.budget_problem and not any(r.absolute for r in h.budgets.rules):
@@ -395,6 +397,7 @@ def regressions_gate(batch, config, at, benchmark_history: PerfContext, perf_reg
         _no_budgets(h, config, "perf_regressions")
         + regression_findings(perf_regressions, h.budgets, config, "perf_regressions")
         + drift_findings(drifts, h.budgets, anchor_uris, problems, config, "perf_regressions")
+        + unmatched_rule_findings(h.series, h.budgets, h.budget_uri, config, "perf_regressions")
     )
     if not h.series:
         found.append(

@@ -124,7 +124,7 @@ Run one with `phase8 gate --evidence data/scenarios/<name> --out out/<name>`.
 | `perf-regression` | `perf_regressions` | a new 10.4.0 build (another commit) lists channels 16.3 % slower than its baseline, as the gate measures it (a 2 %-noise benchmark) |
 | `perf-regression-waived` | none (passes) | `perf-regression` plus a `kind: Waiver` accepting it (the new permission check costs time) |
 | `perf-budget` | `perf_budgets` | the k6 API test's p95 is 262 ms; its budget is 250 ms (the mean moved only 4 %: no regression) |
-| `perf-creep` | `perf_regressions` | eight releases each 1.5 % slower on test_post_message: every per-release comparison passes, the drift rule against the 9.6.0 anchor (`kind: PerfBaseline`, limit +8 %) blocks |
+| `perf-creep` | `perf_regressions` | eight releases each 1.5 % slower on test_post_message: every per-release comparison passes, the drift rule against the 9.6.0 anchor (`kind: PerfBaseline`, limit +8 %) blocks (a root holding only the pytest suite, with that suite's budgets) |
 | `perf-noise` | none (passes) | the noisiest benchmark (6 % run-to-run) moved 2 %: not a regression |
 | `slo-fast-burn` | `slo_burn_rate` | a chat-api canary answers 2.5 % of requests with 503 for the last hour: burn 25x over 1h and 5m (page) |
 | `slo-budget-exhausted` | `error_budget` | chat-files has failed 0.5 % more requests for 30 days: about 120 % of its 0.5 % budget spent (a ticket-level burn warns) |

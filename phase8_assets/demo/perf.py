@@ -318,6 +318,15 @@ def history_anchor(files: dict[str, str]) -> str:
     return anchor(files, doc["commit_info"]["id"], ANCHOR_RELEASE, at)
 
 
+def creep_budgets() -> str:
+    """The perf-creep root holds only the pytest suite, so its budgets are the pytest rules of
+    ``BUDGETS``: a rule whose selector matches no benchmark of a root fails its gates."""
+    head, *rules = BUDGETS.split("  - name: ")
+    keep = ("default-time", "messages", "messages-throughput", "export")
+    head = head.replace("(Phase 8, stream A).", "(Phase 8, stream A), the pytest suite's rules.")
+    return head + "".join(f"  - name: {rule}" for rule in rules if rule.split("\n", 1)[0] in keep)
+
+
 CREEP = "tests/perf/test_messages.py::test_post_message"
 CREEP_STEP = 1.015
 CREEP_RELEASES = 8  # 9.6.0 is the anchor; 9.7 ... 10.3 and the 10.4 candidate each 1.5 % slower
@@ -383,10 +392,12 @@ def scenarios(out: Path, rng: random.Random) -> list[Path]:
         "perf_regressions fails on the drift rule while every per-release comparison passes\n"
         f'release:\n  commit: "{commit}"\n'
         'evidence:\n  benchmarks:\n    paths: ["bench/**/*"]\n'
+        '  perf_budgets:\n    paths: ["policy/perf-budgets.yaml"]\n'
         '  perf_baselines:\n    paths: ["policy/perf-baseline.yaml"]\n',
     )
     for rel, text in creep(rng, commit).items():
         put(f"perf-creep/{rel}", text)
+    put("perf-creep/policy/perf-budgets.yaml", creep_budgets())
     put(
         "perf-regression-waived/phase8.yaml",
         "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: ../perf-regression/phase8.yaml\n"

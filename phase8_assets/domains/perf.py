@@ -47,7 +47,9 @@ half the limit → *inconclusive*, with the number of candidate runs that would 
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -891,6 +893,64 @@ def drift_findings(
         severity = "error" if drift.inconclusive == "fail" else "warning"
         out.append(Finding(severity, s.subject, f"drift:{c.rule.name}", observed, limit, evidence, c.rule.owner,
                            runbook, details))  # fmt: skip
+    return out
+
+
+def unmatched_rules(series: list[Series], budgets: PerfBudgets, wants: tuple[str, ...]) -> list[BudgetRule]:
+    """The rules setting any of ``wants`` (absolute, relative, drift) whose selector matches no series
+    of the history: a misspelt name or measure, or a benchmark no longer in any run. Such a rule
+    judges nothing, so it is said, never passed. An absolute rule needs only its benchmark name to
+    match (a measure the tool did not report is then ``check_budgets``' "not measured"); a relative
+    or drift rule needs a series of its measure too, since nothing else would judge it."""
+    names = {s.benchmark for s in series}
+    pairs = {(s.benchmark, s.measure) for s in series}
+    out = []
+    for rule in budgets.rules:
+        if not any(getattr(rule, want) is not None for want in wants):
+            continue
+        if rule.absolute is not None and "absolute" in wants:
+            hit = any(rule.matches(name, rule.measure) for name in names)
+        else:
+            hit = any(rule.matches(name, measure) for name, measure in pairs)
+        if not hit:
+            out.append(rule)
+    return out
+
+
+def unmatched_rule_findings(
+    series: list[Series], budgets: PerfBudgets, budget_uri: str | None, config, gate: str
+) -> list[Finding]:
+    """Errors for the rules of this gate (``perf_budgets``: absolute; ``perf_regressions``: relative
+    and drift) whose selector matches no benchmark of the history. With no history at all the
+    gate's own finding says so instead."""
+    if not series:
+        return []
+    wants = ("absolute",) if gate == "perf_budgets" else ("relative", "drift")
+    measures: dict[str, set[str]] = {}
+    for s in series:
+        measures.setdefault(s.measure, set()).add(s.benchmark)
+    out = []
+    for rule in unmatched_rules(series, budgets, wants):
+        kind = next(w for w in wants if getattr(rule, w) is not None)
+        same = sorted(measures.get(rule.measure, ()))
+        literal = re.sub(r"[*?\[\]^$\\]", "", rule.benchmark.removeprefix("re:"))
+        close = difflib.get_close_matches(literal, same, n=3, cutoff=0.6)
+        if close:
+            holds = f"closest {rule.measure!r} benchmarks: {', '.join(close)}"
+        elif same:
+            holds = f"the history's {rule.measure!r} benchmarks: {', '.join(same[:5])}{' …' if len(same) > 5 else ''}"
+        else:
+            holds = f"no series of measure {rule.measure!r}; the history's measures: {', '.join(sorted(measures))}"
+        out.append(
+            Finding(
+                "error", f"{rule.benchmark} / {rule.measure}", f"{kind}:{rule.name}",
+                f"the rule's selector {rule.benchmark!r} (measure {rule.measure!r}) matches no benchmark in the "
+                f"history ({len(series)} series): it judges nothing; {holds}",
+                "a selector that matches a benchmark the tools report (fix the name, or remove the rule)",
+                budget_uri or config.paths_of("perf_budgets"), rule.owner, _runbook(config, rule, config.runbook_for(gate)),
+                {"rule": rule.name, "benchmark": rule.benchmark, "measure": rule.measure, "series": len(series)},
+            )
+        )  # fmt: skip
     return out
 
 

@@ -115,6 +115,23 @@ def test_a_benchmark_gone_before_the_suites_latest_run_is_history(tmp_path, home
     assert budgets["status"] == "pass", budgets["findings"]
 
 
+def test_a_budget_rule_whose_selector_matches_nothing_fails_its_gates(tmp_path, home):
+    """A misspelt selector made the rule judge nothing and both gates pass: '4 of 4 within budget'."""
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    policy = root / "policy/perf-budgets.yaml"
+    policy.write_text(policy.read_text().replace('"tests/perf/test_export.py::test_export_tenant"',
+                                                 '"tests/perf/test_export.py::test_export_tenants"'))  # fmt: skip
+    report = gate_report([root], home)
+    for name, rule in (("perf_budgets", "absolute:export"), ("perf_regressions", "relative:export")):
+        result = gate(report, name)
+        assert result["status"] == "fail", result
+        (finding,) = [f for f in result["findings"] if f["severity"] == "error"]
+        assert finding["rule"] == rule and finding["subject"] == "tests/perf/test_export.py::test_export_tenants / time"
+        assert "matches no benchmark in the history" in finding["observed"]
+        assert "closest 'time' benchmarks: tests/perf/test_export.py::test_export_tenant" in finding["observed"]
+        assert finding["evidence"] == str(policy) and finding["owner"] == "team:data-platform"
+
+
 def test_budgets_with_only_relative_rules_leave_perf_budgets_nothing_to_judge(tmp_path):
     doc = (
         'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-15"\n'

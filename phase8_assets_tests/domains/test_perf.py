@@ -14,6 +14,7 @@ from phase8_assets.domains.perf import (
     run_level_p,
     select_baselines,
     series_change_points,
+    unmatched_rules,
 )
 from phase8_assets.evidence.perf_budgets import read as read_budgets
 
@@ -269,3 +270,24 @@ def test_history_charts_render_the_same_page_as_plotly_graph_objects():
     figure = history_figure(ops, CANDIDATE, "main", points[key], comparison, BUDGETS)
     reference = _history_with_graph_objects(ops, points[key], comparison, BUDGETS)
     assert render_html("t", [Section("ops", figure=figure)]) == render_html("t", [Section("ops", figure=reference)])
+
+
+def test_a_rule_whose_selector_matches_no_series_is_named():
+    """A misspelt name or measure judges nothing: said, never a silent pass. An absolute rule needs
+    only a benchmark of that name (its measure missing is check_budgets' 'not measured')."""
+    budgets = read_budgets(
+        b"""apiVersion: phase8/v1
+kind: PerfBudgets
+reviewed: "2026-10-01"
+rules:
+  - {name: all, benchmark: "*", relative: "+10%", owner: team:perf}
+  - {name: typo, benchmark: "tests/test_mesages.py::*", absolute: "mean <= 3ms", relative: "+10%", owner: team:perf}
+  - {name: cpu, benchmark: "*", measure: cpu-time, relative: "+10%", owner: team:perf}
+  - {name: re, benchmark: "re:^tests/test_messages", absolute: "ops >= 300", owner: team:perf}
+  - {name: gone, benchmark: "BenchmarkOld", drift: {limit: "+8%", anchor: policy/a.yaml}, owner: team:perf}
+""",
+        "x",
+    ).records[0]
+    history = [series([1.0] * 5, "tests/test_messages.py::test_post")]
+    assert [r.name for r in unmatched_rules(history, budgets, ("absolute",))] == ["typo"]
+    assert [r.name for r in unmatched_rules(history, budgets, ("relative", "drift"))] == ["typo", "cpu", "gone"]
