@@ -899,19 +899,18 @@ def drift_findings(
 def unmatched_rules(series: list[Series], budgets: PerfBudgets, wants: tuple[str, ...]) -> list[BudgetRule]:
     """The rules setting any of ``wants`` (absolute, relative, drift) whose selector matches no series
     of the history: a misspelt name or measure, or a benchmark no longer in any run. Such a rule
-    judges nothing, so it is said, never passed. An absolute rule needs only its benchmark name to
-    match (a measure the tool did not report is then ``check_budgets``' "not measured"); a relative
-    or drift rule needs a series of its measure too, since nothing else would judge it."""
-    names = {s.benchmark for s in series}
+    judges nothing, so it is said, never passed. A rule needs a series of its benchmark and measure;
+    an absolute one may instead name a benchmark with a ``time`` series (a measure the tool did not
+    report beside it is then ``check_budgets``' "not measured")."""
+    timed = {s.benchmark for s in series if s.measure == "time"}
     pairs = {(s.benchmark, s.measure) for s in series}
     out = []
     for rule in budgets.rules:
         if not any(getattr(rule, want) is not None for want in wants):
             continue
-        if rule.absolute is not None and "absolute" in wants:
-            hit = any(rule.matches(name, rule.measure) for name in names)
-        else:
-            hit = any(rule.matches(name, measure) for name, measure in pairs)
+        hit = any(rule.matches(name, measure) for name, measure in pairs)
+        if not hit and rule.absolute is not None and "absolute" in wants:
+            hit = any(rule.matches(name, rule.measure) for name in timed)
         if not hit:
             out.append(rule)
     return out

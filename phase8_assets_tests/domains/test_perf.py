@@ -285,9 +285,12 @@ rules:
   - {name: cpu, benchmark: "*", measure: cpu-time, relative: "+10%", owner: team:perf}
   - {name: re, benchmark: "re:^tests/test_messages", absolute: "ops >= 300", owner: team:perf}
   - {name: gone, benchmark: "BenchmarkOld", drift: {limit: "+8%", anchor: policy/a.yaml}, owner: team:perf}
+  - {name: k6, benchmark: "http_req_duration", absolute: "p(95) < 250", owner: team:api}
 """,
         "x",
     ).records[0]
     history = [series([1.0] * 5, "tests/test_messages.py::test_post")]
-    assert [r.name for r in unmatched_rules(history, budgets, ("absolute",))] == ["typo"]
+    history.append(series([0.2] * 5, "http_req_duration", "http_req_duration"))
+    # k6's own threshold syntax: 'p(95)' reads as a measure no series has, of a benchmark with no time
+    assert [r.name for r in unmatched_rules(history, budgets, ("absolute",))] == ["typo", "k6"]
     assert [r.name for r in unmatched_rules(history, budgets, ("relative", "drift"))] == ["typo", "cpu", "gone"]
