@@ -326,7 +326,7 @@ def perf_budget_status(warehouse: Warehouse, benchmark_history: PerfContext) -> 
     checks = check_budgets(h.series, h.commit, h.budgets)
     rows = [
         [b.series.subject, b.rule.name, b.rule.absolute.text,
-         b.note or format_value(b.value, b.series.unit), "pass" if b.passed else "FAIL"]
+         b.problem or b.note or format_value(b.value, b.series.unit), "pass" if b.passed else "FAIL"]
         for b in checks
     ]  # fmt: skip
     sections = [

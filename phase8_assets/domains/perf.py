@@ -494,6 +494,7 @@ class BudgetCheck:
     run_index: int | None  # the candidate run that gave it, or the first one that did not report it
     note: str = ""
     unreported: tuple[int, ...] = ()  # candidate runs whose tool did not report the statistic
+    problem: str = ""  # the limit cannot be compared with the measure (its unit): not judged
 
 
 def _unmeasured(sibling: Series, measure: str) -> Series:
@@ -559,6 +560,10 @@ def check_budgets(series: list[Series], candidate_commit: str, budgets: PerfBudg
                     "the budget if the suite was retired)"
                 )
                 out.append(BudgetCheck(s, rule, None, False, last, note))
+            continue
+        problem = rule.absolute.unit_problem(s.unit) if s.stats else None
+        if problem:
+            out.append(BudgetCheck(s, rule, None, False, cand[0], problem=problem))
             continue
         column = s.stats.get(rule.absolute.stat)
         values = [(float(column[i]), i) for i in cand if column is not None and np.isfinite(column[i])]
@@ -976,7 +981,13 @@ def budget_findings(checks: list[BudgetCheck], config, gate: str) -> list[Findin
         if b.passed:
             continue
         s, a = b.series, b.rule.absolute
-        observed = f"not measured: {b.note}" if b.note else f"{a.stat} {format_value(b.value, s.unit)}"
+        observed = (
+            f"not judged: {b.problem}"
+            if b.problem
+            else f"not measured: {b.note}"
+            if b.note
+            else f"{a.stat} {format_value(b.value, s.unit)}"
+        )
         out.append(
             Finding(
                 "error",

@@ -5,7 +5,8 @@ measure the most specific matching rule wins: the exact name beats a glob, a glo
 and between two globs (or two regexes) the one with more literal characters wins; a tie goes to
 the rule declared first. ``absolute`` reads ``<stat|measure> <op> <number><unit>``: a statistic
 (mean, median, min, max, p90, p95, p99) of the rule's measure, or another measure's mean
-(``ops >= 300``). Values are converted to SI base units (ms → s, KB → B). ``drift`` is the
+(``ops >= 300``). Values are converted to SI base units (ms → s, KB → B); a limit whose unit does
+not fit its measure's (a bare number on a time) is not compared (``Absolute.unit_problem``). ``drift`` is the
 cumulative rule: ``{limit: "+8%", anchor: <PerfBaseline path in the root>, inconclusive: warn|fail}``
 judges the release against a frozen anchor rather than the moving baseline.
 """
@@ -39,6 +40,9 @@ VALUE_UNITS = {
     "GB": 1e9,
     "%": 0.01,
 }
+# The SI base unit a limit's unit is in (what the readers convert measures to); "" is a bare number.
+LIMIT_BASE = {"s": "s", "ms": "s", "us": "s", "µs": "s", "μs": "s", "ns": "s", "/s": "1/s", "ops/s": "1/s",
+              "B": "B", "KB": "B", "MB": "B", "GB": "B", "%": "ratio", "": ""}  # fmt: skip
 _ABSOLUTE = re.compile(r"^\s*([A-Za-z0-9_/()]+)\s*(<=|<|>=|>)\s*([0-9.eE+-]+)\s*([A-Za-z/%µμ]*)\s*$")
 
 
@@ -48,6 +52,17 @@ class Absolute:
     op: str
     limit: float  # SI base units
     text: str
+    unit: str = ""  # as written ("ms", "KB", "%", "" for a bare number)
+
+    def unit_problem(self, measure_unit: str) -> str | None:
+        """Why this limit cannot be compared with a measure in ``measure_unit`` (an SI base unit), or None.
+        A bare number on a time measure would be seconds: k6's own thresholds ("p(95)<250") are ms."""
+        base = LIMIT_BASE.get(self.unit, "")
+        if base == "" and measure_unit == "s":
+            return f"{self.text!r} gives no unit for a measure in seconds (a bare number would be seconds): write e.g. ms or s"
+        if base and measure_unit in set(LIMIT_BASE.values()) - {""} and base != measure_unit:
+            return f"{self.text!r} is in {self.unit} ({base}) but the measure is in {measure_unit}"
+        return None
 
     def holds(self, value: float) -> bool:
         return {"<=": value <= self.limit, "<": value < self.limit, ">=": value >= self.limit, ">": value > self.limit}[
@@ -127,10 +142,10 @@ def _absolute(text: str, measure: str | None, where: str) -> tuple[Absolute, str
     except ValueError as exc:
         raise EvidenceError(where, f"expected a number in {text!r}, got {number!r}") from exc
     if lhs in STATS:
-        return Absolute(lhs, op, value, text.strip()), measure or "time"
+        return Absolute(lhs, op, value, text.strip(), unit), measure or "time"
     if measure and measure != lhs:
         raise EvidenceError(where, f"{text!r} limits measure {lhs!r} but the rule's measure is {measure!r}")
-    return Absolute("mean", op, value, text.strip()), lhs
+    return Absolute("mean", op, value, text.strip(), unit), lhs
 
 
 def _drift(spec: dict, where: str) -> Drift:

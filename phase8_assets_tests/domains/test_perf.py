@@ -294,3 +294,33 @@ rules:
     # k6's own threshold syntax: 'p(95)' reads as a measure no series has, of a benchmark with no time
     assert [r.name for r in unmatched_rules(history, budgets, ("absolute",))] == ["typo", "k6"]
     assert [r.name for r in unmatched_rules(history, budgets, ("relative", "drift"))] == ["typo", "cpu", "gone"]
+
+
+def test_an_absolute_limit_in_another_unit_than_its_measure_is_not_judged():
+    """k6 writes its thresholds in ms without a unit ('p(95)<250'): 'p95 <= 250' on a measure in
+    seconds read as 250 s and every run passed; a limit in bytes on a time passed or failed at random."""
+    budgets = read_budgets(
+        b"""apiVersion: phase8/v1
+kind: PerfBudgets
+reviewed: "2026-10-01"
+rules:
+  - {name: bare, benchmark: "api", absolute: "p95 <= 250", owner: team:api}
+  - {name: bytes, benchmark: "page", absolute: "mean <= 64KB", owner: team:web}
+  - {name: ok, benchmark: "ok", absolute: "mean <= 250ms", owner: team:web}
+  - {name: ops, benchmark: "x", measure: ops, absolute: "ops >= 300", owner: team:web}
+""",
+        "x",
+    ).records[0]
+    history = [
+        series([0.2] * 5, "api", candidate=[0.262], p95=[0.24] * 5 + [0.262]),
+        series([0.01] * 5, "page", candidate=[0.01]),
+        series([0.2] * 5, "ok", candidate=[0.2]),
+        series([500.0] * 5, "x", "ops", "higher", candidate=[400.0]),
+    ]
+    checks = {c.rule.name: c for c in check_budgets(history, CANDIDATE, budgets)}
+    assert not checks["bare"].passed and checks["bare"].value is None
+    assert "gives no unit for a measure in seconds" in checks["bare"].problem
+    assert (
+        not checks["bytes"].passed and checks["bytes"].problem == "'mean <= 64KB' is in KB (B) but the measure is in s"
+    )
+    assert checks["ok"].passed and checks["ops"].passed and not checks["ok"].problem
