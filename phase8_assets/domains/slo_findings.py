@@ -1,5 +1,9 @@
 """The two SLO gates' findings: page-level burn blocks, ticket-level burn warns, an exhausted
-budget blocks; no data, or an SLO that cannot be evaluated, fails closed."""
+budget blocks; no data, data that stopped, or an SLO that cannot be evaluated, fails closed.
+
+An SLI whose newest point is older than the ``otel_metrics`` maximum age is stale evidence in
+both gates, even when the OTLP files are fresh (other services still export to them): its burn
+rate says nothing about now, and its budget nothing about the time since."""
 
 from __future__ import annotations
 
@@ -36,6 +40,24 @@ def _not_evaluable(slos: list[SloDef], results: dict, config, gate: str) -> list
     return out
 
 
+def _stale(st, config, gate: str) -> Finding | None:
+    """An error when the SLI's newest point (of its ``total``) is older than ``otel_metrics``' max age."""
+    kind = config.evidence.get("otel_metrics")
+    if kind is None or st.last_event is None or st.at - st.last_event <= kind.max_age:
+        return None
+    slo = st.slo
+    age = st.at - st.last_event
+    return Finding(
+        "error", slo.name, "sli-max-age",
+        f"newest point of {slo.total.text if slo.total else 'the SLI'} is {format_duration(age)} old "
+        f"({format_timestamp(st.last_event)}); the SLI's data stopped",
+        f"{kind.max_age_text} ({format_duration(kind.max_age)}), the otel_metrics max_age",
+        slo.source, _owner(slo, config, gate), config.runbook_for(gate),
+        {"service": slo.service, "newest": format_timestamp(st.last_event), "age_seconds": int(age.total_seconds()),
+         "max_age": kind.max_age_text, "otel_metrics": config.paths_of("otel_metrics")},
+    )  # fmt: skip
+
+
 def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate: str) -> list[Finding]:
     runbook = config.runbook_for(gate)
     out = _not_evaluable(slos, results, config, gate)
@@ -53,6 +75,9 @@ def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate:
                         slo.source, owner, runbook, {"service": slo.service})
             )  # fmt: skip
             continue
+        stale = _stale(st, config, gate)
+        if stale:
+            out.append(stale)
         for a in st.alerts:
             c = a.condition
             details = {
@@ -126,6 +151,9 @@ def budget_findings(slos: list[SloDef], results: dict, config, gate: str) -> lis
                         "events in the SLO window", slo.source, _owner(slo, config, gate), runbook, details)
             )  # fmt: skip
             continue
+        stale = _stale(st, config, gate)
+        if stale:
+            out.append(stale)
         if st.budget_coverage < slo.min_window_coverage:
             stopped = st.last_event is not None and st.last_event < st.at  # data that stopped covers nothing since
             out.append(

@@ -424,7 +424,8 @@ def test_coverage_ends_at_the_last_point_and_skips_gaps_between_deltas(wh):
     assert result.last_event == AT - timedelta(days=4)
     assert all(a.covered == timedelta(0) for a in result.alerts if a.condition.long <= timedelta(days=3))
     _, budget = _findings(definition, result)
-    (finding,) = budget
+    stale, finding = budget
+    assert stale.rule == "sli-max-age"
     assert finding.rule == "window-coverage" and finding.observed == (
         "data covers 26d 0h of the 30d window (86.7%, since 2026-10-21T12:00:00Z, none after 2026-11-16T12:00:00Z)"
     )
@@ -443,6 +444,30 @@ def test_coverage_ends_at_the_last_point_and_skips_gaps_between_deltas(wh):
         lines.append(otlp_line(t, [(200, hour * 1000, start), (500, 0, start)], temporality=2))
     cumulative = status(wh, definition, lines)
     assert cumulative.budget_covered == timedelta(days=30) and cumulative.budget_total == 30 * 24 * 1000
+
+
+def test_an_sli_whose_data_stopped_is_stale_in_both_gates(wh):
+    """The OTLP files stay fresh (other services export to them), but this SLI's last point is a
+    day old: 29 of 30 days covered passes the coverage minimum, and the empty short windows are only
+    "insufficient data", so without a staleness rule both gates passed on data that says nothing
+    about the last day. Older than the ``otel_metrics`` max age (PT2H in the demo) fails both."""
+    definition = slo()
+    stopped = steady(0.0, timedelta(days=29), step=timedelta(hours=1), end=AT - timedelta(days=1))
+    result = status(wh, definition, stopped)
+    assert result.budget_coverage == pytest.approx(29 / 30)
+    burn, budget = _findings(definition, result)
+    for found in (burn, budget):
+        (stale,) = [f for f in found if f.severity == "error"]
+        assert stale.rule == "sli-max-age" and stale.subject == "api" and stale.evidence == "slo.yaml"
+        assert stale.observed == (
+            "newest point of http.server.request.duration{service.name='api'} is 1d 0h old "
+            "(2026-11-19T12:00:00Z); the SLI's data stopped"
+        )
+        assert stale.limit == "PT2H (2h 0m), the otel_metrics max_age" and stale.owner and stale.runbook
+    # Data up to an hour ago is within the max age: no finding.
+    recent = steady(0.0, timedelta(days=30), step=timedelta(hours=1), end=AT - timedelta(hours=1))
+    burn, budget = _findings(definition, status(wh, definition, recent))
+    assert not [f for f in burn + budget if f.rule == "sli-max-age"]
 
 
 def test_every_objective_of_an_slo_is_judged(wh):
