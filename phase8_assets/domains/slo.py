@@ -70,7 +70,7 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the code location loads
     import numpy as np
 
 from phase8_assets.evidence import EvidenceError
-from phase8_assets.evidence.openslo import approx_timedelta, parse_openslo_duration
+from phase8_assets.evidence.openslo import approx_timedelta, parse_openslo_duration, slice_window
 from phase8_assets.shared.clock import add_duration, parse_timestamp
 from phase8_assets.warehouse.store import otel_coverage, otel_increments, otel_streams
 
@@ -325,10 +325,8 @@ def resolve(records: list[dict]) -> list[SloDef]:
                     name=name,
                     display=display,
                     target=float(objective.get("target", (objective.get("targetPercent") or 0) / 100)),
-                    slice_window=approx_timedelta(
-                        *parse_openslo_duration(objective["timeSliceWindow"], "timeSliceWindow")
-                    )
-                    if objective.get("timeSliceWindow")
+                    slice_window=slice_window(objective["timeSliceWindow"], "timeSliceWindow")
+                    if slo.budgeting != "Occurrences"  # Occurrences has no slices (the reader checked the rest)
                     else None,
                     slice_target=objective.get("timeSliceTarget"),
                 )

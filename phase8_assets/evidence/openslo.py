@@ -6,6 +6,8 @@ Defined outcomes for the odd shapes real files have:
 - durations follow the spec's units: ``m`` is a *minute*, ``M`` a month, ``w`` a week, ``Q`` a
   quarter, ``Y`` a year. A time window under one hour is implausible for an SLO and gets a
   warning that says how it was read (a real example writes ``1m`` meaning a month);
+- ``timeSliceWindow`` may be a bare number, which the spec reads as minutes (``5`` is ``5m``);
+  ``timeSliceTarget`` is a ratio in (0, 1];
 - an objective without ``op`` is a ratio objective (``target`` only), as the spec allows;
 - ``alertPolicies:`` left empty is no alert policy (the default multiwindow policy applies);
 - a calendar ``startTime`` without an offset is read in the window's ``timeZone``;
@@ -52,6 +54,16 @@ def parse_openslo_duration(text: object, where: str) -> tuple[int, str]:
     except OverflowError:  # beyond what a timedelta holds (999999999 days): no window is that long
         raise EvidenceError(where, f"expected a duration of at most 999999999 days, got {count}{unit}") from None
     return count, unit
+
+
+def slice_window(value: object, where: str) -> timedelta:
+    """An objective's ``timeSliceWindow``: a duration shorthand, or a bare number of minutes (the
+    spec: "number | duration-shorthand ... if specified as a number in minutes")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise EvidenceError(where, f"expected a positive number of minutes or a duration such as 5m, got {value}")
+        return timedelta(minutes=value)
+    return approx_timedelta(*parse_openslo_duration(value, where))
 
 
 def approx_timedelta(count: int, unit: str) -> timedelta:
@@ -101,6 +113,8 @@ def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
     if not isinstance(windows, list) or len(windows) != 1:
         raise EvidenceError(f"{where}spec.timeWindow", "expected exactly one time window")
     window = windows[0]
+    if not isinstance(window, dict):
+        raise EvidenceError(f"{where}spec.timeWindow[0]", f"expected a mapping with duration, got {window!r}")
     count, unit = parse_openslo_duration(window.get("duration"), f"{where}spec.timeWindow[0].duration")
     length = approx_timedelta(count, unit)
     if length < timedelta(hours=1):
@@ -124,6 +138,8 @@ def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
     if not isinstance(objectives, list) or not objectives:
         raise EvidenceError(f"{where}spec.objectives", "expected at least one objective")
     for i, objective in enumerate(objectives):
+        if not isinstance(objective, dict):
+            raise EvidenceError(f"{where}spec.objectives[{i}]", f"expected a mapping with target, got {objective!r}")
         target = objective.get("target", objective.get("targetPercent"))
         if "targetPercent" in objective and "target" not in objective and isinstance(target, (int, float)):
             target = target / 100
@@ -131,8 +147,20 @@ def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
             raise EvidenceError(
                 f"{where}spec.objectives[{i}].target", f"expected a ratio between 0 and 1, got {target!r}"
             )
-        if method != "Occurrences" and not objective.get("timeSliceWindow"):
-            raise EvidenceError(f"{where}spec.objectives[{i}].timeSliceWindow", f"required with {method}")
+        if method != "Occurrences":
+            if objective.get("timeSliceWindow") is None:
+                raise EvidenceError(f"{where}spec.objectives[{i}].timeSliceWindow", f"required with {method}")
+            slice_window(objective["timeSliceWindow"], f"{where}spec.objectives[{i}].timeSliceWindow")
+            slice_target = objective.get("timeSliceTarget")
+            if slice_target is not None and (
+                isinstance(slice_target, bool)
+                or not isinstance(slice_target, (int, float))
+                or not 0 < slice_target <= 1
+            ):
+                raise EvidenceError(
+                    f"{where}spec.objectives[{i}].timeSliceTarget",
+                    f"expected a ratio in (0, 1] (0.95, not 95), got {slice_target!r}",
+                )
     if "indicator" not in spec and "indicatorRef" not in spec:
         raise EvidenceError(f"{where}spec.indicator", "expected an indicator or an indicatorRef")
 

@@ -294,3 +294,42 @@ def test_committed_prometheus_rules_are_current_and_valid(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text(text.replace("sum(rate(", "sum(rate((", 1))
     assert subprocess.run([promtool, "check", "rules", str(broken)], capture_output=True).returncode != 0
+
+
+TIMESLICES = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: sliced}
+spec:
+  service: api
+  indicator:
+    spec:
+      ratioMetric:
+        good: {metricSource: {type: otlp, spec: {le: 0.3}}}
+        total: {metricSource: {type: otlp}}
+  timeWindow: [{duration: 7d, isRolling: true}]
+  budgetingMethod: Timeslices
+  objectives: [OBJECTIVE]
+"""
+
+
+def test_time_slices_as_the_spec_writes_them():
+    """``timeSliceWindow: 5`` is five minutes by the spec: it used to pass the reader and then
+    crash resolving the SLOs, failing both SLO gates for every SLO with "upstream step failed".
+    A window or target the spec does not allow is a named rejection of the file instead."""
+    text = TIMESLICES.replace("OBJECTIVE", "{target: 0.99, timeSliceTarget: 0.95, timeSliceWindow: 5}")
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    assert definition.problem is None and definition.slice_window.total_seconds() == 300
+    for objective, field, reason in [
+        ("{target: 0.99, timeSliceTarget: 0.95, timeSliceWindow: 1 minute}", "timeSliceWindow", "got '1 minute'"),
+        ("{target: 0.99, timeSliceTarget: 0.95, timeSliceWindow: 0}", "timeSliceWindow", "got 0"),
+        ("{target: 0.99, timeSliceTarget: 95, timeSliceWindow: 1m}", "timeSliceTarget", "got 95"),
+        ("{target: 0.99, timeSliceTarget: '0.95', timeSliceWindow: 1m}", "timeSliceTarget", "got '0.95'"),
+        ("0.99", "", "expected a mapping with target, got 0.99"),
+    ]:
+        with pytest.raises(EvidenceError) as info:
+            openslo.read(TIMESLICES.replace("OBJECTIVE", objective).encode(), "slo.yaml")
+        assert info.value.field == "spec.objectives[0]" + (f".{field}" if field else "") and reason in info.value.reason
+    with pytest.raises(EvidenceError) as info:
+        openslo.read(TIMESLICES.replace("[{duration: 7d, isRolling: true}]", "[7d]").encode(), "slo.yaml")
+    assert info.value.field == "spec.timeWindow[0]" and "got '7d'" in info.value.reason
