@@ -177,10 +177,17 @@ def _selector(source: dict | None, where: str, default_service: str = "") -> Sel
         kind = ms.get("type") if isinstance(ms, dict) else None
         raise EvidenceError(where, f"metricSource.type {kind!r} cannot be evaluated here; expected otlp")
     spec = ms.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise EvidenceError(f"{where}.metricSource.spec", f"expected a mapping (metric, filter, le), got {spec!r}")
     metric = spec.get("metric", SEMCONV_METRIC)
     if not isinstance(metric, str) or not metric:
         raise EvidenceError(f"{where}.metricSource.spec.metric", "expected an OTLP metric name")
-    matchers = dict(spec.get("filter") or {})
+    matchers = spec.get("filter") or {}
+    if not isinstance(matchers, dict):
+        raise EvidenceError(
+            f"{where}.metricSource.spec.filter", f"expected a mapping of attribute: matcher, got {matchers!r}"
+        )
+    matchers = dict(matchers)
     service = matchers.pop("service.name", None) or default_service or None
     le = spec.get("le")
     if le is not None and not isinstance(le, (int, float)):
@@ -189,27 +196,50 @@ def _selector(source: dict | None, where: str, default_service: str = "") -> Sel
                     tuple(sorted((k, str(v)) for k, v in matchers.items())), float(le) if le is not None else None)  # fmt: skip
 
 
-def _percent(text: object, default: float) -> float:
+def _percent(text: object, default: float, field: str) -> float:
     if text is None:
         return default
     value = str(text).strip()
-    return float(value.rstrip("%")) / 100 if value.endswith("%") else float(value)
+    try:
+        return float(value.rstrip("%")) / 100 if value.endswith("%") else float(value)
+    except ValueError:
+        raise EvidenceError(field, f"expected a percentage such as 5% or a ratio such as 0.05, got {text!r}") from None
+
+
+def _count(text: object, default: int, field: str) -> int:
+    if text is None or text == "":
+        return default
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise EvidenceError(field, f"expected a whole number, got {text!r}") from None
 
 
 def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelta, where: str) -> list[Condition]:
     out = []
     for policy in policies:
         spec = policy.get("spec") or {}
+        if not isinstance(spec, dict) or not isinstance(spec.get("conditions") or [], list):
+            raise EvidenceError(f"{where}.spec.conditions", "expected a list of alert conditions")
         for c in spec.get("conditions") or []:
+            if not isinstance(c, dict):
+                raise EvidenceError(
+                    f"{where}.spec.conditions", f"expected conditionRef or an inline AlertCondition, got {c!r}"
+                )
             if "conditionRef" in c:
                 ref = by_name.get(("AlertCondition", c["conditionRef"]))
                 if ref is None:
                     raise EvidenceError(where, f"alert condition {c['conditionRef']!r} is not defined")
                 c = {"metadata": ref["metadata"], "spec": ref["spec"]}
             cs = c.get("spec") or {}
-            cond = cs.get("condition") or {}
+            cond = cs.get("condition") if isinstance(cs, dict) else None
+            if not isinstance(cond, dict):
+                raise EvidenceError(f"{where}.condition", f"expected a burnrate condition, got {cond!r}")
             if cond.get("kind") != "burnrate":
                 raise EvidenceError(where, f"only burnrate conditions are evaluated, got {cond.get('kind')!r}")
+            threshold = cond.get("threshold")
+            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
+                raise EvidenceError(f"{where}.threshold", f"expected a burn rate > 0 such as 14.4, got {threshold!r}")
             long = approx_timedelta(*parse_openslo_duration(cond.get("lookbackWindow"), f"{where}.lookbackWindow"))
             after = cond.get("alertAfter")
             out.append(
@@ -218,7 +248,7 @@ def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelt
                     severity="page"
                     if str(cs.get("severity", "page")).lower() in ("page", "critical", "high")
                     else "ticket",
-                    factor=float(cond["threshold"]),
+                    factor=float(threshold),
                     long=long,
                     short=long / 12,
                     alert_after=approx_timedelta(*parse_openslo_duration(after, f"{where}.alertAfter"))
@@ -255,7 +285,8 @@ def resolve(records: list[dict]) -> list[SloDef]:
         if r["kind"] != "SLO":
             continue
         spec, meta = r["spec"], r["metadata"]
-        annotations = meta.get("annotations") or {}
+        raw_annotations = meta.get("annotations") or {}
+        annotations = raw_annotations if isinstance(raw_annotations, dict) else {}
         window_spec = spec["timeWindow"][0]
         count, unit = parse_openslo_duration(window_spec["duration"], "timeWindow")
         window = approx_timedelta(count, unit)
@@ -284,12 +315,22 @@ def resolve(records: list[dict]) -> list[SloDef]:
             bad=None,
             total=None,
             conditions=default_conditions(window),
-            min_budget_remaining=_percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0),
-            min_events=int(annotations.get(MIN_EVENTS_ANNOTATION) or DEFAULT_MIN_EVENTS),
-            min_window_coverage=_percent(annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE),
-            owner=annotations.get(OWNER_ANNOTATION),
+            min_budget_remaining=0.0,
+            min_events=DEFAULT_MIN_EVENTS,
+            min_window_coverage=DEFAULT_MIN_COVERAGE,
+            owner=str(annotations[OWNER_ANNOTATION]) if annotations.get(OWNER_ANNOTATION) else None,
         )
         try:
+            if not isinstance(raw_annotations, dict):
+                raise EvidenceError("metadata.annotations", f"expected a mapping, got {raw_annotations!r}")
+            at = "metadata.annotations."
+            slo.min_budget_remaining = _percent(annotations.get(MIN_BUDGET_ANNOTATION), 0.0, at + MIN_BUDGET_ANNOTATION)
+            slo.min_events = _count(
+                annotations.get(MIN_EVENTS_ANNOTATION), DEFAULT_MIN_EVENTS, at + MIN_EVENTS_ANNOTATION
+            )
+            slo.min_window_coverage = _percent(
+                annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE, at + MIN_COVERAGE_ANNOTATION
+            )
             indicator = spec.get("indicator")
             if indicator is None:
                 ref = by_name.get(("SLI", spec.get("indicatorRef")))
@@ -315,6 +356,8 @@ def resolve(records: list[dict]) -> list[SloDef]:
                     policies.append(ref)
                 elif isinstance(p, dict):
                     policies.append(p)
+                else:  # a bare name is not a reference: the defaults would apply without a word
+                    raise EvidenceError("alertPolicies", f"expected alertPolicyRef or an inline AlertPolicy, got {p!r}")
             slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
         except EvidenceError as exc:
             slo.problem = f"{exc.field}: {exc.reason}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from phase8_assets.evidence import EvidenceError, ReadResult, mapping
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
@@ -80,7 +81,7 @@ def _alpha_to_v1(doc: dict, warnings: list[str]) -> dict:
     windows = spec.pop("timeWindows", None) or []
     v1_windows = []
     for i, w in enumerate(windows):
-        unit = ALPHA_UNITS.get(str(w.get("unit")))
+        unit = ALPHA_UNITS.get(str(w.get("unit"))) if isinstance(w, dict) else None
         if unit is None or not isinstance(w.get("count"), int):
             raise EvidenceError(f"spec.timeWindows[{i}]", f"expected count and unit (Day, Week, ...), got {w!r}")
         v1_windows.append(
@@ -93,9 +94,16 @@ def _alpha_to_v1(doc: dict, warnings: list[str]) -> dict:
     spec["timeWindow"] = v1_windows
     indicator = None
     v1_objectives = []
-    for objective in objectives:
+    for objective in objectives if isinstance(objectives, list) else []:
+        if not isinstance(objective, dict):
+            v1_objectives.append(objective)  # refused, with its place, by _check_slo
+            continue
         objective = dict(objective)
         ratio = objective.pop("ratioMetrics", None)
+        if ratio is not None and not isinstance(ratio, dict):
+            raise EvidenceError(
+                f"spec.objectives[{len(v1_objectives)}].ratioMetrics", f"expected a mapping, got {ratio!r}"
+            )
         if ratio is not None and indicator is None:
             indicator = {"metadata": {"name": doc["metadata"]["name"]}, "spec": {"ratioMetric": {
                 k: {"metricSource": {"type": v.get("source"), "spec": {k2: v2 for k2, v2 in v.items() if k2 != "source"}}}
@@ -129,6 +137,15 @@ def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
             parse_timestamp(str(window["calendar"].get("startTime")), "startTime")
         except TimeParseError as exc:
             raise EvidenceError(f"{where}spec.timeWindow[0].calendar.startTime", str(exc).split(": ", 1)[-1]) from exc
+        zone = window["calendar"].get("timeZone")
+        if zone is not None:
+            try:
+                ZoneInfo(str(zone))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise EvidenceError(
+                    f"{where}spec.timeWindow[0].calendar.timeZone",
+                    f"expected an IANA time zone such as America/New_York, got {zone!r}",
+                ) from None
     method = spec.get("budgetingMethod")
     if method not in ("Occurrences", "Timeslices", "RatioTimeslices"):
         raise EvidenceError(

@@ -502,3 +502,54 @@ def test_a_level_is_not_an_event_count():
             "or a histogram"
         )
     assert pick_streams([("api", "{}", "sum", None, True)], sel) == [("api", "{}")]
+
+
+CONDITION = "  alertPolicies: [{kind: AlertPolicy, metadata: {name: p}, spec: {conditions: [COND]}}]\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("filter: {service.name: api}}", "filter: [{service.name: api}]}"),
+         "ratioMetric.total.metricSource.spec.filter: expected a mapping of attribute: matcher, got [{'service.name': 'api'}]"),
+        (("{metric: http.server.request.duration, filter: {service.name: api}}", "query"),
+         "ratioMetric.total.metricSource.spec: expected a mapping (metric, filter, le), got 'query'"),
+        (("metadata: {name: api}", "metadata: {name: api, annotations: {phase8/min-events: lots}}"),
+         "metadata.annotations.phase8/min-events: expected a whole number, got 'lots'"),
+        (("metadata: {name: api}", "metadata: {name: api, annotations: {phase8/min-window-coverage: most}}"),
+         "metadata.annotations.phase8/min-window-coverage: expected a percentage such as 5% or a ratio such as 0.05, "
+         "got 'most'"),
+        (("metadata: {name: api}", "metadata: {name: api, annotations: [phase8/owner]}"),
+         "metadata.annotations: expected a mapping, got ['phase8/owner']"),
+        (("objectives: [{target: 0.999}]\n", "objectives: [{target: 0.999}]\n" + CONDITION.replace(
+            "COND", "{kind: AlertCondition, metadata: {name: c}, spec: {severity: page, condition: {kind: burnrate, "
+            "lookbackWindow: 1h}}}")), "alertPolicies.threshold: expected a burn rate > 0 such as 14.4, got None"),
+        (("objectives: [{target: 0.999}]\n", "objectives: [{target: 0.999}]\n" + CONDITION.replace("COND", "fast")),
+         "alertPolicies.spec.conditions: expected conditionRef or an inline AlertCondition, got 'fast'"),
+        (("objectives: [{target: 0.999}]\n", "objectives: [{target: 0.999}]\n  alertPolicies: [multiwindow-burn]\n"),
+         "alertPolicies: expected alertPolicyRef or an inline AlertPolicy, got 'multiwindow-burn'"),
+    ],
+)  # fmt: skip
+def test_a_malformed_slo_is_its_own_problem_not_a_crash(change, problem):
+    """A shape the reader let through (a filter written as a list, an annotation that is no number,
+    an alert condition without a threshold) used to raise while resolving the SLOs: every SLO's
+    gates then said only "upstream step failed". Now that SLO carries a problem naming the field
+    (its gates fail closed on it) and the other SLOs are judged as before. A bare policy name in
+    ``alertPolicies`` used to be ignored, so the defaults applied without a word."""
+    bad = SLO_YAML.replace("WINDOW", "30d").replace(*change)
+    assert bad != SLO_YAML.replace("WINDOW", "30d")
+    good = SLO_YAML.replace("WINDOW", "30d").replace("{name: api}", "{name: other}")
+    records = openslo.read(f"{bad}---\n{good}".encode(), "slo.yaml").records
+    broken, fine = resolve(records)
+    assert broken.problem == problem
+    assert fine.name == "other" and fine.problem is None
+
+
+def test_an_unknown_calendar_time_zone_is_a_named_rejection():
+    text = SLO_YAML.replace("{duration: WINDOW, isRolling: true}", "{duration: 1M, calendar: {startTime: "
+                            "'2026-01-01 00:00:00', timeZone: Europe/Paris}}")  # fmt: skip
+    assert resolve(openslo.read(text.encode(), "slo.yaml").records)[0].calendar_start.utcoffset() == timedelta(hours=1)
+    with pytest.raises(EvidenceError) as info:
+        openslo.read(text.replace("Europe/Paris", "Central European Time").encode(), "slo.yaml")
+    assert info.value.field == "spec.timeWindow[0].calendar.timeZone"
+    assert info.value.reason == "expected an IANA time zone such as America/New_York, got 'Central European Time'"
