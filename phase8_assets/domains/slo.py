@@ -38,7 +38,8 @@ or 6h and 30m ≥ 6; ticket when 1d and 2h ≥ 3, or 3d and 6h ≥ 1. For anothe
 windows stay and the factors scale by W / 30 d, so each condition still means the same share of
 the budget spent in its long window (2 %, 5 %, 10 %, 10 %) — Sloth's approach. An
 ``AlertCondition`` (``kind: burnrate``, ``threshold``, ``lookbackWindow``, ``alertAfter``,
-``severity``) replaces the defaults of the SLOs whose alert policies name it: the long window is
+``severity``: page, critical, high, sev1, p1, ... page; ticket, warning, low, ... file a ticket; any other
+word is a problem) replaces the defaults of the SLOs whose alert policies name it: the long window is
 ``lookbackWindow``, the short one a twelfth of it (the Workbook's ratio), and the condition must
 already have held ``alertAfter`` earlier. Fewer than ``min_events`` events in a condition's long
 window is *insufficient data*: a warning, never a silent pass.
@@ -215,6 +216,25 @@ def _count(text: object, default: int, field: str) -> int:
         raise EvidenceError(field, f"expected a whole number, got {text!r}") from None
 
 
+# OpenSLO leaves severity free text ("sev1", "page", ...): the words that page and those that file a
+# ticket; anything else is a problem, never a silent ticket (that turned a "sev1" burn into a warning).
+PAGE_SEVERITIES = frozenset({"page", "critical", "high", "urgent", "emergency", "fatal", "sev0", "sev1", "p0", "p1"})
+TICKET_SEVERITIES = frozenset({"ticket", "warning", "warn", "low", "medium", "moderate", "minor", "info"})
+
+
+def _severity(text: object, field: str) -> str:
+    word = re.sub(r"[\s_-]", "", str(text).lower())
+    if word in PAGE_SEVERITIES:
+        return "page"
+    if word in TICKET_SEVERITIES:
+        return "ticket"
+    raise EvidenceError(
+        field,
+        f"severity {text!r} is neither page-level ({', '.join(sorted(PAGE_SEVERITIES))}) nor ticket-level "
+        f"({', '.join(sorted(TICKET_SEVERITIES))})",
+    )
+
+
 def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelta, where: str) -> list[Condition]:
     out = []
     for policy in policies:
@@ -245,9 +265,7 @@ def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelt
             out.append(
                 Condition(
                     name=(c.get("metadata") or {}).get("name") or f"burnrate-{cond.get('threshold')}",
-                    severity="page"
-                    if str(cs.get("severity", "page")).lower() in ("page", "critical", "high")
-                    else "ticket",
+                    severity=_severity(cs.get("severity", "page"), f"{where}.severity"),
                     factor=float(threshold),
                     long=long,
                     short=long / 12,

@@ -553,3 +553,23 @@ def test_an_unknown_calendar_time_zone_is_a_named_rejection():
         openslo.read(text.replace("Europe/Paris", "Central European Time").encode(), "slo.yaml")
     assert info.value.field == "spec.timeWindow[0].calendar.timeZone"
     assert info.value.reason == "expected an IANA time zone such as America/New_York, got 'Central European Time'"
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [("page", "page"), ("sev1", "page"), ("SEV-1", "page"), ("P1", "page"), ("Critical", "page"),
+     ("ticket", "ticket"), ("warning", "ticket"), ("low", "ticket"), ("sev3", None), ("notify", None)],
+)  # fmt: skip
+def test_alert_severities_page_unless_they_say_ticket(severity, expected):
+    """OpenSLO's own example severity is "sev1": it used to count as a ticket (only page, critical
+    and high paged), so a 25x fast burn became a warning and the release passed. A word that is
+    neither page- nor ticket-level is a problem naming the field, never a silent ticket."""
+    text = SLO_YAML.replace("WINDOW", "30d") + CONDITION.replace(
+        "COND", f"{{kind: AlertCondition, metadata: {{name: fast}}, spec: {{severity: {severity}, condition: "
+        "{kind: burnrate, threshold: 14.4, lookbackWindow: 1h}}}"
+    )  # fmt: skip
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    if expected is None:
+        assert definition.problem.startswith(f"alertPolicies.severity: severity {severity!r} is neither page-level")
+    else:
+        assert definition.problem is None and [c.severity for c in definition.conditions] == [expected]
