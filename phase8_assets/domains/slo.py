@@ -197,6 +197,22 @@ def _selector(source: dict | None, where: str, default_service: str = "") -> Sel
                     tuple(sorted((k, str(v)) for k, v in matchers.items())), float(le) if le is not None else None)  # fmt: skip
 
 
+def _ratio_selectors(indicator: object, service: str) -> tuple[Selector | None, Selector | None, Selector]:
+    """An SLI's (good, bad, total) selectors: total and exactly one of good or bad."""
+    spec = indicator.get("spec") if isinstance(indicator, dict) else None
+    ratio = spec.get("ratioMetric") if isinstance(spec, dict) else None
+    if not isinstance(ratio, dict):
+        raise EvidenceError(
+            "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
+        )
+    good = _selector(ratio.get("good"), "ratioMetric.good", service)
+    bad = _selector(ratio.get("bad"), "ratioMetric.bad", service)
+    total = _selector(ratio.get("total"), "ratioMetric.total", service)
+    if total is None or (good is None) == (bad is None):
+        raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
+    return good, bad, total
+
+
 def _percent(text: object, default: float, field: str) -> float:
     if text is None:
         return default
@@ -355,16 +371,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
                 if ref is None:
                     raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
                 indicator = {"spec": ref["spec"]}
-            ratio = (indicator.get("spec") or {}).get("ratioMetric")
-            if not isinstance(ratio, dict):
-                raise EvidenceError(
-                    "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
-                )
-            slo.good = _selector(ratio.get("good"), "ratioMetric.good", slo.service)
-            slo.bad = _selector(ratio.get("bad"), "ratioMetric.bad", slo.service)
-            slo.total = _selector(ratio.get("total"), "ratioMetric.total", slo.service)
-            if slo.total is None or (slo.good is None) == (slo.bad is None):
-                raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
+            slo.good, slo.bad, slo.total = _ratio_selectors(indicator, slo.service)
             policies = []
             for p in spec.get("alertPolicies") or []:
                 if isinstance(p, dict) and "alertPolicyRef" in p:
@@ -379,10 +386,22 @@ def resolve(records: list[dict]) -> list[SloDef]:
             slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
         except EvidenceError as exc:
             slo.problem = f"{exc.field}: {exc.reason}"
-        for name, display, objective in _objectives(slo.name, slo.display, spec):
+        for i, (name, display, objective) in enumerate(_objectives(slo.name, slo.display, spec)):
+            # An objective with its own indicator (openslo/v1alpha: ratioMetrics per objective) is
+            # judged on it, not on the first objective's.
+            own, problem = (slo.good, slo.bad, slo.total), slo.problem
+            if objective.get("indicator") is not None and problem is None:
+                try:
+                    own = _ratio_selectors(objective["indicator"], slo.service)
+                except EvidenceError as exc:
+                    problem = f"objectives[{i}].{exc.field}: {exc.reason}"
             out.append(
                 replace(
                     slo,
+                    good=own[0],
+                    bad=own[1],
+                    total=own[2],
+                    problem=problem,
                     name=name,
                     display=display,
                     target=float(objective.get("target", (objective.get("targetPercent") or 0) / 100)),

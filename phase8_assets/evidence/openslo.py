@@ -14,7 +14,8 @@ Defined outcomes for the odd shapes real files have:
 - Sloth's own formats (``prometheus/v1``, ``sloth.slok.dev/v1``) are not OpenSLO: rejected, saying so.
 
 Each document becomes a plain record ``{"kind", "name", "spec", "source"}`` (v1alpha SLOs are
-converted to the v1 shape first); SLOs are resolved against SLIs and alert policies by
+converted to the v1 shape first, each objective keeping its own ``ratioMetrics`` as its
+``indicator``); SLOs are resolved against SLIs and alert policies by
 ``domains/slo.py``.
 """
 
@@ -104,10 +105,11 @@ def _alpha_to_v1(doc: dict, warnings: list[str]) -> dict:
             raise EvidenceError(
                 f"spec.objectives[{len(v1_objectives)}].ratioMetrics", f"expected a mapping, got {ratio!r}"
             )
-        if ratio is not None and indicator is None:
-            indicator = {"metadata": {"name": doc["metadata"]["name"]}, "spec": {"ratioMetric": {
+        if ratio is not None:  # each objective's own SLI (they may differ: say 100 ms and 300 ms)
+            objective["indicator"] = {"metadata": {"name": doc["metadata"]["name"]}, "spec": {"ratioMetric": {
                 k: {"metricSource": {"type": v.get("source"), "spec": {k2: v2 for k2, v2 in v.items() if k2 != "source"}}}
                 for k, v in ratio.items() if isinstance(v, dict)} | ({"counter": ratio["counter"]} if "counter" in ratio else {})}}  # fmt: skip
+            indicator = indicator or objective["indicator"]
         v1_objectives.append(objective)
     spec["objectives"] = v1_objectives
     if indicator:

@@ -573,3 +573,31 @@ def test_alert_severities_page_unless_they_say_ticket(severity, expected):
         assert definition.problem.startswith(f"alertPolicies.severity: severity {severity!r} is neither page-level")
     else:
         assert definition.problem is None and [c.severity for c in definition.conditions] == [expected]
+
+
+def test_v1alpha_objectives_are_judged_on_their_own_ratio_metrics():
+    """openslo/v1alpha gives each objective its own ``ratioMetrics``; every objective used to be
+    judged on the first one's, so a strict 100 ms objective was measured by the lenient 1 s SLI."""
+    source = "{source: otlp, metric: http.server.request.duration, le: LE}"
+    text = f"""\
+apiVersion: openslo/v1alpha
+kind: SLO
+metadata: {{name: latency}}
+spec:
+  service: api
+  budgetingMethod: Occurrences
+  timeWindows: [{{count: 30, unit: Day}}]
+  objectives:
+    - {{displayName: lenient, target: 0.99, ratioMetrics: {{good: {source.replace("LE", "1.0")}, total: {{source: otlp}}}}}}
+    - {{displayName: strict, target: 0.9, ratioMetrics: {{good: {source.replace("LE", "0.1")}, total: {{source: otlp}}}}}}
+"""
+    lenient, strict = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    assert (lenient.name, lenient.good.le, lenient.problem) == ("latency/lenient", 1.0, None)
+    assert (strict.name, strict.good.le, strict.problem) == ("latency/strict", 0.1, None)
+    assert strict.total.metric == "http.server.request.duration" and strict.total.service == "api"
+    # A broken SLI of one objective is that objective's problem.
+    (_, broken) = resolve(openslo.read(text.replace("le: 0.1", "le: fast").encode(), "slo.yaml").records)
+    assert (
+        broken.problem
+        == "objectives[1].ratioMetric.good.metricSource.spec.le: expected a number (a bucket bound), got 'fast'"
+    )
