@@ -251,7 +251,35 @@ def _severity(text: object, field: str) -> str:
     )
 
 
-def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelta, where: str) -> list[Condition]:
+def _by_name(records: list[dict]) -> tuple[dict[tuple[str, str], dict], dict[tuple[str, str], list[str]]]:
+    """Records by (kind, name), and where each (kind, name) is defined differently: OpenSLO names
+    are unique per kind, and a second definition (an old copy of a policy in another file) must
+    not silently replace the first. An identical copy is the same definition."""
+    by_name: dict[tuple[str, str], dict] = {}
+    sources: dict[tuple[str, str], list[str]] = {}
+    seen: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        key = (r["kind"], r["name"])
+        body = json.dumps([r.get("metadata"), r["spec"]], sort_keys=True, default=str)
+        by_name.setdefault(key, r)
+        if body not in seen.setdefault(key, set()):
+            seen[key].add(body)
+            sources.setdefault(key, []).append(r["source"])
+    return by_name, sources
+
+
+def _unique(key: tuple[str, object], sources: dict[tuple[str, str], list[str]], field: str) -> None:
+    where = sources.get(key, [])
+    if len(where) > 1:
+        raise EvidenceError(
+            field, f"{key[0]} {key[1]!r} is defined {len(where)} times, differently ({', '.join(where)}): "
+            "which one counts is ambiguous; keep one",
+        )  # fmt: skip
+
+
+def _conditions(
+    policies: list[dict], by_name: dict[tuple[str, str], dict], sources: dict, window: timedelta, where: str
+) -> list[Condition]:
     out = []
     for policy in policies:
         spec = policy.get("spec") or {}
@@ -263,6 +291,7 @@ def _conditions(policies: list[dict], by_name: dict[str, dict], window: timedelt
                     f"{where}.spec.conditions", f"expected conditionRef or an inline AlertCondition, got {c!r}"
                 )
             if "conditionRef" in c:
+                _unique(("AlertCondition", c["conditionRef"]), sources, where)
                 ref = by_name.get(("AlertCondition", c["conditionRef"]))
                 if ref is None:
                     raise EvidenceError(where, f"alert condition {c['conditionRef']!r} is not defined")
@@ -312,12 +341,12 @@ def _objectives(name: str, display: str, spec: dict) -> list[tuple[str, str, dic
 
 def resolve(records: list[dict]) -> list[SloDef]:
     """SLO records with their SLIs and alert policies resolved, one per objective (``_objectives``);
-    unusable ones carry ``problem``."""
-    by_name = {(r["kind"], r["name"]): r for r in records}
+    unusable ones carry ``problem`` (among them: a name defined twice, differently: ``_by_name``)."""
+    by_name, sources = _by_name(records)
     out = []
     for r in records:
-        if r["kind"] != "SLO":
-            continue
+        if r["kind"] != "SLO" or by_name[("SLO", r["name"])] is not r and len(sources[("SLO", r["name"])]) == 1:
+            continue  # an identical copy (the same file under two roots) counts once
         spec, meta = r["spec"], r["metadata"]
         raw_annotations = meta.get("annotations") or {}
         annotations = raw_annotations if isinstance(raw_annotations, dict) else {}
@@ -355,6 +384,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
             owner=str(annotations[OWNER_ANNOTATION]) if annotations.get(OWNER_ANNOTATION) else None,
         )
         try:
+            _unique(("SLO", r["name"]), sources, "metadata.name")
             if not isinstance(raw_annotations, dict):
                 raise EvidenceError("metadata.annotations", f"expected a mapping, got {raw_annotations!r}")
             at = "metadata.annotations."
@@ -367,6 +397,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
             )
             indicator = spec.get("indicator")
             if indicator is None:
+                _unique(("SLI", spec.get("indicatorRef")), sources, "indicatorRef")
                 ref = by_name.get(("SLI", spec.get("indicatorRef")))
                 if ref is None:
                     raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
@@ -375,6 +406,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
             policies = []
             for p in spec.get("alertPolicies") or []:
                 if isinstance(p, dict) and "alertPolicyRef" in p:
+                    _unique(("AlertPolicy", p["alertPolicyRef"]), sources, "alertPolicies")
                     ref = by_name.get(("AlertPolicy", p["alertPolicyRef"]))
                     if ref is None:
                         raise EvidenceError("alertPolicies", f"alert policy {p['alertPolicyRef']!r} is not defined")
@@ -383,7 +415,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
                     policies.append(p)
                 else:  # a bare name is not a reference: the defaults would apply without a word
                     raise EvidenceError("alertPolicies", f"expected alertPolicyRef or an inline AlertPolicy, got {p!r}")
-            slo.conditions = _conditions(policies, by_name, window, "alertPolicies")
+            slo.conditions = _conditions(policies, by_name, sources, window, "alertPolicies")
         except EvidenceError as exc:
             slo.problem = f"{exc.field}: {exc.reason}"
         for i, (name, display, objective) in enumerate(_objectives(slo.name, slo.display, spec)):

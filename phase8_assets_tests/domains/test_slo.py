@@ -601,3 +601,60 @@ spec:
         broken.problem
         == "objectives[1].ratioMetric.good.metricSource.spec.le: expected a number (a bucket bound), got 'fast'"
     )
+
+
+def test_a_name_defined_twice_differently_is_ambiguous_not_last_wins():
+    """OpenSLO names are unique per kind. An older copy of an alert policy in another file used to
+    replace the reviewed one (the last file read won), so a release passed a fast burn the real
+    policy pages on. A second, different definition now makes the SLOs that use it not
+    evaluable, naming both places; an identical copy (one file under two roots) is the same."""
+    policy = """\
+apiVersion: openslo/v1
+kind: AlertPolicy
+metadata: {name: burn}
+spec: {conditions: [{conditionRef: fast}]}
+---
+apiVersion: openslo/v1
+kind: AlertCondition
+metadata: {name: fast}
+spec: {severity: page, condition: {kind: burnrate, threshold: THRESHOLD, lookbackWindow: 1h}}
+"""
+    slo_text = SLO_YAML.replace("WINDOW", "30d") + "  alertPolicies: [{alertPolicyRef: burn}]\n"
+    reviewed = openslo.read(policy.replace("THRESHOLD", "14.4").encode(), "alerting.yaml").records
+    old_copy = openslo.read(policy.replace("THRESHOLD", "1000").encode(), "old.yaml").records
+    own = openslo.read(slo_text.encode(), "slo.yaml").records
+    (definition,) = resolve(own + reviewed)
+    assert definition.problem is None and definition.conditions[0].factor == 14.4
+    (same,) = resolve(own + reviewed + reviewed)  # the same documents twice: one definition
+    assert same.problem is None and same.conditions[0].factor == 14.4
+    (ambiguous,) = resolve(own + reviewed + old_copy)
+    assert ambiguous.problem == (
+        "alertPolicies: AlertCondition 'fast' is defined 2 times, differently (alerting.yaml#1, old.yaml#1): "
+        "which one counts is ambiguous; keep one"
+    )
+    # The same for an SLI, and for the SLO itself (both copies are reported, neither judged).
+    sli = "apiVersion: openslo/v1\nkind: SLI\nmetadata: {name: errors}\nspec: {ratioMetric: {bad: BAD, total: TOTAL}}\n"
+    sel = "{metricSource: {type: otlp, spec: {filter: {http.response.status_code: '~5..'}}}}"
+    sli_a = openslo.read(sli.replace("BAD", sel).replace("TOTAL", "{metricSource: {type: otlp}}").encode(), "a.yaml")
+    sli_b = openslo.read(
+        sli.replace("BAD", sel.replace("5", "4")).replace("TOTAL", "{metricSource: {type: otlp}}").encode(), "b.yaml"
+    )
+    by_ref = (
+        SLO_YAML.replace("WINDOW", "30d").split("  indicator:")[0]
+        + "  indicatorRef: errors\n"
+        + (
+            "  timeWindow: [{duration: 30d, isRolling: true}]\n  budgetingMethod: Occurrences\n  objectives: [{target: 0.999}]\n"
+        )
+    )
+    (by_sli,) = resolve(openslo.read(by_ref.encode(), "slo.yaml").records + sli_a.records + sli_b.records)
+    assert by_sli.problem.startswith("indicatorRef: SLI 'errors' is defined 2 times, differently (a.yaml, b.yaml)")
+    other = openslo.read(slo_text.replace("0.999", "0.99").encode(), "copy.yaml").records
+    first, second = resolve(own + other + reviewed)
+    assert (
+        first.problem
+        == second.problem
+        == (
+            "metadata.name: SLO 'api' is defined 2 times, differently (slo.yaml, copy.yaml): which one counts is "
+            "ambiguous; keep one"
+        )
+    )
