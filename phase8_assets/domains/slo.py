@@ -24,7 +24,10 @@ a new ``startTimeUnixNano``, is a process restart (a reset), and then the new va
 increment. A stream's first point counts whole when its counter started at most an hour before it
 (the process started then: its whole count belongs to that export); a counter that began earlier
 carries history we cannot place in time, so its first point only anchors the differences, as
-Prometheus' ``increase`` ignores a series' first sample. (Computed in DuckDB:
+Prometheus' ``increase`` ignores a series' first sample. So does a *true reset point* (start time
+equal to its time: the collector's Prometheus receiver and ``metricstarttime`` processor write one
+with the counter's absolute value when they first see a series, and again after each collector
+restart): counted, it put the service's whole history into the window of the restart. (Computed in DuckDB:
 ``warehouse.store.otel_increments``; memory follows the timestamps, not the points.)
 
 **Burn rate** over a window = error ratio / (1 − target); with ``Timeslices`` budgeting the error

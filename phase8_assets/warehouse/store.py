@@ -552,7 +552,8 @@ def otel_increments(
     Computed in DuckDB so memory follows the number of distinct timestamps, not of points. Delta
     points are increments; cumulative ones are differenced per stream, a new start time or a
     lower value being a restart (the value is then the increment); a stream's first point counts
-    whole only if its counter started at most an hour before it (``domains/slo.py``).
+    whole only if its counter started at most an hour before it; a true reset point (start time
+    equal to its time) only anchors the differences after it (``domains/slo.py``).
     """
     import numpy as np
 
@@ -570,6 +571,7 @@ def otel_increments(
         {_stream_steps(value)}
         SELECT time_ns, sum(CASE
                 WHEN temporality = 1 THEN v
+                WHEN start_ns = time_ns THEN 0
                 WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN v ELSE 0 END
                 WHEN start_ns <> prev_start OR v < prev_v THEN v
                 ELSE v - prev_v END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported
@@ -609,7 +611,7 @@ def otel_coverage(
     delta point from its start time (or, without one, the stream's previous point); a cumulative
     one from the stream's previous point (a difference counts every event between the two,
     however far apart), or from its start time after a restart or when its first point counts
-    whole; a first point that only anchors covers nothing. So a gap between delta exports, the
+    whole; a first point or a true reset point, which only anchors, covers nothing. So a gap between delta exports, the
     time between a crash and the restart, and everything after the last point are not covered:
     data that stopped days ago does not cover those days."""
     import numpy as np
@@ -621,6 +623,7 @@ def otel_coverage(
         {_stream_steps("p.value")}, spans AS (
             SELECT time_ns AS hi, CASE
                 WHEN temporality = 1 THEN CASE WHEN start_ns > 0 THEN start_ns ELSE prev_time END
+                WHEN start_ns = time_ns THEN NULL
                 WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN start_ns END
                 WHEN start_ns <> prev_start THEN CASE WHEN start_ns > 0 THEN greatest(start_ns, prev_time) END
                 ELSE prev_time END AS lo

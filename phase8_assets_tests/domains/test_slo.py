@@ -139,7 +139,7 @@ def test_burn_rate_matches_a_known_error_ratio(wh, ratio):
 
 def test_cumulative_counters_with_a_restart(wh):
     """Cumulative points: increments between exports; a restart (new start, lower value) counts whole."""
-    start, restart = AT - timedelta(days=40), AT - timedelta(hours=2, minutes=30)
+    start, restart = AT - timedelta(days=40), AT - timedelta(hours=2, minutes=32)  # between two exports
     lines, ok, bad = [], 0, 0
     t = AT - timedelta(hours=6)
     while t <= AT:
@@ -154,6 +154,32 @@ def test_cumulative_counters_with_a_restart(wh):
     # one adds 1000 requests, the restart's first export included.
     assert total.between(int((AT - timedelta(hours=6)).timestamp() * 1e9), int(AT.timestamp() * 1e9)) == 72 * 1000
     assert bad_events.between(0, int(AT.timestamp() * 1e9)) == 72 * 10
+
+
+def test_a_true_reset_point_anchors_and_never_counts_the_counters_history(wh):
+    """The collector's Prometheus receiver (and its ``metricstarttime`` processor) starts each series
+    with a *true reset point*: start time equal to its time, value the counter's absolute count
+    (here 30 M requests of the service's past). It used to count whole, at the collector's start and
+    again after its restart 30 minutes ago, so the last hour's 10 % errors (100x the budget rate)
+    drowned in 30 M old requests: the 1h burn read 1.0 and nothing paged."""
+    lines, ok, bad = [], 30_000_000, 15_000
+    start = t = AT - timedelta(hours=6)
+    while t <= AT:
+        if t == AT - timedelta(minutes=30):
+            start = t  # the collector restarted: a new true reset point, the same absolute counts
+        if t > start:
+            errors = 1000 if t > AT - timedelta(hours=1) else 5
+            ok, bad = ok + 10_000 - errors, bad + errors
+        lines.append(otlp_line(t, [(200, ok, start), (500, bad, start)], temporality=2))
+        t += timedelta(minutes=5)
+    definition = slo()
+    result = status(wh, definition, lines)
+    page = next(a for a in result.alerts if a.condition.name == "page-1h")
+    # 11 of the hour's 12 exports: the restart's reset point only anchors the next difference.
+    assert page.long.total == 11 * 10_000 and page.long.burn(definition.target) == pytest.approx(100)
+    assert page.active
+    # The reset points cover nothing: 6 hours less the restart's 5 minutes.
+    assert result.budget_covered == timedelta(hours=6) - timedelta(minutes=5)
 
 
 def test_windows_scale_for_other_slo_windows():
