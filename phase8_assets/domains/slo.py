@@ -16,7 +16,9 @@ requests, ``http.response.status_code`` the status::
 
 The event count of a point is its value (sums) or its count (histograms); with ``le`` it is the
 count of the buckets whose upper bound is at most ``le`` (``le`` must be a bucket boundary, so the
-count is exact). Ratio SLIs give ``good`` and ``total``, or ``bad`` and ``total``.
+count is exact; an exponential histogram's boundaries move with its scale, so there it is the
+buckets wholly under ``le``: a lower bound on fast requests, never more). Ratio SLIs give
+``good`` and ``total``, or ``bad`` and ``total``.
 
 **Counting events.** Delta points are increments. Cumulative points become increments per stream
 (service + attributes + start time): the difference to the previous point; a value that drops, or

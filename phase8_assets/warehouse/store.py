@@ -516,18 +516,18 @@ def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str,
 def _stream_steps(value: str) -> str:
     """The CTE both ``otel_increments`` and ``otel_coverage`` read, so they agree on what a stream's
     points are: the picked streams' points of the file versions in the roots now (``value`` as
-    ``v``), each with its predecessor in the stream (``prev_v``, ``prev_start``, ``prev_time``).
-    Parameters: ``_stream_params``."""
+    ``v``; its count or sum value as ``n``), each with its predecessor in the stream (``prev_v``,
+    ``prev_n``, ``prev_start``, ``prev_time``). Parameters: ``_stream_params``."""
     return f"""
         WITH picked AS (
             SELECT unnest(?) AS service, unnest(?) AS attrs
         ), points AS (
-            SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v
+            SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v, p.value AS n
             FROM otel_points p JOIN picked USING (service, attrs)
             WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
         ), steps AS (
             SELECT time_ns, temporality, start_ns, v, lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start,
-                   lag(time_ns) OVER w AS prev_time
+                   lag(time_ns) OVER w AS prev_time, n, lag(n) OVER w AS prev_n
             FROM points
             WINDOW w AS (PARTITION BY service, attrs ORDER BY start_ns, time_ns)
         )"""
@@ -551,7 +551,10 @@ def otel_increments(
 
     Computed in DuckDB so memory follows the number of distinct timestamps, not of points. Delta
     points are increments; cumulative ones are differenced per stream, a new start time or a
-    lower value being a restart (the value is then the increment); a stream's first point counts
+    lower count (or sum) being a restart (the value is then the increment). With ``le`` the value
+    is the count of the buckets wholly at or under it; an exponential histogram's buckets widen
+    when it rescales, so that count may shrink without a restart: the difference is then 0, never
+    a "restart" that counts the stream's whole history as fast requests; a stream's first point counts
     whole only if its counter started at most an hour before it; a true reset point (start time
     equal to its time) only anchors the differences after it (``domains/slo.py``).
     """
@@ -573,8 +576,8 @@ def otel_increments(
                 WHEN temporality = 1 THEN v
                 WHEN start_ns = time_ns THEN 0
                 WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN v ELSE 0 END
-                WHEN start_ns <> prev_start OR v < prev_v THEN v
-                ELSE v - prev_v END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported
+                WHEN start_ns <> prev_start OR n < prev_n THEN v
+                ELSE greatest(v - prev_v, 0) END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
         [*_stream_params(roots, metric, streams, versions), FIRST_POINT_WHOLE_NS],

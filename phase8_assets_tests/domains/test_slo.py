@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import math
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -684,3 +685,55 @@ spec: {severity: page, condition: {kind: burnrate, threshold: THRESHOLD, lookbac
             "ambiguous; keep one"
         )
     )
+
+
+def _exp_line(t: datetime, start: datetime, scale: int, counts: dict[float, int]) -> str:
+    """One cumulative exponential-histogram export of service api: ``counts`` of requests by duration."""
+    index = {v: math.ceil(math.log2(v) * 2**scale) - 1 for v in counts}
+    low = min(index.values())
+    buckets = [0] * (max(index.values()) - low + 1)
+    for v, n in counts.items():
+        buckets[index[v] - low] += n
+    point = {"startTimeUnixNano": str(int(start.timestamp() * 1e9)), "timeUnixNano": str(int(t.timestamp() * 1e9)),
+             "count": str(sum(counts.values())), "scale": scale,
+             "positive": {"offset": low, "bucketCounts": [str(b) for b in buckets]}}  # fmt: skip
+    metric = {"name": "http.server.request.duration",
+              "exponentialHistogram": {"aggregationTemporality": 2, "dataPoints": [point]}}  # fmt: skip
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]}
+    return json.dumps({"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [metric]}]}]})
+
+
+def test_an_exponential_histogram_that_rescales_never_counts_its_history_as_fast(wh):
+    """With ``le: 0.3`` on an exponential histogram, the requests counted fast are those of the
+    buckets wholly under 0.3 s. When the SDK halves the scale, the bucket just under 0.3 s
+    (0.2973, 0.2986] merges into (0.2973, 0.3006]: the fast count drops without a restart. That
+    drop used to be taken for a restart, counting every fast request since the stream began at
+    once, so the last hour's 5 % slow requests (5x the budget rate) read as 0 bad."""
+    text = SLO_YAML.replace("WINDOW", "30d").replace("target: 0.999", "target: 0.99")
+    text = text.replace(
+        "bad: {metricSource: {type: otlp, spec: {metric: http.server.request.duration, filter: {service.name: api, "
+        'http.response.status_code: "~5.."}}}}',
+        "good: {metricSource: {type: otlp, spec: {le: 0.3}}}",
+    )
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    assert definition.good.le == 0.3 and definition.problem is None
+    start, lines, fast, edge, slow = AT - timedelta(hours=3), [], 0, 0, 0
+    rescaled = AT - timedelta(minutes=30)
+    t = start + timedelta(minutes=5)
+    while t <= AT:
+        errors = 500 if t > AT - timedelta(hours=1) else 0
+        fast, edge, slow = fast + 9000 - errors, edge + 1000, slow + errors
+        lines.append(_exp_line(t, start, 7 if t < rescaled else 6, {0.2: fast, 0.298: edge, 2.0: slow}))
+        t += timedelta(minutes=5)
+    root = f"/root{next(_files)}"
+    _record(wh, root, lines)
+    good = sli_events(wh, [root], definition.good, "good", versions=["sha"])
+    total = sli_events(wh, [root], definition.total, "total", versions=["sha"])
+    (hour,) = evaluate(definition, good, total, AT, [timedelta(hours=1)]).windows
+    assert hour.total == 12 * 10_000
+    assert hour.bad >= 12 * 500  # at least the slow requests: never fewer bad than there were
+    assert good.between(_ns_of(rescaled - timedelta(minutes=1)), _ns_of(rescaled)) == 0  # the rescale adds none
+
+
+def _ns_of(t: datetime) -> int:
+    return int(t.timestamp() * 1e9)
