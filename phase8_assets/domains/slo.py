@@ -194,6 +194,15 @@ def _selector(source: dict | None, where: str, default_service: str = "") -> Sel
             f"{where}.metricSource.spec.filter", f"expected a mapping of attribute: matcher, got {matchers!r}"
         )
     matchers = dict(matchers)
+    for key, rule in matchers.items():
+        pattern = str(rule)[2:] if str(rule).startswith("!~") else str(rule)[1:] if str(rule).startswith("~") else None
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise EvidenceError(
+                    f"{where}.metricSource.spec.filter.{key}", f"{rule!r} is not a valid regular expression ({exc})"
+                ) from None
     service = matchers.pop("service.name", None) or default_service or None
     le = spec.get("le")
     if le is not None and not isinstance(le, (int, float)):

@@ -539,6 +539,9 @@ CONDITION = "  alertPolicies: [{kind: AlertPolicy, metadata: {name: p}, spec: {c
     [
         (("filter: {service.name: api}}", "filter: [{service.name: api}]}"),
          "ratioMetric.total.metricSource.spec.filter: expected a mapping of attribute: matcher, got [{'service.name': 'api'}]"),
+        (('status_code: "~5.."', 'status_code: "~5[0-9"'),
+         "ratioMetric.bad.metricSource.spec.filter.http.response.status_code: '~5[0-9' is not a valid regular "
+         "expression (unterminated character set at position 1)"),
         (("{metric: http.server.request.duration, filter: {service.name: api}}", "query"),
          "ratioMetric.total.metricSource.spec: expected a mapping (metric, filter, le), got 'query'"),
         (("metadata: {name: api}", "metadata: {name: api, annotations: {phase8/min-events: lots}}"),
@@ -559,8 +562,9 @@ CONDITION = "  alertPolicies: [{kind: AlertPolicy, metadata: {name: p}, spec: {c
 )  # fmt: skip
 def test_a_malformed_slo_is_its_own_problem_not_a_crash(change, problem):
     """A shape the reader let through (a filter written as a list, an annotation that is no number,
-    an alert condition without a threshold) used to raise while resolving the SLOs: every SLO's
-    gates then said only "upstream step failed". Now that SLO carries a problem naming the field
+    an alert condition without a threshold) used to raise while resolving the SLOs, and a matcher
+    that is no regular expression while computing the burn rates: every SLO's gates then said
+    only "upstream step failed". Now that SLO carries a problem naming the field
     (its gates fail closed on it) and the other SLOs are judged as before. A bare policy name in
     ``alertPolicies`` used to be ignored, so the defaults applied without a word."""
     bad = SLO_YAML.replace("WINDOW", "30d").replace(*change)
