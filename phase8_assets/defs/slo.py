@@ -236,12 +236,14 @@ def burn_gate(batch, config, at, slo_definitions: list[SloDef], slo_burn_rates: 
 
 def budget_gate(batch, config, at, slo_definitions: list[SloDef], slo_burn_rates: dict):
     found = budget_findings(slo_definitions, slo_burn_rates, config, "error_budget")
+    failed = {f.subject for f in found if f.severity == "error"}  # e.g. its data stopped (sli-max-age)
     ok = sum(
         1
         for st in slo_burn_rates["statuses"]
         if st.remaining is not None
         and st.remaining >= st.slo.min_budget_remaining
         and st.budget_coverage >= st.slo.min_window_coverage
+        and st.slo.name not in failed
     )
     return found, f"{ok} of {len(slo_definitions)} SLO(s) within their error budget"
 

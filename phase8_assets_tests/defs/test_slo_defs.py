@@ -73,3 +73,34 @@ def test_every_objective_of_an_slo_is_judged_end_to_end(tmp_path, home):
     assert gates["slo_burn_rate"]["status"] == "fail"
     errors = {(f["subject"], f["rule"]) for f in gates["slo_burn_rate"]["findings"] if f["severity"] == "error"}
     assert errors == {("chat-api-availability/availability", "burn-rate:fast-burn-1h")}
+
+
+def test_a_service_that_stopped_exporting_a_day_ago_fails_both_gates(tmp_path, home):
+    """chat-api's metrics stop at 2026-11-19T12:00 while the other services keep writing the same
+    files: the files are fresh and 29 of 30 days are covered, which passed both gates. Its SLIs are
+    now stale in both, and the budget summary no longer counts them as within budget."""
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    cut = "1795089600000000000"  # 2026-11-19T12:00:00Z
+    for day in sorted((root / "evidence/otel").glob("*.jsonl")):
+        docs = [json.loads(line) for line in day.read_text().splitlines() if line.strip()]
+        for doc in docs:
+            doc["resourceMetrics"] = [
+                rm for rm in doc["resourceMetrics"]
+                if "chat-api" not in json.dumps(rm["resource"]) or max(int(t) for t in _times(rm)) <= int(cut)
+            ]  # fmt: skip
+        day.write_text("".join(json.dumps(doc) + "\n" for doc in docs if doc["resourceMetrics"]))
+    gates = {g["gate"]: g for g in gate_report([root], home)["gates"]}
+    assert gates["evidence_freshness"]["status"] == "pass"
+    for name in ("slo_burn_rate", "error_budget"):
+        assert gates[name]["status"] == "fail"
+        stale = {f["subject"]: f for f in gates[name]["findings"] if f["rule"] == "sli-max-age"}
+        assert set(stale) == {"chat-api-availability", "chat-api-latency"}
+        assert stale["chat-api-availability"]["observed"].endswith(
+            "is 1d 0h old (2026-11-19T12:00:00Z); the SLI's data stopped"
+        )
+    assert gates["error_budget"]["summary"].startswith("2 of 4 SLO(s) within their error budget")
+
+
+def _times(rm: dict) -> list[str]:
+    return [p["timeUnixNano"] for sm in rm["scopeMetrics"] for m in sm["metrics"]
+            for kind in ("histogram", "sum") if kind in m for p in m[kind]["dataPoints"]]  # fmt: skip
