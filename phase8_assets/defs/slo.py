@@ -14,9 +14,8 @@ from phase8_assets.domains.slo import (
     SloDef,
     SloStatus,
     UnmatchedSelector,
-    evaluate,
     resolve,
-    sli_events,
+    sli_status,
 )
 from phase8_assets.domains.slo_findings import budget_findings, burn_findings
 from phase8_assets.domains.slo_rules import prometheus_rules
@@ -105,9 +104,7 @@ def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch,
 
 
 def _status(slo: SloDef, conn, roots: list[str], versions: list[str], at) -> SloStatus:
-    role, x = ("good", slo.good) if slo.good else ("bad", slo.bad)
-    events = [sli_events(conn, roots, sel, name, versions=versions) for sel, name in ((x, role), (slo.total, "total"))]
-    return evaluate(slo, *events, at, REPORT_WINDOWS)
+    return sli_status(conn, roots, slo, at, REPORT_WINDOWS, versions=versions)
 
 
 @dg.asset(

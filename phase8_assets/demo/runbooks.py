@@ -128,9 +128,9 @@ The finding names the SLO, the condition, both burn rates and the owner.""",
    key or value the data never has, e.g. the pre-1.21 `http.status_code`); the finding lists the
    attribute keys that do occur. Fix the selector in the SLO: zero matched streams is not zero
    errors.
-6. `sli-max-age` errors: the SLI's newest point is older than the `otel_metrics` max age while
-   other services' metrics still arrive: the service stopped exporting (or was renamed). Restore
-   its telemetry; no recent data is not a good burn rate.""",
+6. `sli-max-age` errors: neither the SLI nor any other metric of its service has a point within
+   the `otel_metrics` max age, while other services' metrics still arrive: the service stopped
+   exporting (or was renamed). Restore its telemetry; no recent data is not a good burn rate.""",
     ),
     "error-budget": (
         "Error budget",
@@ -140,7 +140,8 @@ An SLO has less error budget left than the release policy's minimum
 (`phase8/min-budget-remaining`, default 0 %) over its window; or the metrics cover less of the
 window than its minimum (`window-coverage`: `phase8/min-window-coverage`, default 90 %), so the
 budget cannot be told; or a selector matches no data stream (`sli-selector`); or the SLI's data
-stopped (`sli-max-age`: its newest point is older than the `otel_metrics` max age).""",
+stopped (`sli-max-age`: no point of it, nor of any other metric of its service, within the
+`otel_metrics` max age).""",
         """\
 1. Spend the rest of the window on reliability work, as the SLO's error budget policy says.
 2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its

@@ -78,7 +78,7 @@ if TYPE_CHECKING:  # numpy is imported where it is used: the code location loads
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.openslo import approx_timedelta, parse_openslo_duration, slice_window
 from phase8_assets.shared.clock import add_duration, parse_timestamp
-from phase8_assets.warehouse.store import otel_coverage, otel_increments, otel_streams
+from phase8_assets.warehouse.store import otel_coverage, otel_increments, otel_service_last, otel_streams
 
 THIRTY_DAYS = timedelta(days=30)
 DEFAULT_MIN_EVENTS = 100
@@ -576,6 +576,18 @@ def sli_events(conn, roots: list[str], sel: Selector, role: str = "total", *, ve
     return Events(times, counts, otel_coverage(conn, roots, sel.metric, streams, versions=versions))
 
 
+def sli_status(conn, roots: list[str], slo: SloDef, at: datetime, windows: list[timedelta], *, versions: list[str]):
+    """An SLO's ``SloStatus`` from the warehouse (``sli_events``, ``evaluate``), with the newest
+    point of any metric of its service (``SloStatus.newest``)."""
+    role, x = ("good", slo.good) if slo.good else ("bad", slo.bad)
+    events = [sli_events(conn, roots, sel, name, versions=versions) for sel, name in ((x, role), (slo.total, "total"))]
+    status = evaluate(slo, *events, at, windows)
+    if slo.total.service is not None:  # is the service still exporting, even with no SLI point lately?
+        last = otel_service_last(conn, roots, slo.total.service, versions=versions)
+        status.service_last = datetime.fromtimestamp(last / 1e9, at.tzinfo) if last is not None else None
+    return status
+
+
 @dataclass
 class WindowBurn:
     """A window's counts: events (Occurrences) or time slices with data (Timeslices)."""
@@ -615,6 +627,14 @@ class SloStatus:
     last_event: datetime | None
     data_from: datetime | None  # where the SLI's data begins
     budget_covered: timedelta  # how much of the budget period (start to evaluation time) the data covers
+    service_last: datetime | None = None  # the newest point of any metric of the SLI's service
+
+    @property
+    def newest(self) -> datetime | None:
+        """The newest sign the service still exports: its SLI's last point, or any metric's of the
+        service (delta exporters send no SLI point while no request comes; runtime metrics go on)."""
+        known = [t for t in (self.last_event, self.service_last) if t is not None]
+        return max(known) if known else None
 
     @property
     def budget_coverage(self) -> float:

@@ -1,9 +1,11 @@
 """The two SLO gates' findings: page-level burn blocks, ticket-level burn warns, an exhausted
 budget blocks; no data, data that stopped, or an SLO that cannot be evaluated, fails closed.
 
-An SLI whose newest point is older than the ``otel_metrics`` maximum age is stale evidence in
-both gates, even when the OTLP files are fresh (other services still export to them): its burn
-rate says nothing about now, and its budget nothing about the time since."""
+An SLI whose newest point is older than the ``otel_metrics`` maximum age, while its service
+sends no other metric either, is stale evidence in both gates, even when the OTLP files are fresh
+(other services still export to them): its burn rate says nothing about now, and its budget
+nothing about the time since. (A delta exporter sends no SLI point while no request comes; the
+service's other metrics, such as runtime gauges, show it is still exporting.)"""
 
 from __future__ import annotations
 
@@ -41,19 +43,21 @@ def _not_evaluable(slos: list[SloDef], results: dict, config, gate: str) -> list
 
 
 def _stale(st, config, gate: str) -> Finding | None:
-    """An error when the SLI's newest point (of its ``total``) is older than ``otel_metrics``' max age."""
+    """An error when the service's newest point (its SLI's ``total``, or any of its metrics: a delta
+    exporter sends no SLI point while no request comes) is older than ``otel_metrics``' max age."""
     kind = config.evidence.get("otel_metrics")
-    if kind is None or st.last_event is None or st.at - st.last_event <= kind.max_age:
+    newest = st.newest
+    if kind is None or newest is None or st.at - newest <= kind.max_age:
         return None
     slo = st.slo
-    age = st.at - st.last_event
+    age = st.at - newest
     return Finding(
         "error", slo.name, "sli-max-age",
-        f"newest point of {slo.total.text if slo.total else 'the SLI'} is {format_duration(age)} old "
-        f"({format_timestamp(st.last_event)}); the SLI's data stopped",
+        f"no data for {format_duration(age)} from {slo.total.text if slo.total else 'the SLI'} nor any other "
+        f"metric of its service (newest point {format_timestamp(newest)}); the SLI's data stopped",
         f"{kind.max_age_text} ({format_duration(kind.max_age)}), the otel_metrics max_age",
         slo.source, _owner(slo, config, gate), config.runbook_for(gate),
-        {"service": slo.service, "newest": format_timestamp(st.last_event), "age_seconds": int(age.total_seconds()),
+        {"service": slo.service, "newest": format_timestamp(newest), "age_seconds": int(age.total_seconds()),
          "max_age": kind.max_age_text, "otel_metrics": config.paths_of("otel_metrics")},
     )  # fmt: skip
 

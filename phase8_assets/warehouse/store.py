@@ -503,6 +503,17 @@ def record_otlp_file(
 FIRST_POINT_WHOLE_NS = 3600 * 1_000_000_000
 
 
+def otel_service_last(
+    conn: duckdb.DuckDBPyConnection, roots: list[str], service: str, *, versions: list[str]
+) -> int | None:
+    """The newest point (Unix ns) of any metric of ``service`` in the given file versions."""
+    return conn.execute(
+        "SELECT max(time_ns) FROM otel_points WHERE root IN (SELECT unnest(?)) "
+        "AND sha256 IN (SELECT unnest(?::VARCHAR[])) AND service = ?",
+        [roots, versions, service],
+    ).fetchone()[0]
+
+
 def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str, *, versions: list[str]) -> list[tuple]:
     """The distinct streams of a metric in the given file versions (the sha256 of the OTLP files in
     the roots now): (service, attrs JSON, kind, bounds, monotonic)."""

@@ -96,7 +96,7 @@ def test_a_service_that_stopped_exporting_a_day_ago_fails_both_gates(tmp_path, h
         stale = {f["subject"]: f for f in gates[name]["findings"] if f["rule"] == "sli-max-age"}
         assert set(stale) == {"chat-api-availability", "chat-api-latency"}
         assert stale["chat-api-availability"]["observed"].endswith(
-            "is 1d 0h old (2026-11-19T12:00:00Z); the SLI's data stopped"
+            "(newest point 2026-11-19T12:00:00Z); the SLI's data stopped"
         )
     assert gates["error_budget"]["summary"].startswith("2 of 4 SLO(s) within their error budget")
 

@@ -19,6 +19,7 @@ from phase8_assets.domains.slo import (
     pick_streams,
     resolve,
     sli_events,
+    sli_status,
 )
 from phase8_assets.evidence import EvidenceError, openslo, otlp_metrics
 from phase8_assets.warehouse import connect
@@ -487,14 +488,31 @@ def test_an_sli_whose_data_stopped_is_stale_in_both_gates(wh):
         (stale,) = [f for f in found if f.severity == "error"]
         assert stale.rule == "sli-max-age" and stale.subject == "api" and stale.evidence == "slo.yaml"
         assert stale.observed == (
-            "newest point of http.server.request.duration{service.name='api'} is 1d 0h old "
-            "(2026-11-19T12:00:00Z); the SLI's data stopped"
+            "no data for 1d 0h from http.server.request.duration{service.name='api'} nor any other metric of its "
+            "service (newest point 2026-11-19T12:00:00Z); the SLI's data stopped"
         )
         assert stale.limit == "PT2H (2h 0m), the otel_metrics max_age" and stale.owner and stale.runbook
     # Data up to an hour ago is within the max age: no finding.
     recent = steady(0.0, timedelta(days=30), step=timedelta(hours=1), end=AT - timedelta(hours=1))
     burn, budget = _findings(definition, status(wh, definition, recent))
     assert not [f for f in burn + budget if f.rule == "sli-max-age"]
+
+
+def test_an_idle_delta_service_that_still_exports_is_not_stale(wh):
+    """A delta exporter sends no SLI point while no request comes (the SDK drops series without
+    measurements); the service's runtime gauges still arrive, so it has not stopped exporting."""
+    definition = slo()
+    quiet = steady(0.0, timedelta(days=29), step=timedelta(hours=1), end=AT - timedelta(days=1))
+    gauge = {"name": "process.memory.usage", "gauge": {"dataPoints": [
+        {"timeUnixNano": str(int(AT.timestamp() * 1e9)), "asInt": "52428800"}]}}  # fmt: skip
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "api"}}]}
+    alive = json.dumps({"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": [gauge]}]}]})
+    for lines, stale in ((quiet, True), ([*quiet, alive], False)):
+        root = f"/root{next(_files)}"
+        _record(wh, root, lines)
+        result = sli_status(wh, [root], definition, AT, [], versions=["sha"])
+        burn, budget = _findings(definition, result)
+        assert [f.rule for f in burn + budget if f.rule == "sli-max-age"] == (["sli-max-age"] * 2 if stale else [])
 
 
 def test_every_objective_of_an_slo_is_judged(wh):
