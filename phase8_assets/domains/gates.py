@@ -246,7 +246,7 @@ def apply_waivers(
     mine = [s for s in exceptions if s.waiver.gate == gate]
 
     def matches(finding: Finding, waiver) -> bool:
-        return fnmatch.fnmatchcase(finding.subject, waiver.subject) and fnmatch.fnmatchcase(finding.rule, waiver.rule)
+        return glob_match(finding.subject, waiver.subject) and glob_match(finding.rule, waiver.rule)
 
     out = []
     for finding in findings:
@@ -278,6 +278,12 @@ def apply_waivers(
                 )
             )
     return out
+
+
+def glob_match(value: str, pattern: str) -> bool:
+    """``pattern`` as a glob, or literally: a subject such as ``test_search[query=long]`` names
+    itself, though ``[...]`` is a character class to ``fnmatch``."""
+    return value == pattern or fnmatch.fnmatchcase(value, pattern)
 
 
 def status_of(findings: list[Finding]) -> str:

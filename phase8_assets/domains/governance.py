@@ -10,7 +10,6 @@ Cedar engine (the ``AccessPolicy`` documents), never by code here.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -23,7 +22,7 @@ from phase8_assets.domains.exceptions import (
     principal_uid,
     team_entities,
 )
-from phase8_assets.domains.gates import GATES, Finding, GateResult, errored, judge
+from phase8_assets.domains.gates import GATES, Finding, GateResult, errored, glob_match, judge
 from phase8_assets.shared.clock import format_duration, format_timestamp, parse_duration
 
 OUTCOMES = ("pass", "violation", "excepted", "not-applicable")
@@ -255,8 +254,8 @@ def with_exceptions(evaluations: list[Evaluation], exceptions: list[ExceptionSta
     out = []
     for ev in evaluations:
         state = next(
-            (s for s in mine if ev.outcome == "violation" and fnmatch.fnmatchcase(ev.target, s.waiver.subject)
-             and fnmatch.fnmatchcase(ev.rule, s.waiver.rule)),
+            (s for s in mine if ev.outcome == "violation" and glob_match(ev.target, s.waiver.subject)
+             and glob_match(ev.rule, s.waiver.rule)),
             None,
         )  # fmt: skip
         out.append(

@@ -62,6 +62,15 @@ def test_waiver_for_another_gate_or_rule_does_not_apply():
     ]
 
 
+def test_a_subject_with_brackets_is_matched_literally_too():
+    """pytest's parametrised ids (``test_search[query=long]``) are character classes to fnmatch: a
+    waiver naming the finding's subject exactly must match it."""
+    subject = "tests/perf/test_search.py::test_search[query=long] / time"
+    out = apply_waivers("evidence_validity", [finding(subject=subject)], [waiver(AT + timedelta(days=30), subject=subject)],
+                        AT, "t", None)  # fmt: skip
+    assert [f.severity for f in out] == ["waived"]
+
+
 def test_expired_waiver_no_longer_applies_and_is_a_finding():
     out = apply_waivers("evidence_validity", [finding()], [waiver(AT - timedelta(seconds=1))], AT, "team:x", None)
     assert [(f.severity, f.rule) for f in out] == [("error", "readable"), ("warning", "waiver-expired")]
