@@ -240,19 +240,22 @@ def apply_waivers(
     gate: str, findings: list[Finding], exceptions: list, at: datetime, owner: str, runbook: str | None
 ) -> list[Finding]:
     """Turn error findings matched by an exception in force (active or expiring) into ``waived``;
-    report this gate's expiring and expired exceptions, and name an exception that would match a
-    finding but does not apply (requested, refused, not yet in effect). ``exceptions`` are
-    ``domains.exceptions.ExceptionState`` s."""
+    report this gate's expiring and expired exceptions, and an exception in force that waives
+    nothing (its subject or rule matches no error finding of the gate: a typo, or a problem fixed
+    since, so the exception should go before it silently waives a later one); name an exception
+    that would match a finding but does not apply (requested, refused, not yet in effect).
+    ``exceptions`` are ``domains.exceptions.ExceptionState`` s."""
     mine = [s for s in exceptions if s.waiver.gate == gate]
 
     def matches(finding: Finding, waiver) -> bool:
         return glob_match(finding.subject, waiver.subject) and glob_match(finding.rule, waiver.rule)
 
-    out = []
+    out, used = [], set()
     for finding in findings:
         if finding.severity == "error":
             state = next((s for s in mine if s.in_force and matches(finding, s.waiver)), None)
             if state:
+                used.add(id(state))
                 finding = replace(
                     finding, severity="waived", details={**finding.details, "waiver": state.waiver.as_details()}
                 )
@@ -277,6 +280,22 @@ def apply_waivers(
                     {"waiver": state.waiver.as_details()},
                 )
             )
+        if state.in_force and id(state) not in used:
+            out.append(
+                Finding(
+                    "warning",
+                    state.waiver.subject,
+                    "waiver-matches",
+                    f"{state.waiver.id} waives nothing: no error finding of {gate} has a subject matching "
+                    f"{state.waiver.subject!r} and a rule matching {state.waiver.rule!r}",
+                    "an exception in force matches a finding of its gate (remove it once the problem is fixed)",
+                    state.waiver.source,
+                    state.waiver.owner,
+                    runbook,
+                    {"waiver": state.waiver.as_details(), "subjects": sorted({f.subject for f in findings
+                                                                              if f.severity == "error"})[:20]},
+                )
+            )  # fmt: skip
     return out
 
 

@@ -57,9 +57,25 @@ def test_waiver_for_another_gate_or_rule_does_not_apply():
         waiver(AT + timedelta(days=30), gate="evidence_freshness"),
         waiver(AT + timedelta(days=30), rule="max-age"),
     ]
-    assert [f.severity for f in apply_waivers("evidence_validity", [finding()], waivers, AT, "team:x", None)] == [
-        "error"
-    ]
+    out = apply_waivers("evidence_validity", [finding()], waivers, AT, "team:x", None)
+    # the one for another rule is this gate's and waives nothing: it says so (the other gate's says so there)
+    assert [(f.severity, f.rule) for f in out] == [("error", "readable"), ("warning", "waiver-matches")]
+
+
+def test_a_waiver_in_force_that_matches_no_finding_is_reported_not_silently_kept():
+    """A typo in the subject, or a problem fixed since: the exception waives nothing today but would
+    silently waive the next finding that happens to match it."""
+    typo = waiver(AT + timedelta(days=30), subject="*/TEST-x.xlm")
+    out = apply_waivers("evidence_validity", [finding()], [typo], AT, "team:x", "rb.md")
+    assert [(f.severity, f.rule) for f in out] == [("error", "readable"), ("warning", "waiver-matches")]
+    assert "CHAT-1 waives nothing" in out[1].observed and (out[1].evidence, out[1].owner) == ("w.yaml", "team:tenancy")
+    assert out[1].details["subjects"] == ["/r/isolation/TEST-x.xml"]
+    # a warning is not an error: nothing to waive, still reported
+    out = apply_waivers("evidence_validity", [finding("warning")], [waiver(AT + timedelta(days=30))], AT, "t", None)
+    assert [(f.severity, f.rule) for f in out] == [("warning", "readable"), ("warning", "waiver-matches")]
+    # one that waives something, or is not in force, is not reported as unused
+    assert [f.rule for f in apply_waivers("evidence_validity", [finding()], [waiver(AT + timedelta(days=30))],
+                                          AT, "t", None)] == ["readable"]  # fmt: skip
 
 
 def test_a_subject_with_brackets_is_matched_literally_too():
