@@ -10,8 +10,10 @@ Cedar engine (the ``AccessPolicy`` documents), never by code here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from phase8_assets.domains.exceptions import (
     ExceptionState,
@@ -23,7 +25,7 @@ from phase8_assets.domains.exceptions import (
     team_entities,
 )
 from phase8_assets.domains.gates import GATES, Finding, GateResult, errored, glob_match, judge
-from phase8_assets.shared.clock import format_duration, format_timestamp, parse_duration
+from phase8_assets.shared.clock import add_duration, format_duration, format_timestamp, parse_duration
 
 OUTCOMES = ("pass", "violation", "excepted", "not-applicable")
 # The evidence kinds governance reads (exceptions are the root's waivers).
@@ -133,12 +135,11 @@ def _retention(ds: dict, policies: Policies, at: datetime, uri, default_owner: s
     out = []
     for rule, owner, source in rules:
         owner = owner or default_owner
-        maximum = parse_duration(rule["max"])
         age = at - ds["oldest_record"] if ds["oldest_record"] else None
         if age is None:
             out.append(_ev(ds, f"{rule['id']}.max", "not-applicable", "empty dataset", f"<= {rule['max']}",
                            "no records", uri, owner, policy=source))  # fmt: skip
-        elif age <= maximum:
+        elif at <= add_duration(ds["oldest_record"], rule["max"]):  # P1Y: a year on the calendar
             out.append(_ev(ds, f"{rule['id']}.max", "pass", f"oldest record {format_duration(age)} old",
                            f"<= {rule['max']}", "within the maximum", uri, owner, policy=source))  # fmt: skip
         elif ds.get("legal_hold") and rule.get("legal_hold", "suspends_deletion") == "suspends_deletion":
@@ -150,7 +151,7 @@ def _retention(ds: dict, policies: Policies, at: datetime, uri, default_owner: s
                            "records older than the maximum retention are still kept", uri, owner, policy=source))  # fmt: skip
         configured = ds.get("retention")
         if configured:
-            too_long = parse_duration(configured) > maximum
+            too_long = can_exceed(configured, rule["max"])
             out.append(_ev(ds, f"{rule['id']}.configured", "violation" if too_long else "pass",
                            f"configured to keep {configured}", f"<= {rule['max']}",
                            "the platform is configured to keep data longer than allowed" if too_long
@@ -161,12 +162,39 @@ def _retention(ds: dict, policies: Policies, at: datetime, uri, default_owner: s
                                f">= {rule['min']}", "the law demands a minimum; the inventory must show it is kept",
                                uri, owner, policy=source))  # fmt: skip
             else:
-                too_short = parse_duration(configured) < parse_duration(rule["min"])
+                too_short = can_exceed(rule["min"], configured)
                 out.append(_ev(ds, f"{rule['id']}.min", "violation" if too_short else "pass",
                                f"configured to keep {configured}", f">= {rule['min']}",
                                "kept shorter than the law demands" if too_short else "kept at least the minimum",
                                uri, owner, policy=source))  # fmt: skip
     return out
+
+
+# Every day of a four-year (leap) cycle: where two durations of different units (P1Y, P12M,
+# P365D, P52W) can be told apart.
+_CYCLE = tuple(datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=d) for d in range(366 + 3 * 365))
+
+
+@cache
+def can_exceed(longer: str, shorter: str) -> bool:
+    """Whether ISO 8601 duration ``longer`` runs past ``shorter`` from some start on the calendar:
+    P12M never outlasts P1Y (nor P1Y P12M); P1Y outlasts P365D in a leap year, P1M outlasts P30D
+    in a 31-day month. A configured retention must stay within a maximum (and reach a minimum)
+    whatever day the record was written."""
+    calendar = [_months(d) for d in (longer, shorter)]
+    if not any(calendar):  # days, weeks and times only: fixed lengths
+        return parse_duration(longer) > parse_duration(shorter)
+    whole = [re.fullmatch(r"P(?:(\d+)Y)?(?:(\d+)M)?", d.strip().upper()) for d in (longer, shorter)]
+    if all(whole):  # years and months only: P1Y is P12M
+        long_months, short_months = (int(m[1] or 0) * 12 + int(m[2] or 0) for m in whole)
+        return long_months > short_months
+    return any(add_duration(s, longer) > add_duration(s, shorter) for s in _CYCLE)
+
+
+def _months(duration: str) -> bool:
+    """Whether ``duration`` counts years or months (before any ``T``)."""
+    date_part = duration.upper().split("T", 1)[0]
+    return "Y" in date_part or "M" in date_part
 
 
 def _deletion(ds: dict, policies: Policies, at: datetime, uri, default_owner: str) -> list[Evaluation]:

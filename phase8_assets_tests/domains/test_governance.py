@@ -105,3 +105,51 @@ def test_nothing_passes_without_its_policy_or_inventory():
     assert ("policies", "access.present") in found and ("policies", "deletion.present") in found
     assert ("acme-messages", "access.read") in found  # a grant nobody can justify
     assert ("globex-messages", "deletion.coverage") in found
+
+
+def test_retention_durations_compare_on_the_calendar_whatever_their_unit():
+    """P12M is P1Y (a year is 12 months, not 360 days against 365); P365D falls a day short of a
+    year in a leap year; 52 weeks always do."""
+
+    def kept(retention):
+        def change(by_id):
+            by_id["globex-audit-logs"]["retention"] = retention  # audit logs: min P1Y, max P7Y
+
+        return [rule for target, rule in violations(evaluate(policies(), inventory(change), AT, "team:gov"))
+                if target == "globex-audit-logs"]  # fmt: skip
+
+    assert kept("P12M") == [] and kept("P1Y") == [] and kept("P84M") == []
+    assert kept("P365D") == ["audit-logs.min"]  # 2028 has 366 days
+    assert kept("P52W") == ["audit-logs.min"]
+    assert kept("P85M") == ["audit-logs.configured"]
+
+
+def test_a_record_exactly_the_maximum_old_is_within_it_in_a_leap_year_too():
+    """A P1Y maximum is a year on the calendar: a record written on 2025-11-20 12:00 may be kept
+    until 2026-11-20 12:00; one a second older may not. (Counted as 365 days, a year spanning a
+    29 February ended a day early; P1M counted as 30 days let February's records stay two days
+    too long.)"""
+
+    def found(oldest, data_class="messages", at=AT):
+        def change(by_id):
+            by_id["initech-messages"].update(oldest_record=oldest, data_class=data_class)
+
+        return [rule for target, rule in violations(evaluate(policies(), inventory(change), at, "team:gov"))
+                if target == "initech-messages"]  # fmt: skip
+
+    assert found(AT - timedelta(days=365)) == []  # EU messages: P1Y
+    assert found(AT - timedelta(days=365, seconds=1)) == ["messages-eu.max"]
+    leap_at = datetime(2028, 11, 20, 12, tzinfo=UTC)  # the year before holds 29 February 2028
+    assert found(datetime(2027, 11, 20, 12, tzinfo=UTC), at=leap_at) == []  # 366 days, one year
+    month = Policies(**{**policies().__dict__, "retention": [
+        ({"owner": "team:gov", "rules": [{"id": "scratch", "data_class": "scratch", "max": "P1M"}]}, "r.yaml")]})  # fmt: skip
+
+    def scratch(oldest, at):
+        def change(by_id):
+            by_id["initech-messages"].update(oldest_record=oldest, data_class="scratch", retention="P1M")
+
+        return violations(evaluate(month, inventory(change), at, "team:gov"))
+
+    feb = datetime(2027, 2, 1, tzinfo=UTC)
+    assert ("initech-messages", "scratch.max") in scratch(feb, datetime(2027, 3, 2, tzinfo=UTC))  # 29 days > a month
+    assert ("initech-messages", "scratch.max") not in scratch(feb, datetime(2027, 3, 1, tzinfo=UTC))
