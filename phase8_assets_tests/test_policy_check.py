@@ -116,3 +116,47 @@ def test_every_inventory_file_counts_and_an_old_one_still_judged_is_named(tmp_pa
     stale = next(f for (subject, rule), f in found.items() if rule == "inventory-fresh")
     assert stale["evidence"].endswith("region-b.json") and "19d" in stale["observed"] and "P7D" in stale["limit"]
     assert not any(rule.endswith(".max") for _, rule in found)
+
+
+def _root_with(tmp_path, edit_inventory=None, edit_retention=None):
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    inventory = root / "evidence/governance/inventory.json"
+    if edit_inventory:
+        doc = json.loads(inventory.read_text())
+        edit_inventory({ds["id"]: ds for ds in doc["datasets"]})
+        inventory.write_text(json.dumps(doc))
+    if edit_retention:
+        retention = root / "policy/governance/retention.yaml"
+        retention.write_text(edit_retention(retention.read_text()))
+    result = check("--evidence", str(root), "--format", "json")
+    gates = {g["gate"]: g for g in json.loads(result.output)["gates"]}
+    return result.exit_code, {(f["severity"], f["subject"], f["rule"]) for f in gates["policy_compliance"]["findings"]}
+
+
+def test_a_jurisdiction_is_a_code_whatever_its_case(tmp_path):
+    """An inventory writing ``eu`` for the policy's ``EU``: its EU messages were judged by the
+    two-year rule instead of the one-year EU rule, and passed."""
+
+    def lower(by_id):
+        for ds in by_id.values():
+            ds["jurisdiction"] = ds["jurisdiction"].lower()
+        by_id["acme-messages"]["oldest_record"] = "2025-06-01T00:00:00Z"  # 537 days: over one year, under two
+
+    code, found = _root_with(tmp_path, lower)
+    assert code == 1 and ("error", "acme-messages", "messages-eu.max") in found
+
+
+def test_a_retention_rule_that_selects_no_dataset_is_named(tmp_path):
+    """``EEA`` for ``EU``: the EU rule matches nothing, and EU messages fall to the general rule."""
+    code, found = _root_with(
+        tmp_path, edit_retention=lambda text: text.replace("jurisdiction: EU", "jurisdiction: EEA")
+    )
+    assert ("warning", "messages-eu (messages, EEA)", "retention.rule-matches") in found
+    code, found = _root_with(
+        tmp_path / "2", edit_retention=lambda text: text.replace("data_class: backups", "data_class: backup")
+    )
+    assert ("warning", "backups (backup, *)", "retention.rule-matches") in found
+    assert ("error", "acme-backups", "retention.coverage") in found  # and the class it meant is uncovered
+    code, found = _root_with(tmp_path / "3")
+    assert not any(rule == "retention.rule-matches" for _, _, rule in found)  # the demo's rules all select

@@ -118,11 +118,38 @@ def _retention_rules(ds: dict, policies: Policies) -> list[tuple[dict, str, str]
         for rule in doc["rules"]:
             if rule["data_class"] == ds["data_class"]:
                 by_class.append((rule, doc["owner"], uri))
-    exact = [r for r in by_class if r[0].get("jurisdiction", "*") == ds["jurisdiction"]]
-    rules = exact or [r for r in by_class if r[0].get("jurisdiction", "*") == "*"]
+    exact = [r for r in by_class if _jurisdiction(r[0]) == _jurisdiction(ds)]
+    rules = exact or [r for r in by_class if _jurisdiction(r[0]) == "*"]
     if ds.get("contract"):
         rules += [(r, "", uri) for r, uri in policies.contracts if r["contract"] == ds["contract"]]
     return rules
+
+
+def _jurisdiction(item: dict) -> str:
+    """An ISO 3166 code as written by either side: ``eu`` is ``EU``."""
+    return str(item.get("jurisdiction", "*")).strip().upper()
+
+
+def unmatched_rules(policies: Policies, datasets: list[tuple[dict, str]]) -> list[tuple[dict, str, str, str]]:
+    """(rule, owner, file, why) of every retention rule whose data class and jurisdiction select no
+    inventoried dataset: a misspelt class or jurisdiction (``EEA`` for ``EU``) leaves the datasets
+    it meant to the general rule, or to none, without a word."""
+    if not datasets:
+        return []
+    held = {(ds["data_class"], _jurisdiction(ds)) for ds, _ in datasets}
+    classes = sorted({c for c, _ in held})
+    out = []
+    for doc, uri in policies.retention:
+        for rule in doc["rules"]:
+            where = _jurisdiction(rule)
+            if rule["data_class"] not in classes:
+                out.append((rule, doc["owner"], uri, f"no dataset has data_class {rule['data_class']!r} "
+                                                     f"(classes held: {', '.join(classes)})"))  # fmt: skip
+            elif where != "*" and (rule["data_class"], where) not in held:
+                places = sorted(j for c, j in held if c == rule["data_class"])
+                out.append((rule, doc["owner"], uri, f"no {rule['data_class']} dataset is in jurisdiction "
+                                                     f"{rule['jurisdiction']!r} (they are in {', '.join(places)})"))  # fmt: skip
+    return out
 
 
 def _retention(ds: dict, policies: Policies, at: datetime, uri, default_owner: str) -> list[Evaluation]:
@@ -341,6 +368,13 @@ def compliance_gate(batch, config, at, policy_evaluations: list[Evaluation]):
                  **({"kind": PRESENT_RULES[e.rule]} if e.rule in PRESENT_RULES else {})})
         for e in policy_evaluations
         if e.outcome == "violation"
+    ]  # fmt: skip
+    found += [
+        Finding("warning", f"{rule['id']} ({rule['data_class']}, {rule.get('jurisdiction', '*')})",
+                "retention.rule-matches", why, "a retention rule selects at least one inventoried dataset", uri,
+                owner, runbook, {"reason": "its data class or jurisdiction may be misspelt: the datasets it meant "
+                                           "are judged by another rule, or by none"})
+        for rule, owner, uri, why in unmatched_rules(Policies.from_batch(batch), inventory_datasets(batch))
     ]  # fmt: skip
     found += _stale_inventories(batch, config, at, {e.evidence for e in policy_evaluations}, runbook)
     passed = sum(e.outcome == "pass" for e in policy_evaluations)
