@@ -213,7 +213,8 @@ rule, what the inventory shows and the limit.""",
    retention; a legal hold must be recorded in the inventory (`legal_hold: true`).
 2. `deletion.*`: finish the deletion run and publish its proof (deletion report, purge log).
 3. `access.*`: revoke the grant, or change `policy/governance/access.yaml` through review.
-4. `retention.coverage` / `*.present`: add the missing rule or policy document;
+4. `retention.coverage` / `*.present`: add the missing rule or policy document
+   (`retention.contract`: the ODCS data contract, by id or name, the dataset names);
    `retention.rule-matches` (a warning): the rule's data class or jurisdiction selects no dataset,
    so the datasets it meant are judged by another rule or none: fix the spelling, or drop the rule.
 5. Accept a violation for a time only with an exception (`kind: Waiver`, `gate: policy_compliance`)

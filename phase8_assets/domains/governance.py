@@ -60,15 +60,19 @@ class Policies:
     deletion: list[tuple[dict, str]] = field(default_factory=list)
     access: list[tuple[dict, str]] = field(default_factory=list)
     teams: list[tuple[dict, str]] = field(default_factory=list)
+    # Every readable ODCS contract by its id and its name (one without a retention SLA has no rule).
+    contract_names: set[str] = field(default_factory=set)
 
     @classmethod
     def from_batch(cls, batch) -> Policies:
         def docs(kind: str) -> list[tuple[dict, str]]:
             return [(doc, f.uri) for f in batch.files_of(kind) for doc in f.records]
 
+        names = {str(f.summary.get(key)) for f in batch.files_of("data_contracts") for key in ("contract", "name")
+                 if f.summary.get(key)}  # fmt: skip
         return cls(
             docs("retention_policies"), docs("data_contracts"), docs("deletion_policies"), docs("access_policies"),
-            docs("teams"),
+            docs("teams"), names,
         )  # fmt: skip
 
 
@@ -120,8 +124,8 @@ def _retention_rules(ds: dict, policies: Policies) -> list[tuple[dict, str, str]
                 by_class.append((rule, doc["owner"], uri))
     exact = [r for r in by_class if _jurisdiction(r[0]) == _jurisdiction(ds)]
     rules = exact or [r for r in by_class if _jurisdiction(r[0]) == "*"]
-    if ds.get("contract"):
-        rules += [(r, "", uri) for r, uri in policies.contracts if r["contract"] == ds["contract"]]
+    if ds.get("contract"):  # an ODCS contract is named by its id or its name
+        rules += [(r, "", uri) for r, uri in policies.contracts if ds["contract"] in (r["contract"], r.get("name"))]
     return rules
 
 
@@ -154,12 +158,20 @@ def unmatched_rules(policies: Policies, datasets: list[tuple[dict, str]]) -> lis
 
 def _retention(ds: dict, policies: Policies, at: datetime, uri, default_owner: str) -> list[Evaluation]:
     rules = _retention_rules(ds, policies)
+    contract = ds.get("contract")
+    known = policies.contract_names | {r["contract"] for r, _ in policies.contracts}
+    missing = []
+    if contract and contract not in known:  # the contract's retention cannot be applied: fail closed
+        missing.append(_ev(ds, "retention.contract", "violation", f"names data contract {contract!r}, which no "
+                           f"readable data contract has (known: {', '.join(sorted(known)) or 'none'})",
+                           "the ODCS contract the dataset implements", "its retention SLA cannot be applied", uri,
+                           default_owner))  # fmt: skip
     if not rules:
         where = f"{ds['data_class']} in {ds['jurisdiction']}"
-        return [_ev(ds, "retention.coverage", "violation", f"no retention rule covers {where}",
-                    "a RetentionPolicy rule for the data class", "every dataset must have a retention rule", uri,
-                    default_owner)]  # fmt: skip
-    out = []
+        return [*missing, _ev(ds, "retention.coverage", "violation", f"no retention rule covers {where}",
+                              "a RetentionPolicy rule for the data class", "every dataset must have a retention rule",
+                              uri, default_owner)]  # fmt: skip
+    out = missing
     for rule, owner, source in rules:
         owner = owner or default_owner
         age = at - ds["oldest_record"] if ds["oldest_record"] else None

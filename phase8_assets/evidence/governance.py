@@ -184,8 +184,8 @@ def read_data_contract(data: bytes, uri: str) -> ReadResult:
             raise EvidenceError(f"slaProperties[{i}].value", f"expected a positive whole number, got {value!r}")
         if unit not in _ODCS_UNITS:
             raise EvidenceError(f"slaProperties[{i}].unit", f"expected one of {'|'.join(_ODCS_UNITS)}, got {unit!r}")
-        rules.append({"id": f"odcs.{contract}.retention", "contract": contract, "max": f"P{value}{_ODCS_UNITS[unit]}",
-                      "element": prop.get("element")})  # fmt: skip
+        rules.append({"id": f"odcs.{contract}.retention", "contract": contract, "name": doc.get("name"),
+                      "max": f"P{value}{_ODCS_UNITS[unit]}", "element": prop.get("element")})  # fmt: skip
     created = doc.get("contractCreatedTs")
     at = zoned_time(created, "contractCreatedTs") if created else None
     summary = {"contract": contract, "name": doc.get("name"), "retention_rules": len(rules)}

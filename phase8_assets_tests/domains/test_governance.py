@@ -153,3 +153,31 @@ def test_a_record_exactly_the_maximum_old_is_within_it_in_a_leap_year_too():
     feb = datetime(2027, 2, 1, tzinfo=UTC)
     assert ("initech-messages", "scratch.max") in scratch(feb, datetime(2027, 3, 2, tzinfo=UTC))  # 29 days > a month
     assert ("initech-messages", "scratch.max") not in scratch(feb, datetime(2027, 3, 1, tzinfo=UTC))
+
+
+def test_a_dataset_names_its_data_contract_by_id_or_name_and_an_unknown_one_is_a_violation():
+    """ODCS contracts carry an id (often a UUID) and a name; a dataset naming the contract by its
+    name had the contract's retention silently not applied, as had one naming a contract that
+    does not exist."""
+    from phase8_assets.evidence.governance import read_data_contract
+
+    odcs = (b"apiVersion: v3.1.0\nkind: DataContract\nid: 53581432-6c55\nname: my_table\n"
+            b"slaProperties:\n  - {property: retention, value: 3, unit: y}\n")  # fmt: skip
+    read = read_data_contract(odcs, "c.yaml")
+    found = Policies(**{**policies().__dict__, "contracts": [(r, "c.yaml") for r in read.records],
+                        "contract_names": {read.summary["contract"], read.summary["name"]}})  # fmt: skip
+
+    def judged(contract):
+        def change(by_id):
+            by_id["acme-files"].update(contract=contract, oldest_record=AT - timedelta(days=365 * 3 + 30))
+
+        return [rule for target, rule in violations(evaluate(found, inventory(change), AT, "team:gov"))
+                if target == "acme-files"]  # fmt: skip
+
+    assert judged("my_table") == ["files.max", "odcs.53581432-6c55.retention.max"]
+    assert judged("53581432-6c55") == ["files.max", "odcs.53581432-6c55.retention.max"]
+    assert judged("orders") == ["files.max", "retention.contract"]
+    # a contract without a retention SLA is known, and constrains nothing
+    bare = Policies(**{**policies().__dict__, "contract_names": {"orders"}})
+    assert [r for t, r in violations(evaluate(bare, inventory(lambda b: b["acme-files"].update(contract="orders")),
+                                              AT, "team:gov")) if t == "acme-files"] == ["files.max"]  # fmt: skip
