@@ -135,12 +135,27 @@ def states(
     out = []
     for waiver in waivers:
         out.append(_state(waiver, settings, at, approvals))
-    renewing = {s.waiver.renews for s in out if s.waiver.renews and s.state not in ("requested", "refused")}
+    # An expired exception is renewed by one that is approved or in force, or by one renewed in
+    # turn (a chain); one renewed only by an expired exception, by itself or by a cycle of
+    # expired ones stays expired, and is reported as such.
+    renewed: dict[str, str] = {}
+    live = {s.waiver.id for s in out if s.state in ("approved", *IN_FORCE)}
+    changed = True
+    while changed:
+        changed = False
+        for s in out:
+            renews = s.waiver.renews
+            counts = s.waiver.id in live or (s.state == "expired" and s.waiver.id in renewed)
+            if renews and renews != s.waiver.id and renews not in renewed and counts:
+                renewed[renews] = s.waiver.id
+                changed = True
     return [
         ExceptionState(
-            s.waiver, "renewed", f"renewed by a later exception; expired {format_timestamp(s.waiver.expires)}"
+            s.waiver,
+            "renewed",
+            f"renewed by {renewed[s.waiver.id]}; expired {format_timestamp(s.waiver.expires)}",
         )
-        if s.state == "expired" and s.waiver.id in renewing
+        if s.state == "expired" and s.waiver.id in renewed
         else s
         for s in out
     ]

@@ -143,3 +143,21 @@ def test_policy_exceptions_findings_name_the_owner_and_block_only_refusals():
         ("warning", "exception-expiring", "team:data-platform"),
         ("warning", "exception-requested", "team:data-platform"),
     ]
+
+
+def test_only_a_live_renewal_hides_an_expired_exception():
+    """An expired exception 'renewed' by another expired one, by itself, or in a cycle of expired
+    ones was shown as renewed: no warning, no note on the finding it no longer waives. A chain that
+    ends in one in force renews every link."""
+    gone = {"expires": AT - timedelta(days=1), "approved_at": AT - timedelta(days=40)}
+    a, b = exception(id="GOV-A", renews="GOV-B", **gone), exception(id="GOV-B", renews="GOV-A", **gone)
+    assert [s.state for s in states([a, b], SETTINGS, AT, APPROVALS)] == ["expired", "expired"]
+    assert states([exception(id="GOV-A", renews="GOV-A", **gone)], SETTINGS, AT, APPROVALS)[0].state == "expired"
+    old, middle = exception(id="GOV-1", **gone), exception(id="GOV-2", renews="GOV-1", **gone)
+    assert [s.state for s in states([old, middle], SETTINGS, AT, APPROVALS)] == ["expired", "expired"]
+    chain = states([old, middle, exception(id="GOV-3", renews="GOV-2")], SETTINGS, AT, APPROVALS)
+    assert [s.state for s in chain] == ["renewed", "renewed", "active"]
+    assert chain[1].reason.startswith("renewed by GOV-3")
+    found = exception_findings(states([a, b], SETTINGS, AT, APPROVALS), [], [], SETTINGS, "rb.md", "team:gov")
+    assert sorted((f.rule, f.subject.split()[0]) for f in found) == [("exception-expired", "GOV-A"),
+                                                                     ("exception-expired", "GOV-B")]  # fmt: skip
