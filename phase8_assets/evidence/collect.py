@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -313,7 +314,8 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
         try:
             validate_artifact(doc, where, "Waiver")
             instant = parse_timestamp(doc["expires"], "expires")
-            if instant.was_naive and "T" in str(doc["expires"]).upper():  # a date alone is documented: midnight UTC
+            # A date alone is documented (midnight UTC); a time without a zone, however written, is refused.
+            if instant.was_naive and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(doc["expires"]).strip()):
                 raise EvidenceError(
                     "expires", f"the timestamp {doc['expires']!r} has no time zone; write it with Z or an offset"
                 )

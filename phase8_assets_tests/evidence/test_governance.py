@@ -103,6 +103,8 @@ expires: "2027-01-01T00:00:00Z"
         (WAIVER + "approved_by: mei@chatterbox.example\napproved_at: '2026-11-01T10:00:00'\n", "approved_at",
          "no time zone"),
         (WAIVER.replace('"2027-01-01T00:00:00Z"', '"2027-01-01T00:00:00"'), "expires", "no time zone"),
+        (WAIVER.replace('"2027-01-01T00:00:00Z"', '"2027-01-01 00:00:00"'), "expires", "no time zone"),
+        (WAIVER.replace('"2027-01-01T00:00:00Z"', '"2027-01-01 17:30"'), "expires", "no time zone"),
     ],
 )  # fmt: skip
 def test_an_exception_without_owner_expiry_or_a_zoned_approval_is_rejected(text, field, reason):
