@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from phase8_assets.evidence import EvidenceError, read_evidence, readers
-from phase8_assets.evidence.collect import collect
+from phase8_assets.evidence.collect import collect, waiver_from
 from phase8_assets.evidence.config import CONFIG_NAME, ConfigError, load_config
 from phase8_assets.evidence.governance import TRIVY_SECTIONS
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
@@ -211,8 +211,15 @@ def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bo
         try:  # one of our artifacts that is not evidence (a Waiver, ...): its schema
             docs = load_yaml_documents(data, str(path))
             for index, doc in enumerate(docs):
-                validate_artifact(doc, f"{path}#{index}" if len(docs) > 1 else str(path))
-                yield f"{path}{f'#{index}' if len(docs) > 1 else ''}: {doc['kind']}", True
+                where = f"{path}#{index}" if len(docs) > 1 else str(path)
+                if isinstance(doc, dict) and doc.get("kind") == "Waiver":
+                    try:  # as the gate reads it: its expiry and approval times too, not only the schema
+                        waiver_from(doc, where)
+                    except EvidenceError as exc:
+                        yield f"{where}: {exc.field}: {exc.reason}", False
+                        continue
+                validate_artifact(doc, where)
+                yield f"{where}: {doc['kind']}", True
         except (YamlError, ArtifactError) as exc:
             yield str(exc), False
         return

@@ -108,3 +108,21 @@ def test_a_format_phase8_does_not_read_on_its_own_says_where_it_belongs(name, da
     with pytest.raises(EvidenceError) as exc:
         guess_kind(Path(name), data)
     assert exc.value.field == field and reason in exc.value.reason
+
+
+@pytest.mark.parametrize(
+    ("expires", "reason"),
+    [
+        ('"2027-02-01T00:00:00"', "expires: the timestamp '2027-02-01T00:00:00' has no time zone"),
+        ('"next friday!!"', "expires: expected an ISO 8601 timestamp"),
+    ],
+)
+def test_a_waiver_is_validated_as_the_gate_reads_it(tmp_path, expires, reason):
+    """The schema takes any string of 10 characters as an expiry: validate said ``ok`` for a waiver
+    the gate then refused (exception-valid, an error of a blocking gate)."""
+    text = (DATA / "waivers/gov-311.yaml").read_text().replace('"2027-02-01T00:00:00Z"', expires)
+    path = tmp_path / "w.yaml"
+    path.write_text(text + "---\n" + (DATA / "waivers/gov-298.yaml").read_text())
+    lines = list(validate_path(path))
+    assert lines[1] == (f"{path}#1: Waiver", True)
+    assert not lines[0][1] and lines[0][0].startswith(f"{path}#0: {reason}"), lines[0]

@@ -303,6 +303,41 @@ def _set_aside_collisions(batch: EvidenceBatch) -> None:
     batch.files = [f for f in batch.files if all(f is not loser for loser in losers)]
 
 
+def waiver_from(doc: object, where: str) -> Waiver:
+    """One ``kind: Waiver`` document, checked as the gate reads it: ``EvidenceError`` (field, reason)
+    when its schema, expiry or approval times are not what the gate accepts."""
+    try:
+        validate_artifact(doc, where, "Waiver")
+    except ArtifactError as exc:
+        raise EvidenceError(exc.field, exc.reason) from None
+    try:
+        instant = parse_timestamp(doc["expires"], "expires")
+    except TimeParseError as exc:
+        raise EvidenceError("expires", str(exc).split(": ", 1)[-1]) from None
+    # A date alone is documented (midnight UTC); a time without a zone, however written, is refused.
+    if instant.was_naive and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(doc["expires"]).strip()):
+        raise EvidenceError(
+            "expires", f"the timestamp {doc['expires']!r} has no time zone; write it with Z or an offset"
+        )
+    approved_at, starts = (zoned_time(doc[key], key) if doc.get(key) else None for key in ("approved_at", "starts"))
+    return Waiver(
+        doc["gate"],
+        doc["subject"],
+        doc.get("rule", "*"),
+        doc["owner"],
+        doc["reason"],
+        doc["ticket"],
+        instant.at,
+        where,
+        id=doc.get("id") or doc["ticket"],
+        requested_by=doc.get("requested_by"),
+        approved_by=doc.get("approved_by"),
+        approved_at=approved_at,
+        starts=starts,
+        renews=doc.get("renews"),
+    )
+
+
 def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], list[Rejection]]:
     waivers, rejections = [], []
     try:
@@ -312,44 +347,9 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
     for index, doc in enumerate(docs):
         where = f"{uri}#{index}" if len(docs) > 1 else uri
         try:
-            validate_artifact(doc, where, "Waiver")
-            instant = parse_timestamp(doc["expires"], "expires")
-            # A date alone is documented (midnight UTC); a time without a zone, however written, is refused.
-            if instant.was_naive and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(doc["expires"]).strip()):
-                raise EvidenceError(
-                    "expires", f"the timestamp {doc['expires']!r} has no time zone; write it with Z or an offset"
-                )
-            expires = instant.at
-            approved_at, starts = (
-                zoned_time(doc[key], key) if doc.get(key) else None for key in ("approved_at", "starts")
-            )
-        except ArtifactError as exc:
-            rejections.append(Rejection(where, WAIVER_KIND, exc.field, exc.reason, digest))
-            continue
-        except TimeParseError as exc:
-            rejections.append(Rejection(where, WAIVER_KIND, "expires", str(exc).split(": ", 1)[-1], digest))
-            continue
+            waivers.append(waiver_from(doc, where))
         except EvidenceError as exc:
             rejections.append(Rejection(where, WAIVER_KIND, exc.field, exc.reason, digest))
-            continue
-        waivers.append(
-            Waiver(
-                doc["gate"],
-                doc["subject"],
-                doc.get("rule", "*"),
-                doc["owner"],
-                doc["reason"],
-                doc["ticket"],
-                expires,
-                where,
-                id=doc.get("id") or doc["ticket"],
-                requested_by=doc.get("requested_by"),
-                approved_by=doc.get("approved_by"),
-                approved_at=approved_at,
-                starts=starts,
-                renews=doc.get("renews"),
-            )
-        )
     return redact(waivers), redact(rejections)
 
 
