@@ -160,3 +160,18 @@ def test_a_retention_rule_that_selects_no_dataset_is_named(tmp_path):
     assert ("error", "acme-backups", "retention.coverage") in found  # and the class it meant is uncovered
     code, found = _root_with(tmp_path / "3")
     assert not any(rule == "retention.rule-matches" for _, _, rule in found)  # the demo's rules all select
+
+
+def test_a_foreign_ignore_file_that_rots_names_the_owner_the_root_gives_those_files(tmp_path):
+    """Trivy/Snyk/Kyverno record no owner: the warning went to the gate's default owner, not the
+    team the root names for the foreign_exceptions kind."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    config = root / "phase8.yaml"
+    config.write_text(config.read_text().replace("waivers: [", "  foreign_exceptions:\n    paths: ['policy/.trivyignore.yaml']\n"
+                                                 "    max_age: P3650D\n    owner: team:security\nwaivers: [", 1))  # fmt: skip
+    (root / "policy/.trivyignore.yaml").write_text("vulnerabilities:\n  - id: CVE-2023-45853\n")
+    report = json.loads(check("--evidence", str(root), "--format", "json").output)
+    exceptions = next(g for g in report["gates"] if g["gate"] == "policy_exceptions")
+    [rot] = [f for f in exceptions["findings"] if f["rule"] == "foreign-exception"]
+    assert (rot["owner"], "never expires" in rot["observed"]) == ("team:security", True)

@@ -216,7 +216,7 @@ def exception_states(batch, config, at: datetime) -> list[ExceptionState]:
 
 def exception_findings(exceptions: list[ExceptionState], rejections: list, foreign: list[tuple[str, str, str, str]],
                        settings: ExceptionSettings, runbook: str | None, owner: str,
-                       config_source: str | None = None) -> list:  # fmt: skip
+                       config_source: str | None = None, foreign_owner: str | None = None) -> list:  # fmt: skip
     """Gate ``policy_exceptions``: a refused or unreadable exception is an error; requested,
     expiring and expired ones (until someone removes them) are warnings naming their owner; so is a
     root that does not require approval (its evidence: ``config_source``, the phase8.yaml that says
@@ -256,5 +256,7 @@ def exception_findings(exceptions: list[ExceptionState], rejections: list, forei
                              "a Waiver with gate, subject, owner, reason, ticket and expires", rejection.uri, owner,
                              runbook, {}))  # fmt: skip
     for subject, problem, fix, uri in foreign:
-        found.append(Finding("warning", subject, "foreign-exception", problem, fix, uri, owner, runbook, {}))
+        # the tools record no owner: whoever the root makes own those files (evidence.foreign_exceptions.owner)
+        found.append(Finding("warning", subject, "foreign-exception", problem, fix, uri, foreign_owner or owner,
+                             runbook, {}))  # fmt: skip
     return found

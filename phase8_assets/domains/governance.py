@@ -417,6 +417,7 @@ def exceptions_gate(batch, config, at, policy_exceptions: dict):
     found = exception_findings(
         policy_exceptions["states"], batch.rejections_of(WAIVER_KIND), policy_exceptions["foreign"],
         config.exceptions, config.runbook_for(gate), config.owner_for(gate), config.source,
+        config.owner_for(gate, "foreign_exceptions"),
     )  # fmt: skip
     in_force = sum(s.in_force for s in policy_exceptions["states"])
     return found, f"{len(policy_exceptions['states'])} exception(s), {in_force} in force"
