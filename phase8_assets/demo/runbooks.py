@@ -231,7 +231,8 @@ Warnings name the owner of an exception awaiting approval, expiring or expired, 
 entries of other tools (Trivy, Snyk, Kyverno PolicyExceptions) that would never expire.""",
         """\
 1. `exception-refused`: have someone the access policy allows approve it (`approved_by`,
-   `approved_at`), or shorten it to the maximum lifetime (`exceptions.max_lifetime`).
+   `approved_at`), or shorten it to the maximum lifetime (`exceptions.max_lifetime`); one that
+   starts or was approved only after it expires can never apply: fix its dates.
 2. `exception-expiring` / `exception-expired`: fix the finding, or renew with a new document that
    names the old one in `renews:`; remove expired documents once the finding is gone.
 3. `foreign-exception`: move the ignore entry to a phase8 Waiver with owner and expiry.""",

@@ -163,6 +163,10 @@ def states(
 
 def _state(waiver: Waiver, settings: ExceptionSettings, at: datetime, approvals: Approvals | None) -> ExceptionState:
     start = waiver.starts or waiver.approved_at or at
+    for when, what in ((waiver.starts, "takes effect"), (waiver.approved_at, "was approved")):
+        if when and when >= waiver.expires:  # it can never be in force: say so, not 'approved' or 'expired'
+            return ExceptionState(waiver, "refused", f"{what} {format_timestamp(when)}, not before it expires "
+                                  f"{format_timestamp(waiver.expires)}")  # fmt: skip
     limit, limit_text = settings.lifetime_for(waiver.gate)
     lifetime = waiver.expires - start
     if lifetime > limit:

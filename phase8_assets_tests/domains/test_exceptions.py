@@ -53,6 +53,14 @@ def state(doc: Waiver, settings=SETTINGS, approvals=APPROVALS):
         ({"starts": AT + timedelta(days=2)}, "approved", "takes effect"),
         ({"expires": AT + timedelta(days=10)}, "expiring", "left"),
         ({"expires": AT - timedelta(seconds=1)}, "expired", "expired 2026-11-20T11:59:59Z"),
+        # never in force: it starts, or was approved, only once it has expired (was: 'approved' with
+        # no finding at all, or 'expired' as if it had once applied)
+        ({"starts": AT + timedelta(days=70)}, "refused", "takes effect 2027-01-29T12:00:00Z, not before it expires"),
+        (
+            {"approved_at": AT - timedelta(days=1), "expires": AT - timedelta(days=2)},
+            "refused",
+            "was approved 2026-11-19T12:00:00Z, not before it expires 2026-11-18T12:00:00Z",
+        ),
     ],
 )
 def test_states(changes, expected, why):
