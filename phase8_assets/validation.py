@@ -159,6 +159,8 @@ def guess_kind(path: Path, data: bytes) -> str | None:
         return "runbooks"
     if suffix == ".parquet" or data[:4] == b"PAR1":
         return "cost_exports"  # the one kind phase8 reads as Parquet
+    if name.startswith(".trivyignore") and suffix not in _YAML_SUFFIXES:
+        return "foreign_exceptions"  # Trivy's plain .trivyignore: one id a line
     if suffix in _YAML_SUFFIXES or name.startswith(".trivyignore"):
         return _yaml_kind(data, path)
     head = _head(data)

@@ -80,6 +80,7 @@ KIND_CASES = [
     ("x-Manifest.json", b'{"executionId": "e", "dataFiles": ["s3://b/k.parquet"]}', "cur_exports"),
     ("inventory.json", b'{"apiVersion":"phase8/v1","kind":"DataInventory"}', "data_inventory"),
     (".trivyignore.yaml", b"vulnerabilities:\n  - id: CVE-1\n", "foreign_exceptions"),
+    (".trivyignore", b"# Accept the risk\nAVD-DS-0002\nAVD-DS-0019\n", "foreign_exceptions"),  # Trivy's plain form
     ("c.odcs.yaml", b"apiVersion: v3.0.2\nkind: DataContract\n", "data_contracts"),
     ("unknown.json", b'{"hello": "world"}', None),
     ("truncated.csv.gz", gzip.compress(FOCUS_HEADER, mtime=0)[:12], None),

@@ -196,7 +196,11 @@ def read_foreign_exceptions(data: bytes, uri: str) -> ReadResult:
     """Trivy's ``.trivyignore.yaml``, Snyk's ``.snyk`` or Kyverno ``PolicyException`` resources (one
     or more YAML documents): one record per ignore entry or excepted policy, with the expiry the tool
     honours (Trivy ``expired_at``, Snyk ``expires``, Kyverno's ``cleanup.kyverno.io/ttl`` label) and
-    any expiry-like key it ignores."""
+    any expiry-like key it ignores. Trivy's plain ``.trivyignore`` (one id a line, ``exp:YYYY-MM-DD``)
+    too."""
+    name = uri.rsplit("/", 1)[-1].lower()
+    if name.startswith(".trivyignore") and not name.endswith((".yaml", ".yml")):
+        return ReadResult(None, "", {"tool": "trivy"}, _trivy_text(data))
     try:
         docs = load_yaml_documents(data, uri)
     except YamlError as exc:
@@ -231,6 +235,28 @@ def _expiry(entry: dict, honoured: str, where: str) -> tuple[str | None, list[st
         return parse_timestamp(value, f"{where}.{honoured}").at.isoformat(), ignored
     except TimeParseError as exc:
         raise EvidenceError(f"{where}.{honoured}", f"expected a date or timestamp, got {value!r}") from exc
+
+
+def _trivy_text(data: bytes) -> list[dict]:
+    """Trivy's plain ``.trivyignore``: ``#`` comments, one finding id a line, optionally followed by
+    ``exp:YYYY-MM-DD`` (after which Trivy reports the finding again)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EvidenceError("(document)", f"expected a UTF-8 text file: {exc.reason} at byte {exc.start}") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        where = f"line {number}"
+        options = dict(f.split(":", 1) for f in fields[1:] if ":" in f)
+        if len(options) != len(fields) - 1:
+            raise EvidenceError(where, f"expected an id optionally followed by exp:YYYY-MM-DD, got {line.strip()!r}")
+        expires, _ = _expiry(options, "exp", where)
+        records.append({"tool": "trivy", "id": fields[0], "where": where, "expires": expires, "honoured_key": "exp:",
+                        "ignored_keys": [], "reason": None})  # fmt: skip
+    return records
 
 
 def _trivy(doc: dict) -> list[dict]:

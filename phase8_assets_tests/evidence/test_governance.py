@@ -238,3 +238,20 @@ def test_an_expiry_key_the_tool_ignores_never_expires():
     snyk = b"version: v1.25.0\nignore:\n  SNYK-1:\n    - '*':\n        reason: r\n        expiry: '2026-01-01'\n"
     [(_, problem, _, _)] = foreign_rot(read_foreign_exceptions(snyk, "s").records, "s", AT)
     assert problem.startswith("rots: snyk ignores expiry")
+
+
+def test_trivys_plain_trivyignore_is_read_with_its_exp_dates():
+    """The original ``.trivyignore`` (an id a line, ``exp:`` dates, ``#`` comments) was rejected as
+    'invalid YAML' (or as 'expected a Trivy .trivyignore.yaml' when its ids happened to parse)."""
+    from phase8_assets.domains.governance import foreign_rot
+
+    text = b"# Accept the risk\nCVE-2018-14618\n\n# No impact in our settings\nCVE-2019-1543 exp:2019-12-31\n"
+    for body in (text, b"AVD-DS-0002\nAVD-DS-0019\n"):
+        assert read_foreign_exceptions(body, "repo/.trivyignore").summary == {"tool": "trivy"}
+    records = read_foreign_exceptions(text, "repo/.trivyignore").records
+    assert [(r["id"], r["where"], r["expires"]) for r in records] == [
+        ("CVE-2018-14618", "line 2", None), ("CVE-2019-1543", "line 5", "2019-12-31T00:00:00+00:00")]  # fmt: skip
+    rot = [problem for _, problem, _, _ in foreign_rot(records, "f", datetime(2026, 11, 20, tzinfo=UTC))]
+    assert rot[0].startswith("rots: no expiry") and rot[1].startswith("stale: expired 2019-12-31")
+    with pytest.raises(EvidenceError, match="exp"):
+        read_foreign_exceptions(b"CVE-1 exp:soon\n", ".trivyignore")
