@@ -130,7 +130,10 @@ The finding names the SLO, the condition, both burn rates and the owner.""",
    errors.
 6. `sli-max-age` errors: neither the SLI nor any other metric of its service has a point within
    the `otel_metrics` max age, while other services' metrics still arrive: the service stopped
-   exporting (or was renamed). Restore its telemetry; no recent data is not a good burn rate.""",
+   exporting (or was renamed). Restore its telemetry; no recent data is not a good burn rate.
+7. `sli-consistency` errors: the `good` (or `bad`) selector counted more events than `total` (the
+   finding gives both counts): they select different requests, e.g. a `good` without the total's
+   route or status filter. Make `good`/`bad` a subset of `total`.""",
     ),
     "error-budget": (
         "Error budget",
@@ -139,9 +142,9 @@ The finding names the SLO, the condition, both burn rates and the owner.""",
 An SLO has less error budget left than the release policy's minimum
 (`phase8/min-budget-remaining`, default 0 %) over its window; or the metrics cover less of the
 window than its minimum (`window-coverage`: `phase8/min-window-coverage`, default 90 %), so the
-budget cannot be told; or a selector matches no data stream (`sli-selector`); or the SLI's data
-stopped (`sli-max-age`: no point of it, nor of any other metric of its service, within the
-`otel_metrics` max age).""",
+budget cannot be told; or a selector matches no data stream (`sli-selector`), or counts more
+events than `total` (`sli-consistency`); or the SLI's data stopped (`sli-max-age`: no point of it,
+nor of any other metric of its service, within the `otel_metrics` max age).""",
         """\
 1. Spend the rest of the window on reliability work, as the SLO's error budget policy says.
 2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its

@@ -628,6 +628,18 @@ class SloStatus:
     data_from: datetime | None  # where the SLI's data begins
     budget_covered: timedelta  # how much of the budget period (start to evaluation time) the data covers
     service_last: datetime | None = None  # the newest point of any metric of the SLI's service
+    # the budget period's events (``total``) and what the ``good`` (or ``bad``) selector counted in it
+    budget_events: float = 0.0
+    budget_counted: float = 0.0
+
+    @property
+    def overcounted(self) -> bool:
+        """The good (or bad) selector counted more events than ``total`` over the budget period: the
+        selectors do not describe the same requests, and the bad count (clipped at 0) understates
+        what failed. A tenth of the error budget is allowed for exports of two metrics that end a
+        moment apart at the period's edges; selectors over one histogram agree exactly."""
+        slack = max(1.0, 0.1 * (1 - self.slo.target) * self.budget_events)
+        return self.budget_counted > self.budget_events + slack
 
     @property
     def newest(self) -> datetime | None:
@@ -734,6 +746,7 @@ def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, wind
         alerts.append(AlertState(c, long, short, active, insufficient, covered(c.long)))
     start = budget_start(slo, at)
     period = burn(at - start)
+    since = end - int((at - start).total_seconds() * 1e9)
     last = total.last_ns
     return SloStatus(
         slo=slo,
@@ -746,6 +759,8 @@ def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, wind
         last_event=datetime.fromtimestamp(last / 1e9, at.tzinfo) if last else None,
         data_from=datetime.fromtimestamp(begins / 1e9, at.tzinfo) if begins is not None else None,
         budget_covered=covered(at - start),
+        budget_events=total.between(since, end),
+        budget_counted=good_or_bad.between(since, end),
     )
 
 

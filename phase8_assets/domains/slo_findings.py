@@ -62,6 +62,27 @@ def _stale(st, config, gate: str) -> Finding | None:
     )  # fmt: skip
 
 
+def _overcounted(st, config, gate: str) -> Finding | None:
+    """An error when the good (or bad) selector counted more events than ``total`` over the budget
+    period: the selectors match different requests (a good selector without the total's service or
+    route filter), and clipping the difference at 0 bad would pass any SLO."""
+    if not st.overcounted:
+        return None
+    slo = st.slo
+    which = "bad" if slo.bad is not None else "good"
+    selector = slo.bad if slo.bad is not None else slo.good
+    return Finding(
+        "error", slo.name, "sli-consistency",
+        f"{which} {selector.text if selector else ''} counted {st.budget_counted:,.0f} events since "
+        f"{format_timestamp(st.budget_start)}, total {slo.total.text if slo.total else ''} {st.budget_events:,.0f}",
+        f"{which} events a subset of total (at most a tenth of the error budget more): selectors over the "
+        "same requests",
+        slo.source, _owner(slo, config, gate), config.runbook_for(gate),
+        {"service": slo.service, which: st.budget_counted, "total": st.budget_events,
+         "since": format_timestamp(st.budget_start)},
+    )  # fmt: skip
+
+
 def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate: str) -> list[Finding]:
     runbook = config.runbook_for(gate)
     out = _not_evaluable(slos, results, config, gate)
@@ -82,6 +103,9 @@ def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate:
         stale = _stale(st, config, gate)
         if stale:
             out.append(stale)
+        over = _overcounted(st, config, gate)
+        if over:
+            out.append(over)
         for a in st.alerts:
             c = a.condition
             details = {
@@ -158,6 +182,9 @@ def budget_findings(slos: list[SloDef], results: dict, config, gate: str) -> lis
         stale = _stale(st, config, gate)
         if stale:
             out.append(stale)
+        over = _overcounted(st, config, gate)
+        if over:
+            out.append(over)
         if st.budget_coverage < slo.min_window_coverage:
             stopped = st.last_event is not None and st.last_event < st.at  # data that stopped covers nothing since
             out.append(

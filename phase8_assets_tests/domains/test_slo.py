@@ -759,3 +759,33 @@ def test_an_exponential_histogram_that_rescales_never_counts_its_history_as_fast
 
 def _ns_of(t: datetime) -> int:
     return int(t.timestamp() * 1e9)
+
+
+def test_a_good_selector_counting_more_than_total_is_an_error_not_zero_bad(wh):
+    """A good selector broader than total (here: every request of the service, against a total of
+    the 200s only) counts more than total; clipped at 0, the bad count said nothing failed while
+    10 % of the requests were 5xx, and both gates passed. It is an error in both now."""
+    text = SLO_YAML.replace("WINDOW", "30d").replace("bad: {", "good: {")
+    text = text.replace('filter: {service.name: api, http.response.status_code: "~5.."}', "filter: {service.name: api}")
+    text = text.replace(
+        "filter: {service.name: api}}}}\n  timeWindow",
+        'filter: {service.name: api, http.response.status_code: "200"}}}}\n  timeWindow',
+    )
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    root = f"/root{next(_files)}"
+    _record(wh, root, steady(0.1, timedelta(days=30), step=timedelta(hours=1)))
+    good = sli_events(wh, [root], definition.good, "good", versions=["sha"])
+    total = sli_events(wh, [root], definition.total, "total", versions=["sha"])
+    result = evaluate(definition, good, total, AT, [])
+    assert result.budget_bad == 0 and result.overcounted
+    burn, budget = _findings(definition, result)
+    for found in (burn, budget):
+        (over,) = [f for f in found if f.severity == "error"]
+        assert over.rule == "sli-consistency" and over.subject == "api" and over.evidence == "slo.yaml"
+        assert over.observed.startswith("good http.server.request.duration{service.name='api'} counted 7,200,000")
+        assert "total http.server.request.duration{" in over.observed and over.observed.endswith(" 6,480,000")
+        assert over.owner and over.runbook
+    # good and total over the same requests (good a subset): no finding
+    same = slo()
+    burn, budget = _findings(same, status(wh, same, steady(0.1, timedelta(days=30), step=timedelta(hours=1))))
+    assert not [f for f in burn + budget if f.rule == "sli-consistency"]
