@@ -107,7 +107,8 @@ def _number(point: dict) -> float:
     raise _Bad("", "expected asDouble or asInt")
 
 
-def _any_value(value: dict) -> object:
+def _any_value(value: dict, field: str = "") -> object:
+    """An OTLP ``AnyValue``; ``field`` is where it sits (for a named problem)."""
     if not isinstance(value, dict):
         return None
     for key in ("stringValue", "boolValue", "doubleValue"):
@@ -119,34 +120,69 @@ def _any_value(value: dict) -> object:
         except (TypeError, ValueError):
             return value["intValue"]
     if "arrayValue" in value:
-        return [_any_value(v) for v in (value["arrayValue"] or {}).get("values") or []]
+        array = _object(value["arrayValue"] or {}, f"{field}.arrayValue")
+        values = _array(array.get("values") or [], f"{field}.arrayValue.values")
+        return [_any_value(v, f"{field}.arrayValue.values[{i}]") for i, v in enumerate(values)]
     if "kvlistValue" in value:
-        return _attributes((value["kvlistValue"] or {}).get("values"))
+        return _attributes(
+            _object(value["kvlistValue"] or {}, f"{field}.kvlistValue").get("values"), f"{field}.kvlistValue"
+        )
     return None
 
 
 def _attributes(items: object, field: str = "") -> dict:
     out = {}
-    for item in _array(items, f"{field}.attributes"):
+    for i, item in enumerate(_array(items, f"{field}.attributes")):
         if isinstance(item, dict) and isinstance(item.get("key"), str):
-            out[item["key"]] = _any_value(item.get("value"))
+            out[item["key"]] = _any_value(item.get("value"), f"{field}.attributes[{i}].value")
     return out
 
 
 def _exp_buckets(point: dict) -> tuple[list[float], list[float]]:
     """Exponential histogram buckets as explicit upper bounds (base = 2^(2^-scale))."""
     scale = _int(point.get("scale", 0), ".scale")
+    if not -10 <= scale <= 20:  # the range OTLP defines (and where 2^(2^-scale) is a usable float)
+        raise _Bad(".scale", f"expected a scale between -10 and 20, got {scale}")
     base = 2.0 ** (2.0**-scale)
     zero = float(_int(point.get("zeroCount", 0), ".zeroCount"))
-    negative = sum(_int(c, ".negative") for c in (point.get("negative") or {}).get("bucketCounts") or [])
-    bounds, counts = [float(point.get("zeroThreshold") or 0.0)], [zero + negative]
-    positive = point.get("positive") or {}
+    negative = _object(point.get("negative") or {}, ".negative")
+    negative = sum(
+        _int(c, ".negative.bucketCounts") for c in _array(negative.get("bucketCounts") or [], ".negative.bucketCounts")
+    )
+    threshold = point.get("zeroThreshold") or 0.0
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise _Bad(".zeroThreshold", f"expected a finite number, got {json.dumps(threshold)}")
+    bounds, counts = [float(threshold)], [zero + negative]
+    positive = _object(point.get("positive") or {}, ".positive")
     offset = _int(positive.get("offset", 0), ".positive.offset")
-    for i, c in enumerate(positive.get("bucketCounts") or []):
+    for i, c in enumerate(_array(positive.get("bucketCounts") or [], ".positive.bucketCounts")):
         bounds.append(base ** (offset + i + 1))
         counts.append(float(_int(c, f".positive.bucketCounts[{i}]")))
     counts.append(0.0)  # the +Inf bucket
     return bounds, counts
+
+
+def _bounds(value: object) -> list[float]:
+    """A histogram's ``explicitBounds``: finite numbers in increasing order, as OTLP requires."""
+    if (
+        type(value) is list
+        and all(type(b) is float for b in value)
+        and all(map(math.isfinite, value))
+        and all(map(float.__lt__, value, value[1:]))
+    ):  # the common case, checked without a Python loop
+        return value
+    out = []
+    for i, b in enumerate(_array(value, ".explicitBounds")):
+        try:  # protobuf's JSON mapping also accepts a double as a string
+            b = float(b) if isinstance(b, (int, float, str)) and not isinstance(b, bool) else None
+        except ValueError:
+            b = None
+        if b is None or not math.isfinite(b):
+            raise _Bad(f".explicitBounds[{i}]", f"expected a finite number, got {json.dumps(value[i])}")
+        if out and b <= out[-1]:
+            raise _Bad(f".explicitBounds[{i}]", f"expected bounds in increasing order, got {b} after {out[-1]}")
+        out.append(float(b))
+    return out
 
 
 _KINDS = ("sum", "gauge", "histogram", "exponentialHistogram")
@@ -233,8 +269,11 @@ def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
                             total = point.get("sum")
                             hsum = float(total) if isinstance(total, (int, float)) else None
                             if kind == "histogram":
-                                bounds = [float(b) for b in point.get("explicitBounds") or []]
-                                buckets = [float(_int(c, ".bucketCounts")) for c in point.get("bucketCounts") or []]
+                                bounds = _bounds(point.get("explicitBounds") or [])
+                                buckets = [
+                                    float(_int(c, ".bucketCounts"))
+                                    for c in _array(point.get("bucketCounts") or [], ".bucketCounts")
+                                ]
                                 if any(c < 0 for c in buckets):
                                     raise _Bad(".bucketCounts", f"expected counts >= 0, got {min(buckets):.0f}")
                                 if buckets and len(buckets) != len(bounds) + 1:

@@ -101,6 +101,50 @@ def test_times_beyond_what_the_warehouse_holds_are_named_errors():
     assert point["timeUnixNano"]  # the unchanged document reads
 
 
+def _resource_metrics(point: dict, kind: str = "histogram", value: object = None) -> bytes:
+    metric = {
+        "name": "http.server.request.duration",
+        "unit": "s",
+        kind: {"aggregationTemporality": 1, "dataPoints": [point]},
+    }
+    attrs = [{"key": "service.name", "value": {"stringValue": "api"}}]
+    if value is not None:
+        attrs.append({"key": "x", "value": value})
+    return json.dumps(
+        {"resourceMetrics": [{"resource": {"attributes": attrs}, "scopeMetrics": [{"metrics": [metric]}]}]}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("point", "kind", "value", "field", "reason"),
+    [
+        ({"explicitBounds": ["a"], "bucketCounts": ["1", "2"]}, "histogram", None,
+         "histogram.dataPoints[0].explicitBounds[0]", 'expected a finite number, got "a"'),
+        ({"explicitBounds": [0.3, 0.1], "bucketCounts": ["1", "1", "1"]}, "histogram", None,
+         "histogram.dataPoints[0].explicitBounds[1]", "expected bounds in increasing order, got 0.1 after 0.3"),
+        ({"explicitBounds": [0.3, "Infinity"], "bucketCounts": ["1", "1", "1"]}, "histogram", None,
+         "histogram.dataPoints[0].explicitBounds[1]", 'expected a finite number, got "Infinity"'),
+        ({"scale": -40, "positive": {"bucketCounts": ["3"]}}, "exponentialHistogram", None,
+         "exponentialHistogram.dataPoints[0].scale", "expected a scale between -10 and 20, got -40"),
+        ({"scale": 2, "positive": [1, 2]}, "exponentialHistogram", None,
+         "exponentialHistogram.dataPoints[0].positive", "expected an object, got an array"),
+        ({"explicitBounds": [0.3], "bucketCounts": ["1", "2"]}, "histogram", {"arrayValue": [1]},
+         "resource.attributes[1].value.arrayValue", "expected an object, got an array"),
+    ],
+)  # fmt: skip
+def test_malformed_histograms_and_attributes_are_named_rejections_not_reader_crashes(point, kind, value, field, reason):
+    """Each crashed the reader ("reader failed: AttributeError ..."): the field was not named."""
+    data = _resource_metrics({"startTimeUnixNano": "1", "timeUnixNano": "2", "count": "3", **point}, kind, value)
+    with pytest.raises(EvidenceError) as info:
+        otlp_metrics.read(data, "x.jsonl")
+    where = "line 1: resourceMetrics[0]." + ("" if field.startswith("resource.") else "scopeMetrics[0].metrics[0].")
+    assert (info.value.field, info.value.reason) == (where + field, reason)
+    # a bound written as a string of digits, as protobuf's JSON mapping allows, reads
+    fine = _resource_metrics({"startTimeUnixNano": "1", "timeUnixNano": "2", "count": "3", "explicitBounds": ["0.3"],
+                              "bucketCounts": ["1", "2"]})  # fmt: skip
+    assert otlp_metrics.read(fine, "x.jsonl").summary["points"] == 1
+
+
 def test_collected_otlp_is_parsed_once_into_a_spool_outside_the_root(tmp_path):
     """The collector's reader leaves each file's rows in a Parquet spool that ``sli_series`` loads
     as it is; the spool lives while the batch does, never in the evidence root."""
