@@ -83,6 +83,11 @@ def _overcounted(st, config, gate: str) -> Finding | None:
     )  # fmt: skip
 
 
+def _data_findings(st, config, gate: str) -> list[Finding]:
+    """What both SLO gates say of an SLI's data itself: it stopped, or good/bad counts more than total."""
+    return [f for f in (_stale(st, config, gate), _overcounted(st, config, gate)) if f is not None]
+
+
 def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate: str) -> list[Finding]:
     runbook = config.runbook_for(gate)
     out = _not_evaluable(slos, results, config, gate)
@@ -100,12 +105,7 @@ def burn_findings(slos: list[SloDef], results: dict, config, at: datetime, gate:
                         slo.source, owner, runbook, {"service": slo.service})
             )  # fmt: skip
             continue
-        stale = _stale(st, config, gate)
-        if stale:
-            out.append(stale)
-        over = _overcounted(st, config, gate)
-        if over:
-            out.append(over)
+        out.extend(_data_findings(st, config, gate))
         for a in st.alerts:
             c = a.condition
             details = {
@@ -179,12 +179,7 @@ def budget_findings(slos: list[SloDef], results: dict, config, gate: str) -> lis
                         "events in the SLO window", slo.source, _owner(slo, config, gate), runbook, details)
             )  # fmt: skip
             continue
-        stale = _stale(st, config, gate)
-        if stale:
-            out.append(stale)
-        over = _overcounted(st, config, gate)
-        if over:
-            out.append(over)
+        out.extend(_data_findings(st, config, gate))
         if st.budget_coverage < slo.min_window_coverage:
             stopped = st.last_event is not None and st.last_event < st.at  # data that stopped covers nothing since
             out.append(
