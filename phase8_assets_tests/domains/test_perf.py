@@ -34,6 +34,12 @@ rules:
 ).records[0]
 
 
+def budgets_with(rules: str):
+    """A PerfBudgets document with these ``rules:`` lines (YAML, indented two spaces)."""
+    text = f'apiVersion: phase8/v1\nkind: PerfBudgets\nreviewed: "2026-10-01"\nrules:\n{rules}'
+    return read_budgets(text.encode(), "x").records[0]
+
+
 def series(values, name="bench", measure="time", direction="lower", candidate=(), p95=None) -> Series:
     """History on main, then the candidate runs (release commit, release branch)."""
     values = list(values) + list(candidate)
@@ -275,20 +281,16 @@ def test_history_charts_render_the_same_page_as_plotly_graph_objects():
 def test_a_rule_whose_selector_matches_no_series_is_named():
     """A misspelt name or measure judges nothing: said, never a silent pass. An absolute rule needs
     only a benchmark of that name (its measure missing is check_budgets' 'not measured')."""
-    budgets = read_budgets(
-        b"""apiVersion: phase8/v1
-kind: PerfBudgets
-reviewed: "2026-10-01"
-rules:
+    budgets = budgets_with(
+        """\
   - {name: all, benchmark: "*", relative: "+10%", owner: team:perf}
   - {name: typo, benchmark: "tests/test_mesages.py::*", absolute: "mean <= 3ms", relative: "+10%", owner: team:perf}
   - {name: cpu, benchmark: "*", measure: cpu-time, relative: "+10%", owner: team:perf}
   - {name: re, benchmark: "re:^tests/test_messages", absolute: "ops >= 300", owner: team:perf}
   - {name: gone, benchmark: "BenchmarkOld", drift: {limit: "+8%", anchor: policy/a.yaml}, owner: team:perf}
   - {name: k6, benchmark: "http_req_duration", absolute: "p(95) < 250", owner: team:api}
-""",
-        "x",
-    ).records[0]
+"""
+    )
     history = [series([1.0] * 5, "tests/test_messages.py::test_post")]
     history.append(series([0.2] * 5, "http_req_duration", "http_req_duration"))
     # k6's own threshold syntax: 'p(95)' reads as a measure no series has, of a benchmark with no time
@@ -299,18 +301,14 @@ rules:
 def test_an_absolute_limit_in_another_unit_than_its_measure_is_not_judged():
     """k6 writes its thresholds in ms without a unit ('p(95)<250'): 'p95 <= 250' on a measure in
     seconds read as 250 s and every run passed; a limit in bytes on a time passed or failed at random."""
-    budgets = read_budgets(
-        b"""apiVersion: phase8/v1
-kind: PerfBudgets
-reviewed: "2026-10-01"
-rules:
+    budgets = budgets_with(
+        """\
   - {name: bare, benchmark: "api", absolute: "p95 <= 250", owner: team:api}
   - {name: bytes, benchmark: "page", absolute: "mean <= 64KB", owner: team:web}
   - {name: ok, benchmark: "ok", absolute: "mean <= 250ms", owner: team:web}
   - {name: ops, benchmark: "x", measure: ops, absolute: "ops >= 300", owner: team:web}
-""",
-        "x",
-    ).records[0]
+"""
+    )
     history = [
         series([0.2] * 5, "api", candidate=[0.262], p95=[0.24] * 5 + [0.262]),
         series([0.01] * 5, "page", candidate=[0.01]),
