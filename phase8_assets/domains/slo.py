@@ -759,7 +759,7 @@ def evaluate(slo: SloDef, good_or_bad: Events, total: Events, at: datetime, wind
         last_event=datetime.fromtimestamp(last / 1e9, at.tzinfo) if last else None,
         data_from=datetime.fromtimestamp(begins / 1e9, at.tzinfo) if begins is not None else None,
         budget_covered=covered(at - start),
-        budget_events=total.between(since, end),
+        budget_events=period.events,
         budget_counted=good_or_bad.between(since, end),
     )
 
