@@ -9,8 +9,10 @@ Outcome of a journal (``DrillRun.outcome``):
   chaostoolkits write: ``probes``, ``actions``, ``activities``, ``pause``). chaoslib skips those
   activities but records them ``succeeded``, so nothing in the journal says what really ran;
 - ``unverified``: completed, but the steady state was not checked before or after (no hypothesis,
-  ``--hypothesis-strategy`` skipping it, or ``steady_states`` missing), or no action of the method
-  succeeded (no fault was injected) — it proves nothing;
+  ``--hypothesis-strategy`` skipping it, or ``steady_states`` missing), no action of the method
+  succeeded (no fault was injected), or fewer rollbacks were played than the experiment declares
+  (``--rollback-strategy=never``, or ``deviated`` on a run that did not deviate: the fault may still
+  be in place) — it proves nothing;
 - ``deviated``: the steady state did not hold after the method (``deviated: true``), or in a check
   during it (``--hypothesis-strategy=continuously``/``during-method-only`` without ``--fail-fast``
   leave ``status`` completed and ``deviated`` false when one fails);
@@ -210,13 +212,14 @@ def _outcome(
     dry: object,
     checks: tuple[bool | None, list[str], bool | None],
     method: list[DrillActivity],
-    rollbacks: list[DrillActivity],
+    rollbacks: tuple[list[DrillActivity], int],
 ) -> tuple[str, str]:
     """The run's outcome and why: the journal field that decided it, and what a passing drill has there.
 
     A dry run comes first: its statuses and steady states were recorded for activities that did
     not run, so none of them can decide anything."""
     before, broken_during, after = checks
+    rollbacks, declared = rollbacks
     if dry is not None:
         return "dry-run", (
             f"experiment.dry is {redact_text(json.dumps(dry))[:60]}; expected false or absent "
@@ -251,6 +254,11 @@ def _outcome(
             )
     if not any(a.type == "action" and a.status == "succeeded" for a in method):
         return "unverified", 'run[] has no action with status "succeeded"; expected the fault to be injected'
+    if len(rollbacks) < declared:
+        return "unverified", (
+            f"rollbacks[] holds {len(rollbacks)} of the {declared} rollback(s) experiment.rollbacks declares; "
+            "expected every one played (--rollback-strategy never/deviated skips them: the fault may still be in place)"
+        )
     return "passed", "completed; steady state met before, during and after; every action and rollback succeeded"
 
 
@@ -290,8 +298,12 @@ def read(data: bytes, uri: str) -> ReadResult:
     method = _activities(doc, "run", "method")
     rollbacks = _activities(doc, "rollbacks", "rollback")
     dry = _dry(experiment)
+    declared = experiment.get("rollbacks")
+    declared = len(declared) if isinstance(declared, list) else 0
     recovery_s, note = _recovery(method, after_met, after, dry)
-    outcome, outcome_note = _outcome(status, deviated, dry, (before_met, broken_during, after_met), method, rollbacks)
+    outcome, outcome_note = _outcome(
+        status, deviated, dry, (before_met, broken_during, after_met), method, (rollbacks, declared)
+    )
     tags = tuple(str(t) for t in experiment.get("tags") or [])
     warnings = []
     if naive_start or naive_end:

@@ -175,6 +175,21 @@ def test_a_failed_rollback_does_not_pass():
     assert "could not restore primary" in run.outcome_note
 
 
+def test_a_declared_rollback_that_was_not_played_does_not_pass():
+    # `chaos run --rollback-strategy=deviated` on a run that did not deviate (or `never`) leaves
+    # rollbacks[] empty although the experiment declares one: the fault may still be in place.
+    doc = journal()
+    undo = {"type": "action", "name": "restore-primary", "provider": {"type": "python", "module": "m", "func": "f"}}
+    doc["experiment"]["rollbacks"] = [undo, {**undo, "name": "unfence-primary"}]
+    played = {**doc["run"][0], "activity": undo}
+    doc["rollbacks"] = [played]
+    (run,) = read_doc(doc).records
+    assert run.outcome == "unverified"
+    assert run.outcome_note.startswith("rollbacks[] holds 1 of the 2 rollback(s) experiment.rollbacks declares")
+    doc["rollbacks"] = [played, {**played, "activity": {**undo, "name": "unfence-primary"}}]
+    assert read_doc(doc).records[0].outcome == "passed"
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
