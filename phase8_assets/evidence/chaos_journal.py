@@ -18,7 +18,8 @@ Outcome of a journal (``DrillRun.outcome``):
   leave ``status`` completed and ``deviated`` false when one fails);
 - ``failed``: the steady state did not hold before the method, an action of the method failed
   (chaoslib records that only on the activity; the journal stays ``completed``), or a rollback
-  failed (the fault may still be in place);
+  failed (the fault may still be in place); an activity status other than ``succeeded`` (chaoslib
+  writes only that and ``failed``; say a ``timeout``) is a failure too;
 - ``failed`` / ``aborted`` / ``interrupted``: otherwise, the tool's status, as written.
 
 ``DrillRun.outcome_note`` names the journal field that decided the outcome and what was expected.
@@ -233,17 +234,21 @@ def _outcome(
         return "deviated", f"{broken_during[0]} is false; expected true in every check during the method"
     if status != "completed":
         return status, f'status is {json.dumps(status)}; expected "completed"'
-    failed = next((a for a in method if a.type == "action" and a.status == "failed"), None)
+    # chaoslib writes "succeeded" or "failed"; any other word (a "timeout" from a control or another
+    # writer) is not a success either.
+    failed = next((a for a in method if a.type == "action" and a.status != "succeeded"), None)
     if failed:
         why = f": {failed.detail}" if failed.detail else ""
-        return "failed", f'run[{failed.seq}].status is "failed"; expected "succeeded" (action {failed.name!r}{why})'
+        return "failed", (
+            f'run[{failed.seq}].status is {json.dumps(failed.status)}; expected "succeeded" (action {failed.name!r}{why})'
+        )
     if before is False:
         return "failed", "steady_states.before.steady_state_met is false; expected true (a healthy start)"
-    undone = next((a for a in rollbacks if a.status == "failed"), None)
+    undone = next((a for a in rollbacks if a.status != "succeeded"), None)
     if undone:
         why = f": {undone.detail}" if undone.detail else ""
         return "failed", (
-            f'rollbacks[{undone.seq}].status is "failed"; expected "succeeded" '
+            f'rollbacks[{undone.seq}].status is {json.dumps(undone.status)}; expected "succeeded" '
             f"(the fault may still be in place; {undone.name!r}{why})"
         )
     for which, met in (("before", before), ("after", after)):

@@ -175,6 +175,17 @@ def test_a_failed_rollback_does_not_pass():
     assert "could not restore primary" in run.outcome_note
 
 
+@pytest.mark.parametrize("key", ["run", "rollbacks"])
+def test_an_activity_status_other_than_succeeded_does_not_pass(key):
+    # chaoslib writes "succeeded" or "failed"; a "timeout" (a control, another writer) is no success.
+    doc = journal()
+    extra = {**doc["run"][0], "activity": {"type": "action", "name": "second-step"}, "status": "timeout"}
+    doc[key] = [*doc[key], extra]
+    (run,) = read_doc(doc).records
+    assert run.outcome == "failed"
+    assert f'{key}[{len(doc[key]) - 1}].status is "timeout"; expected "succeeded"' in run.outcome_note
+
+
 def test_a_declared_rollback_that_was_not_played_does_not_pass():
     # `chaos run --rollback-strategy=deviated` on a run that did not deviate (or `never`) leaves
     # rollbacks[] empty although the experiment declares one: the fault may still be in place.
