@@ -86,3 +86,19 @@ def test_a_drill_over_empty_tables_proves_nothing(tmp_path, home):
     assert [(f["rule"], f["observed"]) for f in result["findings"]] == [
         ("drill-has-data", "all 19 table(s) empty before the upgrade")
     ]
+
+
+def test_a_drill_back_to_a_release_candidate_does_not_hide_one_that_lost_data(tmp_path, home):
+    """Staging ran 10.4.0-rc.3 before 10.4.0: rolling back to it exercises none of the down migrations
+    an install on 10.3.x needs, so it is not the release's drill, however new."""
+    lossy = json.loads((DATA / DRILL).read_text())
+    lossy["tables"][0]["rows_after"] = lossy["tables"][0]["rows_before"] - 5
+    lossy["generated_at"] = "2026-11-18T12:00:00Z"  # newer than the demo's clean drill
+    to_rc = json.loads((DATA / DRILL).read_text())
+    to_rc["from_version"], to_rc["generated_at"] = "10.4.0-rc.3", "2026-11-19T12:00:00Z"
+    extra = {"rollback_reports": {"lossy.json": lossy, "to-rc.json": to_rc}}
+    result = gate(gate_report([root_with(tmp_path, extra)], home), "rollback_integrity")
+    assert result["status"] == "fail"
+    assert [(f["rule"], f["evidence"].rsplit("/", 1)[-1]) for f in result["findings"]] == [
+        ("identical-after-rollback", "lossy.json")
+    ]

@@ -157,13 +157,25 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     release = upgrade_paths["release"]
     if release is None:  # which drills count depends on the release: without one, none does
         return [_release_version(upgrade_paths, config, owner, runbook)], "the release version is invalid"
-    mine = [d for d in rollback_drills if d[1]["to_version"] == release]
+    path = upgrade_paths["path"]
+
+    def released(version) -> bool:  # a version installs run: one of the upgrade path's releases
+        return path.release(version) is not None if path is not None else not version.pre
+
+    # A drill counts when it went up to the release from a released version: rolling back to a release
+    # candidate (staging ran 10.4.0-rc.3 before 10.4.0) does not exercise the down migrations installs need.
+    mine = [d for d in rollback_drills if d[1]["to_version"] == release and released(d[1]["from_version"])]
     if not mine:
         # Name what there is: a drill of a release candidate (10.4.0-rc.1) or another release is not this one.
-        others = ", ".join(f"{d[1]['to_version']} ({d[0].rsplit('/', 1)[-1]})" for d in rollback_drills[:5])
-        observed = "no rollback drill went up to the release" + (f"; the drills went up to {others}" if others else "")
+        others = ", ".join(
+            f"{d[1]['from_version']} -> {d[1]['to_version']} ({d[0].rsplit('/', 1)[-1]})" for d in rollback_drills[:5]
+        )
+        observed = "no rollback drill went up to the release from a released version" + (
+            f"; the drills went {others}" if others else ""
+        )
         return [Finding("error", f"release {release}", "rollback-drill-present", observed,
-                        f"a rollback drill {release} and back", config.paths_of("rollback_reports"), owner, runbook,
+                        f"a rollback drill from a released version to {release} and back",
+                        config.paths_of("rollback_reports"), owner, runbook,
                         {"kind": "rollback_reports"})], "no rollback drill for the release"  # fmt: skip
     uri, report, diffs = mine[0]
     kind = config.evidence.get("rollback_reports")

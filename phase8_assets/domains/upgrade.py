@@ -12,7 +12,8 @@ the minimum, every component is within its skew rule of the target, and it repor
 check and every check in it passed (a check it warned of is a warning). No report for the release
 fails closed.
 
-**Rollback drills.** The newest drill that went up to the release and back must show identical
+**Rollback drills.** The newest drill that went up to the release from one of the upgrade path's
+releases (not a release candidate of it) and back must show identical
 schema and, per table (and tenant), identical row counts and content checksums; a drill whose
 tables were all empty before the upgrade proves nothing and does not count as one that passed.
 """
