@@ -19,6 +19,7 @@ worth a look, but it cannot block a release.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -144,7 +145,19 @@ def assess(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> DrillA
                 )
                 continue
             standings[drill.id] = DrillStanding(drill, f.uri, _runbook(config, batch, drill.runbook))
-    runs = sorted(seen_runs(batch), key=lambda s: (s.at is None, s.at), reverse=True)
+    # Newest first. Runs that ended at one time (two ChaosResults of one List updated in the same
+    # second, one journal published twice) contradict each other: the one that did not pass, else the
+    # slower recovery, is taken as the latest, whatever order the files or list items came in.
+    runs = sorted(
+        seen_runs(batch),
+        key=lambda s: (
+            s.at is None,
+            s.at,
+            not s.run.qualifies,
+            math.inf if s.run.recovery_s is None else s.run.recovery_s,
+        ),
+        reverse=True,
+    )
     unmatched, ambiguous = [], []
     for seen in runs:
         hits = [s for s in standings.values() if s.drill.matches(seen.run)]

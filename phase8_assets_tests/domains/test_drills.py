@@ -5,6 +5,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 
 from phase8_assets.demo.config import EVALUATION_TIME
 from phase8_assets.domains.drills import assess, cadence_rows, findings, run_report
@@ -215,3 +216,20 @@ def test_a_newer_run_elsewhere_does_not_hide_an_environments_deviated_run(root):
     (finding,) = found
     assert finding.details["environment"] == "production" and finding.evidence == str(latest)
     assert finding.observed.startswith("latest run in env:production (") and "deviated" in finding.observed
+
+
+@pytest.mark.parametrize("failing_first", [True, False])
+def test_runs_that_ended_at_one_time_keep_the_one_that_did_not_pass(root, failing_first):
+    """Two ChaosResults of one List updated in the same second (two engines): the order kubectl
+    listed them in must not decide the verdict."""
+    path = max((root / "evidence/drills/litmus").glob("*.yaml"))
+    passed = yaml.safe_load(path.read_text())
+    failed = json.loads(json.dumps(passed))
+    failed["metadata"]["namespace"] = "chatterbox-b"
+    failed["status"]["experimentStatus"].update(verdict="Fail", probeSuccessPercentage="66")
+    items = [failed, passed] if failing_first else [passed, failed]
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    assessment, found = evaluate(root)
+    litmus = next(st for st in assessment.drills if st.drill.id == "plugin-crash-loop")
+    assert litmus.last.run.outcome == "deviated"
+    assert rules(found) == [("plugin-crash-loop", "drill-outcome")]
