@@ -185,4 +185,4 @@ def read_rollback(data: bytes, uri: str) -> ReadResult:
     }
     return ReadResult(observed_at=at.at, timestamp_field="generated_at",
                       summary={"from": str(from_version), "to": str(to_version), "tables": len(doc["tables"])},
-                      records=[report])  # fmt: skip
+                      records=[report], warnings=[f"generated_at: {doc['generated_at']!r} has no time zone; taken as UTC"] if at.was_naive else [])  # fmt: skip

@@ -205,3 +205,12 @@ def test_a_supported_source_newer_than_the_release_does_not_reach_it():
     results = {str(s): plan(path, s, V("10.4.0", "")) for s in path.supported_sources}
     assert results["10.3.0"].hops == [V("10.4.0", "")] and results["10.4.0"].hops == []
     assert results["10.5.0"].hops is None and "downgrade" in results["10.5.0"].reason
+
+
+def test_a_rollback_report_without_a_time_zone_says_so():
+    doc = json.loads((DATA / "evidence/upgrade/rollback/drill-10.4.0-staging.json").read_text())
+    assert read_rollback(json.dumps(doc).encode(), "x").warnings == []
+    doc["generated_at"] = "2026-11-17T12:00:00"
+    assert read_rollback(json.dumps(doc).encode(), "x").warnings == [
+        "generated_at: '2026-11-17T12:00:00' has no time zone; taken as UTC"
+    ]
