@@ -102,3 +102,18 @@ def test_a_drill_back_to_a_release_candidate_does_not_hide_one_that_lost_data(tm
     assert [(f["rule"], f["evidence"].rsplit("/", 1)[-1]) for f in result["findings"]] == [
         ("identical-after-rollback", "lossy.json")
     ]
+
+
+def test_two_different_upgrade_paths_are_ambiguous(tmp_path, home):
+    """A second UpgradePath (an old copy left beside the new one) must not let discovery order pick one."""
+    import yaml
+
+    other = yaml.safe_load((DATA / "policy/upgrade-path.yaml").read_text())
+    other["supported_sources"] = ["10.3.0"]  # drops 9.11.0: a looser path than the demo's
+    root = root_with(tmp_path, {"upgrade_path": {"a-old-path.json": other}})
+    report = gate_report([root], home)
+    result = gate(report, "upgrade_preflight")
+    assert result["status"] == "fail"
+    (finding,) = [f for f in result["findings"] if f["rule"] == "upgrade-path-present"]
+    assert finding["observed"].startswith("2 different UpgradePath files:")
+    assert "a-old-path.json" in finding["observed"] and "policy/upgrade-path.yaml" in finding["observed"]

@@ -35,7 +35,9 @@ def upgrade_paths(settings: Phase8Settings, evidence_files: EvidenceBatch) -> dg
     config = settings.load()
     release, problem = _release(config)
     files = evidence_files.files_of("upgrade_path")
-    path = files[0].records[0] if files else None
+    # Two different UpgradePath files (the same content twice is one file): which one holds would be
+    # decided by discovery order, so neither does and upgrade_preflight names both.
+    path = files[0].records[0] if len(files) == 1 else None
     results = [plan(path, source, release) for source in path.supported_sources] if path and release else []
     rows = [
         [str(r.source), " -> ".join(str(v) for v in r.hops) if r.hops is not None else "NONE", r.reason or "ok"]
@@ -44,7 +46,8 @@ def upgrade_paths(settings: Phase8Settings, evidence_files: EvidenceBatch) -> dg
     return dg.Output(
         {
             "path": path,
-            "uri": files[0].uri if files else None,
+            "uri": files[0].uri if len(files) == 1 else None,
+            "ambiguous": [f.uri for f in files] if len(files) > 1 else [],
             "release": release,
             "results": results,
             "problem": problem,
@@ -132,7 +135,12 @@ def preflight_gate(batch, config, at, upgrade_paths: dict, upgrade_preflights: l
     found = []
     if upgrade_paths["problem"]:
         found.append(_release_version(upgrade_paths, config, owner, runbook))
-    if upgrade_paths["path"] is None:
+    if upgrade_paths.get("ambiguous"):
+        uris = upgrade_paths["ambiguous"]
+        found.append(Finding("error", "upgrade path", "upgrade-path-present",
+                             f"{len(uris)} different UpgradePath files: {', '.join(uris)}", "one readable UpgradePath",
+                             ", ".join(uris), owner, runbook, {"kind": "upgrade_path"}))  # fmt: skip
+    elif upgrade_paths["path"] is None:
         rejected = batch.rejections_of("upgrade_path")
         observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no UpgradePath file"
         found.append(Finding("error", "upgrade path", "upgrade-path-present", observed, "one readable UpgradePath",
