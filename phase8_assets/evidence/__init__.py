@@ -203,13 +203,20 @@ class ReadResult:
 Reader = Callable[[bytes | Path, str], ReadResult]
 
 
-def read_evidence(kind: str, data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadResult:
+def read_evidence(
+    kind: str, data: bytes | Path, uri: str, spool_dir: Path | None = None, rel: str | None = None
+) -> ReadResult:
     """``kind``'s reader on one file: a redacted ``ReadResult``, or a redacted ``EvidenceError``.
-    ``spool_dir``: an empty folder a bulk kind's reader may leave its ``spool`` in."""
+    ``spool_dir``: an empty folder a bulk kind's reader may leave its ``spool`` in. ``rel``: the
+    file's path inside its evidence root, for the kinds that read a time or commit from the path
+    (``PATH_HINTED_KINDS``): where the root itself lives never dates the evidence in it."""
     from phase8_assets.shared.redaction import redact, redact_text
 
+    kwargs: dict = {"spool_dir": spool_dir} if spool_dir else {}
+    if rel is not None and kind in PATH_HINTED_KINDS:
+        kwargs["rel"] = rel
     try:
-        result = readers()[kind](data, uri, **({"spool_dir": spool_dir} if spool_dir else {}))
+        result = readers()[kind](data, uri, **kwargs)
     except EvidenceError as exc:
         raise EvidenceError(redact_text(exc.field), redact_text(exc.reason)) from None
     except RecursionError:
@@ -264,6 +271,10 @@ def evidence_age(kind: str, observed_at: datetime, at: datetime) -> timedelta:
         return max(at - month_end, timedelta(0))
     return at - observed_at
 
+
+# Kinds whose reader takes a time or commit the file does not carry from its path inside the root
+# (``rel``; go test text, hyperfine): never from the folders above the root, which are not evidence.
+PATH_HINTED_KINDS = frozenset({"benchmarks"})
 
 # Bulk kinds: the collector hashes them while streaming and hands their reader a local path and a
 # folder for its ``spool`` (the rows it parsed, for the loader: each file is parsed once). A CUR

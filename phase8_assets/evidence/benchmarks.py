@@ -31,8 +31,8 @@ Units become SI base units (seconds, bytes, 1/s), each measure gets a direction 
 ``higher`` is better; ``unknown`` for custom units, which are stored but never judged by
 direction). NaN, infinite, negative or zero timings (but hyperfine's 0) are rejected with the
 field. Files that carry no time or commit (go text, hyperfine, Google Benchmark without
-``context.date``) take them from the path: a ``YYYY-MM-DD`` (optionally ``THHMMSSZ``) component and
-a 7-40 hex-digit component (e.g. ``bench/2026-11-20T101500Z/4f2c9e1a/go.txt``); a run without a
+``context.date``) take them from their path inside the evidence root (never from the folders above
+it): a ``YYYY-MM-DD`` (optionally ``THHMMSSZ``) component and a 7-40 hex-digit component (e.g. ``bench/2026-11-20T101500Z/4f2c9e1a/go.txt``); a run without a
 commit is kept as history with a warning but can never be a release candidate.
 """
 
@@ -432,27 +432,31 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
     return out, warnings
 
 
-def read(data: bytes, uri: str) -> ReadResult:
+def read(data: bytes, uri: str, rel: str | None = None) -> ReadResult:
+    """One benchmark file; ``rel`` is its path inside the evidence root (default ``uri``): where a
+    time or commit the file does not carry is looked for. The folders above the root are not the
+    file's: a root at ``ci/2026-01-05/`` must not date every go or hyperfine run in it that day."""
+    path = uri if rel is None else rel
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
     stripped = text.lstrip()
     if not stripped.startswith("{"):
-        parsed, warnings = _go(text, uri)
+        parsed, warnings = _go(text, path)
     else:
         try:
             doc = json_document(text)
         except json.JSONDecodeError as exc:
             raise EvidenceError(f"line {exc.lineno}, column {exc.colno}", f"not valid JSON ({exc.msg})") from exc
         if isinstance(doc.get("benchmarks"), list) and "context" in doc:
-            parsed, warnings = _google(doc, uri)
+            parsed, warnings = _google(doc, path)
         elif isinstance(doc.get("benchmarks"), list):
-            parsed, warnings = _pytest(doc, uri)
+            parsed, warnings = _pytest(doc, path)
         elif isinstance(doc.get("results"), list):
-            parsed, warnings = _hyperfine(doc, uri)
+            parsed, warnings = _hyperfine(doc, path)
         elif isinstance(doc.get("metrics"), dict):
-            parsed, warnings = _k6(doc, uri)
+            parsed, warnings = _k6(doc, path)
         else:
             raise EvidenceError(
                 "(document)", "not a pytest-benchmark, Google Benchmark, hyperfine or k6 summary JSON document"

@@ -231,7 +231,7 @@ def _read_one(task: _Task) -> _Read:
         return _Read(data, digest, len(data), Rejection(uri, task.kind, "(file)", reason, digest))
     if task.kind == WAIVER_KIND:
         return _Read(data, digest, len(data), ReadResult(None, "", {}))
-    return _Read(data, digest, len(data), _parse(task.kind, uri, data, digest))
+    return _Read(data, digest, len(data), _parse(task.kind, uri, data, digest, rel=rel))
 
 
 def _read_staged(kind: str, base: EvidenceRoot, rel: str, uri: str, max_bytes: int, folder: Path | None) -> _Read:
@@ -248,7 +248,7 @@ def _read_staged(kind: str, base: EvidenceRoot, rel: str, uri: str, max_bytes: i
         except (RootError, OSError) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             return _Read(b"", "", 0, Rejection(uri, kind, "(file)", str(exc).split(": ", 1)[-1]))
-        outcome = _parse(kind, uri, path, digest, spool_dir)
+        outcome = _parse(kind, uri, path, digest, spool_dir, rel)
     except BaseException:  # abandoned (the time limit), or a reader's bug
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -278,10 +278,10 @@ def spool_of(f: EvidenceFile, folder: Path) -> Path:
 
 
 def _parse(
-    kind: str, uri: str, data: bytes | Path, digest: str, spool_dir: Path | None = None
+    kind: str, uri: str, data: bytes | Path, digest: str, spool_dir: Path | None = None, rel: str | None = None
 ) -> ReadResult | Rejection:
     try:
-        return read_evidence(kind, data, uri, spool_dir)
+        return read_evidence(kind, data, uri, spool_dir, rel)
     except EvidenceError as exc:
         return Rejection(uri, kind, exc.field, exc.reason, digest)
 

@@ -282,3 +282,27 @@ def test_reader_warnings_reach_the_validity_gate_under_their_own_rule(real_sampl
     assert sorted(f.rule for f in found) == ["reader-warning", "timestamp-has-zone"]
     other = next(f for f in found if f.rule == "reader-warning")
     assert "samples are not finite numbers" in other.observed and other.severity == "warning"
+
+
+def test_a_date_or_commit_in_the_folders_above_the_root_never_dates_or_names_a_run(tmp_path):
+    """A root at ``ci/2026-01-05/`` (a nightly artifact prefix): every go and hyperfine run in it
+    took that day from the root's path, so a release run lost its baseline and its regression."""
+    from phase8_assets.evidence import readers
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import load_config
+
+    root = tmp_path / "2026-01-05" / "deadbeef1"
+    (root / "bench").mkdir(parents=True)
+    (root / "bench/2026-11-20T101500Z_4f2c9e1a.txt").write_bytes(b"BenchmarkX-8  100  12 ns/op\nPASS\n")
+    (root / "bench/undated.txt").write_bytes(b"BenchmarkX-8  100  13 ns/op\nPASS\n")
+    (root / "phase8.yaml").write_text(
+        'apiVersion: phase8/v1\nkind: EvidenceConfig\nrelease: {version: "1", commit: "abcdef1"}\n'
+        'evidence:\n  benchmarks: {paths: ["bench/*.txt"], max_age: P30D}\n'
+    )
+    batch = collect(load_config([str(root)], set(readers())))
+    (f,) = batch.files
+    assert f.observed_at.isoformat() == "2026-11-20T10:15:00+00:00"
+    assert f.summary["commit"] == "4f2c9e1a"
+    # The file without a time in its own path is refused, not dated by the root's folders.
+    (rej,) = batch.rejections
+    assert rej.uri.endswith("undated.txt") and rej.field == "(path)"
