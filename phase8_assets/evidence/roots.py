@@ -208,6 +208,10 @@ class S3Root(EvidenceRoot):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=list_prefix)
             for page in pages:
                 for obj in page.get("Contents", []):
+                    # A key ending in "/" is a folder marker (the console's "Create folder"): a folder,
+                    # as it is locally, never a file of the kind whose glob it happens to match.
+                    if obj["Key"].endswith("/"):
+                        continue
                     rel = obj["Key"][len(self.prefix) + 1 :] if self.prefix else obj["Key"]
                     if regex.match(rel):
                         found.append(FileRef(rel, self.uri_of(rel), int(obj["Size"]), str(obj.get("ETag", ""))))

@@ -19,6 +19,22 @@ def test_gate_on_an_s3_root_matches_the_local_verdict(s3, home):
     ]
 
 
+def test_folder_markers_are_folders_not_evidence_files(s3, home):
+    """The S3 console's "Create folder" (and some sync tools) leave a zero-byte object whose key ends
+    in "/": it is a folder, as it is locally, never a benchmark file that cannot be read."""
+    upload_tree(s3, "evidence", "markers", DATA)
+    for folder in ("evidence/bench/release/", "evidence/health/", "docs/ops/"):
+        s3.put_object(Bucket="evidence", Key=f"markers/{folder}", Body=b"")
+    assert [f.rel for f in S3Root("s3://evidence/markers").glob("evidence/bench/**/*")] == [
+        p.relative_to(DATA).as_posix() for p in sorted((DATA / "evidence/bench").rglob("*")) if p.is_file()
+    ]
+    local = gate_report([DATA], home)
+    remote = gate_report(["s3://evidence/markers"], home)
+    assert [(g["gate"], g["status"], g["summary"]) for g in remote["gates"]] == [
+        (g["gate"], g["status"], g["summary"]) for g in local["gates"]
+    ]
+
+
 def test_s3_scenario_extends_across_prefixes(s3, home):
     upload_tree(s3, "evidence", "chatterbox/10.4.0", DATA)
     report = gate_report(["s3://evidence/chatterbox/10.4.0/scenarios/broken-evidence"], home)
