@@ -60,10 +60,12 @@ def parse_timestamp(value: object, what: str = "timestamp") -> Instant:
 def evaluation_time(as_of: str | None, pinned: str | None, now: datetime | None = None) -> datetime:
     """``--as-of`` wins over the config's pinned time, which wins over the wall clock.
 
-    ``--as-of`` must be a full timestamp: a date alone would silently mean midnight UTC."""
+    ``--as-of`` must be a full timestamp: a date alone, in any of the forms ISO 8601 allows
+    (``2026-11-20``, ``20261120`` as ``date +%Y%m%d`` writes it, ``2026-W47-5``), would silently
+    mean midnight UTC."""
     if as_of:
         examples = "e.g. 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00"
-        if re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", as_of):
+        if not re.search(r"\d[Tt ]\d", as_of.strip()) and _parses(as_of):  # a date without a time
             raise TimeParseError(f"--as-of: expected a timestamp with a time, {examples}; got the date {as_of!r}")
         try:
             return parse_timestamp(as_of, "--as-of").at
@@ -72,6 +74,14 @@ def evaluation_time(as_of: str | None, pinned: str | None, now: datetime | None 
     if pinned:
         return parse_timestamp(pinned, "evaluation_time").at
     return (now or now_utc()).astimezone(UTC)
+
+
+def _parses(text: str) -> bool:
+    try:
+        parse_timestamp(text)
+    except TimeParseError:
+        return False
+    return True
 
 
 def parse_duration(value: str, what: str = "duration") -> timedelta:

@@ -18,6 +18,12 @@ def test_as_of_beats_pinned_beats_now():
 def test_as_of_needs_a_time_and_its_error_gives_examples():
     with pytest.raises(TimeParseError, match=r"--as-of: expected a timestamp with a time, e\.g\. 2026-11-20T12:00:00Z"):
         evaluation_time("2026-11-20", None, NOW)
+    # The other date-only forms Python's ISO parser takes: `date +%Y%m%d` and a week date.
+    for date_only in ("20261120", "2026-W47-5", " 2026-11-20 "):
+        with pytest.raises(TimeParseError, match=rf"with a time, .*; got the date '{date_only}'"):
+            evaluation_time(date_only, None, NOW)
+    for with_time in ("20261120T120000Z", "2026-11-20 12:00Z", "2026-11-20T12:00:00+0100"):
+        assert evaluation_time(with_time, None, NOW).hour in (11, 12)
     with pytest.raises(TimeParseError, match=r"e\.g\. 2026-11-20T12:00:00Z or .*; got 'yesterday'"):
         evaluation_time("yesterday", None, NOW)
 
