@@ -128,6 +128,8 @@ class LocalRoot(EvidenceRoot):
         full = (self.path / rel).resolve()
         if full != self.path and self.path not in full.parents:
             raise RootError(f"{self.path / rel}: leads outside the evidence root {self.path} (symlink?)")
+        if (self.path / rel).is_symlink() and not full.exists():
+            raise RootError(f"{self.path / rel}: a broken symlink: its target {full} does not exist")
         return full
 
     def glob(self, pattern: str) -> list[FileRef]:
@@ -142,8 +144,10 @@ class LocalRoot(EvidenceRoot):
             for name in sorted(filenames):
                 full = Path(dirpath) / name
                 rel = full.relative_to(self.path).as_posix()
-                if regex.match(rel) and full.is_file():
-                    stat = full.stat()
+                # A symlink whose target is gone is found (and refused when read, by name): the file
+                # it stood for is missing evidence, never silently not there.
+                if regex.match(rel) and (full.is_file() or full.is_symlink() and not full.exists()):
+                    stat = full.stat() if full.exists() else full.lstat()
                     found.append(FileRef(rel, str(full), stat.st_size, f"{stat.st_mtime_ns}:{stat.st_size}"))
         return found
 

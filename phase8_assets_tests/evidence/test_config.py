@@ -72,6 +72,23 @@ def test_symlink_leading_outside_is_not_followed(tmp_path):
     assert batch.rejections[0].field == "(file)" and "outside the evidence root" in batch.rejections[0].reason
 
 
+def test_a_broken_symlink_is_a_rejected_file_not_a_missing_one(tmp_path):
+    """``latest.md -> run-1233.md`` whose target did not arrive: named and refused (validity fails, as do
+    the gates of its kind), never silently left out while the kind's other files pass."""
+    from phase8_assets.evidence.collect import collect
+
+    root = write(tmp_path / "root", BASE)
+    (root / "docs").mkdir()
+    (root / "docs/ok.md").write_text("---\ntitle: x\nowner: a@b.io\nreviewed: 2026-01-01\n---\n")
+    os.symlink("run-1233.md", root / "docs" / "latest.md")
+    os.mkdir(root / "docs" / "folder.md")  # a folder named like a file is a folder: not evidence
+    batch = collect(load_config([str(root)], KINDS))
+    assert [f.uri for f in batch.files] == [str(root / "docs/ok.md")]
+    (rejection,) = batch.rejections
+    assert (rejection.uri, rejection.field) == (str(root / "docs/latest.md"), "(file)")
+    assert rejection.reason == f"a broken symlink: its target {root / 'docs/run-1233.md'} does not exist"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
