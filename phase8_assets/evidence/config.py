@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from phase8_assets.evidence.roots import EvidenceRoot, RootError, check_relative, locate, open_root
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
-from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_timestamp
+from phase8_assets.shared.clock import TimeParseError, is_date_only, parse_duration, parse_timestamp
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 
 CONFIG_NAME = "phase8.yaml"
@@ -286,6 +286,11 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
     source = files[0]
     _require(merged, source)
     if merged.get("evaluation_time"):
+        if is_date_only(merged["evaluation_time"]):  # as --as-of: a date alone would silently mean midnight UTC
+            raise ConfigError(
+                f"{source}: evaluation_time: expected a timestamp with a time, e.g. 2026-11-20T12:00:00Z; "
+                f"got the date {merged['evaluation_time']!r}"
+            )
         try:
             parse_timestamp(merged["evaluation_time"], "evaluation_time")
         except TimeParseError as exc:

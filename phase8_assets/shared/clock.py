@@ -65,7 +65,7 @@ def evaluation_time(as_of: str | None, pinned: str | None, now: datetime | None 
     mean midnight UTC."""
     if as_of:
         examples = "e.g. 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00"
-        if not re.search(r"\d[Tt ]\d", as_of.strip()) and _parses(as_of):  # a date without a time
+        if is_date_only(as_of):
             raise TimeParseError(f"--as-of: expected a timestamp with a time, {examples}; got the date {as_of!r}")
         try:
             return parse_timestamp(as_of, "--as-of").at
@@ -76,7 +76,11 @@ def evaluation_time(as_of: str | None, pinned: str | None, now: datetime | None 
     return (now or now_utc()).astimezone(UTC)
 
 
-def _parses(text: str) -> bool:
+def is_date_only(text: str) -> bool:
+    """Whether ``text`` is a date without a time in one of the forms ISO 8601 allows (``2026-11-20``,
+    ``20261120``, ``2026-W47-5``): as an evaluation time it would silently mean midnight UTC."""
+    if re.search(r"\d[Tt ]\d", text.strip()):
+        return False
     try:
         parse_timestamp(text)
     except TimeParseError:

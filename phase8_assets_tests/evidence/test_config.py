@@ -101,6 +101,9 @@ def test_a_broken_symlink_is_a_rejected_file_not_a_missing_one(tmp_path):
         (BASE + "colour: blue\n", r"Additional properties are not allowed \('colour' was unexpected\)"),
         (BASE.replace('release: {version: "1.0.0", commit: "abcdef1"}\n', ""), r"\(document\): 'release' is required"),
         (BASE + 'evaluation_time: "yesterday"\n', r"evaluation_time: expected an ISO 8601 timestamp"),
+        # A date alone would pin midnight UTC, silently: refused as --as-of refuses it.
+        (BASE + "evaluation_time: 2026-11-20\n", r"evaluation_time: expected a timestamp with a time, .*'2026-11-20'"),
+        (BASE + 'evaluation_time: "20261120"\n', r"evaluation_time: expected a timestamp with a time, .*'20261120'"),
         ("a: [1\n", r"phase8.yaml: line 2, column 1: invalid YAML"),
     ],
 )
