@@ -214,6 +214,23 @@ def test_two_files_claiming_one_run_warn_and_the_later_uri_counts(tmp_path):
     assert gates["perf_budgets"]["status"] == "fail"  # the slower rerun is the one that counts
 
 
+def test_files_recording_different_parts_of_one_run_all_count(tmp_path):
+    """One run exported in two files (hyperfine --export-json per command, a suite split per module):
+    the same tool, commit, time and machine, different benchmarks. Setting one aside as a collision
+    left its benchmarks unjudged: a slower one passed."""
+    root = small_root(tmp_path / "root")
+    release = root / PYTEST_RELEASE
+    doc = json.loads(release.read_bytes())
+    first, rest = dict(doc, benchmarks=doc["benchmarks"][:-1]), dict(doc, benchmarks=doc["benchmarks"][-1:])
+    release.write_bytes(_slower(json.dumps(first).encode()))  # sorts first: the file that was set aside
+    release.with_name(release.stem + "_part2.json").write_text(json.dumps(rest))
+    report = gate_report([root], tmp_path / "home")
+    gates = {g["gate"]: g for g in report["gates"]}
+    assert not [f for f in gates["evidence_validity"]["findings"] if f["rule"] == "one-file-per-run"]
+    assert gates["perf_budgets"]["status"] == "fail"
+    assert {f["evidence"] for f in gates["perf_budgets"]["findings"] if f["severity"] == "error"} == {str(release)}
+
+
 class EvidenceChanges(RuleBasedStateMachine):
     """Add, change and delete files of every kind; a reused home and a fresh one always agree."""
 

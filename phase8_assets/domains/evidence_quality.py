@@ -12,7 +12,7 @@ from datetime import datetime
 
 from phase8_assets.domains.gates import GATES, Finding
 from phase8_assets.evidence import TIMELESS_KINDS, Rejection, evidence_age
-from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.evidence.collect import EvidenceBatch, overlap
 from phase8_assets.evidence.config import EvidenceConfig, EvidenceKind
 from phase8_assets.shared.clock import format_duration, format_timestamp
 
@@ -68,12 +68,15 @@ def evidence_validity(batch: EvidenceBatch, config: EvidenceConfig, at: datetime
             )
         )
     for lost, kept in batch.collisions:
+        shared = overlap(lost, kept)
+        example = " ".join(str(p) for p in shared[0]) if isinstance(shared[0], tuple) else shared[0]
         findings.append(
             Finding(
                 "warning",
                 lost.uri,
                 "one-file-per-run",
-                f"claims the same run (tool, commit, time, machine) as {kept.uri}, which counts instead "
+                f"claims the same run (tool, commit, time, machine) as {kept.uri} and records {len(shared)} of "
+                f"its series too (e.g. {example}); that file counts instead "
                 "(the later internal timestamp, ties broken by the greater URI)",
                 "one file per run",
                 lost.uri,

@@ -195,6 +195,10 @@ class ReadResult:
     # The run the file claims to record (tool, commit, time, machine), for kinds that have one: two
     # different files claiming the same run are a collision (``collect``), not two runs.
     identity: tuple | None = None
+    # What of that run the file records (benchmarks: its (benchmark, params, measure) series): files of
+    # one identity that share none are parts of the run (hyperfine exported per command), not a
+    # collision. Empty: the whole run.
+    parts: tuple = ()
     # Bulk kinds: the rows the reader parsed and validated, as Parquet, which their loader reads
     # instead of parsing the source again. Gone once the batch is (``collect``).
     spool: Path | None = None

@@ -476,4 +476,5 @@ def read(data: bytes, uri: str, rel: str | None = None) -> ReadResult:
         records=[parsed],
         warnings=warnings,
         identity=(parsed.run.tool, parsed.run.commit, parsed.run.time, parsed.run.machine),
+        parts=tuple(sorted({(m.benchmark, m.params, m.measure) for m in parsed.measurements})),
     )

@@ -3,9 +3,9 @@
 Each file is read once (the same bytes under two paths count once, by sha256), through its
 kind's reader, under the config's size and time limits; bulk kinds are hashed while streamed,
 never held whole in memory. A file that cannot be read becomes a ``Rejection`` and the rest is
-still processed. Two different files that claim the same run (``ReadResult.identity``) are a
-collision: the one with the later internal timestamp counts (ties: the greater URI), the other is
-set aside in ``EvidenceBatch.collisions``. ``EvidenceBatch.present`` is every file version in the
+still processed. Two different files that claim the same run (``ReadResult.identity``) and record
+a same part of it (``ReadResult.parts``) are a collision: the one with the later internal timestamp
+counts (ties: the greater URI), the other is set aside in ``EvidenceBatch.collisions``. ``EvidenceBatch.present`` is every file version in the
 roots now, readable or not: what the warehouse marks current (``store.record_batch``).
 """
 
@@ -109,6 +109,7 @@ class EvidenceFile:
     records: list[dict] = field(default_factory=list)
     identity: tuple | None = None
     spool: Path | None = None  # ``ReadResult.spool``: valid while the batch that read the file lives
+    parts: tuple = ()  # ``ReadResult.parts``: what of its run the file records (empty: all of it)
 
 
 @dataclass
@@ -286,8 +287,18 @@ def _parse(
         return Rejection(uri, kind, exc.field, exc.reason, digest)
 
 
+def overlap(a: EvidenceFile, b: EvidenceFile) -> list:
+    """What two files of one run both record (``parts``; a file without parts records all of it)."""
+    if not a.parts or not b.parts:
+        return list(a.parts or b.parts) or ["(the whole run)"]
+    return sorted(set(a.parts) & set(b.parts))
+
+
 def _set_aside_collisions(batch: EvidenceBatch) -> None:
-    """Keep one file per claimed run identity: the later internal timestamp, ties by the greater URI."""
+    """Keep one file per claimed run identity and part of that run: the later internal timestamp,
+    ties by the greater URI. Files of one run that record different parts of it (hyperfine exported
+    once per command, each with the run's time and commit in its path) all count: setting one aside
+    would leave its benchmarks unjudged."""
     claims: dict[tuple, list[EvidenceFile]] = {}
     for f in batch.files:
         if f.identity is not None:
@@ -295,10 +306,15 @@ def _set_aside_collisions(batch: EvidenceBatch) -> None:
     losers = []
     for files in claims.values():
         if len(files) > 1:
-            ranked = sorted(files, key=lambda f: (f.observed_at is not None, f.observed_at or 0, f.uri))
-            winner = ranked[-1]
-            batch.collisions.extend((loser, winner) for loser in ranked[:-1])
-            losers.extend(ranked[:-1])
+            ranked = sorted(files, key=lambda f: (f.observed_at is not None, f.observed_at or 0, f.uri), reverse=True)
+            kept: list[EvidenceFile] = []
+            for f in ranked:
+                winner = next((k for k in kept if overlap(f, k)), None)
+                if winner is None:
+                    kept.append(f)
+                else:
+                    batch.collisions.append((f, winner))
+                    losers.append(f)
     batch.collisions.sort(key=lambda pair: (pair[0].kind, pair[0].uri))
     batch.files = [f for f in batch.files if all(f is not loser for loser in losers)]
 
@@ -417,6 +433,7 @@ def collect(
                     records=outcome.records,
                     identity=outcome.identity,
                     spool=outcome.spool,
+                    parts=outcome.parts,
                 )
             )
     finally:
