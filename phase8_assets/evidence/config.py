@@ -292,9 +292,14 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
                 f"got the date {merged['evaluation_time']!r}"
             )
         try:
-            parse_timestamp(merged["evaluation_time"], "evaluation_time")
+            pinned = parse_timestamp(merged["evaluation_time"], "evaluation_time")
         except TimeParseError as exc:
             raise ConfigError(f"{source}: {exc}") from exc
+        if pinned.was_naive:  # as --as-of: UTC, or the local time of whoever pinned it?
+            raise ConfigError(
+                f"{source}: evaluation_time: expected a time zone (Z or an offset), e.g. 2026-11-20T12:00:00Z; "
+                f"got {str(merged['evaluation_time'])!r}"
+            )
     limits = merged.get("limits") or {}
     max_file_bytes = int(limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES)
     clock_skew_text = limits.get("clock_skew") or DEFAULT_CLOCK_SKEW

@@ -104,6 +104,15 @@ def test_a_broken_symlink_is_a_rejected_file_not_a_missing_one(tmp_path):
         # A date alone would pin midnight UTC, silently: refused as --as-of refuses it.
         (BASE + "evaluation_time: 2026-11-20\n", r"evaluation_time: expected a timestamp with a time, .*'2026-11-20'"),
         (BASE + 'evaluation_time: "20261120"\n', r"evaluation_time: expected a timestamp with a time, .*'20261120'"),
+        # A time without its zone: UTC, or the local time of whoever pinned it? Refused, not guessed.
+        (
+            BASE + 'evaluation_time: "2026-11-20T12:00:00"\n',
+            r"evaluation_time: expected a time zone .*'2026-11-20T12:00:00'",
+        ),
+        (
+            BASE + "evaluation_time: 2026-11-20 12:00:00\n",
+            r"evaluation_time: expected a time zone .*'2026-11-20 12:00:00'",
+        ),
         ("a: [1\n", r"phase8.yaml: line 2, column 1: invalid YAML"),
     ],
 )

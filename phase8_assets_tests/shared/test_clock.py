@@ -26,6 +26,12 @@ def test_as_of_needs_a_time_and_its_error_gives_examples():
         assert evaluation_time(with_time, None, NOW).hour in (11, 12)
     with pytest.raises(TimeParseError, match=r"e\.g\. 2026-11-20T12:00:00Z or .*; got 'yesterday'"):
         evaluation_time("yesterday", None, NOW)
+    # A time without a zone: UTC, or the runner's local time? Refused rather than guessed.
+    for naive in ("2026-11-20T12:00:00", "20261120T120000", "2026-11-20 12:00"):
+        with pytest.raises(
+            TimeParseError, match=rf"--as-of: expected a time zone \(Z or an offset\), .*; got '{naive}'"
+        ):
+            evaluation_time(naive, None, NOW)
 
 
 def test_naive_timestamps_are_utc_and_flagged():
