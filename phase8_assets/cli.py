@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -100,6 +101,12 @@ class _Phase8(Phase8Group):
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
             raise
+        except OSError as exc:  # a folder or file of the user's that cannot be written or read: no traceback
+            if isinstance(exc, BrokenPipeError):  # click handles a closed stdout
+                code = None
+                raise
+            code = EXIT_CANNOT_EVALUATE
+            _fail(_os_error_message(exc))
         except BaseException:
             code = None
             raise
@@ -109,7 +116,22 @@ class _Phase8(Phase8Group):
                 from phase8_assets.warehouse import phase8_home
                 from phase8_assets.warehouse.health import write_snapshot
 
-                write_snapshot(ctx.meta.get(_HOME_KEY) or phase8_home(), name, code)
+                home = ctx.meta.get(_HOME_KEY) or phase8_home()
+                try:
+                    write_snapshot(home, name, code)
+                except OSError as exc:
+                    click.echo(f"phase8: warning: health snapshot not written: {_os_error_message(exc)}", err=True)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """The path and the system's reason; an atomic write's temporary file is named as the file it was for."""
+    if exc.filename is None:
+        return str(exc)
+    path = Path(os.fsdecode(exc.filename))
+    temporary = re.fullmatch(r"\.(.+)\.[a-z0-9_]{8}\.tmp", path.name)  # shared.reports.write_bytes
+    if temporary:
+        return f"cannot write {path.with_name(temporary.group(1))}: {exc.strerror}"
+    return f"{path}: {exc.strerror or exc}"
 
 
 @click.group(cls=_Phase8, context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,7 +162,7 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
     from phase8_assets.domains.gate_report import console_report
     from phase8_assets.evidence.config import ConfigError
     from phase8_assets.evidence.roots import RootError
-    from phase8_assets.gate_run import run_gate
+    from phase8_assets.gate_run import ReportsNotWritten, run_gate
     from phase8_assets.shared.clock import TimeParseError
     from phase8_assets.shared.processes import Interrupted
     from phase8_assets.warehouse import WarehouseError
@@ -154,7 +176,7 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
             lock_wait_s=lock_wait,
             progress=lambda line: click.echo(line, err=True),
         )
-    except (ConfigError, RootError, TimeParseError, WarehouseError) as exc:
+    except (ConfigError, RootError, TimeParseError, WarehouseError, ReportsNotWritten) as exc:
         _fail(str(exc))
     except Interrupted as exc:
         _fail(f"{exc}; the gate run was stopped before a verdict")

@@ -42,6 +42,10 @@ from phase8_assets.warehouse import WarehouseLocked, connect, home_lock, lake_co
 from phase8_assets.warehouse.health import write_snapshot
 
 
+class ReportsNotWritten(RuntimeError):
+    """The run reached its verdict, but ``--out`` could not take the reports (exit 2: CI has no report)."""
+
+
 @dataclass
 class GateOutcome:
     report: dict
@@ -261,9 +265,17 @@ def run_gate(
         held.close()  # the snapshot opens the file read-only, which DuckDB refuses beside a read-write connection
         write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
     if out is not None:
-        written = write_gate_reports(out, report)
-        # The program scorecard beside the gate report, for a CI summary: this run's, never an earlier one.
-        scorecard = scorecard_of_run(scorecard_folder(warehouse.reports_dir, config.root_uris), result.run_id, reason)
-        written.append(write_text(out / "program-scorecard.md", scorecard))
+        kept = written[0].parent
+        try:
+            written = write_gate_reports(out, report)
+            # The program scorecard beside the gate report, for a CI summary: this run's, never an earlier one.
+            folder = scorecard_folder(warehouse.reports_dir, config.root_uris)
+            written.append(write_text(out / "program-scorecard.md", scorecard_of_run(folder, result.run_id, reason)))
+        except OSError as exc:
+            telemetry.flush()
+            raise ReportsNotWritten(
+                f"--out {out}: cannot write the reports: {exc.filename or out}: {exc.strerror or exc}; the verdict "
+                f"({report['verdict']}) is recorded and its reports are in {kept}"
+            ) from None
     telemetry.flush()
     return GateOutcome(report, result.run_id, written)

@@ -74,3 +74,48 @@ def test_upgrade_status_is_text_by_default_and_json_on_request(tmp_path):
     assert text.exit_code == 0 and "no warehouse yet" in text.output and not text.output.startswith("{")
     data = json.loads(runner.invoke(main, ["upgrade", "status", "--home", str(tmp_path), "--json"]).output)
     assert data["version"] is None and data["pending"]
+
+
+def test_a_home_or_output_folder_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    """A user's folder that cannot be used (here a file where a folder should be; read-only for a
+    non-root user alike) is exit 2 with the path and the system's reason, never a traceback and
+    never exit 1, which CI reads as blocked."""
+    from click.testing import CliRunner
+
+    from phase8_assets_tests.conftest import DATA
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    runner = CliRunner()
+    cases = [
+        (["gate", "--evidence", str(DATA), "--home", str(blocker)], ["cannot use it as PHASE8_HOME"]),
+        (["slo-rules", "--evidence", str(DATA), "--out", str(blocker / "r.yaml")], []),
+        (["serve", "--write-openapi", str(blocker / "o.yaml")], []),
+        (["plugin", "keygen", "--out", str(blocker / "k"), "--name", "x"], []),
+    ]
+    for args, named in cases:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, (args, result.output, result.exception)
+        assert not isinstance(result.exception, OSError), (args, result.exception)
+        line = result.output.strip().splitlines()[0]
+        assert line.startswith(f"phase8: error: {blocker}"), line
+        assert "Not a directory" in line or "File exists" in line, line
+        assert all(n in line for n in named), (args, line)
+        assert "Traceback" not in result.output
+
+
+def test_gate_out_that_cannot_be_written_is_exit_2_naming_it_and_where_the_reports_are(tmp_path):
+    from click.testing import CliRunner
+
+    from phase8_assets_tests.conftest import DATA
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    home = tmp_path / "home"
+    result = CliRunner().invoke(
+        main, ["gate", "--evidence", str(DATA), "--home", str(home), "--out", str(blocker / "o")]
+    )
+    assert result.exit_code == 2, (result.output, result.exception)
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith(f"phase8: error: --out {blocker / 'o'}: cannot write the reports"), line
+    assert "the verdict (pass) is recorded" in line and str(home / "reports") in line

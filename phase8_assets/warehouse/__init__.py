@@ -324,8 +324,15 @@ def home_lock(home: Path, wait_s: float, command: str) -> Iterator[None]:
 
     The lock is the kernel's (``flock``): it goes with its process, so a killed run never leaves it
     behind. The file names the holder (command and process) for the message of whoever waits."""
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / LOCK_FILE, "a+") as fh:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        fh = open(home / LOCK_FILE, "a+")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise WarehouseError(
+            f"{home}: cannot use it as PHASE8_HOME: {exc.filename or home}: {exc.strerror or exc}; "
+            "--home (or PHASE8_HOME) must be a folder this user can create and write"
+        ) from None
+    with fh:
         deadline = time.monotonic() + wait_s
         while True:
             try:
