@@ -196,10 +196,13 @@ def _discover(sources: list[Located]) -> tuple[list[tuple[Located, FileRef]], li
     found, unmatched, errors, seen = [], [], [], set()
     for loc in sources:
         try:
-            refs = loc.base.glob(loc.path)
+            refs, unlisted = loc.base.listing(loc.path)
         except RootError as exc:
             errors.append(Rejection(loc.uri, "", "(listing)", str(exc)))
             continue
+        errors.extend(Rejection(folder, "", "(listing)", reason) for folder, reason in unlisted)
+        if unlisted and not refs:
+            continue  # not "matched nothing": what it may match cannot be seen
         if not refs:
             unmatched.append(loc.uri)
         for ref in refs:

@@ -90,6 +90,21 @@ def _static_prefix(pattern: str) -> str:
     return "/".join(fixed)
 
 
+def _may_hold(folder: str, pattern: str) -> bool:
+    """Whether the folder ``folder`` (relative to the root; '' for the root) could hold a file
+    ``pattern`` matches: each of its parts matches the pattern's part at that depth, up to a ``**``."""
+    parts = [p for p in folder.split("/") if p]
+    globs = pattern.split("/")
+    for depth, part in enumerate(parts):
+        if depth >= len(globs) - 1:
+            return "**" in globs[-1]
+        if "**" in globs[depth]:
+            return True
+        if not glob_regex(globs[depth]).match(part):
+            return False
+    return True
+
+
 class EvidenceRoot:
     """Base class; ``uri`` identifies the root (an absolute path or ``s3://bucket/prefix``)."""
 
@@ -97,6 +112,11 @@ class EvidenceRoot:
 
     def glob(self, pattern: str) -> list[FileRef]:
         raise NotImplementedError
+
+    def listing(self, pattern: str) -> tuple[list[FileRef], list[tuple[str, str]]]:
+        """``glob``, and the folders that could hold a match but cannot be listed: (uri, reason)
+        each, so an unreadable folder is named rather than read as "no files"."""
+        return self.glob(pattern), []
 
     def read_bytes(self, rel: str, max_bytes: int) -> bytes:
         raise NotImplementedError
@@ -133,13 +153,28 @@ class LocalRoot(EvidenceRoot):
         return full
 
     def glob(self, pattern: str) -> list[FileRef]:
+        return self.listing(pattern)[0]
+
+    def listing(self, pattern: str) -> tuple[list[FileRef], list[tuple[str, str]]]:
         pattern = check_relative(pattern, "evidence path")
         regex = glob_regex(pattern)
         start = self.path / _static_prefix(pattern)
-        found = []
-        if not start.is_dir():
-            return found
-        for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
+        found: list[FileRef] = []
+        unlisted: list[tuple[str, str]] = []
+
+        def cannot_list(exc: OSError) -> None:
+            folder = Path(os.fsdecode(exc.filename)) if exc.filename is not None else start
+            rel = folder.relative_to(self.path).as_posix() if folder.is_relative_to(self.path) else ""
+            if _may_hold(rel, pattern):
+                unlisted.append((str(folder), f"cannot list the folder: {exc.strerror or exc}"))
+
+        try:
+            if not start.is_dir():
+                return found, unlisted
+        except OSError as exc:  # a parent folder this user may not enter
+            cannot_list(exc)
+            return found, unlisted
+        for dirpath, dirnames, filenames in os.walk(start, onerror=cannot_list, followlinks=False):
             dirnames.sort()
             for name in sorted(filenames):
                 full = Path(dirpath) / name
@@ -149,7 +184,7 @@ class LocalRoot(EvidenceRoot):
                 if regex.match(rel) and (full.is_file() or full.is_symlink() and not full.exists()):
                     stat = full.stat() if full.exists() else full.lstat()
                     found.append(FileRef(rel, str(full), stat.st_size, f"{stat.st_mtime_ns}:{stat.st_size}"))
-        return found
+        return found, unlisted
 
     def read_bytes(self, rel: str, max_bytes: int) -> bytes:
         full = self._resolve(rel)

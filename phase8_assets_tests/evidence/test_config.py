@@ -89,6 +89,61 @@ def test_a_broken_symlink_is_a_rejected_file_not_a_missing_one(tmp_path):
     assert rejection.reason == f"a broken symlink: its target {root / 'docs/run-1233.md'} does not exist"
 
 
+def _deny(monkeypatch, denied: Path) -> None:
+    """``denied`` cannot be listed or entered, as chmod 000 does for anyone but root (tests run as root)."""
+    scandir, stat = os.scandir, Path.stat
+
+    def no_scandir(path="."):
+        if Path(path) == denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    def no_stat(self, *, follow_symlinks=True):
+        if denied in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(os, "scandir", no_scandir)
+    monkeypatch.setattr(Path, "stat", no_stat)
+
+
+def _runbook_root(tmp_path: Path, paths: str = '["docs/*.md"]') -> Path:
+    root = write(tmp_path / "root", BASE.replace('["docs/*.md"]', paths))
+    (root / "docs" / "deep").mkdir(parents=True)
+    (root / "docs" / "a.md").write_text("---\ntitle: x\nowner: team:x\nreviewed: 2026-01-01\n---\n")
+    return root
+
+
+@pytest.mark.parametrize("denied", ["docs", "."])
+def test_a_folder_that_cannot_be_listed_is_a_rejection_naming_it_not_no_files(tmp_path, monkeypatch, denied):
+    """An unreadable evidence folder (or one its parent hides) is named with the reason; before, it
+    read as "no files matched", or crashed the collection when a parent could not be entered."""
+    from phase8_assets.evidence.collect import collect
+
+    root = _runbook_root(tmp_path)
+    config = load_config([str(root)], KINDS)
+    _deny(monkeypatch, (root / denied).resolve())
+    batch = collect(config)
+    assert not batch.files and not batch.unmatched
+    [rejection] = batch.rejections
+    assert rejection.kind == "runbooks" and rejection.field == "(listing)"
+    assert rejection.uri == str((root / "docs").resolve()) and "Permission denied" in rejection.reason
+
+
+def test_a_folder_the_glob_cannot_reach_is_no_finding_and_other_files_still_count(tmp_path, monkeypatch):
+    from phase8_assets.evidence.collect import collect
+
+    root = _runbook_root(tmp_path)
+    _deny(monkeypatch, (root / "docs" / "deep").resolve())
+    assert [f.uri for f in collect(load_config([str(root)], KINDS)).files] == [str((root / "docs/a.md").resolve())]
+    assert not collect(load_config([str(root)], KINDS)).rejections  # docs/*.md never looks into docs/deep
+    root2 = _runbook_root(tmp_path / "2", '["docs/**/*.md"]')
+    _deny(monkeypatch, (root2 / "docs" / "deep").resolve())
+    batch = collect(load_config([str(root2)], KINDS))
+    assert [f.uri for f in batch.files] == [str((root2 / "docs/a.md").resolve())]  # what can be read counts
+    assert [(r.uri, r.field) for r in batch.rejections] == [(str((root2 / "docs/deep").resolve()), "(listing)")]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
