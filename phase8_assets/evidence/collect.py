@@ -228,7 +228,7 @@ def _read_one(task: _Task) -> _Read:
     try:
         data = base.read_bytes(rel, task.max_bytes)
     except (RootError, OSError) as exc:
-        return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", str(exc).split(": ", 1)[-1]))
+        return _Read(b"", "", 0, Rejection(uri, task.kind, "(file)", _unreadable(exc)))
     digest = hashlib.sha256(data).hexdigest()
     if len(data) > task.max_bytes:
         reason = f"{len(data)}+ bytes exceeds the limit of {task.max_bytes} bytes"
@@ -236,6 +236,14 @@ def _read_one(task: _Task) -> _Read:
     if task.kind == WAIVER_KIND:
         return _Read(data, digest, len(data), ReadResult(None, "", {}))
     return _Read(data, digest, len(data), _parse(task.kind, uri, data, digest, rel=rel))
+
+
+def _unreadable(exc: RootError | OSError) -> str:
+    """Why a file could not be read: a root's reason without the path it starts with, or the
+    system's (``[Errno 13] Permission denied: '<path>'`` kept only its path)."""
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or exc}"
+    return str(exc).split(": ", 1)[-1]
 
 
 def _read_staged(kind: str, base: EvidenceRoot, rel: str, uri: str, max_bytes: int, folder: Path | None) -> _Read:
@@ -251,7 +259,7 @@ def _read_staged(kind: str, base: EvidenceRoot, rel: str, uri: str, max_bytes: i
             path, digest, size = base.stage(rel, max_bytes, tmp)
         except (RootError, OSError) as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            return _Read(b"", "", 0, Rejection(uri, kind, "(file)", str(exc).split(": ", 1)[-1]))
+            return _Read(b"", "", 0, Rejection(uri, kind, "(file)", _unreadable(exc)))
         outcome = _parse(kind, uri, path, digest, spool_dir, rel)
     except BaseException:  # abandoned (the time limit), or a reader's bug
         shutil.rmtree(tmp, ignore_errors=True)

@@ -144,6 +144,23 @@ def test_a_folder_the_glob_cannot_reach_is_no_finding_and_other_files_still_coun
     assert [(r.uri, r.field) for r in batch.rejections] == [(str((root2 / "docs/deep").resolve()), "(listing)")]
 
 
+def test_an_unreadable_file_says_why(tmp_path, monkeypatch):
+    from phase8_assets.evidence.collect import collect
+
+    root = _runbook_root(tmp_path)
+    config = load_config([str(root)], KINDS)
+    real_open = open
+
+    def no_open(file, *args, **kwargs):
+        if str(file).endswith("a.md"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_open)
+    [rejection] = collect(config, max_workers=1).rejections
+    assert rejection.field == "(file)" and "Permission denied" in rejection.reason, rejection
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
