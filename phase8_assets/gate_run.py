@@ -21,7 +21,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from phase8_assets.defs.gates import GATE_PREFIX, emit_blocked, record_in_run, run_tags, write_gate_reports
+from phase8_assets.defs.gates import (
+    GATE_PREFIX,
+    crash_text,
+    emit_blocked,
+    failed_step_reason,
+    record_in_run,
+    run_tags,
+    write_gate_reports,
+)
 from phase8_assets.defs.observability import TRACED_TAG, trace_run
 from phase8_assets.defs.resources import (
     DUCKDB_POOL,
@@ -179,9 +187,22 @@ def execute_bounded(job, instance: dg.DagsterInstance, run_config: dict, tags: d
 
 
 def missing_reason(result) -> str:
-    """Why a gate of a finished ``release_gate`` run has no result: an upstream step failed, or it did not run."""
-    failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
-    return f"upstream step failed ({', '.join(failed_steps)})" if failed_steps else "the gate did not run"
+    """Why a gate of a finished ``release_gate`` run has no result: an upstream step failed (each
+    named with what it raised), or it did not run."""
+    failed = [e for e in result.all_events if e.is_step_failure]
+    if not failed:
+        return "the gate did not run"
+    if len(failed) == 1:
+        return failed_step_reason(failed[0].step_key, _raised(failed[0]))
+    return "upstream steps failed (" + "; ".join(f"{e.step_key}: {_raised(e)}" for e in failed) + ")"
+
+
+def _raised(event) -> str:
+    """What a failed step raised (its user code's error, not Dagster's wrapper of it)."""
+    error = event.step_failure_data.error
+    while error is not None and error.cls_name and error.cls_name.startswith("Dagster") and error.cause is not None:
+        error = error.cause
+    return crash_text(error.cls_name or "", error.message or "") if error is not None else ""
 
 
 def progress_logger(progress: Callable[[str], None]) -> dg.LoggerDefinition:

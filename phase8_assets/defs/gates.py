@@ -156,6 +156,35 @@ def gates_stopped_by(step_key: str) -> set[str]:
     return {k.path[1] for k in seen if len(k.path) == 2 and k.path[0] == GATE_PREFIX and k.path[1] in GATES}
 
 
+CRASH_TEXT_CHARS = 300
+
+
+def crash_text(cls_name: str, message: str) -> str:
+    """What a crashed step raised, in one redacted line (the gate's finding and the report carry it:
+    ``phase8 gate``'s Dagster instance, and with it the step's log, is gone when the command ends)."""
+    from phase8_assets.shared.redaction import redact_text
+
+    first = next((line.strip() for line in message.splitlines() if line.strip()), "")
+    text = first if first.startswith(f"{cls_name}:") or not cls_name else f"{cls_name}: {first}"
+    text = redact_text(text)
+    return text if len(text) <= CRASH_TEXT_CHARS else text[: CRASH_TEXT_CHARS - 1] + "…"
+
+
+def failed_step_reason(step_key: str, crash: str, own: bool = False) -> str:
+    """``upstream step failed (<step>: <what it raised>)``, or ``its step failed (…)`` for the gate's own."""
+    what = f"{step_key}: {crash}" if crash else step_key
+    return f"its step failed ({what})" if own else f"upstream step failed ({what})"
+
+
+def exception_crash_text(exc: BaseException | None) -> str:
+    """``crash_text`` of an exception, Dagster's wrappers taken off."""
+    while exc is not None and type(exc).__module__.startswith("dagster") and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if exc is None:
+        return ""
+    return crash_text(type(exc).__name__, "".join(traceback.format_exception_only(type(exc), exc)))
+
+
 @dg.failure_hook(name="record_stopped_gates", required_resource_keys={"settings", "warehouse"})
 def record_stopped_gates(context: dg.HookContext) -> None:
     """A failed step of ``release_gate``, however the run was launched: the gates it stops are
@@ -177,7 +206,7 @@ def record_stopped_gates(context: dg.HookContext) -> None:
     run = context.instance.get_run_by_id(context.run_id)
     tags = run.tags if run is not None else {}
     own = {gate_key(g).to_python_identifier() for g in stopped} == {context.step_key}
-    reason = f"its step failed ({context.step_key})" if own else f"upstream step failed ({context.step_key})"
+    reason = failed_step_reason(context.step_key, exception_crash_text(context.op_exception), own)
     report, missing = record_in_run(warehouse, context.run_id, [], config, settings.evaluation_time(config), reason,
                                     actor=actor_from(os.environ, tags, os_user=False), stopped=stopped)  # fmt: skip
     for gate in report["gates"]:
