@@ -344,6 +344,11 @@ def open_root(location: str | os.PathLike) -> EvidenceRoot:
         return S3Root(text)
     path = Path(text)
     if not path.is_dir():
+        if path.is_file():  # most often the config itself: --evidence data/phase8.yaml
+            raise RootError(
+                f"{text}: is a file; an evidence root is the folder that holds phase8.yaml "
+                f"(--evidence {path.parent.as_posix()}) or s3://bucket/prefix"
+            )
         raise RootError(f"{text}: evidence root not found (expected a folder or s3://bucket/prefix)")
     return LocalRoot(path)
 

@@ -89,6 +89,13 @@ def test_a_broken_symlink_is_a_rejected_file_not_a_missing_one(tmp_path):
     assert rejection.reason == f"a broken symlink: its target {root / 'docs/run-1233.md'} does not exist"
 
 
+def test_a_file_given_as_the_root_says_which_folder_to_give():
+    from phase8_assets.evidence.roots import RootError, open_root
+
+    with pytest.raises(RootError, match=rf"phase8.yaml: is a file; .* \(--evidence {DATA.as_posix()}\)"):
+        open_root(DATA / "phase8.yaml")
+
+
 def _deny(monkeypatch, denied: Path) -> None:
     """``denied`` cannot be listed or entered, as chmod 000 does for anyone but root (tests run as root)."""
     scandir, stat = os.scandir, Path.stat
