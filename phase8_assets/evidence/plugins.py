@@ -655,9 +655,12 @@ def read_trust(data: bytes, uri: str) -> ReadResult:
     tenants = {tenant: tuple(plugins) for tenant, plugins in (doc.get("tenants") or {}).items()}
     at = artifact_time(doc, "reviewed")
     policy = TrustPolicy(keys, levels, tenants, approved)
+    # A review date (YYYY-MM-DD, as every policy kind's ``reviewed`` may be) has no zone to lack;
+    # a time without one does.
+    naive_time = at.was_naive and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(doc["reviewed"]).strip())
     return ReadResult(observed_at=at.at, timestamp_field="reviewed",
                       summary={"keys": len(keys), "enabled": policy.enabled}, records=[policy],
-                      warnings=[f"reviewed: {doc['reviewed']!r} has no time zone; taken as UTC"] if at.was_naive else [])  # fmt: skip
+                      warnings=[f"reviewed: {doc['reviewed']!r} has no time zone; taken as UTC"] if naive_time else [])  # fmt: skip
 
 
 # --- other platforms' manifests ---------------------------------------------------------------

@@ -113,6 +113,18 @@ def test_trust_policy_errors_name_the_field():
     assert missing.value.field == "levels"
 
 
+def test_a_review_date_is_no_zone_warning_a_time_without_a_zone_is():
+    """``reviewed: "2026-11-02"`` is a date, as every policy kind's ``reviewed`` may be; the demo's
+    trust policy warned "has no time zone" on every run (the other policy kinds never did)."""
+    text = (DATA / "policy/plugin-trust.yaml").read_text()
+    assert 'reviewed: "2026-11-02"' in text
+    assert read_trust(text.encode(), "trust.yaml").warnings == []
+    timed = text.replace('reviewed: "2026-11-02"', 'reviewed: "2026-11-02T09:00:00"')
+    assert read_trust(timed.encode(), "t").warnings == [
+        "reviewed: '2026-11-02T09:00:00' has no time zone; taken as UTC"
+    ]
+
+
 @pytest.mark.realdata
 def test_real_platform_manifests_map_onto_our_capabilities(real_samples):
     plugins = real_samples / "plugins"
