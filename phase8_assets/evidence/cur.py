@@ -5,15 +5,19 @@ An export delivers ``<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/*.parquet`` a
 list the complete delivery. phase8 reads the manifests as evidence and loads exactly the files a
 manifest lists (a part still being written is not listed, so never read); a newer execution of the
 same billing period replaces the earlier one's rows, never adds to them. The Parquet columns map
-onto FOCUS (``focus_sql``): unblended cost is billed cost; effective cost is amortised — the
-Savings Plan or reservation effective cost of covered usage, the unblended cost otherwise.
+onto FOCUS (``focus_sql``): unblended cost is billed cost; effective cost is amortised as Cost
+Explorer amortises it — covered usage at its Savings Plan or reservation effective cost, a Savings
+Plan negation and upfront fee at 0 (the covered usage carries that cost), a Savings Plan's recurring
+fee at its unused commitment, a reservation's fee at its unused upfront and recurring fees, a
+reservation's upfront ``Fee`` at 0, everything else at its unblended cost.
 
 The data files are part of the manifest's evidence: when collected (``spool_dir`` given), the
 reader stages every listed file, checks it and writes its rows, in the warehouse's columns, to a
 Parquet spool that ``cost_line_items`` loads. A listed file that is gone or unreadable, a column the
 mapping needs that the file lacks, a line item without a cost, currency code or usage time (a missing
-cost is never 0), covered usage without its effective cost, a row of another billing period than the
-manifest's, or a delivery without rows rejects the manifest: its period is never loaded in part.
+cost is never 0), covered usage or a commitment fee without what amortises it, a row of another
+billing period than the manifest's, or a delivery without rows rejects the manifest: its period is
+never loaded in part.
 """
 
 from __future__ import annotations
@@ -51,6 +55,13 @@ DATA_COLUMNS = (
     "line_item_currency_code", "line_item_unblended_cost", "savings_plan_savings_plan_effective_cost",
     "reservation_effective_cost", "resource_tags",
 )  # fmt: skip
+# What amortises commitment fees (``focus_sql``): needed only by the line items that have such fees, so
+# a file without them (an export of fewer columns, no commitments) reads each as missing (NULL).
+AMORTISATION_COLUMNS = {
+    "savings_plan_total_commitment_to_date": "DOUBLE", "savings_plan_used_commitment": "DOUBLE",
+    "reservation_unused_amortized_upfront_fee_for_billing_period": "DOUBLE",
+    "reservation_unused_recurring_fee": "DOUBLE", "reservation_reservation_a_r_n": "VARCHAR",
+}  # fmt: skip
 MAX_EXAMPLES = 3
 
 
@@ -105,6 +116,15 @@ def _problems(period: str) -> list[tuple[str, str, str]]:
          "line_item_line_item_type = 'SavingsPlanCoveredUsage' AND savings_plan_savings_plan_effective_cost IS NULL"),
         ("reservation_effective_cost", "the effective cost of reserved (discounted) usage",
          "line_item_line_item_type = 'DiscountedUsage' AND reservation_effective_cost IS NULL"),
+        ("savings_plan_total_commitment_to_date", "the commitment of a Savings Plan recurring fee (its amortised cost)",
+         "line_item_line_item_type = 'SavingsPlanRecurringFee' AND savings_plan_total_commitment_to_date IS NULL"),
+        ("savings_plan_used_commitment", "the used commitment of a Savings Plan recurring fee (its amortised cost)",
+         "line_item_line_item_type = 'SavingsPlanRecurringFee' AND savings_plan_used_commitment IS NULL"),
+        ("reservation_unused_amortized_upfront_fee_for_billing_period",
+         "the unused upfront fee of a reservation fee (its amortised cost)",
+         "line_item_line_item_type = 'RIFee' AND reservation_unused_amortized_upfront_fee_for_billing_period IS NULL"),
+        ("reservation_unused_recurring_fee", "the unused recurring fee of a reservation fee (its amortised cost)",
+         "line_item_line_item_type = 'RIFee' AND reservation_unused_recurring_fee IS NULL"),
         ("bill_billing_period_start_date", f"the manifest's billing period {period} (BILLING_PERIOD in its path)",
          f"strftime(TRY_CAST(bill_billing_period_start_date AS TIMESTAMP), '%Y-%m') IS DISTINCT FROM '{period}'"),
     ]  # fmt: skip
@@ -141,6 +161,7 @@ def _check_and_spool(conn: duckdb.DuckDBPyConnection, staged: dict[str, str], pe
     def sql_list(paths) -> str:
         return ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
 
+    present: set[str] = set()
     for path, uri in staged.items():
         try:
             names = {
@@ -152,7 +173,10 @@ def _check_and_spool(conn: duckdb.DuckDBPyConnection, staged: dict[str, str], pe
         missing = [c for c in DATA_COLUMNS if c not in names]
         if missing:
             raise EvidenceError(", ".join(missing), f"CUR 2.0 column(s) missing from the data file {uri}")
-    source = f"read_parquet([{sql_list(staged)}], union_by_name = true, filename = 'phase8_file')"
+        present |= names
+    absent = ", ".join(f"NULL::{t} AS {c}" for c, t in AMORTISATION_COLUMNS.items() if c not in present)
+    source = (f"(SELECT *{', ' + absent if absent else ''} "
+              f"FROM read_parquet([{sql_list(staged)}], union_by_name = true, filename = 'phase8_file'))")  # fmt: skip
     problems = _problems(period)
     try:
         *counts, total = conn.execute(
@@ -168,7 +192,7 @@ def _check_and_spool(conn: duckdb.DuckDBPyConnection, staged: dict[str, str], pe
         if not total:
             raise EvidenceError("dataFiles", "no cost rows in the data files; expected the period's line items")
         target = str(spool).replace("'", "''")
-        conn.execute(f"COPY ({focus_sql(list(staged))}) TO '{target}' (FORMAT parquet)")
+        conn.execute(f"COPY ({focus_sql(source)}) TO '{target}' (FORMAT parquet)")
         rows, currencies, billed = conn.execute(
             "SELECT count(*), list(DISTINCT currency), sum(billed) FROM read_parquet(?)", [str(spool)]
         ).fetchone()
@@ -180,9 +204,11 @@ def _check_and_spool(conn: duckdb.DuckDBPyConnection, staged: dict[str, str], pe
     return {"rows": rows, "currencies": sorted(currencies), "billed": str(billed)}
 
 
-def focus_sql(paths: list[str]) -> str:
-    """The canonical ``cost_line_items`` columns from CUR 2.0 Parquet files."""
-    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+def focus_sql(source: str) -> str:
+    """The canonical ``cost_line_items`` columns from CUR 2.0 rows (``source``: a table expression with
+    every column of ``DATA_COLUMNS`` and ``AMORTISATION_COLUMNS``). Effective cost is the amortised
+    cost as Cost Explorer shows it (module doc): a negation counted as well would take the Savings
+    Plan's savings off the spend twice, an upfront fee would count a year's commitment on one day."""
     category = (
         "CASE line_item_product_code "
         + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CATEGORIES.items())
@@ -197,11 +223,19 @@ def focus_sql(paths: list[str]) -> str:
                {category} AS service_category, line_item_product_code AS service_name,
                line_item_resource_id AS resource_id, upper(line_item_currency_code) AS currency,
                CAST(line_item_unblended_cost AS DECIMAL(38, 12)) AS billed,
-               CAST(CASE line_item_line_item_type
-                        WHEN 'SavingsPlanCoveredUsage' THEN savings_plan_savings_plan_effective_cost
-                        WHEN 'DiscountedUsage' THEN reservation_effective_cost
-                        ELSE line_item_unblended_cost END AS DECIMAL(38, 12)) AS effective,
+               CAST(CASE WHEN line_item_line_item_type = 'SavingsPlanCoveredUsage'
+                              THEN savings_plan_savings_plan_effective_cost
+                         WHEN line_item_line_item_type IN ('SavingsPlanNegation', 'SavingsPlanUpfrontFee') THEN 0
+                         WHEN line_item_line_item_type = 'SavingsPlanRecurringFee'
+                              THEN savings_plan_total_commitment_to_date - savings_plan_used_commitment
+                         WHEN line_item_line_item_type = 'DiscountedUsage' THEN reservation_effective_cost
+                         WHEN line_item_line_item_type = 'RIFee'
+                              THEN reservation_unused_amortized_upfront_fee_for_billing_period
+                                   + reservation_unused_recurring_fee
+                         WHEN line_item_line_item_type = 'Fee' AND coalesce(reservation_reservation_a_r_n, '') <> ''
+                              THEN 0
+                         ELSE line_item_unblended_cost END AS DECIMAL(38, 12)) AS effective,
                CASE WHEN resource_tags IS NULL OR cardinality(resource_tags) = 0 THEN NULL
                     ELSE CAST(to_json(resource_tags) AS VARCHAR) END AS tags
-        FROM read_parquet([{listed}], union_by_name = true)
+        FROM {source}
     """

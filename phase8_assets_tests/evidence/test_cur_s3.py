@@ -151,6 +151,12 @@ USAGE = ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonEC2", 10.0, None
             "savings_plan_savings_plan_effective_cost",
             r"^expected the effective cost of Savings Plan covered usage",
         ),
+        # an export without the commitment columns: its Savings Plan fee cannot be amortised
+        (
+            {"00001": [USAGE, (*USAGE[:2], "SavingsPlanRecurringFee", "ComputeSavingsPlans", 7.0, None, {})]},
+            "savings_plan_total_commitment_to_date",
+            r"^expected the commitment of a Savings Plan recurring fee \(its amortised cost\); 1 row\(s\)",
+        ),
         (
             {"00001": [USAGE], "00003": [(*USAGE[:4], 1.0, None, {}, "null")]},
             "line_item_currency_code",
@@ -169,6 +175,7 @@ USAGE = ("123456789012", "2026-11-03 00:00:00", "Usage", "AmazonEC2", 10.0, None
         "not-parquet",
         "cost-missing",
         "sp-effective-cost-missing",
+        "sp-commitment-missing",
         "currency-not-a-code",
         "other-period",
         "no-files",
@@ -225,3 +232,61 @@ def test_create_new_export_file_versioning_counts_the_newest_execution_of_a_peri
     assert found["subject"] == manifests["20261104T061500Z-exec-1"]
     assert found["details"]["counted"] == manifests["20261105T061500Z-exec-2"]
     assert found["details"]["kind"] == "cur_exports" and found["details"]["billed_not_counted"] == "10.000000000000"
+
+
+def test_commitments_are_amortised_as_cost_explorer_does(s3, tmp_path, home):
+    """Effective cost is Cost Explorer's amortised cost: covered usage at its effective cost, the
+    Savings Plan negation and upfront fee at 0, the recurring fee and the reservation fee at their
+    unused part, a reservation's upfront fee at 0. Counting the negation as well took the covered
+    usage's on-demand cost off its tenant (globex at -30 instead of 70) and the budget never warned."""
+    s3.create_bucket(Bucket=BUCKET)
+    for listed in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):  # the other tests' deliveries
+        s3.delete_object(Bucket=BUCKET, Key=listed["Key"])
+    day, ec2 = "2026-11-03 00:00:00", "AmazonEC2"
+    globex = {"user_tenant": "globex"}
+    # type, product, unblended, SP effective, SP commitment, SP used, RI effective, RI unused upfront,
+    # RI unused recurring, RI ARN, tags
+    items = [
+        ("Usage", ec2, 10.0, None, None, None, None, None, None, "", {"user_tenant": "acme"}),
+        ("SavingsPlanCoveredUsage", ec2, 100.0, 70.0, None, None, None, None, None, "", globex),
+        ("SavingsPlanNegation", ec2, -100.0, None, None, None, None, None, None, "", globex),
+        ("SavingsPlanRecurringFee", "ComputeSavingsPlans", 80.0, None, 80.0, 70.0, None, None, None, "", {}),
+        ("SavingsPlanUpfrontFee", "ComputeSavingsPlans", 8760.0, None, None, None, None, None, None, "", {}),
+        ("DiscountedUsage", "AmazonRDS", 0.0, None, None, None, 40.0, None, None, "arn:ri", {"user_tenant": "acme"}),
+        ("RIFee", "AmazonRDS", 30.0, None, None, None, None, 4.0, 1.0, "arn:ri", {}),
+        ("Fee", "AmazonRDS", 5000.0, None, None, None, None, None, None, "arn:ri", {}),
+        ("Fee", "AWSSupportBusiness", 100.0, None, None, None, None, None, None, "", {}),
+    ]
+
+    def value(v):
+        return "NULL::DOUBLE" if v is None else repr(v)
+
+    def tag_map(tags: dict) -> str:
+        return "MAP {" + ", ".join(f"'{k}': '{v}'" for k, v in tags.items()) + "}::MAP(VARCHAR, VARCHAR)"
+
+    values = ", ".join(
+        f"(TIMESTAMP '2026-11-01', '111122223333', '123456789012', TIMESTAMP '{day}', '{kind}', '{product}', 'r-{i}', "
+        f"'USD', {', '.join(value(v) for v in costs)}, '{arn}', "
+        f"{tag_map(tags)})"
+        for i, (kind, product, *costs, arn, tags) in enumerate(items)
+    )
+    path = tmp_path / "sp.parquet"
+    duckdb.connect().execute(
+        f"""COPY (SELECT * FROM (VALUES {values}) t(bill_billing_period_start_date, bill_payer_account_id,
+            line_item_usage_account_id, line_item_usage_start_date, line_item_line_item_type, line_item_product_code,
+            line_item_resource_id, line_item_currency_code, line_item_unblended_cost,
+            savings_plan_savings_plan_effective_cost, savings_plan_total_commitment_to_date,
+            savings_plan_used_commitment, reservation_effective_cost,
+            reservation_unused_amortized_upfront_fee_for_billing_period, reservation_unused_recurring_fee,
+            reservation_reservation_a_r_n, resource_tags)) TO '{path}' (FORMAT parquet)"""
+    )
+    key = f"{PREFIX}/data/BILLING_PERIOD=2026-11/chatterbox-cur2-00001.snappy.parquet"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+    put_manifest(s3, "exec-1", ["chatterbox-cur2-00001.snappy.parquet"])
+    put_root(s3)
+    gate_report([f"s3://{BUCKET}"], home)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        got = dict(conn.execute("SELECT tenant, sum(effective)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall())
+    # acme: 10 usage + 40 reserved usage; globex: 70 covered usage; unallocated: 10 unused commitment
+    # + 5 unused reservation fees + 100 support (the upfront fees are amortised into the usage).
+    assert got == {"acme": 50.0, "globex": 70.0, "__unallocated__": 115.0}
