@@ -157,6 +157,10 @@ def _spool_delivery(files: list[str], period: str, spool: Path) -> dict:
 
 def _check_and_spool(conn: duckdb.DuckDBPyConnection, staged: dict[str, str], period: str, spool: Path) -> dict:
     """``staged``: each local copy's data file URI."""
+    # Data Exports' timestamps are UTC; a Parquet timestamp marked UTC-adjusted reads as TIMESTAMPTZ,
+    # which DuckDB would turn into dates and months in the host's zone (November 1st 00:00 UTC is
+    # October 31st in New York: a valid delivery rejected as another billing period).
+    conn.execute("SET TimeZone = 'UTC'")
 
     def sql_list(paths) -> str:
         return ", ".join("'" + p.replace("'", "''") + "'" for p in paths)

@@ -290,3 +290,28 @@ def test_commitments_are_amortised_as_cost_explorer_does(s3, tmp_path, home):
     # acme: 10 usage + 40 reserved usage; globex: 70 covered usage; unallocated: 10 unused commitment
     # + 5 unused reservation fees + 100 support (the upfront fees are amortised into the usage).
     assert got == {"acme": 50.0, "globex": 70.0, "__unallocated__": 115.0}
+
+
+def test_utc_adjusted_timestamps_are_read_in_utc_whatever_the_host_zone(tmp_path):
+    """Parquet timestamps marked UTC-adjusted read as TIMESTAMPTZ: on a host in New York, DuckDB took
+    November 1st 00:00 UTC as October 31st and rejected a valid November delivery as another billing
+    period (and would have put late-evening usage on the day before)."""
+    from phase8_assets.evidence.cur import _check_and_spool
+
+    path = tmp_path / "part.parquet"
+    duckdb.connect().execute(
+        f"""COPY (SELECT TIMESTAMPTZ '2026-11-01 00:00:00+00' AS bill_billing_period_start_date,
+            '111122223333' AS bill_payer_account_id, '123456789012' AS line_item_usage_account_id,
+            TIMESTAMPTZ '2026-11-01 02:00:00+00' AS line_item_usage_start_date, 'Usage' AS line_item_line_item_type,
+            'AmazonEC2' AS line_item_product_code, 'i-1' AS line_item_resource_id, 'USD' AS line_item_currency_code,
+            10.0::DOUBLE AS line_item_unblended_cost, NULL::DOUBLE AS savings_plan_savings_plan_effective_cost,
+            NULL::DOUBLE AS reservation_effective_cost, MAP {{}}::MAP(VARCHAR, VARCHAR) AS resource_tags)
+            TO '{path}' (FORMAT parquet)"""
+    )
+    conn = duckdb.connect()
+    conn.execute("SET TimeZone = 'America/New_York'")  # the host's zone, DuckDB's default
+    spool = tmp_path / "rows.parquet"
+    summary = _check_and_spool(conn, {str(path): "s3://billing/part.parquet"}, "2026-11", spool)
+    assert summary["rows"] == 1
+    rows = duckdb.connect().execute(f"SELECT billing_period, charge_day::VARCHAR FROM '{spool}'").fetchall()
+    assert rows == [("2026-11", "2026-11-01")]
