@@ -150,8 +150,28 @@ def focus_conformance(evidence_files: EvidenceBatch) -> dg.AssetCheckResult:
 
 
 def _policy(batch: EvidenceBatch, kind: str):
-    files = batch.files_of(kind)
+    """The kind's one policy document (the first by URI when there are more: ``policy_file_findings``)."""
+    files = sorted(batch.files_of(kind), key=lambda f: f.uri)
     return files[0].records[0] if files else None
+
+
+POLICY_DOCUMENTS = {"cost_budgets": "CostBudgets", "cost_allocation": "CostAllocation"}
+
+
+def policy_file_findings(batch: EvidenceBatch, config) -> list[Finding]:
+    """An error for each cost policy kind whose paths match more than one readable file: one is read,
+    so the budgets (or allocation rules) of the others would silently not be judged."""
+    gate = "cost_budgets"
+    found = []
+    for kind, document in POLICY_DOCUMENTS.items():
+        uris = sorted(f.uri for f in batch.files_of(kind))
+        if len(uris) > 1:
+            found.append(Finding("error", kind, "one-policy-file",
+                                 f"{len(uris)} {document} files: {', '.join(uris)}; only {uris[0]} is read",
+                                 f"exactly one {document} file (merge them into one)", uris[1],
+                                 config.owner_for(gate, kind), config.runbook_for(gate),
+                                 {"kind": kind, "files": uris, "read": uris[0]}))  # fmt: skip
+    return found
 
 
 @dg.asset(
@@ -338,7 +358,8 @@ def budget_gate(batch, config, at, budget_status: dict):
         found.append(Finding("warning", "cost budgets", "budgets-present", observed, "one readable CostBudgets",
                              rejected[0].uri if rejected else config.paths_of("cost_budgets"),
                              config.owner_for(gate, "cost_budgets"), runbook, {"kind": "cost_budgets"}))  # fmt: skip
-    budgets_file = next((f.uri for f in batch.files_of("cost_budgets")), None)
+    found += policy_file_findings(batch, config)
+    budgets_file = min((f.uri for f in batch.files_of("cost_budgets")), default=None)
     for r in budget_status.get("superseded", []):  # counted once, never silently: named with what counts
         kind = r["kind"]
         days = f"{r['first_day']}..{r['last_day']}, {r['days']} day(s)"
@@ -427,8 +448,8 @@ def cost_evidence_problems(batch: EvidenceBatch, config, at) -> list[Finding]:
     """Why the budgets cannot be judged on all of their cost, on the evidence as it is now: no cost kind
     configured, a cost kind or the budgets with no readable file, a newest file too old or dated in the
     future (the errors ``kind_freshness`` gives every kind), and each rejected file of these kinds (its
-    spend is not counted): the errors every gate gets of its own kinds. Without this, missing cost
-    reads as 0 spent: under budget."""
+    spend is not counted): the errors every gate gets of its own kinds; and more than one budgets file
+    (only one is read). Without this, missing cost reads as 0 spent: under budget."""
     from phase8_assets.domains.evidence_quality import own_evidence_findings
 
     gate = "cost_budgets"
@@ -437,6 +458,7 @@ def cost_evidence_problems(batch: EvidenceBatch, config, at) -> list[Finding]:
         found.append(Finding("error", "cost evidence", "evidence-configured", "no cost_exports or cur_exports kind",
                              "a cost evidence kind the budgets count", config.source, config.owner_for(gate),
                              config.runbook_for(gate), {"kinds": list(COST_KINDS)}))  # fmt: skip
+    found += policy_file_findings(batch, config)
     return found + own_evidence_findings(gate, (*COST_KINDS, "cost_budgets"), batch, config, at, [])
 
 
@@ -552,7 +574,7 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
             cursor.pop("load", None)  # loaded: the next change of deliveries asks for a new run
         if not missing and budgets is not None:
             states = budget_states(conn, root, budgets, at)
-            budgets_file = next(f.uri for f in batch.files_of("cost_budgets"))
+            budgets_file = min(f.uri for f in batch.files_of("cost_budgets"))
             problems += [unmatched_finding(s, budgets_file, config.runbook_for("cost_budgets"))
                          for s in states if s.unmatched is not None]  # fmt: skip
             recorded = record_crossings(conn, root, states, now_utc())

@@ -201,7 +201,9 @@ category matches no cost this month, or only cost in another currency, is not ju
    CUR execution in its own folder); only the newest delivery counts for those days. When the
    finding says both are counted (a tie, or a narrower export beside a broader one), the cost of
    those days may be counted twice: keep one export per scope at the source. Either way, remove or
-   archive the older delivery at the source so the warning goes.""",
+   archive the older delivery at the source so the warning goes.
+6. `one-policy-file`: the paths of `cost_budgets` (or `cost_allocation`) match more than one file
+   and only the first is read: merge the budgets (or rules) into one file, or narrow the paths.""",
     ),
     "policy-compliance": (
         "Policy compliance",

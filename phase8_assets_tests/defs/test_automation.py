@@ -412,3 +412,23 @@ def test_budget_job_runs_the_focus_conformance_check_on_every_export(tmp_path, h
     assert not check.passed
     failures = check.metadata["failures"].value
     assert "focus-extra.csv.gz" in failures and "BillingCurrency" in failures
+
+
+def test_budget_alerts_say_no_data_when_a_second_budgets_file_goes_unread(otel_logs, tmp_path, home):
+    root = shutil.copytree(DATA, tmp_path / "root", ignore=shutil.ignore_patterns("scenarios"))
+    config = root / "phase8.yaml"
+    config.write_text(config.read_text().replace('["policy/cost-budgets.yaml"]', '["policy/cost-budgets*.yaml"]'))
+    (root / "policy/cost-budgets-tight.yaml").write_text(
+        'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\n'
+        "budgets:\n  - {name: acme-tight, tenant: acme, amount: 1000, currency: USD, owner: team:finops}\n"
+    )
+    gate_report([root], home)
+    resources = {
+        "settings": Phase8Settings(evidence=[str(root)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+    with dg.instance_for_test() as instance:
+        first = _budget_tick(instance, resources)
+    assert _no_data(first) == ["no data: cost_budgets one-policy-file"]
+    assert first.skip_message.startswith("NO DATA: budgets not judged on all their cost: ")
+    assert "2 CostBudgets files: " in first.skip_message

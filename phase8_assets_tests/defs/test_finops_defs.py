@@ -82,3 +82,39 @@ def test_a_month_to_date_snapshot_delivered_again_in_its_own_folder_counts_once(
             "SELECT sum(CAST(EffectiveCost AS DECIMAL(38, 12))) FROM read_csv(?, all_varchar = true)", [str(november)]
         ).fetchone()[0]
     assert counted == exported
+
+
+def test_a_second_budgets_or_allocation_file_fails_the_gate_rather_than_going_unread(tmp_path, home):
+    """Paths matching two CostBudgets files read only the first: the other's budgets (here one at
+    523 % of its amount) were silently not judged and the gate passed with no findings."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    config = root / "phase8.yaml"
+    config.write_text(
+        config.read_text()
+        .replace('["policy/cost-budgets.yaml"]', '["policy/cost-budgets*.yaml"]')
+        .replace('["policy/cost-allocation.yaml"]', '["policy/cost-allocation*.yaml"]')
+    )
+    (root / "policy/cost-budgets.yaml").rename(root / "policy/cost-budgets-a.yaml")
+    (root / "policy/cost-budgets-b.yaml").write_text(
+        'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\n'
+        "budgets:\n  - {name: acme-tight, tenant: acme, amount: 1000, currency: USD, owner: team:finops}\n"
+    )
+    allocation = (root / "policy/cost-allocation.yaml").read_text()
+    (root / "policy/cost-allocation-old.yaml").write_text(
+        allocation.replace("reviewed:", "# before the split\nreviewed:")
+    )
+
+    report = gate_report([root], home)
+    gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+    assert (gate["status"], gate["blocking"]) == ("fail", False)
+    found = {f["subject"]: f for f in gate["findings"] if f["rule"] == "one-policy-file"}
+    assert sorted(found) == ["cost_allocation", "cost_budgets"]
+    budgets = found["cost_budgets"]
+    assert budgets["severity"] == "error" and budgets["evidence"] == str(root / "policy/cost-budgets-b.yaml")
+    assert budgets["observed"] == (
+        f"2 CostBudgets files: {root}/policy/cost-budgets-a.yaml, {root}/policy/cost-budgets-b.yaml; "
+        f"only {root}/policy/cost-budgets-a.yaml is read"
+    )
+    assert budgets["owner"] == "team:finops" and budgets["runbook"].endswith("cost-budgets.md")
+    assert found["cost_allocation"]["evidence"] == str(root / "policy/cost-allocation.yaml")
