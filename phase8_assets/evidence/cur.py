@@ -63,6 +63,7 @@ AMORTISATION_COLUMNS = {
     "reservation_unused_recurring_fee": "DOUBLE", "reservation_reservation_a_r_n": "VARCHAR",
 }  # fmt: skip
 MAX_EXAMPLES = 3
+MAPPING = 2  # ``focus_sql``'s revision: 2 amortises Savings Plan and reservation fees
 
 
 def read_manifest(data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadResult:
@@ -91,7 +92,10 @@ def read_manifest(data: bytes | Path, uri: str, spool_dir: Path | None = None) -
     missing = [c for c in REQUIRED if columns and c not in columns]
     if missing:
         raise EvidenceError("columns", f"CUR 2.0 column(s) missing: {', '.join(missing)}")
-    record = {"period": period.group(1), "execution": doc["executionId"], "data_files": list(files)}
+    # The version the delivery's rows are loaded under: its execution, as ``focus_sql`` maps it, so a
+    # warehouse that loaded the execution under an earlier mapping loads it again, never keeps those rows.
+    execution = f"{doc['executionId']}#mapping-{MAPPING}"
+    record = {"period": period.group(1), "execution": execution, "data_files": list(files)}
     # The billing period is the time a manifest vouches for: current until the month ends
     # (``PERIOD_KINDS``), so a delivery that stopped months ago is stale, never timeless.
     start = datetime.strptime(record["period"], "%Y-%m").replace(tzinfo=UTC)

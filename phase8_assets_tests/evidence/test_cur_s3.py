@@ -291,6 +291,16 @@ def test_commitments_are_amortised_as_cost_explorer_does(s3, tmp_path, home):
     # + 5 unused reservation fees + 100 support (the upfront fees are amortised into the usage).
     assert got == {"acme": 50.0, "globex": 70.0, "__unallocated__": 115.0}
 
+    # A warehouse that loaded this execution before (as the earlier mapping left it: keyed by the bare
+    # execution id, the negation counted) loads it again: a reused home judges as a fresh one.
+    with duckdb.connect(str(home / "warehouse.duckdb")) as conn:
+        conn.execute("UPDATE cost_files SET sha256 = 'exec-1'")
+        conn.execute("UPDATE cost_line_items SET sha256 = 'exec-1', effective = billed")
+    gate_report([f"s3://{BUCKET}"], home)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        again = dict(conn.execute("SELECT tenant, sum(effective)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall())
+    assert again == got
+
 
 def test_utc_adjusted_timestamps_are_read_in_utc_whatever_the_host_zone(tmp_path):
     """Parquet timestamps marked UTC-adjusted read as TIMESTAMPTZ: on a host in New York, DuckDB took
