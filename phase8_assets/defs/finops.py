@@ -28,19 +28,27 @@ OWNERS = ["team:finops"]
 ALERT_EVENT = "phase8.budget.threshold_crossed"
 
 
+def focus_version(f) -> str:
+    """The version a FOCUS file's rows are loaded under: its content (sha256) as its reader's revision
+    reads it, so a warehouse that loaded the file under an earlier revision loads it again."""
+    from phase8_assets.evidence.focus import READER
+
+    return f"{f.sha256}#reader-{READER}"
+
+
 def cost_versions(batch: EvidenceBatch) -> list[str]:
-    """The cost deliveries in the roots now: each FOCUS file's sha256 and each CUR manifest's
-    execution; rows of any other delivery (a corrected or removed file) no longer count."""
-    focus = [f.sha256 for f in batch.files_of("cost_exports")]
+    """The cost deliveries in the roots now: each FOCUS file's version (``focus_version``) and each CUR
+    manifest's execution; rows of any other delivery (a corrected or removed file) no longer count."""
+    focus = [focus_version(f) for f in batch.files_of("cost_exports")]
     return sorted({*focus, *(f.records[0]["execution"] for f in batch.files_of("cur_exports"))})
 
 
 def deliveries(batch: EvidenceBatch) -> tuple[dict[str, str], dict[str, tuple[str, str, str]]]:
-    """The cost deliveries in the roots now, as ``superseded`` takes them: each FOCUS file's sha256
+    """The cost deliveries in the roots now, as ``superseded`` takes them: each FOCUS file's version
     and (first) URI; each CUR execution's manifest URI, export (``<prefix>/<export>``) and period."""
     focus: dict[str, str] = {}
     for f in sorted(batch.files_of("cost_exports"), key=lambda f: f.uri):
-        focus.setdefault(f.sha256, f.uri)
+        focus.setdefault(focus_version(f), f.uri)
     cur = {f.records[0]["execution"]: (f.uri, f.uri.split("/metadata/")[0], f.records[0]["period"])
            for f in sorted(batch.files_of("cur_exports"), key=lambda f: f.uri)}  # fmt: skip
     return focus, cur
@@ -69,7 +77,7 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
     with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
         for f in files:
             try:
-                stored = record_cost_file(conn, f.root, f.uri, f.sha256, spool_of(f, Path(tmp)))
+                stored = record_cost_file(conn, f.root, f.uri, focus_version(f), spool_of(f, Path(tmp)))
             except EvidenceError as exc:
                 context.log.warning(f"{f.uri}: {exc}")
                 continue
@@ -559,7 +567,7 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     budgets = _policy(batch, "cost_budgets")
     root = config.root_uris[0]
     versions = cost_versions(batch)
-    uris = {f.sha256: f.uri for f in batch.files_of("cost_exports")}
+    uris = {focus_version(f): f.uri for f in batch.files_of("cost_exports")}
     uris |= {f.records[0]["execution"]: f.uri for f in batch.files_of("cur_exports")}
     request, states, new = None, [], []
     with warehouse.get_connection() as conn:

@@ -7,8 +7,10 @@ negative costs (credits, refunds) are kept. A file is rejected, naming the colum
 bad rows (1-based, header excluded), when a mandatory column is missing, a billed or effective
 cost, currency, period start or service category is empty (FOCUS allows no null there: a missing
 cost is never 0), the currency is no ISO 4217 code (a literal ``null``, a blank; ``usd`` is read as ``USD``), or a timestamp or
-cost does not parse (an hour of 30, a US short date such as ``5/1/25``, a cost like ``12,50``).
-Timestamps without a zone are UTC (FOCUS says so).
+cost does not parse (an hour of 30, a US short date such as ``5/1/25``, a cost like ``12,50``), or
+``Tags`` is no JSON object (FOCUS's key-value format; Azure's brace-less ``"env": "prod"`` is none):
+tags that cannot be read would name no tenant. A Parquet ``Tags`` map (or struct) is kept as its
+JSON object. Timestamps without a zone are UTC (FOCUS says so).
 
 A file is parsed once: the reader validates every row while it writes them, in the warehouse's
 columns, to a Parquet spool (a bad row aborts the pass; only then is the file read again, to say
@@ -35,6 +37,7 @@ COSTS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
 TIMES = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
 OPTIONAL = ("SubAccountId", "ResourceId", "Tags", "ChargeClass")
 MAX_EXAMPLES = 5
+READER = 2  # this reader's revision (``focus_version``): 2 reads a Parquet Tags map as its JSON object
 
 
 def source_sql(conn: duckdb.DuckDBPyConnection, path: str | Path) -> str:
@@ -125,8 +128,21 @@ REQUIRED = (
 _INVALID = "phase8: invalid FOCUS value"  # raised inside the load; ``diagnose`` then says where
 
 
-def _problems() -> list[tuple[str, str, str]]:
-    """(column, what was expected, SQL condition over ``_parsed`` rows) for every way a row is bad."""
+def _tags_sql(types: dict[str, str]) -> str | None:
+    """``Tags`` as JSON text (a Parquet map or struct as its JSON object; a blank, ``NULL`` or JSON
+    ``null`` as no tags), or None without the column."""
+    if "Tags" not in types:
+        return None
+    if types["Tags"].upper().startswith(("MAP", "STRUCT")):
+        return 'CAST(to_json("Tags") AS VARCHAR)'
+    return (
+        """CASE WHEN upper(trim(CAST("Tags" AS VARCHAR))) IN ('', 'NULL') THEN NULL ELSE CAST("Tags" AS VARCHAR) END"""
+    )
+
+
+def _problems(tags: str | None = None) -> list[tuple[str, str, str]]:
+    """(column, what was expected, SQL condition over ``_parsed`` rows) for every way a row is bad;
+    ``tags``: the file's ``Tags`` as text (``_tags_sql``)."""
     out = [
         (c, "an ISO 8601 timestamp" if c in TIMES else "a decimal number", f'"{c}" IS NOT NULL AND "p_{c}" IS NULL')
         for c in CHECKED
@@ -135,11 +151,20 @@ def _problems() -> list[tuple[str, str, str]]:
     # that no budget counts; a code in lower case is loaded in upper case (focus_conformance warns).
     currency = ("BillingCurrency", "an ISO 4217 currency code (three letters)",
                 "\"BillingCurrency\" IS NOT NULL AND NOT regexp_full_match(CAST(\"BillingCurrency\" AS VARCHAR), '[A-Za-z]{3}')")  # fmt: skip
-    return out + [(c, "a value (FOCUS requires one)", f'"{c}" IS NULL') for c in REQUIRED] + [currency]
+    out += [(c, "a value (FOCUS requires one)", f'"{c}" IS NULL') for c in REQUIRED] + [currency]
+    if tags is not None:  # no tags (``_tags_sql``) or a JSON object
+        out.append(("Tags", 'a JSON object of tag keys and values (such as {"team": "search"})',
+                    f"{tags} IS NOT NULL AND NOT CASE WHEN json_valid({tags}) "
+                    f"THEN json_type(CAST({tags} AS JSON)) = 'OBJECT' ELSE false END"))  # fmt: skip
+    return out
 
 
 def columns(conn: duckdb.DuckDBPyConnection, source: str) -> list[str]:
-    return [r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    return list(column_types(conn, source))
+
+
+def column_types(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
+    return {r[0]: r[1] for r in conn.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
 
 
 def _parsed(source: str) -> str:
@@ -163,16 +188,16 @@ def _require_columns(names: list[str]) -> None:
         )
 
 
-def _raise_first_problem(conn: duckdb.DuckDBPyConnection, source: str, counts) -> None:
+def _raise_first_problem(conn: duckdb.DuckDBPyConnection, source: str, counts, tags: str | None) -> None:
     """``EvidenceError`` for the first problem with a count, naming its first rows (1-based, header
     excluded); the rows are numbered only here, when something is wrong."""
-    for (column, expected, condition), bad_count in zip(_problems(), counts, strict=True):
+    for (column, expected, condition), bad_count in zip(_problems(tags), counts, strict=True):
         if not bad_count:
             continue
         numbered = f"(SELECT row_number() OVER () AS rownum, * FROM {_parsed(source)})"
+        shown = tags if column == "Tags" else f'CAST("{column}" AS VARCHAR)'
         bad = conn.execute(
-            f'SELECT rownum, CAST("{column}" AS VARCHAR) FROM {numbered} WHERE {condition} ORDER BY rownum '
-            f"LIMIT {MAX_EXAMPLES}"
+            f"SELECT rownum, {shown} FROM {numbered} WHERE {condition} ORDER BY rownum LIMIT {MAX_EXAMPLES}"
         ).fetchall()
         examples = ", ".join(f"row {n}: {v!r}" for n, v in bad)
         raise EvidenceError(column, f"expected {expected}; {bad_count} bad value(s): {examples}")
@@ -182,15 +207,17 @@ def check(conn: duckdb.DuckDBPyConnection, source: str) -> tuple[list[str], tupl
     """Validate the file in one pass and summarise it in the same pass: ``(columns, (rows,
     currencies, billing periods, last charge day, billed total))``; ``EvidenceError`` when it cannot
     be loaded."""
-    names = columns(conn, source)
+    types = column_types(conn, source)
+    names = list(types)
     _require_columns(names)
-    problems = [f"count(*) FILTER (WHERE {condition})" for _, _, condition in _problems()]
+    tags = _tags_sql(types)
+    problems = [f"count(*) FILTER (WHERE {condition})" for _, _, condition in _problems(tags)]
     *counts, rows, currencies, periods, last, billed = conn.execute(
         f"SELECT {', '.join(problems)}, count(*), list(DISTINCT BillingCurrency), "
         f"list(DISTINCT strftime(p_BillingPeriodStart, '%Y-%m')), max(p_ChargePeriodStart)::DATE, sum(p_BilledCost) "
         f"FROM {_parsed(source)}"
     ).fetchone()
-    _raise_first_problem(conn, source, counts)
+    _raise_first_problem(conn, source, counts, tags)
     return names, (rows, sorted(currencies or []), sorted(periods or []), last, billed)
 
 
@@ -211,7 +238,7 @@ def diagnose(
     return EvidenceError("(document)", f"not a readable CSV or Parquet FOCUS export ({first_line})")
 
 
-def staged_sql(source: str, names: list[str]) -> str:
+def staged_sql(source: str, names: list[str], types: dict[str, str] | None = None) -> str:
     """The canonical columns of ``cost_line_items`` from a FOCUS file, validated in the same pass:
     a bad row aborts the statement with ``_INVALID`` (``diagnose`` then names it), so a file is
     parsed once on load."""
@@ -220,7 +247,8 @@ def staged_sql(source: str, names: list[str]) -> str:
     def opt(column: str) -> str:
         return f'CAST("{column}" AS VARCHAR)' if column in names else "NULL"
 
-    any_problem = " OR ".join(f"({condition})" for _, _, condition in _problems())
+    tags = _tags_sql(types or dict.fromkeys(names, "VARCHAR"))
+    any_problem = " OR ".join(f"({condition})" for _, _, condition in _problems(tags))
     return f"""
         SELECT strftime(p_BillingPeriodStart, '%Y-%m') AS billing_period,
                CAST("{_provider(names)}" AS VARCHAR) AS provider,
@@ -234,7 +262,7 @@ def staged_sql(source: str, names: list[str]) -> str:
                upper(CAST(BillingCurrency AS VARCHAR)) AS currency,
                p_BilledCost AS billed,
                p_EffectiveCost AS effective,
-               {opt("Tags")} AS tags
+               {tags or "NULL"} AS tags
         FROM {_parsed(source)}
         WHERE CASE WHEN {any_problem} THEN error('{_INVALID}') ELSE true END
     """
@@ -262,7 +290,8 @@ def read(data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadRes
             try:
                 with on_abandon(conn.interrupt):  # the collector's time limit ends the pass
                     source = source_sql(conn, data)
-                    conn.execute(f"COPY ({staged_sql(source, columns(conn, source))}) TO '{target}' (FORMAT parquet)")
+                    types = column_types(conn, source)
+                    conn.execute(f"COPY ({staged_sql(source, list(types), types)}) TO '{target}' (FORMAT parquet)")
             except duckdb.Error as exc:
                 raise diagnose(conn, source, exc, data, uri) from exc
             rows, currencies, periods, last, billed = conn.execute(

@@ -118,3 +118,38 @@ def test_a_second_budgets_or_allocation_file_fails_the_gate_rather_than_going_un
     )
     assert budgets["owner"] == "team:finops" and budgets["runbook"].endswith("cost-budgets.md")
     assert found["cost_allocation"]["evidence"] == str(root / "policy/cost-allocation.yaml")
+
+
+def test_a_parquet_export_with_a_tags_map_attributes_as_its_csv_does_on_a_fresh_or_reused_home(tmp_path, home):
+    """A FOCUS Parquet export whose Tags is a map column made cost_attribution fail (cost_budgets
+    "could not be evaluated: upstream step failed", naming nothing); a warehouse that loaded it so keeps
+    those rows unless the file is loaded again, which it is (the reader's revision is in its version)."""
+    import duckdb
+
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    config = root / "phase8.yaml"
+    config.write_text(config.read_text().replace('["evidence/cost/*.csv.gz"]', '["evidence/cost/*"]'))
+    november = root / "evidence/cost/focus-2026-11.csv.gz"
+    duckdb.execute(
+        f"COPY (SELECT * REPLACE (CASE WHEN Tags IS NULL THEN NULL ELSE CAST(json(Tags) AS MAP(VARCHAR, VARCHAR)) "
+        f"END AS Tags) FROM read_csv('{november}', all_varchar = true, nullstr = 'NULL')) "
+        f"TO '{root / 'evidence/cost/focus-2026-11.parquet'}' (FORMAT parquet)"
+    )
+    november.unlink()
+
+    def attributed(report) -> list:
+        gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+        assert (gate["status"], gate["findings"]) == ("pass", [])
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+            return conn.execute(
+                "SELECT tenant, sum(effective)::DOUBLE FROM cost_attribution WHERE charge_day >= '2026-11-01' "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+
+    fresh = attributed(gate_report([root], home))
+    assert [t for t, _ in fresh] == ["__unallocated__", "acme", "globex", "initech"]
+    with duckdb.connect(str(home / "warehouse.duckdb")) as conn:  # as the earlier reader left it
+        conn.execute("UPDATE cost_line_items SET sha256 = split_part(sha256, '#', 1), tags = replace(tags, '\"', '')")
+        conn.execute("UPDATE cost_files SET sha256 = split_part(sha256, '#', 1)")
+    assert attributed(gate_report([root], home)) == fresh

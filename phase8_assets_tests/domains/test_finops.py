@@ -176,6 +176,42 @@ def test_a_truncated_parquet_file_is_rejected_naming_the_evidence_file(wh, tmp_p
     assert not list(tmp_path.glob("spool-*/*"))  # nothing is left to load
 
 
+@pytest.mark.parametrize("tags", ['"tenant": "acme","env": "prod"', "{tenant=acme}", '["tenant", "acme"]'])
+def test_tags_that_are_no_json_object_reject_the_export_naming_the_row(tags):
+    """Azure's brace-less tags, a map printed as text, a list: no tenant could be read from them, and
+    one such row made cost_attribution fail for every export ("upstream step failed", naming nothing)."""
+    bad = line(date(2026, 11, 1), "1.5", "1.2")
+    bad[15] = tags
+    with pytest.raises(EvidenceError, match=r"^Tags: expected a JSON object of tag keys and values") as info:
+        focus.read(csv_bytes([line(date(2026, 11, 1), "1", "1", tags={"tenant": "acme"}), bad]), "x")
+    assert info.value.field == "Tags" and f"row 2: {tags!r}" in info.value.reason
+    none = [line(date(2026, 11, 1), "1", "1") for _ in range(4)]  # no tags, as exporters write none
+    for row, text in zip(none, ("{}", "", "null", " NULL "), strict=True):
+        row[15] = text
+    assert focus.read(csv_bytes(none), "x").summary["rows"] == 4
+
+
+def test_a_parquet_tags_map_is_read_as_its_json_object(wh, tmp_path):
+    """A Parquet export whose Tags is a map column (as Data Exports writes its tag maps) was stored as
+    DuckDB's text of the map (``{tenant=acme}``), which cost_attribution could not parse: it failed."""
+    (tmp_path / "rows.csv").write_bytes(csv_bytes([line(date(2026, 11, 3), 10, 8, tags={"tenant": "acme"}),
+                                                   line(date(2026, 11, 3), 5, 5)]))  # fmt: skip
+    export = tmp_path / "export.parquet"
+    wh.execute(
+        f"COPY (SELECT * REPLACE (CASE WHEN Tags IS NULL THEN NULL ELSE CAST(json(Tags) AS MAP(VARCHAR, VARCHAR)) "
+        f"END AS Tags) FROM read_csv('{tmp_path / 'rows.csv'}', all_varchar = true, nullstr = 'NULL')) "
+        f"TO '{export}' (FORMAT parquet)"
+    )
+    record_cost_file(wh, "/root", str(export), "v1", spooled(export))
+    assert wh.execute("SELECT tags FROM cost_line_items ORDER BY billed DESC").fetchall() == [
+        ('{"tenant":"acme"}',),
+        (None,),
+    ]
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=_loaded(wh))
+    got = wh.execute("SELECT tenant, sum(effective)::DOUBLE FROM cost_attribution GROUP BY 1 ORDER BY 1").fetchall()
+    assert got == [("__unallocated__", 5.0), ("acme", 8.0)]
+
+
 def test_cost_tags_are_redacted_before_they_are_stored(wh, tmp_path):
     from phase8_assets_tests.corpus.secrets import SECRETS, leaks
 
