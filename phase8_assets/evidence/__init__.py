@@ -261,18 +261,10 @@ def artifact_time(doc: dict, key: str):
 # that they are present and readable, not that they are young.
 TIMELESS_KINDS = frozenset({"slo_definitions", "data_contracts", "foreign_exceptions", "plugin_bundles"})
 
-# Kinds whose file covers a calendar month and is delivered again while the month lasts (an AWS
-# CUR 2.0 billing period): the time inside is the month's first day, and the file is current until
-# the month ends. Its age counts from then, so last quarter's export is stale, this month's is not.
-PERIOD_KINDS = frozenset({"cur_exports"})
-
 
 def evidence_age(kind: str, observed_at: datetime, at: datetime) -> timedelta:
-    """How old a file of ``kind`` whose time is ``observed_at`` is at ``at`` (``PERIOD_KINDS``: from
-    the end of its month)."""
-    if kind in PERIOD_KINDS:
-        month_end = (observed_at.replace(day=1) + timedelta(days=32)).replace(day=1)
-        return max(at - month_end, timedelta(0))
+    """How old a file of ``kind`` whose time is ``observed_at`` is at ``at`` (every kind alike: a CUR
+    delivery's time is its last usage day, as a FOCUS export's is its last charge day)."""
     return at - observed_at
 
 

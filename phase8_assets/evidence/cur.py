@@ -96,16 +96,20 @@ def read_manifest(data: bytes | Path, uri: str, spool_dir: Path | None = None) -
     # warehouse that loaded the execution under an earlier mapping loads it again, never keeps those rows.
     execution = f"{doc['executionId']}#mapping-{MAPPING}"
     record = {"period": period.group(1), "execution": execution, "data_files": list(files)}
-    # The billing period is the time a manifest vouches for: current until the month ends
-    # (``PERIOD_KINDS``), so a delivery that stopped months ago is stale, never timeless.
-    start = datetime.strptime(record["period"], "%Y-%m").replace(tzinfo=UTC)
+    # A delivery's time is the last usage day it holds, as a FOCUS export's is its last charge day: an
+    # export that stopped being delivered on the 3rd is stale on the 20th, though its month is not
+    # over. The manifest alone (no data read) vouches for its billing period's first day only.
+    observed, field = datetime.strptime(record["period"], "%Y-%m").replace(tzinfo=UTC), "BILLING_PERIOD"
     summary = {"period": record["period"], "files": len(files)}
     spool = None
     if spool_dir is not None:
         spool = spool_dir / "rows.parquet"
         summary |= _spool_delivery(list(files), record["period"], spool)
-    return ReadResult(observed_at=start, timestamp_field="BILLING_PERIOD (current until the month ends)",
-                      summary=summary, records=[record], spool=spool)  # fmt: skip
+        last = summary["last_day"]
+        observed = datetime(last.year, last.month, last.day, tzinfo=UTC)
+        field = "line_item_usage_start_date (the last usage day delivered)"
+        summary["last_day"] = last.isoformat()
+    return ReadResult(observed_at=observed, timestamp_field=field, summary=summary, records=[record], spool=spool)
 
 
 def _problems(period: str) -> list[tuple[str, str, str]]:
@@ -201,15 +205,15 @@ def _check_and_spool(conn: duckdb.DuckDBPyConnection, staged: dict[str, str], pe
             raise EvidenceError("dataFiles", "no cost rows in the data files; expected the period's line items")
         target = str(spool).replace("'", "''")
         conn.execute(f"COPY ({focus_sql(source)}) TO '{target}' (FORMAT parquet)")
-        rows, currencies, billed = conn.execute(
-            "SELECT count(*), list(DISTINCT currency), sum(billed) FROM read_parquet(?)", [str(spool)]
+        rows, currencies, billed, last = conn.execute(
+            "SELECT count(*), list(DISTINCT currency), sum(billed), max(charge_day) FROM read_parquet(?)", [str(spool)]
         ).fetchone()
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         for path, uri in staged.items():
             first = first.replace(path, uri)
         raise EvidenceError("dataFiles", f"not readable as CUR 2.0 ({first})") from None
-    return {"rows": rows, "currencies": sorted(currencies), "billed": str(billed)}
+    return {"rows": rows, "currencies": sorted(currencies), "billed": str(billed), "last_day": last}
 
 
 def focus_sql(source: str) -> str:

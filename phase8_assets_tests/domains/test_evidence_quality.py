@@ -71,22 +71,25 @@ evidence:
 
 
 @pytest.mark.parametrize(
-    ("period", "stale"),
-    [("2026-11", False), ("2026-10", True), ("2026-08", True)],  # evaluated 2026-11-20
+    ("last_day", "stale"),
+    [("2026-11-19", False), ("2026-11-02", True), ("2026-08-31", True)],  # evaluated 2026-11-20
 )
-def test_a_cur_billing_period_is_current_until_its_month_ends(tmp_path, period, stale):
-    """A CUR 2.0 manifest vouches for its billing period, delivered again while it lasts: this
-    month's is fresh, one whose month ended more than max_age ago is stale (never timeless)."""
+def test_a_cur_delivery_is_as_old_as_its_last_usage_day(tmp_path, last_day, stale):
+    """A CUR 2.0 delivery's time is the last usage day its data files hold (the collector reads them),
+    as a FOCUS export's is its last charge day: one delivered up to yesterday is fresh, one that
+    stopped on the 2nd is stale on the 20th though its month is not over (it was fresh until the
+    month ended), last quarter's is stale. The manifest alone vouches for its period's first day."""
     from phase8_assets.evidence.cur import read_manifest
 
     (tmp_path / "phase8.yaml").write_text(CUR_CONFIG)
-    uri = f"s3://b/cur/x/metadata/BILLING_PERIOD={period}/x-Manifest.json"
-    read = read_manifest(b'{"executionId": "e", "dataFiles": ["s3://b/cur/x/data/p.parquet"]}', uri)
-    assert read.observed_at == datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
-    found = EvidenceFile("/r", "cur_exports", uri, "sha", 1, read.observed_at, read.timestamp_field, read.summary)
+    uri = "s3://b/cur/x/metadata/BILLING_PERIOD=2026-11/x-Manifest.json"
+    alone = read_manifest(b'{"executionId": "e", "dataFiles": ["s3://b/cur/x/data/p.parquet"]}', uri)
+    assert (alone.observed_at, alone.timestamp_field) == (datetime(2026, 11, 1, tzinfo=UTC), "BILLING_PERIOD")
+    observed = datetime.fromisoformat(last_day).replace(tzinfo=UTC)
+    found = EvidenceFile("/r", "cur_exports", uri, "sha", 1, observed, "line_item_usage_start_date", {})
     findings, _ = freshness(load_config([str(tmp_path)]), EvidenceBatch(roots=["/r"], files=[found]))
     assert [(f.rule, f.observed) for f in findings] == (
-        [("max-age", f"newest is {'80d 12h' if period == '2026-08' else '19d 12h'} old")] if stale else []
+        [("max-age", f"newest is {'81d 12h' if last_day == '2026-08-31' else '18d 12h'} old")] if stale else []
     )
 
 

@@ -325,3 +325,25 @@ def test_utc_adjusted_timestamps_are_read_in_utc_whatever_the_host_zone(tmp_path
     assert summary["rows"] == 1
     rows = duckdb.connect().execute(f"SELECT billing_period, charge_day::VARCHAR FROM '{spool}'").fetchall()
     assert rows == [("2026-11", "2026-11-01")]
+
+
+def test_a_delivery_that_stopped_mid_month_is_stale(s3, tmp_path, home):
+    """A delivery's time is its last usage day, as a FOCUS export's is its last charge day. It was its
+    billing period, current until the month ended: a November export that stopped on the 2nd still
+    counted as fresh on the 20th, and the budgets were judged on two days of cost without a word."""
+    s3.create_bucket(Bucket=BUCKET)
+    for listed in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):  # the other tests' deliveries
+        s3.delete_object(Bucket=BUCKET, Key=listed["Key"])
+    put_root(s3)
+
+    def freshness(last_day: int) -> list:
+        rows = [(*USAGE[:1], f"2026-11-{d:02d} 00:00:00", *USAGE[2:]) for d in range(1, last_day + 1)]
+        key = f"{PREFIX}/data/BILLING_PERIOD=2026-11/chatterbox-cur2-00001.snappy.parquet"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=parquet(tmp_path, f"{last_day}.parquet", rows))
+        put_manifest(s3, f"exec-{last_day}", ["chatterbox-cur2-00001.snappy.parquet"])
+        report = gate_report([f"s3://{BUCKET}"], home)
+        gate = next(g for g in report["gates"] if g["gate"] == "evidence_freshness")
+        return [(f["subject"], f["rule"], f["observed"]) for f in gate["findings"]]
+
+    assert freshness(2) == [("cur_exports", "max-age", "newest is 18d 12h old")]
+    assert freshness(19) == []  # delivered up to yesterday
