@@ -359,7 +359,7 @@ def unmatched_finding(s, budgets_file: str | None, runbook: str) -> Finding:
 def budget_gate(batch, config, at, budget_status: dict):
     gate = "cost_budgets"
     runbook = config.runbook_for(gate)
-    found = []
+    found = cost_kinds_configured(config)
     if not budget_status["configured"]:
         rejected = batch.rejections_of("cost_budgets")
         observed = f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected else "no CostBudgets file"
@@ -460,14 +460,18 @@ def cost_evidence_problems(batch: EvidenceBatch, config, at) -> list[Finding]:
     (only one is read). Without this, missing cost reads as 0 spent: under budget."""
     from phase8_assets.domains.evidence_quality import own_evidence_findings
 
+    found = cost_kinds_configured(config) + policy_file_findings(batch, config)
+    return found + own_evidence_findings("cost_budgets", (*COST_KINDS, "cost_budgets"), batch, config, at, [])
+
+
+def cost_kinds_configured(config) -> list[Finding]:
+    """An error when the config names no cost kind: no cost would read as 0 spent, under every budget."""
+    if any(kind in config.evidence for kind in COST_KINDS):
+        return []
     gate = "cost_budgets"
-    found = []
-    if not any(kind in config.evidence for kind in COST_KINDS):
-        found.append(Finding("error", "cost evidence", "evidence-configured", "no cost_exports or cur_exports kind",
-                             "a cost evidence kind the budgets count", config.source, config.owner_for(gate),
-                             config.runbook_for(gate), {"kinds": list(COST_KINDS)}))  # fmt: skip
-    found += policy_file_findings(batch, config)
-    return found + own_evidence_findings(gate, (*COST_KINDS, "cost_budgets"), batch, config, at, [])
+    return [Finding("error", "cost evidence", "evidence-configured", "no cost_exports or cur_exports kind",
+                    "a cost evidence kind the budgets count", config.source, config.owner_for(gate),
+                    config.runbook_for(gate), {"kinds": list(COST_KINDS)})]  # fmt: skip
 
 
 def _crossing_key(root: str, s, basis: str, threshold: float) -> str:

@@ -153,3 +153,19 @@ def test_a_parquet_export_with_a_tags_map_attributes_as_its_csv_does_on_a_fresh_
         conn.execute("UPDATE cost_line_items SET sha256 = split_part(sha256, '#', 1), tags = replace(tags, '\"', '')")
         conn.execute("UPDATE cost_files SET sha256 = split_part(sha256, '#', 1)")
     assert attributed(gate_report([root], home)) == fresh
+
+
+def test_a_config_without_a_cost_kind_fails_the_gate_rather_than_reading_no_spend(tmp_path, home):
+    """No cost_exports (nor cur_exports) in phase8.yaml: no cost is not 0 spent under every budget."""
+    import re
+
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    config = root / "phase8.yaml"
+    config.write_text(re.sub(r"  cost_exports:\n(    .*\n)+", "", config.read_text()))
+    assert "cost_exports" not in config.read_text() and "cur_exports" not in config.read_text()
+    gate = next(g for g in gate_report([root], home)["gates"] if g["gate"] == "cost_budgets")
+    assert (gate["status"], gate["blocking"]) == ("fail", False)
+    (finding,) = [f for f in gate["findings"] if f["severity"] == "error"]
+    assert (finding["rule"], finding["observed"]) == ("evidence-configured", "no cost_exports or cur_exports kind")
+    assert finding["evidence"].endswith("phase8.yaml") and finding["runbook"]
