@@ -162,6 +162,14 @@ def test_a_failed_run_raises_an_incident_event(monkeypatch, tmp_path):
         telemetry.shutdown()
 
 
+def _sensor_resources(root, home) -> dict:
+    """The budget sensor's resources: the evidence ``root`` and the warehouse in ``home``."""
+    return {
+        "settings": Phase8Settings(evidence=[str(root)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+
+
 def _budget_tick(instance, resources, cursor=None):
     """One tick of budget_alerts as the daemon evaluates it (run requests with the sensor's tags)."""
     from phase8_assets.defs.finops import budget_alerts
@@ -194,10 +202,7 @@ def test_budget_alert_is_raised_once_per_threshold_crossing(otel_logs, home):
     root = SCENARIOS / "cost-forecast-over-budget"
     gate_report([root], home)  # loads and attributes the cost history
     logs = otel_logs()
-    resources = {
-        "settings": Phase8Settings(evidence=[str(root)]),
-        "warehouse": Warehouse(database=str(warehouse_path(home))),
-    }
+    resources = _sensor_resources(root, home)
     with dg.instance_for_test() as instance:
         first = _budget_tick(instance, resources)
         again = _budget_tick(instance, resources, first.cursor)
@@ -241,11 +246,7 @@ def _over_budget_scenario(home) -> dict:
     """The sensor's resources on the cost-forecast-over-budget scenario and a warehouse in ``home``."""
     from phase8_assets_tests.conftest import SCENARIOS
 
-    root = SCENARIOS / "cost-forecast-over-budget"
-    return {
-        "settings": Phase8Settings(evidence=[str(root)]),
-        "warehouse": Warehouse(database=str(warehouse_path(home))),
-    }
+    return _sensor_resources(SCENARIOS / "cost-forecast-over-budget", home)
 
 
 def test_budget_alerts_on_a_warehouse_without_the_cost_load_it_first(otel_logs, home):
@@ -339,10 +340,7 @@ def test_budget_alerts_name_a_budget_whose_scope_selects_no_cost(otel_logs, tmp_
     budgets = root / "policy/cost-budgets.yaml"
     budgets.write_text(budgets.read_text().replace("tenant: acme,", "tenant: acme-corp,"))
     gate_report([root], home)
-    resources = {
-        "settings": Phase8Settings(evidence=[str(root)]),
-        "warehouse": Warehouse(database=str(warehouse_path(home))),
-    }
+    resources = _sensor_resources(root, home)
     with dg.instance_for_test() as instance:
         first = _budget_tick(instance, resources)
     assert _no_data(first) == ["no data: acme-monthly scope-selects-cost"]
@@ -400,10 +398,7 @@ def test_budget_job_runs_the_focus_conformance_check_on_every_export(tmp_path, h
     line[6] = "usd"  # BillingCurrency: loads, but FOCUS wants an ISO 4217 code in upper case
     (root / "evidence/cost/focus-extra.csv.gz").write_bytes(csv_gz([line]))
     result = defs.resolve_job_def("budget_job").execute_in_process(
-        resources={
-            "settings": Phase8Settings(evidence=[str(root)]),
-            "warehouse": Warehouse(database=str(warehouse_path(home))),
-        },
+        resources=_sensor_resources(root, home),
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -423,10 +418,7 @@ def test_budget_alerts_say_no_data_when_a_second_budgets_file_goes_unread(otel_l
         "budgets:\n  - {name: acme-tight, tenant: acme, amount: 1000, currency: USD, owner: team:finops}\n"
     )
     gate_report([root], home)
-    resources = {
-        "settings": Phase8Settings(evidence=[str(root)]),
-        "warehouse": Warehouse(database=str(warehouse_path(home))),
-    }
+    resources = _sensor_resources(root, home)
     with dg.instance_for_test() as instance:
         first = _budget_tick(instance, resources)
     assert _no_data(first) == ["no data: cost_budgets one-policy-file"]
