@@ -2,7 +2,9 @@
 
 A small root cut from the demo evidence (every kind, few files) is changed file by file; after
 each change the gate report of a home that saw every earlier version must be byte-identical to a
-fresh home's, apart from the run id (the one field ``GateReport.json`` names as varying).
+fresh home's, apart from the run id (the one field ``GateReport.json`` names as varying). A reused
+home may also hold what an older release's readers made of the files (``older_release``): the report
+is the same.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from phase8_assets.domains.gate_report import to_json
-from phase8_assets.warehouse import connect, warehouse_path
+from phase8_assets.warehouse import connect, history, warehouse_path
+from phase8_assets.warehouse.store import table_counts
 from phase8_assets_tests.conftest import DATA, gate_report
 
 pytestmark = pytest.mark.slow
@@ -196,6 +200,68 @@ def test_an_otlp_file_corrected_then_deleted_stops_counting(tmp_path):
     assert snapshots == [(r[0], r[1]) for r in _snapshots(tmp_path / "fresh-2")]  # the weekly report's history too
 
 
+# Tables holding what a reader made of a file, by the column naming the file's ``derived_version``.
+DERIVED = (("drill_runs", "sha256"), ("drill_activities", "sha256"), ("bench_runs", "run_id"),
+           ("bench_results", "run_id"), ("bench_samples", "run_id"))  # fmt: skip
+
+
+def as_an_older_release_stored_it(home: Path) -> None:
+    """``home``'s derived rows as a release before the current readers' revisions stored them: once
+    per file, under its bare sha256, with what its readers made of the files: every drill run passed
+    (a Chaos Toolkit reader before it was made stricter) and every benchmark mean three times what it
+    is (a reader that dated a run from the folders above the root)."""
+    if not warehouse_path(home).exists():
+        return
+    with connect(warehouse_path(home)) as conn:
+        for table, column in DERIVED:
+            conn.execute(
+                f"DELETE FROM {table} t WHERE {column} NOT LIKE '%#%' AND EXISTS "
+                f"(SELECT 1 FROM {table} n WHERE n.root = t.root AND n.{column} LIKE t.{column} || '#%')"
+            )
+            conn.execute(f"UPDATE {table} SET {column} = split_part({column}, '#', 1)")
+        conn.execute("UPDATE drill_runs SET outcome = 'passed', deviated = false")
+        conn.execute("UPDATE bench_results SET mean = mean * 3")
+
+
+def weekly_history(home: Path) -> dict:
+    """What the weekly report reads of drills and benchmarks for the demo's week (2026-11-16)."""
+    start, end = datetime(2026, 11, 16), datetime(2026, 11, 23)
+    with connect(warehouse_path(home)) as conn:
+        roots = [r for (r,) in conn.execute("SELECT DISTINCT root FROM evidence_files ORDER BY 1").fetchall()]
+        return {
+            "drills": history.drill_week(conn, roots, datetime(2026, 1, 1), datetime(2027, 1, 1))["runs"],
+            "benchmarks": history.benchmark_weeks(conn, roots, start, end),
+            "trend": history.benchmark_trend(conn, roots, end),
+        }
+
+
+def test_rows_an_older_reader_derived_are_derived_again(tmp_path):
+    """A home filled by an older release kept what its readers made of each file (drill_runs said
+    "passed" for a journal the current reader fails; benchmark means the current reader reads
+    otherwise), since each file was stored once per content: the weekly report and the perf gate
+    differed from a fresh home's. Rows are stored under the reader's revision now and derived again."""
+    root = small_root(tmp_path / "root")
+    journal = root / "evidence/drills/db-failover/2026-11-17.json"
+    journal.write_bytes(CHANGES["drill_journals"](journal.read_bytes()))  # a failed drill
+    gate_report([root], tmp_path / "reused")
+    as_an_older_release_stored_it(tmp_path / "reused")
+    reused = gate_report([root], tmp_path / "reused")
+    fresh = gate_report([root], tmp_path / "fresh")
+    week = weekly_history(tmp_path / "fresh")
+    assert weekly_history(tmp_path / "reused")["drills"] == week["drills"]
+    assert weekly_history(tmp_path / "reused") == week
+    assert comparable(reused) == comparable(fresh)
+    assert "failed" in {outcome for _, _, outcome, _, _ in week["drills"]} and week["benchmarks"]
+    with connect(warehouse_path(tmp_path / "reused")) as conn:
+        before = table_counts(conn)
+        older = conn.execute("SELECT count(*) FROM drill_runs WHERE outcome = 'passed'").fetchone()[0]
+    assert older  # what the older release stored stays: history, not overwritten
+    gate_report([root], tmp_path / "reused")  # read again: nothing derived twice
+    with connect(warehouse_path(tmp_path / "reused")) as conn:
+        after = table_counts(conn)
+    assert {t: after[t] for t, _ in DERIVED} == {t: before[t] for t, _ in DERIVED}
+
+
 def _snapshots(home: Path) -> list[tuple]:
     with connect(warehouse_path(home)) as conn:
         return conn.execute("SELECT slo, budget_remaining FROM slo_snapshots ORDER BY slo").fetchall()
@@ -256,6 +322,12 @@ class EvidenceChanges(RuleBasedStateMachine):
         path = self.root / SLOTS[slot][0]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(variant(slot, name))
+        self.compare()
+
+    @rule()
+    def older_release(self):
+        """The reused home as a release with older readers left it (``as_an_older_release_stored_it``)."""
+        as_an_older_release_stored_it(self.base / "reused")
         self.compare()
 
     @rule(slot=st.integers(0, len(SLOTS) - 1))

@@ -15,6 +15,7 @@ from phase8_assets.domains.finops import SCOPE_KEYS, UNALLOCATED, anomalies, att
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
+from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.evidence.roots import RootError, local_copy
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import Actor, AuditEvent
@@ -30,10 +31,9 @@ ALERT_EVENT = "phase8.budget.threshold_crossed"
 
 def focus_version(f) -> str:
     """The version a FOCUS file's rows are loaded under: its content (sha256) as its reader's revision
-    reads it, so a warehouse that loaded the file under an earlier revision loads it again."""
-    from phase8_assets.evidence.focus import READER
-
-    return f"{f.sha256}#reader-{READER}"
+    reads it (``derived_version``), so a warehouse that loaded the file under an earlier revision loads it
+    again."""
+    return derived_version("cost_exports", f.sha256)
 
 
 def cost_versions(batch: EvidenceBatch) -> list[str]:

@@ -3,7 +3,8 @@
 Every query takes the week as ``[start, end)`` (naive UTC) and the roots, and returns plain rows in
 a stable order, so the same history always gives the same report. Trends keep evidence files that
 were withdrawn from a root (they rotated out, they are still history) and leave out versions that
-a corrected file superseded (``SUPERSEDED``).
+a corrected file superseded (``SUPERSEDED``). Of a file a newer reader derived again, they read the
+newest revision's rows only (``newest_revision``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,26 @@ import duckdb
 # ended because the path got other content (see migration 0008_evidence_versions).
 SUPERSEDED = """(SELECT root, sha256 FROM evidence_versions GROUP BY root, sha256
                 HAVING bool_and(ended_by IS NOT DISTINCT FROM 'superseded'))"""
+
+
+def file_sha(column: str) -> str:
+    """SQL: the evidence file's sha256 of a stored ``derived_version`` (``evidence/revisions.py``)."""
+    return f"split_part({column}, '#', 1)"
+
+
+def _revision(column: str) -> str:
+    return f"coalesce(TRY_CAST(regexp_extract({column}, '#reader-([0-9]+)$', 1) AS INTEGER), 1)"
+
+
+def newest_revision(table: str, alias: str, column: str) -> str:
+    """SQL: the row of ``alias`` (a row of ``table``) was derived by the newest revision stored for its
+    file. A file read again after its reader changed has rows of both revisions; a file withdrawn before
+    that keeps the rows of the revision it was read under (history)."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {table} newer WHERE newer.root = {alias}.root "
+        f"AND {file_sha(f'newer.{column}')} = {file_sha(f'{alias}.{column}')} "
+        f"AND {_revision(f'newer.{column}')} > {_revision(f'{alias}.{column}')})"
+    )
 
 
 def gate_runs(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetime, end: datetime) -> list[dict]:
@@ -70,7 +91,8 @@ def benchmark_weeks(conn: duckdb.DuckDBPyConnection, roots: list[str], start: da
         FROM bench_results b JOIN bench_runs r USING (root, run_id)
         WHERE b.root IN (SELECT unnest(?)) AND r.run_at >= ? - INTERVAL 7 DAY AND r.run_at < ?
           AND (r.branch IS NULL OR r.branch = 'main')
-          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = b.run_id)
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = {file_sha("b.run_id")})
+          AND {newest_revision("bench_runs", "r", "run_id")}
         GROUP BY ALL ORDER BY 1, 2, 3
         """,
         [start, start, start, roots, start, end],
@@ -85,7 +107,8 @@ def benchmark_trend(conn: duckdb.DuckDBPyConnection, roots: list[str], end: date
         FROM bench_results b JOIN bench_runs r USING (root, run_id)
         WHERE b.root IN (SELECT unnest(?)) AND r.run_at >= ? - to_weeks(?) AND r.run_at < ?
           AND (r.branch IS NULL OR r.branch = 'main') AND b.measure = 'time'
-          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = b.run_id)
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = {file_sha("b.run_id")})
+          AND {newest_revision("bench_runs", "r", "run_id")}
         GROUP BY ALL ORDER BY 1, 2, 3, 4
         """,
         [roots, end, weeks, end],
@@ -102,7 +125,8 @@ def anchored_weeks(
         FROM bench_results b JOIN bench_runs r USING (root, run_id)
         WHERE b.root IN (SELECT unnest(?)) AND b.benchmark IN (SELECT unnest(?)) AND r.run_at >= ? AND r.run_at < ?
           AND (r.branch IS NULL OR r.branch = 'main')
-          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = b.run_id)
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = b.root AND s.sha256 = {file_sha("b.run_id")})
+          AND {newest_revision("bench_runs", "r", "run_id")}
         GROUP BY ALL ORDER BY 1, 2, 3, 4
         """,
         [roots, benchmarks, start, end],
@@ -145,7 +169,8 @@ def drill_week(conn: duckdb.DuckDBPyConnection, roots: list[str], start: datetim
         f"""
         SELECT DISTINCT title, tool, outcome, ended_at, recovery_s FROM drill_runs d
         WHERE root IN (SELECT unnest(?)) AND ended_at >= ? AND ended_at < ?
-          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = d.root AND s.sha256 = d.sha256)
+          AND NOT EXISTS (SELECT 1 FROM {SUPERSEDED} s WHERE s.root = d.root AND s.sha256 = {file_sha("d.sha256")})
+          AND {newest_revision("drill_runs", "d", "sha256")}
         ORDER BY ended_at, title
         """,
         [roots, start, end],
