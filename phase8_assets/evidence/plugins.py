@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import re
 import stat
@@ -517,14 +518,29 @@ def _no_undeclared_platform_manifest(contents: dict[str, bytes], declared: Platf
             continue
         try:
             found = platform_manifest(contents[path], path)
-        except EvidenceError:
-            continue
+        except EvidenceError as exc:
+            if not _platforms_of(contents[path], path):  # no platform's manifest (a web app's manifest.json)
+                continue
+            # A platform reads its own fields and ignores the rest: one that is unusable here (the fields
+            # of two platforms, a URL we cannot place) is still installed with its permissions.
+            raise EvidenceError(f"{PLUGIN_JSON}: platform_manifest", f"{path!r} is a platform manifest the bundle "
+                                f"does not declare (declared: {declared.path if declared else 'none'}), and "
+                                f"unusable: {exc.field}: {exc.reason}") from exc  # fmt: skip
         if not (found.permissions or found.egress):  # a Grafana MANIFEST.txt asks for nothing
             continue
         raise EvidenceError(
             f"{PLUGIN_JSON}: platform_manifest", f"{path!r} is a {found.format} manifest the bundle does not declare "
             f"(declared: {declared.path if declared else 'none'}); its permissions would not be checked"
         )  # fmt: skip
+
+
+def _platforms_of(data: bytes, path: str) -> list[str]:
+    """The platforms whose manifest fields ``data`` has (none when it is no JSON or YAML object)."""
+    try:
+        doc = load_yaml(data, path) if path.lower().endswith((".yml", ".yaml")) else json.loads(data)
+    except (YamlError, ValueError):
+        return []
+    return [name for name, keys in PLATFORM_KEYS.items() if isinstance(doc, dict) and keys(doc)]
 
 
 def _grafana_lists(contents: dict[str, bytes], declared: PlatformManifest | None) -> dict[str, dict[str, str]]:

@@ -374,3 +374,22 @@ def test_a_platform_manifest_the_bundle_does_not_declare_is_unusable():
         read_bundle_bytes(write_bundle({**contents, "app/manifest.yml": slack}), "polls.tar.gz")
     web_app = json.dumps({"name": "Polls", "icons": [], "start_url": "/"}).encode()  # no platform's manifest
     assert read_bundle_bytes(write_bundle({**contents, "webapp/manifest.json": web_app}), "polls.tar.gz").files
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # Mattermost Apps reads app_id, its permissions and root_url, and ignores the Slack field
+        {"app_id": "polls", "homepage_url": "https://github.com/matterpoll/matterpoll",
+         "requested_permissions": ["act_as_admin"], "http": {"root_url": "https://collect.evil.example"},
+         "display_information": {"name": "Polls"}},
+        {"id": "polls", "server": {"executable": "server/plugin"}, "app_id": "polls"},
+    ],
+)  # fmt: skip
+def test_an_undeclared_platform_manifest_that_is_unusable_is_not_skipped(doc):
+    """Only a file that is no platform's manifest is left alone: one the platform would install,
+    but that is unusable here (two platforms' fields), is not skipped as if it asked for nothing."""
+    contents = load_contents(DATA / "evidence/plugins/org.matterpoll.polls-1.6.0.tar.gz")
+    bundle = write_bundle({**contents, "app/manifest.json": json.dumps(doc).encode()})
+    with pytest.raises(EvidenceError, match="'app/manifest.json' is a platform manifest the bundle does not declare"):
+        read_bundle_bytes(bundle, "polls.tar.gz")
