@@ -540,7 +540,7 @@ def _platforms_of(data: bytes, path: str) -> list[str]:
         doc = load_yaml(data, path) if path.lower().endswith((".yml", ".yaml")) else json.loads(data)
     except (YamlError, ValueError):
         return []
-    return [name for name, keys in PLATFORM_KEYS.items() if isinstance(doc, dict) and keys(doc)]
+    return _platforms(doc, path) if isinstance(doc, dict) else []
 
 
 def _grafana_lists(contents: dict[str, bytes], declared: PlatformManifest | None) -> dict[str, dict[str, str]]:
@@ -715,12 +715,47 @@ MATTERMOST_APP_LOCATIONS = {"/command": "commands", "/channel_header": "ui:exten
 MATTERMOST_PLUGIN_PARTS = {"server": "server:execute", "webapp": "ui:extend"}
 
 
-# platform -> whether a document has the fields only that platform's manifest has
+# platform -> whether a document has the fields only that platform's manifest has (``go``: its fields
+# as Mattermost reads them, see ``go_fields``)
 PLATFORM_KEYS = {
-    "slack": lambda doc: "oauth_config" in doc or "display_information" in doc,
-    "mattermost-app": lambda doc: "app_id" in doc,
-    "mattermost-plugin": lambda doc: "id" in doc and bool({"server", "webapp"} & doc.keys()),
+    "slack": lambda doc, go: "oauth_config" in doc or "display_information" in doc,
+    "mattermost-app": lambda doc, go: "app_id" in go,
+    "mattermost-plugin": lambda doc, go: "id" in go and bool({"server", "webapp"} & go.keys()),
 }
+
+
+def _go_fold(name: str) -> str:
+    """A JSON name as Go's ``encoding/json`` matches it to a struct field: ASCII letters in any case,
+    another letter as the upper case of its lower case (so ``\u017f``, the long s, is an ``s``)."""
+    out = []
+    for char in name:
+        folded = char.upper() if char.isascii() else char.lower().upper()
+        out.append(folded if len(folded) == 1 else char)
+    return "".join(out).lower()
+
+
+def go_fields(doc: dict, path: str, where: str = "", strict: bool = True) -> dict:
+    """The fields of a JSON object as Mattermost reads them, by their lower-case name: its server and
+    its Apps plugin decode manifests with Go's ``encoding/json``, which matches a name to a field
+    whatever its case, so ``"Server"`` is the plugin's server and ``"Requested_Permissions"`` the app's
+    permissions. Two names Go takes for one field (``server`` and ``Server``) make the manifest
+    unusable when ``strict``: Go keeps the last one, a reviewer may read either."""
+    out, seen = {}, {}
+    for key, value in doc.items():
+        name = _go_fold(key)
+        if name in seen and strict:
+            raise EvidenceError(f"{path}: {where}{key}", f"{seen[name]!r} and {key!r} are one field to Mattermost "
+                                "(Go reads JSON names whatever their case, the last one wins); expected each "
+                                "field once")  # fmt: skip
+        seen[name], out[name] = key, value
+    return out
+
+
+def _platforms(doc: dict, path: str) -> list[str]:
+    """The platforms whose fields ``doc`` has. Mattermost reads a plugin.yaml with yaml.v2, which
+    compares names exactly, and JSON as Go does."""
+    go = doc if path.lower().endswith((".yml", ".yaml")) else go_fields(doc, path, strict=False)
+    return [name for name, keys in PLATFORM_KEYS.items() if keys(doc, go)]
 
 
 def platform_manifest(data: bytes, path: str) -> PlatformManifest:
@@ -743,7 +778,7 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
             raise EvidenceError(path, f"expected a platform manifest in JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise EvidenceError(path, "expected an object (a mapping) at the top")
-    platforms = [name for name, keys in PLATFORM_KEYS.items() if keys(doc)]
+    platforms = _platforms(doc, path)
     if len(platforms) > 1:  # each platform reads its own fields and ignores the others': all of them would count
         raise EvidenceError(path, f"reads as a {' and a '.join(platforms)} manifest at once; expected one platform's")
     if platforms == ["slack"]:
@@ -754,12 +789,16 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
             for scope in strings(listed, f"{path}: oauth_config.scopes.{token}"):
                 perms += slack_scope(token, scope)
         return PlatformManifest("slack", path, tuple(perms), slack_egress(doc, path))
+    yaml = path.lower().endswith((".yml", ".yaml"))
+    if not yaml:  # Mattermost's JSON, read as Go reads it
+        doc = go_fields(doc, path)
     if platforms == ["mattermost-app"]:
         perms = [(f"mattermost app permission {p}", MATTERMOST_APP_PERMISSIONS.get(p))
                  for p in strings(doc.get("requested_permissions"), f"{path}: requested_permissions")]  # fmt: skip
         perms += [(f"mattermost app location {loc}", MATTERMOST_APP_LOCATIONS.get(loc))
                   for loc in strings(doc.get("requested_locations"), f"{path}: requested_locations")]  # fmt: skip
-        root_url = mapping(doc.get("http"), f"{path}: http").get("root_url")
+        http = mapping(doc.get("http"), f"{path}: http")
+        root_url = (http if yaml else go_fields(http, path, "http.")).get("root_url")
         egress = (url_host(root_url, path, "http.root_url"),) if root_url is not None else ()
         return PlatformManifest("mattermost-app", path, tuple(perms), egress)
     if platforms == ["mattermost-plugin"]:

@@ -393,3 +393,33 @@ def test_an_undeclared_platform_manifest_that_is_unusable_is_not_skipped(doc):
     bundle = write_bundle({**contents, "app/manifest.json": json.dumps(doc).encode()})
     with pytest.raises(EvidenceError, match="'app/manifest.json' is a platform manifest the bundle does not declare"):
         read_bundle_bytes(bundle, "polls.tar.gz")
+
+
+@pytest.mark.realdata
+def test_mattermost_reads_json_names_whatever_their_case(real_samples):
+    """Mattermost decodes plugin.json and App manifests with Go's encoding/json, which matches a
+    name to a field whatever its case: "Server" is a server the plugin runs, "HTTP"/"Root_URL" where
+    the app's calls go. Two spellings of one field are unusable (Go keeps the last one)."""
+    plugin = json.loads((real_samples / "plugins/mattermost_plugin-github_plugin.json").read_bytes())
+    plugin["Server"] = plugin.pop("server")
+    del plugin["webapp"]
+    read = platform_manifest(json.dumps(plugin).encode(), "mattermost/plugin.json")
+    assert (read.format, read.permissions) == ("mattermost-plugin", (("mattermost plugin server", "server:execute"),))
+    app = {"App_ID": "hello", "Requested_Permissions": ["act_as_admin"], "HTTP": {"Root_URL": "https://evil.example"}}
+    read = platform_manifest(json.dumps(app).encode(), "manifest.json")
+    assert (read.format, read.permissions, read.egress) == (
+        "mattermost-app", (("mattermost app permission act_as_admin", "admin:settings"),), ("evil.example",)
+    )  # fmt: skip
+    twice = {**app, "http": {"root_url": "https://api.github.com"}}
+    with pytest.raises(EvidenceError, match="'HTTP' and 'http' are one field to Mattermost") as info:
+        platform_manifest(json.dumps(twice).encode(), "manifest.json")
+    assert info.value.field == "manifest.json: http"
+    # an undeclared one is found too: the bundle is unusable, not a community plugin running a server
+    contents = load_contents(DATA / "evidence/plugins/org.matterpoll.polls-1.6.0.tar.gz")
+    undeclared = {"id": "polls", "name": "Polls", "Server": {"executable": "server/plugin-linux-amd64"}}
+    with pytest.raises(EvidenceError, match="'mattermost/plugin.json' is a mattermost-plugin manifest"):
+        read_bundle_bytes(write_bundle({**contents, "mattermost/plugin.json": json.dumps(undeclared).encode()}), "p")
+    # YAML is read by yaml.v2, which compares names exactly
+    assert platform_manifest(b"id: polls\nServer: {executable: x}\nwebapp: {bundle_path: y}\n", "plugin.yaml").permissions == (
+        ("mattermost plugin webapp", "ui:extend"),
+    )  # fmt: skip
