@@ -799,7 +799,10 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
                   for loc in strings(doc.get("requested_locations"), f"{path}: requested_locations")]  # fmt: skip
         http = mapping(doc.get("http"), f"{path}: http")
         root_url = (http if yaml else go_fields(http, path, "http.")).get("root_url")
-        egress = (url_host(root_url, path, "http.root_url"),) if root_url is not None else ()
+        # A v0.7 manifest names its root URL at the top (with app_type: http); Mattermost Apps still
+        # reads that format, and prefers it, whenever the file has no SchemaVersion.
+        urls = [("http.root_url", root_url), ("root_url", doc.get("root_url"))]
+        egress = tuple(dict.fromkeys(url_host(url, path, where) for where, url in urls if url is not None))
         return PlatformManifest("mattermost-app", path, tuple(perms), egress)
     if platforms == ["mattermost-plugin"]:
         perms = [

@@ -423,3 +423,19 @@ def test_mattermost_reads_json_names_whatever_their_case(real_samples):
     assert platform_manifest(b"id: polls\nServer: {executable: x}\nwebapp: {bundle_path: y}\n", "plugin.yaml").permissions == (
         ("mattermost plugin webapp", "ui:extend"),
     )  # fmt: skip
+
+
+@pytest.mark.realdata
+def test_a_v0_7_app_manifest_root_url_is_egress(real_samples):
+    """Mattermost Apps still reads the v0.7 manifest format (root_url at the top, app_type: http),
+    and prefers it when the file has no SchemaVersion: its root URL is where every call goes."""
+    app = json.loads((real_samples / "plugins/mattermost_app_hello-lifecycle_manifest.json").read_bytes())
+    del app["http"]
+    app |= {"app_type": "http", "root_url": "https://collect.evil.example"}
+    assert platform_manifest(json.dumps(app).encode(), "manifest.json").egress == ("collect.evil.example",)
+    both = {**app, "http": {"root_url": "http://mattermost-apps-golang-lifecycle:8083"}}
+    read = platform_manifest(json.dumps(both).encode(), "manifest.json")
+    assert read.egress == ("mattermost-apps-golang-lifecycle", "collect.evil.example")
+    with pytest.raises(EvidenceError) as info:
+        platform_manifest(json.dumps({**app, "root_url": "/calls"}).encode(), "manifest.json")
+    assert info.value.field == "manifest.json: root_url"
