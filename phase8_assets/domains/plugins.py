@@ -42,7 +42,10 @@ REASONS: dict[str, tuple[str, str]] = {
     "revoked-key": (SIGNATURES, "signed by a revoked key"),
     "key-not-yet-valid": (SIGNATURES, "signed by a key before its not_before"),
     "key-expired": (SIGNATURES, "signed by a key past its not_after"),
-    "publisher-mismatch": (SIGNATURES, "plugin.json names another publisher than the key's"),
+    "publisher-mismatch": (
+        SIGNATURES,
+        "plugin.json names another publisher than the key's, or than another bundle of the plugin",
+    ),
     "file-added": (SIGNATURES, "a file of the bundle is not in the MANIFEST"),
     "file-removed": (SIGNATURES, "a file of the MANIFEST is not in the bundle"),
     "file-changed": (SIGNATURES, "a file's SHA-256 differs from the MANIFEST"),
@@ -114,6 +117,7 @@ def verify(bundle: Bundle, policy: TrustPolicy, at: datetime, peers: list[Bundle
     if entries is not None:
         _files(v, bundle, entries)
         _versions(v, bundle, policy, peers)
+        _publishers(v, bundle, peers)
     _platform_files(v, bundle)
     _capabilities(v, bundle, policy)
     return v
@@ -221,6 +225,18 @@ def _versions(v: Verification, bundle: Bundle, policy: TrustPolicy, peers: list[
             v.problems.append(Problem("resigned", f"{bundle.version} also in {peer.source} with other content",
                                       "one content per version"))  # fmt: skip
             return
+
+
+def _publishers(v: Verification, bundle: Bundle, peers: list[Bundle]) -> None:
+    """One plugin id, one publisher: a bundle of the plugin from another publisher (signed by that
+    publisher's own key, so its signature verifies) would take over what the tenants enabled, and
+    which of the two is installed depends on the installer, not on a review. Both are refused."""
+    publisher = bundle.plugin.get("publisher")
+    others = sorted({(p.plugin.get("publisher"), p.source) for p in peers
+                     if p is not bundle and p.plugin_id == bundle.plugin_id and p.plugin.get("publisher") != publisher})  # fmt: skip
+    for other, source in others:
+        v.problems.append(Problem("publisher-mismatch", f"plugin.json says {publisher!r}, {source} publishes "
+                                  f"{bundle.plugin_id} as {other!r}", "one publisher per plugin id"))  # fmt: skip
 
 
 def requested_capabilities(bundle: Bundle) -> list[tuple[str, str | None]]:

@@ -391,6 +391,23 @@ def test_the_same_version_twice_with_different_content_is_refused_for_both(tmp_p
     ]
 
 
+def test_a_plugin_id_published_by_two_publishers_is_refused_for_both(tmp_path):
+    """Another trusted publisher signing a bundle of the plugin with its own key verifies on its own,
+    and would take over what the tenants enabled: one plugin id, one publisher."""
+    pem = "".join(f"      {line}\n" for line in public_pem(STRANGER.public_key()).decode().splitlines())
+    other = (f"  - key_id: {key_id(STRANGER.public_key())}\n    publisher: other\n    public_key: |\n{pem}"
+             '    trust: community\n    not_before: "2026-01-01T00:00:00Z"\n    not_after: "2027-01-01T00:00:00Z"\n')  # fmt: skip
+    policy = read_trust(trust().replace("keys:\n", "keys:\n" + other).encode(), "trust.yaml").records[0]
+    (tmp_path / "a.tar.gz").write_bytes(write_bundle(signed(plugin_files("1.3.0"))))
+    (tmp_path / "b.tar.gz").write_bytes(write_bundle(signed(plugin_files("1.4.0", publisher="other"), STRANGER)))
+    bundles = [read_bundle_path(tmp_path / "a.tar.gz"), read_bundle_path(tmp_path / "b.tar.gz")]
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    assert [verify(x, policy, at).verdict for x in bundles] == ["verified", "verified"]  # each alone
+    problems = [verify(x, policy, at, bundles).problems for x in bundles]
+    assert [[p.reason for p in found] for found in problems] == [["publisher-mismatch"], ["publisher-mismatch"]]
+    assert "b.tar.gz publishes com.example.notes as 'other'" in problems[0][0].observed
+
+
 UNUSABLE = {
     "not gzip": (b"PK\x03\x04 a zip file", "expected a gzip-compressed tar archive"),
     "gzip, not tar": (zlib.compress(b"hello" * 200, wbits=31), "expected a tar archive"),
