@@ -820,10 +820,12 @@ def slack_scope(token: str, scope: str) -> list[tuple[str, str | None]]:
     requested all the same (the installer grants it with one click); a user token acts as the user
     who installed the app; a list Slack may add later is kept, its scopes unknown."""
     what = f"slack {token} scope {scope}"
+    # every admin.* scope is admin:settings (Slack grants them to user tokens only)
+    ours = SLACK_SCOPES.get("admin" if scope == "admin" or scope.startswith("admin.") else scope)
     if token in ("bot", "bot_optional"):
-        return [(what, SLACK_SCOPES.get(scope.split(".")[0] if scope.startswith("admin") else scope))]
+        return [(what, ours)]
     if token in ("user", "user_optional"):
-        return [(what, SLACK_SCOPES.get(scope)), (what, "act_as_user")]
+        return [(what, ours), (what, "act_as_user")]
     return [(what, None)]
 
 

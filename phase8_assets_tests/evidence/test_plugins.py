@@ -439,3 +439,17 @@ def test_a_v0_7_app_manifest_root_url_is_egress(real_samples):
     with pytest.raises(EvidenceError) as info:
         platform_manifest(json.dumps({**app, "root_url": "/calls"}).encode(), "manifest.json")
     assert info.value.field == "manifest.json: root_url"
+
+
+def test_an_admin_user_scope_is_admin_settings_acting_as_the_user():
+    """Slack grants admin.* scopes to user tokens only: as documented, such a scope is its bot
+    mapping (admin:settings) plus act_as_user, not an unknown permission a core app is refused for."""
+    doc = {"display_information": {"name": "audit"},
+           "oauth_config": {"scopes": {"user": ["admin.users:read", "admin"], "user_optional": ["admin.teams:write"]}}}  # fmt: skip
+    read = platform_manifest(json.dumps(doc).encode(), "manifest.json")
+    assert {ours for _, ours in read.permissions} == {"admin:settings", "act_as_user"}
+    doc["oauth_config"]["scopes"] = {"user": ["administrator:read", "admin:read"]}
+    assert {ours for _, ours in platform_manifest(json.dumps(doc).encode(), "m.json").permissions} == {
+        None,
+        "act_as_user",
+    }
