@@ -795,7 +795,9 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
     if platforms == ["mattermost-app"]:
         perms = [(f"mattermost app permission {p}", MATTERMOST_APP_PERMISSIONS.get(p))
                  for p in strings(doc.get("requested_permissions"), f"{path}: requested_permissions")]  # fmt: skip
-        perms += [(f"mattermost app location {loc}", MATTERMOST_APP_LOCATIONS.get(loc))
+        # a location names a top-level one and optionally what is below it: /command/poll is the /poll command
+        perms += [(f"mattermost app location {loc}", MATTERMOST_APP_LOCATIONS.get("/" + loc[1:].split("/")[0])
+                   if loc.startswith("/") else None)
                   for loc in strings(doc.get("requested_locations"), f"{path}: requested_locations")]  # fmt: skip
         http = mapping(doc.get("http"), f"{path}: http")
         root_url = (http if yaml else go_fields(http, path, "http.")).get("root_url")

@@ -453,3 +453,15 @@ def test_an_admin_user_scope_is_admin_settings_acting_as_the_user():
         None,
         "act_as_user",
     }
+
+
+@pytest.mark.realdata
+def test_a_location_below_a_top_level_one_maps_like_it(real_samples):
+    """Mattermost Apps takes /command/poll for the /poll command (a /command location) and
+    /post_menu/x for a post menu item: each maps as its top-level location; others stay unknown."""
+    app = json.loads((real_samples / "plugins/mattermost_app_hello-serverless_manifest.json").read_bytes())
+    app["requested_locations"] = ["/command/poll", "/post_menu/vote", "/channel_header", "/commandx", "command", "/"]
+    read = platform_manifest(json.dumps(app).encode(), "manifest.json")
+    assert [ours for what, ours in read.permissions if "location" in what] == [
+        "commands", "ui:extend", "ui:extend", None, None, None
+    ]  # fmt: skip
