@@ -11,7 +11,16 @@ import dagster as dg
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.jobs import WEEKS
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
-from phase8_assets.domains.finops import SCOPE_KEYS, UNALLOCATED, anomalies, attribute, budget_states, superseded
+from phase8_assets.domains.finops import (
+    SCOPE_KEYS,
+    UNALLOCATED,
+    anomalies,
+    attribute,
+    budget_states,
+    mark_stale,
+    stale_accounts,
+    superseded,
+)
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
@@ -19,7 +28,7 @@ from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.evidence.roots import RootError, local_copy
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import Actor, AuditEvent
-from phase8_assets.shared.clock import format_timestamp, now_utc
+from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table
 from phase8_assets.warehouse import audit, transaction
 from phase8_assets.warehouse.store import insert_new_row, record_cost_file, record_cur_period
@@ -52,6 +61,43 @@ def deliveries(batch: EvidenceBatch) -> tuple[dict[str, str], dict[str, tuple[st
     cur = {f.records[0]["execution"]: (f.uri, f.uri.split("/metadata/")[0], f.records[0]["period"])
            for f in sorted(batch.files_of("cur_exports"), key=lambda f: f.uri)}  # fmt: skip
     return focus, cur
+
+
+def delivery_kinds(batch: EvidenceBatch) -> dict[str, tuple[str, str]]:
+    """Each cost delivery in the roots now (``cost_versions``) -> its kind and (first) URI."""
+    focus, cur = deliveries(batch)
+    return {v: ("cost_exports", u) for v, u in focus.items()} | {e: ("cur_exports", u) for e, (u, _, _) in cur.items()}
+
+
+def allocation_policy(batch: EvidenceBatch) -> dict:
+    """The CostAllocation rules, or the default: the ``tenant`` tag names the tenant, nothing shared."""
+    return _policy(batch, "cost_allocation") or {"tenant_keys": ["tenant"], "team_keys": [], "shared": []}
+
+
+def cost_roots(batch: EvidenceBatch, config) -> list[str]:
+    """The roots cost deliveries came from (the config's roots when none did)."""
+    return sorted({f.root for kind in COST_KINDS for f in batch.files_of(kind)}) or config.root_uris
+
+
+def judge_stale_accounts(conn, batch: EvidenceBatch, config, at, states, allocation=None) -> list:
+    """The billing accounts whose cost this month stopped before their fresh kind's ``max_age``
+    (``stale_accounts``), with the budgets each feeds marked on ``states`` (``mark_stale``, attributed
+    by ``allocation()``, by default the batch's CostAllocation: a batch without that kind needs it)."""
+    from phase8_assets.domains.evidence_quality import kind_freshness
+
+    gate = "cost_budgets"
+    max_age = {}
+    for name in COST_KINDS:
+        kind = config.evidence.get(name)
+        if kind is not None and kind_freshness(kind, batch, at, config.owner_for(gate, name),
+                                               config.runbook_for(gate), config)[1]:  # fmt: skip
+            max_age[name] = kind.max_age
+    roots = cost_roots(batch, config)
+    stale = stale_accounts(conn, roots, delivery_kinds(batch), max_age, at)
+    if stale:
+        policy = allocation() if allocation else allocation_policy(batch)
+        mark_stale(conn, roots, policy, config.tenants, cost_versions(batch), stale, states, at)
+    return stale
 
 
 def _local_copy(uri: str, folder: Path) -> str:
@@ -193,11 +239,8 @@ def policy_file_findings(batch: EvidenceBatch, config) -> list[Finding]:
 )
 def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, warehouse: Warehouse) -> dg.Output:
     config = settings.load()
-    policy = _policy(evidence_files, "cost_allocation") or {"tenant_keys": ["tenant"], "team_keys": [], "shared": []}
-    roots = (
-        sorted({f.root for kind in ("cost_exports", "cur_exports") for f in evidence_files.files_of(kind)})
-        or config.root_uris
-    )
+    policy = allocation_policy(evidence_files)
+    roots = cost_roots(evidence_files, config)
     with warehouse.get_connection() as conn:
         # A re-delivered period counts once: the newest delivery (``superseded``); the others are named.
         versions, excluded, replaced = superseded(conn, roots, *deliveries(evidence_files))
@@ -266,6 +309,8 @@ def budget_status(
     budgets = _policy(evidence_files, "cost_budgets")
     with warehouse.get_connection() as conn:
         states = budget_states(conn, cost_attribution["root"], budgets, at) if budgets else []
+        # An account whose cost stopped while its kind stays fresh (another account's export is current)
+        stale = judge_stale_accounts(conn, evidence_files, config, at, states)
     rows = [
         [s.budget["name"], s.month, f"{s.amount:,.0f} {s.budget['currency']}", f"{s.actual:,.2f}", f"{s.forecast:,.2f}",
          f"{s.forecast / s.amount:.0%}", ", ".join(f"{b} {t:.0%}" for b, t in s.crossed) or "—"]
@@ -289,9 +334,11 @@ def budget_status(
             "root": cost_attribution["root"],
             "configured": budgets is not None,
             "superseded": cost_attribution.get("superseded", []),
+            "stale_accounts": stale,
         },  # fmt: skip
         metadata={
             "evaluated_at": format_timestamp(at),
+            "stale_accounts": ", ".join(f"{a.name} ({a.kind}, last {a.last_day})" for a in stale) or "none",
             "budgets": len(states),
             "crossed": sum(1 for s in states if s.crossed),
             "forecast": states[0].forecast_label if states else "—",
@@ -356,6 +403,41 @@ def unmatched_finding(s, budgets_file: str | None, runbook: str) -> Finding:
                    s.budget["owner"], runbook, {"budget": s.budget["name"], "month": s.month, **miss})  # fmt: skip
 
 
+def stale_account_finding(a, config) -> Finding:
+    """A warning: a billing account's cost stopped while its kind stays fresh. An account closed
+    mid-month is legitimate, but every budget its scope feeds lacks its cost since, unannounced."""
+    gate = "cost_budgets"
+    kind = config.evidence[a.kind]
+    feeds = (f"its cost since is missing from {', '.join(a.budgets)}" if a.budgets
+             else "no budget's scope selects its cost")  # fmt: skip
+    return Finding("warning", a.name, "account-max-age",
+                   f"last charge day {a.last_day} ({format_duration(a.age)} old) in {a.month}, while {a.kind} "
+                   f"as a whole is current: {feeds}",
+                   f"{kind.max_age_text} ({format_duration(kind.max_age)}), the max_age of {a.kind}, for every "
+                   "billing account with cost this month (unless it was closed)", a.newest,
+                   config.owner_for(gate, a.kind), config.runbook_for(gate),
+                   {"kind": a.kind, "provider": a.provider, "billing_account": a.account, "month": a.month,
+                    "last_charge_day": a.last_day.isoformat(), "age_seconds": int(a.age.total_seconds()),
+                    "max_age": kind.max_age_text, "newest": a.newest, "budgets": a.budgets})  # fmt: skip
+
+
+def _stale_names(accounts) -> str:
+    return "; ".join(f"{a.name}, last charged {a.last_day}" for a in accounts)
+
+
+def stale_budget_finding(s, config) -> Finding:
+    """A warning: a budget whose scope selects only stale accounts' cost this month is judged on it."""
+    ages = ", ".join(sorted({f"{config.evidence[a.kind].max_age_text} for {a.kind}" for a in s.stale}))
+    return Finding("warning", s.budget["name"], "current-cost",
+                   f"actual {s.actual:,.2f} and forecast {s.forecast:,.2f} {s.budget['currency']} ({s.month}) are "
+                   f"built only on cost of {_stale_names(s.stale)}: nothing since is counted",
+                   f"cost of its scope no older than its kind's max_age ({ages})", s.stale[0].newest,
+                   s.budget["owner"], config.runbook_for("cost_budgets"),
+                   {"budget": s.budget["name"], "month": s.month, "actual": s.actual, "forecast": s.forecast,
+                    "stale_accounts": [a.account for a in s.stale],
+                    "last_charge_days": [a.last_day.isoformat() for a in s.stale]})  # fmt: skip
+
+
 def budget_gate(batch, config, at, budget_status: dict):
     gate = "cost_budgets"
     runbook = config.runbook_for(gate)
@@ -383,9 +465,12 @@ def budget_gate(batch, config, at, budget_status: dict):
         found.append(Finding("warning", r["superseded"], "newest-delivery-counts", observed,
                              "one delivery of an export per billing period and charge day", r["superseded"],
                              config.owner_for(gate, kind), runbook, r))  # fmt: skip
+    found += [stale_account_finding(a, config) for a in budget_status.get("stale_accounts", [])]
     for s in budget_status["states"]:
         if s.unmatched is not None:
             found.append(unmatched_finding(s, budgets_file, runbook))
+        if getattr(s, "stale_only", False):  # judged, but on stale cost only
+            found.append(stale_budget_finding(s, config))
         if s.uncounted:  # judged, but on part of its scope's cost
             found.append(Finding("warning", s.budget["name"], "scope-one-currency",
                                  f"{_scope_text(s.budget)} also has {_values(s.uncounted)} cost in {s.month}, not counted",
@@ -573,7 +658,7 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     versions = cost_versions(batch)
     uris = {focus_version(f): f.uri for f in batch.files_of("cost_exports")}
     uris |= {f.records[0]["execution"]: f.uri for f in batch.files_of("cur_exports")}
-    request, states, new = None, [], []
+    request, states, new, stale = None, [], [], []
     with warehouse.get_connection() as conn:
         loaded = {v for (v,) in conn.execute(
             "SELECT DISTINCT sha256 FROM cost_files WHERE root IN (SELECT unnest(?))", [batch.roots]
@@ -586,6 +671,9 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
             cursor.pop("load", None)  # loaded: the next change of deliveries asks for a new run
         if not missing and budgets is not None:
             states = budget_states(conn, root, budgets, at)
+            stale = judge_stale_accounts(  # attributed as cost_attribution does: by the CostAllocation rules
+                conn, batch, config, at, states, lambda: allocation_policy(collect(config, kinds={"cost_allocation"}))
+            )
             budgets_file = min(f.uri for f in batch.files_of("cost_budgets"))
             problems += [unmatched_finding(s, budgets_file, config.runbook_for("cost_budgets"))
                          for s in states if s.unmatched is not None]  # fmt: skip
@@ -630,18 +718,24 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     cursor_text = json.dumps(cursor, sort_keys=True)
     if request is not None:
         return dg.SensorResult(run_requests=[request], asset_events=events, cursor=cursor_text)
-    return dg.SensorResult(skip_reason=_tick_text(problems, missing, states, new), asset_events=events,
+    return dg.SensorResult(skip_reason=_tick_text(problems, missing, states, new, stale, config), asset_events=events,
                            cursor=cursor_text)  # fmt: skip
 
 
-def _tick_text(problems: list[Finding], missing: list[str], states, new) -> str:
+def _tick_text(problems: list[Finding], missing: list[str], states, new, stale=(), config=None) -> str:
     """What a tick without a run request found, the problems first: never only "no crossing" when
-    budgets could not be judged."""
+    budgets could not be judged, nor when a billing account's cost they count stopped (``stale``)."""
     parts = []
     if problems:
         shown = "; ".join(f"{f.evidence or f.subject}: {f.observed} (expected {f.limit})" for f in problems[:3])
         more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
         parts.append(f"NO DATA: budgets not judged on all their cost: {shown}{more}")
+    only = {s.budget["name"] for s in states if s.stale_only}
+    for a in stale:  # judged, but on cost that stopped: never read as judged on current cost
+        feeds = ", ".join(f"{n} (all of its cost)" if n in only else n for n in a.budgets) or "no budget"
+        parts.append(f"STALE COST: {a.name} last charged {a.last_day}, older than the "
+                     f"{config.evidence[a.kind].max_age_text} max_age of {a.kind}: its cost since is missing from "
+                     f"{feeds}")  # fmt: skip
     if missing:
         parts.append(f"{len(missing)} cost delivery(ies) not in the warehouse yet: budgets not judged until loaded")
     elif states:

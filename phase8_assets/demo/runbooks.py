@@ -188,7 +188,8 @@ there is no current drill.""",
 A tenant, team or service has spent (or, by its month-end forecast, will spend) more than a
 threshold of its monthly budget. This gate warns; cost informs a release, it never blocks one.
 It fails (still without blocking) on `scope-selects-cost`: a budget whose tenant, team or service
-category matches no cost this month, or only cost in another currency, is not judged at all.""",
+category matches no cost this month, or only cost in another currency, is not judged at all. It
+warns on `account-max-age` when one billing account's cost stopped while the others' is current.""",
         """\
 1. Open the FinOps dashboard (`reports/finops/` in PHASE8_HOME): spend by tenant and service,
    the budget burn-down with its forecast, the unallocated share, the top movers.
@@ -203,7 +204,12 @@ category matches no cost this month, or only cost in another currency, is not ju
    those days may be counted twice: keep one export per scope at the source. Either way, remove or
    archive the older delivery at the source so the warning goes.
 6. `one-policy-file`: the paths of `cost_budgets` (or `cost_allocation`) match more than one file
-   and only the first is read: merge the budgets (or rules) into one file, or narrow the paths.""",
+   and only the first is read: merge the budgets (or rules) into one file, or narrow the paths.
+7. `account-max-age`: one billing account's cost this month stopped (its last charge day is older
+   than the kind's `max_age`) while another account's export is current, so the budgets named in
+   the finding lack its cost since. An account closed mid-month needs nothing; otherwise check that
+   account's export at the source (its finding names its newest file). `current-cost` on a budget:
+   all of its cost this month is such an account's, so its actual and forecast are stale.""",
     ),
     "policy-compliance": (
         "Policy compliance",

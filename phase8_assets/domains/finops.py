@@ -119,12 +119,37 @@ def _excluded_sql(excluded: list[tuple]) -> str:
     )
 
 
+def _accounts_sql(accounts: tuple[list[tuple], bool] | None) -> str:
+    """A condition on ``cost_line_items`` rows: of the (provider, billing account)s listed, or, with
+    ``True``, of any other."""
+    if accounts is None:
+        return "true"
+    listed, others = accounts
+    values = ", ".join(
+        f"({_quote(p) if p is not None else 'NULL'}, {_quote(a) if a is not None else 'NULL'})" for p, a in listed
+    )
+    found = (
+        f"EXISTS (SELECT 1 FROM (VALUES {values}) x(p, a) WHERE x.p IS NOT DISTINCT FROM c.provider "
+        "AND x.a IS NOT DISTINCT FROM c.billing_account)"
+        if listed
+        else "false"
+    )
+    return f"NOT {found}" if others else found
+
+
 def attribution_sql(
-    roots: list[str], policy: dict, tenants: list[str], *, versions: list[str], excluded: list[tuple] = ()
+    roots: list[str],
+    policy: dict,
+    tenants: list[str],
+    *,
+    versions: list[str],
+    excluded: list[tuple] = (),
+    accounts: tuple[list[tuple], bool] | None = None,
 ) -> str:
     """SELECT charge_day, currency, tenant, team, service_category, source, billed, effective, from
     the deliveries in the roots now (``versions``: FOCUS files' sha256, CUR executions' ids), less the
-    days another delivery supersedes (``excluded``, from ``superseded``)."""
+    days another delivery supersedes (``excluded``, from ``superseded``); with ``accounts`` (a list of
+    (provider, billing account), and whether to take the others instead), of those accounts' cost only."""
     alias_case = _case("tenant_tag", policy.get("tenant_aliases") or {}, "tenant_tag")
     rules = {r["name"]: r for r in policy.get("shared") or []}
     roots_sql = ", ".join(_quote(r) for r in roots) or "NULL"
@@ -145,7 +170,7 @@ def attribution_sql(
         SELECT charge_day, currency, service_category, sub_account, tags, sum(billed) AS billed,
                sum(effective) AS effective
         FROM cost_line_items c WHERE root IN ({roots_sql}) AND sha256 IN ({versions_sql})
-            AND {_excluded_sql(list(excluded))} GROUP BY ALL
+            AND {_excluded_sql(list(excluded))} AND {_accounts_sql(accounts)} GROUP BY ALL
     ), tag_sets AS (  -- tags repeat: parse and normalise each distinct tag set once
         SELECT tags, CASE WHEN tags IS NULL OR trim(tags) IN ('', '{{}}') THEN MAP {{}}::MAP(VARCHAR, VARCHAR)
                           ELSE coalesce(TRY_CAST(json(tags) AS MAP(VARCHAR, VARCHAR)), MAP {{}}::MAP(VARCHAR, VARCHAR)) END AS m
@@ -464,6 +489,103 @@ def backtest(
 
 
 @dataclass
+class StaleAccount:
+    """A billing account with cost in the month judged whose last charge day is older than its kind's
+    ``max_age``, while the kind as a whole is fresh (another account's export is current)."""
+
+    kind: str  # cost_exports (FOCUS BillingAccountId) or cur_exports (bill_payer_account_id)
+    provider: str | None
+    account: str | None
+    month: str  # YYYY-MM
+    last_day: date  # its last charge day in the month (up to the evaluation time)
+    age: timedelta  # of that day's start at the evaluation time, as a file's age is reckoned
+    newest: str  # the delivery holding that day (the greater URI on a tie)
+    budgets: list[str] = field(default_factory=list)  # budgets whose scope selects its cost this month
+
+    @property
+    def name(self) -> str:
+        return f"billing account {self.account if self.account is not None else '(none)'}"
+
+
+def stale_accounts(
+    conn: duckdb.DuckDBPyConnection,
+    roots: list[str],
+    deliveries: dict[str, tuple[str, str]],
+    max_age: dict[str, timedelta],
+    at: datetime,
+) -> list[StaleAccount]:
+    """The billing accounts whose cost the month of ``at`` holds (in the deliveries in the roots now:
+    version -> (kind, URI)) but whose last charge day is older than their kind's ``max_age`` (given
+    only for the kinds fresh as a whole: a stale kind is its own error). Freshness reads a kind's
+    newest file, so an account whose export stopped mid-month beside a current one is otherwise
+    silent while every budget lacks its cost since. An account without cost this month is not stale
+    this month. Superseded days need not be left out: the delivery re-delivering a day ends later."""
+    if not deliveries or not max_age:
+        return []
+    month_start = date(at.year, at.month, 1)
+    values = ", ".join(f"({_quote(v)}, {_quote(k)}, {_quote(u)})" for v, (k, u) in deliveries.items())
+    roots_sql = ", ".join(_quote(r) for r in roots) or "NULL"
+    rows = conn.execute(
+        f"""SELECT d.kind, c.provider, c.billing_account, max(c.charge_day),
+                   arg_max(d.uri, strftime(c.charge_day, '%Y-%m-%d') || d.uri)
+            FROM cost_line_items c JOIN (VALUES {values}) d(sha256, kind, uri) USING (sha256)
+            WHERE c.root IN ({roots_sql}) AND c.charge_day >= ? AND c.charge_day <= ?
+            GROUP BY ALL ORDER BY ALL""",
+        [month_start, at.date()],
+    ).fetchall()
+    out = []
+    for kind, provider, account, last, newest in rows:
+        age = at - datetime(last.year, last.month, last.day, tzinfo=at.tzinfo)
+        if kind in max_age and age > max_age[kind]:
+            out.append(StaleAccount(kind, provider, account, f"{at:%Y-%m}", last, age, newest))
+    return out
+
+
+def _selects(budget: dict, row: tuple) -> bool:
+    """Whether ``budget``'s scope selects a (tenant, team, service category, currency) of cost."""
+    values = dict(zip((*SCOPE_KEYS, "currency"), row, strict=True))
+    return all(values[k] == budget[k] for k in SCOPE_KEYS if budget.get(k)) and values["currency"] == budget["currency"]
+
+
+def mark_stale(
+    conn: duckdb.DuckDBPyConnection,
+    roots: list[str],
+    policy: dict,
+    tenants: list[str],
+    versions: list[str],
+    stale: list[StaleAccount],
+    states: list[BudgetState],
+    at: datetime,
+) -> None:
+    """Which budgets each stale account's cost feeds this month (``StaleAccount.budgets``, and each
+    state's ``stale``), and which budgets have no cost from any current account (``stale_only``): their
+    actual and forecast are built on stale cost only. Attributed (tags, aliases, shared splits) from
+    each account's cost alone."""
+    if not stale:
+        return
+    since, until = date(at.year, at.month, 1), at.date()
+
+    def scopes(accounts: tuple[list[tuple], bool]) -> list[tuple]:
+        sql = attribution_sql(roots, policy, tenants, versions=versions, accounts=accounts)
+        return conn.execute(
+            f"SELECT DISTINCT tenant, team, service_category, currency FROM ({sql}) "
+            "WHERE charge_day >= ? AND charge_day <= ?",
+            [since, until],
+        ).fetchall()
+
+    judged = [s for s in states if s.unmatched is None]
+    for a in stale:
+        rows = scopes(([(a.provider, a.account)], False))
+        for s in judged:
+            if any(_selects(s.budget, r) for r in rows):
+                a.budgets.append(s.budget["name"])
+                s.stale.append(a)
+    current = scopes(([(a.provider, a.account) for a in stale], True))
+    for s in judged:
+        s.stale_only = bool(s.stale) and not any(_selects(s.budget, r) for r in current)
+
+
+@dataclass
 class BudgetState:
     budget: dict
     month: str
@@ -475,6 +597,10 @@ class BudgetState:
     forecast_label: str  # how the forecast was made, for people
     unmatched: dict | None = None  # what the scope selected and what the period holds (``scope_miss``)
     uncounted: list[str] = field(default_factory=list)  # other currencies of cost in its scope this month
+    # The stale accounts (``stale_accounts``) whose cost its scope selects this month, and whether all of
+    # its cost this month is theirs (its actual and forecast are then built on stale cost only).
+    stale: list[StaleAccount] = field(default_factory=list)
+    stale_only: bool = False
 
     @property
     def amount(self) -> float:

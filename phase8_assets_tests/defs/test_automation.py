@@ -347,6 +347,27 @@ def test_budget_alerts_name_a_budget_whose_scope_selects_no_cost(otel_logs, tmp_
     assert "tenant acme-corp selects no cost from 2026-11-01 to 2026-11-20" in first.skip_message
 
 
+def test_budget_alerts_do_not_call_budgets_judged_on_current_cost_when_an_account_stopped(tmp_path, home):
+    """A second billing account's export stopped on 5 November while the kind stays fresh: the tick
+    said only "3 new threshold crossing(s) announced", as if every budget were judged on current
+    cost. It names the account and the budgets that lack its cost since, first."""
+    from phase8_assets_tests.defs.test_finops_defs import second_account_root
+
+    root = second_account_root(tmp_path)
+    gate_report([root], home)
+    resources = {
+        "settings": Phase8Settings(evidence=[str(root)]),
+        "warehouse": Warehouse(database=str(warehouse_path(home))),
+    }
+    with dg.instance_for_test() as instance:
+        first = _budget_tick(instance, resources)
+    assert first.skip_message.startswith(
+        "STALE COST: billing account 999988887777 last charged 2026-11-05, older than the P3D max_age of "
+        "cost_exports: its cost since is missing from globex-monthly, ml-monthly (all of its cost)"
+    )
+    assert "555566667777" not in first.skip_message
+
+
 def test_finops_dashboard_for_a_week(home):
     gate_report([DATA], home)
     result = defs.resolve_job_def("finops_dashboard_job").execute_in_process(

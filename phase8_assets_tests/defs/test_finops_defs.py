@@ -169,3 +169,80 @@ def test_a_config_without_a_cost_kind_fails_the_gate_rather_than_reading_no_spen
     (finding,) = [f for f in gate["findings"] if f["severity"] == "error"]
     assert (finding["rule"], finding["observed"]) == ("evidence-configured", "no cost_exports or cur_exports kind")
     assert finding["evidence"].endswith("phase8.yaml") and finding["runbook"]
+
+
+LABS = "999988887777"  # a second billing account, whose export stopped on 5 November
+
+
+def _rewrite(source, target, keep, change) -> None:
+    """``target``: the FOCUS rows of ``source`` that ``keep`` selects, each changed by ``change``."""
+    rows = [change(row) for row in csv.DictReader(io.StringIO(gzip.decompress(source.read_bytes()).decode()))]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row for row in rows if keep(row))
+    target.write_bytes(gzip.compress(out.getvalue().encode(), mtime=0))
+
+
+def second_account_root(tmp_path):
+    """The demo data plus two other billing accounts' FOCUS exports: account 999988887777's November
+    export (globex's ML cost, tagged with the allocation's alias globex-corp) stopped on the 5th while
+    the main account's runs to the 19th; account 555566667777 was last charged on 10 October and has
+    no November cost. A budget (ml-monthly) selects only the stopped account's cost."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    cost = root / "evidence/cost"
+
+    def account(number, category=None):
+        def change(row):
+            row = {
+                **row,
+                "BillingAccountId": number,
+                "SubAccountId": number,
+                "ResourceId": f"{number}-{row['ResourceId']}",
+            }
+            ml = {"ServiceCategory": category, "ServiceName": "Amazon SageMaker", "Tags": '{" org": "globex-corp"}'}
+            return row | (ml if category else {})
+
+        return change
+
+    _rewrite(cost / "focus-2026-11.csv.gz", cost / "focus-labs-2026-11.csv.gz",
+             lambda r: r["ChargePeriodStart"] < "2026-11-06" and "lobex" in r["Tags"],
+             account(LABS, "AI and Machine Learning"))  # fmt: skip
+    _rewrite(cost / "focus-2026-10.csv.gz", cost / "focus-old-2026-10.csv.gz",
+             lambda r: r["ChargePeriodStart"] < "2026-10-11", account("555566667777"))  # fmt: skip
+    budgets = root / "policy/cost-budgets.yaml"
+    budgets.write_text(
+        budgets.read_text()
+        + "  - {name: ml-monthly, service_category: AI and Machine Learning, amount: 900, currency: USD, owner: team:ml}\n"
+    )
+    return root
+
+
+def test_a_billing_account_whose_export_stopped_is_named_while_the_kind_stays_fresh(tmp_path, home):
+    """Freshness looked at the kind's newest file only: a second billing account's export that stopped
+    on 5 November, beside the main account's current to the 19th, gave no finding and the budgets
+    silently lacked that account's cost since. Now the account is a warning (an account closed mid-month
+    is legitimate) naming its last charge day, the kind's max_age and its newest file, and the budget
+    whose scope selects only its cost says its actual and forecast are built on stale cost. An account
+    last charged in October, with no November cost, is not stale in November."""
+    root = second_account_root(tmp_path)
+    labs = root / "evidence/cost/focus-labs-2026-11.csv.gz"
+
+    report = gate_report([root], home)
+    gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+    assert (gate["blocking"], report["verdict"]) == (False, "pass")
+    (account,) = [f for f in gate["findings"] if f["rule"] == "account-max-age"]
+    assert (account["severity"], account["subject"]) == ("warning", f"billing account {LABS}")
+    assert (account["evidence"], account["owner"]) == (str(labs), "team:finops")
+    assert account["runbook"].endswith("cost-budgets.md")
+    assert account["observed"].startswith("last charge day 2026-11-05 (15d 12h old) in 2026-11, while cost_exports")
+    assert "globex-monthly, ml-monthly" in account["observed"]
+    assert account["limit"].startswith("P3D (3d 0h), the max_age of cost_exports")
+    assert account["details"] | {"budgets": ["globex-monthly", "ml-monthly"], "last_charge_day": "2026-11-05",
+                                 "kind": "cost_exports", "max_age": "P3D", "month": "2026-11"} == account["details"]  # fmt: skip
+    (stale,) = [f for f in gate["findings"] if f["rule"] == "current-cost"]
+    assert (stale["severity"], stale["subject"], stale["owner"]) == ("warning", "ml-monthly", "team:ml")
+    assert stale["evidence"] == str(labs)
+    assert "built only on cost of billing account 999988887777, last charged 2026-11-05" in stale["observed"]
+    assert "555566667777" not in str(gate["findings"])  # October's account: nothing to say in November

@@ -20,6 +20,8 @@ from phase8_assets.domains.finops import (
     backtest,
     budget_states,
     daily_spend,
+    mark_stale,
+    stale_accounts,
     superseded,
     tenant_rows,
 )
@@ -553,3 +555,60 @@ def test_the_dashboard_of_a_week_without_cost_or_budgets_says_so_rather_than_sho
         "Budgets",
         "No readable CostBudgets file in the evidence: no budget was judged.",
     )
+
+
+def test_a_billing_account_whose_cost_stopped_is_stale_in_its_month_and_its_budgets_are_named(wh, tmp_path):
+    """Per billing account of the month judged: B's cost stopped on the 5th while A's runs to the 18th
+    (the kind is fresh): stale, with the budgets its cost feeds, and globex's budget, all of whose cost
+    is B's, built on stale cost only. C was last charged in October (nothing this month: not stale);
+    D's kind is stale as a whole (no max_age given: that is the kind's own error)."""
+
+    def of(account, rows):
+        for row in rows:
+            row[4] = account
+        return rows
+
+    nov = [date(2026, 11, d) for d in range(1, 19)]
+    files = {
+        "a.csv": ("cost_exports", of("A", [line(d, 40, 40, tags={"tenant": "acme"}) for d in nov])),
+        "b.csv": ("cost_exports", of("B", [line(d, 30, 30, category="Storage", tags={"tenant": "globex"}, resource="b")
+                                            for d in nov[:5]] + [line(nov[0], 5, 5, tags={"tenant": "acme"})])),
+        "c.csv": ("cost_exports", of("C", [line(date(2026, 10, d), 9, 9, tags={"tenant": "initech"}) for d in (1, 10)])),
+        "d.csv": ("cur_exports", of("D", [line(nov[2], 7, 7, tags={"tenant": "initech"})])),
+    }  # fmt: skip
+    for name, (_, rows) in files.items():
+        load(wh, tmp_path, rows, uri=f"/root/{name}")
+    deliveries = {
+        v: (files[u.rsplit("/", 1)[1]][0], u) for v, u in wh.execute("SELECT sha256, uri FROM cost_files").fetchall()
+    }
+    at = datetime(2026, 11, 19, 12, tzinfo=UTC)
+
+    stale = stale_accounts(wh, ["/root"], deliveries, {"cost_exports": timedelta(days=3)}, at)
+    assert [(a.account, a.kind, a.last_day, a.newest, a.month) for a in stale] == [
+        ("B", "cost_exports", date(2026, 11, 5), "/root/b.csv", "2026-11")
+    ]
+    assert stale[0].age == timedelta(days=14, hours=12) and stale[0].name == "billing account B"
+    assert stale_accounts(wh, ["/root"], deliveries, {"cost_exports": timedelta(days=15)}, at) == []
+    # December: no account has cost yet, none is stale this month.
+    assert (
+        stale_accounts(
+            wh, ["/root"], deliveries, {"cost_exports": timedelta(days=3)}, datetime(2026, 12, 9, tzinfo=UTC)
+        )
+        == []
+    )
+
+    attribute(wh, "/root", ["/root"], ALLOCATION, TENANTS, versions=_loaded(wh))
+    doc = (
+        'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\nbudgets:\n'
+        "  - {name: acme, tenant: acme, amount: 3000, currency: USD, owner: team:finops}\n"
+        "  - {name: globex, tenant: globex, amount: 3000, currency: USD, owner: team:finops}\n"
+        "  - {name: initech, tenant: initech, amount: 3000, currency: USD, owner: team:finops}\n"
+    )
+    states = budget_states(wh, "/root", read_budgets(doc.encode(), "x").records[0], at)
+    mark_stale(wh, ["/root"], ALLOCATION, TENANTS, _loaded(wh), stale, states, at)
+    assert stale[0].budgets == ["acme", "globex"]
+    assert [([a.account for a in s.stale], s.stale_only) for s in states] == [
+        (["B"], False),
+        (["B"], True),
+        ([], False),
+    ]
