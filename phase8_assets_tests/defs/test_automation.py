@@ -355,10 +355,7 @@ def test_budget_alerts_do_not_call_budgets_judged_on_current_cost_when_an_accoun
 
     root = second_account_root(tmp_path)
     gate_report([root], home)
-    resources = {
-        "settings": Phase8Settings(evidence=[str(root)]),
-        "warehouse": Warehouse(database=str(warehouse_path(home))),
-    }
+    resources = _sensor_resources(root, home)
     with dg.instance_for_test() as instance:
         first = _budget_tick(instance, resources)
     assert first.skip_message.startswith(
