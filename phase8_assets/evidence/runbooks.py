@@ -16,7 +16,13 @@ from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_tim
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+_ATX = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(?:=+|-+)[ \t]*$")
+# Lines that start a block of their own (a quote, a list item, a table row, HTML, a thematic break):
+# a ``---`` under them is not a setext heading.
+_BLOCK_START = re.compile(r"^ {0,3}(?:>|[-+*][ \t]|\d{1,9}[.)][ \t]|\||<|(?:(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$)")
+_CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
+_UNDERSCORE_EMPHASIS = re.compile(r"(?<![^\W_])(_{1,3})(?![\s_])(.+?)(?<![\s_])\1(?![^\W_])")
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 # A reference definition (``[esc]: escalation.md#on-call "title"``) and an HTML anchor's href.
 _REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?", re.M)
@@ -25,17 +31,63 @@ _FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 SERVES = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 
 
+def _inline_text(markdown: str) -> str:
+    """A heading's text as GitHub renders it (outside code spans): links and images by their text,
+    HTML tags dropped, ``_`` emphasis delimiters dropped (an underscore inside a word, as in a gate's
+    name ``drill_evidence``, is text, never emphasis)."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    text = re.sub(r"<[^>]+>", "", text)
+    while True:
+        plain = _UNDERSCORE_EMPHASIS.sub(r"\2", text)
+        if plain == text:
+            return text
+        text = plain
+
+
+def _heading_text(heading: str) -> str:
+    out, last = [], 0
+    for span in _CODE_SPAN.finditer(heading):  # a code span's text is kept as written
+        code = span.group(2)
+        out += [_inline_text(heading[last : span.start()]), code[1:-1] if code[:1] == code[-1:] == " " else code]
+        last = span.end()
+    return "".join([*out, _inline_text(heading[last:])])
+
+
+def _headings(body: str) -> list[str]:
+    """The text of the body's ATX (``## Roll back``) and setext (``Roll back`` over ``---``) headings."""
+    out: list[str] = []
+    paragraph: list[str] = []
+    for line in _FENCE.sub("", body).splitlines():
+        atx = _ATX.match(line)
+        if atx:
+            out.append(atx.group(1) or "")
+            paragraph = []
+        elif paragraph and _SETEXT.match(line):
+            out.append("\n".join(paragraph))  # GitHub drops the line break: no "-"
+            paragraph = []
+        elif not line.strip() or _BLOCK_START.match(line) or (not paragraph and line.startswith("    ")):
+            paragraph = []
+        else:
+            paragraph.append(line.strip())
+    return out
+
+
 def anchors(body: str) -> list[str]:
-    """The anchors of the body's headings as GitHub renders them (``## Roll back`` -> ``roll-back``;
-    a repeated heading gets ``-1``, ``-2``)."""
-    seen: dict[str, int] = {}
+    """The anchors of the body's headings as GitHub renders them (``## Roll back`` -> ``roll-back``,
+    ``## drill_evidence fails`` -> ``drill_evidence-fails``; a repeated heading gets ``-1``, ``-2``,
+    skipping a suffix another heading already took, as github-slugger does)."""
+    taken: dict[str, int] = {}
     out = []
-    for heading in _HEADING.findall(_FENCE.sub("", body)):
-        text = re.sub(r"`|\*|_(?=\w)|(?<=\w)_|\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
-        base = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        out.append(base if count == 0 else f"{base}-{count}")
+    for heading in _headings(body):
+        base = re.sub(r"[^\w\- ]", "", _heading_text(heading).strip().lower()).replace(" ", "-")
+        if not base:
+            continue
+        slug = base
+        while slug in taken:
+            taken[base] += 1
+            slug = f"{base}-{taken[base]}"
+        taken[slug] = 0
+        out.append(slug)
     return out
 
 

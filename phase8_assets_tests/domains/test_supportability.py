@@ -119,6 +119,26 @@ def test_links_in_code_blocks_are_not_links_and_repeated_headings_get_a_suffix(r
     assert index.runbooks[str(path)].anchors[-1] == "symptoms-1"
 
 
+@pytest.mark.parametrize(
+    ("headings", "link", "problem"),
+    [
+        ("## When `drill_evidence` fails\n", "#when-drill_evidence-fails", None),  # GitHub keeps "_" in a word
+        ("## When `drill_evidence` fails\n", "#when-drillevidence-fails", "no heading with anchor"),
+        ("## When _this_ fails\n", "#when-this-fails", None),  # emphasis is not text
+        ("Escalation\n----------\n", "#escalation", None),  # a setext heading has an anchor too
+        ("## Step\n## Step-1\n## Step\n", "#step-2", None),  # github-slugger skips a suffix already taken
+    ],
+)
+def test_anchors_are_the_ones_github_renders(root, headings, link, problem):
+    path = root / "docs/ops/cost-budgets.md"
+    path.write_text(path.read_text() + f"\n{headings}\nSee [it]({link}).\n")
+    _, found = evaluate(root)
+    if problem is None:
+        assert found == []
+    else:
+        assert rules(found) == [("link-resolves", "cost-budgets.md")] and problem in found[0].observed
+
+
 def test_a_runbook_past_its_review_date_fails_and_one_due_later_passes(root):
     def at(when):  # with a health capture as fresh then as AT's is at AT
         (root / "health/chat-api.json").write_text(health_response("chat-api", SERVICES["chat-api"], when))
