@@ -1,6 +1,8 @@
 """Operator runbooks: Markdown with YAML front matter (``title``, ``owner``, ``reviewed``; optional
 ``review_every``, an ISO 8601 duration, and ``serves``, the gates, drills and alerts it serves as
-as the docs governance defines it: gate names, drill ids, alert names, policy ids).
+as the docs governance defines it: gate names, drill ids, alert names, policy ids). The owner is
+``team:name`` or an email address, as everywhere else (``TBD`` is nobody), and a runbook has steps
+below its front matter (headings alone are none).
 
 The ``reviewed`` date is the evidence time: a runbook nobody has reviewed within its allowed age
 is stale evidence like any other. The summary lists the body's heading anchors (as GitHub renders
@@ -29,6 +31,8 @@ _REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?", re.M)
 _HREF = re.compile(r"<a\s[^>]*?\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 SERVES = re.compile(r"^[A-Za-z0-9_.:/-]+$")
+OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")  # as everywhere else: EvidenceConfig.json
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 def _inline_text(markdown: str) -> str:
@@ -121,6 +125,8 @@ def read(data: bytes, uri: str) -> ReadResult:
     for key in ("title", "owner", "reviewed"):
         if not meta.get(key):
             raise EvidenceError(f"front matter.{key}", "is required")
+    if not OWNER.match(str(meta["owner"])):
+        raise EvidenceError("front matter.owner", f"expected team:name or an email address, got {meta['owner']!r}")
     try:
         reviewed = parse_timestamp(meta["reviewed"], "reviewed")
     except TimeParseError as exc:
@@ -141,6 +147,8 @@ def read(data: bytes, uri: str) -> ReadResult:
             "front matter.serves", f"expected a list of the gates, drills and alerts it serves, by name, got {serves!r}"
         )
     markdown = text[match.end() :]
+    if not any(line.strip() and not _ATX.match(line) for line in _COMMENT.sub("", markdown).splitlines()):
+        raise EvidenceError("body", "empty: a runbook needs its steps below the front matter (headings alone are none)")
     found = anchors(markdown)
     return ReadResult(
         observed_at=reviewed.at,

@@ -49,7 +49,9 @@ def test_a_secret_in_a_checks_output_is_redacted_when_read():
 
 def test_runbook_front_matter_review_every_and_serves_are_checked():
     head = '---\ntitle: "T"\nowner: team:sre\nreviewed: "2026-10-01"\n'
-    ok = read_runbook((head + "review_every: P90D\nserves: [supportability, Phase8X]\n---\n# T\n").encode(), "r.md")
+    ok = read_runbook(
+        (head + "review_every: P90D\nserves: [supportability, Phase8X]\n---\n# T\nSteps.\n").encode(), "r.md"
+    )
     assert ok.summary["serves"] == ["supportability", "Phase8X"] and ok.summary["review_every"] == "P90D"
     with pytest.raises(EvidenceError, match="review_every"):
         read_runbook((head + "review_every: quarterly\n---\n").encode(), "r.md")

@@ -95,12 +95,26 @@ def test_a_utf16_junit_file_without_a_dtd_reads():
 
 
 def test_runbook_front_matter():
-    ok = runbooks.read(b'---\ntitle: "Drill: x"\nowner: team:sre\nreviewed: 2026-10-02\n---\n# Drill\n', "x")
+    ok = runbooks.read(b'---\ntitle: "Drill: x"\nowner: team:sre\nreviewed: 2026-10-02\n---\n# Drill\nRun it.\n', "x")
     assert ok.observed_at.isoformat() == "2026-10-02T00:00:00+00:00"
     with pytest.raises(EvidenceError, match="front matter.reviewed: is required"):
         runbooks.read(b"---\ntitle: x\nowner: team:sre\n---\n", "x")
     with pytest.raises(EvidenceError, match="expected a YAML front matter block"):
         runbooks.read(b"# no front matter\n", "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("---\ntitle: x\nowner: TBD\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected team:name"),
+        ("---\ntitle: x\nowner: '@todo'\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected"),
+        ("---\ntitle: x\nowner: team:sre\nreviewed: 2026-10-02\n---\n", "body: empty"),
+        ("---\ntitle: x\nowner: team:sre\nreviewed: 2026-10-02\n---\n\n# x\n<!-- TODO -->\n## Steps\n", "body: empty"),
+    ],
+)
+def test_a_runbook_without_a_real_owner_or_any_steps_is_rejected(text, problem):
+    with pytest.raises(EvidenceError, match=problem):
+        runbooks.read(text.encode(), "x")
 
 
 def _suite(body: str, timestamp: str = "2026-11-19T08:00:00Z") -> bytes:
