@@ -72,6 +72,7 @@ class RunbookIndex:
     references: list[Reference]
     rejected: dict[str, str]  # uri -> why the reader refused it
     configured: bool
+    future: dict[str, str] = field(default_factory=dict)  # uri -> its ``reviewed``, after the evaluation time
 
     def rows(self) -> list[list]:
         return [
@@ -145,8 +146,9 @@ def build_index(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> R
         if ref.runbook in runbooks:
             runbooks[ref.runbook].referenced_by.append(ref.source)
     rejected = {r.uri: f"{r.field}: {r.reason}" for r in batch.rejections_of(RUNBOOKS)}
+    future = {f.uri: f.summary["reviewed"] for f in batch.future_of(RUNBOOKS)}
     return RunbookIndex(
-        at, config.runbooks.base.uri_of(config.runbooks.path), runbooks, refs, rejected, kind is not None
+        at, config.runbooks.base.uri_of(config.runbooks.path), runbooks, refs, rejected, kind is not None, future
     )
 
 
@@ -190,6 +192,9 @@ def _runbook_findings(index: RunbookIndex, config: EvidenceConfig, owner: str, r
             observed = f"invalid path: {ref.problem}"
         elif ref.runbook in index.rejected:
             observed = f"unreadable: {ref.runbook} ({index.rejected[ref.runbook]})"
+        elif ref.runbook in index.future:  # evidence_freshness names it too (timestamp-not-in-future)
+            observed = (f"{ref.runbook} set aside: front matter.reviewed {index.future[ref.runbook]} is after the "
+                        f"evaluation time {format_timestamp(index.at)}")  # fmt: skip
         else:
             base = config.runbooks.base
             prefix = base.uri.rstrip("/") + "/"

@@ -139,6 +139,19 @@ def test_anchors_are_the_ones_github_renders(root, headings, link, problem):
         assert rules(found) == [("link-resolves", "cost-budgets.md")] and problem in found[0].observed
 
 
+def test_a_runbook_reviewed_after_the_evaluation_time_is_named_as_set_aside_not_as_unread(root):
+    path = root / "docs/ops/error-budget.md"
+    path.write_text(path.read_text().replace("2026-10-01", "2027-09-01"))
+    config = load_config([str(root)], set(readers()))
+    batch = collect(config)
+    batch.set_aside_future(AT, config.clock_skew)  # as the evidence asset does
+    found = findings(build_index(batch, config, AT), batch, config, AT)[0]
+    assert rules(found) == [("runbook-exists", "gate:error_budget")]
+    assert found[0].observed == (
+        f"{path} set aside: front matter.reviewed 2027-09-01 is after the evaluation time 2026-11-20T12:00:00Z"
+    )
+
+
 def test_a_runbook_past_its_review_date_fails_and_one_due_later_passes(root):
     def at(when):  # with a health capture as fresh then as AT's is at AT
         (root / "health/chat-api.json").write_text(health_response("chat-api", SERVICES["chat-api"], when))
