@@ -27,7 +27,7 @@ def runbook_index(settings: Phase8Settings, evidence_files: EvidenceBatch) -> dg
     config = settings.load()
     index = build_index(evidence_files, config, settings.evaluation_time(config))
     states = Counter(rb.state(index.at) for rb in index.runbooks.values())
-    unresolved = [r for r in index.references if r.runbook not in index.runbooks]
+    unresolved = [r for r in index.references if not index.resolves(r)]
     headers = ["runbook", "title", "owner", "reviewed", "review_every", "due", "state", "serves", "referenced by"]
     return dg.Output(
         index,

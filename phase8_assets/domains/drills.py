@@ -109,6 +109,7 @@ def seen_runs(batch: EvidenceBatch) -> list[SeenRun]:
 
 def _runbook(config: EvidenceConfig, batch: EvidenceBatch, rel: str) -> Runbook:
     base, folder = config.runbooks.base, config.runbooks.path
+    rel = rel.partition("#")[0]  # a heading of it (``drill-db-failover.md#recovery``): supportability checks it
     try:
         path = check_relative(f"{folder}/{rel}".strip("/"), "runbook")
     except RootError as exc:

@@ -41,10 +41,17 @@ class Reference:
     """Something that names a runbook: ``gate:<name>``, ``drill:<id>``, ``alert:slo/<name>``, ..."""
 
     source: str
-    runbook: str  # the URI it resolves to ("" when the path itself is invalid)
+    runbook: str  # the URI of the file it names ("" when the path itself is invalid)
     declared_in: str  # the file (or config) that names it
     owner: str
     problem: str = ""
+    anchor: str = ""  # the heading it names in the runbook (``drill-db-failover.md#recovery``), if any
+
+    def __post_init__(self):
+        path, _, anchor = self.runbook.partition("#")
+        if anchor:
+            object.__setattr__(self, "runbook", path)
+            object.__setattr__(self, "anchor", anchor)
 
 
 @dataclass
@@ -89,6 +96,11 @@ class RunbookIndex:
             ]
             for rb in sorted(self.runbooks.values(), key=lambda r: r.uri)
         ]
+
+    def resolves(self, ref: Reference) -> bool:
+        """Does ``ref`` name a runbook of the index (and, with an anchor, one of its headings)?"""
+        rb = self.runbooks.get(ref.runbook)
+        return rb is not None and (not ref.anchor or ref.anchor in rb.anchors)
 
 
 def _in_folder(config: EvidenceConfig, rel: str) -> str:
@@ -186,9 +198,11 @@ def _runbook_findings(index: RunbookIndex, config: EvidenceConfig, owner: str, r
                     "evidence.runbooks with the root's runbook files", config.source, owner, runbook, {})
         )  # fmt: skip
     for ref in index.references:
-        if ref.runbook in index.runbooks:
+        if index.resolves(ref):
             continue
-        if ref.problem:
+        if ref.runbook in index.runbooks:
+            observed = f"no heading with anchor #{ref.anchor} in {ref.runbook}"
+        elif ref.problem:
             observed = f"invalid path: {ref.problem}"
         elif ref.runbook in index.rejected:
             observed = f"unreadable: {ref.runbook} ({index.rejected[ref.runbook]})"
@@ -201,9 +215,10 @@ def _runbook_findings(index: RunbookIndex, config: EvidenceConfig, owner: str, r
             present = ref.runbook.startswith(prefix) and base.exists(ref.runbook[len(prefix) :])
             observed = (f"{ref.runbook} exists but is not read as evidence kind runbooks" if present
                         else f"no file {ref.runbook}")  # fmt: skip
+        limit = f"a readable runbook in {index.folder}" + (f" with a heading #{ref.anchor}" if ref.anchor else "")
         out.append(
-            Finding("error", ref.source, "runbook-exists", observed, f"a readable runbook in {index.folder}",
-                    ref.declared_in, ref.owner, runbook, {"runbook": ref.runbook})
+            Finding("error", ref.source, "runbook-exists", observed, limit, ref.declared_in, ref.owner, runbook,
+                    {"runbook": ref.runbook, **({"anchor": ref.anchor} if ref.anchor else {})})
         )  # fmt: skip
     for rb in sorted(index.runbooks.values(), key=lambda r: r.uri):
         for link in rb.links:
@@ -291,7 +306,7 @@ def findings(
 ) -> tuple[list[Finding], str]:
     owner, runbook = config.owner_for(GATE), config.runbook_for(GATE)
     found = _runbook_findings(index, config, owner, runbook) + health_findings(batch, config, owner, runbook, at)
-    resolved = sum(1 for r in index.references if r.runbook in index.runbooks)
+    resolved = sum(1 for r in index.references if index.resolves(r))
     context = (
         f"{resolved} of {len(index.references)} runbook reference(s) resolve, {len(index.runbooks)} runbook(s) "
         f"indexed, {len(batch.files_of(HEALTH))} health response(s)"

@@ -75,6 +75,16 @@ def test_a_later_failure_is_not_hidden_by_an_earlier_success(root):
     assert rules(found) == [("db-failover", "drill-outcome")]
 
 
+def test_a_drill_runbook_with_a_heading_anchor_is_present(root):
+    catalog = root / "policy/drill-catalog.yaml"
+    catalog.write_text(
+        catalog.read_text().replace("runbook: drill-db-failover.md\n", "runbook: drill-db-failover.md#recovery\n")
+    )
+    assessment, found = evaluate(root)
+    assert found == []  # the file is there; whether the heading is, supportability says
+    assert next(st for st in assessment.drills if st.drill.id == "db-failover").runbook.state == "present"
+
+
 def _dry(doc):
     doc["experiment"]["dry"] = True
 

@@ -139,6 +139,23 @@ def test_anchors_are_the_ones_github_renders(root, headings, link, problem):
         assert rules(found) == [("link-resolves", "cost-budgets.md")] and problem in found[0].observed
 
 
+@pytest.mark.parametrize(("runbook", "problem"), [("supportability.md#roll-back", None),
+                                                  ("supportability.md#rollback", "no heading with anchor #rollback in")])  # fmt: skip
+def test_a_runbook_named_with_a_heading_resolves_when_the_heading_is_there(root, runbook, problem):
+    (root / "phase8.yaml").write_text(
+        CONFIG.replace(
+            "runbooks: docs/ops\n", f"runbooks: docs/ops\ngates: {{supportability: {{runbook: '{runbook}'}}}}\n"
+        )
+    )
+    index, found = evaluate(root)
+    rb = index.runbooks[str(root / "docs/ops/supportability.md")]
+    assert rb.referenced_by == ["gate:supportability"]
+    if problem is None:
+        assert found == []
+    else:
+        assert rules(found) == [("runbook-exists", "gate:supportability")] and problem in found[0].observed
+
+
 def test_a_runbook_reviewed_after_the_evaluation_time_is_named_as_set_aside_not_as_unread(root):
     path = root / "docs/ops/error-budget.md"
     path.write_text(path.read_text().replace("2026-10-01", "2027-09-01"))
