@@ -244,12 +244,26 @@ def _worst(statuses) -> str | None:
     return max((s for s in statuses if s in STATUSES), key=STATUSES.index, default=None)
 
 
+def current_captures(files: list[EvidenceFile]) -> list[EvidenceFile]:
+    """The captures that say how each service is now: per service (``serviceId``; a response without
+    one is a service of its own) its newest dated capture, and every undated one (its age is unknown,
+    so it is never taken as superseded). An earlier capture of a service that a later one supersedes
+    is history, not its state."""
+    newest: dict[str, datetime] = {}
+    for f in files:
+        key = f.summary.get("service") or f.uri
+        if f.observed_at is not None and (key not in newest or f.observed_at > newest[key]):
+            newest[key] = f.observed_at
+    return [f for f in files if f.observed_at is None or f.observed_at >= newest[f.summary.get("service") or f.uri]]
+
+
 def health_findings(
     batch: EvidenceBatch, config: EvidenceConfig, owner: str, runbook: str, at: datetime
 ) -> list[Finding]:
-    """Each captured response on its own: its contract, its status and (with ``at``) its age, so one
-    service's stale capture does not pass behind another's fresh one (freshness asks for the newest
-    file of the kind only)."""
+    """Each service's current capture on its own (``current_captures``): its contract, its status and
+    its age, so one service's stale capture does not pass behind another's fresh one (freshness asks
+    for the newest file of the kind only), and a service's earlier capture, superseded by a later
+    one, does not block as if it were its state now."""
     if HEALTH not in config.evidence:
         return [
             Finding("error", HEALTH, "health-configured", "no evidence kind health_responses in phase8.yaml",
@@ -265,7 +279,7 @@ def health_findings(
         ]  # fmt: skip
     out = []
     max_age = config.evidence[HEALTH].max_age
-    for f in files:
+    for f in current_captures(files):
         s = f.summary
         if f.observed_at is None:
             out.append(
@@ -307,8 +321,11 @@ def findings(
     owner, runbook = config.owner_for(GATE), config.runbook_for(GATE)
     found = _runbook_findings(index, config, owner, runbook) + health_findings(batch, config, owner, runbook, at)
     resolved = sum(1 for r in index.references if index.resolves(r))
+    captures = batch.files_of(HEALTH)
+    superseded = len(captures) - len(current_captures(captures))
     context = (
         f"{resolved} of {len(index.references)} runbook reference(s) resolve, {len(index.runbooks)} runbook(s) "
-        f"indexed, {len(batch.files_of(HEALTH))} health response(s)"
+        f"indexed, {len(captures)} health response(s)"
+        + (f" ({superseded} superseded by a later capture of their service)" if superseded else "")
     )
     return found, context

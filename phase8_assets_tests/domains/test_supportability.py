@@ -222,6 +222,23 @@ def test_each_services_capture_is_judged_on_its_own_age(root):
     assert found[0].observed.startswith("captured 12d") and found[0].limit.startswith("P1D (1d 0h)")
 
 
+def test_a_services_earlier_capture_is_history_once_a_later_one_supersedes_it(root):
+    from datetime import timedelta
+
+    earlier = health_response("chat-api", SERVICES["chat-api"], AT - timedelta(days=2), status="fail")
+    (root / "health/chat-api-earlier.json").write_text(earlier)
+    assert evaluate(root)[1] == []  # chat-api.json, captured at AT, passes: that is the service now
+    (root / "health/chat-api.json").unlink()  # now the failing, stale capture is the newest
+    assert rules(evaluate(root)[1]) == [
+        ("health-fresh", "chat-api-earlier.json"),
+        ("health-status", "chat-api-earlier.json"),
+    ]
+    (root / "health/chat-api.json").write_text(
+        health_response("chat-api", SERVICES["chat-api"], AT - timedelta(hours=30))
+    )
+    assert rules(evaluate(root)[1]) == [("health-fresh", "chat-api.json")]  # the newest is stale: it still fails
+
+
 def test_a_root_without_health_evidence_fails_closed(root):
     (root / "phase8.yaml").write_text(
         CONFIG.replace('  health_responses: {paths: ["health/*.json"], max_age: P1D}\n', "")
