@@ -21,6 +21,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import unquote
 
 from phase8_assets.domains.gates import GATES, Finding
 from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
@@ -174,6 +175,8 @@ def _link_problem(index: RunbookIndex, config: EvidenceConfig, rb: IndexedRunboo
     if _EXTERNAL.match(link):
         return None
     path, _, anchor = link.partition("#")
+    # As a browser reads them: a heading copied from GitHub is #%C3%A9tape, a file name with a space my%20file.md
+    path, anchor = unquote(path), unquote(anchor)
     target = _target(rb.uri, path)
     if target in index.runbooks:
         if anchor and anchor not in index.runbooks[target].anchors:

@@ -127,6 +127,8 @@ def test_links_in_code_blocks_are_not_links_and_repeated_headings_get_a_suffix(r
         ("## When _this_ fails\n", "#when-this-fails", None),  # emphasis is not text
         ("Escalation\n----------\n", "#escalation", None),  # a setext heading has an anchor too
         ("## Step\n## Step-1\n## Step\n", "#step-2", None),  # github-slugger skips a suffix already taken
+        ("## Étape — vérifier\n", "#%C3%A9tape--v%C3%A9rifier", None),  # as GitHub's heading link copies it
+        ("## Étape — vérifier\n", "#%C3%A9tape-v%C3%A9rifier", "no heading with anchor #étape-vérifier"),
     ],
 )
 def test_anchors_are_the_ones_github_renders(root, headings, link, problem):
