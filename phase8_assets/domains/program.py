@@ -568,13 +568,23 @@ def item_cells(program: Program) -> list[dict]:
                 "item": s.item,
                 "family": s.family,
                 "owner": s.owner or "—",
-                "gates": [{"gate": g.gate, "evaluates": g.evaluates} for g in s.gates],
+                "gates": [{"gate": g.gate, "evaluates": g.evaluates, "enabled": g.enabled} for g in s.gates],
                 "ages": ages or "not configured",
                 "cadence": cadence,
                 "coverage": "; ".join(f"{label} {percent(v)}" for label, v in s.coverage.items()) or "—",
             }
         )
     return out
+
+
+def _gate_cell(gate: dict, latest: dict[str, str]) -> str:
+    """``off`` for a gate switched off; otherwise its status, even without its item's evidence
+    configured: the gate then runs and fails closed, it is not off. (A card without ``enabled`` was
+    written before it was recorded: ``evaluates`` stands in.)"""
+    if not gate.get("enabled", gate["evaluates"]):
+        return "off"
+    status = latest.get(gate["gate"], NOT_RECORDED)
+    return status if gate["evaluates"] else f"{status}; no evidence of the item configured"
 
 
 def rows(items: list[dict], latest: dict[str, str]) -> list[list]:
@@ -585,9 +595,7 @@ def rows(items: list[dict], latest: dict[str, str]) -> list[list]:
             i["family"],
             i["owner"],
             item_status(i, latest),
-            ", ".join(
-                f"{g['gate']} ({latest.get(g['gate'], NOT_RECORDED) if g['evaluates'] else 'off'})" for g in i["gates"]
-            ),
+            ", ".join(f"{g['gate']} ({_gate_cell(g, latest)})" for g in i["gates"]),
             i["ages"],
             i["cadence"],
             i["coverage"],

@@ -182,6 +182,19 @@ def test_an_item_is_met_only_when_every_gate_of_it_passed_in_the_newest_run(demo
     assert row[3] == expected
 
 
+def test_the_scorecard_shows_a_gate_off_only_when_it_is_switched_off(demo):
+    """A gate whose item has no evidence configured still runs (and fails closed): its status is
+    shown, never 'off'; a gate switched off is 'off'."""
+    batch, config = demo
+    kinds = {k: v for k, v in config.evidence.items() if k not in ITEMS["supportability"].kinds}
+    gates = {"cost_budgets": {"enabled": False, "reason": "CHAT-1"}}
+    cells = item_cells(assess(batch, replace(config, evidence=kinds, gates=gates), AT))
+    latest = {"supportability": "fail", "cost_budgets": "skipped"}
+    table = {r[0]: r[4] for r in rows(cells, latest)}
+    assert table["supportability"] == "supportability (fail; no evidence of the item configured)"
+    assert table["finops"] == "cost_budgets (off)"
+
+
 def test_the_program_section_is_checked_by_the_config_schema(tmp_path):
     (tmp_path / "phase8.yaml").write_text(
         "apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: " + str(DATA / "phase8.yaml") + "\n"
