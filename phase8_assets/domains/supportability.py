@@ -20,7 +20,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from phase8_assets.domains.gates import GATES, Finding
@@ -247,26 +247,33 @@ def _worst(statuses) -> str | None:
     return max((s for s in statuses if s in STATUSES), key=STATUSES.index, default=None)
 
 
-def current_captures(files: list[EvidenceFile]) -> list[EvidenceFile]:
-    """The captures that say how each service is now: per service (``serviceId``; a response without
-    one is a service of its own) its newest dated capture, and every undated one (its age is unknown,
-    so it is never taken as superseded). An earlier capture of a service that a later one supersedes
-    is history, not its state."""
+def current_captures(files: list[EvidenceFile], at: datetime, max_age: timedelta) -> list[EvidenceFile]:
+    """The captures judged: all but a service's history. A dated capture older than ``max_age`` at
+    ``at`` is history once a later capture of its service (``serviceId``; a response without one is a
+    service of its own) exists; a capture within ``max_age`` is always judged, since captures of one
+    service close together may be its replicas (a response names no instance), and an undated one
+    too (its age is unknown)."""
     newest: dict[str, datetime] = {}
     for f in files:
         key = f.summary.get("service") or f.uri
         if f.observed_at is not None and (key not in newest or f.observed_at > newest[key]):
             newest[key] = f.observed_at
-    return [f for f in files if f.observed_at is None or f.observed_at >= newest[f.summary.get("service") or f.uri]]
+    return [
+        f
+        for f in files
+        if f.observed_at is None
+        or f.observed_at >= newest[f.summary.get("service") or f.uri]
+        or at - f.observed_at <= max_age
+    ]
 
 
 def health_findings(
     batch: EvidenceBatch, config: EvidenceConfig, owner: str, runbook: str, at: datetime
 ) -> list[Finding]:
-    """Each service's current capture on its own (``current_captures``): its contract, its status and
-    its age, so one service's stale capture does not pass behind another's fresh one (freshness asks
-    for the newest file of the kind only), and a service's earlier capture, superseded by a later
-    one, does not block as if it were its state now."""
+    """Each capture on its own (but a service's history, ``current_captures``): its contract, its
+    status and its age, so one service's stale capture does not pass behind another's fresh one
+    (freshness asks for the newest file of the kind only), and a service's capture from days ago,
+    superseded by a later one, does not block as if it were its state now."""
     if HEALTH not in config.evidence:
         return [
             Finding("error", HEALTH, "health-configured", "no evidence kind health_responses in phase8.yaml",
@@ -282,7 +289,7 @@ def health_findings(
         ]  # fmt: skip
     out = []
     max_age = config.evidence[HEALTH].max_age
-    for f in current_captures(files):
+    for f in current_captures(files, at, max_age):
         s = f.summary
         if f.observed_at is None:
             out.append(
@@ -325,7 +332,8 @@ def findings(
     found = _runbook_findings(index, config, owner, runbook) + health_findings(batch, config, owner, runbook, at)
     resolved = sum(1 for r in index.references if index.resolves(r))
     captures = batch.files_of(HEALTH)
-    superseded = len(captures) - len(current_captures(captures))
+    kind = config.evidence.get(HEALTH)
+    superseded = len(captures) - len(current_captures(captures, at, kind.max_age)) if kind else 0
     context = (
         f"{resolved} of {len(index.references)} runbook reference(s) resolve, {len(index.runbooks)} runbook(s) "
         f"indexed, {len(captures)} health response(s)"

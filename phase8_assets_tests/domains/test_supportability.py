@@ -241,6 +241,16 @@ def test_a_services_earlier_capture_is_history_once_a_later_one_supersedes_it(ro
     assert rules(evaluate(root)[1]) == [("health-fresh", "chat-api.json")]  # the newest is stale: it still fails
 
 
+def test_captures_of_a_service_within_the_max_age_are_all_judged(root):
+    """Two replicas of one service captured an hour apart (a response names no instance): the earlier
+    one failing is not hidden behind the later one passing."""
+    from datetime import timedelta
+
+    replica = health_response("chat-api", SERVICES["chat-api"], AT - timedelta(hours=1), status="fail")
+    (root / "health/chat-api-replica-2.json").write_text(replica)
+    assert rules(evaluate(root)[1]) == [("health-status", "chat-api-replica-2.json")]
+
+
 def test_a_root_without_health_evidence_fails_closed(root):
     (root / "phase8.yaml").write_text(
         CONFIG.replace('  health_responses: {paths: ["health/*.json"], max_age: P1D}\n', "")
