@@ -60,7 +60,9 @@ def test_paths_are_confined_to_the_root(tmp_path, path):
 def test_symlink_leading_outside_is_not_followed(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
-    (outside / "secret.md").write_text("---\ntitle: x\nowner: a@b.io\nreviewed: 2026-01-01\n---\n")
+    (outside / "secret.md").write_text(
+        "---\ntitle: x\nowner: a@b.io\nreviewed: 2026-01-01\n---\nRestart the service.\n"
+    )
     root = write(tmp_path / "root", BASE)
     (root / "docs").mkdir()
     os.symlink(outside / "secret.md", root / "docs" / "link.md")
@@ -79,7 +81,7 @@ def test_a_broken_symlink_is_a_rejected_file_not_a_missing_one(tmp_path):
 
     root = write(tmp_path / "root", BASE)
     (root / "docs").mkdir()
-    (root / "docs/ok.md").write_text("---\ntitle: x\nowner: a@b.io\nreviewed: 2026-01-01\n---\n")
+    (root / "docs/ok.md").write_text("---\ntitle: x\nowner: a@b.io\nreviewed: 2026-01-01\n---\nRestart the service.\n")
     os.symlink("run-1233.md", root / "docs" / "latest.md")
     os.mkdir(root / "docs" / "folder.md")  # a folder named like a file is a folder: not evidence
     batch = collect(load_config([str(root)], KINDS))
@@ -117,7 +119,9 @@ def _deny(monkeypatch, denied: Path) -> None:
 def _runbook_root(tmp_path: Path, paths: str = '["docs/*.md"]') -> Path:
     root = write(tmp_path / "root", BASE.replace('["docs/*.md"]', paths))
     (root / "docs" / "deep").mkdir(parents=True)
-    (root / "docs" / "a.md").write_text("---\ntitle: x\nowner: team:x\nreviewed: 2026-01-01\n---\n")
+    (root / "docs" / "a.md").write_text(
+        "---\ntitle: x\nowner: team:x\nreviewed: 2026-01-01\n---\nRestart the service.\n"
+    )
     return root
 
 
