@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import click
 
 from phase8_assets import __version__
+from phase8_assets.shared.reports import os_error_text
 
 EXIT_PASS, EXIT_BLOCKED, EXIT_CANNOT_EVALUATE = 0, 1, 2
 HOME_HELP = "Warehouse folder [env PHASE8_HOME; default .phase8]."
@@ -106,7 +106,7 @@ class _Phase8(Phase8Group):
                 code = None
                 raise
             code = EXIT_CANNOT_EVALUATE
-            _fail(_os_error_message(exc))
+            _fail(os_error_text(exc))
         except BaseException:
             code = None
             raise
@@ -120,18 +120,7 @@ class _Phase8(Phase8Group):
                 try:
                     write_snapshot(home, name, code)
                 except OSError as exc:
-                    click.echo(f"phase8: warning: health snapshot not written: {_os_error_message(exc)}", err=True)
-
-
-def _os_error_message(exc: OSError) -> str:
-    """The path and the system's reason; an atomic write's temporary file is named as the file it was for."""
-    if exc.filename is None:
-        return str(exc)
-    path = Path(os.fsdecode(exc.filename))
-    temporary = re.fullmatch(r"\.(.+)\.[a-z0-9_]{8}\.tmp", path.name)  # shared.reports.write_bytes
-    if temporary:
-        return f"cannot write {path.with_name(temporary.group(1))}: {exc.strerror}"
-    return f"{path}: {exc.strerror or exc}"
+                    click.echo(f"phase8: warning: health snapshot not written: {os_error_text(exc)}", err=True)
 
 
 @click.group(cls=_Phase8, context_settings={"help_option_names": ["-h", "--help"]})

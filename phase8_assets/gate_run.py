@@ -45,7 +45,7 @@ from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import ACTOR_SOURCE_TAG, ACTOR_TAG, actor_from
 from phase8_assets.shared.clock import evaluation_time
 from phase8_assets.shared.processes import Interrupted, ProcessIdentity, interruptible
-from phase8_assets.shared.reports import write_text
+from phase8_assets.shared.reports import os_error_text, write_text
 from phase8_assets.warehouse import WarehouseLocked, connect, home_lock, lake_configured, warehouse_path
 from phase8_assets.warehouse.health import write_snapshot
 
@@ -295,7 +295,7 @@ def run_gate(
         except OSError as exc:
             telemetry.flush()
             raise ReportsNotWritten(
-                f"--out {out}: cannot write the reports: {exc.filename or out}: {exc.strerror or exc}; the verdict "
+                f"--out {out}: cannot write the reports: {os_error_text(exc, out)}; the verdict "
                 f"({report['verdict']}) is recorded and its reports are in {kept}"
             ) from None
     telemetry.flush()

@@ -157,6 +157,9 @@ def state_heatmap(
     return figure
 
 
+_TEMP_SUFFIX = ".tmp"  # write_bytes' temporary file: .<name>.<8 random characters>.tmp
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -169,7 +172,7 @@ def write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> Path:
     creates: the temp file alone would be 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
@@ -182,6 +185,18 @@ def write_bytes(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def os_error_text(exc: OSError, path: str | os.PathLike | None = None) -> str:
+    """``exc`` for a person: the path (``exc``'s, else ``path``) and the system's reason. The temporary
+    file of a ``write_bytes`` is named as the file it was for."""
+    if exc.filename is None:
+        return f"{path}: {exc.strerror or exc}" if path is not None else str(exc)
+    failed = Path(os.fsdecode(exc.filename))
+    temporary = re.fullmatch(rf"\.(.+)\.[a-z0-9_]{{8}}{re.escape(_TEMP_SUFFIX)}", failed.name)
+    if temporary:
+        return f"cannot write {failed.with_name(temporary.group(1))}: {exc.strerror}"
+    return f"{failed}: {exc.strerror or exc}"
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

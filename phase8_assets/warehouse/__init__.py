@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from phase8_assets.shared.processes import ProcessIdentity
+from phase8_assets.shared.reports import os_error_text
 
 DEFAULT_LOCK_WAIT_S = 30.0
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -329,7 +330,7 @@ def home_lock(home: Path, wait_s: float, command: str) -> Iterator[None]:
         fh = open(home / LOCK_FILE, "a+")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
         raise WarehouseError(
-            f"{home}: cannot use it as PHASE8_HOME: {exc.filename or home}: {exc.strerror or exc}; "
+            f"{home}: cannot use it as PHASE8_HOME: {os_error_text(exc, home)}; "
             "--home (or PHASE8_HOME) must be a folder this user can create and write"
         ) from None
     with fh:

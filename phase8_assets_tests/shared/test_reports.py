@@ -49,3 +49,21 @@ def test_a_key_value_table_has_no_empty_header_row():
     page = render_html("t", [Section("Summary", table=(["", ""], [["drill", "cache-loss"]]))])
     assert "<thead>" not in page and "<td>drill</td><td>cache-loss</td>" in page
     assert "<thead><tr><th>a</th>" in render_html("t", [Section("x", table=(["a"], [["1"]]))])
+
+
+def test_os_error_text_names_the_file_a_temporary_one_was_for(tmp_path):
+    import errno
+
+    from phase8_assets.shared.reports import os_error_text, write_text
+
+    (tmp_path / "r.json").mkdir()  # os.replace cannot put a file over a folder
+    try:
+        write_text(tmp_path / "r.json", "{}")
+    except OSError as exc:
+        assert os_error_text(exc) == f"cannot write {tmp_path / 'r.json'}: {exc.strerror}"  # not .r.json.*.tmp
+    else:
+        raise AssertionError("write_text put a file over a folder")
+    temp = OSError(errno.EACCES, "Permission denied", str(tmp_path / ".r.json.ab12cd_z.tmp"))
+    assert os_error_text(temp) == f"cannot write {tmp_path / 'r.json'}: Permission denied"
+    assert os_error_text(OSError(errno.EROFS, "Read-only file system"), "/out") == "/out: Read-only file system"
+    assert os_error_text(OSError("no errno")) == "no errno"
