@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from phase8_assets.evidence.roots import EvidenceRoot, RootError, check_relative, locate, open_root
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
-from phase8_assets.shared.clock import TimeParseError, is_date_only, parse_duration, parse_timestamp
+from phase8_assets.shared.clock import TimeParseError, parse_duration, zoned_timestamp
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 
 CONFIG_NAME = "phase8.yaml"
@@ -286,20 +286,10 @@ def load_config(locations: list[str], known_kinds: set[str] | None = None) -> Ev
     source = files[0]
     _require(merged, source)
     if merged.get("evaluation_time"):
-        if is_date_only(merged["evaluation_time"]):  # as --as-of: a date alone would silently mean midnight UTC
-            raise ConfigError(
-                f"{source}: evaluation_time: expected a timestamp with a time, e.g. 2026-11-20T12:00:00Z; "
-                f"got the date {merged['evaluation_time']!r}"
-            )
         try:
-            pinned = parse_timestamp(merged["evaluation_time"], "evaluation_time")
+            zoned_timestamp(merged["evaluation_time"], "evaluation_time")
         except TimeParseError as exc:
             raise ConfigError(f"{source}: {exc}") from exc
-        if pinned.was_naive:  # as --as-of: UTC, or the local time of whoever pinned it?
-            raise ConfigError(
-                f"{source}: evaluation_time: expected a time zone (Z or an offset), e.g. 2026-11-20T12:00:00Z; "
-                f"got {str(merged['evaluation_time'])!r}"
-            )
     limits = merged.get("limits") or {}
     max_file_bytes = int(limits.get("max_file_bytes") or DEFAULT_MAX_FILE_BYTES)
     clock_skew_text = limits.get("clock_skew") or DEFAULT_CLOCK_SKEW

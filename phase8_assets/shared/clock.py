@@ -58,26 +58,31 @@ def parse_timestamp(value: object, what: str = "timestamp") -> Instant:
 
 
 def evaluation_time(as_of: str | None, pinned: str | None, now: datetime | None = None) -> datetime:
-    """``--as-of`` wins over the config's pinned time, which wins over the wall clock.
-
-    ``--as-of`` must be a full timestamp with its zone: a date alone, in any of the forms ISO 8601
-    allows (``2026-11-20``, ``20261120`` as ``date +%Y%m%d`` writes it, ``2026-W47-5``), would
-    silently mean midnight UTC, and a time without a zone UTC where the runner may have meant its
-    local time. (The config's pinned time is checked the same way when the config is loaded.)"""
+    """``--as-of`` wins over the config's pinned time, which wins over the wall clock; both must be
+    full timestamps with their zone (``zoned_timestamp``)."""
     if as_of:
-        examples = "e.g. 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00"
-        if is_date_only(as_of):
-            raise TimeParseError(f"--as-of: expected a timestamp with a time, {examples}; got the date {as_of!r}")
-        try:
-            parsed = parse_timestamp(as_of, "--as-of")
-        except TimeParseError:
-            raise TimeParseError(f"--as-of: expected an ISO 8601 timestamp, {examples}; got {as_of!r}") from None
-        if parsed.was_naive:  # UTC or the runner's local time? Twelve hours either way decide what is stale.
-            raise TimeParseError(f"--as-of: expected a time zone (Z or an offset), {examples}; got {as_of!r}")
-        return parsed.at
+        return zoned_timestamp(as_of, "--as-of")
     if pinned:
-        return parse_timestamp(pinned, "evaluation_time").at
+        return zoned_timestamp(pinned, "evaluation_time")
     return (now or now_utc()).astimezone(UTC)
+
+
+def zoned_timestamp(value: object, what: str) -> datetime:
+    """An evaluation time a person typed (``--as-of``, the config's ``evaluation_time``), in UTC. A
+    date alone, in any of the forms ISO 8601 allows (``2026-11-20``, ``20261120`` as ``date +%Y%m%d``
+    writes it, ``2026-W47-5``), would silently mean midnight UTC, and a time without a zone UTC where
+    whoever typed it may have meant their local time: both are refused, naming ``what``."""
+    text = str(value)
+    examples = "e.g. 2026-11-20T12:00:00Z or 2026-11-20T13:00:00+01:00"
+    if is_date_only(text):
+        raise TimeParseError(f"{what}: expected a timestamp with a time, {examples}; got the date {text!r}")
+    try:
+        parsed = parse_timestamp(text, what)
+    except TimeParseError:
+        raise TimeParseError(f"{what}: expected an ISO 8601 timestamp, {examples}; got {text!r}") from None
+    if parsed.was_naive:  # UTC or the runner's local time? Twelve hours either way decide what is stale.
+        raise TimeParseError(f"{what}: expected a time zone (Z or an offset), {examples}; got {text!r}")
+    return parsed.at
 
 
 def is_date_only(text: str) -> bool:
