@@ -257,6 +257,11 @@ def artifact_time(doc: dict, key: str):
         raise EvidenceError(key, f"expected a date (YYYY-MM-DD) or an RFC 3339 timestamp, got {doc[key]!r}") from exc
 
 
+def naive_time_warning(field: str, value: object) -> str:
+    """The warning of a reader that took a timestamp without a zone (``field``: ``value``) as UTC."""
+    return f"{field}: {value!r} has no time zone; taken as UTC"
+
+
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
 TIMELESS_KINDS = frozenset({"slo_definitions", "data_contracts", "foreign_exceptions", "plugin_bundles"})

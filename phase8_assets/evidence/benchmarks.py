@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from phase8_assets.evidence import EvidenceError, ReadResult, json_document, mapping
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document, mapping, naive_time_warning
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 
 # unit -> (factor to the SI base unit, base unit, direction)
@@ -138,7 +138,7 @@ def _when(value: object, field_name: str, uri: str, warnings: list[str]) -> date
         except TimeParseError as exc:
             raise EvidenceError(field_name, f"expected an ISO 8601 timestamp, got {value!r}") from exc
         if instant.was_naive:
-            warnings.append(f"{field_name}: {value!r} has no time zone; taken as UTC")
+            warnings.append(naive_time_warning(field_name, value))
         return instant.at
     when, _ = _path_hints(uri)
     if when is None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import math
 
-from phase8_assets.evidence import EvidenceError, ReadResult, json_document, mapping
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document, mapping, naive_time_warning
 from phase8_assets.evidence.drill_runs import DrillActivity, DrillRun, environment_of
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 from phase8_assets.shared.redaction import REDACTED, redact, redact_text
@@ -313,7 +313,7 @@ def read(data: bytes, uri: str) -> ReadResult:
     warnings = []
     if naive_start or naive_end:
         stamp = "end" if naive_end else "start"
-        warnings.append(f"{stamp}: {doc[stamp]!r} has no time zone; taken as UTC")
+        warnings.append(naive_time_warning(stamp, doc[stamp]))
     safe_experiment = redact(experiment, secret_keys=SECRET_BLOCKS)
     run = DrillRun(
         tool="chaostoolkit",

@@ -10,7 +10,7 @@ import fnmatch
 from dataclasses import dataclass
 from datetime import timedelta
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, naive_time_warning
 from phase8_assets.evidence.drill_runs import DrillRun
 from phase8_assets.shared.clock import TimeParseError, parse_duration
 
@@ -83,7 +83,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         timestamp_field="reviewed",
         summary={"drills": [d.id for d in drills]},
         records=drills,
-        warnings=[f"reviewed: {doc['reviewed']!r} has no time zone; taken as UTC"]
+        warnings=[naive_time_warning("reviewed", doc["reviewed"])]
         if reviewed.was_naive and "T" in str(doc["reviewed"])
         else [],
     )

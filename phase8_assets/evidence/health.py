@@ -13,7 +13,7 @@ The evidence time is the newest ``checks.*.time`` of the response: the draft has
 
 from __future__ import annotations
 
-from phase8_assets.evidence import EvidenceError, ReadResult, json_document
+from phase8_assets.evidence import EvidenceError, ReadResult, json_document, naive_time_warning
 from phase8_assets.shared.artifacts import schema_problems
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 from phase8_assets.shared.redaction import redact_text
@@ -97,7 +97,7 @@ def read(data: bytes, uri: str) -> ReadResult:
                     continue  # the schema's date-time format already reports it
                 times.append(instant.at)
                 if instant.was_naive:
-                    warnings.append(f"checks.{key}[{index}].time: {entry['time']!r} has no time zone; taken as UTC")
+                    warnings.append(naive_time_warning(f"checks.{key}[{index}].time", entry["time"]))
     status = doc.get("status")
     worst = max((c["status"] for c in checks if c["status"] in STATUSES), key=STATUSES.index, default=None)
     return ReadResult(

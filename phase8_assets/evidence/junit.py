@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from phase8_assets.evidence import EvidenceError, ReadResult
+from phase8_assets.evidence import EvidenceError, ReadResult, naive_time_warning
 from phase8_assets.shared.clock import TimeParseError, parse_timestamp
 
 DIMENSIONS = ("data", "events", "cache")
@@ -133,7 +133,7 @@ def read(data: bytes, uri: str) -> ReadResult:
             suite_at = instant.at
             stamps.append(suite_at)
             if instant.was_naive:
-                warnings.append(f"testsuite {suite_name!r}: timestamp {stamp!r} has no time zone; taken as UTC")
+                warnings.append(naive_time_warning(f"testsuite {suite_name!r}: timestamp", stamp))
         for case in suite.findall("testcase"):
             try:
                 duration = float(case.get("time")) if case.get("time") else None  # unreported, not 0 s

@@ -51,6 +51,7 @@ from phase8_assets.evidence import (
     json_document,
     load_artifact,
     mapping,
+    naive_time_warning,
     sequence,
     strings,
 )
@@ -676,7 +677,7 @@ def read_trust(data: bytes, uri: str) -> ReadResult:
     naive_time = at.was_naive and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(doc["reviewed"]).strip())
     return ReadResult(observed_at=at.at, timestamp_field="reviewed",
                       summary={"keys": len(keys), "enabled": policy.enabled}, records=[policy],
-                      warnings=[f"reviewed: {doc['reviewed']!r} has no time zone; taken as UTC"] if naive_time else [])  # fmt: skip
+                      warnings=[naive_time_warning("reviewed", doc["reviewed"])] if naive_time else [])  # fmt: skip
 
 
 # --- other platforms' manifests ---------------------------------------------------------------

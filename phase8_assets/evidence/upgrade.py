@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, naive_time_warning
 
 _IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
 _VERSION = re.compile(rf"^v?(\d+)\.(\d+)\.(\d+)(?:-({_IDENTIFIERS}))?(?:\+{_IDENTIFIERS})?$")
@@ -159,7 +159,7 @@ def read_preflight(data: bytes, uri: str) -> ReadResult:
     }
     return ReadResult(observed_at=at.at, timestamp_field="generated_at",
                       summary={"install": doc["install"], "source": str(source), "target": str(target)},
-                      records=[report], warnings=[f"generated_at: {doc['generated_at']!r} has no time zone; taken as UTC"] if at.was_naive else [])  # fmt: skip
+                      records=[report], warnings=[naive_time_warning("generated_at", doc["generated_at"])] if at.was_naive else [])  # fmt: skip
 
 
 def read_rollback(data: bytes, uri: str) -> ReadResult:
@@ -185,4 +185,4 @@ def read_rollback(data: bytes, uri: str) -> ReadResult:
     }
     return ReadResult(observed_at=at.at, timestamp_field="generated_at",
                       summary={"from": str(from_version), "to": str(to_version), "tables": len(doc["tables"])},
-                      records=[report], warnings=[f"generated_at: {doc['generated_at']!r} has no time zone; taken as UTC"] if at.was_naive else [])  # fmt: skip
+                      records=[report], warnings=[naive_time_warning("generated_at", doc["generated_at"])] if at.was_naive else [])  # fmt: skip
