@@ -32,6 +32,7 @@ from pathlib import Path
 import duckdb
 
 from phase8_assets.evidence import EvidenceError, ReadResult, json_document, on_abandon
+from phase8_assets.evidence.revisions import derived_version
 
 _PERIOD = re.compile(r"BILLING_PERIOD=(\d{4}-\d{2})")
 CATEGORIES = {
@@ -63,7 +64,6 @@ AMORTISATION_COLUMNS = {
     "reservation_unused_recurring_fee": "DOUBLE", "reservation_reservation_a_r_n": "VARCHAR",
 }  # fmt: skip
 MAX_EXAMPLES = 3
-MAPPING = 2  # ``focus_sql``'s revision: 2 amortises Savings Plan and reservation fees
 
 
 def read_manifest(data: bytes | Path, uri: str, spool_dir: Path | None = None) -> ReadResult:
@@ -92,9 +92,10 @@ def read_manifest(data: bytes | Path, uri: str, spool_dir: Path | None = None) -
     missing = [c for c in REQUIRED if columns and c not in columns]
     if missing:
         raise EvidenceError("columns", f"CUR 2.0 column(s) missing: {', '.join(missing)}")
-    # The version the delivery's rows are loaded under: its execution, as ``focus_sql`` maps it, so a
-    # warehouse that loaded the execution under an earlier mapping loads it again, never keeps those rows.
-    execution = f"{doc['executionId']}#mapping-{MAPPING}"
+    # The version the delivery's rows are loaded under: its execution, as ``focus_sql`` maps it now
+    # (``derived_version``), so a warehouse that loaded the execution under an earlier mapping loads it
+    # again, never keeps those rows.
+    execution = derived_version("cur_exports", doc["executionId"])
     record = {"period": period.group(1), "execution": execution, "data_files": list(files)}
     # A delivery's time is the last usage day it holds, as a FOCUS export's is its last charge day: an
     # export that stopped being delivered on the 3rd is stale on the 20th, though its month is not

@@ -27,7 +27,6 @@ from pathlib import Path
 import duckdb
 
 from phase8_assets.evidence import EvidenceError, ReadResult, on_abandon
-from phase8_assets.evidence.revisions import REVISIONS
 
 MANDATORY = (
     "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingPeriodStart", "BillingPeriodEnd",
@@ -38,7 +37,6 @@ COSTS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
 TIMES = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
 OPTIONAL = ("SubAccountId", "ResourceId", "Tags", "ChargeClass")
 MAX_EXAMPLES = 5
-READER = REVISIONS["cost_exports"]  # this reader's revision (``evidence/revisions.py``)
 
 
 def source_sql(conn: duckdb.DuckDBPyConnection, path: str | Path) -> str:

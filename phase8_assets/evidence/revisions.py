@@ -17,6 +17,8 @@ from __future__ import annotations
 REVISIONS = {
     # FOCUS: a Parquet Tags map is read as its JSON object, tags that are no JSON object are rejected
     "cost_exports": 2,
+    # AWS CUR 2.0 (a delivery's execution id, not a sha256): Savings Plan and reservation fees amortised
+    "cur_exports": 2,
     # Chaos Toolkit: a dry run, a failed action or rollback, a declared rollback not played, an activity
     # status other than succeeded no longer pass
     "drill_journals": 2,
@@ -32,6 +34,7 @@ def revision(kind: str) -> int:
 
 
 def derived_version(kind: str, sha256: str) -> str:
-    """The version the rows derived from a ``kind`` file with content ``sha256`` are stored under."""
+    """The version the rows derived from a ``kind`` file with content ``sha256`` (a CUR delivery: its
+    execution id) are stored under."""
     rev = revision(kind)
     return sha256 if rev == 1 else f"{sha256}#reader-{rev}"
