@@ -262,6 +262,14 @@ def naive_time_warning(field: str, value: object) -> str:
     return f"{field}: {value!r} has no time zone; taken as UTC"
 
 
+def review_time_warnings(field: str, value: object, instant) -> list[str]:
+    """``naive_time_warning`` for a review time (``value``, parsed as the ``Instant`` ``instant``) without
+    its zone; a review date alone (``2026-11-02``, in any ISO form) has no zone to lack."""
+    from phase8_assets.shared.clock import is_date_only
+
+    return [naive_time_warning(field, value)] if instant.was_naive and not is_date_only(str(value)) else []
+
+
 # Kinds whose standard format carries no time (definitions, not observations): freshness asks
 # that they are present and readable, not that they are young.
 TIMELESS_KINDS = frozenset({"slo_definitions", "data_contracts", "foreign_exceptions", "plugin_bundles"})

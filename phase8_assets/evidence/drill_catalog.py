@@ -10,7 +10,7 @@ import fnmatch
 from dataclasses import dataclass
 from datetime import timedelta
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, naive_time_warning
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, review_time_warnings
 from phase8_assets.evidence.drill_runs import DrillRun
 from phase8_assets.shared.clock import TimeParseError, parse_duration
 
@@ -83,7 +83,5 @@ def read(data: bytes, uri: str) -> ReadResult:
         timestamp_field="reviewed",
         summary={"drills": [d.id for d in drills]},
         records=drills,
-        warnings=[naive_time_warning("reviewed", doc["reviewed"])]
-        if reviewed.was_naive and "T" in str(doc["reviewed"])
-        else [],
+        warnings=review_time_warnings("reviewed", doc["reviewed"], reviewed),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, naive_time_warning
+from phase8_assets.evidence import EvidenceError, ReadResult, artifact_time, load_artifact, review_time_warnings
 from phase8_assets.shared.clock import TimeParseError, parse_duration
 
 
@@ -59,7 +59,5 @@ def read_matrix(data: bytes, uri: str) -> ReadResult:
         timestamp_field="reviewed",
         summary={"resources": len(seen), "cells": len(cells)},
         records=cells,
-        warnings=[naive_time_warning("reviewed", doc["reviewed"])]
-        if reviewed.was_naive and "T" in str(doc["reviewed"])
-        else [],
+        warnings=review_time_warnings("reviewed", doc["reviewed"], reviewed),
     )

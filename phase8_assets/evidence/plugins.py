@@ -51,7 +51,7 @@ from phase8_assets.evidence import (
     json_document,
     load_artifact,
     mapping,
-    naive_time_warning,
+    review_time_warnings,
     sequence,
     strings,
 )
@@ -672,12 +672,9 @@ def read_trust(data: bytes, uri: str) -> ReadResult:
     tenants = {tenant: tuple(plugins) for tenant, plugins in (doc.get("tenants") or {}).items()}
     at = artifact_time(doc, "reviewed")
     policy = TrustPolicy(keys, levels, tenants, approved)
-    # A review date (YYYY-MM-DD, as every policy kind's ``reviewed`` may be) has no zone to lack;
-    # a time without one does.
-    naive_time = at.was_naive and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(doc["reviewed"]).strip())
     return ReadResult(observed_at=at.at, timestamp_field="reviewed",
                       summary={"keys": len(keys), "enabled": policy.enabled}, records=[policy],
-                      warnings=[naive_time_warning("reviewed", doc["reviewed"])] if naive_time else [])  # fmt: skip
+                      warnings=review_time_warnings("reviewed", doc["reviewed"], at))  # fmt: skip
 
 
 # --- other platforms' manifests ---------------------------------------------------------------
