@@ -469,7 +469,7 @@ def budget_gate(batch, config, at, budget_status: dict):
     for s in budget_status["states"]:
         if s.unmatched is not None:
             found.append(unmatched_finding(s, budgets_file, runbook))
-        if getattr(s, "stale_only", False):  # judged, but on stale cost only
+        if s.stale_only:  # judged, but on stale cost only
             found.append(stale_budget_finding(s, config))
         if s.uncounted:  # judged, but on part of its scope's cost
             found.append(Finding("warning", s.budget["name"], "scope-one-currency",
@@ -656,8 +656,7 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     budgets = _policy(batch, "cost_budgets")
     root = config.root_uris[0]
     versions = cost_versions(batch)
-    uris = {focus_version(f): f.uri for f in batch.files_of("cost_exports")}
-    uris |= {f.records[0]["execution"]: f.uri for f in batch.files_of("cur_exports")}
+    uris = {version: uri for version, (_, uri) in delivery_kinds(batch).items()}
     request, states, new, stale = None, [], [], []
     with warehouse.get_connection() as conn:
         loaded = {v for (v,) in conn.execute(
