@@ -24,7 +24,6 @@ from phase8_assets.domains.finops import (
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
-from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.evidence.roots import RootError, local_copy
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import Actor, AuditEvent
@@ -38,17 +37,10 @@ OWNERS = ["team:finops"]
 ALERT_EVENT = "phase8.budget.threshold_crossed"
 
 
-def focus_version(f) -> str:
-    """The version a FOCUS file's rows are loaded under: its content (sha256) as its reader's revision
-    reads it (``derived_version``), so a warehouse that loaded the file under an earlier revision loads it
-    again."""
-    return derived_version("cost_exports", f.sha256)
-
-
 def cost_versions(batch: EvidenceBatch) -> list[str]:
-    """The cost deliveries in the roots now: each FOCUS file's version (``focus_version``) and each CUR
+    """The cost deliveries in the roots now: each FOCUS file's version (``EvidenceFile.version``) and each CUR
     manifest's execution; rows of any other delivery (a corrected or removed file) no longer count."""
-    focus = [focus_version(f) for f in batch.files_of("cost_exports")]
+    focus = [f.version for f in batch.files_of("cost_exports")]
     return sorted({*focus, *(f.records[0]["execution"] for f in batch.files_of("cur_exports"))})
 
 
@@ -57,7 +49,7 @@ def deliveries(batch: EvidenceBatch) -> tuple[dict[str, str], dict[str, tuple[st
     and (first) URI; each CUR execution's manifest URI, export (``<prefix>/<export>``) and period."""
     focus: dict[str, str] = {}
     for f in sorted(batch.files_of("cost_exports"), key=lambda f: f.uri):
-        focus.setdefault(focus_version(f), f.uri)
+        focus.setdefault(f.version, f.uri)
     cur = {f.records[0]["execution"]: (f.uri, f.uri.split("/metadata/")[0], f.records[0]["period"])
            for f in sorted(batch.files_of("cur_exports"), key=lambda f: f.uri)}  # fmt: skip
     return focus, cur
@@ -123,7 +115,7 @@ def cost_line_items(context: dg.AssetExecutionContext, evidence_files: EvidenceB
     with tempfile.TemporaryDirectory() as tmp, warehouse.get_connection() as conn:
         for f in files:
             try:
-                stored = record_cost_file(conn, f.root, f.uri, focus_version(f), spool_of(f, Path(tmp)))
+                stored = record_cost_file(conn, f.root, f.uri, f.version, spool_of(f, Path(tmp)))
             except EvidenceError as exc:
                 context.log.warning(f"{f.uri}: {exc}")
                 continue

@@ -34,7 +34,6 @@ from phase8_assets.domains.perf import (
 from phase8_assets.domains.perf_charts import budget_figure, history_figure
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.perf_budgets import DEFAULT_FALSE_DISCOVERY_RATE, PerfBudgets
-from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.shared.clock import format_timestamp, now_utc
 from phase8_assets.shared.reports import Section, markdown_table, render_markdown, write_html
 from phase8_assets.warehouse.store import (
@@ -140,9 +139,7 @@ def benchmark_history(settings: Phase8Settings, warehouse: Warehouse, evidence_f
     with warehouse.get_connection() as conn:
         hist = {}
         for root in roots:
-            current = [
-                derived_version(f.kind, f.sha256) for f in evidence_files.files_of("benchmarks") if f.root == root
-            ]
+            current = [f.version for f in evidence_files.files_of("benchmarks") if f.root == root]
             part = bench_history(conn, root, current)
             hist = part if not hist else {k: np.concatenate([hist[k], part[k]]) for k in hist}
     series = series_from_history(hist) if hist else []

@@ -21,7 +21,6 @@ from phase8_assets.domains.slo_findings import budget_findings, burn_findings
 from phase8_assets.domains.slo_rules import prometheus_rules
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch, spool_of
-from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_duration, format_timestamp, now_utc
 from phase8_assets.shared.reports import markdown_table, write_text
@@ -83,7 +82,7 @@ def sli_series(context: dg.AssetExecutionContext, evidence_files: EvidenceBatch,
         spooled = []
         for f in files:
             try:
-                spooled.append((f.root, derived_version(f.kind, f.sha256), f.uri, spool_of(f, Path(tmp))))
+                spooled.append((f.root, f.version, f.uri, spool_of(f, Path(tmp))))
             except EvidenceError as exc:  # validated when collected; changed since?
                 context.log.warning(f"{f.uri}: {exc}")
         stored = record_otlp_files(conn, spooled, now_utc())
@@ -123,7 +122,7 @@ def slo_burn_rates(
     config = settings.load()
     at = settings.evaluation_time(config)
     roots = sorted({f.root for f in evidence_files.files_of("otel_metrics")})
-    versions = sorted({derived_version(f.kind, f.sha256) for f in evidence_files.files_of("otel_metrics")})
+    versions = sorted({f.version for f in evidence_files.files_of("otel_metrics")})
     statuses, problems, unmatched = [], {}, {}
     with warehouse.get_connection() as conn:
         for slo in slo_definitions:

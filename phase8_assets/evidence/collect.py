@@ -36,6 +36,7 @@ from phase8_assets.evidence import (
 )
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
+from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.evidence.roots import EvidenceRoot, FileRef, RootError, open_root
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
@@ -110,6 +111,12 @@ class EvidenceFile:
     identity: tuple | None = None
     spool: Path | None = None  # ``ReadResult.spool``: valid while the batch that read the file lives
     parts: tuple = ()  # ``ReadResult.parts``: what of its run the file records (empty: all of it)
+
+    @property
+    def version(self) -> str:
+        """What the rows derived from this file are stored under: its content as its kind's reader
+        revision reads it (``revisions.derived_version``)."""
+        return derived_version(self.kind, self.sha256)
 
 
 @dataclass

@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 
 from phase8_assets.evidence.collect import EvidenceBatch
-from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.shared.redaction import redact, redact_text
 from phase8_assets.warehouse import transaction
 from phase8_assets.warehouse.lake import is_lake
@@ -230,7 +229,7 @@ def table_counts(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None
 
 def record_drill_runs(conn: duckdb.DuckDBPyConnection, seen: list, read_at: datetime) -> int:
     """Store drill runs (``SeenRun``: run, file) and their activities; returns how many runs were new.
-    Runs are keyed by their file's ``derived_version``: a journal an older reader judged is judged again,
+    Runs are keyed by their file's ``EvidenceFile.version``: a journal an older reader judged is judged again,
     and the older rows stay as history (``history.newest_revision`` reads the newest)."""
     at = _naive_utc(read_at)
     roots = sorted({item.file.root for item in seen})
@@ -254,7 +253,7 @@ def _drill_columns(seen: list, known: set, at: datetime) -> tuple[dict[str, list
     acts: dict[str, list] = {k: [] for k in DRILL_ACTIVITY_COLUMNS}
     for item in seen:
         run, f = item.run, item.file
-        key = (f.root, derived_version(f.kind, f.sha256), run.index)
+        key = (f.root, f.version, run.index)
         if key in known:
             continue
         known.add(key)
@@ -292,7 +291,7 @@ def record_isolation_results(conn: duckdb.DuckDBPyConnection, files: list, read_
     for f in files:
         for r in f.records:
             values = (
-                f.root, derived_version(f.kind, f.sha256), r["classname"], r["name"], f.uri, r["dimension"], r["resource"], list(r["tenants"]),
+                f.root, f.version, r["classname"], r["name"], f.uri, r["dimension"], r["resource"], list(r["tenants"]),
                 r["outcome"], list(r["attempts"]), r["message"], _naive_utc(r["run_at"]), at,
             )  # fmt: skip
             for name, value in zip(ISOLATION_COLUMNS, values, strict=True):
@@ -326,7 +325,7 @@ def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: dat
     """Store benchmark files (``EvidenceFile`` with one ``BenchmarkFile`` record) in the long tables;
     returns the URIs of the runs that were new.
 
-    A file already stored (same root and ``derived_version``: its sha256 as the current reader reads it)
+    A file already stored (same root and ``EvidenceFile.version``: its sha256 as the current reader reads it)
     adds nothing; one an older reader stored is stored again. Every other version is stored, also
     a corrected file at the same path: which versions count is decided when history is read
     (``bench_history``), from the files in the root now.
@@ -346,7 +345,7 @@ def record_benchmarks(conn: duckdb.DuckDBPyConnection, files: list, read_at: dat
         for f in files:
             parsed = f.records[0]
             run = parsed.run
-            run_id = derived_version(f.kind, f.sha256)
+            run_id = f.version
             if (f.root, run_id) in known:
                 continue
             known.add((f.root, run_id))
@@ -415,7 +414,7 @@ def replace_change_points(conn: duckdb.DuckDBPyConnection, root: str, rows: list
 
 
 def bench_history(conn: duckdb.DuckDBPyConnection, root: str, run_ids: list[str]) -> dict:
-    """The stored results of a root's current runs (``run_ids``: the ``derived_version`` of the
+    """The stored results of a root's current runs (``run_ids``: the ``EvidenceFile.version`` of the
     benchmark files in the root now) with their run, oldest first, as numpy columns ('' for no commit or branch;
     NaN for a statistic not reported). Superseded and withdrawn versions stay in the tables but
     never reach a verdict."""
