@@ -25,7 +25,7 @@ pytest_plugins = ["pytester"]  # the isolation plugin's own tests run small suit
 def _isolated_env(monkeypatch, tmp_path):
     """No test sees the developer's PHASE8_*/DAGSTER_HOME/OTEL settings."""
     names = ("PHASE8_HOME", "PHASE8_EVIDENCE", "PHASE8_AS_OF", "PHASE8_WAREHOUSE", "PHASE8_DUCKDB_POOL_LIMIT",
-             "DAGSTER_HOME", "OTEL_EXPORTER_OTLP_ENDPOINT")  # fmt: skip
+             "DAGSTER_HOME", "OTEL_EXPORTER_OTLP_ENDPOINT", "PHASE8_PREFETCH")  # fmt: skip
     for name in names:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")

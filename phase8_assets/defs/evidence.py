@@ -5,6 +5,7 @@ import dagster as dg
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import DUCKDB_POOL, Phase8Settings, Warehouse
 from phase8_assets.domains.evidence_quality import evidence_freshness, evidence_validity
+from phase8_assets.evidence import prefetch
 from phase8_assets.evidence.collect import collect
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.clock import format_timestamp, now_utc
@@ -25,7 +26,13 @@ OWNERS = ["team:platform-reliability"]
 )
 def evidence_files(context: dg.AssetExecutionContext, settings: Phase8Settings, warehouse: Warehouse) -> dg.Output:
     config = settings.load()
-    batch = collect(config)
+    batch, why = prefetch.take(settings.evidence, config)  # read while the run started (``phase8 gate``)
+    read_by = "a process `phase8 gate` started with the run"
+    if batch is None:
+        read_by = f"this step ({why})" if why else "this step"
+        if why:
+            context.log.info(f"evidence read by this step: the read started with the run is not used ({why})")
+        batch = collect(config)
     with warehouse.get_connection() as conn:
         new_rows = record_batch(conn, batch, now_utc())
     batch.set_aside_future(settings.evaluation_time(config), config.clock_skew)
@@ -52,6 +59,7 @@ def evidence_files(context: dg.AssetExecutionContext, settings: Phase8Settings, 
         batch,
         metadata={
             "evidence_roots": dg.MetadataValue.json(batch.roots),
+            "read_by": read_by,
             "files": len(batch.files),
             "rejections": len(batch.rejections),
             "future_dated": len(batch.future),

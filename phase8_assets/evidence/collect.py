@@ -84,16 +84,16 @@ def _release_spool(path: Path, owner: int) -> None:
     os.close(owner)
 
 
-def _new_spool_folder(batch: EvidenceBatch) -> Path:
-    """A spool folder for ``batch``, held (its owner file locked) until the batch is collected."""
+def new_spool_folder(holder: object) -> tuple[Path, weakref.finalize]:
+    """A spool folder held (its owner file locked) until ``holder`` is collected, and the finalizer
+    that removes it (``detach`` it to hand the folder to another holder)."""
     sweep_spools()
     path = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
     claiming = path / f"{_OWNER}.claiming"
     owner = os.open(claiming, os.O_RDONLY | os.O_CREAT, 0o600)
     fcntl.flock(owner, fcntl.LOCK_EX)
     os.rename(claiming, path / _OWNER)  # only a locked owner file is ever seen by a sweep
-    weakref.finalize(batch, _release_spool, path, owner)
-    return path
+    return path, weakref.finalize(holder, _release_spool, path, owner)
 
 
 @dataclass
@@ -388,14 +388,18 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
 
 
 def collect(
-    config: EvidenceConfig, max_workers: int = 4, kinds: set[str] | None = None, waivers: bool | None = None
+    config: EvidenceConfig,
+    max_workers: int = 4,
+    kinds: set[str] | None = None,
+    waivers: bool | None = None,
+    spool_dir: Path | None = None,
 ) -> EvidenceBatch:
     """Read every configured evidence file (and waiver file) of ``config``; with ``kinds``, only the
     files of those kinds, and waivers only when asked (``phase8 policy check`` needs them; a policy a
-    sensor or report needs does not)."""
+    sensor or report needs does not). Streamed kinds spool into ``spool_dir`` when given (its
+    holder keeps it), else into a folder the batch holds."""
     batch = EvidenceBatch(roots=config.root_uris)
     tasks: list[_Task] = []
-    spool_dir = None
     plans = [(k.name, k.sources, k.max_bytes) for k in config.evidence.values() if kinds is None or k.name in kinds]
     if config.waivers and (kinds is None if waivers is None else waivers):
         plans.append((WAIVER_KIND, config.waivers, config.max_file_bytes))
@@ -405,7 +409,7 @@ def collect(
             batch.unmatched[kind] = unmatched
         batch.rejections.extend(Rejection(r.uri, kind, r.field, r.reason) for r in errors)
         if found and kind in STREAMED_KINDS and spool_dir is None:
-            spool_dir = _new_spool_folder(batch)
+            spool_dir, _ = new_spool_folder(batch)
         tasks.extend(_Task(kind, loc, ref, max_bytes, spool_dir) for loc, ref in found)
 
     seen: dict[tuple[str, str], str] = {}

@@ -1,0 +1,150 @@
+"""``phase8 gate`` reads the evidence in a child process while Dagster starts (``evidence.prefetch``):
+real child processes, a real Dagster instance; the step takes the child's batch only when it read
+the same config, and the report is the one a run reading in the step gives."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from phase8_assets.evidence import prefetch
+from phase8_assets.gate_run import run_gate
+from phase8_assets_tests.conftest import DATA
+
+AS_OF = "2026-06-12T12:00:00Z"
+VOLATILE = {"run_id", "generated_at", "started_at", "finished_at", "duration_s", "run_url"}
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "dagster-home"
+    folder.mkdir()
+    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    return folder
+
+
+def _stable(value):
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def _read_by(run_id: str) -> str:
+    with dg.DagsterInstance.get() as instance:
+        (event,) = [
+            e.asset_materialization
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            if e.asset_materialization.asset_key == dg.AssetKey("evidence_files")
+        ]
+        return event.metadata["read_by"].value
+
+
+def _gate(root: Path, home: Path, *, prefetched: bool, before_take=None):
+    if not prefetched:
+        return run_gate([str(root)], out=None, as_of=AS_OF, home=home)
+    with prefetch.started([str(root)]):
+        if before_take:
+            before_take(prefetch._started[(str(root),)])
+        return run_gate([str(root)], out=None, as_of=AS_OF, home=home)
+
+
+def test_the_step_takes_the_childs_batch_and_reports_what_reading_in_the_step_reports(
+    dagster_home, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(prefetch.SWITCH, "1")
+    child = _gate(DATA, tmp_path / "a", prefetched=True)
+    step = _gate(DATA, tmp_path / "b", prefetched=False)
+    assert _read_by(child.run_id) == "a process `phase8 gate` started with the run"
+    assert _read_by(step.run_id) == "this step"
+    assert _stable(child.report) == _stable(step.report)
+    assert not prefetch._started
+
+
+@pytest.mark.parametrize("change", ["config", "child killed"])
+def test_a_child_that_read_another_config_or_failed_is_not_used(change, dagster_home, tmp_path, monkeypatch):
+    """The step reads the evidence itself, says why, and the report is the evidence as it is now."""
+    monkeypatch.setenv(prefetch.SWITCH, "1")
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root)
+    config = root / "phase8.yaml"
+
+    folders = []
+
+    def meddle(child: prefetch.Prefetch) -> None:
+        folders.append(child.folder)
+        if change == "child killed":
+            child.proc.kill()
+            return
+        child.proc.wait(60)  # switched off between the child's read and the step's
+        config.write_text(config.read_text() + "\ngates:\n  cost_budgets:\n    enabled: false\n    reason: test\n")
+
+    outcome = _gate(root, tmp_path / "home", prefetched=True, before_take=meddle)
+    why = {"config": "the config changed after it was read", "child killed": f"it exited {-signal.SIGKILL}"}[change]
+    assert _read_by(outcome.run_id).startswith(f"this step ({why}")
+    if change == "config":  # the verdict is the config's as it is now
+        (gate,) = [g for g in outcome.report["gates"] if g["gate"] == "cost_budgets"]
+        assert gate["status"] == "skipped"
+        assert _stable(outcome.report) == _stable(_gate(root, tmp_path / "fresh", prefetched=False).report)
+    assert not folders[0].exists()  # removed when the step did not take it
+
+
+def test_the_cli_prefetches_and_an_unreadable_config_is_still_exit_2_with_one_line(tmp_path):
+    env = {**os.environ, prefetch.SWITCH: "1"}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "phase8.yaml").write_text("release: [not, a, mapping\n")
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("phase8")), "gate", "--evidence", str(root), "--home", str(tmp_path / "h")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("phase8: error:") and "Traceback" not in proc.stderr
+
+
+def test_the_child_dies_with_the_process_that_started_it(tmp_path):
+    """SIGKILL of the gate's process (which no handler sees) ends its child too."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\n"
+            "from phase8_assets.evidence.prefetch import _die_with\\n"
+            "_die_with(os.getppid()); time.sleep(120)'])\n"
+            "print(child.pid, flush=True); time.sleep(120)\n"
+        )],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)  # the child has set its death signal
+    assert Path(f"/proc/{child}").exists()
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_child_whose_parent_is_gone_before_it_starts_ends_at_once(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "phase8_assets.evidence.prefetch", "1", str(tmp_path), str(DATA)],
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1 and not (tmp_path / "batch.pickle").exists()
