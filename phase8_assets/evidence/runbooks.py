@@ -1,8 +1,10 @@
 """Operator runbooks: Markdown with YAML front matter (``title``, ``owner``, ``reviewed``; optional
 ``review_every``, an ISO 8601 duration, and ``serves``, the gates, drills and alerts it serves as
 as the docs governance defines it: gate names, drill ids, alert names, policy ids). The owner is
-``team:name`` or an email address, as everywhere else (``TBD`` is nobody), and a runbook has steps
-below its front matter (headings alone are none).
+``team:name`` or an email address, as everywhere else, and names somebody: a placeholder (``TBD``,
+``team:TBD``, ``team:todo``, ``team:unknown``, ``@tbd``, ...; ``PLACEHOLDER_OWNERS``) is nobody. A
+runbook has steps below its front matter (headings alone are none), and ``review_every`` is at
+most ``MAX_REVIEW_EVERY`` (a year): a longer period would let a runbook never go stale.
 
 The ``reviewed`` date is the evidence time: a runbook nobody has reviewed within its allowed age
 is stale evidence like any other. The summary lists the body's heading anchors (as GitHub renders
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 
 from phase8_assets.evidence import EvidenceError, ReadResult
-from phase8_assets.shared.clock import TimeParseError, parse_duration, parse_timestamp
+from phase8_assets.shared.clock import TimeParseError, add_duration, parse_duration, parse_timestamp
 from phase8_assets.shared.yaml_loader import YamlError, load_yaml
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
@@ -31,7 +33,16 @@ _REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?", re.M)
 _HREF = re.compile(r"<a\s[^>]*?\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 SERVES = re.compile(r"^[A-Za-z0-9_.:/-]+$")
-OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")  # as everywhere else: EvidenceConfig.json
+# Names that stand for nobody, with or without ``team:`` / ``@`` in front (case does not matter).
+PLACEHOLDER_OWNERS = ("tbd", "tba", "todo", "unknown", "none", "null", "nobody", "unassigned", "n/a", "na",
+                      "owner", "changeme", "fixme", "xxx", "?")  # fmt: skip
+# team:name or an email address, as everywhere else (EvidenceConfig.json), and not a placeholder.
+OWNER = re.compile(
+    r"^(?!(?:team:|@)?(?:" + "|".join(re.escape(p) for p in PLACEHOLDER_OWNERS) + r")$)"
+    r"(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$",
+    re.IGNORECASE,
+)
+MAX_REVIEW_EVERY = "P1Y"  # docs/ops/drill-evidence.md: a runbook is reviewed at least once a year
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
@@ -126,7 +137,10 @@ def read(data: bytes, uri: str) -> ReadResult:
         if not meta.get(key):
             raise EvidenceError(f"front matter.{key}", "is required")
     if not OWNER.match(str(meta["owner"])):
-        raise EvidenceError("front matter.owner", f"expected team:name or an email address, got {meta['owner']!r}")
+        raise EvidenceError(
+            "front matter.owner",
+            f"expected team:name or an email address of somebody (not a placeholder such as TBD), got {meta['owner']!r}",
+        )
     try:
         reviewed = parse_timestamp(meta["reviewed"], "reviewed")
     except TimeParseError as exc:
@@ -139,6 +153,12 @@ def read(data: bytes, uri: str) -> ReadResult:
             raise EvidenceError(
                 "front matter.review_every", f"expected an ISO 8601 duration such as P90D, got {review_every!r}"
             ) from exc
+        # Counted on the calendar from the runbook's own review date, as its due date is.
+        if add_duration(reviewed.at, str(review_every)) > add_duration(reviewed.at, MAX_REVIEW_EVERY):
+            raise EvidenceError(
+                "front matter.review_every",
+                f"{review_every} is longer than the maximum {MAX_REVIEW_EVERY}: a runbook is reviewed at least yearly",
+            )
     serves = meta.get("serves")
     if serves is not None and (
         not isinstance(serves, list) or not all(isinstance(s, str) and SERVES.match(s) for s in serves)

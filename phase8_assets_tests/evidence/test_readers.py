@@ -97,6 +97,10 @@ def test_a_utf16_junit_file_without_a_dtd_reads():
 def test_runbook_front_matter():
     ok = runbooks.read(b'---\ntitle: "Drill: x"\nowner: team:sre\nreviewed: 2026-10-02\n---\n# Drill\nRun it.\n', "x")
     assert ok.observed_at.isoformat() == "2026-10-02T00:00:00+00:00"
+    for every, owner in (("P1Y", "team:tbd-search"), ("P12M", "tbd@chatterbox.example"), ("P365D", "team:sre")):
+        # the maximum itself, counted on the calendar from the review date; a team whose name starts with tbd
+        text = f"---\ntitle: x\nowner: {owner}\nreviewed: 2026-10-02\nreview_every: {every}\n---\nSteps.\n"
+        assert runbooks.read(text.encode(), "x").summary["review_every"] == every
     with pytest.raises(EvidenceError, match="front matter.reviewed: is required"):
         runbooks.read(b"---\ntitle: x\nowner: team:sre\n---\n", "x")
     with pytest.raises(EvidenceError, match="expected a YAML front matter block"):
@@ -108,6 +112,18 @@ def test_runbook_front_matter():
     [
         ("---\ntitle: x\nowner: TBD\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected team:name"),
         ("---\ntitle: x\nowner: '@todo'\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected"),
+        ("---\ntitle: x\nowner: team:TBD\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected"),
+        ("---\ntitle: x\nowner: team:todo\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected"),
+        ("---\ntitle: x\nowner: 'team:Unknown'\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected"),
+        ("---\ntitle: x\nowner: '@tbd'\nreviewed: 2026-10-02\n---\nSteps.\n", "front matter.owner: expected"),
+        (
+            "---\ntitle: x\nowner: team:sre\nreviewed: 2026-10-02\nreview_every: P100Y\n---\nSteps.\n",
+            "front matter.review_every: P100Y is longer than the maximum P1Y",
+        ),
+        (
+            "---\ntitle: x\nowner: team:sre\nreviewed: 2026-10-02\nreview_every: P366D\n---\nSteps.\n",
+            "front matter.review_every: P366D is longer than the maximum P1Y",
+        ),
         ("---\ntitle: x\nowner: team:sre\nreviewed: 2026-10-02\n---\n", "body: empty"),
         ("---\ntitle: x\nowner: team:sre\nreviewed: 2026-10-02\n---\n\n# x\n<!-- TODO -->\n## Steps\n", "body: empty"),
     ],
