@@ -6,8 +6,12 @@ The rules of the ``drill_evidence`` gate, per catalogued drill:
    deviated, steady state met before, during and after, a fault-injection action succeeded and no
    action or rollback failed (a later failure is not hidden by an earlier success);
 2. its recovery time (measured from the journal) is within ``recovery_objective``, when one is set;
-3. its last qualifying run is inside the cadence: ``ended_at + cadence (+ grace) > at``, with
-   months counted on the calendar — else the drill is overdue (or has never run);
+3. its last qualifying run is inside its window: ``ended_at + window > at``, where the window is
+   ``cadence (+ grace)`` with months counted on the calendar, but never longer than the ``max_age``
+   of the run's evidence kind (``drill_journals`` / ``chaos_results``): a run older than the
+   evidence it comes in may be never counts, whatever the cadence — else the drill is overdue (or
+   has never run). Both limits end the window at the same kind of instant: at ``ended_at + window``
+   the run no longer counts;
 4. each listed environment has its own qualifying run inside the cadence, and that environment's
    most recent run passed (rules 1 and 2 per environment: a newer run elsewhere, say in staging,
    does not hide a production run that deviated);
@@ -76,6 +80,7 @@ class DrillStanding:
     state: str = "never-run"  # current | due-soon | overdue | never-run
     environments: dict[str, SeenRun | None] = field(default_factory=dict)  # qualifying run inside the cadence
     env_last: dict[str, SeenRun] = field(default_factory=dict)  # each listed environment's most recent run
+    max_ages: dict[str, tuple[timedelta, str]] = field(default_factory=dict)  # run kind -> (max_age, its text)
 
     def qualifies(self, seen: SeenRun) -> bool:
         run, objective = seen.run, self.drill.recovery_objective
@@ -83,9 +88,27 @@ class DrillStanding:
             return False
         return objective is None or (run.recovery_s is not None and run.recovery_s <= objective.total_seconds())
 
-    def due_after(self, seen: SeenRun) -> datetime:
+    def _cadence_due(self, seen: SeenRun) -> datetime:
         due = add_duration(seen.at, self.drill.cadence, "cadence")
         return add_duration(due, self.drill.grace, "grace") if self.drill.grace else due
+
+    def _capped(self, seen: SeenRun) -> tuple[timedelta, str] | None:
+        """The run kind's (max_age, text) when it ends the run's window before the cadence does."""
+        cap = self.max_ages.get(seen.file.kind)
+        return cap if cap and seen.at + cap[0] < self._cadence_due(seen) else None
+
+    def due_after(self, seen: SeenRun) -> datetime:
+        """When ``seen`` stops counting: after the cadence (+ grace), or once it is older than its
+        evidence kind's ``max_age``, whichever comes first (rule 3)."""
+        cap = self._capped(seen)
+        return seen.at + cap[0] if cap else self._cadence_due(seen)
+
+    def window_text(self, seen: SeenRun | None) -> str:
+        """Rule 3's limit in words, naming the max_age when it is the shorter of the two."""
+        d = self.drill
+        text = f"a qualifying run every {d.cadence}" + (f" (+{d.grace} grace)" if d.grace else "")
+        cap = self._capped(seen) if seen else None
+        return text + (f", and no older than {seen.file.kind} max_age {cap[1]} (the shorter applies)" if cap else "")
 
 
 @dataclass
@@ -138,6 +161,9 @@ def assess(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> DrillA
         )
         problems.append((rejected[0].uri if rejected else config.paths_of(CATALOG_KIND), "catalog-present", reason))
     standings: dict[str, DrillStanding] = {}
+    max_ages = {
+        k: (config.evidence[k].max_age, config.evidence[k].max_age_text) for k in RUN_KINDS if k in config.evidence
+    }
     for f in catalog_files:
         for drill in f.records:
             if drill.id in standings:
@@ -145,7 +171,7 @@ def assess(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> DrillA
                     (f.uri, "catalog-unique-ids", f"drill {drill.id!r} is also in {standings[drill.id].catalog_uri}")
                 )
                 continue
-            standings[drill.id] = DrillStanding(drill, f.uri, _runbook(config, batch, drill.runbook))
+            standings[drill.id] = DrillStanding(drill, f.uri, _runbook(config, batch, drill.runbook), max_ages=max_ages)
     # Newest first. Runs that ended at one time (two ChaosResults of one List updated in the same
     # second, one journal published twice) contradict each other: the one that did not pass, else the
     # slower recovery, is taken as the latest, whatever order the files or list items came in.
@@ -306,7 +332,7 @@ def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) ->
                 finding(
                     "cadence",
                     observed,
-                    f"a qualifying run every {d.cadence}" + (f" (+{d.grace} grace)" if d.grace else ""),
+                    st.window_text(st.last_qualifying),
                     evidence,
                     {"due_at": format_timestamp(st.due_at) if st.due_at else None},
                 )

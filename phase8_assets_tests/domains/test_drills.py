@@ -243,3 +243,22 @@ def test_runs_that_ended_at_one_time_keep_the_one_that_did_not_pass(root, failin
     litmus = next(st for st in assessment.drills if st.drill.id == "plugin-crash-loop")
     assert litmus.last.run.outcome == "deviated"
     assert rules(found) == [("plugin-crash-loop", "drill-outcome")]
+
+
+def test_a_cadence_longer_than_max_age_counts_a_run_only_within_max_age(root):
+    # disk-full becomes quarterly; its newest run is removed, so the one of 10 October is its last.
+    catalog = root / "policy/drill-catalog.yaml"
+    doc = yaml.safe_load(catalog.read_text())
+    next(d for d in doc["drills"] if d["id"] == "disk-full")["cadence"] = "P3M"
+    catalog.write_text(yaml.safe_dump(doc, sort_keys=False))
+    (root / "evidence/drills/disk-full/2026-11-09.json").unlink()
+    assessment, _ = evaluate(root)
+    disk = next(st for st in assessment.drills if st.drill.id == "disk-full")
+    last = disk.last_qualifying.at
+    assert disk.due_at == last + timedelta(days=35)  # drill_journals max_age P35D, not P3M + P3D
+    _, found = evaluate(root, at=disk.due_at - timedelta(seconds=1))
+    assert ("disk-full", "cadence") not in rules(found)
+    _, found = evaluate(root, at=disk.due_at)
+    [cadence] = [f for f in found if (f.subject, f.rule) == ("disk-full", "cadence")]
+    assert "drill_journals max_age P35D" in cadence.limit and "P3M" in cadence.limit
+    assert disk.window_text(disk.last_qualifying).startswith("a qualifying run every P3M (+P3D grace), and no older")
