@@ -117,3 +117,26 @@ def test_two_different_upgrade_paths_are_ambiguous(tmp_path, home):
     (finding,) = [f for f in result["findings"] if f["rule"] == "upgrade-path-present"]
     assert finding["observed"].startswith("2 different UpgradePath files:")
     assert "a-old-path.json" in finding["observed"] and "policy/upgrade-path.yaml" in finding["observed"]
+
+
+def test_a_newer_drill_that_left_tables_out_fails_with_what_was_expected(tmp_path, home):
+    """The rerun restored its tables identically but no longer verified posts; the inventory names threads."""
+    fewer = json.loads((DATA / DRILL).read_text())
+    fewer["generated_at"] = "2026-11-19T12:00:00Z"
+    fewer["tables"] = [t for t in fewer["tables"] if t["name"] != "posts"]
+    inventory = json.loads((DATA / "evidence/governance/inventory.json").read_text())
+    inventory["generated_at"] = "2026-11-20T07:00:00Z"
+    inventory["datasets"] = [dict(inventory["datasets"][0], tables=["posts", "threads"])]  # acme-messages
+    extra = {"rollback_reports": {"rerun.json": fewer}, "data_inventory": {"inventory-tables.json": inventory}}
+    result = gate(gate_report([root_with(tmp_path, extra)], home), "rollback_integrity")
+    assert result["status"] == "fail"
+    assert [(f["subject"], f["rule"], f["evidence"].rsplit("/", 1)[-1]) for f in result["findings"]] == [
+        ("posts (tenant acme)", "tables-covered", "rerun.json"),
+        ("posts (tenant globex)", "tables-covered", "rerun.json"),
+        ("posts (tenant initech)", "tables-covered", "rerun.json"),
+        ("threads (tenant acme)", "tables-covered", "rerun.json"),
+    ]
+    details = result["findings"][0]["details"]
+    assert details["previous_drill"].endswith(DRILL) and details["inventory"][0].endswith("inventory-tables.json")
+    assert len(details["expected_tables"]) == 20 and len(details["observed_tables"]) == 16
+    assert "4 expected table(s) not verified" in result["summary"]

@@ -6,7 +6,14 @@ import dagster as dg
 from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import Phase8Settings
 from phase8_assets.domains.gates import Finding
-from phase8_assets.domains.upgrade import check_preflight, path_findings, plan, table_differences
+from phase8_assets.domains.governance import inventory_datasets
+from phase8_assets.domains.upgrade import (
+    check_preflight,
+    coverage_findings,
+    path_findings,
+    plan,
+    table_differences,
+)
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.upgrade import parse_version
@@ -200,9 +207,13 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     for subject, observed, details in diffs:
         found.append(Finding("error", subject, "identical-after-rollback", observed, "identical before and after", uri,
                              owner, runbook, {**details, "environment": report["environment"]}))  # fmt: skip
+    # A drill that verified fewer tables than the data it protects did not show that rollback keeps it.
+    missing = coverage_findings(uri, report, rollback_drills, inventory_datasets(batch), owner, runbook)
+    found += missing
     return (
         found,
-        f"newest drill {report['from_version']} -> {report['to_version']}: {len(report['tables'])} table(s), {len(diffs)} difference(s)",
+        f"newest drill {report['from_version']} -> {report['to_version']}: {len(report['tables'])} table(s), "
+        f"{len(diffs)} difference(s)" + (f", {len(missing)} expected table(s) not verified" if missing else ""),
     )
 
 

@@ -176,10 +176,14 @@ the install, its versions and the check.""",
         """\
 The newest rollback drill to the release did not bring back identical data: a table (and tenant)
 has different row counts or content checksums after the rollback, or the schema differs, or
-there is no current drill.""",
+there is no current drill, or the drill did not verify a table it is expected to (`tables-covered`:
+one the data inventory lists under `tables`, or the previous complete drill verified).""",
         """\
 1. Treat the down migration of the release as broken: find what it does to the named table.
-2. Fix, run the drill again (upgrade, rollback, compare), publish the new report.""",
+2. Fix, run the drill again (upgrade, rollback, compare), publish the new report.
+3. `tables-covered`: put the table back in the drill. A table dropped on purpose leaves the
+   inventory and is accepted with a Waiver (rule `tables-covered`) until the older drills that
+   verified it are out of the evidence root.""",
     ),
     "cost-budgets": (
         "Cost budgets",

@@ -16,6 +16,9 @@ fails closed.
 releases (not a release candidate of it) and back must show identical
 schema and, per table (and tenant), identical row counts and content checksums; a drill whose
 tables were all empty before the upgrade proves nothing and does not count as one that passed.
+It must also verify every table it is expected to (``expected_tables``): each table (and tenant) a
+data inventory dataset lists under ``tables``, and each the previous complete drill of the same
+environment verified. A table it left out is a rollback that may lose data, not one that passed.
 """
 
 from __future__ import annotations
@@ -166,6 +169,86 @@ def table_differences(report: dict) -> list[tuple[str, str, dict]]:
                 )
             )
     return out
+
+
+Table = tuple[str, str | None]  # (name, tenant); tenant None: the whole table
+
+
+def drill_tables(report: dict) -> set[Table]:
+    return {(t["name"], t.get("tenant") or None) for t in report["tables"]}
+
+
+def table_subject(table: Table) -> str:
+    return table[0] + (f" (tenant {table[1]})" if table[1] else "")
+
+
+def restored(report: dict, diffs: list) -> bool:
+    """The drill itself passed: identical after the rollback, and there was data to compare."""
+    return not diffs and any(t["rows_before"] for t in report["tables"])
+
+
+def uncovered(expected: set[Table], observed: set[Table]) -> set[Table]:
+    """The expected tables ``observed`` does not verify: a table of one tenant is verified by that
+    tenant's row or by the whole table's (no tenant); the whole table only by the whole table's."""
+    return {t for t in expected if t not in observed and (t[1] is None or (t[0], None) not in observed)}
+
+
+def previous_complete_drill(newest: dict, drills: list[tuple[str, dict, list]]) -> tuple[str, dict] | None:
+    """The drill the newest one is compared with: of the drills of the newest's environment before it
+    (any versions), walked oldest first, the last that restored identically with data and verified
+    every table of the complete drill before it. A drill that left tables out never becomes the
+    baseline, so a second drill leaving out the same table does not pass by comparison with the first.
+    ``drills``: ``(uri, report, table_differences(report))``, any order."""
+    mine = sorted(
+        (d for d in drills if d[1] is not newest and d[1]["environment"] == newest["environment"]
+         and d[1]["generated_at"] < newest["generated_at"]),
+        key=lambda d: (d[1]["generated_at"], d[0]),
+    )  # fmt: skip
+    baseline = None
+    for uri, report, diffs in mine:
+        if restored(report, diffs) and (
+            baseline is None or not uncovered(drill_tables(baseline[1]), drill_tables(report))
+        ):
+            baseline = (uri, report)
+    return baseline
+
+
+def coverage_findings(uri: str, report: dict, drills: list[tuple[str, dict, list]],
+                      inventory: list[tuple[dict, str]], owner: str, runbook: str) -> list[Finding]:  # fmt: skip
+    """``tables-covered``: one error per expected table (and tenant) the newest drill ``report`` (at
+    ``uri``) did not verify. Expected: every ``tables`` entry of an ``inventory`` dataset (with the
+    dataset's tenant), and every table of ``previous_complete_drill``. A table dropped on purpose
+    leaves the inventory; until no complete drill in the root lists it, a waiver accepts it."""
+    expected: dict[Table, list[str]] = {}
+    for ds, ds_uri in inventory:
+        for name in ds.get("tables") or ():
+            expected.setdefault((name, ds["tenant"]), []).append(f"{ds_uri}#{ds['id']}")
+    previous = previous_complete_drill(report, drills)
+    if previous is not None:
+        for table in drill_tables(previous[1]):
+            expected.setdefault(table, []).append(previous[0])
+    observed = drill_tables(report)
+    missing = sorted(uncovered(set(expected), observed), key=lambda t: (t[0], t[1] or ""))
+    if not missing:
+        return []
+    names = lambda tables: [table_subject(t) for t in sorted(tables, key=lambda t: (t[0], t[1] or ""))]  # noqa: E731
+    details = {
+        "environment": report["environment"],
+        "observed_tables": names(observed),
+        "expected_tables": names(expected),
+        "missing": names(missing),
+        "previous_drill": previous[0] if previous else None,
+        "inventory": sorted({u for ds, u in inventory if ds.get("tables")}),
+    }
+    return [
+        Finding("error", table_subject(t), "tables-covered",
+                f"not verified by the drill ({len(missing)} of {len(expected)} expected table(s) missing: "
+                f"{', '.join(details['missing'][:5])}{', …' if len(missing) > 5 else ''})",
+                "every table the data inventory lists, and every table the previous complete drill of the "
+                "environment verified", uri, owner, runbook, {**details, "table": t[0], "tenant": t[1],
+                                                             "expected_by": sorted(expected[t])})
+        for t in missing
+    ]  # fmt: skip
 
 
 def path_findings(path: UpgradePath | None, results: list[PathResult], preflights: list[PreflightStatus],

@@ -214,3 +214,67 @@ def test_a_rollback_report_without_a_time_zone_says_so():
     assert read_rollback(json.dumps(doc).encode(), "x").warnings == [
         "generated_at: '2026-11-17T12:00:00' has no time zone; taken as UTC"
     ]
+
+
+def _drill(when: str, drop=(), env="staging", edit=None) -> tuple[str, dict, list]:
+    """The demo drill at ``when`` without the tables named in ``drop``, as ``rollback_drills`` holds it."""
+    doc = json.loads((DATA / "evidence/upgrade/rollback/drill-10.4.0-staging.json").read_text())
+    doc["generated_at"], doc["environment"] = when, env
+    doc["tables"] = [t for t in doc["tables"] if t["name"] not in drop]
+    if edit:
+        edit(doc)
+    report = read_rollback(json.dumps(doc).encode(), f"{when}.json").records[0]
+    return f"{when}.json", report, table_differences(report)
+
+
+def _missing(newest, drills, inventory=()):
+    from phase8_assets.domains.upgrade import coverage_findings
+
+    found = coverage_findings(newest[0], newest[1], [newest, *drills], list(inventory), "team:x", "rb.md")
+    assert all(f.rule == "tables-covered" and f.evidence == newest[0] for f in found)
+    return [f.subject for f in found]
+
+
+POSTS = ["posts (tenant acme)", "posts (tenant globex)", "posts (tenant initech)"]
+
+
+def test_a_drill_that_verified_fewer_tables_than_the_previous_complete_one_fails():
+    complete = _drill("2026-11-10T00:00:00Z")
+    fewer = _drill("2026-11-17T00:00:00Z", drop=("posts",))
+    assert _missing(complete, []) == []  # nothing expected beyond its own tables
+    assert _missing(fewer, [complete]) == POSTS
+    from phase8_assets.domains.upgrade import coverage_findings
+
+    [first, *_] = coverage_findings(fewer[0], fewer[1], [fewer, complete], [], "team:x", "rb.md")
+    assert first.details["missing"] == POSTS and first.details["previous_drill"] == complete[0]
+    assert "posts (tenant acme)" in first.details["expected_tables"]
+    assert "posts (tenant acme)" not in first.details["observed_tables"]
+    # A second drill leaving posts out is still compared with the complete one, not with the first that left it out.
+    again = _drill("2026-11-19T00:00:00Z", drop=("posts",))
+    assert _missing(again, [complete, fewer]) == POSTS
+    # A newer complete drill is the baseline again; it may verify more tables than before.
+    assert _missing(_drill("2026-11-20T00:00:00Z"), [complete, fewer, again]) == []
+
+
+def test_only_a_drill_of_the_same_environment_that_restored_identically_is_the_baseline():
+    fewer = _drill("2026-11-17T00:00:00Z", drop=("posts",))
+    assert _missing(fewer, [_drill("2026-11-10T00:00:00Z", env="staging-2")]) == []
+    lossy = _drill("2026-11-10T00:00:00Z", edit=lambda d: d["tables"][0].update(rows_after=1))
+    older = _drill("2026-11-01T00:00:00Z")
+    assert _missing(fewer, [lossy]) == []  # it did not pass: no baseline from it
+    assert _missing(fewer, [lossy, older]) == POSTS  # the complete one before it is
+    later = _drill("2026-11-18T00:00:00Z")  # a newer drill is not the baseline of an older one
+    assert _missing(fewer, [later]) == []
+
+
+def test_every_table_the_inventory_lists_must_be_verified_for_its_tenant():
+    inventory = [
+        ({"id": "acme-messages", "tenant": "acme", "tables": ["posts", "reactions", "threads"]}, "inv.json"),
+        ({"id": "acme-files", "tenant": "acme"}, "inv.json"),  # no tables: nothing expected from it
+        ({"id": "globex-users", "tenant": "globex", "tables": ["users"]}, "inv.json"),
+    ]
+    # threads was never in any drill; users is verified as a whole table, which covers globex's rows.
+    assert _missing(_drill("2026-11-17T00:00:00Z"), [], inventory) == ["threads (tenant acme)"]
+    assert _missing(_drill("2026-11-17T00:00:00Z", drop=("posts", "users")), [], inventory) == [
+        "posts (tenant acme)", "threads (tenant acme)", "users (tenant globex)"
+    ]  # fmt: skip
