@@ -434,14 +434,20 @@ def plugin_sign(bundle: Path, key_path: Path, out: Path | None) -> None:
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--trust", "trust_path", type=click.Path(path_type=Path), required=True, help="kind: PluginTrustPolicy")
 @click.option("--as-of", default=None, help="Evaluation time (RFC 3339) for key validity; default now.")
-def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None) -> None:
+@click.option("--release", default=None, help="The server release it must run on (checks min_server_version).")
+def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None, release: str | None) -> None:
     """Verify BUNDLE (a folder or .tar.gz) against a trust policy. Exit 0 verified, 1 refused (every reason
     listed), 2 unusable input."""
     from phase8_assets.domains.plugins import verify
     from phase8_assets.evidence import EvidenceError
     from phase8_assets.evidence.plugins import read_bundle_path, read_trust
+    from phase8_assets.evidence.upgrade import parse_version
     from phase8_assets.shared.clock import TimeParseError, evaluation_time
 
+    try:
+        release_version = parse_version(release, "--release") if release is not None else None
+    except EvidenceError as exc:
+        _fail(f"{exc.field}: {exc.reason}")
     try:
         at = evaluation_time(as_of, None)
         policy = read_trust(trust_path.read_bytes(), str(trust_path)).records[0]
@@ -452,7 +458,7 @@ def plugin_verify(bundle: Path, trust_path: Path, as_of: str | None) -> None:
     if not bundle.exists():
         _fail(f"{bundle}: no such bundle (a folder or .tar.gz)")
     try:
-        result = verify(read_bundle_path(bundle), policy, at)
+        result = verify(read_bundle_path(bundle), policy, at, release=release_version)
     except EvidenceError as exc:
         _fail(f"{bundle}: {exc.field}: {exc.reason}")
     signer = (

@@ -7,7 +7,9 @@ from phase8_assets.defs.gates import gate_asset
 from phase8_assets.defs.resources import Phase8Settings
 from phase8_assets.domains.gates import Finding
 from phase8_assets.domains.plugins import CAPABILITY_GATE, SIGNATURES, gate_findings, verify
+from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch
+from phase8_assets.evidence.upgrade import Version, parse_version
 from phase8_assets.shared.reports import markdown_table
 
 GROUP = "security"
@@ -54,7 +56,8 @@ def plugin_verifications(settings: Phase8Settings, evidence_files: EvidenceBatch
     at = settings.evaluation_time(config)
     policies = evidence_files.files_of(TRUST)
     policy = policies[0].records[0] if len(policies) == 1 else None
-    results = [verify(b, policy, at, plugin_bundles) for b in plugin_bundles] if policy else []
+    release, release_problem = _release(config)
+    results = [verify(b, policy, at, plugin_bundles, release) for b in plugin_bundles] if policy else []
     rows = [
         [v.bundle.subject, f"{v.signer} ({v.publisher or 'unknown key'})" if v.signer else "-", v.trust or "-", v.signature,
          {True: "yes", False: "no", None: "-"}[v.files_intact], ", ".join(v.requested) or "-",
@@ -63,7 +66,7 @@ def plugin_verifications(settings: Phase8Settings, evidence_files: EvidenceBatch
     ]  # fmt: skip
     return dg.Output(
         {"policy": policy, "policy_uri": policies[0].uri if len(policies) == 1 else None, "results": results,
-         "policies": len(policies)},
+         "policies": len(policies), "release_problem": release_problem},
         metadata={
             "verified": sum(v.verdict == "verified" for v in results),
             "refused": sum(v.verdict == "refused" for v in results),
@@ -75,11 +78,24 @@ def plugin_verifications(settings: Phase8Settings, evidence_files: EvidenceBatch
     )  # fmt: skip
 
 
+def _release(config) -> tuple[Version | None, str | None]:
+    """The release the plugins must run on (``release.version``), or why it is not a version."""
+    try:
+        return parse_version(config.release.get("version"), "release.version"), None
+    except EvidenceError as exc:
+        return None, f"{exc.field}: {exc.reason}"
+
+
 def _evidence_findings(
     gate: str, batch: EvidenceBatch, config, verifications: dict, owner: str, runbook: str
 ) -> list[Finding]:
-    """Fail closed: the kinds not configured, no (or more than one) readable trust policy, unreadable bundles."""
+    """Fail closed: the kinds not configured, no (or more than one) readable trust policy, unreadable
+    bundles; for plugin_capabilities, a release version the plugins' min_server_version cannot be compared with."""
     out = []
+    if gate == CAPABILITY_GATE and verifications.get("release_problem"):
+        out.append(Finding("error", "release", "release-version", verifications["release_problem"],
+                           "MAJOR.MINOR.PATCH[-PRERELEASE], to compare each plugin's min_server_version with",
+                           config.source, owner, runbook, {}))  # fmt: skip
     for kind in (BUNDLES, TRUST):
         if kind not in config.evidence:
             out.append(Finding("error", kind, "evidence-configured", f"evidence.{kind} is not in {config.source}",

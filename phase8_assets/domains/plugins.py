@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from phase8_assets.evidence.plugins import (
     parse_signature,
     signature_valid,
 )
+from phase8_assets.evidence.upgrade import Version, parse_version
 from phase8_assets.shared.clock import format_timestamp
 
 SIGNATURES, CAPABILITY_GATE = "plugin_signatures", "plugin_capabilities"
@@ -67,6 +69,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown-capability": (CAPABILITY_GATE, "a capability or platform permission outside the vocabulary"),
     "capability-above-trust": (CAPABILITY_GATE, "a capability the signer's trust level may not request"),
     "egress-not-allowed": (CAPABILITY_GATE, "egress to a host the trust level does not allow"),
+    "server-version": (CAPABILITY_GATE, "a min_server_version above the release (or one Mattermost cannot read)"),
 }
 
 
@@ -107,8 +110,11 @@ def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
     return any(p == "*" or host == p or (p.startswith("*.") and fnmatch.fnmatchcase(host, p)) for p in patterns)
 
 
-def verify(bundle: Bundle, policy: TrustPolicy, at: datetime, peers: list[Bundle] = ()) -> Verification:
-    """Every reason to refuse ``bundle`` under ``policy`` at ``at``; ``peers``: the other bundles of the root."""
+def verify(
+    bundle: Bundle, policy: TrustPolicy, at: datetime, peers: list[Bundle] = (), release: Version | None = None
+) -> Verification:
+    """Every reason to refuse ``bundle`` under ``policy`` at ``at``; ``peers``: the other bundles of the root;
+    ``release``: the server release it must run on (None: not checked)."""
     v = Verification(bundle)
     v.problems += [Problem(r.reason, r.observed, r.limit) for r in bundle.refusals]
     if bundle.refusals:
@@ -120,7 +126,38 @@ def verify(bundle: Bundle, policy: TrustPolicy, at: datetime, peers: list[Bundle
         _publishers(v, bundle, peers)
     _platform_files(v, bundle)
     _capabilities(v, bundle, policy)
+    if release is not None:
+        _server_version(v, bundle, release)
     return v
+
+
+# SemVer as Mattermost parses min_server_version (blang/semver Parse, Masterminds StrictNewVersion):
+# MAJOR.MINOR.PATCH without a 'v' or leading zeros; anything else and the server refuses to start the plugin.
+_IDS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
+_STRICT_SEMVER = re.compile(rf"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-{_IDS})?(?:\+{_IDS})?")
+
+
+def _server_version(v: Verification, bundle: Bundle, release: Version) -> None:
+    """A plugin that needs a newer server than the release fails to start after the upgrade: Mattermost
+    compares its ``min_server_version`` with its own version before it activates the plugin, and
+    refuses one it cannot parse. The release's own version counts, not its pre-release tag (a
+    release candidate reports the version it will ship as)."""
+    if not bundle.plugin:
+        return
+    core = Version(release.major, release.minor, release.patch)
+    needs = [("plugin.json min_server_version", bundle.min_server_version)]
+    platform = bundle.platform
+    if platform is not None and platform.min_server_version not in (None, ""):  # "": Mattermost checks none
+        where, raw = f"min_server_version of {platform.path}", platform.min_server_version
+        if not (isinstance(raw, str) and _STRICT_SEMVER.fullmatch(raw)):
+            v.problems.append(Problem("server-version", f"{where} is {raw!r}, which Mattermost cannot parse (it "
+                                      "refuses to start the plugin)", f"MAJOR.MINOR.PATCH, at most the release {core}"))  # fmt: skip
+        else:
+            needs.append((where, parse_version(raw, where)))
+    for where, needed in needs:
+        if needed is not None and core < needed:
+            v.problems.append(Problem("server-version", f"{where} {needed}: the plugin needs a newer server",
+                                      f"at most the release {core} (release.version)"))  # fmt: skip
 
 
 def _signature(v: Verification, bundle: Bundle, policy: TrustPolicy, at: datetime) -> dict[str, str] | None:

@@ -114,6 +114,8 @@ class PlatformManifest:
     path: str
     permissions: tuple[tuple[str, str | None], ...]
     egress: tuple[str, ...] = ()
+    # a Mattermost plugin's min_server_version as written (None: it names none, so Mattermost checks none)
+    min_server_version: object = None
 
 
 @dataclass
@@ -125,6 +127,7 @@ class Bundle:
     signature: bytes | None = None
     plugin: dict = field(default_factory=dict)
     version: Version | None = None
+    min_server_version: Version | None = None  # plugin.json's: the oldest server release it runs on
     platform: PlatformManifest | None = None
     # each Grafana MANIFEST.txt of the bundle -> the files it lists (path in the bundle -> sha256)
     grafana: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -485,6 +488,7 @@ def _assemble(uri: str, contents: dict[str, bytes] | None, refusals: list[Refusa
     except EvidenceError as exc:
         raise EvidenceError(f"{PLUGIN_JSON}: {exc.field}", exc.reason) from exc
     bundle.version = parse_version(bundle.plugin["version"], f"{PLUGIN_JSON}: version")
+    bundle.min_server_version = parse_version(bundle.plugin["min_server_version"], f"{PLUGIN_JSON}: min_server_version")
     for name, entry in sorted((bundle.plugin.get("entry_points") or {}).items()):
         if normal_path(entry) not in contents:
             raise EvidenceError(f"{PLUGIN_JSON}: entry_points.{name}", f"{entry!r} is not a file of the bundle")
@@ -810,7 +814,9 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
             for part in ("server", "webapp")
             if doc.get(part)
         ]
-        return PlatformManifest("mattermost-plugin", path, tuple(perms))
+        return PlatformManifest(
+            "mattermost-plugin", path, tuple(perms), min_server_version=doc.get("min_server_version")
+        )
     raise EvidenceError(path, "expected a Slack app manifest (oauth_config or display_information), a Mattermost App "
                         "(app_id) or plugin (id + server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
 

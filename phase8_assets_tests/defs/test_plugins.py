@@ -70,3 +70,32 @@ def test_a_slack_manifest_sending_events_to_another_host_fails_plugin_capabiliti
     (finding,) = gates["plugin_capabilities"]["findings"]
     assert (finding["subject"], finding["rule"]) == (f"{bot} 3.0.2", "egress-not-allowed")
     assert finding["observed"] == "egress to collector.evil.example"
+
+
+def test_a_plugin_needing_a_newer_server_than_the_release_fails_plugin_capabilities(tmp_path, home):
+    """Mattermost compares a plugin's min_server_version with its own version before it starts the
+    plugin: one that needs a newer server than the release stops working after the upgrade."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    github = "com.octo.github"
+    files = plugin_files(github, "0.9.2")  # a newer version, validly signed by the publisher's verified key
+    manifest = json.loads(files["mattermost/plugin.json"])
+    files["mattermost/plugin.json"] = json.dumps({**manifest, "min_server_version": "10.5.0"}).encode()
+    (root / f"evidence/plugins/{github}-0.9.2.tar.gz").write_bytes(write_bundle(signed(files, 8, "octo-2026")))
+    gates = plugin_gates(gate_report([root], home))
+    assert gates["plugin_signatures"]["status"] == "pass"
+    (finding,) = gates["plugin_capabilities"]["findings"]
+    assert (finding["subject"], finding["rule"]) == (f"{github} 0.9.2", "server-version")
+    assert finding["observed"] == "min_server_version of mattermost/plugin.json 10.5.0: the plugin needs a newer server"
+    assert finding["limit"] == "at most the release 10.4.0 (release.version)"
+
+    # a release version nothing can be compared with is a finding, not a silent pass
+    config = (root / "phase8.yaml").read_text()
+    (root / "phase8.yaml").write_text(config.replace('version: "10.4.0"', 'version: "10.4"'))
+    (root / f"evidence/plugins/{github}-0.9.2.tar.gz").unlink()
+    gates = plugin_gates(gate_report([root], home))
+    assert gates["plugin_signatures"]["status"] == "pass"
+    (finding,) = gates["plugin_capabilities"]["findings"]
+    assert (finding["subject"], finding["rule"]) == ("release", "release-version")
+    assert finding["evidence"].endswith("phase8.yaml")
+    assert "got '10.4'" in finding["observed"]

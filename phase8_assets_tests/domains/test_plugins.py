@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from phase8_assets.cli import main
 from phase8_assets.domains.plugins import CAPABILITY_GATE, REASONS, SIGNATURES, gate_findings, verify
+from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.plugins import (
     MANIFEST,
     SIGNATURE,
@@ -32,6 +33,7 @@ from phase8_assets.evidence.plugins import (
     sign_manifest,
     write_bundle,
 )
+from phase8_assets.evidence.upgrade import parse_version
 
 AT = "2026-11-20T12:00:00Z"
 KEY = generate_key(hashlib.sha256(b"test publisher key").digest())
@@ -39,9 +41,10 @@ STRANGER = generate_key(hashlib.sha256(b"a key nobody trusts").digest())
 PLUGIN = "com.example.notes"
 
 
-def plugin_files(version="1.2.0", capabilities=("post:messages", "commands"), egress=(), publisher="example"):
+def plugin_files(version="1.2.0", capabilities=("post:messages", "commands"), egress=(), publisher="example",
+                 min_server="10.0.0"):  # fmt: skip
     manifest = {"apiVersion": "phase8/v1", "kind": "PluginManifest", "id": PLUGIN, "version": version,
-                "publisher": publisher, "min_server_version": "10.0.0", "entry_points": {"webapp": "webapp/main.js"},
+                "publisher": publisher, "min_server_version": min_server, "entry_points": {"webapp": "webapp/main.js"},
                 "capabilities": list(capabilities), "egress": list(egress)}  # fmt: skip
     return {
         "plugin.json": json.dumps(manifest).encode(),
@@ -214,7 +217,9 @@ CASES = {
     "unknown-capability": (lambda: write_bundle(signed(plugin_files(capabilities=["post:messages", "launch:rockets"]))), trust),
     "capability-above-trust": (lambda: write_bundle(signed(plugin_files(capabilities=["post:messages", "act_as_user"]))), trust),
     "egress-not-allowed": (lambda: write_bundle(signed(plugin_files(egress=["api.example.org", "evil.example.com"]))), trust),
+    "server-version": (lambda: write_bundle(signed(plugin_files(min_server="10.5.0"))), trust),
 }  # fmt: skip
+RELEASE = "10.4.0"  # the release every case is verified for (the server-version case needs a newer one)
 
 
 def test_every_reason_has_a_case():
@@ -228,7 +233,8 @@ def test_refusal_reason_exit_code_and_gate(reason, tmp_path):
     bundle.write_bytes(make_bundle())
     policy_file.write_text(make_trust())
     result = CliRunner().invoke(
-        main, ["plugin", "verify", str(bundle), "--trust", str(policy_file), "--as-of", AT, "--json"]
+        main,
+        ["plugin", "verify", str(bundle), "--trust", str(policy_file), "--as-of", AT, "--release", RELEASE, "--json"],
     )
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
@@ -236,7 +242,8 @@ def test_refusal_reason_exit_code_and_gate(reason, tmp_path):
     assert {r["reason"] for r in report["reasons"]} == {reason}, report["reasons"]
     # The gates see the same verification: only the reason's gate has findings.
     policy = read_trust(policy_file.read_bytes(), str(policy_file)).records[0]
-    verification = verify(read_bundle_path(bundle), policy, datetime(2026, 11, 20, 12, tzinfo=UTC))
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    verification = verify(read_bundle_path(bundle), policy, at, release=parse_version(RELEASE, "release"))
     failing = {
         gate
         for gate in (SIGNATURES, CAPABILITY_GATE)
@@ -567,3 +574,65 @@ def test_a_slack_manifest_sending_events_elsewhere_is_refused_like_a_mattermost_
         assert problems == [
             ("egress-not-allowed", "egress to collector.evil.example", "community may reach *.example.org")
         ]
+
+
+def mattermost_plugin(min_server, fmt="json"):
+    """Our plugin shipping a Mattermost plugin manifest (mattermost/plugin.json or .yaml) that asks
+    for ``min_server`` (None: names none), signed."""
+    files = plugin_files()
+    doc = {"id": PLUGIN, "version": "1.2.0", "webapp": {"bundle_path": "webapp/main.js"}}
+    if min_server is not None:
+        doc["min_server_version"] = min_server
+    name = f"mattermost/plugin.{fmt}"
+    manifest = {**json.loads(files["plugin.json"]), "platform_manifest": name}
+    files["plugin.json"] = json.dumps(manifest).encode()
+    files[name] = json.dumps(doc).encode()  # JSON is YAML too
+    files["mattermost/webapp/main.js"] = b"export default 1;\n"
+    return write_bundle(signed(files))
+
+
+@pytest.mark.parametrize("min_server, release, observed", [
+    (None, "10.4.0", None),
+    ("", "10.4.0", None),
+    ("10.4.0", "10.4.0", None),
+    ("5.12.0", "10.4.0", None),
+    # a release candidate runs as the version it will ship as, as Mattermost's own candidates report it
+    ("10.4.0", "10.4.0-rc.2", None),
+    ("10.4.0-rc1", "10.4.0", None),
+    ("10.4.1", "10.4.0", "min_server_version of mattermost/plugin.{fmt} 10.4.1: the plugin needs a newer server"),
+    ("11.0.0", "10.4.0-rc.2", "min_server_version of mattermost/plugin.{fmt} 11.0.0: the plugin needs a newer server"),
+    # Mattermost parses strictly and refuses to start a plugin whose min_server_version it cannot read
+    ("v5.6.0", "10.4.0", "min_server_version of mattermost/plugin.{fmt} is 'v5.6.0', which Mattermost cannot parse"),
+    ("5.6", "10.4.0", "min_server_version of mattermost/plugin.{fmt} is '5.6', which Mattermost cannot parse"),
+    (5.6, "10.4.0", "min_server_version of mattermost/plugin.{fmt} is 5.6, which Mattermost cannot parse"),
+])  # fmt: skip
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_mattermost_plugin_needing_a_newer_server_than_the_release_is_refused(min_server, release, observed, fmt):
+    policy = read_trust(trust().encode(), "trust.yaml").records[0]
+    bundle = read_bundle_bytes(mattermost_plugin(min_server, fmt), "b.tar.gz")
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    # (its web app asks for ui:extend, above the test key's level: only the version is looked at here)
+    problems = [p for p in verify(bundle, policy, at, release=parse_version(release, "release")).problems
+                if p.reason == "server-version"]  # fmt: skip
+    if observed is None:
+        assert problems == []
+    else:
+        assert [p.reason for p in problems] == ["server-version"]
+        assert problems[0].observed.startswith(observed.format(fmt=fmt)), problems[0].observed
+        assert "the release 10.4.0" in problems[0].limit
+    # no release given (plugin verify without --release): not checked
+    assert "server-version" not in [p.reason for p in verify(bundle, policy, at).problems]
+
+
+def test_plugin_json_min_server_version_must_be_a_version():
+    with pytest.raises(EvidenceError) as caught:
+        read_bundle_bytes(write_bundle(signed(plugin_files(min_server="ten"))), "b.tar.gz")
+    assert caught.value.field == "plugin.json: min_server_version"
+
+
+def test_plugin_verify_rejects_a_release_that_is_no_version(tmp_path):
+    (tmp_path / "b.tar.gz").write_bytes(write_bundle(signed(plugin_files())))
+    (tmp_path / "trust.yaml").write_text(trust())
+    result = CliRunner().invoke(main, ["plugin", "verify", str(tmp_path / "b.tar.gz"), "--trust", str(tmp_path / "trust.yaml"),
+                                       "--as-of", AT, "--release", "10.4"])  # fmt: skip
+    assert result.exit_code == 2 and "--release: expected a version" in result.output
