@@ -37,14 +37,15 @@ KEYS = {
     "matterpoll-2026": ("matterpoll", "community", "2026-04-01T00:00:00Z", "2027-04-01T00:00:00Z"),
 }
 
-# id -> (key, version, capabilities, egress, entry points, the platform manifest file it also ships)
+# id -> (key, version, capabilities, egress, entry points, the platform manifest file it also ships); a
+# Mattermost plugin's files are in its manifest's folder (its bundle_path webapp/main.js is mattermost/webapp/main.js)
 PLUGINS = {
     "com.chatterbox.calls": ("chatterbox-2026", "2.3.0",
                              ["server:execute", "ui:extend", "read:channels", "post:messages", "act_as_bot"],
                              ["turn.chatterbox.example"], {"server": "server/plugin-linux-amd64", "webapp": "webapp/main.js"}, None),
     "com.octo.github": ("octo-2026", "0.9.1",
                         ["read:messages", "post:messages", "commands", "webhooks:inbound", "webhooks:outbound", "act_as_user"],
-                        ["api.github.com", "github.com"], {"webapp": "webapp/main.js"}, "mattermost/plugin.json"),
+                        ["api.github.com", "github.com"], {"webapp": "mattermost/webapp/main.js"}, "mattermost/plugin.json"),
     "com.acme.jira-bridge": ("acme-it-2026", "1.4.2", ["post:messages", "commands", "webhooks:outbound"],
                              ["jira.acme.example"], {"bot": "bot/bridge.py"}, None),
     "org.giphy.giphy": ("giphy-community-2025", "2.1.0", ["post:messages", "commands", "ui:extend"], [],

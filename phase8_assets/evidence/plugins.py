@@ -116,6 +116,8 @@ class PlatformManifest:
     egress: tuple[str, ...] = ()
     # a Mattermost plugin's min_server_version as written (None: it names none, so Mattermost checks none)
     min_server_version: object = None
+    # the files a Mattermost plugin runs: (field, path relative to the manifest's folder, as written)
+    files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -497,6 +499,7 @@ def _assemble(uri: str, contents: dict[str, bytes] | None, refusals: list[Refusa
         if name not in contents:
             raise EvidenceError(f"{PLUGIN_JSON}: platform_manifest", f"{name!r} is not a file of the bundle")
         bundle.platform = platform_manifest(contents[name], name)
+        _mattermost_files_present(bundle.platform, contents)
     _no_undeclared_platform_manifest(contents, bundle.platform)
     bundle.grafana = _grafana_lists(contents, bundle.platform)
     bundle.manifest = contents.pop(MANIFEST, None)
@@ -814,11 +817,43 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
             for part in ("server", "webapp")
             if doc.get(part)
         ]
-        return PlatformManifest(
-            "mattermost-plugin", path, tuple(perms), min_server_version=doc.get("min_server_version")
-        )
+        return PlatformManifest("mattermost-plugin", path, tuple(perms), min_server_version=doc.get("min_server_version"),
+                                files=_mattermost_files(doc, path, yaml))  # fmt: skip
     raise EvidenceError(path, "expected a Slack app manifest (oauth_config or display_information), a Mattermost App "
                         "(app_id) or plugin (id + server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
+
+
+def _mattermost_files(doc: dict, path: str, yaml: bool) -> tuple[tuple[str, str], ...]:
+    """The files a Mattermost plugin manifest names: its server executables (one per platform, or the
+    single ``executable``) and its web app bundle. Go decodes the executables into a map, whose keys
+    it keeps as written."""
+    server = mapping(doc.get("server"), f"{path}: server")
+    webapp = mapping(doc.get("webapp"), f"{path}: webapp")
+    if not yaml:
+        server, webapp = go_fields(server, path, "server."), go_fields(webapp, path, "webapp.")
+    named = [(f"server.executables.{arch}", file)
+             for arch, file in mapping(server.get("executables"), f"{path}: server.executables").items()]  # fmt: skip
+    named += [("server.executable", server.get("executable")), ("webapp.bundle_path", webapp.get("bundle_path"))]
+    for where, file in named:
+        if file is not None and not isinstance(file, str):
+            raise EvidenceError(f"{path}: {where}", f"expected a path in the plugin, got {file!r}")
+    return tuple((where, file) for where, file in named if file)
+
+
+def _mattermost_files_present(platform: PlatformManifest, contents: dict[str, bytes]) -> None:
+    """Mattermost starts a plugin's server executable and serves its web app bundle from the plugin's
+    folder, the folder of its manifest: a file the manifest names and the bundle lacks is a plugin that
+    fails to start."""
+    folder = platform.path.rsplit("/", 1)[0] + "/" if "/" in platform.path else ""
+    for where, file in platform.files:
+        name = normal_path(file)
+        if path_refusal(name) is not None or path_refusal(folder + name) is not None:
+            raise EvidenceError(f"{platform.path}: {where}", f"{file!r} leaves the plugin's folder "
+                                f"({folder or 'the top of the bundle'}); expected a path inside it")  # fmt: skip
+        if folder + name not in contents:
+            raise EvidenceError(f"{platform.path}: {where}", f"{folder + name!r} is not a file of the bundle (Mattermost "
+                                f"reads {file!r} in the plugin's folder, {folder or 'the top of the bundle'}, and "
+                                "fails to start the plugin without it)")  # fmt: skip
 
 
 def slack_scope(token: str, scope: str) -> list[tuple[str, str | None]]:

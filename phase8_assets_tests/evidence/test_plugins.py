@@ -465,3 +465,47 @@ def test_a_location_below_a_top_level_one_maps_like_it(real_samples):
     assert [ours for what, ours in read.permissions if "location" in what] == [
         "commands", "ui:extend", "ui:extend", None, None, None
     ]  # fmt: skip
+
+
+def mattermost_bundle(doc, shipped, name="mattermost/plugin.json"):
+    """The demo polls plugin shipping the Mattermost plugin manifest ``doc`` (declared) and, below the
+    manifest's folder, the files ``shipped``."""
+    contents = load_contents(DATA / "evidence/plugins/org.matterpoll.polls-1.6.0.tar.gz")
+    ours = json.loads(contents["plugin.json"])
+    folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+    contents |= {
+        "plugin.json": json.dumps({**ours, "platform_manifest": name}).encode(),
+        name: json.dumps(doc).encode(),
+    }
+    contents |= {folder + path: b"\x7fELF" for path in shipped}
+    return write_bundle(contents)
+
+
+@pytest.mark.realdata
+def test_a_mattermost_plugin_without_the_files_its_manifest_names_is_unusable(real_samples):
+    """Mattermost starts the server executable and serves the web app bundle that plugin.json names,
+    from the plugin's folder (the manifest's): a bundle without one is a plugin that fails to start."""
+    doc = json.loads((real_samples / "plugins/mattermost_plugin-starter-template_plugin.json").read_bytes())
+    named = [*doc["server"]["executables"].values(), doc["webapp"]["bundle_path"]]
+    assert read_bundle_bytes(mattermost_bundle(doc, named), "p").platform.format == "mattermost-plugin"
+    with pytest.raises(EvidenceError) as info:
+        read_bundle_bytes(mattermost_bundle(doc, [p for p in named if "darwin-arm64" not in p]), "p")
+    assert info.value.field == "mattermost/plugin.json: server.executables.darwin-arm64"
+    assert info.value.reason.startswith("'mattermost/server/dist/plugin-darwin-arm64' is not a file of the bundle")
+    # relative to the manifest's folder, not to the top of the bundle
+    with pytest.raises(EvidenceError, match="'mattermost/webapp/dist/main.js' is not a file"):
+        read_bundle_bytes(mattermost_bundle(doc, named[:-1]), "p")
+    # Go reads the fields whatever their case; yaml.v2 as written; the single executable counts too
+    go_case = {"id": "polls", "Webapp": {"Bundle_Path": "webapp/main.js"}}
+    with pytest.raises(EvidenceError, match="'mattermost/webapp/main.js' is not a file") as info:
+        read_bundle_bytes(mattermost_bundle(go_case, []), "p")
+    assert info.value.field == "mattermost/plugin.json: webapp.bundle_path"
+    with pytest.raises(EvidenceError) as info:
+        read_bundle_bytes(
+            mattermost_bundle({"id": "polls", "server": {"executable": "plugin"}}, [], "mm/plugin.yaml"), "p"
+        )
+    assert info.value.field == "mm/plugin.yaml: server.executable"
+    with pytest.raises(EvidenceError, match="leaves the plugin's folder"):
+        read_bundle_bytes(mattermost_bundle({"id": "polls", "webapp": {"bundle_path": "../plugin.json"}}, []), "p")
+    with pytest.raises(EvidenceError, match="expected a path in the plugin, got 7"):
+        read_bundle_bytes(mattermost_bundle({"id": "polls", "webapp": {"bundle_path": 7}}, []), "p")
