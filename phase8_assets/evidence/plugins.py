@@ -286,6 +286,7 @@ class _Entry:
     size: int
     target: str = ""
     mode: int = 0
+    special: str = ""  # what a special file is: a character device, a block device, a FIFO, a socket
 
 
 def _same_file_key(path: str) -> str:
@@ -328,7 +329,8 @@ def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
             refusals.append(Refusal("symlink", f"{path!r} is a {what} to {entry.target!r}", "regular files only"))
             continue
         if entry.kind == "special":
-            refusals.append(Refusal("special-file", f"{path!r} is a device, FIFO or socket", "regular files only"))
+            refusals.append(Refusal("special-file", f"{path!r} is {entry.special or 'not a regular file'} (mode "
+                                    f"{entry.mode & 0o7777:04o})", "regular files only"))  # fmt: skip
             continue
         if entry.mode & stat.S_IWOTH:  # not signed either, and kept by tar as root: anyone could swap the code
             refusals.append(Refusal("world-writable", f"{path!r} has mode {entry.mode & 0o7777:04o} (anyone may "
@@ -387,6 +389,15 @@ def _gunzip(data: bytes, limit: int) -> bytes | None:
     return _inflate(data, limit, keep=True)[1]
 
 
+_TAR_SPECIAL = {tarfile.CHRTYPE: "a character device", tarfile.BLKTYPE: "a block device", tarfile.FIFOTYPE: "a FIFO"}
+_STAT_SPECIAL = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+                 (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def _tar_special(member: tarfile.TarInfo) -> str:
+    return _TAR_SPECIAL.get(member.type, f"a tar entry of type {member.type.decode('latin-1')!r}")
+
+
 def _tar_kind(member: tarfile.TarInfo) -> str:
     if member.issym():
         return "symlink"
@@ -422,7 +433,8 @@ def _from_tar(data: bytes, limits: BundleLimits) -> Contents:
                 raise EvidenceError("(archive)", f"data after byte {tar.offset}, where the readable members end (a "
                                     "damaged header, or members past the end-of-archive marker that other tar "
                                     "readers extract); expected only zero padding")  # fmt: skip
-            refusals = _structure([_Entry(m.name, _tar_kind(m), m.size, m.linkname, m.mode) for m in members], limits)
+            refusals = _structure([_Entry(m.name, _tar_kind(m), m.size, m.linkname, m.mode, _tar_special(m))
+                                   for m in members], limits)  # fmt: skip
             if refusals:
                 return None, refusals
             return {normal_path(m.name): tar.extractfile(m).read() for m in members if m.isreg()}, []
@@ -443,7 +455,8 @@ def _from_folder(folder: Path, limits: BundleLimits) -> Contents:
                 entries.append(_Entry(rel, "dir", 0, mode=info.st_mode))
             else:
                 kind = "file" if stat.S_ISREG(info.st_mode) else "special"
-                entries.append(_Entry(rel, kind, info.st_size, mode=info.st_mode))
+                special = next((what for test, what in _STAT_SPECIAL if test(info.st_mode)), "")
+                entries.append(_Entry(rel, kind, info.st_size, mode=info.st_mode, special=special))
     refusals = _structure(entries, limits)
     if refusals:
         return None, refusals

@@ -8,6 +8,7 @@ findings, and expects exactly its own reason and gate.
 import hashlib
 import io
 import json
+import os
 import tarfile
 import zlib
 from datetime import UTC, datetime
@@ -636,3 +637,20 @@ def test_plugin_verify_rejects_a_release_that_is_no_version(tmp_path):
     result = CliRunner().invoke(main, ["plugin", "verify", str(tmp_path / "b.tar.gz"), "--trust", str(tmp_path / "trust.yaml"),
                                        "--as-of", AT, "--release", "10.4"])  # fmt: skip
     assert result.exit_code == 2 and "--release: expected a version" in result.output
+
+
+@pytest.mark.parametrize("kind, what", [(tarfile.CHRTYPE, "a character device"), (tarfile.BLKTYPE, "a block device"),
+                                        (tarfile.FIFOTYPE, "a FIFO"), (b"V", "a tar entry of type 'V'")])  # fmt: skip
+def test_a_special_file_is_refused_naming_what_it_is_and_its_mode(kind, what, tmp_path):
+    archive = with_members((member("dev/null", kind, mode=0o666), None))
+    assert [(r.reason, r.observed) for r in read_bundle_bytes(archive, "b.tar.gz").refusals] == [
+        ("special-file", f"'dev/null' is {what} (mode 0666)")
+    ]
+    folder = tmp_path / "notes"
+    for name, data in signed(plugin_files()).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    os.mkfifo(folder / "webapp/pipe", 0o600)
+    assert [(r.reason, r.observed) for r in read_bundle_path(folder).refusals] == [
+        ("special-file", "'webapp/pipe' is a FIFO (mode 0600)")
+    ]
