@@ -335,13 +335,18 @@ the reason; `phase8 plugin verify BUNDLE --trust policy/plugin-trust.yaml` shows
         """\
 A plugin asks for a capability, or egress to a host, that its signer's trust level does not
 allow, or for a permission with no mapping in our vocabulary (including the permissions of the
-Slack or Mattermost manifest it ships). Each capability is its own finding.""",
+Slack or Mattermost manifest it ships). Each capability is its own finding. Or the plugin needs a
+newer server than the release (`server-version`: its `min_server_version` is above
+`release.version`), or `release.version` is not a version (`release-version`).""",
         """\
 1. Ask the publisher to drop the capability, or run it with a narrower one.
 2. If the capability is needed, review the publisher and move its key to a higher trust level in
    `policy/plugin-trust.yaml` (security team approval), or widen the level on purpose.
 3. An unknown permission is refused, not ignored: extend the mapping in
-   `docs/security/plugin-signing.md` and the code together.""",
+   `docs/security/plugin-signing.md` and the code together.
+4. `server-version`: ask the publisher for a build that runs on the release, keep the release's
+   previous plugin version, or disable the plugin for its tenants until the server is upgraded.
+   `release-version`: set `release.version` in `phase8.yaml` to the release's SemVer.""",
     ),
     "program-completeness": (
         "Program completeness",

@@ -343,8 +343,8 @@ def findings(assessment: DrillAssessment, gate_owner: str, gate_runbook: str) ->
                     out.append(
                         finding(
                             "environment-covered",
-                            f"no qualifying run tagged env:{env} within {d.cadence}",
-                            f"every environment of {', '.join(d.environments)}",
+                            f"no qualifying run tagged env:{env} that still counts",
+                            f"every environment of {', '.join(d.environments)}: {st.window_text(st.last_qualifying)}",
                             st.last.file.uri,
                             {"environment": env},
                         )
