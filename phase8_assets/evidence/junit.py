@@ -14,6 +14,10 @@ One record per test (classname + name within the file). Retries are folded into 
 - Surefire's ``rerunFailingTestsCount``: ``<flakyFailure>``/``<flakyError>`` inside a passing
   testcase make it ``flaky``; ``<rerunFailure>``/``<rerunError>`` are further failed attempts.
 
+Every ``<testcase>`` is judged: those inside a ``<testsuite>`` and those a ``<testsuites>`` holds
+directly (its ``timestamp``, if any, dates them); a testcase anywhere else (inside another testcase,
+or an element no runner writes) rejects the file rather than being dropped unread.
+
 What an isolation test covers comes from its properties, testcase level first (pytest's
 ``record_property`` and the ``phase8_assets.isolation`` plugin write them there), then the
 enclosing suites, innermost first: ``phase8.dimension``, ``phase8.resource``, ``phase8.tenants``
@@ -79,12 +83,16 @@ def _properties(elem: ET.Element) -> dict[str, str]:
 
 
 def _suites(root: ET.Element) -> list[tuple[ET.Element, dict[str, str]]]:
-    """Every ``<testsuite>`` with the properties it inherits from enclosing suites (outer first)."""
+    """Every ``<testsuite>`` with the properties it inherits from enclosing suites (outer first).
+
+    A ``<testsuites>`` that holds ``<testcase>`` elements itself (no ``<testsuite>`` around them)
+    counts as a suite too: its testcases are results like any other, not to be skipped."""
     out = []
 
     def walk(elem: ET.Element, inherited: dict[str, str]) -> None:
-        own = {**inherited, **_properties(elem)} if elem.tag == "testsuite" else inherited
-        if elem.tag == "testsuite":
+        is_suite = elem.tag == "testsuite" or elem.find("testcase") is not None
+        own = {**inherited, **_properties(elem)} if is_suite else inherited
+        if is_suite:
             out.append((elem, own))
         for child in elem:
             if child.tag in ("testsuite", "testsuites"):
@@ -92,6 +100,20 @@ def _suites(root: ET.Element) -> list[tuple[ET.Element, dict[str, str]]]:
 
     walk(root, {})
     return out
+
+
+def _check_every_testcase_in_a_suite(root: ET.Element, suites: list[ET.Element]) -> None:
+    """Fail closed on a ``<testcase>`` the suites do not hold (inside another testcase, or an element
+    no runner writes): it would otherwise be read as nothing, and a failure in it would not count."""
+    judged = {id(case) for suite in suites for case in suite.findall("testcase")}
+    parents = {id(child): parent for parent in root.iter() for child in parent}
+    for case in root.iter("testcase"):
+        if id(case) not in judged:
+            parent = parents[id(case)]
+            raise EvidenceError(
+                f"testcase[@name={case.get('name')!r}]",
+                f"inside <{parent.tag}>, expected inside a <testsuite> or <testsuites>: its outcome cannot be judged",
+            )
 
 
 def coverage_of(classname: str, name: str, properties: dict[str, str]) -> tuple[str | None, str | None, list[str]]:
@@ -120,6 +142,7 @@ def read(data: bytes, uri: str) -> ReadResult:
     if root.tag not in ("testsuites", "testsuite"):
         raise EvidenceError(root.tag, "expected a <testsuites> or <testsuite> root element")
     suites = _suites(root)
+    _check_every_testcase_in_a_suite(root, [suite for suite, _ in suites])
     tests: dict[tuple[str, str], dict] = {}
     stamps, warnings = [], []
     for suite, suite_props in suites:

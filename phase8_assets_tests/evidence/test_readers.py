@@ -198,3 +198,33 @@ def test_secrets_in_failure_messages_are_redacted():
     token = "ghp_" + "a1B2" * 9
     data = _suite(f'<testcase classname="c" name="t"><failure message="auth {token} leaked"/></testcase>')
     assert token not in str(read_evidence("isolation_results", data, "x").records)  # the one way out of a reader
+
+
+def test_testcases_directly_under_testsuites_are_judged_not_skipped():
+    """No <testsuite> around them: the testcases are results all the same (a failure there counts)."""
+    data = (
+        b'<testsuites name="iso" timestamp="2026-11-19T10:00:00Z">'
+        b'<testcase classname="isolation.data.test_files" name="test_leak"><failure message="saw globex"/></testcase>'
+        b'<testsuite name="s" timestamp="2026-11-19T09:00:00Z"><testcase classname="c" name="ok"/></testsuite>'
+        b"</testsuites>"
+    )
+    result = junit.read(data, "x")
+    got = {r["name"]: (r["outcome"], r["dimension"], r["resource"], r["run_at"].isoformat()) for r in result.records}
+    assert got == {
+        "test_leak": ("failed", "data", "files", "2026-11-19T10:00:00+00:00"),
+        "ok": ("passed", None, None, "2026-11-19T09:00:00+00:00"),
+    }
+    assert result.summary["failed"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<testsuite name="s"><testcase name="outer"><testcase name="inner"><failure/></testcase></testcase></testsuite>',
+        '<testsuite name="s"><group><testcase name="inner"><failure/></testcase></group></testsuite>',
+    ],
+)
+def test_a_testcase_outside_any_suite_rejects_the_file_rather_than_being_dropped(body):
+    with pytest.raises(EvidenceError) as info:
+        junit.read(body.encode(), "x")
+    assert info.value.field == "testcase[@name='inner']" and "cannot be judged" in info.value.reason
