@@ -14,6 +14,8 @@ One record per test (classname + name within the file). Retries are folded into 
 - Surefire's ``rerunFailingTestsCount``: ``<flakyFailure>``/``<flakyError>`` inside a passing
   testcase make it ``flaky``; ``<rerunFailure>``/``<rerunError>`` are further failed attempts.
 
+A suite whose ``failures`` + ``errors`` count more than its testcases' ``<failure>``/``<error>``
+elements rejects the file (a failure it counts is missing; fewer is fine: the elements decide).
 Every ``<testcase>`` is judged: those inside a ``<testsuite>`` and those a ``<testsuites>`` holds
 directly (its ``timestamp``, if any, dates them); a testcase anywhere else (inside another testcase,
 or an element no runner writes) rejects the file rather than being dropped unread.
@@ -116,6 +118,36 @@ def _check_every_testcase_in_a_suite(root: ET.Element, suites: list[ET.Element])
             )
 
 
+def _check_claimed_failures(root: ET.Element) -> None:
+    """Fail closed on a suite whose ``failures`` + ``errors`` say more than its testcases show.
+
+    Outcomes come from the testcases, but a suite that counts a failure its testcases do not hold
+    has lost one (a truncated or hand-edited report, a failure outside any testcase): which test
+    failed is unknown, so the file's outcomes cannot be trusted. Fewer claimed than shown is fine
+    (jest-junit writes one ``<failure>`` per message; the elements decide)."""
+    for suite in root.iter():
+        if suite.tag not in ("testsuite", "testsuites"):
+            continue
+        claimed = 0
+        for attr in ("failures", "errors"):
+            text = suite.get(attr)
+            if text is None or not text.strip():
+                continue
+            try:
+                claimed += int(text)
+            except ValueError as exc:
+                raise EvidenceError(
+                    f"{suite.tag}[@name={suite.get('name', '')!r}]/@{attr}", f"expected a count, got {text!r}"
+                ) from exc
+        shown = sum(1 for case in suite.iter("testcase") for child in case if child.tag in ("failure", "error"))
+        if claimed > shown:
+            raise EvidenceError(
+                f"{suite.tag}[@name={suite.get('name', '')!r}]/@failures+@errors",
+                f"counts {claimed} failure(s)/error(s) but its testcases show {shown}: a failed test is "
+                "missing from the report, expected every failure as a <failure>/<error> in a <testcase>",
+            )
+
+
 def coverage_of(classname: str, name: str, properties: dict[str, str]) -> tuple[str | None, str | None, list[str]]:
     """(dimension, resource, tenants) of one test, from its properties or else its name."""
     dimension = properties.get("phase8.dimension")
@@ -143,6 +175,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         raise EvidenceError(root.tag, "expected a <testsuites> or <testsuite> root element")
     suites = _suites(root)
     _check_every_testcase_in_a_suite(root, [suite for suite, _ in suites])
+    _check_claimed_failures(root)
     tests: dict[tuple[str, str], dict] = {}
     stamps, warnings = [], []
     for suite, suite_props in suites:

@@ -228,3 +228,25 @@ def test_a_testcase_outside_any_suite_rejects_the_file_rather_than_being_dropped
     with pytest.raises(EvidenceError) as info:
         junit.read(body.encode(), "x")
     assert info.value.field == "testcase[@name='inner']" and "cannot be judged" in info.value.reason
+
+
+def test_a_suite_counting_more_failures_than_its_testcases_show_is_rejected():
+    """Which test failed is unknown, so no outcome in the file can be trusted: fail closed."""
+    lost = b'<testsuites><testsuite name="iso" failures="1" errors="0"><testcase name="a"/></testsuite></testsuites>'
+    with pytest.raises(EvidenceError) as info:
+        junit.read(lost, "x")
+    assert info.value.field == "testsuite[@name='iso']/@failures+@errors" and "show 0" in info.value.reason
+    # The aggregate on <testsuites> is checked too, over every nested suite.
+    top = b'<testsuites errors="2"><testsuite name="s"><testcase name="a"><error/></testcase></testsuite></testsuites>'
+    with pytest.raises(EvidenceError, match="counts 2 failure"):
+        junit.read(top, "x")
+    with pytest.raises(EvidenceError, match="expected a count"):
+        junit.read(b'<testsuite name="s" failures="many"><testcase name="a"/></testsuite>', "x")
+    # Fewer counted than shown (jest-junit writes one <failure> per message), or a failure and a
+    # teardown error in one pytest testcase: the elements decide, nothing is lost.
+    more = junit.read(
+        b'<testsuite name="s" failures="1" errors="1"><testcase name="a"><failure/><error/></testcase>'
+        b'<testcase name="b"><failure/><failure/></testcase></testsuite>',
+        "x",
+    )
+    assert (more.summary["error"], more.summary["failed"]) == (1, 1)
