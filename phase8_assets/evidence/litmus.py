@@ -5,7 +5,9 @@ Each result is one drill run:
 
 - ``status.experimentStatus.verdict`` Pass (phase Completed) → ``passed``, unless a probe failed or
   ``probeSuccessPercentage`` is below 100 (→ ``deviated``); Fail → ``deviated``, or ``failed`` when
-  ``failStep`` says the pre-chaos check or the injection itself failed; Stopped → ``stopped``;
+  ``failStep`` (Litmus 1.x/2.x) or ``failureOutput.failedStep`` (3.x: litmus-go's JSON error, whose
+  ``phase`` is PreChaos, ChaosInject or PostChaos, and ``errorCode``) says the pre-chaos check or the
+  injection itself failed; Stopped → ``stopped``;
   Awaited (still running) → ``awaited``; anything else is rejected.
 - Probes in ``SOT`` mode are the hypothesis before, ``EOT`` after; ``Edge`` and ``Continuous``
   count for both.
@@ -15,6 +17,8 @@ Each result is one drill run:
 """
 
 from __future__ import annotations
+
+import json
 
 from phase8_assets.evidence import EvidenceError, ReadResult
 from phase8_assets.evidence.drill_runs import DrillActivity, DrillRun, environment_of
@@ -63,6 +67,25 @@ def _probe_verdict(probe: dict) -> bool | None:
     if text in ("failed", "fail"):
         return False
     return None  # N/A or Awaited
+
+
+def _fail_step(exp: dict) -> tuple[str, str, str]:
+    """(field, text, phase) of why a run failed: ``failStep`` (Litmus 1.x/2.x), or Litmus 3.x's
+    ``failureOutput`` (``failedStep``, often litmus-go's JSON error with ``phase``, and ``errorCode``)."""
+    output = exp.get("failureOutput")
+    if isinstance(output, dict) and (output.get("failedStep") or output.get("errorCode")):
+        step, code = str(output.get("failedStep") or ""), str(output.get("errorCode") or "")
+        try:
+            parsed = json.loads(step) if step.lstrip().startswith("{") else {}
+        except ValueError:
+            parsed = {}
+        parsed = parsed if isinstance(parsed, dict) else {}
+        text = str(parsed.get("reason") or step) if parsed else step
+        code = code or str(parsed.get("errorCode") or "")
+        phase = str(parsed.get("phase") or "")
+        detail = ", ".join(x for x in (code, f"phase {phase}" if phase else "") if x)
+        return "failureOutput", f"{text} [{detail}]" if detail else text, phase
+    return "failStep", str(exp.get("failStep") or ""), ""
 
 
 def _one(doc: object, where: str, index: int) -> tuple[DrillRun, str]:
@@ -120,7 +143,7 @@ def _one(doc: object, where: str, index: int) -> tuple[DrillRun, str]:
                 detail=redact_text(f"{probe.get('mode') or ''} {description}".strip())[:500],
             )
         )
-    fail_step = str(exp.get("failStep") or "")
+    fail_field, fail_step, fail_phase = _fail_step(exp)
     phase = str(exp.get("phase") or "")
     probe_failed = any(p.tolerance_met is False for p in probes) or (percent is not None and percent < 100)
     where = f"{prefix}status.experimentStatus"
@@ -137,8 +160,11 @@ def _one(doc: object, where: str, index: int) -> tuple[DrillRun, str]:
             else ""
         )
     elif verdict == "Fail":
-        outcome = "failed" if ("PreChaosCheck" in fail_step or "ChaosInject" in fail_step) else "deviated"
-        note = f"{where}.verdict is Fail (failStep {redact_text(fail_step)!r}); expected Pass"
+        before_chaos = fail_phase in ("PreChaos", "ChaosInject")
+        outcome = (
+            "failed" if ("PreChaosCheck" in fail_step or "ChaosInject" in fail_step or before_chaos) else "deviated"
+        )
+        note = f"{where}.verdict is Fail ({fail_field} {redact_text(fail_step)[:300]!r}); expected Pass"
     else:
         outcome = verdict.lower()
         note = f"{where}.verdict is {verdict!r}; expected Pass"

@@ -264,6 +264,30 @@ def test_litmus_result_passes_with_probes_as_the_hypothesis():
             "failed",
             "status.experimentStatus.verdict is Fail (failStep 'ChaosInject'); expected Pass",
         ),
+        (  # Litmus 3.x: failureOutput (litmus-go's JSON error) instead of failStep
+            (
+                "failStep: N/A",
+                'failureOutput:\n      errorCode: STATUS_CHECKS_ERROR\n      failedStep: \'{"errorCode":'
+                '"STATUS_CHECKS_ERROR","phase":"PreChaos","reason":"application pods are not in running '
+                "state\"}'",
+                "verdict: Pass",
+                "verdict: Fail",
+            ),
+            "failed",
+            "status.experimentStatus.verdict is Fail (failureOutput 'application pods are not in running state "
+            "[STATUS_CHECKS_ERROR, phase PreChaos]'); expected Pass",
+        ),
+        (
+            (
+                "failStep: N/A",
+                "failureOutput:\n      errorCode: GENERIC_ERROR\n      failedStep: probe didn't met the passing criteria",
+                "verdict: Pass",
+                "verdict: Fail",
+            ),
+            "deviated",
+            "status.experimentStatus.verdict is Fail (failureOutput \"probe didn't met the passing criteria "
+            '[GENERIC_ERROR]"); expected Pass',
+        ),
         (
             ('probeSuccessPercentage: "100"', 'probeSuccessPercentage: "50"'),
             "deviated",
