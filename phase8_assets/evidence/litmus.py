@@ -122,7 +122,15 @@ def _one(doc: object, where: str, index: int) -> tuple[DrillRun, str]:
             )
     at, field = _when(meta, prefix)
     probes, before, after = [], [], []
-    for i, probe in enumerate(status.get("probeStatuses") or []):
+    history = status.get("history") or {}
+    if not isinstance(history, dict):
+        raise EvidenceError(
+            f"{prefix}status.history", f"expected passedRuns/failedRuns/stoppedRuns, got {history!r}"[:200]
+        )
+    probe_statuses = status.get("probeStatuses") or []
+    if not isinstance(probe_statuses, list):
+        raise EvidenceError(f"{prefix}status.probeStatuses", "expected a list of probe statuses")
+    for i, probe in enumerate(probe_statuses):
         if not isinstance(probe, dict):
             raise EvidenceError(f"{prefix}status.probeStatuses[{i}]", "expected a probe status object")
         ok = _probe_verdict(probe)
@@ -196,7 +204,7 @@ def _one(doc: object, where: str, index: int) -> tuple[DrillRun, str]:
             "engine": str(spec.get("engine") or ""),
             "experiment": str(spec.get("experiment") or ""),
             "probe_success_percentage": percent,
-            "history": {k: v for k, v in (status.get("history") or {}).items() if k.endswith("Runs")},
+            "history": {k: v for k, v in history.items() if k.endswith("Runs")},
         },
     )
     return run, field

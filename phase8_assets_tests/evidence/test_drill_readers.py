@@ -326,6 +326,13 @@ def test_litmus_lists_and_bad_results():
     with pytest.raises(EvidenceError) as info:
         litmus.read(b"apiVersion: litmuschaos.io/v1alpha1\nkind: ChaosEngine\n", "x")
     assert info.value.field == "kind"
+    for old, new, field in (
+        ("  history:\n", "  history: every run\n  was:\n", "status.history"),
+        ("  probeStatuses:\n", "  probeStatuses: all passed\n  were:\n", "status.probeStatuses"),
+    ):
+        with pytest.raises(EvidenceError) as info:
+            litmus.read(one.replace(old, new, 1).encode(), "x")
+        assert info.value.field == field
     no_time = "\n".join(line for line in one.splitlines() if "time:" not in line and "creationTimestamp" not in line)
     with pytest.raises(EvidenceError) as info:
         litmus.read(no_time.encode(), "x")
