@@ -226,6 +226,8 @@ def read(data: bytes, uri: str) -> ReadResult:
     records = list(tests.values())  # redacted by read_evidence, as every reader's output
     for record in records:  # a suite without its own timestamp ran when the file says it did
         record["run_at"] = record["run_at"] or (max(stamps) if stamps else None)
+    if not records:  # covers nothing; the cells it was meant to cover fail as uncovered, this names the file
+        warnings.append("(document): no <testcase> in the report; it covers no isolation cell")
     counts = {o: sum(1 for r in records if r["outcome"] == o) for o in OUTCOMES}
     return ReadResult(
         observed_at=max(stamps) if stamps else None,

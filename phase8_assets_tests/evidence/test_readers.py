@@ -21,6 +21,7 @@ def test_real_junit_files_parse_with_derived_counts(real_samples):
     assert pytest_xml.observed_at.isoformat() == "2025-11-15T16:51:49.548396+00:00"
     empty = junit.read((real_samples / "junit/dorny_jest-junit-empty-testsuite.xml").read_bytes(), "x")
     assert empty.summary["testcases"] == 0
+    assert empty.warnings[-1] == "(document): no <testcase> in the report; it covers no isolation cell"
     # Retries are the same testcase repeated (and "skips" instead of "skipped"): one test, the last
     # attempt decides, every attempt kept.
     retried = junit.read((real_samples / "junit/mikepenz_flaky_all_failures.xml").read_bytes(), "x")
