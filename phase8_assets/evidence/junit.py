@@ -14,7 +14,7 @@ One record per test (classname + name within the file). Retries are folded into 
 - Surefire's ``rerunFailingTestsCount``: ``<flakyFailure>``/``<flakyError>`` inside a passing
   testcase make it ``flaky``; ``<rerunFailure>``/``<rerunError>`` are further failed attempts.
 
-A suite whose ``failures`` + ``errors`` count more than its testcases' ``<failure>``/``<error>``
+A ``<testsuite>`` whose ``failures`` + ``errors`` count more than its testcases' ``<failure>``/``<error>``
 elements rejects the file (a failure it counts is missing; fewer is fine: the elements decide).
 Every ``<testcase>`` is judged: those inside a ``<testsuite>`` and those a ``<testsuites>`` holds
 directly (its ``timestamp``, if any, dates them); a testcase anywhere else (inside another testcase,
@@ -124,10 +124,11 @@ def _check_claimed_failures(root: ET.Element) -> None:
     Outcomes come from the testcases, but a suite that counts a failure its testcases do not hold
     has lost one (a truncated or hand-edited report, a failure outside any testcase): which test
     failed is unknown, so the file's outcomes cannot be trusted. Fewer claimed than shown is fine
-    (jest-junit writes one ``<failure>`` per message; the elements decide)."""
-    for suite in root.iter():
-        if suite.tag not in ("testsuite", "testsuites"):
-            continue
+    (jest-junit writes one ``<failure>`` per message; the elements decide).
+
+    Only ``<testsuite>`` is checked: the ``<testsuites>`` totals count more than tests (gotestsum's
+    ``errors`` counts ``go test`` stderr lines, with no testcase to show them)."""
+    for suite in root.iter("testsuite"):
         claimed = 0
         for attr in ("failures", "errors"):
             text = suite.get(attr)

@@ -237,10 +237,19 @@ def test_a_suite_counting_more_failures_than_its_testcases_show_is_rejected():
     with pytest.raises(EvidenceError) as info:
         junit.read(lost, "x")
     assert info.value.field == "testsuite[@name='iso']/@failures+@errors" and "show 0" in info.value.reason
-    # The aggregate on <testsuites> is checked too, over every nested suite.
-    top = b'<testsuites errors="2"><testsuite name="s"><testcase name="a"><error/></testcase></testsuite></testsuites>'
+    # An outer <testsuite> counts its nested suites' testcases.
+    outer = b'<testsuite name="o" errors="2"><testsuite name="s"><testcase name="a"><error/></testcase></testsuite></testsuite>'
     with pytest.raises(EvidenceError, match="counts 2 failure"):
-        junit.read(top, "x")
+        junit.read(outer, "x")
+    # The <testsuites> totals are not checked: gotestsum's errors="1" there is a line go test wrote
+    # on stderr (its golden report: failures="13" errors="1", 13 <failure> elements).
+    gotestsum = junit.read(
+        b'<testsuites name="test" tests="2" failures="1" errors="1"><testsuite tests="2" failures="1" name="p">'
+        b'<testcase classname="p" name="TestA"><failure message="Failed"/></testcase><testcase classname="p" '
+        b'name="TestB"/></testsuite></testsuites>',
+        "x",
+    )
+    assert (gotestsum.summary["failed"], gotestsum.summary["passed"]) == (1, 1)
     with pytest.raises(EvidenceError, match="expected a count"):
         junit.read(b'<testsuite name="s" failures="many"><testcase name="a"/></testsuite>', "x")
     # Fewer counted than shown (jest-junit writes one <failure> per message), or a failure and a
