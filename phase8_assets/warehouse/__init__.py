@@ -16,7 +16,9 @@ import fcntl
 import json
 import os
 import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -111,6 +113,8 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None, *, atomi
     """Move the schema up or down to ``target`` (default: latest), one transaction per step, or
     (``atomic``) inside the caller's one transaction."""
     target = latest_version() if target is None else target
+    with _OPEN_LOCK:
+        _CHECKED.clear()  # a version checked before no longer says anything
     if not 0 <= target <= latest_version():
         raise WarehouseError(f"no schema version {target}; this release knows 0..{latest_version()}")
     from phase8_assets.warehouse.lake import is_lake, lake_ddl
@@ -256,18 +260,37 @@ def connect(
     if not read_only and check_schema and not path.exists():
         _create(path)
     conn = _open(path, read_only, wait_s)
+    key = str(path.resolve())
+    with _OPEN_LOCK:
+        _OPEN[key] += 1
     try:
         conn.execute("SET TimeZone = 'UTC'")  # timestamps without a zone are UTC everywhere in phase8
-        if check_schema:
+        if check_schema and key not in _CHECKED:
             version = current_version(conn)
             if version == 0 and not read_only and not _user_tables(conn):
                 with transaction(conn):  # all or nothing: a killed first run leaves a file still fresh
                     migrate(conn, atomic=True)
             else:
                 _check_version(version, path)
+            with _OPEN_LOCK:
+                _CHECKED.add(key)
         yield conn
     finally:
         conn.close()
+        with _OPEN_LOCK:
+            _OPEN[key] -= 1
+            if not _OPEN[key]:
+                del _OPEN[key]
+                _CHECKED.discard(key)
+
+
+# While this process has a warehouse file open, no other process can write it (DuckDB locks the
+# file), so its schema version, once checked, holds until the last connection here closes or a
+# migration runs here: ``phase8 gate`` holds the file open across its run and each of its steps'
+# connections skips the check.
+_OPEN: Counter[str] = Counter()  # connections this process has open, by warehouse file
+_CHECKED: set[str] = set()  # files open here whose schema version was checked while they stayed open
+_OPEN_LOCK = threading.Lock()
 
 
 def _check_version(version: int, where: object) -> None:

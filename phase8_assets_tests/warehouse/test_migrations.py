@@ -52,6 +52,25 @@ def test_an_older_warehouse_is_upgraded_only_by_upgrade_apply(home):
         assert current_version(conn) == latest_version()
 
 
+def test_a_version_checked_while_the_file_stays_open_is_checked_again_after_a_migration(home):
+    """Connections opened while another one holds the file skip the version check (no other
+    process can change it), until a migration in this process or the last close."""
+    path = warehouse_path(home)
+    with connect(path) as held:
+        with connect(path) as conn:
+            assert current_version(conn) == latest_version()
+        migrate(held, 1)
+        with pytest.raises(WarehouseNeedsUpgrade, match="schema version 1"), connect(path):
+            pass
+        migrate(held)
+        with connect(path):
+            pass
+    with connect(path, check_schema=False) as conn:
+        migrate(conn, 1)
+    with pytest.raises(WarehouseNeedsUpgrade, match="schema version 1"), connect(path):  # closed in between
+        pass
+
+
 def test_a_locked_warehouse_is_reported_after_a_bounded_wait(home):
     path = warehouse_path(home)
     with connect(path):
