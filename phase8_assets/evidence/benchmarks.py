@@ -13,7 +13,7 @@ Formats, recognised from the content:
   purpose) is no result, with a warning.
 - **hyperfine** ``--export-json``: ``times`` are the samples (0 is a timing: hyperfine writes it
   for a run faster than the shell start-up it subtracts); a command whose ``exit_codes`` are not
-  all 0 is a failure, not a timing; old files without ``exit_codes`` are taken as successful.
+  all 0 is a failure, not a timing (``null``: killed by a signal); old files without ``exit_codes`` are taken as successful.
 - **k6** end-of-test summary: ``handleSummary`` data (``metrics.<name>.values``; a threshold's
   ``ok: true`` means it *passed*) and the legacy ``--summary-export`` (values inline; a
   threshold's ``true`` means it *failed*). Trends are milliseconds; rates and counts are kept.
@@ -275,9 +275,16 @@ def _hyperfine(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         if not isinstance(command, str):
             raise EvidenceError(f"{where}.command", "expected the command line")
         codes = result.get("exit_codes")
+        if codes is not None and not isinstance(codes, list):
+            raise EvidenceError(f"{where}.exit_codes", f"expected an array of exit codes, got {json.dumps(codes)[:40]}")
+        bad = [c for c in codes or () if isinstance(c, bool) or not isinstance(c, int) and c is not None]
+        if bad:
+            raise EvidenceError(f"{where}.exit_codes", f"expected integer exit codes or null, got {json.dumps(bad[0])}")
         if codes is not None and any(code != 0 for code in codes):
-            warnings.append(f"{where}: {command!r} exited non-zero ({sorted(set(codes))}); not a timing, skipped")
-            out.failures.append({"benchmark": command, "failure": f"exited non-zero ({sorted(set(codes))})"})
+            # null: the run was killed by a signal (hyperfine has no exit code for it): failed too
+            text = ", ".join(sorted({"killed by a signal (null)" if c is None else str(c) for c in codes if c != 0}))
+            warnings.append(f"{where}: {command!r} exited non-zero ({text}); not a timing, skipped")
+            out.failures.append({"benchmark": command, "failure": f"exited non-zero ({text})"})
             continue
         samples = _samples(result.get("times"), 1.0, f"{where}.times", warnings, zero_ok=True)
         stats = {

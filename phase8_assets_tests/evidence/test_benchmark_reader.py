@@ -97,6 +97,28 @@ def test_hyperfine_failed_commands_are_not_timings():
     assert any("exited non-zero" in w for w in result.warnings)
 
 
+def test_hyperfine_a_run_killed_by_a_signal_is_a_failure_not_a_crash():
+    """hyperfine writes ``exit_codes`` as ``Vec<Option<i32>>``: ``null`` for a run killed by a signal
+    (a timeout, the OOM killer), next to the 0s of the runs that finished."""
+    doc = {
+        "results": [
+            {"command": "chatctl export", "mean": 0.5, "stddev": 0.01, "median": 0.5, "min": 0.49, "max": 0.52,
+             "times": [0.49, 0.5, 0.52], "exit_codes": [0, 0, 0]},
+            {"command": "chatctl import", "mean": 0.1, "stddev": 0.0, "median": 0.1, "min": 0.1, "max": 0.1,
+             "times": [0.1, 0.1, 0.1], "exit_codes": [0, None, 2]},
+        ]
+    }  # fmt: skip
+    result, found = measurements(doc)
+    assert list(found) == [("chatctl export", "time")]
+    assert result.summary["failures"] == [
+        {"benchmark": "chatctl import", "failure": "exited non-zero (2, killed by a signal (null))"}
+    ]
+    doc["results"][1]["exit_codes"] = "0"
+    with pytest.raises(EvidenceError) as exc:
+        measurements(doc)
+    assert exc.value.field == "results[1].exit_codes"
+
+
 def test_hyperfine_writes_zero_for_a_time_below_the_shell_start_up():
     """hyperfine subtracts the shell's start-up time and writes 0 when a run was faster than it."""
     doc = {"results": [{"command": "true", "mean": 0.0004, "stddev": 0.0005, "median": 0.0, "min": 0.0,
