@@ -5,7 +5,9 @@ Formats, recognised from the content:
 - **pytest-benchmark** JSON (``--benchmark-json`` and ``.benchmarks`` storage; 2.x without
   ``ops``/``data``, 3.x+ with them). ``stats.data`` (the raw samples) is used only when every
   entry is a finite number; otherwise the samples are dropped, with a warning, and the summary
-  statistics are used (a partial sample would bias any test).
+  statistics are used (a partial sample would bias any test). A benchmark with ``"stats": null``
+  (or none: kept by a hook although it errored, or never measured) is a failure with no result;
+  the file's other benchmarks count.
 - **Google Benchmark** JSON: ``iteration`` rows (samples, one per repetition) and ``aggregate``
   rows (``mean``/``median``/``stddev``; ``cv``, the ``BigO``/``RMS`` complexity fits and user
   statistics are not timings and are left out); ``time_unit`` ns/us/ms/s. A row with
@@ -192,12 +194,16 @@ def _pytest(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
     out = BenchmarkFile(run)
     for i, bench in enumerate(doc["benchmarks"]):
         where = f"benchmarks[{i}]"
-        if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
-            raise EvidenceError(f"{where}.stats", "expected the benchmark's statistics")
-        stats = bench["stats"]
+        bench = mapping(bench, where)
         name = bench.get("fullname") or bench.get("name")
         if not isinstance(name, str) or not name:
             raise EvidenceError(f"{where}.name", "expected the benchmark's name")
+        if bench.get("stats") is None:  # errored or never measured: no result, never 0s
+            text = "has no statistics (stats: null): it errored or did not run"
+            warnings.append(f"{where}: {name!r} {text}; no result")
+            out.failures.append({"benchmark": name, "failure": f"{text} ({where}.stats)"})
+            continue
+        stats = mapping(bench["stats"], f"{where}.stats")
         values = {}
         for key in ("mean", "median", "min", "max", "stddev", "q1", "q3", "iqr"):
             if key in stats:

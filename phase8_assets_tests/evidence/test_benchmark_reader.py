@@ -37,6 +37,34 @@ def test_pytest_benchmark_current_and_old_layouts(real_samples):
 
 
 @pytest.mark.realdata
+def test_pytest_benchmark_without_stats_is_a_failure_and_the_others_count(real_samples):
+    """A benchmark written with ``"stats": null`` (a hook keeps an errored one; or it never
+    measured) has no result: it is a named failure, not zeros, and the run's other benchmarks count."""
+    doc = json.loads((real_samples / "benchmarks/pytest_several_units.json").read_text())
+    names = [b["fullname"] for b in doc["benchmarks"]]
+    doc["benchmarks"][1]["stats"] = None
+    del doc["benchmarks"][2]["stats"]
+    result, found = measurements(doc)
+    assert sorted({b for b, _ in found}) == sorted(names[:1] + names[3:])
+    assert result.summary["failures"] == [
+        {"benchmark": names[i], "failure": f"has no statistics (stats: null): it errored or did not run "
+                                           f"(benchmarks[{i}].stats)"}
+        for i in (1, 2)
+    ]  # fmt: skip
+    assert f"benchmarks[1]: {names[1]!r} has no statistics (stats: null): it errored or did not run; no result" in (
+        result.warnings
+    )
+    doc["benchmarks"] = doc["benchmarks"][1:3]  # nothing measured at all: rejected, naming why
+    with pytest.raises(EvidenceError) as exc:
+        measurements(doc)
+    assert "no benchmark results in the file" in exc.value.reason and names[1] in exc.value.reason
+    doc["benchmarks"][0]["stats"] = "n/a"
+    with pytest.raises(EvidenceError) as exc:
+        measurements(doc)
+    assert exc.value.field == "benchmarks[0].stats"
+
+
+@pytest.mark.realdata
 def test_google_benchmark_and_go_text(real_samples):
     result, found = measurements((real_samples / "benchmarks/googlecpp_output.json").read_bytes())
     assert result.records[0].run.commit == "4f2c9e1a"  # from the path: the file has none
