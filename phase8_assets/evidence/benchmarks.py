@@ -19,6 +19,9 @@ Formats, recognised from the content:
 - **k6** end-of-test summary: ``handleSummary`` data (``metrics.<name>.values``; a threshold's
   ``ok: true`` means it *passed*) and the legacy ``--summary-export`` (values inline; a
   threshold's ``true`` means it *failed*). Trends are milliseconds; rates and counts are kept.
+- **go test -bench -json** (test2json events, one a line): the packages' joined ``Output`` read as
+  the go text below; a ``fail`` event the text does not explain, or a package with no verdict
+  event (a cut-short stream), is a failure; the run time is the first event's ``Time``.
 - **go test -bench** text (``-benchmem`` and custom units; ``-8`` GOMAXPROCS suffixes stripped,
   kept as ``procs=8`` in the params where one name runs at several; ``pkg=`` likewise for a name in
   several packages; sub-benchmarks keep their ``/``); ``--- FAIL: BenchmarkX`` is a failure, at the
@@ -43,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -368,13 +372,18 @@ _GO_PANIC = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+panic: (.*)$")
 _GO_PKG_FAIL = re.compile(r"^FAIL(?:\s+(\S+).*)?$")
 
 
-def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
+def _go(
+    text: str, uri: str, at: Callable[[int], str] | None = None, when: str | None = None, warnings: list | None = None
+) -> tuple[BenchmarkFile, list[str]]:
     """``go test -bench`` text. A name measured in several packages (``./...``) or at several
     GOMAXPROCS (``-cpu 1,8``: ``BenchmarkX`` and ``BenchmarkX-8``) is one series per package and
     GOMAXPROCS, as benchstat keys them, named in its params (``pkg=…``, ``procs=…``) only where they
-    differ, so a file with one of each keeps its plain names."""
-    warnings: list[str] = []
-    run = BenchRun("go", _commit(None, uri, warnings), None, _when(None, "", uri, warnings), "")
+    differ, so a file with one of each keeps its plain names. ``at`` names where a line of ``text``
+    is in the file (``go test -json``: the event that holds it); ``when`` is a run time the file
+    carries (``go test -json``'s first ``Time``)."""
+    at = at or (lambda number: f"line {number}")
+    warnings = [] if warnings is None else warnings
+    run = BenchRun("go", _commit(None, uri, warnings), None, _when(when, "Time", uri, warnings), "")
     out = BenchmarkFile(run)
     found: dict[tuple[str, str, str, str], list[float]] = {}  # (name, pkg, procs, measure) -> values
     units: dict[tuple[str, str, str, str], tuple[str, str]] = {}
@@ -389,19 +398,19 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
             name = (failed or panicked).group(1)
             what = "--- FAIL" if failed else f"panic: {panicked.group(2).strip()[:200]}"
             if not any(f["benchmark"] == name for f in out.failures):  # -count N fails N times alike
-                warnings.append(f"line {number}: {name} failed ({what}); no result")
-                out.failures.append({"benchmark": name, "failure": f"failed (line {number}: {what})"})
+                warnings.append(f"{at(number)}: {name} failed ({what}); no result")
+                out.failures.append({"benchmark": name, "failure": f"failed ({at(number)}: {what})"})
             failed_in.add(pkg)
             continue
         verdict = _GO_PKG_FAIL.match(line.strip())
         if verdict:
             package = verdict.group(1) or pkg  # "FAIL\tpkg" names its package; a bare FAIL is the current one
             if package not in failed_in:
-                warnings.append(f"line {number}: go test reported FAIL for {package or 'the test binary'}")
+                warnings.append(f"{at(number)}: go test reported FAIL for {package or 'the test binary'}")
                 out.failures.append(
                     {
                         "benchmark": package or "go test",
-                        "failure": f"go test reported FAIL (line {number}: {line.strip()[:200]}): a benchmark or "
+                        "failure": f"go test reported FAIL ({at(number)}: {line.strip()[:200]}): a benchmark or "
                         "test of the package failed, panicked or timed out, or it did not build",
                     }
                 )
@@ -413,16 +422,16 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
         name, procs, _iterations, rest = match.groups()
         fields = rest.split()
         if len(fields) % 2:
-            raise EvidenceError(f"line {number}", f"expected value/unit pairs after the iteration count, got {rest!r}")
+            raise EvidenceError(at(number), f"expected value/unit pairs after the iteration count, got {rest!r}")
         for value_text, unit in zip(fields[::2], fields[1::2], strict=True):
             try:
                 value = float(value_text)
             except ValueError as exc:
-                raise EvidenceError(f"line {number}", f"expected a number before {unit!r}, got {value_text!r}") from exc
+                raise EvidenceError(at(number), f"expected a number before {unit!r}, got {value_text!r}") from exc
             if unit in UNITS:
                 factor, base, direction = UNITS[unit]
                 if base == "s":
-                    value = _finite(value, f"line {number}", positive=True)
+                    value = _finite(value, at(number), positive=True)
             else:
                 factor, base, direction = 1.0, unit, "unknown"
             key = (name, pkg, procs or "1", "time" if unit == "ns/op" else unit)  # no suffix: GOMAXPROCS=1
@@ -445,6 +454,105 @@ def _go(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
     return out, warnings
 
 
+def _test2json_event(line: str) -> dict | None:
+    """A line of ``go test -json`` (test2json): a JSON object with a string ``Action``."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("Action"), str) else None
+
+
+def _go_json(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
+    """``go test -bench -json`` (test2json): one event a line. The ``Output`` of a package's
+    ``output`` events, joined, is the text go test writes (a benchmark's result line may be split
+    over events: its name, then its numbers), so it is read as go text, one package after another
+    (events of packages run in parallel may interleave); a line that is not an event (go's stderr
+    merged in) is text of the go command. A ``fail`` event (a benchmark, ``build-fail``, or a
+    package) the text does not already explain is a failure too, and so is a package with no
+    ``pass``/``fail``/``skip`` verdict at all: the stream was cut short, its outcome is unknown."""
+    warnings: list[str] = []
+    pieces: dict[str, list[tuple[str, int]]] = {}  # package -> (output, line of the event), in order
+    fails: list[tuple[int, str, str]] = []  # (line, package, test or "")
+    verdicts: set[str] = set()
+    tested: set[str] = set()  # packages with events: each must end with its verdict
+    times: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        event = _test2json_event(line)
+        if event is None:
+            if line.lstrip().startswith("{"):
+                raise EvidenceError(f"line {number}", "expected a go test -json event (a JSON object with an Action)")
+            pieces.setdefault("", []).append((line + "\n", number))
+            continue
+        action, test = event["Action"], event.get("Test") or ""
+        if "Package" not in event and "ImportPath" in event:  # go 1.24+ build events: only a failed build counts
+            if action == "build-fail":
+                fails.append((number, str(event["ImportPath"]).split(" ")[0], ""))
+            continue
+        package = str(event.get("Package") or "")
+        if isinstance(event.get("Time"), str) and not times:
+            times.append(event["Time"])
+        if action == "output":
+            if not isinstance(event.get("Output"), str):
+                raise EvidenceError(f"line {number}.Output", "expected the text of an output event")
+            pieces.setdefault(package, []).append((event["Output"], number))
+        elif action == "fail":
+            fails.append((number, package, test if isinstance(test, str) else ""))
+        if action in ("pass", "fail", "skip") and not test:
+            verdicts.add(package)
+        pieces.setdefault(package, [])  # a package that printed nothing still needs its verdict
+        tested.add(package)
+    joined: list[str] = []
+    origin: list[int] = []  # the event line where each line of the joined text starts
+    texts: dict[str, str] = {}
+    for package, items in pieces.items():
+        if not items and package in verdicts:
+            continue
+        start = len(joined)
+        if package:
+            joined.append(f"pkg: {package}\n")  # go test writes it before a package's benchmarks
+            origin.append(items[0][1] if items else 0)
+        at_start = True
+        for output, number in items:
+            origin.extend([number] * ((1 if at_start else 0) + output[:-1].count("\n")))
+            at_start = output.endswith("\n")
+            joined.append(output)
+        if not at_start:
+            joined.append("\n")
+        texts[package] = "".join(joined[start:])
+    for package in pieces:
+        if package in tested and package not in verdicts:  # a package without a pass/fail/skip event
+            fails.append((0, package, ""))
+
+    def at(number: int) -> str:
+        return f"line {origin[min(number, len(origin)) - 1]}" if origin else "(document)"
+
+    out, warnings = _go("".join(joined), uri, at, times[0] if times else None, warnings)
+    named = {f["benchmark"] for f in out.failures}
+    for number, package, test in fails:
+        name = re.sub(r"-\d+$", "", test)
+        if name.startswith("Benchmark"):
+            if name in named:
+                continue
+            what, subject = "go test -json reported fail", name
+        elif package in named or any(
+            _GO_FAIL.search(line) or _GO_PANIC.match(line.strip()) or _GO_PKG_FAIL.match(line.strip())
+            for line in texts.get(package, "").splitlines()
+        ):
+            continue  # the package's own text already names its failure
+        elif number == 0:
+            what, subject = "no pass/fail verdict: the go test -json stream was cut short", package or "go test"
+        else:
+            what, subject = f"go test -json reported fail{' for ' + test if test else ''}", package or "go test"
+        where = f"line {number}" if number else "end of file"
+        warnings.append(f"{where}: {subject}: {what}")
+        out.failures.append({"benchmark": subject, "failure": f"{what} ({where})"})
+        named.add(subject)
+    return out, warnings
+
+
 def read(data: bytes, uri: str, rel: str | None = None) -> ReadResult:
     """One benchmark file; ``rel`` is its path inside the evidence root (default ``uri``): where a
     time or commit the file does not carry is looked for. The folders above the root are not the
@@ -455,7 +563,10 @@ def read(data: bytes, uri: str, rel: str | None = None) -> ReadResult:
     except UnicodeDecodeError as exc:
         raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
     stripped = text.lstrip()
-    if not stripped.startswith("{"):
+    events = (line for line in text.splitlines() if line.lstrip().startswith('{"'))
+    if any(_test2json_event(line) is not None for line in events):  # go test -json, maybe with stderr
+        parsed, warnings = _go_json(text, path)
+    elif not stripped.startswith("{"):
         parsed, warnings = _go(text, path)
     else:
         try:

@@ -228,6 +228,95 @@ def test_go_failures_as_go_test_writes_them_without_v_panics_and_package_verdict
     assert "FAIL\tchat/auth [build failed]" in failures[3]["failure"]
 
 
+def go_json_events(*events):
+    """``go test -json`` output: one event a line, ``(package, test, output)`` for an output event,
+    ``(package, test, action)`` for another (an action is a word without a newline)."""
+    lines = []
+    for i, (package, test, what) in enumerate(events):
+        event = {"Time": f"2026-11-19T16:07:{10 + i:02d}.123456789+01:00", "Package": package}
+        if test:
+            event["Test"] = test
+        if what in ("start", "run", "pass", "fail", "skip", "bench"):
+            event["Action"] = what
+        else:
+            event.update(Action="output", Output=what)
+        lines.append(json.dumps(event))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_go_test_json_is_read_as_the_go_text_it_carries():
+    """test2json: the benchmark's name and its numbers are separate output events (go prints the name
+    before running it); packages run in parallel interleave; -benchmem columns; the run time is the
+    first event's Time. The measurements are those of the same run written as text."""
+    rt, push = "chat/realtime", "chat/push"
+    stream = go_json_events(
+        (rt, "", "start"), (push, "", "start"),
+        (rt, "", "goos: linux\n"), (rt, "", "pkg: chat/realtime\n"),
+        (rt, "", "BenchmarkFanout/clients=100-8         \t"),
+        (push, "", "pkg: chat/push\n"),
+        (rt, "BenchmarkFanout/clients=100-8", "     926\t    215802.6 ns/op\t   48000 B/op\t     310 allocs/op\n"),
+        (push, "", "BenchmarkEncode-8   \t"),
+        (rt, "", "BenchmarkFanout/clients=100-8         \t"),
+        (push, "BenchmarkEncode-8", "   40863\t      4894.3 ns/op\n"),
+        (rt, "BenchmarkFanout/clients=100-8", "     950\t    210392.2 ns/op\t   48000 B/op\t     310 allocs/op\n"),
+        (rt, "BenchmarkFanout", "bench"), (rt, "", "PASS\n"), (rt, "", "ok  \tchat/realtime\t3.2s\n"), (rt, "", "pass"),
+        (push, "", "PASS\n"), (push, "", "ok  \tchat/push\t1.1s\n"), (push, "", "pass"),
+    )  # fmt: skip
+    stream = b"go: downloading github.com/gorilla/websocket v1.5.0\n" + stream  # go's stderr merged in (2>&1)
+    result, found = measurements(stream, uri="s3://ci/bench/4f2c9e1a/go.json")
+    text = (
+        b"pkg: chat/realtime\nBenchmarkFanout/clients=100-8  926  215802.6 ns/op  48000 B/op  310 allocs/op\n"
+        b"BenchmarkFanout/clients=100-8  950  210392.2 ns/op  48000 B/op  310 allocs/op\n"
+        b"pkg: chat/push\nBenchmarkEncode-8  40863  4894.3 ns/op\nok  \tchat/push\t1.1s\n"
+    )
+    _, from_text = measurements(text)
+    assert found == from_text
+    assert found[("BenchmarkFanout/clients=100", "time")].samples == pytest.approx((215802.6e-9, 210392.2e-9))
+    assert found[("BenchmarkFanout/clients=100", "B/op")].stats["mean"] == 48000
+    run = result.records[0].run
+    assert (run.tool, run.commit, run.time.isoformat()) == ("go", "4f2c9e1a", "2026-11-19T15:07:10.123456+00:00")
+    assert result.summary["failures"] == [] and result.warnings == []
+
+
+def test_go_test_json_failures_are_failures():
+    """A failed benchmark (its '--- FAIL' output and its fail event), a unit test failing the package,
+    a package that did not build (go 1.24+ build events), a fail event no text explains, and a stream
+    cut short (a package with no pass/fail verdict) all fail the run; the other results count."""
+    rt, push, search, auth, cut = "chat/realtime", "chat/push", "chat/search", "chat/auth", "chat/cut"
+    stream = go_json_events(
+        (rt, "", "pkg: chat/realtime\n"), (rt, "", "BenchmarkOk-8   \t"), (rt, "BenchmarkOk-8", "100\t1520 ns/op\n"),
+        (rt, "", "BenchmarkPresence-8   \t"), (rt, "BenchmarkPresence-8", "--- FAIL: BenchmarkPresence-8\n"),
+        (rt, "BenchmarkPresence-8", "    presence_test.go:41: redis down\n"), (rt, "BenchmarkPresence-8", "fail"),
+        (rt, "", "FAIL\n"), (rt, "", "FAIL\tchat/realtime\t3.1s\n"), (rt, "", "fail"),
+        (search, "", "BenchmarkQuery-8   \t"), (search, "BenchmarkQuery-8", "100\t900 ns/op\n"),
+        (search, "TestIndex", "--- FAIL: TestIndex (0.00s)\n"), (search, "TestIndex", "fail"),
+        (search, "", "FAIL\n"), (search, "", "FAIL\tchat/search\t0.4s\n"), (search, "", "fail"),
+        (push, "", "BenchmarkEncode-8   \t"), (push, "BenchmarkEncode-8", "100\t4894 ns/op\n"),
+        (push, "BenchmarkSign", "fail"), (push, "", "fail"),  # fail events, no text saying so
+        (cut, "", "BenchmarkCut-8   \t"), (cut, "BenchmarkCut-8", "100\t700 ns/op\n"),  # then nothing
+    )  # fmt: skip
+    build = [
+        {"ImportPath": "chat/auth [chat/auth.test]", "Action": "build-output", "Output": "# chat/auth\n"},
+        {"ImportPath": "chat/auth [chat/auth.test]", "Action": "build-fail"},
+        {"Action": "output", "Package": auth, "Output": "FAIL\tchat/auth [build failed]\n"},
+        {"Action": "fail", "Package": auth, "FailedBuild": "chat/auth [chat/auth.test]"},
+    ]
+    stream += "".join(json.dumps(e) + "\n" for e in build).encode()
+    result, found = measurements(stream)
+    assert sorted(b for b, _ in found) == ["BenchmarkCut", "BenchmarkEncode", "BenchmarkOk", "BenchmarkQuery"]
+    failures = {f["benchmark"]: f["failure"] for f in result.summary["failures"]}
+    assert list(failures) == ["BenchmarkPresence", "chat/search", "chat/auth", "BenchmarkSign", "chat/push", "chat/cut"]
+    assert failures["BenchmarkPresence"] == "failed (line 4: --- FAIL)"  # the event where its line starts
+    assert failures["chat/search"].startswith("go test reported FAIL (line 15: FAIL)")
+    assert "[build failed]" in failures["chat/auth"]
+    assert failures["BenchmarkSign"] == "go test -json reported fail (line 20)"
+    assert failures["chat/push"] == "go test -json reported fail (line 21)"
+    assert failures["chat/cut"] == "no pass/fail verdict: the go test -json stream was cut short (end of file)"
+    with pytest.raises(EvidenceError) as exc:  # a truncated event
+        measurements(stream + b'{"Action":"outp')
+    assert exc.value.field == "line 28"
+
+
 def test_k6_handle_summary_and_legacy_summary_export_thresholds():
     handle = {
         "state": {"testRunDurationMs": 30012.5},
