@@ -43,6 +43,16 @@ def home(tmp_path) -> Path:
     return tmp_path / "phase8-home"
 
 
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch) -> Path:
+    """A persistent Dagster instance (``DAGSTER_HOME``) whose runs and events a test can read."""
+    folder = tmp_path / "dagster-home"
+    folder.mkdir()
+    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    return folder
+
+
 def gate_report(roots, home, as_of=None) -> dict:
     """The gate report for ``roots`` (paths or URIs), run in-process on ``home``, no report files."""
     from phase8_assets.gate_run import run_gate

@@ -56,15 +56,6 @@ time.sleep(600)
 """
 
 
-@pytest.fixture
-def dagster_home(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "dagster-home"
-    folder.mkdir()
-    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(folder))
-    return folder
-
-
 def _env(home: Path, dagster_home: Path) -> dict:
     return {**env_without_pytest(), "PHASE8_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
 

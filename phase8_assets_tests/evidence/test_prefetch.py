@@ -21,15 +21,6 @@ AS_OF = "2026-06-12T12:00:00Z"
 VOLATILE = {"run_id", "generated_at", "started_at", "finished_at", "duration_s", "run_url"}
 
 
-@pytest.fixture
-def dagster_home(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "dagster-home"
-    folder.mkdir()
-    (folder / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(folder))
-    return folder
-
-
 def _stable(value):
     if isinstance(value, dict):
         return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
