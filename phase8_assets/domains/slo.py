@@ -20,10 +20,16 @@ count is exact; an exponential histogram's boundaries move with its scale, so th
 buckets wholly under ``le``: a lower bound on fast requests, never more). Ratio SLIs give
 ``good`` and ``total``, or ``bad`` and ``total``.
 
-**Counting events.** Delta points are increments. Cumulative points become increments per stream
-(service + attributes + start time): the difference to the previous point; a value that drops, or
-a new ``startTimeUnixNano``, is a process restart (a reset), and then the new value is the
-increment. A stream's first point counts whole when its counter started at most an hour before it
+**Counting events.** Delta points are increments. Cumulative points become increments per
+sequence (service + attributes + ``startTimeUnixNano``, the data model's unbroken sequence of one
+writer): the difference to the previous point of the sequence. A new start time is a new
+sequence: a process restart (a reset) when it begins after the earlier sequences' last point, and
+then its first value is the increment; else another writer (a replica whose resource attributes
+are the same), differenced on its own and never interleaved with the first. Within a sequence
+with a start time the count only grows: a count that goes back, or a second value at one time, is
+two writers with one start time that cannot be told apart, a named problem (``startTimeUnixNano``)
+instead of a count; without start times (0) a value that drops is a restart, Prometheus' rule.
+A stream's first point counts whole when its counter started at most an hour before it
 (the process started then: its whole count belongs to that export); a counter that began earlier
 carries history we cannot place in time, so its first point only anchors the differences, as
 Prometheus' ``increase`` ignores a series' first sample. So does a *true reset point* (start time

@@ -531,8 +531,14 @@ def otel_streams(conn: duckdb.DuckDBPyConnection, roots: list[str], metric: str,
 def _stream_steps(value: str) -> str:
     """The CTE both ``otel_increments`` and ``otel_coverage`` read, so they agree on what a stream's
     points are: the picked streams' points of the file versions in the roots now (``value`` as
-    ``v``; its count or sum value as ``n``), each with its predecessor in the stream (``prev_v``,
-    ``prev_n``, ``prev_start``, ``prev_time``). Parameters: ``_stream_params``."""
+    ``v``; its count or sum value as ``n``), each with its predecessor in its *sequence* (``prev_v``,
+    ``prev_n``, ``prev_time``) and ``earlier_last``, the last point of the series' sequences that
+    started earlier. A sequence is the points of one series (service, attributes, temporality)
+    with one ``startTimeUnixNano``: the data model's unbroken sequence, what one writer exports from
+    one start. Two replicas whose resources do not tell them apart are two sequences (their start
+    times differ), never one series whose points jump between two counters; a sequence that
+    starts before an earlier one's last point overlaps it (another writer, not a restart).
+    Parameters: ``_stream_params``."""
     return f"""
         WITH picked AS (
             SELECT unnest(?) AS service, unnest(?) AS attrs
@@ -541,15 +547,55 @@ def _stream_steps(value: str) -> str:
             FROM otel_points p JOIN picked USING (service, attrs)
             WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
         ), steps AS (
-            SELECT time_ns, temporality, start_ns, v, lag(v) OVER w AS prev_v, lag(start_ns) OVER w AS prev_start,
-                   lag(time_ns) OVER w AS prev_time, n, lag(n) OVER w AS prev_n
+            SELECT service, attrs, time_ns, temporality, start_ns, v, lag(v) OVER w AS prev_v,
+                   lag(time_ns) OVER w AS prev_time, n, lag(n) OVER w AS prev_n,
+                   max(time_ns) OVER (PARTITION BY service, attrs, temporality ORDER BY start_ns
+                                      RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_last
             FROM points
-            WINDOW w AS (PARTITION BY service, attrs ORDER BY start_ns, time_ns)
+            WINDOW w AS (PARTITION BY service, attrs, temporality, start_ns ORDER BY time_ns)
         )"""
 
 
 def _stream_params(roots: list[str], metric: str, streams: list[tuple[str, str]], versions: list[str]) -> list:
     return [[s for s, _ in streams], [a for _, a in streams], roots, versions, metric]
+
+
+# Points of one cumulative sequence (one start time) that no single writer exports: a count lower
+# than the one before it, or a second value at the same time. With a start time, a restart has a
+# new one (a new sequence); so this is two writers the resource does not tell apart (replicas with
+# the same start time and no service.instance.id), whose interleaved counters cannot be split.
+# Without a start time (0), a lower count is the only sign of a restart (Prometheus' rule).
+_OVERLAP = "temporality = 2 AND prev_n IS NOT NULL AND (prev_time = time_ns OR (start_ns > 0 AND n < prev_n))"
+
+
+def _overlap_error(conn, roots: list[str], metric: str, streams: list[tuple[str, str]], versions: list[str]):
+    """Name the first overlapping point (``_OVERLAP``): its stream, time, values and file."""
+    from phase8_assets.evidence import EvidenceError
+
+    service, attrs, start_ns, time_ns, n, prev_n, count = conn.execute(
+        f"""
+        {_stream_steps("p.value")}
+        SELECT service, attrs, start_ns, time_ns, n, prev_n, count(*) OVER () FROM steps WHERE {_OVERLAP}
+        ORDER BY time_ns, service, attrs LIMIT 1
+        """,
+        _stream_params(roots, metric, streams, versions),
+    ).fetchone()
+    files = conn.execute(
+        "SELECT DISTINCT f.uri FROM otel_points p JOIN otel_files f USING (root, sha256) "
+        "WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ? "
+        "AND p.service = ? AND p.attrs = ? AND p.start_ns = ? AND p.time_ns = ? ORDER BY 1 LIMIT 3",
+        [roots, versions, metric, service, attrs, start_ns, time_ns],
+    ).fetchall()
+    at = datetime.fromtimestamp(time_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    what = "a second value at the same time" if n >= prev_n else f"count {n:g} after {prev_n:g}"
+    raise EvidenceError(
+        "startTimeUnixNano",
+        f"{metric} of service.name {service!r} {attrs} has overlapping cumulative points: {count} point(s) with "
+        f"startTimeUnixNano {start_ns} go back or repeat a time (first at {at}: {what}) where one writer's "
+        "counter only grows, so two writers (replicas whose resource attributes are the same) report this "
+        "stream and its increments cannot be counted; give each its own service.instance.id "
+        f"(in {', '.join(f for (f,) in files)})",
+    )
 
 
 def otel_increments(
@@ -565,8 +611,10 @@ def otel_increments(
     from the given file versions only (a corrected or deleted file no longer counts).
 
     Computed in DuckDB so memory follows the number of distinct timestamps, not of points. Delta
-    points are increments; cumulative ones are differenced per stream, a new start time or a
-    lower count (or sum) being a restart (the value is then the increment). With ``le`` the value
+    points are increments; cumulative ones are differenced per sequence (``_stream_steps``), a new
+    start time after the earlier sequences' last point being a restart (the value is then the
+    increment), as is a lower count (or sum) without start times; with one, a lower count or a
+    second value at one time is two writers (``_OVERLAP``): an ``EvidenceError``. With ``le`` the value
     is the count of the buckets wholly at or under it; an exponential histogram's buckets widen
     when it rescales, so that count may shrink without a restart: the difference is then 0, never
     a "restart" that counts the stream's whole history as fast requests; a stream's first point counts
@@ -590,13 +638,17 @@ def otel_increments(
         SELECT time_ns, sum(CASE
                 WHEN temporality = 1 THEN v
                 WHEN start_ns = time_ns THEN 0
-                WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN v ELSE 0 END
-                WHEN start_ns <> prev_start OR n < prev_n THEN v
-                ELSE greatest(v - prev_v, 0) END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported
+                WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND (time_ns - start_ns <= ? OR start_ns >= earlier_last)
+                                              THEN v ELSE 0 END
+                WHEN n < prev_n THEN v
+                ELSE greatest(v - prev_v, 0) END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported,
+               count(*) FILTER (WHERE {_OVERLAP}) AS overlapping
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
         [*_stream_params(roots, metric, streams, versions), FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
+    if int(np.sum(rows["overlapping"])):
+        _overlap_error(conn, roots, metric, streams, versions)
     unreported = int(np.sum(rows["unreported"]))
     if unreported:
         from phase8_assets.evidence import EvidenceError
@@ -627,7 +679,7 @@ def otel_coverage(
 
     Each point covers the interval its increment counts (as ``otel_increments`` counts it): a
     delta point from its start time (or, without one, the stream's previous point); a cumulative
-    one from the stream's previous point (a difference counts every event between the two,
+    one from its sequence's previous point (a difference counts every event between the two,
     however far apart), or from its start time after a restart or when its first point counts
     whole; a first point or a true reset point, which only anchors, covers nothing. So a gap between delta exports, the
     time between a crash and the restart, and everything after the last point are not covered:
@@ -642,8 +694,8 @@ def otel_coverage(
             SELECT time_ns AS hi, CASE
                 WHEN temporality = 1 THEN CASE WHEN start_ns > 0 THEN start_ns ELSE prev_time END
                 WHEN start_ns = time_ns THEN NULL
-                WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND time_ns - start_ns <= ? THEN start_ns END
-                WHEN start_ns <> prev_start THEN CASE WHEN start_ns > 0 THEN greatest(start_ns, prev_time) END
+                WHEN prev_v IS NULL THEN CASE WHEN start_ns > 0 AND (time_ns - start_ns <= ? OR start_ns >= earlier_last)
+                                              THEN start_ns END
                 ELSE prev_time END AS lo
             FROM steps
         ), reach AS (

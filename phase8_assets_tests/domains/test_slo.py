@@ -789,3 +789,67 @@ def test_a_good_selector_counting_more_than_total_is_an_error_not_zero_bad(wh):
     same = slo()
     burn, budget = _findings(same, status(wh, same, steady(0.1, timedelta(days=30), step=timedelta(hours=1))))
     assert not [f for f in burn + budget if f.rule == "sli-consistency"]
+
+
+def _replicas(b_start: datetime, b_errors_last_hour: int = 500) -> list[str]:
+    """Two replicas of service api whose resources do not tell them apart (no service.instance.id):
+    A's counter began 40 days ago, B's at ``b_start``; both export every 5 minutes over the last
+    6 hours, B 30 s after A, 10,000 requests each per export. A's are all 200s; B fails
+    ``b_errors_last_hour`` of its 10,000 per export in the last hour (2.5 % of the service's
+    requests then: 25x the budget rate). Both counters carry millions of requests of their past."""
+    a_start, lines = AT - timedelta(days=40), []
+    a_ok, b_ok, b_bad = 50_000_000, 20_000_000, 0
+    t = AT - timedelta(hours=6)
+    while t <= AT:
+        errors = b_errors_last_hour if t > AT - timedelta(hours=1) else 0
+        a_ok, b_ok, b_bad = a_ok + 10_000, b_ok + 10_000 - errors, b_bad + errors
+        lines.append(otlp_line(t - timedelta(seconds=30), [(200, a_ok, a_start), (500, 0, a_start)], temporality=2))
+        lines.append(otlp_line(t, [(200, b_ok, b_start), (500, b_bad, b_start)], temporality=2))
+        t += timedelta(minutes=5)
+    return lines
+
+
+def test_replicas_with_their_own_start_times_are_counted_apart(wh):
+    """The data model: points of one stream with another ``startTimeUnixNano`` are another
+    sequence. Replica B's first point (a start time different from A's) was taken for a restart
+    of A and counted whole, putting B's 20 M requests of the past 10 days into the last 6 hours:
+    the budget read 28 % spent where B's errors had spent it four times over, and the ticket-1d
+    burn read 0.3 (truly 4.2). Each start time is its own sequence now, differenced on its own; a
+    sequence that begins while an earlier one still exports is another writer, whose first point
+    only anchors (counted whole only within an hour of its start, as any stream's first point)."""
+    definition = slo()
+    result = status(wh, definition, _replicas(b_start=AT - timedelta(days=10)))
+    page = next(a for a in result.alerts if a.condition.name == "page-1h")
+    assert page.long.total == 12 * 20_000 and page.long.bad == 12 * 500
+    assert page.long.burn(definition.target) == pytest.approx(25) and page.active
+    # 6 hours of exports: the first export of each replica only anchors
+    assert result.budget_total == 72 * 20_000 and result.consumed == pytest.approx(6_000 / 1_440)
+    assert next(a for a in result.alerts if a.condition.name == "ticket-1d").active
+    assert result.budget_covered == timedelta(hours=6, seconds=30)  # A from 30 s before B
+
+
+def test_replicas_with_the_same_start_time_are_a_named_problem(wh):
+    """Two replicas started in the same instant (or whose start time a collector set the same)
+    write one stream whose cumulative points jump between two counters: each drop read as a
+    restart counting B's whole count, each rise as A's lead over B, so the windows held the
+    counters' lifetimes: B's burning hour read as a 1h burn of 0.06 (truly 25) and the budget 1 %
+    spent (truly four times over). The two cannot be told apart: a named problem, not a count."""
+    definition = slo()
+    with pytest.raises(EvidenceError, match="overlapping cumulative points") as caught:
+        status(wh, definition, _replicas(b_start=AT - timedelta(days=40)))
+    assert caught.value.field == "startTimeUnixNano"
+    assert "service.name 'api'" in caught.value.reason and "service.instance.id" in caught.value.reason
+    assert "(in x.jsonl)" in caught.value.reason
+
+
+def test_without_start_times_a_lower_count_is_still_a_restart(wh):
+    """A producer that writes no start time (0): nothing tells two writers apart from restarts, so
+    a lower count is a restart (Prometheus' rule) and counts whole; its first point anchors."""
+    lines, ok, never = [], 0, datetime.fromtimestamp(0, UTC)
+    t = AT - timedelta(hours=3)
+    while t <= AT:
+        ok = 2_000 if t == AT - timedelta(hours=1) else ok + 1_000
+        lines.append(otlp_line(t, [(200, ok, never), (500, 0, never)], temporality=2))
+        t += timedelta(minutes=5)
+    total = _events(wh, slo(), lines)[1]
+    assert total.between(0, _ns_of(AT)) == 35 * 1_000 + 2_000  # 36 increments, the restart 2,000 whole
