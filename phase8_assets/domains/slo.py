@@ -29,6 +29,8 @@ are the same), differenced on its own and never interleaved with the first. With
 with a start time the count only grows: a count that goes back, or a second value at one time, is
 two writers with one start time that cannot be told apart, a named problem (``startTimeUnixNano``)
 instead of a count; without start times (0) a value that drops is a restart, Prometheus' rule.
+A stream exported as deltas and as cumulative counts at once is refused (``aggregationTemporality``);
+one after the other (a deploy switched temporality) both count.
 A stream's first point counts whole when its counter started at most an hour before it
 (the process started then: its whole count belongs to that export); a counter that began earlier
 carries history we cannot place in time, so its first point only anchors the differences, as

@@ -598,6 +598,49 @@ def _overlap_error(conn, roots: list[str], metric: str, streams: list[tuple[str,
     )
 
 
+def _mixed_temporality_error(conn, roots: list[str], metric: str, streams: list[tuple[str, str]], versions: list[str]):
+    """A stream exported both as deltas and as cumulative counts at the same time: a delta point
+    inside (previous point, point] of a cumulative sequence of the same stream. Temporality is part
+    of a metric's identity (the data model): one stream in both is a semantic error, most often the
+    same requests exported twice (a collector pipeline with ``cumulativetodelta`` beside one
+    without), whose sum double-counts; so it is refused, naming the stream and the files. Deltas
+    that follow cumulative points (or the reverse: a deploy that changed the temporality) are two
+    periods of one stream and count as they are."""
+    from phase8_assets.evidence import EvidenceError
+
+    row = conn.execute(
+        f"""
+        {_stream_steps("p.value")}, cumulative AS (
+            SELECT service, attrs, prev_time AS lo, time_ns AS hi FROM steps WHERE temporality = 2 AND prev_time IS NOT NULL
+        )
+        SELECT d.service, d.attrs, d.time_ns, c.lo, c.hi FROM steps d JOIN cumulative c
+            ON d.service = c.service AND d.attrs = c.attrs AND d.time_ns > c.lo AND d.time_ns <= c.hi
+        WHERE d.temporality = 1 ORDER BY d.time_ns, d.service, d.attrs LIMIT 1
+        """,
+        _stream_params(roots, metric, streams, versions),
+    ).fetchone()
+    if row is None:
+        return
+    service, attrs, time_ns, lo, hi = row
+    files = conn.execute(
+        "SELECT DISTINCT f.uri FROM otel_points p JOIN otel_files f USING (root, sha256) "
+        "WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ? "
+        "AND p.service = ? AND p.attrs = ? AND p.time_ns BETWEEN ? AND ? ORDER BY 1 LIMIT 4",
+        [roots, versions, metric, service, attrs, lo, hi],
+    ).fetchall()
+
+    def iso(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    raise EvidenceError(
+        "aggregationTemporality",
+        f"{metric} of service.name {service!r} {attrs} is exported as deltas and as cumulative counts at the same "
+        f"time (a delta point at {iso(time_ns)}, between cumulative points at {iso(lo)} and {iso(hi)}): temporality "
+        "is part of a metric's identity, and the two most often report the same requests twice, so they cannot be "
+        f"summed; keep one temporality per stream (in {', '.join(f for (f,) in files)})",
+    )
+
+
 def otel_increments(
     conn: duckdb.DuckDBPyConnection,
     roots: list[str],
@@ -642,13 +685,16 @@ def otel_increments(
                                               THEN v ELSE 0 END
                 WHEN n < prev_n THEN v
                 ELSE greatest(v - prev_v, 0) END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported,
-               count(*) FILTER (WHERE {_OVERLAP}) AS overlapping
+               count(*) FILTER (WHERE {_OVERLAP}) AS overlapping, count(*) FILTER (WHERE temporality = 1) AS deltas,
+               count(*) FILTER (WHERE temporality = 2) AS cumulatives
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
         [*_stream_params(roots, metric, streams, versions), FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
     if int(np.sum(rows["overlapping"])):
         _overlap_error(conn, roots, metric, streams, versions)
+    if int(np.sum(rows["deltas"])) and int(np.sum(rows["cumulatives"])):  # both in one metric: at once?
+        _mixed_temporality_error(conn, roots, metric, streams, versions)
     unreported = int(np.sum(rows["unreported"]))
     if unreported:
         from phase8_assets.evidence import EvidenceError

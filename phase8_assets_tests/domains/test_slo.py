@@ -853,3 +853,32 @@ def test_without_start_times_a_lower_count_is_still_a_restart(wh):
         t += timedelta(minutes=5)
     total = _events(wh, slo(), lines)[1]
     assert total.between(0, _ns_of(AT)) == 35 * 1_000 + 2_000  # 36 increments, the restart 2,000 whole
+
+
+def test_one_stream_as_deltas_and_cumulative_at_once_is_refused_but_a_switch_counts(wh):
+    """Temporality is part of a metric's identity. A collector with one pipeline through
+    ``cumulativetodelta`` and one without writes the same requests twice, as deltas and as
+    cumulative counts; they were summed in silence. Both at the same time are a named problem now;
+    a deploy that switched the SDK from cumulative to delta (one after the other) counts as it is."""
+    start, lines, ok = AT - timedelta(days=40), [], 1_000_000
+    t = AT - timedelta(hours=6)
+    while t <= AT:
+        ok += 1_000
+        lines.append(otlp_line(t, [(200, ok, start), (500, 0, start)], temporality=2))
+        lines.append(otlp_line(t, [(200, 1_000, t - timedelta(minutes=5)), (500, 0, t - timedelta(minutes=5))]))
+        t += timedelta(minutes=5)
+    with pytest.raises(EvidenceError, match="as deltas and as cumulative counts at the same time") as caught:
+        _events(wh, slo(), lines)
+    assert caught.value.field == "aggregationTemporality" and "(in x.jsonl)" in caught.value.reason
+    # switched: cumulative until 3 hours ago, deltas since
+    switch, lines, ok = AT - timedelta(hours=3), [], 1_000_000
+    t = AT - timedelta(hours=6)
+    while t <= AT:
+        ok += 1_000
+        if t <= switch:
+            lines.append(otlp_line(t, [(200, ok, start), (500, 0, start)], temporality=2))
+        else:
+            lines.append(otlp_line(t, [(200, 1_000, t - timedelta(minutes=5)), (500, 0, t - timedelta(minutes=5))]))
+        t += timedelta(minutes=5)
+    total = _events(wh, slo(), lines)[1]
+    assert total.between(0, _ns_of(AT)) == 72 * 1_000  # the first cumulative export only anchors
