@@ -546,13 +546,17 @@ def _stream_steps(value: str) -> str:
             SELECT DISTINCT p.service, p.attrs, p.temporality, p.start_ns, p.time_ns, {value} AS v, p.value AS n
             FROM otel_points p JOIN picked USING (service, attrs)
             WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ?
+        ), sequences AS (
+            SELECT service, attrs, start_ns, max(max(time_ns)) OVER (PARTITION BY service, attrs ORDER BY start_ns
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_last
+            FROM points WHERE temporality = 2 GROUP BY service, attrs, start_ns
         ), steps AS (
             SELECT service, attrs, time_ns, temporality, start_ns, v, lag(v) OVER w AS prev_v,
-                   lag(time_ns) OVER w AS prev_time, n, lag(n) OVER w AS prev_n,
-                   max(time_ns) OVER (PARTITION BY service, attrs, temporality ORDER BY start_ns
-                                      RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_last
-            FROM points
-            WINDOW w AS (PARTITION BY service, attrs, temporality, start_ns ORDER BY time_ns)
+                   lag(time_ns) OVER w AS prev_time, n, lag(n) OVER w AS prev_n, s.earlier_last
+            FROM points LEFT JOIN sequences s USING (service, attrs, start_ns)
+            -- a delta point's start is its predecessor's time: deltas are one partition per stream
+            WINDOW w AS (PARTITION BY service, attrs, temporality, CASE WHEN temporality = 2 THEN start_ns END
+                         ORDER BY time_ns)
         )"""
 
 
