@@ -262,7 +262,9 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
                             r.billing_period,
                             f"{r.days[0]}..{r.days[-1]} ({len(r.days)})",
                             r.billed if not r.counted_too else "0 (both counted)",
-                            f"counted too: {r.counted_too}"
+                            r.as_details()["decided_by"]
+                            if r.rule == "one-source-per-account"
+                            else f"counted too: {r.counted_too}"
                             if r.counted_too
                             else "tie: the greater URI"
                             if r.tie
@@ -446,6 +448,14 @@ def budget_gate(batch, config, at, budget_status: dict):
         kind = r["kind"]
         days = f"{r['first_day']}..{r['last_day']}, {r['days']} day(s)"
         billed = float(r["billed_not_counted"])
+        if r.get("rule") == "one-source-per-account":  # a CUR 2.0 export beside a FOCUS export of the account
+            observed = (f"{r['billing_period']} ({days}, billed {billed:,.2f}) of {r['provider']} billing account "
+                        f"{r['billing_account']} is also in the FOCUS export {r['counted']}, which counts instead; "
+                        f"not counted from {r['superseded']}")  # fmt: skip
+            found.append(Finding("warning", r["superseded"], r["rule"], observed,
+                                 f"one cost source per billing account and charge day ({r['decided_by']})",
+                                 r["superseded"], config.owner_for(gate, kind), runbook, r))  # fmt: skip
+            continue
         if r.get("counted_too"):  # overlapping, not provably re-delivered: both count, and it is said
             why = ("both end on the same charge day: nothing says which is newer" if r["counted_too"] == "tie"
                    else f"{r['counted']} lacks some of its line items on those days (another export's scope?)")  # fmt: skip

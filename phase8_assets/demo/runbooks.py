@@ -206,7 +206,10 @@ warns on `account-max-age` when one billing account's cost stopped while the oth
    CUR execution in its own folder); only the newest delivery counts for those days. When the
    finding says both are counted (a tie, or a narrower export beside a broader one), the cost of
    those days may be counted twice: keep one export per scope at the source. Either way, remove or
-   archive the older delivery at the source so the warning goes.
+   archive the older delivery at the source so the warning goes. `one-source-per-account`: a CUR
+   2.0 export and a FOCUS export hold the same billing account's cost on the same days (AWS Data
+   Exports can deliver both); FOCUS counts, the CUR days are set aside and not counted. Keep one of
+   the two exports per account so the warning goes (docs/ops/cost-evidence.md in the repository).
 6. `one-policy-file`: the paths of `cost_budgets` (or `cost_allocation`) match more than one file
    and only the first is read: merge the budgets (or rules) into one file, or narrow the paths.
 7. `account-max-age`: one billing account's cost this month stopped (its last charge day is older

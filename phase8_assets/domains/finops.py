@@ -34,6 +34,10 @@ month-to-date snapshots under new file names), and summing them would count a da
   Deliveries sharing no line item (another export, a separate experiment) are summed.
 - CUR 2.0 newest: the later last charge day in the period; a tie goes to the greater URI, and the
   record says it was a tie.
+- FOCUS beside CUR 2.0 (AWS Data Exports delivers both of one payer account): on a charge day a
+  counted FOCUS file and a counted CUR execution both hold cost of one provider and billing account,
+  FOCUS counts and the CUR rows of that day are left out (by kind, never by file order; days only CUR
+  holds still count). docs/ops/cost-evidence.md says why FOCUS.
 
 Each superseded part is returned with the delivery that counts instead, its days and billed cost,
 so the ``cost_budgets`` gate warns about it: cost is never dropped silently.
@@ -265,14 +269,21 @@ class Superseded:
     # Overlapping, but not provably a re-delivery, so counted too: "tie" (nothing says which is
     # newer) or "partial" (the newer delivery lacks some of its line items, e.g. a narrower export).
     counted_too: str | None = None
+    # "newest-delivery-counts" (a re-delivery of one export) or "one-source-per-account" (a CUR 2.0
+    # export's days that a FOCUS export of the same billing account holds: FOCUS counts)
+    rule: str = "newest-delivery-counts"
 
     def as_details(self) -> dict:
         return {"kind": self.kind, "superseded": self.uri, "counted": self.by, "billing_period": self.billing_period,
                 "provider": self.provider, "billing_account": self.billing_account,
                 "first_day": self.days[0].isoformat(), "last_day": self.days[-1].isoformat(),
                 "days": len(self.days), "billed_not_counted": self.billed,
-                "decided_by": "tie: the greater URI" if self.tie else "the later last charge day",
-                "counted_too": self.counted_too}  # fmt: skip
+                "decided_by": SOURCE_RULE if self.rule == "one-source-per-account" else
+                              "tie: the greater URI" if self.tie else "the later last charge day",
+                "counted_too": self.counted_too, "rule": self.rule}  # fmt: skip
+
+
+SOURCE_RULE = "FOCUS over CUR 2.0: one source per billing account and charge day"
 
 
 def _folder(uri: str) -> str:
@@ -335,7 +346,43 @@ def superseded(
     if len(focus) > 1:
         excluded, found = _focus_redeliveries(conn, where, focus)
         out.extend(found)
+    counted_cur = [v for v in versions if v in cur_uri]
+    if focus and counted_cur:
+        found = _cur_beside_focus(conn, where, focus, {v: cur_uri[v] for v in counted_cur}, excluded)
+        excluded += [(v, s.billing_period, s.provider, s.billing_account, d) for v, s in found for d in s.days]
+        out.extend(s for _, s in found)
     return sorted(versions), excluded, out
+
+
+def _cur_beside_focus(
+    conn: duckdb.DuckDBPyConnection, where: str, focus: dict[str, str], cur: dict[str, str], excluded: list[tuple]
+) -> list[tuple[str, Superseded]]:
+    """The days of CUR 2.0 executions (``cur``: version -> manifest URI, the ones that count) that a
+    counted FOCUS file of the same provider and billing account also holds (AWS Data Exports delivers
+    both of one payer account): FOCUS counts, the CUR rows of those days are set aside (module doc).
+    Decided by kind, never by file order; the FOCUS file named is the least URI holding the day."""
+    listed = ", ".join(_quote(v) for v in (*focus, *cur))
+    rows = conn.execute(
+        f"SELECT sha256, billing_period, provider, billing_account, charge_day, sum(billed) FROM cost_line_items "
+        f"WHERE {where} AND sha256 IN ({listed}) GROUP BY ALL"
+    ).fetchall()
+    left_out = set(excluded)
+    held: dict[tuple, str] = {}  # (provider, account, day) -> the least FOCUS URI counted on it
+    for v, period, provider, account, day, _ in rows:
+        if v in focus and (v, period, provider, account, day) not in left_out:
+            key = (provider, account, day)
+            held[key] = min(held.get(key, focus[v]), focus[v])
+    lost: dict[tuple, list[tuple[date, object]]] = {}
+    for v, period, provider, account, day, billed in rows:
+        if v in cur and (provider, account, day) in held:
+            lost.setdefault((v, period, provider, account, held[(provider, account, day)]), []).append((day, billed))
+    out = []
+    for (v, period, provider, account, by), items in sorted(lost.items(), key=lambda kv: str(kv[0])):
+        days = sorted(d for d, _ in items)
+        billed = str(sum(b for _, b in items))
+        out.append((v, Superseded(cur[v], by, period, provider, account, days, billed, False, "cur_exports",
+                                  rule="one-source-per-account")))  # fmt: skip
+    return out
 
 
 _KEY = ("sub_account", "service_name", "resource_id", "charge_category")  # a line item, within a charge day

@@ -347,3 +347,54 @@ def test_a_delivery_that_stopped_mid_month_is_stale(s3, tmp_path, home):
 
     assert freshness(2) == [("cur_exports", "max-age", "newest is 18d 12h old")]
     assert freshness(19) == []  # delivered up to yesterday
+
+
+FOCUS_HEADER = (
+    "BilledCost,EffectiveCost,ListCost,ContractedCost,BillingAccountId,BillingCurrency,BillingPeriodStart,"
+    "BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeClass,ProviderName,ServiceName,"
+    "ServiceCategory,SubAccountId,ResourceId,Tags\n"
+)
+
+
+def focus_csv(days: list[int], cost: float = 10.0) -> bytes:
+    """AWS's FOCUS 1.0 export of the payer account ``parquet`` writes: acme's EC2, one row a day."""
+    rows = "".join(
+        f"{cost},{cost},{cost},{cost},111122223333,USD,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,"
+        f"2026-11-{d:02d}T00:00:00Z,2026-11-{d + 1:02d}T00:00:00Z,Usage,,AWS,Amazon Elastic Compute Cloud,Compute,"
+        f'123456789012,i-{d},"{{""user:tenant"": ""acme""}}"\n'
+        for d in days
+    )
+    return (FOCUS_HEADER + rows).encode()
+
+
+@pytest.mark.parametrize("focus_key", ["focus/a-first/focus-00001.csv", "focus/z-last/focus-00001.csv"])
+def test_focus_and_cur_of_one_billing_account_count_once(s3, tmp_path, home, focus_key):
+    """AWS Data Exports delivers a FOCUS 1.0 export and a CUR 2.0 export of the same payer account:
+    both were summed, doubling the account's cost against every budget. One source counts per billing
+    account and charge day (FOCUS, whatever the file names' order); the CUR days it holds are set aside
+    with a warning naming both files, and CUR days FOCUS lacks still count."""
+    s3.create_bucket(Bucket=BUCKET)
+    for listed in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):  # the other tests' deliveries
+        s3.delete_object(Bucket=BUCKET, Key=listed["Key"])
+    put_root(s3)
+    config = s3.get_object(Bucket=BUCKET, Key="phase8.yaml")["Body"].read()
+    config += b"  cost_exports: {paths: ['focus/**/*.csv'], max_age: P3D}\n"
+    s3.put_object(Bucket=BUCKET, Key="phase8.yaml", Body=config)
+    s3.put_object(Bucket=BUCKET, Key=focus_key, Body=focus_csv([17, 18, 19]))
+    rows = [(*USAGE[:1], f"2026-11-{d:02d} 00:00:00", *USAGE[2:]) for d in (16, 17, 18, 19)]
+    key = f"{PREFIX}/data/BILLING_PERIOD=2026-11/chatterbox-cur2-00001.snappy.parquet"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=parquet(tmp_path, "cur.parquet", rows))
+    manifest = put_manifest(s3, "exec-1", ["chatterbox-cur2-00001.snappy.parquet"])
+    report = gate_report([f"s3://{BUCKET}"], home)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        daily = dict(
+            conn.execute("SELECT day(charge_day), sum(billed)::DOUBLE FROM cost_attribution GROUP BY 1").fetchall()
+        )
+    assert daily == {16: 10.0, 17: 10.0, 18: 10.0, 19: 10.0}  # not 20 on the days both exports hold
+    gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+    (found,) = [f for f in gate["findings"] if f["rule"] == "one-source-per-account"]
+    assert found["subject"] == manifest and found["evidence"] == manifest
+    assert found["details"]["counted"] == f"s3://{BUCKET}/{focus_key}"
+    assert found["details"]["billing_account"] == "111122223333"
+    assert (found["details"]["first_day"], found["details"]["days"]) == ("2026-11-17", 3)
+    assert f"s3://{BUCKET}/{focus_key}" in found["observed"] and "111122223333" in found["observed"]
