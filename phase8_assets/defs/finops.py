@@ -17,6 +17,7 @@ from phase8_assets.domains.finops import (
     anomalies,
     attribute,
     budget_states,
+    corrections,
     mark_stale,
     stale_accounts,
     superseded,
@@ -237,6 +238,8 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
         # A re-delivered period counts once: the newest delivery (``superseded``); the others are named.
         versions, excluded, replaced = superseded(conn, roots, *deliveries(evidence_files))
         n = attribute(conn, config.root_uris[0], roots, policy, config.tenants, versions=versions, excluded=excluded)
+        uris = {v: uri for v, (_, uri) in delivery_kinds(evidence_files).items() if v in versions}
+        corrected = corrections(conn, roots, uris, excluded)
         by_tenant = conn.execute(
             "SELECT tenant, currency, sum(billed)::DOUBLE, sum(effective)::DOUBLE FROM cost_attribution WHERE root = ? "
             "GROUP BY ALL ORDER BY 1, 2",
@@ -249,6 +252,7 @@ def cost_attribution(settings: Phase8Settings, evidence_files: EvidenceBatch, wa
             "root": config.root_uris[0],
             "unallocated_share": unallocated / total,
             "superseded": [r.as_details() for r in replaced],
+            "corrections": corrected,
         },  # fmt: skip
         metadata={
             "rows": n,
@@ -328,6 +332,7 @@ def budget_status(
             "root": cost_attribution["root"],
             "configured": budgets is not None,
             "superseded": cost_attribution.get("superseded", []),
+            "corrections": cost_attribution.get("corrections", []),
             "stale_accounts": stale,
         },  # fmt: skip
         metadata={
@@ -467,6 +472,17 @@ def budget_gate(batch, config, at, budget_status: dict):
         found.append(Finding("warning", r["superseded"], "newest-delivery-counts", observed,
                              "one delivery of an export per billing period and charge day", r["superseded"],
                              config.owner_for(gate, kind), runbook, r))  # fmt: skip
+    month = f"{at:%Y-%m}"
+    for c in budget_status.get("corrections", []):  # counted in the month that invoices them, and said so
+        if c["billing_period"] != month:
+            continue
+        found.append(Finding("warning", c["file"], "corrections-invoiced",
+                             f"{c['rows']} line item(s) of earlier charge days ({c['first_day']}..{c['last_day']}), "
+                             f"billed {float(c['billed']):,.2f}, effective {float(c['effective']):,.2f}, are "
+                             f"corrections invoiced in the {month} billing period: counted in {month}'s budgets on "
+                             f"{month}-01, not in the month they correct",
+                             "corrections counted in the billing period that invoices them (FOCUS ChargeClass)",
+                             c["file"], config.owner_for(gate, "cost_exports"), runbook, c))  # fmt: skip
     found += [stale_account_finding(a, config) for a in budget_status.get("stale_accounts", [])]
     for s in budget_status["states"]:
         if s.unmatched is not None:

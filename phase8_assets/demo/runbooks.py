@@ -210,6 +210,9 @@ warns on `account-max-age` when one billing account's cost stopped while the oth
    2.0 export and a FOCUS export hold the same billing account's cost on the same days (AWS Data
    Exports can deliver both); FOCUS counts, the CUR days are set aside and not counted. Keep one of
    the two exports per account so the warning goes (docs/ops/cost-evidence.md in the repository).
+   `corrections-invoiced`: a file holds corrections of earlier billing periods (FOCUS ChargeClass
+   Correction: refunds, re-ratings, late charges); they count in the month that invoices them, on its
+   first day. Nothing to fix unless the amounts are wrong; tell the owners of the budgets it moves.
 6. `one-policy-file`: the paths of `cost_budgets` (or `cost_allocation`) match more than one file
    and only the first is read: merge the budgets (or rules) into one file, or narrow the paths.
 7. `account-max-age`: one billing account's cost this month stopped (its last charge day is older

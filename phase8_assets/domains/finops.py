@@ -141,6 +141,42 @@ def _accounts_sql(accounts: tuple[list[tuple], bool] | None) -> str:
     return f"NOT {found}" if others else found
 
 
+# The day a line item counts on: its charge day, or, for a charge of an earlier period that its billing
+# period invoices (a FOCUS ``ChargeClass: Correction``: a refund or re-rating of a previously invoiced
+# billing period), the first day of that billing period. FOCUS totals a billing period (its invoice)
+# over BillingPeriodStart, corrections included, and never reopens the corrected period: counted on
+# its original day, a refund of October invoiced in November silently lowered October and left
+# November's budget without it. ``corrections`` names them.
+INVOICED_DAY = (
+    "CASE WHEN charge_day < CAST(billing_period || '-01' AS DATE) THEN CAST(billing_period || '-01' AS DATE) "
+    "ELSE charge_day END"
+)
+
+
+def corrections(
+    conn: duckdb.DuckDBPyConnection, roots: list[str], uris: dict[str, str], excluded: list[tuple] = ()
+) -> list[dict]:
+    """The counted line items charged before the billing period that invoices them (``INVOICED_DAY``),
+    per delivery and billing period: ``uris`` maps each counted version to its file (or manifest) URI."""
+    if not uris:
+        return []
+    roots_sql = ", ".join(_quote(r) for r in roots) or "NULL"
+    versions_sql = ", ".join(_quote(v) for v in uris)
+    rows = conn.execute(
+        f"""SELECT sha256, billing_period, min(charge_day), max(charge_day), count(*), sum(billed)::VARCHAR,
+                   sum(effective)::VARCHAR
+            FROM cost_line_items c WHERE root IN ({roots_sql}) AND sha256 IN ({versions_sql})
+              AND {_excluded_sql(list(excluded))} AND charge_day < CAST(billing_period || '-01' AS DATE)
+            GROUP BY 1, 2"""
+    ).fetchall()
+    return sorted(
+        ({"file": uris[v], "billing_period": period, "first_day": first.isoformat(), "last_day": last.isoformat(),
+          "rows": n, "billed": billed, "effective": effective}
+         for v, period, first, last, n, billed, effective in rows),
+        key=lambda r: (r["billing_period"], r["file"]),
+    )  # fmt: skip
+
+
 def attribution_sql(
     roots: list[str],
     policy: dict,
@@ -171,7 +207,7 @@ def attribution_sql(
     split_of = _case("shared_rule", {name: r["split"] for name, r in rules.items()}, "NULL")
     return f"""
     WITH grouped AS (  -- everything below depends on these columns only: sum the line items first
-        SELECT charge_day, currency, service_category, sub_account, tags, sum(billed) AS billed,
+        SELECT {INVOICED_DAY} AS charge_day, currency, service_category, sub_account, tags, sum(billed) AS billed,
                sum(effective) AS effective
         FROM cost_line_items c WHERE root IN ({roots_sql}) AND sha256 IN ({versions_sql})
             AND {_excluded_sql(list(excluded))} AND {_accounts_sql(accounts)} GROUP BY ALL

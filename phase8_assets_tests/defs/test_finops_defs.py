@@ -246,3 +246,43 @@ def test_a_billing_account_whose_export_stopped_is_named_while_the_kind_stays_fr
     assert stale["evidence"] == str(labs)
     assert "built only on cost of billing account 999988887777, last charged 2026-11-05" in stale["observed"]
     assert "555566667777" not in str(gate["findings"])  # October's account: nothing to say in November
+
+
+def test_a_correction_of_an_earlier_period_counts_in_the_month_that_invoices_it_and_is_named(tmp_path, home):
+    """FOCUS ``ChargeClass: Correction``: a charge of a previously invoiced billing period, invoiced in
+    this one. FOCUS totals a billing period (the invoice) with its corrections; counted on its original
+    charge day, a late October charge invoiced in November silently raised October, left November's
+    budget without it, and the gate said nothing."""
+    import duckdb
+
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    november = root / "evidence/cost/focus-2026-11.csv.gz"
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(november.read_bytes()).decode())))
+    late = dict(rows[0])  # acme's EC2, re-rated: 9,000 more for October 15th, on November's invoice
+    late |= {"BilledCost": "9000", "EffectiveCost": "9000", "ListCost": "9000", "ContractedCost": "9000",
+             "ChargePeriodStart": "2026-10-15T00:00:00Z", "ChargePeriodEnd": "2026-10-16T00:00:00Z",
+             "ChargeClass": "Correction"}  # fmt: skip
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([*rows, late])
+    november.write_bytes(gzip.compress(out.getvalue().encode(), mtime=0))
+
+    report = gate_report([root], home)
+    gate = next(g for g in report["gates"] if g["gate"] == "cost_budgets")
+    found = {f["rule"]: f for f in gate["findings"] if f["subject"] in ("acme-monthly", str(november))}
+    assert found["actual>=100%"]["details"]["actual"] > 11000  # November's invoice holds it
+    correction = found["corrections-invoiced"]
+    assert (correction["severity"], correction["evidence"]) == ("warning", str(november))
+    assert "2026-10-15..2026-10-15" in correction["observed"] and "billed 9,000.00" in correction["observed"]
+
+    def october(warehouse) -> float:
+        with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as conn:
+            return conn.execute(
+                "SELECT round(sum(effective), 6)::DOUBLE FROM cost_attribution WHERE tenant = 'acme' "
+                "AND charge_day >= '2026-10-01' AND charge_day < '2026-11-01'"
+            ).fetchone()[0]
+
+    gate_report([DATA], tmp_path / "before")  # the evidence without the correction
+    assert october(home) == october(tmp_path / "before")  # October as it was invoiced, not reopened
