@@ -668,7 +668,7 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
     if "cost_budgets" not in config.evidence:
         return dg.SkipReason("no cost_budgets evidence kind in the config: no budget to alert on")
     cursor = json.loads(context.cursor) if context.cursor else {}
-    batch = collect(config, kinds={*COST_KINDS, "cost_budgets"})
+    batch = _cost_batch(config, cursor)
     batch.set_aside_future(at, config.clock_skew)
     problems = cost_evidence_problems(batch, config, at)
     budgets = _policy(batch, "cost_budgets")
@@ -737,6 +737,92 @@ def budget_alerts(context: dg.SensorEvaluationContext, settings: Phase8Settings,
         return dg.SensorResult(run_requests=[request], asset_events=events, cursor=cursor_text)
     return dg.SensorResult(skip_reason=_tick_text(problems, missing, states, new, stale, config), asset_events=events,
                            cursor=cursor_text)  # fmt: skip
+
+
+SENSOR_KINDS = (*COST_KINDS, "cost_budgets")
+
+
+def _objects(config, files: list[dict]) -> list[list] | None:
+    """Every object the sensor reads, as it is now: (kind, URI, version, size) of each file the
+    kinds' paths match and of each data file the CUR manifests in ``files`` (cached reads) list; the
+    version is the S3 ETag (a local file's mtime and size). Listings only, no object is read. None
+    when something cannot be listed or has no version: then everything is read again."""
+    from phase8_assets.evidence.roots import open_root
+
+    seen: list[list] = []
+    try:
+        for name in SENSOR_KINDS:
+            kind = config.evidence.get(name)
+            for loc in kind.sources if kind is not None else ():
+                refs, unlisted = loc.base.listing(loc.path)
+                if unlisted:
+                    return None
+                seen += [[name, r.uri, r.version, r.size] for r in refs]
+        folders: dict[str, set[str]] = {}
+        for f in files:
+            for uri in f["records"][0]["data_files"] if f["kind"] == "cur_exports" else ():
+                parent, _, file_name = uri.rpartition("/")
+                folders.setdefault(parent, set()).add(file_name)
+        for parent, names in sorted(folders.items()):
+            refs = {r.rel: r for r in open_root(parent).glob("*")}
+            if not names <= set(refs):
+                return None  # a data file gone: read again, and the reader names it
+            seen += [["data", refs[n].uri, refs[n].version, refs[n].size] for n in sorted(names)]
+    except (RootError, OSError):
+        return None
+    return sorted(seen) if all(version for _, _, version, _ in seen) else None
+
+
+def _digest(objects: list[list]) -> str:
+    return hashlib.sha256(json.dumps(objects).encode()).hexdigest()
+
+
+def _file_doc(f) -> dict:
+    return {"root": f.root, "kind": f.kind, "uri": f.uri, "sha256": f.sha256, "size": f.size,
+            "observed_at": f.observed_at.isoformat() if f.observed_at else None,
+            "timestamp_field": f.timestamp_field, "summary": f.summary, "warnings": f.warnings,
+            "records": f.records}  # fmt: skip
+
+
+def _cost_batch(config, cursor: dict) -> EvidenceBatch:
+    """The cost evidence and budgets as they are now, read only when an object changed.
+
+    Every tick read every file (a CUR delivery's data files downloaded whole) though nothing had
+    changed. The cursor keeps what the last full read found (``reads``) and the versions (S3 ETags) of
+    every object it read, manifests' data files included; a tick whose listings show the same objects,
+    unchanged, reuses it. Anything new, changed, gone or unlistable reads everything again. Cached only
+    when the read was clean (no rejection, duplicate or path matching nothing: those are re-read, so
+    their findings stay current) and no object changed while it was read."""
+    from datetime import datetime
+
+    from phase8_assets.evidence.collect import EvidenceFile, collect
+
+    cached = cursor.get("reads")
+    if cached:
+        now = _objects(config, cached["files"])
+        if now is not None and _digest(now) == cached["objects"]:
+            files = [EvidenceFile(**{**d, "observed_at": datetime.fromisoformat(d["observed_at"]) if d["observed_at"] else None})
+                     for d in cached["files"]]  # fmt: skip
+            present = [(f.root, f.kind, f.uri, f.sha256) for f in files]
+            return EvidenceBatch(roots=config.root_uris, files=files, present=present)
+    cursor.pop("reads", None)
+    before = _objects(config, [])
+    batch = collect(config, kinds=set(SENSOR_KINDS))
+    if before is None or batch.rejections or batch.unmatched or batch.duplicates or batch.collisions:
+        return batch
+    if any(f.identity is not None or f.parts for f in batch.files):
+        return batch
+    docs = [_file_doc(f) for f in batch.files]
+    try:
+        if json.loads(json.dumps(docs)) != docs:  # kept only when it reads back the same
+            return batch
+    except (TypeError, ValueError):
+        return batch
+    after = _objects(config, docs)
+    if after is None or [o for o in after if o[0] != "data"] != before:
+        return batch  # changed while it was read: read again next tick
+    cursor["reads"] = {"objects": _digest(after), "files": docs}
+    return batch
 
 
 def _tick_text(problems: list[Finding], missing: list[str], states, new, stale=(), config=None) -> str:

@@ -398,3 +398,59 @@ def test_focus_and_cur_of_one_billing_account_count_once(s3, tmp_path, home, foc
     assert found["details"]["billing_account"] == "111122223333"
     assert (found["details"]["first_day"], found["details"]["days"]) == ("2026-11-17", 3)
     assert f"s3://{BUCKET}/{focus_key}" in found["observed"] and "111122223333" in found["observed"]
+
+
+def test_the_budget_sensor_reads_the_deliveries_again_only_when_an_object_changed(s3, tmp_path, home, monkeypatch):
+    """Every hourly tick downloaded every data file of every CUR delivery though nothing had changed.
+    A tick whose listings show the same objects (ETags) reuses the last read; a data file rewritten
+    under the same manifest, or a new execution, is read again."""
+    import dagster as dg
+
+    from phase8_assets.defs.finops import budget_alerts
+    from phase8_assets.defs.resources import Phase8Settings, Warehouse
+    from phase8_assets.evidence import roots
+
+    s3.create_bucket(Bucket=BUCKET)
+    for listed in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):  # the other tests' deliveries
+        s3.delete_object(Bucket=BUCKET, Key=listed["Key"])
+    put_root(s3)
+    config = s3.get_object(Bucket=BUCKET, Key="phase8.yaml")["Body"].read()
+    s3.put_object(
+        Bucket=BUCKET, Key="phase8.yaml", Body=config + b"  cost_budgets: {paths: ['budgets.yaml'], max_age: P365D}\n"
+    )
+    s3.put_object(Bucket=BUCKET, Key="budgets.yaml", Body=(
+        b'apiVersion: phase8/v1\nkind: CostBudgets\nreviewed: "2026-10-01"\n'
+        b"budgets:\n  - {name: acme-monthly, tenant: acme, amount: 100, currency: USD, owner: team:finops}\n"
+    ))  # fmt: skip
+    key = f"{PREFIX}/data/BILLING_PERIOD=2026-11/chatterbox-cur2-00001.snappy.parquet"
+    rows = [(*USAGE[:1], f"2026-11-{d:02d} 00:00:00", *USAGE[2:]) for d in range(1, 20)]
+    s3.put_object(Bucket=BUCKET, Key=key, Body=parquet(tmp_path, "a.parquet", rows))
+    put_manifest(s3, "exec-1", ["chatterbox-cur2-00001.snappy.parquet"])
+    gate_report([f"s3://{BUCKET}"], home)  # loads the delivery
+
+    downloads = []
+    real = roots.local_copy
+    monkeypatch.setattr(roots, "local_copy", lambda uri, folder: downloads.append(uri) or real(uri, folder))
+    resources = {"settings": Phase8Settings(evidence=[f"s3://{BUCKET}"]),
+                 "warehouse": Warehouse(database=str(home / "warehouse.duckdb"))}  # fmt: skip
+
+    def tick(cursor):
+        downloads.clear()
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                          sensor_name="budget_alerts")  # fmt: skip
+        return budget_alerts.evaluate_tick(context)
+
+    with dg.instance_for_test() as instance:
+        first = tick(None)
+        assert len(downloads) == 1 and first.skip_message == "4 new threshold crossing(s) announced"
+        unchanged = tick(first.cursor)
+        assert downloads == []  # nothing changed: nothing downloaded
+        assert unchanged.skip_message == "no new threshold crossing among 1 judged budget(s)"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=parquet(tmp_path, "b.parquet", rows[:-1]))  # rewritten in place
+        rewritten = tick(unchanged.cursor)
+        assert len(downloads) == 1
+        again = tick(rewritten.cursor)
+        assert downloads == []
+        put_manifest(s3, "exec-2", ["chatterbox-cur2-00001.snappy.parquet"])  # a new execution
+        new = tick(again.cursor)
+        assert len(downloads) == 1 and len(new.run_requests) == 1  # read, and loaded before it is judged
