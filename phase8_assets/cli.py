@@ -184,7 +184,6 @@ def _gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: 
             home=_home(home),
             lock_wait_s=lock_wait,
             progress=lambda line: click.echo(line, err=True),
-            snapshot=False,  # written as every command's is, when it ends (``_Phase8.invoke``)
         )
     except (ConfigError, RootError, TimeParseError, WarehouseError, ReportsNotWritten) as exc:
         _fail(str(exc))

@@ -232,13 +232,12 @@ def run_gate(
     home: Path,
     lock_wait_s: float = 60.0,
     progress: Callable[[str], None] | None = None,
-    snapshot: bool = True,
 ) -> GateOutcome:
     """Evaluate the release gate on ``evidence``; raise ConfigError / WarehouseError for exit 2.
 
     The gates record their own results and the reports under ``$PHASE8_HOME/reports/`` as in any
     ``release_gate`` run; this completes the run (a gate that did not report is ``error``), traces it
-    and writes the reports to ``out`` too, and (``snapshot``) the home's health snapshot."""
+    and writes the reports to ``out`` too."""
     from phase8_assets.definitions import defs
 
     config = load_evidence_config(evidence)
@@ -285,8 +284,7 @@ def run_gate(
         if missing:  # this step completed the run: no gate's step rendered the scorecard with its statuses
             complete_scorecard(warehouse.reports_dir, config.root_uris, report)
         held.close()  # the snapshot opens the file read-only, which DuckDB refuses beside a read-write connection
-        if snapshot:  # (the CLI writes its own when the command ends, with the command's exit code)
-            write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
+        write_snapshot(home, "gate", 0 if report["verdict"] == "pass" else 1)
     if out is not None:
         kept = written[0].parent
         try:
