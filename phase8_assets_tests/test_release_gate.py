@@ -178,6 +178,46 @@ def test_findings_explain_themselves(home):
     assert error["details"]["kind"] == "isolation_results"
 
 
+ROLLBACK_WAIVER = """\
+apiVersion: phase8/v1
+kind: Waiver
+id: MSG-1
+gate: rollback_integrity
+subject: "posts (tenant globex)"
+rule: identical-after-rollback
+owner: {owner}
+reason: the lost rows are a known drift, fixed next release
+ticket: MSG-1
+requested_by: lena@chatterbox.example
+approved_by: {approved_by}
+approved_at: "2026-11-19T09:00:00Z"
+expires: "2026-12-15T00:00:00Z"
+"""
+
+
+def test_a_team_cannot_waive_a_blocking_gate_it_does_not_own(home, tmp_path):
+    """The exception's owner is whatever its requester writes: the messaging team named itself the
+    owner of a waiver of rollback_integrity (team:data-platform's gate) and a teammate approved it;
+    the lost rows shipped. An exception to a blocking gate is approved by the gate's owner or a
+    release manager; the exception's own team only approves one to a warn-level gate."""
+    root = tmp_path / "root"  # the demo with the rollback-row-mismatch scenario's drill (12 rows lost)
+    shutil.copytree(DATA, root, ignore=shutil.ignore_patterns("scenarios"))
+    for drill in (SCENARIOS / "rollback-row-mismatch" / "rollback").glob("*.json"):
+        shutil.copy(drill, root / "evidence/upgrade/rollback" / drill.name)
+    waiver = root / "waivers" / "msg-1.yaml"
+    waiver.write_text(ROLLBACK_WAIVER.format(owner="team:messaging", approved_by="marco@chatterbox.example"))
+    report = gate_report([root], home)
+    assert report["verdict"] == "blocked"
+    failed = {g["gate"]: g for g in report["gates"] if g["status"] == "fail"}
+    assert set(failed) == {"rollback_integrity", "policy_exceptions"}
+    [refused] = [f for f in failed["policy_exceptions"]["findings"] if f["rule"] == "exception-refused"]
+    assert refused["observed"] == "the access policy does not let marco@chatterbox.example approve it"
+    # the gate's owner (team:data-platform in phase8.yaml) may approve it; so may a release manager
+    for approver in ("mei@chatterbox.example", "ruth@chatterbox.example"):
+        waiver.write_text(ROLLBACK_WAIVER.format(owner="team:messaging", approved_by=approver))
+        assert gate_report([root], home)["verdict"] == "pass", approver
+
+
 def test_waived_and_skipped_are_visible(home):
     waived = gate_report([SCENARIOS / "waived-broken-evidence"], home)
     finding = next(f for g in waived["gates"] for f in g["findings"] if f["severity"] == "waived")

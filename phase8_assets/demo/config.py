@@ -44,6 +44,8 @@ owners:
   plugin_signatures: team:security
   plugin_capabilities: team:security
   program_completeness: team:platform-reliability
+  policy_compliance: team:data-governance
+  policy_exceptions: team:data-governance
 runbooks: docs/ops
 # The Phase 8 program: who owns each item, its family of release evidence, how often its runs happen.
 program:

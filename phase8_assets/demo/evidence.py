@@ -67,7 +67,7 @@ owner: team:tenancy
 reason: Surefire truncates this report when the runner is killed; the suite itself passed in the rerun.
 ticket: CHAT-4821
 requested_by: priya@chatterbox.example
-approved_by: tomas@chatterbox.example
+approved_by: deniz@chatterbox.example
 approved_at: "{approved}"
 expires: "{expires}"
 ---
@@ -93,7 +93,7 @@ owner: team:tenancy
 reason: the isolation item's run evidence is the same truncated copy; its complete rerun kept the cadence.
 ticket: CHAT-4823
 requested_by: priya@chatterbox.example
-approved_by: tomas@chatterbox.example
+approved_by: deniz@chatterbox.example
 approved_at: "{approved}"
 expires: "{expires}"
 """

@@ -64,9 +64,12 @@ cedar: |
   forbid (principal, action == Phase8::Action::"export", resource is Phase8::Dataset)
   when { resource.classification == "restricted" }
   unless { principal in Phase8::Team::"compliance" };
-  // An exception is approved by the team that owns it, or by a release manager.
+  // An exception is approved by the team that owns its gate (phase8.yaml owners) or a release manager;
+  // the exception's owner, which its requester writes, may approve one only of a warn-level gate.
   permit (principal, action == Phase8::Action::"approve", resource is Phase8::Exception)
-  when { principal in resource.owner };
+  when { principal in resource.gate_owner };
+  permit (principal, action == Phase8::Action::"approve", resource is Phase8::Exception)
+  when { !resource.blocking && principal in resource.owner };
   permit (principal in Phase8::Role::"release-manager", action == Phase8::Action::"approve",
           resource is Phase8::Exception);
 """
@@ -166,7 +169,7 @@ expires: "{expires}"
 
 LEGACY_FILES = ("GOV-311", "acme-files", "files.max", "team:data-platform",
                 "Files migrated from acme's legacy store keep their dates until the purge job CHAT-5120 lands.",
-                "arjun@chatterbox.example", "mei@chatterbox.example", "2026-11-05T09:00:00Z", "2027-02-01T00:00:00Z")  # fmt: skip
+                "arjun@chatterbox.example", "ines@chatterbox.example", "2026-11-05T09:00:00Z", "2027-02-01T00:00:00Z")  # fmt: skip
 COLD_BACKUP = ("GOV-298", "globex-messages", "deletion.user-erasure", "team:data-governance",
                "The backup vendor purges cold copies monthly; DEL-7702 completes with the December purge.",
                "kofi@chatterbox.example", "ines@chatterbox.example", "2026-09-10T09:00:00Z", "2026-11-28T00:00:00Z")  # fmt: skip

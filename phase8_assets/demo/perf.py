@@ -416,7 +416,7 @@ owner: team:messaging
 reason: Per-member permission checks (CHAT-5012) cost ~12 % on list_channels; accepted for 10.4.0.
 ticket: CHAT-5012
 requested_by: lena@chatterbox.example
-approved_by: marco@chatterbox.example
+approved_by: ruth@chatterbox.example
 approved_at: "2026-11-19T16:00:00Z"
 expires: "2027-01-31T00:00:00Z"
 """,

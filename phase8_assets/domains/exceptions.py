@@ -8,10 +8,17 @@ violations alike, gets a state at the evaluation time.
 Only ``active`` and ``expiring`` exceptions waive findings. Approval is decided by the Cedar
 engine with the root's ``AccessPolicy`` documents and the ``Teams`` document as entities; one
 rule is the product's own and cannot be switched off: nobody approves their own request.
+
+The resource a policy sees is a ``Phase8::Exception`` with the attributes ``gate`` (its name),
+``blocking`` (whether that gate blocks a release), ``owner`` (the exception's owner, as its
+requester wrote it), ``gate_owner`` (the gate's owner in phase8.yaml, which the requester does
+not choose) and ``requested_by``; ``owner`` and ``gate_owner`` are Team (or User) entities, so a
+policy says ``principal in resource.gate_owner``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,7 +96,16 @@ def policy_set(texts: list[str]):
 class Approvals:
     """Decides, with Cedar, whether an exception's approver may approve it."""
 
-    def __init__(self, access_docs: list[dict], teams_docs: list[dict], blocking: dict[str, bool]):
+    def __init__(
+        self,
+        access_docs: list[dict],
+        teams_docs: list[dict],
+        blocking: dict[str, bool],
+        gate_owner: Callable[[str], str],
+    ):
+        """``blocking``: each gate's blocking flag (an unknown gate counts as blocking);
+        ``gate_owner``: the owner of a gate (``config.owner_for``), ``team:name`` or a user."""
+        self.gate_owner = gate_owner
         self.policies = policy_set([*(doc["cedar"] for doc in access_docs), NO_SELF_APPROVAL])
         self.entities = team_entities(teams_docs)
         self.users = {
@@ -112,6 +128,7 @@ class Approvals:
                 "gate": waiver.gate,
                 "blocking": self.blocking.get(waiver.gate, True),
                 "owner": principal_uid(waiver.owner),
+                "gate_owner": principal_uid(self.gate_owner(waiver.gate)),
                 "requested_by": _uid("User", waiver.requested_by or ""),
             },
             "parents": [],
@@ -214,7 +231,9 @@ def exception_states(batch, config, at: datetime) -> list[ExceptionState]:
     if config.exceptions.require_approval:
         access = [doc for f in batch.files_of("access_policies") for doc in f.records]
         teams = [doc for f in batch.files_of("teams") for doc in f.records]
-        approvals = Approvals(access, teams, {name: spec.blocking for name, spec in GATES.items()})
+        approvals = Approvals(
+            access, teams, {name: spec.blocking for name, spec in GATES.items()}, lambda gate: config.owner_for(gate)
+        )
     return states(batch.waivers, config.exceptions, at, approvals)
 
 

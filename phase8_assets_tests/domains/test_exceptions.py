@@ -17,14 +17,22 @@ SETTINGS = ExceptionSettings(timedelta(days=90), "P90D", {"perf_regressions": (t
                              timedelta(days=14))  # fmt: skip
 DEMO_POLICY = load_yaml((DATA / "policy/governance/access.yaml").read_bytes())
 DEMO_TEAMS = load_yaml((DATA / "policy/governance/teams.yaml").read_bytes())
-APPROVALS = Approvals([DEMO_POLICY], [DEMO_TEAMS], {name: spec.blocking for name, spec in GATES.items()})
+DEMO_OWNERS = load_yaml((DATA / "phase8.yaml").read_bytes())["owners"]
+BLOCKING = {name: spec.blocking for name, spec in GATES.items()}
+
+
+def gate_owner(gate: str) -> str:
+    return DEMO_OWNERS.get(gate, DEMO_OWNERS["default"])
+
+
+APPROVALS = Approvals([DEMO_POLICY], [DEMO_TEAMS], BLOCKING, gate_owner)
 
 
 def exception(**changes) -> Waiver:
     base = Waiver(
         "policy_compliance", "acme-files", "files.max", "team:data-platform", "legacy files until the purge job",
         "GOV-1", AT + timedelta(days=60), "w.yaml", id="GOV-1", requested_by="arjun@chatterbox.example",
-        approved_by="mei@chatterbox.example", approved_at=AT - timedelta(days=5),
+        approved_by="ines@chatterbox.example", approved_at=AT - timedelta(days=5),
     )  # fmt: skip
     return replace(base, **changes)
 
@@ -68,9 +76,49 @@ def test_states(changes, expected, why):
     assert (result.state, why in result.reason) == (expected, True), result.reason
 
 
+@pytest.mark.parametrize(
+    ("gate", "approved_by", "expected"),
+    [
+        # policy_compliance blocks; team:data-governance owns it (phase8.yaml owners)
+        ("policy_compliance", "ines@chatterbox.example", "active"),  # the gate's owner
+        ("policy_compliance", "ruth@chatterbox.example", "active"),  # a release manager
+        ("policy_compliance", "mei@chatterbox.example", "refused"),  # the exception's own team: no
+        # rollback_integrity blocks; team:data-platform owns it
+        ("rollback_integrity", "mei@chatterbox.example", "active"),
+        ("rollback_integrity", "marco@chatterbox.example", "refused"),
+        # cost_budgets only warns; team:finops owns it, and the exception's own team may approve too
+        ("cost_budgets", "mei@chatterbox.example", "active"),
+        ("cost_budgets", "marco@chatterbox.example", "refused"),
+        # a gate the product does not know counts as blocking, owned by the default owner
+        ("no_such_gate", "mei@chatterbox.example", "refused"),
+        ("no_such_gate", "deniz@chatterbox.example", "active"),
+    ],
+)
+def test_a_blocking_gates_exception_is_approved_by_the_gates_owner_not_by_whoever_the_requester_names(
+    gate, approved_by, expected
+):
+    """The exception's owner is what its requester wrote: a team that names itself the owner must
+    not be able to waive another team's blocking gate among themselves."""
+    result = state(exception(gate=gate, owner="team:data-platform", approved_by=approved_by))
+    assert result.state == expected, result.reason
+    if expected == "refused":
+        assert result.reason == f"the access policy does not let {approved_by} approve it"
+
+
+def test_the_gate_owner_is_an_entity_the_roots_policy_can_name():
+    only_owners = {"cedar": 'permit (principal, action == Phase8::Action::"approve", resource is Phase8::Exception) '
+                   "when { principal in resource.gate_owner };"}  # fmt: skip
+    approvals = Approvals([only_owners], [DEMO_TEAMS], BLOCKING, lambda gate: "team:messaging")
+    assert state(exception(approved_by="marco@chatterbox.example"), approvals=approvals).state == "active"
+    assert state(exception(approved_by="ruth@chatterbox.example"), approvals=approvals).state == "refused"
+    # a user may own a gate too
+    approvals = Approvals([only_owners], [DEMO_TEAMS], BLOCKING, lambda gate: "sam@chatterbox.example")
+    assert state(exception(approved_by="sam@chatterbox.example"), approvals=approvals).state == "active"
+
+
 def test_nobody_approves_their_own_request_even_when_the_roots_policy_permits_everything():
     permissive = {"cedar": "permit (principal, action, resource);"}
-    approvals = Approvals([permissive], [DEMO_TEAMS], {})
+    approvals = Approvals([permissive], [DEMO_TEAMS], {}, gate_owner)
     assert state(exception(approved_by="arjun@chatterbox.example"), approvals=approvals).state == "refused"
     assert state(exception(), approvals=approvals).state == "active"
     # however the request spells the requester: an e-mail address's case does not make two people
@@ -93,7 +141,7 @@ def test_an_approval_without_its_date_is_not_in_force():
 
 
 def test_without_an_access_policy_no_approval_can_be_checked():
-    result = state(exception(), approvals=Approvals([], [DEMO_TEAMS], {}))
+    result = state(exception(), approvals=Approvals([], [DEMO_TEAMS], {}, gate_owner))
     assert (result.state, result.reason) == ("refused", "no readable AccessPolicy to check the approval against")
 
 
@@ -139,7 +187,7 @@ def test_policy_exceptions_findings_name_the_owner_and_block_only_refusals():
             id="GOV-5",
             owner="team:tenancy",
             requested_by="priya@chatterbox.example",
-            approved_by="tomas@chatterbox.example",
+            approved_by="ines@chatterbox.example",
         ),
     ]
     found = exception_findings(states(docs, SETTINGS, AT, APPROVALS), [], [], SETTINGS, "rb.md", "team:gov")
