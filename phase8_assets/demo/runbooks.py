@@ -147,8 +147,8 @@ events than `total` (`sli-consistency`); or the SLI's data stopped (`sli-max-age
 nor of any other metric of its service, within the `otel_metrics` max age).""",
         """\
 1. Spend the rest of the window on reliability work, as the SLO's error budget policy says.
-2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by its
-   owner, expiring when the window has recovered.
+2. A release that fixes the cause may ship with a `kind: Waiver` naming the SLO, approved by the
+   gate's owner in `phase8.yaml` or a release manager, expiring when the window has recovered.
 3. `window-coverage`: publish the metrics of the whole window (the finding says since when the data
    runs), or, for a new service, set a lower `phase8/min-window-coverage` on its SLO on purpose.""",
     ),
@@ -239,8 +239,9 @@ rule, what the inventory shows and the limit.""",
    `retention.rule-matches` (a warning): the rule's data class or jurisdiction selects no dataset,
    so the datasets it meant are judged by another rule or none: fix the spelling, or drop the rule.
 5. Accept a violation for a time only with an exception (`kind: Waiver`, `gate: policy_compliance`)
-   that names an owner, a ticket and an expiry and is approved by the owning team or a release
-   manager; never by the person who asked for it.""",
+   that names an owner, a ticket and an expiry and is approved by the gate's owner in `phase8.yaml`
+   (team:data-governance) or a release manager, whichever team owns the exception; never by the
+   person who asked for it.""",
     ),
     "policy-exceptions": (
         "Policy exceptions",
@@ -253,7 +254,10 @@ entries of other tools (Trivy, Snyk, Kyverno PolicyExceptions) that would never 
         """\
 1. `exception-refused`: have someone the access policy allows approve it (`approved_by`,
    `approved_at`), or shorten it to the maximum lifetime (`exceptions.max_lifetime`); one that
-   starts or was approved only after it expires can never apply: fix its dates.
+   starts or was approved only after it expires can never apply: fix its dates. The access policy
+   (`policy/governance/access.yaml`) lets a member of the gate's owner team (`phase8.yaml`
+   `owners`) or a release manager approve an exception to a blocking gate; the team the exception
+   names as its `owner` only one to a warn-level gate (`cost_budgets`).
 2. `exception-expiring` / `exception-expired`: fix the finding, or renew with a new document that
    names the old one in `renews:`; remove expired documents once the finding is gone.
 3. `foreign-exception`: move the ignore entry to a phase8 Waiver with owner and expiry.""",
