@@ -151,20 +151,23 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
     import gc
 
     from phase8_assets.evidence import prefetch
+    from phase8_assets.shared.processes import Interrupted, interruptible
 
-    with prefetch.started(list(evidence)):  # the evidence read on a second core while Dagster starts
-        # Importing Dagster and the definitions makes about a million objects and almost no garbage;
-        # the collector's passes over them during the imports, and every full pass after them, are
-        # work for nothing. Collect nothing while importing, then leave what was imported out of
-        # every later collection (``gc.freeze``).
-        gc.disable()
-        try:
-            import phase8_assets.definitions  # noqa: F401
-            import phase8_assets.gate_run  # noqa: F401
-        finally:
-            gc.enable()
-        gc.freeze()
-        _gate(evidence, out, as_of, home, lock_wait)
+    try:
+        with interruptible(), prefetch.started(list(evidence)):  # the evidence read on a second core
+            if "phase8_assets.gate_run" not in sys.modules:
+                # Importing Dagster and the definitions makes about a million objects and almost no
+                # garbage: the collector's passes over them are work for nothing (~0.2 s CPU). It
+                # collects nothing while they are imported (definitions.py freezes what it built).
+                gc.disable()
+                try:
+                    import phase8_assets.definitions  # noqa: F401
+                    import phase8_assets.gate_run  # noqa: F401
+                finally:
+                    gc.enable()
+            _gate(evidence, out, as_of, home, lock_wait)
+    except Interrupted as exc:  # also while Dagster is imported, before the run has started
+        _fail(f"{exc}; the gate run was stopped before a verdict")
 
 
 def _gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: str | None, lock_wait: float) -> None:
@@ -173,7 +176,6 @@ def _gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: 
     from phase8_assets.evidence.roots import RootError
     from phase8_assets.gate_run import ReportsNotWritten, run_gate
     from phase8_assets.shared.clock import TimeParseError
-    from phase8_assets.shared.processes import Interrupted
     from phase8_assets.warehouse import WarehouseError
 
     try:
@@ -187,8 +189,6 @@ def _gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: 
         )
     except (ConfigError, RootError, TimeParseError, WarehouseError, ReportsNotWritten) as exc:
         _fail(str(exc))
-    except Interrupted as exc:
-        _fail(f"{exc}; the gate run was stopped before a verdict")
     text = console_report(outcome.report, _width(), _style)
     folder = outcome.written[0].parent
     emit(outcome.report, f"{text}\n\nreports (gate-report.json, .xml, .md, .html):\n  {folder}")

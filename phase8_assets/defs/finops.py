@@ -747,17 +747,14 @@ def _objects(config, files: list[dict]) -> list[list] | None:
     kinds' paths match and of each data file the CUR manifests in ``files`` (cached reads) list; the
     version is the S3 ETag (a local file's mtime and size). Listings only, no object is read. None
     when something cannot be listed or has no version: then everything is read again."""
+    from phase8_assets.evidence.collect import listing
     from phase8_assets.evidence.roots import open_root
 
-    seen: list[list] = []
     try:
-        for name in SENSOR_KINDS:
-            kind = config.evidence.get(name)
-            for loc in kind.sources if kind is not None else ():
-                refs, unlisted = loc.base.listing(loc.path)
-                if unlisted:
-                    return None
-                seen += [[name, r.uri, r.version, r.size] for r in refs]
+        listed = listing(config, kinds=set(SENSOR_KINDS))
+        if listed is None:
+            return None
+        seen = [list(entry) for entry in listed]
         folders: dict[str, set[str]] = {}
         for f in files:
             for uri in f["records"][0]["data_files"] if f["kind"] == "cur_exports" else ():

@@ -165,6 +165,7 @@ class EvidenceBatch:
     future: list[EvidenceFile] = field(default_factory=list)  # dated beyond the evaluation time + skew
     collisions: list[tuple[EvidenceFile, EvidenceFile]] = field(default_factory=list)  # (set aside, counted)
     present: list[tuple[str, str, str, str]] = field(default_factory=list)  # (root, kind, uri, sha256 or '')
+    listed: list[tuple[str, str, str, int]] = field(default_factory=list)  # ``listing`` when the read began
 
     def files_of(self, kind: str) -> list[EvidenceFile]:
         return [f for f in self.files if f.kind == kind]
@@ -387,6 +388,29 @@ def _parse_waivers(data: bytes, uri: str, digest: str) -> tuple[list[Waiver], li
     return redact(waivers), redact(rejections)
 
 
+def _plans(config: EvidenceConfig, kinds: set[str] | None, waivers: bool | None) -> list[tuple[str, list, int]]:
+    """(kind, sources, max_bytes) of what ``collect`` reads with these arguments."""
+    plans = [(k.name, k.sources, k.max_bytes) for k in config.evidence.values() if kinds is None or k.name in kinds]
+    if config.waivers and (kinds is None if waivers is None else waivers):
+        plans.append((WAIVER_KIND, config.waivers, config.max_file_bytes))
+    return plans
+
+
+def listing(
+    config: EvidenceConfig, kinds: set[str] | None = None, waivers: bool | None = None
+) -> list[tuple[str, str, str, int]] | None:
+    """(kind, URI, version, size) of every file ``collect`` with the same arguments reads, as the roots
+    list them now (the version: mtime and size, or the S3 ETag), sorted; no file is read. ``None``
+    when a folder cannot be listed."""
+    out: list[tuple[str, str, str, int]] = []
+    for kind, sources, _ in _plans(config, kinds, waivers):
+        found, _, errors = _discover(sources)
+        if errors:
+            return None
+        out.extend((kind, ref.uri, ref.version, ref.size) for _, ref in found)
+    return sorted(out)
+
+
 def collect(
     config: EvidenceConfig,
     max_workers: int = 4,
@@ -400,11 +424,9 @@ def collect(
     holder keeps it), else into a folder the batch holds."""
     batch = EvidenceBatch(roots=config.root_uris)
     tasks: list[_Task] = []
-    plans = [(k.name, k.sources, k.max_bytes) for k in config.evidence.values() if kinds is None or k.name in kinds]
-    if config.waivers and (kinds is None if waivers is None else waivers):
-        plans.append((WAIVER_KIND, config.waivers, config.max_file_bytes))
-    for kind, sources, max_bytes in plans:
+    for kind, sources, max_bytes in _plans(config, kinds, waivers):
         found, unmatched, errors = _discover(sources)
+        batch.listed.extend((kind, ref.uri, ref.version, ref.size) for _, ref in found)
         if unmatched:
             batch.unmatched[kind] = unmatched
         batch.rejections.extend(Rejection(r.uri, kind, r.field, r.reason) for r in errors)

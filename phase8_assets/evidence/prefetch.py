@@ -3,29 +3,34 @@
 A gate run spends its first seconds on one core: importing Dagster, creating the warehouse and the
 Dagster instance. Reading the evidence needs none of that, so ``phase8 gate`` starts a child
 process (``started``) that loads the config and runs ``collect`` into a spool folder this process
-holds. The run's ``evidence_files`` step takes the child's batch (``take``) when the child loaded
-the same config as the step; otherwise (one core, ``PHASE8_PREFETCH=0``, the child failed or was
-slower than ``WAIT_S``, the config changed in between) the step collects the evidence itself, as
-every other run does. Either way the evidence is read once, by the same code, at the start of the
-run, and the verdict does not depend on which process read it.
+holds. The run's ``evidence_files`` step takes the child's batch (``take``) only when the child ran
+this process's code on the same config and the roots still list the same files, unchanged, as when
+its read began; otherwise (fewer than two usable cores, ``PHASE8_PREFETCH=0``, the child failed or
+was slower than ``WAIT_S``, the config or a file changed in between, say while the run waited for
+the home lock) the step collects the evidence itself, as every other run does. Either way the
+evidence is read once, by the same code, and the verdict does not depend on which process read it.
 
-The child dies with this process (``PR_SET_PDEATHSIG``); the spool folder is this process's, so a
-killed run leaves nothing a later sweep does not remove (``collect.sweep_spools``).
+The child imports only from this process's ``sys.path`` (isolated mode: not the working folder,
+not ``PYTHON*`` variables) and ends when this process does (its stdin, a pipe from here, closes);
+the spool folder is this process's, so a killed run leaves nothing a later sweep does not remove
+(``collect.sweep_spools``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
-from phase8_assets.evidence.collect import EvidenceBatch, new_spool_folder
+from phase8_assets.evidence.collect import EvidenceBatch, listing, new_spool_folder
 from phase8_assets.evidence.config import EvidenceConfig
 
 SWITCH = "PHASE8_PREFETCH"  # "0": the step always reads the evidence itself; "1": prefetch on one core too
@@ -42,23 +47,18 @@ class Prefetch:
     def __init__(self, evidence: list[str]):
         self.evidence = tuple(evidence)
         self.folder, self._release = new_spool_folder(self)
-        package_parent = str(Path(__file__).resolve().parents[2])
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])),
-        }
         with open(self.folder / _LOG, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(os.getpid()), str(self.folder), *evidence],
-                stdin=subprocess.DEVNULL,
+                [sys.executable, "-I", "-c", _CHILD, json.dumps(sys.path), str(self.folder), *evidence],
+                stdin=subprocess.PIPE,  # never written: its end tells the child this process is gone
                 stdout=subprocess.DEVNULL,
                 stderr=log,
-                env=env,
             )
 
     def batch(self, config: EvidenceConfig, wait_s: float = WAIT_S) -> tuple[EvidenceBatch | None, str]:
-        """The child's batch, handed over with its spool folder, when the child read ``config``;
-        else ``None`` and why."""
+        """The child's batch, handed over with its spool folder, when the child read ``config`` with
+        this process's code and the files are as they were listed when its read began; else
+        ``None`` and why."""
         deadline = time.monotonic() + wait_s
         while self.proc.poll() is None:  # short waits: an interruption of the run is not held up
             if time.monotonic() > deadline:
@@ -68,9 +68,13 @@ class Prefetch:
         if self.proc.returncode != 0:
             text = (self.folder / _LOG).read_text(errors="replace").strip().splitlines()
             return None, f"it exited {self.proc.returncode}: {text[-1] if text else 'no message'}"
-        read_config, batch = pickle.loads((self.folder / _BATCH).read_bytes())
+        code, read_config, batch = pickle.loads((self.folder / _BATCH).read_bytes())
+        if code != _code():
+            return None, f"it ran other code ({code}, not {_code()})"
         if read_config != repr(config):
             return None, "the config changed after it was read"
+        if listing(config) != sorted(batch.listed):
+            return None, "an evidence file changed, came or went after it was read"
         _, release, args, _ = self._release.detach()
         weakref.finalize(batch, release, *args)  # the folder now lives as long as the batch
         return batch, ""
@@ -79,17 +83,37 @@ class Prefetch:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.proc.stdin.close()
         self._release()  # nothing when the batch was handed over
 
 
+def _code() -> str:
+    """Which phase8_assets runs here: its version and where it was imported from."""
+    import phase8_assets
+
+    return f"{phase8_assets.__version__} {Path(phase8_assets.__file__).parent}"
+
+
+def usable_cpus() -> float:
+    """The CPUs this process may use: its affinity, within the cgroup v2 CPU quota when there is one."""
+    try:
+        cpus: float = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
 def _enabled() -> bool:
-    """``PHASE8_PREFETCH``: ``0`` never, ``1`` always, unset: when this process may use two cores."""
+    """``PHASE8_PREFETCH``: ``0`` never, ``1`` always, unset: when this process may use two CPUs."""
     if os.environ.get(SWITCH) in ("0", "1"):
         return os.environ[SWITCH] == "1"
-    try:
-        return len(os.sched_getaffinity(0)) > 1
-    except AttributeError:  # no affinity on this platform
-        return (os.cpu_count() or 1) > 1
+    return usable_cpus() >= 2
 
 
 @contextlib.contextmanager
@@ -124,31 +148,36 @@ def take(evidence: list[str], config: EvidenceConfig) -> tuple[EvidenceBatch | N
     return batch, why
 
 
-def _die_with(parent: int) -> None:
-    """Be killed when ``parent`` ends (Linux), and end now if it already has."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import signal
+def _end_with_parent() -> None:
+    """End this process when the one that started it ends: its stdin, a pipe from there, closes."""
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        sys.exit(1)
+    def watch() -> None:
+        while os.read(0, 4096):  # the fd itself: a buffered reader here aborts the interpreter's exit
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="phase8-prefetch-parent", daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
-    parent, folder, evidence = int(argv[0]), Path(argv[1]), argv[2:]
-    _die_with(parent)
+    folder, evidence = Path(argv[0]), argv[1:]
+    _end_with_parent()
     from phase8_assets.evidence import readers
     from phase8_assets.evidence.collect import collect
     from phase8_assets.evidence.config import load_config
 
     config = load_config(evidence, known_kinds=set(readers()))
-    data = pickle.dumps((repr(config), collect(config, spool_dir=folder)), protocol=pickle.HIGHEST_PROTOCOL)
+    batch = collect(config, spool_dir=folder)
+    data = pickle.dumps((_code(), repr(config), batch), protocol=pickle.HIGHEST_PROTOCOL)
     staged = folder / f".{_BATCH}"
     staged.write_bytes(data)
     staged.replace(folder / _BATCH)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+# Run as ``python -I -c _CHILD <sys.path as JSON> <folder> <evidence>...``: the parent's import path
+# exactly, whatever the working folder holds.
+_CHILD = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from phase8_assets.evidence.prefetch import main; sys.exit(main(sys.argv[2:]))"
+)

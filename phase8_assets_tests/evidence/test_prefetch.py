@@ -2,6 +2,7 @@
 real child processes, a real Dagster instance; the step takes the child's batch only when it read
 the same config, and the report is the one a run reading in the step gives."""
 
+import json
 import os
 import shutil
 import signal
@@ -60,9 +61,12 @@ def test_the_step_takes_the_childs_batch_and_reports_what_reading_in_the_step_re
     assert not prefetch._started
 
 
-@pytest.mark.parametrize("change", ["config", "child killed"])
-def test_a_child_that_read_another_config_or_failed_is_not_used(change, dagster_home, tmp_path, monkeypatch):
-    """The step reads the evidence itself, says why, and the report is the evidence as it is now."""
+@pytest.mark.parametrize("change", ["config", "evidence", "child killed"])
+def test_a_child_that_read_another_config_or_evidence_or_failed_is_not_used(
+    change, dagster_home, tmp_path, monkeypatch
+):
+    """The step reads the evidence itself, says why, and the report is the evidence as it is now
+    (a file or the config that changed while the run waited, for the home lock say)."""
     monkeypatch.setenv(prefetch.SWITCH, "1")
     root = tmp_path / "root"
     shutil.copytree(DATA, root)
@@ -75,15 +79,19 @@ def test_a_child_that_read_another_config_or_failed_is_not_used(change, dagster_
         if change == "child killed":
             child.proc.kill()
             return
-        child.proc.wait(60)  # switched off between the child's read and the step's
-        config.write_text(config.read_text() + "\ngates:\n  cost_budgets:\n    enabled: false\n    reason: test\n")
+        child.proc.wait(60)
+        if change == "evidence":  # a budget file gone between the child's read and the step's
+            (root / "policy" / "cost-budgets.yaml").unlink()
+        else:  # switched off between the child's read and the step's
+            config.write_text(config.read_text() + "\ngates:\n  cost_budgets:\n    enabled: false\n    reason: test\n")
 
     outcome = _gate(root, tmp_path / "home", prefetched=True, before_take=meddle)
-    why = {"config": "the config changed after it was read", "child killed": f"it exited {-signal.SIGKILL}"}[change]
+    why = {"config": "the config changed after it was read", "child killed": f"it exited {-signal.SIGKILL}",
+           "evidence": "an evidence file changed, came or went after it was read"}[change]  # fmt: skip
     assert _read_by(outcome.run_id).startswith(f"this step ({why}")
-    if change == "config":  # the verdict is the config's as it is now
+    if change != "child killed":  # the verdict is the config's and evidence's as they are now
         (gate,) = [g for g in outcome.report["gates"] if g["gate"] == "cost_budgets"]
-        assert gate["status"] == "skipped"
+        assert gate["status"] == {"config": "skipped", "evidence": "fail"}[change]
         assert _stable(outcome.report) == _stable(_gate(root, tmp_path / "fresh", prefetched=False).report)
     assert not folders[0].exists()  # removed when the step did not take it
 
@@ -102,21 +110,23 @@ def test_the_cli_prefetches_and_an_unreadable_config_is_still_exit_2_with_one_li
     assert proc.stderr.startswith("phase8: error:") and "Traceback" not in proc.stderr
 
 
-def test_the_child_dies_with_the_process_that_started_it(tmp_path):
-    """SIGKILL of the gate's process (which no handler sees) ends its child too."""
+def test_the_child_ends_when_the_process_that_started_it_ends(tmp_path):
+    """SIGKILL of the gate's process (which no handler sees) ends its child too: the child's stdin,
+    a pipe from its parent, closes."""
+    watcher = (
+        "import time; from phase8_assets.evidence.prefetch import _end_with_parent; _end_with_parent(); time.sleep(120)"
+    )
     parent = subprocess.Popen(
         [sys.executable, "-c", (
             "import subprocess, sys, time\n"
-            "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\n"
-            "from phase8_assets.evidence.prefetch import _die_with\\n"
-            "_die_with(os.getppid()); time.sleep(120)'])\n"
+            f"child = subprocess.Popen([sys.executable, '-c', {watcher!r}], stdin=subprocess.PIPE)\n"
             "print(child.pid, flush=True); time.sleep(120)\n"
         )],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     child = int(parent.stdout.readline())
-    time.sleep(1.0)  # the child has set its death signal
-    assert Path(f"/proc/{child}").exists()
+    time.sleep(1.0)
+    assert _alive(child)
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 10
@@ -133,9 +143,26 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_child_whose_parent_is_gone_before_it_starts_ends_at_once(tmp_path):
+def test_the_child_imports_the_gates_code_not_the_working_folders(dagster_home, tmp_path):
+    """A ``phase8_assets`` in the folder ``phase8 gate`` runs in is not what the child runs."""
+    decoy = tmp_path / "work" / "phase8_assets"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
+    env = {**os.environ, prefetch.SWITCH: "1"}
+    env.pop("PYTEST_CURRENT_TEST", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "phase8_assets.evidence.prefetch", "1", str(tmp_path), str(DATA)],
-        capture_output=True, timeout=60,
+        [str(Path(sys.executable).with_name("phase8")), "gate", "--evidence", str(DATA), "--home", str(tmp_path / "h"),
+         "--json"],
+        env=env, cwd=decoy.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "imported").exists()
+    assert _read_by(json.loads(proc.stdout)["run_id"]) == "a process `phase8 gate` started with the run"
+
+
+def test_a_child_whose_parent_is_gone_ends_at_once(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", prefetch._CHILD, json.dumps(sys.path), str(tmp_path), str(DATA)],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 1 and not (tmp_path / "batch.pickle").exists()
