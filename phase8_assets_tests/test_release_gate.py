@@ -455,6 +455,7 @@ def test_phase8_gate_names_what_a_crashed_step_raised(tmp_path, monkeypatch):
         raise RuntimeError("the evidence share went away (ESTALE)")
 
     monkeypatch.setattr(evidence_defs, "collect", crash)
+    monkeypatch.setenv("PHASE8_PREFETCH", "0")  # the step reads the evidence itself, and crashes
     result = CliRunner().invoke(main, ["gate", "--evidence", str(DATA), "--home", str(tmp_path / "h"), "--json"])
     assert result.exit_code == 1, result.output
     report = json.loads(result.output[result.output.index("{") :])
