@@ -3,10 +3,9 @@ budget line and the candidate. Plotly figures for the shared report writer."""
 
 from __future__ import annotations
 
-from functools import cache
-
 from phase8_assets.domains.perf import BudgetCheck, Comparison, Series, base_runs
 from phase8_assets.evidence.perf_budgets import PerfBudgets
+from phase8_assets.shared.reports import plotly_template
 
 # Display units per base unit, largest first: the chart uses the largest its typical value reaches.
 UNITS = {
@@ -30,14 +29,6 @@ def display_unit(unit: str, values) -> tuple[float, str]:
         if typical * factor >= 1.0:
             return factor, name
     return choices[-1]
-
-
-@cache
-def _template() -> dict:
-    """Plotly's default template as ``Figure.to_dict()`` writes it into every figure's layout."""
-    import plotly.graph_objects as go
-
-    return go.Figure().to_dict()["layout"]["template"]
 
 
 def history_figure(
@@ -138,7 +129,7 @@ def history_figure(
             }
         )
     better = "lower" if s.direction == "lower" else "higher" if s.direction == "higher" else "?"
-    layout = {"template": _template()}
+    layout = {"template": plotly_template()}
     if shapes:
         layout["shapes"] = shapes
     if annotations:

@@ -67,3 +67,27 @@ def test_os_error_text_names_the_file_a_temporary_one_was_for(tmp_path):
     assert os_error_text(temp) == f"cannot write {tmp_path / 'r.json'}: Permission denied"
     assert os_error_text(OSError(errno.EROFS, "Read-only file system"), "/out") == "/out: Read-only file system"
     assert os_error_text(OSError("no errno")) == "no errno"
+
+
+def test_a_state_heatmap_is_the_figure_plotly_builds_and_renders_the_same_page(tmp_path):
+    """Built as a dict for speed, it is what ``go.Figure(go.Heatmap(...)).to_dict()`` gives, key
+    order included, so the page is the same bytes."""
+    import json
+
+    import plotly.io as pio
+
+    from phase8_assets.shared.reports import state_heatmap
+
+    states, colours = ("pass", "warn", "fail"), ["#2da44e", "#bf8700", "#cf222e"]
+    x, y, z = ["week 1", "week 2"], ["item a", "item b"], [[0, None], [2, 1]]
+    text = [["pass", "no run"], ["fail", "warn"]]
+    built = state_heatmap(states, colours, x, y, z, text, "%{y}: %{text}<extra></extra>", 220)
+    plotly = go.Figure(
+        go.Heatmap(z=z, x=x, y=y, text=text, texttemplate="%{text}", hovertemplate="%{y}: %{text}<extra></extra>",
+                   colorscale=[[0.0, colours[0]], [0.5, colours[1]], [1.0, colours[2]]], zmin=0, zmax=2,
+                   colorbar={"tickvals": [0, 1, 2], "ticktext": list(states)}, xgap=2, ygap=2)
+    )  # fmt: skip
+    plotly.update_layout(height=220, yaxis={"autorange": "reversed"})
+    assert json.dumps(built) == json.dumps(plotly.to_dict())
+    page = {"include_plotlyjs": False, "full_html": False, "div_id": "f"}
+    assert pio.to_html(built, validate=False, **page) == pio.to_html(plotly, **page)
