@@ -68,13 +68,16 @@ class Prefetch:
         if self.proc.returncode != 0:
             text = (self.folder / _LOG).read_text(errors="replace").strip().splitlines()
             return None, f"it exited {self.proc.returncode}: {text[-1] if text else 'no message'}"
-        code, read_config, batch = pickle.loads((self.folder / _BATCH).read_bytes())
-        if code != _code():
-            return None, f"it ran other code ({code}, not {_code()})"
-        if read_config != repr(config):
-            return None, "the config changed after it was read"
-        if listing(config) != sorted(batch.listed):
-            return None, "an evidence file changed, came or went after it was read"
+        try:
+            code, read_config, batch = pickle.loads((self.folder / _BATCH).read_bytes())
+            if code != _code():
+                return None, f"it ran other code ({code}, not {_code()})"
+            if read_config != repr(config):
+                return None, "the config changed after it was read"
+            if listing(config) != sorted(batch.listed):
+                return None, "an evidence file changed, came or went after it was read"
+        except Exception as exc:  # whatever went wrong, the step can still read the evidence itself
+            return None, f"its read cannot be used: {type(exc).__name__}: {exc}"
         _, release, args, _ = self._release.detach()
         weakref.finalize(batch, release, *args)  # the folder now lives as long as the batch
         return batch, ""

@@ -61,7 +61,7 @@ def test_the_step_takes_the_childs_batch_and_reports_what_reading_in_the_step_re
     assert not prefetch._started
 
 
-@pytest.mark.parametrize("change", ["config", "evidence", "child killed"])
+@pytest.mark.parametrize("change", ["config", "evidence", "child killed", "unreadable read"])
 def test_a_child_that_read_another_config_or_evidence_or_failed_is_not_used(
     change, dagster_home, tmp_path, monkeypatch
 ):
@@ -80,16 +80,19 @@ def test_a_child_that_read_another_config_or_evidence_or_failed_is_not_used(
             child.proc.kill()
             return
         child.proc.wait(60)
-        if change == "evidence":  # a budget file gone between the child's read and the step's
+        if change == "unreadable read":
+            (child.folder / "batch.pickle").write_bytes(b"not a pickle")
+        elif change == "evidence":  # a budget file gone between the child's read and the step's
             (root / "policy" / "cost-budgets.yaml").unlink()
         else:  # switched off between the child's read and the step's
             config.write_text(config.read_text() + "\ngates:\n  cost_budgets:\n    enabled: false\n    reason: test\n")
 
     outcome = _gate(root, tmp_path / "home", prefetched=True, before_take=meddle)
     why = {"config": "the config changed after it was read", "child killed": f"it exited {-signal.SIGKILL}",
-           "evidence": "an evidence file changed, came or went after it was read"}[change]  # fmt: skip
+           "evidence": "an evidence file changed, came or went after it was read",
+           "unreadable read": "its read cannot be used: UnpicklingError"}[change]  # fmt: skip
     assert _read_by(outcome.run_id).startswith(f"this step ({why}")
-    if change != "child killed":  # the verdict is the config's and evidence's as they are now
+    if change in ("config", "evidence"):  # the verdict is the config's and evidence's as they are now
         (gate,) = [g for g in outcome.report["gates"] if g["gate"] == "cost_budgets"]
         assert gate["status"] == {"config": "skipped", "evidence": "fail"}[change]
         assert _stable(outcome.report) == _stable(_gate(root, tmp_path / "fresh", prefetched=False).report)
