@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from phase8_assets.defs.resources import load_evidence_config
 from phase8_assets.evidence import prefetch
 from phase8_assets.gate_run import run_gate
 from phase8_assets_tests.conftest import DATA
@@ -61,21 +62,8 @@ def test_the_step_takes_the_childs_batch_and_reports_what_reading_in_the_step_re
     assert not prefetch._started
 
 
-@pytest.mark.parametrize("change", ["config", "evidence", "child killed", "unreadable read"])
-def test_a_child_that_read_another_config_or_evidence_or_failed_is_not_used(
-    change, dagster_home, tmp_path, monkeypatch
-):
-    """The step reads the evidence itself, says why, and the report is the evidence as it is now
-    (a file or the config that changed while the run waited, for the home lock say)."""
-    monkeypatch.setenv(prefetch.SWITCH, "1")
-    root = tmp_path / "root"
-    shutil.copytree(DATA, root)
-    config = root / "phase8.yaml"
-
-    folders = []
-
+def _meddle(change: str, root: Path):
     def meddle(child: prefetch.Prefetch) -> None:
-        folders.append(child.folder)
         if change == "child killed":
             child.proc.kill()
             return
@@ -85,18 +73,45 @@ def test_a_child_that_read_another_config_or_evidence_or_failed_is_not_used(
         elif change == "evidence":  # a budget file gone between the child's read and the step's
             (root / "policy" / "cost-budgets.yaml").unlink()
         else:  # switched off between the child's read and the step's
+            config = root / "phase8.yaml"
             config.write_text(config.read_text() + "\ngates:\n  cost_budgets:\n    enabled: false\n    reason: test\n")
 
-    outcome = _gate(root, tmp_path / "home", prefetched=True, before_take=meddle)
-    why = {"config": "the config changed after it was read", "child killed": f"it exited {-signal.SIGKILL}",
-           "evidence": "an evidence file changed, came or went after it was read",
-           "unreadable read": "its read cannot be used: UnpicklingError"}[change]  # fmt: skip
-    assert _read_by(outcome.run_id).startswith(f"this step ({why}")
-    if change in ("config", "evidence"):  # the verdict is the config's and evidence's as they are now
-        (gate,) = [g for g in outcome.report["gates"] if g["gate"] == "cost_budgets"]
-        assert gate["status"] == {"config": "skipped", "evidence": "fail"}[change]
-        assert _stable(outcome.report) == _stable(_gate(root, tmp_path / "fresh", prefetched=False).report)
-    assert not folders[0].exists()  # removed when the step did not take it
+    return meddle
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ("config", "the config changed after it was read"),
+        ("evidence", "an evidence file changed, came or went after it was read"),
+        ("child killed", f"it exited {-signal.SIGKILL}"),
+        ("unreadable read", "its read cannot be used: UnpicklingError"),
+    ],
+)
+def test_a_child_that_read_another_config_or_evidence_or_failed_is_not_taken(change, why, tmp_path, monkeypatch):
+    """``take`` gives no batch, says why, and the child's folder goes (the step then reads)."""
+    monkeypatch.setenv(prefetch.SWITCH, "1")
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root)
+    with prefetch.started([str(root)]):
+        child = prefetch._started[(str(root),)]
+        _meddle(change, root)(child)
+        batch, reason = prefetch.take([str(root)], load_evidence_config([str(root)]))
+        assert batch is None and reason.startswith(why), reason
+        assert not child.folder.exists() and not prefetch._started
+
+
+def test_evidence_that_changed_after_the_childs_read_is_judged_as_it_is_now(dagster_home, tmp_path, monkeypatch):
+    """A file gone while the run waited (for the home lock, say): the step reads the evidence
+    itself, says why, and the report is a fresh run's on the evidence as it is now."""
+    monkeypatch.setenv(prefetch.SWITCH, "1")
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root)
+    outcome = _gate(root, tmp_path / "home", prefetched=True, before_take=_meddle("evidence", root))
+    assert _read_by(outcome.run_id).startswith("this step (an evidence file changed, came or went after it was read")
+    (gate,) = [g for g in outcome.report["gates"] if g["gate"] == "cost_budgets"]
+    assert gate["status"] == "fail"
+    assert _stable(outcome.report) == _stable(_gate(root, tmp_path / "fresh", prefetched=False).report)
 
 
 def test_the_cli_prefetches_and_an_unreadable_config_is_still_exit_2_with_one_line(tmp_path):
