@@ -803,9 +803,8 @@ def _cost_batch(config, cursor: dict) -> EvidenceBatch:
             present = [(f.root, f.kind, f.uri, f.sha256) for f in files]
             return EvidenceBatch(roots=config.root_uris, files=files, present=present)
     cursor.pop("reads", None)
-    before = _objects(config, [])
     batch = collect(config, kinds=set(SENSOR_KINDS))
-    if before is None or batch.rejections or batch.unmatched or batch.duplicates or batch.collisions:
+    if batch.rejections or batch.unmatched or batch.duplicates or batch.collisions:
         return batch
     if any(f.identity is not None or f.parts for f in batch.files):
         return batch
@@ -816,8 +815,8 @@ def _cost_batch(config, cursor: dict) -> EvidenceBatch:
     except (TypeError, ValueError):
         return batch
     after = _objects(config, docs)
-    if after is None or [o for o in after if o[0] != "data"] != before:
-        return batch  # changed while it was read: read again next tick
+    if after is None or [o for o in after if o[0] != "data"] != [list(e) for e in sorted(batch.listed)]:
+        return batch  # changed while it was read (collect's listing is from before it read): read again next tick
     cursor["reads"] = {"objects": _digest(after), "files": docs}
     return batch
 
