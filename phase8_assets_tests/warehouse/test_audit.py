@@ -28,7 +28,7 @@ from phase8_assets.warehouse import audit as trail
 from phase8_assets.warehouse import connect, migrate, warehouse_path
 from phase8_assets.warehouse.operations import apply, backup, rollback
 from phase8_assets_tests.corpus.secrets import SECRETS, leaks
-from phase8_assets_tests.ocsf import validate
+from phase8_assets_tests.ocsf import model_record, validate
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ACTOR = Actor("octocat", "env:GITHUB_ACTOR")
@@ -44,6 +44,22 @@ def test_every_event_type_is_a_valid_ocsf_record(type_):
     validate(record)
     assert record["class_uid"] == EVENT_TYPES[type_][0] and record["metadata"]["sequence"] == 7
     assert record["unmapped"]["phase8"]["actor"] == {"name": "octocat", "source": "env:GITHUB_ACTOR"}
+
+
+OUTCOMES = ["pass", "fail", "done", "refused", "approved", "expiring", "waived", "odd outcome"]
+
+
+@pytest.mark.parametrize("type_", sorted(EVENT_TYPES))
+def test_records_are_what_the_ocsf_models_build(type_):
+    """``ocsf`` shapes a record without the models: each event type, outcome, with and without a
+    reason, run and ticket, and details of every kind a caller passes, dumps as the models do."""
+    details = {"root": "/x", "at": AT, "none": None, "path": Path("/p"), "pair": (1, 2.5), "nested": {"n": None}}
+    for i, outcome in enumerate(OUTCOMES):
+        for reason, run_id, ticket in (("because", "run-1", "CHG-1"), ("", None, "")):
+            made = AuditEvent(type_, f"release 10.{i}.0", outcome, ACTOR, AT, reason, ticket, run_id, details)
+            record = ocsf(made, i)
+            assert record == model_record(made, i)
+            validate(record)
 
 
 def test_actor_is_established_never_guessed():
