@@ -12,7 +12,8 @@ temporality (1 delta, 2 cumulative, 0 for gauges), start and time in Unix nanose
 
 Values follow the data model. A point flagged ``FLAG_NO_RECORDED_VALUE`` (flags bit 1: the
 Prometheus receiver's staleness marker, its value ``NaN``) carries no value and becomes no row:
-it is never a 0. A monotonic sum and a histogram's counts count events, so a negative or
+it is never a 0. A point covers (``startTimeUnixNano``, ``timeUnixNano``]: a start after its time
+is refused (0, or no start, is no start). A monotonic sum and a histogram's counts count events, so a negative or
 non-finite one is refused, naming the field; a gauge or a non-monotonic sum (an UpDownCounter:
 ``isMonotonic`` false, or absent as protojson writes false) is a level and may be negative (an SLI
 refuses it as events: ``domains/slo.pick_streams``).
@@ -247,6 +248,11 @@ def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
                             continue  # a staleness marker: the series ended here; no value, not 0
                         time_ns = _ns(point.get("timeUnixNano"), ".timeUnixNano")
                         start_ns = _ns(point.get("startTimeUnixNano", 0), ".startTimeUnixNano")
+                        if start_ns > time_ns:  # (start, time] is the interval; 0 is no start
+                            raise _Bad(
+                                ".startTimeUnixNano",
+                                f"expected a start time at or before the point's timeUnixNano {time_ns}, got {start_ns}",
+                            )
                         raw = point.get("attributes")
                         memo_key = (resource_id, repr(raw))
                         key = memo.get(memo_key)

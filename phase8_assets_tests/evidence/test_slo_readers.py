@@ -72,13 +72,13 @@ def test_bad_otlp_is_rejected_with_the_path():
     line = (DATA / "evidence/otel").glob("*.jsonl").__next__().read_text().splitlines()[0]
     doc = json.loads(line)
     point = doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["histogram"]["dataPoints"][0]
-    point["timeUnixNano"] = "yesterday"
+    time_ns, point["timeUnixNano"] = point["timeUnixNano"], "yesterday"
     with pytest.raises(EvidenceError) as info:
         otlp_metrics.read(json.dumps(doc).encode(), "x")
     assert (
         info.value.field == "line 1: resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints[0].timeUnixNano"
     )
-    point["timeUnixNano"] = "1"
+    point["timeUnixNano"] = time_ns
     point["bucketCounts"] = point["bucketCounts"][:-1]
     with pytest.raises(EvidenceError, match="expected 7 counts for 6 bounds"):
         otlp_metrics.read(json.dumps(doc).encode(), "x")
@@ -377,3 +377,27 @@ def test_time_slices_as_the_spec_writes_them():
     with pytest.raises(EvidenceError) as info:
         openslo.read(TIMESLICES.replace("[{duration: 7d, isRolling: true}]", "[7d]").encode(), "slo.yaml")
     assert info.value.field == "spec.timeWindow[0]" and "got '7d'" in info.value.reason
+
+
+@pytest.mark.parametrize("kind", ["sum", "histogram", "exponentialHistogram", "gauge"])
+def test_a_start_time_after_the_point_time_is_a_named_rejection(kind):
+    """A point covers (startTimeUnixNano, timeUnixNano]; a start after the time is no interval the data
+    model has (a true reset has start < time, an unknown one start == time). It was read, and a
+    cumulative point with it counted its whole counter as new requests in the hour it claimed."""
+    time_ns = 1795176000000000000
+    value = {"asInt": "5"} if kind in ("sum", "gauge") else {"count": "5"}
+    body = {"dataPoints": [{"startTimeUnixNano": str(time_ns + 1), "timeUnixNano": str(time_ns), **value}]}
+    if kind != "gauge":
+        body |= {"aggregationTemporality": 2, "isMonotonic": True}
+    with pytest.raises(EvidenceError) as info:
+        otlp_metrics.read(_metric_line({"name": "m", kind: body}).encode(), "x")
+    assert info.value.field == f"line 1: resourceMetrics[0].scopeMetrics[0].metrics[0].{kind}.dataPoints[0]" + (
+        ".startTimeUnixNano"
+    )
+    assert info.value.reason == (
+        f"expected a start time at or before the point's timeUnixNano {time_ns}, got {time_ns + 1}"
+    )
+    # at the time (a reset at an unknown start) and absent (0) both read
+    for start in (str(time_ns), "0", None):
+        point = {"timeUnixNano": str(time_ns), **value} | ({"startTimeUnixNano": start} if start else {})
+        assert otlp_metrics.read(_metric_line({"name": "m", kind: {**body, "dataPoints": [point]}}).encode(), "x")
