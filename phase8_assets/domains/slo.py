@@ -28,7 +28,10 @@ then its first value is the increment; else another writer (a replica whose reso
 are the same), differenced on its own and never interleaved with the first. Within a sequence
 with a start time the count only grows: a count that goes back, or a second value at one time, is
 two writers with one start time that cannot be told apart, a named problem (``startTimeUnixNano``)
-instead of a count; without start times (0) a value that drops is a restart, Prometheus' rule.
+instead of a count; without start times (0) a value that drops is a restart, Prometheus' rule,
+unless the value takes turns between two counters (three drops at every other point, each coming
+back at least to where it was, the lows and the highs each only growing): two writers, the same
+named problem.
 A stream exported as deltas and as cumulative counts at once is refused (``aggregationTemporality``);
 one after the other (a deploy switched temporality) both count.
 A stream's first point counts whole when its counter started at most an hour before it

@@ -602,6 +602,60 @@ def _overlap_error(conn, roots: list[str], metric: str, streams: list[tuple[str,
     )
 
 
+# Without a start time a lower count is a restart, unless the count keeps taking turns between two
+# counters: three drops at every other point, each rise coming back at least to the count before
+# the drop, the counts after the drops (n, n2, n4) and those before them (n1, n3, n5) each only
+# growing. A restart grows from its drop; for restarts to write this, three processes in a row
+# would each have to live exactly two exports and end at or above the one before. Two writers the
+# resource does not tell apart (no service.instance.id), exporting in turn, write it at every turn.
+_INTERLEAVED = (
+    "n < n1 AND n2 < n3 AND n4 < n5 AND n1 >= n2 AND n3 >= n4 AND n4 <= n2 AND n2 <= n AND n5 <= n3 AND n3 <= n1"
+)
+
+
+def _unstarted_turns() -> str:
+    """``_stream_steps`` plus ``turns``: the points of cumulative sequences without a start time that
+    end an ``_INTERLEAVED`` pattern (parameters: ``_stream_params``)."""
+    lags = ", ".join(f"lag(n, {k}) OVER w AS n{k}" for k in range(1, 6))
+    return f"""
+        {_stream_steps("p.value")}, unstarted AS (
+            SELECT service, attrs, time_ns, n, {lags} FROM steps WHERE temporality = 2 AND start_ns = 0
+            WINDOW w AS (PARTITION BY service, attrs ORDER BY time_ns)
+        ), turns AS (SELECT * FROM unstarted WHERE {_INTERLEAVED})"""
+
+
+def _interleaved_error(conn, roots: list[str], metric: str, streams: list[tuple[str, str]], versions: list[str]):
+    """Name the first point that ends an ``_INTERLEAVED`` pattern: its stream, time, counts and file."""
+    from phase8_assets.evidence import EvidenceError
+
+    row = conn.execute(
+        f"""
+        {_unstarted_turns()}
+        SELECT service, attrs, time_ns, n5, n4, n3, n2, n1, n, count(*) OVER () FROM turns
+        ORDER BY time_ns, service, attrs LIMIT 1
+        """,
+        _stream_params(roots, metric, streams, versions),
+    ).fetchone()
+    if row is None:
+        return
+    service, attrs, time_ns, *counts, turns = row
+    files = conn.execute(
+        "SELECT DISTINCT f.uri FROM otel_points p JOIN otel_files f USING (root, sha256) "
+        "WHERE p.root IN (SELECT unnest(?)) AND p.sha256 IN (SELECT unnest(?::VARCHAR[])) AND p.metric = ? "
+        "AND p.service = ? AND p.attrs = ? AND p.start_ns = 0 AND p.time_ns = ? ORDER BY 1 LIMIT 3",
+        [roots, versions, metric, service, attrs, time_ns],
+    ).fetchall()
+    at = datetime.fromtimestamp(time_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    raise EvidenceError(
+        "startTimeUnixNano",
+        f"{metric} of service.name {service!r} {attrs} has cumulative points with startTimeUnixNano 0 whose count "
+        f"takes turns between two counters ({turns} point(s); first ending at {at}, counts "
+        f"{', '.join(f'{c:g}' for c in counts)}): a restart grows from its drop, so two writers (replicas whose "
+        "resource attributes are the same) report this stream and its increments cannot be counted; give each "
+        f"its own service.instance.id, or export startTimeUnixNano (in {', '.join(f for (f,) in files)})",
+    )
+
+
 def _mixed_temporality_error(conn, roots: list[str], metric: str, streams: list[tuple[str, str]], versions: list[str]):
     """A stream exported both as deltas and as cumulative counts at the same time: a delta point
     inside (previous point, point] of a cumulative sequence of the same stream. Temporality is part
@@ -660,8 +714,9 @@ def otel_increments(
     Computed in DuckDB so memory follows the number of distinct timestamps, not of points. Delta
     points are increments; cumulative ones are differenced per sequence (``_stream_steps``), a new
     start time after the earlier sequences' last point being a restart (the value is then the
-    increment), as is a lower count (or sum) without start times; with one, a lower count or a
-    second value at one time is two writers (``_OVERLAP``): an ``EvidenceError``. With ``le`` the value
+    increment), as is a lower count (or sum) without start times, unless it takes turns between
+    two counters (``_INTERLEAVED``); with one, a lower count or a second value at one time is two
+    writers (``_OVERLAP``); both are an ``EvidenceError``. With ``le`` the value
     is the count of the buckets wholly at or under it; an exponential histogram's buckets widen
     when it rescales, so that count may shrink without a restart: the difference is then 0, never
     a "restart" that counts the stream's whole history as fast requests; a stream's first point counts
@@ -690,13 +745,16 @@ def otel_increments(
                 WHEN n < prev_n THEN v
                 ELSE greatest(v - prev_v, 0) END) AS inc, count(*) FILTER (WHERE v IS NULL) AS unreported,
                count(*) FILTER (WHERE {_OVERLAP}) AS overlapping, count(*) FILTER (WHERE temporality = 1) AS deltas,
-               count(*) FILTER (WHERE temporality = 2) AS cumulatives
+               count(*) FILTER (WHERE temporality = 2) AS cumulatives,
+               count(*) FILTER (WHERE temporality = 2 AND start_ns = 0 AND n < prev_n) AS unstarted_drops
         FROM steps GROUP BY time_ns ORDER BY time_ns
         """,
         [*_stream_params(roots, metric, streams, versions), FIRST_POINT_WHOLE_NS],
     ).fetchnumpy()
     if int(np.sum(rows["overlapping"])):
         _overlap_error(conn, roots, metric, streams, versions)
+    if int(np.sum(rows["unstarted_drops"])) >= 3:  # restarts, or two writers taking turns?
+        _interleaved_error(conn, roots, metric, streams, versions)
     if int(np.sum(rows["deltas"])) and int(np.sum(rows["cumulatives"])):  # both in one metric: at once?
         _mixed_temporality_error(conn, roots, metric, streams, versions)
     unreported = int(np.sum(rows["unreported"]))

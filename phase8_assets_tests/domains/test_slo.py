@@ -791,13 +791,13 @@ def test_a_good_selector_counting_more_than_total_is_an_error_not_zero_bad(wh):
     assert not [f for f in burn + budget if f.rule == "sli-consistency"]
 
 
-def _replicas(b_start: datetime, b_errors_last_hour: int = 500) -> list[str]:
+def _replicas(b_start: datetime, b_errors_last_hour: int = 500, a_start: datetime | None = None) -> list[str]:
     """Two replicas of service api whose resources do not tell them apart (no service.instance.id):
     A's counter began 40 days ago, B's at ``b_start``; both export every 5 minutes over the last
     6 hours, B 30 s after A, 10,000 requests each per export. A's are all 200s; B fails
     ``b_errors_last_hour`` of its 10,000 per export in the last hour (2.5 % of the service's
     requests then: 25x the budget rate). Both counters carry millions of requests of their past."""
-    a_start, lines = AT - timedelta(days=40), []
+    a_start, lines = a_start or AT - timedelta(days=40), []
     a_ok, b_ok, b_bad = 50_000_000, 20_000_000, 0
     t = AT - timedelta(hours=6)
     while t <= AT:
@@ -853,6 +853,29 @@ def test_without_start_times_a_lower_count_is_still_a_restart(wh):
         t += timedelta(minutes=5)
     total = _events(wh, slo(), lines)[1]
     assert total.between(0, _ns_of(AT)) == 35 * 1_000 + 2_000  # 36 increments, the restart 2,000 whole
+
+
+def test_without_start_times_two_interleaved_writers_are_a_named_problem(wh):
+    """The replicas above with no start time (0), as a producer that writes none sends them: each
+    drop to B's lower count was a restart counting B's whole count, each rise A's lead over B, so
+    every pair of exports counted A's lifetime and B's errors vanished (the 1h burn read 0.06 where
+    it is 25, and the gate passed). A restart drops once and grows from there; a count that drops
+    and comes back at least to where it was, three times in a row, with the lows and the highs
+    each only growing, is two counters taking turns: a named problem, not a count."""
+    never = datetime.fromtimestamp(0, UTC)
+    with pytest.raises(EvidenceError, match="two writers") as caught:
+        status(wh, slo(), _replicas(b_start=never, a_start=never))
+    assert caught.value.field == "startTimeUnixNano"
+    assert "service.name 'api'" in caught.value.reason and "service.instance.id" in caught.value.reason
+    assert "startTimeUnixNano 0" in caught.value.reason and "(in x.jsonl)" in caught.value.reason
+    # restarts that each grow past the count before them stay restarts: 1,000 per export
+    lines, ok = [], 0
+    t = AT - timedelta(hours=3)
+    while t <= AT:
+        ok = 500 if t.minute == 0 else ok + 1_000  # a restart every hour, 500 into its first export
+        lines.append(otlp_line(t, [(200, ok, never), (500, 0, never)], temporality=2))
+        t += timedelta(minutes=5)
+    assert _events(wh, slo(), lines)[1].between(0, _ns_of(AT)) == 33 * 1_000 + 3 * 500
 
 
 def test_one_stream_as_deltas_and_cumulative_at_once_is_refused_but_a_switch_counts(wh):
