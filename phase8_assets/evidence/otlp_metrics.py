@@ -12,7 +12,8 @@ temporality (1 delta, 2 cumulative, 0 for gauges), start and time in Unix nanose
 
 Values follow the data model. A point flagged ``FLAG_NO_RECORDED_VALUE`` (flags bit 1: the
 Prometheus receiver's staleness marker, its value ``NaN``) carries no value and becomes no row:
-it is never a 0. A point covers (``startTimeUnixNano``, ``timeUnixNano``]: a start after its time
+it is never a 0. A histogram's count is the sum of its bucket counts (an exponential one's with
+its ``zeroCount``), or stands alone (no buckets). A point covers (``startTimeUnixNano``, ``timeUnixNano``]: a start after its time
 is refused (0, or no start, is no start). A monotonic sum and a histogram's counts count events, so a negative or
 non-finite one is refused, naming the field; a gauge or a non-monotonic sum (an UpDownCounter:
 ``isMonotonic`` false, or absent as protojson writes false) is a level and may be negative (an SLI
@@ -139,16 +140,26 @@ def _attributes(items: object, field: str = "") -> dict:
     return out
 
 
+def _count(value: object, field: str) -> int:
+    """A count of events: an OTLP 64-bit integer >= 0."""
+    count = _int(value, field)
+    if count < 0:
+        raise _Bad(field, f"expected a count >= 0, got {count}")
+    return count
+
+
 def _exp_buckets(point: dict) -> tuple[list[float], list[float]]:
-    """Exponential histogram buckets as explicit upper bounds (base = 2^(2^-scale))."""
+    """Exponential histogram buckets as explicit upper bounds (base = 2^(2^-scale)); the negative
+    buckets and the zero bucket are one bucket up to the zero threshold."""
     scale = _int(point.get("scale", 0), ".scale")
     if not -10 <= scale <= 20:  # the range OTLP defines (and where 2^(2^-scale) is a usable float)
         raise _Bad(".scale", f"expected a scale between -10 and 20, got {scale}")
     base = 2.0 ** (2.0**-scale)
-    zero = float(_int(point.get("zeroCount", 0), ".zeroCount"))
+    zero = float(_count(point.get("zeroCount", 0), ".zeroCount"))
     negative = _object(point.get("negative") or {}, ".negative")
     negative = sum(
-        _int(c, ".negative.bucketCounts") for c in _array(negative.get("bucketCounts") or [], ".negative.bucketCounts")
+        _count(c, f".negative.bucketCounts[{i}]")
+        for i, c in enumerate(_array(negative.get("bucketCounts") or [], ".negative.bucketCounts"))
     )
     threshold = point.get("zeroThreshold") or 0.0
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
@@ -158,7 +169,7 @@ def _exp_buckets(point: dict) -> tuple[list[float], list[float]]:
     offset = _int(positive.get("offset", 0), ".positive.offset")
     for i, c in enumerate(_array(positive.get("bucketCounts") or [], ".positive.bucketCounts")):
         bounds.append(base ** (offset + i + 1))
-        counts.append(float(_int(c, f".positive.bucketCounts[{i}]")))
+        counts.append(float(_count(c, f".positive.bucketCounts[{i}]")))
     counts.append(0.0)  # the +Inf bucket
     return bounds, counts
 
@@ -287,8 +298,19 @@ def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
                                         ".bucketCounts",
                                         f"expected {len(bounds) + 1} counts for {len(bounds)} bounds, got {len(buckets)}",
                                     )
+                                if buckets and sum(buckets) != value:  # a count alone (no buckets) is allowed
+                                    raise _Bad(
+                                        ".count",
+                                        f"expected the sum of the bucket counts ({sum(buckets):.0f}), got {value:.0f}",
+                                    )
                             else:
                                 bounds, buckets = _exp_buckets(point)
+                                if sum(buckets) != value:
+                                    raise _Bad(
+                                        ".count",
+                                        f"expected the sum of the bucket counts and zeroCount ({sum(buckets):.0f}), "
+                                        f"got {value:.0f}",
+                                    )
                         yield (name, service, key, kind, temporality, monotonic, start_ns, time_ns, value, hsum,
                                bounds, buckets)  # fmt: skip
     except _Bad as exc:

@@ -386,6 +386,8 @@ def test_a_start_time_after_the_point_time_is_a_named_rejection(kind):
     cumulative point with it counted its whole counter as new requests in the hour it claimed."""
     time_ns = 1795176000000000000
     value = {"asInt": "5"} if kind in ("sum", "gauge") else {"count": "5"}
+    if kind == "exponentialHistogram":
+        value["zeroCount"] = "5"
     body = {"dataPoints": [{"startTimeUnixNano": str(time_ns + 1), "timeUnixNano": str(time_ns), **value}]}
     if kind != "gauge":
         body |= {"aggregationTemporality": 2, "isMonotonic": True}
@@ -401,3 +403,41 @@ def test_a_start_time_after_the_point_time_is_a_named_rejection(kind):
     for start in (str(time_ns), "0", None):
         point = {"timeUnixNano": str(time_ns), **value} | ({"startTimeUnixNano": start} if start else {})
         assert otlp_metrics.read(_metric_line({"name": "m", kind: {**body, "dataPoints": [point]}}).encode(), "x")
+
+
+@pytest.mark.parametrize(
+    ("kind", "point", "field", "reason"),
+    [
+        ("histogram", {"count": "30", "bucketCounts": ["8", "1"], "explicitBounds": [0.3]}, ".count",
+         "expected the sum of the bucket counts (9), got 30"),
+        ("histogram", {"count": "3", "bucketCounts": ["8", "1"], "explicitBounds": [0.3]}, ".count",
+         "expected the sum of the bucket counts (9), got 3"),
+        ("exponentialHistogram", {"count": "3", "zeroCount": "1", "positive": {"bucketCounts": ["8"]}}, ".count",
+         "expected the sum of the bucket counts and zeroCount (9), got 3"),
+        ("exponentialHistogram", {"count": "3", "zeroCount": "-5", "positive": {"bucketCounts": ["8"]}},
+         ".zeroCount", "expected a count >= 0, got -5"),
+        ("exponentialHistogram", {"count": "3", "positive": {"bucketCounts": ["-8", "11"]}},
+         ".positive.bucketCounts[0]", "expected a count >= 0, got -8"),
+        ("exponentialHistogram", {"count": "3", "negative": {"bucketCounts": ["5", "-2"]}},
+         ".negative.bucketCounts[1]", "expected a count >= 0, got -2"),
+    ],
+)  # fmt: skip
+def test_histogram_counts_that_disagree_or_go_negative_are_named_rejections(kind, point, field, reason):
+    """The data model: a histogram's count is the sum of its bucket counts (an exponential one's
+    plus its zeroCount), and every count is >= 0. A latency SLI takes its good events from the
+    buckets and its total from count: 30 requests of which 9 are in buckets read as 21 slow ones.
+    An exponential histogram's negative counts were read (a -8 bucket took 8 fast requests away)."""
+    body = {"aggregationTemporality": 2, "dataPoints": [_point(point)]}
+    with pytest.raises(EvidenceError) as info:
+        otlp_metrics.read(_metric_line({"name": "h", kind: body}).encode(), "x")
+    where = f"line 1: resourceMetrics[0].scopeMetrics[0].metrics[0].{kind}.dataPoints[0]"
+    assert (info.value.field, info.value.reason) == (where + field, reason)
+    # consistent ones read, and so does a histogram with no buckets (a count alone)
+    for good in (
+        {"count": "9", "bucketCounts": ["8", "1"], "explicitBounds": [0.3]},
+        {"count": "9"},
+        {"count": "9", "zeroCount": "1", "positive": {"bucketCounts": ["3"]}, "negative": {"bucketCounts": ["5"]}},
+    ):
+        good_kind = "histogram" if "positive" not in good else "exponentialHistogram"
+        line = _metric_line({"name": "h", good_kind: {**body, "dataPoints": [_point(good)]}})
+        assert otlp_metrics.read(line.encode(), "x").summary["points"] == 1
