@@ -4,7 +4,8 @@ the ``tenancy_isolation`` gate's findings.
 The gate reads the evidence as it is now (the history table is for trends and audit):
 
 - every isolation test counts by its latest run in the root (a test re-run in a newer file supersedes
-  the older file's result); a failed or errored latest run is an error, whatever its cell;
+  the older file's result; within one file nothing supersedes: same-named results there are other
+  tests, in other suites); a failed or errored latest run is an error, whatever its cell;
 - a flaky pass (failed, then passed on rerun) is an error by default (a test that sometimes leaks is
   a leak); the matrix may make it a warning per resource;
 - a cell is covered by a passed (or flaky) result no older than the cell's maximum age; a skipped
@@ -17,7 +18,7 @@ The gate reads the evidence as it is now (the history table is for trends and au
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from phase8_assets.domains.gates import Finding
 from phase8_assets.evidence.collect import EvidenceBatch, EvidenceFile
@@ -31,7 +32,6 @@ MATRIX_KIND = "isolation_matrix"
 FUTURE_TOLERANCE = timedelta(minutes=5)
 FAILED = ("failed", "error")
 COVERING = ("passed", "flaky")
-_NEVER = datetime.min.replace(tzinfo=UTC)
 # Heat-map order: the worse a state, the higher its code.
 STATES = ("covered", "flaky-warning", "uncovered", "stale", "flaky", "failed")
 
@@ -79,16 +79,17 @@ class Coverage:
     outside: list[Result]  # results whose cell the matrix does not name (or that name none)
 
 
-_WORSE = {"passed": 0, "skipped": 1, "flaky": 2, "failed": 3, "error": 4}
-
-
 def latest_results(files: list[EvidenceFile]) -> list[Result]:
     """One ``Result`` per test: its latest run across the root's current files.
 
-    Results that cannot be ordered are contradictory evidence, and the worse one stands: two runs of
-    a test at the same time (two files, one suite timestamp), or a run with no time at all (a suite
-    without ``timestamp``), which no dated run can be shown to follow. So a failure is never
-    settled away by which file name sorts later."""
+    Results that cannot be ordered are contradictory evidence, and all of them stand (so the worse
+    one decides): two runs of a test at the same time (two files, one suite timestamp), or a run with
+    no time at all (a suite without ``timestamp``), which no dated run can be shown to follow. So a
+    failure is never settled away by which file name sorts later.
+
+    A newer run is one in a newer file: one file's results of one name come from different suites
+    (jest-junit's test files, each with its own timestamp), so they all stand, each its own test; a
+    later suite's pass is another test, not a re-run of the failure."""
     runs: dict[tuple[str, str], list[Result]] = {}
     for f in files:
         for r in f.records:
@@ -107,9 +108,12 @@ def latest_results(files: list[EvidenceFile]) -> list[Result]:
             runs.setdefault((result.classname, result.name), []).append(result)
     latest = []
     for results in runs.values():
-        newest = max((r.run_at for r in results if r.run_at is not None), default=None)
-        undecided = [r for r in results if r.run_at is None or r.run_at == newest]
-        latest.append(max(undecided, key=lambda r: (_WORSE.get(r.outcome, len(_WORSE)), r.run_at or _NEVER, r.uri)))
+        file_at: dict[str, datetime] = {}
+        for r in results:
+            if r.run_at is not None:
+                file_at[r.uri] = max(file_at.get(r.uri, r.run_at), r.run_at)
+        newest = max(file_at.values(), default=None)
+        latest.extend(r for r in results if r.run_at is None or file_at[r.uri] == newest)
     return sorted(latest, key=lambda r: (r.dimension or "", r.resource or "", r.test))
 
 

@@ -6,13 +6,18 @@ testcase). The document is parsed by ``defusedxml``, which refuses a document ty
 entity wherever it appears and in whatever encoding the file is written: JUnit reports never need
 them, and entity expansion is an attack surface.
 
-One record per test (classname + name within the file). Retries are folded into it:
+One record per test (classname + name within one ``<testsuite>`` element). Retries are folded into it:
 
-- a testcase repeated (pytest-rerunfailures, jest retries, mikepenz's flaky fixtures): the last
-  attempt decides; an earlier failed or errored attempt before a final pass makes it ``flaky``,
+- a testcase repeated in the same suite (pytest-rerunfailures, Gradle's test-retry without
+  ``mergeReruns``, mikepenz's flaky fixtures): the last attempt decides; an earlier failed or errored attempt before a final pass makes it ``flaky``,
   before a final skip ``failed`` (the retry did not run, the failure stands);
 - Surefire's ``rerunFailingTestsCount``: ``<flakyFailure>``/``<flakyError>`` inside a passing
   testcase make it ``flaky``; ``<rerunFailure>``/``<rerunError>`` are further failed attempts.
+
+The same classname + name in two ``<testsuite>`` elements are two tests, never attempts of one: no
+runner writes a retry as another suite, and jest-junit writes one suite per test file, where two files
+with the same ``describe`` and test titles give the same suite name, classname and name (jest retries
+with ``retryTimes`` stay one testcase). Each keeps its own outcome and its suite's time.
 
 A ``<testsuite>`` whose ``failures`` + ``errors`` count more than its testcases' ``<failure>``/``<error>``
 elements rejects the file (a failure it counts is missing; fewer is fine: the elements decide).
@@ -177,9 +182,9 @@ def read(data: bytes, uri: str) -> ReadResult:
     suites = _suites(root)
     _check_every_testcase_in_a_suite(root, [suite for suite, _ in suites])
     _check_claimed_failures(root)
-    tests: dict[tuple[str, str], dict] = {}
+    tests: dict[tuple[int, str, str], dict] = {}
     stamps, warnings = [], []
-    for suite, suite_props in suites:
+    for index, (suite, suite_props) in enumerate(suites):
         suite_name = suite.get("name", "")
         stamp, suite_at = suite.get("timestamp"), None
         if stamp:
@@ -200,7 +205,7 @@ def read(data: bytes, uri: str) -> ReadResult:
                 ) from exc
             outcome, reruns, message = _attempt(case)
             classname, name = case.get("classname", ""), case.get("name", "")
-            key = (classname, name)
+            key = (index, classname, name)  # another suite's testcase of that name is another test
             earlier = tests.get(key)
             properties = {**(earlier["properties"] if earlier else {}), **suite_props, **_properties(case)}
             attempts = [*(earlier["attempts"] if earlier else []), *reruns, outcome]

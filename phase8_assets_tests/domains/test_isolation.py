@@ -163,3 +163,18 @@ def test_a_tenants_view_holds_only_tests_that_involved_it():
     coverage = assess(b, AT)
     assert [r.name for r in tenant_view(coverage, "initech")] == ["u"]
     assert len(tenant_view(coverage, "acme")) == 3 and tenant_view(coverage, "umbrella") == []
+
+
+def test_a_pass_in_one_suite_does_not_settle_a_same_named_failure_in_another_suite_of_the_file():
+    """jest-junit: one <testsuite> per test file, each with its own timestamp; two files may hold a test of
+    the same classname and name. The later suite's pass is another test, not a newer run of the failure."""
+    name = "isolation.data.search_index reads nothing across tenants"
+    failing = case("search_index", "data", name=name, outcome='<failure message="saw a globex row"/>')
+    data = (
+        f'<testsuites><testsuite name="s" timestamp="{format_timestamp(AT - timedelta(days=1))}">{failing}'
+        f'</testsuite><testsuite name="s" timestamp="{format_timestamp(AT - timedelta(days=1, seconds=-1))}">'
+        f"{case('search_index', 'data', name=name)}{''.join(FULL[:2])}</testsuite></testsuites>"
+    ).encode()
+    found = gate(batch(evidence_file("isolation_results", "/r/a.xml", read(data, "/r/a.xml"))))
+    assert [(f.severity, f.subject, f.rule) for f in found] == [("error", "search_index × data", "no-failures")]
+    assert "saw a globex row" in found[0].observed

@@ -260,3 +260,22 @@ def test_a_suite_counting_more_failures_than_its_testcases_show_is_rejected():
         "x",
     )
     assert (more.summary["error"], more.summary["failed"]) == (1, 1)
+
+
+def test_same_named_testcases_in_different_testsuites_are_different_tests_not_retries():
+    """jest-junit writes one <testsuite> per test file; with its default templates two files whose describe
+    and test titles match give the same suite name, classname and name. A failure in one file and a pass in
+    the other are two results, not one flaky test (nor a pass): retries repeat a testcase in ONE suite."""
+    title = "isolation.data.files reads nothing across tenants"
+    data = (
+        '<testsuites name="jest tests" tests="2" failures="1">'
+        f'<testsuite name="isolation.data.files" failures="1" tests="1" timestamp="2026-11-18T12:00:00Z">'
+        f'<testcase classname="{title}" name="{title}" time="0.2"><failure>Error: saw a globex row</failure></testcase>'
+        "</testsuite>"
+        f'<testsuite name="isolation.data.files" failures="0" tests="1" timestamp="2026-11-18T12:00:01Z">'
+        f'<testcase classname="{title}" name="{title}" time="0.1"/></testsuite></testsuites>'
+    ).encode()
+    result = junit.read(data, "x")
+    got = [(r["outcome"], r["attempts"], r["run_at"].second) for r in result.records]
+    assert got == [("failed", ["failed"], 0), ("passed", ["passed"], 1)]
+    assert (result.summary["testcases"], result.summary["failed"], result.summary["flaky"]) == (2, 1, 0)
