@@ -19,6 +19,11 @@ runner writes a retry as another suite, and jest-junit writes one suite per test
 with the same ``describe`` and test titles give the same suite name, classname and name (jest retries
 with ``retryTimes`` stay one testcase). Each keeps its own outcome and its suite's time.
 
+jest-junit writes ``test.todo`` as an empty ``<testcase>`` with ``time="0"`` and leaves it out of the
+suite's ``tests`` (failing + passing + pending). So in a ``<testsuite>`` that holds no other suite and
+counts fewer tests than it holds, the passes without a time (or of 0 s) are read as ``skipped``:
+they may be tests that never ran, and a test that did not run covers nothing.
+
 A ``<testsuite>`` whose ``failures`` + ``errors`` count more than its testcases' ``<failure>``/``<error>``
 elements rejects the file (a failure it counts is missing; fewer is fine: the elements decide).
 Every ``<testcase>`` is judged: those inside a ``<testsuite>`` and those a ``<testsuites>`` holds
@@ -154,6 +159,31 @@ def _check_claimed_failures(root: ET.Element) -> None:
             )
 
 
+def _skip_uncounted_passes(suite: ET.Element, records: list[dict]) -> None:
+    """A leaf ``<testsuite>`` whose ``tests`` counts fewer tests than it holds: its passes without a
+    time are what jest-junit writes for ``test.todo`` (never run, and uncounted), so none of them is
+    taken as a pass. Retries are not the surplus: ``records`` already holds one per test."""
+    text = suite.get("tests")
+    if suite.tag != "testsuite" or suite.find("testsuite") is not None or text is None or not text.strip():
+        return
+    try:
+        counted = int(text)
+    except ValueError as exc:
+        raise EvidenceError(
+            f"testsuite[@name={suite.get('name', '')!r}]/@tests", f"expected a count, got {text!r}"
+        ) from exc
+    if counted >= len(records):
+        return
+    for record in records:
+        if record["outcome"] == "passed" and not record["seconds"]:
+            record["outcome"] = "skipped"
+            record["attempts"] = [*record["attempts"][:-1], "skipped"]
+            record["message"] = (
+                f"not counted by its suite's tests={counted} ({len(records)} testcases) and no time: "
+                "jest-junit writes a test.todo this way; a test that did not run covers nothing"
+            )
+
+
 def coverage_of(classname: str, name: str, properties: dict[str, str]) -> tuple[str | None, str | None, list[str]]:
     """(dimension, resource, tenants) of one test, from its properties or else its name."""
     dimension = properties.get("phase8.dimension")
@@ -229,6 +259,8 @@ def read(data: bytes, uri: str) -> ReadResult:
                 "tenants": tenants,
                 "run_at": suite_at,
             }
+    for index, (suite, _) in enumerate(suites):
+        _skip_uncounted_passes(suite, [record for key, record in tests.items() if key[0] == index])
     records = list(tests.values())  # redacted by read_evidence, as every reader's output
     for record in records:  # a suite without its own timestamp ran when the file says it did
         record["run_at"] = record["run_at"] or (max(stamps) if stamps else None)

@@ -279,3 +279,25 @@ def test_same_named_testcases_in_different_testsuites_are_different_tests_not_re
     got = [(r["outcome"], r["attempts"], r["run_at"].second) for r in result.records]
     assert got == [("failed", ["failed"], 0), ("passed", ["passed"], 1)]
     assert (result.summary["testcases"], result.summary["failed"], result.summary["flaky"]) == (2, 1, 0)
+
+
+def test_a_jest_todo_that_the_suite_does_not_count_is_skipped_not_passed():
+    """jest-junit writes ``test.todo`` as an empty testcase with time="0" (jest-junit issue #242) and
+    leaves it out of the suite's ``tests`` (failing + passing + pending): it did not run, so it covers
+    nothing. A suite counting every testcase it holds keeps its zero-time passes."""
+    data = (
+        b'<testsuites name="jest tests" tests="1" failures="0" errors="0">'
+        b'<testsuite name="isolation.cache.files" errors="0" failures="0" skipped="0" tests="1" '
+        b'timestamp="2026-11-18T12:00:00">'
+        b'<testcase classname="isolation.cache.files evicts per tenant" name="evicts per tenant" time="0.031"/>'
+        b'<testcase classname="isolation.cache.files keys carry the tenant" name="keys carry the tenant" time="0">'
+        b"</testcase></testsuite>"
+        b'<testsuite name="other" tests="1" timestamp="2026-11-18T12:00:00"><testcase name="fast" time="0"/>'
+        b"</testsuite></testsuites>"
+    )
+    result = junit.read(data, "x")
+    got = {r["name"]: (r["outcome"], r["message"]) for r in result.records}
+    assert got["evicts per tenant"] == ("passed", "") and got["fast"] == ("passed", "")
+    outcome, message = got["keys carry the tenant"]
+    assert outcome == "skipped" and "tests=1" in message and "test.todo" in message
+    assert (result.summary["passed"], result.summary["skipped"]) == (2, 1)
