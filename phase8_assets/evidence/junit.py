@@ -10,7 +10,9 @@ One record per test (classname + name within one ``<testsuite>`` element). Retri
 
 - a testcase repeated in the same suite (pytest-rerunfailures, Gradle's test-retry without
   ``mergeReruns``, mikepenz's flaky fixtures): the last attempt decides; an earlier failed or errored attempt before a final pass makes it ``flaky``,
-  before a final skip ``failed`` (the retry did not run, the failure stands);
+  before a final skip ``failed`` (the retry did not run, the failure stands). An earlier attempt
+  that shows no outcome is a failed one too (``rerun``): pytest's junitxml writes pytest-rerunfailures'
+  rerun attempts as empty testcases, and no runner retries a pass;
 - Surefire's ``rerunFailingTestsCount``: ``<flakyFailure>``/``<flakyError>`` inside a passing
   testcase make it ``flaky``; ``<rerunFailure>``/``<rerunError>`` are further failed attempts.
 
@@ -238,8 +240,11 @@ def read(data: bytes, uri: str) -> ReadResult:
             key = (index, classname, name)  # another suite's testcase of that name is another test
             earlier = tests.get(key)
             properties = {**(earlier["properties"] if earlier else {}), **suite_props, **_properties(case)}
-            attempts = [*(earlier["attempts"] if earlier else []), *reruns, outcome]
-            failed_before = any(a in ("failed", "error", "rerunFailure", "rerunError") for a in attempts[:-1])
+            before = list(earlier["attempts"]) if earlier else []
+            if before and before[-1] == "passed":  # retried, so it did not pass: pytest-rerunfailures' rerun
+                before[-1] = "rerun"
+            attempts = [*before, *reruns, outcome]
+            failed_before = any(a in ("failed", "error", "rerun", "rerunFailure", "rerunError") for a in attempts[:-1])
             if outcome == "passed" and failed_before:
                 outcome = "flaky"
             elif outcome == "skipped" and failed_before:

@@ -301,3 +301,22 @@ def test_a_jest_todo_that_the_suite_does_not_count_is_skipped_not_passed():
     outcome, message = got["keys carry the tenant"]
     assert outcome == "skipped" and "tests=1" in message and "test.todo" in message
     assert (result.summary["passed"], result.summary["skipped"]) == (2, 1)
+
+
+def test_a_pytest_rerunfailures_rerun_written_as_an_empty_testcase_is_a_failed_attempt():
+    """pytest's junitxml writes nothing for pytest-rerunfailures' "rerun" outcome but the testcase
+    itself: each rerun attempt is an empty <testcase> before the final one (pytest-rerunfailures
+    issues #170, ProgramBench #64). A runner retries only what did not pass, so an earlier attempt of a
+    testcase repeated in one suite never passed: a final pass is flaky, a final skip stays failed."""
+    data = _suite(
+        '<testcase classname="isolation.data.test_files" name="test_leak" time="0.000"/>'
+        '<testcase classname="isolation.data.test_files" name="test_leak" time="0.004"/>'
+        '<testcase classname="c" name="gone" time="0.1"/><testcase classname="c" name="gone"><skipped/></testcase>'
+        '<testcase classname="c" name="fails" time="0.1"/><testcase classname="c" name="fails"><failure/></testcase>'
+    )
+    got = {r["name"]: (r["outcome"], r["attempts"]) for r in junit.read(data, "x").records}
+    assert got == {
+        "test_leak": ("flaky", ["rerun", "passed"]),
+        "gone": ("failed", ["rerun", "skipped"]),
+        "fails": ("failed", ["rerun", "failed"]),
+    }
