@@ -21,6 +21,9 @@ runner writes a retry as another suite, and jest-junit writes one suite per test
 with the same ``describe`` and test titles give the same suite name, classname and name (jest retries
 with ``retryTimes`` stay one testcase). Each keeps its own outcome and its suite's time.
 
+A testcase whose ``status`` or ``result`` attribute says it did not run (GoogleTest's disabled
+``status="notrun" result="suppressed"``, ``result="skipped"``) is ``skipped`` though it holds nothing.
+
 jest-junit writes ``test.todo`` as an empty ``<testcase>`` with ``time="0"`` and leaves it out of the
 suite's ``tests`` (failing + passing + pending). So in a ``<testsuite>`` that holds no other suite and
 counts fewer tests than it holds, the passes without a time (or of 0 s) are read as ``skipped``:
@@ -57,6 +60,7 @@ DIMENSIONS = ("data", "events", "cache")
 OUTCOMES = ("passed", "failed", "error", "skipped", "flaky")
 _CONVENTION = re.compile(r"isolation[._/:-]+(data|events|cache)[._/:-]+([a-z][a-z0-9_]*)")
 _MESSAGE_CHARS = 300
+_NOT_RUN = ("notrun", "disabled", "suppressed", "skipped")
 
 
 def _attempt(case: ET.Element) -> tuple[str, list[str], str]:
@@ -67,7 +71,7 @@ def _attempt(case: ET.Element) -> tuple[str, list[str], str]:
         outcome = "error"
     elif "failure" in tags:
         outcome = "failed"
-    elif "skipped" in tags:
+    elif "skipped" in tags or _not_run(case):
         outcome = "skipped"
     elif any(t.startswith("flaky") for t in reruns):
         outcome = "flaky"
@@ -76,7 +80,20 @@ def _attempt(case: ET.Element) -> tuple[str, list[str], str]:
     failures = ("error", "failure", "flakyFailure", "flakyError", "rerunFailure", "rerunError")
     element = next((child for child in case if child.tag in failures), None)
     message = (element.get("message") or (element.text or "").strip()) if element is not None else ""
+    if outcome == "skipped" and "skipped" not in tags:
+        said = " ".join(
+            f"{a}={case.get(a)!r}".replace("'", '"')
+            for a in ("status", "result")
+            if (case.get(a) or "").lower() in _NOT_RUN
+        )
+        message = f"{said}: not run"
     return outcome, reruns, message[:_MESSAGE_CHARS]
+
+
+def _not_run(case: ET.Element) -> bool:
+    """GoogleTest writes a ``DISABLED_`` test as ``status="notrun" result="suppressed"`` and nothing
+    inside, and may write ``GTEST_SKIP`` as ``result="skipped"`` alone: a test that did not run."""
+    return (case.get("status") or "").lower() in _NOT_RUN or (case.get("result") or "").lower() in _NOT_RUN
 
 
 def _total(*seconds: float | None) -> float | None:

@@ -320,3 +320,20 @@ def test_a_pytest_rerunfailures_rerun_written_as_an_empty_testcase_is_a_failed_a
         "gone": ("failed", ["rerun", "skipped"]),
         "fails": ("failed", ["rerun", "failed"]),
     }
+
+
+def test_a_googletest_disabled_test_is_skipped_not_passed():
+    """GoogleTest writes a DISABLED_ test as status="notrun" result="suppressed" with no child element
+    (its own golden XML output), and GTEST_SKIP as result="skipped": neither ran, neither is a pass."""
+    data = _suite(
+        '<testcase name="DISABLED_isolation_data_plugin_kv" status="notrun" result="suppressed" time="0" '
+        'timestamp="1970-01-01T00:00:00.000" classname="Kv"/>'
+        '<testcase name="Skips" status="run" result="skipped" time="0" classname="Kv"/>'
+        '<testcase name="Runs" status="run" result="completed" time="0.1" classname="Kv"/>'
+        '<testcase name="Fails" status="run" result="completed" time="0.1" classname="Kv"><failure message="x"/>'
+        "</testcase>"
+    )
+    got = {r["name"]: (r["outcome"], r["message"]) for r in junit.read(data, "x").records}
+    assert got["DISABLED_isolation_data_plugin_kv"] == ("skipped", 'status="notrun" result="suppressed": not run')
+    assert got["Skips"] == ("skipped", 'result="skipped": not run')
+    assert (got["Runs"][0], got["Fails"][0]) == ("passed", "failed")
