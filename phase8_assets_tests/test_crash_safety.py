@@ -332,12 +332,11 @@ def _assert_sound(home: Path, instance) -> None:
 
 def _next_run_matches(home: Path, env: dict, clean: tuple[dict, float], instance, out: Path) -> None:
     report, clean_s = clean
-    started = time.monotonic()
+    # Whatever the killed run left (a slot, a lock) would make this one wait past --lock-wait and exit 2,
+    # or hang into the timeout; how long it took otherwise says nothing a loaded machine does not vary.
     done = subprocess.run([PHASE8, "gate", "--evidence", str(DATA), "--lock-wait", str(LOCK_WAIT_S), "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=LOCK_WAIT_S + 10 * clean_s + 60)  # fmt: skip
-    took = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-2000:]
-    assert took < LOCK_WAIT_S + 3 * clean_s + 30, (took, clean_s)  # a loaded machine varies; a hang does not
     assert _comparable(json.loads((out / "gate-report.json").read_text())) == report
     info = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
     assert info.claimed_slots == [] and info.pending_steps == []
