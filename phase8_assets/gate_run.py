@@ -27,6 +27,7 @@ from phase8_assets.defs.gates import (
     emit_blocked,
     failed_step_reason,
     record_in_run,
+    record_stopped,
     run_tags,
     write_gate_reports,
 )
@@ -65,12 +66,18 @@ class GateOutcome:
         return 0 if self.report["verdict"] == "pass" else 1
 
 
+def own_instance() -> bool:
+    """Whether ``phase8 gate`` runs on an ephemeral instance of its own (no ``DAGSTER_HOME``): no
+    other run, daemon or UI sees it, and the command completes its run itself."""
+    return not os.environ.get("DAGSTER_HOME")
+
+
 def _instance() -> dg.DagsterInstance:
-    """The ``DAGSTER_HOME`` instance, or an ephemeral one. The ephemeral instance's event log is gone
+    """The ``DAGSTER_HOME`` instance, or an ephemeral one (``own_instance``). The ephemeral instance's event log is gone
     when the command ends, so it keeps no DEBUG records: about a hundred per run (the I/O manager's
     "Loading file from ..." and "Writing file at ..."), each stored in its in-memory event log
     (~0.1 s a run). Dagster's events and every INFO or higher message are kept."""
-    if os.environ.get("DAGSTER_HOME"):
+    if not own_instance():
         instance = dg.DagsterInstance.get()
         ensure_duckdb_pool(instance)
         return instance
@@ -102,7 +109,7 @@ def hold_open() -> bool:
     other writing ``phase8`` commands out. Processes outside Dagster (health app, read-only
     commands) wait for the file with their bounded retry, as they do while any step holds it. A
     DuckLake warehouse is opened per step as before (its write lock must not be held for a run)."""
-    return not os.environ.get("DAGSTER_HOME") and lake_configured() is None
+    return own_instance() and lake_configured() is None
 
 
 def _waiting_since(instance: dg.DagsterInstance, run_id: str, since: float | None) -> float | None:
@@ -197,6 +204,28 @@ def missing_reason(result) -> str:
     return "upstream steps failed (" + "; ".join(f"{e.step_key}: {_raised(e)}" for e in failed) + ")"
 
 
+def record_failed_steps(result, warehouse: Warehouse, config, at, actor) -> None:
+    """What ``release_gate``'s failure hook records, for a run executed without it: each failed
+    step's gates as ``error`` naming the step and what it raised (``record_stopped``), in the order
+    the steps failed. An interrupted step, or a blocking check that failed, records nothing."""
+    for event in result.all_events:
+        if event.is_step_failure and not _ended(event):
+            record_stopped(warehouse, config, at, result.run_id, event.step_key, _raised(event), actor)
+
+
+ENDED = ("DagsterExecutionInterruptedError", "KeyboardInterrupt", "DagsterAssetCheckFailedError")
+
+
+def _ended(event) -> bool:
+    """The step was interrupted, or its blocking check failed (the failure hook's ``ended``)."""
+    error = event.step_failure_data.error
+    while error is not None:
+        if error.cls_name in ENDED:
+            return True
+        error = error.cause
+    return False
+
+
 def _raised(event) -> str:
     """What a failed step raised (its user code's error, not Dagster's wrapper of it)."""
     error = event.step_failure_data.error
@@ -260,11 +289,16 @@ def run_gate(
         telemetry.use_home(home)
         with _instance() as instance:  # disposed here, not whenever (and in whichever thread) it is collected
             job = defs.resolve_job_def("release_gate")
+            unhooked = own_instance()
+            if unhooked:  # the failure hook's work is done below, once the run is over (``record_failed_steps``)
+                job = job._copy(hook_defs=frozenset())  # no HookContext and HOOK_SKIPPED event for every step
             if progress:
                 job = job.with_logger_defs({"progress": progress_logger(progress)})
             actor = actor_from(os.environ)
             tags = {TRACED_TAG: "true", ACTOR_TAG: actor.name, ACTOR_SOURCE_TAG: actor.source, **run_tags(config)}
             result = execute_bounded(job, instance, run_config, tags, lock_wait_s)
+            if unhooked:
+                record_failed_steps(result, warehouse, config, at, actor)
             reason = missing_reason(result)
             report, missing = record_in_run(warehouse, result.run_id, [], config, at, reason, final=True, actor=actor)
             trace_run(

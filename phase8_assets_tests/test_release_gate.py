@@ -467,6 +467,59 @@ def test_phase8_gate_names_what_a_crashed_step_raised(tmp_path, monkeypatch):
     ), errored[0]
 
 
+@pytest.mark.parametrize("step", ["evidence_files", "gates__drill_evidence"])
+def test_phase8_gate_records_a_crashed_step_as_the_jobs_failure_hook_does(step, tmp_path, monkeypatch):
+    """On its own instance ``phase8 gate`` runs ``release_gate`` without the failure hook and records
+    each failed step's gates itself when the run is over; on a ``DAGSTER_HOME`` instance the hook does.
+    The report is the same either way, for an upstream step and for a gate's own step."""
+    import dagster as dg
+
+    import phase8_assets.defs.evidence as evidence_defs
+    from phase8_assets.shared import telemetry
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("the evidence share went away (ESTALE)")
+
+    count = telemetry.count
+
+    def crash_drill_evidence(name, value, attributes=None, **kwargs):
+        if (attributes or {}).get("phase8.gate") == "drill_evidence":
+            raise RuntimeError("the collector is gone")
+        return count(name, value, attributes, **kwargs)
+
+    if step == "evidence_files":
+        monkeypatch.setattr(evidence_defs, "collect", crash)
+        monkeypatch.setenv("PHASE8_PREFETCH", "0")  # the step reads the evidence itself, and crashes
+    else:
+        monkeypatch.setattr(telemetry, "count", crash_drill_evidence)
+    reports = {}
+    for hooked in (False, True):
+        if hooked:
+            (tmp_path / "dagster").mkdir()
+            (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+            monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+        home = tmp_path / f"home-{hooked}"
+        result = CliRunner().invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home), "--json"])
+        assert result.exit_code == 1, result.output
+        report = json.loads(result.output[result.output.index("{") :])
+        reports[hooked] = {k: v for k, v in report.items() if k != "run_id"}
+    errored = {g["gate"]: g["findings"][0]["observed"] for g in reports[False]["gates"] if g["status"] == "error"}
+    if step == "evidence_files":
+        assert set(errored) == set(GATES)
+        assert set(errored.values()) == {
+            "upstream step failed (evidence_files: RuntimeError: the evidence share went away (ESTALE))"
+        }
+    else:
+        assert errored == {
+            "drill_evidence": "its step failed (gates__drill_evidence: RuntimeError: the collector is gone)"
+        }
+    assert reports[False] == reports[True]
+    with dg.DagsterInstance.get() as instance:  # the hook recorded them on DAGSTER_HOME
+        (run,) = instance.get_runs()
+        hooked_steps = {e.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.HOOK_COMPLETED)}
+    assert hooked_steps == {step}
+
+
 def test_definitions_validate_and_no_great_expectations_at_import():
     validate = _cli(sys.executable, "-m", "dagster", "definitions", "validate", "-m", "phase8_assets.definitions")
     assert validate.returncode == 0, validate.stderr[-2000:]

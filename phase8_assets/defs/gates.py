@@ -185,30 +185,26 @@ def exception_crash_text(exc: BaseException | None) -> str:
     return crash_text(type(exc).__name__, "".join(traceback.format_exception_only(type(exc), exc)))
 
 
-@dg.failure_hook(name="record_stopped_gates", required_resource_keys={"settings", "warehouse"})
-def record_stopped_gates(context: dg.HookContext) -> None:
-    """A failed step of ``release_gate``, however the run was launched: the gates it stops are
-    recorded as ``error`` naming the step, so the run still completes with a verdict (and its audit
-    record). The step that records the last gate completes it, this hook included; ``phase8 gate``
-    also completes its runs itself. A step ended by an interruption, or a blocking check that
-    failed (its gate is recorded), records nothing here."""
-    from dagster._core.errors import DagsterAssetCheckFailedError, DagsterExecutionInterruptedError
-
-    ended = (DagsterExecutionInterruptedError, KeyboardInterrupt, DagsterAssetCheckFailedError)
-    if isinstance(context.op_exception, ended):
-        return
-    stopped = gates_stopped_by(context.step_key)
+def record_stopped(
+    warehouse: Warehouse,
+    config: EvidenceConfig,
+    at: datetime,
+    run_id: str,
+    step_key: str,
+    crash: str,
+    actor: Actor,
+) -> tuple[dict | None, set[str], list[str], str]:
+    """Step ``step_key`` of run ``run_id`` failed, raising ``crash`` (``crash_text``): the gates it
+    stops are recorded as ``error`` naming the step, and the blocking ones emitted as blocked. When
+    no gate is missing after them, the run is complete: its reports are written and the program
+    scorecard rendered with its statuses. Returns the run's report (``None`` when the step stops no
+    gate), the stopped gates, the gates still missing and the reason recorded."""
+    stopped = gates_stopped_by(step_key)
     if not stopped:
-        return
-    settings: Phase8Settings = context.resources.settings
-    warehouse: Warehouse = context.resources.warehouse
-    config = settings.load()
-    run = context.instance.get_run_by_id(context.run_id)
-    tags = run.tags if run is not None else {}
-    own = {gate_key(g).to_python_identifier() for g in stopped} == {context.step_key}
-    reason = failed_step_reason(context.step_key, exception_crash_text(context.op_exception), own)
-    report, missing = record_in_run(warehouse, context.run_id, [], config, settings.evaluation_time(config), reason,
-                                    actor=actor_from(os.environ, tags, os_user=False), stopped=stopped)  # fmt: skip
+        return None, stopped, [], ""
+    own = {gate_key(g).to_python_identifier() for g in stopped} == {step_key}
+    reason = failed_step_reason(step_key, crash, own)
+    report, missing = record_in_run(warehouse, run_id, [], config, at, reason, actor=actor, stopped=stopped)
     for gate in report["gates"]:
         if (
             gate["gate"] in stopped
@@ -216,10 +212,37 @@ def record_stopped_gates(context: dg.HookContext) -> None:
             and gate["status"] == "error"
             and gate["summary"].endswith(reason)
         ):
-            emit_blocked(gate, context.run_id)
+            emit_blocked(gate, run_id)
     if not missing:
         write_gate_reports(warehouse.reports_dir / report_folder(report), report)
         complete_scorecard(warehouse.reports_dir, config.root_uris, report)
+    return report, stopped, missing, reason
+
+
+@dg.failure_hook(name="record_stopped_gates", required_resource_keys={"settings", "warehouse"})
+def record_stopped_gates(context: dg.HookContext) -> None:
+    """A failed step of ``release_gate``, however the run was launched: the gates it stops are
+    recorded as ``error`` naming the step (``record_stopped``), so the run still completes with a
+    verdict (and its audit record). The step that records the last gate completes it, this hook
+    included. A step ended by an interruption, or a blocking check that failed (its gate is
+    recorded), records nothing here. ``phase8 gate`` runs the job without this hook on its own
+    instance, and records each failed step's gates the same way when the run is over."""
+    from dagster._core.errors import DagsterAssetCheckFailedError, DagsterExecutionInterruptedError
+
+    ended = (DagsterExecutionInterruptedError, KeyboardInterrupt, DagsterAssetCheckFailedError)
+    if isinstance(context.op_exception, ended) or not gates_stopped_by(context.step_key):
+        return
+    settings: Phase8Settings = context.resources.settings
+    config = settings.load()
+    run = context.instance.get_run_by_id(context.run_id)
+    actor = actor_from(os.environ, run.tags if run is not None else {}, os_user=False)
+    crash = exception_crash_text(context.op_exception)
+    at = settings.evaluation_time(config)
+    warehouse: Warehouse = context.resources.warehouse
+    report, stopped, missing, reason = record_stopped(
+        warehouse, config, at, context.run_id, context.step_key, crash, actor
+    )
+    if report is not None and not missing:
         context.log.info(f"release gate {report['verdict']}: {', '.join(sorted(stopped))} not evaluated ({reason})")
 
 
