@@ -5,7 +5,8 @@ Formats, recognised from the content:
 - **pytest-benchmark** JSON (``--benchmark-json`` and ``.benchmarks`` storage; 2.x without
   ``ops``/``data``, 3.x+ with them). ``stats.data`` (the raw samples) is used only when every
   entry is a finite number; otherwise the samples are dropped, with a warning, and the summary
-  statistics are used (a partial sample would bias any test). A benchmark with ``"stats": null``
+  statistics are used (a partial sample would bias any test). ``commit_info.branch`` placeholders
+  (``(detached head)`` of a CI checkout, ``(unknown)``, ``(error: …)``) are no branch. A benchmark with ``"stats": null``
   (or none: kept by a hook although it errored, or never measured) is a failure with no result;
   the file's other benchmarks count.
 - **Google Benchmark** JSON: ``iteration`` rows (samples, one per repetition) and ``aggregate``
@@ -184,6 +185,17 @@ def _samples(
     return tuple(float(x) * factor for x in data)
 
 
+# What pytest-benchmark writes when there is no branch to name: a detached checkout (every GitLab CI
+# job, a CI run of a tag or a commit), no git to ask, or git failing. No branch is recorded then.
+_NO_BRANCH = re.compile(r"\((?:detached head|unknown|unknown vcs|error: .*)\)", re.DOTALL)
+
+
+def _branch(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip() or _NO_BRANCH.fullmatch(value.strip()):
+        return None
+    return value
+
+
 def _pytest(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
     warnings: list[str] = []
     commit_info = mapping(doc.get("commit_info"), "commit_info")
@@ -191,7 +203,7 @@ def _pytest(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
     run = BenchRun(
         tool="pytest-benchmark",
         commit=_commit(commit_info.get("id"), uri, warnings),
-        branch=commit_info.get("branch"),
+        branch=_branch(commit_info.get("branch")),
         time=_when(doc.get("datetime"), "datetime", uri, warnings),
         machine=str(machine.get("node") or ""),
     )

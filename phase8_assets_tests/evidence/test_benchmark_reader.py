@@ -445,3 +445,23 @@ def test_a_date_or_commit_in_the_folders_above_the_root_never_dates_or_names_a_r
     # The file without a time in its own path is refused, not dated by the root's folders.
     (rej,) = batch.rejections
     assert rej.uri.endswith("undated.txt") and rej.field == "(path)"
+
+
+@pytest.mark.parametrize(
+    "written", ["(detached head)", "(unknown)", "(unknown vcs)", "(error: fatal: not a git repository)"]
+)
+def test_pytest_benchmark_branch_placeholders_are_no_branch(written):
+    """pytest-benchmark writes ``(detached head)`` for a detached checkout (every GitLab CI job,
+    most CI runs of a tag or a commit) and ``(unknown)`` when it cannot ask git: no branch is
+    recorded. Kept as a branch, no run of the base branch built in CI would ever be baseline
+    history, and perf_regressions would judge nothing."""
+    doc = {
+        "datetime": "2026-11-20T00:00:00+00:00",
+        "commit_info": {"id": "4f2c9e1a7b3d5c8e0f1a2b3c4d5e6f7a8b9c0d1e", "dirty": False, "branch": written},
+        "benchmarks": [{"name": "a", "fullname": "t.py::a", "stats": {"mean": 1e-3, "rounds": 5}}],
+    }
+    result, _ = measurements(doc)
+    assert result.records[0].run.branch is None
+    doc["commit_info"]["branch"] = "release/10.4"
+    result, _ = measurements(doc)
+    assert result.records[0].run.branch == "release/10.4"
