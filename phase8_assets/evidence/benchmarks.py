@@ -11,7 +11,9 @@ Formats, recognised from the content:
   the file's other benchmarks count.
 - **Google Benchmark** JSON: ``iteration`` rows (samples, one per repetition) and ``aggregate``
   rows (``mean``/``median``/``stddev``; ``cv``, the ``BigO``/``RMS`` complexity fits and user
-  statistics are not timings and are left out); ``time_unit`` ns/us/ms/s. A row with
+  statistics are not timings and are left out); ``time_unit`` ns/us/ms/s. A ``cpu_time`` of 0 (a
+  process CPU clock too coarse to tick, as on Windows and WSL) leaves that benchmark's cpu_time
+  unmeasured, with a warning; its real_time counts. A row with
   ``error_occurred`` (``SkipWithError``) is a failure; one ``skipped`` (``SkipWithMessage``, on
   purpose) is no result, with a warning.
 - **hyperfine** ``--export-json``: ``times`` are the samples (0 is a timing: hyperfine writes it
@@ -268,13 +270,22 @@ def _google(doc: dict, uri: str) -> tuple[BenchmarkFile, list[str]]:
         factor, base, direction = _unit(str(row.get("time_unit") or "ns"), f"{where}.time_unit")
         name = str(row.get("run_name") or row.get("name"))
         for measure in ("real_time", "cpu_time"):
-            value = _finite(row.get(measure), f"{where}.{measure}", positive=row.get("aggregate_name") != "stddev")
+            stddev = row.get("aggregate_name") == "stddev"
+            value = _finite(row.get(measure), f"{where}.{measure}", positive=not stddev, zero_ok=measure == "cpu_time")
             group = groups.setdefault((name, measure), {"samples": [], "aggregates": {}})
+            if value == 0 and not stddev and "unmeasured" not in group:
+                group["unmeasured"] = f"{where}.{measure}"
+                warnings.append(
+                    f"{where}.{measure}: 0 for {name!r}: the process CPU clock did not tick (too coarse on "
+                    "Windows and WSL for so short a run); its cpu_time is not measured, its real_time counts"
+                )
             if row.get("run_type") == "aggregate":
                 group["aggregates"][str(row.get("aggregate_name"))] = value * factor
             else:
                 group["samples"].append(value * factor)
     for (name, measure), group in groups.items():
+        if "unmeasured" in group:  # a cpu_time of 0: below the clock's resolution, missing (never 0)
+            continue
         samples = group["samples"]
         agg = group["aggregates"]
         stats = {k: v for k, v in agg.items() if k in ("mean", "median", "stddev")}

@@ -465,3 +465,30 @@ def test_pytest_benchmark_branch_placeholders_are_no_branch(written):
     doc["commit_info"]["branch"] = "release/10.4"
     result, _ = measurements(doc)
     assert result.records[0].run.branch == "release/10.4"
+
+
+def test_google_cpu_time_zero_is_not_measured_and_the_real_time_counts():
+    """Where the process CPU clock ticks coarsely (Windows, WSL: 64 Hz), Google Benchmark writes
+    ``cpu_time: 0`` for a short benchmark: the clock did not move, nothing was measured. That
+    benchmark's cpu_time is missing (a warning naming the row), never 0 and never a rejection of
+    the whole file; its real_time and the other benchmarks count. A real_time of 0 is still rejected."""
+    agg = {"run_name": "BM_Dot/iterations:8", "run_type": "aggregate", "repetitions": 8, "time_unit": "ns"}
+    rows = [
+        {"name": "BM_Ok", "run_name": "BM_Ok", "run_type": "iteration", "real_time": 5.0, "cpu_time": 4.0,
+         "time_unit": "ns"},
+        dict(agg, name="BM_Dot/iterations:8_mean", aggregate_name="mean", real_time=100.0, cpu_time=0.0),
+        dict(agg, name="BM_Dot/iterations:8_median", aggregate_name="median", real_time=99.0, cpu_time=0.0),
+        dict(agg, name="BM_Dot/iterations:8_stddev", aggregate_name="stddev", real_time=213.4, cpu_time=0.0),
+        dict(agg, name="BM_Dot/iterations:8_cv", aggregate_name="cv", aggregate_unit="percentage", real_time=1.2,
+             cpu_time=0.0),
+    ]  # fmt: skip
+    result, found = measurements({"context": GOOGLE_CONTEXT, "benchmarks": rows})
+    assert sorted(found) == [("BM_Dot/iterations:8", "time"), ("BM_Ok", "cpu_time"), ("BM_Ok", "time")]
+    assert found[("BM_Dot/iterations:8", "time")].stats["mean"] == pytest.approx(100e-9)
+    assert any(w.startswith("benchmarks[1].cpu_time: 0 for 'BM_Dot/iterations:8'") for w in result.warnings)
+    # One repetition at 0 among measured ones: the cpu_time series is below the clock's resolution.
+    reps = [
+        {"name": "BM_X", "run_type": "iteration", "real_time": 9.0, "cpu_time": c, "time_unit": "ns"} for c in (0, 15.6)
+    ]
+    result, found = measurements({"context": GOOGLE_CONTEXT, "benchmarks": reps})
+    assert sorted(found) == [("BM_X", "time")] and found[("BM_X", "time")].stats["n"] == 2
