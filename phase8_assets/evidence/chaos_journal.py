@@ -232,6 +232,8 @@ def _outcome(
         return "deviated", "steady_states.after.steady_state_met is false; expected true (the service recovered)"
     if broken_during:
         return "deviated", f"{broken_during[0]} is false; expected true in every check during the method"
+    if before is False and status in ("completed", "failed"):  # chaoslib stops there: "failed", no method
+        return "failed", "steady_states.before.steady_state_met is false; expected true (a healthy start)"
     if status != "completed":
         return status, f'status is {json.dumps(status)}; expected "completed"'
     # chaoslib writes "succeeded" or "failed"; any other word (a "timeout" from a control or another
@@ -242,8 +244,6 @@ def _outcome(
         return "failed", (
             f'run[{failed.seq}].status is {json.dumps(failed.status)}; expected "succeeded" (action {failed.name!r}{why})'
         )
-    if before is False:
-        return "failed", "steady_states.before.steady_state_met is false; expected true (a healthy start)"
     undone = next((a for a in rollbacks if a.status != "succeeded"), None)
     if undone:
         why = f": {undone.detail}" if undone.detail else ""

@@ -354,3 +354,19 @@ def test_catalog_reads_and_refuses_what_it_cannot_use():
     assert info.value.field == "drills[0].cadence"
     with pytest.raises(EvidenceError, match="apiVersion"):
         drill_catalog.read(text.replace("apiVersion: phase8/v1", "apiVersion: phase8/v0").encode(), "x")
+
+
+def test_a_steady_state_broken_before_the_method_is_named_as_the_cause():
+    """chaoslib stops before the method when the steady state does not hold first: status
+    ``failed``, ``deviated`` false, ``after`` null, ``run`` empty. The note names the field that
+    decided it (the service was unhealthy before the drill: no fault was injected), not just the status."""
+    doc = journal(status="failed", run=[], rollbacks=[])
+    before = doc["steady_states"]["before"]
+    before["steady_state_met"] = False
+    before["probes"][-1] = failed({**before["probes"][-1], "tolerance_met": False}, "ActivityFailed: refused")
+    doc["steady_states"]["after"] = None
+    (run,) = read_doc(doc).records
+    assert (run.status, run.outcome, run.hypothesis_before) == ("failed", "failed", False)
+    assert run.outcome_note.startswith(
+        "steady_states.before.steady_state_met is false; expected true (a healthy start)"
+    ), run.outcome_note
