@@ -10,7 +10,8 @@ cost is never 0), the currency is no ISO 4217 code (a literal ``null``, a blank;
 cost does not parse (an hour of 30, a US short date such as ``5/1/25``, a cost like ``12,50``), or
 ``Tags`` is no JSON object (FOCUS's key-value format; Azure's brace-less ``"env": "prod"`` is none):
 tags that cannot be read would name no tenant. A Parquet ``Tags`` map (or struct) is kept as its
-JSON object. Timestamps without a zone are UTC (FOCUS says so).
+JSON object. Timestamps without a zone are UTC (FOCUS says so); BigQuery's ``2026-11-01 00:00:00 UTC`` and
+fractions of up to 9 digits are read too.
 
 A file is parsed once: the reader validates every row while it writes them, in the warehouse's
 columns, to a Parquet spool (a bad row aborts the pass; only then is the file read again, to say
@@ -89,8 +90,12 @@ _NAIVE = [
     "%Y-%m-%dT%H:%M:%S",
     "%Y-%m-%d %H:%M:%S.%f",
     "%Y-%m-%d",
+    # BigQuery (the GCP FOCUS view) writes a TIMESTAMP to CSV as "2026-11-01 00:00:00[.ffffff] UTC"
+    "%Y-%m-%d %H:%M:%S UTC",
+    "%Y-%m-%d %H:%M:%S.%f UTC",
+    "%Y-%m-%dT%H:%M:%S.%nZ",  # 7 to 9 fraction digits (.NET's round-trip format writes 7)
 ]
-_ZONED = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"]
+_ZONED = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S.%n%z"]
 
 
 def _ts(column: str) -> str:

@@ -612,3 +612,31 @@ def test_a_billing_account_whose_cost_stopped_is_stale_in_its_month_and_its_budg
         (["B"], True),
         ([], False),
     ]
+
+
+@pytest.mark.parametrize(
+    "start, end, expected",
+    [
+        # BigQuery (the GCP FOCUS view) exports a TIMESTAMP to CSV as "YYYY-MM-DD HH:MM:SS[.ffffff] UTC"
+        ("2026-11-03 00:00:00 UTC", "2026-11-04 00:00:00 UTC", date(2026, 11, 3)),
+        ("2026-11-03 00:00:00.123456 UTC", "2026-11-04 00:00:00 UTC", date(2026, 11, 3)),
+        # .NET's round-trip format: seven fraction digits (ISO 8601 sets no limit)
+        ("2026-11-03T00:00:00.0000000Z", "2026-11-04T00:00:00.0000000Z", date(2026, 11, 3)),
+        ("2026-11-03T23:30:00.1234567-02:00", "2026-11-04T00:00:00.000000000Z", date(2026, 11, 4)),
+    ],
+)
+def test_utc_timestamps_as_bigquery_and_dotnet_write_them_are_read(start, end, expected):
+    """They were rejected as no ISO 8601 timestamps: a valid export of the GCP FOCUS view failed."""
+    row = line(date(2026, 11, 3), "2.5", "2")
+    row[6], row[8], row[9] = "2026-11-01 00:00:00 UTC", start, end
+    result = focus.read(csv_bytes([row]), "x")
+    assert result.observed_at.date() == expected
+    assert result.summary["billing_periods"] == ["2026-11"] and result.summary["billed"].startswith("2.5")
+
+
+def test_a_timestamp_in_another_named_zone_is_still_rejected():
+    row = line(date(2026, 11, 3), "1", "1")
+    row[8] = "2026-11-03 00:00:00 CET"
+    with pytest.raises(EvidenceError, match="ISO 8601") as info:
+        focus.read(csv_bytes([row]), "x")
+    assert info.value.field == "ChargePeriodStart"
