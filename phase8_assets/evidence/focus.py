@@ -2,7 +2,8 @@
 file → DuckDB directly, never row by row.
 
 Columns are FOCUS 1.0–1.3 names (1.3's ``ServiceProviderName`` is read where 1.0–1.2 wrote
-``ProviderName``). Literal ``NULL`` strings and empty cells are nulls; a UTF-8 BOM is ignored;
+``ProviderName``), in any letter case; a column held twice (or in two cases) is ambiguous and
+rejects the file. Literal ``NULL`` strings and empty cells are nulls; a UTF-8 BOM is ignored;
 negative costs (credits, refunds) are kept. A file is rejected, naming the column and the first
 bad rows (1-based, header excluded), when a mandatory column is missing, a billed or effective
 cost, currency, period start or service category is empty (FOCUS allows no null there: a missing
@@ -21,6 +22,7 @@ where), summarises the spool, and the load copies the spool into DuckDB.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,9 +137,10 @@ _INVALID = "phase8: invalid FOCUS value"  # raised inside the load; ``diagnose``
 def _tags_sql(types: dict[str, str]) -> str | None:
     """``Tags`` as JSON text (a Parquet map or struct as its JSON object; a blank, ``NULL`` or JSON
     ``null`` as no tags), or None without the column."""
-    if "Tags" not in types:
+    kind = next((t for name, t in types.items() if name.lower() == "tags"), None)
+    if kind is None:
         return None
-    if types["Tags"].upper().startswith(("MAP", "STRUCT")):
+    if kind.upper().startswith(("MAP", "STRUCT")):
         return 'CAST(to_json("Tags") AS VARCHAR)'
     return (
         """CASE WHEN upper(trim(CAST("Tags" AS VARCHAR))) IN ('', 'NULL') THEN NULL ELSE CAST("Tags" AS VARCHAR) END"""
@@ -177,12 +180,28 @@ def _parsed(source: str) -> str:
     return f"(SELECT *, {parsed} FROM {source})"
 
 
+def _present(names: list[str], column: str) -> bool:
+    """Whether the file has FOCUS ``column``, in any letter case (Athena and Glue lower-case every
+    column; DuckDB matches identifiers in any case, so the SQL reads it as it is)."""
+    return column.lower() in {name.lower() for name in names}
+
+
 def _provider(names: list[str]) -> str:
-    return "ServiceProviderName" if "ServiceProviderName" in names else "ProviderName"
+    return "ServiceProviderName" if _present(names, "ServiceProviderName") else "ProviderName"
 
 
 def _require_columns(names: list[str]) -> None:
-    missing = [c for c in (*MANDATORY, _provider(names)) if c not in names]
+    # A column held twice (DuckDB names the second ``BilledCost_1``), or in two letter cases, would be
+    # read from its first copy, the other silently dropped: which one the export means cannot be told.
+    for column in (*MANDATORY, "ProviderName", "ServiceProviderName", *OPTIONAL):
+        copies = [n for n in names if re.fullmatch(rf"{column}(_\d+)?", n, flags=re.IGNORECASE)]
+        if len(copies) > 1 and any(n.lower() == column.lower() for n in copies):
+            raise EvidenceError(
+                column,
+                f"the file has {len(copies)} columns named {column} (whatever their letter case); expected one: "
+                "which of them holds the value cannot be told",
+            )
+    missing = [c for c in (*MANDATORY, _provider(names)) if not _present(names, c)]
     if missing:
         raise EvidenceError(
             ", ".join(missing),
@@ -249,7 +268,7 @@ def staged_sql(source: str, names: list[str], types: dict[str, str] | None = Non
     _require_columns(names)
 
     def opt(column: str) -> str:
-        return f'CAST("{column}" AS VARCHAR)' if column in names else "NULL"
+        return f'CAST("{column}" AS VARCHAR)' if _present(names, column) else "NULL"
 
     tags = _tags_sql(types or dict.fromkeys(names, "VARCHAR"))
     any_problem = " OR ".join(f"({condition})" for _, _, condition in _problems(tags))

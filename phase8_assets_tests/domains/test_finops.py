@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -640,3 +641,28 @@ def test_a_timestamp_in_another_named_zone_is_still_rejected():
     with pytest.raises(EvidenceError, match="ISO 8601") as info:
         focus.read(csv_bytes([row]), "x")
     assert info.value.field == "ChargePeriodStart"
+
+
+@pytest.mark.parametrize("second", ["BilledCost", "billedcost", "BILLEDCOST"])
+def test_a_column_the_export_holds_twice_is_ambiguous_and_rejects_it(second):
+    """DuckDB names a repeated column ``BilledCost_1``: the file was read with its first one, the
+    other cost silently dropped (which of the two the bill means, nobody can tell)."""
+    rows = csv_bytes([line(date(2026, 11, 3), "1.5", "1.2")]).decode().splitlines()
+    text = f"{rows[0]},{second}\n{rows[1]},99\n"
+    with pytest.raises(EvidenceError, match="2 columns") as info:
+        focus.read(text.encode(), "x")
+    assert info.value.field == "BilledCost"
+
+
+def test_column_names_in_another_case_are_the_focus_columns():
+    """A FOCUS table read through Athena or Glue (which lower-case every column) and saved as CSV was
+    rejected as missing every mandatory column, though each one is there."""
+    rows = [line(date(2026, 11, 3), "1.5", "1.2", tags={"tenant": "acme"}, sub="42")]
+    text = csv_bytes(rows).decode()
+    header, body = text.split("\n", 1)
+    lower = focus.read(f"{header.lower()}\n{body}".encode(), "x", spool_dir=None)
+    assert lower.summary == focus.read(text.encode(), "x").summary
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = focus.read(f"{header.lower()}\n{body}".encode(), "x", spool_dir=Path(tmp)).spool
+        got = duckdb.connect().execute(f"SELECT sub_account, tags, provider FROM read_parquet('{spool}')").fetchall()
+    assert got == [("42", '{"tenant": "acme"}', "AWS")]
