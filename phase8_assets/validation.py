@@ -134,7 +134,7 @@ def _yaml_kind(data: bytes, path: Path) -> str | None:
 
 def _csv_kind(head: bytes) -> str | None:
     header = head.split(b"\n", 1)[0].removeprefix(b"\xef\xbb\xbf")
-    if b"BilledCost" in header and b"ChargePeriodStart" in header:
+    if b"billedcost" in header.lower() and b"chargeperiodstart" in header.lower():  # in any case, as the reader
         return "cost_exports"  # FOCUS
     if b"line_item_" in header or b"lineItem/" in header:
         raise EvidenceError(

@@ -77,6 +77,7 @@ KIND_CASES = [
     ("metrics.jsonl", b'{"resourceMetrics": []}\n{"resourceMetrics": []}\n', "otel_metrics"),
     ("focus.csv.gz", gzip.compress(FOCUS_HEADER, mtime=0), "cost_exports"),
     ("focus.csv", FOCUS_HEADER, "cost_exports"),
+    ("athena.csv", FOCUS_HEADER.lower(), "cost_exports"),  # Athena/Glue lower-case every column; the reader reads it
     ("x-Manifest.json", b'{"executionId": "e", "dataFiles": ["s3://b/k.parquet"]}', "cur_exports"),
     ("inventory.json", b'{"apiVersion":"phase8/v1","kind":"DataInventory"}', "data_inventory"),
     (".trivyignore.yaml", b"vulnerabilities:\n  - id: CVE-1\n", "foreign_exceptions"),
