@@ -202,6 +202,13 @@ def _require_columns(names: list[str]) -> None:
                 "which of them holds the value cannot be told",
             )
     missing = [c for c in (*MANDATORY, _provider(names)) if not _present(names, c)]
+    if missing and any(n.startswith(("lineItem/", "line_item_")) for n in names):
+        raise EvidenceError(
+            ", ".join(missing),
+            "mandatory FOCUS column(s) missing: this is an AWS CUR data file: phase8 reads a CUR 2.0 export "
+            "through its manifest (cur_exports: metadata/BILLING_PERIOD=YYYY-MM/*-Manifest.json), a legacy CUR "
+            "not at all (export FOCUS or CUR 2.0 with AWS Data Exports)",
+        )
     if missing:
         raise EvidenceError(
             ", ".join(missing),

@@ -666,3 +666,20 @@ def test_column_names_in_another_case_are_the_focus_columns():
         spool = focus.read(f"{header.lower()}\n{body}".encode(), "x", spool_dir=Path(tmp)).spool
         got = duckdb.connect().execute(f"SELECT sub_account, tags, provider FROM read_parquet('{spool}')").fetchall()
     assert got == [("42", '{"tenant": "acme"}', "AWS")]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "identity/LineItemId,bill/PayerAccountId,lineItem/UsageStartDate,lineItem/UnblendedCost,lineItem/CurrencyCode",
+        "identity_line_item_id,bill_payer_account_id,line_item_usage_start_date,line_item_unblended_cost",
+    ],
+)
+def test_a_cur_data_file_among_the_focus_exports_says_where_it_belongs(header):
+    """A legacy CUR or CUR 2.0 file matched by the cost_exports paths was rejected as missing all 14
+    FOCUS columns, which does not say what the file is or how phase8 reads it."""
+    with pytest.raises(EvidenceError, match=r"an AWS CUR data file: .*cur_exports.*Manifest\.json"):
+        focus.read(
+            f"{header}\n{','.join(['x', '1', '2026-11-01T00:00:00Z', '1.5', 'USD'][: header.count(',') + 1])}\n".encode(),
+            "x",
+        )
