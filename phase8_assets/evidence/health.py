@@ -6,7 +6,8 @@ platform's health endpoints.
 committed OpenAPI document (``docs/ops/health-openapi.yaml``) is built from it, and a captured
 response is judged against it. A file that is not a JSON object is rejected; a JSON object that
 breaks the contract (draft 01's ``details``, ``releaseID``, ``metricValue``...) is read, and its
-violations are findings of the ``supportability`` gate, as is a ``fail`` status.
+violations are findings of the ``supportability`` gate, as is a ``fail`` status. The draft's status
+aliases (``ok``/``up`` for pass, ``error``/``down`` for fail) are read as the status they stand for.
 
 The evidence time is the newest ``checks.*.time`` of the response: the draft has no top-level time.
 """
@@ -20,6 +21,9 @@ from phase8_assets.shared.redaction import redact_text
 
 HEALTH_MEDIA_TYPE = "application/health+json"
 STATUSES = ("pass", "warn", "fail")
+# The draft's acceptable aliases: "ok" (Node's Terminus) and "up" for pass, "error" and "down" for
+# fail. A response using them keeps the contract; they are read as the status they stand for.
+STATUS_ALIASES = {"ok": "pass", "up": "pass", "error": "fail", "down": "fail"}
 
 
 def _renamed(old: str, new: str) -> dict:
@@ -72,6 +76,25 @@ HEALTH_RESPONSE_SCHEMA = {
 }
 
 
+def _status(value: object) -> object:
+    return STATUS_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+def _canonical_statuses(doc: dict) -> dict:
+    """The response with the draft's status aliases replaced by the statuses they stand for."""
+    doc = {**doc, "status": _status(doc.get("status"))} if "status" in doc else dict(doc)
+    if isinstance(doc.get("checks"), dict):
+        doc["checks"] = {
+            key: [
+                {**e, "status": _status(e["status"])} if isinstance(e, dict) and "status" in e else e for e in entries
+            ]
+            if isinstance(entries, list)
+            else entries
+            for key, entries in doc["checks"].items()
+        }
+    return doc
+
+
 def read(data: bytes, uri: str) -> ReadResult:
     try:
         doc = json_document(data)
@@ -81,6 +104,7 @@ def read(data: bytes, uri: str) -> ReadResult:
         raise EvidenceError("(document)", f"expected an {HEALTH_MEDIA_TYPE} JSON object: {exc}") from exc
     if not isinstance(doc, dict):
         raise EvidenceError("(document)", f"expected an {HEALTH_MEDIA_TYPE} JSON object, got {type(doc).__name__}")
+    doc = _canonical_statuses(doc)
     violations = [{"field": f, "reason": r} for f, r in schema_problems(doc, HEALTH_RESPONSE_SCHEMA)]
     checks, times, warnings = [], [], []
     for key, entries in (doc.get("checks") if isinstance(doc.get("checks"), dict) else {}).items():

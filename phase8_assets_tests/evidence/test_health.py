@@ -72,3 +72,29 @@ def test_phase8_validate_recognises_health_responses_and_calls_contract_violatio
     assert CliRunner().invoke(main, ["validate", str(good)]).exit_code == 0
     result = CliRunner().invoke(main, ["validate", str(legacy)])
     assert result.exit_code == 1 and "INVALID" in result.output and "releaseID" in result.output
+
+
+@pytest.mark.parametrize(
+    ("top", "check", "status", "worst"),
+    [
+        ("up", "ok", "pass", "pass"),
+        ("ok", "up", "pass", "pass"),
+        ("down", "error", "fail", "fail"),
+        ("pass", "down", "pass", "fail"),
+    ],
+)
+def test_the_drafts_status_aliases_are_read_as_pass_and_fail(top, check, status, worst):
+    """The draft: pass has the aliases "ok" (Node's Terminus) and "up", fail has "error" and "down";
+    a response using them keeps the contract and its status is the one they stand for."""
+    body = (
+        f'{{"status": "{top}", "checks": {{"db:rt": [{{"status": "{check}", "time": "2026-11-20T11:00:00Z"}}]}}}}'
+    ).encode()
+    summary = read(body, "x.json").summary
+    assert summary["violations"] == []
+    assert (summary["status"], summary["worst_check"], summary["checks"][0]["status"]) == (status, worst, worst)
+
+
+@pytest.mark.parametrize("word", ["UP", "PASS", "healthy", "warning"])
+def test_a_status_that_is_neither_a_status_nor_a_drafts_alias_breaks_the_contract(word):
+    summary = read(f'{{"status": "{word}"}}'.encode(), "x.json").summary
+    assert summary["status"] is None and summary["violations"][0]["field"] == "status"
