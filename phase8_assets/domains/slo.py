@@ -364,6 +364,19 @@ def _objectives(name: str, display: str, spec: dict) -> list[tuple[str, str, dic
     return [(f"{name}/{x}", f"{display} ({x})", o) for x, o in zip(labels, objectives, strict=True)]
 
 
+def _indicator(spec: dict, by_name: dict, sources: dict, where: str) -> dict | None:
+    """An SLO's or an objective's SLI: inline (``indicator``) or an SLI by name (``indicatorRef``)."""
+    if spec.get("indicator") is not None:
+        return spec["indicator"]
+    if "indicatorRef" not in spec:
+        return None
+    _unique(("SLI", spec["indicatorRef"]), sources, f"{where}indicatorRef")
+    ref = by_name.get(("SLI", spec["indicatorRef"]))
+    if ref is None:
+        raise EvidenceError(f"{where}indicatorRef", f"SLI {spec['indicatorRef']!r} is not defined")
+    return {"spec": ref["spec"]}
+
+
 def resolve(records: list[dict]) -> list[SloDef]:
     """SLO records with their SLIs and alert policies resolved, one per objective (``_objectives``);
     unusable ones carry ``problem`` (among them: a name defined twice, differently: ``_by_name``)."""
@@ -420,14 +433,9 @@ def resolve(records: list[dict]) -> list[SloDef]:
             slo.min_window_coverage = _percent(
                 annotations.get(MIN_COVERAGE_ANNOTATION), DEFAULT_MIN_COVERAGE, at + MIN_COVERAGE_ANNOTATION
             )
-            indicator = spec.get("indicator")
-            if indicator is None:
-                _unique(("SLI", spec.get("indicatorRef")), sources, "indicatorRef")
-                ref = by_name.get(("SLI", spec.get("indicatorRef")))
-                if ref is None:
-                    raise EvidenceError("indicatorRef", f"SLI {spec.get('indicatorRef')!r} is not defined")
-                indicator = {"spec": ref["spec"]}
-            slo.good, slo.bad, slo.total = _ratio_selectors(indicator, slo.service)
+            indicator = _indicator(spec, by_name, sources, "")
+            if indicator is not None:  # else every objective has its own (the reader checked)
+                slo.good, slo.bad, slo.total = _ratio_selectors(indicator, slo.service)
             policies = []
             for p in spec.get("alertPolicies") or []:
                 if isinstance(p, dict) and "alertPolicyRef" in p:
@@ -444,14 +452,16 @@ def resolve(records: list[dict]) -> list[SloDef]:
         except EvidenceError as exc:
             slo.problem = f"{exc.field}: {exc.reason}"
         for i, (name, display, objective) in enumerate(_objectives(slo.name, slo.display, spec)):
-            # An objective with its own indicator (openslo/v1alpha: ratioMetrics per objective) is
-            # judged on it, not on the first objective's.
+            # An objective with its own indicator or indicatorRef (openslo/v1alpha: ratioMetrics per
+            # objective; a v1 composite SLO's parts) is judged on it, not on the SLO's.
             own, problem = (slo.good, slo.bad, slo.total), slo.problem
-            if objective.get("indicator") is not None and problem is None:
+            if ("indicator" in objective or "indicatorRef" in objective) and problem is None:
                 try:
-                    own = _ratio_selectors(objective["indicator"], slo.service)
+                    own = _ratio_selectors(_indicator(objective, by_name, sources, ""), slo.service)
                 except EvidenceError as exc:
                     problem = f"objectives[{i}].{exc.field}: {exc.reason}"
+            if own[2] is None and problem is None:  # never judged on no SLI at all
+                problem = f"objectives[{i}].indicatorRef: the SLO has no SLI and neither has this objective"
             out.append(
                 replace(
                     slo,

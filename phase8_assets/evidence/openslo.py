@@ -9,6 +9,8 @@ Defined outcomes for the odd shapes real files have:
 - ``timeSliceWindow`` may be a bare number, which the spec reads as minutes (``5`` is ``5m``);
   ``timeSliceTarget`` is a ratio in (0, 1];
 - an objective without ``op`` is a ratio objective (``target`` only), as the spec allows;
+- an objective may name its own SLI (``indicator`` or ``indicatorRef``, a composite SLO's parts):
+  it is judged on that SLI against its own target; ``compositeWeight`` is not combined (a warning);
 - ``alertPolicies:`` left empty is no alert policy (the default multiwindow policy applies);
 - a calendar ``startTime`` without an offset is read in the window's ``timeZone``;
 - Sloth's own formats (``prometheus/v1``, ``sloth.slok.dev/v1``) are not OpenSLO: rejected, saying so.
@@ -180,8 +182,34 @@ def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
                     f"{where}spec.objectives[{i}].timeSliceTarget",
                     f"expected a ratio in (0, 1] (0.95, not 95), got {slice_target!r}",
                 )
+    _check_indicators(name, spec, objectives, where, warnings)
+
+
+def _check_indicators(name: str, spec: dict, objectives: list[dict], where: str, warnings: list[str]) -> None:
+    """The SLO's SLI (``indicator`` or ``indicatorRef``), or each objective's own (a composite SLO):
+    every objective has exactly one, and never two to choose between."""
+    if "indicator" in spec and "indicatorRef" in spec:
+        raise EvidenceError(f"{where}spec.indicatorRef", "give an indicator or an indicatorRef, not both")
+    for i, objective in enumerate(objectives):
+        if "indicator" in objective and "indicatorRef" in objective:
+            raise EvidenceError(
+                f"{where}spec.objectives[{i}].indicatorRef", "give an indicator or an indicatorRef, not both"
+            )
     if "indicator" not in spec and "indicatorRef" not in spec:
-        raise EvidenceError(f"{where}spec.indicator", "expected an indicator or an indicatorRef")
+        if not any("indicator" in o or "indicatorRef" in o for o in objectives):
+            raise EvidenceError(
+                f"{where}spec.indicator", "expected an indicator or an indicatorRef (or one on every objective)"
+            )
+        for i, objective in enumerate(objectives):
+            if "indicator" not in objective and "indicatorRef" not in objective:
+                raise EvidenceError(
+                    f"{where}spec.objectives[{i}].indicatorRef",
+                    "expected an indicator or an indicatorRef: the SLO has none, so every objective needs its own",
+                )
+    if any("compositeWeight" in o for o in objectives):
+        warnings.append(
+            f"{name}: compositeWeight is not combined: each objective is judged on its own SLI against its own target"
+        )
 
 
 def read(data: bytes, uri: str) -> ReadResult:

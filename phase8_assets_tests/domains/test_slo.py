@@ -905,3 +905,66 @@ def test_one_stream_as_deltas_and_cumulative_at_once_is_refused_but_a_switch_cou
         t += timedelta(minutes=5)
     total = _events(wh, slo(), lines)[1]
     assert total.between(0, _ns_of(AT)) == 72 * 1_000  # the first cumulative export only anchors
+
+
+COMPOSITE = """\
+apiVersion: openslo/v1
+kind: SLI
+metadata: {name: fast}
+spec: {ratioMetric: {good: {metricSource: {type: otlp, spec: {le: 0.3}}}, total: {metricSource: {type: otlp}}}}
+---
+apiVersion: openslo/v1
+kind: SLI
+metadata: {name: errors}
+spec: {ratioMetric: {bad: {metricSource: {type: otlp, spec: {filter: {error.type: "*"}}}}, total: {metricSource: {type: otlp}}}}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: api}
+spec:
+  service: api
+SLO_INDICATOR
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives:
+    - {displayName: fast, target: 0.9, FIRST}
+    - {displayName: available, target: 0.999, SECOND}
+"""
+
+
+def _composite(slo_indicator: str, first: str, second: str) -> str:
+    return COMPOSITE.replace("SLO_INDICATOR\n", slo_indicator).replace(", FIRST", first).replace(", SECOND", second)
+
+
+def test_an_objectives_own_indicator_ref_is_its_sli_never_the_slos():
+    """OpenSLO v1 lets an objective name its own SLI (``objectives[].indicatorRef``, a composite
+    SLO's parts). It was ignored: a 99.9 % availability objective was judged on the SLO's latency
+    SLI. An SLO whose every objective names its SLI needs none of its own."""
+    for text in (
+        _composite("  indicatorRef: fast\n", "", ", indicatorRef: errors"),
+        _composite("", ", compositeWeight: 1, indicatorRef: fast", ", compositeWeight: 2, indicatorRef: errors"),
+    ):
+        read = openslo.read(text.encode(), "slo.yaml")
+        fast, available = resolve(read.records)
+        assert (fast.name, fast.good.le, fast.bad, fast.problem) == ("api/fast", 0.3, None, None)
+        assert (available.name, available.good, available.problem) == ("api/available", None, None)
+        assert available.bad.matchers == (("error.type", "*"),)
+    assert any("compositeWeight" in w for w in read.warnings)  # the weights are not combined: said so
+    (_, missing) = resolve(
+        openslo.read(_composite("  indicatorRef: fast\n", "", ", indicatorRef: nope").encode(), "s.yaml").records
+    )
+    assert missing.problem == "objectives[1].indicatorRef: SLI 'nope' is not defined"
+
+
+@pytest.mark.parametrize(
+    ("slo_indicator", "first", "second", "field"),
+    [
+        ("", "", ", indicatorRef: errors", "spec.objectives[0].indicatorRef"),  # one objective without an SLI
+        ("", ", indicatorRef: fast, indicator: {spec: {}}", "", "spec.objectives[0].indicatorRef"),  # both: which?
+        ("  indicatorRef: fast\n  indicator: {spec: {}}\n", "", "", "spec.indicatorRef"),
+    ],
+)
+def test_an_slo_without_an_sli_for_an_objective_or_with_two_is_a_named_rejection(slo_indicator, first, second, field):
+    with pytest.raises(EvidenceError) as info:
+        openslo.read(_composite(slo_indicator, first, second).encode(), "slo.yaml")
+    assert info.value.field == f"document 3.{field}"
