@@ -394,10 +394,11 @@ def resolve(records: list[dict]) -> list[SloDef]:
         calendar = window_spec.get("calendar")
         start = None
         if not window_spec.get("isRolling", False) and calendar:
-            start = parse_timestamp(str(calendar["startTime"]), "startTime").at
-            if "+" not in str(calendar["startTime"])[10:] and not str(calendar["startTime"]).endswith("Z"):
-                zone = ZoneInfo(calendar.get("timeZone") or "UTC")
-                start = start.replace(tzinfo=None).replace(tzinfo=zone)
+            instant = parse_timestamp(str(calendar["startTime"]), "startTime")
+            zone = ZoneInfo(calendar.get("timeZone") or "UTC")
+            # Without an offset it is wall-clock time in the window's zone; with one, that instant
+            # (a "-05:00" or a lower-case "z" was once taken for wall-clock time as well).
+            start = instant.at.replace(tzinfo=zone) if instant.was_naive else instant.at.astimezone(zone)
         # What every objective of the SLO shares: its window, SLI and alert policies.
         slo = SloDef(
             name=r["name"],

@@ -968,3 +968,22 @@ def test_an_slo_without_an_sli_for_an_objective_or_with_two_is_a_named_rejection
     with pytest.raises(EvidenceError) as info:
         openslo.read(_composite(slo_indicator, first, second).encode(), "slo.yaml")
     assert info.value.field == f"document 3.{field}"
+
+
+@pytest.mark.parametrize(
+    ("start", "zone", "expected"),
+    [
+        ("2026-01-01 00:00:00", "Europe/Paris", "2025-12-31T23:00:00+00:00"),  # no offset: the window's zone
+        ("2026-01-01T00:00:00-05:00", "Europe/Paris", "2026-01-01T05:00:00+00:00"),  # its own offset wins
+        ("2026-01-01T00:00:00+01:00", "America/New_York", "2025-12-31T23:00:00+00:00"),
+        ("2026-01-01T00:00:00z", "Europe/Paris", "2026-01-01T00:00:00+00:00"),
+    ],
+)
+def test_a_calendar_start_time_with_an_offset_keeps_it(start, zone, expected):
+    """A startTime written with a negative offset (or a lower-case z) was read as wall-clock time in
+    the window's timeZone: the budget period began hours away from the instant written."""
+    text = SLO_YAML.replace(
+        "{duration: WINDOW, isRolling: true}", f"{{duration: 1M, calendar: {{startTime: '{start}', timeZone: {zone}}}}}"
+    )
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    assert definition.calendar_start.astimezone(UTC).isoformat() == expected
