@@ -120,6 +120,31 @@ def _alpha_to_v1(doc: dict, warnings: list[str]) -> dict:
     return {**doc, "apiVersion": "openslo/v1", "spec": spec}
 
 
+def _target(objective: dict, where: str) -> object:
+    """An objective's target as a ratio: ``target`` (a ratio) or ``targetPercent`` (a percentage).
+    One that reads two ways is refused: both, disagreeing, or a ``targetPercent`` of at most 1 (a
+    ratio in the percent field: 0.999 % would be an objective whose budget nothing ever spends)."""
+    percent = objective.get("targetPercent")
+    if "targetPercent" not in objective or isinstance(percent, bool) or not isinstance(percent, (int, float)):
+        return objective.get("target", percent)
+    if 0 < percent <= 1:
+        raise EvidenceError(
+            f"{where}.targetPercent",
+            f"{percent!r} is a percentage here ({percent!r} %); for {percent * 100:g} % write targetPercent: "
+            f"{percent * 100:g} or target: {percent!r} (a ratio)",
+        )
+    if (
+        "target" in objective
+        and objective["target"] != percent / 100
+        and not (isinstance(objective["target"], (int, float)) and abs(objective["target"] - percent / 100) < 1e-12)
+    ):
+        raise EvidenceError(
+            f"{where}.targetPercent",
+            f"target {objective['target']!r} and targetPercent {percent!r} disagree; give one",
+        )
+    return objective.get("target", percent / 100)
+
+
 def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
     windows = spec.get("timeWindow")
     if not isinstance(windows, list) or len(windows) != 1:
@@ -161,9 +186,7 @@ def _check_slo(name: str, spec: dict, where: str, warnings: list[str]) -> None:
     for i, objective in enumerate(objectives):
         if not isinstance(objective, dict):
             raise EvidenceError(f"{where}spec.objectives[{i}]", f"expected a mapping with target, got {objective!r}")
-        target = objective.get("target", objective.get("targetPercent"))
-        if "targetPercent" in objective and "target" not in objective and isinstance(target, (int, float)):
-            target = target / 100
+        target = _target(objective, f"{where}spec.objectives[{i}]")
         if not isinstance(target, (int, float)) or not 0 < target < 1:
             raise EvidenceError(
                 f"{where}spec.objectives[{i}].target", f"expected a ratio between 0 and 1, got {target!r}"

@@ -987,3 +987,25 @@ def test_a_calendar_start_time_with_an_offset_keeps_it(start, zone, expected):
     )
     (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
     assert definition.calendar_start.astimezone(UTC).isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    ("objective", "field", "reason"),
+    [
+        ("{target: 0.99, targetPercent: 99.9}", "targetPercent", "disagree"),
+        ("{targetPercent: 0.999}", "targetPercent", "99.9"),
+        ("{targetPercent: 1}", "targetPercent", "a ratio"),
+    ],
+)
+def test_a_target_that_reads_two_ways_is_a_named_rejection(objective, field, reason):
+    """``target`` is a ratio, ``targetPercent`` a percentage. Both, disagreeing, was read as
+    ``target`` alone; ``targetPercent: 0.999`` (a ratio in the percent field) as a 0.999 % objective,
+    whose budget nothing ever spends: the SLO passed whatever its error rate."""
+    with pytest.raises(EvidenceError) as info:
+        openslo.read(SLO_YAML.replace("WINDOW", "30d").replace("{target: 0.999}", objective).encode(), "slo.yaml")
+    assert info.value.field == f"spec.objectives[0].{field}" and reason in info.value.reason
+    same = "{target: 0.999, targetPercent: 99.9}"  # both, saying the same: that target
+    (definition,) = resolve(
+        openslo.read(SLO_YAML.replace("WINDOW", "30d").replace("{target: 0.999}", same).encode(), "s").records
+    )
+    assert definition.target == 0.999
