@@ -15,7 +15,7 @@ after its last readable member, which another tar reader would extract), or a bu
 valid ``plugin.json``, is unusable: ``EvidenceError``.
 
 ``platform_manifest`` maps the permission vocabularies of the platforms teams already publish for
-(Slack app manifests, Mattermost Apps and plugins, Grafana's ``MANIFEST.txt``) onto ours; a
+(Slack app manifests, Mattermost Apps and plugins, Grafana's ``plugin.json`` and ``MANIFEST.txt``) onto ours; a
 permission without a mapping is kept as unknown, so the verifier refuses it instead of ignoring it.
 A Grafana ``MANIFEST.txt`` asks for no permission but lists its plugin's files, which the verifier
 compares with what the bundle ships.
@@ -731,6 +731,8 @@ MATTERMOST_APP_PERMISSIONS = {
 }
 MATTERMOST_APP_LOCATIONS = {"/command": "commands", "/channel_header": "ui:extend", "/post_menu": "ui:extend"}
 MATTERMOST_PLUGIN_PARTS = {"server": "server:execute", "webapp": "ui:extend"}
+# Grafana's plugin.json: its "type"; a backend plugin ("backend": true) runs its executable as a process
+GRAFANA_PLUGIN_TYPES = frozenset({"panel", "datasource", "app", "renderer", "secretsmanager"})
 
 
 # platform -> whether a document has the fields only that platform's manifest has (``go``: its fields
@@ -739,6 +741,7 @@ PLATFORM_KEYS = {
     "slack": lambda doc, go: "oauth_config" in doc or "display_information" in doc,
     "mattermost-app": lambda doc, go: "app_id" in go,
     "mattermost-plugin": lambda doc, go: "id" in go and bool({"server", "webapp"} & go.keys()),
+    "grafana-plugin": lambda doc, go: "id" in go and go.get("type") in GRAFANA_PLUGIN_TYPES,
 }
 
 
@@ -832,8 +835,28 @@ def platform_manifest(data: bytes, path: str) -> PlatformManifest:
         ]
         return PlatformManifest("mattermost-plugin", path, tuple(perms), min_server_version=doc.get("min_server_version"),
                                 files=_mattermost_files(doc, path, yaml))  # fmt: skip
+    if platforms == ["grafana-plugin"]:
+        return PlatformManifest("grafana-plugin", path, _grafana_permissions(doc, path))
     raise EvidenceError(path, "expected a Slack app manifest (oauth_config or display_information), a Mattermost App "
-                        "(app_id) or plugin (id + server/webapp), or a Grafana MANIFEST.txt")  # fmt: skip
+                        "(app_id) or plugin (id + server/webapp), a Grafana plugin.json (id + type) or "
+                        "MANIFEST.txt")  # fmt: skip
+
+
+def _grafana_permissions(doc: dict, path: str) -> tuple[tuple[str, str | None], ...]:
+    """What a Grafana plugin.json asks for (Grafana decodes it as Go does, like Mattermost): its
+    backend process, and an app plugin's service-account grants (``iam.permissions``), which have no
+    capability of ours and are refused as unknown."""
+    backend = doc.get("backend")
+    if backend is not None and not isinstance(backend, bool):
+        raise EvidenceError(f"{path}: backend", f"expected true or false, got {backend!r}")
+    perms = [("grafana plugin backend", "server:execute")] if backend else []
+    iam = go_fields(mapping(doc.get("iam"), f"{path}: iam"), path, "iam.")
+    for i, grant in enumerate(sequence(iam.get("permissions"), f"{path}: iam.permissions")):
+        action = go_fields(mapping(grant, f"{path}: iam.permissions[{i}]"), path, f"iam.permissions[{i}].").get(
+            "action"
+        )
+        perms.append((f"grafana plugin iam permission {action}", None))
+    return tuple(perms)
 
 
 def _mattermost_files(doc: dict, path: str, yaml: bool) -> tuple[tuple[str, str], ...]:

@@ -509,3 +509,31 @@ def test_a_mattermost_plugin_without_the_files_its_manifest_names_is_unusable(re
         read_bundle_bytes(mattermost_bundle({"id": "polls", "webapp": {"bundle_path": "../plugin.json"}}, []), "p")
     with pytest.raises(EvidenceError, match="expected a path in the plugin, got 7"):
         read_bundle_bytes(mattermost_bundle({"id": "polls", "webapp": {"bundle_path": 7}}, []), "p")
+
+
+GRAFANA_BACKEND = {"id": "acme-jira-datasource", "type": "datasource", "name": "Jira", "backend": True,
+                   "executable": "gpx_jira", "info": {"version": "1.0.0"},
+                   "dependencies": {"grafanaDependency": ">=10.0.0"}}  # fmt: skip
+
+
+def test_a_grafana_plugin_json_that_runs_a_backend_asks_for_server_execute():
+    """Grafana starts a backend plugin's executable (``"backend": true``) as its own process on the
+    server: the counterpart of a Mattermost plugin's ``server``. Grafana's plugin.json was no
+    platform's manifest, so a bundle shipping one was never checked for it; an app plugin's
+    ``iam.permissions`` (its service account's grants) have no mapping and are refused as unknown."""
+    read = platform_manifest(json.dumps(GRAFANA_BACKEND).encode(), "jira/plugin.json")
+    assert (read.format, read.permissions) == ("grafana-plugin", (("grafana plugin backend", "server:execute"),))
+    panel = {"id": "grafana-clock-panel", "type": "panel", "name": "Clock", "info": {"version": "2.1.3"}}
+    assert platform_manifest(json.dumps(panel).encode(), "clock/plugin.json").permissions == ()
+    app = {**panel, "type": "app", "iam": {"permissions": [{"action": "dashboards:read", "scope": "dashboards:*"}]}}
+    assert platform_manifest(json.dumps(app).encode(), "app/plugin.json").permissions == (
+        ("grafana plugin iam permission dashboards:read", None),
+    )
+    with pytest.raises(EvidenceError) as info:
+        platform_manifest(json.dumps({**GRAFANA_BACKEND, "backend": "yes"}).encode(), "jira/plugin.json")
+    assert info.value.field == "jira/plugin.json: backend"
+    # undeclared in a bundle: unusable, never a backend nobody checked; a frontend-only one is left alone
+    contents = load_contents(DATA / "evidence/plugins/org.matterpoll.polls-1.6.0.tar.gz")
+    with pytest.raises(EvidenceError, match="'jira/plugin.json' is a grafana-plugin manifest the bundle does not"):
+        read_bundle_bytes(write_bundle({**contents, "jira/plugin.json": json.dumps(GRAFANA_BACKEND).encode()}), "b")
+    assert read_bundle_bytes(write_bundle({**contents, "clock/plugin.json": json.dumps(panel).encode()}), "b").files
