@@ -14,6 +14,10 @@ requests, ``http.response.status_code`` the status::
           http.response.status_code: "~5.."       # ~regex, !~regex, !=value, * present, !* absent
         le: 0.3                                   # histograms only: count requests <= 0.3 s
 
+A metricSource may name an OpenSLO ``DataSource`` (``metricSourceRef``) instead of giving ``type``:
+the type is then the DataSource's (``otlp`` or ``OpenTelemetry``); one that is not defined, defined
+twice differently, or of another type than the metricSource's own ``type`` is a named problem.
+
 The event count of a point is its value (sums) or its count (histograms); with ``le`` it is the
 count of the buckets whose upper bound is at most ``le`` (``le`` must be a bucket boundary, so the
 count is exact; an exponential histogram's boundaries move with its scale, so there it is the
@@ -186,13 +190,44 @@ class SloDef:
 SEMCONV_METRIC = "http.server.request.duration"
 
 
-def _selector(source: dict | None, where: str, default_service: str = "") -> Selector | None:
+OTLP_TYPES = ("otlp", "opentelemetry")
+
+
+def _source_type(ms: object, where: str, data_sources: dict | None) -> tuple[object, str]:
+    """A metricSource's type and where it comes from: its own ``type``, or, when it names a
+    DataSource (``metricSourceRef``) and leaves ``type`` out, as OpenSLO v1 allows, the DataSource's."""
+    if not isinstance(ms, dict):
+        return None, ""
+    ref = ms.get("metricSourceRef")
+    if ref is None:
+        return ms.get("type"), ""
+    if data_sources is not None:
+        _unique(("DataSource", ref), data_sources["sources"], f"{where}.metricSource.metricSourceRef")
+    data_source = (data_sources or {}).get("by_name", {}).get(("DataSource", ref))
+    if data_source is None:
+        raise EvidenceError(f"{where}.metricSource.metricSourceRef", f"DataSource {ref!r} is not defined")
+    ds_type = (data_source.get("spec") or {}).get("type") if isinstance(data_source.get("spec"), dict) else None
+    own = ms.get("type")
+    if (
+        own is not None
+        and str(own).lower() != str(ds_type).lower()
+        and not (str(own).lower() in OTLP_TYPES and str(ds_type).lower() in OTLP_TYPES)
+    ):
+        raise EvidenceError(
+            f"{where}.metricSource.type", f"{own!r} but DataSource {ref!r} is of type {ds_type!r}: which one is meant?"
+        )
+    return (own if own is not None else ds_type), f" (DataSource {ref!r})"
+
+
+def _selector(
+    source: dict | None, where: str, default_service: str = "", data_sources: dict | None = None
+) -> Selector | None:
     if source is None:
         return None
     ms = source.get("metricSource") if isinstance(source, dict) else None
-    if not isinstance(ms, dict) or str(ms.get("type", "")).lower() not in ("otlp", "opentelemetry"):
-        kind = ms.get("type") if isinstance(ms, dict) else None
-        raise EvidenceError(where, f"metricSource.type {kind!r} cannot be evaluated here; expected otlp")
+    kind, origin = _source_type(ms, where, data_sources)
+    if not isinstance(ms, dict) or str(kind or "").lower() not in OTLP_TYPES:
+        raise EvidenceError(where, f"metricSource.type {kind!r}{origin} cannot be evaluated here; expected otlp")
     spec = ms.get("spec") or {}
     if not isinstance(spec, dict):
         raise EvidenceError(f"{where}.metricSource.spec", f"expected a mapping (metric, filter, le), got {spec!r}")
@@ -222,7 +257,9 @@ def _selector(source: dict | None, where: str, default_service: str = "") -> Sel
                     tuple(sorted((k, str(v)) for k, v in matchers.items())), float(le) if le is not None else None)  # fmt: skip
 
 
-def _ratio_selectors(indicator: object, service: str) -> tuple[Selector | None, Selector | None, Selector]:
+def _ratio_selectors(
+    indicator: object, service: str, data_sources: dict | None = None
+) -> tuple[Selector | None, Selector | None, Selector]:
     """An SLI's (good, bad, total) selectors: total and exactly one of good or bad."""
     spec = indicator.get("spec") if isinstance(indicator, dict) else None
     ratio = spec.get("ratioMetric") if isinstance(spec, dict) else None
@@ -230,9 +267,9 @@ def _ratio_selectors(indicator: object, service: str) -> tuple[Selector | None, 
         raise EvidenceError(
             "indicator.spec", "only ratioMetric SLIs are evaluated (thresholdMetric: use le on a histogram)"
         )
-    good = _selector(ratio.get("good"), "ratioMetric.good", service)
-    bad = _selector(ratio.get("bad"), "ratioMetric.bad", service)
-    total = _selector(ratio.get("total"), "ratioMetric.total", service)
+    good = _selector(ratio.get("good"), "ratioMetric.good", service, data_sources)
+    bad = _selector(ratio.get("bad"), "ratioMetric.bad", service, data_sources)
+    total = _selector(ratio.get("total"), "ratioMetric.total", service, data_sources)
     if total is None or (good is None) == (bad is None):
         raise EvidenceError("ratioMetric", "expected total and exactly one of good or bad")
     return good, bad, total
@@ -381,6 +418,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
     """SLO records with their SLIs and alert policies resolved, one per objective (``_objectives``);
     unusable ones carry ``problem`` (among them: a name defined twice, differently: ``_by_name``)."""
     by_name, sources = _by_name(records)
+    data_sources = {"by_name": by_name, "sources": sources}  # metricSourceRef -> DataSource
     out = []
     for r in records:
         if r["kind"] != "SLO" or by_name[("SLO", r["name"])] is not r and len(sources[("SLO", r["name"])]) == 1:
@@ -436,7 +474,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
             )
             indicator = _indicator(spec, by_name, sources, "")
             if indicator is not None:  # else every objective has its own (the reader checked)
-                slo.good, slo.bad, slo.total = _ratio_selectors(indicator, slo.service)
+                slo.good, slo.bad, slo.total = _ratio_selectors(indicator, slo.service, data_sources)
             policies = []
             for p in spec.get("alertPolicies") or []:
                 if isinstance(p, dict) and "alertPolicyRef" in p:
@@ -458,7 +496,7 @@ def resolve(records: list[dict]) -> list[SloDef]:
             own, problem = (slo.good, slo.bad, slo.total), slo.problem
             if ("indicator" in objective or "indicatorRef" in objective) and problem is None:
                 try:
-                    own = _ratio_selectors(_indicator(objective, by_name, sources, ""), slo.service)
+                    own = _ratio_selectors(_indicator(objective, by_name, sources, ""), slo.service, data_sources)
                 except EvidenceError as exc:
                     problem = f"objectives[{i}].{exc.field}: {exc.reason}"
             if own[2] is None and problem is None:  # never judged on no SLI at all

@@ -1009,3 +1009,58 @@ def test_a_target_that_reads_two_ways_is_a_named_rejection(objective, field, rea
         openslo.read(SLO_YAML.replace("WINDOW", "30d").replace("{target: 0.999}", same).encode(), "s").records
     )
     assert definition.target == 0.999
+
+
+DATA_SOURCE = """\
+apiVersion: openslo/v1
+kind: DataSource
+metadata: {name: collector}
+spec: {type: DS_TYPE, connectionDetails: {endpoint: "http://otel-collector:4318"}}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: api}
+spec:
+  service: api
+  indicator:
+    metadata: {name: errors}
+    spec:
+      ratioMetric:
+        bad: {metricSource: {metricSourceRef: REF TYPE, spec: {filter: {error.type: "*"}}}}
+        total: {metricSource: {metricSourceRef: REF}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("ds_type", "ref", "own_type", "problem"),
+    [
+        ("otlp", "collector", "", None),  # the type is the DataSource's
+        ("OpenTelemetry", "collector", ", type: otlp", None),
+        ("Prometheus", "collector", "", "ratioMetric.bad: metricSource.type 'Prometheus' (DataSource 'collector')"),
+        ("otlp", "nope", "", "ratioMetric.bad.metricSource.metricSourceRef: DataSource 'nope' is not defined"),
+        ("Prometheus", "collector", ", type: otlp", "ratioMetric.bad.metricSource.type: 'otlp' but DataSource"),
+    ],
+)
+def test_a_metric_source_ref_takes_its_type_from_the_data_source(ds_type, ref, own_type, problem):
+    """OpenSLO v1: a metricSource may name a DataSource (``metricSourceRef``) and leave out ``type``,
+    which is then the DataSource's. It was read as no type at all ("type None cannot be evaluated")."""
+    text = DATA_SOURCE.replace("DS_TYPE", ds_type).replace("REF", ref).replace(" TYPE", own_type)
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    if problem is None:
+        assert definition.problem is None and definition.bad.matchers == (("error.type", "*"),)
+    else:
+        assert definition.problem.startswith(problem), definition.problem
+
+
+def test_a_data_source_defined_twice_differently_is_ambiguous():
+    text = DATA_SOURCE.replace("DS_TYPE", "otlp").replace("REF", "collector").replace(" TYPE", "")
+    other = DATA_SOURCE.split("---")[0].replace("DS_TYPE", "Prometheus")
+    (definition,) = resolve(
+        openslo.read(text.encode(), "a.yaml").records + openslo.read(other.encode(), "b.yaml").records
+    )
+    assert definition.problem.startswith(
+        "ratioMetric.bad.metricSource.metricSourceRef: DataSource 'collector' is defined 2"
+    )
