@@ -76,6 +76,15 @@ HEALTH_RESPONSE_SCHEMA = {
 }
 
 
+# Spring Boot Actuator's /actuator/health: {"status": "UP", "components": {...}} (1.x: "details"). Not
+# application/health+json (upper-case statuses, no checks, no times), so it is named as what it is.
+ACTUATOR_STATUSES = ("UP", "DOWN", "OUT_OF_SERVICE", "UNKNOWN")
+ACTUATOR_BODY = (
+    "a Spring Boot Actuator /actuator/health body (status UP/DOWN/OUT_OF_SERVICE/UNKNOWN), not "
+    f"{HEALTH_MEDIA_TYPE}: capture a health+json endpoint (status pass/warn/fail, checks with times)"
+)
+
+
 def _status(value: object) -> object:
     return STATUS_ALIASES.get(value, value) if isinstance(value, str) else value
 
@@ -106,6 +115,8 @@ def read(data: bytes, uri: str) -> ReadResult:
         raise EvidenceError("(document)", f"expected an {HEALTH_MEDIA_TYPE} JSON object, got {type(doc).__name__}")
     doc = _canonical_statuses(doc)
     violations = [{"field": f, "reason": r} for f, r in schema_problems(doc, HEALTH_RESPONSE_SCHEMA)]
+    if doc.get("status") in ACTUATOR_STATUSES:  # say what the file is before its fields' details
+        violations.insert(0, {"field": "(document)", "reason": ACTUATOR_BODY})
     checks, times, warnings = [], [], []
     for key, entries in (doc.get("checks") if isinstance(doc.get("checks"), dict) else {}).items():
         for index, entry in enumerate(entries if isinstance(entries, list) else []):

@@ -97,4 +97,23 @@ def test_the_drafts_status_aliases_are_read_as_pass_and_fail(top, check, status,
 @pytest.mark.parametrize("word", ["UP", "PASS", "healthy", "warning"])
 def test_a_status_that_is_neither_a_status_nor_a_drafts_alias_breaks_the_contract(word):
     summary = read(f'{{"status": "{word}"}}'.encode(), "x.json").summary
-    assert summary["status"] is None and summary["violations"][0]["field"] == "status"
+    assert summary["status"] is None and "status" in [v["field"] for v in summary["violations"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "UP", "components": {"db": {"status": "UP", "details": {"database": "PostgreSQL"}}}},
+        {"status": "OUT_OF_SERVICE"},
+        {"status": "DOWN", "details": {"diskSpace": {"status": "UP"}}},  # Spring Boot 1.x
+    ],
+)
+def test_a_spring_boot_actuator_body_is_named_as_such_not_a_spelling_mistake(body):
+    """/actuator/health answers {"status": "UP", "components": ...}: not application/health+json. It
+    broke the contract as "'components' was unexpected (check the spelling)", which sent its owner
+    looking for a typo; the first violation now says what the file is and what is expected."""
+    import json
+
+    first = read(json.dumps(body).encode(), "x.json").summary["violations"][0]
+    assert first["field"] == "(document)" and "Spring Boot Actuator" in first["reason"]
+    assert "application/health+json" in first["reason"]
