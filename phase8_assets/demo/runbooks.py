@@ -313,7 +313,9 @@ its own; a response without any `checks.*.time` has no known age and fails too).
 3. `review-current`: the owner reads the runbook against the system as it is today, fixes it and
    sets `reviewed` to today's date.
 4. `health-contract`: the service answers in draft 01's keys (`details`, `metricValue`): move it to
-   `checks` / `observedValue` (see the contract in phase8's `docs/ops/health-openapi.yaml`).
+   `checks` / `observedValue` (see the contract in phase8's `docs/ops/health-openapi.yaml`); a
+   Spring Boot Actuator body (`"status": "UP"`, `components`) is not the contract: capture an
+   `application/health+json` endpoint instead (the draft's aliases `ok`/`up`, `error`/`down` are fine).
 5. `health-status`: treat a `fail` as an incident on that service; evidence must also be fresh
    (see [evidence freshness](evidence-freshness.md#mitigation)).
 6. `health-fresh`: capture the service's `/health` again (the job that probes it stopped, or the
