@@ -347,6 +347,13 @@ def _conditions(
         spec = policy.get("spec") or {}
         if not isinstance(spec, dict) or not isinstance(spec.get("conditions") or [], list):
             raise EvidenceError(f"{where}.spec.conditions", "expected a list of alert conditions")
+        if not spec.get("conditions"):  # never the default policy in place of the one written
+            name = (policy.get("metadata") or {}).get("name") if isinstance(policy.get("metadata"), dict) else None
+            raise EvidenceError(
+                f"{where}.spec.conditions",
+                f"alert policy {name or policy.get('name')!r} has no conditions; expected spec.conditions with a "
+                "conditionRef or an inline AlertCondition",
+            )
         for c in spec.get("conditions") or []:
             if not isinstance(c, dict):
                 raise EvidenceError(

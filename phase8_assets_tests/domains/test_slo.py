@@ -1064,3 +1064,21 @@ def test_a_data_source_defined_twice_differently_is_ambiguous():
     assert definition.problem.startswith(
         "ratioMetric.bad.metricSource.metricSourceRef: DataSource 'collector' is defined 2"
     )
+
+
+@pytest.mark.parametrize(
+    "policies",
+    [
+        "  alertPolicies: [{name: fast-burn, conditions: [{kind: burnrate, threshold: 2, lookbackWindow: 1h}]}]\n",
+        "  alertPolicies: [{kind: AlertPolicy, metadata: {name: p}, spec: {conditions: []}}]\n",
+        "  alertPolicies: [{kind: AlertPolicy, metadata: {name: p}}]\n",
+    ],
+)
+def test_an_alert_policy_without_conditions_is_a_problem_not_the_default_policy(policies):
+    """An inline policy missing its ``spec`` (its conditions written at the top, as blog posts
+    show) or with no condition was taken as no policy at all: the default multiwindow conditions
+    applied without a word, not the thresholds the team wrote."""
+    text = SLO_YAML.replace("WINDOW", "30d") + policies
+    (definition,) = resolve(openslo.read(text.encode(), "slo.yaml").records)
+    assert definition.problem is not None and definition.problem.startswith("alertPolicies"), definition.problem
+    assert "no conditions" in definition.problem
