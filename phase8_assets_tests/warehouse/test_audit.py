@@ -53,12 +53,14 @@ OUTCOMES = ["pass", "fail", "done", "refused", "approved", "expiring", "waived",
 def test_records_are_what_the_ocsf_models_build(type_):
     """``ocsf`` shapes a record without the models: each event type, outcome, with and without a
     reason, run and ticket, and details of every kind a caller passes, dumps as the models do."""
-    details = {"root": "/x", "at": AT, "none": None, "path": Path("/p"), "pair": (1, 2.5), "nested": {"n": None}}
+    details = {"root": "/x", "at": AT, "none": None, "path": Path("/p"), "pair": (1, 2.5), "nested": {"n": None},
+               "nan": float("nan"), "inf": [float("inf"), float("-inf")]}  # fmt: skip
     for i, outcome in enumerate(OUTCOMES):
         for reason, run_id, ticket in (("because", "run-1", "CHG-1"), ("", None, "")):
             made = AuditEvent(type_, f"release 10.{i}.0", outcome, ACTOR, AT, reason, ticket, run_id, details)
             record = ocsf(made, i)
             assert record == model_record(made, i)
+            json.dumps(record, allow_nan=False)  # standard JSON (the models dump NaN and infinities as null)
             validate(record)
 
 
