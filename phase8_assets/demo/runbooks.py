@@ -368,7 +368,8 @@ missed the declared cadence (the finding names the newest run and its age), or a
 release evidence (reliability, resilience, governance, supportability) has no item a gate evaluated.
 A gate switched off, or an item whose evidence is not configured, warns with the reason.""",
         """1. `item-owner`, `item-cadence`, `item-declared`: declare the item in `program.items` of the root's
-   `phase8.yaml` (owner `team:name`, family, cadence `every-release` or a duration such as `P7D`).
+   `phase8.yaml` (owner `team:name` of a real team, not a placeholder such as `team:TBD`; family;
+   cadence `every-release` or a duration such as `P7D`).
 2. `cadence-kept`: run the item's drill, suite or export now (the finding names its evidence kind);
    if the cadence was wrong, change it in `phase8.yaml` with the item's owner.
 3. `family-present`: switch the item's gate back on or configure its evidence; a release must carry

@@ -29,6 +29,7 @@ from phase8_assets.domains.plugins import verify
 from phase8_assets.evidence import TIMELESS_KINDS, evidence_age
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.config import EvidenceConfig
+from phase8_assets.evidence.runbooks import is_placeholder_owner
 from phase8_assets.shared.artifacts import API_VERSION, check_schema
 from phase8_assets.shared.clock import TimeParseError, format_duration, format_timestamp, parse_duration
 from phase8_assets.shared.reports import Section, state_heatmap
@@ -148,6 +149,12 @@ class ItemState:
     @property
     def configured(self) -> bool:
         return any(k.configured for k in self.kinds)
+
+    @property
+    def answerable_owner(self) -> str | None:
+        """The owner, unless it is a placeholder such as ``team:TBD`` (the config's owner pattern
+        accepts it; it names nobody, as a runbook's owner)."""
+        return None if not self.owner or is_placeholder_owner(self.owner) else self.owner
 
     @property
     def covered(self) -> bool:
@@ -287,13 +294,13 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                 base,
             )
         elif program.declared:
-            if not s.owner:
+            if not s.answerable_owner:
                 add(
                     "error",
                     s.item,
                     "item-owner",
-                    f"{field_path}.owner: none",
-                    "an owner (team:name or an email)",
+                    f"{field_path}.owner: {s.owner + ' is a placeholder, it names nobody' if s.owner else 'none'}",
+                    "an owner (team:name or an email address of somebody, not a placeholder such as TBD)",
                     where,
                     None,
                     base,
@@ -306,7 +313,7 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                     f"{field_path}.cadence: none",
                     f"{EVERY_RELEASE} or an ISO 8601 duration such as P1D",
                     where,
-                    s.owner,
+                    s.answerable_owner,
                     base,
                 )
             elif s.cadence_problem:
@@ -317,7 +324,7 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                     f"{field_path}.cadence: {s.cadence_problem}",
                     f"{EVERY_RELEASE} or an ISO 8601 duration such as P1D",
                     where,
-                    s.owner,
+                    s.answerable_owner,
                     base,
                 )
         if not s.configured:
@@ -328,7 +335,7 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                 f"none of {', '.join(ITEMS[s.item].kinds)} configured",
                 "the item's evidence configured in the root",
                 where,
-                s.owner,
+                s.answerable_owner,
                 base,
             )
         for g in s.gates:
@@ -340,7 +347,7 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                     f"{g.gate} skipped: {g.reason}",
                     "every gate of the item evaluated",
                     where,
-                    s.owner,
+                    s.answerable_owner,
                     {**base, "gate": g.gate, "reason": g.reason},
                 )
         if not s.covered:
@@ -351,7 +358,7 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                 "no gate evaluated it",
                 f"at least one of {', '.join(g.gate for g in s.gates)} evaluated",
                 where,
-                s.owner,
+                s.answerable_owner,
                 base,
             )
         if s.cadence_state == "missed":
@@ -363,7 +370,7 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                 s.cadence_note,
                 f"a run at least every {s.cadence_text}",
                 last.uri,
-                s.owner,
+                s.answerable_owner,
                 {
                     **base,
                     "kind": last.kind,
@@ -380,7 +387,7 @@ def findings(program: Program, config: EvidenceConfig) -> tuple[list[Finding], s
                 f"not judged: {s.cadence_note}",
                 f"a run at least every {s.cadence_text}",
                 config.paths_of(ITEMS[s.item].runs[0]) or where,
-                s.owner,
+                s.answerable_owner,
                 base,
             )
     for gate in gates_of("program-wide"):  # every item's evidence passes through them: switching one off is named

@@ -42,6 +42,14 @@ OWNER = re.compile(
     r"(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$",
     re.IGNORECASE,
 )
+
+
+def is_placeholder_owner(owner: str) -> bool:
+    """Whether ``owner`` (``team:TBD``, ``team:unknown``, ``@todo``, ...) stands for nobody."""
+    bare = owner.strip().casefold().removeprefix("team:").removeprefix("@")
+    return bare in PLACEHOLDER_OWNERS
+
+
 MAX_REVIEW_EVERY = "P1Y"  # docs/ops/drill-evidence.md: a runbook is reviewed at least once a year
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 

@@ -93,6 +93,17 @@ def test_an_item_without_owner_or_cadence_or_declaration_blocks_naming_the_field
     assert owner.runbook.endswith("docs/ops/program-completeness.md")
 
 
+@pytest.mark.parametrize("placeholder", ["team:TBD", "team:unknown", "team:todo", "team:Unassigned"])
+def test_an_item_owned_by_a_placeholder_has_no_owner(demo, placeholder):
+    # The config's owner pattern accepts team:TBD; it names nobody (as a runbook's owner), so the
+    # item is unowned, not owned by "TBD".
+    found = judged(demo, governance={"owner": placeholder})
+    assert rules(found) == [("error", "governance", "item-owner")]
+    owner = found[0]
+    assert placeholder in owner.observed and "placeholder" in owner.observed
+    assert owner.owner == "team:platform-reliability"  # the gate's owner: the placeholder answers for nothing
+
+
 def test_a_missed_cadence_blocks_and_stale_run_evidence_is_left_to_evidence_freshness(demo):
     [missed] = judged(demo, finops={"cadence": "P1D"})
     assert (missed.severity, missed.subject, missed.rule, missed.limit) == (
