@@ -36,11 +36,23 @@ def default_evidence() -> list[str]:
 
 
 def load_evidence_config(locations: list[str]) -> EvidenceConfig:
-    """The config of the evidence roots, with every gate it names checked against the known gates."""
+    """The config of the evidence roots, with every gate it names checked against the known gates:
+    a misspelt key would be ignored, leaving the gate with the default owner (who then approves its
+    exceptions) or the default maximum exception lifetime."""
     config = load_config(locations, known_kinds=set(readers()))
-    unknown = sorted(set(config.gates) - set(GATES))
-    if unknown:
-        raise ConfigError(f"{config.source}: gates.{unknown[0]}: unknown gate; expected one of {'|'.join(GATES)}")
+    named = [
+        *(f"gates.{gate}" for gate in config.gates if gate not in GATES),
+        *(f"owners.{gate}" for gate in config.owners if gate not in GATES and gate != "default"),
+        *(
+            f"exceptions.per_gate.{gate}"
+            for gate in (config.exceptions.per_gate if config.exceptions else {})
+            if gate not in GATES
+        ),
+    ]
+    if named:
+        key = named[0]
+        hint = " (an evidence kind's owner is evidence.<kind>.owner)" if key.split(".")[-1] in readers() else ""
+        raise ConfigError(f"{config.source}: {key}: unknown gate; expected one of {'|'.join(GATES)}{hint}")
     return config
 
 

@@ -217,3 +217,28 @@ def test_only_a_live_renewal_hides_an_expired_exception():
     found = exception_findings(states([a, b], SETTINGS, AT, APPROVALS), [], [], SETTINGS, "rb.md", "team:gov")
     assert sorted((f.rule, f.subject.split()[0]) for f in found) == [("exception-expired", "GOV-A"),
                                                                      ("exception-expired", "GOV-B")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        # A misspelt per-gate maximum left policy_compliance with the 90-day default: longer exceptions passed.
+        ("  max_lifetime: P90D\n  per_gate: {policy_complaince: P30D}\n", "exceptions.per_gate.policy_complaince"),
+        # A misspelt gate owner made the default owner (team:platform-reliability) the gate's approvers.
+        ("owners:\n  policy_complaince: team:data-governance\n", "owners.policy_complaince"),
+    ],
+)
+def test_a_config_key_naming_no_gate_is_refused(tmp_path, change, field):
+    import shutil
+
+    from phase8_assets.defs.resources import load_evidence_config
+    from phase8_assets.evidence.config import ConfigError
+
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root)
+    text = (root / "phase8.yaml").read_text()
+    anchor = change.split("\n", 1)[0] + "\n"
+    assert anchor in text
+    (root / "phase8.yaml").write_text(text.replace(anchor, change, 1))
+    with pytest.raises(ConfigError, match=rf"{field}: unknown gate; expected one of .*policy_compliance"):
+        load_evidence_config([str(root)])
