@@ -38,6 +38,7 @@ from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.revisions import derived_version
 from phase8_assets.evidence.roots import EvidenceRoot, FileRef, RootError, open_root
+from phase8_assets.evidence.runbooks import is_placeholder_owner
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
 from phase8_assets.shared.redaction import redact, redact_text
@@ -345,6 +346,11 @@ def waiver_from(doc: object, where: str) -> Waiver:
         validate_artifact(doc, where, "Waiver")
     except ArtifactError as exc:
         raise EvidenceError(exc.field, exc.reason) from None
+    if is_placeholder_owner(doc["owner"]):  # the schema's pattern accepts team:TBD
+        raise EvidenceError(
+            "owner",
+            f"{doc['owner']!r} is a placeholder, it names nobody: an exception needs an owner who answers for it",
+        )
     try:
         instant = parse_timestamp(doc["expires"], "expires")
     except TimeParseError as exc:
