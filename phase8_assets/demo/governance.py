@@ -170,7 +170,7 @@ expires: "{expires}"
 LEGACY_FILES = ("GOV-311", "acme-files", "files.max", "team:data-platform",
                 "Files migrated from acme's legacy store keep their dates until the purge job CHAT-5120 lands.",
                 "arjun@chatterbox.example", "ines@chatterbox.example", "2026-11-05T09:00:00Z", "2027-02-01T00:00:00Z")  # fmt: skip
-COLD_BACKUP = ("GOV-298", "globex-messages", "deletion.user-erasure", "team:data-governance",
+COLD_BACKUP = ("GOV-298", "globex-messages/DEL-7702", "deletion.user-erasure", "team:data-governance",
                "The backup vendor purges cold copies monthly; DEL-7702 completes with the December purge.",
                "kofi@chatterbox.example", "ines@chatterbox.example", "2026-09-10T09:00:00Z", "2026-11-28T00:00:00Z")  # fmt: skip
 

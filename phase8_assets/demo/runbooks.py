@@ -241,7 +241,9 @@ rule, what the inventory shows and the limit.""",
 5. Accept a violation for a time only with an exception (`kind: Waiver`, `gate: policy_compliance`)
    that names an owner, a ticket and an expiry and is approved by the gate's owner in `phase8.yaml`
    (team:data-governance) or a release manager, whichever team owns the exception; never by the
-   person who asked for it.""",
+   person who asked for it. Its `subject` is the finding's: the dataset id, or for a deletion run or an
+   access grant `<dataset>/<run id>` or `<dataset>/<principal>` (`globex-messages/DEL-7702`), so
+   an exception for one run or grant accepts no later run or new grant of the dataset.""",
     ),
     "policy-exceptions": (
         "Policy exceptions",

@@ -110,8 +110,13 @@ def evaluate(policies: Policies, datasets: list[tuple[dict, str]], at: datetime,
     return out
 
 
-def _ev(ds: dict, rule: str, outcome: str, observed, limit, reason: str, uri, owner: str, **details) -> Evaluation:
-    return Evaluation(rule, ds["id"], outcome, str(observed), str(limit), reason, uri, owner, ds["tenant"], details)
+def _ev(ds: dict, rule: str, outcome: str, observed, limit, reason: str, uri, owner: str, *, of: str = "",
+        **details) -> Evaluation:  # fmt: skip
+    """An evaluation of ``ds``, or of one deletion run or grant of it (``of``: its id or principal). The
+    target names that run or grant (``globex-messages/DEL-7702``), so an exception accepting one run
+    or grant does not accept the dataset's next failed run or a new grant of the same action."""
+    target = f"{ds['id']}/{of}" if of else ds["id"]
+    return Evaluation(rule, target, outcome, str(observed), str(limit), reason, uri, owner, ds["tenant"], details)
 
 
 def _retention_rules(ds: dict, policies: Policies) -> list[tuple[dict, str, str]]:
@@ -249,7 +254,7 @@ def _deletion(ds: dict, policies: Policies, at: datetime, uri, default_owner: st
         if run["type"] not in slas:
             out.append(_ev(ds, "deletion.coverage", "violation", f"{subject}: no SLA covers {run['type']}",
                            "a DeletionPolicy SLA", "every deletion run must have an SLA", uri, default_owner,
-                           run=run["id"]))  # fmt: skip
+                           of=run["id"], run=run["id"]))  # fmt: skip
             continue
         sla, owner, source = slas[run["type"]]
         rule, within = f"deletion.{sla['id']}", parse_duration(sla["within"])
@@ -269,11 +274,11 @@ def _deletion(ds: dict, policies: Policies, at: datetime, uri, default_owner: st
             problem = f"{subject} published no {', '.join(missing)}"
         if problem:
             out.append(_ev(ds, rule, "violation", problem, limit, "the deletion SLA was not met", uri, owner,
-                           run=run["id"], policy=source))  # fmt: skip
+                           of=run["id"], run=run["id"], policy=source))  # fmt: skip
         else:
             state = "pending, within its SLA" if run["outcome"] == "pending" else f"done in {format_duration(elapsed)}"
-            out.append(_ev(ds, rule, "pass", f"{subject} {state}", limit, "within the SLA", uri, owner, run=run["id"],
-                           policy=source))  # fmt: skip
+            out.append(_ev(ds, rule, "pass", f"{subject} {state}", limit, "within the SLA", uri, owner, of=run["id"],
+                           run=run["id"], policy=source))  # fmt: skip
     return out
 
 
@@ -305,12 +310,13 @@ def _grants(ds: dict, access: _Access | None, uri, default_owner: str) -> list[E
         limit = f"permitted by the access policy for {ds['classification']} data"
         if access is None:
             out.append(_ev(ds, rule, "violation", f"{subject}: no access policy to judge it", limit,
-                           "a grant nobody can justify", uri, default_owner, principal=grant["principal"]))  # fmt: skip
+                           "a grant nobody can justify", uri, default_owner, of=grant["principal"],
+                           principal=grant["principal"]))  # fmt: skip
             continue
         allowed, errors = access.decide(grant["principal"], grant["action"], ds)
         out.append(_ev(ds, rule, "pass" if allowed else "violation", f"{subject}: {'permitted' if allowed else 'denied'}",
                        limit, "Cedar permits it" if allowed else "Cedar denies it: the grant must be revoked",
-                       uri, access.owner, principal=grant["principal"], policy=access.source,
+                       uri, access.owner, of=grant["principal"], principal=grant["principal"], policy=access.source,
                        **({"cedar_errors": errors} if errors else {})))  # fmt: skip
     return out
 

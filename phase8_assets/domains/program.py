@@ -479,7 +479,8 @@ def _datasets(batch: EvidenceBatch, config: EvidenceConfig, at: datetime) -> dic
     if not inventoried:
         return {"inventory datasets evaluated": "no readable DataInventory"}
     evaluations = governance.evaluate(governance.Policies.from_batch(batch), inventoried, at, "")
-    judged = {(e.tenant, e.target) for e in evaluations if e.outcome != "not-applicable"}
+    # a deletion run's or grant's target is <dataset>/<run or principal>; a dataset id has no "/"
+    judged = {(e.tenant, e.target.split("/", 1)[0]) for e in evaluations if e.outcome != "not-applicable"}
     datasets = {(ds["tenant"], ds["id"]) for ds, _ in inventoried}
     return {"inventory datasets evaluated": (len(datasets & judged), len(datasets))}
 

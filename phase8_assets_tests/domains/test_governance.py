@@ -40,7 +40,10 @@ def violations(evaluations):
 
 def test_the_demo_inventory_breaks_two_rules_and_its_exceptions_accept_both():
     evaluations = evaluate(policies(), inventory(), AT, "team:gov")
-    assert violations(evaluations) == [("acme-files", "files.max"), ("globex-messages", "deletion.user-erasure")]
+    assert violations(evaluations) == [
+        ("acme-files", "files.max"),
+        ("globex-messages/DEL-7702", "deletion.user-erasure"),
+    ]
     assert {e.outcome for e in evaluations} == {"pass", "violation"}
     exceptions, rejections = [], []
     for path in sorted((DATA / "waivers").glob("*.yaml")):
@@ -80,8 +83,8 @@ def test_deletion_runs_against_their_sla_and_proof():
 
     evaluations = evaluate(policies(), inventory(change), AT, "team:gov")
     found = {(e.target, e.observed) for e in evaluations if e.outcome == "violation"}
-    assert ("initech-backups", "backup_expiry BKP-2291 published no backup_purge_log") in found
-    assert ("acme-messages", "tenant_offboarding D2 failed after 1d 0h") in found
+    assert ("initech-backups/BKP-2291", "backup_expiry BKP-2291 published no backup_purge_log") in found
+    assert ("acme-messages/D2", "tenant_offboarding D2 failed after 1d 0h") in found
     assert not any(e.observed.startswith("tenant_offboarding D1") and e.outcome == "violation" for e in evaluations)
 
 
@@ -93,7 +96,7 @@ def test_cedar_decides_every_grant():
             {"principal": "olga@chatterbox.example", "action": "read"},  # compliance
         ]
 
-    evaluations = [e for e in evaluate(policies(), inventory(change), AT, "team:gov") if e.target == "acme-audit-logs"
+    evaluations = [e for e in evaluate(policies(), inventory(change), AT, "team:gov") if e.target.startswith("acme-audit-logs/")
                    and e.rule.startswith("access.")]  # fmt: skip
     assert [(e.details["principal"], e.outcome) for e in evaluations] == [
         ("team:support", "violation"), ("team:data-platform", "violation"), ("olga@chatterbox.example", "pass")]  # fmt: skip
@@ -103,8 +106,8 @@ def test_nothing_passes_without_its_policy_or_inventory():
     assert violations(evaluate(policies(), [], AT, "team:gov")) == [("data inventory", "inventory.present")]
     found = violations(evaluate(policies(access=True, deletion=True), inventory(), AT, "team:gov"))
     assert ("policies", "access.present") in found and ("policies", "deletion.present") in found
-    assert ("acme-messages", "access.read") in found  # a grant nobody can justify
-    assert ("globex-messages", "deletion.coverage") in found
+    assert ("acme-messages/team:support", "access.read") in found  # a grant nobody can justify
+    assert ("globex-messages/DEL-7702", "deletion.coverage") in found
 
 
 def test_retention_durations_compare_on_the_calendar_whatever_their_unit():
@@ -181,3 +184,33 @@ def test_a_dataset_names_its_data_contract_by_id_or_name_and_an_unknown_one_is_a
     bare = Policies(**{**policies().__dict__, "contract_names": {"orders"}})
     assert [r for t, r in violations(evaluate(bare, inventory(lambda b: b["acme-files"].update(contract="orders")),
                                               AT, "team:gov")) if t == "acme-files"] == ["files.max"]  # fmt: skip
+
+
+def test_an_exception_for_one_deletion_run_or_grant_accepts_no_other():
+    """GOV-298 accepts the pending erasure DEL-7702; a later erasure of the same dataset that fails, or
+    a new grant, is a violation of its own (the subject names the run or the principal), not excepted
+    because the dataset and rule match."""
+
+    def change(by_id):
+        by_id["globex-messages"]["deletion_runs"].append(
+            {"id": "DEL-7800", "type": "user_erasure", "requested_at": AT - timedelta(days=5),
+             "completed_at": AT - timedelta(days=4), "outcome": "failed"})  # fmt: skip
+        by_id["acme-audit-logs"]["access_grants"] = [
+            {"principal": "team:support", "action": "read"},
+            {"principal": "sam@chatterbox.example", "action": "read"},
+        ]
+
+    evaluations = evaluate(policies(), inventory(change), AT, "team:gov")
+    exceptions = [w for path in sorted((DATA / "waivers").glob("*.yaml"))
+                  for w in _parse_waivers(path.read_bytes(), str(path), "")[0]]  # fmt: skip
+    grant, _ = _parse_waivers(
+        (DATA / "waivers/gov-311.yaml").read_text().replace("acme-files", "acme-audit-logs/team:support")
+        .replace("files.max", "access.read").replace("GOV-311", "GOV-400").encode(), "w.yaml", "")  # fmt: skip
+    lax = ExceptionSettings(timedelta(days=90), "P90D", {}, timedelta(days=14), False, "matching only here")
+    excepted = with_exceptions(evaluations, states(exceptions + grant, lax, AT, None))
+    assert violations(excepted) == [
+        ("acme-audit-logs/sam@chatterbox.example", "access.read"),
+        ("globex-messages/DEL-7800", "deletion.user-erasure"),
+    ]
+    assert sorted(e.target for e in excepted if e.outcome == "excepted") == [
+        "acme-audit-logs/team:support", "acme-files", "globex-messages/DEL-7702"]  # fmt: skip
