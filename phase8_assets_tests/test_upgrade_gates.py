@@ -140,3 +140,37 @@ def test_a_newer_drill_that_left_tables_out_fails_with_what_was_expected(tmp_pat
     assert details["previous_drill"].endswith(DRILL) and details["inventory"][0].endswith("inventory-tables.json")
     assert len(details["expected_tables"]) == 20 and len(details["observed_tables"]) == 16
     assert "4 expected table(s) not verified" in result["summary"]
+
+
+def test_a_drill_over_a_hop_the_path_forbids_does_not_hide_one_that_lost_data(tmp_path, home):
+    """9.11.0 -> 10.4.0 skips the required stops 10.0.0 and 10.2.0 (and 10.4.0 upgrades only from
+    10.2.0 on): no install takes that hop, so rolling it back is not the release's drill, however new."""
+    lossy = json.loads((DATA / DRILL).read_text())
+    lossy["tables"][0]["rows_after"] = lossy["tables"][0]["rows_before"] - 5
+    lossy["generated_at"] = "2026-11-18T12:00:00Z"  # newer than the demo's clean drill
+    skipping = json.loads((DATA / DRILL).read_text())
+    skipping["from_version"], skipping["generated_at"] = "9.11.0", "2026-11-19T12:00:00Z"
+    extra = {"rollback_reports": {"lossy.json": lossy, "skipping.json": skipping}}
+    result = gate(gate_report([root_with(tmp_path, extra)], home), "rollback_integrity")
+    assert result["status"] == "fail"
+    assert [(f["rule"], f["evidence"].rsplit("/", 1)[-1]) for f in result["findings"]] == [
+        ("identical-after-rollback", "lossy.json")
+    ]
+
+
+def test_only_drills_over_forbidden_hops_are_no_drill_for_the_release(tmp_path, home):
+    skipping = json.loads((DATA / DRILL).read_text())
+    skipping["from_version"] = "10.1.0"  # skips the required stop 10.2.0
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "phase8.yaml").write_text(
+        f"apiVersion: phase8/v1\nkind: EvidenceConfig\nextends: {os.path.relpath(DATA / 'phase8.yaml', root)}\n"
+        "evidence:\n  rollback_reports: {paths: [extra/*.json]}\n"
+    )
+    (root / "extra").mkdir()
+    (root / "extra" / "skipping.json").write_text(json.dumps(skipping))
+    result = gate(gate_report([root], home), "rollback_integrity")
+    assert result["status"] == "fail"
+    ((rule, observed),) = [(f["rule"], f["observed"]) for f in result["findings"]]
+    assert rule == "rollback-drill-present"
+    assert "10.1.0 -> 10.4.0 skips required stop 10.2.0 (skipping.json)" in observed

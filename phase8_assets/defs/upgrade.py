@@ -10,6 +10,7 @@ from phase8_assets.domains.governance import inventory_datasets
 from phase8_assets.domains.upgrade import (
     check_preflight,
     coverage_findings,
+    legal_hop,
     path_findings,
     plan,
     table_differences,
@@ -177,19 +178,32 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     def released(version) -> bool:  # a version installs run: one of the upgrade path's releases
         return path.release(version) is not None if path is not None else not version.pre
 
-    # A drill counts when it went up to the release from a released version: rolling back to a release
-    # candidate (staging ran 10.4.0-rc.3 before 10.4.0) does not exercise the down migrations installs need.
-    mine = [d for d in rollback_drills if d[1]["to_version"] == release and released(d[1]["from_version"])]
+    def forbidden(d) -> str | None:  # why no install takes the drill's hop (it skips a required stop), or None
+        return legal_hop(path, d[1]["from_version"], d[1]["to_version"]) if path is not None else None
+
+    # A drill counts when it went up to the release from a released version by a hop the upgrade path
+    # allows: rolling back to a release candidate (staging ran 10.4.0-rc.3 before 10.4.0), or from a
+    # version no install upgrades from straight to the release (9.11.0 -> 10.4.0 skips the required
+    # stops), does not exercise the down migrations installs need.
+    mine = [
+        d
+        for d in rollback_drills
+        if d[1]["to_version"] == release and released(d[1]["from_version"]) and forbidden(d) is None
+    ]
     if not mine:
-        # Name what there is: a drill of a release candidate (10.4.0-rc.1) or another release is not this one.
+        # Name what there is: a drill of a release candidate (10.4.0-rc.1), of another release or over a
+        # forbidden hop is not this one.
         others = ", ".join(
-            f"{d[1]['from_version']} -> {d[1]['to_version']} ({d[0].rsplit('/', 1)[-1]})" for d in rollback_drills[:5]
+            f"{d[1]['from_version']} -> {d[1]['to_version']}"
+            + (f" {why}" if d[1]["to_version"] == release and (why := forbidden(d)) else "")
+            + f" ({d[0].rsplit('/', 1)[-1]})"
+            for d in rollback_drills[:5]
         )
-        observed = "no rollback drill went up to the release from a released version" + (
+        observed = "no rollback drill went up to the release from a released version by a legal hop" + (
             f"; the drills went {others}" if others else ""
         )
         return [Finding("error", f"release {release}", "rollback-drill-present", observed,
-                        f"a rollback drill from a released version to {release} and back",
+                        f"a rollback drill from a released version to {release} by a legal hop and back",
                         config.paths_of("rollback_reports"), owner, runbook,
                         {"kind": "rollback_reports"})], "no rollback drill for the release"  # fmt: skip
     uri, report, diffs = mine[0]
