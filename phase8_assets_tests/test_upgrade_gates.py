@@ -174,3 +174,22 @@ def test_only_drills_over_forbidden_hops_are_no_drill_for_the_release(tmp_path, 
     ((rule, observed),) = [(f["rule"], f["observed"]) for f in result["findings"]]
     assert rule == "rollback-drill-present"
     assert "10.1.0 -> 10.4.0 skips required stop 10.2.0 (skipping.json)" in observed
+
+
+def test_a_clean_staging_drill_does_not_hide_a_production_copy_drill_that_lost_rows(tmp_path, home):
+    """Each environment's newest drill of the release stands: the production copy lost 12 rows of
+    acme's posts the day before staging's clean drill (the demo's)."""
+    lossy = json.loads((DATA / DRILL).read_text())
+    lossy["environment"], lossy["generated_at"] = "prod-copy", "2026-11-16T12:00:00Z"
+    (posts,) = [t for t in lossy["tables"] if (t["name"], t.get("tenant")) == ("posts", "acme")]
+    posts["rows_after"] -= 12
+    old = json.loads((DATA / DRILL).read_text())  # a lossy drill older than max_age P30D no longer counts
+    old["environment"], old["generated_at"] = "perf-lab", "2026-10-01T12:00:00Z"
+    old["tables"][0]["rows_after"] -= 1
+    extra = {"rollback_reports": {"prod-copy.json": lossy, "perf-lab.json": old}}
+    result = gate(gate_report([root_with(tmp_path, extra)], home), "rollback_integrity")
+    assert result["status"] == "fail"
+    assert [(f["subject"], f["rule"], f["evidence"].rsplit("/", 1)[-1]) for f in result["findings"]] == [
+        ("posts (tenant acme)", "identical-after-rollback", "prod-copy.json")
+    ]
+    assert result["findings"][0]["details"]["environment"] == "prod-copy"

@@ -213,21 +213,39 @@ def rollback_gate(batch, config, at, upgrade_paths: dict, rollback_drills: list)
     if kind and age > kind.max_age:
         found.append(Finding("error", f"rollback drill {report['from_version']} -> {report['to_version']}", "drill-age",
                              f"{format_duration(age)} old", f"younger than {kind.max_age_text}", uri, owner, runbook, {}))  # fmt: skip
-    if not any(t["rows_before"] for t in report["tables"]):  # nothing to lose: the drill proved nothing
-        found.append(Finding("error", f"rollback drill {report['from_version']} -> {report['to_version']}", "drill-has-data",
-                             f"all {len(report['tables'])} table(s) empty before the upgrade",
-                             "at least one row before the upgrade, to compare after the rollback", uri, owner, runbook,
-                             {"environment": report["environment"]}))  # fmt: skip
-    for subject, observed, details in diffs:
-        found.append(Finding("error", subject, "identical-after-rollback", observed, "identical before and after", uri,
-                             owner, runbook, {**details, "environment": report["environment"]}))  # fmt: skip
-    # A drill that verified fewer tables than the data it protects did not show that rollback keeps it.
-    missing = coverage_findings(uri, report, rollback_drills, inventory_datasets(batch), owner, runbook)
+    # Every environment's newest drill of the release still inside max_age stands, not only the newest
+    # of all: a clean staging drill the day after a production-copy drill lost rows does not show the
+    # rollback keeps production's data. (``mine`` is newest first, the one with more differences first
+    # at one time.)
+    checked = [mine[0]]
+    for d in mine[1:]:
+        fresh = kind is None or at - d[1]["generated_at"] <= kind.max_age
+        if fresh and all(d[1]["environment"] != c[1]["environment"] for c in checked):
+            checked.append(d)
+    inventory = inventory_datasets(batch)
+    missing, differences = [], 0
+    for uri, drill, diffs in checked:
+        label = f"rollback drill {drill['from_version']} -> {drill['to_version']}" + (
+            f" ({drill['environment']})" if drill is not report else ""
+        )
+        if not any(t["rows_before"] for t in drill["tables"]):  # nothing to lose: the drill proved nothing
+            found.append(Finding("error", label, "drill-has-data",
+                                 f"all {len(drill['tables'])} table(s) empty before the upgrade",
+                                 "at least one row before the upgrade, to compare after the rollback", uri, owner,
+                                 runbook, {"environment": drill["environment"]}))  # fmt: skip
+        for subject, observed, details in diffs:
+            found.append(Finding("error", subject, "identical-after-rollback", observed, "identical before and after",
+                                 uri, owner, runbook, {**details, "environment": drill["environment"]}))  # fmt: skip
+        differences += len(diffs)
+        # A drill that verified fewer tables than the data it protects did not show that rollback keeps it.
+        missing += coverage_findings(uri, drill, rollback_drills, inventory, owner, runbook)
     found += missing
     return (
         found,
         f"newest drill {report['from_version']} -> {report['to_version']}: {len(report['tables'])} table(s), "
-        f"{len(diffs)} difference(s)" + (f", {len(missing)} expected table(s) not verified" if missing else ""),
+        f"{differences} difference(s)"
+        + (f" across the newest drills of {len(checked)} environments" if len(checked) > 1 else "")
+        + (f", {len(missing)} expected table(s) not verified" if missing else ""),
     )
 
 

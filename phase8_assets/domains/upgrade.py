@@ -13,8 +13,9 @@ check and every check in it passed (a check it warned of is a warning). No repor
 fails closed.
 
 **Rollback drills.** The newest drill that went up to the release from one of the upgrade path's
-releases (not a release candidate of it) by a legal hop (no install skips a required stop) and
-back must show identical schema and, per table (and tenant), identical row counts and content checksums; a drill whose
+releases (not a release candidate of it) by a legal hop (no install skips a required stop) and back,
+and the newest such drill of every other environment still inside the kind's max_age, must show
+identical schema and, per table (and tenant), identical row counts and content checksums; a drill whose
 tables were all empty before the upgrade proves nothing and does not count as one that passed.
 It must also verify every table it is expected to (``expected_tables``): each table (and tenant) a
 data inventory dataset lists under ``tables``, and each the previous complete drill of the same
