@@ -733,6 +733,7 @@ MATTERMOST_APP_LOCATIONS = {"/command": "commands", "/channel_header": "ui:exten
 MATTERMOST_PLUGIN_PARTS = {"server": "server:execute", "webapp": "ui:extend"}
 # Grafana's plugin.json: its "type"; a backend plugin ("backend": true) runs its executable as a process
 GRAFANA_PLUGIN_TYPES = frozenset({"panel", "datasource", "app", "renderer", "secretsmanager"})
+GRAFANA_PLUGIN_PARTS = {'"backend": true': "server:execute"}  # the table in docs/security/plugin-signing.md
 
 
 # platform -> whether a document has the fields only that platform's manifest has (``go``: its fields
@@ -849,7 +850,7 @@ def _grafana_permissions(doc: dict, path: str) -> tuple[tuple[str, str | None], 
     backend = doc.get("backend")
     if backend is not None and not isinstance(backend, bool):
         raise EvidenceError(f"{path}: backend", f"expected true or false, got {backend!r}")
-    perms = [("grafana plugin backend", "server:execute")] if backend else []
+    perms = [("grafana plugin backend", GRAFANA_PLUGIN_PARTS['"backend": true'])] if backend else []
     iam = go_fields(mapping(doc.get("iam"), f"{path}: iam"), path, "iam.")
     for i, grant in enumerate(sequence(iam.get("permissions"), f"{path}: iam.permissions")):
         action = go_fields(mapping(grant, f"{path}: iam.permissions[{i}]"), path, f"iam.permissions[{i}].").get(

@@ -337,6 +337,7 @@ def test_the_documented_tables_are_the_code():
     code |= {("mattermost-app", k, v) for k, v in plugins.MATTERMOST_APP_PERMISSIONS.items()}
     code |= {("mattermost-app", k, v) for k, v in plugins.MATTERMOST_APP_LOCATIONS.items()}
     code |= {("mattermost-plugin", k, v) for k, v in plugins.MATTERMOST_PLUGIN_PARTS.items()}
+    code |= {("grafana-plugin", k, v) for k, v in plugins.GRAFANA_PLUGIN_PARTS.items()}
     assert rows == code
     reasons = dict(re.findall(r"^\| `([\w-]+)` \| `(plugin_\w+)` \| 1 \|", doc, re.M))
     assert reasons == {reason: gate for reason, (gate, _) in REASONS.items()}
