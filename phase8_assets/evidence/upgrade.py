@@ -116,9 +116,16 @@ def read_path(data: bytes, uri: str) -> ReadResult:
                       summary={"releases": [str(r.version) for r in releases]}, records=[path])  # fmt: skip
 
 
+# A database's own version string: its release, then what the packager added after a space or a dash
+# (PostgreSQL's "16.4 (Debian 16.4-1.pgdg120+1)", MySQL's "8.0.36-0ubuntu0.22.04.1", MariaDB's
+# "10.11.6-MariaDB-0+deb12u1"). A pre-release ("16beta2", "17rc1") is no release: it stays as written.
+_DATABASE_RELEASE = re.compile(r"^\s*(v?\d+(?:\.\d+){0,2})(?:[\s(-].*)?$", re.DOTALL)
+
+
 def _loose_version(text: str, where: str) -> Version:
-    """Database versions may be ``16`` or ``16.4``."""
-    parts = str(text).strip().split(".")
+    """Database versions may be ``16`` or ``16.4``, as the database reports them (``_DATABASE_RELEASE``)."""
+    match = _DATABASE_RELEASE.match(str(text))
+    parts = (match.group(1) if match else str(text)).strip().split(".")
     while len(parts) < 3:
         parts.append("0")
     return parse_version(".".join(parts[:3]), where)

@@ -278,3 +278,27 @@ def test_every_table_the_inventory_lists_must_be_verified_for_its_tenant():
     assert _missing(_drill("2026-11-17T00:00:00Z", drop=("posts", "users")), [], inventory) == [
         "posts (tenant acme)", "threads (tenant acme)", "users (tenant globex)"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("16", "16.0.0"),
+        ("16.4", "16.4.0"),
+        ("16.4 (Debian 16.4-1.pgdg120+1)", "16.4.0"),  # PostgreSQL's server_version on Debian
+        ("8.0.36-0ubuntu0.22.04.1", "8.0.36"),  # MySQL's version()
+        ("10.11.6-MariaDB-0+deb12u1", "10.11.6"),
+    ],
+)
+def test_a_database_version_is_read_as_the_database_reports_it(written, read):
+    engine = preflight()["database"][0]
+    record = preflight(database={"engine": engine, "version": written})
+    assert str(record["database"][1]) == read
+
+
+@pytest.mark.parametrize("written", ["16beta2", "17rc1", "latest", ""])
+def test_a_database_version_that_is_no_release_is_a_named_rejection(written):
+    engine = preflight()["database"][0]
+    with pytest.raises(EvidenceError) as err:
+        preflight(database={"engine": engine, "version": written})
+    assert err.value.field == "database.version"
