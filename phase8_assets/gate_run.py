@@ -22,10 +22,12 @@ from pathlib import Path
 import dagster as dg
 
 from phase8_assets.defs.gates import (
+    ENDED,
     GATE_PREFIX,
     crash_text,
     emit_blocked,
     failed_step_reason,
+    gates_stopped_by,
     record_in_run,
     record_stopped,
     run_tags,
@@ -208,16 +210,14 @@ def record_failed_steps(result, warehouse: Warehouse, config, at, actor) -> None
     """What ``release_gate``'s failure hook records, for a run executed without it: each failed
     step's gates as ``error`` naming the step and what it raised (``record_stopped``), in the order
     the steps failed. An interrupted step, or a blocking check that failed, records nothing."""
-    for event in result.all_events:
-        if event.is_step_failure and not _ended(event):
-            record_stopped(warehouse, config, at, result.run_id, event.step_key, _raised(event), actor)
-
-
-ENDED = ("DagsterExecutionInterruptedError", "KeyboardInterrupt", "DagsterAssetCheckFailedError")
+    for event in (e for e in result.all_events if e.is_step_failure and not _ended(e)):
+        stopped = gates_stopped_by(event.step_key)
+        if stopped:
+            record_stopped(warehouse, config, at, result.run_id, event.step_key, stopped, _raised(event), actor)
 
 
 def _ended(event) -> bool:
-    """The step was interrupted, or its blocking check failed (the failure hook's ``ended``)."""
+    """The step was interrupted, or its blocking check failed (``ENDED``), anywhere in its error chain."""
     error = event.step_failure_data.error
     while error is not None:
         if error.cls_name in ENDED:

@@ -191,17 +191,15 @@ def record_stopped(
     at: datetime,
     run_id: str,
     step_key: str,
+    stopped: set[str],
     crash: str,
     actor: Actor,
-) -> tuple[dict | None, set[str], list[str], str]:
+) -> tuple[dict, list[str], str]:
     """Step ``step_key`` of run ``run_id`` failed, raising ``crash`` (``crash_text``): the gates it
-    stops are recorded as ``error`` naming the step, and the blocking ones emitted as blocked. When
-    no gate is missing after them, the run is complete: its reports are written and the program
-    scorecard rendered with its statuses. Returns the run's report (``None`` when the step stops no
-    gate), the stopped gates, the gates still missing and the reason recorded."""
-    stopped = gates_stopped_by(step_key)
-    if not stopped:
-        return None, stopped, [], ""
+    stops (``gates_stopped_by``) are recorded as ``error`` naming the step, and the blocking ones
+    emitted as blocked. When no gate is missing after them, the run is complete: its reports are
+    written and the program scorecard rendered with its statuses. Returns the run's report, the
+    gates still missing and the reason recorded."""
     own = {gate_key(g).to_python_identifier() for g in stopped} == {step_key}
     reason = failed_step_reason(step_key, crash, own)
     report, missing = record_in_run(warehouse, run_id, [], config, at, reason, actor=actor, stopped=stopped)
@@ -216,7 +214,18 @@ def record_stopped(
     if not missing:
         write_gate_reports(warehouse.reports_dir / report_folder(report), report)
         complete_scorecard(warehouse.reports_dir, config.root_uris, report)
-    return report, stopped, missing, reason
+    return report, missing, reason
+
+
+# What ends a step without stopping its gates: an interruption, or a blocking check that failed (its
+# gate is recorded). By class name: the failure hook has the exception, ``phase8 gate`` its
+# serialised error chain.
+ENDED = ("DagsterExecutionInterruptedError", "KeyboardInterrupt", "DagsterAssetCheckFailedError")
+
+
+def ended_step(error: BaseException) -> bool:
+    """``error`` is, or derives from, one of ``ENDED``."""
+    return any(cls.__name__ in ENDED for cls in type(error).__mro__)
 
 
 @dg.failure_hook(name="record_stopped_gates", required_resource_keys={"settings", "warehouse"})
@@ -227,10 +236,10 @@ def record_stopped_gates(context: dg.HookContext) -> None:
     included. A step ended by an interruption, or a blocking check that failed (its gate is
     recorded), records nothing here. ``phase8 gate`` runs the job without this hook on its own
     instance, and records each failed step's gates the same way when the run is over."""
-    from dagster._core.errors import DagsterAssetCheckFailedError, DagsterExecutionInterruptedError
-
-    ended = (DagsterExecutionInterruptedError, KeyboardInterrupt, DagsterAssetCheckFailedError)
-    if isinstance(context.op_exception, ended) or not gates_stopped_by(context.step_key):
+    if ended_step(context.op_exception):
+        return
+    stopped = gates_stopped_by(context.step_key)
+    if not stopped:
         return
     settings: Phase8Settings = context.resources.settings
     config = settings.load()
@@ -239,10 +248,10 @@ def record_stopped_gates(context: dg.HookContext) -> None:
     crash = exception_crash_text(context.op_exception)
     at = settings.evaluation_time(config)
     warehouse: Warehouse = context.resources.warehouse
-    report, stopped, missing, reason = record_stopped(
-        warehouse, config, at, context.run_id, context.step_key, crash, actor
+    report, missing, reason = record_stopped(
+        warehouse, config, at, context.run_id, context.step_key, stopped, crash, actor
     )
-    if report is not None and not missing:
+    if not missing:
         context.log.info(f"release gate {report['verdict']}: {', '.join(sorted(stopped))} not evaluated ({reason})")
 
 
