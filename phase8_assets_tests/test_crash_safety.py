@@ -170,6 +170,50 @@ def _holds_open(path: Path):
     return check
 
 
+# A signal lands where a library catches it: SQLAlchemy's pool logs an exception raised while a
+# connection is returned and re-raises it; a ``__del__`` cannot pass it on at all.
+LANDS_IN = {
+    "a library that logs it and re-raises": """
+import logging
+log = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+def wait():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except BaseException:
+        log.error("Exception during reset or similar", exc_info=True)
+        raise
+""",
+    "a finaliser": """
+class Finalised:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(100_000))  # the handler runs here, where Python can only print what it raises
+def wait():
+    Finalised()
+    time.sleep(5)
+""",
+}
+
+
+@pytest.mark.parametrize("where", LANDS_IN)
+def test_a_signal_that_lands_in_library_code_still_ends_the_wait_with_nothing_printed(where):
+    script = f"""
+import os, signal, time
+from phase8_assets.shared.processes import Interrupted, interruptible
+{LANDS_IN[where]}
+started = time.monotonic()
+try:
+    with interruptible():
+        wait()
+    print("not interrupted")
+except Interrupted as exc:
+    print(exc, round(time.monotonic() - started))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.stdout, done.stderr) == ("interrupted by SIGTERM 0\n", "")
+
+
 def test_signals_and_lock_wait_end_a_wait_for_a_slot_with_exit_2_and_one_line(dagster_home, tmp_path):
     instance = dg.DagsterInstance.get()
     env = _env(tmp_path / "home", dagster_home)

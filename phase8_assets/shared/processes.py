@@ -9,9 +9,11 @@ dying with a traceback or ignoring the signal.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +30,24 @@ class Interrupted(BaseException):
         super().__init__(f"interrupted by {self.signal_name}")
 
 
+class _NotNews(logging.Filter):
+    """Drops a log record about our own ``Interrupted``: a library that catches it on its way, logs
+    it and re-raises it (SQLAlchemy's pool, when the signal arrives while a connection is returned)
+    would otherwise print a traceback before the command's one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], Interrupted))
+
+
 @contextmanager
 def interruptible() -> Iterator[None]:
     """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` in the main thread (elsewhere:
-    nothing changes, signals only reach the main thread)."""
+    nothing changes, signals only reach the main thread).
+
+    A signal can arrive anywhere, also in code where Python cannot pass an exception on (a
+    ``__del__``, a weakref callback): there the interruption would be printed as "Exception
+    ignored" and lost, and the command would go on waiting. Such a swallowed interruption is sent
+    again, so it is raised at the next point that can take it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -39,12 +55,29 @@ def interruptible() -> Iterator[None]:
     def handler(signum, _frame):
         raise Interrupted(signum)
 
+    def unraisable(info) -> None:
+        if isinstance(info.exc_value, Interrupted):
+            signum = signal.Signals[info.exc_value.signal_name]
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+        else:
+            previous_hook(info)
+
+    quiet = _NotNews()
+    handlers = [logging.lastResort, *logging.getLogger().handlers]
+    for h in handlers:
+        if h is not None:
+            h.addFilter(quiet)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        sys.unraisablehook = previous_hook
+        for h in handlers:
+            if h is not None:
+                h.removeFilter(quiet)
 
 
 def _boot_id() -> str:
