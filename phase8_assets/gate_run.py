@@ -127,11 +127,15 @@ def _holders(instance: dg.DagsterInstance) -> str:
     return ", ".join(f"run {s.run_id} step {s.step_key}" for s in info.claimed_slots) or "nobody"
 
 
-def _stop(worker: threading.Thread) -> None:
+def _stop(worker: threading.Thread, done: threading.Event) -> None:
     """End the run in ``worker`` the way Dagster ends an interrupted run (its steps fail, its queued
     claims are withdrawn): Dagster's in-process executor checks no signal while it waits for a slot.
     The interruption is raised in the worker until it ends (code that swallows it once, such as a
-    database driver closing a connection, gets it again)."""
+    database driver closing a connection, gets it again).
+
+    Whether it has ended is ``done``, never ``worker.is_alive()``: a signal that interrupts
+    ``join()`` in CPython 3.11 can leave the thread marked stopped while it runs on, and it would
+    then queue its claim again after the run's claims were withdrawn."""
     from dagster._core.errors import DagsterExecutionInterruptedError
 
     sqlalchemy = logging.getLogger("sqlalchemy")
@@ -139,11 +143,13 @@ def _stop(worker: threading.Thread) -> None:
     sqlalchemy.setLevel(logging.CRITICAL)  # a connection closed by the interruption is expected, not news
     try:
         deadline = time.monotonic() + 10
-        while worker.is_alive() and time.monotonic() < deadline:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        while not done.is_set() and time.monotonic() < deadline:
+            raised = ctypes.pythonapi.PyThreadState_SetAsyncExc(
                 ctypes.c_ulong(worker.ident), ctypes.py_object(DagsterExecutionInterruptedError)
             )
-            worker.join(0.2)
+            if not raised:  # no such thread any more (it ended inside its own ``finally``)
+                break
+            done.wait(0.2)
     finally:
         sqlalchemy.setLevel(level)
 
@@ -156,6 +162,7 @@ def execute_bounded(job, instance: dg.DagsterInstance, run_config: dict, tags: d
     run_id = str(uuid.uuid4())
     tags = {**tags, PROCESS_TAG: ProcessIdentity.current().token()}
     outcome: dict = {}
+    done = threading.Event()
 
     def execute() -> None:
         try:
@@ -164,6 +171,8 @@ def execute_bounded(job, instance: dg.DagsterInstance, run_config: dict, tags: d
             )
         except BaseException as exc:  # handed to the watching thread
             outcome["error"] = exc
+        finally:
+            done.set()
 
     pooled = instance.event_log_storage.supports_global_concurrency_limits
     if pooled:
@@ -172,9 +181,8 @@ def execute_bounded(job, instance: dg.DagsterInstance, run_config: dict, tags: d
     worker.start()
     since = None
     try:
-        while worker.is_alive():
-            worker.join(0.5)
-            if not pooled or not worker.is_alive():
+        while not done.wait(0.5):
+            if not pooled:
                 continue
             free_leaked_slots(instance)
             since = _waiting_since(instance, run_id, since)
@@ -184,7 +192,7 @@ def execute_bounded(job, instance: dg.DagsterInstance, run_config: dict, tags: d
                     "for a slot); retry when that run has finished"
                 )
     except (WarehouseLocked, Interrupted) as exc:
-        _stop(worker)
+        _stop(worker, done)
         instance.event_log_storage.free_concurrency_slots_for_run(run_id)
         run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:

@@ -226,6 +226,8 @@ def test_signals_and_lock_wait_end_a_wait_for_a_slot_with_exit_2_and_one_line(da
             out, err = gate.communicate(timeout=30)
             assert gate.returncode == 2 and time.monotonic() - sent < 15, (sig, err[-2000:])
             assert err.count("\n") == 1 and err.startswith(f"phase8: error: interrupted by {sig.name}"), err
+            left = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL).pending_steps
+            assert [(p.run_id, p.step_key) for p in left if p.run_id != holder_run] == [], sig  # nothing queued again
         bounded = _waiting_gate(env, 2, lambda p: True)
         out, err = bounded.communicate(timeout=120)
         assert bounded.returncode == 2 and err.count("\n") == 1, err
