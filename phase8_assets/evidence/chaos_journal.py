@@ -19,7 +19,9 @@ Outcome of a journal (``DrillRun.outcome``):
 - ``failed``: the steady state did not hold before the method, an action of the method failed
   (chaoslib records that only on the activity; the journal stays ``completed``), or a rollback
   failed (the fault may still be in place); an activity status other than ``succeeded`` (chaoslib
-  writes only that and ``failed``; say a ``timeout``) is a failure too;
+  writes only that and ``failed``; say a ``timeout``) is a failure too, and so is an action recorded
+  ``succeeded`` whose process exited non-zero or whose HTTP call answered 400 or more (chaoslib
+  returns those as the output and only logs a warning);
 - ``failed`` / ``aborted`` / ``interrupted``: otherwise, the tool's status, as written.
 
 ``DrillRun.outcome_note`` names the journal field that decided the outcome and what was expected.
@@ -78,14 +80,14 @@ def _float(value: int | float) -> float:
         return math.inf
 
 
-def output_summary(output: object) -> str:
+def output_summary(output: object, provider: str = "") -> str:
     """What a probe returned, without its content: a verdict, never headers or bodies."""
     if output is None:
         return ""
     if isinstance(output, bool | int | float):
         return json.dumps(output)
     if isinstance(output, dict) and isinstance(output.get("status"), int):
-        return f"HTTP {output['status']}"
+        return f"exit {output['status']}" if provider == "process" else f"HTTP {output['status']}"
     size = len(output) if isinstance(output, dict | list | str) else 0
     return f"{REDACTED} ({type(output).__name__}, {size} item(s))"
 
@@ -96,6 +98,32 @@ def _exception(item: dict) -> str:
         exc = "".join(str(line) for line in exc)
     lines = [line.strip() for line in str(exc or "").splitlines() if line.strip()]
     return redact_text(lines[-1])[:500] if lines else ""
+
+
+def _provider(activity: dict) -> str:
+    provider = activity.get("provider")
+    return str(provider.get("type") or "") if isinstance(provider, dict) else ""
+
+
+def _error_output(activity: dict, output: object, where: str) -> str:
+    """Why an action chaoslib recorded ``succeeded`` failed, else "". chaoslib returns a process's exit
+    code and an HTTP call's status as the activity's output, records the activity ``succeeded``
+    whatever they are, and only logs a warning for an action (no ``tolerance``) whose process exited
+    non-zero or whose HTTP call answered 400 or more: the fault was not injected, or not undone."""
+    if activity.get("type") != "action" or "tolerance" in activity or not isinstance(output, dict):
+        return ""
+    code, provider = output.get("status"), _provider(activity)
+    if isinstance(code, bool) or not isinstance(code, int):
+        return ""
+    if provider == "process" and code != 0:
+        return (
+            f'{where}.output.status is {code}; expected 0 (the process\'s exit code, recorded "succeeded" by chaoslib)'
+        )
+    if provider == "http" and code > 399:
+        return (
+            f'{where}.output.status is {code}; expected below 400 (the HTTP status, recorded "succeeded" by chaoslib)'
+        )
+    return ""
 
 
 def _activity(item: object, phase: str, seq: int, where: str) -> DrillActivity:
@@ -110,7 +138,7 @@ def _activity(item: object, phase: str, seq: int, where: str) -> DrillActivity:
     if start and end and end < start:
         raise EvidenceError(f"{where}.end", f"ends before it starts ({item['end']} < {item['start']})")
     tolerance = item.get("tolerance_met")
-    detail = _exception(item) or output_summary(item.get("output"))
+    detail = _exception(item) or output_summary(item.get("output"), _provider(activity))
     return DrillActivity(
         phase=phase,
         seq=seq,
@@ -122,6 +150,7 @@ def _activity(item: object, phase: str, seq: int, where: str) -> DrillActivity:
         duration_s=_duration(item, f"{where}.duration"),
         tolerance_met=tolerance if isinstance(tolerance, bool) else None,
         detail=detail,
+        failure=_error_output(activity, item.get("output"), where) if status == "succeeded" else "",
     )
 
 
@@ -191,7 +220,7 @@ def _activities(doc: dict, key: str, phase: str) -> list[DrillActivity]:
 def _recovery(method: list[DrillActivity], after_met: bool | None, after: list[DrillActivity], dry: object):
     if dry is not None:
         return None, "a dry run (experiment.dry): chaoslib timed activities it did not execute"
-    injected = next((a for a in method if a.type == "action" and a.status == "succeeded" and a.end), None)
+    injected = next((a for a in method if a.type == "action" and a.succeeded and a.end), None)
     if injected is None:
         return None, "no succeeded fault-injection action in the method"
     if after_met is None:
@@ -238,14 +267,18 @@ def _outcome(
         return status, f'status is {json.dumps(status)}; expected "completed"'
     # chaoslib writes "succeeded" or "failed"; any other word (a "timeout" from a control or another
     # writer) is not a success either.
-    failed = next((a for a in method if a.type == "action" and a.status != "succeeded"), None)
+    failed = next((a for a in method if a.type == "action" and not a.succeeded), None)
     if failed:
+        if failed.failure:
+            return "failed", f"{failed.failure}; action {failed.name!r}: the fault was not injected"
         why = f": {failed.detail}" if failed.detail else ""
         return "failed", (
             f'run[{failed.seq}].status is {json.dumps(failed.status)}; expected "succeeded" (action {failed.name!r}{why})'
         )
-    undone = next((a for a in rollbacks if a.status != "succeeded"), None)
+    undone = next((a for a in rollbacks if not a.succeeded), None)
     if undone:
+        if undone.failure:
+            return "failed", f"{undone.failure}; rollback {undone.name!r}: the fault may still be in place"
         why = f": {undone.detail}" if undone.detail else ""
         return "failed", (
             f'rollbacks[{undone.seq}].status is {json.dumps(undone.status)}; expected "succeeded" '
@@ -257,7 +290,7 @@ def _outcome(
                 "unverified",
                 f"steady_states.{which} is absent or null; expected the steady-state check {which} the method",
             )
-    if not any(a.type == "action" and a.status == "succeeded" for a in method):
+    if not any(a.type == "action" and a.succeeded for a in method):
         return "unverified", 'run[] has no action with status "succeeded"; expected the fault to be injected'
     if len(rollbacks) < declared:
         return "unverified", (

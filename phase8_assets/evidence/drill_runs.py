@@ -26,6 +26,13 @@ class DrillActivity:
     duration_s: float | None = None
     tolerance_met: bool | None = None
     detail: str = ""  # the exception's last line, or a probe's verdict; redacted
+    # Why an activity the tool recorded "succeeded" did not succeed (a process action's non-zero exit,
+    # an HTTP action's 4xx/5xx: chaoslib returns those as output and only logs a warning); else "".
+    failure: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded" and not self.failure
 
 
 @dataclass(frozen=True)

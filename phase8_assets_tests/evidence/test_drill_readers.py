@@ -175,6 +175,44 @@ def test_a_failed_rollback_does_not_pass():
     assert "could not restore primary" in run.outcome_note
 
 
+@pytest.mark.parametrize(
+    ("provider", "output", "expected"),
+    [
+        ({"type": "process", "path": "kubectl"}, {"status": 1, "stdout": "", "stderr": "Forbidden"}, "expected 0"),
+        ({"type": "process", "path": "kubectl"}, {"status": -9, "stdout": "", "stderr": ""}, "expected 0"),
+        ({"type": "http", "url": "https://chaos.example/fault"}, {"status": 500, "body": "no"}, "expected below 400"),
+    ],
+)
+@pytest.mark.parametrize("key", ["run", "rollbacks"])
+def test_an_action_chaoslib_recorded_succeeded_that_errored_does_not_pass(key, provider, output, expected):
+    # chaoslib returns a process's exit code / an HTTP status as the output, records the action
+    # "succeeded" whatever it is, and only logs "This may indicate some error".
+    doc = journal()
+    errored = {**doc["run"][0], "activity": {"type": "action", "name": "step", "provider": provider}, "output": output}
+    doc[key] = [errored] if key == "rollbacks" else [errored, *doc["run"]]
+    (run,) = read_doc(doc).records
+    assert (run.status, run.outcome) == ("completed", "failed")
+    assert run.outcome_note.startswith(f"{key}[0].output.status is {output['status']}; {expected}")
+    assert ("the fault was not injected" if key == "run" else "the fault may still be in place") in run.outcome_note
+    if key == "run":  # the recovery is not timed from an action that did not inject the fault
+        assert run.recovery_note.startswith("from the end of action 'inject-db-failover'")
+    # The same outputs from a python provider, a probe, or a clean exit / 2xx are no failure.
+    for fine in ({**errored, "activity": {**errored["activity"], "provider": {"type": "python"}}},
+                 {**errored, "activity": {**errored["activity"], "type": "probe"}},
+                 {**errored, "output": {**output, "status": 0 if provider["type"] == "process" else 204}}):  # fmt: skip
+        doc[key] = [fine] if key == "rollbacks" else [fine, *journal()["run"]]
+        assert read_doc(doc).records[0].outcome == "passed", fine
+
+
+def test_a_process_output_is_summarised_as_its_exit_code():
+    doc = journal()
+    doc["run"][0]["activity"]["provider"] = {"type": "process", "path": "true"}
+    doc["run"][0]["output"] = {"status": 0, "stdout": "secret-ish output", "stderr": ""}
+    (run,) = read_doc(doc).records
+    assert run.outcome == "passed"
+    assert next(a for a in run.activities if a.phase == "method").detail == "exit 0"
+
+
 @pytest.mark.parametrize("key", ["run", "rollbacks"])
 def test_an_activity_status_other_than_succeeded_does_not_pass(key):
     # chaoslib writes "succeeded" or "failed"; a "timeout" (a control, another writer) is no success.
