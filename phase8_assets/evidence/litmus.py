@@ -11,8 +11,10 @@ Each result is one drill run:
   Awaited (still running) → ``awaited``; anything else is rejected.
 - Probes in ``SOT`` mode are the hypothesis before, ``EOT`` after; ``Edge`` and ``Continuous``
   count for both.
-- The evidence time is the last update Kubernetes recorded (``metadata.managedFields[].time``),
-  else ``metadata.creationTimestamp``. A ChaosResult carries no per-step timings, so its recovery
+- The evidence time is the last update Kubernetes recorded of the result's status
+  (``metadata.managedFields[].time`` of an entry whose ``fieldsV1`` holds ``f:status``, or shows no
+  field set; one that only changed labels or annotations, ``kubectl label`` after the run, is no
+  run), else ``metadata.creationTimestamp``. A ChaosResult carries no per-step timings, so its recovery
   time is not measured.
 """
 
@@ -45,8 +47,20 @@ def _results(docs: list) -> list[tuple[str, dict]]:
     return out
 
 
+def _writes_status(entry: dict) -> bool:
+    """Whether a ``managedFields`` entry may be the experiment writing its result: it names the
+    ``status`` (subresource or field set), or its field set is not shown. ``kubectl label`` /
+    ``annotate`` weeks after the run leave an entry that owns only ``f:metadata``: no run."""
+    fields = entry.get("fieldsV1")
+    return entry.get("subresource") == "status" or not isinstance(fields, dict) or "f:status" in fields
+
+
 def _when(meta: dict, where: str):
-    stamps = [f.get("time") for f in meta.get("managedFields") or [] if isinstance(f, dict) and f.get("time")]
+    stamps = [
+        f.get("time")
+        for f in meta.get("managedFields") or []
+        if isinstance(f, dict) and f.get("time") and _writes_status(f)
+    ]
     field = "metadata.managedFields[].time" if stamps else "metadata.creationTimestamp"
     if not stamps and meta.get("creationTimestamp"):
         stamps = [meta["creationTimestamp"]]

@@ -353,6 +353,29 @@ def test_litmus_verdicts_have_defined_outcomes(edit, outcome, note):
     assert (run.outcome, run.outcome_note) == (outcome, note)
 
 
+def test_a_label_added_after_a_litmus_run_does_not_date_the_run():
+    # `kubectl label chaosresult … env=production` weeks after the run adds a managedFields entry that
+    # owns only metadata: the result would look fresh although the experiment last wrote it in November.
+    one = DEMO_LITMUS.read_text()
+    run_entry = "    manager: experiments\n"
+    status_owned = "    fieldsV1:\n      f:status:\n        f:experimentStatus:\n          f:verdict: {}\n" + run_entry
+    label = (
+        "  - apiVersion: litmuschaos.io/v1alpha1\n    fieldsType: FieldsV1\n"
+        "    fieldsV1:\n      f:metadata:\n        f:labels:\n          f:env: {}\n"
+        '    manager: kubectl-label\n    operation: Update\n    time: "2027-01-20T08:30:00Z"\n'
+    )
+    assert run_entry in one and "  name: plugin-crash-loop-pod-delete\n  namespace" in one
+    text = one.replace(run_entry, status_owned).replace(
+        "  name: plugin-crash-loop-pod-delete\n  namespace", label + "  name: plugin-crash-loop-pod-delete\n  namespace"
+    )
+    result = litmus.read(text.encode(), "x")
+    assert result.observed_at == litmus.read(one.encode(), "x").observed_at
+    assert result.records[0].ended_at.isoformat() == "2026-11-11T06:06:00+00:00"
+    # An update of the status subresource is the experiment writing its result.
+    text = text.replace("    manager: kubectl-label\n", "    manager: experiments\n    subresource: status\n")
+    assert litmus.read(text.encode(), "x").observed_at.isoformat() == "2027-01-20T08:30:00+00:00"
+
+
 def test_litmus_lists_and_bad_results():
     one = DEMO_LITMUS.read_text()
     items = "".join("- " + one.replace("\n", "\n  ").rstrip() + "\n" for _ in range(2))
