@@ -237,6 +237,15 @@ class S3Root(EvidenceRoot):
         rel = check_relative(rel, "path")
         return f"{self.prefix}/{rel}" if self.prefix else rel
 
+    def _object_key(self, rel: str) -> str:
+        """The key of the object at ``rel`` as ``glob`` listed it. S3 keys are literal: ``a//b``,
+        ``a/./b`` and ``a\\b`` are objects of their own, not ``a/b`` (a script joining a prefix that
+        ends in "/" writes ``a//b``), so the key is read as listed, once ``check_relative`` has
+        confined it (no ``..``, nothing absolute); reading its normal form would read another
+        object, or report a listed object missing."""
+        check_relative(rel, "path")
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
     def glob(self, pattern: str) -> list[FileRef]:
         pattern = check_relative(pattern, "evidence path")
         regex = glob_regex(pattern)
@@ -259,7 +268,7 @@ class S3Root(EvidenceRoot):
         return sorted(found, key=lambda f: f.rel)
 
     def read_bytes(self, rel: str, max_bytes: int) -> bytes:
-        key = self._key(rel)
+        key = self._object_key(rel)
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=key)
             size = int(obj.get("ContentLength", 0))
@@ -292,7 +301,7 @@ class S3Root(EvidenceRoot):
     def stage(self, rel: str, max_bytes: int, folder: Path) -> tuple[Path, str, int]:
         target = folder / posixpath.basename(rel)
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=self._object_key(rel))["Body"]
         except Exception as exc:
             raise RootError(f"{self.uri_of(rel)}: cannot read: {_s3_reason(exc)}") from exc
         try:

@@ -153,3 +153,31 @@ def test_an_unreachable_endpoint_is_named_without_the_credentials_in_its_url(s3,
     result = CliRunner().invoke(main, ["gate", "--evidence", "s3://evidence/rel", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     assert "Could not connect to the endpoint URL" in result.stderr and password not in result.output + result.stderr
+
+
+def test_listed_keys_are_read_as_listed_not_in_their_normal_form(s3, tmp_path):
+    """S3 keys are literal: a script joining a prefix that ends in "/" writes ``drills//disk-full/x.json``,
+    an object of its own next to ``drills/disk-full/x.json``. Reading the normal form instead read the
+    other object (a failed drill's journal counted as the passing one it sits beside) or reported a
+    listed object missing (NoSuchKey)."""
+    s3.create_bucket(Bucket="literal")
+    objects = {
+        "r/drills/disk-full/x.json": b"passing",
+        "r/drills//disk-full/x.json": b"failing",
+        "r/drills//disk-full/only.json": b"alone",
+        "r/drills/./y.json": b"dot",
+        "r/drills\\z.json": b"backslash",
+    }
+    for key, body in objects.items():
+        s3.put_object(Bucket="literal", Key=key, Body=body)
+    root = S3Root("s3://literal/r")
+    listed = root.glob("**/*.json")
+    assert sorted(f.rel for f in listed) == sorted(key[2:] for key in objects)
+    for ref in listed:
+        assert root.read_bytes(ref.rel, 100) == objects["r/" + ref.rel], ref.rel
+        path, _, size = root.stage(ref.rel, 100, tmp_path)
+        assert path.read_bytes() == objects["r/" + ref.rel] and size == len(objects["r/" + ref.rel]), ref.rel
+    # still confined: a key with '..' is named, never read
+    s3.put_object(Bucket="literal", Key="r/drills/../w.json", Body=b"up")
+    with pytest.raises(RootError, match=r"leaves the evidence root"):
+        root.read_bytes("drills/../w.json", 100)
