@@ -114,8 +114,9 @@ class EvidenceRoot:
         raise NotImplementedError
 
     def listing(self, pattern: str) -> tuple[list[FileRef], list[tuple[str, str]]]:
-        """``glob``, and the folders that could hold a match but cannot be listed: (uri, reason)
-        each, so an unreadable folder is named rather than read as "no files"."""
+        """``glob``, and the folders that could hold a match but cannot be listed (and the matching
+        files that cannot be named): (uri, reason) each, so an unreadable folder is named rather
+        than read as "no files"."""
         return self.glob(pattern), []
 
     def read_bytes(self, rel: str, max_bytes: int) -> bytes:
@@ -166,7 +167,7 @@ class LocalRoot(EvidenceRoot):
             folder = Path(os.fsdecode(exc.filename)) if exc.filename is not None else start
             rel = folder.relative_to(self.path).as_posix() if folder.is_relative_to(self.path) else ""
             if _may_hold(rel, pattern):
-                unlisted.append((str(folder), f"cannot list the folder: {exc.strerror or exc}"))
+                unlisted.append((_shown(folder), f"cannot list the folder: {exc.strerror or exc}"))
 
         try:
             if not start.is_dir():
@@ -182,6 +183,10 @@ class LocalRoot(EvidenceRoot):
                 # A symlink whose target is gone is found (and refused when read, by name): the file
                 # it stood for is missing evidence, never silently not there.
                 if regex.match(rel) and (full.is_file() or full.is_symlink() and not full.exists()):
+                    if not _utf8(rel):  # its name could be neither stored nor reported: named, not read
+                        unlisted.append((_shown(full), "the file name is not UTF-8 (unzipped from an archive "
+                                         "that wrote names in another encoding?); expected a UTF-8 name: rename it"))  # fmt: skip
+                        continue
                     stat = full.stat() if full.exists() else full.lstat()
                     found.append(FileRef(rel, str(full), stat.st_size, f"{stat.st_mtime_ns}:{stat.st_size}"))
         return found, unlisted
@@ -208,6 +213,21 @@ class LocalRoot(EvidenceRoot):
 
     def uri_of(self, rel: str) -> str:
         return str(self.path / rel) if rel else self.uri
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name read from the file system is text: bytes that are not UTF-8 come back
+    from ``os`` as lone surrogates, which no report, JSON or warehouse row can hold."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """``path`` as text, bytes that are not UTF-8 written as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
 
 
 def s3_client():

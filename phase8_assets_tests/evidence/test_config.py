@@ -299,3 +299,25 @@ def test_a_config_changed_at_the_same_path_is_read_anew_and_a_loaded_one_cannot_
     write(tmp_path, BASE.replace("release:", "relase:"))
     with pytest.raises(ConfigError, match="release"):
         load_config([str(tmp_path)], KINDS)
+
+
+def test_a_file_name_that_is_not_utf8_is_a_rejection_naming_it_and_the_rest_counts(tmp_path):
+    """A name in another encoding (a zip from Windows unpacked on Linux: ``caf\\xe9.md``) comes back
+    from the file system as lone surrogates, which no report or warehouse row can hold: the
+    evidence step crashed and every gate errored, naming no file. Now the file is a rejection naming
+    it (its bytes escaped), and the other files still count."""
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.shared.clock import now_utc
+    from phase8_assets.warehouse import connect, warehouse_path
+    from phase8_assets.warehouse.store import record_batch
+
+    root = _runbook_root(tmp_path)
+    with open(os.path.join(os.fsencode(root / "docs"), b"caf\xe9.md"), "wb") as fh:
+        fh.write((root / "docs" / "a.md").read_bytes())
+    batch = collect(load_config([str(root)], KINDS))
+    assert [f.uri for f in batch.files] == [str((root / "docs/a.md").resolve())]
+    [rejection] = batch.rejections
+    assert rejection.kind == "runbooks" and rejection.field == "(listing)"
+    assert rejection.uri == str((root / "docs").resolve()) + "/caf\\xe9.md" and "not UTF-8" in rejection.reason
+    with connect(warehouse_path(tmp_path / "home")) as conn:
+        record_batch(conn, batch, now_utc())
