@@ -53,6 +53,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "file-changed": (SIGNATURES, "a file's SHA-256 differs from the MANIFEST"),
     "path-traversal": (SIGNATURES, "a path with '..'"),
     "absolute-path": (SIGNATURES, "an absolute path or a drive letter"),
+    "path-not-utf8": (SIGNATURES, "a path that is not UTF-8 (a name in another encoding)"),
     "symlink": (SIGNATURES, "a symlink or hard link"),
     "special-file": (SIGNATURES, "a device, FIFO or socket, or a setuid/setgid file"),
     "world-writable": (SIGNATURES, "a file or folder anyone may write (mode o+w)"),

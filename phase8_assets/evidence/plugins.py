@@ -7,9 +7,9 @@ UTF-8 in NFC, LF line endings, ``/`` separators, lines sorted by path. A MANIFES
 backslashes or NFD names therefore verifies; any change to a hash or a path does not.
 
 Reading a bundle decides nothing about trust: it refuses what must not be unpacked (paths leaving
-the bundle, absolute paths, paths that macOS or Windows take for one file, links, special files,
-modes anyone may write, more files or bytes than the limits, all checked from the tar headers
-before any file is read) and otherwise returns the files' hashes, the MANIFEST, the signature and the manifest.
+the bundle, absolute paths, paths that are not UTF-8, paths that macOS or Windows take for one
+file, links, special files, modes anyone may write, more files or bytes than the limits, all
+checked from the tar headers before any file is read) and otherwise returns the files' hashes, the MANIFEST, the signature and the manifest.
 ``domains/plugins.py`` verifies. An archive that is not a gzip tar (or has more than zero padding
 after its last readable member, which another tar reader would extract), or a bundle without a
 valid ``plugin.json``, is unusable: ``EvidenceError``.
@@ -321,6 +321,11 @@ def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
     refusals, seen, folders, files, total = [], {}, set(), 0, 0
     for entry in entries:
         path = normal_path(entry.name)
+        if not _utf8(path):  # tar and os hand back bytes that are not UTF-8 as lone surrogates
+            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            refusals.append(Refusal("path-not-utf8", f"'{shown}' is not UTF-8 (a name in another encoding)",
+                                    "UTF-8 paths, as the MANIFEST names every file"))  # fmt: skip
+            continue
         if (refusal := path_refusal(path)) is not None:
             refusals.append(refusal)
             continue
@@ -350,6 +355,14 @@ def _structure(entries: list[_Entry], limits: BundleLimits) -> list[Refusal]:
             refusals.append(limit)
             return refusals
     return refusals + _collisions(list(seen), folders)
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _limit_refusal(path: str, size: int, files: int, total: int, limits: BundleLimits) -> Refusal | None:

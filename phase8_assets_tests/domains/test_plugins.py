@@ -201,6 +201,8 @@ CASES = {
     "file-changed": (lambda: write_bundle({**signed(plugin_files()), "webapp/main.js": b"steal();\n"}), trust),
     "path-traversal": (lambda: with_members((member("../../etc/cron.d/x", size=2), b"x\n")), trust),
     "absolute-path": (lambda: with_members((member("/etc/cron.d/x", size=2), b"x\n")), trust),
+    # written by a tool in Latin-1: the bytes 'caf\xe9.js' (tarfile hands them back as a lone surrogate)
+    "path-not-utf8": (lambda: with_members((member("webapp/caf\udce9.js", size=2), b"x\n")), trust),
     "symlink": (lambda: with_members((member("webapp/lib", tarfile.SYMTYPE, link="/etc"), None)), trust),
     "special-file": (lambda: with_members((member("webapp/pipe", tarfile.FIFOTYPE), None)), trust),
     "world-writable": (lambda: with_members((member("webapp/cache", tarfile.DIRTYPE, mode=0o777), None)), trust),
