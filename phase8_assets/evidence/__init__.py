@@ -17,6 +17,7 @@ unseen while the run goes on (and holding the process open at its exit).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -161,14 +162,49 @@ def unique_keys(pairs: list[tuple[str, object]]) -> dict:
 def json_document(text: str | bytes):
     """``json.loads`` as every JSON reader calls it: an object naming a key twice is refused
     (``unique_keys``), and so is an integer longer than Python converts (4300 digits by default),
-    by name, where ``json`` raises a bare ``ValueError``. ``JSONDecodeError`` and
+    by name, where ``json`` raises a bare ``ValueError``, and a string holding half of a character
+    (a lone ``\\ud83d`` escape, ``lone_surrogate``). ``JSONDecodeError`` and
     ``UnicodeDecodeError`` reach the caller as they are."""
     try:
-        return json.loads(text, object_pairs_hook=unique_keys)
+        doc = json.loads(text, object_pairs_hook=unique_keys)
     except ValueError as exc:
         if type(exc) is not ValueError:  # JSONDecodeError, UnicodeDecodeError, EvidenceError: the caller's
             raise
         raise EvidenceError("(document)", f"not valid JSON ({str(exc).split(':')[0]})") from exc
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("latin-1")):
+        where = lone_surrogate(doc)
+        if where is not None:
+            raise EvidenceError(where or "(document)", "a string holds a lone UTF-16 surrogate (\\uD800-\\uDFFF "
+                                "escape without its pair: text cut in the middle of a character, such as an "
+                                "emoji); expected whole characters")  # fmt: skip
+    return doc
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def lone_surrogate(value: object, where: str = "") -> str | None:
+    """The path (``checks.uptime[0].output``) of the first string, or key, of a parsed JSON value
+    that holds a lone surrogate, which no UTF-8 output (a report, the warehouse) can hold; None
+    when there is none."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if lone_surrogate(key) is not None:
+                return path.encode("utf-8", "backslashreplace").decode("utf-8")
+            if (found := lone_surrogate(item, path)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := lone_surrogate(item, f"{where}[{index}]")) is not None:
+                return found
+    return None
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,21 @@ def test_a_spring_boot_actuator_body_is_named_as_such_not_a_spelling_mistake(bod
     first = read(json.dumps(body).encode(), "x.json").summary["violations"][0]
     assert first["field"] == "(document)" and "Spring Boot Actuator" in first["reason"]
     assert "application/health+json" in first["reason"]
+
+
+def test_a_string_cut_in_the_middle_of_a_character_is_a_rejection_naming_its_field():
+    """JSON.stringify writes half of an emoji as a lone ``\\ud83d`` escape (an output cut to N UTF-16
+    units). Read as it was, it reached the gate's findings, which no UTF-8 output can hold: the
+    supportability gate could not be evaluated, with a DuckDB conversion error naming no file.
+    Now the response is rejected naming the field; a whole character written as a pair reads."""
+    body = (
+        b'{"status": "warn", "checks": {"uptime": [{"status": "warn", "time": "2026-11-20T11:40:00Z", '
+        b'"output": "restart pending %s"}]}}'
+    )
+    with pytest.raises(EvidenceError) as caught:
+        read(body % b"\\ud83d", "chat-api.json")
+    assert caught.value.field == "checks.uptime[0].output" and "lone UTF-16 surrogate" in caught.value.reason
+    with pytest.raises(EvidenceError, match="lone UTF-16 surrogate"):
+        read(b'{"status": "pass", "checks": {"disk\\udc00": []}}', "chat-api.json")
+    whole = read(body % b"\\ud83d\\ude80", "chat-api.json")
+    assert whole.summary["checks"][0]["output"] == "restart pending \U0001f680"
