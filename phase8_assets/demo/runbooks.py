@@ -307,7 +307,8 @@ One of: a gate, drill, SLO alert or budget alert names a runbook that is not in 
 a runbook is past `reviewed` + `review_every` (`review-current`); a captured health response of
 the platform breaks the `application/health+json` contract (`health-contract`), reports `fail`
 (`health-status`) or is older than the kind's `max_age` (`health-fresh`, each service's capture on
-its own; a response without any `checks.*.time` has no known age and fails too). The finding names the runbook or response file and its owner.""",
+its own, and each check's reading in it; a response without any `checks.*.time` has no known age
+and fails too). The finding names the runbook or response file and its owner.""",
         """\
 1. `runbook-exists`: write the runbook under the name the finding gives, with front matter
    (`title`, `owner`, `reviewed`, `review_every`, `serves`), or fix the name where it is declared.
@@ -322,7 +323,9 @@ its own; a response without any `checks.*.time` has no known age and fails too).
    (see [evidence freshness](evidence-freshness.md#mitigation)).
 6. `health-fresh`: capture the service's `/health` again (the job that probes it stopped, or the
    service was retired: then remove its capture). "capture time unknown": the service reports no
-   `time` on its checks; make it do so (a file's modification time is never evidence time).""",
+   `time` on its checks; make it do so (a file's modification time is never evidence time). "read
+   ... ago" on one check of a fresh capture: that component's checker stopped and the service keeps
+   serving its last (cached) reading; fix or restart the checker, then capture again.""",
     ),
     "plugin-signatures": (
         "Plugin signatures",

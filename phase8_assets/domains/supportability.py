@@ -303,6 +303,17 @@ def health_findings(
                         f"{config.evidence[HEALTH].max_age_text} ({format_duration(max_age)}): each service's capture",
                         f.uri, owner, runbook, {"service": s.get("service"), "observed_at": f.observed_at.isoformat()})
             )  # fmt: skip
+        else:  # a fresh capture may still carry a stale reading: a cached check whose checker stopped
+            stale = [(c, at - datetime.fromisoformat(c["time"])) for c in s["checks"] if c.get("time")]
+            stale = [(c, age) for c, age in stale if age > max_age]
+            if stale:
+                observed = ", ".join(f"{c['key']} {c['status']} read {format_duration(age)} ago" for c, age in stale)
+                out.append(
+                    Finding("error", f.uri, "health-fresh", f"{observed} (the capture's newest reading is "
+                            f"{format_duration(at - f.observed_at)} old)", f"{config.evidence[HEALTH].max_age_text} "
+                            f"({format_duration(max_age)}): each check's reading (checks.*.time)", f.uri, owner,
+                            runbook, {"service": s.get("service"), "stale_checks": [c["key"] for c, _ in stale]})
+                )  # fmt: skip
         if s["violations"]:
             first = s["violations"][0]
             more = f" (+{len(s['violations']) - 1} more)" if len(s["violations"]) > 1 else ""

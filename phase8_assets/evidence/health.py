@@ -10,6 +10,8 @@ violations are findings of the ``supportability`` gate, as is a ``fail`` status.
 aliases (``ok``/``up`` for pass, ``error``/``down`` for fail) are read as the status they stand for.
 
 The evidence time is the newest ``checks.*.time`` of the response: the draft has no top-level time.
+Each check keeps its own time too: the draft lets a reading be cached, so one check of a fresh
+response may be a reading from weeks ago (its checker stopped), which ``supportability`` judges.
 """
 
 from __future__ import annotations
@@ -122,15 +124,15 @@ def read(data: bytes, uri: str) -> ReadResult:
         for index, entry in enumerate(entries if isinstance(entries, list) else []):
             if not isinstance(entry, dict):
                 continue
-            checks.append(
-                {"key": key, "status": entry.get("status"), "output": redact_text(str(entry.get("output") or ""))}
-            )
+            check = {"key": key, "status": entry.get("status"), "output": redact_text(str(entry.get("output") or ""))}
+            checks.append(check)
             if isinstance(entry.get("time"), str):
                 try:
                     instant = parse_timestamp(entry["time"], f"checks.{key}[{index}].time")
                 except TimeParseError:
                     continue  # the schema's date-time format already reports it
                 times.append(instant.at)
+                check["time"] = instant.at.isoformat()  # when this reading was taken (the draft lets it be cached)
                 if instant.was_naive:
                     warnings.append(naive_time_warning(f"checks.{key}[{index}].time", entry["time"]))
     status = doc.get("status")

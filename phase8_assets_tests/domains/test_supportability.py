@@ -223,6 +223,22 @@ def test_each_services_capture_is_judged_on_its_own_age(root):
     assert found[0].observed.startswith("captured 12d") and found[0].limit.startswith("P1D (1d 0h)")
 
 
+def test_a_stale_reading_in_a_fresh_capture_fails_naming_its_check(root):
+    """The draft lets a check's reading be cached: a capture whose other checks were read minutes ago
+    may carry a reading from weeks ago (its checker stopped). The capture's time is its newest
+    reading, so that stale ``pass`` passed; now the check is named with its age."""
+    doc = json.loads(health_response("chat-api", SERVICES["chat-api"], AT))
+    doc["checks"]["postgres:connections"][0]["time"] = "2026-10-29T11:40:00Z"
+    (root / "health/chat-api.json").write_text(json.dumps(doc))
+    _, found = evaluate(root)
+    assert rules(found) == [("health-fresh", "chat-api.json")]
+    assert found[0].observed.startswith("postgres:connections pass read 22d")
+    assert found[0].details["stale_checks"] == ["postgres:connections"]
+    doc["checks"]["postgres:connections"][0]["time"] = "2026-11-20T00:00:00Z"  # 12 h: within P1D
+    (root / "health/chat-api.json").write_text(json.dumps(doc))
+    assert evaluate(root)[1] == []
+
+
 def test_a_services_earlier_capture_is_history_once_a_later_one_supersedes_it(root):
     from datetime import timedelta
 
