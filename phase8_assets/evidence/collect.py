@@ -37,7 +37,7 @@ from phase8_assets.evidence import (
 from phase8_assets.evidence.config import EvidenceConfig, Located
 from phase8_assets.evidence.governance import zoned_time
 from phase8_assets.evidence.revisions import derived_version
-from phase8_assets.evidence.roots import EvidenceRoot, FileRef, RootError, open_root
+from phase8_assets.evidence.roots import EvidenceRoot, FileRef, RootError, file_root
 from phase8_assets.evidence.runbooks import is_placeholder_owner
 from phase8_assets.shared.artifacts import ArtifactError, validate_artifact
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, parse_timestamp
@@ -286,9 +286,9 @@ def spool_of(f: EvidenceFile, folder: Path) -> Path:
     ``folder``, and refused when its content is no longer the one collected."""
     if f.spool is not None and f.spool.exists():
         return f.spool
-    parent, _, name = f.uri.rpartition("/")
     try:
-        read = _read_staged(f.kind, open_root(parent), name, f.uri, f.size, folder)
+        root, rel = file_root(f.uri)
+        read = _read_staged(f.kind, root, rel, f.uri, f.size, folder)
     except RootError as exc:
         raise EvidenceError("(file)", str(exc)) from None
     if read.digest != f.sha256:

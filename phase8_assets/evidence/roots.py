@@ -388,9 +388,20 @@ def local_copy(uri: str, folder: Path) -> str:
     ``RootError`` (naming the object, its reason redacted) when it cannot be read."""
     if not uri.startswith("s3://"):
         return uri
-    parent, _, name = uri.rpartition("/")
-    path, _, _ = open_root(parent).stage(name, sys.maxsize, Path(tempfile.mkdtemp(prefix="copy-", dir=folder)))
+    root, rel = file_root(uri)
+    path, _, _ = root.stage(rel, sys.maxsize, Path(tempfile.mkdtemp(prefix="copy-", dir=folder)))
     return str(path)
+
+
+def file_root(uri: str) -> tuple[EvidenceRoot, str]:
+    """A root and the path in it of the file at ``uri``: its folder and name, or for an object its
+    bucket and whole key. Keys are literal, so the key is never split: the folder ``a/`` of
+    ``a//x.json`` read as a root's prefix would lose its trailing "/" and name ``a/x.json``."""
+    if uri.startswith("s3://"):
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        return S3Root(f"s3://{bucket}"), key
+    parent, _, name = uri.rpartition("/")
+    return open_root(parent), name
 
 
 def locate(base: EvidenceRoot, rel_file: str, name: str) -> tuple[EvidenceRoot, str]:

@@ -1,5 +1,7 @@
 """Evidence roots on S3, through boto3 against a real HTTP endpoint (moto's server on 127.0.0.1)."""
 
+from pathlib import Path
+
 import pytest
 
 from phase8_assets.evidence.config import ConfigError, load_config
@@ -181,3 +183,18 @@ def test_listed_keys_are_read_as_listed_not_in_their_normal_form(s3, tmp_path):
     s3.put_object(Bucket="literal", Key="r/drills/../w.json", Body=b"up")
     with pytest.raises(RootError, match=r"leaves the evidence root"):
         root.read_bytes("drills/../w.json", 100)
+
+
+def test_a_staged_copy_is_of_the_object_named_not_of_its_folders_normal_form(s3, tmp_path):
+    """DuckDB reads an object from a local copy (a FOCUS export, a CUR data file, a spool read again
+    in another process). The copy was made from the URI's folder as a root and its name, and a
+    root's prefix loses its trailing "/": ``a//x.csv`` was copied from ``a/x.csv``."""
+    from phase8_assets.evidence.roots import local_copy
+
+    s3.create_bucket(Bucket="copies")
+    s3.put_object(Bucket="copies", Key="r/a/x.csv", Body=b"plain")
+    s3.put_object(Bucket="copies", Key="r/a//x.csv", Body=b"double")
+    s3.put_object(Bucket="copies", Key="r/b//y.csv", Body=b"alone")
+    for uri, body in (("s3://copies/r/a//x.csv", b"double"), ("s3://copies/r/a/x.csv", b"plain"),
+                      ("s3://copies/r/b//y.csv", b"alone")):  # fmt: skip
+        assert Path(local_copy(uri, tmp_path)).read_bytes() == body, uri
