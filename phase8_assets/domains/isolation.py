@@ -166,14 +166,20 @@ def findings(
         out.append(Finding(severity, subject, rule, observed, limit, evidence, who or owner, runbook, details))
 
     matrix_rejected = batch.rejections_of(MATRIX_KIND)
+    matrix_future = batch.future_of(MATRIX_KIND)  # reviewed after the evaluation time: set aside
     if coverage.matrix_uri is None:
-        observed = (
-            f"rejected: {matrix_rejected[0].field}: {matrix_rejected[0].reason}"
-            if matrix_rejected
-            else "no IsolationMatrix file (evidence kind isolation_matrix)"
-        )
-        add("error", "isolation matrix", "matrix-present", observed, "one readable IsolationMatrix",
-            matrix_rejected[0].uri if matrix_rejected else expected.get(MATRIX_KIND))  # fmt: skip
+        if matrix_rejected:
+            observed, evidence = (
+                f"rejected: {matrix_rejected[0].field}: {matrix_rejected[0].reason}",
+                matrix_rejected[0].uri,
+            )
+        elif matrix_future:
+            observed = (f"set aside: reviewed {format_timestamp(matrix_future[0].observed_at)} is after the evaluation "
+                        f"time {format_timestamp(coverage.at)} (a matrix from the future covers nothing)")  # fmt: skip
+            evidence = matrix_future[0].uri
+        else:
+            observed, evidence = "no IsolationMatrix file (evidence kind isolation_matrix)", expected.get(MATRIX_KIND)
+        add("error", "isolation matrix", "matrix-present", observed, "one readable IsolationMatrix", evidence)
     for rejection in batch.rejections_of(RESULTS_KIND):
         add("error", rejection.uri, "results-readable", f"{rejection.field}: {rejection.reason}",
             "a readable JUnit XML report (its outcomes are unknown)", rejection.uri)  # fmt: skip

@@ -139,6 +139,19 @@ def test_no_matrix_and_unreadable_results_fail_closed():
     ]
 
 
+def test_a_matrix_reviewed_after_the_evaluation_time_is_named_as_set_aside_not_as_absent():
+    """A matrix re-reviewed since (or a release evaluated --as-of an earlier time) is set aside as
+    future-dated; the finding said "no IsolationMatrix file" and pointed at the configured path, as
+    if there were none. It still fails, naming the file and why."""
+    future = MATRIX.replace(b'reviewed: "2026-10-05"', b'reviewed: "2026-12-01"')
+    b = batch(junit_file("/r/a.xml", FULL), matrix=False)
+    b.files.append(evidence_file("isolation_matrix", "/r/matrix.yaml", read_matrix(future, "/r/matrix.yaml")))
+    b.set_aside_future(AT, timedelta(minutes=5))
+    [present] = [f for f in gate(b) if f.rule == "matrix-present"]
+    assert present.severity == "error" and present.evidence == "/r/matrix.yaml"
+    assert present.observed.startswith("set aside: reviewed 2026-12-01T00:00:00Z is after the evaluation time")
+
+
 def test_a_result_without_a_timestamp_covers_nothing_and_says_why():
     undated = b'<testsuite name="iso">' + case("search_index", "data").encode() + b"</testsuite>"
     b = batch(junit_file("/r/a.xml", FULL[:2]), evidence_file("isolation_results", "/r/u.xml", read(undated, "u")))
