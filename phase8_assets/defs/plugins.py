@@ -1,6 +1,8 @@
 """Stream D, plugin and bot security: bundles, their verification against the trust policy, and the
 ``plugin_signatures`` and ``plugin_capabilities`` gates."""
 
+from datetime import datetime
+
 import dagster as dg
 
 from phase8_assets.defs.gates import gate_asset
@@ -10,6 +12,7 @@ from phase8_assets.domains.plugins import CAPABILITY_GATE, SIGNATURES, gate_find
 from phase8_assets.evidence import EvidenceError
 from phase8_assets.evidence.collect import EvidenceBatch
 from phase8_assets.evidence.upgrade import Version, parse_version
+from phase8_assets.shared.clock import format_timestamp
 from phase8_assets.shared.reports import markdown_table
 
 GROUP = "security"
@@ -87,7 +90,7 @@ def _release(config) -> tuple[Version | None, str | None]:
 
 
 def _evidence_findings(
-    gate: str, batch: EvidenceBatch, config, verifications: dict, owner: str, runbook: str
+    gate: str, batch: EvidenceBatch, config, verifications: dict, owner: str, runbook: str, at: datetime
 ) -> list[Finding]:
     """Fail closed: the kinds not configured, no (or more than one) readable trust policy, unreadable
     bundles; for plugin_capabilities, a release version the plugins' min_server_version cannot be compared with."""
@@ -102,11 +105,17 @@ def _evidence_findings(
                                f"evidence.{kind} configured (or gates.{gate} switched off with a reason)", config.source,
                                owner, runbook, {}))  # fmt: skip
     if TRUST in config.evidence and verifications["policy"] is None:
-        rejected = batch.rejections_of(TRUST)
-        observed = (f"rejected: {rejected[0].field}: {rejected[0].reason}" if rejected
-                    else f"{verifications['policies']} PluginTrustPolicy files")  # fmt: skip
+        rejected, future = batch.rejections_of(TRUST), batch.future_of(TRUST)  # future: reviewed after the time
+        if rejected:
+            observed, evidence = f"rejected: {rejected[0].field}: {rejected[0].reason}", rejected[0].uri
+        elif future and not verifications["policies"]:
+            observed = (f"set aside: reviewed {format_timestamp(future[0].observed_at)} is after the evaluation "
+                        f"time {format_timestamp(at)} (a policy from the future trusts no key)")  # fmt: skip
+            evidence = future[0].uri
+        else:
+            observed, evidence = f"{verifications['policies']} PluginTrustPolicy files", config.source
         out.append(Finding("error", "plugin trust policy", "trust-policy-present", observed, "exactly one readable "
-                           "PluginTrustPolicy", rejected[0].uri if rejected else config.source, owner, runbook, {}))  # fmt: skip
+                           "PluginTrustPolicy", evidence, owner, runbook, {}))  # fmt: skip
     for r in batch.rejections_of(BUNDLES):
         out.append(Finding("error", r.uri.rsplit("/", 1)[-1], "bundle-readable", f"{r.field}: {r.reason}",
                            "a gzip tar bundle with a valid plugin.json", r.uri, owner, runbook, {}))  # fmt: skip
@@ -116,7 +125,7 @@ def _evidence_findings(
 def _plugin_gate(gate: str):
     def evaluate(batch, config, at, plugin_verifications: dict):
         owner, runbook = config.owner_for(gate, BUNDLES), config.runbook_for(gate)
-        found = _evidence_findings(gate, batch, config, plugin_verifications, owner, runbook)
+        found = _evidence_findings(gate, batch, config, plugin_verifications, owner, runbook, at)
         policy = plugin_verifications["policy"]
         if policy is not None:
             found += gate_findings(

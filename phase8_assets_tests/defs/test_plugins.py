@@ -99,3 +99,27 @@ def test_a_plugin_needing_a_newer_server_than_the_release_fails_plugin_capabilit
     assert (finding["subject"], finding["rule"]) == ("release", "release-version")
     assert finding["evidence"].endswith("phase8.yaml")
     assert "got '10.4'" in finding["observed"]
+
+
+def test_a_trust_policy_reviewed_after_the_evaluation_time_is_named_as_set_aside_not_counted_as_none(tmp_path):
+    """A future-dated trust policy is set aside; the finding said '0 PluginTrustPolicy files' with
+    phase8.yaml as its evidence, while the file was there. It still fails, naming the file and why."""
+    from datetime import UTC, datetime, timedelta
+
+    from phase8_assets.defs.plugins import TRUST, _evidence_findings
+    from phase8_assets.evidence import readers
+    from phase8_assets.evidence.collect import collect
+    from phase8_assets.evidence.config import load_config
+
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root)
+    trust = root / "policy/plugin-trust.yaml"
+    trust.write_text(trust.read_text().replace('reviewed: "2026-11-02"', 'reviewed: "2026-12-01"'))
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    config = load_config([str(root)], set(readers()))
+    batch = collect(config, kinds={TRUST})
+    batch.set_aside_future(at, timedelta(minutes=5))
+    [present] = _evidence_findings("plugin_signatures", batch, config, {"policy": None, "policies": 0}, "team:x",
+                                   "rb.md", at)  # fmt: skip
+    assert present.rule == "trust-policy-present" and present.evidence == str(trust.resolve())
+    assert present.observed.startswith("set aside: reviewed 2026-12-01T00:00:00Z is after the evaluation time")
