@@ -251,6 +251,7 @@ def policy_check(evidence: tuple[str, ...], fmt: str, as_of: str | None) -> None
     except (ConfigError, TimeParseError) as exc:
         _fail(str(exc))
     batch = collect(config, kinds=set(KINDS), waivers=True)
+    batch.set_aside_future(at, config.clock_skew)  # as the gate run does: a file dated after `at` never counts
     report = build_report(governance_results(batch, config, at), config.release, config.root_uris, at)
     if fmt == "json":
         click.echo(to_json(report), nl=False)

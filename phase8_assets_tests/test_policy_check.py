@@ -175,3 +175,18 @@ def test_a_foreign_ignore_file_that_rots_names_the_owner_the_root_gives_those_fi
     exceptions = next(g for g in report["gates"] if g["gate"] == "policy_exceptions")
     [rot] = [f for f in exceptions["findings"] if f["rule"] == "foreign-exception"]
     assert (rot["owner"], "never expires" in rot["observed"]) == ("team:security", True)
+
+
+def test_a_governance_file_dated_after_the_evaluation_time_is_set_aside_as_in_the_gate_run(tmp_path):
+    """`phase8 gate` sets aside a file dated after the evaluation time (its policies never count), so
+    its policy_compliance fails without a RetentionPolicy; `policy check` counted the future-dated
+    policy and passed on the same evidence."""
+    root = tmp_path / "root"
+    shutil.copytree(DATA, root)
+    retention = root / "policy/governance/retention.yaml"
+    retention.write_text(retention.read_text().replace('reviewed: "2026-10-20"', 'reviewed: "2026-12-01"'))
+    result = check("--evidence", str(root), "--format", "json")
+    assert result.exit_code == 1, result.output
+    gate = next(g for g in json.loads(result.output)["gates"] if g["gate"] == "policy_compliance")
+    assert gate["status"] == "fail"
+    assert "retention.present" in {f["rule"] for f in gate["findings"] if f["severity"] == "error"}
