@@ -190,3 +190,10 @@ def test_a_governance_file_dated_after_the_evaluation_time_is_set_aside_as_in_th
     gate = next(g for g in json.loads(result.output)["gates"] if g["gate"] == "policy_compliance")
     assert gate["status"] == "fail"
     assert "retention.present" in {f["rule"] for f in gate["findings"] if f["severity"] == "error"}
+    # named as set aside, with the file as its evidence: not as if there were no RetentionPolicy at all
+    [present] = [f for f in gate["findings"] if f["rule"] == "retention.present"]
+    assert present["evidence"] == str(retention.resolve())
+    assert present["observed"] == (
+        "no readable RetentionPolicy; the file is set aside: its reviewed 2026-12-01T00:00:00Z is after the "
+        "evaluation time 2026-11-20T12:00:00Z"
+    )

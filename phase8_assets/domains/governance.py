@@ -380,10 +380,10 @@ def compliance_gate(batch, config, at, policy_evaluations: list[Evaluation]):
         if r.kind in KINDS
     ]  # fmt: skip
     found += [
-        Finding("error", e.target, e.rule, e.observed, e.limit,
-                e.evidence or config.paths_of(PRESENT_RULES.get(e.rule, "data_inventory")), e.owner, runbook,
-                {"tenant": e.tenant, "reason": e.reason, **e.details,
-                 **({"kind": PRESENT_RULES[e.rule]} if e.rule in PRESENT_RULES else {})})
+        Finding("error", e.target, e.rule, e.observed + _set_aside(batch, e.rule, at), e.limit,
+                e.evidence or _future_uri(batch, e.rule) or config.paths_of(PRESENT_RULES.get(e.rule, "data_inventory")),
+                e.owner, runbook, {"tenant": e.tenant, "reason": e.reason, **e.details,
+                                   **({"kind": PRESENT_RULES[e.rule]} if e.rule in PRESENT_RULES else {})})
         for e in policy_evaluations
         if e.outcome == "violation"
     ]  # fmt: skip
@@ -397,6 +397,22 @@ def compliance_gate(batch, config, at, policy_evaluations: list[Evaluation]):
     found += _stale_inventories(batch, config, at, {e.evidence for e in policy_evaluations}, runbook)
     passed = sum(e.outcome == "pass" for e in policy_evaluations)
     return found, f"{len(policy_evaluations)} rule evaluation(s), {passed} pass"
+
+
+def _set_aside(batch, rule: str, at: datetime) -> str:
+    """Why a kind a ``*.present`` rule finds absent is absent though its file is there: dated after
+    the evaluation time, it was set aside (an empty string for any other rule)."""
+    future = batch.future_of(PRESENT_RULES[rule]) if rule in PRESENT_RULES else []
+    if not future:
+        return ""
+    f = future[0]
+    return (f"; the file is set aside: its {f.timestamp_field} {format_timestamp(f.observed_at)} is after the "
+            f"evaluation time {format_timestamp(at)}")  # fmt: skip
+
+
+def _future_uri(batch, rule: str) -> str | None:
+    future = batch.future_of(PRESENT_RULES[rule]) if rule in PRESENT_RULES else []
+    return future[0].uri if future else None
 
 
 def _stale_inventories(batch, config, at: datetime, used: set, runbook: str) -> list[Finding]:
