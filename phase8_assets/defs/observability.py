@@ -24,9 +24,12 @@ def trace_run(instance: dg.DagsterInstance, run_id: str, attributes: dict | None
     """Write one trace for a finished run: a root span, a span per step (asset) and per check.
 
     Attributes follow the semantic conventions where one exists (``cicd.pipeline.*``,
-    ``test.case.*``); ours are under ``phase8.``. Returns the trace id (hex)."""
+    ``test.case.*``); ours are under ``phase8.``. Returns the trace id (hex); None when the run is
+    unknown or telemetry is off (``OTEL_SDK_DISABLED``), and then its events are not even read."""
     from opentelemetry import trace
 
+    if telemetry.disabled():
+        return None
     run = instance.get_run_by_id(run_id)
     if run is None:
         return None

@@ -36,7 +36,7 @@ def _endpoint_set(signal: str) -> bool:
     )
 
 
-def _disabled() -> bool:
+def disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true"
 
 
@@ -145,7 +145,7 @@ def _setup() -> dict[str, Any]:
         tracer_provider = TracerProvider(resource=resource)
         logger_provider = LoggerProvider(resource=resource)
         readers = []
-        if not _disabled():
+        if not disabled():
             span_file, log_file, metric_file = _file_exporters(telemetry_dir())
             if _endpoint_set("TRACES"):
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -174,10 +174,18 @@ def _setup() -> dict[str, Any]:
 
 
 def tracer():
+    if disabled():  # the API's no-op: nothing to set up, nothing recorded (as the SDK would do when disabled)
+        from opentelemetry.trace import NoOpTracer
+
+        return NoOpTracer()
     return _setup()["tracer_provider"].get_tracer("phase8_assets", __version__)
 
 
 def meter():
+    if disabled():
+        from opentelemetry.metrics import NoOpMeter
+
+        return NoOpMeter("phase8_assets", __version__)
     return _setup()["meter_provider"].get_meter("phase8_assets", __version__)
 
 
@@ -187,6 +195,8 @@ def _safe(attributes: dict[str, Any]) -> dict[str, Any]:
 
 def count(name: str, value: float, attributes: dict[str, Any], unit: str = "1", description: str = "") -> None:
     """Add to a counter (``phase8.…``); attributes are redacted."""
+    if disabled():
+        return
     key = ("counter", name)
     if key not in _instruments:
         _instruments[key] = meter().create_counter(name, unit=unit, description=description)
@@ -195,6 +205,8 @@ def count(name: str, value: float, attributes: dict[str, Any], unit: str = "1", 
 
 def gauge(name: str, value: float, attributes: dict[str, Any], unit: str = "1", description: str = "") -> None:
     """Record a gauge's current value (a key figure: burn rate, budget remaining)."""
+    if disabled():
+        return
     key = ("gauge", name)
     if key not in _instruments:
         _instruments[key] = meter().create_gauge(name, unit=unit, description=description)
@@ -203,6 +215,8 @@ def gauge(name: str, value: float, attributes: dict[str, Any], unit: str = "1", 
 
 def emit_event(name: str, attributes: dict[str, Any], body: str | None = None) -> None:
     """An OpenTelemetry event: a log record with ``event.name``, attributes and body redacted."""
+    if disabled():
+        return
     logger = _setup()["logger_provider"].get_logger("phase8_assets.events", __version__)
     logger.emit(
         event_name=name, body=redact(body) if body else name, attributes={"event.name": name, **_safe(attributes)}

@@ -169,5 +169,10 @@ def report_time():
 
 
 def test_sdk_disabled_writes_nothing(home):
+    from phase8_assets.shared import telemetry
+
+    telemetry.shutdown()
     gate_report([DATA], home)
     assert not (home / "telemetry").exists()
+    # nothing set up either: no providers, no instruments, no redaction of attributes never sent
+    assert telemetry._state == {} and telemetry._instruments == {}
