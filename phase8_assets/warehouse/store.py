@@ -156,6 +156,24 @@ def insert_new_row(conn: duckdb.DuckDBPyConnection, table: str, row: list) -> bo
     )
 
 
+GATE_RESULT_COLUMNS = ("run_id", "gate", "status", "blocking", "summary", "errors", "warnings", "waived", "findings")
+GATE_RUN_COLUMNS = (
+    "run_id", "evaluated_at", "recorded_at", "verdict", "release_version", "release_commit", "evidence_roots", "report"
+)  # fmt: skip
+
+
+def _put(conn: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], keys: int, row: list) -> None:
+    """Insert ``row`` into ``table``, or update the row holding its key (its first ``keys`` values).
+    A lookup by the primary key and a plain INSERT or UPDATE: DuckDB's INSERT OR REPLACE and ON
+    CONFLICT cost about three times as much (~4 ms a row), paid by every gate step of a run."""
+    where = " AND ".join(f"{c} = ?" for c in columns[:keys])
+    if conn.execute(f"SELECT 1 FROM {table} WHERE {where}", row[:keys]).fetchone():
+        sets = ", ".join(f"{c} = ?" for c in columns[keys:])
+        conn.execute(f"UPDATE {table} SET {sets} WHERE {where}", [*row[keys:], *row[:keys]])
+    else:
+        conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", row)
+
+
 def record_gate_result(conn: duckdb.DuckDBPyConnection, run_id: str, gate: dict) -> None:
     """Record (or, for a re-executed step, replace) one gate's result under its run."""
     counts = {s: sum(1 for f in gate["findings"] if f["severity"] == s) for s in ("error", "warning", "waived")}
@@ -173,7 +191,7 @@ def record_gate_result(conn: duckdb.DuckDBPyConnection, run_id: str, gate: dict)
     if is_lake(conn):
         _lake_rows(conn, "gate_run_results", [row], replace=True)
     else:
-        conn.execute("INSERT OR REPLACE INTO gate_run_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        _put(conn, "gate_run_results", GATE_RESULT_COLUMNS, 2, row)
 
 
 def recorded_gate_results(conn: duckdb.DuckDBPyConnection, run_id: str) -> tuple[datetime | None, list[dict]]:
@@ -205,17 +223,8 @@ def record_gate_run(conn: duckdb.DuckDBPyConnection, run_id: str, report: dict, 
     ]
     if is_lake(conn):
         _lake_rows(conn, "gate_runs", [row], replace=True)
-        return
-    conn.execute(
-        """
-        INSERT INTO gate_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (run_id) DO UPDATE SET evaluated_at = excluded.evaluated_at, recorded_at = excluded.recorded_at,
-            verdict = excluded.verdict, release_version = excluded.release_version,
-            release_commit = excluded.release_commit, evidence_roots = excluded.evidence_roots,
-            report = excluded.report
-        """,
-        row,
-    )
+    else:
+        _put(conn, "gate_runs", GATE_RUN_COLUMNS, 1, row)
 
 
 def table_counts(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None = None) -> dict[str, int]:
