@@ -152,9 +152,11 @@ def gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: s
 
     from phase8_assets.evidence import prefetch
     from phase8_assets.shared.processes import Interrupted, interruptible
+    from phase8_assets.shared.without_pandas import without_pandas
 
     try:
-        with interruptible(), prefetch.started(list(evidence)):  # the evidence read on a second core
+        # The evidence is read on a second core; pandas, which nothing in the run uses, is not imported.
+        with interruptible(), prefetch.started(list(evidence)), without_pandas():
             if "phase8_assets.gate_run" not in sys.modules:
                 # Importing Dagster and the definitions makes about a million objects and almost no
                 # garbage: the collector's passes over them are work for nothing (~0.2 s CPU). It

@@ -536,3 +536,38 @@ def test_help_and_version():
     assert runner.invoke(main, ["--version"]).output.strip() == f"phase8, version {__version__}"
     help_text = runner.invoke(main, ["--help"]).output
     assert all(cmd in help_text for cmd in ("gate", "validate", "demo-data", "upgrade"))
+
+
+# The demo and the scenarios that reach the readers and the numeric paths (every reader on broken
+# input, numpy change points, OTLP burn rates, FOCUS costs): what `phase8 gate` runs without pandas.
+WITHOUT_PANDAS = ["broken-evidence", "perf-regression", "slo-fast-burn", "cost-forecast-over-budget"]
+
+
+def test_release_gate_needs_no_pandas(tmp_path):
+    """`phase8 gate` refuses pandas (``shared/without_pandas.py``): in a process that refuses it, the
+    demo passes and the scenarios fail exactly the gates the README names, readers included (read in
+    the run here, not by the prefetch process), and pandas is never imported."""
+    script = f"""
+import json, sys
+from pathlib import Path
+from phase8_assets.shared.without_pandas import without_pandas
+with without_pandas():
+    from phase8_assets.gate_run import run_gate
+    out = {{}}
+    for name, root in [("demo", {str(DATA)!r})] + [(n, str(Path({str(SCENARIOS)!r}) / n)) for n in {WITHOUT_PANDAS!r}]:
+        report = run_gate([root], out=None, as_of=None, home=Path({str(tmp_path)!r}) / name).report
+        out[name] = sorted(g["gate"] for g in report["gates"] if g["status"] in ("fail", "error"))
+    try:
+        import pandas  # noqa: F401
+        refused = ""
+    except ModuleNotFoundError as exc:
+        refused = str(exc)
+print(json.dumps({{"failing": out, "pandas_loaded": "pandas" in sys.modules, "refused": refused}}))
+"""
+    env = {**env_without_pytest(), "OTEL_SDK_DISABLED": "true"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = dict(SCENARIO_TABLE)
+    assert got["failing"] == {"demo": [], **{n: expected[n] for n in WITHOUT_PANDAS}}
+    assert not got["pandas_loaded"] and "`phase8 gate` runs without pandas" in got["refused"]
