@@ -477,10 +477,17 @@ def _go(
     return out, warnings
 
 
-def _test2json_event(line: str) -> dict | None:
-    """A line of ``go test -json`` (test2json): a JSON object with a string ``Action``."""
+def _test2json_event(line: str, number: int) -> dict | None:
+    """A line of ``go test -json`` (test2json): a JSON object with a string ``Action``; None for
+    a line that is not JSON (go's stderr merged in). JSON that ``json_document`` refuses (a lone
+    surrogate, which no report or warehouse row can hold; a key named twice) is refused, naming
+    the line (``number``)."""
     try:
-        event = json.loads(line)
+        event = json_document(line)
+    except EvidenceError as exc:
+        raise EvidenceError(
+            f"line {number}" + ("" if exc.field == "(document)" else f".{exc.field}"), exc.reason
+        ) from exc
     except ValueError:
         return None
     return event if isinstance(event, dict) and isinstance(event.get("Action"), str) else None
@@ -503,7 +510,7 @@ def _go_json(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        event = _test2json_event(line)
+        event = _test2json_event(line, number)
         if event is None:
             if line.lstrip().startswith("{"):
                 raise EvidenceError(f"line {number}", "expected a go test -json event (a JSON object with an Action)")
@@ -586,8 +593,8 @@ def read(data: bytes, uri: str, rel: str | None = None) -> ReadResult:
     except UnicodeDecodeError as exc:
         raise EvidenceError("(document)", f"not UTF-8 text ({exc.reason})") from exc
     stripped = text.lstrip()
-    events = (line for line in text.splitlines() if line.lstrip().startswith('{"'))
-    if any(_test2json_event(line) is not None for line in events):  # go test -json, maybe with stderr
+    events = ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith('{"'))
+    if any(_test2json_event(line, n) is not None for n, line in events):  # go test -json, maybe with stderr
         parsed, warnings = _go_json(text, path)
     elif not stripped.startswith("{"):
         parsed, warnings = _go(text, path)

@@ -317,6 +317,21 @@ def test_go_test_json_failures_are_failures():
     assert exc.value.field == "line 28"
 
 
+def test_go_test_json_with_a_lone_surrogate_is_refused_naming_its_line():
+    """An event whose text holds half of a character (a ``\\ud83d`` escape without its pair) is
+    refused by the reader, naming its line: read as json.loads gives it, it reached the warehouse,
+    whose UTF-8 cannot hold it, and the benchmark load failed for every file (perf gates: error)."""
+    pkg = "chat/realtime"
+    stream = go_json_events(
+        (pkg, "", "pkg: chat/realtime\n"), (pkg, "", "BenchmarkFanout/emoji=\ud83d-8   \t"),
+        (pkg, "BenchmarkFanout/emoji=\ud83d-8", "926\t215802.6 ns/op\n"), (pkg, "", "pass"),
+    )  # fmt: skip
+    assert b"\\ud83d" in stream  # json.dumps writes the escape, as any JSON writer would
+    with pytest.raises(EvidenceError) as exc:
+        measurements(stream)
+    assert exc.value.field == "line 2.Output" and "lone UTF-16 surrogate" in exc.value.reason
+
+
 def test_k6_handle_summary_and_legacy_summary_export_thresholds():
     handle = {
         "state": {"testRunDurationMs": 30012.5},
