@@ -136,8 +136,24 @@ def to_junit(report: dict) -> str:
             ET.SubElement(case, "skipped", message=gate["summary"])
         elif body:
             ET.SubElement(case, "system-out").text = body
+    for element in suites.iter():  # evidence text may carry what XML 1.0 cannot (a panic's ANSI colours)
+        element.text = element.text and _xml_chars(element.text)
+        element.attrib = {key: _xml_chars(value) for key, value in element.attrib.items()}
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# What XML 1.0 cannot hold, even as a character reference: control characters but tab, newline and
+# carriage return, lone surrogates, U+FFFE and U+FFFF. ElementTree writes them as they are, and a
+# JUnit consumer (CI) then refuses the whole report as not well-formed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_chars(text: str) -> str:
+    """``text`` with each character XML 1.0 cannot hold written as its escape (``\\x1b``)."""
+    return _NOT_XML.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text
+    )
 
 
 SARIF_LEVEL = {"error": "error", "warning": "warning", "waived": "error"}

@@ -139,6 +139,18 @@ def test_report_validates_and_renders():
     assert json.loads(json.dumps(report)) == report
 
 
+def test_junit_report_stays_well_formed_when_evidence_text_holds_control_characters():
+    """A benchmark's panic in ANSI colours (go test text), a NUL in a test id: evidence text that
+    reaches a finding. XML 1.0 cannot hold those characters; written as they are, the CI's JUnit
+    parser refused the whole gate report. They are written as escapes (\\x1b) instead."""
+    panic = Finding("error", "BenchmarkBoom\x00", "tool-reported-failure", "panic: \x1b[31mredis down\x1b[0m",
+                    "no failure", "bench/go.txt", "team:x", None)  # fmt: skip
+    report = build_report([conclude(SPEC, [panic], "1 failure\x07")], {"version": "1", "commit": "abcdef1"}, ["/r"], AT)
+    case = ET.fromstring(to_junit(report)).find("testsuite/testcase[@name='evidence_validity']/failure")
+    assert "panic: \\x1b[31mredis down\\x1b[0m" in case.text and "BenchmarkBoom\\x00" in case.text
+    assert case.get("message").startswith("1 failure\\x07")
+
+
 def test_report_never_carries_a_secret():
     leaky = Finding("error", "x", "readable", "postgres://u:hunter2@db/x", "", None, "team:x", None)
     report = build_report([conclude(SPEC, [leaky], "c")], {"version": "1", "commit": "abcdef1"}, ["/r"], AT)
