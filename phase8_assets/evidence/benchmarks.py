@@ -583,6 +583,14 @@ def _go_json(text: str, uri: str) -> tuple[BenchmarkFile, list[str]]:
     return out, warnings
 
 
+def _json_array(text: str) -> bool:
+    """Whether ``text`` is one JSON array (a go test log may start with ``[`` too: ``[command]go test``)."""
+    try:
+        return isinstance(json.loads(text), list)
+    except ValueError:
+        return False
+
+
 def read(data: bytes, uri: str, rel: str | None = None) -> ReadResult:
     """One benchmark file; ``rel`` is its path inside the evidence root (default ``uri``): where a
     time or commit the file does not carry is looked for. The folders above the root are not the
@@ -596,6 +604,12 @@ def read(data: bytes, uri: str, rel: str | None = None) -> ReadResult:
     events = ((n, line) for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith('{"'))
     if any(_test2json_event(line, n) is not None for n, line in events):  # go test -json, maybe with stderr
         parsed, warnings = _go_json(text, path)
+    elif stripped.startswith("[") and _json_array(text):  # not go text, whatever _go would say of it
+        raise EvidenceError(
+            "(document)",
+            "a JSON array (as JMH's -rf json writes), not a pytest-benchmark, Google Benchmark, hyperfine or k6 "
+            "summary JSON object",
+        )
     elif not stripped.startswith("{"):
         parsed, warnings = _go(text, path)
     else:

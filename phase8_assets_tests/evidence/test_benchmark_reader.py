@@ -332,6 +332,19 @@ def test_go_test_json_with_a_lone_surrogate_is_refused_naming_its_line():
     assert exc.value.field == "line 2.Output" and "lone UTF-16 surrogate" in exc.value.reason
 
 
+def test_a_json_array_is_named_as_one_not_read_as_go_text():
+    """JMH's ``-rf json`` (and other tools) write a top-level JSON array: it was read as go text and
+    refused for having no ``BenchmarkXxx`` lines, which sent its owner looking at the wrong format."""
+    jmh = [{"jmhVersion": "1.37", "benchmark": "org.sample.Bench.run", "mode": "thrpt",
+            "primaryMetric": {"score": 3.4e9, "scoreUnit": "ops/s", "rawData": [[3.4e9]]}}]  # fmt: skip
+    with pytest.raises(EvidenceError) as exc:
+        measurements(json.dumps(jmh, indent=4).encode())
+    assert exc.value.field == "(document)" and exc.value.reason.startswith("a JSON array")
+    # A go log that starts with "[" is still go text.
+    _, found = measurements(b"[command]/usr/bin/go test -bench .\nBenchmarkX-8  100  1520 ns/op\n")
+    assert list(found) == [("BenchmarkX", "time")]
+
+
 def test_k6_handle_summary_and_legacy_summary_export_thresholds():
     handle = {
         "state": {"testRunDurationMs": 30012.5},
