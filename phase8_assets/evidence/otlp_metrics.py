@@ -198,6 +198,7 @@ def _bounds(value: object) -> list[float]:
 
 
 _KINDS = ("sum", "gauge", "histogram", "exponentialHistogram")
+_OTHER_SIGNALS = {"resourceSpans": "traces", "resourceLogs": "logs", "resourceProfiles": "profiles"}
 _MEMO_LIMIT = 10_000
 
 
@@ -213,7 +214,13 @@ def _points(doc: dict, where: str, memo: dict | None = None) -> Iterator[tuple]:
     point of a series repeats (and the resource, decoded once); it is keyed by the ``repr`` of the
     JSON value, which differs for any two different values."""
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceMetrics"), list):
-        raise EvidenceError(where or "(document)", "expected an OTLP metrics object with resourceMetrics")
+        other = next((key for key in _OTHER_SIGNALS if isinstance(doc, dict) and key in doc), None)
+        raise EvidenceError(
+            where.removesuffix(": ") or "(document)",
+            "expected an OTLP metrics object with resourceMetrics"
+            + (f", got {other}: {_OTHER_SIGNALS[other]}, as a file exporter shared with the {_OTHER_SIGNALS[other]} "
+               "pipeline writes them; give metrics a file of their own" if other else ""),
+        )  # fmt: skip
     memo = {} if memo is None else memo
     r = s = m = p = None
     kind = ""

@@ -306,6 +306,26 @@ def test_a_duplicated_key_in_an_otlp_line_is_refused_naming_the_line():
     assert otlp_metrics.read(pretty.encode(), "m.json").summary["points"] > 0
 
 
+@pytest.mark.realdata
+def test_a_traces_or_logs_line_in_a_metrics_file_is_named_for_what_it_is(real_samples):
+    """One collector file exporter in the traces, logs and metrics pipelines writes all three to
+    one file: the first line that is not metrics is refused as what it holds, on its line (the
+    field was ``line 2: `` with a dangling colon, the reason silent on what the line held)."""
+    metrics = json.dumps(json.loads((real_samples / "otel/otlp_metrics.json").read_text()))
+    for name, key, signal in (
+        ("otlp_trace.json", "resourceSpans", "traces"),
+        ("otlp_logs.json", "resourceLogs", "logs"),
+    ):
+        other = json.dumps(json.loads((real_samples / "otel" / name).read_text()))
+        with pytest.raises(EvidenceError) as err:
+            otlp_metrics.read(f"{metrics}\n{other}\n".encode(), "otel/all.jsonl")
+        assert err.value.field == "line 2"
+        assert f"got {key}: {signal}, as a file exporter shared with the {signal} pipeline" in err.value.reason
+    with pytest.raises(EvidenceError) as err:  # anything else: as before
+        otlp_metrics.read(f"{metrics}\n[]\n".encode(), "otel/all.jsonl")
+    assert (err.value.field, err.value.reason) == ("line 2", "expected an OTLP metrics object with resourceMetrics")
+
+
 def test_otlp_texts_are_redacted_on_their_way_to_the_warehouse():
     from phase8_assets_tests.corpus.secrets import SECRETS, leaks
 
