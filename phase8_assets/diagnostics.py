@@ -251,6 +251,20 @@ def _dagster_runs(limit: int) -> list[dict]:
         return out
 
 
+def _from_instance(bundle: Bundle, name: str, read, *args):
+    """What ``read`` gets from the Dagster instance of ``DAGSTER_HOME``; an instance that cannot be
+    opened or read (an invalid ``dagster.yaml``, its database unreachable: the usual reason for a
+    ticket) is named in the manifest, and the bundle is still written."""
+    try:
+        return read(*args)
+    except Exception as exc:  # whatever the instance's storage raises, the bundle is still written
+        where = os.environ.get("DAGSTER_HOME", "")
+        text = " ".join(line.strip() for line in f"{type(exc).__name__}: {exc}".splitlines() if line.strip())
+        text = redact_text(text if len(text) <= 600 else text[:600] + "…")
+        bundle.unavailable[name] = f"the Dagster instance of DAGSTER_HOME={where} cannot be read: {text}"
+        return None
+
+
 def _inside(path: Path, folder: Path) -> bool:
     """A regular file reached without a symlink, inside ``folder``."""
     if path.is_symlink() or not path.is_file():
@@ -362,12 +376,16 @@ def build(
         bundle.add_json("health.json", snapshot)
     gate_log = _warehouse(bundle, home, runs, lock_wait_s)
     if os.environ.get("DAGSTER_HOME"):
-        bundle.add_json("runs.json", _dagster_runs(runs))
+        dagster_runs = _from_instance(bundle, "runs.json", _dagster_runs, runs)
+        if dagster_runs is not None:
+            bundle.add_json("runs.json", dagster_runs)
     elif gate_log is not None:
         bundle.add_json("runs.json", gate_log)
     else:
         bundle.unavailable["runs.json"] = "no DAGSTER_HOME and no readable gate run log"
-    bundle.add_json("concurrency_slots.json", _concurrency_slots())
+    slots = _from_instance(bundle, "concurrency_slots.json", _concurrency_slots)
+    if slots is not None:
+        bundle.add_json("concurrency_slots.json", slots)
     _logs(bundle, home, since)
     manifest = {
         "generated_at": format_timestamp(at),

@@ -181,6 +181,26 @@ def test_a_warehouse_held_by_a_run_is_waited_for_briefly_then_reported(seeded, t
     assert "health.json" in files and "not included: warehouse.json" in output
 
 
+def test_a_dagster_instance_that_cannot_be_opened_is_named_and_the_bundle_still_written(seeded, tmp_path, monkeypatch):
+    """The usual reason for a ticket: DAGSTER_HOME's dagster.yaml is invalid (or its database down).
+    The bundle is still written, the instance's runs and slots named as unavailable, not a traceback."""
+    root, home = seeded
+    dagster_home = tmp_path / "dagster-home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text(f"storage:\n  postgres:\n    postgres_db:\n      username: dagster\n"
+                                               f"      password: {DB_PASSWORD}\n")  # fmt: skip
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    code, output = diagnostics("--home", str(home), "--out", str(tmp_path / "d.zip"))
+    assert code == 0, output
+    files = unzip(tmp_path / "d.zip")
+    unavailable = json.loads(files["manifest.json"])["unavailable"]
+    for name in ("runs.json", "concurrency_slots.json"):
+        assert "cannot be read: DagsterInvalidConfigError" in unavailable[name] and "db_name" in unavailable[name]
+        assert f"not included: {name}" in output and name not in files
+    assert {"warehouse.json", "gate-report.json", "health.json", "config/dagster.json"} <= files.keys()
+    assert DB_PASSWORD not in "\n".join(files.values())
+
+
 def test_sizes_parse_and_bad_ones_are_refused():
     assert (parse_size("50MB"), parse_size("512KiB"), parse_size("1000")) == (50_000_000, 524_288, 1000)
     for bad in ("fifty", "10XB", "-1MB"):
