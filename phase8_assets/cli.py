@@ -573,8 +573,11 @@ def _slots_check():
 
     from phase8_assets.defs.resources import leaked_slots
 
-    with dg.DagsterInstance.get() as instance:
-        leaked = leaked_slots(instance)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            leaked = leaked_slots(instance)
+    except Exception as exc:  # an instance we cannot open is itself a finding, as in dagster_storage_check
+        return Check(name, False, f"cannot check: {type(exc).__name__}: {exc}")
     if leaked:
         return Check(name, False, "; ".join(map(str, leaked)) + " (the next phase8 gate frees them)")
     return Check(name, True, "none")

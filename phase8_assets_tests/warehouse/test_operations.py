@@ -250,6 +250,16 @@ def test_preflight_is_a_checklist(home, monkeypatch):
     assert result.exit_code == 1 and "NOT safe to upgrade" in result.output
 
 
+def test_preflight_with_a_dagster_instance_that_cannot_be_opened_says_so_instead_of_crashing(home, tmp_path,
+                                                                                            monkeypatch):  # fmt: skip
+    (tmp_path / "dagster.yaml").write_text("storage:\n  postgres:\n    postgres_db:\n      username: dagster\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    result = CliRunner().invoke(main, ["upgrade", "preflight", "--home", str(home)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "FAIL  no Dagster pool slot held by a dead run: cannot check: DagsterInvalidConfigError" in result.output
+    assert "NOT safe to upgrade" in result.output
+
+
 @pytest.mark.parametrize("kill_at", ["backup ", "applying 0005_slo", "applied 0005_slo", "applying 0006", "validating"])
 def test_sigkill_during_apply_never_leaves_a_half_applied_migration(home, kill_at):
     with connect(warehouse_path(home), check_schema=False) as conn:
