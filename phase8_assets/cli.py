@@ -176,7 +176,7 @@ def _gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: 
     from phase8_assets.domains.gate_report import console_report
     from phase8_assets.evidence.config import ConfigError
     from phase8_assets.evidence.roots import RootError
-    from phase8_assets.gate_run import ReportsNotWritten, run_gate
+    from phase8_assets.gate_run import InstanceUnavailable, ReportsNotWritten, run_gate
     from phase8_assets.shared.clock import TimeParseError
     from phase8_assets.warehouse import WarehouseError
 
@@ -189,7 +189,7 @@ def _gate(evidence: tuple[str, ...], out: Path | None, as_of: str | None, home: 
             lock_wait_s=lock_wait,
             progress=lambda line: click.echo(line, err=True),
         )
-    except (ConfigError, RootError, TimeParseError, WarehouseError, ReportsNotWritten) as exc:
+    except (ConfigError, RootError, TimeParseError, WarehouseError, ReportsNotWritten, InstanceUnavailable) as exc:
         _fail(str(exc))
     text = console_report(outcome.report, _width(), _style)
     folder = outcome.written[0].parent

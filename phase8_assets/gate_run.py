@@ -57,6 +57,11 @@ class ReportsNotWritten(RuntimeError):
     """The run reached its verdict, but ``--out`` could not take the reports (exit 2: CI has no report)."""
 
 
+class InstanceUnavailable(RuntimeError):
+    """``DAGSTER_HOME``'s instance cannot be opened (invalid ``dagster.yaml``, storage unreachable):
+    no run could start, so no verdict (exit 2, naming the instance and its error)."""
+
+
 @dataclass
 class GateOutcome:
     report: dict
@@ -80,7 +85,15 @@ def _instance() -> dg.DagsterInstance:
     "Loading file from ..." and "Writing file at ..."), each stored in its in-memory event log
     (~0.1 s a run). Dagster's events and every INFO or higher message are kept."""
     if not own_instance():
-        instance = dg.DagsterInstance.get()
+        try:
+            instance = dg.DagsterInstance.get()
+        except Exception as exc:  # Dagster's config or storage errors: the run cannot start
+            detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise InstanceUnavailable(
+                f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}: the Dagster instance cannot be opened "
+                f"({type(exc).__name__}: {detail}); fix its dagster.yaml or storage, or unset DAGSTER_HOME "
+                "to run on a temporary instance; no gate was evaluated"
+            ) from exc
         ensure_duckdb_pool(instance)
         return instance
     return dg.DagsterInstance.ephemeral(settings={"python_logs": {"python_log_level": "INFO"}})

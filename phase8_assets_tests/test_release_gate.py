@@ -362,6 +362,21 @@ def test_a_warehouse_needing_an_upgrade_exits_2(home):
     assert result.exit_code == 2 and "phase8 upgrade apply" in result.output
 
 
+def test_a_dagster_home_whose_instance_cannot_be_opened_exits_2_naming_it(home, tmp_path, monkeypatch):
+    """Not a traceback with exit 1 (which CI reads as "blocked by findings"): no gate was evaluated."""
+    dagster_home = tmp_path / "dagster-home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("storage:\n  postgres:\n    postgres_db:\n      username: dagster\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    result = CliRunner().invoke(main, ["gate", "--evidence", str(DATA), "--home", str(home)])
+    assert result.exit_code == 2, result.output
+    assert (
+        f"DAGSTER_HOME={dagster_home}: the Dagster instance cannot be opened (DagsterInvalidConfigError"
+        in result.output
+    )
+    assert "db_name" in result.output and "no gate was evaluated" in result.output
+
+
 def test_validate_command(real_samples):
     runner = CliRunner()
     good = runner.invoke(main, ["validate", str(DATA)])
