@@ -176,6 +176,26 @@ def guess_kind(path: Path, data: bytes) -> str | None:
     return None
 
 
+def _broken_json(data: bytes) -> str | None:
+    """Why a file that starts as JSON (not gzip) is not JSON, when neither the whole of it nor its
+    first line (JSON Lines) parses: ``line L, column C: not valid JSON (reason)``; else None."""
+    text = data.decode("utf-8-sig", "replace")
+    if data[:2] == b"\x1f\x8b" or text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        json.loads(text.lstrip().split("\n", 1)[0])
+        return None
+    except (ValueError, RecursionError):
+        pass
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
 def _validate_root(folder: Path) -> Iterator[tuple[str, bool]]:
     try:
         config = load_config([str(folder)], known_kinds=set(readers()))
@@ -226,6 +246,10 @@ def validate_path(path: Path, kind: str | None = None) -> Iterator[tuple[str, bo
             yield str(exc), False
         return
     if kind is None:
+        broken = _broken_json(data)
+        if broken:  # a tool killed while writing, a copy cut short: that is what is wrong, not the kind
+            yield f"{path}: (document): {broken}, so its evidence kind cannot be told from it", False
+            return
         yield f"{path}: cannot tell the evidence kind; pass --kind ({'|'.join(readers())})", False
         return
     if kind not in readers():

@@ -128,3 +128,21 @@ def test_a_waiver_is_validated_as_the_gate_reads_it(tmp_path, expires, reason):
     lines = list(validate_path(path))
     assert lines[1] == (f"{path}#1: Waiver", True)
     assert not lines[0][1] and lines[0][0].startswith(f"{path}#0: {reason}"), lines[0]
+
+
+@pytest.mark.parametrize(
+    "name", ["evidence/health/chat-api.json", "evidence/governance/inventory.json", "evidence/drills/cache-loss"]
+)
+def test_a_json_file_cut_short_is_named_as_broken_json_not_as_an_unknown_kind(tmp_path, name):
+    """A tool killed while writing (or a copy cut short): validating the one file said only "cannot
+    tell the evidence kind; pass --kind", sending the operator after the wrong cause."""
+    source = DATA / name
+    source = source if source.is_file() else sorted(source.glob("*.json"))[0]
+    data = source.read_bytes()
+    path = tmp_path / source.name
+    path.write_bytes(data[: len(data) // 2])
+    [(line, ok)] = list(validate_path(path))
+    assert not ok and CANNOT_TELL not in line, line
+    assert line.startswith(f"{path}: (document): line ") and ": not valid JSON (" in line, line
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 1 and "not valid JSON" in result.output
