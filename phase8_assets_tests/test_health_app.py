@@ -145,6 +145,25 @@ def test_a_warehouse_that_needs_an_upgrade_fails(tmp_path):
     assert check["status"] == "fail" and "phase8 upgrade apply" in check["output"]
 
 
+def test_a_gate_run_log_changed_by_hand_is_said_in_the_snapshot_not_a_traceback_of_every_command(tmp_path):
+    """Every command ends by writing the snapshot: a ``gate_runs`` table whose columns were changed
+    by hand made each one (``upgrade status``, ``preflight``, ``audit verify``...) end in a DuckDB
+    Binder Error traceback, exit 1, after its own output."""
+    from click.testing import CliRunner
+
+    from phase8_assets.cli import main
+
+    home = fresh_home(tmp_path / "home")
+    with connect(warehouse_path(home)) as conn:
+        conn.execute("ALTER TABLE gate_runs RENAME COLUMN release_version TO rel")
+    result = CliRunner().invoke(main, ["upgrade", "status", "--home", str(home)])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    snapshot = json.loads(snapshot_path(home).read_text())
+    assert "cannot read the gate runs" in snapshot["warehouse"]["problem"], snapshot["warehouse"]
+    check = health(home, AT)["checks"]["warehouse:schemaVersion"][0]
+    assert check["status"] == "warn" and "cannot read the gate runs" in check["output"]
+
+
 @pytest.mark.realdata
 def test_the_drafts_example_keeps_the_committed_contract_and_draft_01s_does_not(real_samples):
     assert valid(json.loads((real_samples / "health/ietf_draft_health_example.json").read_text()))

@@ -14,6 +14,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+
 from phase8_assets import __version__
 from phase8_assets.shared.clock import TimeParseError, format_timestamp, now_utc, parse_timestamp
 from phase8_assets.shared.redaction import redact
@@ -82,6 +84,10 @@ def write_snapshot(home: Path, command: str, exit_code: int | None, at: datetime
                     runs = _latest_runs(conn)
         except WarehouseError as exc:
             warehouse["problem"] = str(exc)
+        except duckdb.Error as exc:  # tables changed by hand or damaged: said, the previous runs kept
+            runs = previous.get("gate_runs", [])
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            warehouse["problem"] = f"{path}: cannot read the gate runs ({reason}); see `phase8 upgrade preflight`"
     snapshot = {
         "generated_at": format_timestamp(at),
         "phase8_version": __version__,
