@@ -730,12 +730,16 @@ def audit_verify(home: str | None, lock_wait: float) -> None:
     """Check the hash chain, the head kept in the home (records deleted from the end) and that every
     completed gate run has its verdict: exit 0 intact, 1 tampered (naming what is wrong)."""
     from phase8_assets.warehouse import warehouse_path
-    from phase8_assets.warehouse.audit import head_before, verify_trail
+    from phase8_assets.warehouse.audit import CarriedTrailDamaged, Verification, head_before, verify_trail
 
     folder = warehouse_path(_home(home)).parent
     recorded = head_before(folder)  # before the trail: a commit in between only lengthens the trail
-    rows, anchor, where, runs = _audit_trail(home, lock_wait)
-    result = verify_trail(rows, anchor, folder, runs, recorded)
+    try:
+        rows, anchor, where, runs = _audit_trail(home, lock_wait)
+        result = verify_trail(rows, anchor, folder, runs, recorded)
+    except CarriedTrailDamaged as exc:  # a line that is not a record: tampered, named, not a traceback
+        rows, anchor, where = [], None, str(folder / "audit")
+        result = Verification(False, 0, None, str(exc), None)
     start = f" from anchor {anchor[0]}" if anchor else ""
     text = (
         f"{where}: audit trail intact: {result.checked} record(s){start}"
@@ -766,7 +770,12 @@ def audit_export(home: str | None, since: str | None, fmt: str, out: Path | None
         start = now_utc() - parse_duration(since, "--since") if since else None
     except TimeParseError as exc:
         _fail(str(exc))
-    rows, _anchor, _where, _runs = _audit_trail(home, lock_wait)
+    from phase8_assets.warehouse import WarehouseError
+
+    try:
+        rows, _anchor, _where, _runs = _audit_trail(home, lock_wait)
+    except WarehouseError as exc:  # a carried trail that is not one
+        _fail(str(exc))
     cutoff = start.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if start else ""
     lines = [canonical(r if fmt == "jsonl" else r["record"]) for r in rows if r["occurred_at"] >= cutoff]
     body = "".join(line + "\n" for line in lines)

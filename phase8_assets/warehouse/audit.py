@@ -43,6 +43,7 @@ import duckdb
 from phase8_assets.shared import telemetry
 from phase8_assets.shared.audit_events import AuditEvent, ocsf
 from phase8_assets.shared.redaction import redact
+from phase8_assets.warehouse import WarehouseError
 
 GENESIS = "0" * 64
 AUDIT_TABLES = ("audit_anchors", "audit_events")
@@ -55,6 +56,11 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM audit_events"
 
 class AuditTampered(RuntimeError):
     """The trail's chain does not hold; the message names the first bad record."""
+
+
+class CarriedTrailDamaged(WarehouseError):
+    """A line of the carried trail is not a record (edited or cut short): nothing reads past it or
+    writes over it; the message names the file and the line."""
 
 
 @dataclass(frozen=True)
@@ -431,13 +437,27 @@ def prune(conn: duckdb.DuckDBPyConnection, before: datetime, retention: str, eve
 
 
 def read_carried(path: Path) -> tuple[tuple[int, str] | None, list[dict]]:
+    """(anchor, records) of the carried trail; ``CarriedTrailDamaged`` naming the first line that is
+    not one of the records this module writes."""
     anchor, trail = None, []
-    for line in path.read_text().splitlines():
-        item = json.loads(line)
-        if item.get("anchor"):
-            anchor = (int(item["anchor"]["seq"]), item["anchor"]["hash"])
-        else:
-            trail.append(item)
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not (
+                isinstance(item.get("anchor"), dict) or all(column in item for column in COLUMNS)
+            ):
+                raise ValueError(f"expected a record with {', '.join(COLUMNS)}, or an anchor")
+            if item.get("anchor"):
+                anchor = (int(item["anchor"]["seq"]), str(item["anchor"]["hash"]))
+                continue
+            int(item["seq"])
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise CarriedTrailDamaged(
+                f"{path}: line {number}: not a record of the trail ({exc}): the carried trail was edited or "
+                "cut short; it is left as it is, and the backup taken before the rollback or restore that "
+                "carried it holds the trail as it was then"
+            ) from None
+        trail.append(item)
     return anchor, trail
 
 

@@ -468,7 +468,12 @@ def record_operation(
     from phase8_assets.shared.audit_events import AuditEvent, actor_from
 
     event = AuditEvent(kind, str(path), outcome, actor_from(os.environ), datetime.now(UTC), reason, details=details)
-    audit.record_in_home(path, [event], wait_s)
+    try:
+        audit.record_in_home(path, [event], wait_s)
+    except audit.CarriedTrailDamaged as exc:  # what was done is done: say so, and why it is not in the trail
+        raise audit.CarriedTrailDamaged(
+            f"{kind} {outcome} ({reason}), but not recorded in the audit trail: {exc}"
+        ) from exc
 
 
 def _carry_trail(path: Path, wait_s: float, progress) -> bool:

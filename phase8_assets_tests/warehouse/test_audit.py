@@ -434,6 +434,40 @@ def test_the_trail_survives_a_rollback_below_its_migration_and_comes_back_on_upg
     assert trail.read_head(tmp_path)[0] == 6
 
 
+@pytest.mark.parametrize(
+    ("damage", "line"),
+    [
+        (lambda text: text + "not json\n", 6),  # a line appended by hand
+        (lambda text: text[:-40] + "\n", 5),  # cut short
+        (lambda text: text.replace('"seq":2,', "", 1), 2),  # a record without its seq
+    ],
+    ids=["garbage line", "cut short", "record without seq"],
+)
+def test_a_damaged_carried_trail_is_reported_tampered_naming_the_line_and_never_written_over(damage, line, tmp_path):
+    """``audit verify`` ended in a JSONDecodeError (or KeyError) traceback, and so did every writer
+    that reads the carried trail (upgrade apply after migrating, the next gate run)."""
+    path = warehouse_path(tmp_path)
+    conn = duckdb.connect(str(path))
+    migrate(conn, trail_version() - 1)
+    conn.close()
+    backup(path)
+    quiet = lambda _line: None  # noqa: E731
+    apply(tmp_path, progress=quiet)
+    with connect(path) as conn:
+        trail.record(conn, [event(i) for i in range(3)], tmp_path)
+    rollback(tmp_path, to=trail_version() - 1, progress=quiet)  # 5 records carried: upgrade, 3 verdicts, rollback
+    carried = tmp_path / trail.CARRIED
+    carried.write_text(damage(carried.read_text()))
+    damaged = carried.read_bytes()
+    code, found = verify(tmp_path)
+    assert code == 1 and not found["intact"], found
+    assert found["problem"].startswith(f"{carried}: line {line}: not a record of the trail ("), found
+    result = CliRunner().invoke(main, ["upgrade", "apply", "--home", str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "warehouse.upgrade done (to version" in result.output and f"{carried}: line {line}" in result.output
+    assert carried.read_bytes() == damaged  # nothing read past the damage, nothing written over it
+
+
 def trail_version() -> int:
     from phase8_assets.warehouse.operations import AUDIT_VERSION
 
