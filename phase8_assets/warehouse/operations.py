@@ -164,6 +164,10 @@ def verify_backup(folder: Path) -> dict:
     missing = [k for k in ("created_at", "file_sha256", "schema_version", "schema") if k not in manifest]
     if missing:
         raise BackupInvalid(f"{folder / MANIFEST}: no {', '.join(missing)}")
+    wrong = _ill_formed(manifest)
+    if wrong:
+        # Edited by hand or written by something else: compared, it would crash what reads every backup.
+        raise BackupInvalid(f"{folder / MANIFEST}: not a phase8 WarehouseManifest: {wrong}")
     file = folder / WAREHOUSE_FILE
     if not file.is_file():
         raise BackupInvalid(f"{file}: missing")
@@ -184,6 +188,26 @@ def verify_backup(folder: Path) -> dict:
     if problems:
         raise BackupInvalid(f"{file}: content differs from its manifest: {'; '.join(problems)}")
     return manifest
+
+
+def _ill_formed(manifest: dict) -> str | None:
+    """What in a manifest is not as ``backup`` writes it (field, expected), or None."""
+    integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if not integer(manifest["schema_version"]) or manifest["schema_version"] < 0:
+        return f"schema_version {manifest['schema_version']!r}, expected a whole number"
+    for key in ("schema", "file_sha256", "created_at"):
+        if not isinstance(manifest[key], str):
+            return f"{key} {manifest[key]!r}, expected a string"
+    try:
+        created = datetime.fromisoformat(manifest["created_at"])
+    except ValueError:
+        return f"created_at {manifest['created_at']!r}, expected an ISO 8601 time"
+    if created.tzinfo is None:
+        return f"created_at {manifest['created_at']!r}, expected a time with its UTC offset"
+    for table, facts in manifest["tables"].items():
+        if not (isinstance(facts, dict) and integer(facts.get("rows")) and isinstance(facts.get("checksum"), str)):
+            return f"tables.{table} {facts!r}, expected rows (a whole number) and checksum (a string)"
+    return None
 
 
 def differences(expected: dict, actual: dict, tables: list[str] | None = None) -> list[str]:

@@ -399,6 +399,33 @@ def test_a_folder_whose_manifest_is_not_one_is_an_invalid_backup_not_a_crash(hom
     assert result.exit_code == 2 and "no verified backup manifest at version 4" in result.output, result.output
 
 
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda m: m["tables"].update(gate_runs={"count": 3}), "tables.gate_runs"),
+        (lambda m: m["tables"].update(gate_runs={"rows": "3", "checksum": "0"}), "tables.gate_runs"),
+        (lambda m: m.update(schema_version="10"), "schema_version '10'"),
+        (lambda m: m.update(created_at="2026-11-20T12:00:00"), "created_at"),
+        (lambda m: m.update(created_at="yesterday"), "created_at"),
+    ],
+    ids=["table without rows", "rows as text", "version as text", "naive created_at", "created_at not a time"],
+)
+def test_a_manifest_edited_out_of_shape_is_an_invalid_backup_not_a_crash(home, edit, named):
+    """A real backup whose manifest.json was edited (its file hash still matching): preflight and
+    rollback, which read every backup, ended in a KeyError/TypeError traceback."""
+    path = warehouse_path(home)
+    folder, _manifest = backup(path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BackupInvalid, match=f"not a phase8 WarehouseManifest: {re.escape(named)}"):
+        verify_backup(folder)
+    checks = {c.name: c.ok for c in preflight(home)}
+    assert checks[f"a verified backup at version {latest_version()} younger than 1d 0h"] is False
+    result = CliRunner().invoke(main, ["rollback", "--backup", str(folder), "--home", str(home)])
+    assert result.exit_code == 2 and "not a phase8 WarehouseManifest" in result.output, result.output
+
+
 def test_a_backup_never_overwrites_another(home, tmp_path):
     first, manifest = backup(warehouse_path(home), tmp_path / "b")
     before = sha256(first / "warehouse.duckdb")
