@@ -85,6 +85,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?P<pre>(?<![A-Za-z0-9])(?:(?:pg|mysql_root_|_?auth)?(?:password|passwd|secret|token|api[_-]?key)|pwd|sig|signature|"
+            r"(?:[a-z0-9]+_)+pass|"  # DB_PASS=, SMTP_PASS: (an environment variable's name; a bare "pass: 3" is a count)
             r"(?:account|shared[_-]?access)[_-]?key|shared[_-]?access[_-]?signature|x-honeycomb-team)"
             r"['\"]?\s*[=:]\s*)(?P<q>['\"]?)[^\s&;'\",}]+",
             re.I,

@@ -32,6 +32,18 @@ def test_secret_values_inside_text():
     assert "postgres://app:" in out and "@db:5432/chat" in out
 
 
+def test_passwords_under_pass_variable_names_inside_text():
+    """``is_secret_key`` redacts a key ``DB_PASS`` whole, but the same assignment inside text (a
+    dagster.yaml ``env_vars`` entry, a compose file, a log line) passed into a diagnostics bundle."""
+    for text in ("DB_PASS=plainpw123456", "export SMTP_PASS=\"plainpw123456\"", "- MYSQL_PASS: plainpw123456",
+                 "env_vars: ['REDIS_PASS=plainpw123456', 'LOG_LEVEL=info']"):  # fmt: skip
+        out = redact_text(text)
+        assert "plainpw123456" not in out and REDACTED in out, out
+    assert "LOG_LEVEL=info" in redact_text("env_vars: ['REDIS_PASS=plainpw123456', 'LOG_LEVEL=info']")
+    for kept in ('{"pass": 5, "fail": 0}', "bypass=true", "gates pass: 12"):
+        assert redact_text(kept) == kept
+
+
 def test_private_keys():
     assert redact_text(f"before\n{PEM}\nafter") == f"before\n{REDACTED}\nafter"
 
