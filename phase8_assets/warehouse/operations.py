@@ -257,8 +257,24 @@ def restore(folder: Path, path: Path) -> dict:
 
 
 def backups(home: Path) -> list[Path]:
+    """The backups under ``home/backups``, newest first by their manifests' ``created_at``, never by
+    folder name: ``phase8 backup --out`` names a folder as it is told, and a ``pre-upgrade`` folder
+    sorted before every timestamped one would make a rollback prove itself against an older backup
+    (rows added since would go unchecked). A manifest without a readable time comes last."""
     folder = home / "backups"
-    return sorted((p for p in folder.iterdir() if (p / MANIFEST).is_file()), reverse=True) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+
+    def created(p: Path) -> float:
+        try:
+            at = datetime.fromisoformat(json.loads((p / MANIFEST).read_text(encoding="utf-8"))["created_at"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return float("-inf")
+        return at.timestamp() if at.tzinfo is not None else float("-inf")
+
+    return sorted(
+        (p for p in folder.iterdir() if (p / MANIFEST).is_file()), key=lambda p: (created(p), p.name), reverse=True
+    )
 
 
 def expected_schema(version: int) -> str:

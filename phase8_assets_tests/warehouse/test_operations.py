@@ -499,3 +499,23 @@ def test_a_backup_waits_for_the_run_on_its_home_instead_of_copying_half_of_it(ho
         holder.wait()
     result = CliRunner().invoke(main, ["backup", "--home", str(home), "--out", str(tmp_path / "b")])
     assert result.exit_code == 0 and verify_backup(tmp_path / "b")["schema_version"] == latest_version(), result.output
+
+
+def test_backups_are_newest_first_by_their_manifests_time_not_by_folder_name(tmp_path):
+    """`phase8 backup --out $HOME/backups/pre-upgrade` names a folder as told: sorted by name it came
+    before every timestamped backup, and a rollback proved itself against that older backup."""
+    from phase8_assets.warehouse.operations import MANIFEST, backups
+
+    made = {
+        "pre-upgrade": "2026-11-01T08:00:00+00:00",
+        "20261120T080000000000Z-v9": "2026-11-20T08:00:00+00:00",
+        "20261110T080000000000Z-v9": "2026-11-10T08:00:00+00:00",
+        "zz-no-time": None,
+    }
+    for name, created in made.items():
+        (tmp_path / "backups" / name).mkdir(parents=True)
+        manifest = {"schema_version": 9} | ({"created_at": created} if created else {})
+        (tmp_path / "backups" / name / MANIFEST).write_text(json.dumps(manifest))
+    assert [p.name for p in backups(tmp_path)] == [
+        "20261120T080000000000Z-v9", "20261110T080000000000Z-v9", "pre-upgrade", "zz-no-time"
+    ]  # fmt: skip
